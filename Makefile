@@ -1,0 +1,43 @@
+# rampart: `make demo` runs the lab demo, `make test` runs the tests.
+# Both install what they need (Debian packages, Go modules) first; run as root
+# on a Debian machine with Go.
+
+GO      ?= go
+BIN     := bin/rampart
+PKGS    := ./...
+# Debian packages the lab and the tests use. iproute2 builds the lab; the
+# rest are real peers that the interoperability tests talk to.
+DEB_PKGS := iproute2 procps
+
+.PHONY: all build demo test deps check fuzz bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(GO) mod download
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/rampart
+
+demo: build
+	./$(BIN) lab demo
+
+test: deps
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+# Static checks that CI runs besides the tests.
+check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin

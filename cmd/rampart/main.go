@@ -1,0 +1,66 @@
+// Command rampart is a network perimeter defence system: a hardened caching
+// DNS resolver, a stateful firewall gateway, an intrusion detection engine,
+// a filtering proxy, and a lab of network namespaces to attack them in.
+//
+// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rampart-fw/rampart/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+// run executes the command line and returns the exit code.
+func run(ctx context.Context, args []string) int {
+	a := newApp()
+	root := a.rootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "rampart:", err)
+	var ue *usageError
+	var ce *config.Error
+	var fe *failure
+	switch {
+	case errors.As(err, &fe):
+		return fe.code
+	case errors.As(err, &ue), errors.As(err, &ce):
+		return 2
+	case isFlagError(err):
+		return 2
+	}
+	return 1
+}
+
+// usageError marks a mistake on the command line or in configuration: exit 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// failure carries an explicit exit code (a demo whose defence failed exits 1
+// after printing its report, without a second error message).
+type failure struct {
+	code int
+	msg  string
+}
+
+func (f *failure) Error() string { return f.msg }
