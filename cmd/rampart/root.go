@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/rampart-fw/rampart/config"
@@ -32,8 +31,8 @@ type fileConfig struct {
 	Lab labConfig `yaml:"lab"`
 }
 
-func newApp() *app {
-	return &app{stdout: os.Stdout, stderr: os.Stderr, log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+func newApp(stdout, stderr io.Writer) *app {
+	return &app{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 }
 
 func (a *app) rootCommand() *cobra.Command {

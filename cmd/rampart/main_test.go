@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rampart-fw/rampart/lab"
+	"github.com/spf13/cobra"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestHelp walks the whole command tree: every registered command has help
+// that exits 0, shows its own description, and never claims to be
+// unimplemented.
+func TestHelp(t *testing.T) {
+	root := newApp(os.Stdout, os.Stderr).rootCommand()
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden || sub.Name() == "help" {
+				continue
+			}
+			p := append(append([]string{}, path...), sub.Name())
+			t.Run(strings.Join(p, "_"), func(t *testing.T) {
+				code, out, errOut := runCLI(append(p, "--help")...)
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, errOut)
+				}
+				want := sub.Short
+				if sub.Long != "" {
+					want = strings.SplitN(sub.Long, "\n", 2)[0]
+				}
+				if !strings.Contains(out, want) {
+					t.Errorf("help of %v lacks its description %q", p, want)
+				}
+				if strings.Contains(strings.ToLower(out), "not implemented") {
+					t.Errorf("help of %v says not implemented", p)
+				}
+			})
+			walk(sub, p)
+		}
+	}
+	walk(root, nil)
+	code, out, _ := runCLI("--help")
+	if code != 0 {
+		t.Fatalf("rampart --help exit %d", code)
+	}
+	for _, c := range root.Commands() {
+		if !c.Hidden && c.Name() != "help" && !strings.Contains(out, c.Name()) {
+			t.Errorf("rampart --help does not list %s", c.Name())
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("lab:\n  topolgy: x.yaml\n"), 0o600)
+	badTopo := filepath.Join(dir, "topo.yaml")
+	os.WriteFile(badTopo, []byte("networks:\n  - name: n\n    prefixes: [10.0.0.0/24]\nhosts:\n  - name: a\n    interfaces:\n      - {name: eth0, network: m}\n"), 0o600)
+	tests := []struct {
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{[]string{"version"}, 0, ""},
+		{[]string{"--no-such-flag"}, 2, "unknown flag"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"--log-format", "xml", "version"}, 2, "--log-format"},
+		{[]string{"--config", bad, "version"}, 2, bad + `:2:3: unknown key "topolgy" in lab`},
+		{[]string{"--config", filepath.Join(dir, "missing.yaml"), "version"}, 2, "no such file"},
+		{[]string{"lab", "check", badTopo}, 2, badTopo + `:7:9: interface a.eth0: unknown network "m"`},
+		{[]string{"lab", "check"}, 2, "takes 1 argument"},
+		{[]string{"lab", "--topology", badTopo, "up"}, 2, "unknown network"},
+		{[]string{"version", "extra"}, 2, "takes no arguments"},
+	}
+	for _, tt := range tests {
+		code, _, errOut := runCLI(tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.wantErr) {
+			t.Errorf("rampart %v: exit %d, stderr %q; want exit %d and %q", tt.args, code, errOut, tt.code, tt.wantErr)
+		}
+	}
+	if _, err := os.Stat("/run/netns"); err == nil {
+		ents, _ := os.ReadDir("/run/netns")
+		for _, e := range ents {
+			if lab.NamePattern.MatchString(e.Name()) {
+				t.Errorf("a refused topology created namespace %s", e.Name())
+			}
+		}
+	}
+}
+
+func TestLabCheckAndTopology(t *testing.T) {
+	code, out, _ := runCLI("lab", "topology")
+	if code != 0 || !strings.Contains(out, "name: gw") {
+		t.Fatalf("lab topology: exit %d", code)
+	}
+	f := filepath.Join(t.TempDir(), "std.yaml")
+	os.WriteFile(f, []byte(out), 0o600)
+	code, out, errOut := runCLI("lab", "check", f)
+	if code != 0 || !strings.Contains(out, "PREFIX-attacker") {
+		t.Fatalf("lab check of the standard topology: exit %d, %s %s", code, out, errOut)
+	}
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rampart-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "rampart")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+var prefixRE = regexp.MustCompile(`Lab (rp[0-9a-f]{4}) is up`)
+
+func labLeft(prefix string) []string {
+	var left []string
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix+"-") {
+			left = append(left, e.Name())
+		}
+	}
+	return left
+}
+
+// TestDemo runs `rampart lab demo` as a user would and checks the report
+// and that the lab is gone afterwards.
+func TestDemo(t *testing.T) {
+	if err := lab.CheckPrivileges(); err != nil {
+		t.Skipf("skipping the lab demo: %v", err)
+	}
+	bin := buildBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "lab", "demo")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	m := prefixRE.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("demo did not print its lab prefix:\n%s", out)
+	}
+	for _, want := range []string{"TCP echo client1 → web (IPv4)", "UDP echo client1 → web (IPv6)", "capture on gw wan", "removed"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if bytes.Contains(out, []byte("FAILED")) {
+		t.Errorf("demo reports a failure:\n%s", out)
+	}
+	if left := labLeft(string(m[1])); len(left) > 0 {
+		t.Errorf("demo left namespaces: %v", left)
+	}
+}
+
+// TestDemoInterrupted sends SIGINT to the demo at several points and checks
+// that nothing of the lab is left.
+func TestDemoInterrupted(t *testing.T) {
+	if err := lab.CheckPrivileges(); err != nil {
+		t.Skipf("skipping the lab demo: %v", err)
+	}
+	bin := buildBinary(t)
+	for _, trigger := range []string{"Bringing up the lab topology", "Scenario connectivity"} {
+		t.Run(strings.Fields(trigger)[0], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "lab", "demo")
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var prefix string
+			var all strings.Builder
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				line := sc.Text()
+				all.WriteString(line + "\n")
+				if m := prefixRE.FindStringSubmatch(line); m != nil {
+					prefix = m[1]
+				}
+				if strings.Contains(line, trigger) {
+					cmd.Process.Signal(syscall.SIGINT)
+					break
+				}
+			}
+			go func() { _, _ = bufio.NewReader(stdout).WriteTo(&all) }()
+			err = cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code == 0 && strings.Contains(all.String(), "FAILED") {
+				t.Errorf("interrupted demo exited 0 with a failure")
+			}
+			_ = err
+			if prefix != "" {
+				if left := labLeft(prefix); len(left) > 0 {
+					t.Errorf("interrupted demo left namespaces: %v", left)
+				}
+			}
+			ents, _ := os.ReadDir("/run/netns")
+			for _, e := range ents {
+				if lab.NamePattern.MatchString(e.Name()) {
+					t.Errorf("namespace %s left after SIGINT at %q", e.Name(), trigger)
+				}
+			}
+		})
+	}
+}
