@@ -74,7 +74,6 @@ func TestDecodeOK(t *testing.T) {
 
 type validated struct {
 	Port int `yaml:"port"`
-	pos  Pos
 }
 
 func (v *validated) Validate() error {
