@@ -74,9 +74,12 @@ func WriteReport(w io.Writer, results []Result) bool {
 // It returns false when a scenario failed.
 func RunDemo(ctx context.Context, t *Topology, scenarios []Scenario, env *Env, out io.Writer, up func(*Lab)) (bool, error) {
 	start := time.Now()
-	fmt.Fprintln(out, "Bringing up the lab topology ...")
-	l, err := Up(ctx, t, nil)
+	l, err := New(t, nil)
 	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(out, "Bringing up lab %s ...\n", l.Prefix)
+	if err := l.Up(ctx); err != nil {
 		return false, err
 	}
 	defer l.Down()

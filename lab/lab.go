@@ -95,9 +95,9 @@ func newPrefix() (string, error) {
 	return "", errors.New("no free lab prefix")
 }
 
-// Up creates the topology. On any error, and when ctx is cancelled before it
-// is done, everything created so far is removed before Up returns.
-func Up(ctx context.Context, t *Topology, log *slog.Logger) (_ *Lab, err error) {
+// New validates the topology and reserves a per-run prefix for it; nothing
+// is created until Up.
+func New(t *Topology, log *slog.Logger) (*Lab, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
@@ -111,14 +111,32 @@ func Up(ctx context.Context, t *Topology, log *slog.Logger) (_ *Lab, err error) 
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{Prefix: prefix, Topo: t, log: log, hosts: map[string]*Node{}, Dir: filepath.Join(StateDir, prefix)}
+	return &Lab{Prefix: prefix, Topo: t, log: log, hosts: map[string]*Node{}, Dir: filepath.Join(StateDir, prefix)}, nil
+}
+
+// Up is New followed by (*Lab).Up.
+func Up(ctx context.Context, t *Topology, log *slog.Logger) (*Lab, error) {
+	l, err := New(t, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Up(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Up creates the topology. On any error, and when ctx is cancelled before it
+// is done, everything created so far is removed before Up returns.
+func (l *Lab) Up(ctx context.Context) (err error) {
+	t, log, prefix := l.Topo, l.log, l.Prefix
 	defer func() {
 		if err != nil {
 			l.Down()
 		}
 	}()
 	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
-		return nil, err
+		return err
 	}
 	step := func() error {
 		if err := ctx.Err(); err != nil {
@@ -132,51 +150,51 @@ func Up(ctx context.Context, t *Topology, log *slog.Logger) (_ *Lab, err error) 
 	bridges := map[string]int{}
 	for _, n := range t.Networks {
 		if err := step(); err != nil {
-			return nil, err
+			return err
 		}
 		sw, err := l.addNamespace("sw-"+n.Name, nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switches[n.Name] = sw
 		idx, err := sw.setupSwitch()
 		if err != nil {
-			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+			return fmt.Errorf("network %s: %w", n.Name, err)
 		}
 		bridges[n.Name] = idx
 	}
 	port := 0
 	for i := range t.Hosts {
 		if err := step(); err != nil {
-			return nil, err
+			return err
 		}
 		h := &t.Hosts[i]
 		node, err := l.addNamespace(h.Name, h)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := node.setupHost(); err != nil {
-			return nil, fmt.Errorf("host %s: %w", h.Name, err)
+			return fmt.Errorf("host %s: %w", h.Name, err)
 		}
 		for _, ifc := range h.Interfaces {
 			port++
 			if err := node.attach(switches[ifc.Network], bridges[ifc.Network], "p"+strconv.Itoa(port), ifc); err != nil {
-				return nil, fmt.Errorf("host %s interface %s: %w", h.Name, ifc.Name, err)
+				return fmt.Errorf("host %s interface %s: %w", h.Name, ifc.Name, err)
 			}
 		}
 		for _, r := range h.Routes {
 			if err := node.addRoute(r); err != nil {
-				return nil, fmt.Errorf("host %s route %s via %s: %w", h.Name, r.dst, r.Via.Addr, err)
+				return fmt.Errorf("host %s route %s via %s: %w", h.Name, r.dst, r.Via.Addr, err)
 			}
 		}
 	}
 	// Neighbour discovery and the first ARP exchange take a moment; wait until
 	// every route's next hop answers so the first real packet is not lost.
 	if err := l.waitNeighbours(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	log.Info("lab up", "prefix", prefix, "hosts", len(t.Hosts), "networks", len(t.Networks))
-	return l, nil
+	return nil
 }
 
 func (l *Lab) addNamespace(name string, h *Host) (*Node, error) {
