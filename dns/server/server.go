@@ -1,0 +1,483 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+)
+
+// Cache is the wire-form answer cache, seen from the server.
+type Cache interface {
+	// AnswerFromWire writes the cached response to the raw query into resp,
+	// patched for this query (ID, case of the name, TTLs, EDNS), and returns
+	// its length; ok is false on a miss or when the query needs the slow
+	// path.
+	AnswerFromWire(query, resp []byte) (n int, ok bool)
+	// PutAnswer stores a final response for later hits.
+	PutAnswer(resp *dns.Msg)
+}
+
+// Resolver answers a question completely (recursively).
+type Resolver interface {
+	Resolve(ctx context.Context, qname string, qtype, qclass uint16, do bool) (*dns.Msg, error)
+}
+
+// Config configures a Server. Zero values take the defaults in brackets.
+type Config struct {
+	Listen []netip.AddrPort
+	ACL    *ACL // [DefaultACL]
+	Cache  Cache
+	// Resolver answers cache misses; it is required.
+	Resolver Resolver
+	// SocketsPerAddr is the number of SO_REUSEPORT UDP sockets bound to each
+	// listen address, each read by its own goroutine [GOMAXPROCS].
+	SocketsPerAddr int
+	// MaxInflight bounds the client queries being resolved at once; UDP
+	// queries beyond it are dropped (the client retries), TCP queries wait
+	// [4096].
+	MaxInflight int
+	// MaxTCPConns bounds open client TCP connections [1024].
+	MaxTCPConns int
+	// TCPPipeline bounds the queries of one TCP connection resolved at once
+	// [16].
+	TCPPipeline int
+	TCPIdle     time.Duration // [10s]
+	// QueryTimeout is the budget for resolving one client query [10s].
+	QueryTimeout time.Duration
+	// EDNSSize is the UDP payload size advertised to clients [1232].
+	EDNSSize uint16
+	Logger   *slog.Logger
+	Metrics  *Metrics
+}
+
+// Server serves DNS queries over UDP and TCP.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *Metrics
+	sem   chan struct{}
+	tcpN  atomic.Int64
+	udp   []*net.UDPConn
+	tcp   []*net.TCPListener
+	addrs []netip.AddrPort
+	wg    sync.WaitGroup
+	once  sync.Once
+	ctx   context.Context
+}
+
+// New validates cfg and fills in its defaults.
+func New(cfg Config) (*Server, error) {
+	if cfg.Resolver == nil {
+		return nil, errors.New("server: a resolver is required")
+	}
+	if len(cfg.Listen) == 0 {
+		return nil, errors.New("server: no listen address")
+	}
+	if cfg.ACL == nil {
+		acl, err := DefaultACL()
+		if err != nil {
+			return nil, err
+		}
+		cfg.ACL = acl
+	}
+	if cfg.SocketsPerAddr <= 0 {
+		cfg.SocketsPerAddr = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 4096
+	}
+	if cfg.MaxTCPConns <= 0 {
+		cfg.MaxTCPConns = 1024
+	}
+	if cfg.TCPPipeline <= 0 {
+		cfg.TCPPipeline = 16
+	}
+	if cfg.TCPIdle <= 0 {
+		cfg.TCPIdle = 10 * time.Second
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 10 * time.Second
+	}
+	if cfg.EDNSSize == 0 {
+		cfg.EDNSSize = 1232
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, sem: make(chan struct{}, cfg.MaxInflight)}, nil
+}
+
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// Listen binds every socket. It returns the first bind error, with nothing
+// left open. A listen address with port 0 gets one ephemeral port shared by
+// its UDP and TCP sockets.
+func (s *Server) Listen() error {
+	lc := net.ListenConfig{Control: reusePort}
+	ctx := context.Background()
+	for _, ap := range s.cfg.Listen {
+		addr := ap
+		for i := 0; i < s.cfg.SocketsPerAddr; i++ {
+			pc, err := lc.ListenPacket(ctx, "udp", addr.String())
+			if err != nil {
+				s.closeAll()
+				return fmt.Errorf("listen udp %s: %w", addr, err)
+			}
+			u := pc.(*net.UDPConn)
+			if i == 0 {
+				addr = u.LocalAddr().(*net.UDPAddr).AddrPort()
+				addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+				if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+					addr = netip.AddrPortFrom(ap.Addr(), addr.Port())
+				}
+				s.addrs = append(s.addrs, addr)
+			}
+			s.udp = append(s.udp, u)
+		}
+		l, err := lc.Listen(ctx, "tcp", addr.String())
+		if err != nil {
+			s.closeAll()
+			return fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+		s.tcp = append(s.tcp, l.(*net.TCPListener))
+	}
+	return nil
+}
+
+// Addrs returns the bound addresses (after Listen).
+func (s *Server) Addrs() []netip.AddrPort { return s.addrs }
+
+func (s *Server) closeAll() {
+	for _, u := range s.udp {
+		u.Close()
+	}
+	for _, l := range s.tcp {
+		l.Close()
+	}
+}
+
+// Serve answers queries until ctx is done; Listen must have succeeded.
+func (s *Server) Serve(ctx context.Context) error {
+	s.ctx = ctx
+	for _, u := range s.udp {
+		s.wg.Add(1)
+		go s.serveUDP(u)
+	}
+	for _, l := range s.tcp {
+		s.wg.Add(1)
+		go s.serveTCP(l)
+	}
+	s.log.Info("dns server listening", "addrs", fmt.Sprint(s.addrs), "udp_sockets", len(s.udp), "acl", s.cfg.ACL.String())
+	<-ctx.Done()
+	s.closeAll()
+	s.wg.Wait()
+	return nil
+}
+
+// Run is Listen followed by Serve.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+func (s *Server) serveUDP(c *net.UDPConn) {
+	defer s.wg.Done()
+	buf := make([]byte, 65535)
+	out := make([]byte, 65535)
+	for {
+		n, src, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		s.m.queriesUDP.Inc()
+		if r := s.fast(buf[:n], src.Addr(), out); r > 0 {
+			_, _ = c.WriteToUDPAddrPort(out[:r], src)
+			continue
+		} else if r < 0 {
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.m.overload.Inc()
+			continue
+		}
+		q := append([]byte(nil), buf[:n]...)
+		s.m.inflight.Inc()
+		go func() {
+			defer func() { <-s.sem; s.m.inflight.Dec() }()
+			resp := s.slow(q, src.Addr(), false)
+			if resp != nil {
+				_, _ = c.WriteToUDPAddrPort(resp, src)
+			}
+		}()
+	}
+}
+
+// fast handles everything that needs no resolution: drops, refusals,
+// malformed headers and cache hits. It returns the length of a response in
+// out, 0 when the query must go to the slow path, and -1 to drop it.
+func (s *Server) fast(q []byte, src netip.Addr, out []byte) int {
+	if len(q) < headerLen {
+		s.m.dropped.Inc()
+		return -1
+	}
+	flags := binary.BigEndian.Uint16(q[2:])
+	if flags&flagQR != 0 {
+		// A response sent to a server port is either a reflection attempt
+		// or noise: never answer it.
+		s.m.dropped.Inc()
+		return -1
+	}
+	if !s.cfg.ACL.Allowed(src) {
+		s.m.refused.Inc()
+		s.m.response(rcodeRefused)
+		return errorResponse(out, q, rcodeRefused)
+	}
+	if flags&opMask != 0 {
+		s.m.notImp.Inc()
+		s.m.response(rcodeNotImp)
+		return errorResponse(out, q, rcodeNotImp)
+	}
+	if binary.BigEndian.Uint16(q[4:]) != 1 || questionEnd(q) < 0 {
+		s.m.formErr.Inc()
+		s.m.response(rcodeFormErr)
+		return errorResponse(out, q, rcodeFormErr)
+	}
+	if s.cfg.Cache != nil {
+		if n, ok := s.cfg.Cache.AnswerFromWire(q, out); ok {
+			s.m.cacheHits.Inc()
+			s.m.noerror.Inc()
+			return n
+		}
+	}
+	s.m.cacheMisses.Inc()
+	return 0
+}
+
+// slow parses and resolves a query that missed the cache and returns the
+// packed response (nil: send nothing).
+func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
+	start := time.Now()
+	var m dns.Msg
+	if err := m.Unpack(q); err != nil || len(m.Question) != 1 {
+		s.m.formErr.Inc()
+		return s.errorReply(q, rcodeFormErr)
+	}
+	question := m.Question[0]
+	opt := m.IsEdns0()
+	if opt != nil && opt.Version() != 0 {
+		s.m.badVers.Inc()
+		r := new(dns.Msg)
+		r.SetRcode(&m, dns.RcodeBadVers)
+		r.SetEdns0(s.cfg.EDNSSize, false)
+		return s.pack(r, 512, tcp)
+	}
+	switch {
+	case question.Qclass != dns.ClassINET:
+		s.m.refused.Inc()
+		return s.errorReply(q, rcodeRefused)
+	case question.Qtype == dns.TypeAXFR || question.Qtype == dns.TypeIXFR || question.Qtype == dns.TypeOPT ||
+		(question.Qtype >= 128 && question.Qtype <= 254 && question.Qtype != dns.TypeANY):
+		// Zone transfers and meta types are not for a recursive resolver.
+		s.m.notImp.Inc()
+		return s.errorReply(q, rcodeRefused)
+	}
+	do := opt != nil && opt.Do()
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.QueryTimeout)
+	res, err := s.cfg.Resolver.Resolve(ctx, question.Name, question.Qtype, question.Qclass, do)
+	cancel()
+	s.m.latency.Observe(time.Since(start).Seconds())
+	r := new(dns.Msg)
+	r.Id = m.Id
+	r.Response = true
+	r.Opcode = m.Opcode
+	r.RecursionDesired = m.RecursionDesired
+	r.RecursionAvailable = true
+	r.CheckingDisabled = m.CheckingDisabled
+	r.Question = m.Question // the name exactly as the client sent it
+	if err != nil || res == nil {
+		s.m.servFail.Inc()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Debug("resolution failed", "qname", question.Name, "qtype", dns.TypeToString[question.Qtype], "client", src, "err", err)
+		}
+		r.Rcode = dns.RcodeServerFailure
+	} else {
+		r.Rcode = res.Rcode
+		r.AuthenticatedData = res.AuthenticatedData && (do || m.AuthenticatedData)
+		r.Answer = res.Answer
+		// Minimal responses: the authority section only where it carries
+		// the proof of a negative answer.
+		if res.Rcode == dns.RcodeNameError || !answers(res.Answer, question.Qtype) {
+			r.Ns = res.Ns
+		}
+	}
+	if opt != nil {
+		r.SetEdns0(s.cfg.EDNSSize, do)
+		// Extended DNS Errors (RFC 8914) from the resolver reach the client.
+		if res != nil {
+			if ro := res.IsEdns0(); ro != nil {
+				for _, o := range ro.Option {
+					if o.Option() == dns.EDNS0EDE {
+						r.IsEdns0().Option = append(r.IsEdns0().Option, o)
+					}
+				}
+			}
+		}
+	}
+	if s.cfg.Cache != nil && err == nil && res != nil && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
+		s.cfg.Cache.PutAnswer(r)
+	}
+	size := 512
+	if opt != nil {
+		size = int(min(max(opt.UDPSize(), 512), s.cfg.EDNSSize))
+	}
+	return s.pack(r, size, tcp)
+}
+
+// answers reports whether the answer section holds an RRset of qtype (the
+// end of a CNAME chain) rather than only CNAMEs leading to no data.
+func answers(rrs []dns.RR, qtype uint16) bool {
+	for _, rr := range rrs {
+		t := rr.Header().Rrtype
+		if t == qtype || qtype == dns.TypeANY || (t == dns.TypeCNAME && qtype == dns.TypeCNAME) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) pack(r *dns.Msg, size int, tcp bool) []byte {
+	if !tcp && r.Len() > size {
+		r.Truncate(size)
+	}
+	b, err := r.Pack()
+	if err != nil {
+		s.log.Warn("pack response", "err", err)
+		return nil
+	}
+	s.m.response(r.Rcode)
+	return b
+}
+
+func (s *Server) errorReply(q []byte, rcode int) []byte {
+	out := make([]byte, len(q))
+	n := errorResponse(out, q, rcode)
+	if n == 0 {
+		return nil
+	}
+	s.m.response(rcode)
+	return out[:n]
+}
+
+func (s *Server) serveTCP(l *net.TCPListener) {
+	defer s.wg.Done()
+	for {
+		c, err := l.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if s.tcpN.Add(1) > int64(s.cfg.MaxTCPConns) {
+			s.tcpN.Add(-1)
+			s.m.tcpRejected.Inc()
+			c.Close()
+			continue
+		}
+		s.m.tcpConns.Inc()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { s.tcpN.Add(-1); s.m.tcpConns.Dec() }()
+			s.serveConn(c)
+		}()
+	}
+}
+
+// serveConn reads length-prefixed queries and answers them, several at a
+// time and in any order (RFC 7766 pipelining).
+func (s *Server) serveConn(c *net.TCPConn) {
+	defer c.Close()
+	stop := context.AfterFunc(s.ctx, func() { c.Close() })
+	defer stop()
+	src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	var wmu sync.Mutex
+	write := func(b []byte) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdle))
+		var hdr [2]byte
+		binary.BigEndian.PutUint16(hdr[:], uint16(len(b)))
+		_, _ = (&net.Buffers{hdr[:], b}).WriteTo(c)
+	}
+	pipe := make(chan struct{}, s.cfg.TCPPipeline)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	out := make([]byte, 65535)
+	var lenBuf [2]byte
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
+		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenBuf[:]))
+		q := make([]byte, n)
+		if _, err := io.ReadFull(c, q); err != nil {
+			return
+		}
+		s.m.queriesTCP.Inc()
+		if r := s.fast(q, src, out); r > 0 {
+			write(out[:r])
+			continue
+		} else if r < 0 {
+			continue
+		}
+		pipe <- struct{}{}
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
+		s.m.inflight.Inc()
+		wg.Add(1)
+		go func() {
+			defer func() { <-s.sem; <-pipe; s.m.inflight.Dec(); wg.Done() }()
+			if resp := s.slow(q, src, true); resp != nil {
+				write(resp)
+			}
+		}()
+	}
+}
