@@ -1,0 +1,23 @@
+// Package packet decodes network frames in place into a reusable Parsed
+// value, verifies and incrementally updates their checksums, rewrites
+// addresses and ports for NAT, and builds the two packets the gateway
+// originates itself when it rejects traffic: TCP resets and ICMP
+// destination unreachables.
+//
+// It owns the wire formats of Ethernet II with up to two VLAN tags
+// (802.1Q, 802.1ad), ARP for IPv4 over Ethernet, IPv4 with options, IPv6
+// with its extension header chain, TCP with its options, UDP, ICMPv4 and
+// ICMPv6, including one level of the packet quoted inside an ICMP error.
+// Decoding never allocates and never panics: the first malformation found
+// is reported in Parsed.Invalid with the offset where it was found, and
+// well-formed but suspicious packets (impossible TCP flag combinations,
+// LAND, source routing, UDP surplus bytes, ICMP errors about ICMP errors)
+// are reported as Anomaly bits.
+//
+// It refuses to know about policy, state and applications: whether an
+// invalid or anomalous packet is dropped, logged or passed is for guard
+// and firewall to decide; fragments are described but never reassembled
+// (ids/defrag does that); connection state, NAT mappings and everything
+// above the transport header live in other packages. It does not read
+// from or write to the network.
+package packet

@@ -1,0 +1,302 @@
+package packet
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+)
+
+// Errors returned by the rewrite methods. They are fixed values so that a
+// failed rewrite on the packet path allocates nothing.
+var (
+	ErrInvalid  = errors.New("packet: cannot rewrite an invalid or non-IP packet")
+	ErrFamily   = errors.New("packet: address family differs from the packet's")
+	ErrNoPorts  = errors.New("packet: packet has no ports or query identifier to rewrite")
+	ErrNoQuote  = errors.New("packet: packet is not an ICMP error quoting a packet")
+	ErrChecksum = errors.New("packet: protocol checksum covers the addresses but is not maintained here")
+)
+
+// Protocols whose checksum covers an IP pseudo-header but which this
+// package does not decode: rewriting their addresses would silently break
+// them.
+const (
+	protoDCCP    uint8 = 33
+	protoUDPLite uint8 = 136
+)
+
+// VerifyChecksums reports whether the checksums p carries are correct: the
+// IPv4 header checksum, and the TCP, UDP, ICMPv4 or ICMPv6 checksum with
+// its pseudo-header. The transport checksum of a fragment covers the whole
+// datagram and cannot be checked before reassembly, so for fragments only
+// the IPv4 header is checked. A zero UDP checksum means "none" over IPv4
+// and is an error over IPv6 (RFC 8200 8.1). Invalid packets report false;
+// non-IP frames carry no checksum and report true.
+func (p *Parsed) VerifyChecksums() bool {
+	if p.Invalid != Valid {
+		return false
+	}
+	if p.IPVersion == 0 {
+		return true
+	}
+	if p.IPVersion == 4 && Checksum(p.Buf[p.L3Off:p.L3Off+p.IPHeaderLen], 0) != 0 {
+		return false
+	}
+	if p.IsFragment || !p.HasL4 {
+		return true
+	}
+	seg := p.Buf[p.L4Off:]
+	switch p.Proto {
+	case ProtoTCP:
+		return Checksum(seg, p.pseudoHeader(ProtoTCP, len(seg))) == 0
+	case ProtoUDP:
+		seg = seg[:p.UDPLen]
+		if binary.BigEndian.Uint16(seg[6:]) == 0 {
+			return p.IPVersion == 4
+		}
+		return Checksum(seg, p.pseudoHeader(ProtoUDP, len(seg))) == 0
+	case ProtoICMP:
+		return Checksum(seg, 0) == 0
+	case ProtoICMPv6:
+		return Checksum(seg, p.pseudoHeader(ProtoICMPv6, len(seg))) == 0
+	}
+	return true
+}
+
+func (p *Parsed) pseudoHeader(proto uint8, n int) uint32 {
+	return PseudoHeaderChecksum(proto, p.Src.Addr(), p.pseudoDst(), uint16(n))
+}
+
+// pseudoDst is the destination the transport checksum covers.
+func (p *Parsed) pseudoDst() netip.Addr {
+	switch {
+	case p.pseudoDstOff == 0:
+		return p.Dst.Addr()
+	case p.IPVersion == 4:
+		return netip.AddrFrom4([4]byte(p.Buf[p.pseudoDstOff:]))
+	}
+	return netip.AddrFrom16([16]byte(p.Buf[p.pseudoDstOff:]))
+}
+
+// SetSrc rewrites the source address and port of p in place and adjusts
+// the IPv4 header checksum and the transport checksum incrementally (RFC
+// 1624), as a NAT does. For ICMP queries the port is the query identifier
+// (see Parsed). The port of a packet without ports must stay 0 (or, for a
+// non-first fragment, unchanged): the port of a fragment lives in the
+// first fragment. p's fields are updated to match.
+func (p *Parsed) SetSrc(ap netip.AddrPort) error { return p.rewrite(ap, true) }
+
+// SetDst is SetSrc for the destination address and port.
+func (p *Parsed) SetDst(ap netip.AddrPort) error { return p.rewrite(ap, false) }
+
+// transportFields locates, in a transport header of protocol proto at off,
+// the checksum, whether it covers the pseudo-header addresses, and the
+// port or identifier field of the source (src) or destination.
+func transportFields(b []byte, v, proto uint8, off int, src bool) (csumOff int, coversAddr bool, portOff int, query bool) {
+	csumOff, portOff = -1, -1
+	side := 2
+	if src {
+		side = 0
+	}
+	switch proto {
+	case ProtoTCP:
+		if off+18 <= len(b) {
+			csumOff = off + 16
+		}
+		return csumOff, true, off + side, false
+	case ProtoUDP:
+		// An IPv4 UDP checksum of 0 means "no checksum"; keep it so.
+		if v == 6 || binary.BigEndian.Uint16(b[off+6:]) != 0 {
+			csumOff = off + 6
+		}
+		return csumOff, true, off + side, false
+	case ProtoICMP, ProtoICMPv6:
+		if icmpIsQuery(v, b[off]) {
+			portOff = off + 4
+			query = true
+		}
+		return off + 2, v == 6, portOff, query
+	}
+	return -1, false, -1, false
+}
+
+func (p *Parsed) rewrite(ap netip.AddrPort, src bool) error {
+	if p.Invalid != Valid || p.IPVersion == 0 {
+		return ErrInvalid
+	}
+	na := ap.Addr().WithZone("")
+	if !na.IsValid() || na.Is4() != (p.IPVersion == 4) {
+		return ErrFamily
+	}
+	cur, addrOff := p.Dst, p.L3Off+24
+	if src {
+		cur, addrOff = p.Src, p.L3Off+8
+	}
+	if p.IPVersion == 4 {
+		addrOff = p.L3Off + 16
+		if src {
+			addrOff = p.L3Off + 12
+		}
+	}
+	csumOff, coversAddr, portOff, query := -1, false, -1, false
+	if p.HasL4 {
+		csumOff, coversAddr, portOff, query = transportFields(p.Buf, p.IPVersion, p.Proto, p.L4Off, src)
+	} else if !p.IsFragment && (p.Proto == protoDCCP || p.Proto == protoUDPLite) && na != cur.Addr() {
+		return ErrChecksum
+	}
+	// While a source route is under way the pseudo-header names the
+	// final destination, which the destination field does not hold.
+	if !src && p.pseudoDstOff != 0 {
+		coversAddr = false
+	}
+	np := ap.Port()
+	portChanged := np != cur.Port()
+	if portChanged && portOff < 0 {
+		return ErrNoPorts
+	}
+
+	b := p.Buf
+	var ipd, l4d checksumDelta
+	l4Changed := portChanged
+	if oa := cur.Addr(); oa != na {
+		ipd.addr(oa, na)
+		if coversAddr {
+			l4d.addr(oa, na)
+			l4Changed = true
+		}
+		putAddr(b[addrOff:], na)
+		if p.IPVersion == 4 {
+			c := binary.BigEndian.Uint16(b[p.L3Off+10:])
+			binary.BigEndian.PutUint16(b[p.L3Off+10:], ipd.apply(c))
+		}
+	}
+	if portChanged {
+		l4d.word(binary.BigEndian.Uint16(b[portOff:]), np)
+		binary.BigEndian.PutUint16(b[portOff:], np)
+	}
+	if csumOff >= 0 && l4Changed {
+		c := l4d.apply(binary.BigEndian.Uint16(b[csumOff:]))
+		if c == 0 && p.Proto == ProtoUDP {
+			c = 0xffff // RFC 768: a computed 0 is sent as all ones
+		}
+		binary.BigEndian.PutUint16(b[csumOff:], c)
+	}
+
+	nap := netip.AddrPortFrom(na, np)
+	if src {
+		p.Src = nap
+	} else {
+		p.Dst = nap
+	}
+	if query {
+		p.ICMPID = np
+		p.Src = netip.AddrPortFrom(p.Src.Addr(), np)
+		p.Dst = netip.AddrPortFrom(p.Dst.Addr(), np)
+	}
+	return nil
+}
+
+// SetQuoteSrc rewrites the source address and port of the packet quoted in
+// the ICMP error p, as a NAT translating an ICMP error must (RFC 5508
+// section 4.2): the quoted IPv4 header checksum, the quoted transport
+// checksum when it is inside the quote, and the ICMP checksum all follow
+// incrementally. The outer header is left to SetSrc and SetDst.
+func (p *Parsed) SetQuoteSrc(ap netip.AddrPort) error { return p.rewriteQuote(ap, true) }
+
+// SetQuoteDst is SetQuoteSrc for the quoted destination.
+func (p *Parsed) SetQuoteDst(ap netip.AddrPort) error { return p.rewriteQuote(ap, false) }
+
+func (p *Parsed) rewriteQuote(ap netip.AddrPort, src bool) error {
+	q := &p.Quote
+	if p.Invalid != Valid || q.L3Off == 0 {
+		return ErrNoQuote
+	}
+	na := ap.Addr().WithZone("")
+	if !na.IsValid() || na.Is4() != (q.IPVersion == 4) {
+		return ErrFamily
+	}
+	cur, addrOff := q.Dst, q.L3Off+24
+	if src {
+		cur, addrOff = q.Src, q.L3Off+8
+	}
+	if q.IPVersion == 4 {
+		addrOff = q.L3Off + 16
+		if src {
+			addrOff = q.L3Off + 12
+		}
+	}
+	csumOff, coversAddr, portOff, query := -1, false, -1, false
+	if q.HasL4 {
+		csumOff, coversAddr, portOff, query = transportFields(p.Buf, q.IPVersion, q.Proto, q.L4Off, src)
+	}
+	if !src && q.pseudoDstOff != 0 {
+		coversAddr = false
+	}
+	np := ap.Port()
+	portChanged := np != cur.Port()
+	if portChanged && portOff < 0 {
+		return ErrNoPorts
+	}
+
+	// Every word changed inside the quote, checksum fields included, is
+	// covered by the outer ICMP checksum.
+	b := p.Buf
+	var outer, ipd, l4d checksumDelta
+	changed, l4Changed := portChanged, portChanged
+	if oa := cur.Addr(); oa != na {
+		changed = true
+		outer.addr(oa, na)
+		ipd.addr(oa, na)
+		if coversAddr {
+			l4d.addr(oa, na)
+			l4Changed = true
+		}
+		putAddr(b[addrOff:], na)
+		if q.IPVersion == 4 {
+			old := binary.BigEndian.Uint16(b[q.L3Off+10:])
+			c := ipd.apply(old)
+			binary.BigEndian.PutUint16(b[q.L3Off+10:], c)
+			outer.word(old, c)
+		}
+	}
+	if portChanged {
+		old := binary.BigEndian.Uint16(b[portOff:])
+		outer.word(old, np)
+		l4d.word(old, np)
+		binary.BigEndian.PutUint16(b[portOff:], np)
+	}
+	if csumOff >= 0 && l4Changed {
+		old := binary.BigEndian.Uint16(b[csumOff:])
+		c := l4d.apply(old)
+		if c == 0 && q.Proto == ProtoUDP {
+			c = 0xffff
+		}
+		binary.BigEndian.PutUint16(b[csumOff:], c)
+		outer.word(old, c)
+	}
+	if changed {
+		co := p.L4Off + 2
+		binary.BigEndian.PutUint16(b[co:], outer.apply(binary.BigEndian.Uint16(b[co:])))
+	}
+
+	nap := netip.AddrPortFrom(na, np)
+	if src {
+		q.Src = nap
+	} else {
+		q.Dst = nap
+	}
+	if query {
+		q.Src = netip.AddrPortFrom(q.Src.Addr(), np)
+		q.Dst = netip.AddrPortFrom(q.Dst.Addr(), np)
+	}
+	return nil
+}
+
+func putAddr(b []byte, a netip.Addr) {
+	if a.Is4() {
+		a4 := a.As4()
+		copy(b, a4[:])
+		return
+	}
+	a16 := a.As16()
+	copy(b, a16[:])
+}
