@@ -1,0 +1,232 @@
+package conntrack
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Timeouts are the idle timeouts per protocol state. A zero field takes
+// its default, which is Linux's (net.netfilter.nf_conntrack_*_timeout_*).
+type Timeouts struct {
+	TCPSynSent     time.Duration // 120s
+	TCPSynRecv     time.Duration // 60s
+	TCPEstablished time.Duration // 5 days
+	TCPFinWait     time.Duration // 120s
+	TCPCloseWait   time.Duration // 60s
+	TCPLastAck     time.Duration // 30s
+	TCPTimeWait    time.Duration // 120s
+	TCPClose       time.Duration // 10s
+	TCPSynSent2    time.Duration // 120s
+	// TCPRetrans caps the timeout of a connection whose segments are
+	// being retransmitted (MaxRetrans identical segments in a row) or
+	// whose receiver advertised a zero window.
+	TCPRetrans time.Duration // 300s
+	// TCPUnacknowledged caps the timeout while data is in flight, and of
+	// a connection picked up mid-stream that has not been answered.
+	TCPUnacknowledged time.Duration // 300s
+	UDP               time.Duration // 30s: not answered, or answered within 2s
+	UDPStream         time.Duration // 120s: answered and alive past 2s
+	ICMP              time.Duration // 30s, ICMP and ICMPv6 queries
+	Generic           time.Duration // 600s, every other protocol
+}
+
+// DefaultTimeouts returns Linux's default timeouts.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{
+		TCPSynSent:        120 * time.Second,
+		TCPSynRecv:        60 * time.Second,
+		TCPEstablished:    432000 * time.Second,
+		TCPFinWait:        120 * time.Second,
+		TCPCloseWait:      60 * time.Second,
+		TCPLastAck:        30 * time.Second,
+		TCPTimeWait:       120 * time.Second,
+		TCPClose:          10 * time.Second,
+		TCPSynSent2:       120 * time.Second,
+		TCPRetrans:        300 * time.Second,
+		TCPUnacknowledged: 300 * time.Second,
+		UDP:               30 * time.Second,
+		UDPStream:         120 * time.Second,
+		ICMP:              30 * time.Second,
+		Generic:           600 * time.Second,
+	}
+}
+
+// Timeout classes. Entries refreshed with the same class have the same
+// timeout, so a per-class list kept in refresh order is also in deadline
+// order: its head is the next entry of that class to expire. The TCP
+// classes are numbered by TCPState.
+const (
+	clsRetrans   = numTCPStates + iota // TCP retransmissions / zero window
+	clsUnack                           // TCP data in flight
+	clsUDP                             // UDP not (yet) a stream
+	clsUDPStream                       // UDP answered and alive
+	clsICMP                            // ICMP queries
+	clsGeneric                         // other protocols
+	numClasses
+	clsNone = 0xff // not in any class list
+)
+
+func (to *Timeouts) classes() [numClasses]time.Duration {
+	var c [numClasses]time.Duration
+	c[TCPNone] = to.TCPSynSent // never used: no entry stays in NONE
+	c[TCPSynSent] = to.TCPSynSent
+	c[TCPSynRecv] = to.TCPSynRecv
+	c[TCPEstablished] = to.TCPEstablished
+	c[TCPFinWait] = to.TCPFinWait
+	c[TCPCloseWait] = to.TCPCloseWait
+	c[TCPLastAck] = to.TCPLastAck
+	c[TCPTimeWait] = to.TCPTimeWait
+	c[TCPClose] = to.TCPClose
+	c[TCPSynSent2] = to.TCPSynSent2
+	c[clsRetrans] = to.TCPRetrans
+	c[clsUnack] = to.TCPUnacknowledged
+	c[clsUDP] = to.UDP
+	c[clsUDPStream] = to.UDPStream
+	c[clsICMP] = to.ICMP
+	c[clsGeneric] = to.Generic
+	return c
+}
+
+var classNames = [numClasses]string{
+	"tcp_none", "tcp_syn_sent", "tcp_syn_recv", "tcp_established",
+	"tcp_fin_wait", "tcp_close_wait", "tcp_last_ack", "tcp_time_wait",
+	"tcp_close", "tcp_syn_sent2", "tcp_retrans", "tcp_unacknowledged",
+	"udp", "udp_stream", "icmp", "generic",
+}
+
+// Config configures a Table. The zero value is usable: every zero field
+// takes its default.
+type Config struct {
+	// MaxEntries bounds the table. Default 65536. Memory for all of them
+	// (about 200 bytes each) is allocated by New.
+	MaxEntries int
+	// Shards is the number of independently locked parts of the table, a
+	// power of two up to 1024. Default: 8 per CPU, at most 256, and at
+	// least 256 entries per shard. Eviction under pressure looks first in
+	// the shard of the new flow, so with more than one shard which entry
+	// is evicted depends on the hash.
+	Shards int
+	// Timeouts; zero fields take Linux's defaults.
+	Timeouts Timeouts
+	// Liberal accepts TCP segments that fail the window checks, as Linux's
+	// nf_conntrack_tcp_be_liberal; state transitions and the RST checks
+	// still apply.
+	Liberal bool
+	// Pickup lets Create start an entry from a TCP ACK of a connection
+	// whose handshake was not seen (Linux's nf_conntrack_tcp_loose). Off by
+	// default, as in pf: then a TCP segment other than a SYN without an
+	// entry is Invalid, which is what drops a spoofed ACK from outside.
+	// Picked-up connections are tracked liberally, since their window
+	// scaling is unknown.
+	Pickup bool
+	// MaxRetrans is the number of identical segments after which the
+	// TCPRetrans timeout applies. Default 3.
+	MaxRetrans int
+	// SweepBatch bounds the number of entries one Sweep call removes.
+	// Default 4096.
+	SweepBatch int
+	// Clock returns the current time. Default time.Now. Offline replay
+	// sets it to the capture's clock.
+	Clock func() time.Time
+}
+
+const (
+	defaultMaxEntries = 65536
+	defaultSweepBatch = 4096
+	maxShards         = 1 << shardBits
+	maxEntries        = 1 << 30
+	// maxTimeout keeps deadlines (UnixNano + timeout) far from overflow.
+	maxTimeout = 10 * 365 * 24 * time.Hour
+)
+
+// errConfig wraps every configuration error so callers can test for it.
+var errConfig = errors.New("conntrack: invalid config")
+
+// normalize validates cfg and fills in defaults.
+func (cfg Config) normalize() (Config, error) {
+	if cfg.MaxEntries < 0 {
+		return cfg, fmt.Errorf("%w: MaxEntries %d is negative", errConfig, cfg.MaxEntries)
+	}
+	if cfg.MaxEntries == 0 {
+		cfg.MaxEntries = defaultMaxEntries
+	}
+	if cfg.MaxEntries > maxEntries {
+		return cfg, fmt.Errorf("%w: MaxEntries %d exceeds %d", errConfig, cfg.MaxEntries, maxEntries)
+	}
+	switch {
+	case cfg.Shards < 0:
+		return cfg, fmt.Errorf("%w: Shards %d is negative", errConfig, cfg.Shards)
+	case cfg.Shards == 0:
+		cfg.Shards = defaultShards(cfg.MaxEntries)
+	case cfg.Shards > maxShards || cfg.Shards&(cfg.Shards-1) != 0:
+		return cfg, fmt.Errorf("%w: Shards %d is not a power of two in [1, %d]", errConfig, cfg.Shards, maxShards)
+	}
+	if per := shardCapacity(cfg.MaxEntries, cfg.Shards); per > slotMask {
+		return cfg, fmt.Errorf("%w: %d entries per shard exceed %d; use more Shards", errConfig, per, slotMask)
+	}
+	if cfg.MaxRetrans < 0 || cfg.MaxRetrans > 255 {
+		return cfg, fmt.Errorf("%w: MaxRetrans %d outside [0, 255]", errConfig, cfg.MaxRetrans)
+	}
+	if cfg.MaxRetrans == 0 {
+		cfg.MaxRetrans = 3
+	}
+	if cfg.SweepBatch < 0 {
+		return cfg, fmt.Errorf("%w: SweepBatch %d is negative", errConfig, cfg.SweepBatch)
+	}
+	if cfg.SweepBatch == 0 {
+		cfg.SweepBatch = defaultSweepBatch
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	defaults := DefaultTimeouts()
+	def := defaults.classes()
+	got := cfg.Timeouts.classes()
+	for i := range got {
+		if got[i] < 0 || got[i] > maxTimeout {
+			return cfg, fmt.Errorf("%w: timeout %s is %v, outside [0, %v]", errConfig, classNames[i], got[i], maxTimeout)
+		}
+	}
+	fill := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	to := &cfg.Timeouts
+	fill(&to.TCPSynSent, def[TCPSynSent])
+	fill(&to.TCPSynRecv, def[TCPSynRecv])
+	fill(&to.TCPEstablished, def[TCPEstablished])
+	fill(&to.TCPFinWait, def[TCPFinWait])
+	fill(&to.TCPCloseWait, def[TCPCloseWait])
+	fill(&to.TCPLastAck, def[TCPLastAck])
+	fill(&to.TCPTimeWait, def[TCPTimeWait])
+	fill(&to.TCPClose, def[TCPClose])
+	fill(&to.TCPSynSent2, def[TCPSynSent2])
+	fill(&to.TCPRetrans, def[clsRetrans])
+	fill(&to.TCPUnacknowledged, def[clsUnack])
+	fill(&to.UDP, def[clsUDP])
+	fill(&to.UDPStream, def[clsUDPStream])
+	fill(&to.ICMP, def[clsICMP])
+	fill(&to.Generic, def[clsGeneric])
+	return cfg, nil
+}
+
+// defaultShards picks enough shards that cores rarely meet on a lock,
+// but not so many that a small table is cut into slivers, each of which
+// would be full long before the table is.
+func defaultShards(maxEntries int) int {
+	want := 8 * runtime.GOMAXPROCS(0)
+	if want > 256 {
+		want = 256
+	}
+	if byEntries := maxEntries / 256; want > byEntries {
+		want = byEntries
+	}
+	n := 1
+	for n*2 <= want {
+		n *= 2
+	}
+	return n
+}

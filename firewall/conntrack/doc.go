@@ -1,0 +1,28 @@
+// Package conntrack tracks connections for the stateful firewall: it
+// decides whether a packet starts a flow (New), belongs to one
+// (Established), is an ICMP error about one (Related), or fits none
+// (Invalid).
+//
+// It owns the connection table and everything about a flow's life: the
+// TCP state machine and window tracking (a port of Linux's
+// nf_conntrack_proto_tcp, itself after Guido van Rooij's "Real Stateful
+// TCP Packet Filtering in IP Filter"), UDP, ICMP and ICMPv6 query
+// tracking, the matching of ICMP errors to the flow they quote, the
+// timeouts, the bound on the number of entries and the eviction policy
+// when that bound is reached (expired entries first, then the oldest
+// unassured ones, as Linux's early_drop), and the counters that describe
+// all of this.
+//
+// It refuses to know about policy, NAT, packet decoding and time. The
+// gateway decodes a frame into a Packet; Lookup classifies it against
+// the table; only if the policy accepts a New packet does the gateway
+// call Create. A policy reload re-judges existing flows through Recheck.
+// Addresses are never rewritten here: a NAT table keeps its own mapping
+// and may key it by the entry's ID. The clock is injected, so a capture
+// replay runs on capture time.
+//
+// The table is sharded: both directions of a flow hash to the same
+// shard, each shard has its own lock and a preallocated slab of entries,
+// so the per-packet path takes one uncontended lock and allocates
+// nothing.
+package conntrack

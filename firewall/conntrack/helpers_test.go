@@ -1,0 +1,241 @@
+package conntrack
+
+import (
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// epoch is an arbitrary, fixed start for test clocks.
+var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+type fakeClock struct{ ns atomic.Int64 }
+
+func newClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(epoch.UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func newTable(tb testing.TB, cfg Config) (*Table, *fakeClock) {
+	tb.Helper()
+	clk := newClock()
+	if cfg.Clock == nil {
+		cfg.Clock = clk.Now
+	}
+	if cfg.MaxEntries == 0 {
+		// The default table is large; the invariant checks after every
+		// step scan all of it.
+		cfg.MaxEntries = 256
+	}
+	t, err := New(cfg)
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	return t, clk
+}
+
+// flow builds packets between a client (the originator) and a server.
+type flow struct {
+	proto          uint8
+	client, server netip.AddrPort
+}
+
+func tcpFlow(client, server string) flow {
+	return flow{ProtoTCP, netip.MustParseAddrPort(client), netip.MustParseAddrPort(server)}
+}
+
+func udpFlow(client, server string) flow {
+	return flow{ProtoUDP, netip.MustParseAddrPort(client), netip.MustParseAddrPort(server)}
+}
+
+func (f flow) pkt(dir Dir) Packet {
+	a, b := f.client, f.server
+	if dir == DirReply {
+		a, b = b, a
+	}
+	return Packet{Src: a.Addr(), Dst: b.Addr(), SrcPort: a.Port(), DstPort: b.Port(), Proto: f.proto, WScale: -1}
+}
+
+// seg is one TCP segment.
+func (f flow) seg(dir Dir, flags uint8, seq, ack uint32, win uint16, n int) Packet {
+	p := f.pkt(dir)
+	p.TCPFlags, p.Seq, p.Ack, p.Window, p.PayloadLen = flags, seq, ack, win, n
+	return p
+}
+
+func (f flow) inner(dir Dir) Inner {
+	p := f.pkt(dir)
+	return Inner{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+}
+
+// track does what the gateway does: Lookup, and Create if the packet is
+// New without an entry (as if the policy allowed everything).
+func track(t *Table, p *Packet) Result {
+	r := t.Lookup(p)
+	if r.State == StateNew && r.ID == 0 {
+		r, _ = t.Create(p)
+	}
+	return r
+}
+
+// step is one packet of a scenario and the verdict expected for it.
+type step struct {
+	name    string
+	p       Packet
+	create  bool // call Create when Lookup says New without an entry
+	advance time.Duration
+	state   State
+	tcp     TCPState
+	reason  Reason
+	ignored bool
+}
+
+func runSteps(t *testing.T, tbl *Table, clk *fakeClock, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		clk.Advance(s.advance)
+		p := s.p
+		r := tbl.Lookup(&p)
+		if s.create && r.State == StateNew && r.ID == 0 {
+			var ok bool
+			r, ok = tbl.Create(&p)
+			if !ok {
+				t.Fatalf("step %d (%s): Create refused: %+v", i, s.name, r)
+			}
+		}
+		if r.State != s.state || r.TCP != s.tcp || r.Reason != s.reason || r.Ignored != s.ignored {
+			t.Fatalf("step %d (%s): got state=%v tcp=%v reason=%v ignored=%v, want state=%v tcp=%v reason=%v ignored=%v",
+				i, s.name, r.State, r.TCP, r.Reason, r.Ignored, s.state, s.tcp, s.reason, s.ignored)
+		}
+		if err := tbl.checkInvariants(); err != nil {
+			t.Fatalf("step %d (%s): %v", i, s.name, err)
+		}
+	}
+}
+
+// checkInvariants verifies the table's internal links: every live entry
+// is in its bucket chain, in exactly one timeout-class list, on the drop
+// list iff flagged so; free and live slots add up; counts agree.
+func (t *Table) checkInvariants() error {
+	total := 0
+	for si := range t.shards {
+		s := &t.shards[si]
+		s.mu.Lock()
+		err := s.check()
+		total += s.used
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("shard %d: %w", si, err)
+		}
+	}
+	if int64(total) != t.count.Load() {
+		return fmt.Errorf("shards hold %d entries, count says %d", total, t.count.Load())
+	}
+	if total > int(t.max) {
+		return fmt.Errorf("%d entries exceed max %d", total, t.max)
+	}
+	return nil
+}
+
+func (s *shard) check() error {
+	n := len(s.entries)
+	live := 0
+	for i := range s.entries {
+		if s.entries[i].status&stLive != 0 {
+			live++
+		}
+	}
+	if live != s.used {
+		return fmt.Errorf("%d live slots, used=%d", live, s.used)
+	}
+	free := 0
+	for i := s.free; i != nilIdx; i = s.entries[i].next {
+		if s.entries[i].status&stLive != 0 {
+			return fmt.Errorf("live slot %d on free list", i)
+		}
+		if free++; free > n {
+			return fmt.Errorf("free list cycles")
+		}
+	}
+	if free+live != n {
+		return fmt.Errorf("free %d + live %d != %d slots", free, live, n)
+	}
+	chained := 0
+	for b, h := range s.buckets {
+		for i := h; i != nilIdx; i = s.entries[i].next {
+			e := &s.entries[i]
+			if e.status&stLive == 0 {
+				return fmt.Errorf("dead slot %d in bucket %d", i, b)
+			}
+			if int(e.bucket) != b {
+				return fmt.Errorf("slot %d in bucket %d records bucket %d", i, b, e.bucket)
+			}
+			if chained++; chained > n {
+				return fmt.Errorf("bucket chains cycle")
+			}
+		}
+	}
+	if chained != live {
+		return fmt.Errorf("%d chained, %d live", chained, live)
+	}
+	inClass := 0
+	for c := range s.classes {
+		prev := nilIdx
+		for i := s.classes[c].head; i != nilIdx; i = s.entries[i].tNext {
+			e := &s.entries[i]
+			if int(e.class) != c || e.tPrev != prev || e.status&stLive == 0 {
+				return fmt.Errorf("class %d list broken at slot %d", c, i)
+			}
+			prev = i
+			if inClass++; inClass > n {
+				return fmt.Errorf("class lists cycle")
+			}
+		}
+		if s.classes[c].tail != prev {
+			return fmt.Errorf("class %d tail %d, last %d", c, s.classes[c].tail, prev)
+		}
+	}
+	if inClass != live {
+		return fmt.Errorf("%d entries in class lists, %d live", inClass, live)
+	}
+	inDrop, flagged := 0, 0
+	prev := nilIdx
+	for i := s.drop.head; i != nilIdx; i = s.entries[i].dNext {
+		e := &s.entries[i]
+		if e.status&stInDrop == 0 || e.dPrev != prev || e.status&stLive == 0 {
+			return fmt.Errorf("drop list broken at slot %d", i)
+		}
+		prev = i
+		if inDrop++; inDrop > n {
+			return fmt.Errorf("drop list cycles")
+		}
+	}
+	if s.drop.tail != prev {
+		return fmt.Errorf("drop tail %d, last %d", s.drop.tail, prev)
+	}
+	for i := range s.entries {
+		if s.entries[i].status&stInDrop != 0 {
+			flagged++
+		}
+	}
+	if flagged != inDrop {
+		return fmt.Errorf("%d flagged droppable, %d on the list", flagged, inDrop)
+	}
+	return nil
+}
+
+// entryOf returns the snapshot of the entry a result refers to.
+func entryOf(t *testing.T, tbl *Table, r Result) Entry {
+	t.Helper()
+	e, ok := tbl.Get(r.ID)
+	if !ok {
+		t.Fatalf("no entry for %+v", r)
+	}
+	return e
+}

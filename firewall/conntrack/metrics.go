@@ -1,0 +1,85 @@
+package conntrack
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// collector exposes a Table's Stats as Prometheus metrics. It reads the
+// counters on each scrape; nothing is updated on the packet path.
+type collector struct {
+	t            *Table
+	entries      *prometheus.Desc
+	maxEntries   *prometheus.Desc
+	created      *prometheus.Desc
+	deleted      *prometheus.Desc
+	expired      *prometheus.Desc
+	earlyDrop    *prometheus.Desc
+	insertFailed *prometheus.Desc
+	invalid      *prometheus.Desc
+	ignored      *prometheus.Desc
+}
+
+// Collector returns a prometheus.Collector for the table's counters:
+//
+//	rampart_conntrack_entries                 gauge
+//	rampart_conntrack_max_entries             gauge
+//	rampart_conntrack_created_total           counter
+//	rampart_conntrack_deleted_total           counter
+//	rampart_conntrack_expired_total           counter
+//	rampart_conntrack_early_drop_total        counter
+//	rampart_conntrack_insert_failed_total     counter
+//	rampart_conntrack_invalid_total{reason}   counter
+//	rampart_conntrack_ignored_total{reason}   counter
+func (t *Table) Collector() prometheus.Collector {
+	const ns, sub = "rampart", "conntrack"
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(ns, sub, name), help, labels, nil)
+	}
+	return &collector{
+		t:            t,
+		entries:      d("entries", "Connections currently tracked."),
+		maxEntries:   d("max_entries", "Configured bound on tracked connections."),
+		created:      d("created_total", "Entries created."),
+		deleted:      d("deleted_total", "Entries removed by deletion, flush, policy recheck or TCP reset."),
+		expired:      d("expired_total", "Entries removed because their timeout passed."),
+		earlyDrop:    d("early_drop_total", "Live entries evicted to make room for new ones."),
+		insertFailed: d("insert_failed_total", "New connections refused because the table was full."),
+		invalid:      d("invalid_total", "Packets classified invalid, by reason.", "reason"),
+		ignored:      d("ignored_total", "Packets passed without updating their entry, by reason.", "reason"),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.entries
+	ch <- c.maxEntries
+	ch <- c.created
+	ch <- c.deleted
+	ch <- c.expired
+	ch <- c.earlyDrop
+	ch <- c.insertFailed
+	ch <- c.invalid
+	ch <- c.ignored
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.t.Stats()
+	gauge := func(d *prometheus.Desc, v int) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(c.entries, st.Entries)
+	gauge(c.maxEntries, st.MaxEntries)
+	counter(c.created, st.Created)
+	counter(c.deleted, st.Deleted)
+	counter(c.expired, st.Expired)
+	counter(c.earlyDrop, st.EarlyDrop)
+	counter(c.insertFailed, st.InsertFailed)
+	for r := ReasonMalformed; r < ReasonCount; r++ {
+		switch {
+		case r.ignores():
+			counter(c.ignored, st.Ignored[r], r.String())
+		case r != ReasonTableFull: // counted as insert_failed
+			counter(c.invalid, st.Invalid[r], r.String())
+		}
+	}
+}

@@ -1,0 +1,349 @@
+package conntrack
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// IP protocol numbers the tracker knows by name.
+const (
+	ProtoICMP    = 1
+	ProtoTCP     = 6
+	ProtoUDP     = 17
+	ProtoDCCP    = 33
+	ProtoICMPv6  = 58
+	ProtoSCTP    = 132
+	ProtoUDPLite = 136
+)
+
+// TCP header flag bits, as in the header's flags byte.
+const (
+	TCPFin = 0x01
+	TCPSyn = 0x02
+	TCPRst = 0x04
+	TCPPsh = 0x08
+	TCPAck = 0x10
+	TCPUrg = 0x20
+	TCPEce = 0x40
+	TCPCwr = 0x80
+)
+
+// Packet is what the tracker needs to know about one packet. The gateway
+// fills it from its decoded frame, in place, for every packet; nothing in
+// it is retained by the table.
+type Packet struct {
+	// Src and Dst are the network-layer addresses. Both IPv4 or both
+	// IPv6 (an IPv4-mapped IPv6 address counts as IPv6); zones are
+	// ignored.
+	Src, Dst netip.Addr
+	// SrcPort and DstPort for TCP, UDP, UDP-Lite, SCTP and DCCP.
+	SrcPort, DstPort uint16
+	// Proto is the transport protocol (after IPv6 extension headers).
+	Proto uint8
+
+	// TCP header fields.
+	TCPFlags uint8
+	Seq, Ack uint32
+	Window   uint16 // raw, unscaled
+	// WScale is the window scale option's shift count, -1 if the option
+	// is absent. Only read on SYN segments; shifts above 14 count as 14
+	// (RFC 7323).
+	WScale int8
+	// SACKPermitted: the SACK-permitted option is present (SYN only).
+	SACKPermitted bool
+	// HasSACK and SACKRight: the segment carries SACK blocks, SACKRight
+	// being the highest right edge among them.
+	HasSACK   bool
+	SACKRight uint32
+	// PayloadLen is the number of transport payload bytes (for TCP, after
+	// the header and options).
+	PayloadLen int
+
+	// ICMP and ICMPv6 header fields. ICMPID is the query identifier.
+	ICMPType, ICMPCode uint8
+	ICMPID             uint16
+	// IsICMPError says that the message is an ICMP error and Inner holds
+	// the header it quotes. It must agree with ICMPType.
+	IsICMPError bool
+	Inner       Inner
+}
+
+// Inner is the header quoted by an ICMP error: the packet, as its sender
+// sent it, that caused the error.
+type Inner struct {
+	Src, Dst           netip.Addr
+	SrcPort, DstPort   uint16
+	Proto              uint8
+	ICMPType, ICMPCode uint8  // when the quoted packet is an ICMP query
+	ICMPID             uint16 // when the quoted packet is an ICMP query
+	// Seq is the quoted TCP sequence number. Every ICMP error quotes at
+	// least the first 8 bytes of the transport header, so it is always
+	// available for TCP; it is checked against the tracked window.
+	Seq uint32
+}
+
+// Tuple names one direction of a flow.
+type Tuple struct {
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16 // zero for protocols without ports
+	Proto            uint8
+	// For ICMP and ICMPv6 query flows: the query's type and code (the
+	// request's in the original tuple, the reply's in the reply tuple)
+	// and identifier. Zero otherwise.
+	ICMPType, ICMPCode uint8
+	ICMPID             uint16
+}
+
+// key is the table's form of a tuple: fixed size, comparable with ==, no
+// pointers (so the entry slab is not scanned by the garbage collector).
+// For ICMP queries sport holds the identifier and dport the type and code,
+// so that the inverse of a request tuple is the reply tuple.
+type key struct {
+	src, dst     [16]byte
+	sport, dport uint16
+	proto        uint8
+	v4           bool
+}
+
+func (k *key) isICMP() bool {
+	return (k.v4 && k.proto == ProtoICMP) || (!k.v4 && k.proto == ProtoICMPv6)
+}
+
+// inverse returns the tuple of the other direction.
+func (k *key) inverse() key {
+	r := key{src: k.dst, dst: k.src, proto: k.proto, v4: k.v4}
+	if k.isICMP() {
+		typ := uint8(k.dport >> 8)
+		if inv, _, ok := icmpQuery(!k.v4, typ); ok {
+			typ = inv
+		}
+		r.sport = k.sport
+		r.dport = uint16(typ)<<8 | k.dport&0xff
+		return r
+	}
+	r.sport, r.dport = k.dport, k.sport
+	return r
+}
+
+func addrOf(b *[16]byte, v4 bool) netip.Addr {
+	if v4 {
+		return netip.AddrFrom4([4]byte(b[12:16]))
+	}
+	return netip.AddrFrom16(*b)
+}
+
+func (k *key) tuple() Tuple {
+	t := Tuple{Src: addrOf(&k.src, k.v4), Dst: addrOf(&k.dst, k.v4), Proto: k.proto}
+	if k.isICMP() {
+		t.ICMPID = k.sport
+		t.ICMPType = uint8(k.dport >> 8)
+		t.ICMPCode = uint8(k.dport)
+		return t
+	}
+	t.SrcPort, t.DstPort = k.sport, k.dport
+	return t
+}
+
+// hashInput writes the direction-independent form of k: the two end
+// points in a fixed order, so that a flow's two directions land in the
+// same shard and bucket and one lookup finds either.
+func (k *key) hashInput(b *[40]byte) {
+	a, c := &k.src, &k.dst
+	pa, pc := k.sport, k.dport
+	if k.isICMP() {
+		// The type differs between directions; the identifier does not.
+		pc = k.sport
+	}
+	if endpointLess(c, pc, a, pa) {
+		a, c = c, a
+		pa, pc = pc, pa
+	}
+	copy(b[0:16], a[:])
+	copy(b[16:32], c[:])
+	binary.BigEndian.PutUint16(b[32:], pa)
+	binary.BigEndian.PutUint16(b[34:], pc)
+	b[36] = k.proto
+	b[37] = 0
+	if k.v4 {
+		b[37] = 1
+	}
+	b[38], b[39] = 0, 0
+}
+
+func endpointLess(a *[16]byte, pa uint16, b *[16]byte, pb uint16) bool {
+	ah, bh := binary.BigEndian.Uint64(a[0:8]), binary.BigEndian.Uint64(b[0:8])
+	if ah != bh {
+		return ah < bh
+	}
+	al, bl := binary.BigEndian.Uint64(a[8:16]), binary.BigEndian.Uint64(b[8:16])
+	if al != bl {
+		return al < bl
+	}
+	return pa < pb
+}
+
+// Flow kinds: how a packet is tracked.
+const (
+	kindTCP       = iota
+	kindUDP       // UDP and UDP-Lite
+	kindICMPQuery // ICMP/ICMPv6 request or reply
+	kindICMPError // ICMP/ICMPv6 error: Related or Invalid, never an entry
+	kindUntracked // ICMPv6 neighbour discovery and MLD
+	kindGeneric   // everything else, with ports for SCTP and DCCP
+)
+
+// parsed is a validated Packet in the table's terms.
+type parsed struct {
+	k        key
+	kind     uint8
+	request  bool  // ICMP query: the type starts a flow
+	tcpIndex uint8 // TCP: flag class, index into the transition table
+}
+
+// icmpQuery maps an ICMP query type to its counterpart, and says whether
+// it is the request (the side that may create an entry).
+func icmpQuery(v6 bool, typ uint8) (inv uint8, request, ok bool) {
+	if v6 {
+		switch typ {
+		case 128, 139: // echo request, node information query
+			return typ + 1, true, true
+		case 129, 140:
+			return typ - 1, false, true
+		}
+		return 0, false, false
+	}
+	switch typ {
+	case 8: // echo
+		return 0, true, true
+	case 0:
+		return 8, false, true
+	case 13, 15, 17: // timestamp, information, address mask request
+		return typ + 1, true, true
+	case 14, 16, 18:
+		return typ - 1, false, true
+	}
+	return 0, false, false
+}
+
+func icmpError(v6 bool, typ uint8) bool {
+	if v6 {
+		// destination unreachable, packet too big, time exceeded,
+		// parameter problem
+		return typ >= 1 && typ <= 4
+	}
+	// destination unreachable, source quench, redirect, time exceeded,
+	// parameter problem
+	return typ == 3 || typ == 4 || typ == 5 || typ == 11 || typ == 12
+}
+
+// icmpUntracked lists the ICMPv6 messages that are link-local control
+// traffic, never a flow: MLD query/report/done, router and neighbour
+// solicitation and advertisement, MLDv2 report. Linux leaves them
+// untracked too.
+func icmpUntracked(typ uint8) bool {
+	return (typ >= 130 && typ <= 136) || typ == 143
+}
+
+// maxPayload bounds PayloadLen: nothing larger fits an IPv6 jumbogram's
+// 32-bit length, and sequence arithmetic is modulo 2^32.
+const maxPayload = 1<<31 - 1
+
+// family returns whether a and b are both IPv4 (v4) and whether they are
+// a usable pair at all.
+func family(a, b netip.Addr) (v4, ok bool) {
+	if !a.IsValid() || !b.IsValid() {
+		return false, false
+	}
+	if a.Is4() != b.Is4() {
+		return false, false
+	}
+	return a.Is4(), true
+}
+
+// parsePacket validates p and builds its key. It never panics, whatever
+// the fields hold.
+func parsePacket(p *Packet, pk *parsed) Reason {
+	v4, ok := family(p.Src, p.Dst)
+	if !ok || p.PayloadLen < 0 || p.PayloadLen > maxPayload {
+		return ReasonMalformed
+	}
+	k := &pk.k
+	*k = key{src: p.Src.As16(), dst: p.Dst.As16(), proto: p.Proto, v4: v4}
+	switch p.Proto {
+	case ProtoTCP:
+		idx, valid := tcpFlagIndex(p.TCPFlags)
+		if !valid {
+			return ReasonTCPFlags
+		}
+		pk.kind, pk.tcpIndex = kindTCP, idx
+		k.sport, k.dport = p.SrcPort, p.DstPort
+	case ProtoUDP, ProtoUDPLite:
+		pk.kind = kindUDP
+		k.sport, k.dport = p.SrcPort, p.DstPort
+	case ProtoSCTP, ProtoDCCP:
+		pk.kind = kindGeneric
+		k.sport, k.dport = p.SrcPort, p.DstPort
+	case ProtoICMP, ProtoICMPv6:
+		if (p.Proto == ProtoICMP) != v4 {
+			return ReasonMalformed
+		}
+		return parseICMP(p, pk, !v4)
+	default:
+		pk.kind = kindGeneric
+	}
+	if p.IsICMPError {
+		return ReasonMalformed
+	}
+	return ReasonNone
+}
+
+func parseICMP(p *Packet, pk *parsed, v6 bool) Reason {
+	isErr := icmpError(v6, p.ICMPType)
+	if isErr != p.IsICMPError {
+		return ReasonMalformed
+	}
+	if isErr {
+		pk.kind = kindICMPError
+		return ReasonNone
+	}
+	if v6 && icmpUntracked(p.ICMPType) {
+		pk.kind = kindUntracked
+		return ReasonNone
+	}
+	_, req, ok := icmpQuery(v6, p.ICMPType)
+	if !ok {
+		return ReasonICMPType
+	}
+	pk.kind, pk.request = kindICMPQuery, req
+	pk.k.sport = p.ICMPID
+	pk.k.dport = uint16(p.ICMPType)<<8 | uint16(p.ICMPCode)
+	return ReasonNone
+}
+
+// innerKey builds the key of the packet quoted by ICMP error p, exactly
+// as that packet travelled (from its sender to the host it was meant for).
+func innerKey(p *Packet, k *key) Reason {
+	in := &p.Inner
+	outer4 := p.Src.Is4()
+	v4, ok := family(in.Src, in.Dst)
+	if !ok || v4 != outer4 {
+		return ReasonICMPInner
+	}
+	*k = key{src: in.Src.As16(), dst: in.Dst.As16(), proto: in.Proto, v4: v4}
+	switch in.Proto {
+	case ProtoTCP, ProtoUDP, ProtoUDPLite, ProtoSCTP, ProtoDCCP:
+		k.sport, k.dport = in.SrcPort, in.DstPort
+	case ProtoICMP, ProtoICMPv6:
+		if (in.Proto == ProtoICMP) != v4 {
+			return ReasonICMPInner
+		}
+		// An error about an error is never sent (RFC 1122 3.2.2, RFC
+		// 4443 2.4); one that claims to be is forged.
+		if _, _, ok := icmpQuery(!v4, in.ICMPType); !ok {
+			return ReasonICMPInner
+		}
+		k.sport = in.ICMPID
+		k.dport = uint16(in.ICMPType)<<8 | uint16(in.ICMPCode)
+	}
+	return ReasonNone
+}

@@ -1,0 +1,61 @@
+package conntrack
+
+// related matches an ICMP or ICMPv6 error to the flow it quotes. The
+// quoted header is the packet as its sender sent it; the error travels
+// back to that sender, so it must be addressed to the quoted source, and
+// its direction within the entry is the inverse of the quoted packet's.
+// An error never refreshes the entry: a stream of forged errors cannot
+// keep a flow alive.
+func (t *Table) related(p *Packet) Result {
+	var quoted key
+	if r := innerKey(p, &quoted); r != ReasonNone {
+		return t.misc.invalidResult(r)
+	}
+	back := quoted.inverse()
+	h := t.hash(&back)
+	s := t.shardFor(h)
+	now := t.now()
+	s.mu.Lock()
+	idx, dir := s.find(h, &back, &quoted)
+	if idx != nilIdx && s.entries[idx].deadline <= now {
+		s.remove(idx, &s.ctr.expired)
+		idx = nilIdx
+	}
+	if idx == nilIdx {
+		s.mu.Unlock()
+		return s.ctr.invalidResult(ReasonICMPNoFlow)
+	}
+	if p.Dst.As16() != quoted.src {
+		s.mu.Unlock()
+		return s.ctr.invalidResult(ReasonICMPDirection)
+	}
+	e := &s.entries[idx]
+	res := Result{ID: s.id(idx), State: StateRelated, Dir: dir}
+	if quoted.proto == ProtoTCP {
+		res.TCP = TCPState(e.tcp.state)
+		if !t.icmpSeqOK(&e.tcp, 1-dir, p.Inner.Seq) {
+			s.mu.Unlock()
+			return s.ctr.invalidResult(ReasonICMPSeq)
+		}
+	}
+	s.mu.Unlock()
+	return res
+}
+
+// icmpSeqOK checks, as pf does, that the sequence number quoted by an
+// ICMP error lies in the window of the side that sent the quoted segment
+// (sent by q). A blind attacker forging "port unreachable" or "fragmentation
+// needed" to tear down or degrade a connection (RFC 5927) has to guess it.
+func (t *Table) icmpSeqOK(c *tcpConn, q Dir, seq uint32) bool {
+	snd, rcv := &c.seen[q], &c.seen[1-q]
+	if t.liberal || snd.flags&tfLiberal != 0 || snd.maxwin == 0 {
+		return true
+	}
+	if after(seq, snd.maxend) {
+		return false
+	}
+	if rcv.maxwin != 0 && before(seq, snd.end-rcv.maxwin) {
+		return false
+	}
+	return true
+}

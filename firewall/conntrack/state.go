@@ -1,0 +1,201 @@
+package conntrack
+
+// State is the verdict of connection tracking on one packet, in the
+// sense of Linux's ctstate. The zero value is StateInvalid so that a
+// forgotten Result drops rather than passes.
+type State uint8
+
+const (
+	// StateInvalid: the packet fits no flow, or breaks the rules of the
+	// flow it claims to belong to. Result.Reason says why.
+	StateInvalid State = iota
+	// StateNew: the packet starts a flow, or belongs to a flow that has
+	// not been answered yet and travels in the original direction. When
+	// Result.ID is zero no entry exists and the caller must call Create
+	// once its policy accepts the packet.
+	StateNew
+	// StateEstablished: the packet belongs to a flow that has seen
+	// traffic in both directions, or is a reply.
+	StateEstablished
+	// StateRelated: an ICMP or ICMPv6 error that quotes a tracked flow
+	// and is addressed to the end that sent the quoted packet.
+	StateRelated
+	// StateUntracked: a message that is never tracked (ICMPv6 neighbour
+	// discovery and multicast listener messages); policy decides alone.
+	StateUntracked
+)
+
+var stateNames = [...]string{"invalid", "new", "established", "related", "untracked"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// Dir is the direction of a packet relative to the entry it belongs to.
+type Dir uint8
+
+const (
+	// DirOriginal is the direction of the packet that created the entry.
+	DirOriginal Dir = 0
+	// DirReply is the opposite direction.
+	DirReply Dir = 1
+)
+
+func (d Dir) String() string {
+	if d == DirReply {
+		return "reply"
+	}
+	return "original"
+}
+
+// TCPState is the state of a tracked TCP connection. The values and
+// their meaning are those of Linux's enum tcp_conntrack, so that logs and
+// tests can be compared with conntrack(8) output.
+type TCPState uint8
+
+const (
+	TCPNone        TCPState = iota // no TCP entry
+	TCPSynSent                     // SYN seen from the originator
+	TCPSynRecv                     // SYN/ACK seen
+	TCPEstablished                 // handshake completed
+	TCPFinWait                     // FIN seen in one direction
+	TCPCloseWait                   // that FIN acknowledged
+	TCPLastAck                     // FIN seen in both directions
+	TCPTimeWait                    // last ACK seen
+	TCPClose                       // reset
+	TCPSynSent2                    // SYN seen from both ends: simultaneous open
+)
+
+const numTCPStates = 10
+
+var tcpStateNames = [...]string{
+	"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
+	"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
+}
+
+func (s TCPState) String() string {
+	if int(s) < len(tcpStateNames) {
+		return tcpStateNames[s]
+	}
+	return "UNKNOWN"
+}
+
+// closing reports whether a connection in state s is on its way out; such
+// entries may be evicted under pressure even when assured, as Linux's
+// tcp_can_early_drop allows.
+func (s TCPState) closing() bool {
+	switch s {
+	case TCPFinWait, TCPCloseWait, TCPLastAck, TCPTimeWait, TCPClose:
+		return true
+	}
+	return false
+}
+
+// Reason says why a packet was Invalid, or why it was let through without
+// updating its entry (Result.Ignored).
+type Reason uint8
+
+const (
+	ReasonNone Reason = iota
+	// ReasonMalformed: the Packet's fields contradict each other (address
+	// families differ, an address is unset, a length is negative, an ICMP
+	// error without its quoted header).
+	ReasonMalformed
+	// ReasonTCPFlags: a flag combination no TCP sends (SYN+FIN, FIN
+	// without ACK, no flags at all).
+	ReasonTCPFlags
+	// ReasonNoEntry: the packet can only belong to an existing flow and
+	// there is none: a TCP segment other than a SYN (a spoofed ACK from
+	// outside), an ICMP echo reply nobody asked for.
+	ReasonNoEntry
+	// ReasonTCPState: flags the connection's state does not allow (data
+	// before the handshake, a SYN/ACK from the client).
+	ReasonTCPState
+	// ReasonSeqOver: data beyond the receiver's advertised window.
+	ReasonSeqOver
+	// ReasonAckOver: acknowledges data that was never sent.
+	ReasonAckOver
+	// ReasonRST: a reset below the acknowledged edge of the stream: a
+	// blind reset attempt.
+	ReasonRST
+	// ReasonICMPType: an ICMP type that neither starts nor answers a
+	// flow, or an ICMP error offered to Create.
+	ReasonICMPType
+	// ReasonICMPNoFlow: an ICMP error quoting a flow that is not tracked.
+	ReasonICMPNoFlow
+	// ReasonICMPDirection: an ICMP error not addressed to the host that
+	// sent the quoted packet.
+	ReasonICMPDirection
+	// ReasonICMPSeq: an ICMP error quoting a TCP sequence number outside
+	// the tracked window (RFC 5927 blind connection-reset defence).
+	ReasonICMPSeq
+	// ReasonICMPInner: the quoted packet is malformed or is itself an
+	// ICMP error.
+	ReasonICMPInner
+	// ReasonTableFull: Create refused, the table is full and nothing
+	// could be evicted.
+	ReasonTableFull
+	// ReasonSeqUnder (ignored): retransmission of data already
+	// acknowledged.
+	ReasonSeqUnder
+	// ReasonAckUnder (ignored): an acknowledgement far behind the stream.
+	ReasonAckUnder
+	// ReasonTCPIgnored (ignored): flags that may mean the table is out of
+	// sync with the end points (a SYN on an established connection, a
+	// retransmitted SYN/ACK); the end points will sort it out, the entry
+	// is left alone.
+	ReasonTCPIgnored
+
+	// ReasonCount is the number of reasons; it sizes Stats arrays.
+	ReasonCount
+)
+
+var reasonNames = [...]string{
+	"none", "malformed", "tcp_flags", "no_entry", "tcp_state", "seq_over",
+	"ack_over", "rst", "icmp_type", "icmp_no_flow", "icmp_direction",
+	"icmp_seq", "icmp_inner", "table_full", "seq_under", "ack_under",
+	"tcp_ignored",
+}
+
+// String returns a stable snake_case name, used as a metric label.
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Result is what the table says about one packet.
+type Result struct {
+	// ID is the handle of the entry the packet belongs (or is related)
+	// to; zero when there is none.
+	ID ID
+	// State is the verdict.
+	State State
+	// TCP is the connection's state after this packet (TCPNone when not
+	// TCP or no entry).
+	TCP TCPState
+	// Dir is the packet's direction within the entry. For Related it is
+	// the direction in which the ICMP error travels.
+	Dir Dir
+	// Reason is set for Invalid, and for Ignored packets.
+	Reason Reason
+	// Ignored marks a packet that belongs to the entry but was not used
+	// to update it (Linux's "ignored" TCP packets: retransmissions of old
+	// data, flags that may mean the tracker is out of sync). State is New
+	// or Established: the packet should pass.
+	Ignored bool
+}
+
+// ID identifies an entry. It stays unique across reuse of the entry's
+// slot: a stale ID no longer matches anything. Zero is never an entry.
+type ID uint64
+
+// ignores reports whether r explains an ignored packet rather than an
+// invalid one.
+func (r Reason) ignores() bool {
+	return r == ReasonSeqUnder || r == ReasonAckUnder || r == ReasonTCPIgnored
+}

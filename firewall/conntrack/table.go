@@ -1,0 +1,826 @@
+package conntrack
+
+import (
+	"hash/maphash"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ID layout: generation in the high 32 bits, then the shard, then the
+// slot within the shard.
+const (
+	slotBits  = 22
+	shardBits = 10
+	slotMask  = 1<<slotBits - 1
+	shardMask = 1<<shardBits - 1
+)
+
+const nilIdx int32 = -1
+
+// Entry status bits.
+const (
+	stLive    = 1 << iota // slot holds an entry
+	stReplied             // a packet was seen in the reply direction
+	stAssured             // the flow proved itself; spared by early drop
+	stInDrop              // on the shard's early-drop list
+)
+
+// entry is one tracked flow. Entries live in a per-shard slab and are
+// linked by slot index: no pointers, so the slab costs the garbage
+// collector nothing however large it is.
+type entry struct {
+	orig key
+
+	next         int32 // hash chain, or free list
+	tPrev, tNext int32 // timeout-class list
+	dPrev, dNext int32 // early-drop list
+	bucket       uint32
+	gen          uint32
+
+	deadline int64 // UnixNano; expired when now >= deadline
+	created  int64
+	lastSeen int64
+	packets  [2]uint64
+	bytes    [2]uint64
+
+	class  uint8
+	status uint8
+
+	tcp tcpConn
+}
+
+type list struct{ head, tail int32 }
+
+// counters are per shard, written under the shard's lock with atomic
+// adds so that Stats can read them without taking any lock.
+type counters struct {
+	created      atomic.Uint64
+	deleted      atomic.Uint64
+	expired      atomic.Uint64
+	earlyDrop    atomic.Uint64
+	insertFailed atomic.Uint64
+	invalid      [ReasonCount]atomic.Uint64
+	ignored      [ReasonCount]atomic.Uint64
+}
+
+type shard struct {
+	mu      sync.Mutex
+	buckets []int32
+	bmask   uint32
+	entries []entry
+	free    int32
+	used    int
+	index   uint32
+	classes [numClasses]list
+	drop    list
+	count   *atomic.Int64 // the table's entry count
+	ctr     counters
+	// Keep neighbouring shards' locks and counters off each other's
+	// cache lines.
+	_ [64]byte
+}
+
+// Table is a connection-tracking table. Its methods are safe for
+// concurrent use.
+type Table struct {
+	shards     []shard
+	shardMask  uint64
+	seed       maphash.Seed
+	max        int64
+	count      atomic.Int64
+	timeouts   [numClasses]int64
+	liberal    bool
+	pickup     bool
+	maxRetrans uint8
+	sweepBatch int
+	clock      func() time.Time
+	sweepNext  atomic.Uint32
+	evictNext  atomic.Uint32
+	// misc counts what is rejected before a shard is known.
+	misc counters
+}
+
+// New builds a table and allocates its entries. It fails only on an
+// invalid Config.
+func New(cfg Config) (*Table, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{
+		shards:     make([]shard, cfg.Shards),
+		shardMask:  uint64(cfg.Shards - 1),
+		seed:       maphash.MakeSeed(),
+		max:        int64(cfg.MaxEntries),
+		liberal:    cfg.Liberal,
+		pickup:     cfg.Pickup,
+		maxRetrans: uint8(cfg.MaxRetrans),
+		sweepBatch: cfg.SweepBatch,
+		clock:      cfg.Clock,
+	}
+	for i, d := range cfg.Timeouts.classes() {
+		t.timeouts[i] = int64(d)
+	}
+	per := shardCapacity(cfg.MaxEntries, cfg.Shards)
+	nb := 1
+	for nb < per {
+		nb *= 2
+	}
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.index = uint32(i)
+		s.count = &t.count
+		s.entries = make([]entry, per)
+		s.buckets = make([]int32, nb)
+		s.bmask = uint32(nb - 1)
+		for b := range s.buckets {
+			s.buckets[b] = nilIdx
+		}
+		for j := range s.entries {
+			e := &s.entries[j]
+			e.next = int32(j + 1)
+			e.gen = 1
+			e.class = clsNone
+		}
+		s.entries[per-1].next = nilIdx
+		s.free = 0
+		for c := range s.classes {
+			s.classes[c] = list{nilIdx, nilIdx}
+		}
+		s.drop = list{nilIdx, nilIdx}
+	}
+	return t, nil
+}
+
+// shardCapacity sizes one shard's slab: its fair share of the table plus
+// headroom for the imbalance of a random hash (about four standard
+// deviations), so that a shard rarely fills before the table does.
+func shardCapacity(maxEntries, shards int) int {
+	fair := (maxEntries + shards - 1) / shards
+	if shards == 1 {
+		return fair
+	}
+	return fair + 4*int(math.Sqrt(float64(fair))) + 8
+}
+
+func (t *Table) now() int64 { return t.clock().UnixNano() }
+
+func (t *Table) hash(k *key) uint64 {
+	var b [40]byte
+	k.hashInput(&b)
+	return maphash.Bytes(t.seed, b[:])
+}
+
+func (t *Table) shardFor(h uint64) *shard {
+	return &t.shards[(h>>40)&t.shardMask]
+}
+
+func (s *shard) id(idx int32) ID {
+	return ID(uint64(s.entries[idx].gen)<<32 | uint64(s.index)<<slotBits | uint64(idx))
+}
+
+// find returns the live entry whose original tuple is k (DirOriginal) or
+// inv, the inverse of k (DirReply).
+func (s *shard) find(h uint64, k, inv *key) (int32, Dir) {
+	for i := s.buckets[uint32(h)&s.bmask]; i != nilIdx; {
+		e := &s.entries[i]
+		if e.orig == *k {
+			return i, DirOriginal
+		}
+		if e.orig == *inv {
+			return i, DirReply
+		}
+		i = e.next
+	}
+	return nilIdx, DirOriginal
+}
+
+// insert takes a free slot for k. The caller has reserved room in the
+// table's count.
+func (s *shard) insert(h uint64, k *key, now int64) int32 {
+	idx := s.free
+	if idx == nilIdx {
+		return nilIdx
+	}
+	e := &s.entries[idx]
+	s.free = e.next
+	b := uint32(h) & s.bmask
+	*e = entry{
+		orig:     *k,
+		next:     s.buckets[b],
+		tPrev:    nilIdx,
+		tNext:    nilIdx,
+		dPrev:    nilIdx,
+		dNext:    nilIdx,
+		bucket:   b,
+		gen:      e.gen,
+		created:  now,
+		lastSeen: now,
+		class:    clsNone,
+		status:   stLive,
+	}
+	s.buckets[b] = idx
+	s.used++
+	return idx
+}
+
+// remove frees entry idx and counts the removal in c.
+func (s *shard) remove(idx int32, c *atomic.Uint64) {
+	e := &s.entries[idx]
+	p := &s.buckets[e.bucket]
+	for *p != idx {
+		p = &s.entries[*p].next
+	}
+	*p = e.next
+	s.classUnlink(idx)
+	s.dropUnlink(idx)
+	e.status = 0
+	e.gen++
+	if e.gen == 0 {
+		e.gen = 1
+	}
+	e.next = s.free
+	s.free = idx
+	s.used--
+	s.count.Add(-1)
+	c.Add(1)
+}
+
+func (s *shard) classUnlink(idx int32) {
+	e := &s.entries[idx]
+	if e.class == clsNone {
+		return
+	}
+	l := &s.classes[e.class]
+	if e.tPrev != nilIdx {
+		s.entries[e.tPrev].tNext = e.tNext
+	} else {
+		l.head = e.tNext
+	}
+	if e.tNext != nilIdx {
+		s.entries[e.tNext].tPrev = e.tPrev
+	} else {
+		l.tail = e.tPrev
+	}
+	e.tPrev, e.tNext, e.class = nilIdx, nilIdx, clsNone
+}
+
+// refresh sets the entry's timeout from class cls and moves it to the
+// tail of that class's list, which keeps the list in deadline order as
+// long as the clock does not go backwards. (Goroutines read the clock
+// before taking the lock, so the order is only approximate at the scale
+// of lock contention; that can delay a Sweep by a moment, never expire an
+// entry early: every expiry test compares the entry's own deadline.)
+func (s *shard) refresh(idx int32, cls uint8, now int64, timeouts *[numClasses]int64) {
+	s.classUnlink(idx)
+	e := &s.entries[idx]
+	e.deadline = now + timeouts[cls]
+	e.class = cls
+	l := &s.classes[cls]
+	e.tPrev = l.tail
+	if l.tail != nilIdx {
+		s.entries[l.tail].tNext = idx
+	} else {
+		l.head = idx
+	}
+	l.tail = idx
+}
+
+func (s *shard) dropUnlink(idx int32) {
+	e := &s.entries[idx]
+	if e.status&stInDrop == 0 {
+		return
+	}
+	if e.dPrev != nilIdx {
+		s.entries[e.dPrev].dNext = e.dNext
+	} else {
+		s.drop.head = e.dNext
+	}
+	if e.dNext != nilIdx {
+		s.entries[e.dNext].dPrev = e.dPrev
+	} else {
+		s.drop.tail = e.dPrev
+	}
+	e.dPrev, e.dNext = nilIdx, nilIdx
+	e.status &^= stInDrop
+}
+
+// fixDrop puts the entry on the early-drop list when it has become
+// droppable (unassured, or a closing TCP connection) and takes it off
+// when it no longer is. The list is in the order entries became
+// droppable, so its head is the oldest candidate.
+func (s *shard) fixDrop(idx int32) {
+	e := &s.entries[idx]
+	droppable := e.status&stAssured == 0 ||
+		(e.orig.proto == ProtoTCP && TCPState(e.tcp.state).closing())
+	in := e.status&stInDrop != 0
+	switch {
+	case droppable && !in:
+		e.dPrev, e.dNext = s.drop.tail, nilIdx
+		if s.drop.tail != nilIdx {
+			s.entries[s.drop.tail].dNext = idx
+		} else {
+			s.drop.head = idx
+		}
+		s.drop.tail = idx
+		e.status |= stInDrop
+	case !droppable && in:
+		s.dropUnlink(idx)
+	}
+}
+
+// evictOne makes room in s: an expired entry if there is one, else the
+// oldest droppable entry.
+func (s *shard) evictOne(now int64) bool {
+	for c := range s.classes {
+		if h := s.classes[c].head; h != nilIdx && s.entries[h].deadline <= now {
+			s.remove(h, &s.ctr.expired)
+			return true
+		}
+	}
+	if h := s.drop.head; h != nilIdx {
+		s.remove(h, &s.ctr.earlyDrop)
+		return true
+	}
+	return false
+}
+
+// expire removes up to budget expired entries from s.
+func (s *shard) expire(now int64, budget int) int {
+	n := 0
+	for c := range s.classes {
+		l := &s.classes[c]
+		for n < budget && l.head != nilIdx && s.entries[l.head].deadline <= now {
+			s.remove(l.head, &s.ctr.expired)
+			n++
+		}
+	}
+	return n
+}
+
+// reserve claims one unit of the table's capacity.
+func (t *Table) reserve() bool {
+	for {
+		c := t.count.Load()
+		if c >= t.max {
+			return false
+		}
+		if t.count.CompareAndSwap(c, c+1) {
+			return true
+		}
+	}
+}
+
+// makeRoom secures a free slot in s and a unit of the table's capacity,
+// evicting from s if need be. The shard lock is held.
+func (t *Table) makeRoom(s *shard, now int64) bool {
+	if s.free == nilIdx && !s.evictOne(now) {
+		return false
+	}
+	// Each eviction returns one unit; other shards may take it first, so
+	// the number of attempts is bounded rather than looping on a race.
+	for range 8 {
+		if t.reserve() {
+			return true
+		}
+		if !s.evictOne(now) {
+			return false
+		}
+	}
+	return false
+}
+
+// evictElsewhere evicts one entry from some shard other than own, to
+// free capacity in the table as a whole. The caller holds no lock.
+func (t *Table) evictElsewhere(own *shard, now int64) bool {
+	n := len(t.shards)
+	start := int(t.evictNext.Add(1))
+	for i := range n {
+		s := &t.shards[(start+i)&int(t.shardMask)]
+		if s == own {
+			continue
+		}
+		s.mu.Lock()
+		ok := s.evictOne(now)
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func stateFor(dir Dir, replied bool) State {
+	if dir == DirOriginal && !replied {
+		return StateNew
+	}
+	return StateEstablished
+}
+
+func (c *counters) invalidResult(r Reason) Result {
+	c.invalid[r].Add(1)
+	return Result{State: StateInvalid, Reason: r}
+}
+
+// Lookup classifies p against the table and updates the entry it belongs
+// to. A New result with a zero ID means no entry exists: the caller asks
+// its policy, and calls Create if the policy accepts the packet.
+//
+// Lookup never allocates.
+func (t *Table) Lookup(p *Packet) Result {
+	var pk parsed
+	if r := parsePacket(p, &pk); r != ReasonNone {
+		return t.misc.invalidResult(r)
+	}
+	switch pk.kind {
+	case kindUntracked:
+		return Result{State: StateUntracked}
+	case kindICMPError:
+		return t.related(p)
+	}
+	now := t.now()
+	inv := pk.k.inverse()
+	h := t.hash(&pk.k)
+	s := t.shardFor(h)
+	s.mu.Lock()
+	idx, dir := s.find(h, &pk.k, &inv)
+	if idx != nilIdx && s.entries[idx].deadline <= now {
+		s.remove(idx, &s.ctr.expired)
+		idx = nilIdx
+	}
+	if idx == nilIdx {
+		s.mu.Unlock()
+		if r := t.creatable(&pk); r != ReasonNone {
+			return s.ctr.invalidResult(r)
+		}
+		return Result{State: StateNew, Dir: DirOriginal}
+	}
+	r := t.update(s, idx, dir, p, &pk, now)
+	s.mu.Unlock()
+	return r
+}
+
+// creatable says whether a packet without an entry may start one.
+func (t *Table) creatable(pk *parsed) Reason {
+	switch pk.kind {
+	case kindTCP:
+		if pk.tcpIndex == tcpSynSet || (t.pickup && pk.tcpIndex == tcpAckSet) {
+			return ReasonNone
+		}
+		return ReasonNoEntry
+	case kindICMPQuery:
+		if !pk.request {
+			return ReasonNoEntry
+		}
+	case kindICMPError:
+		return ReasonICMPType
+	case kindUntracked:
+		return ReasonICMPType
+	}
+	return ReasonNone
+}
+
+// Create inserts an entry for p, which Lookup classified New with no
+// entry and the policy accepted, and tracks p as its first packet.
+//
+// If another goroutine created the entry in the meantime, p is tracked
+// against that entry as Lookup would have, and ok is true. Callers must
+// not call Create for a packet Lookup already matched to an entry (ID
+// non-zero): it would be tracked twice.
+//
+// When the table is full Create evicts an expired entry, else the oldest
+// unassured one (or a closing TCP connection), first from the new flow's
+// shard and then from the others; if nothing can be evicted it refuses,
+// counts an insert failure and returns ReasonTableFull.
+func (t *Table) Create(p *Packet) (r Result, ok bool) {
+	var pk parsed
+	if r := parsePacket(p, &pk); r != ReasonNone {
+		return t.misc.invalidResult(r), false
+	}
+	if pk.kind == kindUntracked {
+		return Result{State: StateUntracked}, false
+	}
+	if r := t.creatable(&pk); r != ReasonNone {
+		return t.misc.invalidResult(r), false
+	}
+	now := t.now()
+	inv := pk.k.inverse()
+	h := t.hash(&pk.k)
+	s := t.shardFor(h)
+	for pass := 0; ; pass++ {
+		s.mu.Lock()
+		idx, dir := s.find(h, &pk.k, &inv)
+		if idx != nilIdx && s.entries[idx].deadline <= now {
+			s.remove(idx, &s.ctr.expired)
+			idx = nilIdx
+		}
+		if idx != nilIdx {
+			r := t.update(s, idx, dir, p, &pk, now)
+			if r.State != StateNew || r.ID != 0 {
+				s.mu.Unlock()
+				return r, r.State != StateInvalid
+			}
+			// A SYN reopening a closed connection removed the old
+			// entry; go on and create the new one.
+		}
+		if t.makeRoom(s, now) {
+			idx = s.insert(h, &pk.k, now)
+			s.ctr.created.Add(1)
+			r := t.start(s, idx, p, &pk, now)
+			s.mu.Unlock()
+			return r, r.State != StateInvalid
+		}
+		s.mu.Unlock()
+		if pass > 0 || !t.evictElsewhere(s, now) {
+			s.ctr.insertFailed.Add(1)
+			return Result{State: StateInvalid, Reason: ReasonTableFull}, false
+		}
+	}
+}
+
+// start initialises a fresh entry from its first packet.
+func (t *Table) start(s *shard, idx int32, p *Packet, pk *parsed, now int64) Result {
+	switch pk.kind {
+	case kindTCP:
+		t.tcpNew(&s.entries[idx], p, pk)
+		r := t.tcpPacket(s, idx, DirOriginal, p, pk, now)
+		if r.State == StateInvalid && s.entries[idx].status&stLive != 0 {
+			// creatable admits only segments the state machine accepts
+			// from NONE, so this does not happen; but an entry with no
+			// timeout would never expire, so never leave one behind.
+			s.remove(idx, &s.ctr.deleted)
+			r.ID = 0
+		}
+		return r
+	case kindUDP:
+		s.refresh(idx, clsUDP, now, &t.timeouts)
+	case kindICMPQuery:
+		s.refresh(idx, clsICMP, now, &t.timeouts)
+	default:
+		s.refresh(idx, clsGeneric, now, &t.timeouts)
+	}
+	s.account(idx, DirOriginal, p, now)
+	s.fixDrop(idx)
+	return Result{ID: s.id(idx), State: StateNew, Dir: DirOriginal}
+}
+
+// update tracks p against its existing entry.
+func (t *Table) update(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, now int64) Result {
+	if pk.kind == kindTCP {
+		return t.tcpPacket(s, idx, dir, p, pk, now)
+	}
+	e := &s.entries[idx]
+	replied := e.status&stReplied != 0
+	switch pk.kind {
+	case kindUDP:
+		t.udpPacket(s, idx, replied, now)
+	case kindICMPQuery:
+		s.refresh(idx, clsICMP, now, &t.timeouts)
+	default:
+		s.refresh(idx, clsGeneric, now, &t.timeouts)
+	}
+	s.account(idx, dir, p, now)
+	if dir == DirReply {
+		e.status |= stReplied
+	}
+	return Result{ID: s.id(idx), State: stateFor(dir, replied), Dir: dir}
+}
+
+// udpPacket refreshes a UDP entry. As in Linux, a flow answered and still
+// alive two seconds after it started is a stream: it gets the longer
+// timeout and is assured, so early drop spares it.
+func (t *Table) udpPacket(s *shard, idx int32, replied bool, now int64) {
+	e := &s.entries[idx]
+	if !replied {
+		s.refresh(idx, clsUDP, now, &t.timeouts)
+		return
+	}
+	if now-e.created <= int64(2*time.Second) {
+		s.refresh(idx, clsUDP, now, &t.timeouts)
+		return
+	}
+	s.refresh(idx, clsUDPStream, now, &t.timeouts)
+	if e.status&stAssured == 0 {
+		e.status |= stAssured
+		s.fixDrop(idx)
+	}
+}
+
+func (s *shard) account(idx int32, dir Dir, p *Packet, now int64) {
+	e := &s.entries[idx]
+	e.packets[dir]++
+	e.bytes[dir] += uint64(p.PayloadLen)
+	e.lastSeen = now
+}
+
+// decode splits an ID into shard and slot, checking the generation.
+func (t *Table) decode(id ID) (*shard, int32, bool) {
+	si := uint64(id) >> slotBits & shardMask
+	slot := int32(uint64(id) & slotMask)
+	if si >= uint64(len(t.shards)) {
+		return nil, 0, false
+	}
+	s := &t.shards[si]
+	if int(slot) >= len(s.entries) {
+		return nil, 0, false
+	}
+	return s, slot, true
+}
+
+func (s *shard) holds(slot int32, id ID) bool {
+	e := &s.entries[slot]
+	return e.status&stLive != 0 && uint32(uint64(id)>>32) == e.gen
+}
+
+// Delete removes the entry id, if it still exists.
+func (t *Table) Delete(id ID) bool {
+	s, slot, ok := t.decode(id)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.holds(slot, id) {
+		return false
+	}
+	s.remove(slot, &s.ctr.deleted)
+	return true
+}
+
+// Flush removes every entry and returns how many there were.
+func (t *Table) Flush() int {
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for j := range s.entries {
+			if s.entries[j].status&stLive != 0 {
+				s.remove(int32(j), &s.ctr.deleted)
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Len returns the number of entries.
+func (t *Table) Len() int { return int(t.count.Load()) }
+
+// Sweep removes entries whose timeout has passed, at most
+// Config.SweepBatch of them, and returns how many it removed. A goroutine
+// calls it periodically; if it returns the full batch, there may be more.
+// Lookup and Create also remove the expired entries they meet, so Sweep
+// only has to keep idle flows from holding memory.
+func (t *Table) Sweep(now time.Time) int {
+	ns := now.UnixNano()
+	n := len(t.shards)
+	// Hold each lock for a bounded stretch so packets are not stalled
+	// behind a large sweep.
+	perShard := t.sweepBatch/n + 1
+	if perShard < 64 {
+		perShard = 64
+	}
+	start := int(t.sweepNext.Add(1))
+	removed := 0
+	for i := 0; i < n && removed < t.sweepBatch; i++ {
+		s := &t.shards[(start+i)&int(t.shardMask)]
+		s.mu.Lock()
+		removed += s.expire(ns, min(perShard, t.sweepBatch-removed))
+		s.mu.Unlock()
+	}
+	return removed
+}
+
+// Entry is a snapshot of one tracked flow.
+type Entry struct {
+	ID      ID
+	Orig    Tuple
+	Reply   Tuple
+	TCP     TCPState // TCPNone for other protocols
+	Replied bool     // traffic seen in the reply direction
+	Assured bool     // spared by early drop
+	// Created, LastSeen and Expires are on the table's clock.
+	Created, LastSeen, Expires time.Time
+	// Packets and Bytes (transport payload) per direction, of the packets
+	// that updated the entry.
+	Packets [2]uint64
+	Bytes   [2]uint64
+}
+
+func (s *shard) snapshot(idx int32) Entry {
+	e := &s.entries[idx]
+	inv := e.orig.inverse()
+	out := Entry{
+		ID:       s.id(idx),
+		Orig:     e.orig.tuple(),
+		Reply:    inv.tuple(),
+		Replied:  e.status&stReplied != 0,
+		Assured:  e.status&stAssured != 0,
+		Created:  time.Unix(0, e.created),
+		LastSeen: time.Unix(0, e.lastSeen),
+		Expires:  time.Unix(0, e.deadline),
+		Packets:  e.packets,
+		Bytes:    e.bytes,
+	}
+	if e.orig.proto == ProtoTCP {
+		out.TCP = TCPState(e.tcp.state)
+	}
+	return out
+}
+
+// Get returns a snapshot of entry id.
+func (t *Table) Get(id ID) (Entry, bool) {
+	s, slot, ok := t.decode(id)
+	if !ok {
+		return Entry{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.holds(slot, id) {
+		return Entry{}, false
+	}
+	return s.snapshot(slot), true
+}
+
+// rangeBatch bounds how many entries are copied under one lock hold.
+const rangeBatch = 64
+
+// Range calls fn with a snapshot of each entry until fn returns false.
+// Entries are copied in small batches and fn runs without any lock held,
+// so fn may call the table; entries created or removed during Range may or
+// may not be seen.
+func (t *Table) Range(fn func(Entry) bool) {
+	var buf [rangeBatch]Entry
+	for si := range t.shards {
+		s := &t.shards[si]
+		for next := 0; next < len(s.entries); {
+			n := 0
+			s.mu.Lock()
+			for ; next < len(s.entries) && n < len(buf); next++ {
+				if s.entries[next].status&stLive != 0 {
+					buf[n] = s.snapshot(int32(next))
+					n++
+				}
+			}
+			s.mu.Unlock()
+			for i := range n {
+				if !fn(buf[i]) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Recheck asks keep about the original tuple of every entry and removes
+// the entries it rejects; it returns how many it removed. The gateway
+// calls it after a policy reload so that connections the new policy no
+// longer allows are cut, not left to live on their established state.
+// keep runs without any lock held.
+func (t *Table) Recheck(keep func(Tuple) bool) int {
+	var (
+		ids    [rangeBatch]ID
+		tuples [rangeBatch]Tuple
+	)
+	removed := 0
+	for si := range t.shards {
+		s := &t.shards[si]
+		for next := 0; next < len(s.entries); {
+			n := 0
+			s.mu.Lock()
+			for ; next < len(s.entries) && n < len(ids); next++ {
+				e := &s.entries[next]
+				if e.status&stLive != 0 {
+					ids[n] = s.id(int32(next))
+					tuples[n] = e.orig.tuple()
+					n++
+				}
+			}
+			s.mu.Unlock()
+			doomed := 0
+			for i := range n {
+				if !keep(tuples[i]) {
+					ids[doomed] = ids[i]
+					doomed++
+				}
+			}
+			if doomed == 0 {
+				continue
+			}
+			s.mu.Lock()
+			for _, id := range ids[:doomed] {
+				slot := int32(uint64(id) & slotMask)
+				// The generation check skips a slot reused meanwhile.
+				if s.holds(slot, id) {
+					s.remove(slot, &s.ctr.deleted)
+					removed++
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+	return removed
+}
