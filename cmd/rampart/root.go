@@ -28,7 +28,8 @@ type app struct {
 
 // fileConfig is the whole configuration file: one section per subcommand.
 type fileConfig struct {
-	Lab labConfig `yaml:"lab"`
+	Lab           labConfig           `yaml:"lab"`
+	Authoritative authoritativeConfig `yaml:"authoritative"`
 }
 
 func newApp(stdout, stderr io.Writer) *app {

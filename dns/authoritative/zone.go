@@ -1,0 +1,631 @@
+package authoritative
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Bounds on one zone, so that a hostile or mistaken file ($GENERATE makes
+// 65535 records a line) fails to load instead of exhausting memory.
+const (
+	MaxZoneRecords = 1 << 20
+	// MaxZoneNames counts owner names and the empty non-terminals
+	// between them and the apex.
+	MaxZoneNames = 1 << 20
+)
+
+// ParseError is a zone file that could not be loaded. Line and Column are
+// zero when the problem is not tied to one place in the text (a missing
+// SOA, CNAME beside other data at a name spread over several lines).
+type ParseError struct {
+	File   string
+	Line   int
+	Column int
+	Msg    string
+}
+
+func (e *ParseError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Line))
+		if e.Column > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(e.Column))
+		}
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Delegation describes one zone cut below the apex as the zone file draws
+// it, so that an operator (or the lab) can see which delegations carry
+// their glue.
+type Delegation struct {
+	Name string   // owner of the NS RRset, canonical form
+	NS   []string // name server names, canonical form
+	// Glue holds the address records this zone has for name servers in
+	// its bailiwick, which go into the additional section of referrals.
+	Glue []dns.RR
+	// MissingGlue lists name servers under the cut itself without any
+	// address in the zone: a resolver cannot follow such a delegation.
+	MissingGlue []string
+	// Glueless lists name servers outside this zone; the resolver must
+	// resolve them separately.
+	Glueless []string
+}
+
+// Zone is one zone's data, checked and indexed for answering. A Zone is
+// read-only once handed to a Store or Server; SignZone must run before.
+type Zone struct {
+	origin string // canonical form
+	file   string
+	nodes  map[string]*node
+	apex   *node
+	soa    *dns.SOA
+
+	negSOA     []dns.RR // SOA with the RFC 2308 negative TTL
+	negSOASigs []dns.RR
+
+	nsecOrder  []*node       // nodes owning an NSEC RRset, canonical order
+	nsec3      []*nsec3Entry // sorted by hash once indexed
+	nsec3Hash  map[string]*nsec3Entry
+	nsec3Param *dns.NSEC3PARAM
+
+	warnings    []string
+	delegations []Delegation
+}
+
+// node is one owner name. An empty node (no rrsets, no sigs) is an empty
+// non-terminal: it exists for the purposes of RFC 1034 name matching.
+type node struct {
+	name     string // canonical form
+	rrsets   map[uint16][]dns.RR
+	sigs     map[uint16][]dns.RR // RRSIGs keyed by the type they cover
+	types    []uint16            // keys of rrsets, ascending
+	cut      bool                // NS RRset below the apex
+	occluded bool                // strictly below a cut: glue only
+	key      [][]byte            // canonical-order key, see wireLabels
+}
+
+func (n *node) empty() bool { return len(n.rrsets) == 0 && len(n.sigs) == 0 }
+
+// nsec3Entry is kept apart from the nodes because NSEC3 owner names are not
+// part of the zone's ordinary name space (RFC 5155 section 7.2.8).
+type nsec3Entry struct {
+	hash string // first label, upper case base32hex
+	set  []dns.RR
+	sigs []dns.RR
+}
+
+// LoadZone reads a master file. origin may be empty when every name in the
+// file is absolute; the owner of the SOA then names the zone. $INCLUDE is
+// honoured because the file comes from the operator.
+func LoadZone(path, origin string) (*Zone, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseZone(f, origin, path, true)
+}
+
+// ParseZone reads a master file from r; file names it in errors. $INCLUDE
+// is refused because r may hold text from anywhere.
+func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
+	return parseZone(r, origin, file, false)
+}
+
+func parseZone(r io.Reader, origin, file string, include bool) (*Zone, error) {
+	if file == "" {
+		file = "<zone>"
+	}
+	zp := dns.NewZoneParser(r, origin, file)
+	zp.SetIncludeAllowed(include)
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if len(rrs) == MaxZoneRecords {
+			return nil, &ParseError{File: file, Msg: fmt.Sprintf("more than %d records", MaxZoneRecords)}
+		}
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		return nil, parseErrorFrom(err, file)
+	}
+	return NewZone(origin, file, rrs)
+}
+
+// parseErrorFrom turns miekg's "file: dns: msg: "tok" at line: L:C" into
+// file:L:C: msg. miekg keeps the position in unexported fields, so the
+// text is the only way to reach it.
+func parseErrorFrom(err error, file string) error {
+	var pe *dns.ParseError
+	if !errors.As(err, &pe) {
+		return &ParseError{File: file, Msg: err.Error()}
+	}
+	s := pe.Error()
+	out := &ParseError{File: file, Msg: s}
+	if i := strings.Index(s, "dns: "); i >= 0 {
+		if i > 0 {
+			out.File = strings.TrimSuffix(s[:i], ": ")
+		}
+		s = s[i+len("dns: "):]
+		out.Msg = s
+	}
+	if i := strings.LastIndex(s, " at line: "); i >= 0 {
+		pos := s[i+len(" at line: "):]
+		out.Msg = s[:i]
+		if l, c, ok := strings.Cut(pos, ":"); ok {
+			out.Line, _ = strconv.Atoi(l)
+			out.Column, _ = strconv.Atoi(c)
+		}
+	}
+	return out
+}
+
+// NewZone checks records and builds a zone from them; origin may be empty
+// to take it from the SOA. file only names the zone in errors. The records
+// become the zone's: the caller must not modify them afterwards.
+func NewZone(origin, file string, rrs []dns.RR) (*Zone, error) {
+	if file == "" {
+		file = "<zone>"
+	}
+	fail := func(format string, args ...any) error {
+		return &ParseError{File: file, Msg: fmt.Sprintf(format, args...)}
+	}
+	if origin == "" {
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == dns.TypeSOA {
+				origin = rr.Header().Name
+				break
+			}
+		}
+		if origin == "" {
+			return nil, fail("no origin given and no SOA record to take it from")
+		}
+	}
+	if _, ok := dns.IsDomainName(origin); !ok {
+		return nil, fail("bad origin %q", origin)
+	}
+	if len(rrs) > MaxZoneRecords {
+		return nil, fail("%d records, more than %d", len(rrs), MaxZoneRecords)
+	}
+	z := &Zone{origin: canonicalName(origin), file: file, nodes: make(map[string]*node)}
+	z.apex = z.node(z.origin)
+
+	// RFC 2181 section 5: an RRset holds no duplicates. The key is the
+	// record without its TTL, so that dedup stays linear in big RRsets.
+	seen := make(map[string]struct{}, len(rrs))
+	for _, rr := range rrs {
+		h := rr.Header()
+		name := canonicalName(h.Name)
+		if h.Class != dns.ClassINET {
+			return nil, fail("%s %s: class %s: only IN is served", h.Name, dns.TypeToString[h.Rrtype], dns.ClassToString[h.Class])
+		}
+		// miekg accepts a record without RDATA (the RFC 2136 form of a
+		// delete); as zone data it would be served as garbage.
+		if strings.TrimSpace(strings.TrimPrefix(rr.String(), h.String())) == "" && h.Rrtype != dns.TypeNULL {
+			return nil, fail("%s %s: no RDATA", h.Name, dns.TypeToString[h.Rrtype])
+		}
+		if !dns.IsSubDomain(z.origin, name) {
+			return nil, fail("%s %s: out of zone %s", h.Name, dns.TypeToString[h.Rrtype], z.origin)
+		}
+		rdata := strings.TrimPrefix(rr.String(), h.String())
+		key := name + " " + strconv.Itoa(int(h.Rrtype)) + " " + rdata
+		if _, dup := seen[key]; dup {
+			continue
+		}
+		seen[key] = struct{}{}
+		switch h.Rrtype {
+		case dns.TypeRRSIG:
+			sig := rr.(*dns.RRSIG)
+			if sig.TypeCovered == dns.TypeNSEC3 {
+				e := z.nsec3Entry(name)
+				e.sigs = append(e.sigs, rr)
+				continue
+			}
+			n := z.node(name)
+			if n.sigs == nil {
+				n.sigs = make(map[uint16][]dns.RR)
+			}
+			n.sigs[sig.TypeCovered] = append(n.sigs[sig.TypeCovered], rr)
+		case dns.TypeNSEC3:
+			e := z.nsec3Entry(name)
+			e.set = append(e.set, rr)
+		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
+			return nil, fail("%s: %s is a meta type and cannot be zone data", h.Name, dns.TypeToString[h.Rrtype])
+		default:
+			n := z.node(name)
+			if n.rrsets == nil {
+				n.rrsets = make(map[uint16][]dns.RR)
+			}
+			n.rrsets[h.Rrtype] = append(n.rrsets[h.Rrtype], rr)
+		}
+	}
+	if err := z.check(); err != nil {
+		return nil, err
+	}
+	z.index()
+	return z, nil
+}
+
+func (z *Zone) node(name string) *node {
+	n := z.nodes[name]
+	if n == nil {
+		n = &node{name: name}
+		z.nodes[name] = n
+	}
+	return n
+}
+
+func (z *Zone) nsec3Entry(owner string) *nsec3Entry {
+	hash := owner
+	if i := strings.IndexByte(owner, '.'); i >= 0 {
+		hash = owner[:i]
+	}
+	hash = strings.ToUpper(hash)
+	if z.nsec3Hash == nil {
+		z.nsec3Hash = make(map[string]*nsec3Entry)
+	}
+	e := z.nsec3Hash[hash]
+	if e == nil {
+		e = &nsec3Entry{hash: hash}
+		z.nsec3Hash[hash] = e
+		z.nsec3 = append(z.nsec3, e)
+	}
+	return e
+}
+
+func appendUnique(set []dns.RR, rr dns.RR) []dns.RR {
+	for _, have := range set {
+		if dns.IsDuplicate(have, rr) {
+			return set
+		}
+	}
+	return append(set, rr)
+}
+
+// check enforces the structure RFC 1034 and RFC 2181 require and that the
+// answering code relies on, and marks cuts and occluded names.
+func (z *Zone) check() error {
+	fail := func(format string, args ...any) error {
+		return &ParseError{File: z.file, Msg: fmt.Sprintf(format, args...)}
+	}
+	apex := z.apex
+	switch soas := apex.rrsets[dns.TypeSOA]; {
+	case len(soas) == 0:
+		return fail("no SOA record at the apex %s", z.origin)
+	case len(soas) > 1:
+		return fail("%d SOA records at the apex %s, want exactly one", len(soas), z.origin)
+	default:
+		z.soa = soas[0].(*dns.SOA)
+	}
+	if len(apex.rrsets[dns.TypeNS]) == 0 {
+		return fail("no NS records at the apex %s", z.origin)
+	}
+	if len(apex.rrsets[dns.TypeDS]) > 0 {
+		return fail("DS records at the apex %s belong in the parent zone", z.origin)
+	}
+
+	// Empty non-terminals are nodes too: a name exists when anything
+	// exists below it (RFC 4592 section 2.2.2).
+	names := make([]string, 0, len(z.nodes))
+	for name := range z.nodes {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		for p := name; p != z.origin; {
+			p = parentName(p)
+			if z.nodes[p] != nil {
+				break // its ancestors are in place already
+			}
+			z.node(p)
+		}
+		if len(z.nodes) > MaxZoneNames {
+			return fail("more than %d names, empty non-terminals included", MaxZoneNames)
+		}
+	}
+	for name, n := range z.nodes {
+		if name != z.origin && len(n.rrsets[dns.TypeNS]) > 0 {
+			n.cut = true
+		}
+	}
+	for name, n := range z.nodes {
+		for p := name; p != z.origin; {
+			p = parentName(p)
+			if z.nodes[p].cut {
+				n.occluded = true
+				break
+			}
+		}
+	}
+
+	for _, name := range sortedNames(z.nodes) {
+		n := z.nodes[name]
+		if name != z.origin {
+			if len(n.rrsets[dns.TypeSOA]) > 0 {
+				return fail("SOA record at %s, which is not the apex %s", name, z.origin)
+			}
+			if len(n.rrsets[dns.TypeNSEC3PARAM]) > 0 {
+				return fail("NSEC3PARAM record at %s, which is not the apex %s", name, z.origin)
+			}
+			if len(n.rrsets[dns.TypeDNSKEY]) > 0 && !n.cut && !n.occluded {
+				// A DNSKEY below the apex is legal but never used for
+				// validation; keep it as data.
+				z.warnings = append(z.warnings, fmt.Sprintf("%s: DNSKEY below the apex is not a zone key", name))
+			}
+		}
+		if cn := n.rrsets[dns.TypeCNAME]; len(cn) > 0 {
+			if len(cn) > 1 {
+				return fail("%d CNAME records at %s, want at most one", len(cn), name)
+			}
+			for _, t := range typesOf(n.rrsets) {
+				if t != dns.TypeCNAME && t != dns.TypeNSEC {
+					return fail("CNAME and other data (%s) at %s", dns.TypeToString[t], name)
+				}
+			}
+		}
+		if strings.HasPrefix(name, "*.") && len(n.rrsets[dns.TypeNS]) > 0 {
+			return fail("NS records at the wildcard %s: a wildcard cannot be a delegation", name)
+		}
+		switch {
+		case n.occluded:
+			for _, t := range typesOf(n.rrsets) {
+				if t != dns.TypeA && t != dns.TypeAAAA {
+					return fail("%s record at %s is below a zone cut: only glue (A, AAAA) may be there", dns.TypeToString[t], name)
+				}
+			}
+			if len(n.sigs) > 0 {
+				return fail("RRSIG record at %s is below a zone cut", name)
+			}
+		case n.cut:
+			for _, t := range typesOf(n.rrsets) {
+				switch t {
+				case dns.TypeNS, dns.TypeDS, dns.TypeNSEC, dns.TypeA, dns.TypeAAAA:
+				default:
+					return fail("%s record at the delegation %s belongs in the child zone", dns.TypeToString[t], name)
+				}
+			}
+		default:
+			if len(n.rrsets[dns.TypeDS]) > 0 && name != z.origin {
+				return fail("DS records at %s, which is not a delegation", name)
+			}
+		}
+		// RFC 2181 section 5.2: one TTL per RRset. Serving the lowest
+		// keeps every copy inside what the zone author allowed.
+		for _, t := range typesOf(n.rrsets) {
+			set := n.rrsets[t]
+			lowest := set[0].Header().Ttl
+			mixed := false
+			for _, rr := range set[1:] {
+				if ttl := rr.Header().Ttl; ttl != lowest {
+					mixed = true
+					lowest = min(lowest, ttl)
+				}
+			}
+			if mixed {
+				z.warnings = append(z.warnings, fmt.Sprintf("%s %s: records with different TTLs, serving all with %d", name, dns.TypeToString[t], lowest))
+				for _, rr := range set {
+					rr.Header().Ttl = lowest
+				}
+			}
+		}
+	}
+	for _, e := range z.nsec3 {
+		if len(e.set) == 0 {
+			return fail("RRSIG covering NSEC3 at %s.%s without an NSEC3 record", strings.ToLower(e.hash), z.origin)
+		}
+		if len(e.set) > 1 {
+			return fail("%d NSEC3 records at %s.%s, want one", len(e.set), strings.ToLower(e.hash), z.origin)
+		}
+		if owner := canonicalName(e.set[0].Header().Name); parentName(owner) != z.origin {
+			return fail("NSEC3 record at %s is not directly below the apex %s", owner, z.origin)
+		}
+	}
+	z.noteDelegations()
+	return nil
+}
+
+// noteDelegations records glue for every cut. Missing in-domain glue makes
+// the delegation unusable, but the lab builds broken delegations on
+// purpose, so it is a warning rather than an error.
+func (z *Zone) noteDelegations() {
+	for _, name := range sortedNames(z.nodes) {
+		n := z.nodes[name]
+		if !n.cut || n.occluded {
+			continue
+		}
+		d := Delegation{Name: name}
+		for _, rr := range n.rrsets[dns.TypeNS] {
+			target := canonicalName(rr.(*dns.NS).Ns)
+			d.NS = append(d.NS, target)
+			addrs := z.addresses(target)
+			d.Glue = append(d.Glue, addrs...)
+			switch {
+			case !dns.IsSubDomain(z.origin, target):
+				d.Glueless = append(d.Glueless, target)
+			case len(addrs) > 0:
+			case dns.IsSubDomain(name, target):
+				d.MissingGlue = append(d.MissingGlue, target)
+				z.warnings = append(z.warnings, fmt.Sprintf("%s: name server %s is below the cut but has no glue address", name, target))
+			default:
+				z.warnings = append(z.warnings, fmt.Sprintf("%s: name server %s is in zone %s but has no address there", name, target, z.origin))
+			}
+		}
+		z.delegations = append(z.delegations, d)
+	}
+	for _, rr := range z.apex.rrsets[dns.TypeNS] {
+		target := canonicalName(rr.(*dns.NS).Ns)
+		if dns.IsSubDomain(z.origin, target) && len(z.addresses(target)) == 0 {
+			z.warnings = append(z.warnings, fmt.Sprintf("%s: name server %s is in the zone but has no address", z.origin, target))
+		}
+	}
+}
+
+func (z *Zone) addresses(name string) []dns.RR {
+	n := z.nodes[name]
+	if n == nil {
+		return nil
+	}
+	var out []dns.RR
+	out = append(out, n.rrsets[dns.TypeA]...)
+	out = append(out, n.rrsets[dns.TypeAAAA]...)
+	return out
+}
+
+func typesOf(m map[uint16][]dns.RR) []uint16 {
+	ts := make([]uint16, 0, len(m))
+	for t := range m {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+func sortedNames(nodes map[string]*node) []string {
+	names := make([]string, 0, len(nodes))
+	for name := range nodes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// index derives everything the answering path reads, so answering never
+// sorts or copies: per-node type lists, the negative-answer SOA, the NSEC
+// chain in canonical order, NSEC3 records by hash.
+func (z *Zone) index() {
+	z.nsecOrder = z.nsecOrder[:0]
+	for _, n := range z.nodes {
+		n.types = typesOf(n.rrsets)
+		if len(n.rrsets[dns.TypeNSEC]) > 0 {
+			if n.key == nil {
+				n.key = wireLabels(n.name)
+			}
+			z.nsecOrder = append(z.nsecOrder, n)
+		}
+	}
+	slices.SortFunc(z.nsecOrder, func(a, b *node) int { return compareLabels(a.key, b.key) })
+	slices.SortFunc(z.nsec3, func(a, b *nsec3Entry) int { return strings.Compare(a.hash, b.hash) })
+
+	// RFC 2308 section 5 with RFC 9077: negative answers live for the
+	// lesser of the SOA TTL and its MINIMUM field.
+	ttl := min(z.soa.Hdr.Ttl, z.soa.Minttl)
+	soa := dns.Copy(z.soa)
+	soa.Header().Ttl = ttl
+	z.negSOA = []dns.RR{soa}
+	z.negSOASigs = nil
+	for _, sig := range z.apex.sigs[dns.TypeSOA] {
+		c := dns.Copy(sig)
+		c.Header().Ttl = ttl
+		z.negSOASigs = append(z.negSOASigs, c)
+	}
+
+	z.nsec3Param = nil
+	for _, rr := range z.apex.rrsets[dns.TypeNSEC3PARAM] {
+		if p := rr.(*dns.NSEC3PARAM); p.Flags == 0 {
+			z.nsec3Param = p
+			break
+		}
+	}
+	if z.nsec3Param == nil && len(z.nsec3) > 0 {
+		n3 := z.nsec3[0].set[0].(*dns.NSEC3)
+		z.nsec3Param = &dns.NSEC3PARAM{Hash: n3.Hash, Iterations: n3.Iterations, SaltLength: n3.SaltLength, Salt: n3.Salt}
+	}
+}
+
+// Origin is the zone's name in canonical (lower case, absolute) form.
+func (z *Zone) Origin() string { return z.origin }
+
+// File is the name the zone was loaded from, as used in errors.
+func (z *Zone) File() string { return z.file }
+
+// SOA returns a copy of the zone's SOA record.
+func (z *Zone) SOA() *dns.SOA { return dns.Copy(z.soa).(*dns.SOA) }
+
+// Warnings lists what the checks found odd but servable: missing glue,
+// mixed TTLs in an RRset.
+func (z *Zone) Warnings() []string { return slices.Clone(z.warnings) }
+
+// Delegations lists the zone cuts below the apex in name order.
+func (z *Zone) Delegations() []Delegation { return slices.Clone(z.delegations) }
+
+// Signed reports whether the zone holds DNSSEC signatures.
+func (z *Zone) Signed() bool { return len(z.apex.sigs[dns.TypeSOA]) > 0 }
+
+// Lookup returns the RRset of type t at name, nil when there is none.
+// It reads the zone data as stored: no wildcard, CNAME or cut processing.
+func (z *Zone) Lookup(name string, t uint16) []dns.RR {
+	n := z.nodes[canonicalName(name)]
+	if n == nil {
+		return nil
+	}
+	if t == dns.TypeRRSIG {
+		var out []dns.RR
+		for _, ct := range typesOf(n.sigs) {
+			out = append(out, n.sigs[ct]...)
+		}
+		return out
+	}
+	return slices.Clone(n.rrsets[t])
+}
+
+// Records returns every record of the zone in DNSSEC canonical name order,
+// the SOA first, each RRset followed by its signatures and NSEC3 records
+// last. Writing them one per line gives a master file LoadZone reads back.
+func (z *Zone) Records() []dns.RR {
+	type keyed struct {
+		key [][]byte
+		n   *node
+	}
+	nodes := make([]keyed, 0, len(z.nodes))
+	for _, n := range z.nodes {
+		nodes = append(nodes, keyed{wireLabels(n.name), n})
+	}
+	slices.SortFunc(nodes, func(a, b keyed) int { return compareLabels(a.key, b.key) })
+	var out []dns.RR
+	for _, kn := range nodes {
+		n := kn.n
+		types := typesOf(n.rrsets)
+		if n == z.apex {
+			types = slices.DeleteFunc(types, func(t uint16) bool { return t == dns.TypeSOA })
+			types = append([]uint16{dns.TypeSOA}, types...)
+		}
+		for _, t := range types {
+			out = append(out, n.rrsets[t]...)
+			out = append(out, n.sigs[t]...)
+		}
+		for _, t := range typesOf(n.sigs) {
+			if len(n.rrsets[t]) == 0 {
+				out = append(out, n.sigs[t]...)
+			}
+		}
+	}
+	for _, e := range z.nsec3 {
+		out = append(out, e.set...)
+		out = append(out, e.sigs...)
+	}
+	return out
+}
+
+// WriteTo writes the zone as a master file with absolute names.
+func (z *Zone) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for _, rr := range z.Records() {
+		n, err := io.WriteString(w, rr.String()+"\n")
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
