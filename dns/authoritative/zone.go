@@ -435,6 +435,22 @@ func (z *Zone) check() error {
 	return nil
 }
 
+// belowOtherCut reports whether name lies at or below a zone cut of z other
+// than cut itself.
+func (z *Zone) belowOtherCut(name, cut string) bool {
+	for n := name; dns.IsSubDomain(z.origin, n) && n != z.origin; {
+		if node, ok := z.nodes[n]; ok && node.cut && n != cut {
+			return true
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+	}
+	return false
+}
+
 // noteDelegations records glue for every cut. Missing in-domain glue makes
 // the delegation unusable, but the lab builds broken delegations on
 // purpose, so it is a warning rather than an error.
@@ -457,6 +473,11 @@ func (z *Zone) noteDelegations() {
 			case dns.IsSubDomain(name, target):
 				d.MissingGlue = append(d.MissingGlue, target)
 				z.warnings = append(z.warnings, fmt.Sprintf("%s: name server %s is below the cut but has no glue address", name, target))
+			case z.belowOtherCut(target, name):
+				// The server's name lives in a sibling zone this zone
+				// delegates: a glueless delegation the resolver follows
+				// through that zone.
+				d.Glueless = append(d.Glueless, target)
 			default:
 				z.warnings = append(z.warnings, fmt.Sprintf("%s: name server %s is in zone %s but has no address there", name, target, z.origin))
 			}

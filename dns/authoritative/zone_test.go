@@ -113,15 +113,17 @@ func TestZoneNotes(t *testing.T) {
 				t.Errorf("example.lab.: glue %v missing %v", d.Glue, d.MissingGlue)
 			}
 		case "glueless.lab.":
-			if len(d.Glue) != 0 || len(d.Glueless) != 0 || len(d.MissingGlue) != 0 {
+			// Its server's name is in example.lab., a sibling zone that
+			// lab. delegates: glueless, not missing glue.
+			if len(d.Glue) != 0 || !slices.Equal(d.Glueless, []string{"ns.example.lab."}) || len(d.MissingGlue) != 0 {
 				t.Errorf("glueless.lab.: %+v", d)
 			}
 		default:
 			t.Errorf("unexpected delegation %s", d.Name)
 		}
 	}
-	if len(lab.Warnings()) != 1 || !strings.Contains(lab.Warnings()[0], "ns.example.lab. is in zone lab. but has no address") {
-		t.Errorf("lab warnings %q", lab.Warnings())
+	if len(lab.Warnings()) != 0 {
+		t.Errorf("lab warnings %q, want none", lab.Warnings())
 	}
 }
 
