@@ -1,0 +1,559 @@
+package resolver
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// pending is an upstream query awaiting its response: what was asked, of
+// which zone's servers, and how.
+type pending struct {
+	zone   string // the zone whose servers were asked: the bailiwick
+	qname  string // lowercase, as sent
+	qtype  uint16
+	qclass uint16
+	id     uint16
+	edns   bool
+	tcp    bool
+}
+
+type replyKind uint8
+
+const (
+	replyBad       replyKind = iota // unusable response: ask another server
+	replyLame                       // server not authoritative for the zone
+	replyTimeout                    // no response in time, or unreachable
+	replyTruncated                  // TC over UDP: retry over TCP
+	replyFormErr                    // FORMERR: retry without EDNS
+	replyChainErr                   // CNAME/DNAME loop or chain too long
+	replyReferral                   // delegation to a child zone
+	replyAnswer                     // positive answer at the end of the chain
+	replyCNAME                      // chain leaves the bailiwick: continue at next
+	replyNXDomain
+	replyNoData
+)
+
+var replyKindNames = [...]string{"bad", "lame", "timeout", "truncated", "formerr", "chain-error", "referral", "answer", "cname", "nxdomain", "nodata"}
+
+func (k replyKind) String() string {
+	if int(k) < len(replyKindNames) {
+		return replyKindNames[k]
+	}
+	return "kind?"
+}
+
+// reply is the accepted part of one upstream response.
+type reply struct {
+	kind  replyKind
+	why   string // for bad and lame: the reason, for logs
+	err   error  // for replyChainErr
+	chain []dns.RR
+	links int      // CNAME and DNAME links in chain
+	names []string // owners the chain passed through, for loop detection
+	next  string   // replyCNAME: the name to continue with
+	// authority is the SOA and denial records of a negative answer.
+	authority []dns.RR
+	// zone, ns and glue describe a referral.
+	zone string
+	ns   []*dns.NS
+	glue []dns.RR
+	// sets and neg are what may be cached.
+	sets []RRset
+	neg  *Negative
+}
+
+func badReply(format string, args ...any) *reply {
+	return &reply{kind: replyBad, why: fmt.Sprintf(format, args...)}
+}
+
+func lameReply(why string) *reply { return &reply{kind: replyLame, why: why} }
+
+// Bounds on what one response may make the resolver remember, so that a
+// hostile server filling 64 KiB with records costs little.
+const (
+	maxReferralNS  = 20
+	maxGlue        = 64
+	maxDenialProof = 16
+)
+
+// classify applies the acceptance rules to a response for p and returns what
+// it means and what of it may be cached. It never modifies m (responses can
+// be shared between de-duplicated queries): kept records are copies.
+//
+// The rules: the response must be a response to p (ID, opcode, question);
+// records outside the bailiwick p.zone or of another class are ignored; the
+// answer section is read only along the CNAME/DNAME chain from p.qname,
+// stopping where the chain leaves the bailiwick; answers and negative answers
+// need the AA bit; a referral must go strictly below p.zone and towards
+// p.qname; glue is taken only for the referral's name servers; an RRset is
+// cached with the rank its section and the AA bit give it.
+func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
+	if m == nil {
+		return badReply("no message")
+	}
+	if !m.Response || m.Opcode != dns.OpcodeQuery {
+		return badReply("not a query response")
+	}
+	if m.Id != p.id {
+		return badReply("id %d does not match %d", m.Id, p.id)
+	}
+	if m.Rcode == dns.RcodeFormatError && len(m.Question) == 0 && p.edns {
+		return &reply{kind: replyFormErr}
+	}
+	if len(m.Question) != 1 {
+		return badReply("%d questions", len(m.Question))
+	}
+	if q := m.Question[0]; !equalName(q.Name, p.qname) || q.Qtype != p.qtype || q.Qclass != p.qclass {
+		return badReply("question %s/%d does not match %s/%d", q.Name, q.Qtype, p.qname, p.qtype)
+	}
+	if m.Truncated && !p.tcp {
+		return &reply{kind: replyTruncated}
+	}
+	switch m.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	case dns.RcodeFormatError:
+		if p.edns {
+			return &reply{kind: replyFormErr}
+		}
+		return badReply("FORMERR without EDNS")
+	case dns.RcodeRefused, dns.RcodeNotImplemented:
+		return lameReply(dns.RcodeToString[m.Rcode])
+	default:
+		return badReply("rcode %s", rcodeName(m.Rcode))
+	}
+
+	c := chainWalk{r: r, p: p, m: m}
+	if rep := c.walk(); rep != nil {
+		return rep
+	}
+	aa := m.Authoritative
+	switch {
+	case c.final:
+		if !aa {
+			return lameReply("answer without AA")
+		}
+		if m.Rcode != dns.RcodeSuccess {
+			return badReply("answer data with rcode %s", rcodeName(m.Rcode))
+		}
+		rep := c.reply(replyAnswer)
+		if p.qtype == dns.TypeNS {
+			rep.glue, rep.sets = r.collectGlue(p, m, c.finalNS(), rep.sets)
+		}
+		return rep
+	case c.left:
+		if !aa {
+			return lameReply("CNAME without AA")
+		}
+		rep := c.reply(replyCNAME)
+		rep.next = c.cur
+		return rep
+	}
+
+	// No data at the end of the chain: a referral, or a negative answer.
+	var (
+		nsOwner string
+		ns      []*dns.NS
+		soa     *dns.SOA
+	)
+	for _, rr := range m.Ns {
+		h := rr.Header()
+		if h.Class != p.qclass {
+			continue
+		}
+		switch rr := rr.(type) {
+		case *dns.NS:
+			switch {
+			case nsOwner == "":
+				nsOwner = h.Name
+			case !equalName(nsOwner, h.Name):
+				return badReply("authority holds NS sets of %s and %s", nsOwner, h.Name)
+			}
+			if len(ns) < maxReferralNS {
+				ns = append(ns, rr)
+			}
+		case *dns.SOA:
+			if soa == nil && isSubDomain(h.Name, p.zone) && isSubDomain(c.cur, h.Name) {
+				soa = rr
+			}
+		}
+	}
+	if m.Rcode == dns.RcodeSuccess && soa == nil && nsOwner != "" {
+		child := lowerASCII(nsOwner)
+		switch {
+		case !isProperSubDomain(child, p.zone) || !isSubDomain(c.cur, child):
+			if aa {
+				// An authoritative NODATA that lists the zone's own NS set
+				// in the authority section, without an SOA.
+				break
+			}
+			return lameReply("referral to " + child + " is not below " + p.zone + " towards " + c.cur)
+		case p.qtype == dns.TypeDS && child == c.cur:
+			// The parent holds the DS set; a referral to the child for it
+			// comes from a server that is not authoritative for the parent.
+			return lameReply("referral for a DS query")
+		case len(c.chain) > 0:
+			// A CNAME into a delegated child of the same zone: continue at
+			// the target, which the next query will find below the cut.
+			if !aa {
+				return lameReply("CNAME without AA")
+			}
+			rep := c.reply(replyCNAME)
+			rep.next = c.cur
+			return rep
+		default:
+			return r.referral(p, m, child, ns)
+		}
+	}
+	if !aa {
+		return lameReply("negative answer without AA")
+	}
+	if len(c.chain) > 0 && soa == nil && m.Rcode == dns.RcodeSuccess {
+		// A chain that stops inside the zone without an SOA: the server
+		// gave up chasing it (servers limit chains too). Ask for the rest.
+		rep := c.reply(replyCNAME)
+		rep.next = c.cur
+		return rep
+	}
+	kind := replyNoData
+	if m.Rcode == dns.RcodeNameError {
+		kind = replyNXDomain
+	}
+	rep := c.reply(kind)
+	if soa == nil {
+		// RFC 2308 §5: without an SOA a negative answer is not cached.
+		return rep
+	}
+	negTTL := min(soa.Hdr.Ttl, soa.Minttl, r.cfg.MaxNegativeTTL)
+	s := dns.Copy(soa).(*dns.SOA)
+	s.Hdr.Ttl = negTTL
+	rep.authority = append(rep.authority, s)
+	for _, rr := range m.Ns {
+		if len(rep.authority) > maxDenialProof {
+			break
+		}
+		h := rr.Header()
+		if h.Class != p.qclass || !isSubDomain(h.Name, soa.Hdr.Name) {
+			continue
+		}
+		switch h.Rrtype {
+		case dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
+			cp := dns.Copy(rr)
+			cp.Header().Ttl = min(cp.Header().Ttl, negTTL)
+			rep.authority = append(rep.authority, cp)
+		}
+	}
+	neg := &Negative{Name: c.cur, Type: p.qtype, Class: p.qclass, Rcode: m.Rcode, TTL: negTTL, Authority: rep.authority}
+	if kind == replyNXDomain {
+		neg.Type = dns.TypeNone
+	}
+	rep.neg = neg
+	return rep
+}
+
+// referral builds the reply for a delegation to child.
+func (r *Resolver) referral(p *pending, m *dns.Msg, child string, ns []*dns.NS) *reply {
+	rep := &reply{kind: replyReferral, zone: child}
+	nsSet := RRset{Name: child, Type: dns.TypeNS, Class: p.qclass, Rank: RankAuthority}
+	for _, n := range ns {
+		cp := r.capTTL(n).(*dns.NS)
+		cp.Hdr.Name = child
+		cp.Ns = lowerASCII(cp.Ns)
+		rep.ns = append(rep.ns, cp)
+		nsSet.RRs = append(nsSet.RRs, cp)
+	}
+	rep.sets = append(rep.sets, nsSet)
+	// A signed delegation carries the child's DS set, authoritative data of
+	// the parent, which a validator needs.
+	ds := RRset{Name: child, Type: dns.TypeDS, Class: p.qclass, Rank: RankAuthority}
+	for _, rr := range m.Ns {
+		h := rr.Header()
+		if h.Class != p.qclass || !equalName(h.Name, child) {
+			continue
+		}
+		switch rr := rr.(type) {
+		case *dns.DS:
+			ds.RRs = append(ds.RRs, r.capTTL(rr))
+		case *dns.RRSIG:
+			if rr.TypeCovered == dns.TypeDS {
+				ds.Sigs = append(ds.Sigs, r.capTTL(rr))
+			}
+		}
+	}
+	if len(ds.RRs) > 0 {
+		rep.sets = append(rep.sets, ds)
+	}
+	rep.glue, rep.sets = r.collectGlue(p, m, rep.ns, rep.sets)
+	return rep
+}
+
+// collectGlue takes from the additional section the addresses of the given
+// name servers that lie in the bailiwick, and appends them as RRsets of rank
+// RankAdditional.
+func (r *Resolver) collectGlue(p *pending, m *dns.Msg, ns []*dns.NS, sets []RRset) ([]dns.RR, []RRset) {
+	var glue []dns.RR
+	for _, rr := range m.Extra {
+		if len(glue) >= maxGlue {
+			break
+		}
+		h := rr.Header()
+		if h.Class != p.qclass || (h.Rrtype != dns.TypeA && h.Rrtype != dns.TypeAAAA) || !isSubDomain(h.Name, p.zone) {
+			continue
+		}
+		wanted := false
+		for _, n := range ns {
+			if equalName(n.Ns, h.Name) {
+				wanted = true
+				break
+			}
+		}
+		if !wanted {
+			continue
+		}
+		cp := r.capTTL(rr)
+		cp.Header().Name = lowerASCII(h.Name)
+		glue = append(glue, cp)
+		sets = addToSet(sets, cp, RankAdditional)
+	}
+	return glue, sets
+}
+
+// addToSet appends rr to the RRset of its owner and type in sets, creating
+// the set if needed.
+func addToSet(sets []RRset, rr dns.RR, rank Rank) []RRset {
+	h := rr.Header()
+	for i := range sets {
+		s := &sets[i]
+		if s.Type == h.Rrtype && s.Class == h.Class && s.Rank == rank && s.Name == h.Name {
+			s.RRs = append(s.RRs, rr)
+			return sets
+		}
+	}
+	return append(sets, RRset{Name: h.Name, Type: h.Rrtype, Class: h.Class, RRs: []dns.RR{rr}, Rank: rank})
+}
+
+// addSig appends an RRSIG to the set it covers, if that set is in sets.
+func addSig(sets []RRset, sig *dns.RRSIG) []RRset {
+	for i := range sets {
+		s := &sets[i]
+		if s.Type == sig.TypeCovered && s.Class == sig.Hdr.Class && s.Name == sig.Hdr.Name {
+			s.Sigs = append(s.Sigs, sig)
+			break
+		}
+	}
+	return sets
+}
+
+// capTTL returns a copy of rr with its TTL capped by the configured maximum.
+func (r *Resolver) capTTL(rr dns.RR) dns.RR {
+	cp := dns.Copy(rr)
+	if h := cp.Header(); h.Ttl > r.cfg.MaxTTL {
+		h.Ttl = r.cfg.MaxTTL
+	}
+	return cp
+}
+
+// chainWalk follows the CNAME/DNAME chain of an answer section from the
+// query name.
+type chainWalk struct {
+	r *Resolver
+	p *pending
+	m *dns.Msg
+
+	cur   string // lowercase
+	chain []dns.RR
+	names []string
+	links int
+	sets  []RRset
+	final bool // data of the query type found at cur
+	left  bool // cur is outside the bailiwick
+}
+
+// walk runs the chain; it returns a reply only when the chain is broken.
+func (c *chainWalk) walk() *reply {
+	p := c.p
+	c.cur = p.qname
+	for {
+		for _, n := range c.names {
+			if n == c.cur {
+				return &reply{kind: replyChainErr, err: fmt.Errorf("%w at %s", ErrCNAMELoop, c.cur)}
+			}
+		}
+		c.names = append(c.names, c.cur)
+		if c.links > c.r.cfg.MaxCNAMEChain {
+			return &reply{kind: replyChainErr, err: fmt.Errorf("%w (more than %d links)", ErrChainTooLong, c.r.cfg.MaxCNAMEChain)}
+		}
+		// Names below a DNAME owner are not in the zone (RFC 6672 §2.4),
+		// so a DNAME above cur wins over a CNAME at cur, which is only the
+		// server's synthesis and is replaced by ours.
+		if d := c.findDNAME(); d != nil {
+			target, ok := substituteDNAME(c.cur, d)
+			if !ok {
+				return badReply("DNAME %s substitution of %s is too long", d.Hdr.Name, c.cur)
+			}
+			dn := c.r.capTTL(d).(*dns.DNAME)
+			dn.Hdr.Name = lowerASCII(dn.Hdr.Name)
+			c.take(dn, RankAnswerAuth)
+			synth := &dns.CNAME{
+				Hdr:    dns.RR_Header{Name: c.cur, Rrtype: dns.TypeCNAME, Class: p.qclass, Ttl: dn.Hdr.Ttl},
+				Target: target,
+			}
+			c.chain = append(c.chain, synth)
+			c.sets = addToSet(c.sets, synth, RankAnswerNonAuth)
+			c.links++
+			c.cur = lowerASCII(target)
+			if !isSubDomain(c.cur, p.zone) {
+				c.left = true
+				return nil
+			}
+			continue
+		}
+		if c.collect() {
+			c.final = true
+			return nil
+		}
+		if p.qtype == dns.TypeCNAME {
+			return nil
+		}
+		var cname *dns.CNAME
+		for _, rr := range c.m.Answer {
+			h := rr.Header()
+			if h.Rrtype != dns.TypeCNAME || h.Class != p.qclass || !equalName(h.Name, c.cur) {
+				continue
+			}
+			if cname != nil {
+				return badReply("several CNAMEs at %s", c.cur)
+			}
+			cname = rr.(*dns.CNAME)
+		}
+		if cname == nil {
+			return nil
+		}
+		cp := c.r.capTTL(cname).(*dns.CNAME)
+		cp.Hdr.Name = c.cur
+		c.take(cp, RankAnswerAuth)
+		c.links++
+		c.cur = lowerASCII(cname.Target)
+		if !isSubDomain(c.cur, p.zone) {
+			c.left = true
+			return nil
+		}
+	}
+}
+
+// take adds rr and the RRSIGs covering it to the chain and the cacheable sets.
+func (c *chainWalk) take(rr dns.RR, rank Rank) {
+	c.chain = append(c.chain, rr)
+	c.sets = addToSet(c.sets, rr, rank)
+	h := rr.Header()
+	for _, s := range c.m.Answer {
+		sig, ok := s.(*dns.RRSIG)
+		if ok && sig.TypeCovered == h.Rrtype && sig.Hdr.Class == h.Class && equalName(sig.Hdr.Name, h.Name) {
+			cp := c.r.capTTL(sig).(*dns.RRSIG)
+			cp.Hdr.Name = h.Name
+			c.chain = append(c.chain, cp)
+			c.sets = addSig(c.sets, cp)
+		}
+	}
+}
+
+// collect takes the records of the query type at cur (every type for ANY)
+// and reports whether there were any.
+func (c *chainWalk) collect() bool {
+	p := c.p
+	found := false
+	var sigs []*dns.RRSIG
+	for _, rr := range c.m.Answer {
+		h := rr.Header()
+		if h.Class != p.qclass || !equalName(h.Name, c.cur) || h.Rrtype == dns.TypeOPT {
+			continue
+		}
+		if sig, ok := rr.(*dns.RRSIG); ok && p.qtype != dns.TypeRRSIG && p.qtype != dns.TypeANY {
+			if sig.TypeCovered == p.qtype {
+				sigs = append(sigs, sig)
+			}
+			continue
+		}
+		if p.qtype != dns.TypeANY && h.Rrtype != p.qtype {
+			continue
+		}
+		cp := c.r.capTTL(rr)
+		cp.Header().Name = c.cur
+		c.chain = append(c.chain, cp)
+		c.sets = addToSet(c.sets, cp, RankAnswerAuth)
+		found = true
+	}
+	if found {
+		for _, sig := range sigs {
+			cp := c.r.capTTL(sig).(*dns.RRSIG)
+			cp.Hdr.Name = c.cur
+			c.chain = append(c.chain, cp)
+			c.sets = addSig(c.sets, cp)
+		}
+	}
+	return found
+}
+
+// findDNAME returns the DNAME in the answer section, in the bailiwick, whose
+// owner is the closest proper ancestor of cur, or nil.
+func (c *chainWalk) findDNAME() *dns.DNAME {
+	var best *dns.DNAME
+	for _, rr := range c.m.Answer {
+		d, ok := rr.(*dns.DNAME)
+		if !ok || d.Hdr.Class != c.p.qclass || !isSubDomain(d.Hdr.Name, c.p.zone) || !isProperSubDomain(c.cur, d.Hdr.Name) {
+			continue
+		}
+		if best == nil || len(d.Hdr.Name) > len(best.Hdr.Name) {
+			best = d
+		}
+	}
+	return best
+}
+
+// finalNS returns the NS records of a positive answer to an NS query.
+func (c *chainWalk) finalNS() []*dns.NS {
+	var ns []*dns.NS
+	for _, rr := range c.chain {
+		if n, ok := rr.(*dns.NS); ok && n.Hdr.Name == c.cur && len(ns) < maxReferralNS {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+func (c *chainWalk) reply(kind replyKind) *reply {
+	return &reply{kind: kind, chain: c.chain, links: c.links, names: c.names, sets: c.sets}
+}
+
+// substituteDNAME replaces the owner of d at the end of name with d's target
+// (RFC 6672 §2.2). It fails when the result exceeds the limits of a name.
+func substituteDNAME(name string, d *dns.DNAME) (string, bool) {
+	prefix := name[:len(name)-len(d.Hdr.Name)]
+	if d.Hdr.Name == "." {
+		prefix = name
+	}
+	target := dns.Fqdn(d.Target)
+	out := prefix + target
+	if target == "." {
+		out = prefix
+	}
+	if _, ok := dns.IsDomainName(out); !ok {
+		return "", false
+	}
+	return out, true
+}
+
+func rcodeName(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return fmt.Sprintf("RCODE%d", rc)
+}
+
+// usableAddr rejects addresses no name server can have; a hostile referral
+// must not make the resolver send to broadcast or multicast groups.
+func usableAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}

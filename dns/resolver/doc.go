@@ -1,0 +1,26 @@
+// Package resolver is the iterative resolution engine of rampart's caching
+// recursive resolver.
+//
+// It owns the walk down the DNS hierarchy from the root hints: priming
+// (RFC 8109), following referrals, choosing among a zone's name servers by
+// measured round-trip time with back-off for unresponsive and lame servers
+// (the infra cache), resolving name-server addresses that referrals do not
+// carry as glue, following CNAME and DNAME chains, QNAME minimisation
+// (RFC 9156, relaxed), EDNS0 and its fallbacks (TCP on truncation, no EDNS on
+// FORMERR), the per-client-query budget of time and upstream queries, the
+// de-duplication of identical work in flight, and the acceptance rules that
+// decide which parts of an upstream response may reach the cache (question
+// matching, bailiwick, RFC 2181 credibility ranks, glue only for the
+// referral's name servers). It also ships IANA's root hints and a parser for
+// the named.root format.
+//
+// It refuses to know about clients and listeners (dns/server owns the wire
+// towards clients, ACLs and rate limits), about how answers are stored for the
+// hit path (dns/cache implements the Cache interface defined here; the
+// in-package MemCache only lets the resolver work standalone), about DNSSEC
+// validation (dns/dnssec; this package only carries RRSIG, NSEC and NSEC3
+// records through when asked to), and about forwarding or the operating
+// system's resolver: every answer comes from walking the hierarchy. The
+// network is reached only through the Transport interface, and time only
+// through Clock, so that tests and the .rpl replayer can script both.
+package resolver

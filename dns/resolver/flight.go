@@ -1,0 +1,87 @@
+package resolver
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// flightGroup de-duplicates identical work in flight: callers that ask for a
+// key while a call for it runs wait for that call's result instead of
+// starting their own.
+type flightGroup[K comparable, V any] struct {
+	mu     sync.Mutex
+	m      map[K]*flight[V]
+	joined atomic.Uint64 // callers that found their work in flight
+}
+
+type flight[V any] struct {
+	done chan struct{}
+	val  V
+	err  error
+}
+
+// join returns the flight for key and whether the caller leads it, that is
+// must run the work and call land.
+func (g *flightGroup[K, V]) join(key K) (f *flight[V], leader bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f := g.m[key]; f != nil {
+		g.joined.Add(1)
+		return f, false
+	}
+	if g.m == nil {
+		g.m = make(map[K]*flight[V])
+	}
+	f = &flight[V]{done: make(chan struct{})}
+	g.m[key] = f
+	return f, true
+}
+
+// land publishes the leader's result and releases the waiters.
+func (g *flightGroup[K, V]) land(key K, f *flight[V], val V, err error) {
+	g.mu.Lock()
+	delete(g.m, key)
+	g.mu.Unlock()
+	f.val, f.err = val, err
+	close(f.done)
+}
+
+// wait blocks until the flight lands or ctx ends.
+func (f *flight[V]) wait(ctx context.Context) (V, error) {
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err()
+	}
+}
+
+// doDetached runs fn once per key among concurrent callers, in a goroutine of
+// its own so that the work goes on (and fills the cache) when the caller that
+// started it gives up; every caller waits only as long as its own ctx allows.
+// joined reports that the caller found the work already in flight.
+func (g *flightGroup[K, V]) doDetached(ctx context.Context, key K, fn func() (V, error)) (val V, err error, joined bool) {
+	f, leader := g.join(key)
+	if leader {
+		go func() {
+			v, err := fn()
+			g.land(key, f, v, err)
+		}()
+	}
+	val, err = f.wait(ctx)
+	return val, err, !leader
+}
+
+// do runs fn once per key among concurrent callers in the leader's goroutine.
+func (g *flightGroup[K, V]) do(ctx context.Context, key K, fn func() (V, error)) (val V, err error, joined bool) {
+	f, leader := g.join(key)
+	if !leader {
+		val, err = f.wait(ctx)
+		return val, err, true
+	}
+	val, err = fn()
+	g.land(key, f, val, err)
+	return val, err, false
+}

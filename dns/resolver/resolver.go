@@ -1,0 +1,463 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Clock tells the resolver the time: TTL expiry, infra-cache ages and the
+// round-trip times it measures all read it, so a scripted clock governs them.
+// Deadlines of upstream tries use real time through context.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Errors that Resolve wraps; the response that accompanies them is SERVFAIL
+// unless stated otherwise.
+var (
+	// ErrBadQuery: the query name is not a valid domain name (FORMERR).
+	ErrBadQuery = errors.New("resolver: invalid query")
+	// ErrUnsupported: a class other than IN, or a meta type such as AXFR
+	// (REFUSED or NOTIMP).
+	ErrUnsupported = errors.New("resolver: unsupported query")
+	// ErrBudgetExhausted: the query needed more upstream queries than
+	// Config.MaxUpstreamQueries allows.
+	ErrBudgetExhausted = errors.New("resolver: upstream query budget exhausted")
+	// ErrOverloaded: Config.MaxInFlight resolutions were already running.
+	ErrOverloaded = errors.New("resolver: too many resolutions in flight")
+	// ErrTimeout: Config.Timeout, or the caller's deadline, passed.
+	ErrTimeout = errors.New("resolver: time budget exhausted")
+	// ErrNoServers: no server of a zone gave a usable response, or none
+	// could be reached or its address found.
+	ErrNoServers = errors.New("resolver: no usable name server")
+	// ErrCNAMELoop: a CNAME or DNAME chain leads back to a name on it.
+	ErrCNAMELoop = errors.New("resolver: CNAME/DNAME loop")
+	// ErrChainTooLong: a chain has more than Config.MaxCNAMEChain links.
+	ErrChainTooLong = errors.New("resolver: CNAME/DNAME chain too long")
+)
+
+// Config configures a Resolver. The zero value of every field except RootHints
+// selects a default; New validates the whole of it before the resolver starts.
+type Config struct {
+	// RootHints are NS records for the root and A/AAAA records for their
+	// targets, as ParseRootHints returns. Nil means DefaultRootHints.
+	RootHints []dns.RR
+	// Transport reaches upstream servers; nil means a NetTransport.
+	Transport Transport
+	// Cache holds RRsets and negative answers; nil means a MemCache of
+	// DefaultCacheEntries.
+	Cache Cache
+	// Clock tells the time; nil means the system clock.
+	Clock Clock
+	// Logger receives debug logs of upstream queries, lame servers and
+	// failed resolutions, and a warning when priming fails; nil discards
+	// them.
+	Logger *slog.Logger
+
+	// QNAMEMinimisation sends each zone's servers only one label more than
+	// the zone (RFC 9156), in relaxed mode: an NXDOMAIN for a minimised
+	// name is re-asked with the full name, since some servers answer
+	// NXDOMAIN for empty non-terminals.
+	QNAMEMinimisation bool
+	// DNSSECOK sets the DO bit upstream, so that RRSIG, NSEC and NSEC3
+	// records are fetched, cached and passed to clients that set DO.
+	DNSSECOK bool
+	// EDNSBufferSize is the UDP payload size advertised upstream; 0 means
+	// 1232 (the DNS flag day 2020 value, which avoids IP fragmentation).
+	EDNSBufferSize uint16
+
+	// Timeout is the time budget of one client query, over all its upstream
+	// work; 0 means 10 s.
+	Timeout time.Duration
+	// MinTryTimeout and MaxTryTimeout bound the time-out of one upstream
+	// try, which adapts to the server's measured RTT; 0 means 400 ms and
+	// 1.5 s.
+	MinTryTimeout, MaxTryTimeout time.Duration
+	// MaxInFlight bounds the resolutions running at once (identical
+	// queries share one); a query that would start another is answered
+	// SERVFAIL at once. 0 means 4096.
+	MaxInFlight int
+	// MaxUpstreamQueries bounds the upstream queries of one client query,
+	// including those for name-server addresses; 0 means 64.
+	MaxUpstreamQueries int
+	// MaxCNAMEChain bounds the CNAME and DNAME links of an answer; 0 means 12.
+	MaxCNAMEChain int
+	// MaxDepth bounds the nesting of name-server address lookups (an address
+	// needed to find an address ...); 0 means 5.
+	MaxDepth int
+	// MaxTTL caps the TTL of cached records and MaxNegativeTTL that of
+	// negative answers, in seconds; 0 means one day and one hour.
+	MaxTTL, MaxNegativeTTL uint32
+
+	// InfraMaxHosts bounds the servers (and, separately, the server-zone
+	// lameness entries) the infra cache remembers; 0 means 10000.
+	InfraMaxHosts int
+	// InfraTTL is how long the infra cache remembers a server; 0 means
+	// 15 minutes.
+	InfraTTL time.Duration
+
+	// Port is the upstream servers' port; 0 means 53. Labs and tests that
+	// run authoritative servers on other ports set it.
+	Port uint16
+	// DisableIPv6 ignores IPv6 addresses of name servers, for hosts without
+	// IPv6 connectivity.
+	DisableIPv6 bool
+}
+
+func (c *Config) setDefaults() {
+	if c.EDNSBufferSize == 0 {
+		c.EDNSBufferSize = 1232
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.MinTryTimeout == 0 {
+		c.MinTryTimeout = 400 * time.Millisecond
+	}
+	if c.MaxTryTimeout == 0 {
+		c.MaxTryTimeout = 1500 * time.Millisecond
+	}
+	if c.MaxUpstreamQueries == 0 {
+		c.MaxUpstreamQueries = 64
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 4096
+	}
+	if c.MaxCNAMEChain == 0 {
+		c.MaxCNAMEChain = 12
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = 5
+	}
+	if c.MaxTTL == 0 {
+		c.MaxTTL = 86400
+	}
+	if c.MaxNegativeTTL == 0 {
+		c.MaxNegativeTTL = 3600
+	}
+	if c.InfraMaxHosts == 0 {
+		c.InfraMaxHosts = 10000
+	}
+	if c.InfraTTL == 0 {
+		c.InfraTTL = 15 * time.Minute
+	}
+	if c.Port == 0 {
+		c.Port = 53
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.EDNSBufferSize < 512:
+		return fmt.Errorf("EDNSBufferSize %d is below 512", c.EDNSBufferSize)
+	case c.Timeout < 0:
+		return fmt.Errorf("Timeout %v is negative", c.Timeout)
+	case c.MinTryTimeout < 0 || c.MaxTryTimeout < 0:
+		return fmt.Errorf("try time-outs %v and %v must not be negative", c.MinTryTimeout, c.MaxTryTimeout)
+	case c.MinTryTimeout > c.MaxTryTimeout:
+		return fmt.Errorf("MinTryTimeout %v exceeds MaxTryTimeout %v", c.MinTryTimeout, c.MaxTryTimeout)
+	case c.MaxTryTimeout > c.Timeout:
+		return fmt.Errorf("MaxTryTimeout %v exceeds Timeout %v", c.MaxTryTimeout, c.Timeout)
+	case c.MaxInFlight < 1:
+		return fmt.Errorf("MaxInFlight %d must be positive", c.MaxInFlight)
+	case c.MaxUpstreamQueries < 1:
+		return fmt.Errorf("MaxUpstreamQueries %d must be positive", c.MaxUpstreamQueries)
+	case c.MaxCNAMEChain < 1 || c.MaxCNAMEChain > 64:
+		return fmt.Errorf("MaxCNAMEChain %d is outside 1..64", c.MaxCNAMEChain)
+	case c.MaxDepth < 1 || c.MaxDepth > 16:
+		return fmt.Errorf("MaxDepth %d is outside 1..16", c.MaxDepth)
+	case c.InfraMaxHosts < 1:
+		return fmt.Errorf("InfraMaxHosts %d must be positive", c.InfraMaxHosts)
+	case c.InfraTTL < 0:
+		return fmt.Errorf("InfraTTL %v is negative", c.InfraTTL)
+	}
+	return nil
+}
+
+// Resolver resolves queries iteratively from the root hints. It is safe for
+// concurrent use.
+type Resolver struct {
+	cfg       Config
+	transport Transport
+	cache     Cache
+	clock     Clock
+	log       *slog.Logger
+	infra     *infraCache
+	hints     *zoneServers
+	slots     chan struct{} // one per resolution in flight
+
+	flights   flightGroup[flightKey, *result]
+	primes    flightGroup[struct{}, struct{}]
+	exchanges flightGroup[exchangeKey, exchangeResult]
+
+	stats counters
+}
+
+type flightKey struct {
+	name          string
+	qtype, qclass uint16
+}
+
+type counters struct {
+	queries, cacheAnswers, upstream, timeouts, netErrors, tcpFallbacks,
+	ednsFallbacks, lame, bad, referrals, minFallbacks, budget, servfail,
+	primings, overloaded atomic.Uint64
+}
+
+// Stats are the resolver's counters since New.
+type Stats struct {
+	Queries           uint64 // Resolve calls
+	CacheAnswers      uint64 // answered from the cache without upstream work
+	UpstreamQueries   uint64 // queries sent upstream
+	Timeouts          uint64 // upstream tries without a response in time
+	NetworkErrors     uint64 // upstream tries that failed otherwise (unreachable, refused connection)
+	TCPFallbacks      uint64 // retries over TCP after a truncated UDP response
+	EDNSFallbacks     uint64 // retries without EDNS after FORMERR
+	LameServers       uint64 // responses that showed a server lame for a zone
+	BadResponses      uint64 // responses rejected by the acceptance rules, and SERVFAILs
+	Referrals         uint64
+	QNAMEMinFallbacks uint64 // minimised queries re-asked with the full name
+	Deduplicated      uint64 // Resolve calls that joined identical work in flight
+	DedupUpstream     uint64 // upstream queries joined instead of sent
+	BudgetExhausted   uint64
+	Overloaded        uint64 // resolutions refused for lack of a MaxInFlight slot
+	ServFail          uint64 // Resolve calls answered SERVFAIL
+	Primings          uint64 // successful root primings
+	InfraHosts        int    // servers in the infra cache
+	InfraLame         int    // server-zone lameness entries
+	InfraEvictions    uint64 // infra entries dropped to stay within InfraMaxHosts
+}
+
+// New validates cfg, fills in defaults and returns a Resolver.
+func New(cfg Config) (*Resolver, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("resolver: config: %w", err)
+	}
+	if cfg.RootHints == nil {
+		cfg.RootHints = DefaultRootHints()
+	}
+	r := &Resolver{
+		cfg:       cfg,
+		transport: cfg.Transport,
+		cache:     cfg.Cache,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		infra:     newInfraCache(cfg.InfraMaxHosts, cfg.InfraTTL),
+		slots:     make(chan struct{}, cfg.MaxInFlight),
+	}
+	if r.transport == nil {
+		r.transport = NewNetTransport()
+	}
+	if r.cache == nil {
+		r.cache = NewMemCache(DefaultCacheEntries)
+	}
+	if r.clock == nil {
+		r.clock = systemClock{}
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	hints, err := r.hintServers(cfg.RootHints)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: config: %w", err)
+	}
+	r.hints = hints
+	return r, nil
+}
+
+// hintServers turns the root hints into the candidate servers used for
+// priming, and for resolution when priming fails.
+func (r *Resolver) hintServers(hints []dns.RR) (*zoneServers, error) {
+	names := make(map[string]bool)
+	for _, rr := range hints {
+		if ns, ok := rr.(*dns.NS); ok {
+			if !equalName(ns.Hdr.Name, ".") {
+				return nil, fmt.Errorf("root hint %q is not an NS record of the root", rr.String())
+			}
+			names[lowerASCII(ns.Ns)] = true
+		}
+	}
+	if len(names) == 0 {
+		return nil, errors.New("root hints hold no NS record for the root")
+	}
+	zs := &zoneServers{zone: "."}
+	for _, rr := range hints {
+		var a netip.Addr
+		switch rr := rr.(type) {
+		case *dns.NS:
+			continue
+		case *dns.A:
+			a, _ = netip.AddrFromSlice(rr.A.To4())
+		case *dns.AAAA:
+			a, _ = netip.AddrFromSlice(rr.AAAA.To16())
+		default:
+			return nil, fmt.Errorf("root hint %q is neither NS, A nor AAAA", rr.String())
+		}
+		if !names[lowerASCII(rr.Header().Name)] {
+			return nil, fmt.Errorf("root hint %q is the address of no root name server", rr.String())
+		}
+		zs.add(r, a)
+	}
+	if len(zs.cands) == 0 {
+		return nil, errors.New("root hints hold no usable address")
+	}
+	return zs, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (r *Resolver) Stats() Stats {
+	s := &r.stats
+	hosts, lame := r.infra.sizes()
+	return Stats{
+		Queries:           s.queries.Load(),
+		CacheAnswers:      s.cacheAnswers.Load(),
+		UpstreamQueries:   s.upstream.Load(),
+		Timeouts:          s.timeouts.Load(),
+		NetworkErrors:     s.netErrors.Load(),
+		TCPFallbacks:      s.tcpFallbacks.Load(),
+		EDNSFallbacks:     s.ednsFallbacks.Load(),
+		LameServers:       s.lame.Load(),
+		BadResponses:      s.bad.Load(),
+		Referrals:         s.referrals.Load(),
+		QNAMEMinFallbacks: s.minFallbacks.Load(),
+		Deduplicated:      r.flights.joined.Load(),
+		DedupUpstream:     r.exchanges.joined.Load(),
+		BudgetExhausted:   s.budget.Load(),
+		Overloaded:        s.overloaded.Load(),
+		ServFail:          s.servfail.Load(),
+		Primings:          s.primings.Load(),
+		InfraHosts:        hosts,
+		InfraLame:         lame,
+		InfraEvictions:    r.infra.evictions.Load(),
+	}
+}
+
+// ServerInfo returns what the infra cache knows about an upstream server.
+func (r *Resolver) ServerInfo(addr netip.Addr) (ServerInfo, bool) {
+	return r.infra.info(addr, r.clock.Now())
+}
+
+// IsLame reports whether the infra cache holds addr lame for zone.
+func (r *Resolver) IsLame(addr netip.Addr, zone string) bool {
+	return r.infra.isLameLocked(addr, dns.Fqdn(zone), r.clock.Now())
+}
+
+// Resolve answers the query (qname, qtype, qclass) and returns a complete
+// response for the client: RCODE, the answer chain (CNAMEs and DNAMEs with
+// the final RRset) and, for NXDOMAIN and NODATA, the SOA in the authority
+// section. Positive responses are minimal: no authority or additional
+// records. RRSIG, NSEC and NSEC3 records are included only when do is set
+// (and Config.DNSSECOK fetched them). The response has ID 0, RD and RA set and
+// no OPT record: the server fills in the ID, the client's case and EDNS.
+//
+// The response is never nil. When err is not nil it explains why the response
+// is SERVFAIL (or FORMERR, REFUSED, NOTIMP for queries the resolver does not
+// take); the server should send the response anyway.
+//
+// Identical queries in flight share one resolution, which runs with its own
+// time budget (Config.Timeout) so that it completes and fills the cache even
+// when the caller that started it gives up; each caller waits only as long as
+// ctx allows.
+func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint16, do bool) (*dns.Msg, error) {
+	r.stats.queries.Add(1)
+	if _, ok := dns.IsDomainName(qname); !ok {
+		return r.failure(qname, qtype, qclass, dns.RcodeFormatError), fmt.Errorf("%w: bad name %q", ErrBadQuery, qname)
+	}
+	qname = dns.Fqdn(qname)
+	switch {
+	case qclass != dns.ClassINET:
+		return r.failure(qname, qtype, qclass, dns.RcodeRefused), fmt.Errorf("%w: class %s", ErrUnsupported, dns.Class(qclass))
+	case qtype == dns.TypeOPT || qtype == dns.TypeTSIG || qtype == dns.TypeTKEY:
+		return r.failure(qname, qtype, qclass, dns.RcodeFormatError), fmt.Errorf("%w: type %s in a question", ErrBadQuery, dns.Type(qtype))
+	case qtype == dns.TypeAXFR || qtype == dns.TypeIXFR || qtype == dns.TypeMAILA || qtype == dns.TypeMAILB:
+		return r.failure(qname, qtype, qclass, dns.RcodeNotImplemented), fmt.Errorf("%w: type %s", ErrUnsupported, dns.Type(qtype))
+	}
+	name := lowerASCII(qname)
+
+	st := &state{r: r}
+	res, err := st.resolve(ctx, name, qtype, true)
+	if err == nil {
+		r.stats.cacheAnswers.Add(1)
+		return r.respond(qname, qtype, qclass, res, do), nil
+	}
+	res, err, _ = r.flights.doDetached(ctx, flightKey{name, qtype, qclass}, func() (*result, error) {
+		select {
+		case r.slots <- struct{}{}:
+			defer func() { <-r.slots }()
+		default:
+			r.stats.overloaded.Add(1)
+			return nil, fmt.Errorf("%w (%d)", ErrOverloaded, r.cfg.MaxInFlight)
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
+		defer cancel()
+		st := &state{r: r}
+		res, err := st.resolve(wctx, name, qtype, false)
+		if err != nil && wctx.Err() != nil && !errors.Is(err, ErrTimeout) {
+			err = fmt.Errorf("%w (%v): %w", ErrTimeout, r.cfg.Timeout, err)
+		}
+		return res, err
+	})
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ErrTimeout) {
+			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		r.stats.servfail.Add(1)
+		// Debug, not warning: clients choose which names fail, and must
+		// not be able to flood the log.
+		r.log.LogAttrs(ctx, slog.LevelDebug, "resolution failed",
+			slog.String("qname", qname), slog.String("qtype", dns.Type(qtype).String()), slog.String("err", err.Error()))
+		return r.failure(qname, qtype, qclass, dns.RcodeServerFailure), err
+	}
+	return r.respond(qname, qtype, qclass, res, do), nil
+}
+
+func newResponse(qname string, qtype, qclass uint16, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.Response = true
+	m.Opcode = dns.OpcodeQuery
+	m.RecursionDesired = true
+	m.RecursionAvailable = true
+	m.Rcode = rcode
+	m.Question = []dns.Question{{Name: qname, Qtype: qtype, Qclass: qclass}}
+	return m
+}
+
+func (r *Resolver) failure(qname string, qtype, qclass uint16, rcode int) *dns.Msg {
+	return newResponse(qname, qtype, qclass, rcode)
+}
+
+// respond builds the client's response from a shared result, copying every
+// record so that callers may modify what they get.
+func (r *Resolver) respond(qname string, qtype, qclass uint16, res *result, do bool) *dns.Msg {
+	m := newResponse(qname, qtype, qclass, res.rcode)
+	m.Answer = forClient(res.answer, qtype, do)
+	m.Ns = forClient(res.authority, 0, do)
+	return m
+}
+
+// forClient copies rrs, leaving out DNSSEC records a client without DO did
+// not ask for (RFC 4035 §3.2.1).
+func forClient(rrs []dns.RR, qtype uint16, do bool) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		t := rr.Header().Rrtype
+		if !do && t != qtype && qtype != dns.TypeANY &&
+			(t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3) {
+			continue
+		}
+		out = append(out, dns.Copy(rr))
+	}
+	return out
+}
