@@ -1,0 +1,131 @@
+//go:build linux
+
+package datapath
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// txArenaSize holds the frames a batch must copy: a few full-size frames,
+// or one 64 KiB super-frame with room to spare.
+const txArenaSize = 256 << 10
+
+// region is a span of memory whose frames stay put until the batch is
+// flushed: the receive rings of the worker that owns the batch.
+type region struct{ lo, hi uintptr }
+
+// txBatch queues frames for one socket and sends them with one sendmmsg.
+// Frames that lie in a pinned receive ring go out by reference; others
+// (a handler's own buffers) are copied into the arena, so the handler may
+// reuse its buffer at once. One goroutine owns a batch.
+type txBatch struct {
+	q      *Queue
+	msgs   []unix.Mmsghdr
+	iovs   []unix.Iovec
+	n      int
+	arena  []byte
+	used   int
+	pinned []region
+}
+
+func newTxBatch(q *Queue, size int) *txBatch {
+	t := &txBatch{q: q, msgs: make([]unix.Mmsghdr, size), iovs: make([]unix.Iovec, size)}
+	for i := range t.msgs {
+		t.msgs[i].Hdr.Iov = &t.iovs[i]
+		t.msgs[i].Hdr.SetIovlen(1)
+	}
+	return t
+}
+
+func (t *txBatch) isPinned(p uintptr, n int) bool {
+	for _, r := range t.pinned {
+		if p >= r.lo && p+uintptr(n) <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *txBatch) transmit(frame []byte) error {
+	if len(frame) == 0 {
+		return ErrEmptyFrame
+	}
+	if len(frame) > MaxFrameLength {
+		t.q.counts.txTooLarge.Add(1)
+		return ErrFrameTooLarge
+	}
+	if t.n == len(t.msgs) {
+		t.flush()
+	}
+	base := unsafe.SliceData(frame)
+	if !t.isPinned(uintptr(unsafe.Pointer(base)), len(frame)) {
+		if t.arena == nil {
+			t.arena = make([]byte, txArenaSize)
+		}
+		if len(frame) > len(t.arena)-t.used {
+			t.flush()
+		}
+		copy(t.arena[t.used:], frame)
+		base = &t.arena[t.used]
+		// Keep copies 64-byte aligned: one cache line never holds two frames.
+		t.used = min(t.used+(len(frame)+63)&^63, len(t.arena))
+	}
+	t.iovs[t.n].Base = base
+	t.iovs[t.n].SetLen(len(frame))
+	t.n++
+	return nil
+}
+
+// flush sends the queued frames. A frame the kernel refuses is counted and
+// skipped; the rest of the batch still goes out.
+func (t *txBatch) flush() {
+	n := t.n
+	if n == 0 {
+		return
+	}
+	q := t.q
+	var frames, bytes, dropped, tooLarge, errs uint64
+	if q.enter() {
+		for i := 0; i < n; {
+			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(q.fd), uintptr(unsafe.Pointer(&t.msgs[i])), uintptr(n-i), 0, 0, 0)
+			switch {
+			case e == unix.EINTR:
+				continue
+			case e == unix.EMSGSIZE:
+				tooLarge++
+				i++
+			case e == unix.ENOBUFS || e == unix.EAGAIN:
+				dropped++
+				i++
+			case e != 0 || r == 0:
+				errs++
+				i++
+			default:
+				for k := i; k < i+int(r); k++ {
+					bytes += uint64(t.iovs[k].Len)
+				}
+				frames += uint64(r)
+				i += int(r)
+			}
+		}
+		q.leave()
+	} else {
+		errs = uint64(n)
+	}
+	// Forget the frames: a stale pointer into a ring that is later
+	// unmapped must not outlive the batch.
+	for i := range n {
+		t.iovs[i].Base = nil
+	}
+	t.n, t.used = 0, 0
+	c := &q.counts
+	c.txFrames.Add(frames)
+	c.txBytes.Add(bytes)
+	if dropped|tooLarge|errs != 0 {
+		c.txDropped.Add(dropped)
+		c.txTooLarge.Add(tooLarge)
+		c.txErrors.Add(errs)
+	}
+}
