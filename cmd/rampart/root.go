@@ -30,6 +30,7 @@ type app struct {
 type fileConfig struct {
 	Lab           labConfig           `yaml:"lab"`
 	Authoritative authoritativeConfig `yaml:"authoritative"`
+	Resolver      resolverConfig      `yaml:"resolver"`
 }
 
 func newApp(stdout, stderr io.Writer) *app {

@@ -318,6 +318,30 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	res, err := s.cfg.Resolver.Resolve(ctx, question.Name, question.Qtype, question.Qclass, do)
 	cancel()
 	s.m.latency.Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.m.servFail.Inc()
+		s.log.Debug("resolution failed", "qname", question.Name, "qtype", dns.TypeToString[question.Qtype], "client", src, "err", err)
+	}
+	r := Respond(&m, res, err, s.cfg.EDNSSize)
+	if s.cfg.Cache != nil && err == nil && res != nil && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
+		s.cfg.Cache.PutAnswer(r)
+	}
+	size := 512
+	if opt != nil {
+		size = int(min(max(opt.UDPSize(), 512), s.cfg.EDNSSize))
+	}
+	return s.pack(r, size, tcp)
+}
+
+// Respond builds the response a client gets for query m from the
+// resolver's result res (and its error): the client's ID, flags and question
+// exactly as sent, minimal sections, EDNS echoed with our buffer size and
+// the client's DO bit, and any Extended DNS Error from the resolver. A
+// failed resolution without a result is SERVFAIL.
+func Respond(m *dns.Msg, res *dns.Msg, err error, ednsSize uint16) *dns.Msg {
+	opt := m.IsEdns0()
+	do := opt != nil && opt.Do()
+	question := m.Question[0]
 	r := new(dns.Msg)
 	r.Id = m.Id
 	r.Response = true
@@ -326,13 +350,14 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	r.RecursionAvailable = true
 	r.CheckingDisabled = m.CheckingDisabled
 	r.Question = m.Question // the name exactly as the client sent it
-	if err != nil || res == nil {
-		s.m.servFail.Inc()
-		if err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Debug("resolution failed", "qname", question.Name, "qtype", dns.TypeToString[question.Qtype], "client", src, "err", err)
-		}
+	switch {
+	case res == nil:
 		r.Rcode = dns.RcodeServerFailure
-	} else {
+	case err != nil:
+		// The resolver says why (SERVFAIL, or REFUSED/NOTIMP/FORMERR for
+		// queries it does not take) but its sections are not an answer.
+		r.Rcode = res.Rcode
+	default:
 		r.Rcode = res.Rcode
 		r.AuthenticatedData = res.AuthenticatedData && (do || m.AuthenticatedData)
 		r.Answer = res.Answer
@@ -343,7 +368,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 		}
 	}
 	if opt != nil {
-		r.SetEdns0(s.cfg.EDNSSize, do)
+		r.SetEdns0(ednsSize, do)
 		// Extended DNS Errors (RFC 8914) from the resolver reach the client.
 		if res != nil {
 			if ro := res.IsEdns0(); ro != nil {
@@ -355,14 +380,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 			}
 		}
 	}
-	if s.cfg.Cache != nil && err == nil && res != nil && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
-		s.cfg.Cache.PutAnswer(r)
-	}
-	size := 512
-	if opt != nil {
-		size = int(min(max(opt.UDPSize(), 512), s.cfg.EDNSSize))
-	}
-	return s.pack(r, size, tcp)
+	return r
 }
 
 // answers reports whether the answer section holds an RRset of qtype (the
