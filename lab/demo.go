@@ -33,6 +33,9 @@ type Scenario struct {
 type Env struct {
 	Dir      string // captures and logs of this demo run
 	Progress io.Writer
+	// Rampart is the path of the rampart binary that scenarios run inside
+	// lab hosts (servers, the resolver, the gateway).
+	Rampart string
 }
 
 // Logf prints a progress line.

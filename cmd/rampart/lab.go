@@ -125,7 +125,11 @@ pass did not).
 
 Scenarios:
   connectivity  TCP and UDP echo from an inside client to the outside web host
-                across the gateway host, IPv4 and IPv6, seen in a capture`,
+                across the gateway host, IPv4 and IPv6, seen in a capture
+  dns           the lab's DNS hierarchy (root, lab., example.lab. on the outside
+                hosts) and rampart's resolver on the inside dns host: a cold
+                and a cached lookup with their times, and the resolver
+                refusing the outside attacker (no open resolver)`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := loadTopo()
@@ -143,7 +147,11 @@ Scenarios:
 			} else if err := os.MkdirAll(dir, 0o700); err != nil {
 				return err
 			}
-			env := &lab.Env{Dir: dir, Progress: cmd.OutOrStdout()}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			env := &lab.Env{Dir: dir, Progress: cmd.OutOrStdout(), Rampart: self}
 			ok, err := lab.RunDemo(cmd.Context(), t, demoScenarios(), env, cmd.OutOrStdout(), nil)
 			if err != nil {
 				return labError(err)
@@ -220,6 +228,7 @@ PREFIX is the run's prefix that 'rampart lab up' printed.`,
 func demoScenarios() []lab.Scenario {
 	return []lab.Scenario{
 		scenario.Connectivity(),
+		scenario.DNS(),
 	}
 }
 
