@@ -162,7 +162,7 @@ func (c *Config) validate() error {
 	case c.EDNSBufferSize < 512:
 		return fmt.Errorf("EDNSBufferSize %d is below 512", c.EDNSBufferSize)
 	case c.Timeout < 0:
-		return fmt.Errorf("Timeout %v is negative", c.Timeout)
+		return fmt.Errorf("the query time-out %v is negative", c.Timeout)
 	case c.MinTryTimeout < 0 || c.MaxTryTimeout < 0:
 		return fmt.Errorf("try time-outs %v and %v must not be negative", c.MinTryTimeout, c.MaxTryTimeout)
 	case c.MinTryTimeout > c.MaxTryTimeout:

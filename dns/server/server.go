@@ -74,7 +74,6 @@ type Server struct {
 	tcp   []*net.TCPListener
 	addrs []netip.AddrPort
 	wg    sync.WaitGroup
-	once  sync.Once
 	ctx   context.Context
 }
 

@@ -36,7 +36,7 @@ var authServers = []struct {
 }{
 	{"root", []string{"root.zone"}},
 	{"tld", []string{"lab.zone"}},
-	{"auth", []string{"example.lab.zone", "shop.lab.zone", "lame.lab.zone", "lame2.lab.zone"}},
+	{"auth", []string{"example.lab.zone", "shop.lab.zone", "lame.lab.zone", "lame2.lab.zone", "bench.lab.zone"}},
 }
 
 // WriteZones copies the lab's zone files and root hints into dir.
