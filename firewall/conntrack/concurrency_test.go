@@ -72,7 +72,7 @@ func TestConcurrent(t *testing.T) {
 		for !stop.Load() {
 			tbl.Sweep(clk.Now())
 			tbl.Range(func(e Entry) bool { return e.ID != 0 })
-			tbl.Recheck(func(tp Tuple) bool { return tp.DstPort != 53 || tp.SrcPort%7 != 0 })
+			tbl.Recheck(func(tp Tuple, _ uint32) bool { return tp.DstPort != 53 || tp.SrcPort%7 != 0 })
 			_ = tbl.Stats()
 		}
 	}()

@@ -130,7 +130,7 @@ func FuzzTrack(f *testing.F) {
 					return true
 				})
 			case 7:
-				tbl.Recheck(func(tp Tuple) bool { return tp.SrcPort != 1000+uint16(b[1]&3) })
+				tbl.Recheck(func(tp Tuple, _ uint32) bool { return tp.SrcPort != 1000+uint16(b[1]&3) })
 			}
 		}
 		if err := tbl.checkInvariants(); err != nil {

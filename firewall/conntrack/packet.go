@@ -66,6 +66,11 @@ type Packet struct {
 	// the header it quotes. It must agree with ICMPType.
 	IsICMPError bool
 	Inner       Inner
+
+	// Mark is an opaque value stored with the entry that Create makes from
+	// this packet, like Linux's ctmark; Entry and Recheck report it. The
+	// gateway records there which side a connection came from.
+	Mark uint32
 }
 
 // Inner is the header quoted by an ICMP error: the packet, as its sender

@@ -47,6 +47,7 @@ type entry struct {
 
 	class  uint8
 	status uint8
+	mark   uint32
 
 	tcp tcpConn
 }
@@ -527,6 +528,7 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 		}
 		if t.makeRoom(s, now) {
 			idx = s.insert(h, &pk.k, now)
+			s.entries[idx].mark = p.Mark
 			s.ctr.created.Add(1)
 			r := t.start(s, idx, p, &pk, now)
 			s.mu.Unlock()
@@ -708,6 +710,8 @@ type Entry struct {
 	// that updated the entry.
 	Packets [2]uint64
 	Bytes   [2]uint64
+	// Mark is the Packet.Mark the entry was created with.
+	Mark uint32
 }
 
 func (s *shard) snapshot(idx int32) Entry {
@@ -724,6 +728,7 @@ func (s *shard) snapshot(idx int32) Entry {
 		Expires:  time.Unix(0, e.deadline),
 		Packets:  e.packets,
 		Bytes:    e.bytes,
+		Mark:     e.mark,
 	}
 	if e.orig.proto == ProtoTCP {
 		out.TCP = TCPState(e.tcp.state)
@@ -775,15 +780,16 @@ func (t *Table) Range(fn func(Entry) bool) {
 	}
 }
 
-// Recheck asks keep about the original tuple of every entry and removes
+// Recheck asks keep about the original tuple (and mark) of every entry and removes
 // the entries it rejects; it returns how many it removed. The gateway
 // calls it after a policy reload so that connections the new policy no
 // longer allows are cut, not left to live on their established state.
 // keep runs without any lock held.
-func (t *Table) Recheck(keep func(Tuple) bool) int {
+func (t *Table) Recheck(keep func(Tuple, uint32) bool) int {
 	var (
 		ids    [rangeBatch]ID
 		tuples [rangeBatch]Tuple
+		marks  [rangeBatch]uint32
 	)
 	removed := 0
 	for si := range t.shards {
@@ -796,13 +802,14 @@ func (t *Table) Recheck(keep func(Tuple) bool) int {
 				if e.status&stLive != 0 {
 					ids[n] = s.id(int32(next))
 					tuples[n] = e.orig.tuple()
+					marks[n] = e.mark
 					n++
 				}
 			}
 			s.mu.Unlock()
 			doomed := 0
 			for i := range n {
-				if !keep(tuples[i]) {
+				if !keep(tuples[i], marks[i]) {
 					ids[doomed] = ids[i]
 					doomed++
 				}

@@ -307,7 +307,7 @@ func TestRecheck(t *testing.T) {
 		mustCreate(t, tbl, udpN(i).pkt(O))
 	}
 	seen := 0
-	removed := tbl.Recheck(func(tp Tuple) bool {
+	removed := tbl.Recheck(func(tp Tuple, _ uint32) bool {
 		seen++
 		return !(tp.Proto == ProtoTCP && tp.DstPort == 22)
 	})
@@ -323,7 +323,7 @@ func TestRecheck(t *testing.T) {
 	if r := tbl.Lookup(&p); r.State != StateEstablished {
 		t.Fatalf("kept connection: %+v", r)
 	}
-	if removed := tbl.Recheck(func(Tuple) bool { return false }); removed != 201 || tbl.Len() != 0 {
+	if removed := tbl.Recheck(func(Tuple, uint32) bool { return false }); removed != 201 || tbl.Len() != 0 {
 		t.Fatalf("removed %d", removed)
 	}
 }
@@ -435,5 +435,21 @@ func TestStrings(t *testing.T) {
 	}
 	if StateRelated.String() != "related" || DirReply.String() != "reply" || Reason(200).String() != "unknown" {
 		t.Error("names")
+	}
+}
+
+func TestMark(t *testing.T) {
+	tbl, _ := newTable(t, Config{MaxEntries: 64})
+	p := udpN(1).pkt(O)
+	p.Mark = 7
+	r := mustCreate(t, tbl, p)
+	e, ok := tbl.Get(r.ID)
+	if !ok || e.Mark != 7 {
+		t.Fatalf("entry %+v, %v: want mark 7", e, ok)
+	}
+	var marks []uint32
+	tbl.Recheck(func(_ Tuple, m uint32) bool { marks = append(marks, m); return true })
+	if len(marks) != 1 || marks[0] != 7 {
+		t.Fatalf("Recheck saw marks %v", marks)
 	}
 }

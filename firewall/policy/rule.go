@@ -1,0 +1,717 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+var ruleActions = map[string]Action{"allow": Allow, "deny": Deny, "reject": Reject, "limit": Limit}
+
+// addrClause is a parsed "from X" or "to X".
+type addrClause struct {
+	kw    token // the "from" or "to"
+	tok   token
+	addrs []netip.Prefix // nil for any
+	set   string
+	fam   Family
+}
+
+// portClause is a parsed port specification: an inline list or a $set.
+type portClause struct {
+	tok     token
+	ranges  []PortRange
+	set     string
+	named   bool  // some element named a service
+	protos  uint8 // intersection of the named services' protocols
+	numeric bool  // some element was a number or a range
+	multi   bool  // more than one element, or a range: ufw wants a protocol
+	count   int   // multiport slots: a range takes two
+	// services and their offsets, to point at the one that conflicts with
+	// the rule's protocol
+	svcNames []string
+	svcProto []uint8
+	svcOff   []int
+}
+
+func validIface(s string) bool {
+	if s == "" || len(s) > maxIfaceLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '_' || c == '.' || c == '-' || c == '@' || c == '+':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ruleState gathers the clauses of one rule before they are checked
+// against each other.
+type ruleState struct {
+	r                          Rule
+	dirTok, inTok, outTok      *token
+	logTok, protoTok, flagsTok *token
+	typeKw, typeTok, codeTok   *token
+	commentTok, simpleTok      *token
+	from, to                   *addrClause
+	fromPort, toPort           *portClause
+	simplePort                 *portClause
+	simpleProto                *token // the "/tcp" of a short form, as a token of its own
+}
+
+func (p *parser) ruleStmt(first token, route bool) *Error {
+	ts, err := p.line()
+	if err != nil {
+		return err
+	}
+	actTok := first
+	if route {
+		if len(ts) == 0 {
+			return p.errorf(first, "route needs an action: allow, deny, reject or limit")
+		}
+		actTok, ts = ts[0], ts[1:]
+	}
+	act, ok := ruleActions[actTok.text]
+	if !ok || actTok.kind != tWord {
+		return p.errorf(actTok, "expected allow, deny, reject or limit, found %s", actTok.describe())
+	}
+	if len(p.pol.Rules) >= MaxRules {
+		return p.errorf(first, "too many rules (limit %d)", MaxRules)
+	}
+	last := actTok
+	if len(ts) > 0 {
+		last = ts[len(ts)-1]
+	}
+	st := &ruleState{r: Rule{
+		Line: first.line, Col: first.col,
+		Text:   string(p.lx.src[first.off:last.end]),
+		Action: act, Route: route, Dir: In, Proto: ProtoAny,
+		ICMPType: AnyICMP, ICMPCode: AnyICMP,
+	}}
+	if route {
+		st.r.Dir = Routed
+	}
+	if err := p.ruleClauses(st, actTok, ts); err != nil {
+		return err
+	}
+	if err := p.ruleResolve(st); err != nil {
+		return err
+	}
+	n := len(st.r.From.Addrs) + len(st.r.To.Addrs) + len(st.r.From.Ports) + len(st.r.To.Ports)
+	if err := p.charge(first, n); err != nil {
+		return err
+	}
+	p.pol.Rules = append(p.pol.Rules, st.r)
+	return nil
+}
+
+// ruleClauses reads the clauses of a rule in any order, as ufw does.
+func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *Error {
+	// value returns the word after ts[i], the value of keyword ts[i].
+	value := func(i int, what string) (token, *Error) {
+		if i+1 >= len(ts) {
+			return token{}, p.errorf(ts[i], "%s needs %s", ts[i].text, what)
+		}
+		v := ts[i+1]
+		if v.kind != tWord {
+			return token{}, p.errorf(v, "expected %s after %s, found %s", what, ts[i].text, v.describe())
+		}
+		return v, nil
+	}
+	dup := func(prev *token, t token) *Error {
+		return p.errorf(t, "duplicate %q (first at column %d)", t.text, prev.col)
+	}
+	extended := func() *token {
+		if st.protoTok != nil {
+			return st.protoTok
+		}
+		if st.from != nil {
+			return &st.from.kw
+		}
+		if st.to != nil {
+			return &st.to.kw
+		}
+		return nil
+	}
+	var loc **portClause // where a "port" goes: after from or to
+	var locName string
+	for i := 0; i < len(ts); i++ {
+		t := ts[i]
+		if t.kind != tWord {
+			if t.kind == tString {
+				return p.errorf(t, "unexpected %s: only comment takes a quoted string", t.describe())
+			}
+			return p.errorf(t, "unexpected %s in rule", t.describe())
+		}
+		switch t.text {
+		case "in", "out":
+			isIn := t.text == "in"
+			tt := t
+			if st.r.Route {
+				if isIn && st.inTok != nil {
+					return dup(st.inTok, t)
+				}
+				if !isIn && st.outTok != nil {
+					return dup(st.outTok, t)
+				}
+			} else if st.dirTok != nil {
+				if st.dirTok.text == t.text {
+					return dup(st.dirTok, t)
+				}
+				return p.errorf(t, "a rule has one direction, and %q came first; use a route rule for in and out", st.dirTok.text)
+			}
+			if isIn {
+				st.inTok = &tt
+			} else {
+				st.outTok = &tt
+			}
+			if !st.r.Route {
+				st.dirTok = &tt
+				if !isIn {
+					st.r.Dir = Out
+				}
+			}
+			if i+1 < len(ts) && ts[i+1].kind == tWord && ts[i+1].text == "on" {
+				v, err := value(i+1, "an interface name")
+				if err != nil {
+					return err
+				}
+				if !validIface(v.text) {
+					return p.errorf(v, "invalid interface name %q", v.text)
+				}
+				if isIn {
+					st.r.InIface = v.text
+				} else {
+					st.r.OutIface = v.text
+				}
+				i += 2
+			} else if st.r.Route {
+				return p.errorf(t, "route rules need \"%s on IFACE\"", t.text)
+			}
+		case "on":
+			return p.errorf(t, "\"on\" must follow \"in\" or \"out\"")
+		case "log", "log-all":
+			if st.logTok != nil {
+				return dup(st.logTok, t)
+			}
+			tt := t
+			st.logTok = &tt
+			st.r.Log = LogNew
+			if t.text == "log-all" {
+				st.r.Log = LogAll
+			}
+		case "proto":
+			if st.protoTok != nil {
+				return dup(st.protoTok, t)
+			}
+			if st.simpleTok != nil {
+				return p.errorf(t, "proto cannot follow the short form %q; write \"to any port %s proto ...\" or %s/tcp", st.simpleTok.text, st.simpleTok.text, st.simpleTok.text)
+			}
+			v, err := value(i, "a protocol")
+			if err != nil {
+				return err
+			}
+			pr, ok := protoNames[v.text]
+			if !ok {
+				return p.errorf(v, "unknown protocol %q (want tcp, udp, icmp, icmpv6, esp, ah, gre, ipv6 or any)", v.text)
+			}
+			tt := t
+			st.protoTok = &tt
+			st.r.Proto = pr
+			i++
+		case "from", "to":
+			isFrom := t.text == "from"
+			if isFrom && st.from != nil {
+				return dup(&st.from.kw, t)
+			}
+			if !isFrom && st.to != nil {
+				return dup(&st.to.kw, t)
+			}
+			if st.simpleTok != nil {
+				return p.errorf(t, "%s cannot follow the short form %q; write \"to any port %s\"", t.text, st.simpleTok.text, st.simpleTok.text)
+			}
+			v, err := value(i, "an address, any or a $set")
+			if err != nil {
+				return err
+			}
+			ac, err := p.addrValue(v)
+			if err != nil {
+				return err
+			}
+			ac.kw = t
+			if isFrom {
+				st.from, loc, locName = ac, &st.fromPort, "from"
+			} else {
+				st.to, loc, locName = ac, &st.toPort, "to"
+			}
+			i++
+		case "port":
+			if loc == nil {
+				return p.errorf(t, "port must follow \"from ADDR\" or \"to ADDR\"")
+			}
+			if *loc != nil {
+				return p.errorf(t, "duplicate port for %q (first at column %d)", locName, (*loc).tok.col)
+			}
+			v, err := value(i, "a port, a list, a range, a service or a $set")
+			if err != nil {
+				return err
+			}
+			pc, err := p.portValue(v, v.text, true)
+			if err != nil {
+				return err
+			}
+			*loc = pc
+			i++
+		case "flags":
+			if st.flagsTok != nil {
+				return dup(st.flagsTok, t)
+			}
+			v, err := value(i, "TCP flags like S/SA")
+			if err != nil {
+				return err
+			}
+			f, err := p.flagsValue(v)
+			if err != nil {
+				return err
+			}
+			tt := t
+			st.flagsTok = &tt
+			st.r.Flags = f
+			i++
+		case "type":
+			if st.typeKw != nil {
+				return dup(st.typeKw, t)
+			}
+			tk := t
+			st.typeKw = &tk
+			v, err := value(i, "an ICMP type")
+			if err != nil {
+				return err
+			}
+			st.typeTok = &v
+			i++
+			if i+1 < len(ts) && ts[i+1].kind == tWord && ts[i+1].text == "code" {
+				c, err := value(i+1, "an ICMP code")
+				if err != nil {
+					return err
+				}
+				st.codeTok = &c
+				i += 2
+			}
+		case "code":
+			return p.errorf(t, "code must follow \"type TYPE\"")
+		case "comment":
+			if st.commentTok != nil {
+				return dup(st.commentTok, t)
+			}
+			if i+1 >= len(ts) {
+				return p.errorf(t, "comment needs a text, like comment 'web server'")
+			}
+			v := ts[i+1]
+			if v.kind != tString && v.kind != tWord {
+				return p.errorf(v, "expected a quoted text after comment, found %s", v.describe())
+			}
+			if len(v.text) > MaxComment {
+				return p.errorf(v, "comment is %d bytes, more than %d", len(v.text), MaxComment)
+			}
+			if !utf8.ValidString(v.text) {
+				return p.errorf(v, "comment is not valid UTF-8")
+			}
+			tt := t
+			st.commentTok = &tt
+			st.r.Comment = v.text
+			i++
+		case "app":
+			return p.errorf(t, "application profiles are not supported; name the ports or a service")
+		default:
+			if st.simpleTok != nil {
+				return p.errorf(t, "unexpected %q after the port %q", t.text, st.simpleTok.text)
+			}
+			if e := extended(); e != nil {
+				return p.errorf(t, "unexpected %q: after %q, ports go in \"port ...\" after from or to", t.text, e.text)
+			}
+			tt := t
+			st.simpleTok = &tt
+			if err := p.simpleValue(st, t); err != nil {
+				return err
+			}
+		}
+	}
+	if st.simpleTok == nil && st.protoTok == nil && st.from == nil && st.to == nil &&
+		st.r.InIface == "" && st.r.OutIface == "" && st.flagsTok == nil && st.typeTok == nil {
+		return p.errorf(actTok, "incomplete rule: give a port or service, or from, to, proto or \"in on IFACE\"")
+	}
+	return nil
+}
+
+// simpleValue parses the short form's PORTS[/PROTO].
+func (p *parser) simpleValue(st *ruleState, t token) *Error {
+	text := t.text
+	if i := strings.LastIndexByte(text, '/'); i >= 0 {
+		name := text[i+1:]
+		pr, ok := protoNames[name]
+		switch {
+		case !ok:
+			return p.errorAt(t, i+1, "unknown protocol %q after the port", name)
+		case pr != ProtoTCP && pr != ProtoUDP:
+			return p.errorAt(t, i+1, "ports need tcp or udp, not %s", name)
+		}
+		pt := token{kind: tWord, text: name, line: t.line, col: t.col + i + 1}
+		st.simpleProto = &pt
+		st.r.Proto = pr
+		text = text[:i]
+	}
+	if strings.HasPrefix(text, "$") {
+		return p.errorf(t, "the short form takes ports, not a set; write \"to any port %s\"", text)
+	}
+	pc, err := p.portValue(t, text, true)
+	if err != nil {
+		return err
+	}
+	st.simplePort = pc
+	return nil
+}
+
+// addrValue parses the value of from or to.
+func (p *parser) addrValue(v token) (*addrClause, *Error) {
+	ac := &addrClause{tok: v, fam: FamilyBoth}
+	switch {
+	case v.text == "any":
+	case strings.HasPrefix(v.text, "$"):
+		s := p.sets[v.text[1:]]
+		if s == nil {
+			return nil, p.errorf(v, "unknown set %s", v.text)
+		}
+		if s.Kind != AddrSet {
+			return nil, p.errorf(v, "set %s holds ports, not addresses", v.text)
+		}
+		ac.addrs, ac.set, ac.fam = s.Addrs, s.Name, s.Family
+	default:
+		pfx, msg := parseAddr(v.text)
+		if msg != "" {
+			return nil, p.errorf(v, "%s", msg)
+		}
+		ac.addrs, ac.fam = []netip.Prefix{pfx}, familyOf(pfx)
+	}
+	return ac, nil
+}
+
+// portValue parses a port list (text is t's text, or a prefix of it for the
+// short form) or a $set.
+func (p *parser) portValue(t token, text string, inline bool) (*portClause, *Error) {
+	pc := &portClause{tok: t, protos: protoBoth}
+	if strings.HasPrefix(text, "$") {
+		s := p.sets[text[1:]]
+		if s == nil {
+			return nil, p.errorf(t, "unknown set %s", text)
+		}
+		if s.Kind != PortSet {
+			return nil, p.errorf(t, "set %s holds addresses, not ports", text)
+		}
+		pc.ranges, pc.set = s.Ports, s.Name
+		pc.named, pc.protos = s.named, s.protos
+		pc.numeric = true
+		pc.multi = len(s.Ports) > 1 || (len(s.Ports) == 1 && s.Ports[0].Lo != s.Ports[0].Hi)
+		if s.named {
+			pc.svcNames = append(pc.svcNames, "$"+s.Name)
+			pc.svcProto = append(pc.svcProto, s.protos)
+			pc.svcOff = append(pc.svcOff, 0)
+		}
+		return pc, nil
+	}
+	elems := 0
+	for off := 0; off <= len(text); {
+		end := strings.IndexByte(text[off:], ',')
+		if end < 0 {
+			end = len(text)
+		} else {
+			end += off
+		}
+		elem := text[off:end]
+		if elem == "" {
+			return nil, p.errorAt(t, off, "empty port in list %q", text)
+		}
+		if elem[0] == '$' {
+			return nil, p.errorAt(t, off, "a set cannot be part of a port list")
+		}
+		e, msg := parsePortElem(elem)
+		if msg != "" {
+			return nil, p.errorAt(t, off, "%s", msg)
+		}
+		elems++
+		pc.ranges = append(pc.ranges, e.r)
+		if e.service != "" {
+			pc.named = true
+			pc.protos &= e.protos
+			pc.svcNames = append(pc.svcNames, e.service)
+			pc.svcProto = append(pc.svcProto, e.protos)
+			pc.svcOff = append(pc.svcOff, off)
+			pc.count++
+		} else {
+			pc.numeric = true
+			if e.isRange {
+				pc.multi = true
+				pc.count += 2
+			} else {
+				pc.count++
+			}
+		}
+		if inline && pc.count > MaxPortList {
+			return nil, p.errorAt(t, off, "too many ports in %q: at most %d, a range counting as two", text, MaxPortList)
+		}
+		off = end + 1
+	}
+	if elems > 1 {
+		pc.multi = true
+	}
+	if pc.named && pc.protos == 0 {
+		return nil, p.errorf(t, "the services in %q share no protocol", text)
+	}
+	return pc, nil
+}
+
+// flagsValue parses pf's "VALUE/MASK", "/MASK", "VALUE" (exact) or "any".
+func (p *parser) flagsValue(v token) (TCPFlags, *Error) {
+	if v.text == "any" {
+		return TCPFlags{}, nil
+	}
+	parse := func(s string, off int) (uint8, *Error) {
+		var b uint8
+		for i := 0; i < len(s); i++ {
+			j := strings.IndexByte(flagLetters, s[i])
+			if j < 0 {
+				return 0, p.errorAt(v, off+i, "unknown TCP flag %q (want letters of %s)", s[i:i+1], flagLetters)
+			}
+			b |= 1 << j
+		}
+		return b, nil
+	}
+	valText, maskText, hasMask := strings.Cut(v.text, "/")
+	val, err := parse(valText, 0)
+	if err != nil {
+		return TCPFlags{}, err
+	}
+	mask := uint8(0xff)
+	if hasMask {
+		if maskText == "" {
+			return TCPFlags{}, p.errorAt(v, len(valText)+1, "empty flag mask in %q", v.text)
+		}
+		mask, err = parse(maskText, len(valText)+1)
+		if err != nil {
+			return TCPFlags{}, err
+		}
+	} else if valText == "" {
+		return TCPFlags{}, p.errorf(v, "empty flags")
+	}
+	if val&^mask != 0 {
+		return TCPFlags{}, p.errorf(v, "flags %s can never match: %s is outside the mask %s", v.text, flagString(val&^mask), maskText)
+	}
+	return TCPFlags{Value: val, Mask: mask}, nil
+}
+
+// ruleResolve checks the clauses against each other and fills in the rule.
+func (p *parser) ruleResolve(st *ruleState) *Error {
+	r := &st.r
+
+	// Families: each side narrows them; the protocol may too.
+	fam := FamilyBoth
+	var famTok *token
+	for _, ac := range []*addrClause{st.from, st.to} {
+		if ac == nil || ac.addrs == nil {
+			continue
+		}
+		if fam&ac.fam == 0 {
+			return p.errorf(ac.tok, "from is %s but to is %s: a rule cannot mix IPv4 and IPv6", st.from.fam, st.to.fam)
+		}
+		fam &= ac.fam
+		famTok = &ac.tok
+	}
+	var protoFam Family
+	switch r.Proto {
+	case ProtoICMP, ProtoIPv6:
+		protoFam = FamilyIPv4
+	case ProtoICMPv6:
+		protoFam = FamilyIPv6
+	}
+	if protoFam != 0 {
+		if fam&protoFam == 0 {
+			return p.errorf(*famTok, "proto %s needs %s addresses, and %s is %s", r.Proto, protoFam, famTok.text, fam)
+		}
+		fam &= protoFam
+	}
+	r.Family = fam
+	if st.from != nil {
+		r.From.Addrs, r.From.AddrSet = filterFamily(st.from.addrs, fam), st.from.set
+	}
+	if st.to != nil {
+		r.To.Addrs, r.To.AddrSet = filterFamily(st.to.addrs, fam), st.to.set
+	}
+
+	// Ports: ufw's protocol rules, with service names settling the protocol.
+	fromPort, toPort := st.fromPort, st.toPort
+	if st.simplePort != nil {
+		toPort = st.simplePort
+	}
+	var ports []*portClause
+	for _, pc := range []*portClause{fromPort, toPort} {
+		if pc != nil {
+			ports = append(ports, pc)
+		}
+	}
+	if len(ports) > 0 {
+		protoTok := st.protoTok
+		if protoTok == nil {
+			protoTok = st.simpleProto
+		}
+		mask := protoBoth
+		for _, pc := range ports {
+			mask &= pc.protos
+		}
+		switch r.Proto {
+		case ProtoTCP, ProtoUDP:
+			bit := protoTCP
+			if r.Proto == ProtoUDP {
+				bit = protoUDP
+			}
+			for _, pc := range ports {
+				for i, svc := range pc.svcNames {
+					if pc.svcProto[i]&bit == 0 {
+						return p.errorAt(pc.tok, pc.svcOff[i], "service %s has no %s port", svc, r.Proto)
+					}
+				}
+			}
+		case ProtoAny:
+			switch {
+			case mask == 0:
+				return p.errorf(ports[len(ports)-1].tok, "the services on from and to share no protocol")
+			case mask == protoTCP:
+				r.Proto = ProtoTCP
+			case mask == protoUDP:
+				r.Proto = ProtoUDP
+			default:
+				for _, pc := range ports {
+					if pc.multi && pc.numeric {
+						return p.errorf(pc.tok, "multiple ports or a range need proto tcp or udp (as in ufw): %s", pc.tok.text)
+					}
+				}
+			}
+		default:
+			return p.errorf(*protoTok, "proto %s has no ports; ports need tcp or udp", r.Proto)
+		}
+		if fromPort != nil {
+			r.From.Ports, r.From.PortSet = fromPort.ranges, fromPort.set
+		}
+		if toPort != nil {
+			r.To.Ports, r.To.PortSet = toPort.ranges, toPort.set
+		}
+	}
+
+	if st.flagsTok != nil && !r.Flags.Any() && r.Proto != ProtoTCP {
+		return p.errorf(*st.flagsTok, "flags need proto tcp")
+	}
+
+	if st.typeTok != nil {
+		names := icmpTypes
+		switch r.Proto {
+		case ProtoICMP:
+		case ProtoICMPv6:
+			names = icmpv6Types
+		default:
+			return p.errorf(*st.typeTok, "an ICMP type needs proto icmp or icmpv6")
+		}
+		typ, ok := names[st.typeTok.text]
+		if !ok {
+			n, err := strconv.ParseUint(st.typeTok.text, 10, 8)
+			if err != nil {
+				return p.errorf(*st.typeTok, "unknown %s type %q", r.Proto, st.typeTok.text)
+			}
+			typ = uint8(n)
+		}
+		r.ICMPType = int16(typ)
+		if st.codeTok != nil {
+			n, err := strconv.ParseUint(st.codeTok.text, 10, 8)
+			if err != nil {
+				return p.errorf(*st.codeTok, "ICMP code must be a number from 0 to 255, not %q", st.codeTok.text)
+			}
+			r.ICMPCode = int16(n)
+		}
+	}
+	return nil
+}
+
+func filterFamily(addrs []netip.Prefix, fam Family) []netip.Prefix {
+	if addrs == nil {
+		return nil
+	}
+	keep := 0
+	for _, a := range addrs {
+		if fam&familyOf(a) != 0 {
+			keep++
+		}
+	}
+	if keep == len(addrs) {
+		// Rules share their set's slice; nothing modifies either.
+		return addrs
+	}
+	out := make([]netip.Prefix, 0, keep)
+	for _, a := range addrs {
+		if fam&familyOf(a) != 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// implicitRules builds the rules that follow the file's rules, after ufw's
+// before.rules and before6.rules.
+func implicitRules(echo Action) []Rule {
+	type icmp struct {
+		proto Proto
+		typ   uint8
+		why   string
+	}
+	list := []icmp{
+		{ProtoICMP, 3, "needed for path MTU discovery and fast failure"},
+		{ProtoICMP, 11, "needed by traceroute and loop diagnosis"},
+		{ProtoICMP, 12, "reports malformed headers"},
+		{ProtoICMP, 8, "ping"},
+		{ProtoICMPv6, 1, "fast failure"},
+		{ProtoICMPv6, 2, "IPv6 path MTU discovery cannot work without it (RFC 4890)"},
+		{ProtoICMPv6, 3, "needed by traceroute and loop diagnosis"},
+		{ProtoICMPv6, 4, "reports malformed headers"},
+		{ProtoICMPv6, 128, "ping"},
+		{ProtoICMPv6, 133, "neighbour discovery (RFC 4861)"},
+		{ProtoICMPv6, 134, "neighbour discovery (RFC 4861)"},
+		{ProtoICMPv6, 135, "neighbour discovery (RFC 4861)"},
+		{ProtoICMPv6, 136, "neighbour discovery (RFC 4861)"},
+	}
+	var out []Rule
+	for _, ic := range list {
+		if echo == Deny && (ic.typ == 8 && ic.proto == ProtoICMP || ic.typ == 128 && ic.proto == ProtoICMPv6) {
+			continue
+		}
+		fam := FamilyIPv4
+		if ic.proto == ProtoICMPv6 {
+			fam = FamilyIPv6
+		}
+		out = append(out, Rule{
+			Text:     fmt.Sprintf("allow proto %s type %s", ic.proto, ICMPTypeName(ic.proto, ic.typ)),
+			Action:   Allow,
+			Implicit: true,
+			Dir:      In,
+			Proto:    ic.proto,
+			Family:   fam,
+			ICMPType: int16(ic.typ),
+			ICMPCode: AnyICMP,
+			Comment:  "implicit: " + ic.why,
+		})
+	}
+	return out
+}

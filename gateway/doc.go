@@ -1,0 +1,17 @@
+// Package gateway is the packet pipeline of rampart's firewall: it joins the
+// datapath (live AF_PACKET ports or a capture file), packet decoding, the
+// stateful firewall (connection tracking, the compiled ufw-style policy and
+// the limit tracker) and hands each frame's verdict back to the datapath.
+// The same Engine runs inline in the bridge and offline in `rampart inspect`,
+// so there is no second implementation for captures.
+//
+// The order of checks follows ufw's before.rules: malformed frames and
+// packets that connection tracking finds invalid are dropped first, packets
+// of established and related connections pass, and only packets that would
+// start a new connection reach the policy. A policy reload swaps the
+// compiled rules atomically and cuts established connections that the new
+// policy no longer allows.
+//
+// The package owns no protocol knowledge of its own: decoding is package
+// packet's, state is conntrack's, rules are policy's and classify's.
+package gateway

@@ -1,0 +1,423 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/firewall/classify"
+	"github.com/rampart-fw/rampart/firewall/conntrack"
+	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/packet"
+)
+
+// Verdict is what happens to a frame.
+type Verdict uint8
+
+// Verdicts.
+const (
+	Forward Verdict = iota // send it out the other side unchanged
+	Drop                   // discard it
+	Reject                 // discard it and answer the sender (TCP RST or ICMP unreachable)
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Forward:
+		return "forward"
+	case Drop:
+		return "drop"
+	case Reject:
+		return "reject"
+	}
+	return "?"
+}
+
+// Reason says why a frame got its verdict; it labels the counters.
+type Reason uint8
+
+// Reasons.
+const (
+	ReasonEstablished  Reason = iota // packet of a tracked connection
+	ReasonRelated                    // ICMP error about a tracked connection
+	ReasonRule                       // a rule of the policy decided
+	ReasonDefault                    // the default of the direction decided
+	ReasonLimit                      // a limit rule refused a source over its rate
+	ReasonInvalid                    // connection tracking found the packet invalid
+	ReasonMalformed                  // the frame failed to decode
+	ReasonAnomaly                    // impossible flag combinations, LAND, source routes
+	ReasonFragment                   // a fragment whose first fragment was not allowed
+	ReasonNonIP                      // neither IP nor ARP
+	ReasonARP                        // ARP passes, as on any bridge
+	ReasonUntracked                  // ICMPv6 neighbour discovery and MLD
+	ReasonTableFull                  // no room in the connection table
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full"}
+
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "?"
+}
+
+// Decision is the outcome for one frame.
+type Decision struct {
+	Verdict Verdict
+	Reason  Reason
+	// Rule is the index of the deciding rule in the policy's rules, or -1.
+	Rule int
+	Dir  policy.Direction
+}
+
+// Config configures an Engine.
+type Config struct {
+	Conntrack conntrack.Config
+	Limiter   classify.LimiterConfig
+	// DropAnomalies drops TCP packets with impossible flag combinations
+	// (SYN+FIN, SYN+RST, null and Xmas scans), LAND packets and IPv4 source
+	// routes before anything else looks at them [true].
+	KeepAnomalies bool
+	// MaxFragments bounds the table of allowed first fragments that later
+	// fragments are matched against [65536].
+	MaxFragments int
+	Logger       *slog.Logger
+	// Now is the clock; offline inspection sets it to the capture's time.
+	Now func() time.Time
+}
+
+// ruleset is one compiled policy with its counters; a reload replaces it
+// whole.
+type ruleset struct {
+	pol  *policy.Policy
+	rs   []classify.Rule
+	cls  *classify.Compiled
+	hits []atomic.Uint64 // per rule, then one per direction for the defaults
+}
+
+// Engine decides the fate of frames. Process may be called from many
+// goroutines at once, each with its own packet.Parsed.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	rules atomic.Pointer[ruleset]
+	ct    *conntrack.Table
+	lim   *classify.Limiter
+	frags *fragTable
+	now   func() time.Time
+	stats [3][numReasons]atomic.Uint64 // by verdict and reason
+	relMu sync.Mutex
+}
+
+// New compiles p and builds an engine around it.
+func New(p *policy.Policy, cfg Config) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxFragments <= 0 {
+		cfg.MaxFragments = 65536
+	}
+	if cfg.Conntrack.Clock == nil {
+		cfg.Conntrack.Clock = cfg.Now
+	}
+	if cfg.Limiter.Clock == nil {
+		start := cfg.Now()
+		now := cfg.Now
+		cfg.Limiter.Clock = func() time.Duration { return now().Sub(start) }
+	}
+	ct, err := conntrack.New(cfg.Conntrack)
+	if err != nil {
+		return nil, fmt.Errorf("conntrack: %w", err)
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, ct: ct, lim: classify.NewLimiter(cfg.Limiter), frags: newFragTable(cfg.MaxFragments), now: cfg.Now}
+	rs, err := compile(p)
+	if err != nil {
+		return nil, err
+	}
+	e.rules.Store(rs)
+	return e, nil
+}
+
+func compile(p *policy.Policy) (*ruleset, error) {
+	if p == nil {
+		return nil, errors.New("gateway: no policy")
+	}
+	rules, defaults, err := classify.FromPolicy(p, classify.GatewayInterfaces())
+	if err != nil {
+		return nil, err
+	}
+	cls, err := classify.Compile(rules, defaults, classify.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return &ruleset{pol: p, rs: rules, cls: cls, hits: make([]atomic.Uint64, len(rules)+policy.NumDirections)}, nil
+}
+
+// Policy returns the policy in force.
+func (e *Engine) Policy() *policy.Policy { return e.rules.Load().pol }
+
+// Conntrack returns the connection table.
+func (e *Engine) Conntrack() *conntrack.Table { return e.ct }
+
+// Reload compiles p and, only if that succeeds, puts it in force at once
+// and removes tracked connections that p would not allow to start. It
+// returns the number of connections cut. On error the old policy stays.
+func (e *Engine) Reload(p *policy.Policy) (cut int, err error) {
+	rs, err := compile(p)
+	if err != nil {
+		return 0, err
+	}
+	e.rules.Store(rs)
+	cut = e.ct.Recheck(func(t conntrack.Tuple, mark uint32) bool {
+		k := keyFromTuple(&t, mark)
+		_, act := rs.cls.Lookup(&k)
+		return act == policy.Allow || act == policy.Limit
+	})
+	e.log.Info("policy reloaded", "rules", len(p.Rules), "connections_cut", cut)
+	return cut, nil
+}
+
+// Connections are marked with the direction they started in (plus one, so
+// that an unmarked entry is recognisable): a tuple holds addresses, not the
+// side a packet arrived on, and the policy needs the side.
+func markOf(d policy.Direction) uint32 { return uint32(d) + 1 }
+
+// keyFromTuple rebuilds the classifier key of a connection's first packet.
+func keyFromTuple(t *conntrack.Tuple, mark uint32) classify.Key {
+	k := classify.Key{Src: t.Src, Dst: t.Dst, Proto: t.Proto, SrcPort: t.SrcPort, DstPort: t.DstPort,
+		ICMPType: t.ICMPType, ICMPCode: t.ICMPCode}
+	if t.Proto == packet.ProtoTCP {
+		k.TCPFlags = uint8(packet.TCPSYN)
+	}
+	dir := policy.In
+	if mark == markOf(policy.Out) {
+		dir = policy.Out
+	}
+	k.Dir = dir
+	if dir == policy.In {
+		k.InIface, k.OutIface = classify.IfaceWAN, classify.IfaceLAN
+	} else {
+		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
+	}
+	return k
+}
+
+// Process decides the fate of the frame in p (already decoded), which
+// arrived on side in.
+func (e *Engine) Process(p *packet.Parsed, in datapath.Side) Decision {
+	d := e.decide(p, in)
+	e.stats[d.Verdict][d.Reason].Add(1)
+	if d.Rule >= 0 || d.Reason == ReasonDefault {
+		rs := e.rules.Load()
+		idx := d.Rule
+		if d.Rule < 0 {
+			idx = len(rs.rs) + int(d.Dir)
+		}
+		if idx < len(rs.hits) {
+			rs.hits[idx].Add(1)
+		}
+	}
+	return d
+}
+
+func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
+	d := Decision{Rule: -1, Dir: policy.In}
+	if in == datapath.LAN {
+		d.Dir = policy.Out
+	}
+	drop := func(r Reason) Decision { d.Verdict, d.Reason = Drop, r; return d }
+	if p.Invalid != packet.Valid {
+		return drop(ReasonMalformed)
+	}
+	if p.IPVersion == 0 {
+		if p.EtherType == packet.EtherTypeARP {
+			d.Reason = ReasonARP
+			return d
+		}
+		return drop(ReasonNonIP)
+	}
+	if !e.cfg.KeepAnomalies && p.Anomalies&(packet.AnomalySYNFIN|packet.AnomalySYNRST|packet.AnomalyNullScan|packet.AnomalyXmas|packet.AnomalyLAND|packet.AnomalySourceRoute|packet.AnomalyTCPFragOffset1) != 0 {
+		return drop(ReasonAnomaly)
+	}
+	if p.IsFragment && !p.IsFirstFragment {
+		// Only the first fragment carries ports; later ones follow the
+		// verdict it got.
+		if e.frags.allowed(p, e.now()) {
+			d.Reason = ReasonEstablished
+			return d
+		}
+		return drop(ReasonFragment)
+	}
+	var cp conntrack.Packet
+	fillConntrack(&cp, p)
+	res := e.ct.Lookup(&cp)
+	switch res.State {
+	case conntrack.StateInvalid:
+		return drop(ReasonInvalid)
+	case conntrack.StateEstablished:
+		d.Reason = ReasonEstablished
+		e.noteFragment(p)
+		return d
+	case conntrack.StateRelated:
+		d.Reason = ReasonRelated
+		return d
+	case conntrack.StateNew:
+		if res.ID != 0 {
+			// An unanswered connection retransmitting in its original
+			// direction: it was allowed when created.
+			d.Reason = ReasonEstablished
+			e.noteFragment(p)
+			return d
+		}
+	}
+	// A new connection (or an untracked message): the policy decides.
+	k := classify.Key{Dir: d.Dir, Src: p.Src.Addr(), Dst: p.Dst.Addr(), Proto: p.Proto,
+		SrcPort: p.Src.Port(), DstPort: p.Dst.Port(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
+	if in == datapath.LAN {
+		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
+	} else {
+		k.InIface, k.OutIface = classify.IfaceWAN, classify.IfaceLAN
+	}
+	if p.Proto == packet.ProtoICMP || p.Proto == packet.ProtoICMPv6 {
+		k.SrcPort, k.DstPort = 0, 0
+	}
+	rs := e.rules.Load()
+	idx, act := rs.cls.Lookup(&k)
+	d.Rule = idx
+	d.Reason = ReasonRule
+	if idx < 0 {
+		d.Reason = ReasonDefault
+	}
+	switch act {
+	case policy.Allow:
+	case policy.Limit:
+		if !e.lim.Allow(k.Src) {
+			d.Verdict, d.Reason = Drop, ReasonLimit
+			return d
+		}
+	case policy.Reject:
+		d.Verdict = Reject
+		return d
+	default:
+		d.Verdict = Drop
+		return d
+	}
+	if res.State == conntrack.StateUntracked {
+		if d.Reason == ReasonDefault {
+			d.Reason = ReasonUntracked
+		}
+		return d
+	}
+	cp.Mark = markOf(d.Dir)
+	if _, ok := e.ct.Create(&cp); !ok {
+		d.Verdict, d.Reason = Drop, ReasonTableFull
+		return d
+	}
+	e.noteFragment(p)
+	return d
+}
+
+// noteFragment remembers an allowed first fragment so that the rest of the
+// datagram follows it.
+func (e *Engine) noteFragment(p *packet.Parsed) {
+	if p.IsFragment && p.IsFirstFragment {
+		e.frags.add(p, e.now())
+	}
+}
+
+func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
+	*cp = conntrack.Packet{Src: p.Src.Addr(), Dst: p.Dst.Addr(), Proto: p.Proto, WScale: -1}
+	if p.Proto == packet.ProtoTCP || p.Proto == packet.ProtoUDP {
+		cp.SrcPort, cp.DstPort = p.Src.Port(), p.Dst.Port()
+	}
+	cp.PayloadLen = p.PayloadLen
+	switch p.Proto {
+	case packet.ProtoTCP:
+		cp.TCPFlags = uint8(p.TCPFlags)
+		cp.Seq, cp.Ack, cp.Window = p.TCPSeq, p.TCPAck, p.TCPWindow
+		if p.TCPOpts.Has&packet.TCPOptWScale != 0 {
+			cp.WScale = int8(p.TCPOpts.WScale)
+		}
+		cp.SACKPermitted = p.TCPOpts.Has&packet.TCPOptSACKPermitted != 0
+		if n := p.TCPOpts.NumSACK; n > 0 {
+			cp.HasSACK = true
+			for i := uint8(0); i < n && i < 4; i++ {
+				if r := p.TCPOpts.SACK[i].Right; i == 0 || r-cp.SACKRight < 1<<31 {
+					cp.SACKRight = r
+				}
+			}
+		}
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		cp.ICMPType, cp.ICMPCode, cp.ICMPID = p.ICMPType, p.ICMPCode, p.ICMPID
+		if p.IsICMPError() {
+			cp.IsICMPError = true
+			q := &p.Quote
+			cp.Inner = conntrack.Inner{Src: q.Src.Addr(), Dst: q.Dst.Addr(), Proto: q.Proto, Seq: q.TCPSeq}
+			if q.Proto == packet.ProtoTCP || q.Proto == packet.ProtoUDP {
+				cp.Inner.SrcPort, cp.Inner.DstPort = q.Src.Port(), q.Dst.Port()
+			}
+			if q.Proto == packet.ProtoICMP || q.Proto == packet.ProtoICMPv6 {
+				cp.Inner.ICMPType, cp.Inner.ICMPCode = q.ICMPType, q.ICMPCode
+				cp.Inner.ICMPID = q.Src.Port()
+			}
+		}
+	}
+}
+
+// Counts returns how many frames got each verdict for each reason.
+func (e *Engine) Counts() map[string]uint64 {
+	out := map[string]uint64{}
+	for v := Verdict(0); v <= Reject; v++ {
+		for r := Reason(0); r < numReasons; r++ {
+			if n := e.stats[v][r].Load(); n > 0 {
+				out[v.String()+"/"+r.String()] = n
+			}
+		}
+	}
+	return out
+}
+
+// RuleHit is the counter of one rule (or of a direction's default).
+type RuleHit struct {
+	Index int // into Policy().Rules; -1 for a default
+	Line  int
+	Text  string
+	Hits  uint64
+}
+
+// RuleHits returns the hit counters of the rules in force and of the
+// defaults.
+func (e *Engine) RuleHits() []RuleHit {
+	rs := e.rules.Load()
+	var out []RuleHit
+	for i := range rs.rs {
+		h := RuleHit{Index: i, Hits: rs.hits[i].Load()}
+		if r := rs.pol.Rule(i); r != nil {
+			h.Line, h.Text = r.Line, r.Text
+			if r.Implicit {
+				h.Text = "(implicit) " + h.Text
+			}
+		}
+		out = append(out, h)
+	}
+	for d := 0; d < policy.NumDirections; d++ {
+		out = append(out, RuleHit{Index: -1, Text: fmt.Sprintf("default %s %s", rs.pol.Defaults[d], policy.Direction(d)), Hits: rs.hits[len(rs.rs)+d].Load()})
+	}
+	return out
+}
+
+// Sweep expires old connections and fragments; call it every second or so.
+func (e *Engine) Sweep() {
+	now := e.now()
+	e.ct.Sweep(now)
+	e.frags.sweep(now)
+}

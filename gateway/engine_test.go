@@ -1,0 +1,266 @@
+package gateway
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/packet"
+)
+
+const testPolicy = `# the lab's gateway policy
+default deny incoming
+default allow outgoing
+allow ssh
+allow http
+reject proto tcp from 198.51.100.0/24 to any port 8080
+limit proto tcp from any to any port 2222
+`
+
+func mustPolicy(t testing.TB, text string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse("test.rules", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.t }
+
+func newEngine(t testing.TB, text string) (*Engine, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	e, err := New(mustPolicy(t, text), Config{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, clk
+}
+
+type seg struct {
+	src, dst string // addr:port
+	flags    string // S, SA, A, R, F, P
+	seq, ack uint32
+	payload  int
+}
+
+func tcpFrame(t testing.TB, s seg) []byte {
+	t.Helper()
+	src, dst := netip.MustParseAddrPort(s.src), netip.MustParseAddrPort(s.dst)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}
+	var ip gopacket.SerializableLayer
+	var nl gopacket.NetworkLayer
+	if src.Addr().Is4() {
+		eth.EthernetType = layers.EthernetTypeIPv4
+		v4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+		ip, nl = v4, v4
+	} else {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		v6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+		ip, nl = v6, v6
+	}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), Seq: s.seq, Ack: s.ack, Window: 64240}
+	for _, f := range s.flags {
+		switch f {
+		case 'S':
+			tcp.SYN = true
+		case 'A':
+			tcp.ACK = true
+		case 'R':
+			tcp.RST = true
+		case 'F':
+			tcp.FIN = true
+		case 'P':
+			tcp.PSH = true
+		}
+	}
+	tcp.SetNetworkLayerForChecksum(nl)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(make([]byte, s.payload))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func process(t testing.TB, e *Engine, frame []byte, in datapath.Side) Decision {
+	t.Helper()
+	var p packet.Parsed
+	p.Decode(frame)
+	return e.Process(&p, in)
+}
+
+const (
+	client = "10.10.0.11:40000"
+	web    = "203.0.113.80:80"
+	server = "10.10.0.20:22"
+	remote = "198.51.100.66:50000"
+)
+
+func TestStatefulPolicy(t *testing.T) {
+	e, _ := newEngine(t, testPolicy)
+	steps := []struct {
+		name   string
+		seg    seg
+		in     datapath.Side
+		want   Verdict
+		reason Reason
+	}{
+		{"outgoing SYN, default allow outgoing", seg{client, web, "S", 1000, 0, 0}, datapath.LAN, Forward, ReasonDefault},
+		{"its SYN-ACK comes back", seg{web, client, "SA", 5000, 1001, 0}, datapath.WAN, Forward, ReasonEstablished},
+		{"client ACK", seg{client, web, "A", 1001, 5001, 0}, datapath.LAN, Forward, ReasonEstablished},
+		{"reply data", seg{web, client, "PA", 5001, 1001, 100}, datapath.WAN, Forward, ReasonEstablished},
+		{"reply out of window", seg{web, client, "PA", 5001 + 1<<30, 1001, 100}, datapath.WAN, Drop, ReasonInvalid},
+		{"incoming ssh allowed", seg{remote, server, "S", 77, 0, 0}, datapath.WAN, Forward, ReasonRule},
+		{"incoming telnet denied by default", seg{remote, "10.10.0.20:23", "S", 77, 0, 0}, datapath.WAN, Drop, ReasonDefault},
+		{"spoofed ACK without a connection", seg{"198.51.100.7:1234", "10.10.0.11:40001", "A", 1, 1, 0}, datapath.WAN, Drop, ReasonInvalid},
+		{"reject rule", seg{remote, "10.10.0.20:8080", "S", 9, 0, 0}, datapath.WAN, Reject, ReasonRule},
+		{"SYN+FIN scan", seg{remote, server, "SF", 9, 0, 0}, datapath.WAN, Drop, ReasonAnomaly},
+		{"IPv6 outgoing", seg{"[fd00:10::11]:40000", "[2001:db8:113::80]:443", "S", 1, 0, 0}, datapath.LAN, Forward, ReasonDefault},
+		{"IPv6 incoming http allowed", seg{"[2001:db8:100::66]:4000", "[fd00:10::20]:80", "S", 1, 0, 0}, datapath.WAN, Forward, ReasonRule},
+	}
+	for _, s := range steps {
+		d := process(t, e, tcpFrame(t, s.seg), s.in)
+		if d.Verdict != s.want || d.Reason != s.reason {
+			t.Errorf("%s: %s/%s, want %s/%s", s.name, d.Verdict, d.Reason, s.want, s.reason)
+		}
+	}
+	hits := e.RuleHits()
+	var ssh uint64
+	for _, h := range hits {
+		if h.Text == "allow ssh" {
+			ssh = h.Hits
+		}
+	}
+	if ssh != 1 {
+		t.Errorf("allow ssh counted %d hits, want 1: %+v", ssh, hits)
+	}
+}
+
+func TestLimit(t *testing.T) {
+	e, clk := newEngine(t, testPolicy)
+	for i := 0; i < 7; i++ {
+		src := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.9"), uint16(30000+i)).String()
+		d := process(t, e, tcpFrame(t, seg{src, "10.10.0.20:2222", "S", 1, 0, 0}), datapath.WAN)
+		want := Forward
+		if i >= 5 {
+			want = Drop // ufw: the sixth connection within 30 s is denied
+		}
+		if d.Verdict != want {
+			t.Errorf("connection %d: %s/%s, want %s", i+1, d.Verdict, d.Reason, want)
+		}
+		clk.t = clk.t.Add(time.Second)
+	}
+	clk.t = clk.t.Add(time.Minute)
+	if d := process(t, e, tcpFrame(t, seg{"198.51.100.9:31000", "10.10.0.20:2222", "S", 1, 0, 0}), datapath.WAN); d.Verdict != Forward {
+		t.Errorf("after the window: %s/%s", d.Verdict, d.Reason)
+	}
+}
+
+func TestReloadCutsConnections(t *testing.T) {
+	e, _ := newEngine(t, testPolicy)
+	for _, s := range []seg{{remote, server, "S", 100, 0, 0}} {
+		process(t, e, tcpFrame(t, s), datapath.WAN)
+	}
+	process(t, e, tcpFrame(t, seg{server, remote, "SA", 900, 101, 0}), datapath.LAN)
+	process(t, e, tcpFrame(t, seg{client, web, "S", 1, 0, 0}), datapath.LAN)
+	if d := process(t, e, tcpFrame(t, seg{remote, server, "A", 101, 901, 0}), datapath.WAN); d.Verdict != Forward {
+		t.Fatalf("established ssh before reload: %s/%s", d.Verdict, d.Reason)
+	}
+	// A policy with a syntax error is refused and the old one stays.
+	if _, err := policy.Parse("bad.rules", []byte("allow shh\n")); err == nil {
+		t.Fatal("bad policy parsed")
+	}
+	cut, err := e.Reload(mustPolicy(t, "default deny incoming\ndefault allow outgoing\nallow http\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cut != 1 {
+		t.Errorf("reload cut %d connections, want 1 (the ssh one)", cut)
+	}
+	if d := process(t, e, tcpFrame(t, seg{remote, server, "A", 101, 901, 0}), datapath.WAN); d.Verdict != Drop {
+		t.Errorf("ssh after reload: %s/%s, want drop", d.Verdict, d.Reason)
+	}
+	if d := process(t, e, tcpFrame(t, seg{web, client, "SA", 5, 2, 0}), datapath.WAN); d.Verdict != Forward {
+		t.Errorf("outgoing web connection after reload: %s/%s, want forward", d.Verdict, d.Reason)
+	}
+}
+
+func TestRejectSendsRST(t *testing.T) {
+	e, _ := newEngine(t, testPolicy)
+	w := e.NewWorker()
+	frame := tcpFrame(t, seg{remote, "10.10.0.20:8080", "S", 4242, 0, 0})
+	var lan, wan [][]byte
+	src := &sliceSource{frames: [][]byte{frame}}
+	_, err := datapath.Replay(t.Context(), src, w, datapath.ReplayConfig{
+		Side: func([]byte, *datapath.CaptureInfo) datapath.Side { return datapath.WAN },
+		LAN:  sinkFunc(func(b []byte) error { lan = append(lan, append([]byte(nil), b...)); return nil }),
+		WAN:  sinkFunc(func(b []byte) error { wan = append(wan, append([]byte(nil), b...)); return nil }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lan) != 0 || len(wan) != 1 {
+		t.Fatalf("%d frames to lan, %d to wan; want the RST back out wan only", len(lan), len(wan))
+	}
+	pkt := gopacket.NewPacket(wan[0], layers.LayerTypeEthernet, gopacket.Default)
+	tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if !ok || !tcp.RST || tcp.Ack != 4243 || tcp.SrcPort != 8080 {
+		t.Fatalf("reply is not the RST for the SYN: %v", pkt)
+	}
+}
+
+type sliceSource struct {
+	frames [][]byte
+	i      int
+}
+
+func (s *sliceSource) Next() ([]byte, datapath.CaptureInfo, error) {
+	if s.i >= len(s.frames) {
+		return nil, datapath.CaptureInfo{}, errEOF
+	}
+	s.i++
+	f := s.frames[s.i-1]
+	return f, datapath.CaptureInfo{CaptureLength: len(f), Length: len(f), LinkType: datapath.LinkTypeEthernet}, nil
+}
+
+type sinkFunc func([]byte) error
+
+func (f sinkFunc) Write(b []byte) error { return f(b) }
+
+func TestProcessAllocatesNothing(t *testing.T) {
+	e, _ := newEngine(t, testPolicy)
+	process(t, e, tcpFrame(t, seg{client, web, "S", 1000, 0, 0}), datapath.LAN)
+	process(t, e, tcpFrame(t, seg{web, client, "SA", 5000, 1001, 0}), datapath.WAN)
+	frame := tcpFrame(t, seg{client, web, "A", 1001, 5001, 0})
+	var p packet.Parsed
+	allocs := testing.AllocsPerRun(1000, func() {
+		p.Decode(frame)
+		if d := e.Process(&p, datapath.LAN); d.Verdict != Forward {
+			t.Fatal(d)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per established packet", allocs)
+	}
+}
+
+func BenchmarkProcessEstablished(b *testing.B) {
+	e, _ := newEngine(b, testPolicy)
+	process(b, e, tcpFrame(b, seg{client, web, "S", 1000, 0, 0}), datapath.LAN)
+	process(b, e, tcpFrame(b, seg{web, client, "SA", 5000, 1001, 0}), datapath.WAN)
+	frame := tcpFrame(b, seg{client, web, "A", 1001, 5001, 0})
+	var p packet.Parsed
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Decode(frame)
+		e.Process(&p, datapath.LAN)
+	}
+}

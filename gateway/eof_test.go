@@ -1,0 +1,5 @@
+package gateway
+
+import "io"
+
+var errEOF = io.EOF

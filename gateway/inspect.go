@@ -1,0 +1,177 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/packet"
+)
+
+// InspectConfig configures an offline run of the pipeline over a capture.
+type InspectConfig struct {
+	Engine Config
+	// Inside lists the inside networks: a frame whose source address is in
+	// one came from the LAN side, every other frame from the WAN side. A
+	// capture does not say which port a frame arrived on.
+	Inside []netip.Prefix
+	// Out receives every frame the gateway would have forwarded; nil
+	// discards them.
+	Out datapath.Sink
+	// MaxDeniedFlows bounds the distinct denied flows remembered [10000].
+	MaxDeniedFlows int
+	// Progress, when set, is called every 4096 frames and at the end.
+	Progress func(frames, bytes uint64)
+}
+
+// DeniedFlow is a flow whose packets the policy dropped or rejected.
+type DeniedFlow struct {
+	Flow    packet.FiveTuple
+	Dir     policy.Direction
+	Verdict Verdict
+	Reason  Reason
+	Rule    int
+	Packets uint64
+}
+
+// InspectResult summarises an offline run.
+type InspectResult struct {
+	Frames, Bytes uint64
+	Forwarded     uint64
+	Counts        map[string]uint64
+	Rules         []RuleHit
+	Denied        []DeniedFlow // most packets first
+	// DeniedOverflow counts denied packets of flows beyond MaxDeniedFlows.
+	DeniedOverflow uint64
+	First, Last    time.Time
+}
+
+// Inspect runs the gateway's pipeline over every frame of src, on the
+// capture's own clock (connection timeouts follow the timestamps).
+func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg InspectConfig) (*InspectResult, error) {
+	var clock time.Time
+	cfg.Engine.Now = func() time.Time { return clock }
+	if cfg.MaxDeniedFlows <= 0 {
+		cfg.MaxDeniedFlows = 10000
+	}
+	if len(cfg.Inside) == 0 {
+		for _, s := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"} {
+			cfg.Inside = append(cfg.Inside, netip.MustParsePrefix(s))
+		}
+	}
+	res := &InspectResult{}
+	// The engine's limiter and tables read the clock when built.
+	e, err := New(pol, cfg.Engine)
+	if err != nil {
+		return nil, err
+	}
+	denied := map[packet.FiveTuple]*DeniedFlow{}
+	var p packet.Parsed
+	var lastSweep time.Time
+	for {
+		if res.Frames%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		frame, ci, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		clock = ci.Timestamp
+		if res.First.IsZero() {
+			res.First = clock
+		}
+		res.Last = clock
+		res.Frames++
+		res.Bytes += uint64(len(frame))
+		switch ci.LinkType {
+		case datapath.LinkTypeEthernet:
+			p.Decode(frame)
+		default:
+			p.DecodeIP(frame)
+		}
+		side := datapath.WAN
+		if src := p.Src.Addr(); p.IPVersion == 0 || inAny(src, cfg.Inside) {
+			side = datapath.LAN
+		}
+		d := e.Process(&p, side)
+		if d.Verdict == Forward {
+			res.Forwarded++
+			if cfg.Out != nil {
+				if err := cfg.Out.Write(frame); err != nil {
+					return nil, err
+				}
+			}
+		} else if p.IPVersion != 0 && d.Reason != ReasonMalformed {
+			ft := p.FiveTuple()
+			if f, ok := denied[ft]; ok {
+				f.Packets++
+			} else if len(denied) < cfg.MaxDeniedFlows {
+				denied[ft] = &DeniedFlow{Flow: ft, Dir: d.Dir, Verdict: d.Verdict, Reason: d.Reason, Rule: d.Rule, Packets: 1}
+			} else {
+				res.DeniedOverflow++
+			}
+		}
+		if clock.Sub(lastSweep) > time.Second {
+			e.Sweep()
+			lastSweep = clock
+		}
+		if cfg.Progress != nil && res.Frames%4096 == 0 {
+			cfg.Progress(res.Frames, res.Bytes)
+		}
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(res.Frames, res.Bytes)
+	}
+	res.Counts = e.Counts()
+	res.Rules = e.RuleHits()
+	for _, f := range denied {
+		res.Denied = append(res.Denied, *f)
+	}
+	sort.Slice(res.Denied, func(i, j int) bool {
+		if res.Denied[i].Packets != res.Denied[j].Packets {
+			return res.Denied[i].Packets > res.Denied[j].Packets
+		}
+		return FlowString(res.Denied[i].Flow) < FlowString(res.Denied[j].Flow)
+	})
+	return res, nil
+}
+
+func inAny(a netip.Addr, ps []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// FlowString renders a flow as "tcp 198.51.100.66:4444 -> 10.10.0.11:22".
+func FlowString(f packet.FiveTuple) string {
+	name := "proto " + strconv.Itoa(int(f.Proto))
+	switch f.Proto {
+	case packet.ProtoTCP:
+		name = "tcp"
+	case packet.ProtoUDP:
+		name = "udp"
+	case packet.ProtoICMP:
+		name = "icmp"
+	case packet.ProtoICMPv6:
+		name = "icmpv6"
+	}
+	if f.Proto == packet.ProtoTCP || f.Proto == packet.ProtoUDP {
+		return name + " " + f.Src.String() + " -> " + f.Dst.String()
+	}
+	return name + " " + f.Src.Addr().String() + " -> " + f.Dst.Addr().String()
+}
