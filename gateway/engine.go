@@ -42,19 +42,19 @@ type Reason uint8
 
 // Reasons.
 const (
-	ReasonEstablished  Reason = iota // packet of a tracked connection
-	ReasonRelated                    // ICMP error about a tracked connection
-	ReasonRule                       // a rule of the policy decided
-	ReasonDefault                    // the default of the direction decided
-	ReasonLimit                      // a limit rule refused a source over its rate
-	ReasonInvalid                    // connection tracking found the packet invalid
-	ReasonMalformed                  // the frame failed to decode
-	ReasonAnomaly                    // impossible flag combinations, LAND, source routes
-	ReasonFragment                   // a fragment whose first fragment was not allowed
-	ReasonNonIP                      // neither IP nor ARP
-	ReasonARP                        // ARP passes, as on any bridge
-	ReasonUntracked                  // ICMPv6 neighbour discovery and MLD
-	ReasonTableFull                  // no room in the connection table
+	ReasonEstablished Reason = iota // packet of a tracked connection
+	ReasonRelated                   // ICMP error about a tracked connection
+	ReasonRule                      // a rule of the policy decided
+	ReasonDefault                   // the default of the direction decided
+	ReasonLimit                     // a limit rule refused a source over its rate
+	ReasonInvalid                   // connection tracking found the packet invalid
+	ReasonMalformed                 // the frame failed to decode
+	ReasonAnomaly                   // impossible flag combinations, LAND, source routes
+	ReasonFragment                  // a fragment whose first fragment was not allowed
+	ReasonNonIP                     // neither IP nor ARP
+	ReasonARP                       // ARP passes, as on any bridge
+	ReasonUntracked                 // ICMPv6 neighbour discovery and MLD
+	ReasonTableFull                 // no room in the connection table
 	numReasons
 )
 
