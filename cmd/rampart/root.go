@@ -31,6 +31,7 @@ type fileConfig struct {
 	Lab           labConfig           `yaml:"lab"`
 	Authoritative authoritativeConfig `yaml:"authoritative"`
 	Resolver      resolverConfig      `yaml:"resolver"`
+	Gateway       gatewayConfig       `yaml:"gateway"`
 }
 
 func newApp(stdout, stderr io.Writer) *app {
