@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,7 +111,6 @@ type Engine struct {
 	frags *fragTable
 	now   func() time.Time
 	stats [3][numReasons]atomic.Uint64 // by verdict and reason
-	relMu sync.Mutex
 }
 
 // New compiles p and builds an engine around it.
