@@ -29,6 +29,11 @@ func (w *Worker) Handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 	}
 	switch d.Verdict {
 	case Forward:
+		if ci != nil && ci.Flags&datapath.FlagChecksumNotReady != 0 {
+			// A local sender left the checksum to offload; the receiver
+			// behind us would drop the frame without it.
+			w.p.FillChecksum()
+		}
 		_ = out.Forward(frame)
 	case Reject:
 		if b := w.rejection(); len(b) > 0 {

@@ -182,6 +182,11 @@ func (l *Lab) Up(ctx context.Context) (err error) {
 				return fmt.Errorf("host %s interface %s: %w", h.Name, ifc.Name, err)
 			}
 		}
+		if h.Bridge {
+			if err := node.bridgeInterfaces(); err != nil {
+				return fmt.Errorf("host %s: %w", h.Name, err)
+			}
+		}
 		for _, r := range h.Routes {
 			if err := node.addRoute(r); err != nil {
 				return fmt.Errorf("host %s route %s via %s: %w", h.Name, r.dst, r.Via.Addr, err)
@@ -327,6 +332,68 @@ func (n *Node) attach(sw *Node, bridge int, port string, ifc Interface) error {
 		}
 	}
 	return hh.LinkSetUp(link)
+}
+
+// BridgeName is the Linux bridge of a host with bridge: true.
+const BridgeName = "br0"
+
+// bridgeInterfaces joins every interface of a bridge host in br0.
+func (n *Node) bridgeInterfaces() error {
+	if err := n.Do(func() error {
+		return writeSysctls(map[string]string{"net/ipv6/conf/all/disable_ipv6": "1", "net/ipv6/conf/default/disable_ipv6": "1"})
+	}); err != nil {
+		return err
+	}
+	nh, err := n.netlink()
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	off := false
+	if err := nh.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeName}, MulticastSnooping: &off}); err != nil {
+		return fmt.Errorf("create bridge: %w", err)
+	}
+	br, err := nh.LinkByName(BridgeName)
+	if err != nil {
+		return err
+	}
+	if err := nh.LinkSetUp(br); err != nil {
+		return err
+	}
+	return n.SetBridged(true)
+}
+
+// SetBridged attaches (true) or detaches (false) a bridge host's
+// interfaces to its Linux bridge. Detached, nothing crosses the host until
+// a program such as rampart's gateway forwards between the interfaces.
+func (n *Node) SetBridged(on bool) error {
+	if n.Host == nil || !n.Host.Bridge {
+		return fmt.Errorf("host %s is not a bridge", n.Name)
+	}
+	nh, err := n.netlink()
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	br, err := nh.LinkByName(BridgeName)
+	if err != nil {
+		return err
+	}
+	for _, ifc := range n.Host.Interfaces {
+		link, err := nh.LinkByName(ifc.Name)
+		if err != nil {
+			return err
+		}
+		if on {
+			err = nh.LinkSetMaster(link, br)
+		} else {
+			err = nh.LinkSetNoMaster(link)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", ifc.Name, err)
+		}
+	}
+	return nil
 }
 
 func (n *Node) addRoute(r Route) error {

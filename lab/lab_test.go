@@ -245,6 +245,9 @@ func TestHostsAreIsolated(t *testing.T) {
 		for _, ifc := range h.Interfaces {
 			want = append(want, ifc.Name)
 		}
+		if h.Bridge {
+			want = append(want, lab.BridgeName)
+		}
 		if strings.Join(names, ",") != strings.Join(want, ",") {
 			t.Errorf("host %s has interfaces %v, want %v", h.Name, names, want)
 		}

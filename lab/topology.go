@@ -34,7 +34,11 @@ type Host struct {
 	// Role is free text shown in the topology table (client, dns, web ...).
 	Role string `yaml:"role"`
 	// Forward turns on IPv4 and IPv6 forwarding (a router or gateway).
-	Forward    bool        `yaml:"forward"`
+	Forward bool `yaml:"forward"`
+	// Bridge joins all the host's interfaces in a Linux bridge: a layer-2
+	// bump in the wire. Scenarios replace it with rampart's gateway, which
+	// bridges the same interfaces through the firewall.
+	Bridge     bool        `yaml:"bridge"`
 	Interfaces []Interface `yaml:"interfaces"`
 	Routes     []Route     `yaml:"routes"`
 	Pos        config.Pos  `yaml:"-"`
@@ -171,6 +175,22 @@ func (t *Topology) Validate() error {
 			return h.Pos.Errorf("host %q has the name of a network", h.Name)
 		}
 		hosts[h.Name] = h
+		if h.Bridge {
+			if h.Forward {
+				return h.Pos.Errorf("host %q: bridge and forward exclude each other", h.Name)
+			}
+			if len(h.Interfaces) < 2 {
+				return h.Pos.Errorf("host %q: a bridge needs at least two interfaces", h.Name)
+			}
+			if len(h.Routes) > 0 {
+				return h.Pos.Errorf("host %q: a bridge has no routes", h.Name)
+			}
+			for _, ifc := range h.Interfaces {
+				if len(ifc.Addresses) > 0 {
+					return ifc.Pos.Errorf("interface %s.%s: a bridge's interfaces carry no addresses", h.Name, ifc.Name)
+				}
+			}
+		}
 		ifnames := map[string]bool{}
 		for j := range h.Interfaces {
 			ifc := &h.Interfaces[j]

@@ -9,7 +9,7 @@ import (
 
 func TestStandardTopologyIsValid(t *testing.T) {
 	topo := Standard()
-	for _, h := range []string{"client1", "client2", "dns", "gw", "web", "root", "tld", "auth", "attacker"} {
+	for _, h := range []string{"client1", "client2", "dns", "fw", "gw", "web", "root", "tld", "auth", "attacker"} {
 		if topo.Host(h) == nil {
 			t.Errorf("standard topology lacks host %s", h)
 		}
@@ -18,6 +18,12 @@ func TestStandardTopologyIsValid(t *testing.T) {
 		t.Error("gw does not forward")
 	}
 	for _, h := range topo.Hosts {
+		if h.Name == "fw" {
+			if !h.Bridge || topo.Addr("fw", 4).IsValid() {
+				t.Error("fw must be an address-less bridge")
+			}
+			continue
+		}
 		if h.Name != "gw" && (!topo.Addr(h.Name, 4).IsValid() || !topo.Addr(h.Name, 6).IsValid()) {
 			t.Errorf("host %s lacks an IPv4 or IPv6 address", h.Name)
 		}
@@ -39,6 +45,7 @@ func TestBadTopologies(t *testing.T) {
 		"long-name.yaml":       `long-name.yaml:5:5: host name "averyveryverylonghostname"`,
 		"mixed-route.yaml":     `mixed-route.yaml:12:9: route fd00::/8 via 10.1.0.2 mixes IPv4 and IPv6`,
 		"host-bits.yaml":       `host-bits.yaml:3:16: network prefix 10.1.0.1/24 has host bits set`,
+		"bridge-addr.yaml":     `bridge-addr.yaml:10:9: interface fw.lan: a bridge's interfaces carry no addresses`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

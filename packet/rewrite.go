@@ -300,3 +300,37 @@ func putAddr(b []byte, a netip.Addr) {
 	a16 := a.As16()
 	copy(b, a16[:])
 }
+
+// FillChecksum computes the transport checksum of p from scratch and
+// writes it in place. A frame that a local sender handed to a packet
+// socket before its checksum was computed (checksum offload; the kernel
+// flags it TP_STATUS_CSUMNOTREADY) must get one before a bridge sends it
+// on, or the receiver drops it. Fragments and undecoded transports are
+// left alone.
+func (p *Parsed) FillChecksum() {
+	if p.Invalid != Valid || p.IPVersion == 0 || p.IsFragment || !p.HasL4 {
+		return
+	}
+	seg := p.Buf[p.L4Off:]
+	var off int
+	var initial uint32
+	switch p.Proto {
+	case ProtoTCP:
+		off, initial = 16, p.pseudoHeader(ProtoTCP, len(seg))
+	case ProtoUDP:
+		seg = seg[:p.UDPLen]
+		off, initial = 6, p.pseudoHeader(ProtoUDP, len(seg))
+	case ProtoICMP:
+		off = 2
+	case ProtoICMPv6:
+		off, initial = 2, p.pseudoHeader(ProtoICMPv6, len(seg))
+	default:
+		return
+	}
+	seg[off], seg[off+1] = 0, 0
+	sum := Checksum(seg, initial)
+	if sum == 0 && p.Proto == ProtoUDP {
+		sum = 0xffff // RFC 768: a computed zero is sent as all ones
+	}
+	binary.BigEndian.PutUint16(seg[off:], sum)
+}

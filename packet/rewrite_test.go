@@ -332,3 +332,37 @@ func TestRewriteUDPChecksumZero(t *testing.T) {
 		eq(t, name+" verifies", p.VerifyChecksums(), true)
 	}
 }
+
+func TestFillChecksum(t *testing.T) {
+	frames := map[string][]byte{
+		"tcp4":  serialize(t, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolTCP), tcpSYN(), payload(5)),
+		"udp6":  serialize(t, ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolUDP), udpL(53, 5353), payload(1)),
+		"icmp4": serialize(t, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 1, Seq: 2}),
+	}
+	for name, frame := range frames {
+		var p Parsed
+		p.Decode(frame)
+		if !p.VerifyChecksums() {
+			t.Fatalf("%s: built frame has a bad checksum", name)
+		}
+		// What a checksum-offloading sender leaves: a wrong value.
+		p.Buf[p.L4Off+checksumOff(p.Proto)] ^= 0x5a
+		if p.VerifyChecksums() {
+			t.Fatalf("%s: corruption not seen", name)
+		}
+		p.FillChecksum()
+		if !p.VerifyChecksums() {
+			t.Errorf("%s: FillChecksum left a bad checksum", name)
+		}
+	}
+}
+
+func checksumOff(proto uint8) int {
+	switch proto {
+	case ProtoTCP:
+		return 16
+	case ProtoUDP:
+		return 6
+	}
+	return 2
+}

@@ -39,7 +39,9 @@ hosts have no link to this machine's interfaces and no route out.
 
 The standard topology ('rampart lab topology' prints it):
   inside   10.10.0.0/24, fd00:10::/64: client1, client2, dns (resolver host)
-  gw       the gateway host, lan on inside, wan on outside
+  fw       a layer-2 bump in the wire between inside and gw: a kernel bridge,
+           or rampart's gateway when a scenario runs it
+  gw       the router, lan towards fw, wan on outside
   outside  203.0.113.0/24, 2001:db8:113::/64: web, root, tld, auth servers
            198.51.100.0/24, 2001:db8:100::/64: attacker
 
@@ -129,7 +131,11 @@ Scenarios:
   dns           the lab's DNS hierarchy (root, lab., example.lab. on the outside
                 hosts) and rampart's resolver on the inside dns host: a cold
                 and a cached lookup with their times, and the resolver
-                refusing the outside attacker (no open resolver)`,
+                refusing the outside attacker (no open resolver)
+  firewall      rampart's gateway in place of the fw bridge, with a ufw-style
+                policy (deny incoming, allow outgoing, allow ssh and http,
+                reject 8080): what the attacker reaches and what it does not,
+                replies to inside clients, a spoofed ACK dropped as invalid`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := loadTopo()
@@ -229,6 +235,7 @@ func demoScenarios() []lab.Scenario {
 	return []lab.Scenario{
 		scenario.Connectivity(),
 		scenario.DNS(),
+		scenario.Firewall(),
 	}
 }
 
