@@ -160,7 +160,21 @@ func TestCraftedPackets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := attacker.SendRaw(append([][]byte{udp, syn, v6}, frags...)...); err != nil {
+	// Two TCP segments whose byte ranges overlap with different contents,
+	// as a NIDS evasion sends them.
+	var segs [][]byte
+	for _, sg := range []struct {
+		seq  uint32
+		data string
+	}{{5000, "GET /index"}, {5004, "XXXXXXXXXXXX"}} {
+		b, err := lab.Spec{Src: l.Addr("attacker", 4), Dst: webAddr, Proto: layers.IPProtocolTCP, SrcPort: 5555, DstPort: 80, Seq: sg.seq, Ack: 1, Flags: lab.ACK | lab.PSH, Payload: []byte(sg.data)}.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, b)
+	}
+	all := append([][]byte{udp, syn, v6}, frags...)
+	if err := attacker.SendRaw(append(all, segs...)...); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -170,6 +184,7 @@ func TestCraftedPackets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sawUDP, sawSYN, sawV6 bool
+	overlap := map[uint32]string{}
 	var fragOffsets []uint16
 	for _, p := range pkts {
 		if ip, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
@@ -185,6 +200,9 @@ func TestCraftedPackets(t *testing.T) {
 			if tc, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tc.SYN && tc.FIN && tc.Seq == 1000 {
 				sawSYN = true
 			}
+			if tc, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tc.SrcPort == 5555 {
+				overlap[tc.Seq] = string(tc.Payload)
+			}
 		}
 		if ip, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok && ip.HopLimit == 4 {
 			if u, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP); ok && string(u.Payload) == "v6 spoof" {
@@ -197,6 +215,9 @@ func TestCraftedPackets(t *testing.T) {
 	}
 	if !sawSYN {
 		t.Error("SYN+FIN segment not seen at web")
+	}
+	if overlap[5000] != "GET /index" || overlap[5004] != "XXXXXXXXXXXX" {
+		t.Errorf("overlapping segments at web: %v", overlap)
 	}
 	if !sawV6 {
 		t.Error("spoofed IPv6 datagram not seen at web")

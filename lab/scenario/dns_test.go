@@ -210,6 +210,28 @@ func TestResolverInLab(t *testing.T) {
 		}
 	})
 
+	t.Run("flush over the control socket", func(t *testing.T) {
+		if _, _, err := Ask(client, d.Resolver4, "mail.example.lab", dns.TypeA, false); err != nil {
+			t.Fatal(err)
+		}
+		up := stat(t, d, "resolver.upstream_queries")
+		Ask(client, d.Resolver4, "mail.example.lab", dns.TypeA, false)
+		if got := stat(t, d, "resolver.upstream_queries"); got != up {
+			t.Fatalf("a cached name cost %d upstream queries", got-up)
+		}
+		out, err := server.ControlRequest(d.Control, "flush", "example.lab")
+		if err != nil || !strings.HasPrefix(out, "ok: removed") {
+			t.Fatalf("flush: %q %v", out, err)
+		}
+		r, _, err := Ask(client, d.Resolver4, "mail.example.lab", dns.TypeA, false)
+		if err != nil || len(r.Answer) != 1 {
+			t.Fatalf("after flush: %v %v", r, err)
+		}
+		if got := stat(t, d, "resolver.upstream_queries"); got <= up {
+			t.Errorf("after flush the name was answered without upstream work")
+		}
+	})
+
 	t.Run("REFUSED outside the ACL", func(t *testing.T) {
 		r, _, err := Ask(l.Host("attacker"), d.Resolver4, "www.example.lab", dns.TypeA, false)
 		if err != nil || r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
