@@ -288,7 +288,8 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 		return err
 	}
 	go ctl.Serve(ctx, ln)
-	a.log.Info("resolver started", "listen", fmt.Sprint(srv.Addrs()), "root_hints", len(hints), "cache_bytes", size, "qname_minimisation", qmin, "control", ctlPath)
+	memLimit := server.TuneMemory(size)
+	a.log.Info("resolver started", "listen", fmt.Sprint(srv.Addrs()), "root_hints", len(hints), "cache_bytes", size, "memory_limit", memLimit, "qname_minimisation", qmin, "control", ctlPath)
 	return srv.Serve(ctx)
 }
 

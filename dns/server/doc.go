@@ -6,6 +6,13 @@
 // resolver (the slow path, bounded in concurrency). It also serves the local
 // control socket that `rampart resolver stats` and `flush` talk to.
 //
+// On Linux each UDP socket is read and answered in batches (recvmmsg and
+// sendmmsg, up to 32 datagrams a call) into buffers allocated once, and
+// the counters of a batch reach the shared Prometheus metrics in one add
+// each: under load a cached answer costs a fraction of a syscall and no
+// shared atomic. TuneMemory sets the collector for a process whose heap is
+// mostly a long-lived cache.
+//
 // It owns no DNS data: answers come from the cache and the resolver, through
 // the two small interfaces declared here.
 package server

@@ -206,81 +206,69 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx)
 }
 
-func (s *Server) serveUDP(c *net.UDPConn) {
-	defer s.wg.Done()
-	buf := make([]byte, 65535)
-	out := make([]byte, 65535)
-	for {
-		n, src, err := c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		s.m.queriesUDP.Inc()
-		if r := s.fast(buf[:n], src.Addr(), out); r > 0 {
-			_, _ = c.WriteToUDPAddrPort(out[:r], src)
-			continue
-		} else if r < 0 {
-			continue
-		}
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			s.m.overload.Inc()
-			continue
-		}
-		q := append([]byte(nil), buf[:n]...)
-		s.m.inflight.Inc()
-		go func() {
-			defer func() { <-s.sem; s.m.inflight.Dec() }()
-			resp := s.slow(q, src.Addr(), false)
-			if resp != nil {
-				_, _ = c.WriteToUDPAddrPort(resp, src)
-			}
-		}()
+// spawnUDP hands a query that missed the cache to a goroutine, within the
+// in-flight bound; q is copied because the receive buffer is reused.
+func (s *Server) spawnUDP(c *net.UDPConn, q []byte, src netip.AddrPort, t *tally) {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		t.overload++
+		return
 	}
+	q = append([]byte(nil), q...)
+	s.m.inflight.Inc()
+	go func() {
+		defer func() { <-s.sem; s.m.inflight.Dec() }()
+		if resp := s.slow(q, src.Addr(), false); resp != nil {
+			_, _ = c.WriteToUDPAddrPort(resp, src)
+		}
+	}()
 }
 
 // fast handles everything that needs no resolution: drops, refusals,
 // malformed headers and cache hits. It returns the length of a response in
 // out, 0 when the query must go to the slow path, and -1 to drop it.
 func (s *Server) fast(q []byte, src netip.Addr, out []byte) int {
+	var t tally
+	n := s.fastTally(q, src, out, &t)
+	t.flush(s.m)
+	return n
+}
+
+// fastTally is fast counting into t, which the caller flushes to the
+// metrics once per batch: shared counters touched once per query would
+// bounce their cache lines between the cores that read sockets.
+func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 	if len(q) < headerLen {
-		s.m.dropped.Inc()
+		t.dropped++
 		return -1
 	}
 	flags := binary.BigEndian.Uint16(q[2:])
 	if flags&flagQR != 0 {
 		// A response sent to a server port is either a reflection attempt
 		// or noise: never answer it.
-		s.m.dropped.Inc()
+		t.dropped++
 		return -1
 	}
 	if !s.cfg.ACL.Allowed(src) {
-		s.m.refused.Inc()
-		s.m.response(rcodeRefused)
+		t.refused++
 		return errorResponse(out, q, rcodeRefused)
 	}
 	if flags&opMask != 0 {
-		s.m.notImp.Inc()
-		s.m.response(rcodeNotImp)
+		t.notImp++
 		return errorResponse(out, q, rcodeNotImp)
 	}
 	if binary.BigEndian.Uint16(q[4:]) != 1 || questionEnd(q) < 0 {
-		s.m.formErr.Inc()
-		s.m.response(rcodeFormErr)
+		t.formErr++
 		return errorResponse(out, q, rcodeFormErr)
 	}
 	if s.cfg.Cache != nil {
 		if n, ok := s.cfg.Cache.AnswerFromWire(q, out); ok {
-			s.m.cacheHits.Inc()
-			s.m.noerror.Inc()
+			t.hits++
 			return n
 		}
 	}
-	s.m.cacheMisses.Inc()
+	t.misses++
 	return 0
 }
 

@@ -52,7 +52,7 @@ func (f *fakeResolver) Resolve(ctx context.Context, qname string, qtype, qclass 
 	return m, nil
 }
 
-func start(t *testing.T, cfg Config) *Server {
+func start(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
 	cfg.SocketsPerAddr = 2

@@ -112,6 +112,7 @@ func BenchmarkCompile(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			rules, defaults, _ := benchSet(b, classbench.ACL, n)
 			b.ReportAllocs()
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := Compile(rules, defaults, Config{}); err != nil {
 					b.Fatal(err)

@@ -12,7 +12,8 @@ import (
 
 // Config bounds what Compile builds.
 type Config struct {
-	// MaxRules is the most rules Compile accepts; 0 means 65536.
+	// MaxRules is the most rules Compile accepts; 0 means 131072, room for
+	// the most rules a policy may hold and its implicit rules.
 	MaxRules int
 	// MaxMemory bounds the bytes of lookup tables Compile may build; 0
 	// means 512 MiB. The tables grow with the number of rules times the
@@ -23,7 +24,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.MaxRules <= 0 {
-		c.MaxRules = 65536
+		c.MaxRules = 1 << 17
 	}
 	if c.MaxMemory <= 0 {
 		c.MaxMemory = 512 << 20
@@ -128,12 +129,13 @@ func (c *Compiled) Lookup(k *Key) (int, Action) {
 	return int(e.index[i]), e.action[i]
 }
 
-// engine classifies the packets of one direction and one family. Its rules
-// keep their order and each has a bit. Every field maps a packet's value to
-// a class, and every class has a bitmap of the rules that accept the value:
-// agg aggregate words (bit w set when rule word w is not zero), then words
-// rule words; stride is their sum. Tables hold a class's offset in its
-// bitmap array (class*stride) where that saves a multiplication.
+// engine classifies the packets of one direction and one family. Each of
+// its rules has a bit, in the order clusterOrder gives, which keeps the
+// first match first. Every field maps a packet's value to a class, and
+// every class has a bitmap of the rules that accept the value: agg
+// aggregate words (bit w set when rule word w is not zero), then words rule
+// words; stride is their sum. Tables hold a class's offset in its bitmap
+// array (class*stride) where that saves a multiplication.
 //
 // Splitting the rules further, into groups by how specific their addresses
 // are (after EffiCuts) so that wildcards do not make the bitmaps dense, was
@@ -249,7 +251,7 @@ func (bm *bitmaps) add(b []uint64) int {
 	return c
 }
 
-// budget charges n bytes against the memory limit.
+// charge counts n bytes against the memory limit.
 func charge(budget *int, n int, what string) error {
 	*budget -= n
 	if *budget < 0 {
@@ -478,20 +480,48 @@ func (e *engine) buildPorts(sel []*Rule, ports func(*Rule) []PortRange, budget *
 }
 
 // byteField computes, for each of the 256 values of a one-byte field, the
-// class of the rules that accept it.
-func (e *engine) byteField(sel []*Rule, accepts func(r *Rule, v uint8) bool) (tab [256]uint16, sets [][]uint64) {
+// class of the rules that accept it. Rules with the same spec (same key)
+// accept the same values, and there are few specs, so accepts is asked
+// once per spec and value rather than once per rule and value.
+func (e *engine) byteField(sel []*Rule, key func(r *Rule) string, accepts func(r *Rule, v uint8) bool) (tab [256]uint16, sets [][]uint64) {
+	type spec struct {
+		rule *Rule
+		bits []uint64
+	}
+	var specs []*spec
+	byKey := map[string]*spec{}
+	for i, r := range sel {
+		k := key(r)
+		sp := byKey[k]
+		if sp == nil {
+			sp = &spec{rule: r, bits: make([]uint64, e.words)}
+			byKey[k] = sp
+			specs = append(specs, sp)
+		}
+		setBit(sp.bits, i)
+	}
 	bm := newBitmaps(e.words)
 	b := make([]uint64, e.words)
 	for v := 0; v < 256; v++ {
 		clear(b)
-		for i, r := range sel {
-			if accepts(r, uint8(v)) {
-				setBit(b, i)
+		for _, sp := range specs {
+			if accepts(sp.rule, uint8(v)) {
+				for w, x := range sp.bits {
+					b[w] |= x
+				}
 			}
 		}
 		tab[v] = uint16(bm.add(b))
 	}
 	return tab, bm.sets
+}
+
+func int16Key(a, b int16, flag bool) string {
+	k := []byte{byte(a), byte(a >> 8), byte(b), byte(b >> 8), 0}
+	if flag {
+		k[4] = 1
+	}
+	return string(k)
 }
 
 // maxCross bounds a cross-product table, so that adversarial rule sets
@@ -530,20 +560,27 @@ func (e *engine) cross(a, b [][]uint64, budget *int) (tab []uint16, sets [][]uin
 
 func (e *engine) buildMeta(sel []*Rule, budget *int) error {
 	var inSets, outSets, protoSets, flagSets, typeSets, codeSets [][]uint64
-	e.inTab, inSets = e.byteField(sel, func(r *Rule, v uint8) bool {
+	e.inTab, inSets = e.byteField(sel, func(r *Rule) string { return int16Key(r.InIface, 0, r.Forwarded) }, func(r *Rule, v uint8) bool {
 		return (r.InIface == Any || uint8(r.InIface) == v) && !(r.Forwarded && v == IfaceLocal)
 	})
-	e.outTab, outSets = e.byteField(sel, func(r *Rule, v uint8) bool {
+	e.outTab, outSets = e.byteField(sel, func(r *Rule) string { return int16Key(r.OutIface, 0, r.Forwarded) }, func(r *Rule, v uint8) bool {
 		return (r.OutIface == Any || uint8(r.OutIface) == v) && !(r.Forwarded && v == IfaceLocal)
 	})
-	e.protoTab, protoSets = e.byteField(sel, func(r *Rule, v uint8) bool {
+	e.protoTab, protoSets = e.byteField(sel, func(r *Rule) string {
+		if r.Protos == nil {
+			return "any"
+		}
+		return "=" + string(r.Protos)
+	}, func(r *Rule, v uint8) bool {
 		return r.Protos == nil || slices.Contains(r.Protos, v)
 	})
-	e.flagsTab, flagSets = e.byteField(sel, func(r *Rule, v uint8) bool { return r.Flags.Match(v) })
-	e.typeTab, typeSets = e.byteField(sel, func(r *Rule, v uint8) bool {
+	e.flagsTab, flagSets = e.byteField(sel, func(r *Rule) string {
+		return int16Key(int16(r.Flags.Value), int16(r.Flags.Mask), false)
+	}, func(r *Rule, v uint8) bool { return r.Flags.Match(v) })
+	e.typeTab, typeSets = e.byteField(sel, func(r *Rule) string { return int16Key(r.ICMPType, 0, false) }, func(r *Rule, v uint8) bool {
 		return r.ICMPType == Any || uint8(r.ICMPType) == v
 	})
-	e.codeTab, codeSets = e.byteField(sel, func(r *Rule, v uint8) bool {
+	e.codeTab, codeSets = e.byteField(sel, func(r *Rule) string { return int16Key(r.ICMPCode, 0, false) }, func(r *Rule, v uint8) bool {
 		return r.ICMPCode == Any || uint8(r.ICMPCode) == v
 	})
 	var ifSets, pfSets, tcSets, l4Sets, metaSets [][]uint64

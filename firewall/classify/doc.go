@@ -14,7 +14,10 @@
 // field by recursive flow classification's cross-products, so that a lookup
 // intersects five bitmaps. The bitmaps carry an aggregate (one bit per
 // 64-rule word, Baboescu and Varghese's ABV) so the intersection skips the
-// words that cannot match and stops at the first hit. Rules are split by
+// words that cannot match and stops at the first hit; rules get their bits
+// in an order that keeps rules with nearby destinations together where
+// first-match semantics allow it, which keeps the aggregates sparse (see
+// clusterOrder). Rules are split by
 // direction and address family before any of this, since every packet has
 // exactly one of each. Lookup allocates nothing and takes no locks; a
 // Compiled is immutable and safe for concurrent use. Its memory grows with

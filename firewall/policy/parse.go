@@ -59,12 +59,16 @@ func Parse(name string, src []byte) (*Policy, error) {
 }
 
 type parser struct {
-	name   string
-	lx     lexer
-	peeked *token
-	errs   ErrorList
-	pol    *Policy
-	sets   map[string]*Set
+	name    string
+	lx      lexer
+	peeked  token
+	hasPeek bool
+	// buf holds the tokens of the current line; statements copy what they
+	// keep, so it is reused from line to line.
+	buf  []token
+	errs ErrorList
+	pol  *Policy
+	sets map[string]*Set
 
 	// resync tells the statement loop that the failed statement already
 	// stopped at the start of the next one.
@@ -78,20 +82,18 @@ type parser struct {
 }
 
 func (p *parser) next() token {
-	if p.peeked != nil {
-		t := *p.peeked
-		p.peeked = nil
-		return t
+	if p.hasPeek {
+		p.hasPeek = false
+		return p.peeked
 	}
 	return p.lx.next()
 }
 
 func (p *parser) peek() token {
-	if p.peeked == nil {
-		t := p.lx.next()
-		p.peeked = &t
+	if !p.hasPeek {
+		p.peeked, p.hasPeek = p.lx.next(), true
 	}
-	return *p.peeked
+	return p.peeked
 }
 
 func (p *parser) errorf(t token, format string, args ...any) *Error {
@@ -167,7 +169,8 @@ func (p *parser) file() {
 // line collects the remaining tokens of the current line; the newline is
 // consumed. A lexical error on the line is returned as the error.
 func (p *parser) line() ([]token, *Error) {
-	var ts []token
+	ts := p.buf[:0]
+	defer func() { p.buf = ts[:0] }()
 	for {
 		t := p.peek()
 		switch t.kind {

@@ -462,3 +462,18 @@ func TestParseManyRules(t *testing.T) {
 		t.Errorf("got %d rules", len(p.Rules))
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	var src strings.Builder
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&src, "allow in on wan proto tcp from 10.%d.%d.0/24 port 1024:65535 to 203.0.113.%d port %d comment 'rule %d'\n",
+			i>>8&255, i&255, i%256, i%65535+1, i)
+	}
+	b.SetBytes(int64(src.Len()))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := Parse("bench.rules", []byte(src.String())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -263,7 +263,7 @@ func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *Error {
 			if err != nil {
 				return err
 			}
-			pc, err := p.portValue(v, v.text, true)
+			pc, err := p.portValue(v, v.text)
 			if err != nil {
 				return err
 			}
@@ -371,7 +371,7 @@ func (p *parser) simpleValue(st *ruleState, t token) *Error {
 	if strings.HasPrefix(text, "$") {
 		return p.errorf(t, "the short form takes ports, not a set; write \"to any port %s\"", text)
 	}
-	pc, err := p.portValue(t, text, true)
+	pc, err := p.portValue(t, text)
 	if err != nil {
 		return err
 	}
@@ -404,8 +404,9 @@ func (p *parser) addrValue(v token) (*addrClause, *Error) {
 }
 
 // portValue parses a port list (text is t's text, or a prefix of it for the
-// short form) or a $set.
-func (p *parser) portValue(t token, text string, inline bool) (*portClause, *Error) {
+// short form) or a $set. Only inline lists have ufw's limit of 15 ports:
+// it comes from iptables' multiport match, which sets do not go through.
+func (p *parser) portValue(t token, text string) (*portClause, *Error) {
 	pc := &portClause{tok: t, protos: protoBoth}
 	if strings.HasPrefix(text, "$") {
 		s := p.sets[text[1:]]
@@ -463,7 +464,7 @@ func (p *parser) portValue(t token, text string, inline bool) (*portClause, *Err
 				pc.count++
 			}
 		}
-		if inline && pc.count > MaxPortList {
+		if pc.count > MaxPortList {
 			return nil, p.errorAt(t, off, "too many ports in %q: at most %d, a range counting as two", text, MaxPortList)
 		}
 		off = end + 1

@@ -1,0 +1,22 @@
+// Command gateway measures rampart's firewall gateway against the Linux
+// kernel with nftables in the lab, in one run on the same machine, hosts
+// and traffic: UDP packets per second and loss, TCP connections per second,
+// and TCP bulk throughput (iperf3), from the outside host web to the inside
+// host client2 through a generated stateful policy of -rules rules whose
+// last rules allow the test traffic, so that every new connection is
+// classified against the whole set.
+//
+// rampart bridges the fw host's lan and wan (the lab's bump in the wire)
+// while gw only routes. This kernel has no bridge-family connection
+// tracking, so for nftables fw stays a plain kernel bridge and gw, the
+// router on the same path, filters with an inet forward chain holding the
+// same rules in the same order. With -baseline, the lab with no filter at
+// all gives the ceiling of the path. The rule set is written out in both
+// languages from one list, and rampart's own parser and linear classifier
+// confirm before the lab starts that the test flows are decided by the last
+// rules.
+//
+// It owns the benchmark only; it knows nothing of how the gateway forwards
+// and reads only what crosses the lab's interfaces. Run it through run.sh,
+// as root.
+package main

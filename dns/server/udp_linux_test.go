@@ -1,0 +1,212 @@
+//go:build linux
+
+package server
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/cache"
+	"golang.org/x/sys/unix"
+)
+
+// wireCache adapts *cache.Cache to the server's Cache interface.
+type wireCache struct{ c *cache.Cache }
+
+func (w wireCache) AnswerFromWire(q, resp []byte) (int, bool) { return w.c.AnswerFromWire(q, resp) }
+func (w wireCache) PutAnswer(m *dns.Msg)                      { _ = w.c.PutAnswer(m, time.Time{}) }
+
+func newWireCache(tb testing.TB) wireCache {
+	tb.Helper()
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return wireCache{c}
+}
+
+func TestSockaddrAddr(t *testing.T) {
+	v4 := func(a [4]byte, port uint16) (unix.RawSockaddrAny, uint32) {
+		var sa unix.RawSockaddrAny
+		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
+		p.Family = unix.AF_INET
+		p.Addr = a
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&p.Port))[:], port)
+		return sa, unix.SizeofSockaddrInet4
+	}
+	v6 := func(a string, port uint16, scope uint32) (unix.RawSockaddrAny, uint32) {
+		var sa unix.RawSockaddrAny
+		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(&sa))
+		p.Family = unix.AF_INET6
+		p.Addr = netip.MustParseAddr(a).As16()
+		p.Scope_id = scope
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&p.Port))[:], port)
+		return sa, unix.SizeofSockaddrInet6
+	}
+	type tc struct {
+		name string
+		sa   unix.RawSockaddrAny
+		n    uint32
+		want string // "" means rejected
+	}
+	var tests []tc
+	add := func(name string, sa unix.RawSockaddrAny, n uint32, want string) {
+		tests = append(tests, tc{name, sa, n, want})
+	}
+	sa, n := v4([4]byte{192, 0, 2, 7}, 53000)
+	add("ipv4", sa, n, "192.0.2.7:53000")
+	add("ipv4 short", sa, n-1, "")
+	sa, n = v6("2001:db8::1", 5353, 0)
+	add("ipv6", sa, n, "[2001:db8::1]:5353")
+	add("ipv6 short", sa, n-4, "")
+	sa, n = v6("::ffff:10.0.0.1", 1, 0)
+	add("ipv4-mapped", sa, n, "[::ffff:10.0.0.1]:1")
+	sa, n = v6("fe80::1", 2000, 3)
+	add("scoped", sa, n, "[fe80::1%3]:2000")
+	var unknown unix.RawSockaddrAny
+	unknown.Addr.Family = unix.AF_UNIX
+	add("other family", unknown, unix.SizeofSockaddrAny, "")
+	for _, tt := range tests {
+		got, ok := sockaddrAddr(&tt.sa, tt.n)
+		if tt.want == "" {
+			if ok {
+				t.Errorf("%s: got %v, want rejection", tt.name, got)
+			}
+			continue
+		}
+		if !ok || got.String() != tt.want {
+			t.Errorf("%s: got %v, %v; want %s", tt.name, got, ok, tt.want)
+		}
+	}
+}
+
+// TestUDPBatches sends more queries than one batch holds without reading,
+// a mix of cache hits, misses and junk, and expects every query that
+// deserves an answer to get exactly one, matched by ID.
+func TestUDPBatches(t *testing.T) {
+	wc := newWireCache(t)
+	s := start(t, Config{Resolver: &fakeResolver{}, Cache: wc, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addrs()[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(1 << 20)
+	// Warm the cache for the names queried below.
+	for i := 0; i < 8; i++ {
+		q := new(dns.Msg)
+		q.SetQuestion("w"+strconv.Itoa(i)+".example.", dns.TypeA)
+		exchange(t, s, "udp", q)
+	}
+	const n = 3 * udpBatch
+	want := map[uint16]bool{}
+	for i := 0; i < n; i++ {
+		q := new(dns.Msg)
+		q.SetQuestion("w"+strconv.Itoa(i%10)+".example.", dns.TypeA) // w8, w9 miss
+		q.Id = uint16(i + 1)
+		b, _ := q.Pack()
+		if i%7 == 0 {
+			b = b[:5] // too short to answer
+		} else {
+			want[q.Id] = true
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A datagram larger than the receive buffer is dropped, not answered
+	// from its first 4096 octets.
+	big := make([]byte, udpQueryBuf+100)
+	copy(big, []byte{0xAB, 0xCD, 1, 0, 0, 1})
+	c.Write(big)
+	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for len(want) > 0 {
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("%d answers missing: %v", len(want), err)
+		}
+		var r dns.Msg
+		if err := r.Unpack(buf[:k]); err != nil {
+			t.Fatalf("unparseable answer: %v", err)
+		}
+		if !want[r.Id] {
+			t.Fatalf("unexpected or duplicate answer %d", r.Id)
+		}
+		if len(r.Answer) != 1 || r.Rcode != dns.RcodeSuccess {
+			t.Errorf("answer %d: %v", r.Id, &r)
+		}
+		delete(want, r.Id)
+	}
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if k, err := c.Read(buf); err == nil {
+		t.Errorf("extra %d-byte answer", k)
+	}
+}
+
+// BenchmarkFastPath is the per-query work of a cache hit between recvmmsg
+// and sendmmsg.
+func BenchmarkFastPath(b *testing.B) {
+	wc := newWireCache(b)
+	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: wc,
+		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ := (&fakeResolver{}).Resolve(b.Context(), "www.example.", dns.TypeA, dns.ClassINET, false)
+	r.Ns = nil
+	wc.PutAnswer(r)
+	q := new(dns.Msg)
+	q.SetQuestion("wWw.ExAmPlE.", dns.TypeA)
+	q.SetEdns0(1232, false)
+	qb, _ := q.Pack()
+	out := make([]byte, 1232)
+	src := netip.MustParseAddr("127.0.0.1")
+	var t tally
+	if s.fastTally(qb, src, out, &t) <= 0 {
+		b.Fatal("miss")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.fastTally(qb, src, out, &t)
+	}
+	t.flush(s.m)
+}
+
+// BenchmarkUDPHit measures cached answers through a real socket, one
+// outstanding query at a time: the whole loop (recvmmsg, ACL, cache,
+// sendmmsg, counters) must allocate nothing.
+func BenchmarkUDPHit(b *testing.B) {
+	wc := newWireCache(b)
+	s := start(b, Config{Resolver: &fakeResolver{}, Cache: wc, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addrs()[0]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.", dns.TypeA)
+	qb, _ := q.Pack()
+	buf := make([]byte, 1500)
+	roundTrip := func() {
+		if _, err := c.Write(qb); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	roundTrip() // the miss that fills the cache
+	roundTrip()
+	b.ReportAllocs()
+	for b.Loop() {
+		roundTrip()
+	}
+}

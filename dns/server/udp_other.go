@@ -1,0 +1,34 @@
+//go:build !linux
+
+package server
+
+import (
+	"errors"
+	"net"
+)
+
+// serveUDP is the portable reader: one datagram per syscall. Linux uses
+// the batched reader in udp_linux.go.
+func (s *Server) serveUDP(c *net.UDPConn) {
+	defer s.wg.Done()
+	buf := make([]byte, 65535)
+	out := make([]byte, max(int(s.cfg.EDNSSize), 512))
+	var t tally
+	for {
+		n, src, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		t.queries++
+		r := s.fastTally(buf[:n], src.Addr(), out, &t)
+		if r > 0 {
+			_, _ = c.WriteToUDPAddrPort(out[:r], src)
+		} else if r == 0 {
+			s.spawnUDP(c, buf[:n], src, &t)
+		}
+		t.flush(s.m)
+	}
+}
