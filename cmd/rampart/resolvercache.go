@@ -35,7 +35,11 @@ func rankFromCache(r cache.Rank) resolver.Rank {
 
 func (a rrCache) LookupRRset(name string, qtype, qclass uint16, now time.Time) (resolver.RRset, bool) {
 	s, ok := a.c.LookupRRset(name, qtype, qclass, now, false)
-	if !ok {
+	if !ok || s.Prefetch {
+		// An RRset in the last tenth of its TTL is fetched again by the
+		// first resolution that needs it (the cache flags that hit once),
+		// which is how the server's background prefetch of a popular
+		// answer gets fresh data rather than the expiring copy.
 		return resolver.RRset{}, false
 	}
 	return resolver.RRset{Name: dns.CanonicalName(name), Type: qtype, Class: qclass, RRs: s.RRs, Sigs: s.Sigs, Rank: rankFromCache(s.Rank)}, true
@@ -73,5 +77,8 @@ func (a rrCache) StoreNegative(neg resolver.Negative, now time.Time) {
 // wireCache adapts the wire-form answer cache to the server.
 type wireCache struct{ c *cache.Cache }
 
-func (w wireCache) AnswerFromWire(q, resp []byte) (int, bool) { return w.c.AnswerFromWire(q, resp) }
-func (w wireCache) PutAnswer(m *dns.Msg)                      { _ = w.c.PutAnswer(m, time.Time{}) }
+func (w wireCache) AnswerFromWire(q, resp []byte, maxSize int, stale bool) (int, bool, bool) {
+	n, f, ok := w.c.AnswerFromWireOpts(q, resp, cache.WireOptions{MaxSize: maxSize, AllowStale: stale})
+	return n, f&cache.HitPrefetch != 0, ok
+}
+func (w wireCache) PutAnswer(m *dns.Msg) { _ = w.c.PutAnswer(m, time.Time{}) }

@@ -19,6 +19,7 @@ type Metrics struct {
 	responses                            *prometheus.CounterVec
 	noerror, nxdomain, servfailResponses prometheus.Counter
 	respRefused, respNotImp, respFormErr prometheus.Counter
+	stale, prefetches, prefetchSkipped   prometheus.Counter
 	collectors                           []prometheus.Collector
 }
 
@@ -30,20 +31,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	errs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_dns_rejected_queries_total", Help: "Client queries not resolved, by reason."}, []string{"reason"})
 	responses := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_dns_responses_total", Help: "Responses sent, by RCODE."}, []string{"rcode"})
 	m := &Metrics{
-		queriesUDP:  queries.WithLabelValues("udp"),
-		queriesTCP:  queries.WithLabelValues("tcp"),
-		cacheHits:   cache.WithLabelValues("hit"),
-		cacheMisses: cache.WithLabelValues("miss"),
-		refused:     errs.WithLabelValues("acl_refused"),
-		formErr:     errs.WithLabelValues("malformed"),
-		notImp:      errs.WithLabelValues("not_implemented"),
-		dropped:     errs.WithLabelValues("dropped"),
-		servFail:    errs.WithLabelValues("resolution_failed"),
-		badVers:     errs.WithLabelValues("bad_edns_version"),
-		overload:    errs.WithLabelValues("overload"),
-		tcpRejected: errs.WithLabelValues("tcp_connection_limit"),
-		inflight:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_inflight_resolutions", Help: "Client queries being resolved now."}),
-		tcpConns:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_tcp_connections", Help: "Open client TCP connections."}),
+		queriesUDP:      queries.WithLabelValues("udp"),
+		queriesTCP:      queries.WithLabelValues("tcp"),
+		cacheHits:       cache.WithLabelValues("hit"),
+		cacheMisses:     cache.WithLabelValues("miss"),
+		stale:           cache.WithLabelValues("stale"),
+		prefetches:      cache.WithLabelValues("prefetch"),
+		prefetchSkipped: cache.WithLabelValues("prefetch_skipped"),
+		refused:         errs.WithLabelValues("acl_refused"),
+		formErr:         errs.WithLabelValues("malformed"),
+		notImp:          errs.WithLabelValues("not_implemented"),
+		dropped:         errs.WithLabelValues("dropped"),
+		servFail:        errs.WithLabelValues("resolution_failed"),
+		badVers:         errs.WithLabelValues("bad_edns_version"),
+		overload:        errs.WithLabelValues("overload"),
+		tcpRejected:     errs.WithLabelValues("tcp_connection_limit"),
+		inflight:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_inflight_resolutions", Help: "Client queries being resolved now."}),
+		tcpConns:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_tcp_connections", Help: "Open client TCP connections."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rampart_dns_resolution_duration_seconds", Help: "Time to answer client queries that missed the answer cache.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		responses: responses,

@@ -24,8 +24,11 @@ type Cache interface {
 	// AnswerFromWire writes the cached response to the raw query into resp,
 	// patched for this query (ID, case of the name, TTLs, EDNS), and returns
 	// its length; ok is false on a miss or when the query needs the slow
-	// path.
-	AnswerFromWire(query, resp []byte) (n int, ok bool)
+	// path. maxSize caps the response (0: the client's UDP size); stale
+	// allows an expired answer (RFC 8767). refresh reports an answer near
+	// the end of its TTL that the server should refresh in the background,
+	// so popular names never expire from the cache.
+	AnswerFromWire(query, resp []byte, maxSize int, stale bool) (n int, refresh, ok bool)
 	// PutAnswer stores a final response for later hits.
 	PutAnswer(resp *dns.Msg)
 }
@@ -57,6 +60,9 @@ type Config struct {
 	TCPIdle     time.Duration // [10s]
 	// QueryTimeout is the budget for resolving one client query [10s].
 	QueryTimeout time.Duration
+	// MaxPrefetch bounds the background refreshes of cached answers near
+	// the end of their TTL running at once [64].
+	MaxPrefetch int
 	// EDNSSize is the UDP payload size advertised to clients [1232].
 	EDNSSize uint16
 	Logger   *slog.Logger
@@ -75,6 +81,8 @@ type Server struct {
 	addrs []netip.AddrPort
 	wg    sync.WaitGroup
 	ctx   context.Context
+	// prefetchSem bounds the background refreshes in flight.
+	prefetchSem chan struct{}
 }
 
 // New validates cfg and fills in its defaults.
@@ -119,7 +127,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, sem: make(chan struct{}, cfg.MaxInflight)}, nil
+	if cfg.MaxPrefetch <= 0 {
+		cfg.MaxPrefetch = 64
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, sem: make(chan struct{}, cfg.MaxInflight), prefetchSem: make(chan struct{}, cfg.MaxPrefetch)}, nil
 }
 
 func reusePort(network, address string, c syscall.RawConn) error {
@@ -263,8 +274,11 @@ func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 		return errorResponse(out, q, rcodeFormErr)
 	}
 	if s.cfg.Cache != nil {
-		if n, ok := s.cfg.Cache.AnswerFromWire(q, out); ok {
+		if n, refresh, ok := s.cfg.Cache.AnswerFromWire(q, out, 0, false); ok {
 			t.hits++
+			if refresh {
+				s.prefetch(q, src)
+			}
 			return n
 		}
 	}
@@ -312,6 +326,19 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	r := Respond(&m, res, err, s.cfg.EDNSSize)
 	if s.cfg.Cache != nil && err == nil && res != nil && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
 		s.cfg.Cache.PutAnswer(r)
+	}
+	if s.cfg.Cache != nil && r.Rcode == dns.RcodeServerFailure {
+		// RFC 8767: when resolution fails, an expired answer is better
+		// than none (the cache decides whether serve-stale is on).
+		maxSize := 0
+		if tcp {
+			maxSize = 65535
+		}
+		out := make([]byte, 65535)
+		if n, _, ok := s.cfg.Cache.AnswerFromWire(q, out, maxSize, true); ok {
+			s.m.stale.Inc()
+			return out[:n]
+		}
 	}
 	size := 512
 	if opt != nil {
@@ -368,6 +395,25 @@ func Respond(m *dns.Msg, res *dns.Msg, err error, ednsSize uint16) *dns.Msg {
 		}
 	}
 	return r
+}
+
+// prefetch refreshes a cached answer near the end of its TTL in the
+// background, so that the clients of a popular name keep hitting the cache.
+// At most MaxPrefetch refreshes run at once; the rest are skipped (the next
+// hit near expiry, or the first miss after it, refreshes the name).
+func (s *Server) prefetch(q []byte, src netip.Addr) {
+	select {
+	case s.prefetchSem <- struct{}{}:
+	default:
+		s.m.prefetchSkipped.Inc()
+		return
+	}
+	q = append([]byte(nil), q...)
+	s.m.prefetches.Inc()
+	go func() {
+		defer func() { <-s.prefetchSem }()
+		s.slow(q, src, true)
+	}()
 }
 
 // answers reports whether the answer section holds an RRset of qtype (the

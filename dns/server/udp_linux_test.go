@@ -12,24 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/miekg/dns"
-	"github.com/rampart-fw/rampart/dns/cache"
 	"golang.org/x/sys/unix"
 )
-
-// wireCache adapts *cache.Cache to the server's Cache interface.
-type wireCache struct{ c *cache.Cache }
-
-func (w wireCache) AnswerFromWire(q, resp []byte) (int, bool) { return w.c.AnswerFromWire(q, resp) }
-func (w wireCache) PutAnswer(m *dns.Msg)                      { _ = w.c.PutAnswer(m, time.Time{}) }
-
-func newWireCache(tb testing.TB) wireCache {
-	tb.Helper()
-	c, err := cache.New(cache.Config{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return wireCache{c}
-}
 
 func TestSockaddrAddr(t *testing.T) {
 	v4 := func(a [4]byte, port uint16) (unix.RawSockaddrAny, uint32) {
