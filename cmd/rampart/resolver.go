@@ -35,12 +35,25 @@ type resolverConfig struct {
 	MaxTTL      uint32            `yaml:"max_ttl"`
 	ServeStale  bool              `yaml:"serve_stale"`
 	QNAMEMin    *bool             `yaml:"qname_minimisation"`
+	// labWeaken is set only by the hidden --lab-weaken flag, never from a
+	// configuration file.
+	labWeaken bool
 	// UpstreamPort is the port of authoritative servers (53); only tests
 	// and labs that run them elsewhere change it.
 	UpstreamPort uint16 `yaml:"upstream_port"`
 }
 
 func init() { subcommands = append(subcommands, newResolverCommand) }
+
+// The lab's weakened resolver: --lab-weaken works only when the lab has set
+// LabWeakenEnv to LabWeakenConsent in the resolver's environment, so that no
+// configuration file or stray flag can make a production resolver
+// poisonable.
+const (
+	LabWeakenEnv     = "RAMPART_LAB_WEAKEN"
+	LabWeakenConsent = "yes-i-want-a-poisonable-resolver"
+	LabWeakPort      = 33333
+)
 
 func newResolverCommand(a *app) *cobra.Command {
 	var (
@@ -49,6 +62,7 @@ func newResolverCommand(a *app) *cobra.Command {
 		dnssecMode, trustAnchor, cacheStr string
 		noQmin, serveStale                bool
 		upstreamPort                      uint16
+		labWeaken                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "resolver",
@@ -108,6 +122,12 @@ Example:
 			if fl.Changed("upstream-port") {
 				cfg.UpstreamPort = upstreamPort
 			}
+			if labWeaken {
+				if os.Getenv(LabWeakenEnv) != LabWeakenConsent {
+					return usageErrorf("--lab-weaken makes the resolver poisonable and is only for the lab's attack demonstrations; it is refused unless the lab sets %s", LabWeakenEnv)
+				}
+				cfg.labWeaken = true
+			}
 			return runResolver(cmd.Context(), a, cfg)
 		},
 	}
@@ -124,6 +144,8 @@ Example:
 	f.BoolVar(&serveStale, "serve-stale", false, "answer with expired data when upstream fails (RFC 8767)")
 	f.Uint16Var(&upstreamPort, "upstream-port", 53, "port of the authoritative servers (labs and tests only)")
 	_ = f.MarkHidden("upstream-port")
+	f.BoolVar(&labWeaken, "lab-weaken", false, "lab only: a fixed source port, no 0x20, no cookies, no spoof detection")
+	_ = f.MarkHidden("lab-weaken")
 
 	cmd.AddCommand(&cobra.Command{
 		Use:   "stats",
@@ -242,8 +264,18 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 		return usageErrorf("cache: %v", err)
 	}
 	qmin := cfg.QNAMEMin == nil || *cfg.QNAMEMin
-	res, err := resolver.New(resolver.Config{RootHints: hints, Cache: rrCache{c}, Logger: a.log,
-		QNAMEMinimisation: qmin, Port: cfg.UpstreamPort, MaxTTL: cfg.MaxTTL})
+	rcfg := resolver.Config{RootHints: hints, Cache: rrCache{c}, Logger: a.log,
+		QNAMEMinimisation: qmin, Port: cfg.UpstreamPort, MaxTTL: cfg.MaxTTL}
+	if cfg.labWeaken {
+		// The resolver of 2008: one source port, query names as given, no
+		// cookies, and no alarm at wrong-ID answers. The lab runs it to show
+		// that its Kaminsky attack works, before it fails against the real
+		// configuration.
+		rcfg.Transport = &resolver.NetTransport{LabWeakness: &resolver.Weakness{FixedPort: LabWeakPort, IgnoreNearMisses: true}}
+		rcfg.Disable0x20, rcfg.DisableCookies = true, true
+		a.log.Warn("LAB WEAKENED RESOLVER: fixed source port, no 0x20, no cookies, no spoof detection: it can be poisoned", "port", LabWeakPort)
+	}
+	res, err := resolver.New(rcfg)
 	if err != nil {
 		return usageErrorf("resolver: %v", err)
 	}

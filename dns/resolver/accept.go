@@ -3,6 +3,7 @@ package resolver
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -17,6 +18,7 @@ type pending struct {
 	id     uint16
 	edns   bool
 	tcp    bool
+	now    time.Time // for the zone-cut table
 }
 
 type replyKind uint8
@@ -62,6 +64,9 @@ type reply struct {
 	// sets and neg are what may be cached.
 	sets []RRset
 	neg  *Negative
+	// udp: the response came over UDP, so nothing of it is cached for a
+	// name under suspicion of spoofing.
+	udp bool
 }
 
 func badReply(format string, args ...any) *reply {
@@ -71,9 +76,9 @@ func badReply(format string, args ...any) *reply {
 func lameReply(why string) *reply { return &reply{kind: replyLame, why: why} }
 
 // Bounds on what one response may make the resolver remember, so that a
-// hostile server filling 64 KiB with records costs little.
+// hostile server filling 64 KiB with records costs little. The NS records
+// followed per delegation are Config.MaxDelegationNS.
 const (
-	maxReferralNS  = 20
 	maxGlue        = 64
 	maxDenialProof = 16
 )
@@ -90,6 +95,51 @@ const (
 // p.qname; glue is taken only for the referral's name servers; an RRset is
 // cached with the rank its section and the AA bit give it.
 func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
+	if p.now.IsZero() {
+		p.now = r.clock.Now()
+	}
+	rep := r.classifyResponse(p, m)
+	// An RRset larger than any sane zone holds is refused, as BIND and
+	// PowerDNS refuse them (max-records-per-type): caching it would let one
+	// response fill the cache, and every answer from it cost as much.
+	for i := range rep.sets {
+		if n := len(rep.sets[i].RRs); n > r.cfg.MaxRRsetRecords {
+			r.stats.oversized.Add(1)
+			return badReply("RRset %s/%s of %d records exceeds %d", rep.sets[i].Name, dns.Type(rep.sets[i].Type), n, r.cfg.MaxRRsetRecords)
+		}
+	}
+	return rep
+}
+
+// foreign reports whether name lies outside the zone p was sent to: outside
+// its bailiwick, or below a zone cut under it, known from earlier referrals
+// or shown by this response's authority section. A server that serves both
+// a parent and a child zone speaks for the parent only when it was asked as
+// the parent's server (MaginotDNS). The DS set at a cut is the parent's.
+func (r *Resolver) foreign(p *pending, m *dns.Msg, name string) bool {
+	if !isSubDomain(name, p.zone) {
+		return true
+	}
+	if name == p.zone {
+		return false
+	}
+	atCutOK := p.qtype == dns.TypeDS && name == p.qname
+	if r.cuts.cutBetween(name, p.zone, atCutOK, p.now) {
+		r.stats.crossZone.Add(1)
+		return true
+	}
+	for _, rr := range m.Ns {
+		if ns, ok := rr.(*dns.NS); ok && isProperSubDomain(ns.Hdr.Name, p.zone) && isSubDomain(name, ns.Hdr.Name) {
+			if atCutOK && equalName(ns.Hdr.Name, name) {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 	if m == nil {
 		return badReply("no message")
 	}
@@ -139,7 +189,7 @@ func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
 		}
 		rep := c.reply(replyAnswer)
 		if p.qtype == dns.TypeNS {
-			rep.glue, rep.sets = r.collectGlue(p, m, c.finalNS(), rep.sets)
+			rep.glue, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
 		}
 		return rep
 	case c.left:
@@ -170,11 +220,11 @@ func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
 			case !equalName(nsOwner, h.Name):
 				return badReply("authority holds NS sets of %s and %s", nsOwner, h.Name)
 			}
-			if len(ns) < maxReferralNS {
+			if len(ns) < r.cfg.MaxDelegationNS {
 				ns = append(ns, rr)
 			}
 		case *dns.SOA:
-			if soa == nil && isSubDomain(h.Name, p.zone) && isSubDomain(c.cur, h.Name) {
+			if soa == nil && isSubDomain(c.cur, h.Name) && !r.foreign(p, m, lowerASCII(h.Name)) {
 				soa = rr
 			}
 		}
@@ -193,6 +243,11 @@ func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
 			// The parent holds the DS set; a referral to the child for it
 			// comes from a server that is not authoritative for the parent.
 			return lameReply("referral for a DS query")
+		case r.cuts.cutBetween(parentName(child), p.zone, false, p.now):
+			// A delegation below a cut we know of, from the servers above
+			// it: they speak for a zone they were not asked about.
+			r.stats.crossZone.Add(1)
+			return badReply("referral to %s crosses a known zone cut below %s", child, p.zone)
 		case len(c.chain) > 0:
 			// A CNAME into a delegated child of the same zone: continue at
 			// the target, which the next query will find below the cut.
@@ -205,6 +260,11 @@ func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
 		default:
 			return r.referral(p, m, child, ns)
 		}
+	}
+	if c.crossed {
+		// Not a referral to the zone the name lies in, and nothing else a
+		// server of the parent may say about it.
+		return badReply("response for %s, below a zone cut under %s, is no referral", p.qname, p.zone)
 	}
 	if !aa {
 		return lameReply("negative answer without AA")
@@ -284,14 +344,15 @@ func (r *Resolver) referral(p *pending, m *dns.Msg, child string, ns []*dns.NS) 
 	if len(ds.RRs) > 0 {
 		rep.sets = append(rep.sets, ds)
 	}
-	rep.glue, rep.sets = r.collectGlue(p, m, rep.ns, rep.sets)
+	rep.glue, rep.sets = r.collectGlue(p, m, child, rep.ns, rep.sets)
 	return rep
 }
 
 // collectGlue takes from the additional section the addresses of the given
-// name servers that lie in the bailiwick, and appends them as RRsets of rank
+// name servers of zone child that lie in the bailiwick (and, below a zone cut
+// under it, only in child itself), and appends them as RRsets of rank
 // RankAdditional.
-func (r *Resolver) collectGlue(p *pending, m *dns.Msg, ns []*dns.NS, sets []RRset) ([]dns.RR, []RRset) {
+func (r *Resolver) collectGlue(p *pending, m *dns.Msg, child string, ns []*dns.NS, sets []RRset) ([]dns.RR, []RRset) {
 	var glue []dns.RR
 	for _, rr := range m.Extra {
 		if len(glue) >= maxGlue {
@@ -309,6 +370,13 @@ func (r *Resolver) collectGlue(p *pending, m *dns.Msg, ns []*dns.NS, sets []RRse
 			}
 		}
 		if !wanted {
+			continue
+		}
+		name := lowerASCII(h.Name)
+		if !isSubDomain(name, child) && r.cuts.cutBetween(name, p.zone, false, p.now) {
+			// Glue in a sibling zone we know is delegated: its own servers
+			// will tell us the address.
+			r.stats.crossZone.Add(1)
 			continue
 		}
 		cp := r.capTTL(rr)
@@ -361,13 +429,14 @@ type chainWalk struct {
 	p *pending
 	m *dns.Msg
 
-	cur   string // lowercase
-	chain []dns.RR
-	names []string
-	links int
-	sets  []RRset
-	final bool // data of the query type found at cur
-	left  bool // cur is outside the bailiwick
+	cur     string // lowercase
+	chain   []dns.RR
+	names   []string
+	links   int
+	sets    []RRset
+	final   bool // data of the query type found at cur
+	left    bool // cur is outside the bailiwick
+	crossed bool // the query name itself is below a zone cut under the bailiwick
 }
 
 // walk runs the chain; it returns a reply only when the chain is broken.
@@ -375,6 +444,14 @@ func (c *chainWalk) walk() *reply {
 	p := c.p
 	c.cur = p.qname
 	for {
+		if c.r.foreign(p, c.m, c.cur) {
+			// The chain reached another zone: its servers answer the rest.
+			// At the query name itself the answer section is not read at
+			// all; the authority section says where the name's zone is.
+			c.left = len(c.chain) > 0
+			c.crossed = !c.left
+			return nil
+		}
 		for _, n := range c.names {
 			if n == c.cur {
 				return &reply{kind: replyChainErr, err: fmt.Errorf("%w at %s", ErrCNAMELoop, c.cur)}
@@ -403,10 +480,6 @@ func (c *chainWalk) walk() *reply {
 			c.sets = addToSet(c.sets, synth, RankAnswerNonAuth)
 			c.links++
 			c.cur = lowerASCII(target)
-			if !isSubDomain(c.cur, p.zone) {
-				c.left = true
-				return nil
-			}
 			continue
 		}
 		if c.collect() {
@@ -435,10 +508,6 @@ func (c *chainWalk) walk() *reply {
 		c.take(cp, RankAnswerAuth)
 		c.links++
 		c.cur = lowerASCII(cname.Target)
-		if !isSubDomain(c.cur, p.zone) {
-			c.left = true
-			return nil
-		}
 	}
 }
 
@@ -501,7 +570,7 @@ func (c *chainWalk) findDNAME() *dns.DNAME {
 	var best *dns.DNAME
 	for _, rr := range c.m.Answer {
 		d, ok := rr.(*dns.DNAME)
-		if !ok || d.Hdr.Class != c.p.qclass || !isSubDomain(d.Hdr.Name, c.p.zone) || !isProperSubDomain(c.cur, d.Hdr.Name) {
+		if !ok || d.Hdr.Class != c.p.qclass || !isProperSubDomain(c.cur, d.Hdr.Name) || c.r.foreign(c.p, c.m, lowerASCII(d.Hdr.Name)) {
 			continue
 		}
 		if best == nil || len(d.Hdr.Name) > len(best.Hdr.Name) {
@@ -515,7 +584,7 @@ func (c *chainWalk) findDNAME() *dns.DNAME {
 func (c *chainWalk) finalNS() []*dns.NS {
 	var ns []*dns.NS
 	for _, rr := range c.chain {
-		if n, ok := rr.(*dns.NS); ok && n.Hdr.Name == c.cur && len(ns) < maxReferralNS {
+		if n, ok := rr.(*dns.NS); ok && n.Hdr.Name == c.cur && len(ns) < c.r.cfg.MaxDelegationNS {
 			ns = append(ns, n)
 		}
 	}

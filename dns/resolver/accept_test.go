@@ -157,6 +157,10 @@ func FuzzAcceptResponse(f *testing.F) {
 			[]string{"ns1.example.lab. 86400 IN A 192.0.2.30", "ns.other. 86400 IN A 6.6.6.6", "ns1.example.lab. 86400 IN AAAA 2001:db8::1"}),
 		msg(pendings[2], true, 0, []string{". 60 IN NS a.root.", ". 60 IN NS b.lab."}, nil, []string{"a.root. 60 IN A 192.0.2.1", "b.lab. 60 IN AAAA 2001:db8::2"}),
 		msg(pendings[3], true, 0, []string{"example.lab. 60 IN DS 1 13 2 00", "example.lab. 60 IN RRSIG DS 13 2 60 20260201000000 20260101000000 1 lab. AAAA"}, nil, nil),
+		msg(pendings[0], true, 0, []string{"www.example.lab. 60 IN CNAME a.sub.example.lab.", "a.sub.example.lab. 60 IN A 6.6.6.6"},
+			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, []string{"ns.sub.example.lab. 60 IN A 6.6.6.6"}),
+		msg(pendings[1], false, 0, nil, []string{"example.lab. 86400 IN NS ns.other.lab."}, []string{"ns.other.lab. 86400 IN A 6.6.6.6"}),
+		msg(pendings[1], true, 0, []string{"www.example.lab. 60 IN CNAME x.other.lab.", "x.other.lab. 60 IN A 6.6.6.6"}, nil, nil),
 	}
 	for i, m := range seeds {
 		b, err := m.Pack()
@@ -177,10 +181,36 @@ func FuzzAcceptResponse(f *testing.F) {
 			m.Id = p.id
 		}
 		r, cache := testResolver(t)
+		// Known cuts below the bailiwick: nothing under them may be cached
+		// from this response but a delegation's own NS and DS sets and
+		// its glue (MaginotDNS).
+		cuts := []string{"sub.example.lab.", "other.lab."}
+		for _, c := range cuts {
+			r.cuts.add(c, 3600, r.clock.Now())
+		}
 		st := &state{r: r}
-		rep := r.classify(p, m)
+		pc := *p
+		rep := r.classify(&pc, m)
 		st.store(rep)
 		checkBailiwick(t, cache, p.zone)
+		cache.mu.Lock()
+		for k, e := range cache.entries {
+			if len(e.set.RRs) > r.cfg.MaxRRsetRecords {
+				t.Fatalf("cached %d records at %s", len(e.set.RRs), k.name)
+			}
+			for _, c := range cuts {
+				if !isProperSubDomain(c, p.zone) || !isSubDomain(k.name, c) {
+					continue
+				}
+				atCut := k.name == c && (k.qtype == dns.TypeNS || k.qtype == dns.TypeDS)
+				glue := e.set.Rank == RankAdditional && (k.qtype == dns.TypeA || k.qtype == dns.TypeAAAA)
+				if !atCut && !glue {
+					t.Fatalf("cached %s/%s (rank %s) below the known cut %s from %s's servers",
+						k.name, dns.Type(k.qtype), e.set.Rank, c, p.zone)
+				}
+			}
+		}
+		cache.mu.Unlock()
 		for _, rr := range rep.chain {
 			if !isSubDomain(rr.Header().Name, p.zone) {
 				t.Fatalf("chain record %v outside %s", rr, p.zone)

@@ -14,6 +14,27 @@
 // referral's name servers). It also ships IANA's root hints and a parser for
 // the named.root format.
 //
+// It owns the defences against cache poisoning, everything that decides
+// whether an upstream answer is believed:
+//   - matching (RFC 5452 §9): a CSPRNG query ID and source port (1024-65535)
+//     per query, a connected UDP socket with DF set, the exact question;
+//     malformed packets are discarded while the wait goes on (TuDoor);
+//   - 0x20: the query name's letters in random case, echoed exactly; a
+//     server is exempted only after it mangled case over TCP, and only for
+//     InfraTTL, so that forged UDP answers cannot turn 0x20 off;
+//   - DNS cookies as a client (RFC 7873, RFC 9018);
+//   - spoof detection: a near miss (right address and port, wrong ID, case,
+//     question or cookie) drops the UDP attempt for TCP and puts the name
+//     under suspicion for SpoofHoldDown, during which it is asked over TCP
+//     only and nothing from UDP is cached for it;
+//   - bailiwick bounded by known zone cuts, so that a server of a parent and
+//     a child zone speaks only for the zone it was asked about (MaginotDNS);
+//     ranks enforced whatever the Cache does; delegations (NS sets and their
+//     glue) never outliving the parent's (ghost and Phoenix domains);
+//   - limits on the work one query causes: upstream queries, CNAME links,
+//     tries per zone, NS records followed per delegation, glueless lookups
+//     per delegation (NXNS), records per RRset.
+//
 // It refuses to know about clients and listeners (dns/server owns the wire
 // towards clients, ACLs and rate limits), about how answers are stored for the
 // hit path (dns/cache implements the Cache interface defined here; the

@@ -37,7 +37,19 @@ type hostInfo struct {
 	timeouts     int // consecutive
 	probeAfter   time.Time
 	noEDNS       bool
-	expires      time.Time
+	// noCaseUntil: the server answered over TCP with the query name in
+	// another case, so it does not preserve case and 0x20 is off for it
+	// until then. Only TCP can set it: a forged UDP answer in the wrong case
+	// is a near miss and never switches 0x20 off, and the fallback expires
+	// (with the entry at the latest) so that a fixed server is used with
+	// 0x20 again.
+	noCaseUntil time.Time
+	nearMisses  uint64
+	// cookie is the server cookie last received (RFC 7873), cookieLen its
+	// length; 0 means the server has not shown cookie support.
+	cookie    [maxServerCookie]byte
+	cookieLen uint8
+	expires   time.Time
 }
 
 type lameKey struct {
@@ -168,11 +180,49 @@ func (c *infraCache) setNoEDNS(addr netip.Addr, now time.Time) {
 	c.hostForUpdate(addr, now).noEDNS = true
 }
 
-func (c *infraCache) noEDNS(addr netip.Addr, now time.Time) bool {
+// hostQueryState is what building and sending a query to a server needs to
+// know, read under one acquisition of the lock that every upstream query
+// takes.
+type hostQueryState struct {
+	noEDNS    bool
+	noCase    bool
+	rto       time.Duration
+	cookie    [maxServerCookie]byte
+	cookieLen uint8
+}
+
+func (c *infraCache) queryState(addr netip.Addr, now time.Time) hostQueryState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.host(addr, now)
-	return h != nil && h.noEDNS
+	if h == nil {
+		return hostQueryState{rto: initialRTO}
+	}
+	return hostQueryState{noEDNS: h.noEDNS, noCase: now.Before(h.noCaseUntil), rto: h.rto, cookie: h.cookie, cookieLen: h.cookieLen}
+}
+
+// setNoCase turns 0x20 off for addr until now+ttl (see hostInfo.noCaseUntil).
+func (c *infraCache) setNoCase(addr netip.Addr, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hostForUpdate(addr, now).noCaseUntil = now.Add(c.ttl)
+}
+
+// setCookie remembers the server cookie of addr; nil forgets it.
+func (c *infraCache) setCookie(addr netip.Addr, cookie []byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.hostForUpdate(addr, now)
+	h.cookieLen = uint8(copy(h.cookie[:], cookie))
+}
+
+// noteNearMiss counts a near miss from addr and returns the count.
+func (c *infraCache) noteNearMiss(addr netip.Addr, now time.Time) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.hostForUpdate(addr, now)
+	h.nearMisses++
+	return h.nearMisses
 }
 
 // candidate is one address of a zone's servers during one resolution step.
@@ -261,6 +311,11 @@ type ServerInfo struct {
 	// probed again; zero if it is not set aside.
 	BlockedUntil time.Time
 	NoEDNS       bool // the server rejected EDNS with FORMERR
+	// NoCaseUntil is when 0x20 is used again with a server that answered
+	// over TCP without preserving the case of the name; zero if it is on.
+	NoCaseUntil time.Time
+	NearMisses  uint64 // responses that failed matching (see SpoofReason)
+	Cookie      bool   // the server sent a cookie, which it must keep sending
 }
 
 func (c *infraCache) info(addr netip.Addr, now time.Time) (ServerInfo, bool) {
@@ -270,7 +325,12 @@ func (c *infraCache) info(addr netip.Addr, now time.Time) (ServerInfo, bool) {
 	if h == nil {
 		return ServerInfo{}, false
 	}
-	return ServerInfo{SRTT: h.srtt, RTO: h.rto, Timeouts: h.timeouts, BlockedUntil: h.probeAfter, NoEDNS: h.noEDNS}, true
+	si := ServerInfo{SRTT: h.srtt, RTO: h.rto, Timeouts: h.timeouts, BlockedUntil: h.probeAfter, NoEDNS: h.noEDNS,
+		NearMisses: h.nearMisses, Cookie: h.cookieLen > 0}
+	if now.Before(h.noCaseUntil) {
+		si.NoCaseUntil = h.noCaseUntil
+	}
+	return si, true
 }
 
 func (c *infraCache) isLameLocked(addr netip.Addr, zone string, now time.Time) bool {

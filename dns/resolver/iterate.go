@@ -2,12 +2,12 @@ package resolver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -207,6 +207,8 @@ type zoneServers struct {
 	zone    string // lowercase
 	cands   []candidate
 	pending []string // name servers whose addresses are not known yet
+	lookups int      // pending names looked up, against MaxGluelessLookups
+	tries   int      // queries sent, against MaxZoneTries
 }
 
 // maxZoneAddrs bounds the addresses tried for one zone.
@@ -242,7 +244,7 @@ func (st *state) serversFor(zone string, ns []*dns.NS, glue []dns.RR) *zoneServe
 	zs := &zoneServers{zone: lowerASCII(zone)}
 	now := r.clock.Now()
 	for i, n := range ns {
-		if i >= maxReferralNS {
+		if i >= r.cfg.MaxDelegationNS {
 			break
 		}
 		name := lowerASCII(n.Ns)
@@ -393,6 +395,11 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 			}
 			return nil, fmt.Errorf("%w for %s (%s %s): last: %s", ErrNoServers, zs.zone, name, dns.Type(qtype), last)
 		}
+		if zs.tries >= r.cfg.MaxZoneTries {
+			r.stats.zoneTriesLimited.Add(1)
+			return nil, fmt.Errorf("%w for %s (%s %s): %d queries to its servers: last: %s", ErrNoServers, zs.zone, name, dns.Type(qtype), zs.tries, last)
+		}
+		zs.tries++
 		cd := &zs.cands[i]
 		cd.tries++
 		rep, err := st.ask(ctx, zs.zone, cd.addr, name, qtype)
@@ -431,6 +438,14 @@ func (st *state) lookupPending(ctx context.Context, zs *zoneServers) (bool, erro
 		if !st.canLookup(zs, n) {
 			continue
 		}
+		if zs.lookups >= st.r.cfg.MaxGluelessLookups {
+			// NXNS: a referral to many names without glue would otherwise
+			// make every one of them a resolution of its own.
+			st.r.stats.gluelessLimited.Add(1)
+			zs.pending = nil
+			return false, nil
+		}
+		zs.lookups++
 		before := len(zs.cands)
 		if err := st.lookupAddrs(ctx, zs, n); err != nil {
 			return false, err
@@ -474,14 +489,27 @@ func (st *state) lookupAddrs(ctx context.Context, zs *zoneServers, n string) err
 	return nil
 }
 
-// ask sends one query to one server, with the EDNS and TCP fallbacks on that
-// server, and returns the classified response. Its error is fatal to the
-// resolution; a server's failure is a reply.
+// ask sends one query to one server, with the EDNS, cookie and TCP fallbacks
+// on that server, and returns the classified response. Its error is fatal to
+// the resolution; a server's failure is a reply.
+//
+// Before the acceptance rules see a response, ask matches it to the query
+// (RFC 5452 §9): ID, question, the 0x20 case of the name and the client
+// cookie. Over UDP a response that fails any of these is a near miss: it is
+// counted, the name comes under suspicion and the query is asked again over
+// TCP, which an off-path attacker cannot answer. Over TCP the same failures
+// say something true about the server: a name in the wrong case means that
+// it does not preserve case (0x20 goes off for it, for a while), a missing
+// cookie that it stopped sending them.
 func (st *state) ask(ctx context.Context, zone string, addr netip.Addr, name string, qtype uint16) (*reply, error) {
 	r := st.r
-	edns := !r.infra.noEDNS(addr, r.clock.Now())
-	droppedEDNS := false
-	tcp := false
+	now := r.clock.Now()
+	hs := r.infra.queryState(addr, now)
+	edns := !hs.noEDNS
+	droppedEDNS, badCookieRetried, retry := false, false, false
+	// A name under attack is asked over TCP only, for as long as the
+	// suspicion lasts.
+	tcp := r.suspects.has(name, now)
 	server := netip.AddrPortFrom(addr, r.cfg.Port)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -492,20 +520,40 @@ func (st *state) ask(ctx context.Context, zone string, addr netip.Addr, name str
 			return nil, fmt.Errorf("%w (%d queries)", ErrBudgetExhausted, r.cfg.MaxUpstreamQueries)
 		}
 		st.queries++
-		q := r.newQuery(name, qtype, edns)
+		if retry {
+			// What the last response taught is in the infra cache now.
+			hs = r.infra.queryState(addr, r.clock.Now())
+		}
+		retry = true
+		checkCase := !r.cfg.Disable0x20 && !hs.noCase
+		sendName := name
+		if checkCase {
+			sendName = randomiseCase(name)
+		}
+		var cookie *dns.EDNS0_COOKIE
+		if edns && !r.cfg.DisableCookies {
+			cookie = cookieOption(r.clientCookie(r.sourceAddr(addr), addr), hs.cookie[:hs.cookieLen])
+		}
+		q := r.newQuery(sendName, qtype, edns, cookie)
 		if r.log.Enabled(ctx, slog.LevelDebug) {
 			r.log.LogAttrs(ctx, slog.LevelDebug, "upstream query", slog.String("server", server.String()),
-				slog.String("zone", zone), slog.String("qname", name), slog.String("qtype", dns.Type(qtype).String()),
+				slog.String("zone", zone), slog.String("qname", sendName), slog.String("qtype", dns.Type(qtype).String()),
 				slog.Bool("tcp", tcp), slog.Bool("edns", edns))
 		}
-		tctx, cancel := context.WithTimeout(ctx, r.infra.tryTimeout(addr, r.clock.Now(), r.cfg.MinTryTimeout, r.cfg.MaxTryTimeout))
+		tctx, cancel := context.WithTimeout(ctx, min(max(hs.rto, r.cfg.MinTryTimeout), r.cfg.MaxTryTimeout))
 		start := r.clock.Now()
-		ex, joined := r.exchange(tctx, server, q, tcp)
+		ex, joined := r.exchange(tctx, server, name, q, tcp)
 		end := r.clock.Now()
 		cancel()
 		if ex.err != nil {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+			}
+			var se *SpoofError
+			if errors.As(ex.err, &se) && !tcp {
+				r.nearMiss(ctx, addr, name, qtype, se.Reason, end)
+				tcp = true
+				continue
 			}
 			why := ex.err.Error()
 			if !joined {
@@ -522,8 +570,41 @@ func (st *state) ask(ctx context.Context, zone string, addr netip.Addr, name str
 		if !joined {
 			r.infra.recordRTT(addr, end.Sub(start), end)
 		}
-		p := pending{zone: zone, qname: name, qtype: qtype, qclass: dns.ClassINET, id: ex.query.Id, edns: edns, tcp: tcp}
+		why, serverCookie := r.match(ex.query, ex.resp, checkCase, hs.cookieLen > 0)
+		if why != SpoofNone {
+			if !tcp {
+				r.nearMiss(ctx, addr, name, qtype, why, end)
+				tcp = true
+				continue
+			}
+			switch why {
+			case SpoofCase:
+				// Only the server can have sent this.
+				r.infra.setNoCase(addr, end)
+				r.stats.caseFallbacks.Add(1)
+				r.log.LogAttrs(ctx, slog.LevelInfo, "server does not preserve case, 0x20 off for a while",
+					slog.String("server", server.String()), slog.String("qname", name))
+			case SpoofNoCookie:
+				r.infra.setCookie(addr, nil, end)
+			case SpoofCookie:
+				return badReply("client cookie mismatch over TCP"), nil
+			}
+		}
+		if serverCookie != nil {
+			r.infra.setCookie(addr, serverCookie, end)
+		}
+		if ex.resp.Rcode == dns.RcodeBadCookie && !badCookieRetried {
+			// RFC 7873 §5.3: the server wants a fresh server cookie, which
+			// it sent; one retry with it, then TCP.
+			badCookieRetried = true
+			if serverCookie == nil {
+				tcp = true
+			}
+			continue
+		}
+		p := pending{zone: zone, qname: name, qtype: qtype, qclass: dns.ClassINET, id: ex.query.Id, edns: edns, tcp: tcp, now: end}
 		rep := r.classify(&p, ex.resp)
+		rep.udp = !tcp
 		switch {
 		case rep.kind == replyTruncated:
 			tcp = true
@@ -541,18 +622,92 @@ func (st *state) ask(ctx context.Context, zone string, addr netip.Addr, name str
 	}
 }
 
-// newQuery builds an upstream query with a random ID from crypto/rand, so
-// that an off-path attacker cannot predict it.
-func (r *Resolver) newQuery(name string, qtype uint16, edns bool) *dns.Msg {
-	var b [2]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+// match checks that resp answers query: ID, question, and when checkCase the
+// exact case of the name; and the client cookie if the query carried one.
+// It returns the near-miss reason, or SpoofNone and the server cookie to
+// remember.
+func (r *Resolver) match(query, resp *dns.Msg, checkCase, cookieServer bool) (SpoofReason, []byte) {
+	if resp.Id != query.Id {
+		return SpoofID, nil
+	}
+	if len(resp.Question) > 0 || resp.Rcode != dns.RcodeFormatError {
+		if len(resp.Question) != 1 {
+			return SpoofQuestion, nil
+		}
+		q, rq := query.Question[0], resp.Question[0]
+		if !equalName(q.Name, rq.Name) || q.Qtype != rq.Qtype || q.Qclass != rq.Qclass {
+			return SpoofQuestion, nil
+		}
+		if checkCase && q.Name != rq.Name {
+			return SpoofCase, nil
+		}
+	}
+	if c, ok := queryCookie(query); ok {
+		server, why := checkCookie(resp, c, cookieServer)
+		return why, server
+	}
+	return SpoofNone, nil
+}
+
+// queryCookie returns the client cookie a query carries.
+func queryCookie(q *dns.Msg) ([clientCookieLen]byte, bool) {
+	var out [clientCookieLen]byte
+	if opt := q.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if c, ok := o.(*dns.EDNS0_COOKIE); ok && len(c.Cookie) >= 2*clientCookieLen {
+				if _, err := hex.Decode(out[:], []byte(c.Cookie[:2*clientCookieLen])); err == nil {
+					return out, true
+				}
+			}
+		}
+	}
+	return out, false
+}
+
+// nearMiss counts a near miss and puts name under suspicion. The warning is
+// logged once per name and hold-down period, and at most maxWarnsPerSecond
+// times a second overall, so that a hostile server answering every query
+// with a near miss cannot flood the log; the rest go to debug.
+func (r *Resolver) nearMiss(ctx context.Context, addr netip.Addr, name string, qtype uint16, why SpoofReason, now time.Time) {
+	r.stats.spoof[SpoofNone].Add(1)
+	r.stats.spoof[why].Add(1)
+	r.stats.spoofTCP.Add(1)
+	perServer := r.infra.noteNearMiss(addr, now)
+	counts, fresh := r.suspects.note(name, why, now)
+	level := slog.LevelDebug
+	if fresh && r.warns.allow(now) {
+		level = slog.LevelWarn
+	}
+	if !r.log.Enabled(ctx, level) {
+		return
+	}
+	total := uint32(0)
+	for _, c := range counts {
+		total += c
+	}
+	r.log.LogAttrs(ctx, level, "spoofed response suspected, asking over TCP",
+		slog.String("server", addr.String()), slog.String("qname", name), slog.String("qtype", dns.Type(qtype).String()),
+		slog.String("reason", why.String()), slog.Uint64("server_near_misses", perServer),
+		slog.Uint64("qname_near_misses", uint64(total)), slog.Uint64("qname_wrong_id", uint64(counts[SpoofID])),
+		slog.Uint64("qname_wrong_question", uint64(counts[SpoofQuestion])), slog.Uint64("qname_wrong_case", uint64(counts[SpoofCase])),
+		slog.Uint64("qname_bad_cookie", uint64(counts[SpoofCookie]+counts[SpoofNoCookie])),
+		slog.Duration("hold_down", r.cfg.SpoofHoldDown))
+}
+
+// newQuery builds an upstream query with a random ID from a CSPRNG seeded by
+// crypto/rand, so that an off-path attacker cannot predict it.
+func (r *Resolver) newQuery(name string, qtype uint16, edns bool, cookie *dns.EDNS0_COOKIE) *dns.Msg {
 	q := new(dns.Msg)
-	q.Id = binary.BigEndian.Uint16(b[:])
+	q.Id = randUint16()
 	q.Opcode = dns.OpcodeQuery
 	q.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
 	if edns {
 		q.SetEdns0(r.cfg.EDNSBufferSize, r.cfg.DNSSECOK)
 		q.CheckingDisabled = r.cfg.DNSSECOK
+		if cookie != nil {
+			opt := q.IsEdns0()
+			opt.Option = append(opt.Option, cookie)
+		}
 	}
 	return q
 }
@@ -571,9 +726,10 @@ type exchangeResult struct {
 }
 
 // exchange sends q, unless an identical query to the same server is in
-// flight, in which case it waits for that one's response.
-func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (exchangeResult, bool) {
-	key := exchangeKey{server: server, name: q.Question[0].Name, qtype: q.Question[0].Qtype,
+// flight, in which case it waits for that one's response. name is the
+// question's name in lower case: the key must not depend on the 0x20 case.
+func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, name string, q *dns.Msg, tcp bool) (exchangeResult, bool) {
+	key := exchangeKey{server: server, name: name, qtype: q.Question[0].Qtype,
 		tcp: tcp, edns: q.IsEdns0() != nil, do: r.cfg.DNSSECOK}
 	ex, err, joined := r.exchanges.do(ctx, key, func() (exchangeResult, error) {
 		r.stats.upstream.Add(1)
@@ -588,13 +744,82 @@ func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, q *dns.M
 	return ex, joined
 }
 
-// store caches what a reply allows.
+// store caches what a reply allows, and remembers the zone cuts it shows.
 func (st *state) store(rep *reply) {
-	now := st.r.clock.Now()
+	r := st.r
+	now := r.clock.Now()
+	nsRefused := false
 	for _, s := range rep.sets {
-		st.r.cache.StoreRRset(s, now)
+		if rep.udp && r.suspects.has(s.Name, now) {
+			r.stats.spoofNotCached.Add(1)
+			continue
+		}
+		// The glue of an NS set refused is refused with it (sets lists
+		// the NS set before its glue).
+		if (nsRefused && s.Rank == RankAdditional) || !r.admit(&s, now) {
+			nsRefused = nsRefused || s.Type == dns.TypeNS
+			continue
+		}
+		if r.cache.StoreRRset(s, now) && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank >= RankAnswerNonAuth) {
+			r.cuts.add(s.Name, s.ttl(), now)
+		}
 	}
-	if rep.neg != nil {
-		st.r.cache.StoreNegative(*rep.neg, now)
+	if rep.neg != nil && !(rep.udp && r.suspects.has(rep.neg.Name, now)) {
+		r.cache.StoreNegative(*rep.neg, now)
 	}
+}
+
+// admit applies the credibility rules to a set before it is stored, whatever
+// the Cache implementation does: a set never replaces an unexpired one of
+// higher rank (RFC 2181 §5.4.1), and an NS set or glue never outlives the
+// cached set it replaces. The second rule keeps a revoked delegation from
+// living on through answers of the child's servers that refresh its NS set or
+// its name servers' addresses (ghost domain names, CVE-2012-1033, and the
+// Phoenix domain variants): only the parent, asked again after the set
+// expired, can renew it; and an authoritative NS set for a zone whose
+// delegation is not cached is not stored at all. It may cap the TTLs of s,
+// whose records it copies first since the reply's chain shares them.
+func (r *Resolver) admit(s *RRset, now time.Time) bool {
+	if s.Rank >= RankAnswerAuth && s.Type != dns.TypeNS {
+		return true // nothing ranks higher, and no delegation data
+	}
+	old, ok := r.cache.LookupRRset(s.Name, s.Type, s.Class, now)
+	if !ok || len(old.RRs) == 0 {
+		// The child's own NS set is believed only while the parent's
+		// delegation lives; once that expired, only the parent can say
+		// the zone still exists. The root has no parent.
+		if s.Type == dns.TypeNS && s.Rank >= RankAnswerNonAuth && s.Name != "." {
+			r.stats.ttlCaps.Add(1)
+			return false
+		}
+		return true
+	}
+	if old.Rank > s.Rank {
+		r.stats.rankRejected.Add(1)
+		return false
+	}
+	if s.Type != dns.TypeNS && s.Rank != RankAdditional {
+		return true
+	}
+	left := old.ttl()
+	if s.ttl() <= left {
+		return true
+	}
+	r.stats.ttlCaps.Add(1)
+	s.RRs = capped(s.RRs, left)
+	s.Sigs = capped(s.Sigs, left)
+	return left > 0
+}
+
+// capped copies rrs with TTLs no larger than ttl.
+func capped(rrs []dns.RR, ttl uint32) []dns.RR {
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		c := dns.Copy(rr)
+		if h := c.Header(); h.Ttl > ttl {
+			h.Ttl = ttl
+		}
+		out[i] = c
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,6 +114,31 @@ type Config struct {
 	// DisableIPv6 ignores IPv6 addresses of name servers, for hosts without
 	// IPv6 connectivity.
 	DisableIPv6 bool
+
+	// Disable0x20 sends query names in lower case instead of randomising the
+	// case of their letters; only for upstreams known to mangle case.
+	Disable0x20 bool
+	// DisableCookies sends no DNS cookies (RFC 7873) upstream.
+	DisableCookies bool
+	// SpoofHoldDown is how long a query name stays under suspicion after a
+	// near miss (see SpoofReason): its upstream queries go over TCP and
+	// nothing learnt over UDP for it is cached. 0 means 60 s.
+	SpoofHoldDown time.Duration
+	// MaxSuspects bounds the names under suspicion; 0 means 10000.
+	MaxSuspects int
+	// MaxRRsetRecords is the largest RRset accepted; a response with a
+	// larger one is refused. 0 means 1000.
+	MaxRRsetRecords int
+	// MaxDelegationNS bounds the NS records of a delegation that are
+	// followed; 0 means 13.
+	MaxDelegationNS int
+	// MaxGluelessLookups bounds the name-server address lookups one
+	// delegation may cause, so that a referral to many names without glue
+	// costs a few queries rather than one per name (NXNS); 0 means 3.
+	MaxGluelessLookups int
+	// MaxZoneTries bounds the queries sent to one zone's servers in one
+	// step of a resolution; 0 means 16.
+	MaxZoneTries int
 }
 
 func (c *Config) setDefaults() {
@@ -155,6 +181,24 @@ func (c *Config) setDefaults() {
 	if c.Port == 0 {
 		c.Port = 53
 	}
+	if c.SpoofHoldDown == 0 {
+		c.SpoofHoldDown = 60 * time.Second
+	}
+	if c.MaxSuspects == 0 {
+		c.MaxSuspects = 10000
+	}
+	if c.MaxRRsetRecords == 0 {
+		c.MaxRRsetRecords = 1000
+	}
+	if c.MaxDelegationNS == 0 {
+		c.MaxDelegationNS = 13
+	}
+	if c.MaxGluelessLookups == 0 {
+		c.MaxGluelessLookups = 3
+	}
+	if c.MaxZoneTries == 0 {
+		c.MaxZoneTries = 16
+	}
 }
 
 func (c *Config) validate() error {
@@ -181,6 +225,18 @@ func (c *Config) validate() error {
 		return fmt.Errorf("InfraMaxHosts %d must be positive", c.InfraMaxHosts)
 	case c.InfraTTL < 0:
 		return fmt.Errorf("InfraTTL %v is negative", c.InfraTTL)
+	case c.SpoofHoldDown < 0:
+		return fmt.Errorf("SpoofHoldDown %v is negative", c.SpoofHoldDown)
+	case c.MaxSuspects < 1:
+		return fmt.Errorf("MaxSuspects %d must be positive", c.MaxSuspects)
+	case c.MaxRRsetRecords < 1 || c.MaxRRsetRecords > 65535:
+		return fmt.Errorf("MaxRRsetRecords %d is outside 1..65535", c.MaxRRsetRecords)
+	case c.MaxDelegationNS < 1 || c.MaxDelegationNS > 64:
+		return fmt.Errorf("MaxDelegationNS %d is outside 1..64", c.MaxDelegationNS)
+	case c.MaxGluelessLookups < 1 || c.MaxGluelessLookups > 64:
+		return fmt.Errorf("MaxGluelessLookups %d is outside 1..64", c.MaxGluelessLookups)
+	case c.MaxZoneTries < 1:
+		return fmt.Errorf("MaxZoneTries %d must be positive", c.MaxZoneTries)
 	}
 	return nil
 }
@@ -201,6 +257,11 @@ type Resolver struct {
 	primes    flightGroup[struct{}, struct{}]
 	exchanges flightGroup[exchangeKey, exchangeResult]
 
+	cuts         *zoneCuts
+	suspects     *suspects
+	warns        warnLimiter
+	cookieSecret [32]byte // for client cookies; never leaves the process
+
 	stats counters
 }
 
@@ -213,6 +274,13 @@ type counters struct {
 	queries, cacheAnswers, upstream, timeouts, netErrors, tcpFallbacks,
 	ednsFallbacks, lame, bad, referrals, minFallbacks, budget, servfail,
 	primings, overloaded atomic.Uint64
+
+	// spoof counts near misses by reason; its SpoofNone element counts
+	// them all.
+	spoof                                       [spoofReasons]atomic.Uint64
+	spoofTCP, spoofNotCached, caseFallbacks     atomic.Uint64
+	oversized, crossZone, rankRejected, ttlCaps atomic.Uint64
+	gluelessLimited, zoneTriesLimited           atomic.Uint64
 }
 
 // Stats are the resolver's counters since New.
@@ -237,6 +305,41 @@ type Stats struct {
 	InfraHosts        int    // servers in the infra cache
 	InfraLame         int    // server-zone lameness entries
 	InfraEvictions    uint64 // infra entries dropped to stay within InfraMaxHosts
+
+	// SpoofSuspected counts near misses: responses from the address and
+	// port a query went to that failed matching. The fields after it count
+	// them by reason.
+	SpoofSuspected     uint64
+	SpoofWrongID       uint64
+	SpoofWrongQuestion uint64
+	SpoofWrongCase     uint64 // 0x20 case not echoed over UDP
+	SpoofBadCookie     uint64 // client cookie not ours
+	SpoofMissingCookie uint64 // no cookie from a server that sent one before
+	SpoofTCPRetries    uint64 // queries re-asked over TCP after a near miss
+	SpoofNotCached     uint64 // RRsets from UDP not cached for a suspect name
+	SuspectNames       int    // names under suspicion now
+	SuspectsDropped    uint64 // suspects evicted to stay within MaxSuspects
+	// CaseFallbacks counts servers found over TCP not to preserve case, for
+	// which 0x20 was turned off for a while.
+	CaseFallbacks uint64
+	// OversizedRRsets counts responses refused for an RRset above
+	// MaxRRsetRecords.
+	OversizedRRsets uint64
+	// CrossZoneRejected counts records and referrals refused because they
+	// lie below a zone cut under the zone the query was sent to.
+	CrossZoneRejected uint64
+	// RankRejected counts RRsets not cached because a set of higher
+	// credibility was; TTLCapped counts NS and glue sets whose TTL was cut
+	// to what was left of the cached set they replace (ghost domains).
+	RankRejected uint64
+	TTLCapped    uint64
+	// GluelessLimited counts delegations whose name servers without glue
+	// exceeded MaxGluelessLookups; ZoneTriesLimited, zone steps that hit
+	// MaxZoneTries.
+	GluelessLimited  uint64
+	ZoneTriesLimited uint64
+	ZoneCuts         int    // zone cuts remembered
+	ZoneCutEvictions uint64 // cuts dropped to stay within InfraMaxHosts
 }
 
 // New validates cfg, fills in defaults and returns a Resolver.
@@ -256,7 +359,10 @@ func New(cfg Config) (*Resolver, error) {
 		log:       cfg.Logger,
 		infra:     newInfraCache(cfg.InfraMaxHosts, cfg.InfraTTL),
 		slots:     make(chan struct{}, cfg.MaxInFlight),
+		cuts:      newZoneCuts(cfg.InfraMaxHosts),
+		suspects:  newSuspects(cfg.MaxSuspects, cfg.SpoofHoldDown),
 	}
+	_, _ = crand.Read(r.cookieSecret[:]) // never fails (crypto/rand, Go 1.24+)
 	if r.transport == nil {
 		r.transport = NewNetTransport()
 	}
@@ -341,6 +447,26 @@ func (r *Resolver) Stats() Stats {
 		InfraHosts:        hosts,
 		InfraLame:         lame,
 		InfraEvictions:    r.infra.evictions.Load(),
+
+		SpoofSuspected:     s.spoof[SpoofNone].Load(),
+		SpoofWrongID:       s.spoof[SpoofID].Load(),
+		SpoofWrongQuestion: s.spoof[SpoofQuestion].Load(),
+		SpoofWrongCase:     s.spoof[SpoofCase].Load(),
+		SpoofBadCookie:     s.spoof[SpoofCookie].Load(),
+		SpoofMissingCookie: s.spoof[SpoofNoCookie].Load(),
+		SpoofTCPRetries:    s.spoofTCP.Load(),
+		SpoofNotCached:     s.spoofNotCached.Load(),
+		SuspectNames:       int(r.suspects.live.Load()),
+		SuspectsDropped:    r.suspects.dropped.Load(),
+		CaseFallbacks:      s.caseFallbacks.Load(),
+		OversizedRRsets:    s.oversized.Load(),
+		CrossZoneRejected:  s.crossZone.Load(),
+		RankRejected:       s.rankRejected.Load(),
+		TTLCapped:          s.ttlCaps.Load(),
+		GluelessLimited:    s.gluelessLimited.Load(),
+		ZoneTriesLimited:   s.zoneTriesLimited.Load(),
+		ZoneCuts:           r.cuts.len(),
+		ZoneCutEvictions:   r.cuts.evicted.Load(),
 	}
 }
 

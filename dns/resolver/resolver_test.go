@@ -690,16 +690,25 @@ func TestUpstreamQueryFormat(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids := map[uint16]bool{}
+		mixed := 0
 		for _, q := range rt.queries {
 			opt := q.IsEdns0()
 			if q.RecursionDesired || q.Response || q.Opcode != dns.OpcodeQuery || opt == nil || opt.UDPSize() != 1232 ||
 				opt.Do() != do || q.CheckingDisabled != do || len(q.Question) != 1 || len(q.Answer)+len(q.Ns) != 0 {
 				t.Errorf("query %v", q)
 			}
+			// 0x20: the case is random, so the names of the four
+			// queries are not all in lower case.
 			if q.Question[0].Name != strings.ToLower(q.Question[0].Name) {
-				t.Errorf("query name %q not lowercase", q.Question[0].Name)
+				mixed++
+			}
+			if c, ok := queryCookie(q); !ok || c == ([clientCookieLen]byte{}) {
+				t.Errorf("query without a client cookie: %v", q)
 			}
 			ids[q.Id] = true
+		}
+		if mixed == 0 {
+			t.Errorf("no query name in mixed case")
 		}
 		if len(rt.queries) != 4 || len(ids) < 3 {
 			t.Errorf("%d queries with %d distinct IDs", len(rt.queries), len(ids))
@@ -768,6 +777,12 @@ func TestConfigValidation(t *testing.T) {
 		{"in flight", func(c *Config) { c.MaxInFlight = -1 }, "MaxInFlight"},
 		{"chain", func(c *Config) { c.MaxCNAMEChain = 100 }, "MaxCNAMEChain"},
 		{"depth", func(c *Config) { c.MaxDepth = -2 }, "MaxDepth"},
+		{"hold-down", func(c *Config) { c.SpoofHoldDown = -time.Second }, "SpoofHoldDown"},
+		{"suspects", func(c *Config) { c.MaxSuspects = -1 }, "MaxSuspects"},
+		{"rrset size", func(c *Config) { c.MaxRRsetRecords = 70000 }, "MaxRRsetRecords"},
+		{"delegation NS", func(c *Config) { c.MaxDelegationNS = 65 }, "MaxDelegationNS"},
+		{"glueless", func(c *Config) { c.MaxGluelessLookups = -1 }, "MaxGluelessLookups"},
+		{"zone tries", func(c *Config) { c.MaxZoneTries = -1 }, "MaxZoneTries"},
 		{"hints without NS", func(c *Config) { c.RootHints = testHints()[2:] }, "no NS"},
 		{"hint not at root", func(c *Config) { c.RootHints = []dns.RR{mustRR("lab. 1 IN NS a.lab.")} }, "not an NS record of the root"},
 		{"hint without address", func(c *Config) { c.RootHints = testHints()[:2] }, "no usable address"},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -24,33 +25,61 @@ import (
 // implementation over UDP keeps reading until a matching response or the
 // deadline of ctx. When no matching response arrived in time the error wraps
 // context.DeadlineExceeded (or os.ErrDeadlineExceeded). tcp asks for TCP, which
-// the resolver uses after a truncated UDP response. The resolver checks the ID
-// and question again and discards what does not match, so a scripted
-// transport must echo both.
+// the resolver uses after a truncated UDP response or a near miss. The
+// resolver checks the ID, the question and its exact case (0x20) and the
+// client cookie again, and takes a response that fails them over UDP as a
+// near miss, so a scripted transport must echo the question as sent. A
+// transport that itself sees a near miss (a well-formed response from the
+// server with the wrong ID or question) may return a *SpoofError at once.
 type Transport interface {
 	Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error)
 }
 
-// NetTransport is the Transport over real sockets: UDP from a fresh connected
-// socket with a kernel-chosen random source port per query, and TCP with a
-// two-byte length prefix, one query per connection.
+// NetTransport is the Transport over real sockets. UDP goes from a fresh
+// socket per query, bound to a source port drawn from the whole unprivileged
+// range by a CSPRNG (another draw when the port is in use) and connected to
+// the server, so that the kernel drops datagrams from any other address or
+// port before they are read; DF is set on it. TCP uses a two-byte length
+// prefix, one query per connection.
+//
+// A UDP datagram from the server that is not a DNS response (too short, QR
+// clear, wrong opcode) or does not unpack is discarded and counted, and the
+// wait goes on: a forged packet cannot cut a genuine exchange short (TuDoor).
+// A well-formed response with the wrong ID or question ends the exchange with
+// a *SpoofError instead: on a connected socket with a random port it means
+// that someone is guessing, and the resolver answers by asking over TCP.
 type NetTransport struct {
 	// DefaultTimeout bounds an exchange whose ctx has no deadline; zero means
 	// two seconds.
 	DefaultTimeout time.Duration
 
-	sent, received, discarded, malformed atomic.Uint64
+	// LabWeakness, when set, makes the transport deliberately poisonable, so
+	// that the lab can show the Kaminsky attack succeeding against a
+	// pre-2008 resolver before showing it fail against the real one. Only
+	// `rampart resolver --lab-weaken` sets it, and that flag refuses to work
+	// unless the lab asked for it.
+	LabWeakness *Weakness
+
+	sent, received, discarded, malformed, nearMisses, bindRetries atomic.Uint64
+
+	srcMu sync.Mutex
+	src   map[netip.Addr]netip.Addr // server -> our address towards it
 }
 
 // TransportStats are the counters of a NetTransport.
 type TransportStats struct {
 	Sent     uint64 // queries written
 	Received uint64 // matching responses returned
-	// Discarded counts UDP packets that arrived on a query's socket but did
-	// not match it (ID, question, or not a response): stray, late or spoofed.
+	// Discarded counts UDP packets that arrived on a query's socket but were
+	// no DNS response to it (too short, QR clear, other opcode).
 	Discarded uint64
 	// Malformed counts matching UDP packets that did not unpack.
 	Malformed uint64
+	// NearMisses counts well-formed responses with the wrong ID or question,
+	// each of which ended its exchange with a *SpoofError.
+	NearMisses uint64
+	// BindRetries counts source ports drawn again because they were in use.
+	BindRetries uint64
 }
 
 // NewNetTransport returns a NetTransport with default settings.
@@ -59,10 +88,12 @@ func NewNetTransport() *NetTransport { return &NetTransport{} }
 // Stats returns a snapshot of the counters.
 func (t *NetTransport) Stats() TransportStats {
 	return TransportStats{
-		Sent:      t.sent.Load(),
-		Received:  t.received.Load(),
-		Discarded: t.discarded.Load(),
-		Malformed: t.malformed.Load(),
+		Sent:        t.sent.Load(),
+		Received:    t.received.Load(),
+		Discarded:   t.discarded.Load(),
+		Malformed:   t.malformed.Load(),
+		NearMisses:  t.nearMisses.Load(),
+		BindRetries: t.bindRetries.Load(),
 	}
 }
 
@@ -118,8 +149,103 @@ func ioError(ctx context.Context, server netip.AddrPort, proto string, err error
 	return fmt.Errorf("%s exchange with %s: %w", proto, server, err)
 }
 
+// maxBindTries bounds the ports drawn for one query; with 64,512 ports it is
+// only reached when nearly all are taken.
+const maxBindTries = 16
+
+// dialUDP returns a UDP socket with DF set, bound to a random source port and
+// connected to server. net.DialUDP with address structs, rather than a
+// Dialer with a Control hook, skips parsing and resolving the address string
+// on every query; DF is set after connect, which is still before the query
+// is written.
+// Weakness is what the lab's weakened resolver gives up.
+type Weakness struct {
+	// FixedPort is the one source port of every upstream query, which an
+	// off-path attacker then needs to guess no more (16 bits of entropy
+	// less).
+	FixedPort uint16
+	// IgnoreNearMisses waits on through answers with a wrong ID instead of
+	// treating them as an attack and moving to TCP.
+	IgnoreNearMisses bool
+}
+
+func (t *NetTransport) dialUDP(server netip.AddrPort) (*net.UDPConn, error) {
+	network := "udp4"
+	if server.Addr().Is6() && !server.Addr().Is4In6() {
+		network = "udp6"
+	}
+	if w := t.LabWeakness; w != nil && w.FixedPort != 0 {
+		d := net.Dialer{LocalAddr: &net.UDPAddr{Port: int(w.FixedPort)}, Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = setReusePort(fd)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}}
+		c, err := d.Dial(network, server.String())
+		if err != nil {
+			return nil, err
+		}
+		return c.(*net.UDPConn), nil
+	}
+	raddr := net.UDPAddrFromAddrPort(server)
+	var err error
+	for range maxBindTries {
+		var c *net.UDPConn
+		c, err = net.DialUDP(network, &net.UDPAddr{Port: int(randSourcePort())}, raddr)
+		if err == nil {
+			rc, rerr := c.SyscallConn()
+			if rerr == nil {
+				rerr = setDontFragment(network, "", rc)
+			}
+			if rerr != nil {
+				c.Close()
+				return nil, fmt.Errorf("set DF: %w", rerr)
+			}
+			return c, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, err
+		}
+		t.bindRetries.Add(1)
+	}
+	return nil, fmt.Errorf("no free source port after %d draws: %w", maxBindTries, err)
+}
+
+// maxSourceAddrs bounds the remembered source addresses; the map is cleared
+// when full, which costs only a routing lookup per server afterwards.
+const maxSourceAddrs = 4096
+
+// SourceAddr returns the local address that queries to server leave from,
+// which the resolver mixes into the client cookie it sends (RFC 7873 §4.1).
+// It asks the kernel's routing once per server; no packet is sent.
+func (t *NetTransport) SourceAddr(server netip.Addr) netip.Addr {
+	t.srcMu.Lock()
+	a, ok := t.src[server]
+	t.srcMu.Unlock()
+	if ok {
+		return a
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(server, 53)))
+	if err != nil {
+		return netip.IPv6Unspecified()
+	}
+	a = c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	c.Close()
+	t.srcMu.Lock()
+	if t.src == nil || len(t.src) >= maxSourceAddrs {
+		t.src = make(map[netip.Addr]netip.Addr)
+	}
+	t.src[server] = a
+	t.srcMu.Unlock()
+	return a
+}
+
 func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, wire []byte) (*dns.Msg, error) {
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+	conn, err := t.dialUDP(server)
 	if err != nil {
 		return nil, fmt.Errorf("udp exchange with %s: %w", server, err)
 	}
@@ -139,9 +265,17 @@ func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, w
 			return nil, ioError(ctx, server, "udp", err)
 		}
 		pkt := buf[:n]
-		if !matchResponse(wire, pkt) {
+		switch v := checkResponse(wire, pkt); v {
+		case verdictMatch, verdictCase:
+		case verdictMalformed:
 			t.discarded.Add(1)
 			continue
+		default:
+			t.nearMisses.Add(1)
+			if w := t.LabWeakness; w != nil && w.IgnoreNearMisses {
+				continue
+			}
+			return nil, &SpoofError{Server: server, Reason: v.reason()}
 		}
 		m := new(dns.Msg)
 		if err := m.Unpack(pkt); err != nil {
@@ -187,9 +321,9 @@ func (t *NetTransport) exchangeTCP(ctx context.Context, server netip.AddrPort, w
 	if _, err := io.ReadFull(conn, body); err != nil {
 		return nil, ioError(ctx, server, "tcp", err)
 	}
-	if !matchResponse(wire, body) {
+	if v := checkResponse(wire, body); v != verdictMatch && v != verdictCase {
 		t.discarded.Add(1)
-		return nil, fmt.Errorf("tcp exchange with %s: %w", server, errMismatch)
+		return nil, fmt.Errorf("tcp exchange with %s: %w (%s)", server, errMismatch, v.reason())
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(body); err != nil {
@@ -204,27 +338,61 @@ var errMismatch = errors.New("response does not match the query")
 
 const headerLen = 12
 
-// matchResponse reports whether resp is a response to query, comparing the
-// wire forms: the ID, the QR bit, the opcode and the question (name without
-// regard to ASCII case, type and class). query must be a well-formed message
-// with one question, as packed by miekg/dns. A FORMERR response may omit the
-// question, as old servers do. It allocates nothing.
-func matchResponse(query, resp []byte) bool {
-	if len(resp) < headerLen || len(query) < headerLen {
-		return false
+// verdict is what checkResponse makes of a packet.
+type verdict uint8
+
+const (
+	verdictMatch     verdict = iota // the response to the query
+	verdictCase                     // the response, but the name's case differs (0x20)
+	verdictMalformed                // not a DNS response at all
+	verdictID                       // a response with another ID
+	verdictQuestion                 // a response with the right ID and another question
+)
+
+func (v verdict) reason() SpoofReason {
+	switch v {
+	case verdictCase:
+		return SpoofCase
+	case verdictID:
+		return SpoofID
+	case verdictQuestion:
+		return SpoofQuestion
 	}
-	if resp[0] != query[0] || resp[1] != query[1] {
-		return false
+	return SpoofNone
+}
+
+// matchResponse reports whether resp is a response to query, ignoring the
+// case of the name. See checkResponse.
+func matchResponse(query, resp []byte) bool {
+	v := checkResponse(query, resp)
+	return v == verdictMatch || v == verdictCase
+}
+
+// checkResponse compares a response with its query in wire form: the ID, the
+// QR bit, the opcode and the question (name, type and class), and tells apart
+// an exact match, a match but for the case of the name, a packet that is no
+// response, and a response to something else. query must be a well-formed
+// message with one question, as packed by miekg/dns. A FORMERR response may
+// omit the question, as old servers do. It allocates nothing.
+func checkResponse(query, resp []byte) verdict {
+	if len(resp) < headerLen || len(query) < headerLen {
+		return verdictMalformed
 	}
 	if resp[2]&0x80 == 0 || (resp[2]>>3)&0x0f != (query[2]>>3)&0x0f {
-		return false
+		return verdictMalformed
+	}
+	if resp[0] != query[0] || resp[1] != query[1] {
+		return verdictID
 	}
 	qd := binary.BigEndian.Uint16(resp[4:6])
 	if qd == 0 {
-		return resp[3]&0x0f == dns.RcodeFormatError
+		if resp[3]&0x0f == dns.RcodeFormatError {
+			return verdictMatch
+		}
+		return verdictQuestion
 	}
 	if qd != 1 {
-		return false
+		return verdictQuestion
 	}
 	// The question of the query: an uncompressed name, then type and class.
 	end := headerLen
@@ -235,19 +403,27 @@ func matchResponse(query, resp []byte) bool {
 			break
 		}
 		if l > 63 {
-			return false
+			return verdictMalformed
 		}
 		end += 1 + l
 	}
 	end += 4
-	if end > len(query) || end > len(resp) {
-		return false
+	if end > len(query) {
+		return verdictMalformed
+	}
+	if end > len(resp) {
+		return verdictQuestion
 	}
 	// Label length octets are below 64 and so never in 'A'..'Z': folding
 	// every octet of the name compares the labels case-insensitively.
 	nameEnd := end - 4
+	exact := true
 	for i := headerLen; i < nameEnd; i++ {
 		a, b := query[i], resp[i]
+		if a == b {
+			continue
+		}
+		exact = false
 		if a >= 'A' && a <= 'Z' {
 			a += 'a' - 'A'
 		}
@@ -255,15 +431,18 @@ func matchResponse(query, resp []byte) bool {
 			b += 'a' - 'A'
 		}
 		if a != b {
-			return false
+			return verdictQuestion
 		}
 	}
 	for i := nameEnd; i < end; i++ {
 		if query[i] != resp[i] {
-			return false
+			return verdictQuestion
 		}
 	}
-	return true
+	if !exact {
+		return verdictCase
+	}
+	return verdictMatch
 }
 
 // isTimeout reports whether err means that no answer arrived in time.

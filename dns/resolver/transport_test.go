@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,22 +69,15 @@ func TestNetTransportUDPDiscardsNonMatching(t *testing.T) {
 		good.SetReply(q)
 		good.Authoritative = true
 		good.Answer = []dns.RR{mustRR(q.Question[0].Name + " 60 IN A 192.0.2.1")}
-		wrongID := good.Copy()
-		wrongID.Id++
-		wrongName := good.Copy()
-		wrongName.Question[0].Name = "other.lab."
-		wrongType := good.Copy()
-		wrongType.Question[0].Qtype = dns.TypeAAAA
 		notResponse := good.Copy()
 		notResponse.Response = false
 		goodWire := packed(t, good)
 		malformed := append([]byte(nil), goodWire[:len(goodWire)-3]...)
 		upper := good.Copy()
 		upper.Question[0].Name = strings.ToUpper(q.Question[0].Name)
-		return [][]byte{
-			packed(t, wrongID), packed(t, wrongName), packed(t, wrongType), packed(t, notResponse),
-			{1, 2, 3}, malformed, packed(t, upper),
-		}
+		// TuDoor: packets that are no DNS response, or do not unpack, must
+		// not end the wait for the genuine one.
+		return [][]byte{packed(t, notResponse), {1, 2, 3}, malformed, packed(t, upper)}
 	})
 	tr := NewNetTransport()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -92,12 +86,154 @@ func TestNetTransportUDPDiscardsNonMatching(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Answer) != 1 || m.Id != 4242 {
+	// The case is the resolver's to check: the transport returns it.
+	if len(m.Answer) != 1 || m.Id != 4242 || m.Question[0].Name != "WWW.EXAMPLE.LAB." {
 		t.Errorf("response %v", m)
 	}
 	s := tr.Stats()
-	if s.Sent != 1 || s.Received != 1 || s.Discarded != 5 || s.Malformed != 1 {
+	if s.Sent != 1 || s.Received != 1 || s.Discarded != 2 || s.Malformed != 1 || s.NearMisses != 0 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestNetTransportUDPNearMiss(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*dns.Msg)
+		want SpoofReason
+	}{
+		{"wrong id", func(m *dns.Msg) { m.Id++ }, SpoofID},
+		{"wrong name", func(m *dns.Msg) { m.Question[0].Name = "other.lab." }, SpoofQuestion},
+		{"wrong type", func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAAAA }, SpoofQuestion},
+		{"no question", func(m *dns.Msg) { m.Question = nil }, SpoofQuestion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server := udpResponder(t, func(q *dns.Msg) [][]byte {
+				good := new(dns.Msg)
+				good.SetReply(q)
+				bad := good.Copy()
+				tt.mod(bad)
+				return [][]byte{packed(t, bad), packed(t, good)}
+			})
+			tr := NewNetTransport()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err := tr.Exchange(ctx, server, testQuery("www.example.lab.", dns.TypeA), false)
+			var se *SpoofError
+			if !errors.As(err, &se) || !errors.Is(err, ErrSpoofSuspected) || se.Reason != tt.want || se.Server != server {
+				t.Fatalf("err = %v, want a near miss for %s", err, tt.want)
+			}
+			if s := tr.Stats(); s.NearMisses != 1 || s.Received != 0 {
+				t.Errorf("stats %+v", s)
+			}
+		})
+	}
+}
+
+// TestNetTransportUDPOtherSource sends a perfect forgery from another port of
+// the server's host, before the genuine answer: the connected socket must
+// never read it.
+func TestNetTransportUDPOtherSource(t *testing.T) {
+	forger, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	server := udpResponder(t, func(q *dns.Msg) [][]byte {
+		good := new(dns.Msg)
+		good.SetReply(q)
+		good.Answer = []dns.RR{mustRR(q.Question[0].Name + " 60 IN A 192.0.2.1")}
+		return [][]byte{packed(t, good)}
+	})
+	// The forger learns the query's source port from a spy socket in
+	// front of the server, as an on-path observer could not do better.
+	spy, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	go func() {
+		buf := make([]byte, 512)
+		n, from, err := spy.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		q := new(dns.Msg)
+		if q.Unpack(buf[:n]) != nil {
+			return
+		}
+		forged := new(dns.Msg)
+		forged.SetReply(q)
+		forged.Answer = []dns.RR{mustRR(q.Question[0].Name + " 60 IN A 6.6.6.6")}
+		_, _ = forger.WriteToUDPAddrPort(packed(t, forged), from) // wrong source port
+		time.Sleep(20 * time.Millisecond)
+		_, _ = spy.WriteToUDPAddrPort(buf[:n], server) // relay; the server answers the spy
+	}()
+	tr := NewNetTransport()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = tr.Exchange(ctx, spy.LocalAddr().(*net.UDPAddr).AddrPort(), testQuery("www.example.lab.", dns.TypeA), false)
+	// The forgery came from the wrong port and the answer went to the spy:
+	// nothing acceptable arrives on the connected socket.
+	if !isTimeout(err) {
+		t.Fatalf("err = %v, want a time-out", err)
+	}
+	if s := tr.Stats(); s.Received != 0 || s.NearMisses != 0 || s.Discarded != 0 {
+		t.Errorf("the socket read a packet from another port: %+v", s)
+	}
+}
+
+// TestNetTransportSourcePorts checks that source ports spread over the whole
+// unprivileged range, not the kernel's ephemeral range (32768-60999 on
+// Linux): a fifth of 1024-65535 lies below 16384.
+func TestNetTransportSourcePorts(t *testing.T) {
+	var mu sync.Mutex
+	ports := map[uint16]bool{}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			ports[from.Port()] = true
+			mu.Unlock()
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) == nil {
+				r := new(dns.Msg)
+				r.SetReply(q)
+				_, _ = conn.WriteToUDPAddrPort(packed(t, r), from)
+			}
+		}
+	}()
+	server := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	tr := NewNetTransport()
+	const n = 200
+	for range n {
+		if _, err := tr.Exchange(context.Background(), server, testQuery("www.example.lab.", dns.TypeA), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	low := 0
+	for p := range ports {
+		if p < minSourcePort {
+			t.Errorf("privileged source port %d", p)
+		}
+		if p < 16384 {
+			low++
+		}
+	}
+	if len(ports) < n-5 || low < n/10 {
+		t.Errorf("%d distinct ports, %d below 16384, of %d queries", len(ports), low, n)
 	}
 }
 
@@ -476,5 +612,36 @@ www.tc.lab. 3600 IN A 192.0.2.81`,
 	s := r.Stats()
 	if s.TCPFallbacks != 1 || s.Primings != 1 || s.Timeouts != 0 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// BenchmarkNetTransportUDP measures one UDP exchange over loopback: socket,
+// random-port bind, connect, DF, send, receive, match and unpack.
+func BenchmarkNetTransportUDP(b *testing.B) {
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			buf[2] |= 0x80 // QR: the query itself is a matching empty response
+			_, _ = conn.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	server := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	tr := NewNetTransport()
+	q := testQuery("www.example.lab.", dns.TypeA)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tr.Exchange(ctx, server, q, false); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

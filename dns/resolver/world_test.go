@@ -209,6 +209,8 @@ func (w *world) queries() []string {
 
 func (w *world) Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error) {
 	qq := q.Question[0]
+	// The log and the gates ignore the 0x20 case of the name.
+	qq.Name = lowerASCII(qq.Name)
 	entry := fmt.Sprintf("%s %s %s", server.Addr(), qq.Name, dns.Type(qq.Qtype))
 	if tcp {
 		entry += " tcp"
