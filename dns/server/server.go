@@ -38,6 +38,12 @@ type Resolver interface {
 	Resolve(ctx context.Context, qname string, qtype, qclass uint16, do bool) (*dns.Msg, error)
 }
 
+// CDResolver is a Resolver that validates DNSSEC and honours the client's
+// CD (checking disabled) bit, RFC 4035 §3.2.2.
+type CDResolver interface {
+	ResolveCD(ctx context.Context, qname string, qtype, qclass uint16, do, cd bool) (*dns.Msg, error)
+}
+
 // Config configures a Server. Zero values take the defaults in brackets.
 type Config struct {
 	Listen []netip.AddrPort
@@ -316,7 +322,13 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	}
 	do := opt != nil && opt.Do()
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.QueryTimeout)
-	res, err := s.cfg.Resolver.Resolve(ctx, question.Name, question.Qtype, question.Qclass, do)
+	var res *dns.Msg
+	var err error
+	if cr, ok := s.cfg.Resolver.(CDResolver); ok {
+		res, err = cr.ResolveCD(ctx, question.Name, question.Qtype, question.Qclass, do, m.CheckingDisabled)
+	} else {
+		res, err = s.cfg.Resolver.Resolve(ctx, question.Name, question.Qtype, question.Qclass, do)
+	}
 	cancel()
 	s.m.latency.Observe(time.Since(start).Seconds())
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -327,9 +339,11 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	if s.cfg.Cache != nil && err == nil && res != nil && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
 		s.cfg.Cache.PutAnswer(r)
 	}
-	if s.cfg.Cache != nil && r.Rcode == dns.RcodeServerFailure {
+	if s.cfg.Cache != nil && err != nil && r.Rcode == dns.RcodeServerFailure {
 		// RFC 8767: when resolution fails, an expired answer is better
-		// than none (the cache decides whether serve-stale is on).
+		// than none (the cache decides whether serve-stale is on). A
+		// validation failure is not a failure to resolve: bogus data gets
+		// SERVFAIL, never an older answer in its place.
 		maxSize := 0
 		if tcp {
 			maxSize = 65535
