@@ -81,24 +81,34 @@ func BenchmarkPcapWriter(b *testing.B) {
 // BenchmarkBlockCursor is the live receive path without the kernel: walking
 // a full ring block of 1514-byte frames, one frame per op.
 func BenchmarkBlockCursor(b *testing.B) {
-	benchCursor(b, 0)
+	benchCursor(b, 0, false)
 }
 
 // BenchmarkBlockCursorVLAN adds restoring the 802.1Q tag in place.
 func BenchmarkBlockCursorVLAN(b *testing.B) {
-	benchCursor(b, tpStatusVLANValid)
+	benchCursor(b, tpStatusVLANValid, false)
 }
 
-func benchCursor(b *testing.B, status uint32) {
+// BenchmarkBlockCursorVNet walks frames that carry a vnet header (a TSO
+// super-frame's, with its checksum left to offload) and a VLAN tag.
+func BenchmarkBlockCursorVNet(b *testing.B) {
+	benchCursor(b, tpStatusVLANValid|tpStatusCsumNotReady, true)
+}
+
+func benchCursor(b *testing.B, status uint32, vnet bool) {
 	var frames []ringFrame
 	for i := range 600 {
-		frames = append(frames, ringFrame{data: testFrame(1514, byte(i)), status: status, vlanTCI: 10})
+		frames = append(frames, ringFrame{data: testFrame(1514, byte(i)), status: status, vlanTCI: 10,
+			vnet: VNetHeader{Flags: VNetNeedsChecksum, GSOType: VNetGSOTCPv4, HdrLen: 66, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}})
 	}
 	pristine := buildBlock(1<<20, frames)
+	if vnet {
+		pristine = buildVNetBlock(1<<20, frames)
+	}
 	block := bytes.Clone(pristine)
 	var c blockCursor
 	var ci CaptureInfo
-	c.reset(block, LinkTypeEthernet, 0)
+	c.reset(block, LinkTypeEthernet, 0, vnet)
 	b.SetBytes(1514)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -107,7 +117,7 @@ func benchCursor(b *testing.B, status uint32) {
 			b.StopTimer()
 			copy(block, pristine) // restoring tags shifts bytes; start clean
 			b.StartTimer()
-			c.reset(block, LinkTypeEthernet, 0)
+			c.reset(block, LinkTypeEthernet, 0, vnet)
 		}
 	}
 }

@@ -164,6 +164,7 @@ func (b *Bridge) work(i int, h Handler) error {
 				if ci.CaptureLength < ci.Length {
 					continue // counted as RxTruncated; forwarding it would corrupt it
 				}
+				s.handling(frame, ci)
 				h.Handle(frame, ci, s.in, s)
 			}
 			qs[LAN].tx.flush()

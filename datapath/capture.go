@@ -112,7 +112,10 @@ type CaptureFlags uint16
 
 const (
 	// FlagChecksumNotReady: the frame came from a local sender with
-	// checksum offload, its L4 checksum is not filled in yet.
+	// checksum offload, its L4 checksum is not filled in yet, and nothing
+	// on the way out will fill it in: the handler must. A port with vnet
+	// headers never sets it; there ci.VNet says NeedsChecksum and the
+	// kernel completes the checksum when the frame is forwarded.
 	FlagChecksumNotReady CaptureFlags = 1 << iota
 	// FlagChecksumValid: the device verified the L4 checksum.
 	FlagChecksumValid
@@ -140,6 +143,11 @@ type CaptureInfo struct {
 	VLAN uint16
 	// Queue is the fanout queue (worker) index of a live frame.
 	Queue int
+	// VNet is the kernel's offload header of a live frame on a port with
+	// vnet headers (GSO super-frame, checksum left to complete); zero for
+	// frames from files and ports without. Forwarding the frame through
+	// the bridge's Sender carries it along.
+	VNet VNetHeader
 }
 
 // Truncated reports whether the frame is shorter than it was on the wire.

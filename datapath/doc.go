@@ -4,7 +4,8 @@
 // It owns:
 //   - live ports on Linux: AF_PACKET sockets bound to one interface, each
 //     with a TPACKET_V3 receive ring (mmap'd blocks, a block retire timeout,
-//     poll for readiness) and a sendmmsg transmit path; PACKET_FANOUT in hash
+//     poll for readiness), vnet headers for offloaded frames, and a
+//     sendmmsg transmit path; PACKET_FANOUT in hash
 //     mode spreads an interface over several queues, one per worker;
 //   - a bridge loop: two ports (LAN and WAN) with the same number of queues,
 //     one goroutine per worker serving queue i of both ports, and a Handler
@@ -29,16 +30,38 @@
 // bridge loop). Nothing is copied and nothing is allocated per frame. Frames
 // from a capture reader are valid until the next call to Next.
 //
-// # Frames larger than the MTU
+// # Offloads: super-frames and checksums (vnet headers)
 //
-// GRO and LRO merge segments into frames of up to 64 KiB, and a veth or tap
-// peer with TSO enabled hands over unsegmented super-frames. Receive rings
-// are sized so that such frames arrive whole (a block holds at least one
-// 64 KiB frame plus headers), but a packet socket cannot transmit a frame
-// larger than the egress MTU: the Sender counts those as TxTooLarge and
-// drops them. OpenPort therefore turns GRO and LRO off on its interface
-// unless PortConfig.KeepOffloads is set; TSO on a veth or tap peer must be
-// turned off by whoever owns the peer (DisableOffloads does it). Frames that
+// A veth or tap peer with TSO/GSO hands over unsegmented super-frames of
+// up to 64 KiB, and a local sender with checksum offload leaves the L4
+// checksum as a partial sum. Every socket of a port therefore sets
+// PACKET_VNET_HDR (unless PortConfig.NoVNetHeader): tpacket_rcv writes a
+// struct virtio_net_hdr right before each frame in the TPACKET_V3 ring (at
+// tp_mac - 10; kernels since 4.x, checked by the tests on the running
+// one), the walker copies it into CaptureInfo.VNet (offsets adjusted for a
+// restored VLAN tag), and the bridge's Sender sends the frame being
+// handled with that header again (a second iovec, so the ring frame still
+// goes out by reference). The kernel then segments super-frames (or hands
+// them whole to an egress device that can) and completes checksums, as it
+// does for a VM's virtio NIC. Frames a handler builds go with an empty
+// header; Queue.WriteVNet sends a header explicitly. Capture files and
+// pcap output never see vnet headers.
+//
+// A frame whose checksum the header leaves to the kernel is not flagged
+// FlagChecksumNotReady: a handler must not fill the checksum in (the field
+// holds the pseudo-header sum the kernel adds to), and a handler that
+// rewrites addresses of such a frame updates that field as a partial sum.
+// The kernel can't describe some frames in a vnet header (tunnel GSO
+// types); tpacket_rcv drops those and counts them in KernelDrops.
+//
+// If the kernel refuses the option, the port runs without: super-frames
+// arrive whole (a ring block holds at least one 64 KiB frame plus headers)
+// but a packet socket can't send a frame larger than the egress MTU, so
+// the Sender counts them as TxTooLarge; TSO on the peers must then be
+// turned off by whoever owns them (SetOffloads), and checksums left to
+// offload are flagged FlagChecksumNotReady for the handler. OpenPort turns
+// GRO and LRO off on its interface unless PortConfig.KeepOffloads is set,
+// so that frames cross the bridge as the sender cut them. Frames that
 // arrive truncated anyway (CaptureLength < Length) are counted as
 // RxTruncated and never reach a Handler in the bridge loop.
 //

@@ -70,11 +70,17 @@ func FuzzPcapngReader(f *testing.F) {
 func FuzzBlockCursor(f *testing.F) {
 	f.Add(buildBlock(4096, []ringFrame{{data: testFrame(60, 1)}, {data: testFrame(100, 2), status: tpStatusVLANValid}}))
 	f.Add(buildBlock(512, []ringFrame{{data: testFrame(14, 1), pkttype: PacketOutgoing}, {data: testFrame(40, 2), wirelen: 9000}}))
+	f.Add(buildVNetBlock(4096, []ringFrame{{data: testFrame(1514, 1), status: tpStatusVLANValid | tpStatusCsumNotReady,
+		vnet: VNetHeader{Flags: VNetNeedsChecksum, GSOType: VNetGSOTCPv4, HdrLen: 66, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}}}))
 	f.Fuzz(func(t *testing.T, block []byte) {
-		for _, link := range []LinkType{LinkTypeEthernet, LinkTypeRaw} {
+		for _, m := range []struct {
+			link LinkType
+			vnet bool
+		}{{LinkTypeEthernet, false}, {LinkTypeRaw, false}, {LinkTypeEthernet, true}} {
+			link := m.link
 			b := bytes.Clone(block)
 			var c blockCursor
-			c.reset(b, link, 0)
+			c.reset(b, link, 0, m.vnet)
 			var ci CaptureInfo
 			for i := 0; ; i++ {
 				frame, ok := c.next(&ci)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"unsafe"
 )
 
 // Handler is the gateway's hook into the packet path: it sees every frame
@@ -39,9 +40,10 @@ func (ForwardAll) Handle(frame []byte, _ *CaptureInfo, _ Side, out *Sender) {
 	out.Forward(frame)
 }
 
-// transmitter is one side's output: a live batch or an offline Sink.
+// transmitter is one side's output: a live batch or an offline Sink. h is
+// the frame's offload header, nil for a complete frame.
 type transmitter interface {
-	transmit(frame []byte) error
+	transmit(frame []byte, h *VNetHeader) error
 }
 
 // Sender is a Handler's way out. A live Sender queues frames for a batched
@@ -50,18 +52,34 @@ type transmitter interface {
 type Sender struct {
 	in  Side
 	out [2]transmitter
+	// The frame being handled and its capture info: sending that frame
+	// (rewritten in place or not) carries its vnet header along.
+	cur *byte
+	ci  *CaptureInfo
 }
 
-// Send queues frame for transmission on port to. Errors returned here are
-// about the frame itself (empty, too large); transmit failures of a live
-// port are counted in its Stats, because they surface only when the batch
-// is flushed.
+// Send queues frame for transmission on port to. The frame being handled
+// goes with the offload header it arrived with (ci.VNet), so a GSO
+// super-frame is segmented, and a checksum left to offload completed, by
+// the kernel on the way out; any other frame (one the handler built) is
+// sent as complete. Errors returned here are about the frame itself
+// (empty, too large); transmit failures of a live port are counted in its
+// Stats, because they surface only when the batch is flushed.
 func (s *Sender) Send(to Side, frame []byte) error {
 	t := s.out[to&1]
 	if t == nil {
 		return nil
 	}
-	return t.transmit(frame)
+	var h *VNetHeader
+	if s.ci != nil && len(frame) > 0 && unsafe.SliceData(frame) == s.cur {
+		h = &s.ci.VNet
+	}
+	return t.transmit(frame, h)
+}
+
+// handling tells s which frame the handler is about to see.
+func (s *Sender) handling(frame []byte, ci *CaptureInfo) {
+	s.cur, s.ci = unsafe.SliceData(frame), ci
 }
 
 // Forward sends frame out of the port opposite to the one it came in on.
@@ -74,7 +92,8 @@ func (s *Sender) In() Side { return s.in }
 
 type sinkTransmitter struct{ sink Sink }
 
-func (t sinkTransmitter) transmit(frame []byte) error {
+// transmit writes frame as it is: capture files hold no vnet headers.
+func (t sinkTransmitter) transmit(frame []byte, _ *VNetHeader) error {
 	if len(frame) == 0 {
 		return ErrEmptyFrame
 	}

@@ -53,7 +53,7 @@ func BenchmarkLiveTxRx(b *testing.B) {
 				case <-stop:
 					return
 				case <-time.After(time.Millisecond):
-					out.transmit(filler)
+					out.transmit(filler, nil)
 					out.flush()
 				}
 			}
@@ -65,7 +65,7 @@ func BenchmarkLiveTxRx(b *testing.B) {
 			}
 			for range min(64, b.N-sent) {
 				binary.BigEndian.PutUint32(frame[14:], uint32(sent))
-				out.transmit(frame)
+				out.transmit(frame, nil)
 				sent++
 			}
 			out.flush()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,11 @@ type PortConfig struct {
 	// QdiscBypass sends straight to the driver, skipping the qdisc: faster,
 	// but frames are dropped instead of queued when the device is busy.
 	QdiscBypass bool
+	// NoVNetHeader turns vnet headers off. Without them a GSO super-frame
+	// from a peer with TSO can't be sent on (it is counted as TxTooLarge)
+	// and a frame whose checksum was left to offload is flagged
+	// FlagChecksumNotReady for the handler to complete.
+	NoVNetHeader bool
 }
 
 func (c *PortConfig) normalize() error {
@@ -117,6 +123,7 @@ type Port struct {
 	ifindex int
 	link    LinkType
 	mtu     int
+	vnet    bool
 	queues  []*Queue
 	cfg     PortConfig
 }
@@ -128,7 +135,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	p := &Port{name: cfg.Interface, cfg: cfg}
+	p := &Port{name: cfg.Interface, cfg: cfg, vnet: !cfg.NoVNetHeader}
 	var group int
 	for i := range cfg.Queues {
 		q, err := p.openQueue(i)
@@ -183,6 +190,20 @@ func (p *Port) openQueue(index int) (*Queue, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_RESERVE, ringReserve); err != nil {
 		return fail("PACKET_RESERVE", err)
 	}
+	// The option must come before the ring (EBUSY after). A kernel that
+	// doesn't know it leaves the port without vnet headers; every queue of
+	// a port follows the first, because a bridge moves frames between them.
+	if p.vnet {
+		err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1)
+		switch {
+		case err == nil:
+		case index == 0 && (errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EINVAL)):
+			p.vnet = false
+		default:
+			return fail("PACKET_VNET_HDR", err)
+		}
+	}
+	q.vnet = p.vnet
 	// Kernels before 4.20 lack the option; the walker drops outgoing
 	// frames by their packet type anyway.
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil && !errors.Is(err, unix.ENOPROTOOPT) {
@@ -271,6 +292,11 @@ func (p *Port) LinkType() LinkType { return p.link }
 // MTU returns the interface MTU when the port was opened.
 func (p *Port) MTU() int { return p.mtu }
 
+// VNetHeader reports whether the port's sockets carry vnet headers: frames
+// come with CaptureInfo.VNet, and super-frames and checksums left to
+// offload are passed on for the kernel to finish.
+func (p *Port) VNetHeader() bool { return p.vnet }
+
 // Queues returns the port's queues, in fanout order.
 func (p *Port) Queues() []*Queue { return p.queues }
 
@@ -308,6 +334,7 @@ type Queue struct {
 	index      int
 	port       *Port
 	link       LinkType
+	vnet       bool
 	ring       []byte
 	blockSize  int
 	blockCount int
@@ -447,7 +474,7 @@ func (q *Queue) tryAcquire() bool {
 	q.state.Add(1)
 	q.held = true
 	off := q.cur * q.blockSize
-	q.cursor.reset(q.ring[off:off+q.blockSize], q.link, q.index)
+	q.cursor.reset(q.ring[off:off+q.blockSize], q.link, q.index, q.vnet)
 	return true
 }
 
@@ -556,9 +583,18 @@ func (q *Queue) Next() ([]byte, CaptureInfo, error) {
 	}
 }
 
-// Write transmits one frame at once (no batching). It is safe for
-// concurrent use.
+// Write transmits one frame at once (no batching), as a complete frame
+// (an empty vnet header). It is safe for concurrent use.
 func (q *Queue) Write(frame []byte) error {
+	return q.WriteVNet(frame, nil)
+}
+
+// WriteVNet transmits one frame with its offload header, e.g. a frame read
+// from a port with vnet headers, sent on with its CaptureInfo.VNet: a GSO
+// super-frame is segmented and a checksum left to offload completed on the
+// way out. A nil h, or a port without vnet headers, sends frame as it is.
+// It is safe for concurrent use.
+func (q *Queue) WriteVNet(frame []byte, h *VNetHeader) error {
 	if len(frame) == 0 {
 		return ErrEmptyFrame
 	}
@@ -566,8 +602,28 @@ func (q *Queue) Write(frame []byte) error {
 		return ErrClosed
 	}
 	defer q.leave()
+	var hdr [VNetHeaderLen]byte
+	var iov [2]unix.Iovec
+	var msg unix.Msghdr
+	iov[0].Base, iov[1].Base = &hdr[0], unsafe.SliceData(frame)
+	iov[0].SetLen(VNetHeaderLen)
+	iov[1].SetLen(len(frame))
+	if q.vnet {
+		if h != nil {
+			h.marshalTx(hdr[:], len(frame))
+		}
+		msg.Iov = &iov[0]
+		msg.SetIovlen(2)
+	} else {
+		msg.Iov = &iov[1]
+		msg.SetIovlen(1)
+	}
 	for {
-		err := unix.Sendto(q.fd, frame, 0, nil)
+		var err error
+		if _, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(q.fd), uintptr(unsafe.Pointer(&msg)), 0); e != 0 {
+			err = e
+		}
+		runtime.KeepAlive(frame)
 		switch err {
 		case nil:
 			q.counts.txFrames.Add(1)

@@ -207,6 +207,27 @@ func TestQueue(t *testing.T) {
 		}
 	})
 
+	t.Run("write-no-allocs", func(t *testing.T) {
+		if !p.VNetHeader() {
+			t.Fatal("the kernel refused PACKET_VNET_HDR with a TPACKET_V3 ring")
+		}
+		frame := udpFrame(net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.HardwareAddr{2, 0, 0, 0, 0, 2}, [4]byte{10, 99, 0, 2}, [4]byte{10, 99, 0, 3}, 5555, 7778, make([]byte, 32))
+		h := &VNetHeader{Flags: VNetNeedsChecksum, CsumStart: 34, CsumOffset: 6}
+		if n := testing.AllocsPerRun(100, func() { q.Write(frame) }); n != 0 {
+			t.Errorf("Write: %v allocations per frame", n)
+		}
+		if err := q.WriteVNet(frame, h); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(100, func() { q.WriteVNet(frame, h) }); n != 0 {
+			t.Errorf("WriteVNet: %v allocations per frame", n)
+		}
+		// A header the kernel refuses: the checksum would lie past the frame.
+		if err := q.WriteVNet(frame, &VNetHeader{Flags: VNetNeedsChecksum, CsumStart: uint16(len(frame)), CsumOffset: 16}); err == nil {
+			t.Error("a checksum offset past the frame was accepted")
+		}
+	})
+
 	t.Run("too-large", func(t *testing.T) {
 		before := q.Stats().TxTooLarge
 		if err := q.Write(make([]byte, 3000)); !errors.Is(err, ErrFrameTooLarge) {

@@ -51,13 +51,17 @@ type blockCursor struct {
 	left  int // frames not yet walked
 	link  LinkType
 	queue int
+	// vnet: the socket has PACKET_VNET_HDR, so a struct virtio_net_hdr
+	// sits right before every frame (tpacket_rcv writes it at
+	// tp_mac - sizeof(struct virtio_net_hdr)).
+	vnet bool
 
 	// Per-block counts, folded into the queue's counters once per block.
 	frames, bytes, outgoing, truncated, corrupt uint64
 }
 
-func (c *blockCursor) reset(block []byte, link LinkType, queue int) {
-	*c = blockCursor{block: block, link: link, queue: queue}
+func (c *blockCursor) reset(block []byte, link LinkType, queue int, vnet bool) {
+	*c = blockCursor{block: block, link: link, queue: queue, vnet: vnet}
 	if len(block) < blockDescLen {
 		c.corrupt++
 		return
@@ -95,7 +99,11 @@ func (c *blockCursor) next(ci *CaptureInfo) (frame []byte, ok bool) {
 				c.off = off + next
 			}
 		}
-		if mac < sllEnd || snaplen > len(h)-mac {
+		minMac := sllEnd
+		if c.vnet {
+			minMac += VNetHeaderLen
+		}
+		if mac < minMac || snaplen > len(h)-mac {
 			c.corrupt++
 			c.left = 0
 			return nil, false
@@ -114,7 +122,15 @@ func (c *blockCursor) next(ci *CaptureInfo) (frame []byte, ok bool) {
 			PacketType:     PacketType(h[sllPkttypeOff]),
 			Queue:          c.queue,
 		}
-		if status&tpStatusCsumNotReady != 0 {
+		if c.vnet {
+			// Read before a VLAN tag is restored: the tag's MAC
+			// addresses move into the header's last bytes.
+			ci.VNet.unmarshal(h[mac-VNetHeaderLen : mac])
+		}
+		// With a vnet header the kernel completes the checksum when the
+		// frame leaves; a handler filling it in as well would break the
+		// partial sum the header promises.
+		if status&tpStatusCsumNotReady != 0 && !ci.VNet.NeedsChecksum() {
 			ci.Flags |= FlagChecksumNotReady
 		}
 		if status&tpStatusCsumValid != 0 {
@@ -141,6 +157,7 @@ func (c *blockCursor) next(ci *CaptureInfo) (frame []byte, ok bool) {
 			ci.Length += vlanTagLen
 			ci.VLAN = tci
 			ci.Flags |= FlagVLANRestored
+			ci.VNet.shift(vlanTagLen)
 		}
 		if ci.CaptureLength < ci.Length {
 			c.truncated++

@@ -20,10 +20,16 @@ type region struct{ lo, hi uintptr }
 // Frames that lie in a pinned receive ring go out by reference; others
 // (a handler's own buffers) are copied into the arena, so the handler may
 // reuse its buffer at once. One goroutine owns a batch.
+//
+// On a socket with vnet headers every message is two iovecs, the frame's
+// header from hdrs and the frame itself: the header the ring delivered
+// before the frame is overwritten when a VLAN tag is restored, and frames
+// the handler builds have none.
 type txBatch struct {
 	q      *Queue
 	msgs   []unix.Mmsghdr
-	iovs   []unix.Iovec
+	iovs   []unix.Iovec // two per message: vnet header, frame
+	hdrs   [][VNetHeaderLen]byte
 	n      int
 	arena  []byte
 	used   int
@@ -31,10 +37,17 @@ type txBatch struct {
 }
 
 func newTxBatch(q *Queue, size int) *txBatch {
-	t := &txBatch{q: q, msgs: make([]unix.Mmsghdr, size), iovs: make([]unix.Iovec, size)}
+	t := &txBatch{q: q, msgs: make([]unix.Mmsghdr, size), iovs: make([]unix.Iovec, 2*size), hdrs: make([][VNetHeaderLen]byte, size)}
 	for i := range t.msgs {
-		t.msgs[i].Hdr.Iov = &t.iovs[i]
-		t.msgs[i].Hdr.SetIovlen(1)
+		if q.vnet {
+			t.iovs[2*i].Base = &t.hdrs[i][0]
+			t.iovs[2*i].SetLen(VNetHeaderLen)
+			t.msgs[i].Hdr.Iov = &t.iovs[2*i]
+			t.msgs[i].Hdr.SetIovlen(2)
+		} else {
+			t.msgs[i].Hdr.Iov = &t.iovs[2*i+1]
+			t.msgs[i].Hdr.SetIovlen(1)
+		}
 	}
 	return t
 }
@@ -48,7 +61,8 @@ func (t *txBatch) isPinned(p uintptr, n int) bool {
 	return false
 }
 
-func (t *txBatch) transmit(frame []byte) error {
+// transmit queues frame with the offload header h (nil: a complete frame).
+func (t *txBatch) transmit(frame []byte, h *VNetHeader) error {
 	if len(frame) == 0 {
 		return ErrEmptyFrame
 	}
@@ -72,8 +86,15 @@ func (t *txBatch) transmit(frame []byte) error {
 		// Keep copies 64-byte aligned: one cache line never holds two frames.
 		t.used = min(t.used+(len(frame)+63)&^63, len(t.arena))
 	}
-	t.iovs[t.n].Base = base
-	t.iovs[t.n].SetLen(len(frame))
+	if t.q.vnet {
+		if h != nil {
+			h.marshalTx(t.hdrs[t.n][:], len(frame))
+		} else {
+			t.hdrs[t.n] = [VNetHeaderLen]byte{}
+		}
+	}
+	t.iovs[2*t.n+1].Base = base
+	t.iovs[2*t.n+1].SetLen(len(frame))
 	t.n++
 	return nil
 }
@@ -104,7 +125,7 @@ func (t *txBatch) flush() {
 				i++
 			default:
 				for k := i; k < i+int(r); k++ {
-					bytes += uint64(t.iovs[k].Len)
+					bytes += uint64(t.iovs[2*k+1].Len)
 				}
 				frames += uint64(r)
 				i += int(r)
@@ -117,7 +138,7 @@ func (t *txBatch) flush() {
 	// Forget the frames: a stale pointer into a ring that is later
 	// unmapped must not outlive the batch.
 	for i := range n {
-		t.iovs[i].Base = nil
+		t.iovs[2*i+1].Base = nil
 	}
 	t.n, t.used = 0, 0
 	c := &q.counts
