@@ -39,7 +39,8 @@ const unboundConf = `server:
 	chroot: ""
 	directory: "%s"
 	pidfile: "%s/unbound.pid"
-	module-config: "iterator"
+	module-config: "validator iterator"
+	trust-anchor-file: "%s"
 	qname-minimisation: yes
 	use-syslog: no
 	logfile: ""
@@ -89,7 +90,8 @@ func main() {
 	// advises (rrset cache twice the message cache).
 	conf := filepath.Join(dir, "unbound.conf")
 	dnsAddr := l.Addr("dns", 4)
-	text := fmt.Sprintf(unboundConf, dnsAddr, dir, dir, dir, *threads, cacheMiB/3, cacheMiB*2/3)
+	// Both resolvers validate DNSSEC from the lab root's DS.
+	text := fmt.Sprintf(unboundConf, dnsAddr, dir, dir, dir, d.Anchor, *threads, cacheMiB/3, cacheMiB*2/3)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		log.Fatal(err)
 	}

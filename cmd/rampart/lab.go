@@ -128,14 +128,24 @@ pass did not).
 Scenarios:
   connectivity  TCP and UDP echo from an inside client to the outside web host
                 across the gateway host, IPv4 and IPv6, seen in a capture
-  dns           the lab's DNS hierarchy (root, lab., example.lab. on the outside
-                hosts) and rampart's resolver on the inside dns host: a cold
-                and a cached lookup with their times, and the resolver
+  dns           the lab's DNS hierarchy (root, lab., example.lab. signed with
+                keys made for the run, on the outside hosts) and rampart's
+                resolver on the inside dns host: a cold and a cached lookup
+                with their times, a validated one (AD), and the resolver
                 refusing the outside attacker (no open resolver)
   firewall      rampart's gateway in place of the fw bridge, with a ufw-style
                 policy (deny incoming, allow outgoing, allow ssh and http,
                 reject 8080): what the attacker reaches and what it does not,
-                replies to inside clients, a spoofed ACK dropped as invalid`,
+                replies to inside clients, a spoofed ACK dropped as invalid
+  kaminsky      10 s of off-path spoofed answers (guessed IDs and ports) while
+                an inside client triggers lookups of random example.lab names:
+                the resolver must not be poisoned
+  kaminsky-weak the same attack against a resolver weakened on purpose (fixed
+                source port, no 0x20, no DNSSEC), which it must poison to show
+                the attack works; then with DNSSEC on, forged answers must fail
+                validation (SERVFAIL with an Extended DNS Error)
+  bailiwick     a malicious server for evil.lab answering with records for
+                example.lab: none may reach the cache`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := loadTopo()
@@ -237,6 +247,9 @@ func demoScenarios() []lab.Scenario {
 		scenario.Connectivity(),
 		scenario.DNS(),
 		scenario.Firewall(),
+		scenario.PoisonKaminsky(),
+		scenario.PoisonKaminskyWeak(),
+		scenario.PoisonBailiwick(),
 	}
 }
 

@@ -16,8 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rampart-fw/rampart/config"
 	"github.com/rampart-fw/rampart/dns/cache"
+	"github.com/rampart-fw/rampart/dns/dnssec"
 	"github.com/rampart-fw/rampart/dns/resolver"
 	"github.com/rampart-fw/rampart/dns/server"
+	"github.com/rampart-fw/rampart/dns/validate"
 	"github.com/spf13/cobra"
 )
 
@@ -137,8 +139,8 @@ Example:
 	f.StringVar(&rootHints, "root-hints", "", "root hints file in named.root format (default: IANA's, built in)")
 	f.StringVar(&metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics on (/metrics)")
 	f.StringVar(&control, "control", server.DefaultControlPath, "control socket path (mode 0600)")
-	f.StringVar(&dnssecMode, "dnssec", "off", "DNSSEC validation: on or off (on is not available yet)")
-	f.StringVar(&trustAnchor, "trust-anchor", "", "trust anchor file (DS or DNSKEY records), for --dnssec on")
+	f.StringVar(&dnssecMode, "dnssec", "on", "DNSSEC validation: on or off")
+	f.StringVar(&trustAnchor, "trust-anchor", "", "trust anchor file (DS or DNSKEY records; default: IANA's root KSKs, built in)")
 	f.StringVar(&cacheStr, "cache-size", "64MiB", "memory bound of the cache (e.g. 64MiB, 1GiB)")
 	f.BoolVar(&noQmin, "no-qname-minimisation", false, "send the full query name to every server (RFC 9156 off)")
 	f.BoolVar(&serveStale, "serve-stale", false, "answer with expired data when upstream fails (RFC 8767)")
@@ -218,15 +220,22 @@ func parseSize(s string) (int64, error) {
 }
 
 func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
+	var anchors *dnssec.Anchors
 	switch strings.ToLower(cfg.DNSSEC) {
-	case "", "off":
-	case "on":
-		return usageErrorf("--dnssec on: DNSSEC validation is not available in this version; run with --dnssec off")
+	case "", "on":
+		anchors = dnssec.RootAnchors()
+		if cfg.TrustAnchor != "" {
+			var err error
+			if anchors, err = dnssec.LoadAnchors(cfg.TrustAnchor); err != nil {
+				return &usageError{err}
+			}
+		}
+	case "off":
+		if cfg.TrustAnchor != "" {
+			return usageErrorf("--trust-anchor needs --dnssec on")
+		}
 	default:
 		return usageErrorf("--dnssec %q: use on or off", cfg.DNSSEC)
-	}
-	if cfg.TrustAnchor != "" {
-		return usageErrorf("--trust-anchor is used by DNSSEC validation, which is not available in this version")
 	}
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = []config.AddrPort{{AddrPort: netip.MustParseAddrPort("127.0.0.1:53")}, {AddrPort: netip.MustParseAddrPort("[::1]:53")}}
@@ -275,6 +284,7 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 		rcfg.Disable0x20, rcfg.DisableCookies = true, true
 		a.log.Warn("LAB WEAKENED RESOLVER: fixed source port, no 0x20, no cookies, no spoof detection: it can be poisoned", "port", LabWeakPort)
 	}
+	rcfg.DNSSECOK = anchors != nil
 	res, err := resolver.New(rcfg)
 	if err != nil {
 		return usageErrorf("resolver: %v", err)
@@ -286,7 +296,13 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 	for _, l := range cfg.Listen {
 		listen = append(listen, l.AddrPort)
 	}
-	srv, err := server.New(server.Config{Listen: listen, ACL: acl, Cache: wireCache{c}, Resolver: res, Logger: a.log, Metrics: metrics})
+	var answerer server.Resolver = res
+	if anchors != nil {
+		val := validate.New(res, dnssec.New(dnssec.Config{Anchors: anchors}), validate.Config{Logger: a.log})
+		reg.MustRegister(val.Collector())
+		answerer = val
+	}
+	srv, err := server.New(server.Config{Listen: listen, ACL: acl, Cache: wireCache{c}, Resolver: answerer, Logger: a.log, Metrics: metrics})
 	if err != nil {
 		return usageErrorf("server: %v", err)
 	}
@@ -321,7 +337,7 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 	}
 	go ctl.Serve(ctx, ln)
 	memLimit := server.TuneMemory(size)
-	a.log.Info("resolver started", "listen", fmt.Sprint(srv.Addrs()), "root_hints", len(hints), "cache_bytes", size, "memory_limit", memLimit, "qname_minimisation", qmin, "control", ctlPath)
+	a.log.Info("resolver started", "dnssec", anchors != nil, "listen", fmt.Sprint(srv.Addrs()), "root_hints", len(hints), "cache_bytes", size, "memory_limit", memLimit, "qname_minimisation", qmin, "control", ctlPath)
 	return srv.Serve(ctx)
 }
 

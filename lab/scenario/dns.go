@@ -9,10 +9,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/authoritative"
 	"github.com/rampart-fw/rampart/lab"
 )
 
@@ -26,7 +28,10 @@ type DNSHierarchy struct {
 	Resolver4, Resolver6 netip.AddrPort
 	Control              string // the resolver's control socket
 	Dir                  string
-	procs                []*lab.Proc
+	// Anchor is the trust anchor file (the root's DS) when the hierarchy
+	// is signed.
+	Anchor string
+	procs  []*lab.Proc
 }
 
 // authServers says which host serves which zones.
@@ -57,13 +62,72 @@ func WriteZones(dir string) error {
 	return nil
 }
 
+// signedChain lists the zones the lab signs, the child first: each
+// child's DS goes into its parent before the parent is signed.
+var signedChain = []struct{ file, origin string }{
+	{"example.lab.zone", "example.lab."},
+	{"lab.zone", "lab."},
+	{"root.zone", "."},
+}
+
+// SignHierarchy signs example.lab., lab. and the root in dir with fresh keys
+// (ECDSA P-256, algorithm 13), puts each child's DS in its parent, and
+// writes the root's DS to the trust anchor file it returns. The other lab
+// zones stay unsigned: lab.'s NSEC records prove their delegations insecure.
+func SignHierarchy(dir string, now time.Time) (anchor string, err error) {
+	var childDS []dns.RR
+	for _, zf := range signedChain {
+		path := filepath.Join(dir, zf.file)
+		z, err := authoritative.LoadZone(path, zf.origin)
+		if err != nil {
+			return "", err
+		}
+		if childDS != nil {
+			if z, err = authoritative.NewZone(zf.origin, path, append(z.Records(), childDS...)); err != nil {
+				return "", err
+			}
+		}
+		k, err := authoritative.GenerateKey(zf.origin, dns.ECDSAP256SHA256, true)
+		if err != nil {
+			return "", err
+		}
+		if err := authoritative.SignZone(z, []*authoritative.Key{k}, now.Add(-time.Hour), now.Add(30*24*time.Hour), nil); err != nil {
+			return "", fmt.Errorf("sign %s: %w", zf.origin, err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return "", err
+		}
+		_, err = z.WriteTo(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", err
+		}
+		childDS = []dns.RR{k.DS(dns.SHA256)}
+	}
+	anchor = filepath.Join(dir, "root.anchor")
+	return anchor, os.WriteFile(anchor, []byte(childDS[0].String()+"\n"), 0o600)
+}
+
 // StartDNS starts the hierarchy and the resolver (with extra resolver
-// flags) and waits until each answers. Stop ends them.
+// flags) and waits until each answers. The root, lab. and example.lab. are
+// DNSSEC-signed with keys made for this run, and the resolver validates
+// from the root's DS, unless resolverFlags turn DNSSEC off. Stop ends them.
 func StartDNS(ctx context.Context, l *lab.Lab, rampart, dir string, resolverFlags ...string) (*DNSHierarchy, error) {
 	if err := WriteZones(dir); err != nil {
 		return nil, err
 	}
 	d := &DNSHierarchy{Dir: dir, Control: filepath.Join(dir, "resolver.sock")}
+	if !slices.Contains(resolverFlags, "off") {
+		anchor, err := SignHierarchy(dir, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("sign the lab zones: %w", err)
+		}
+		d.Anchor = anchor
+		resolverFlags = append([]string{"--dnssec", "on", "--trust-anchor", anchor}, resolverFlags...)
+	}
 	for _, s := range authServers {
 		args := []string{rampart, "--log-format", "json", "authoritative"}
 		for _, fam := range []int{4, 6} {
@@ -232,6 +296,18 @@ func runDNS(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
 	}
 	results = append(results, r)
 	env.Logf("cached: %s", r.Outcome)
+	r = lab.Result{Scenario: name, Tried: "validated lookup www.example.lab A (DO set)", Defence: "DNSSEC chain from the lab root's DS"}
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.lab.", dns.TypeA)
+	q.SetEdns0(1232, true)
+	if sec, _, err := Query(client, d.Resolver4, q, false, 5*time.Second); err != nil {
+		r.Outcome = err.Error()
+	} else {
+		r.OK = sec.Rcode == dns.RcodeSuccess && sec.AuthenticatedData
+		r.Outcome = fmt.Sprintf("%s, AD=%v", dns.RcodeToString[sec.Rcode], sec.AuthenticatedData)
+	}
+	results = append(results, r)
+	env.Logf("validated: %s", r.Outcome)
 	r = lab.Result{Scenario: name, Tried: "attacker uses the resolver (open resolver?)", Defence: "ACL: inside networks only"}
 	ref, _, err := Ask(l.Host("attacker"), d.Resolver4, "www.example.lab", dns.TypeA, false)
 	switch {

@@ -210,6 +210,49 @@ func TestResolverInLab(t *testing.T) {
 		}
 	})
 
+	t.Run("DNSSEC validation", func(t *testing.T) {
+		if d.Anchor == "" {
+			t.Fatal("the lab hierarchy is not signed")
+		}
+		for _, c := range []struct {
+			name   string
+			qtype  uint16
+			ad     bool
+			rcode  int
+			rrsigs bool
+		}{
+			{"www.example.lab", dns.TypeA, true, dns.RcodeSuccess, true},
+			{"nope.example.lab", dns.TypeA, true, dns.RcodeNameError, true},
+			{"example.lab", dns.TypeMX, true, dns.RcodeSuccess, true},
+			{"www.shop.lab", dns.TypeA, false, dns.RcodeSuccess, false}, // insecure delegation
+		} {
+			q := new(dns.Msg)
+			q.SetQuestion(dns.Fqdn(c.name), c.qtype)
+			q.SetEdns0(1232, true)
+			r, _, err := Query(client, d.Resolver4, q, true, 5*time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			sigs := 0
+			for _, rr := range append(append([]dns.RR{}, r.Answer...), r.Ns...) {
+				if rr.Header().Rrtype == dns.TypeRRSIG {
+					sigs++
+				}
+			}
+			if r.Rcode != c.rcode || r.AuthenticatedData != c.ad || (sigs > 0) != c.rrsigs {
+				t.Errorf("%s %s: rcode %s, AD %v, %d RRSIGs; want %s, AD %v, RRSIGs %v", c.name, dns.TypeToString[c.qtype],
+					dns.RcodeToString[r.Rcode], r.AuthenticatedData, sigs, dns.RcodeToString[c.rcode], c.ad, c.rrsigs)
+			}
+		}
+		// Without DO: no AD, no DNSSEC records.
+		r, _, _ := Ask(client, d.Resolver4, "www.example.lab", dns.TypeA, false)
+		for _, rr := range r.Answer {
+			if rr.Header().Rrtype == dns.TypeRRSIG {
+				t.Error("an RRSIG reached a client that did not set DO")
+			}
+		}
+	})
+
 	t.Run("flush over the control socket", func(t *testing.T) {
 		if _, _, err := Ask(client, d.Resolver4, "mail.example.lab", dns.TypeA, false); err != nil {
 			t.Fatal(err)

@@ -52,6 +52,12 @@ type KaminskyOptions struct {
 	// Weak attacks a resolver started with WeakenFlag: the attacker knows
 	// its source port and guesses only the ID.
 	Weak bool
+	// Validate keeps DNSSEC validation on for a weak run: the forged
+	// answers still win races, but fail validation (example.lab. is
+	// signed), so the client gets SERVFAIL with an Extended DNS Error
+	// instead of the attacker's address. The default target always
+	// validates.
+	Validate bool
 	// Duration is the wall-clock bound of the flood; 0 means 60 s.
 	Duration time.Duration
 	// MaxPackets is the spoofed-packet budget; 0 means 100 million.
@@ -75,6 +81,11 @@ func (o *KaminskyOptions) defaults() {
 // KaminskyResult is what a Kaminsky run tried and what came of it.
 type KaminskyResult struct {
 	Weak     bool
+	Validate bool
+	// Rejected counts trigger answers that were SERVFAIL with an Extended
+	// DNS Error: forgeries that won the race and failed DNSSEC validation.
+	Rejected int
+	EDE      uint16        // the last Extended DNS Error code seen
 	Rounds   int           // trigger queries sent
 	Timeouts int           // trigger queries that got no answer
 	Packets  uint64        // spoofed responses sent
@@ -119,12 +130,14 @@ func (r KaminskyResult) Rate() float64 {
 // It stops at the first won race, or at the bounds of opts, and asks the
 // resolver from client2 what it now believes.
 func Kaminsky(ctx context.Context, l *lab.Lab, env *lab.Env, opts KaminskyOptions) KaminskyResult {
-	d, err := startPoisonDNS(ctx, l, env, "kaminsky", opts.Weak)
+	d, err := startPoisonDNS(ctx, l, env, "kaminsky", opts.Weak, opts.Validate)
 	if err != nil {
-		return KaminskyResult{Weak: opts.Weak, Err: err}
+		return KaminskyResult{Weak: opts.Weak, Validate: opts.Validate, Err: err}
 	}
 	defer d.Stop()
-	return KaminskyAgainst(ctx, l, d.Resolver4, opts)
+	r := KaminskyAgainst(ctx, l, d.Resolver4, opts)
+	r.Validate = opts.Validate
+	return r
 }
 
 // KaminskyAgainst runs the Kaminsky attack against a resolver already
@@ -183,6 +196,7 @@ func KaminskyAgainst(ctx context.Context, l *lab.Lab, resolver netip.AddrPort, o
 		res.Rounds++
 		q := new(dns.Msg)
 		q.SetQuestion(name, dns.TypeA)
+		q.SetEdns0(1232, false)
 		r, _, err := Query(client, resolver, q, false, 2*time.Second)
 		if err != nil {
 			res.Timeouts++
@@ -191,6 +205,16 @@ func KaminskyAgainst(ctx context.Context, l *lab.Lab, resolver netip.AddrPort, o
 		if answersWith(r, attacker) {
 			res.RaceWon, res.WonName, res.WonRound, res.WonAfter = true, name, res.Rounds, time.Since(start)
 			break
+		}
+		if r.Rcode == dns.RcodeServerFailure {
+			if opt := r.IsEdns0(); opt != nil {
+				for _, o := range opt.Option {
+					if ede, ok := o.(*dns.EDNS0_EDE); ok {
+						res.Rejected++
+						res.EDE = ede.InfoCode
+					}
+				}
+			}
 		}
 	}
 	cancel()
@@ -235,7 +259,7 @@ type BailiwickResult struct {
 // ns1.example.lab, which must still have their real addresses.
 func Bailiwick(ctx context.Context, l *lab.Lab, env *lab.Env) BailiwickResult {
 	var res BailiwickResult
-	d, err := startPoisonDNS(ctx, l, env, "bailiwick", false)
+	d, err := startPoisonDNS(ctx, l, env, "bailiwick", false, true)
 	if err != nil {
 		res.Err = err
 		return res
@@ -269,6 +293,18 @@ func PoisonKaminsky() lab.Scenario {
 	}}
 }
 
+// PoisonKaminskyWeak is the demo's proof that the attack works: the same
+// flood against the weakened resolver without DNSSEC, which it must poison
+// within its bound, then against the weakened resolver that validates,
+// whose forged answers must fail validation.
+func PoisonKaminskyWeak() lab.Scenario {
+	return lab.Scenario{Name: "kaminsky-weak", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
+		weak := Kaminsky(ctx, l, env, KaminskyOptions{Weak: true, Duration: 30 * time.Second})
+		signed := Kaminsky(ctx, l, env, KaminskyOptions{Weak: true, Validate: true, Duration: 15 * time.Second})
+		return []lab.Result{weak.LabResult("kaminsky-weak"), signed.LabResult("kaminsky-weak")}
+	}}
+}
+
 // PoisonBailiwick is the demo's bailiwick scenario.
 func PoisonBailiwick() lab.Scenario {
 	return lab.Scenario{Name: "bailiwick", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
@@ -282,10 +318,16 @@ func PoisonBailiwick() lab.Scenario {
 // did not.
 func (r KaminskyResult) LabResult(scenario string) lab.Result {
 	target := "default resolver"
-	defence := "random source port, random ID, 0x20, near-miss → TCP"
-	if r.Weak {
-		target = "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20)"
+	defence := "random source port, random ID, 0x20, near-miss → TCP, DNSSEC"
+	wantPoisoned := false
+	switch {
+	case r.Weak && r.Validate:
+		target = "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20) that validates DNSSEC"
+		defence = "DNSSEC only (example.lab. is signed)"
+	case r.Weak:
+		target = "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20, no DNSSEC)"
 		defence = "ID only (16 bits)"
+		wantPoisoned = true
 	}
 	res := lab.Result{Scenario: scenario, Defence: defence,
 		Tried: fmt.Sprintf("off-path Kaminsky flood against the %s: %d rounds, %d spoofed responses in %s (%.0f/s)",
@@ -295,16 +337,19 @@ func (r KaminskyResult) LabResult(scenario string) lab.Result {
 		res.Outcome = r.Err.Error()
 	case r.Hijacked:
 		res.Outcome = fmt.Sprintf("POISONED, zone hijacked (race won in round %d after %s)", r.WonRound, r.WonAfter.Round(time.Millisecond))
-		res.OK = r.Weak
+		res.OK = wantPoisoned
 	case r.Poisoned:
 		res.Outcome = fmt.Sprintf("POISONED: %s cached with the attacker's address (race won in round %d after %s); the delegation held", r.WonName, r.WonRound, r.WonAfter.Round(time.Millisecond))
-		res.OK = r.Weak
+		res.OK = wantPoisoned
 	case r.RaceWon:
 		res.Outcome = fmt.Sprintf("a forged answer won round %d after %s but was not cached", r.WonRound, r.WonAfter.Round(time.Millisecond))
 		res.OK = false
+	case r.Rejected > 0:
+		res.Outcome = fmt.Sprintf("not poisoned: %d forged answers won the race and failed validation (SERVFAIL, EDE %d)", r.Rejected, r.EDE)
+		res.OK = !wantPoisoned
 	default:
 		res.Outcome = "not poisoned"
-		res.OK = !r.Weak
+		res.OK = !wantPoisoned
 	}
 	res.Details = r.After
 	return res
@@ -331,8 +376,8 @@ func (r BailiwickResult) LabResult(scenario string) lab.Result {
 }
 
 // startPoisonDNS starts the hierarchy in a folder of its own, the resolver
-// weakened when weak.
-func startPoisonDNS(ctx context.Context, l *lab.Lab, env *lab.Env, name string, weak bool) (*DNSHierarchy, error) {
+// weakened when weak, validating DNSSEC when validate.
+func startPoisonDNS(ctx context.Context, l *lab.Lab, env *lab.Env, name string, weak, validate bool) (*DNSHierarchy, error) {
 	dir, err := os.MkdirTemp(env.Dir, name+"-")
 	if err != nil {
 		return nil, err
@@ -340,11 +385,15 @@ func startPoisonDNS(ctx context.Context, l *lab.Lab, env *lab.Env, name string, 
 	if !weak {
 		return StartDNS(ctx, l, env.Rampart, dir)
 	}
+	flags := []string{WeakenFlag}
+	if !validate {
+		flags = append(flags, "--dnssec", "off")
+	}
 	// Node.Start passes this process's environment on; the variable is set
 	// only while the servers start.
 	old, had := os.LookupEnv(WeakenEnv)
 	os.Setenv(WeakenEnv, WeakenEnvValue)
-	d, err := StartDNS(ctx, l, env.Rampart, dir, WeakenFlag)
+	d, err := StartDNS(ctx, l, env.Rampart, dir, flags...)
 	if had {
 		os.Setenv(WeakenEnv, old)
 	} else {
