@@ -78,6 +78,7 @@ poisoned as expected; 1 otherwise.`,
 	kaminsky.Flags().DurationVar(&duration, "duration", 60*time.Second, "wall-clock bound of the flood")
 	kaminsky.Flags().Uint64Var(&maxPackets, "max-packets", 100_000_000, "bound on the spoofed packets")
 
+	var bwWeak, bwValidate bool
 	bailiwick := &cobra.Command{
 		Use:   "bailiwick",
 		Short: "A malicious authoritative server for evil.lab. answers with records for example.lab.",
@@ -88,12 +89,26 @@ answer, authority and additional sections. client1 asks for www.evil.lab;
 then www.example.lab and ns1.example.lab must still have their real
 addresses.
 
-Exit status: 0 when the resolver was not poisoned, 1 otherwise.`,
+With --weak the resolver runs with the lab-only --lab-weaken-bailiwick
+option (out-of-bailiwick records are cached, as before 1997) and without
+DNSSEC validation, since example.lab. is signed and validation alone would
+stop the injection: that run shows the attack itself works. --weak
+--validate keeps validation on, which must then hold on its own.
+
+Exit status: 0 when the default or the validating resolver was not
+poisoned, or with --weak alone when it was poisoned as expected; 1
+otherwise.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if bwValidate && !bwWeak {
+				return usageErrorf("--validate goes with --weak: the default resolver always validates")
+			}
 			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (bool, error) {
-				fmt.Fprintln(out, "Bailiwick attack: client1 asks for www.evil.lab ...")
-				r := scenario.Bailiwick(cmd.Context(), l, env)
+				fmt.Fprintf(out, "Bailiwick attack against the %s: client1 asks for www.evil.lab ...\n", bailiwickTargetName(bwWeak, bwValidate))
+				r := scenario.Bailiwick(cmd.Context(), l, env, scenario.BailiwickOptions{Weak: bwWeak, Validate: bwValidate})
+				if errors.Is(r.Err, scenario.ErrWeakenUnavailable) {
+					return false, &failure{code: 1, msg: r.Err.Error()}
+				}
 				if r.Err != nil {
 					return false, r.Err
 				}
@@ -108,6 +123,8 @@ Exit status: 0 when the resolver was not poisoned, 1 otherwise.`,
 			})
 		},
 	}
+	bailiwick.Flags().BoolVar(&bwWeak, "weak", false, "attack a resolver without the bailiwick check (and, unless --validate, without DNSSEC)")
+	bailiwick.Flags().BoolVar(&bwValidate, "validate", false, "with --weak: keep DNSSEC validation on")
 	cmd.AddCommand(kaminsky, bailiwick)
 	return cmd
 }
@@ -160,6 +177,16 @@ func runAttack(cmd *cobra.Command, a *app, loadTopo func() (*lab.Topology, error
 func targetName(weak bool) string {
 	if weak {
 		return "weakened resolver (--lab-weaken: fixed source port, no 0x20)"
+	}
+	return "default resolver"
+}
+
+func bailiwickTargetName(weak, validate bool) string {
+	switch {
+	case weak && validate:
+		return "weakened resolver (--lab-weaken-bailiwick: no bailiwick check) that validates DNSSEC"
+	case weak:
+		return "weakened resolver (--lab-weaken-bailiwick: no bailiwick check, no DNSSEC)"
 	}
 	return "default resolver"
 }

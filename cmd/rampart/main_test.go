@@ -89,6 +89,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"lab", "--topology", badTopo, "up"}, 2, "unknown network"},
 		{[]string{"version", "extra"}, 2, "takes no arguments"},
 		{[]string{"resolver", "--lab-weaken", "--listen", "127.0.0.1:0"}, 2, "refused unless the lab sets RAMPART_LAB_WEAKEN"},
+		{[]string{"resolver", "--lab-weaken-bailiwick", "--listen", "127.0.0.1:0"}, 2, "refused unless the lab sets RAMPART_LAB_WEAKEN"},
 		{[]string{"resolver", "--dnssec", "maybe", "--listen", "127.0.0.1:0"}, 2, "use on or off"},
 	}
 	for _, tt := range tests {

@@ -40,6 +40,9 @@ type resolverConfig struct {
 	// labWeaken is set only by the hidden --lab-weaken flag, never from a
 	// configuration file.
 	labWeaken bool
+	// labWeakenBailiwick is set only by the hidden --lab-weaken-bailiwick
+	// flag: the resolver caches out-of-bailiwick records.
+	labWeakenBailiwick bool
 	// UpstreamPort is the port of authoritative servers (53); only tests
 	// and labs that run them elsewhere change it.
 	UpstreamPort uint16 `yaml:"upstream_port"`
@@ -64,7 +67,7 @@ func newResolverCommand(a *app) *cobra.Command {
 		dnssecMode, trustAnchor, cacheStr string
 		noQmin, serveStale                bool
 		upstreamPort                      uint16
-		labWeaken                         bool
+		labWeaken, labWeakenBailiwick     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "resolver",
@@ -130,6 +133,12 @@ Example:
 				}
 				cfg.labWeaken = true
 			}
+			if labWeakenBailiwick {
+				if os.Getenv(LabWeakenEnv) != LabWeakenConsent {
+					return usageErrorf("--lab-weaken-bailiwick makes the resolver poisonable and is only for the lab's attack demonstrations; it is refused unless the lab sets %s", LabWeakenEnv)
+				}
+				cfg.labWeakenBailiwick = true
+			}
 			return runResolver(cmd.Context(), a, cfg)
 		},
 	}
@@ -148,6 +157,8 @@ Example:
 	_ = f.MarkHidden("upstream-port")
 	f.BoolVar(&labWeaken, "lab-weaken", false, "lab only: a fixed source port, no 0x20, no cookies, no spoof detection")
 	_ = f.MarkHidden("lab-weaken")
+	f.BoolVar(&labWeakenBailiwick, "lab-weaken-bailiwick", false, "lab only: cache out-of-bailiwick records, as resolvers did before 1997")
+	_ = f.MarkHidden("lab-weaken-bailiwick")
 
 	cmd.AddCommand(&cobra.Command{
 		Use:   "stats",
@@ -283,6 +294,13 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 		rcfg.Transport = &resolver.NetTransport{LabWeakness: &resolver.Weakness{FixedPort: LabWeakPort, IgnoreNearMisses: true}}
 		rcfg.Disable0x20, rcfg.DisableCookies = true, true
 		a.log.Warn("LAB WEAKENED RESOLVER: fixed source port, no 0x20, no cookies, no spoof detection: it can be poisoned", "port", LabWeakPort)
+	}
+	if cfg.labWeakenBailiwick {
+		// The resolver of 1996: whatever a server puts in its response is
+		// believed, whichever zone it was asked as. The lab runs it to show
+		// that its bailiwick attack works.
+		rcfg.LabAcceptOutOfBailiwick = true
+		a.log.Warn("LAB WEAKENED RESOLVER: no bailiwick check, out-of-bailiwick records are cached: it can be poisoned")
 	}
 	rcfg.DNSSECOK = anchors != nil
 	res, err := resolver.New(rcfg)

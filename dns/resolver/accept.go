@@ -81,6 +81,10 @@ func lameReply(why string) *reply { return &reply{kind: replyLame, why: why} }
 const (
 	maxGlue        = 64
 	maxDenialProof = 16
+	// maxLabForeign bounds what the lab's weakened acceptance takes from
+	// one response: enough for any demonstration, and the weakened
+	// resolver stays bounded like the real one.
+	maxLabForeign = 64
 )
 
 // classify applies the acceptance rules to a response for p and returns what
@@ -99,6 +103,9 @@ func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
 		p.now = r.clock.Now()
 	}
 	rep := r.classifyResponse(p, m)
+	if r.cfg.LabAcceptOutOfBailiwick {
+		r.labAcceptForeign(p, m, rep)
+	}
 	// An RRset larger than any sane zone holds is refused, as BIND and
 	// PowerDNS refuse them (max-records-per-type): caching it would let one
 	// response fill the cache, and every answer from it cost as much.
@@ -310,6 +317,78 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 	}
 	rep.neg = neg
 	return rep
+}
+
+// labAcceptForeign is Config.LabAcceptOutOfBailiwick: the acceptance of a
+// pre-1997 resolver, for the lab's demonstration only. To a usable reply it
+// adds, as cacheable sets, the records the rules above refused for their
+// owner alone: answer-section records off the chain, and authority and
+// additional records whose owner lies outside the zone p was sent to. The
+// credibility ranks stay those of the section (an off-chain record in an
+// authoritative answer ranks as an answer), since that is what made such
+// records win: a resolver that believed them served them as it served the
+// answer. The message checks (ID, question, rcode, AA) still apply; only
+// the bailiwick is given up, so that the lab shows that rule alone.
+func (r *Resolver) labAcceptForeign(p *pending, m *dns.Msg, rep *reply) {
+	switch rep.kind {
+	case replyAnswer, replyCNAME, replyReferral, replyNXDomain, replyNoData:
+	default:
+		return
+	}
+	answerRank := RankAnswerNonAuth
+	if m.Authoritative {
+		answerRank = RankAnswerAuth
+	}
+	sections := [...]struct {
+		rrs    []dns.RR
+		rank   Rank
+		inZone bool // in-bailiwick records of the section are taken too
+	}{
+		{m.Answer, answerRank, true},
+		{m.Ns, RankAuthority, false},
+		{m.Extra, RankAdditional, false},
+	}
+	kept := len(rep.sets)
+	taken := 0
+	for _, sec := range sections {
+		for _, rr := range sec.rrs {
+			if taken >= maxLabForeign {
+				return
+			}
+			h := rr.Header()
+			switch h.Rrtype {
+			case dns.TypeOPT, dns.TypeRRSIG, dns.TypeTSIG, dns.TypeSIG:
+				// Signatures travel with the sets they cover, and the
+				// others are not data.
+				continue
+			}
+			if h.Class != p.qclass {
+				continue
+			}
+			name := lowerASCII(h.Name)
+			if !sec.inZone && !r.foreign(p, m, name) {
+				continue // in the bailiwick: the normal rules decided
+			}
+			if hasSet(rep.sets[:kept], name, h.Rrtype) {
+				continue // on the chain, or a referral's own set
+			}
+			cp := r.capTTL(rr)
+			cp.Header().Name = name
+			rep.sets = addToSet(rep.sets, cp, sec.rank)
+			taken++
+			r.stats.labForeign.Add(1)
+		}
+	}
+}
+
+// hasSet reports whether sets holds an RRset of name and type.
+func hasSet(sets []RRset, name string, rrtype uint16) bool {
+	for i := range sets {
+		if sets[i].Type == rrtype && sets[i].Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // referral builds the reply for a delegation to child.

@@ -139,6 +139,16 @@ type Config struct {
 	// MaxZoneTries bounds the queries sent to one zone's servers in one
 	// step of a resolution; 0 means 16.
 	MaxZoneTries int
+
+	// LabAcceptOutOfBailiwick turns the bailiwick rule off, the way
+	// resolvers worked before 1997: records a server put in its
+	// response about names outside the zone it was asked as (authority NS
+	// sets, additional-section addresses) and answer records off the
+	// CNAME/DNAME chain are cached too. It exists only so that the lab can
+	// show its bailiwick attack succeeding against such a resolver; only
+	// `rampart resolver --lab-weaken-bailiwick`, which the lab must consent
+	// to through the environment, sets it, and no configuration file can.
+	LabAcceptOutOfBailiwick bool
 }
 
 func (c *Config) setDefaults() {
@@ -280,6 +290,7 @@ type counters struct {
 	spoof                                       [spoofReasons]atomic.Uint64
 	spoofTCP, spoofNotCached, caseFallbacks     atomic.Uint64
 	oversized, crossZone, rankRejected, ttlCaps atomic.Uint64
+	labForeign                                  atomic.Uint64
 	gluelessLimited, zoneTriesLimited           atomic.Uint64
 }
 
@@ -340,6 +351,9 @@ type Stats struct {
 	ZoneTriesLimited uint64
 	ZoneCuts         int    // zone cuts remembered
 	ZoneCutEvictions uint64 // cuts dropped to stay within InfraMaxHosts
+	// LabOutOfBailiwick counts records taken against the bailiwick rule by
+	// a resolver with Config.LabAcceptOutOfBailiwick; always 0 otherwise.
+	LabOutOfBailiwick uint64
 }
 
 // New validates cfg, fills in defaults and returns a Resolver.
@@ -461,6 +475,7 @@ func (r *Resolver) Stats() Stats {
 		CaseFallbacks:      s.caseFallbacks.Load(),
 		OversizedRRsets:    s.oversized.Load(),
 		CrossZoneRejected:  s.crossZone.Load(),
+		LabOutOfBailiwick:  s.labForeign.Load(),
 		RankRejected:       s.rankRejected.Load(),
 		TTLCapped:          s.ttlCaps.Load(),
 		GluelessLimited:    s.gluelessLimited.Load(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,66 @@ func TestLabWeakness(t *testing.T) {
 	}
 	if p := <-ports; p == int(fixed) {
 		t.Error("the normal transport used the weak port")
+	}
+}
+
+// TestLabAcceptOutOfBailiwick: poison.lab's server adds records for
+// example.lab. and evil.lab. to every answer. The normal resolver drops
+// them; the lab's weakened one (Config.LabAcceptOutOfBailiwick) caches them,
+// and afterwards answers www.example.lab with the injected address, as a
+// pre-1997 resolver did.
+func TestLabAcceptOutOfBailiwick(t *testing.T) {
+	injected := []struct {
+		name  string
+		qtype uint16
+		rank  Rank
+	}{
+		{"www.example.lab.", dns.TypeA, RankAnswerAuth}, // answer, off the chain
+		{"evil.lab.", dns.TypeA, RankAnswerAuth},        // answer, off the chain
+		{"example.lab.", dns.TypeNS, RankAuthority},     // authority, foreign
+		{"ns1.example.lab.", dns.TypeA, RankAdditional}, // additional, foreign
+		{"ns.evil.other.", dns.TypeA, RankAdditional},   // additional, foreign
+	}
+	for _, tc := range []struct {
+		name    string
+		weak    bool
+		wantWWW string
+	}{
+		{"normal", false, "www.example.lab. 0 IN A 198.51.100.1"},
+		{"lab weakened", true, "www.example.lab. 0 IN A 6.6.6.6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _, cache := newTestResolver(t, func(c *Config) { c.LabAcceptOutOfBailiwick = tc.weak })
+			ctx := context.Background()
+			m, err := r.Resolve(ctx, "www.poison.lab.", dns.TypeA, dns.ClassINET, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rrStrings(m.Answer); len(got) != 1 || !strings.HasPrefix(got[0], "www.poison.lab. ") {
+				t.Errorf("www.poison.lab answered %v, want its own record only", got)
+			}
+			now := r.clock.Now()
+			for _, k := range injected {
+				set, ok := cache.LookupRRset(k.name, k.qtype, dns.ClassINET, now)
+				switch {
+				case tc.weak && !ok:
+					t.Errorf("%s %s not cached by the weakened resolver", k.name, dns.Type(k.qtype))
+				case tc.weak && set.Rank != k.rank:
+					t.Errorf("%s %s cached with rank %s, want %s", k.name, dns.Type(k.qtype), set.Rank, k.rank)
+				case !tc.weak && ok:
+					t.Errorf("out-of-bailiwick %s %s cached: %v", k.name, dns.Type(k.qtype), set.RRs)
+				}
+			}
+			if got, want := r.Stats().LabOutOfBailiwick > 0, tc.weak; got != want {
+				t.Errorf("LabOutOfBailiwick = %d", r.Stats().LabOutOfBailiwick)
+			}
+			m, err = r.Resolve(ctx, "www.example.lab.", dns.TypeA, dns.ClassINET, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rrStrings(m.Answer); len(got) != 1 || got[0] != tc.wantWWW {
+				t.Errorf("www.example.lab answered %v, want %s", got, tc.wantWWW)
+			}
+		})
 	}
 }

@@ -21,22 +21,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The lab-only weakening of the resolver: a fixed upstream source port and
-// no 0x20. The resolver refuses the flag unless the environment carries the
-// variable, which only the lab sets, so a production configuration cannot
-// switch it on by accident.
+// The lab-only weakenings of the resolver: WeakenFlag gives it a fixed
+// upstream source port and no 0x20 (for the Kaminsky attack),
+// WeakenBailiwickFlag turns its bailiwick check off (for the bailiwick
+// attack). The resolver refuses either flag unless the environment carries
+// the variable, which only the lab sets, so a production configuration
+// cannot switch them on by accident.
 const (
-	WeakenFlag     = "--lab-weaken"
-	WeakenEnv      = "RAMPART_LAB_WEAKEN"
-	WeakenEnvValue = "yes-i-want-a-poisonable-resolver"
+	WeakenFlag          = "--lab-weaken"
+	WeakenBailiwickFlag = "--lab-weaken-bailiwick"
+	WeakenEnv           = "RAMPART_LAB_WEAKEN"
+	WeakenEnvValue      = "yes-i-want-a-poisonable-resolver"
 	// WeakPort is the fixed source port of a weakened resolver: knowing it
 	// is the whole point of the weakness.
 	WeakPort = 33333
 )
 
-// ErrWeakenUnavailable is returned when the resolver does not know
-// WeakenFlag yet, so there is no weakened target to attack.
-var ErrWeakenUnavailable = errors.New("the resolver has no " + WeakenFlag + " option (unknown flag): no weakened target")
+// ErrWeakenUnavailable is returned when the resolver does not know the
+// weakening flag a run needs, so there is no weakened target to attack.
+var ErrWeakenUnavailable = errors.New("the resolver has no lab weakening option (unknown flag): no weakened target")
 
 // PoisonZone is the victim zone, NSName its server's name, and PoisonAddr
 // the address the attacks try to plant: the attacker host.
@@ -130,7 +133,11 @@ func (r KaminskyResult) Rate() float64 {
 // It stops at the first won race, or at the bounds of opts, and asks the
 // resolver from client2 what it now believes.
 func Kaminsky(ctx context.Context, l *lab.Lab, env *lab.Env, opts KaminskyOptions) KaminskyResult {
-	d, err := startPoisonDNS(ctx, l, env, "kaminsky", opts.Weak, opts.Validate)
+	weaken := ""
+	if opts.Weak {
+		weaken = WeakenFlag
+	}
+	d, err := startPoisonDNS(ctx, l, env, "kaminsky", weaken, opts.Validate)
 	if err != nil {
 		return KaminskyResult{Weak: opts.Weak, Validate: opts.Validate, Err: err}
 	}
@@ -238,8 +245,25 @@ func KaminskyAgainst(ctx context.Context, l *lab.Lab, resolver netip.AddrPort, o
 	return res
 }
 
+// BailiwickOptions choose the target of a bailiwick run.
+type BailiwickOptions struct {
+	// Weak attacks a resolver started with WeakenBailiwickFlag, which
+	// caches whatever a server puts in its response, as resolvers did
+	// before 1997. Without Validate its DNSSEC validation is off too:
+	// example.lab. is signed, and validation alone would stop the
+	// injection.
+	Weak bool
+	// Validate keeps DNSSEC validation on for a weak run: the injected
+	// records are cached but fail validation, so the client gets SERVFAIL
+	// with an Extended DNS Error, or the real address, never the
+	// attacker's. The default target always validates.
+	Validate bool
+}
+
 // BailiwickResult is what a bailiwick run tried and what came of it.
 type BailiwickResult struct {
+	Weak     bool
+	Validate bool
 	// Trigger is what the resolver answered for www.evil.lab.
 	Trigger string
 	// EvilQueries counts the queries the malicious server answered: zero
@@ -255,11 +279,17 @@ type BailiwickResult struct {
 // whose every answer carries records for example.lab.: an NS in the
 // authority section, addresses for www and ns1 in the additional section
 // and an answer-section record for www.example.lab. client1 asks the
-// resolver for www.evil.lab; client2 then asks for www.example.lab and
-// ns1.example.lab, which must still have their real addresses.
-func Bailiwick(ctx context.Context, l *lab.Lab, env *lab.Env) BailiwickResult {
-	var res BailiwickResult
-	d, err := startPoisonDNS(ctx, l, env, "bailiwick", false, true)
+// resolver (weakened as opts say) for www.evil.lab; client2 then asks for
+// www.example.lab and ns1.example.lab, which the default and the validating
+// resolver must still answer with their real addresses (or SERVFAIL), and
+// the weakened resolver without DNSSEC with the attacker's.
+func Bailiwick(ctx context.Context, l *lab.Lab, env *lab.Env, opts BailiwickOptions) BailiwickResult {
+	res := BailiwickResult{Weak: opts.Weak, Validate: opts.Weak && opts.Validate}
+	weaken := ""
+	if opts.Weak {
+		weaken = WeakenBailiwickFlag
+	}
+	d, err := startPoisonDNS(ctx, l, env, "bailiwick", weaken, res.Validate)
 	if err != nil {
 		res.Err = err
 		return res
@@ -305,11 +335,17 @@ func PoisonKaminskyWeak() lab.Scenario {
 	}}
 }
 
-// PoisonBailiwick is the demo's bailiwick scenario.
+// PoisonBailiwick is the demo's bailiwick scenario: the attack against the
+// default resolver, which must hold; against the resolver without a
+// bailiwick check and without DNSSEC, which it must poison (the proof that
+// the attack works); and against the resolver without a bailiwick check
+// that validates, which DNSSEC must save.
 func PoisonBailiwick() lab.Scenario {
 	return lab.Scenario{Name: "bailiwick", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
-		r := Bailiwick(ctx, l, env)
-		return []lab.Result{r.LabResult("bailiwick")}
+		def := Bailiwick(ctx, l, env, BailiwickOptions{})
+		weak := Bailiwick(ctx, l, env, BailiwickOptions{Weak: true})
+		signed := Bailiwick(ctx, l, env, BailiwickOptions{Weak: true, Validate: true})
+		return []lab.Result{def.LabResult("bailiwick"), weak.LabResult("bailiwick"), signed.LabResult("bailiwick")}
 	}}
 }
 
@@ -355,20 +391,34 @@ func (r KaminskyResult) LabResult(scenario string) lab.Result {
 	return res
 }
 
-// LabResult is the result as a line of the demo report: OK when the cache
-// was not poisoned.
+// LabResult is the result as a line of the demo report. A weak run without
+// DNSSEC is OK when it poisoned the target (the attack works); the others
+// when they did not.
 func (r BailiwickResult) LabResult(scenario string) lab.Result {
-	res := lab.Result{Scenario: scenario, Defence: "bailiwick: only records inside the zone asked are accepted",
-		Tried: fmt.Sprintf("malicious server for %s sends out-of-bailiwick records for %s (%d queries answered)", EvilZone, PoisonZone, r.EvilQueries)}
+	target := "default resolver"
+	defence := "bailiwick: only records inside the zone asked are accepted; DNSSEC"
+	wantPoisoned := false
+	switch {
+	case r.Weak && r.Validate:
+		target = "weakened resolver (" + WeakenBailiwickFlag + ": no bailiwick check) that validates DNSSEC"
+		defence = "DNSSEC only (example.lab. is signed)"
+	case r.Weak:
+		target = "weakened resolver (" + WeakenBailiwickFlag + ": no bailiwick check, no DNSSEC)"
+		defence = "none (the pre-1997 resolver)"
+		wantPoisoned = true
+	}
+	res := lab.Result{Scenario: scenario, Defence: defence,
+		Tried: fmt.Sprintf("malicious server for %s sends out-of-bailiwick records for %s to the %s (%d queries answered)", EvilZone, PoisonZone, target, r.EvilQueries)}
 	switch {
 	case r.Err != nil:
 		res.Outcome = r.Err.Error()
 	case r.EvilQueries == 0:
 		res.Outcome = "the resolver never asked the malicious server"
 	case r.Poisoned:
-		res.Outcome = "POISONED"
+		res.Outcome = "POISONED: " + PoisonZone + " answers with the attacker's address"
+		res.OK = wantPoisoned
 	default:
-		res.OK = true
+		res.OK = !wantPoisoned
 		res.Outcome = "not poisoned; www.evil.lab → " + r.Trigger
 	}
 	res.Details = r.After
@@ -376,16 +426,17 @@ func (r BailiwickResult) LabResult(scenario string) lab.Result {
 }
 
 // startPoisonDNS starts the hierarchy in a folder of its own, the resolver
-// weakened when weak, validating DNSSEC when validate.
-func startPoisonDNS(ctx context.Context, l *lab.Lab, env *lab.Env, name string, weak, validate bool) (*DNSHierarchy, error) {
+// weakened by the flag weaken unless it is empty; a weakened resolver
+// validates DNSSEC only when validate.
+func startPoisonDNS(ctx context.Context, l *lab.Lab, env *lab.Env, name, weaken string, validate bool) (*DNSHierarchy, error) {
 	dir, err := os.MkdirTemp(env.Dir, name+"-")
 	if err != nil {
 		return nil, err
 	}
-	if !weak {
+	if weaken == "" {
 		return StartDNS(ctx, l, env.Rampart, dir)
 	}
-	flags := []string{WeakenFlag}
+	flags := []string{weaken}
 	if !validate {
 		flags = append(flags, "--dnssec", "off")
 	}
@@ -437,7 +488,15 @@ func answersWith(r *dns.Msg, a netip.Addr) bool {
 
 func summary(r *dns.Msg) string {
 	if r.Rcode != dns.RcodeSuccess {
-		return dns.RcodeToString[r.Rcode]
+		s := dns.RcodeToString[r.Rcode]
+		if opt := r.IsEdns0(); opt != nil {
+			for _, o := range opt.Option {
+				if ede, ok := o.(*dns.EDNS0_EDE); ok {
+					s += fmt.Sprintf(" (EDE %d %s)", ede.InfoCode, dns.ExtendedErrorCodeToString[ede.InfoCode])
+				}
+			}
+		}
+		return s
 	}
 	var s []string
 	for _, rr := range r.Answer {

@@ -195,22 +195,63 @@ func TestSpoofedPacketsArrive(t *testing.T) {
 	}
 }
 
-func TestBailiwickNotPoisoned(t *testing.T) {
+// TestBailiwick runs the attack against the three targets in one lab: the
+// default resolver and the weakened one that validates must hold, the
+// weakened one without DNSSEC must be poisoned (the attack works).
+func TestBailiwick(t *testing.T) {
 	l := upLab(t)
-	r := Bailiwick(context.Background(), l, testEnv(t))
-	if r.Err != nil {
-		t.Fatal(r.Err)
+	for _, tc := range []struct {
+		name         string
+		opts         BailiwickOptions
+		wantPoisoned bool
+	}{
+		{"default", BailiwickOptions{}, false},
+		{"weak", BailiwickOptions{Weak: true}, true},
+		{"weak validating", BailiwickOptions{Weak: true, Validate: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Bailiwick(context.Background(), l, testEnv(t), tc.opts)
+			if errors.Is(r.Err, ErrWeakenUnavailable) {
+				t.Skipf("no weakened target: %v", r.Err)
+			}
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			t.Logf("www.evil.lab → %s; after: %v", r.Trigger, r.After)
+			if r.EvilQueries == 0 {
+				t.Fatal("the resolver never asked the malicious server")
+			}
+			if r.Poisoned != tc.wantPoisoned {
+				t.Fatalf("poisoned %v, want %v: %v", r.Poisoned, tc.wantPoisoned, r.After)
+			}
+			if lr := r.LabResult("bailiwick"); !lr.OK {
+				t.Errorf("%+v", lr)
+			}
+		})
 	}
-	if r.EvilQueries == 0 {
-		t.Fatal("the resolver never asked the malicious server")
+}
+
+func TestBailiwickLabResult(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		r      BailiwickResult
+		wantOK bool
+	}{
+		{"default held", BailiwickResult{EvilQueries: 1}, true},
+		{"default poisoned", BailiwickResult{EvilQueries: 1, Poisoned: true}, false},
+		{"weak poisoned", BailiwickResult{Weak: true, EvilQueries: 1, Poisoned: true}, true},
+		{"weak held", BailiwickResult{Weak: true, EvilQueries: 1}, false},
+		{"weak validating held", BailiwickResult{Weak: true, Validate: true, EvilQueries: 1}, true},
+		{"weak validating poisoned", BailiwickResult{Weak: true, Validate: true, EvilQueries: 1, Poisoned: true}, false},
+		{"never asked", BailiwickResult{Weak: true}, false},
+		{"error", BailiwickResult{EvilQueries: 1, Err: errors.New("boom")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.r.LabResult("bailiwick"); got.OK != tc.wantOK {
+				t.Errorf("OK = %v, want %v: %+v", got.OK, tc.wantOK, got)
+			}
+		})
 	}
-	if r.Poisoned {
-		t.Fatalf("poisoned: %v", r.After)
-	}
-	if lr := r.LabResult("bailiwick"); !lr.OK {
-		t.Errorf("%+v", lr)
-	}
-	t.Logf("www.evil.lab → %s; after: %v", r.Trigger, r.After)
 }
 
 func TestKaminskyDefaultNotPoisoned(t *testing.T) {
