@@ -13,6 +13,16 @@
 // shared atomic. TuneMemory sets the collector for a process whose heap is
 // mostly a long-lived cache.
 //
+// It is a DNS cookie server (RFC 7873, with the interoperable server cookie
+// of RFC 9018: SipHash-2-4 under a 128-bit secret from crypto/rand, or one
+// shared by an anycast set). A query's cookie is judged once, on the wire,
+// as none, client only, valid, invalid or malformed; only a malformed one is
+// refused (FORMERR), the others are answered with a fresh or echoed server
+// cookie, also on cache hits, where the option is appended to the cached
+// answer's OPT record in place. A valid cookie proves the client's address
+// (CookieVerdict.AddressProven), which response rate limiting needs. The
+// server keeps no per-client cookie state and is no cookie client.
+//
 // It owns no DNS data: answers come from the cache and the resolver, through
 // the two small interfaces declared here.
 package server

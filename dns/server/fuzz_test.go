@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"net/netip"
 	"testing"
 
@@ -20,6 +23,16 @@ func FuzzQueryPath(f *testing.F) {
 	b, _ = q.Pack()
 	f.Add(b)
 	f.Add([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1})
+	// Cookies: client only, client and server, malformed lengths, and a
+	// second OPT record.
+	for _, c := range []string{"0102030405060708", "2464c4abcf10c957010000005cf79f111f8130c3eee29480", "0102030405", "010203040506070809", ""} {
+		b, _ := cookieQuery("www.example.", c).Pack()
+		if c == "" {
+			b = append(b, 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 4, 0, 10, 0, 0)
+			binary.BigEndian.PutUint16(b[10:], 2)
+		}
+		f.Add(b)
+	}
 	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{},
 		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 	if err != nil {
@@ -50,6 +63,50 @@ func FuzzQueryPath(f *testing.F) {
 			if !m.Response {
 				t.Fatal("answer without QR")
 			}
+		}
+	})
+}
+
+// FuzzScanEDNS checks the record walk that finds the COOKIE option against
+// miekg/dns: never a panic or a read outside the message, and where both
+// parse a message with one OPT record, the same cookie.
+func FuzzScanEDNS(f *testing.F) {
+	for _, c := range []string{"", "0102030405060708", "2464c4abcf10c957010000005cf79f111f8130c3eee29480", "01"} {
+		b, _ := cookieQuery("www.example.", c).Pack()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		off := questionEnd(in)
+		if off < 0 {
+			return
+		}
+		e, err := scanEDNS(in, off)
+		if err != nil {
+			if !errors.Is(err, errTruncatedRecord) && !errors.Is(err, errTwoOPT) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		var m dns.Msg
+		if m.Unpack(in) != nil {
+			return
+		}
+		opt := m.IsEdns0()
+		if (opt != nil) != (e.udpSize != 0) {
+			t.Fatalf("OPT: miekg %v, scan UDP size %d", opt != nil, e.udpSize)
+		}
+		var want string
+		found := false
+		if opt != nil {
+			for _, o := range opt.Option {
+				if c, ok := o.(*dns.EDNS0_COOKIE); ok {
+					want, found = c.Cookie, true
+					break
+				}
+			}
+		}
+		if found != e.cookieFound || (found && hex.EncodeToString(e.cookie) != want) {
+			t.Fatalf("cookie: miekg %v %s, scan %v %x", found, want, e.cookieFound, e.cookie)
 		}
 	})
 }

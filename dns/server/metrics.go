@@ -20,6 +20,7 @@ type Metrics struct {
 	noerror, nxdomain, servfailResponses prometheus.Counter
 	respRefused, respNotImp, respFormErr prometheus.Counter
 	stale, prefetches, prefetchSkipped   prometheus.Counter
+	cookies                              [CookieMalformed + 1]prometheus.Counter
 	collectors                           []prometheus.Collector
 }
 
@@ -58,7 +59,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.respRefused = responses.WithLabelValues(rcodeName(rcodeRefused))
 	m.respNotImp = responses.WithLabelValues(rcodeName(rcodeNotImp))
 	m.respFormErr = responses.WithLabelValues(rcodeName(rcodeFormErr))
-	m.collectors = []prometheus.Collector{queries, cache, errs, responses, m.inflight, m.tcpConns, m.latency}
+	cookies := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_dns_cookies_total", Help: "Client queries by what their DNS cookie proved (RFC 7873)."}, []string{"kind"})
+	for v := range m.cookies {
+		m.cookies[v] = cookies.WithLabelValues(CookieVerdict(v).String())
+	}
+	m.collectors = []prometheus.Collector{queries, cache, errs, responses, cookies, m.inflight, m.tcpConns, m.latency}
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)
@@ -100,6 +105,12 @@ func rcodeName(rcode int) string {
 type tally struct {
 	queries, hits, misses                       uint64
 	refused, notImp, formErr, dropped, overload uint64
+	cookies                                     [CookieMalformed + 1]uint64
+	// cookie is the verdict on the last query fastTally judged; the
+	// response rate limiter asks cookie.AddressProven() before it limits
+	// an answer, since a client that proved its address is no spoofed
+	// victim.
+	cookie CookieVerdict
 }
 
 func add(c prometheus.Counter, n uint64) {
@@ -122,5 +133,8 @@ func (t *tally) flush(m *Metrics) {
 	add(m.respFormErr, t.formErr)
 	add(m.dropped, t.dropped)
 	add(m.overload, t.overload)
+	for v, n := range t.cookies {
+		add(m.cookies[v], n)
+	}
 	*t = tally{}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -71,8 +72,12 @@ type Config struct {
 	MaxPrefetch int
 	// EDNSSize is the UDP payload size advertised to clients [1232].
 	EDNSSize uint16
-	Logger   *slog.Logger
-	Metrics  *Metrics
+	// CookieSecret keys the server cookies (RFC 7873, RFC 9018): 16
+	// bytes, the same on every server of an anycast set so that a cookie
+	// one issues the others accept [random, from crypto/rand].
+	CookieSecret []byte
+	Logger       *slog.Logger
+	Metrics      *Metrics
 }
 
 // Server serves DNS queries over UDP and TCP.
@@ -89,6 +94,7 @@ type Server struct {
 	ctx   context.Context
 	// prefetchSem bounds the background refreshes in flight.
 	prefetchSem chan struct{}
+	cookies     *cookieJar
 }
 
 // New validates cfg and fills in its defaults.
@@ -136,7 +142,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxPrefetch <= 0 {
 		cfg.MaxPrefetch = 64
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, sem: make(chan struct{}, cfg.MaxInflight), prefetchSem: make(chan struct{}, cfg.MaxPrefetch)}, nil
+	cookies, err := newCookieJar(cfg.CookieSecret)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, sem: make(chan struct{}, cfg.MaxInflight),
+		prefetchSem: make(chan struct{}, cfg.MaxPrefetch), cookies: cookies}, nil
+}
+
+// RotateCookieSecret replaces the server cookie secret with secret (16
+// bytes; nil draws one from crypto/rand). Cookies made with the replaced
+// secret stay valid until the next rotation and are reissued under the new
+// one, so rotating more often than every hour invalidates live cookies
+// (RFC 9018 §4.4).
+func (s *Server) RotateCookieSecret(secret []byte) error {
+	return s.cookies.rotate(secret)
 }
 
 func reusePort(network, address string, c syscall.RawConn) error {
@@ -256,6 +276,7 @@ func (s *Server) fast(q []byte, src netip.Addr, out []byte) int {
 // metrics once per batch: shared counters touched once per query would
 // bounce their cache lines between the cores that read sockets.
 func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
+	t.cookie = CookieNone
 	if len(q) < headerLen {
 		t.dropped++
 		return -1
@@ -275,12 +296,28 @@ func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 		t.notImp++
 		return errorResponse(out, q, rcodeNotImp)
 	}
-	if binary.BigEndian.Uint16(q[4:]) != 1 || questionEnd(q) < 0 {
+	qend := questionEnd(q)
+	if binary.BigEndian.Uint16(q[4:]) != 1 || qend < 0 {
+		t.formErr++
+		return errorResponse(out, q, rcodeFormErr)
+	}
+	// A record walk that fails here fails the slow path's full parse too,
+	// which answers FORMERR; only a second OPT record is refused now.
+	e, err := scanEDNS(q, qend)
+	if errors.Is(err, errTwoOPT) {
+		t.formErr++
+		return errorResponse(out, q, rcodeFormErr)
+	}
+	var reply [cookieReplyLen]byte
+	v := s.cookies.verdict(e.cookie, err == nil && e.cookieFound, src, &reply)
+	t.cookie = v
+	t.cookies[v]++
+	if v == CookieMalformed {
 		t.formErr++
 		return errorResponse(out, q, rcodeFormErr)
 	}
 	if s.cfg.Cache != nil {
-		if n, refresh, ok := s.cfg.Cache.AnswerFromWire(q, out, 0, false); ok {
+		if n, refresh, ok := s.cachedAnswer(q, out, e.udpSize, 0, false, v, &reply); ok {
 			t.hits++
 			if refresh {
 				s.prefetch(q, src)
@@ -292,12 +329,51 @@ func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 	return 0
 }
 
+// cachedAnswer is Cache.AnswerFromWire for a query whose cookie verdict is
+// v: a response to a query with a cookie carries the COOKIE option reply,
+// appended to the cached answer's OPT record in place, so that clients
+// that send cookies on every query (BIND, Unbound, dig) still hit the
+// cache without an allocation. udpSize is the query's EDNS UDP size (0
+// without EDNS) and maxSize the cap for TCP (0: the UDP rule).
+func (s *Server) cachedAnswer(q, out []byte, udpSize, maxSize int, stale bool, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool, bool) {
+	if v != CookieClientOnly && v != CookieValid && v != CookieInvalid {
+		return s.cfg.Cache.AnswerFromWire(q, out, maxSize, stale)
+	}
+	limit := maxSize
+	if limit <= 0 {
+		limit = max(udpSize, 512)
+	}
+	// Leave room for the option, within both the size the client takes
+	// and the buffer.
+	limit = min(limit, len(out)) - cookieOptionLen
+	if limit < headerLen {
+		return 0, false, false
+	}
+	n, refresh, ok := s.cfg.Cache.AnswerFromWire(q, out, limit, stale)
+	if !ok {
+		return 0, false, false
+	}
+	if n = appendCookieOption(out, n, reply); n == 0 {
+		return 0, false, false
+	}
+	return n, refresh, true
+}
+
 // slow parses and resolves a query that missed the cache and returns the
 // packed response (nil: send nothing).
 func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	start := time.Now()
 	var m dns.Msg
 	if err := m.Unpack(q); err != nil || len(m.Question) != 1 {
+		s.m.formErr.Inc()
+		return s.errorReply(q, rcodeFormErr)
+	}
+	// The cookie is judged on the wire, exactly as the fast path judged
+	// (and counted) it, rather than through miekg's hex form of it.
+	e, scanErr := scanEDNS(q, questionEnd(q))
+	var reply [cookieReplyLen]byte
+	v := s.cookies.verdict(e.cookie, scanErr == nil && e.cookieFound, src, &reply)
+	if scanErr != nil || v == CookieMalformed {
 		s.m.formErr.Inc()
 		return s.errorReply(q, rcodeFormErr)
 	}
@@ -308,6 +384,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 		r := new(dns.Msg)
 		r.SetRcode(&m, dns.RcodeBadVers)
 		r.SetEdns0(s.cfg.EDNSSize, false)
+		addCookie(r, v, &reply)
 		return s.pack(r, 512, tcp)
 	}
 	switch {
@@ -349,7 +426,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 			maxSize = 65535
 		}
 		out := make([]byte, 65535)
-		if n, _, ok := s.cfg.Cache.AnswerFromWire(q, out, maxSize, true); ok {
+		if n, _, ok := s.cachedAnswer(q, out, e.udpSize, maxSize, true, v, &reply); ok {
 			s.m.stale.Inc()
 			return out[:n]
 		}
@@ -358,7 +435,21 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	if opt != nil {
 		size = int(min(max(opt.UDPSize(), 512), s.cfg.EDNSSize))
 	}
+	addCookie(r, v, &reply)
 	return s.pack(r, size, tcp)
+}
+
+// addCookie adds the COOKIE option reply to response r when the verdict
+// calls for one. miekg/dns holds the option's data as a hex string.
+func addCookie(r *dns.Msg, v CookieVerdict, reply *[cookieReplyLen]byte) {
+	if v != CookieClientOnly && v != CookieValid && v != CookieInvalid {
+		return
+	}
+	opt := r.IsEdns0()
+	if opt == nil {
+		return
+	}
+	opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(reply[:])})
 }
 
 // Respond builds the response a client gets for query m from the

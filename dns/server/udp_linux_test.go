@@ -4,6 +4,7 @@ package server
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"net"
 	"net/netip"
 	"strconv"
@@ -135,7 +136,8 @@ func TestUDPBatches(t *testing.T) {
 }
 
 // BenchmarkFastPath is the per-query work of a cache hit between recvmmsg
-// and sendmmsg.
+// and sendmmsg: without a cookie, with a client cookie only (a server
+// cookie is made), and with a valid server cookie (verified and echoed).
 func BenchmarkFastPath(b *testing.B) {
 	wc := newWireCache(b)
 	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: wc,
@@ -146,27 +148,67 @@ func BenchmarkFastPath(b *testing.B) {
 	r, _ := (&fakeResolver{}).Resolve(b.Context(), "www.example.", dns.TypeA, dns.ClassINET, false)
 	r.Ns = nil
 	wc.PutAnswer(r)
-	q := new(dns.Msg)
-	q.SetQuestion("wWw.ExAmPlE.", dns.TypeA)
-	q.SetEdns0(1232, false)
-	qb, _ := q.Pack()
 	out := make([]byte, 1232)
 	src := netip.MustParseAddr("127.0.0.1")
+	plain, _ := cookieQuery("wWw.ExAmPlE.", "").Pack()
+	client, _ := cookieQuery("wWw.ExAmPlE.", "0102030405060708").Pack()
 	var t tally
-	if s.fastTally(qb, src, out, &t) <= 0 {
+	n := s.fastTally(client, src, out, &t)
+	if n <= 0 {
 		b.Fatal("miss")
 	}
+	var resp dns.Msg
+	if err := resp.Unpack(out[:n]); err != nil {
+		b.Fatal(err)
+	}
+	valid, _ := cookieQuery("wWw.ExAmPlE.", hex.EncodeToString(responseCookie(b, &resp))).Pack()
+	for _, bc := range []struct {
+		name string
+		q    []byte
+		want CookieVerdict
+	}{{"no_cookie", plain, CookieNone}, {"client_cookie", client, CookieClientOnly}, {"valid_cookie", valid, CookieValid}} {
+		b.Run(bc.name, func(b *testing.B) {
+			if s.fastTally(bc.q, src, out, &t) <= 0 || t.cookie != bc.want {
+				b.Fatalf("miss or verdict %v", t.cookie)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.fastTally(bc.q, src, out, &t)
+			}
+			t.flush(s.m)
+		})
+	}
+}
+
+// BenchmarkSlowPathCookie is what a cached name would cost a client that
+// sends cookies if the option were added by the slow path (parse, resolve
+// with a trivial resolver, pack) instead of appended in place.
+func BenchmarkSlowPathCookie(b *testing.B) {
+	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{},
+		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.ctx = b.Context()
+	q, _ := cookieQuery("www.example.", "0102030405060708").Pack()
+	src := netip.MustParseAddr("127.0.0.1")
 	b.ReportAllocs()
 	for b.Loop() {
-		s.fastTally(qb, src, out, &t)
+		if s.slow(q, src, false) == nil {
+			b.Fatal("no answer")
+		}
 	}
-	t.flush(s.m)
 }
 
 // BenchmarkUDPHit measures cached answers through a real socket, one
 // outstanding query at a time: the whole loop (recvmmsg, ACL, cache,
-// sendmmsg, counters) must allocate nothing.
+// sendmmsg, counters) must allocate nothing, with a cookie too.
 func BenchmarkUDPHit(b *testing.B) {
+	b.Run("no_cookie", func(b *testing.B) { benchmarkUDPHit(b, false) })
+	b.Run("client_cookie", func(b *testing.B) { benchmarkUDPHit(b, true) })
+}
+
+func benchmarkUDPHit(b *testing.B, cookie bool) {
 	wc := newWireCache(b)
 	s := start(b, Config{Resolver: &fakeResolver{}, Cache: wc, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addrs()[0]))
@@ -177,6 +219,9 @@ func BenchmarkUDPHit(b *testing.B) {
 	q := new(dns.Msg)
 	q.SetQuestion("www.example.", dns.TypeA)
 	qb, _ := q.Pack()
+	if cookie {
+		qb, _ = cookieQuery("www.example.", "0102030405060708").Pack()
+	}
 	buf := make([]byte, 1500)
 	roundTrip := func() {
 		if _, err := c.Write(qb); err != nil {
