@@ -98,7 +98,7 @@ Example:
 	f := cmd.Flags()
 	f.StringArrayVar(&listen, "listen", nil, "address:port to serve on, UDP and TCP; repeatable (default 127.0.0.1:53)")
 	f.StringArrayVar(&zones, "zone", nil, "zone file to serve (the SOA names the zone); repeatable")
-	f.StringVar(&metrics, "metrics", "", "address:port to serve Prometheus metrics on (/metrics)")
+	f.StringVar(&metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
 	return cmd
 }
 

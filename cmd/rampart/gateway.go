@@ -74,7 +74,7 @@ Example:
 	f.StringVar(&flags.WAN, "wan", "wan", "outside interface")
 	f.StringVar(&flags.Policy, "policy", "", "policy file (required, here or as gateway.policy in --config)")
 	f.IntVar(&flags.Workers, "workers", 0, "worker goroutines and fanout queues per interface (default: one per core)")
-	f.StringVar(&flags.Metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics on (/metrics)")
+	f.StringVar(&flags.Metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
 	f.IntVar(&flags.ConntrackMax, "conntrack-max", 262144, "maximum tracked connections")
 	return cmd
 }

@@ -78,7 +78,17 @@ minimisation (RFC 9156), glueless delegations, CNAME/DNAME chains, EDNS0 with
 a 1232-byte buffer and TCP on truncation, server selection by measured RTT,
 and a budget of time and upstream queries per client query. Answers are cached
 by TTL, negative answers by the SOA minimum (RFC 2308), under a memory bound;
-cached answers are served from wire form without re-encoding.
+cached answers are served from wire form without re-encoding, popular ones
+are refreshed before they expire, and --serve-stale answers with expired data
+when upstream fails (RFC 8767).
+
+Answers are validated with DNSSEC (--dnssec on, the default: IANA's root KSKs
+built in, or --trust-anchor FILE); bogus answers get SERVFAIL with an Extended
+DNS Error (RFC 8914), and the AD bit marks validated ones. Against cache
+poisoning: a random ID and source port for every upstream query, 0x20 case
+randomisation, bailiwick and credibility rules, a near miss moves the query
+to TCP and holds the name off UDP, DF on upstream UDP, DNS cookies as client
+and server, and limits on the work one client query can cause.
 
 Only clients in the allowed networks are answered (--allow; by default
 loopback and this machine's own private networks); everyone else gets REFUSED,
@@ -146,7 +156,7 @@ Example:
 	f.StringArrayVar(&listen, "listen", nil, "ADDRESS:PORT to serve on, UDP and TCP; repeatable (default 127.0.0.1:53 and [::1]:53)")
 	f.StringArrayVar(&allow, "allow", nil, "client prefix allowed to query; repeatable (default: loopback and this machine's private networks)")
 	f.StringVar(&rootHints, "root-hints", "", "root hints file in named.root format (default: IANA's, built in)")
-	f.StringVar(&metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics on (/metrics)")
+	f.StringVar(&metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
 	f.StringVar(&control, "control", server.DefaultControlPath, "control socket path (mode 0600)")
 	f.StringVar(&dnssecMode, "dnssec", "on", "DNSSEC validation: on or off")
 	f.StringVar(&trustAnchor, "trust-anchor", "", "trust anchor file (DS or DNSKEY records; default: IANA's root KSKs, built in)")
