@@ -106,7 +106,11 @@ func runGateway(ctx context.Context, a *app, cfg gatewayConfig) error {
 	}
 	defer br.Close()
 	reg := newRegistry()
-	reg.MustRegister(e.Collector())
+	reg.MustRegister(e.Collector(),
+		// What the rings and the transmit path dropped is as much a part
+		// of the gateway's verdicts as what the policy dropped.
+		newStatsCollector("rampart_datapath_lan", "lan port", func() any { return br.Port(datapath.LAN).Stats() }),
+		newStatsCollector("rampart_datapath_wan", "wan port", func() any { return br.Port(datapath.WAN).Stats() }))
 	if err := serveMetrics(ctx, cfg.Metrics, reg, a.log); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}

@@ -91,4 +91,16 @@ func TestFirewallReload(t *testing.T) {
 	if got := Connect(ctx, l.Host("attacker"), netip.AddrPortFrom(l.Addr("client2", 4), 22), time.Second); got != "timeout" {
 		t.Errorf("new ssh connection after reload: %s, want timeout", got)
 	}
+	m, err := g.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"rampart_datapath_lan_rx_frames_total", "rampart_datapath_wan_tx_frames_total", "rampart_conntrack_entries"} {
+		if m[k] <= 0 {
+			t.Errorf("metric %s = %v, want > 0", k, m[k])
+		}
+	}
+	if _, ok := m["rampart_datapath_wan_kernel_drops_total"]; !ok {
+		t.Error("the rings' drop counter is not exported")
+	}
 }
