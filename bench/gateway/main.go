@@ -30,7 +30,7 @@ var (
 	nRules     = flag.Int("rules", 1000, "rules in the policy (the last 3 allow the test traffic)")
 	rounds     = flag.Int("rounds", 3, "rounds; each runs every setup once, and the median is reported")
 	seconds    = flag.Int("seconds", 5, "length of each UDP, TCP and iperf3 run")
-	workers    = flag.Int("workers", 1, "rampart gateway workers (fanout queues per interface)")
+	workers    = flag.Int("workers", runtime.NumCPU(), "rampart gateway workers (fanout queues per interface); the default is the gateway's own, one per core")
 	senders    = flag.Int("senders", 2, "UDP sender goroutines, one flow each")
 	size       = flag.Int("size", 64, "UDP payload bytes")
 	conns      = flag.Int("conns", 32, "TCP connecting goroutines")
