@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,6 +108,11 @@ type Engine struct {
 	log   *slog.Logger
 	rules atomic.Pointer[ruleset]
 	ct    *conntrack.Table
+	// lim is not safe for concurrent use and every worker must count
+	// against the same sources (fanout spreads one source's connections
+	// over workers), so it sits behind limMu; only new connections that hit
+	// a limit rule take the lock.
+	limMu sync.Mutex
 	lim   *classify.Limiter
 	frags *fragTable
 	now   func() time.Time
@@ -298,7 +304,10 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	switch act {
 	case policy.Allow:
 	case policy.Limit:
-		if !e.lim.Allow(k.Src) {
+		e.limMu.Lock()
+		ok := e.lim.Allow(k.Src)
+		e.limMu.Unlock()
+		if !ok {
 			d.Verdict, d.Reason = Drop, ReasonLimit
 			return d
 		}

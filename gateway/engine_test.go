@@ -3,6 +3,7 @@ package gateway
 import (
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,5 +263,30 @@ func BenchmarkProcessEstablished(b *testing.B) {
 	for b.Loop() {
 		p.Decode(frame)
 		e.Process(&p, datapath.LAN)
+	}
+}
+
+// TestConcurrentWorkers runs several workers on one engine at once, as the
+// bridge does, through limit rules and new connections (go test -race).
+func TestConcurrentWorkers(t *testing.T) {
+	e, _ := newEngine(t, testPolicy)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p packet.Parsed
+			for i := 0; i < 200; i++ {
+				src := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.9"), uint16(20000+w*1000+i)).String()
+				p.Decode(tcpFrame(t, seg{src, "10.10.0.20:2222", "S", 1, 0, 0}))
+				e.Process(&p, datapath.WAN)
+				p.Decode(tcpFrame(t, seg{src, server, "S", 1, 0, 0}))
+				e.Process(&p, datapath.WAN)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := e.Counts()["drop/limit"]; n == 0 {
+		t.Error("the limit rule never denied the source")
 	}
 }
