@@ -76,3 +76,10 @@ func (t *fragTable) sweep(now time.Time) {
 	}
 	t.order = keep
 }
+
+// stats returns the datagrams tracked and the evictions so far.
+func (t *fragTable) stats() (tracked int, evicted uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries), t.evicted
+}

@@ -9,6 +9,8 @@ import (
 var (
 	framesDesc = prometheus.NewDesc("rampart_gateway_frames_total", "Frames handled, by verdict and reason.", []string{"verdict", "reason"}, nil)
 	rulesDesc  = prometheus.NewDesc("rampart_gateway_rule_hits_total", "New connections decided by each rule of the policy in force (rule -1: a default).", []string{"rule", "line", "text"}, nil)
+	fragsDesc  = prometheus.NewDesc("rampart_gateway_fragmented_datagrams", "Fragmented datagrams whose first fragment passed, tracked so that the rest follow.", nil, nil)
+	fragEvDesc = prometheus.NewDesc("rampart_gateway_fragmented_datagrams_evicted_total", "Tracked fragmented datagrams evicted because the table was full.", nil, nil)
 )
 
 // Collector exports the engine's counters and its connection table's.
@@ -19,6 +21,8 @@ type collector struct{ e *Engine }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- framesDesc
 	ch <- rulesDesc
+	ch <- fragsDesc
+	ch <- fragEvDesc
 	c.e.ct.Collector().Describe(ch)
 }
 
@@ -33,5 +37,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, h := range c.e.RuleHits() {
 		ch <- prometheus.MustNewConstMetric(rulesDesc, prometheus.CounterValue, float64(h.Hits), strconv.Itoa(h.Index), strconv.Itoa(h.Line), h.Text)
 	}
+	tracked, evicted := c.e.frags.stats()
+	ch <- prometheus.MustNewConstMetric(fragsDesc, prometheus.GaugeValue, float64(tracked))
+	ch <- prometheus.MustNewConstMetric(fragEvDesc, prometheus.CounterValue, float64(evicted))
 	c.e.ct.Collector().Collect(ch)
 }
