@@ -1,7 +1,6 @@
 package authoritative
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/rrtext"
 )
 
 // Bounds on one zone, so that a hostile or mistaken file ($GENERATE makes
@@ -144,32 +144,14 @@ func parseZone(r io.Reader, origin, file string, include bool) (*Zone, error) {
 	return NewZone(origin, file, rrs)
 }
 
-// parseErrorFrom turns miekg's "file: dns: msg: "tok" at line: L:C" into
-// file:L:C: msg. miekg keeps the position in unexported fields, so the
-// text is the only way to reach it.
+// parseErrorFrom positions a miekg/dns parse error; the file it names wins,
+// since $INCLUDE can move the error into another file.
 func parseErrorFrom(err error, file string) error {
-	var pe *dns.ParseError
-	if !errors.As(err, &pe) {
-		return &ParseError{File: file, Msg: err.Error()}
+	f, msg, line, col, _ := rrtext.Position(err)
+	if f != "" {
+		file = f
 	}
-	s := pe.Error()
-	out := &ParseError{File: file, Msg: s}
-	if i := strings.Index(s, "dns: "); i >= 0 {
-		if i > 0 {
-			out.File = strings.TrimSuffix(s[:i], ": ")
-		}
-		s = s[i+len("dns: "):]
-		out.Msg = s
-	}
-	if i := strings.LastIndex(s, " at line: "); i >= 0 {
-		pos := s[i+len(" at line: "):]
-		out.Msg = s[:i]
-		if l, c, ok := strings.Cut(pos, ":"); ok {
-			out.Line, _ = strconv.Atoi(l)
-			out.Column, _ = strconv.Atoi(c)
-		}
-	}
-	return out
+	return &ParseError{File: file, Line: line, Column: col, Msg: msg}
 }
 
 // NewZone checks records and builds a zone from them; origin may be empty

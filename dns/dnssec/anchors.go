@@ -3,7 +3,6 @@ package dnssec
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/rrtext"
 )
 
 // maxAnchorFile bounds what ParseAnchors reads: a trust-anchor file holds
@@ -340,27 +340,12 @@ func col(text string, i int) int {
 	return i - strings.LastIndexByte(text[:i], '\n')
 }
 
-// parseErrorFrom turns miekg's `file: dns: msg: "tok" at line: L:C` into
-// file:L:C: msg; the position is kept in unexported fields, so the text
-// is the only way to it.
+// parseErrorFrom positions a miekg/dns parse error; the file it names wins,
+// since $INCLUDE can move the error into another file.
 func parseErrorFrom(err error, file string) error {
-	var pe *dns.ParseError
-	if !errors.As(err, &pe) {
-		return &ParseError{File: file, Msg: err.Error()}
+	f, msg, line, col, _ := rrtext.Position(err)
+	if f != "" {
+		file = f
 	}
-	s := pe.Error()
-	out := &ParseError{File: file, Msg: s}
-	if i := strings.Index(s, "dns: "); i >= 0 {
-		s = s[i+len("dns: "):]
-		out.Msg = s
-	}
-	if i := strings.LastIndex(s, " at line: "); i >= 0 {
-		pos := s[i+len(" at line: "):]
-		out.Msg = s[:i]
-		if l, c, ok := strings.Cut(pos, ":"); ok {
-			out.Line, _ = strconv.Atoi(l)
-			out.Column, _ = strconv.Atoi(c)
-		}
-	}
-	return out
+	return &ParseError{File: file, Line: line, Column: col, Msg: msg}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/rrtext"
 )
 
 // Bounds on untrusted scenario input.
@@ -946,21 +947,14 @@ func (p *parser) record(b *packetBuilder, section int, raw string) error {
 	return nil
 }
 
-// splitZoneError separates miekg/dns's " at line: L:C" suffix so that the
-// column can be reported against the scenario line.
+// splitZoneError separates miekg/dns's position from its message so that
+// the column can be reported against the scenario line.
 func splitZoneError(err error) (string, int) {
-	msg := err.Error()
-	i := strings.LastIndex(msg, " at line: ")
-	if i < 0 {
-		return msg, 1
+	_, msg, _, col, _ := rrtext.Position(err)
+	if col < 1 || col > MaxLineLength {
+		col = 1
 	}
-	pos := msg[i+len(" at line: "):]
-	_, c, ok := strings.Cut(pos, ":")
-	col, cerr := strconv.Atoi(c)
-	if !ok || cerr != nil || col < 1 || col > MaxLineLength {
-		return msg, 1
-	}
-	return strings.TrimPrefix(msg[:i], "dns: "), col
+	return msg, col
 }
 
 // question reads "name [class] type" (a TTL is tolerated and ignored).

@@ -1,0 +1,27 @@
+package rrtext
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func TestPosition(t *testing.T) {
+	zp := dns.NewZoneParser(strings.NewReader("example. 60 IN A 192.0.2.1\nwww.example. 60 IN A 300.1.1.1\n"), "example.", "z.zone")
+	for _, ok := zp.Next(); ok; _, ok = zp.Next() {
+	}
+	file, msg, line, col, ok := Position(zp.Err())
+	if !ok || file != "z.zone" || line != 2 || col == 0 || !strings.Contains(msg, "bad A") || strings.Contains(msg, "at line") {
+		t.Errorf("zone file error: file %q msg %q line %d col %d ok %v", file, msg, line, col, ok)
+	}
+	_, err := dns.NewRR("x. IN A 1.2.3")
+	file, msg, line, col, ok = Position(err)
+	if !ok || file != "" || line != 1 || col == 0 || strings.HasPrefix(msg, "dns: ") {
+		t.Errorf("NewRR error: file %q msg %q line %d col %d ok %v", file, msg, line, col, ok)
+	}
+	if _, msg, _, _, ok := Position(errors.New("plain")); ok || msg != "plain" {
+		t.Errorf("plain error: %q %v", msg, ok)
+	}
+}
