@@ -119,6 +119,20 @@ func transportFields(b []byte, v, proto uint8, off int, src bool) (csumOff int, 
 	return -1, false, -1, false
 }
 
+// addrOffset is the offset of the source (src) or destination address in
+// the IP header that starts at l3: 12/16 in IPv4, 8/24 in IPv6.
+func addrOffset(l3 int, version uint8, src bool) int {
+	switch {
+	case version == 4 && src:
+		return l3 + 12
+	case version == 4:
+		return l3 + 16
+	case src:
+		return l3 + 8
+	}
+	return l3 + 24
+}
+
 func (p *Parsed) rewrite(ap netip.AddrPort, src bool) error {
 	if p.Invalid != Valid || p.IPVersion == 0 {
 		return ErrInvalid
@@ -127,15 +141,9 @@ func (p *Parsed) rewrite(ap netip.AddrPort, src bool) error {
 	if !na.IsValid() || na.Is4() != (p.IPVersion == 4) {
 		return ErrFamily
 	}
-	cur, addrOff := p.Dst, p.L3Off+24
+	cur, addrOff := p.Dst, addrOffset(p.L3Off, p.IPVersion, src)
 	if src {
-		cur, addrOff = p.Src, p.L3Off+8
-	}
-	if p.IPVersion == 4 {
-		addrOff = p.L3Off + 16
-		if src {
-			addrOff = p.L3Off + 12
-		}
+		cur = p.Src
 	}
 	csumOff, coversAddr, portOff, query := -1, false, -1, false
 	if p.HasL4 {
@@ -214,15 +222,9 @@ func (p *Parsed) rewriteQuote(ap netip.AddrPort, src bool) error {
 	if !na.IsValid() || na.Is4() != (q.IPVersion == 4) {
 		return ErrFamily
 	}
-	cur, addrOff := q.Dst, q.L3Off+24
+	cur, addrOff := q.Dst, addrOffset(q.L3Off, q.IPVersion, src)
 	if src {
-		cur, addrOff = q.Src, q.L3Off+8
-	}
-	if q.IPVersion == 4 {
-		addrOff = q.L3Off + 16
-		if src {
-			addrOff = q.L3Off + 12
-		}
+		cur = q.Src
 	}
 	csumOff, coversAddr, portOff, query := -1, false, -1, false
 	if q.HasL4 {
