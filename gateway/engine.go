@@ -220,16 +220,6 @@ func keyFromTuple(t *conntrack.Tuple, mark uint32) classify.Key {
 func (e *Engine) Process(p *packet.Parsed, in datapath.Side) Decision {
 	d := e.decide(p, in)
 	e.stats[d.Verdict][d.Reason].Add(1)
-	if d.Rule >= 0 || d.Reason == ReasonDefault {
-		rs := e.rules.Load()
-		idx := d.Rule
-		if d.Rule < 0 {
-			idx = len(rs.rs) + int(d.Dir)
-		}
-		if idx < len(rs.hits) {
-			rs.hits[idx].Add(1)
-		}
-	}
 	return d
 }
 
@@ -294,8 +284,15 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	if p.Proto == packet.ProtoICMP || p.Proto == packet.ProtoICMPv6 {
 		k.SrcPort, k.DstPort = 0, 0
 	}
+	// The hit is counted on the rule set that decided, so that a reload
+	// between lookup and count cannot credit another policy's rule.
 	rs := e.rules.Load()
 	idx, act := rs.cls.Lookup(&k)
+	if idx >= 0 {
+		rs.hits[idx].Add(1)
+	} else {
+		rs.hits[len(rs.rs)+int(d.Dir)].Add(1)
+	}
 	d.Rule = idx
 	d.Reason = ReasonRule
 	if idx < 0 {
