@@ -75,7 +75,7 @@ func WriteReport(w io.Writer, results []Result) bool {
 // RunDemo brings the topology up, runs the scenarios in order, writes the
 // report, and tears everything down, also when ctx is cancelled halfway.
 // It returns false when a scenario failed.
-func RunDemo(ctx context.Context, t *Topology, scenarios []Scenario, env *Env, out io.Writer, up func(*Lab)) (bool, error) {
+func RunDemo(ctx context.Context, t *Topology, scenarios []Scenario, env *Env, out io.Writer) (bool, error) {
 	start := time.Now()
 	l, err := New(t, nil)
 	if err != nil {
@@ -87,9 +87,6 @@ func RunDemo(ctx context.Context, t *Topology, scenarios []Scenario, env *Env, o
 	}
 	defer l.Down()
 	fmt.Fprintf(out, "Lab %s is up (%s):\n\n%s\n", l.Prefix, time.Since(start).Round(time.Millisecond), indent(t.Table(l.Prefix)))
-	if up != nil {
-		up(l)
-	}
 	var results []Result
 	for _, s := range scenarios {
 		if err := ctx.Err(); err != nil {

@@ -168,7 +168,7 @@ Scenarios:
 				return err
 			}
 			env := &lab.Env{Dir: dir, Progress: cmd.OutOrStdout(), Rampart: self}
-			ok, err := lab.RunDemo(cmd.Context(), t, demoScenarios(), env, cmd.OutOrStdout(), nil)
+			ok, err := lab.RunDemo(cmd.Context(), t, demoScenarios(), env, cmd.OutOrStdout())
 			if err != nil {
 				return labError(err)
 			}

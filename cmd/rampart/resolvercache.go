@@ -12,11 +12,20 @@ import (
 // shared dns/cache, under the same memory bound as the wire-form answers.
 type rrCache struct{ c *cache.Cache }
 
-var rankToCache = map[resolver.Rank]cache.Rank{
-	resolver.RankAdditional:    cache.RankAdditionalGlue,
-	resolver.RankAuthority:     cache.RankAuthorityReferral,
-	resolver.RankAnswerNonAuth: cache.RankAnswerNonAuth,
-	resolver.RankAnswerAuth:    cache.RankAnswerAuth,
+// rankToCache maps the resolver's ranks onto the cache's; ok is false for
+// RankNone, which is never stored.
+func rankToCache(r resolver.Rank) (cache.Rank, bool) {
+	switch r {
+	case resolver.RankAdditional:
+		return cache.RankAdditionalGlue, true
+	case resolver.RankAuthority:
+		return cache.RankAuthorityReferral, true
+	case resolver.RankAnswerNonAuth:
+		return cache.RankAnswerNonAuth, true
+	case resolver.RankAnswerAuth:
+		return cache.RankAnswerAuth, true
+	}
+	return cache.RankNone, false
 }
 
 func rankFromCache(r cache.Rank) resolver.Rank {
@@ -46,7 +55,7 @@ func (a rrCache) LookupRRset(name string, qtype, qclass uint16, now time.Time) (
 }
 
 func (a rrCache) StoreRRset(set resolver.RRset, now time.Time) bool {
-	rank, ok := rankToCache[set.Rank]
+	rank, ok := rankToCache(set.Rank)
 	if !ok || len(set.RRs) == 0 {
 		return false
 	}
