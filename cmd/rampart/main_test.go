@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-fw/rampart/dns/server"
 	"github.com/rampart-fw/rampart/lab"
 	"github.com/spf13/cobra"
 )
@@ -240,5 +241,38 @@ func TestDemoInterrupted(t *testing.T) {
 				t.Errorf("demo interrupted at %q left its state folder", trigger)
 			}
 		})
+	}
+}
+
+// TestResolverControlFlag: 'rampart resolver stats' and 'flush' reach the
+// resolver whose socket --control names, as unbound-control -s does.
+func TestResolverControlFlag(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	c := &server.Control{Path: path, Commands: map[string]server.ControlFunc{
+		"stats": func([]string) (string, error) { return "queries 42\n", nil },
+		"flush": func(a []string) (string, error) { return "flushed " + strings.Join(a, " ") + "\n", nil },
+	}}
+	l, err := c.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Serve(ctx, l)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"resolver", "stats", "--control", path}, "queries 42\n"},
+		{[]string{"resolver", "--control", path, "stats"}, "queries 42\n"},
+		{[]string{"resolver", "flush", "--control", path, "example.lab"}, "flushed example.lab\n"},
+	} {
+		code, out, errOut := runCLI(tt.args...)
+		if code != 0 || out != tt.want {
+			t.Errorf("rampart %v: exit %d, stdout %q, stderr %q; want %q", tt.args, code, out, errOut, tt.want)
+		}
+	}
+	if code, _, errOut := runCLI("resolver", "stats", "--control", path+".missing"); code != 1 || !strings.Contains(errOut, path+".missing") {
+		t.Errorf("stats on a missing socket: exit %d, stderr %q; want exit 1 naming the socket", code, errOut)
 	}
 }

@@ -157,7 +157,9 @@ Example:
 	f.StringArrayVar(&allow, "allow", nil, "client prefix allowed to query; repeatable (default: loopback and this machine's private networks)")
 	f.StringVar(&rootHints, "root-hints", "", "root hints file in named.root format (default: IANA's, built in)")
 	f.StringVar(&metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
-	f.StringVar(&control, "control", server.DefaultControlPath, "control socket path (mode 0600)")
+	// Persistent, so that 'rampart resolver stats --control PATH' names the
+	// socket of the resolver it talks to, as unbound-control's -s does.
+	cmd.PersistentFlags().StringVar(&control, "control", server.DefaultControlPath, "control socket path (mode 0600)")
 	f.StringVar(&dnssecMode, "dnssec", "on", "DNSSEC validation: on or off")
 	f.StringVar(&trustAnchor, "trust-anchor", "", "trust anchor file (DS or DNSKEY records; default: IANA's root KSKs, built in)")
 	f.StringVar(&cacheStr, "cache-size", "64MiB", "memory bound of the cache (e.g. 64MiB, 1GiB)")
@@ -203,9 +205,6 @@ Example:
 func controlPath(a *app, cmd *cobra.Command) string {
 	if f := cmd.Flags().Lookup("control"); f != nil && f.Changed {
 		return f.Value.String()
-	}
-	if p := cmd.Parent().Flags().Lookup("control"); p != nil && p.Changed {
-		return p.Value.String()
 	}
 	if a.cfg.Resolver.Control != "" {
 		return a.cfg.Resolver.Control
