@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 missing=""
-for p in dnsperf unbound iproute2; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+for p in dnsperf unbound iproute2 curl; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
