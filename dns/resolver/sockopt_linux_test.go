@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net/netip"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -17,12 +18,15 @@ func TestDialUDPSetsDF(t *testing.T) {
 			t.Logf("%s: %v (no such family here)", server, err)
 			continue
 		}
-		rc, err := c.SyscallConn()
+		rc, err := c.(interface {
+			SyscallConn() (syscall.RawConn, error)
+		}).SyscallConn()
 		if err != nil {
 			t.Fatal(err)
 		}
 		var pmtu, dontfrag int
 		var gerr error
+		var local, remote netip.AddrPort
 		six := netip.MustParseAddrPort(server).Addr().Is6()
 		_ = rc.Control(func(fd uintptr) {
 			if six {
@@ -34,6 +38,18 @@ func TestDialUDPSetsDF(t *testing.T) {
 				pmtu, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER)
 				dontfrag = 1
 			}
+			if gerr == nil {
+				var sa unix.Sockaddr
+				if sa, gerr = unix.Getsockname(int(fd)); gerr == nil {
+					local = sockaddrPort(sa)
+				}
+			}
+			if gerr == nil {
+				var sa unix.Sockaddr
+				if sa, gerr = unix.Getpeername(int(fd)); gerr == nil {
+					remote = sockaddrPort(sa)
+				}
+			}
 		})
 		if gerr != nil {
 			t.Fatal(gerr)
@@ -41,11 +57,19 @@ func TestDialUDPSetsDF(t *testing.T) {
 		if pmtu != unix.IP_PMTUDISC_DO || dontfrag != 1 {
 			t.Errorf("%s: MTU_DISCOVER %d DONTFRAG %d", server, pmtu, dontfrag)
 		}
-		local := c.LocalAddr().String()
-		lp, _ := netip.ParseAddrPort(local)
-		if lp.Port() < minSourcePort || c.RemoteAddr().String() != server {
-			t.Errorf("%s: local %s remote %s", server, local, c.RemoteAddr())
+		if local.Port() < minSourcePort || remote.String() != server {
+			t.Errorf("%s: local %s remote %s", server, local, remote)
 		}
 		c.Close()
 	}
+}
+
+func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
 }

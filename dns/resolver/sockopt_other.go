@@ -2,7 +2,15 @@
 
 package resolver
 
-import "syscall"
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
 
 // setDontFragment is a no-op where the socket options differ; rampart's
 // gateway runs on Linux, and other systems are for development only.
@@ -11,3 +19,33 @@ func setDontFragment(string, string, syscall.RawConn) error { return nil }
 // setReusePort is a no-op where SO_REUSEPORT is not known: the weakened
 // transport then serialises on its port through bind errors.
 func setReusePort(fd uintptr) error { return nil }
+
+// udpSocket is the upstream socket of one UDP exchange.
+type udpSocket interface {
+	Read([]byte) (int, error)
+	Write([]byte) (int, error)
+	SetDeadline(time.Time) error
+	Close() error
+}
+
+// dialUDPRandom opens a UDP socket bound to a port drawn by port (another
+// draw when one is taken, up to maxBindTries) and connected to server.
+func dialUDPRandom(server netip.AddrPort, port func() uint16, retries *atomic.Uint64) (udpSocket, error) {
+	network := "udp4"
+	if server.Addr().Is6() && !server.Addr().Is4In6() {
+		network = "udp6"
+	}
+	raddr := net.UDPAddrFromAddrPort(server)
+	var err error
+	for range maxBindTries {
+		var c *net.UDPConn
+		if c, err = net.DialUDP(network, &net.UDPAddr{Port: int(port())}, raddr); err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, err
+		}
+		retries.Add(1)
+	}
+	return nil, fmt.Errorf("no free source port after %d draws: %w", maxBindTries, err)
+}

@@ -129,7 +129,7 @@ func (t *NetTransport) Exchange(ctx context.Context, server netip.AddrPort, q *d
 
 // watch makes conn's pending reads and writes fail as soon as ctx ends, and
 // returns the function that stops watching.
-func watch(ctx context.Context, conn net.Conn) func() bool {
+func watch(ctx context.Context, conn interface{ SetDeadline(time.Time) error }) func() bool {
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	return context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -153,11 +153,6 @@ func ioError(ctx context.Context, server netip.AddrPort, proto string, err error
 // only reached when nearly all are taken.
 const maxBindTries = 16
 
-// dialUDP returns a UDP socket with DF set, bound to a random source port and
-// connected to server. net.DialUDP with address structs, rather than a
-// Dialer with a Control hook, skips parsing and resolving the address string
-// on every query; DF is set after connect, which is still before the query
-// is written.
 // Weakness is what the lab's weakened resolver gives up.
 type Weakness struct {
 	// FixedPort is the one source port of every upstream query, which an
@@ -169,7 +164,9 @@ type Weakness struct {
 	IgnoreNearMisses bool
 }
 
-func (t *NetTransport) dialUDP(server netip.AddrPort) (*net.UDPConn, error) {
+// dialUDP returns a UDP socket with DF set, bound to a random source port
+// and connected to server (see dialUDPRandom), or the lab's weakened one.
+func (t *NetTransport) dialUDP(server netip.AddrPort) (udpSocket, error) {
 	network := "udp4"
 	if server.Addr().Is6() && !server.Addr().Is4In6() {
 		network = "udp6"
@@ -191,28 +188,7 @@ func (t *NetTransport) dialUDP(server netip.AddrPort) (*net.UDPConn, error) {
 		}
 		return c.(*net.UDPConn), nil
 	}
-	raddr := net.UDPAddrFromAddrPort(server)
-	var err error
-	for range maxBindTries {
-		var c *net.UDPConn
-		c, err = net.DialUDP(network, &net.UDPAddr{Port: int(randSourcePort())}, raddr)
-		if err == nil {
-			rc, rerr := c.SyscallConn()
-			if rerr == nil {
-				rerr = setDontFragment(network, "", rc)
-			}
-			if rerr != nil {
-				c.Close()
-				return nil, fmt.Errorf("set DF: %w", rerr)
-			}
-			return c, nil
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, err
-		}
-		t.bindRetries.Add(1)
-	}
-	return nil, fmt.Errorf("no free source port after %d draws: %w", maxBindTries, err)
+	return dialUDPRandom(server, randSourcePort, &t.bindRetries)
 }
 
 // maxSourceAddrs bounds the remembered source addresses; the map is cleared
