@@ -139,13 +139,15 @@ func main() {
 	// fraction of a second, so single rounds are noisy: the median counts.
 	fmt.Printf("cold resolution of 2,000 distinct names (dnsperf -n 1 -q 100), %d rounds:\n", *coldRounds)
 	coldRuns := map[string][]float64{}
-	coldCPU := map[string]float64{}
+	coldUser, coldSys := map[string]float64{}, map[string]float64{}
 	for r := 0; r < *coldRounds; r++ {
 		names := writeNames(dir, fmt.Sprintf("cold%d", r), 2000, fmt.Sprintf("r%dc%%d.bench.lab A", r))
 		for _, t := range targets {
-			cpu0 := cpuSeconds(t.pid())
+			u0, s0 := cpuSeconds(t.pid())
 			out := dnsperf(ctx, client, t.addr, names, "-n", "1", "-q", "100", "-t", "5")
-			coldCPU[t.name] += cpuSeconds(t.pid()) - cpu0
+			u1, s1 := cpuSeconds(t.pid())
+			coldUser[t.name] += u1 - u0
+			coldSys[t.name] += s1 - s0
 			coldRuns[t.name] = append(coldRuns[t.name], field(out, `Run time \(s\):\s+([0-9.]+)`))
 
 			if got := strField(out, `Queries completed:\s+(\d+)`); got != "2000" {
@@ -156,8 +158,9 @@ func main() {
 	for _, t := range targets {
 		fmt.Printf("  %-8s first %6.3f s, median %6.3f s  (rounds %s)\n", t.name, coldRuns[t.name][0], median(coldRuns[t.name]), fmtSecs(coldRuns[t.name]))
 	}
-	fmt.Printf("  CPU time used by each resolver over the %d rounds: rampart %.2f s, unbound %.2f s, ratio %.2f\n",
-		*coldRounds, coldCPU["rampart"], coldCPU["unbound"], coldCPU["rampart"]/coldCPU["unbound"])
+	fmt.Printf("  CPU time over the %d rounds (user + system): rampart %.2f + %.2f s, unbound %.2f + %.2f s, ratio %.2f\n",
+		*coldRounds, coldUser["rampart"], coldSys["rampart"], coldUser["unbound"], coldSys["unbound"],
+		(coldUser["rampart"]+coldSys["rampart"])/(coldUser["unbound"]+coldSys["unbound"]))
 	var ratios []float64
 	for r := range coldRuns["rampart"] {
 		ratios = append(ratios, coldRuns["rampart"][r]/coldRuns["unbound"][r])
@@ -317,11 +320,11 @@ func pidOf(l *lab.Lab, host, comm string) int {
 	return 0
 }
 
-// cpuSeconds is the user and system CPU time process pid has used. On a
+// cpuSeconds is the user and the system CPU time process pid has used. On a
 // shared machine it is a steadier measure of a resolver's work than the
 // wall-clock time of a run, though it also counts the kernel's work on the
 // packets the process sends.
-func cpuSeconds(pid int) float64 {
+func cpuSeconds(pid int) (user, system float64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		log.Fatal(err)
@@ -331,7 +334,7 @@ func cpuSeconds(pid int) float64 {
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ is 100 on Linux
+	return ut / 100, st / 100 // USER_HZ is 100 on Linux
 }
 
 func rssMiB(pid int) float64 {

@@ -355,6 +355,7 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 			if err != nil {
 				return "", err
 			}
+			res.Forget(args[0])
 			return fmt.Sprintf("ok: removed %d entries at or below %s\n", n, dns.Fqdn(args[0])), nil
 		},
 	}}

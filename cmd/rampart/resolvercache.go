@@ -91,3 +91,7 @@ func (w wireCache) AnswerFromWire(q, resp []byte, maxSize int, stale bool) (int,
 	return n, f&cache.HitPrefetch != 0, ok
 }
 func (w wireCache) PutAnswer(m *dns.Msg) { _ = w.c.PutAnswer(m, time.Time{}) }
+func (w wireCache) AnswerJustStored(q, resp []byte, maxSize int) (int, bool) {
+	n, _, ok := w.c.AnswerFromWireOpts(q, resp, cache.WireOptions{MaxSize: maxSize, JustStored: true})
+	return n, ok
+}

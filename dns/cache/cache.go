@@ -99,9 +99,10 @@ func (h *hit) elapsed(now int64) int64 {
 }
 
 // get looks k up under the read lock only. It counts the S3-FIFO frequency
-// and the prefetch claim with atomics, and leaves hit/miss accounting to the
-// caller, which knows whether one logical lookup spans several keys.
-func (c *Cache) get(nameHash uint64, k *key, now int64, allowStale bool) (hit, bool) {
+// and the prefetch claim with atomics, unless peek, and leaves hit/miss
+// accounting to the caller, which knows whether one logical lookup spans
+// several keys.
+func (c *Cache) get(nameHash uint64, k *key, now int64, allowStale, peek bool) (hit, bool) {
 	s := c.shardFor(nameHash)
 	h := keyHash(nameHash, k.kind, k.flags, k.qtype, k.qclass)
 	s.mu.RLock()
@@ -118,10 +119,12 @@ func (c *Cache) get(nameHash uint64, k *key, now int64, allowStale bool) (hit, b
 			return hit{}, false
 		}
 		r.stale = true
-	} else if (e.expire-now)*10 <= int64(e.ttl)*int64(time.Second) {
+	} else if !peek && (e.expire-now)*10 <= int64(e.ttl)*int64(time.Second) {
 		r.prefetch = e.claimPrefetch()
 	}
-	e.touch()
+	if !peek {
+		e.touch()
+	}
 	s.mu.RUnlock()
 	if r.stale {
 		s.ctr.staleHits.Add(1)

@@ -40,8 +40,12 @@ func (x *index) next(tag uint32, p uint32) (uint32, uint32, bool) {
 	}
 }
 
+// insert adds a cell. The table stays at most half full: a cold resolver
+// asks for more names that are not cached than names that are, and a
+// miss probes to the first empty cell, which at three quarters full is
+// eight cells away on average and at half full two and a half.
 func (x *index) insert(h uint64, slot uint32) {
-	if 4*(x.n+1) > 3*len(x.cells) {
+	if 2*(x.n+1) > len(x.cells) {
 		x.grow()
 	}
 	x.place(cell(tagOf(h), slot))

@@ -192,10 +192,10 @@ func (c *Cache) LookupNegative(name string, qtype, qclass uint16, now time.Time,
 	}
 	t := c.nanos(now)
 	k := key{kind: kindNXDomain, qclass: qclass, name: lname}
-	h, ok := c.get(nh, &k, t, allowStale)
+	h, ok := c.get(nh, &k, t, allowStale, false)
 	if !ok && qtype != 0 {
 		k = key{kind: kindNoData, qtype: qtype, qclass: qclass, name: lname}
-		h, ok = c.get(nh, &k, t, allowStale)
+		h, ok = c.get(nh, &k, t, allowStale, false)
 	}
 	var neg Negative
 	if ok {

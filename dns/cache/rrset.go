@@ -240,7 +240,7 @@ func (c *Cache) LookupRRset(name string, qtype, qclass uint16, now time.Time, al
 	}
 	k := key{kind: kindRRset, qtype: qtype, qclass: qclass, name: lname}
 	t := c.nanos(now)
-	h, ok := c.get(nh, &k, t, allowStale)
+	h, ok := c.get(nh, &k, t, allowStale, false)
 	if ok {
 		var set RRset
 		set, ok = c.decodeRRset(&h, qtype, qclass, t)

@@ -60,7 +60,7 @@ type entry struct {
 // index cells at a typical load factor, the heap and ghost slots and growth
 // slack of the slab. BenchmarkMemoryPerName checks it against the measured
 // heap.
-const entryOverhead = int64(unsafe.Sizeof(entry{})) + 14 + 4 + 4 + 16
+const entryOverhead = int64(unsafe.Sizeof(entry{})) + 21 + 4 + 4 + 16
 
 // Data layout shared by every kind (see the kind-specific files for what
 // follows the name):
@@ -436,7 +436,7 @@ func (s *shard) maybeCompact() {
 	s.heap = append(make([]uint32, 0, 2*len(s.heap)), s.heap...)
 	var idx index
 	n := minIndexCells
-	for n < 2*s.live() {
+	for n < 3*s.live() {
 		n *= 2
 	}
 	idx.cells = make([]uint64, n)

@@ -139,6 +139,10 @@ type WireOptions struct {
 	MaxSize int
 	// AllowStale permits an expired answer when Config.ServeStale is on.
 	AllowStale bool
+	// JustStored says the caller answers from an entry it has just
+	// stored: the lookup is neither a hit nor a miss in the counters, and
+	// not an access that keeps the entry in the cache.
+	JustStored bool
 }
 
 // AnswerFromWire answers a raw UDP query from the answer cache. On a hit it
@@ -185,9 +189,11 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 	nh := c.nameHash(name)
 	k := key{kind: kindAnswer, flags: flags, qtype: q.qtype, qclass: q.qclass, name: name}
 	now := c.set.now().UnixNano()
-	h, ok := c.get(nh, &k, now, o.AllowStale)
+	h, ok := c.get(nh, &k, now, o.AllowStale, o.JustStored)
 	if !ok {
-		c.count(nh, statAnswer, false)
+		if !o.JustStored {
+			c.count(nh, statAnswer, false)
+		}
 		return 0, 0, false
 	}
 
@@ -206,7 +212,9 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 		}
 	}
 	if size > limit || size > len(resp) || size > maxMsgSize {
-		c.declined(query)
+		if !o.JustStored {
+			c.declined(query)
+		}
 		return 0, 0, false
 	}
 
@@ -242,7 +250,9 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 		binary.BigEndian.PutUint32(resp[o:], v)
 	}
 
-	c.count(nh, statAnswer, true)
+	if !o.JustStored {
+		c.count(nh, statAnswer, true)
+	}
 	var hf HitFlags
 	if h.stale {
 		hf |= HitStale

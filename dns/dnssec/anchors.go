@@ -165,6 +165,24 @@ func (a *Anchors) Lookup(zone string) (ds []*dns.DS, keys []*dns.DNSKEY, ok bool
 
 // Closest returns the deepest anchored zone at or above name.
 func (a *Anchors) Closest(s string) (zone string, ok bool) {
+	if l, plain := plainLower(s); plain {
+		// The common case, a name of letters, digits and hyphens, needs
+		// no parsing: its suffixes are substrings of its lower-case form,
+		// which is canonical, and looking them up allocates nothing (the
+		// validator asks this for every answer).
+		for i := 0; ; {
+			if _, ok := a.zones[l[i:]]; ok {
+				return l[i:], true
+			}
+			if i == len(l)-1 {
+				return "", false
+			}
+			i += strings.IndexByte(l[i:], '.') + 1
+			if i == len(l) {
+				i-- // the root
+			}
+		}
+	}
 	var w, suffix name
 	if !w.parse(s) {
 		return "", false
@@ -348,4 +366,43 @@ func parseErrorFrom(err error, file string) error {
 		file = f
 	}
 	return &ParseError{File: file, Line: line, Column: col, Msg: msg}
+}
+
+// plainLower returns s in lower case and true when s is a fully qualified
+// name of letters, digits, hyphens and underscores only, with no empty
+// label, no label over 63 octets and at most 254 octets in all, whose
+// canonical form is then its lower-case form. It allocates only when s
+// has upper-case letters.
+func plainLower(s string) (string, bool) {
+	if s == "." {
+		return s, true
+	}
+	if len(s) < 2 || len(s) > 254 || s[len(s)-1] != '.' {
+		return "", false
+	}
+	upper := false
+	label := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return "", false
+			}
+			label = 0
+			continue
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return "", false
+		}
+		if label++; label > 63 {
+			return "", false
+		}
+	}
+	if upper {
+		return strings.ToLower(s), true
+	}
+	return s, true
 }

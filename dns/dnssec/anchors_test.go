@@ -145,3 +145,40 @@ func TestRecordLines(t *testing.T) {
 		t.Errorf("lines %v", lines)
 	}
 }
+
+// TestClosestFastPath: the allocation-free path for plain names finds the
+// same anchor as the parsing one, for plain names and for names it leaves
+// to the parser.
+func TestClosestFastPath(t *testing.T) {
+	a := NewAnchors()
+	for _, z := range []string{".", "lab.", "example.lab.", "x-y_z.example.lab."} {
+		if err := a.Add(&dns.DS{Hdr: dns.RR_Header{Name: z, Rrtype: dns.TypeDS, Class: dns.ClassINET}, KeyTag: 1, Algorithm: 13, DigestType: dns.SHA256, Digest: strings.Repeat("ab", 32)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slow := func(s string) (string, bool) {
+		var w, suffix name
+		if !w.parse(s) {
+			return "", false
+		}
+		for k := int(w.nl); k >= 0; k-- {
+			suffix.setSuffix(&w, k)
+			if _, ok := a.zones[suffix.String()]; ok {
+				return suffix.String(), true
+			}
+		}
+		return "", false
+	}
+	for _, s := range []string{".", "lab.", "LAB.", "c1.bench.lab.", "www.Example.LAB.", "a.x-y_z.example.lab.",
+		"example.lab", "a..lab.", ".lab.", "a\\.b.lab.", "a b.lab.", strings.Repeat("a", 64) + ".lab.",
+		strings.Repeat("a", 63) + ".lab.", "*.example.lab.", "com.", "xn--bcher-kva.example.lab."} {
+		gz, gok := a.Closest(s)
+		wz, wok := slow(s)
+		if gz != wz || gok != wok {
+			t.Errorf("Closest(%q) = %q, %v; the parser says %q, %v", s, gz, gok, wz, wok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { a.Closest("c1.bench.lab.") }); n != 0 {
+		t.Errorf("Closest allocates %v times for a plain lower-case name", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"time"
 
@@ -27,10 +28,20 @@ type state struct {
 	queries int      // upstream queries sent, against MaxUpstreamQueries
 	depth   int      // nesting of name-server address lookups
 	active  []string // name servers whose addresses are being looked up
+	// checked says the cache was just searched for the query name and
+	// type and held nothing for them, so that resolve starts with the
+	// network rather than asking the cache the same three questions again
+	// (a cold name's lookups were a tenth of its CPU time).
+	checked bool
 }
 
-// errCacheMiss ends a cache-only resolution that needs the network.
-var errCacheMiss = errors.New("cache miss")
+// errCacheMiss ends a cache-only resolution that needs the network;
+// errCacheMissAtStart says that the cache had nothing for the query name
+// itself (no CNAME followed).
+var (
+	errCacheMiss        = errors.New("cache miss")
+	errCacheMissAtStart = fmt.Errorf("%w at the query name", errCacheMiss)
+)
 
 // fatal reports whether err ends the whole resolution rather than one path of
 // it: the budget of queries or time is spent.
@@ -56,7 +67,9 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 		if links > r.cfg.MaxCNAMEChain {
 			return nil, fmt.Errorf("%w (more than %d links)", ErrChainTooLong, r.cfg.MaxCNAMEChain)
 		}
-		if qtype != dns.TypeANY {
+		if st.checked && links == 0 {
+			st.checked = false
+		} else if qtype != dns.TypeANY {
 			now := r.clock.Now()
 			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && set.Rank >= RankAnswerNonAuth {
 				res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
@@ -79,6 +92,9 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			}
 		}
 		if cacheOnly {
+			if links == 0 {
+				return nil, errCacheMissAtStart
+			}
 			return nil, errCacheMiss
 		}
 		rep, err := st.iterate(ctx, name, qtype)
@@ -209,6 +225,9 @@ type zoneServers struct {
 	pending []string // name servers whose addresses are not known yet
 	lookups int      // pending names looked up, against MaxGluelessLookups
 	tries   int      // queries sent, against MaxZoneTries
+	// ttl is the least remaining TTL of the cached address sets
+	// serversFor took addresses from (math.MaxUint32 without any).
+	ttl uint32
 }
 
 // maxZoneAddrs bounds the addresses tried for one zone.
@@ -241,7 +260,7 @@ func addrOf(rr dns.RR) (netip.Addr, bool) {
 // from glue and from the cache; names without an address are kept pending.
 func (st *state) serversFor(zone string, ns []*dns.NS, glue []dns.RR) *zoneServers {
 	r := st.r
-	zs := &zoneServers{zone: lowerASCII(zone)}
+	zs := &zoneServers{zone: lowerASCII(zone), ttl: math.MaxUint32}
 	now := r.clock.Now()
 	for i, n := range ns {
 		if i >= r.cfg.MaxDelegationNS {
@@ -261,6 +280,7 @@ func (st *state) serversFor(zone string, ns []*dns.NS, glue []dns.RR) *zoneServe
 				continue
 			}
 			if set, ok := r.cache.LookupRRset(name, t, dns.ClassINET, now); ok {
+				zs.ttl = min(zs.ttl, set.ttl())
 				for _, rr := range set.RRs {
 					if a, ok := addrOf(rr); ok {
 						zs.add(r, a)
@@ -317,8 +337,25 @@ func (st *state) findServers(ctx context.Context, qname string, qtype uint16) (*
 	}
 	now := r.clock.Now()
 	for n := start; ; n = parentName(n) {
-		if set, ok := r.cache.LookupRRset(n, dns.TypeNS, dns.ClassINET, now); ok {
-			zs := st.serversFor(n, nsRecords(set.RRs), nil)
+		if zs, ok := r.delegs.get(n, now); ok {
+			if st.usable(zs) {
+				return zs, nil
+			}
+		} else if set, ok := r.cache.LookupRRset(n, dns.TypeNS, dns.ClassINET, now); ok {
+			ns := nsRecords(set.RRs)
+			zs := st.serversFor(n, ns, nil)
+			// Remembered for nine tenths of what is left of the
+			// shortest TTL, so that the cache is asked again before
+			// the sets expire, in time for their refresh in the last
+			// tenth of their TTL (see rrCache).
+			if ttl := min(set.ttl(), zs.ttl); ttl > 0 {
+				names := make([]string, 0, len(ns))
+				for _, rr := range ns {
+					names = append(names, lowerASCII(rr.Ns))
+				}
+				r.delegs.put(zs, names, now.Add(time.Duration(ttl)*time.Second*9/10))
+				zs = &zoneServers{zone: zs.zone, cands: zs.cands, pending: zs.pending}
+			}
 			if st.usable(zs) {
 				return zs, nil
 			}
@@ -540,11 +577,10 @@ func (st *state) ask(ctx context.Context, zone string, addr netip.Addr, name str
 				slog.String("zone", zone), slog.String("qname", sendName), slog.String("qtype", dns.Type(qtype).String()),
 				slog.Bool("tcp", tcp), slog.Bool("edns", edns))
 		}
-		tctx, cancel := context.WithTimeout(ctx, min(max(hs.rto, r.cfg.MinTryTimeout), r.cfg.MaxTryTimeout))
+		tctx := withTryDeadline(ctx, time.Now().Add(min(max(hs.rto, r.cfg.MinTryTimeout), r.cfg.MaxTryTimeout)))
 		start := r.clock.Now()
 		ex, joined := r.exchange(tctx, server, name, q, tcp)
 		end := r.clock.Now()
-		cancel()
 		if ex.err != nil {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
@@ -694,6 +730,27 @@ func (r *Resolver) nearMiss(ctx context.Context, addr netip.Addr, name string, q
 		slog.Duration("hold_down", r.cfg.SpoofHoldDown))
 }
 
+// tryCtx is the context of one upstream try: the resolution's, with the
+// try's earlier time-out as its Deadline. Transports take the time-out from
+// Deadline (NetTransport sets it on the socket, whose poller times the
+// read), so a context timer of its own per try, which cost as much CPU as
+// a cache lookup, would time the same thing twice; Done and Err stay the
+// resolution's, which end the try early when the resolution's budget runs
+// out.
+type tryCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func withTryDeadline(ctx context.Context, d time.Time) context.Context {
+	if pd, ok := ctx.Deadline(); ok && !d.Before(pd) {
+		return ctx
+	}
+	return &tryCtx{ctx, d}
+}
+
+func (c *tryCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
 // newQuery builds an upstream query with a random ID from a CSPRNG seeded by
 // crypto/rand, so that an off-path attacker cannot predict it.
 func (r *Resolver) newQuery(name string, qtype uint16, edns bool, cookie *dns.EDNS0_COOKIE) *dns.Msg {
@@ -762,6 +819,14 @@ func (st *state) store(rep *reply) {
 		}
 		if r.cache.StoreRRset(s, now) && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank >= RankAnswerNonAuth) {
 			r.cuts.add(s.Name, s.ttl(), now)
+		}
+		// After the store, so that servers remembered from the old sets
+		// while it ran are forgotten too.
+		switch s.Type {
+		case dns.TypeNS:
+			r.delegs.forgetZone(s.Name)
+		case dns.TypeA, dns.TypeAAAA:
+			r.delegs.forgetServer(s.Name)
 		}
 	}
 	if rep.neg != nil && !(rep.udp && r.suspects.has(rep.neg.Name, now)) {

@@ -268,6 +268,7 @@ type Resolver struct {
 	exchanges flightGroup[exchangeKey, exchangeResult]
 
 	cuts         *zoneCuts
+	delegs       *delegations
 	suspects     *suspects
 	warns        warnLimiter
 	cookieSecret [32]byte // for client cookies; never leaves the process
@@ -351,6 +352,11 @@ type Stats struct {
 	ZoneTriesLimited uint64
 	ZoneCuts         int    // zone cuts remembered
 	ZoneCutEvictions uint64 // cuts dropped to stay within InfraMaxHosts
+	// Delegations counts the zones whose servers are remembered (see
+	// Forget); DelegationEvictions, those dropped to stay within
+	// InfraMaxHosts.
+	Delegations         int
+	DelegationEvictions uint64
 	// LabOutOfBailiwick counts records taken against the bailiwick rule by
 	// a resolver with Config.LabAcceptOutOfBailiwick; always 0 otherwise.
 	LabOutOfBailiwick uint64
@@ -374,6 +380,7 @@ func New(cfg Config) (*Resolver, error) {
 		infra:     newInfraCache(cfg.InfraMaxHosts, cfg.InfraTTL),
 		slots:     make(chan struct{}, cfg.MaxInFlight),
 		cuts:      newZoneCuts(cfg.InfraMaxHosts),
+		delegs:    newDelegations(cfg.InfraMaxHosts),
 		suspects:  newSuspects(cfg.MaxSuspects, cfg.SpoofHoldDown),
 	}
 	_, _ = crand.Read(r.cookieSecret[:]) // never fails (crypto/rand, Go 1.24+)
@@ -482,7 +489,18 @@ func (r *Resolver) Stats() Stats {
 		ZoneTriesLimited:   s.zoneTriesLimited.Load(),
 		ZoneCuts:           r.cuts.len(),
 		ZoneCutEvictions:   r.cuts.evicted.Load(),
+
+		Delegations:         r.delegs.len(),
+		DelegationEvictions: r.delegs.evicted.Load(),
 	}
+}
+
+// Forget drops what the resolver remembers, outside the cache, about the
+// servers of zones at or below name: call it when the cache is flushed
+// there, so that the next resolution finds the zones' servers in the cache
+// (or asks for them) rather than in the resolver's memory of them.
+func (r *Resolver) Forget(name string) {
+	r.delegs.forgetBelow(lowerASCII(dns.Fqdn(name)))
 }
 
 // ServerInfo returns what the infra cache knows about an upstream server.
@@ -533,6 +551,7 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 		r.stats.cacheAnswers.Add(1)
 		return r.respond(qname, qtype, qclass, res, do), nil
 	}
+	missedAtStart := err == errCacheMissAtStart
 	res, err, _ = r.flights.doDetached(ctx, flightKey{name, qtype, qclass}, func() (*result, error) {
 		select {
 		case r.slots <- struct{}{}:
@@ -543,7 +562,7 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 		defer cancel()
-		st := &state{r: r}
+		st := &state{r: r, checked: missedAtStart}
 		res, err := st.resolve(wctx, name, qtype, false)
 		if err != nil && wctx.Err() != nil && !errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w (%v): %w", ErrTimeout, r.cfg.Timeout, err)

@@ -31,6 +31,9 @@ import (
 // near miss, so a scripted transport must echo the question as sent. A
 // transport that itself sees a near miss (a well-formed response from the
 // server with the wrong ID or question) may return a *SpoofError at once.
+//
+// The try's time-out is ctx's Deadline, which comes before Done closes:
+// Done closes when the whole resolution is abandoned or out of time.
 type Transport interface {
 	Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error)
 }

@@ -34,6 +34,15 @@ type Cache interface {
 	PutAnswer(resp *dns.Msg)
 }
 
+// JustStoredCache is a Cache that can answer a query from the entry that
+// PutAnswer has just stored for it, as AnswerFromWire would but without
+// counting a hit or an access. The slow path then answers through the
+// same patching as later hits instead of packing the response itself.
+type JustStoredCache interface {
+	Cache
+	AnswerJustStored(query, resp []byte, maxSize int) (n int, ok bool)
+}
+
 // Resolver answers a question completely (recursively).
 type Resolver interface {
 	Resolve(ctx context.Context, qname string, qtype, qclass uint16, do bool) (*dns.Msg, error)
@@ -374,8 +383,27 @@ func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 // cache without an allocation. udpSize is the query's EDNS UDP size (0
 // without EDNS) and maxSize the cap for TCP (0: the UDP rule).
 func (s *Server) cachedAnswer(q, out []byte, udpSize, maxSize int, stale bool, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool, bool) {
+	return s.cachedAnswerFrom(s.cfg.Cache.AnswerFromWire, q, out, udpSize, maxSize, stale, v, reply)
+}
+
+// justStored answers from an entry just stored, when the cache can do that
+// without counting the lookup as a hit.
+func (s *Server) justStored(q, out []byte, udpSize, maxSize int, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool) {
+	js, ok := s.cfg.Cache.(JustStoredCache)
+	if !ok {
+		return 0, false
+	}
+	lookup := func(q, out []byte, maxSize int, _ bool) (int, bool, bool) {
+		n, ok := js.AnswerJustStored(q, out, maxSize)
+		return n, false, ok
+	}
+	n, _, ok := s.cachedAnswerFrom(lookup, q, out, udpSize, maxSize, false, v, reply)
+	return n, ok
+}
+
+func (s *Server) cachedAnswerFrom(lookup func(q, out []byte, maxSize int, stale bool) (int, bool, bool), q, out []byte, udpSize, maxSize int, stale bool, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool, bool) {
 	if v != CookieClientOnly && v != CookieValid && v != CookieInvalid {
-		return s.cfg.Cache.AnswerFromWire(q, out, maxSize, stale)
+		return lookup(q, out, maxSize, stale)
 	}
 	limit := maxSize
 	if limit <= 0 {
@@ -387,7 +415,7 @@ func (s *Server) cachedAnswer(q, out []byte, udpSize, maxSize int, stale bool, v
 	if limit < headerLen {
 		return 0, false, false
 	}
-	n, refresh, ok := s.cfg.Cache.AnswerFromWire(q, out, limit, stale)
+	n, refresh, ok := lookup(q, out, limit, stale)
 	if !ok {
 		return 0, false, false
 	}
@@ -453,6 +481,28 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	r := Respond(&m, res, err, s.cfg.EDNSSize)
 	if s.cfg.Cache != nil && err == nil && res != nil && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
 		s.cfg.Cache.PutAnswer(r)
+		// What was just stored is what every later client gets; this
+		// one gets it too, through the hit path, which patches stored
+		// bytes instead of packing the message again. A response with
+		// EDNS options of its own (an extended error) is packed as it
+		// is, since the hit path adds only the cookie.
+		if !hasOptions(r) {
+			maxSize := 0
+			if tcp {
+				maxSize = 65535
+			}
+			bp := scratchPool.Get().(*[]byte)
+			n, ok := s.justStored(q, *bp, e.udpSize, maxSize, v, &reply)
+			var out []byte
+			if ok {
+				out = append([]byte(nil), (*bp)[:n]...)
+			}
+			scratchPool.Put(bp)
+			if ok {
+				s.m.response(r.Rcode)
+				return out
+			}
+		}
 	}
 	if s.cfg.Cache != nil && err != nil && r.Rcode == dns.RcodeServerFailure {
 		// RFC 8767: when resolution fails, an expired answer is better
@@ -475,6 +525,15 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	}
 	addCookie(r, v, &reply)
 	return s.pack(r, size, tcp)
+}
+
+// scratchPool holds the buffers the slow path answers into from the cache.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 65535); return &b }}
+
+// hasOptions reports whether r carries EDNS options.
+func hasOptions(r *dns.Msg) bool {
+	opt := r.IsEdns0()
+	return opt != nil && len(opt.Option) > 0
 }
 
 // addCookie adds the COOKIE option reply to response r when the verdict

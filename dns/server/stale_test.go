@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,10 @@ func (w wireCache) AnswerFromWire(q, resp []byte, maxSize int, stale bool) (int,
 	return n, f&cache.HitPrefetch != 0, ok
 }
 func (w wireCache) PutAnswer(m *dns.Msg) { _ = w.c.PutAnswer(m, time.Time{}) }
+func (w wireCache) AnswerJustStored(q, resp []byte, maxSize int) (int, bool) {
+	n, _, ok := w.c.AnswerFromWireOpts(q, resp, cache.WireOptions{MaxSize: maxSize, JustStored: true})
+	return n, ok
+}
 
 func newWireCache(tb testing.TB) wireCache {
 	tb.Helper()
@@ -121,5 +126,84 @@ func TestNoStaleWhenOff(t *testing.T) {
 	res.fail.Store(true)
 	if r := exchange(t, s, "udp", q); r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("serve-stale off: %v, want SERVFAIL", r)
+	}
+}
+
+// plainCache hides AnswerJustStored, as a Cache that lacks it would.
+type plainCache struct{ c wireCache }
+
+func (p plainCache) AnswerFromWire(q, resp []byte, maxSize int, stale bool) (int, bool, bool) {
+	return p.c.AnswerFromWire(q, resp, maxSize, stale)
+}
+func (p plainCache) PutAnswer(m *dns.Msg) { p.c.PutAnswer(m) }
+
+// TestSlowPathAnswersAsLaterHits: the answer to a query that missed the
+// cache is, byte for byte (ID aside), the answer a later hit gets, whether
+// the slow path answers from the entry it stored or packs the response
+// itself; and only the later query counts as a hit.
+func TestSlowPathAnswersAsLaterHits(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	for _, justStored := range []bool{true, false} {
+		c, err := cache.New(cache.Config{Now: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sc Cache = wireCache{c}
+		if !justStored {
+			sc = plainCache{wireCache{c}}
+		}
+		s := start(t, Config{Resolver: &countingResolver{}, Cache: sc, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addrs()[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ask := func(id uint16, edns bool) []byte {
+			q := new(dns.Msg)
+			q.SetQuestion("wWw.ExAmple.", dns.TypeA)
+			q.Id = id
+			if edns {
+				q.SetEdns0(1232, false)
+			}
+			wire, _ := q.Pack()
+			if _, err := conn.Write(wire); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1500)
+			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return buf[:n]
+		}
+		for _, edns := range []bool{true, false} {
+			if !edns {
+				// A query without EDNS has its own entry.
+				c.Flush("example.")
+			}
+			before := c.Stats().AnswerHits
+			first := ask(1, edns)
+			second := ask(2, edns)
+			if first[0] != 0 || first[1] != 1 || second[1] != 2 {
+				t.Fatalf("IDs not echoed: %x %x", first[:2], second[:2])
+			}
+			var m, m2 dns.Msg
+			if err := m.Unpack(first); err != nil || len(m.Answer) != 1 || m.Question[0].Name != "wWw.ExAmple." || (m.IsEdns0() != nil) != edns {
+				t.Errorf("justStored %v edns %v: answer %v (%v)", justStored, edns, &m, err)
+			}
+			if err := m2.Unpack(second); err != nil {
+				t.Fatal(err)
+			}
+			m.Id, m2.Id = 0, 0
+			// Answered from the stored entry, the bytes are the hit's;
+			// packed by the slow path, only the compression may differ.
+			if (justStored && string(first[2:]) != string(second[2:])) || m.String() != m2.String() {
+				t.Errorf("justStored %v edns %v: slow-path answer\n%x\ndiffers from the hit\n%x", justStored, edns, first, second)
+			}
+			if got := c.Stats().AnswerHits - before; got != 1 {
+				t.Errorf("justStored %v edns %v: %d cache hits for a miss and a hit, want 1", justStored, edns, got)
+			}
+		}
 	}
 }
