@@ -102,13 +102,56 @@ func (d *delegations) drop(zone string, e *delegation) {
 	}
 }
 
-// forgetZone drops zone, whose NS set is being replaced.
-func (d *delegations) forgetZone(zone string) {
+// nsStored takes note of a new NS set for zone, naming ns (lower case),
+// that lives until expires. The same names as remembered (a server that
+// puts its NS set in every answer's authority section) keep the entry,
+// which never outlives the new set; other names drop it.
+func (d *delegations) nsStored(zone string, ns []string, expires time.Time) {
 	d.mu.Lock()
-	if e := d.zones[zone]; e != nil {
-		d.drop(zone, e)
+	defer d.mu.Unlock()
+	e := d.zones[zone]
+	if e == nil {
+		return
 	}
-	d.mu.Unlock()
+	if !sameNames(e.ns, ns) {
+		d.drop(zone, e)
+		return
+	}
+	if expires.Before(e.expires) {
+		e.expires = expires
+	}
+}
+
+// sameNames reports whether a and b hold the same names, in any order.
+func sameNames(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	for _, y := range b {
+		found := false
+		for _, x := range a {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // forgetServer drops the zones that name server name serves, whose

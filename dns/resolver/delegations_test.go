@@ -48,7 +48,15 @@ func TestDelegations(t *testing.T) {
 
 	d.put(zs("example.", a1), []string{"ns1.example."}, t0.Add(time.Hour))
 	d.put(zs("sub.example.", a2), []string{"ns2.sub.example."}, t0.Add(time.Hour))
-	d.forgetZone("sub.example.")
+	d.nsStored("sub.example.", []string{"ns2.sub.example."}, t0.Add(time.Minute))
+	if _, ok := d.get("sub.example.", t0); !ok {
+		t.Error("the same NS set again dropped the remembered servers")
+	}
+	if _, ok := d.get("sub.example.", t0.Add(time.Minute)); ok {
+		t.Error("the remembered servers outlived the NS set stored again with a shorter TTL")
+	}
+	d.put(zs("sub.example.", a2), []string{"ns2.sub.example."}, t0.Add(time.Hour))
+	d.nsStored("sub.example.", []string{"ns2.sub.example.", "ns3.sub.example."}, t0.Add(time.Hour))
 	if _, ok := d.get("sub.example.", t0); ok {
 		t.Error("a new NS set did not replace the remembered servers")
 	}

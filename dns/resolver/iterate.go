@@ -824,7 +824,13 @@ func (st *state) store(rep *reply) {
 		// while it ran are forgotten too.
 		switch s.Type {
 		case dns.TypeNS:
-			r.delegs.forgetZone(s.Name)
+			names := make([]string, 0, len(s.RRs))
+			for _, rr := range s.RRs {
+				if ns, ok := rr.(*dns.NS); ok {
+					names = append(names, lowerASCII(ns.Ns))
+				}
+			}
+			r.delegs.nsStored(s.Name, names, now.Add(time.Duration(s.ttl())*time.Second*9/10))
 		case dns.TypeA, dns.TypeAAAA:
 			r.delegs.forgetServer(s.Name)
 		}
