@@ -270,8 +270,16 @@ func TestCompileLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := c.Stats()
-	if st.Rules != len(rules) || st.Bytes <= 0 || st.SrcClasses == 0 || st.DstPortClasses == 0 || c.NumRules() != len(rules) {
+	// The IPv4 rules get trees; the implicit ICMPv6 rules bit vectors.
+	if st.Rules != len(rules) || st.Bytes <= 0 || c.NumRules() != len(rules) ||
+		st.TreeEngines == 0 || st.TreeNodes == 0 || st.TreeLeaves == 0 || st.Boxes < len(rules) || st.TreeDepth == 0 ||
+		st.Engines <= st.TreeEngines || st.SrcClasses == 0 || st.DstPortClasses == 0 {
 		t.Errorf("stats %+v", st)
+	}
+	// A quarter of what the tables take: the trees do not fit, nor do the
+	// bit vectors Compile falls back to, so the rule set is refused.
+	if _, err := Compile(rules, defaults, Config{MaxMemory: st.Bytes / 4}); err == nil || !strings.Contains(err.Error(), "more table memory than the limit") {
+		t.Errorf("MaxMemory %d: %v", st.Bytes/4, err)
 	}
 }
 

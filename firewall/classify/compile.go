@@ -2,6 +2,7 @@ package classify
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
@@ -16,9 +17,11 @@ type Config struct {
 	// the most rules a policy may hold and its implicit rules.
 	MaxRules int
 	// MaxMemory bounds the bytes of lookup tables Compile may build; 0
-	// means 512 MiB. The tables grow with the number of rules times the
-	// number of distinct prefixes and port ranges, so a rule set that
-	// exceeds it is refused before the memory is allocated.
+	// means 512 MiB. Decision trees grow with how much the rules overlap,
+	// bit vectors with the number of rules times the number of distinct
+	// prefixes and port ranges; an engine whose tree does not fit gets bit
+	// vectors, and a rule set whose bit vectors do not fit either is
+	// refused before the memory is allocated.
 	MaxMemory int
 }
 
@@ -32,13 +35,16 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Compiled is the bit-vector classifier. It is immutable once built and
-// safe for concurrent use.
+// Compiled is the classifier for the packet path: a decision tree or bit
+// vectors per direction and family (see the package documentation). It is
+// immutable once built and safe for concurrent use.
 type Compiled struct {
 	defaults Defaults
 	nrules   int
-	// eng is indexed by direction and family (0 IPv4, 1 IPv6); nil when no
-	// rule applies there.
+	// tree holds the decision trees of IPv4 engines, eng the bit-vector
+	// engines; both are indexed by direction and family (0 IPv4, 1 IPv6),
+	// and at most one of them is not nil for a pair.
+	tree  [policy.NumDirections][2]*treeEngine
 	eng   [policy.NumDirections][2]*engine
 	stats Stats
 }
@@ -47,7 +53,17 @@ type Compiled struct {
 type Stats struct {
 	Rules   int
 	Engines int // direction and family pairs with at least one rule
-	// Classes counts the distinct bitmaps per field, summed over engines.
+	// TreeEngines counts the engines that are decision trees, the others
+	// are bit vectors.
+	TreeEngines int
+	// TreeNodes and TreeLeaves count the trees' internal nodes and
+	// distinct leaves; Boxes counts the leaves' entries (a rule becomes a
+	// box per combination of its lists, and a box is repeated in every
+	// leaf whose region it overlaps); TreeDepth is the deepest leaf's
+	// depth.
+	TreeNodes, TreeLeaves, Boxes, TreeDepth int
+	// Classes counts the distinct bitmaps per field, summed over the
+	// bit-vector engines.
 	SrcClasses, DstClasses, SrcPortClasses, DstPortClasses, MetaClasses int
 	// Bytes is the size of the lookup tables. Compiling needs up to twice
 	// as much for a while; Config.MaxMemory bounds that peak.
@@ -80,15 +96,35 @@ func Compile(rules []Rule, defaults Defaults, cfg Config) (*Compiled, error) {
 	budget := cfg.MaxMemory
 	for d := Direction(0); d < policy.NumDirections; d++ {
 		for f := 0; f < 2; f++ {
-			e, err := buildEngine(norm, d, f, &budget)
+			index, srcs, dsts, sel := selectRules(norm, d, f)
+			if len(sel) == 0 {
+				continue
+			}
+			c.stats.Engines++
+			if f == 0 {
+				t, used, err := buildTreeEngine(sel, slices.Clone(index), budget)
+				if err == nil {
+					budget -= used
+					c.tree[d][f] = t
+					c.stats.TreeEngines++
+					c.stats.TreeNodes += t.nodes
+					c.stats.TreeLeaves += t.leaves
+					c.stats.Boxes += len(t.boxes)
+					c.stats.TreeDepth = max(c.stats.TreeDepth, t.maxDepth)
+					c.stats.Bytes += t.bytes()
+					continue
+				}
+				if !errors.Is(err, errTreeTooLarge) {
+					return nil, err
+				}
+				// The tree would not fit; bit vectors take lists as
+				// they are and have a bound of their own.
+			}
+			e, err := buildEngine(index, srcs, dsts, sel, f, &budget)
 			if err != nil {
 				return nil, err
 			}
-			if e == nil {
-				continue
-			}
 			c.eng[d][f] = e
-			c.stats.Engines++
 			c.stats.SrcClasses += e.srcClasses
 			c.stats.DstClasses += e.dstClasses
 			c.stats.SrcPortClasses += e.sportClasses
@@ -117,6 +153,13 @@ func (c *Compiled) Lookup(k *Key) (int, Action) {
 	src, dst, fam := family(k)
 	if fam < 0 {
 		return -1, c.defaults[k.Dir]
+	}
+	if t := c.tree[k.Dir][fam]; t != nil {
+		p := t.lookup(k, src, dst)
+		if p == noMatch {
+			return -1, c.defaults[k.Dir]
+		}
+		return int(t.index[p]), t.action[p]
 	}
 	e := c.eng[k.Dir][fam]
 	if e == nil {
@@ -301,14 +344,14 @@ func inFamily(ps []netip.Prefix, f int) ([]netip.Prefix, bool) {
 	return out, len(out) > 0
 }
 
-func buildEngine(rules []Rule, d Direction, f int, budget *int) (*engine, error) {
+// selectRules returns the rules that can match in direction d and family
+// f, in order: their indices, their prefixes of the family (nil for any),
+// and the rules.
+func selectRules(rules []Rule, d Direction, f int) (index []int32, srcs, dsts [][]netip.Prefix, sel []*Rule) {
 	fam := policy.FamilyIPv4
 	if f == 1 {
 		fam = policy.FamilyIPv6
 	}
-	e := &engine{v4: f == 0}
-	var srcs, dsts [][]netip.Prefix
-	var sel []*Rule
 	for i := range rules {
 		r := &rules[i]
 		if !r.Dirs.Has(d) || r.Family&fam == 0 {
@@ -322,14 +365,20 @@ func buildEngine(rules []Rule, d Direction, f int, budget *int) (*engine, error)
 		if r.Protos != nil && len(r.Protos) == 0 || r.SrcPorts != nil && len(r.SrcPorts) == 0 || r.DstPorts != nil && len(r.DstPorts) == 0 {
 			continue
 		}
-		e.index = append(e.index, int32(i))
-		e.action = append(e.action, r.Action)
+		index = append(index, int32(i))
 		srcs = append(srcs, s)
 		dsts = append(dsts, t)
 		sel = append(sel, r)
 	}
-	if len(sel) == 0 {
-		return nil, nil
+	return index, srcs, dsts, sel
+}
+
+// buildEngine builds the bit-vector engine for family f of the rules
+// selectRules chose; it reorders the slices it is given.
+func buildEngine(index []int32, srcs, dsts [][]netip.Prefix, sel []*Rule, f int, budget *int) (*engine, error) {
+	e := &engine{v4: f == 0, index: index, action: make([]Action, len(sel))}
+	for i, r := range sel {
+		e.action[i] = r.Action
 	}
 	// Give rules their bits in an order that keeps rules with nearby
 	// destinations in nearby words, as far as first-match semantics allow.

@@ -147,3 +147,18 @@ func TestRuleString(t *testing.T) {
 		t.Error("profile names")
 	}
 }
+
+// TestNoEarlyCatchAll: no generated rule before the last matches every
+// packet, which would shadow the rest of the set.
+func TestNoEarlyCatchAll(t *testing.T) {
+	for _, p := range []Profile{ACL, FW} {
+		for _, n := range []int{100, 1000, 10000} {
+			rules := Generate(p, n, 1)
+			for i, r := range rules[:len(rules)-1] {
+				if r.Src.Bits() == 0 && r.Dst.Bits() == 0 && r.Proto == 0 {
+					t.Errorf("%v %d: rule %d matches every packet", p, n, i)
+				}
+			}
+		}
+	}
+}
