@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"pgregory.net/rapid"
 )
 
 // Every socket in these tests is on the loopback interface.
@@ -643,5 +645,71 @@ func BenchmarkNetTransportUDP(b *testing.B) {
 		if _, err := tr.Exchange(ctx, server, q, false); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAppendQueryMatchesPack: for every query the resolver builds, the
+// direct encoder writes the bytes miekg/dns packs; anything else it leaves
+// to miekg/dns.
+func TestAppendQueryMatchesPack(t *testing.T) {
+	r, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		labels := rapid.SliceOfN(rapid.StringMatching(`[a-zA-Z0-9_-]{1,20}`), 0, 6).Draw(t, "labels")
+		name := strings.Join(labels, ".") + "."
+		if len(labels) == 0 {
+			name = "."
+		}
+		qtype := rapid.Uint16().Draw(t, "qtype")
+		edns := rapid.Bool().Draw(t, "edns")
+		var cookie *dns.EDNS0_COOKIE
+		if edns && rapid.Bool().Draw(t, "cookie") {
+			var client [clientCookieLen]byte
+			copy(client[:], rapid.SliceOfN(rapid.Byte(), 8, 8).Draw(t, "client"))
+			server := rapid.SliceOfN(rapid.Byte(), 0, 32).Draw(t, "server")
+			cookie = cookieOption(client, server)
+		}
+		q := r.newQuery(name, qtype, edns, cookie)
+		q.RecursionDesired = rapid.Bool().Draw(t, "rd")
+		q.CheckingDisabled = rapid.Bool().Draw(t, "cd")
+		if opt := q.IsEdns0(); opt != nil {
+			opt.SetDo(rapid.Bool().Draw(t, "do"))
+			opt.SetUDPSize(rapid.Uint16Range(512, 4096).Draw(t, "size"))
+		}
+		want, err := q.Pack()
+		got, ok := appendQuery(nil, q)
+		if err != nil {
+			if ok {
+				t.Fatalf("%s: miekg/dns refuses (%v), appendQuery wrote %x", name, err, got)
+			}
+			return
+		}
+		if !ok {
+			t.Fatalf("%s %d: appendQuery declined a query the resolver builds", name, qtype)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s %d edns %v cookie %v:\nappendQuery %x\nPack        %x", name, qtype, edns, cookie, got, want)
+		}
+	})
+	// Left to miekg/dns: escapes, records, other options, a long label.
+	q := r.newQuery(`a\.b.example.`, dns.TypeA, true, nil)
+	if _, ok := appendQuery(nil, q); ok {
+		t.Error("a name with an escape was encoded directly")
+	}
+	q = r.newQuery("example.", dns.TypeA, true, nil)
+	q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID})
+	if _, ok := appendQuery(nil, q); ok {
+		t.Error("an NSID option was encoded directly")
+	}
+	q = r.newQuery(strings.Repeat("a", 64)+".example.", dns.TypeA, false, nil)
+	if _, ok := appendQuery(nil, q); ok {
+		t.Error("a 64-octet label was encoded directly")
+	}
+	q = r.newQuery("example.", dns.TypeA, false, nil)
+	q.Answer = append(q.Answer, &dns.A{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeA, Class: dns.ClassINET}})
+	if _, ok := appendQuery(nil, q); ok {
+		t.Error("a query with an answer record was encoded directly")
 	}
 }
