@@ -11,7 +11,11 @@
 // de-duplication of identical work in flight, and the acceptance rules that
 // decide which parts of an upstream response may reach the cache (question
 // matching, bailiwick, RFC 2181 credibility ranks, glue only for the
-// referral's name servers). It also ships IANA's root hints and a parser for
+// referral's name servers). It remembers, outside the cache and bounded,
+// the servers of the zones it found there (the delegations memory, built
+// from cached NS and address sets and never outliving them; Forget drops it
+// when the cache is flushed), so that a name under a known zone costs no
+// decoding of those sets. It also ships IANA's root hints and a parser for
 // the named.root format.
 //
 // It owns the defences against cache poisoning, everything that decides
