@@ -6,36 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// setDontFragment sets DF on an upstream UDP socket before it sends, so
-// that a response that does not fit the path MTU is dropped rather than
-// fragmented by the server's stack, and a forged second fragment cannot be
-// spliced into a genuine first one (fragmentation poisoning, Herzberg and
-// Shulman 2013). The resolver advertises an EDNS buffer of 1232 bytes, so
-// genuine answers fit; larger ones come truncated and are re-asked over TCP.
-func setDontFragment(network, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		switch network {
-		case "udp6":
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO)
-			if serr == nil {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG, 1)
-			}
-		default:
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}
 
 // setReusePort lets the lab's weakened transport open several sockets on
 // its one fixed source port.
@@ -56,7 +30,12 @@ type udpSocket interface {
 
 // dialUDPRandom opens a UDP socket with DF set, bound to a port drawn by
 // port (another draw when one is taken, up to maxBindTries) and connected
-// to server. It makes the system calls a resolver needs and no others:
+// to server. DF makes a response that does not fit the path MTU dropped
+// rather than fragmented by the server's stack, so that a forged second
+// fragment cannot be spliced into a genuine first one (fragmentation
+// poisoning, Herzberg and Shulman 2013); the resolver advertises an EDNS
+// buffer of 1232 bytes, so genuine answers fit, and larger ones come
+// truncated and are asked again over TCP. It makes the system calls a resolver needs and no others:
 // net.DialUDP also sets SO_BROADCAST and asks getsockname and getpeername
 // for addresses the resolver already knows, and a cold resolver opens one
 // socket per upstream query, so those calls were a tenth of its CPU time.

@@ -12,10 +12,6 @@ import (
 	"time"
 )
 
-// setDontFragment is a no-op where the socket options differ; rampart's
-// gateway runs on Linux, and other systems are for development only.
-func setDontFragment(string, string, syscall.RawConn) error { return nil }
-
 // setReusePort is a no-op where SO_REUSEPORT is not known: the weakened
 // transport then serialises on its port through bind errors.
 func setReusePort(fd uintptr) error { return nil }
@@ -29,7 +25,9 @@ type udpSocket interface {
 }
 
 // dialUDPRandom opens a UDP socket bound to a port drawn by port (another
-// draw when one is taken, up to maxBindTries) and connected to server.
+// draw when one is taken, up to maxBindTries) and connected to server. DF
+// is not set: the socket options differ here, and rampart runs on Linux;
+// other systems are for development only.
 func dialUDPRandom(server netip.AddrPort, port func() uint16, retries *atomic.Uint64) (udpSocket, error) {
 	network := "udp4"
 	if server.Addr().Is6() && !server.Addr().Is4In6() {
