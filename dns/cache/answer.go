@@ -214,21 +214,25 @@ func (c *Cache) PutAnswer(msg *dns.Msg, now time.Time) error {
 }
 
 // withQname returns rrs with every owner name equal to qname (ignoring
-// case) spelled exactly as qname, copying only the records it changes.
+// case) spelled exactly as qname, copying only the records it changes (and
+// the slice, when it changes one).
 // miekg/dns compresses names case-sensitively; with one spelling those
 // owners become pointers to the question, which the hit path overwrites
 // with the client's spelling, so 0x20 case is echoed in the answer too.
 func withQname(rrs []dns.RR, qname string) ([]dns.RR, error) {
-	out := make([]dns.RR, len(rrs))
+	out := rrs // copied on the first change: usually there is none
 	for i, rr := range rrs {
 		if rr == nil {
 			return nil, fmt.Errorf("cache: PutAnswer: nil record %d", i)
 		}
 		if n := rr.Header().Name; n != qname && asciiEqualFold(n, qname) {
+			if &out[0] == &rrs[0] {
+				out = append([]dns.RR(nil), rrs...)
+			}
 			rr = dns.Copy(rr)
 			rr.Header().Name = qname
+			out[i] = rr
 		}
-		out[i] = rr
 	}
 	return out, nil
 }
