@@ -3,7 +3,10 @@
 // control list that keeps rampart from being an open resolver, the checks
 // that answer malformed queries with FORMERR, and the hand-off of each query
 // to the wire-form cache (the hit path, which allocates nothing) or to the
-// resolver (the slow path, bounded in concurrency). It also serves the local
+// resolver (the slow path, bounded in concurrency, run by workers that wait
+// for the next query rather than a goroutine per query, and answered from
+// the cache entry it has just stored, so that the first answer is the
+// bytes of every later hit). It also serves the local
 // control socket that `rampart resolver stats` and `flush` talk to.
 //
 // On Linux each UDP socket is read and answered in batches (recvmmsg and
@@ -11,7 +14,9 @@
 // the counters of a batch reach the shared Prometheus metrics in one add
 // each: under load a cached answer costs a fraction of a syscall and no
 // shared atomic. TuneMemory sets the collector for a process whose heap is
-// mostly a long-lived cache.
+// mostly a long-lived cache: GOGC follows the live heap, so that a young
+// cache is not collected dozens of times a second and a large one does not
+// keep twice its size in headroom.
 //
 // It is a DNS cookie server (RFC 7873, with the interoperable server cookie
 // of RFC 9018: SipHash-2-4 under a 128-bit secret from crypto/rand, or one
