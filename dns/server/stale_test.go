@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
@@ -204,6 +205,20 @@ func TestSlowPathAnswersAsLaterHits(t *testing.T) {
 			if got := c.Stats().AnswerHits - before; got != 1 {
 				t.Errorf("justStored %v edns %v: %d cache hits for a miss and a hit, want 1", justStored, edns, got)
 			}
+		}
+	}
+}
+
+// TestSlowPathAnswerCarriesCookie: a client that sends a cookie gets its
+// client cookie back with a server cookie on the answer to a miss, which
+// now comes from the entry just stored, as on a hit.
+func TestSlowPathAnswerCarriesCookie(t *testing.T) {
+	s := start(t, Config{Resolver: &countingResolver{}, Cache: newWireCache(t), ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	for i, name := range []string{"miss.example.", "miss.example."} {
+		r := exchange(t, s, "udp", cookieQuery(name, "0102030405060708"))
+		c := responseCookie(t, r)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || len(c) < 16 || hex.EncodeToString(c[:8]) != "0102030405060708" {
+			t.Errorf("query %d (%s): cookie %x in %v", i, map[int]string{0: "miss", 1: "hit"}[i], c, r)
 		}
 	}
 }
