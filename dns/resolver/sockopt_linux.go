@@ -2,10 +2,10 @@ package resolver
 
 import (
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -90,18 +90,75 @@ func dialUDPRandom(server netip.AddrPort, port func() uint16, retries *atomic.Ui
 	if err := unix.Connect(fd, sa); err != nil {
 		return fail("connect", err)
 	}
-	return &fileSocket{os.NewFile(uintptr(fd), "udp")}, nil
+	f := os.NewFile(uintptr(fd), "udp")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &fileSocket{f: f, fd: fd, rc: rc}, nil
 }
 
-// fileSocket reads datagrams through os.File, which reports an empty
-// datagram as io.EOF; a connected UDP socket has no end, so that is an
-// empty read.
-type fileSocket struct{ *os.File }
+// fileSocket is an upstream UDP socket served by the runtime's poller
+// through os.File, and read and written with the system calls themselves:
+// os.File's Read reports an empty datagram as the end of the file, and
+// its Write takes locks and the poller's state for a write that never
+// waits. (Waiting for readability before the first read, to spare the read
+// that fails with EAGAIN, is not possible through RawConn: it clears a
+// readiness already delivered before it calls back, so an answer that came
+// quickly would be waited for until the deadline.)
+type fileSocket struct {
+	f  *os.File
+	fd int
+	rc syscall.RawConn
+	// Results of the read callback, which is built once.
+	n      int
+	err    error
+	buf    []byte
+	readFn func(fd uintptr) bool
+}
+
+func (s *fileSocket) Write(b []byte) (int, error) {
+	n, err := unix.Write(s.fd, b)
+	if err == unix.EAGAIN {
+		// The send buffer is full (it holds one query): let the poller
+		// wait for room.
+		n, err = s.f.Write(b)
+	}
+	if err != nil {
+		return n, os.NewSyscallError("write", err)
+	}
+	return n, nil
+}
 
 func (s *fileSocket) Read(b []byte) (int, error) {
-	n, err := s.File.Read(b)
-	if err == io.EOF {
-		return 0, nil
+	if s.readFn == nil {
+		s.readFn = s.read
 	}
-	return n, err
+	s.buf, s.n, s.err = b, 0, nil
+	if err := s.rc.Read(s.readFn); err != nil {
+		return 0, err
+	}
+	return s.n, s.err
 }
+
+// read is the callback of rc.Read: false means wait until readable.
+func (s *fileSocket) read(fd uintptr) bool {
+	n, err := unix.Read(int(fd), s.buf)
+	if err == unix.EAGAIN {
+		return false
+	}
+	if err != nil {
+		s.err = os.NewSyscallError("read", err)
+		return true
+	}
+	// A connected UDP socket has no end of file: 0 is an empty datagram.
+	s.n = n
+	return true
+}
+
+func (s *fileSocket) SetDeadline(t time.Time) error { return s.f.SetDeadline(t) }
+func (s *fileSocket) Close() error                  { return s.f.Close() }
+
+// SyscallConn gives the socket to code that sets or reads its options.
+func (s *fileSocket) SyscallConn() (syscall.RawConn, error) { return s.rc, nil }
