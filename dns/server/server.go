@@ -258,6 +258,7 @@ func (s *Server) Run(ctx context.Context) error {
 // udpJob is a UDP query that missed the cache, with where to answer it.
 type udpJob struct {
 	c   *net.UDPConn
+	rc  syscall.RawConn // c's, for sendSlow; nil where it is not used
 	q   []byte
 	src netip.AddrPort
 }
@@ -273,7 +274,7 @@ const workerIdle = 5 * time.Second
 // grew its stack from the start every time (copying it twice or three
 // times was 7% of the CPU of a cold run). Workers never outnumber the
 // in-flight bound by more than the few that are between two queries.
-func (s *Server) spawnUDP(c *net.UDPConn, q []byte, src netip.AddrPort, t *tally) {
+func (s *Server) spawnUDP(c *net.UDPConn, rc syscall.RawConn, q []byte, src netip.AddrPort, t *tally) {
 	select {
 	case s.sem <- struct{}{}:
 	default:
@@ -281,7 +282,7 @@ func (s *Server) spawnUDP(c *net.UDPConn, q []byte, src netip.AddrPort, t *tally
 		return
 	}
 	s.m.inflight.Inc()
-	job := udpJob{c: c, q: append([]byte(nil), q...), src: src}
+	job := udpJob{c: c, rc: rc, q: append([]byte(nil), q...), src: src}
 	select {
 	case s.idle <- job:
 	default:
@@ -294,7 +295,7 @@ func (s *Server) udpWorker(job udpJob) {
 	defer timer.Stop()
 	for {
 		if resp := s.slow(job.q, job.src.Addr(), false); resp != nil {
-			_, _ = job.c.WriteToUDPAddrPort(resp, job.src)
+			sendSlow(job.c, job.rc, resp, job.src)
 		}
 		<-s.sem
 		s.m.inflight.Dec()

@@ -95,8 +95,11 @@ func (u *udpSocket) recv(fd uintptr) bool {
 	return true
 }
 
+// send is sendmmsg without entering the scheduler's system-call state, as
+// sendSlow: it cannot block (MSG_DONTWAIT), and a batch carried through
+// the kernel to local receivers outlasts the runtime's 20 µs hand-off.
 func (u *udpSocket) send(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&u.out[u.sent])), uintptr(u.nOut-u.sent), unix.MSG_DONTWAIT, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&u.out[u.sent])), uintptr(u.nOut-u.sent), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
 		return false
 	}
@@ -151,7 +154,7 @@ func (u *udpSocket) serve() {
 			} else if r < 0 {
 				continue
 			}
-			s.spawnUDP(u.c, q, src, &t)
+			s.spawnUDP(u.c, u.rc, q, src, &t)
 		}
 		t.flush(s.m)
 		for u.sent = 0; u.sent < u.nOut; {
@@ -201,4 +204,59 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		return
 	}
 	u.serve()
+}
+
+// sendSlow sends the answer to a query the slow path resolved: sendto on
+// the non-blocking socket without entering the scheduler's system-call
+// state. The call cannot block, but it carries the datagram through the
+// kernel's whole path to a local receiver, which can outlast the 20 µs
+// after which the runtime hands the processor of a goroutine in a system
+// call to another thread: a hand-off and thread wake-ups for work that is
+// the CPU's own. A full send buffer, or an address it cannot encode, goes
+// through the net package, which waits for room.
+func sendSlow(c *net.UDPConn, rc syscall.RawConn, b []byte, dst netip.AddrPort) {
+	var sa unix.RawSockaddrAny
+	if n := putSockaddr(&sa, dst); rc != nil && len(b) > 0 && n > 0 {
+		var e syscall.Errno
+		err := rc.Control(func(fd uintptr) {
+			_, _, e = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+				unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa)), uintptr(n))
+		})
+		if err == nil && e != unix.EAGAIN {
+			return // sent, or failed as a datagram may (the client is gone)
+		}
+	}
+	_, _ = c.WriteToUDPAddrPort(b, dst)
+}
+
+// putSockaddr encodes dst for sendto and returns its length, 0 when it
+// cannot (a zone that is not an interface index). An IPv4-mapped address
+// stays IPv6, as it arrived on an IPv6 socket.
+func putSockaddr(sa *unix.RawSockaddrAny, dst netip.AddrPort) int {
+	a := dst.Addr()
+	if a.Is4() {
+		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		p.Family = unix.AF_INET
+		putNetPort(&p.Port, dst.Port())
+		p.Addr = a.As4()
+		return unix.SizeofSockaddrInet4
+	}
+	p := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+	p.Family = unix.AF_INET6
+	putNetPort(&p.Port, dst.Port())
+	p.Addr = a.As16()
+	if z := a.Zone(); z != "" {
+		id, err := strconv.ParseUint(z, 10, 32)
+		if err != nil {
+			return 0
+		}
+		p.Scope_id = uint32(id)
+	}
+	return unix.SizeofSockaddrInet6
+}
+
+// putNetPort stores a port in network byte order.
+func putNetPort(p *uint16, port uint16) {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	binary.BigEndian.PutUint16(b[:], port)
 }

@@ -239,3 +239,32 @@ func benchmarkUDPHit(b *testing.B, cookie bool) {
 		roundTrip()
 	}
 }
+
+func TestPutSockaddr(t *testing.T) {
+	for _, tt := range []struct {
+		dst    string
+		family uint16
+		n      int
+	}{
+		{"192.0.2.1:5353", unix.AF_INET, unix.SizeofSockaddrInet4},
+		{"[2001:db8::1]:53", unix.AF_INET6, unix.SizeofSockaddrInet6},
+		{"[::ffff:192.0.2.1]:53", unix.AF_INET6, unix.SizeofSockaddrInet6},
+		{"[fe80::1%7]:53", unix.AF_INET6, unix.SizeofSockaddrInet6},
+		{"[fe80::1%eth0]:53", 0, 0},
+	} {
+		var sa unix.RawSockaddrAny
+		ap := netip.MustParseAddrPort(tt.dst)
+		n := putSockaddr(&sa, ap)
+		if n != tt.n || (n > 0 && sa.Addr.Family != tt.family) {
+			t.Errorf("%s: length %d family %d, want %d and %d", tt.dst, n, sa.Addr.Family, tt.n, tt.family)
+			continue
+		}
+		if n == 0 {
+			continue
+		}
+		// What recvmmsg's decoding makes of it is where it came from.
+		if got, ok := sockaddrAddr(&sa, uint32(n)); !ok || got != ap {
+			t.Errorf("%s: reads back as %s", tt.dst, got)
+		}
+	}
+}

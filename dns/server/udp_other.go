@@ -5,6 +5,8 @@ package server
 import (
 	"errors"
 	"net"
+	"net/netip"
+	"syscall"
 )
 
 // serveUDP is the portable reader: one datagram per syscall. Linux uses
@@ -27,8 +29,13 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		if r > 0 {
 			_, _ = c.WriteToUDPAddrPort(out[:r], src)
 		} else if r == 0 {
-			s.spawnUDP(c, buf[:n], src, &t)
+			s.spawnUDP(c, nil, buf[:n], src, &t)
 		}
 		t.flush(s.m)
 	}
+}
+
+// sendSlow sends the answer to a query the slow path resolved.
+func sendSlow(c *net.UDPConn, _ syscall.RawConn, b []byte, dst netip.AddrPort) {
+	_, _ = c.WriteToUDPAddrPort(b, dst)
 }
