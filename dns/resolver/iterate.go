@@ -390,7 +390,7 @@ func nsRecords(rrs []dns.RR) []*dns.NS {
 // prime asks a root hint for the root's NS set (RFC 8109) and caches it with
 // the addresses from the additional section. Concurrent primings are one.
 func (r *Resolver) prime(ctx context.Context) error {
-	_, err, _ := r.primes.doDetached(ctx, struct{}{}, func() (struct{}, error) {
+	_, err, _ := r.primes.doDetached(ctx, struct{}{}, r.inlineUntil(), func() (struct{}, error) {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 		defer cancel()
 		st := &state{r: r}

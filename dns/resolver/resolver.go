@@ -495,6 +495,16 @@ func (r *Resolver) Stats() Stats {
 	}
 }
 
+// inlineUntil is the deadline from which a caller of Resolve runs the
+// resolution in its own goroutine (see flightGroup.doDetached): one that
+// waits for at least nine tenths of the resolution's time budget. The
+// server gives each client query as long as the budget, so its workers
+// resolve themselves; a caller with less time hands the work over, which
+// then goes on, and fills the cache, after the caller gives up.
+func (r *Resolver) inlineUntil() time.Time {
+	return time.Now().Add(r.cfg.Timeout * 9 / 10)
+}
+
 // Forget drops what the resolver remembers, outside the cache, about the
 // servers of zones at or below name: call it when the cache is flushed
 // there, so that the next resolution finds the zones' servers in the cache
@@ -552,7 +562,7 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 		return r.respond(qname, qtype, qclass, res, do), nil
 	}
 	missedAtStart := err == errCacheMissAtStart
-	res, err, _ = r.flights.doDetached(ctx, flightKey{name, qtype, qclass}, func() (*result, error) {
+	res, err, _ = r.flights.doDetached(ctx, flightKey{name, qtype, qclass}, r.inlineUntil(), func() (*result, error) {
 		select {
 		case r.slots <- struct{}{}:
 			defer func() { <-r.slots }()
