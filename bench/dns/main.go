@@ -11,12 +11,15 @@ import (
 	"log"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rampart-fw/rampart/lab"
@@ -71,23 +74,33 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	if err := lab.CheckPrivileges(); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	bin, err := filepath.Abs(*rampartBin)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	ctx := context.Background()
+	// Whatever ends the run, a failure (fatalf), an interrupt or its end,
+	// takes the lab down with it.
+	defer runCleanups()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { fatalf("%v: stopping", <-sig) }()
 	l, err := lab.Up(ctx, lab.Standard(), nil)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	defer l.Down()
+	atExit(func() {
+		if err := l.Down(); err != nil {
+			log.Print(err)
+		}
+	})
 	dir, err := os.MkdirTemp("", "rampart-bench-dns-")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	defer os.RemoveAll(dir)
+	atExit(func() { os.RemoveAll(dir) })
 	cacheMiB := 512
 	// Info, not the lab's debug level: a log line per upstream query would
 	// tax the resolver being measured.
@@ -97,9 +110,9 @@ func main() {
 	}
 	d, err := scenario.StartDNS(ctx, l, bin, dir, flags...)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	defer d.Stop()
+	atExit(d.Stop)
 	// Unbound gets the same total cache, split as its documentation
 	// advises (rrset cache twice the message cache).
 	conf := filepath.Join(dir, "unbound.conf")
@@ -107,13 +120,13 @@ func main() {
 	// Both resolvers validate DNSSEC from the lab root's DS.
 	text := fmt.Sprintf(unboundConf, dnsAddr, dir, dir, dir, d.Anchor, *threads, cacheMiB/3, cacheMiB*2/3)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	ub, err := l.Host("dns").Start("unbound", "unbound", "-d", "-c", conf)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	defer ub.Stop()
+	atExit(func() { ub.Stop() })
 	time.Sleep(time.Second)
 	targets := []struct {
 		name string
@@ -221,14 +234,14 @@ func takeProfile(ctx context.Context, l *lab.Lab, dir, file string, addr netip.A
 	time.Sleep(200 * time.Millisecond)
 	out := dnsperf(ctx, l.Host("client1"), addr, names, "-n", "1", "-q", "100", "-t", "5")
 	if err := <-done; err != nil {
-		log.Fatalf("profile: %v", err)
+		fatalf("profile: %v", err)
 	}
 	b, err := os.ReadFile(tmp)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	if err := os.WriteFile(file, b, 0o644); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	fmt.Printf("CPU profile of rampart resolving 100,000 fresh names (%s s) written to %s\n\n", strField(out, `Run time \(s\):\s+([0-9.]+)`), file)
 }
@@ -248,6 +261,34 @@ func fmtSecs(r []float64) string {
 		s[i] = strconv.FormatFloat(v, 'f', 3, 64)
 	}
 	return strings.Join(s, " ")
+}
+
+// cleanups run at exit in reverse order, once.
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+func atExit(f func()) {
+	cleanupMu.Lock()
+	cleanups = append(cleanups, f)
+	cleanupMu.Unlock()
+}
+
+func runCleanups() {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+}
+
+// fatalf removes what the run set up, then exits with the message: a
+// failed run must not leave lab namespaces behind.
+func fatalf(format string, args ...any) {
+	runCleanups()
+	log.Fatalf(format, args...)
 }
 
 func fmtRuns(r []float64) string {
@@ -273,7 +314,7 @@ func writeNames(dir, name string, n int, format string) string {
 		fmt.Fprintf(&b, format+"\n", i)
 	}
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	return p
 }
@@ -283,7 +324,7 @@ func dnsperf(ctx context.Context, h *lab.Node, server netip.AddrPort, file strin
 	argv := append([]string{"dnsperf", "-s", server.Addr().String(), "-p", strconv.Itoa(int(server.Port())), "-d", file}, args...)
 	out, err := h.Run(ctx, argv...)
 	if err != nil {
-		log.Fatalf("dnsperf: %v", err)
+		fatalf("dnsperf: %v", err)
 	}
 	return string(out)
 }
@@ -291,7 +332,7 @@ func dnsperf(ctx context.Context, h *lab.Node, server netip.AddrPort, file strin
 func field(out, re string) float64 {
 	m := regexp.MustCompile(re).FindStringSubmatch(out)
 	if m == nil {
-		log.Fatalf("no %q in dnsperf output:\n%s", re, out)
+		fatalf("no %q in dnsperf output:\n%s", re, out)
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
@@ -307,7 +348,7 @@ func strField(out, re string) string {
 func pidOf(l *lab.Lab, host, comm string) int {
 	out, err := runOut("ip", "netns", "pids", l.Host(host).NS)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	for _, f := range strings.Fields(out) {
 		b, err := os.ReadFile("/proc/" + f + "/comm")
@@ -316,7 +357,7 @@ func pidOf(l *lab.Lab, host, comm string) int {
 			return pid
 		}
 	}
-	log.Fatalf("no %s process in %s", comm, host)
+	fatalf("no %s process in %s", comm, host)
 	return 0
 }
 
@@ -327,7 +368,7 @@ func pidOf(l *lab.Lab, host, comm string) int {
 func cpuSeconds(pid int) (user, system float64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	// Fields after the command name, which is in parentheses and may hold
 	// spaces: utime and stime are the 12th and 13th.
@@ -340,7 +381,7 @@ func cpuSeconds(pid int) (user, system float64) {
 func rssMiB(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
 	if m == nil {
