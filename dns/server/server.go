@@ -258,7 +258,7 @@ func (s *Server) Run(ctx context.Context) error {
 // udpJob is a UDP query that missed the cache, with where to answer it.
 type udpJob struct {
 	c   *net.UDPConn
-	rc  syscall.RawConn // c's, for sendSlow; nil where it is not used
+	rc  syscall.RawConn // c's, for slowSender; nil where it is not used
 	q   []byte
 	src netip.AddrPort
 }
@@ -293,9 +293,10 @@ func (s *Server) spawnUDP(c *net.UDPConn, rc syscall.RawConn, q []byte, src neti
 func (s *Server) udpWorker(job udpJob) {
 	timer := time.NewTimer(workerIdle)
 	defer timer.Stop()
+	snd := newSlowSender()
 	for {
 		if resp := s.slow(job.q, job.src.Addr(), false); resp != nil {
-			sendSlow(job.c, job.rc, resp, job.src)
+			snd.send(job.c, job.rc, resp, job.src)
 		}
 		<-s.sem
 		s.m.inflight.Dec()
@@ -384,27 +385,15 @@ func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 // cache without an allocation. udpSize is the query's EDNS UDP size (0
 // without EDNS) and maxSize the cap for TCP (0: the UDP rule).
 func (s *Server) cachedAnswer(q, out []byte, udpSize, maxSize int, stale bool, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool, bool) {
-	return s.cachedAnswerFrom(s.cfg.Cache.AnswerFromWire, q, out, udpSize, maxSize, stale, v, reply)
+	return s.answerFromCache(q, out, udpSize, maxSize, stale, false, v, reply)
 }
 
-// justStored answers from an entry just stored, when the cache can do that
-// without counting the lookup as a hit.
-func (s *Server) justStored(q, out []byte, udpSize, maxSize int, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool) {
-	js, ok := s.cfg.Cache.(JustStoredCache)
-	if !ok {
-		return 0, false
-	}
-	lookup := func(q, out []byte, maxSize int, _ bool) (int, bool, bool) {
-		n, ok := js.AnswerJustStored(q, out, maxSize)
-		return n, false, ok
-	}
-	n, _, ok := s.cachedAnswerFrom(lookup, q, out, udpSize, maxSize, false, v, reply)
-	return n, ok
-}
-
-func (s *Server) cachedAnswerFrom(lookup func(q, out []byte, maxSize int, stale bool) (int, bool, bool), q, out []byte, udpSize, maxSize int, stale bool, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool, bool) {
+// answerFromCache is cachedAnswer, or with justStored the answer from the
+// entry the slow path has just stored, which is not a hit (see
+// JustStoredCache; false when the cache cannot tell one).
+func (s *Server) answerFromCache(q, out []byte, udpSize, maxSize int, stale, justStored bool, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool, bool) {
 	if v != CookieClientOnly && v != CookieValid && v != CookieInvalid {
-		return lookup(q, out, maxSize, stale)
+		return s.lookupWire(q, out, maxSize, stale, justStored)
 	}
 	limit := maxSize
 	if limit <= 0 {
@@ -416,7 +405,7 @@ func (s *Server) cachedAnswerFrom(lookup func(q, out []byte, maxSize int, stale 
 	if limit < headerLen {
 		return 0, false, false
 	}
-	n, refresh, ok := lookup(q, out, limit, stale)
+	n, refresh, ok := s.lookupWire(q, out, limit, stale, justStored)
 	if !ok {
 		return 0, false, false
 	}
@@ -493,7 +482,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 				maxSize = 65535
 			}
 			bp := scratchPool.Get().(*[]byte)
-			n, ok := s.justStored(q, *bp, e.udpSize, maxSize, v, &reply)
+			n, _, ok := s.answerFromCache(q, *bp, e.udpSize, maxSize, false, true, v, &reply)
 			var out []byte
 			if ok {
 				out = append([]byte(nil), (*bp)[:n]...)
@@ -526,6 +515,20 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	}
 	addCookie(r, v, &reply)
 	return s.pack(r, size, tcp)
+}
+
+// lookupWire asks the cache for q's answer, as a hit or, with justStored,
+// from the entry just stored.
+func (s *Server) lookupWire(q, out []byte, limit int, stale, justStored bool) (int, bool, bool) {
+	if !justStored {
+		return s.cfg.Cache.AnswerFromWire(q, out, limit, stale)
+	}
+	js, ok := s.cfg.Cache.(JustStoredCache)
+	if !ok {
+		return 0, false, false
+	}
+	n, ok := js.AnswerJustStored(q, out, limit)
+	return n, false, ok
 }
 
 // scratchPool holds the buffers the slow path answers into from the cache.

@@ -96,7 +96,7 @@ func (u *udpSocket) recv(fd uintptr) bool {
 }
 
 // send is sendmmsg without entering the scheduler's system-call state, as
-// sendSlow: it cannot block (MSG_DONTWAIT), and a batch carried through
+// slowSender: it cannot block (MSG_DONTWAIT), and a batch carried through
 // the kernel to local receivers outlasts the runtime's 20 µs hand-off.
 func (u *udpSocket) send(fd uintptr) bool {
 	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&u.out[u.sent])), uintptr(u.nOut-u.sent), unix.MSG_DONTWAIT, 0, 0)
@@ -206,23 +206,40 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	u.serve()
 }
 
-// sendSlow sends the answer to a query the slow path resolved: sendto on
-// the non-blocking socket without entering the scheduler's system-call
-// state. The call cannot block, but it carries the datagram through the
-// kernel's whole path to a local receiver, which can outlast the 20 µs
-// after which the runtime hands the processor of a goroutine in a system
-// call to another thread: a hand-off and thread wake-ups for work that is
-// the CPU's own. A full send buffer, or an address it cannot encode, goes
-// through the net package, which waits for room.
-func sendSlow(c *net.UDPConn, rc syscall.RawConn, b []byte, dst netip.AddrPort) {
-	var sa unix.RawSockaddrAny
-	if n := putSockaddr(&sa, dst); rc != nil && len(b) > 0 && n > 0 {
-		var e syscall.Errno
-		err := rc.Control(func(fd uintptr) {
-			_, _, e = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-				unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa)), uintptr(n))
-		})
-		if err == nil && e != unix.EAGAIN {
+// slowSender sends a worker's slow-path answers: sendto on the
+// non-blocking socket without entering the scheduler's system-call state.
+// The call cannot block, but it carries the datagram through the kernel's
+// whole path to a local receiver, which can outlast the 20 µs after which
+// the runtime hands the processor of a goroutine in a system call to
+// another thread: a hand-off and thread wake-ups for work that is the
+// CPU's own. A full send buffer, or an address it cannot encode, goes
+// through the net package, which waits for room. The callback is built
+// once per worker, so that a send allocates nothing.
+type slowSender struct {
+	b  []byte
+	sa unix.RawSockaddrAny
+	n  int
+	e  syscall.Errno
+	fn func(fd uintptr)
+}
+
+func newSlowSender() *slowSender {
+	s := &slowSender{}
+	s.fn = s.sendto
+	return s
+}
+
+func (s *slowSender) sendto(fd uintptr) {
+	_, _, s.e = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&s.b[0])), uintptr(len(s.b)),
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&s.sa)), uintptr(s.n))
+}
+
+func (s *slowSender) send(c *net.UDPConn, rc syscall.RawConn, b []byte, dst netip.AddrPort) {
+	if s.n = putSockaddr(&s.sa, dst); rc != nil && len(b) > 0 && s.n > 0 {
+		s.b, s.e = b, 0
+		err := rc.Control(s.fn)
+		s.b = nil
+		if err == nil && s.e != unix.EAGAIN {
 			return // sent, or failed as a datagram may (the client is gone)
 		}
 	}

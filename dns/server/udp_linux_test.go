@@ -268,3 +268,35 @@ func TestPutSockaddr(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowSender: a slow-path answer reaches the client byte for byte, and
+// sending it allocates nothing.
+func TestSlowSender(t *testing.T) {
+	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	client, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	rc, err := srv.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := client.LocalAddr().(*net.UDPAddr).AddrPort()
+	msg := []byte("an answer from the slow path")
+	snd := newSlowSender()
+	snd.send(srv, rc, msg, dst)
+	buf := make([]byte, 100)
+	_ = client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := client.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != string(msg) || from != srv.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("got %q from %s (%v)", buf[:n], from, err)
+	}
+	if a := testing.AllocsPerRun(50, func() { snd.send(srv, rc, msg, dst) }); a != 0 {
+		t.Errorf("a send allocates %v times", a)
+	}
+}

@@ -35,7 +35,11 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	}
 }
 
-// sendSlow sends the answer to a query the slow path resolved.
-func sendSlow(c *net.UDPConn, _ syscall.RawConn, b []byte, dst netip.AddrPort) {
+// slowSender sends a worker's slow-path answers.
+type slowSender struct{}
+
+func newSlowSender() *slowSender { return &slowSender{} }
+
+func (*slowSender) send(c *net.UDPConn, _ syscall.RawConn, b []byte, dst netip.AddrPort) {
 	_, _ = c.WriteToUDPAddrPort(b, dst)
 }
