@@ -14,8 +14,6 @@ type flightGroup[K comparable, V any] struct {
 	mu     sync.Mutex
 	m      map[K]*flight[V]
 	joined atomic.Uint64 // callers that found their work in flight
-	// workers runs doDetached's work; the zero value is ready.
-	workers workerPool
 }
 
 type flight[V any] struct {
@@ -77,10 +75,10 @@ func (g *flightGroup[K, V]) doDetached(ctx context.Context, key K, until time.Ti
 			g.land(key, f, val, err)
 			return val, err, false
 		}
-		g.workers.run(func() {
+		go func() {
 			v, err := fn()
 			g.land(key, f, v, err)
-		})
+		}()
 	}
 	val, err = f.wait(ctx)
 	return val, err, !leader
@@ -96,41 +94,4 @@ func (g *flightGroup[K, V]) do(ctx context.Context, key K, fn func() (V, error))
 	val, err = fn()
 	g.land(key, f, val, err)
 	return val, err, false
-}
-
-// workerIdle is how long a pool's idle goroutine waits for more work.
-const workerIdle = 5 * time.Second
-
-// workerPool runs functions in goroutines that wait a while for the next
-// one when they finish. A resolution runs deep: a fresh goroutine for each
-// grew its stack from the smallest size every time, copying it two or
-// three times, which was several per cent of a cold resolver's CPU. The
-// pool adds no bound of its own: each caller bounds the work it hands
-// over, and at most the goroutines busy at the peak stay, for workerIdle.
-type workerPool struct {
-	once sync.Once
-	idle chan func()
-}
-
-func (p *workerPool) run(fn func()) {
-	p.once.Do(func() { p.idle = make(chan func()) })
-	select {
-	case p.idle <- fn:
-	default:
-		go p.work(fn)
-	}
-}
-
-func (p *workerPool) work(fn func()) {
-	t := time.NewTimer(workerIdle)
-	defer t.Stop()
-	for {
-		fn()
-		t.Reset(workerIdle)
-		select {
-		case fn = <-p.idle:
-		case <-t.C:
-			return
-		}
-	}
 }
