@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // delegations remembers, for the zones findServers found in the cache,
@@ -102,18 +104,37 @@ func (d *delegations) drop(zone string, e *delegation) {
 	}
 }
 
-// nsStored takes note of a new NS set for zone, naming ns (lower case),
-// that lives until expires. The same names as remembered (a server that
-// puts its NS set in every answer's authority section) keep the entry,
-// which never outlives the new set; other names drop it.
-func (d *delegations) nsStored(zone string, ns []string, expires time.Time) {
+// rememberUntil is how long servers built from sets with ttl seconds left
+// are remembered: nine tenths of it, so that the cache is asked again
+// before the sets expire, in time for their refresh in the last tenth of
+// their TTL (see the rrCache adapter in cmd/rampart).
+func rememberUntil(now time.Time, ttl uint32) time.Time {
+	return now.Add(time.Duration(ttl) * time.Second * 9 / 10)
+}
+
+// nsNames returns the lower-case names of the NS records among rrs.
+func nsNames(rrs []dns.RR) []string {
+	names := make([]string, 0, len(rrs))
+	for _, rr := range rrs {
+		if ns, ok := rr.(*dns.NS); ok {
+			names = append(names, lowerASCII(ns.Ns))
+		}
+	}
+	return names
+}
+
+// nsStored takes note of a new NS set rrs for zone, that lives until
+// expires. The same names as remembered (a server that puts its NS set in
+// every answer's authority section) keep the entry, which never outlives
+// the new set; other names drop it.
+func (d *delegations) nsStored(zone string, rrs []dns.RR, expires time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.zones[zone]
 	if e == nil {
 		return
 	}
-	if !sameNames(e.ns, ns) {
+	if !sameNames(e.ns, nsNames(rrs)) {
 		d.drop(zone, e)
 		return
 	}

@@ -48,7 +48,7 @@ func TestDelegations(t *testing.T) {
 
 	d.put(zs("example.", a1), []string{"ns1.example."}, t0.Add(time.Hour))
 	d.put(zs("sub.example.", a2), []string{"ns2.sub.example."}, t0.Add(time.Hour))
-	d.nsStored("sub.example.", []string{"ns2.sub.example."}, t0.Add(time.Minute))
+	d.nsStored("sub.example.", nsSet("sub.example.", "NS2.sub.example."), t0.Add(time.Minute))
 	if _, ok := d.get("sub.example.", t0); !ok {
 		t.Error("the same NS set again dropped the remembered servers")
 	}
@@ -56,7 +56,7 @@ func TestDelegations(t *testing.T) {
 		t.Error("the remembered servers outlived the NS set stored again with a shorter TTL")
 	}
 	d.put(zs("sub.example.", a2), []string{"ns2.sub.example."}, t0.Add(time.Hour))
-	d.nsStored("sub.example.", []string{"ns2.sub.example.", "ns3.sub.example."}, t0.Add(time.Hour))
+	d.nsStored("sub.example.", nsSet("sub.example.", "ns2.sub.example.", "ns3.sub.example."), t0.Add(time.Hour))
 	if _, ok := d.get("sub.example.", t0); ok {
 		t.Error("a new NS set did not replace the remembered servers")
 	}
@@ -137,4 +137,12 @@ func TestDelegationsFollowTheCache(t *testing.T) {
 	if r.Stats().Delegations != 0 {
 		t.Errorf("%d zones remembered after Forget(lab.)", r.Stats().Delegations)
 	}
+}
+
+func nsSet(zone string, names ...string) []dns.RR {
+	var rrs []dns.RR
+	for _, n := range names {
+		rrs = append(rrs, &dns.NS{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600}, Ns: n})
+	}
+	return rrs
 }

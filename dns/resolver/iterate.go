@@ -342,19 +342,9 @@ func (st *state) findServers(ctx context.Context, qname string, qtype uint16) (*
 				return zs, nil
 			}
 		} else if set, ok := r.cache.LookupRRset(n, dns.TypeNS, dns.ClassINET, now); ok {
-			ns := nsRecords(set.RRs)
-			zs := st.serversFor(n, ns, nil)
-			// Remembered for nine tenths of what is left of the
-			// shortest TTL, so that the cache is asked again before
-			// the sets expire, in time for their refresh in the last
-			// tenth of their TTL (see rrCache).
+			zs := st.serversFor(n, nsRecords(set.RRs), nil)
 			if ttl := min(set.ttl(), zs.ttl); ttl > 0 {
-				names := make([]string, 0, len(ns))
-				for _, rr := range ns {
-					names = append(names, lowerASCII(rr.Ns))
-				}
-				r.delegs.put(zs, names, now.Add(time.Duration(ttl)*time.Second*9/10))
-				zs = &zoneServers{zone: zs.zone, cands: zs.cands, pending: zs.pending}
+				r.delegs.put(zs, nsNames(set.RRs), rememberUntil(now, ttl))
 			}
 			if st.usable(zs) {
 				return zs, nil
@@ -824,13 +814,7 @@ func (st *state) store(rep *reply) {
 		// while it ran are forgotten too.
 		switch s.Type {
 		case dns.TypeNS:
-			names := make([]string, 0, len(s.RRs))
-			for _, rr := range s.RRs {
-				if ns, ok := rr.(*dns.NS); ok {
-					names = append(names, lowerASCII(ns.Ns))
-				}
-			}
-			r.delegs.nsStored(s.Name, names, now.Add(time.Duration(s.ttl())*time.Second*9/10))
+			r.delegs.nsStored(s.Name, s.RRs, rememberUntil(now, s.ttl()))
 		case dns.TypeA, dns.TypeAAAA:
 			r.delegs.forgetServer(s.Name)
 		}
