@@ -1,6 +1,7 @@
 // Command rampart is a network perimeter defence system: a hardened caching
-// DNS resolver, a stateful firewall gateway, an intrusion detection engine,
-// a filtering proxy, and a lab of network namespaces to attack them in.
+// DNS resolver, a stateful firewall gateway, and a lab of network namespaces
+// to attack them in. Each subcommand registers itself from its own file, so
+// a capability that has not landed is simply absent.
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 package main

@@ -43,9 +43,9 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "rampart",
 		Short: "A network perimeter defence system",
 		Long: `rampart defends a network perimeter: a caching DNS resolver that cannot be
-poisoned, a stateful firewall gateway, an intrusion detection engine and a
-filtering proxy, in one program. Its lab builds real hosts in Linux network
-namespaces and runs the attacks of a network security course against them.
+poisoned and a stateful firewall gateway, in one program. Its lab builds real
+hosts in Linux network namespaces and runs the attacks of a network security
+course against them.
 
 Configuration is one YAML file (--config) with a section per subcommand;
 command-line flags override it. Exit codes: 0 success, 1 runtime failure,
