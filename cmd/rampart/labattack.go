@@ -150,22 +150,20 @@ func runAttack(cmd *cobra.Command, a *app, loadTopo func() (*lab.Topology, error
 		return labError(err)
 	}
 	defer l.Down()
-	dir := a.cfg.Lab.Captures
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "rampart-attack-"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, cleanup, err := capturesDir(a, "rampart-attack-")
+	if err != nil {
 		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
+		cleanup()
 		return err
 	}
 	env := &lab.Env{Dir: dir, Progress: out, Rampart: self}
 	start := time.Now()
 	r, err := fn(l, env, out)
 	if err != nil {
+		cleanup()
 		return labError(err)
 	}
 	if err := l.Down(); err != nil {
