@@ -138,7 +138,15 @@ labs of runs still in progress, such as another user's demo.`,
 of what each one tried, what defended and what came of it, and remove the lab.
 Captures and logs go to lab.captures from --config, or a new temporary folder.
 Exits 1 when a scenario failed (a defence did not hold or traffic that should
-pass did not).
+pass did not) or could not tell (inconclusive).
+
+The report fits 100 columns: one block per scenario, a line per thing tried
+with its verdict, what defended and the outcome. "ok" means the outcome was
+the expected one; for the runs against a resolver weakened on purpose, the
+expected outcome is that the attack works. It ends with a summary: how many
+defences held and which did not; a defence that stopped an attack but let
+legitimate names fail on the way (collateral damage) counts as not held.
+The attacks print a progress line every few seconds while they run.
 
 Scenarios:
   connectivity  TCP and UDP echo from an inside client to the outside web host
