@@ -21,6 +21,7 @@ import (
 	"github.com/rampart-fw/rampart/dns/server"
 	"github.com/rampart-fw/rampart/internal/cleantmp"
 	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/lab/labtest"
 	"github.com/spf13/cobra"
 )
 
@@ -363,16 +364,7 @@ func TestResolverControlFlag(t *testing.T) {
 // asked again, it says there is nothing to remove. Only the test's own lab
 // is named, so that labs of other runs on the machine stay.
 func TestLabDown(t *testing.T) {
-	if err := lab.CheckPrivileges(); err != nil {
-		t.Skipf("skipping lab test: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Standard(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Down() })
+	l := labtest.Up(t)
 	p, err := l.Host("client1").Start("sleeper", "sleep", "300")
 	if err != nil {
 		t.Fatal(err)

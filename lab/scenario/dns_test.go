@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-fw/rampart/dns/server"
 	"github.com/rampart-fw/rampart/internal/cleantmp"
 	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/lab/labtest"
 )
 
 var rampartBin string
@@ -36,20 +37,7 @@ func TestMain(m *testing.M) {
 	}, "bin"))
 }
 
-func upLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	if err := lab.CheckPrivileges(); err != nil {
-		t.Skipf("skipping lab test: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Standard(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Down() })
-	return l
-}
+func upLab(t *testing.T) *lab.Lab { return labtest.Up(t) }
 
 func stat(t *testing.T, d *DNSHierarchy, key string) int {
 	t.Helper()
