@@ -38,7 +38,7 @@ func demoResults() []lab.Result {
 			Outcome: "POISONED: nra9hi.example.lab. cached with the attacker's address (race won in round 8285 after 9.672s); the delegation held",
 			Details: []string{"www.example.lab. A → www.example.lab. 203.0.113.80", "nra9hi.example.lab. A → nra9hi.example.lab. 198.51.100.66"}},
 		{Scenario: "bailiwick", Kind: lab.Defence,
-			Tried:   "malicious server for evil.lab. sends out-of-bailiwick records for example.lab. to the weakened resolver (--lab-weaken-bailiwick: no bailiwick check) that validates DNSSEC (1 queries answered)",
+			Tried:   "malicious server for evil.lab. sends out-of-bailiwick records for example.lab. to the weakened resolver (--lab-weaken-bailiwick: no bailiwick check) that validates DNSSEC (1 query answered)",
 			Defence: "DNSSEC only (example.lab. is signed)", OK: true,
 			Collateral: "legitimate names stopped resolving: www.example.lab. → SERVFAIL (EDE 9 DNSKEY Missing); ns1.example.lab. → SERVFAIL (EDE 9 DNSKEY Missing)",
 			Outcome:    "not poisoned (www.evil.lab → www.evil.lab. 198.51.100.66); but legitimate names stopped resolving: www.example.lab. → SERVFAIL (EDE 9 DNSKEY Missing); ns1.example.lab. → SERVFAIL (EDE 9 DNSKEY Missing)",

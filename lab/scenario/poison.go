@@ -463,8 +463,8 @@ func (r BailiwickResult) LabResult(scenario string) lab.Result {
 		wantPoisoned = true
 	}
 	res := lab.Result{Scenario: scenario, Kind: kindOf(wantPoisoned), Defence: defence, Details: r.After,
-		Tried: fmt.Sprintf("malicious server for %s sends out-of-bailiwick records for %s to the %s (%d queries answered)",
-			EvilZone, PoisonZone, BailiwickTarget(r.Weak, r.Validate), r.EvilQueries)}
+		Tried: fmt.Sprintf("malicious server for %s sends out-of-bailiwick records for %s to the %s (%d %s answered)",
+			EvilZone, PoisonZone, BailiwickTarget(r.Weak, r.Validate), r.EvilQueries, plural(r.EvilQueries, "query", "queries"))}
 	switch {
 	case r.Err != nil:
 		inconclusive(&res, r.Err.Error())
@@ -497,6 +497,13 @@ func KaminskyTarget(weak, validate bool) string {
 		return "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20, no DNSSEC)"
 	}
 	return "default resolver"
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // BailiwickTarget names the resolver a bailiwick run attacks.
