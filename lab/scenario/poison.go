@@ -441,7 +441,8 @@ func (r KaminskyResult) LabResult(scenario string) lab.Result {
 	default:
 		held := "not poisoned"
 		if r.Rejected > 0 {
-			held = fmt.Sprintf("not poisoned: %d forged answers won the race and failed validation (SERVFAIL, EDE %d)", r.Rejected, r.EDE)
+			held = fmt.Sprintf("not poisoned: %d forged %s won the race and failed validation (SERVFAIL, EDE %d)",
+				r.Rejected, plural(int64(r.Rejected), "answer", "answers"), r.EDE)
 		}
 		notPoisoned(&res, held, r.Failed)
 		res.OK = !wantPoisoned
