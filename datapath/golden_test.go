@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,9 +50,81 @@ var goldenFiles = []struct {
 		2, 60 + 1514, time.Unix(1700000000, 1000), ErrTruncated, 24 + 16 + 60 + 16 + 1514},
 	{"truncated.pcapng", func(t *testing.T) []byte { b := buildPcapgoNg(t); return b[:len(b)-300] },
 		3, 64 + 128 + 256, time.Unix(1600000000, 0), ErrTruncated, -1},
+	// A TCP handshake and a data segment cut short, as a capture ends when
+	// tcpdump is killed: the reader returns the handshake, then ErrTruncated
+	// at the cut record's offset.
+	{"tcp-cut.pcap", func(t *testing.T) []byte {
+		var buf bytes.Buffer
+		w, err := NewPcapWriter(&buf, PcapWriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range tcpFrames(t) {
+			ci := CaptureInfo{Timestamp: time.Unix(1700000000, int64(i)*1e6)}
+			if err := w.WritePacket(f, &ci); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()[:tcpCutPcap+16+50]
+	}, 3, 3 * 60, time.Unix(1700000000, 0), ErrTruncated, tcpCutPcap},
+	{"tcp-cut.pcapng", func(t *testing.T) []byte {
+		n := (&ngBuilder{}).shb().idb(1, 0)
+		for i, f := range tcpFrames(t) {
+			n.epb(0, 1_700_000_000_000_000+uint64(i)*1000, f, 0)
+		}
+		return n.bytes()[:tcpCutPcapng+8+20+50]
+	}, 3, 3 * 60, time.Unix(1700000000, 0), ErrTruncated, tcpCutPcapng},
+	// Captures of a link where nothing went by: a header and no packets.
+	{"header-only.pcap", func(*testing.T) []byte { return buildPcap(false, false, 1, 65535) }, 0, 0, time.Time{}, nil, 0},
+	{"header-only.pcapng", func(*testing.T) []byte { return (&ngBuilder{}).shb().idb(1, 0).bytes() }, 0, 0, time.Time{}, nil, 0},
 	{"linux-sll.pcap", func(*testing.T) []byte {
 		return buildPcap(false, false, 113, 65535, pcapRecord{data: testFrame(60, 1), caplen: -1})
 	}, 0, 0, time.Time{}, ErrUnsupportedLinkType, 20},
+}
+
+// The offsets of the cut record in tcp-cut.pcap (file header, then three
+// records of 60-byte frames: Ethernet's minimum) and tcp-cut.pcapng
+// (section and interface blocks, then three packet blocks).
+const (
+	tcpCutPcap   = 24 + 3*(16+60)
+	tcpCutPcapng = 28 + 20 + 3*(32+60)
+)
+
+// tcpFrames are an outgoing TCP connection: the handshake from
+// 10.10.0.11:40000 to 203.0.113.80:80 and a 100-byte request.
+func tcpFrames(t *testing.T) [][]byte {
+	client, server := net.IP{10, 10, 0, 11}, net.IP{203, 0, 113, 80}
+	cmac, smac := net.HardwareAddr{2, 0, 0, 0, 0, 11}, net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	type seg struct {
+		out      bool
+		seq, ack uint32
+		syn, psh bool
+		payload  int
+	}
+	var frames [][]byte
+	for _, sg := range []seg{{true, 1000, 0, true, false, 0}, {false, 5000, 1001, true, false, 0}, {true, 1001, 5001, false, false, 0}, {true, 1001, 5001, false, true, 100}} {
+		eth := &layers.Ethernet{SrcMAC: cmac, DstMAC: smac, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: client, DstIP: server}
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: sg.seq, Ack: sg.ack, SYN: sg.syn, ACK: sg.ack != 0, PSH: sg.psh, Window: 65535}
+		if !sg.out {
+			eth.SrcMAC, eth.DstMAC = smac, cmac
+			ip.SrcIP, ip.DstIP = server, client
+			tcp.SrcPort, tcp.DstPort = 80, 40000
+		}
+		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+			eth, ip, tcp, gopacket.Payload(bytes.Repeat([]byte("x"), sg.payload))); err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, bytes.Clone(buf.Bytes()))
+	}
+	return frames
 }
 
 func buildEthernetPcap(t *testing.T) []byte {

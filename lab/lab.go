@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -532,18 +533,30 @@ func (l *Lab) Down() error {
 
 // removeNamespace kills whatever still runs in the namespace and deletes it.
 func removeNamespace(ns string) error {
-	if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
-		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+	for _, pid := range namespacePIDs(ns) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	out, err := exec.Command("ip", "netns", "delete", ns).CombinedOutput()
 	if err != nil && !strings.Contains(string(out), "No such file") {
 		return fmt.Errorf("ip netns delete %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// namespacePIDs lists the processes running in the namespace, except this
+// one.
+func namespacePIDs(ns string) []int {
+	out, err := exec.Command("ip", "netns", "pids", ns).Output()
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 func listNamespaces() ([]string, error) {
@@ -561,31 +574,108 @@ func listNamespaces() ([]string, error) {
 	return names, nil
 }
 
-// Sweep removes every namespace that any lab run created (by name pattern),
-// with the processes still inside, and the runs' state folders. It is what
-// `rampart lab down` does after a crash. It returns the names removed.
-func Sweep() ([]string, error) {
+// Leftover is a lab run found on this machine: what `rampart lab down`
+// removes.
+type Leftover struct {
+	Prefix string
+	// Namespaces are the run's hosts and switches, without the prefix.
+	Namespaces []string
+	// Processes were running inside them.
+	Processes []Process
+	// StateDir is the run's folder of logs, "" when it has none.
+	StateDir string
+}
+
+// Process is a process found running inside a lab namespace.
+type Process struct {
+	PID       int
+	Namespace string // the host or switch, without the prefix
+	Command   string // its name, as /proc/PID/comm says
+}
+
+var prefixPattern = regexp.MustCompile(`^rp[0-9a-f]{4}$`)
+
+// Leftovers lists the lab runs on this machine, ordered by prefix: their
+// namespaces (by NamePattern), the processes inside, and their state
+// folders (a run that crashed may have left only that). With prefixes, it
+// lists only those runs.
+func Leftovers(prefixes ...string) ([]Leftover, error) {
 	if err := CheckPrivileges(); err != nil {
 		return nil, err
 	}
+	for _, p := range prefixes {
+		if !prefixPattern.MatchString(p) {
+			return nil, fmt.Errorf("%q is not a lab prefix (rp and four hex digits)", p)
+		}
+	}
+	wanted := func(p string) bool { return len(prefixes) == 0 || slices.Contains(prefixes, p) }
 	names, err := listNamespaces()
 	if err != nil {
 		return nil, err
 	}
-	var removed []string
-	var errs []error
+	byPrefix := map[string]*Leftover{}
+	get := func(p string) *Leftover {
+		if byPrefix[p] == nil {
+			byPrefix[p] = &Leftover{Prefix: p}
+		}
+		return byPrefix[p]
+	}
 	for _, n := range names {
 		if !NamePattern.MatchString(n) {
 			continue
 		}
-		if err := removeNamespace(n); err != nil {
-			errs = append(errs, err)
+		p, host, _ := strings.Cut(n, "-")
+		if !wanted(p) {
 			continue
 		}
-		removed = append(removed, n)
+		lo := get(p)
+		lo.Namespaces = append(lo.Namespaces, host)
+		for _, pid := range namespacePIDs(n) {
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			lo.Processes = append(lo.Processes, Process{PID: pid, Namespace: host, Command: strings.TrimSpace(string(comm))})
+		}
 	}
-	_ = os.RemoveAll(StateDir)
-	return removed, errors.Join(errs...)
+	ents, _ := os.ReadDir(StateDir)
+	for _, e := range ents {
+		if e.IsDir() && prefixPattern.MatchString(e.Name()) && wanted(e.Name()) {
+			get(e.Name()).StateDir = filepath.Join(StateDir, e.Name())
+		}
+	}
+	var out []Leftover
+	for _, lo := range byPrefix {
+		sort.Strings(lo.Namespaces)
+		out = append(out, *lo)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Prefix < out[j].Prefix })
+	return out, nil
+}
+
+// Sweep removes the lab runs that Leftovers finds (every run, or those of
+// the prefixes given): it kills the processes inside their namespaces,
+// deletes the namespaces (their veth pairs and bridges go with them) and
+// the state folders. It is what `rampart lab down` does after a crash or a
+// detached run, and returns what it found and removed.
+func Sweep(prefixes ...string) ([]Leftover, error) {
+	found, err := Leftovers(prefixes...)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, lo := range found {
+		for _, h := range lo.Namespaces {
+			if err := removeNamespace(lo.Prefix + "-" + h); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if lo.StateDir != "" {
+			if err := os.RemoveAll(lo.StateDir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	// The parent folder goes when the last run's folder went.
+	_ = os.Remove(StateDir)
+	return found, errors.Join(errs...)
 }
 
 // Do runs fn on an OS thread that has entered the node's namespace. Sockets
@@ -676,6 +766,9 @@ func (n *Node) Start(name string, argv ...string) (*Proc, error) {
 	n.lab.mu.Unlock()
 	return p, nil
 }
+
+// PID is the process's id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }

@@ -14,9 +14,14 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/rampart-fw/rampart/internal/cleantmp"
 	"github.com/rampart-fw/rampart/lab"
 	"github.com/rampart-fw/rampart/lab/scenario"
 )
+
+// TestMain fails the run when the tests leave anything in the temporary
+// folder.
+func TestMain(m *testing.M) { os.Exit(cleantmp.Main(m, nil)) }
 
 func needRoot(t *testing.T) {
 	t.Helper()

@@ -319,6 +319,9 @@ func (t *Topology) Addr(host string, family int) netip.Addr {
 }
 
 // Table writes the topology as a table: one line per interface.
+// tableAddrWidth is the width of the ADDRESSES column of Table.
+const tableAddrWidth = 40
+
 func (t *Topology) Table(prefix string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-10s %-10s %-16s %-6s %-9s %s\n", "HOST", "ROLE", "NAMESPACE", "IFACE", "NETWORK", "ADDRESSES")
@@ -328,11 +331,26 @@ func (t *Topology) Table(prefix string) string {
 			if i == 0 {
 				name, role, ns = h.Name, h.Role, prefix+"-"+h.Name
 			}
-			addrs := make([]string, len(ifc.Addresses))
-			for k, a := range ifc.Addresses {
-				addrs[k] = a.String()
+			// Addresses wrap onto lines of their own, so that the table
+			// stays within the demo report's 100 columns.
+			lines := []string{""}
+			for _, a := range ifc.Addresses {
+				cur := &lines[len(lines)-1]
+				switch {
+				case *cur == "":
+					*cur = a.String()
+				case len(*cur)+1+len(a.String()) <= tableAddrWidth:
+					*cur += " " + a.String()
+				default:
+					lines = append(lines, a.String())
+				}
 			}
-			fmt.Fprintf(&b, "%-10s %-10s %-16s %-6s %-9s %s\n", name, role, ns, ifc.Name, ifc.Network, strings.Join(addrs, " "))
+			iface, network := ifc.Name, ifc.Network
+			for _, addrs := range lines {
+				line := fmt.Sprintf("%-10s %-10s %-16s %-6s %-9s %s", name, role, ns, iface, network, addrs)
+				b.WriteString(strings.TrimRight(line, " ") + "\n")
+				name, role, ns, iface, network = "", "", "", "", ""
+			}
 		}
 	}
 	var routes []string

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestStandardTopologyIsValid(t *testing.T) {
@@ -29,8 +30,14 @@ func TestStandardTopologyIsValid(t *testing.T) {
 		}
 	}
 	table := topo.Table("rp0000")
-	if !strings.Contains(table, "rp0000-client1") || !strings.Contains(table, "203.0.113.80/24") {
+	if !strings.Contains(table, "rp0000-client1") || !strings.Contains(table, "203.0.113.80/24") || !strings.Contains(table, "2001:db8:100::1/64") {
 		t.Errorf("table misses hosts or addresses:\n%s", table)
+	}
+	// The demo prints the table indented by two, within its 100 columns.
+	for _, l := range strings.Split(table, "\n") {
+		if n := utf8.RuneCountInString(l); n > ReportWidth-2 || strings.HasSuffix(l, " ") {
+			t.Errorf("table line of %d columns, or with trailing spaces: %q", n, l)
+		}
 	}
 }
 

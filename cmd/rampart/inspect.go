@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"sort"
@@ -28,7 +30,16 @@ rule and each verdict got and the flows that were denied. --out writes the
 frames that would have been forwarded to a pcap file. A capture does not say
 which interface a frame came in on: frames whose source address is in an
 --inside prefix count as coming from lan (outgoing), the rest from wan.
-A progress line is shown on a terminal.`,
+A progress line is shown on a terminal.
+
+A capture whose last record is cut short (the file ends in the middle of a
+record, as when tcpdump is killed) is read up to that record: the frames
+before it are reported and written to --out, and a warning on standard error
+names the offset of the cut record. A capture with no packets says so.
+
+Exit status: 0, also after the warning about a record cut short; 1 when the
+capture is malformed elsewhere or cannot be read or written; 2 for a usage
+error (a missing or unreadable policy, an unknown capture format).`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if polPath == "" {
@@ -52,13 +63,13 @@ A progress line is shown on a terminal.`,
 			}
 			defer src.Close()
 			cfg := gateway.InspectConfig{Inside: prefixes}
+			var out *datapath.PcapWriter
 			if outPath != "" {
-				w, err := datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(args[0])})
-				if err != nil {
+				if out, err = datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(args[0])}); err != nil {
 					return err
 				}
-				defer w.Close()
-				cfg.Out = w
+				defer out.Close()
+				cfg.Out = out
 			}
 			size := int64(0)
 			if fi, err := os.Stat(args[0]); err == nil {
@@ -74,14 +85,25 @@ A progress line is shown on a terminal.`,
 					fmt.Fprintf(os.Stderr, "\r%5.1f%%  %d frames  %s", pct, frames, time.Since(start).Round(time.Millisecond))
 				}
 			}
-			res, err := gateway.Inspect(cmd.Context(), src, pol, cfg)
+			cut := &cutShort{src: src}
+			res, err := gateway.Inspect(cmd.Context(), cut, pol, cfg)
 			if cfg.Progress != nil {
 				fmt.Fprintln(os.Stderr)
 			}
 			if err != nil {
 				return err
 			}
+			if out != nil {
+				// A write error surfaces here, not in a deferred Close.
+				if err := out.Close(); err != nil {
+					return err
+				}
+			}
 			printInspect(cmd, res, top)
+			if cut.err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: the capture ends in the middle of the record at offset %d (%v): reported the %d frames before it\n",
+					cut.err.File, cut.err.Offset, errors.Unwrap(cut.err), res.Frames)
+			}
 			return nil
 		},
 	}
@@ -93,8 +115,29 @@ A progress line is shown on a terminal.`,
 	return cmd
 }
 
+// cutShort is the capture up to a record cut short: it ends there as if
+// the file ended, and keeps the reader's error, which names the offset.
+type cutShort struct {
+	src datapath.Source
+	err *datapath.FileError
+}
+
+func (c *cutShort) Next() ([]byte, datapath.CaptureInfo, error) {
+	frame, ci, err := c.src.Next()
+	var fe *datapath.FileError
+	if err != nil && errors.Is(err, datapath.ErrTruncated) && errors.As(err, &fe) {
+		c.err = fe
+		return nil, ci, io.EOF
+	}
+	return frame, ci, err
+}
+
 func printInspect(cmd *cobra.Command, res *gateway.InspectResult, top int) {
 	out := cmd.OutOrStdout()
+	if res.Frames == 0 {
+		fmt.Fprintln(out, "0 frames: no packets in the capture")
+		return
+	}
 	fmt.Fprintf(out, "%d frames (%d bytes), %d forwarded, from %s to %s\n\n", res.Frames, res.Bytes, res.Forwarded,
 		res.First.UTC().Format(time.RFC3339Nano), res.Last.UTC().Format(time.RFC3339Nano))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,22 +96,36 @@ SIGINT or SIGTERM, then remove it. With --detach, leave it up and exit: use
 	up.Flags().BoolVar(&detach, "detach", false, "leave the lab running and exit")
 
 	down := &cobra.Command{
-		Use:   "down",
-		Short: "Remove every lab namespace and process left on this machine",
-		Long: `Remove every namespace whose name matches a lab run's (rp, four hex digits,
-a dash), killing the processes still inside; their veth pairs and bridges go
-with them. Use it after a crashed or detached run.`,
-		Args: noArgs,
+		Use:   "down [PREFIX...]",
+		Short: "Remove the lab runs left on this machine, saying what each one held",
+		Long: `Remove every lab run left on this machine, or only those whose prefixes are
+given (rp and four hex digits, as 'rampart lab up' printed): the namespaces
+whose names match a run's (rp, four hex digits, a dash), the processes still
+running inside them (killed), and the run's log folder under /run/rampart-lab;
+their veth pairs and bridges go with the namespaces. For each run it prints
+its prefix and what it found; it says so when there is nothing to remove.
+Use it after a crashed or detached run. Without a prefix it also removes the
+labs of runs still in progress, such as another user's demo.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			removed, err := lab.Sweep()
-			for _, n := range removed {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", n)
+			for _, p := range args {
+				if !lab.NamePattern.MatchString(p + "-x") {
+					return usageErrorf("%q is not a lab prefix (rp and four hex digits, e.g. rp1a2b)", p)
+				}
+			}
+			removed, err := lab.Sweep(args...)
+			out := cmd.OutOrStdout()
+			for _, lo := range removed {
+				printLeftover(out, lo)
 			}
 			if err != nil {
 				return labError(err)
 			}
 			if len(removed) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "no lab namespaces found")
+				if len(args) == 0 {
+					fmt.Fprintln(out, "No lab found on this machine: nothing to remove.")
+				} else {
+					fmt.Fprintf(out, "No lab %s found on this machine: nothing to remove.\n", strings.Join(args, ", "))
+				}
 			}
 			return nil
 		},
@@ -123,7 +138,15 @@ with them. Use it after a crashed or detached run.`,
 of what each one tried, what defended and what came of it, and remove the lab.
 Captures and logs go to lab.captures from --config, or a new temporary folder.
 Exits 1 when a scenario failed (a defence did not hold or traffic that should
-pass did not).
+pass did not) or could not tell (inconclusive).
+
+The report fits 100 columns: one block per scenario, a line per thing tried
+with its verdict, what defended and the outcome. "ok" means the outcome was
+the expected one; for the runs against a resolver weakened on purpose, the
+expected outcome is that the attack works. It ends with a summary: how many
+defences held and which did not; a defence that stopped an attack but let
+legitimate names fail on the way (collateral damage) counts as not held.
+The attacks print a progress line every few seconds while they run.
 
 Scenarios:
   connectivity  TCP and UDP echo from an inside client to the outside web host
@@ -155,21 +178,20 @@ Scenarios:
 			if err := lab.CheckPrivileges(); err != nil {
 				return err
 			}
-			dir := a.cfg.Lab.Captures
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "rampart-demo-"); err != nil {
-					return err
-				}
-			} else if err := os.MkdirAll(dir, 0o700); err != nil {
+			dir, cleanup, err := capturesDir(a, "rampart-demo-")
+			if err != nil {
 				return err
 			}
 			self, err := os.Executable()
 			if err != nil {
+				cleanup()
 				return err
 			}
 			env := &lab.Env{Dir: dir, Progress: cmd.OutOrStdout(), Rampart: self}
 			ok, err := lab.RunDemo(cmd.Context(), t, demoScenarios(), env, cmd.OutOrStdout())
 			if err != nil {
+				// No report points at the folder: it goes with the lab.
+				cleanup()
 				return labError(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Captures and logs: %s\n", dir)
@@ -239,6 +261,41 @@ PREFIX is the run's prefix that 'rampart lab up' printed.`,
 	cmd.AddCommand(up, down, demo, topo, check, exec)
 	cmd.AddCommand(newLabAttackCommand(a, loadTopo))
 	return cmd
+}
+
+// capturesDir is the folder for a run's captures and logs: lab.captures
+// from --config, or a new temporary folder named by pattern. cleanup
+// removes the folder if the run made it, for runs that end before saying
+// where it is.
+func capturesDir(a *app, pattern string) (dir string, cleanup func(), err error) {
+	if dir = a.cfg.Lab.Captures; dir != "" {
+		return dir, func() {}, os.MkdirAll(dir, 0o700)
+	}
+	if dir, err = os.MkdirTemp("", pattern); err != nil {
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// printLeftover says what `rampart lab down` removed of one run.
+func printLeftover(w io.Writer, lo lab.Leftover) {
+	fmt.Fprintf(w, "Lab %s removed:\n", lo.Prefix)
+	if len(lo.Namespaces) > 0 {
+		fmt.Fprintf(w, "  %-17s %s\n", fmt.Sprintf("namespaces (%d):", len(lo.Namespaces)), strings.Join(lo.Namespaces, " "))
+	}
+	if len(lo.Processes) == 0 {
+		fmt.Fprintf(w, "  %-17s none running\n", "processes:")
+	}
+	for i, p := range lo.Processes {
+		label := ""
+		if i == 0 {
+			label = fmt.Sprintf("processes (%d):", len(lo.Processes))
+		}
+		fmt.Fprintf(w, "  %-17s %s, pid %d, in %s\n", label, p.Command, p.PID, p.Namespace)
+	}
+	if lo.StateDir != "" {
+		fmt.Fprintf(w, "  %-17s %s\n", "log folder:", lo.StateDir)
+	}
 }
 
 // demoScenarios is the demo, in order. It grows as capabilities land.

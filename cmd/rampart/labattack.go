@@ -39,21 +39,23 @@ With --weak the resolver runs with the lab-only --lab-weaken option (fixed
 source port 33333, no 0x20), so the attacker guesses only the 16-bit ID:
 that run shows the attack itself works.
 
+While the flood runs, a progress line every few seconds says what has been
+sent so far.
+
 Exit status: 0 when the default resolver held, or with --weak when it was
-poisoned as expected; 1 otherwise.`,
+poisoned as expected; 1 otherwise, and when the run is inconclusive (the
+check afterwards got no answer: the resolver is gone, or the query timed
+out).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if duration <= 0 || duration > time.Hour {
 				return usageErrorf("--duration must be between 0 and 1h, got %s", duration)
 			}
-			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (bool, error) {
-				fmt.Fprintf(out, "Kaminsky attack against the %s, for at most %s or %d packets ...\n", targetName(weak), duration, maxPackets)
+			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (lab.Result, error) {
+				fmt.Fprintf(out, "Kaminsky attack against the %s, for at most %s or %d packets ...\n", scenario.KaminskyTarget(weak, false), duration, maxPackets)
 				r := scenario.Kaminsky(cmd.Context(), l, env, scenario.KaminskyOptions{Weak: weak, Duration: duration, MaxPackets: maxPackets})
-				if errors.Is(r.Err, scenario.ErrWeakenUnavailable) {
-					return false, &failure{code: 1, msg: r.Err.Error()}
-				}
-				if r.Err != nil {
-					return false, r.Err
+				if err := attackError(r.Err); err != nil {
+					return lab.Result{}, err
 				}
 				fmt.Fprintf(out, "  attempts (trigger queries): %d (%d unanswered)\n", r.Rounds, r.Timeouts)
 				fmt.Fprintf(out, "  spoofed packets sent:       %d (%d refused by the kernel)\n", r.Packets, r.Lost)
@@ -64,13 +66,15 @@ poisoned as expected; 1 otherwise.`,
 				} else {
 					fmt.Fprintf(out, "  forged answer accepted:     no\n")
 				}
-				fmt.Fprintf(out, "  poisoned:                   %s\n", yesNo(r.Poisoned))
-				fmt.Fprintf(out, "  zone hijacked (www/ns1):    %s\n", yesNo(r.Hijacked))
+				if r.CheckErr == nil || r.Poisoned {
+					fmt.Fprintf(out, "  poisoned:                   %s\n", yesNo(r.Poisoned))
+					fmt.Fprintf(out, "  zone hijacked (www/ns1):    %s\n", yesNo(r.Hijacked))
+				}
 				fmt.Fprintf(out, "  the resolver answers now:\n")
 				for _, s := range r.After {
 					fmt.Fprintf(out, "    %s\n", s)
 				}
-				return r.LabResult("kaminsky").OK, nil
+				return r.LabResult("kaminsky"), nil
 			})
 		},
 	}
@@ -97,29 +101,29 @@ stop the injection: that run shows the attack itself works. --weak
 
 Exit status: 0 when the default or the validating resolver was not
 poisoned, or with --weak alone when it was poisoned as expected; 1
-otherwise.`,
+otherwise, and when the run is inconclusive (the check afterwards got no
+answer: the resolver is gone, or the query timed out).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if bwValidate && !bwWeak {
 				return usageErrorf("--validate goes with --weak: the default resolver always validates")
 			}
-			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (bool, error) {
-				fmt.Fprintf(out, "Bailiwick attack against the %s: client1 asks for www.evil.lab ...\n", bailiwickTargetName(bwWeak, bwValidate))
+			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (lab.Result, error) {
+				fmt.Fprintf(out, "Bailiwick attack against the %s: client1 asks for www.evil.lab ...\n", scenario.BailiwickTarget(bwWeak, bwValidate))
 				r := scenario.Bailiwick(cmd.Context(), l, env, scenario.BailiwickOptions{Weak: bwWeak, Validate: bwValidate})
-				if errors.Is(r.Err, scenario.ErrWeakenUnavailable) {
-					return false, &failure{code: 1, msg: r.Err.Error()}
-				}
-				if r.Err != nil {
-					return false, r.Err
+				if err := attackError(r.Err); err != nil {
+					return lab.Result{}, err
 				}
 				fmt.Fprintf(out, "  attempts: 1 trigger query; the malicious server answered %d queries\n", r.EvilQueries)
 				fmt.Fprintf(out, "  www.evil.lab A → %s\n", r.Trigger)
-				fmt.Fprintf(out, "  poisoned: %s\n", yesNo(r.Poisoned))
+				if r.CheckErr == nil || r.Poisoned {
+					fmt.Fprintf(out, "  poisoned: %s\n", yesNo(r.Poisoned))
+				}
 				fmt.Fprintf(out, "  the resolver answers now:\n")
 				for _, s := range r.After {
 					fmt.Fprintf(out, "    %s\n", s)
 				}
-				return r.LabResult("bailiwick").OK, nil
+				return r.LabResult("bailiwick"), nil
 			})
 		},
 	}
@@ -129,9 +133,9 @@ otherwise.`,
 	return cmd
 }
 
-// runAttack brings the lab up, runs fn and removes the lab. fn reports
-// whether the outcome is the expected one.
-func runAttack(cmd *cobra.Command, a *app, loadTopo func() (*lab.Topology, error), fn func(*lab.Lab, *lab.Env, io.Writer) (bool, error)) error {
+// runAttack brings the lab up, runs fn, removes the lab, and prints the
+// outcome of the run fn returns: exit 1 unless it is the expected one.
+func runAttack(cmd *cobra.Command, a *app, loadTopo func() (*lab.Topology, error), fn func(*lab.Lab, *lab.Env, io.Writer) (lab.Result, error)) error {
 	t, err := loadTopo()
 	if err != nil {
 		return err
@@ -146,49 +150,49 @@ func runAttack(cmd *cobra.Command, a *app, loadTopo func() (*lab.Topology, error
 		return labError(err)
 	}
 	defer l.Down()
-	dir := a.cfg.Lab.Captures
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "rampart-attack-"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, cleanup, err := capturesDir(a, "rampart-attack-")
+	if err != nil {
 		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
+		cleanup()
 		return err
 	}
 	env := &lab.Env{Dir: dir, Progress: out, Rampart: self}
 	start := time.Now()
-	ok, err := fn(l, env, out)
+	r, err := fn(l, env, out)
 	if err != nil {
+		cleanup()
 		return labError(err)
 	}
 	if err := l.Down(); err != nil {
 		return labError(err)
 	}
 	fmt.Fprintf(out, "Lab %s removed after %s. Logs: %s\n", l.Prefix, time.Since(start).Round(time.Millisecond), dir)
-	if !ok {
+	return attackVerdict(out, r)
+}
+
+// attackError is the exit for an attack that could not run.
+func attackError(err error) error {
+	if errors.Is(err, scenario.ErrWeakenUnavailable) {
+		return &failure{code: 1, msg: err.Error()}
+	}
+	return err
+}
+
+// attackVerdict prints the outcome of an attack run and returns the exit
+// status: nil when the outcome is the expected one, exit 1 when it is not
+// and when the run is inconclusive.
+func attackVerdict(out io.Writer, r lab.Result) error {
+	fmt.Fprintf(out, "Outcome: %s\n", r.Outcome)
+	switch {
+	case r.Inconclusive:
+		return &failure{code: 1, msg: "the run is inconclusive: it cannot tell whether the resolver held"}
+	case !r.OK:
 		return &failure{code: 1, msg: "the outcome is not the expected one: see above"}
 	}
 	return nil
-}
-
-func targetName(weak bool) string {
-	if weak {
-		return "weakened resolver (--lab-weaken: fixed source port, no 0x20)"
-	}
-	return "default resolver"
-}
-
-func bailiwickTargetName(weak, validate bool) string {
-	switch {
-	case weak && validate:
-		return "weakened resolver (--lab-weaken-bailiwick: no bailiwick check) that validates DNSSEC"
-	case weak:
-		return "weakened resolver (--lab-weaken-bailiwick: no bailiwick check, no DNSSEC)"
-	}
-	return "default resolver"
 }
 
 func yesNo(b bool) string {

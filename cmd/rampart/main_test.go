@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,11 +16,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rampart-fw/rampart/dns/server"
+	"github.com/rampart-fw/rampart/internal/cleantmp"
 	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/lab/labtest"
 	"github.com/spf13/cobra"
 )
+
+// TestMain gives the run a temporary folder of its own (TMPDIR, inherited
+// by the rampart processes the tests start) and fails it when anything but
+// the binary buildBinary makes is left there.
+func TestMain(m *testing.M) { os.Exit(cleantmp.Main(m, nil, "bin")) }
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
@@ -130,12 +141,7 @@ var (
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rampart-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "rampart")
+		binPath = filepath.Join(cleantmp.Dir(), "bin", "rampart")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			binErr = err
@@ -161,19 +167,63 @@ func labLeft(prefix string) []string {
 	return left
 }
 
+// demoCommand runs `rampart lab demo` with a temporary folder of its own,
+// which the test checks is empty afterwards, and extra arguments.
+func demoCommand(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
+	tmp := t.TempDir()
+	t.Cleanup(func() {
+		if left := cleantmp.Left(tmp); len(left) > 0 {
+			t.Errorf("the demo left %v in its temporary folder", left)
+		}
+	})
+	cmd := exec.CommandContext(ctx, buildBinary(t), append(args, "lab", "demo")...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	return cmd
+}
+
+var (
+	summaryRE  = regexp.MustCompile(`\nSummary: (\d+) of (\d+) defences held`)
+	expectedRE = regexp.MustCompile(`Every outcome \((\d+) of (\d+)\) was the expected one\.\n`)
+	failedRE   = regexp.MustCompile(`\n  #\d+ +(FAILED|INCONCLUSIVE) `)
+	progressRE = regexp.MustCompile(`\n +\d+s: \d+ trigger queries \(\d+ unanswered\), \d+ spoofed replies sent \(\d+/s\)\n`)
+)
+
 // TestDemo runs `rampart lab demo` as a user would and checks the report
-// and that the lab is gone afterwards.
+// (its width, its summary), the progress of the attacks, and that the lab
+// and the temporary files are gone afterwards.
 func TestDemo(t *testing.T) {
 	if err := lab.CheckPrivileges(); err != nil {
 		t.Skipf("skipping the lab demo: %v", err)
 	}
-	bin := buildBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "lab", "demo")
-	out, err := cmd.CombinedOutput()
+	// The captures go to a folder of the test's, named in the configuration.
+	captures := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "rampart.yaml")
+	if err := os.WriteFile(conf, []byte("lab:\n  captures: "+captures+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := demoCommand(t, ctx, "--config", conf).CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	report, _, _ := bytes.Cut(out[bytes.Index(out, []byte("\nReport\n"))+1:], []byte("\nLab rp"))
+	for i, l := range strings.Split(string(report), "\n") {
+		if n := utf8.RuneCountInString(l); n > lab.ReportWidth {
+			t.Errorf("report line %d is %d columns wide: %q", i+1, n, l)
+		}
+	}
+	if m := summaryRE.FindSubmatch(report); m == nil || string(m[1]) == "0" {
+		t.Errorf("report lacks its summary, or no defence held:\n%s", report)
+	}
+	if m := expectedRE.FindSubmatch(report); m == nil || string(m[1]) != string(m[2]) {
+		t.Errorf("report does not end saying every outcome was the expected one:\n%s", report)
+	}
+	if !progressRE.Match(out) {
+		t.Errorf("the attacks printed no progress:\n%s", out)
+	}
+	if !bytes.Contains(out, []byte("Captures and logs: "+captures+"\n")) {
+		t.Errorf("demo does not name its captures folder %s", captures)
 	}
 	m := prefixRE.FindSubmatch(out)
 	if m == nil {
@@ -184,8 +234,8 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	if bytes.Contains(out, []byte("FAILED")) {
-		t.Errorf("demo reports a failure:\n%s", out)
+	if m := failedRE.Find(out); m != nil {
+		t.Errorf("demo reports a failure (%q):\n%s", m, out)
 	}
 	if left := labLeft(string(m[1])); len(left) > 0 {
 		t.Errorf("demo left namespaces: %v", left)
@@ -193,17 +243,16 @@ func TestDemo(t *testing.T) {
 }
 
 // TestDemoInterrupted sends SIGINT to the demo at several points and checks
-// that nothing of the lab is left.
+// that nothing of the lab is left, nor its temporary captures folder.
 func TestDemoInterrupted(t *testing.T) {
 	if err := lab.CheckPrivileges(); err != nil {
 		t.Skipf("skipping the lab demo: %v", err)
 	}
-	bin := buildBinary(t)
 	for _, trigger := range []string{"Bringing up lab", "Scenario connectivity"} {
 		t.Run(strings.Fields(trigger)[0], func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "lab", "demo")
+			cmd := demoCommand(t, ctx)
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +276,7 @@ func TestDemoInterrupted(t *testing.T) {
 			}
 			go func() { _, _ = bufio.NewReader(stdout).WriteTo(&all) }()
 			err = cmd.Wait()
-			if code := cmd.ProcessState.ExitCode(); code == 0 && strings.Contains(all.String(), "FAILED") {
+			if code := cmd.ProcessState.ExitCode(); code == 0 && failedRE.MatchString(all.String()) {
 				t.Errorf("interrupted demo exited 0 with a failure")
 			}
 			_ = err
@@ -245,9 +294,12 @@ func TestDemoInterrupted(t *testing.T) {
 }
 
 // TestResolverControlFlag: 'rampart resolver stats' and 'flush' reach the
-// resolver whose socket --control names, as unbound-control -s does.
+// resolver whose socket --control names, as unbound-control -s does, say on
+// standard error which socket they talked to, show --control in their own
+// help, and name the socket when nothing listens there.
 func TestResolverControlFlag(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ctl.sock")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ctl.sock")
 	c := &server.Control{Path: path, Commands: map[string]server.ControlFunc{
 		"stats": func([]string) (string, error) { return "queries 42\n", nil },
 		"flush": func(a []string) (string, error) { return "flushed " + strings.Join(a, " ") + "\n", nil },
@@ -259,20 +311,123 @@ func TestResolverControlFlag(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.Serve(ctx, l)
+	conf := filepath.Join(dir, "rampart.yaml")
+	if err := os.WriteFile(conf, []byte("resolver:\n  control: "+path+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"resolver", "stats", "--control", path}, "queries 42\n"},
 		{[]string{"resolver", "--control", path, "stats"}, "queries 42\n"},
+		{[]string{"--config", conf, "resolver", "stats"}, "queries 42\n"},
 		{[]string{"resolver", "flush", "--control", path, "example.lab"}, "flushed example.lab\n"},
+		{[]string{"--config", conf, "resolver", "flush", "example.lab"}, "flushed example.lab\n"},
 	} {
 		code, out, errOut := runCLI(tt.args...)
-		if code != 0 || out != tt.want {
-			t.Errorf("rampart %v: exit %d, stdout %q, stderr %q; want %q", tt.args, code, out, errOut, tt.want)
+		if code != 0 || out != tt.want || errOut != "control socket: "+path+"\n" {
+			t.Errorf("rampart %v: exit %d, stdout %q, stderr %q; want %q and the socket named on stderr", tt.args, code, out, errOut, tt.want)
 		}
 	}
-	if code, _, errOut := runCLI("resolver", "stats", "--control", path+".missing"); code != 1 || !strings.Contains(errOut, path+".missing") {
-		t.Errorf("stats on a missing socket: exit %d, stderr %q; want exit 1 naming the socket", code, errOut)
+	// A socket file nobody listens on any more (connection refused) and
+	// one that does not exist.
+	stale := filepath.Join(dir, "stale.sock")
+	sl, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.(*net.UnixListener).SetUnlinkOnClose(false)
+	sl.Close()
+	for _, p := range []string{stale, path + ".missing"} {
+		for _, cmd := range [][]string{{"resolver", "stats"}, {"resolver", "flush", "example.lab"}} {
+			args := append(cmd, "--control", p)
+			code, out, errOut := runCLI(args...)
+			want := "rampart: cannot reach the resolver's control socket " + p + ": "
+			if code != 1 || out != "" || !strings.HasPrefix(errOut, "control socket: "+p+"\n"+want) {
+				t.Errorf("rampart %v: exit %d, stdout %q, stderr %q; want exit 1 naming the socket", args, code, out, errOut)
+			}
+		}
+	}
+	for _, cmd := range []string{"stats", "flush"} {
+		code, out, _ := runCLI("resolver", cmd, "--help")
+		flags, _, _ := strings.Cut(out, "Global Flags:")
+		if code != 0 || !strings.Contains(flags, "--control string   control socket of the running resolver (default: resolver.control from --config, else /run/rampart/resolver.sock)") ||
+			!strings.Contains(out, "A first line on standard error names the socket") {
+			t.Errorf("rampart resolver %s --help does not show --control among its own flags:\n%s", cmd, out)
+		}
+	}
+}
+
+// TestLabDown: 'rampart lab down PREFIX' says what it removes of a running
+// lab (namespaces, the processes inside, its log folder) and removes it;
+// asked again, it says there is nothing to remove. Only the test's own lab
+// is named, so that labs of other runs on the machine stay.
+func TestLabDown(t *testing.T) {
+	l := labtest.Up(t)
+	p, err := l.Host("client1").Start("sleeper", "sleep", "300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ip netns exec becomes sleep once it has entered the namespace.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.PID()))
+		if strings.TrimSpace(string(comm)) == "sleep" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, out, errOut := runCLI("lab", "down", l.Prefix)
+	want := "Lab " + l.Prefix + " removed:\n" +
+		"  namespaces (13):  attacker auth client1 client2 dns fw gw root sw-inside sw-outside sw-transit tld web\n" +
+		fmt.Sprintf("  processes (1):    sleep, pid %d, in client1\n", p.PID()) +
+		"  log folder:       " + filepath.Join(lab.StateDir, l.Prefix) + "\n"
+	if code != 0 || out != want {
+		t.Errorf("lab down %s: exit %d, stderr %q, stdout:\n%s\nwant:\n%s", l.Prefix, code, errOut, out, want)
+	}
+	if left := labLeft(l.Prefix); len(left) > 0 {
+		t.Errorf("lab down left %v", left)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the process inside the lab still runs")
+	}
+	code, out, _ = runCLI("lab", "down", l.Prefix)
+	if want := "No lab " + l.Prefix + " found on this machine: nothing to remove.\n"; code != 0 || out != want {
+		t.Errorf("lab down again: exit %d, %q; want %q", code, out, want)
+	}
+	if code, _, errOut := runCLI("lab", "down", "rp12"); code != 2 || !strings.Contains(errOut, `"rp12" is not a lab prefix`) {
+		t.Errorf("lab down rp12: exit %d, %q", code, errOut)
+	}
+}
+
+// An attack run exits 1 when it is inconclusive, and says why.
+func TestAttackVerdict(t *testing.T) {
+	for _, tt := range []struct {
+		r    lab.Result
+		code int
+		out  string
+	}{
+		{lab.Result{Kind: lab.Defence, OK: true, Outcome: "not poisoned"}, 0, "Outcome: not poisoned\n"},
+		{lab.Result{Kind: lab.Proof, OK: true, Outcome: "POISONED, zone hijacked"}, 0, "Outcome: POISONED, zone hijacked\n"},
+		{lab.Result{Kind: lab.Defence, Outcome: "POISONED, zone hijacked"}, 1, "Outcome: POISONED, zone hijacked\n"},
+		{lab.Result{Kind: lab.Defence, Inconclusive: true, Outcome: "inconclusive: the check after the attack got no answer: read: connection refused"}, 1,
+			"Outcome: inconclusive: the check after the attack got no answer: read: connection refused\n"},
+	} {
+		var buf bytes.Buffer
+		err := attackVerdict(&buf, tt.r)
+		code := 0
+		var f *failure
+		if errors.As(err, &f) {
+			code = f.code
+		}
+		if code != tt.code || buf.String() != tt.out || (err != nil) != (tt.code != 0) {
+			t.Errorf("%+v: exit %d (%v), printed %q; want exit %d, %q", tt.r, code, err, buf.String(), tt.code, tt.out)
+		}
+		if tt.r.Inconclusive && (err == nil || !strings.Contains(err.Error(), "inconclusive")) {
+			t.Errorf("an inconclusive run's error %v does not say so", err)
+		}
 	}
 }

@@ -157,9 +157,9 @@ Example:
 	f.StringArrayVar(&allow, "allow", nil, "client prefix allowed to query; repeatable (default: loopback and this machine's private networks)")
 	f.StringVar(&rootHints, "root-hints", "", "root hints file in named.root format (default: IANA's, built in)")
 	f.StringVar(&metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
-	// Persistent, so that 'rampart resolver stats --control PATH' names the
-	// socket of the resolver it talks to, as unbound-control's -s does.
-	cmd.PersistentFlags().StringVar(&control, "control", server.DefaultControlPath, "control socket path (mode 0600)")
+	// stats and flush have a --control of their own (controlFlag), shown
+	// in their help.
+	f.StringVar(&control, "control", server.DefaultControlPath, "control socket path (mode 0600)")
 	f.StringVar(&dnssecMode, "dnssec", "on", "DNSSEC validation: on or off")
 	f.StringVar(&trustAnchor, "trust-anchor", "", "trust anchor file (DS or DNSKEY records; default: IANA's root KSKs, built in)")
 	f.StringVar(&cacheStr, "cache-size", "64MiB", "memory bound of the cache (e.g. 64MiB, 1GiB)")
@@ -172,44 +172,56 @@ Example:
 	f.BoolVar(&labWeakenBailiwick, "lab-weaken-bailiwick", false, "lab only: cache out-of-bailiwick records, as resolvers did before 1997")
 	_ = f.MarkHidden("lab-weaken-bailiwick")
 
-	cmd.AddCommand(&cobra.Command{
+	cmd.AddCommand(newControlCommand(a, &cobra.Command{
 		Use:   "stats",
 		Short: "Print the counters of a running resolver (over its control socket)",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := server.ControlRequest(controlPath(a, cmd), "stats")
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(cmd.OutOrStdout(), out)
-			return nil
-		},
-	})
-	cmd.AddCommand(&cobra.Command{
+		Long: `Print the counters of a running resolver, asked over its control socket, as
+"group.field=value" lines on standard output, like unbound-control stats.`,
+		Args: noArgs,
+	}, func(args []string) []string { return []string{"stats"} }))
+	cmd.AddCommand(newControlCommand(a, &cobra.Command{
 		Use:   "flush NAME",
 		Short: "Remove NAME and everything below it from a running resolver's cache",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := server.ControlRequest(controlPath(a, cmd), "flush", args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(cmd.OutOrStdout(), out)
-			return nil
-		},
-	})
+		Long: `Remove NAME and everything below it from a running resolver's cache (answers,
+negative answers and the servers remembered for zones at or below NAME),
+asked over its control socket.`,
+		Args: exactArgs(1),
+	}, func(args []string) []string { return []string{"flush", args[0]} }))
 	cmd.AddCommand(newReplayCommand(a))
 	return cmd
 }
 
-func controlPath(a *app, cmd *cobra.Command) string {
-	if f := cmd.Flags().Lookup("control"); f != nil && f.Changed {
-		return f.Value.String()
+// newControlCommand completes cmd as a client of a running resolver's
+// control socket: a --control flag of its own, the help saying how the
+// socket is chosen, a first line on standard error naming it, and the
+// request that request builds from the arguments.
+func newControlCommand(a *app, cmd *cobra.Command, request func(args []string) []string) *cobra.Command {
+	var control string
+	cmd.Long += `
+
+The socket is --control, else resolver.control from --config, else
+` + server.DefaultControlPath + `. A first line on standard error names the socket
+it talks to ("control socket: PATH"); standard output carries only the
+resolver's answer. Exits 1 naming the socket when no resolver listens there.`
+	cmd.Flags().StringVar(&control, "control", "", "control socket of the running resolver (default: resolver.control from --config, else "+server.DefaultControlPath+")")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		path := control
+		switch {
+		case cmd.Flags().Changed("control"):
+		case a.cfg.Resolver.Control != "":
+			path = a.cfg.Resolver.Control
+		default:
+			path = server.DefaultControlPath
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "control socket: %s\n", path)
+		out, err := server.ControlRequest(path, request(args)...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(cmd.OutOrStdout(), out)
+		return nil
 	}
-	if a.cfg.Resolver.Control != "" {
-		return a.cfg.Resolver.Control
-	}
-	return server.DefaultControlPath
+	return cmd
 }
 
 func setString(changed bool, dst *string, v string) {

@@ -308,7 +308,7 @@ func runDNS(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
 	}
 	results = append(results, r)
 	env.Logf("validated: %s", r.Outcome)
-	r = lab.Result{Scenario: name, Tried: "attacker uses the resolver (open resolver?)", Defence: "ACL: inside networks only"}
+	r = lab.Result{Scenario: name, Kind: lab.Defence, Tried: "attacker uses the resolver (open resolver?)", Defence: "ACL: inside networks only"}
 	ref, _, err := Ask(l.Host("attacker"), d.Resolver4, "www.example.lab", dns.TypeA, false)
 	switch {
 	case err != nil:

@@ -14,45 +14,30 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/dns/server"
+	"github.com/rampart-fw/rampart/internal/cleantmp"
 	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/lab/labtest"
 )
 
 var rampartBin string
 
+// TestMain builds the rampart binary that the scenarios run in lab hosts
+// (when the lab can run here), in the run's own temporary folder, which
+// must be empty but for it when the tests are done.
 func TestMain(m *testing.M) {
-	code := func() int {
-		if lab.CheckPrivileges() == nil {
-			dir, err := os.MkdirTemp("", "rampart-scenario-")
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-			defer os.RemoveAll(dir)
-			rampartBin = filepath.Join(dir, "rampart")
-			if out, err := exec.Command("go", "build", "-o", rampartBin, "../../cmd/rampart").CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build rampart: %v\n%s", err, out)
-				return 1
-			}
+	os.Exit(cleantmp.Main(m, func(dir string) error {
+		if lab.CheckPrivileges() != nil {
+			return nil
 		}
-		return m.Run()
-	}()
-	os.Exit(code)
+		rampartBin = filepath.Join(dir, "bin", "rampart")
+		if out, err := exec.Command("go", "build", "-o", rampartBin, "../../cmd/rampart").CombinedOutput(); err != nil {
+			return fmt.Errorf("build rampart: %v\n%s", err, out)
+		}
+		return nil
+	}, "bin"))
 }
 
-func upLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	if err := lab.CheckPrivileges(); err != nil {
-		t.Skipf("skipping lab test: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Standard(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Down() })
-	return l
-}
+func upLab(t *testing.T) *lab.Lab { return labtest.Up(t) }
 
 func stat(t *testing.T, d *DNSHierarchy, key string) int {
 	t.Helper()

@@ -234,9 +234,11 @@ func runFirewall(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
 		port int
 		want string
 		rule string
-	}{{22, "connected", "allow ssh"}, {80, "connected", "allow http"}, {23, "timeout", "default deny incoming"}, {8080, "refused", "reject (TCP RST)"}} {
+		kind lab.Kind
+	}{{22, "connected", "allow ssh", lab.Check}, {80, "connected", "allow http", lab.Check},
+		{23, "timeout", "default deny incoming", lab.Defence}, {8080, "refused", "reject (TCP RST)", lab.Defence}} {
 		got := Connect(ctx, attacker, netip.AddrPortFrom(inside, uint16(c.port)), time.Second)
-		r := lab.Result{Scenario: name, Tried: fmt.Sprintf("attacker connects to client2:%d", c.port), Defence: c.rule, Outcome: got, OK: got == c.want}
+		r := lab.Result{Scenario: name, Kind: c.kind, Tried: fmt.Sprintf("attacker connects to client2:%d", c.port), Defence: c.rule, Outcome: got, OK: got == c.want}
 		results = append(results, r)
 		env.Logf("attacker → client2:%d: %s", c.port, got)
 	}
@@ -256,7 +258,7 @@ func runFirewall(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
 		return append(results, lab.Result{Scenario: name, Tried: "capture", Outcome: err.Error()})
 	}
 	ack, _ := lab.Spec{Src: l.Addr("web", 4), Dst: l.Addr("client1", 4), Proto: layers.IPProtocolTCP, SrcPort: 80, DstPort: 40404, Seq: 12345, Ack: 67890, Flags: lab.ACK, Payload: []byte("spoofed")}.Build()
-	r = lab.Result{Scenario: name, Tried: "attacker sends a spoofed ACK (no connection) to client1", Defence: "conntrack: invalid, dropped"}
+	r = lab.Result{Scenario: name, Kind: lab.Defence, Tried: "attacker sends a spoofed ACK (no connection) to client1", Defence: "conntrack: invalid, dropped"}
 	if err := attacker.SendRaw(ack); err != nil {
 		r.Outcome = err.Error()
 	} else {

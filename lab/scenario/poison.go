@@ -67,7 +67,14 @@ type KaminskyOptions struct {
 	MaxPackets uint64
 	// MaxRounds bounds the trigger queries; 0 means one million.
 	MaxRounds int
+	// Logf, when set, gets a progress line every ProgressEvery while the
+	// flood runs: what has been sent so far. Kaminsky sets it to the
+	// environment's Logf.
+	Logf func(format string, args ...any)
 }
+
+// ProgressEvery is how often a running attack says what it has sent.
+const ProgressEvery = 3 * time.Second
 
 func (o *KaminskyOptions) defaults() {
 	if o.Duration <= 0 {
@@ -111,7 +118,15 @@ type KaminskyResult struct {
 	Hijacked bool
 	// After is what the resolver answered afterwards, one line per name.
 	After []string
-	Err   error
+	// Failed lists the legitimate names (www and ns1.example.lab) that
+	// got no address afterwards, as "name → answer": collateral damage,
+	// even when nothing was poisoned.
+	Failed []string
+	// CheckErr says the check afterwards got no answer at all (the
+	// resolver is gone, the query timed out): unless it found poison
+	// first, the run cannot tell whether the resolver held.
+	CheckErr error
+	Err      error
 }
 
 // Rate is the spoofed packets per second.
@@ -142,6 +157,9 @@ func Kaminsky(ctx context.Context, l *lab.Lab, env *lab.Env, opts KaminskyOption
 		return KaminskyResult{Weak: opts.Weak, Validate: opts.Validate, Err: err}
 	}
 	defer d.Stop()
+	if opts.Logf == nil && env != nil {
+		opts.Logf = env.Logf
+	}
 	r := KaminskyAgainst(ctx, l, d.Resolver4, opts)
 	r.Validate = opts.Validate
 	return r
@@ -188,6 +206,29 @@ func KaminskyAgainst(ctx context.Context, l *lab.Lab, resolver netip.AddrPort, o
 		fl.run(fctx, opts.MaxPackets)
 		cancel()
 	}()
+	// rounds and timeouts mirror res for the progress lines.
+	var rounds, timeouts atomic.Int64
+	if opts.Logf != nil {
+		opts.Logf("flooding for at most %s: client1 asks for random %s names, the attacker forges answers",
+			opts.Duration, PoisonZone)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(ProgressEvery)
+			defer tick.Stop()
+			for {
+				select {
+				case <-fctx.Done():
+					return
+				case <-tick.C:
+					el := time.Since(start)
+					sent := fl.sent.Load()
+					opts.Logf("%4.0fs: %d trigger queries (%d unanswered), %d spoofed replies sent (%.0f/s)",
+						el.Seconds(), rounds.Load(), timeouts.Load(), sent, float64(sent)/el.Seconds())
+				}
+			}
+		}()
+	}
 	client := l.Host("client1")
 	for res.Rounds < opts.MaxRounds && fctx.Err() == nil {
 		if res.Rounds > 0 {
@@ -201,12 +242,14 @@ func KaminskyAgainst(ctx context.Context, l *lab.Lab, resolver netip.AddrPort, o
 			}
 		}
 		res.Rounds++
+		rounds.Store(int64(res.Rounds))
 		q := new(dns.Msg)
 		q.SetQuestion(name, dns.TypeA)
 		q.SetEdns0(1232, false)
 		r, _, err := Query(client, resolver, q, false, 2*time.Second)
 		if err != nil {
 			res.Timeouts++
+			timeouts.Store(int64(res.Timeouts))
 			continue
 		}
 		if answersWith(r, attacker) {
@@ -235,12 +278,17 @@ func KaminskyAgainst(ctx context.Context, l *lab.Lab, resolver netip.AddrPort, o
 	// Spoofed packets still queued must not count as the answer to the
 	// check below.
 	time.Sleep(100 * time.Millisecond)
-	res.After, res.Hijacked = askAfter(l.Host("client2"), resolver, attacker, []string{WWWName, NSName})
+	legit := askAfter(l.Host("client2"), resolver, attacker, []string{WWWName, NSName})
+	res.After, res.Hijacked, res.Failed, res.CheckErr = legit.lines, legit.poisoned, legit.failed, legit.err
 	res.Poisoned = res.Hijacked
 	if res.RaceWon {
-		after, won := askAfter(l.Host("client2"), resolver, attacker, []string{res.WonName})
-		res.After = append(res.After, after...)
-		res.Poisoned = res.Poisoned || won
+		// The won name is the attacker's own: its failing is no damage.
+		won := askAfter(l.Host("client2"), resolver, attacker, []string{res.WonName})
+		res.After = append(res.After, won.lines...)
+		res.Poisoned = res.Poisoned || won.poisoned
+		if res.CheckErr == nil {
+			res.CheckErr = won.err
+		}
 	}
 	return res
 }
@@ -271,7 +319,11 @@ type BailiwickResult struct {
 	EvilQueries int64
 	Poisoned    bool
 	After       []string
-	Err         error
+	// Failed and CheckErr are as in KaminskyResult: legitimate names
+	// that no longer resolve, and a check afterwards that got no answer.
+	Failed   []string
+	CheckErr error
+	Err      error
 }
 
 // Bailiwick starts the DNS hierarchy and a malicious authoritative server
@@ -310,7 +362,8 @@ func Bailiwick(ctx context.Context, l *lab.Lab, env *lab.Env, opts BailiwickOpti
 	}
 	res.Trigger = summary(r)
 	res.EvilQueries = ev.queries.Load()
-	res.After, res.Poisoned = askAfter(l.Host("client2"), d.Resolver4, attacker, []string{WWWName, NSName})
+	after := askAfter(l.Host("client2"), d.Resolver4, attacker, []string{WWWName, NSName})
+	res.After, res.Poisoned, res.Failed, res.CheckErr = after.lines, after.poisoned, after.failed, after.err
 	return res
 }
 
@@ -318,8 +371,9 @@ func Bailiwick(ctx context.Context, l *lab.Lab, env *lab.Env, opts BailiwickOpti
 // full rate against the default resolver, which must not be poisoned.
 func PoisonKaminsky() lab.Scenario {
 	return lab.Scenario{Name: "kaminsky", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
+		env.Logf("against the %s:", KaminskyTarget(false, false))
 		r := Kaminsky(ctx, l, env, KaminskyOptions{Duration: 10 * time.Second})
-		return []lab.Result{r.LabResult("kaminsky")}
+		return []lab.Result{logged(env, r.LabResult("kaminsky"))}
 	}}
 }
 
@@ -329,9 +383,11 @@ func PoisonKaminsky() lab.Scenario {
 // whose forged answers must fail validation.
 func PoisonKaminskyWeak() lab.Scenario {
 	return lab.Scenario{Name: "kaminsky-weak", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
-		weak := Kaminsky(ctx, l, env, KaminskyOptions{Weak: true, Duration: 30 * time.Second})
-		signed := Kaminsky(ctx, l, env, KaminskyOptions{Weak: true, Validate: true, Duration: 15 * time.Second})
-		return []lab.Result{weak.LabResult("kaminsky-weak"), signed.LabResult("kaminsky-weak")}
+		env.Logf("against the %s, which the attack must poison:", KaminskyTarget(true, false))
+		weak := logged(env, Kaminsky(ctx, l, env, KaminskyOptions{Weak: true, Duration: 30 * time.Second}).LabResult("kaminsky-weak"))
+		env.Logf("against the %s:", KaminskyTarget(true, true))
+		signed := logged(env, Kaminsky(ctx, l, env, KaminskyOptions{Weak: true, Validate: true, Duration: 15 * time.Second}).LabResult("kaminsky-weak"))
+		return []lab.Result{weak, signed}
 	}}
 }
 
@@ -342,87 +398,154 @@ func PoisonKaminskyWeak() lab.Scenario {
 // that validates, which DNSSEC must save.
 func PoisonBailiwick() lab.Scenario {
 	return lab.Scenario{Name: "bailiwick", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
-		def := Bailiwick(ctx, l, env, BailiwickOptions{})
-		weak := Bailiwick(ctx, l, env, BailiwickOptions{Weak: true})
-		signed := Bailiwick(ctx, l, env, BailiwickOptions{Weak: true, Validate: true})
-		return []lab.Result{def.LabResult("bailiwick"), weak.LabResult("bailiwick"), signed.LabResult("bailiwick")}
+		var results []lab.Result
+		for _, o := range []BailiwickOptions{{}, {Weak: true}, {Weak: true, Validate: true}} {
+			env.Logf("against the %s:", BailiwickTarget(o.Weak, o.Weak && o.Validate))
+			results = append(results, logged(env, Bailiwick(ctx, l, env, o).LabResult("bailiwick")))
+		}
+		return results
 	}}
 }
 
 // LabResult is the result as a line of the demo report. A weak run is OK
 // when it poisoned the target (the attack works); a default run when it
-// did not.
+// did not. A run that could not tell (it failed, or the check afterwards
+// got no answer) is inconclusive, never "not poisoned".
 func (r KaminskyResult) LabResult(scenario string) lab.Result {
-	target := "default resolver"
 	defence := "random source port, random ID, 0x20, near-miss → TCP, DNSSEC"
 	wantPoisoned := false
 	switch {
 	case r.Weak && r.Validate:
-		target = "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20) that validates DNSSEC"
 		defence = "DNSSEC only (example.lab. is signed)"
 	case r.Weak:
-		target = "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20, no DNSSEC)"
 		defence = "ID only (16 bits)"
 		wantPoisoned = true
 	}
-	res := lab.Result{Scenario: scenario, Defence: defence,
+	res := lab.Result{Scenario: scenario, Kind: kindOf(wantPoisoned), Defence: defence, Details: r.After,
 		Tried: fmt.Sprintf("off-path Kaminsky flood against the %s: %d rounds, %d spoofed responses in %s (%.0f/s)",
-			target, r.Rounds, r.Packets, r.Elapsed.Round(time.Millisecond), r.Rate())}
+			KaminskyTarget(r.Weak, r.Validate), r.Rounds, r.Packets, r.Elapsed.Round(time.Millisecond), r.Rate())}
+	won := fmt.Sprintf("race won in round %d after %s", r.WonRound, r.WonAfter.Round(time.Millisecond))
 	switch {
 	case r.Err != nil:
-		res.Outcome = r.Err.Error()
+		inconclusive(&res, r.Err.Error())
 	case r.Hijacked:
-		res.Outcome = fmt.Sprintf("POISONED, zone hijacked (race won in round %d after %s)", r.WonRound, r.WonAfter.Round(time.Millisecond))
+		res.Outcome = "POISONED, zone hijacked (" + won + ")"
 		res.OK = wantPoisoned
 	case r.Poisoned:
-		res.Outcome = fmt.Sprintf("POISONED: %s cached with the attacker's address (race won in round %d after %s); the delegation held", r.WonName, r.WonRound, r.WonAfter.Round(time.Millisecond))
+		res.Outcome = fmt.Sprintf("POISONED: %s cached with the attacker's address (%s); the delegation held", r.WonName, won)
 		res.OK = wantPoisoned
+	case r.CheckErr != nil:
+		inconclusive(&res, "the check after the attack got no answer: "+r.CheckErr.Error())
 	case r.RaceWon:
-		res.Outcome = fmt.Sprintf("a forged answer won round %d after %s but was not cached", r.WonRound, r.WonAfter.Round(time.Millisecond))
-		res.OK = false
-	case r.Rejected > 0:
-		res.Outcome = fmt.Sprintf("not poisoned: %d forged answers won the race and failed validation (SERVFAIL, EDE %d)", r.Rejected, r.EDE)
-		res.OK = !wantPoisoned
+		res.Outcome = "a forged answer won the " + strings.TrimPrefix(won, "race ") + " but was not cached"
 	default:
-		res.Outcome = "not poisoned"
+		held := "not poisoned"
+		if r.Rejected > 0 {
+			held = fmt.Sprintf("not poisoned: %d forged %s won the race and failed validation (SERVFAIL, EDE %d)",
+				r.Rejected, plural(int64(r.Rejected), "answer", "answers"), r.EDE)
+		}
+		notPoisoned(&res, held, r.Failed)
 		res.OK = !wantPoisoned
 	}
-	res.Details = r.After
 	return res
 }
 
 // LabResult is the result as a line of the demo report. A weak run without
 // DNSSEC is OK when it poisoned the target (the attack works); the others
-// when they did not.
+// when they did not. A run that could not tell is inconclusive.
 func (r BailiwickResult) LabResult(scenario string) lab.Result {
-	target := "default resolver"
 	defence := "bailiwick: only records inside the zone asked are accepted; DNSSEC"
 	wantPoisoned := false
 	switch {
 	case r.Weak && r.Validate:
-		target = "weakened resolver (" + WeakenBailiwickFlag + ": no bailiwick check) that validates DNSSEC"
 		defence = "DNSSEC only (example.lab. is signed)"
 	case r.Weak:
-		target = "weakened resolver (" + WeakenBailiwickFlag + ": no bailiwick check, no DNSSEC)"
 		defence = "none (the pre-1997 resolver)"
 		wantPoisoned = true
 	}
-	res := lab.Result{Scenario: scenario, Defence: defence,
-		Tried: fmt.Sprintf("malicious server for %s sends out-of-bailiwick records for %s to the %s (%d queries answered)", EvilZone, PoisonZone, target, r.EvilQueries)}
+	res := lab.Result{Scenario: scenario, Kind: kindOf(wantPoisoned), Defence: defence, Details: r.After,
+		Tried: fmt.Sprintf("malicious server for %s sends out-of-bailiwick records for %s to the %s (%d %s answered)",
+			EvilZone, PoisonZone, BailiwickTarget(r.Weak, r.Validate), r.EvilQueries, plural(r.EvilQueries, "query", "queries"))}
 	switch {
 	case r.Err != nil:
-		res.Outcome = r.Err.Error()
+		inconclusive(&res, r.Err.Error())
 	case r.EvilQueries == 0:
-		res.Outcome = "the resolver never asked the malicious server"
+		inconclusive(&res, "the resolver never asked the malicious server")
 	case r.Poisoned:
 		res.Outcome = "POISONED: " + PoisonZone + " answers with the attacker's address"
 		res.OK = wantPoisoned
+	case r.CheckErr != nil:
+		inconclusive(&res, "the check after the attack got no answer: "+r.CheckErr.Error())
 	default:
+		notPoisoned(&res, "not poisoned (www.evil.lab → "+r.Trigger+")", r.Failed)
 		res.OK = !wantPoisoned
-		res.Outcome = "not poisoned; www.evil.lab → " + r.Trigger
+		if len(r.Failed) > 0 && r.Validate {
+			res.Details = append(res.Details, "why: without the bailiwick check the resolver took the attacker's "+
+				PoisonZone+" NS record; it now asks the attacker's server for the zone, whose answers fail "+
+				"validation, so DNSSEC keeps the forged addresses out but the zone no longer resolves: "+
+				"a denial of service for as long as the forged NS record stays cached")
+		}
 	}
-	res.Details = r.After
 	return res
+}
+
+// KaminskyTarget names the resolver a Kaminsky run attacks.
+func KaminskyTarget(weak, validate bool) string {
+	switch {
+	case weak && validate:
+		return "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20) that validates DNSSEC"
+	case weak:
+		return "weakened resolver (fixed port " + fmt.Sprint(WeakPort) + ", no 0x20, no DNSSEC)"
+	}
+	return "default resolver"
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// BailiwickTarget names the resolver a bailiwick run attacks.
+func BailiwickTarget(weak, validate bool) string {
+	switch {
+	case weak && validate:
+		return "weakened resolver (" + WeakenBailiwickFlag + ": no bailiwick check) that validates DNSSEC"
+	case weak:
+		return "weakened resolver (" + WeakenBailiwickFlag + ": no bailiwick check, no DNSSEC)"
+	}
+	return "default resolver"
+}
+
+// kindOf is a Proof for the runs against a target weakened so that the
+// attack works, a Defence for the others.
+func kindOf(wantPoisoned bool) lab.Kind {
+	if wantPoisoned {
+		return lab.Proof
+	}
+	return lab.Defence
+}
+
+func inconclusive(r *lab.Result, why string) {
+	r.Inconclusive, r.OK = true, false
+	r.Outcome = "inconclusive: " + why
+}
+
+// notPoisoned words a run that planted nothing, and never hides the
+// legitimate names that stopped resolving on the way.
+func notPoisoned(r *lab.Result, outcome string, failed []string) {
+	r.Outcome = outcome
+	if len(failed) > 0 {
+		r.Collateral = "legitimate names stopped resolving: " + strings.Join(failed, "; ")
+		r.Outcome += "; but " + r.Collateral
+	}
+}
+
+// logged prints a run's outcome as a progress line and returns it.
+func logged(env *lab.Env, r lab.Result) lab.Result {
+	env.Logf("→ %s", r.Outcome)
+	return r
 }
 
 // startPoisonDNS starts the hierarchy in a folder of its own, the resolver
@@ -456,23 +579,45 @@ func startPoisonDNS(ctx context.Context, l *lab.Lab, env *lab.Env, name, weaken 
 	return d, err
 }
 
-// askAfter asks the resolver for each name's A record from h and reports
-// the answers and whether any of them is the attacker's address.
-func askAfter(h *lab.Node, resolver netip.AddrPort, attacker netip.Addr, names []string) ([]string, bool) {
-	var lines []string
-	poisoned := false
+// aftermath is what the resolver answers after an attack, asked from a
+// client that took no part in it.
+type aftermath struct {
+	lines    []string // one per name
+	poisoned bool     // a name answered with the attacker's address
+	failed   []string // names that got no address, as "name → answer"
+	err      error    // the first query that got no answer at all
+}
+
+// askAfter asks the resolver for each name's A record from h.
+func askAfter(h *lab.Node, resolver netip.AddrPort, attacker netip.Addr, names []string) aftermath {
+	var a aftermath
 	for _, n := range names {
 		r, _, err := Ask(h, resolver, n, dns.TypeA, false)
 		if err != nil {
-			lines = append(lines, fmt.Sprintf("%s A: %v", n, err))
+			a.lines = append(a.lines, fmt.Sprintf("%s A: %v", n, err))
+			if a.err == nil {
+				a.err = fmt.Errorf("%s A: %w", n, err)
+			}
 			continue
 		}
-		if answersWith(r, attacker) {
-			poisoned = true
+		switch {
+		case answersWith(r, attacker):
+			a.poisoned = true
+		case r.Rcode != dns.RcodeSuccess || !hasA(r):
+			a.failed = append(a.failed, n+" → "+summary(r))
 		}
-		lines = append(lines, fmt.Sprintf("%s A → %s", n, summary(r)))
+		a.lines = append(a.lines, fmt.Sprintf("%s A → %s", n, summary(r)))
 	}
-	return lines, poisoned
+	return a
+}
+
+func hasA(r *dns.Msg) bool {
+	for _, rr := range r.Answer {
+		if _, ok := rr.(*dns.A); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func answersWith(r *dns.Msg, a netip.Addr) bool {

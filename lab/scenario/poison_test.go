@@ -1,13 +1,16 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -305,5 +308,87 @@ func TestKaminskyWeakValidated(t *testing.T) {
 	}
 	if r.Rejected > 0 && r.EDE != 6 && r.EDE != 10 {
 		t.Errorf("forged answers rejected with EDE %d, want 6 (DNSSEC bogus) or 10 (RRSIGs missing)", r.EDE)
+	}
+}
+
+// The report lines of the poisoning runs: collateral damage is never
+// hidden behind "not poisoned", a run that could not tell is inconclusive,
+// and the lines fit the report's width.
+func TestPoisonLabResultWording(t *testing.T) {
+	servfail := []string{WWWName + " → SERVFAIL (EDE 9 DNSKEY Missing)", NSName + " → SERVFAIL (EDE 9 DNSKEY Missing)"}
+	refused := errors.New("www.example.lab. A: read udp 10.10.0.12:41234->10.10.0.53:53: read: connection refused")
+	for _, tc := range []struct {
+		name         string
+		r            lab.Result
+		kind         lab.Kind
+		ok, inconc   bool
+		held         bool
+		want, refuse []string
+	}{
+		{"bailiwick validating with collateral", BailiwickResult{Weak: true, Validate: true, EvilQueries: 1, Trigger: "www.evil.lab. 198.51.100.66", Failed: servfail}.LabResult("bailiwick"),
+			lab.Defence, true, false, false,
+			[]string{"not poisoned", "but legitimate names stopped resolving: " + servfail[0] + "; " + servfail[1], "why: without the bailiwick check"}, nil},
+		{"bailiwick default held", BailiwickResult{EvilQueries: 1, Trigger: "www.evil.lab. 198.51.100.66"}.LabResult("bailiwick"),
+			lab.Defence, true, false, true, []string{"not poisoned"}, []string{"stopped resolving"}},
+		{"bailiwick weak poisoned", BailiwickResult{Weak: true, EvilQueries: 1, Poisoned: true}.LabResult("bailiwick"),
+			lab.Proof, true, false, false, []string{"POISONED"}, nil},
+		{"bailiwick check refused", BailiwickResult{EvilQueries: 1, CheckErr: refused}.LabResult("bailiwick"),
+			lab.Defence, false, true, false, []string{"inconclusive: the check after the attack got no answer: " + refused.Error()}, []string{"not poisoned"}},
+		{"bailiwick poisoned despite a failed check", BailiwickResult{Weak: true, EvilQueries: 1, Poisoned: true, CheckErr: refused}.LabResult("bailiwick"),
+			lab.Proof, true, false, false, []string{"POISONED"}, []string{"inconclusive"}},
+		{"kaminsky default held", KaminskyResult{Rounds: 10, Packets: 1000}.LabResult("kaminsky"),
+			lab.Defence, true, false, true, []string{"not poisoned"}, nil},
+		{"kaminsky validating with collateral", KaminskyResult{Weak: true, Validate: true, Rejected: 2, EDE: 10, Failed: servfail[:1]}.LabResult("kaminsky-weak"),
+			lab.Defence, true, false, false, []string{"not poisoned: 2 forged answers won the race and failed validation (SERVFAIL, EDE 10); but legitimate names stopped resolving: " + servfail[0]}, nil},
+		{"kaminsky check timed out", KaminskyResult{CheckErr: errors.New("i/o timeout")}.LabResult("kaminsky"),
+			lab.Defence, false, true, false, []string{"inconclusive: the check after the attack got no answer: i/o timeout"}, []string{"not poisoned"}},
+		{"kaminsky weak, check refused", KaminskyResult{Weak: true, CheckErr: refused}.LabResult("kaminsky-weak"),
+			lab.Proof, false, true, false, []string{"inconclusive"}, []string{"not poisoned"}},
+		{"kaminsky could not run", KaminskyResult{Err: errors.New("resolver: exited")}.LabResult("kaminsky"),
+			lab.Defence, false, true, false, []string{"inconclusive: resolver: exited"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.r
+			if r.Kind != tc.kind || r.OK != tc.ok || r.Inconclusive != tc.inconc || r.Held() != tc.held {
+				t.Errorf("kind %d OK %v inconclusive %v held %v; want %d %v %v %v: %+v", r.Kind, r.OK, r.Inconclusive, r.Held(), tc.kind, tc.ok, tc.inconc, tc.held, r)
+			}
+			all := r.Outcome + "\n" + strings.Join(r.Details, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("lacks %q: %s", w, all)
+				}
+			}
+			for _, w := range tc.refuse {
+				if strings.Contains(r.Outcome, w) {
+					t.Errorf("outcome says %q: %s", w, r.Outcome)
+				}
+			}
+			var buf bytes.Buffer
+			lab.WriteReport(&buf, []lab.Result{r})
+			for i, l := range strings.Split(buf.String(), "\n") {
+				if n := utf8.RuneCountInString(l); n > lab.ReportWidth {
+					t.Errorf("report line %d is %d columns: %q", i+1, n, l)
+				}
+			}
+		})
+	}
+}
+
+// A Kaminsky run whose check afterwards gets no answer (nothing listens
+// where the resolver should be: "connection refused") is inconclusive,
+// never "not poisoned".
+func TestKaminskyCheckRefusedIsInconclusive(t *testing.T) {
+	l := upLab(t)
+	closed := netip.AddrPortFrom(l.Addr("dns", 4), 5399)
+	r := KaminskyAgainst(context.Background(), l, closed, KaminskyOptions{Duration: time.Second})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r.CheckErr == nil || !strings.Contains(r.CheckErr.Error(), "connection refused") {
+		t.Fatalf("check error %v, want connection refused; after: %v", r.CheckErr, r.After)
+	}
+	lr := r.LabResult("kaminsky")
+	if !lr.Inconclusive || lr.OK || !strings.HasPrefix(lr.Outcome, "inconclusive: ") || strings.Contains(lr.Outcome, "not poisoned") {
+		t.Errorf("%+v", lr)
 	}
 }
