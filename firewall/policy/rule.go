@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 var ruleActions = map[string]Action{"allow": Allow, "deny": Deny, "reject": Reject, "limit": Limit}
@@ -66,7 +68,7 @@ type ruleState struct {
 	simpleProto                *token // the "/tcp" of a short form, as a token of its own
 }
 
-func (p *parser) ruleStmt(first token, route bool) *Error {
+func (p *parser) ruleStmt(first token, route bool) *srcpos.Error {
 	ts, err := p.line()
 	if err != nil {
 		return err
@@ -113,9 +115,9 @@ func (p *parser) ruleStmt(first token, route bool) *Error {
 }
 
 // ruleClauses reads the clauses of a rule in any order, as ufw does.
-func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *Error {
+func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *srcpos.Error {
 	// value returns the word after ts[i], the value of keyword ts[i].
-	value := func(i int, what string) (token, *Error) {
+	value := func(i int, what string) (token, *srcpos.Error) {
 		if i+1 >= len(ts) {
 			return token{}, p.errorf(ts[i], "%s needs %s", ts[i].text, what)
 		}
@@ -125,7 +127,7 @@ func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *Error {
 		}
 		return v, nil
 	}
-	dup := func(prev *token, t token) *Error {
+	dup := func(prev *token, t token) *srcpos.Error {
 		return p.errorf(t, "duplicate %q (first at column %d)", t.text, prev.col)
 	}
 	extended := func() *token {
@@ -352,7 +354,7 @@ func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *Error {
 }
 
 // simpleValue parses the short form's PORTS[/PROTO].
-func (p *parser) simpleValue(st *ruleState, t token) *Error {
+func (p *parser) simpleValue(st *ruleState, t token) *srcpos.Error {
 	text := t.text
 	if i := strings.LastIndexByte(text, '/'); i >= 0 {
 		name := text[i+1:]
@@ -380,7 +382,7 @@ func (p *parser) simpleValue(st *ruleState, t token) *Error {
 }
 
 // addrValue parses the value of from or to.
-func (p *parser) addrValue(v token) (*addrClause, *Error) {
+func (p *parser) addrValue(v token) (*addrClause, *srcpos.Error) {
 	ac := &addrClause{tok: v, fam: FamilyBoth}
 	switch {
 	case v.text == "any":
@@ -406,7 +408,7 @@ func (p *parser) addrValue(v token) (*addrClause, *Error) {
 // portValue parses a port list (text is t's text, or a prefix of it for the
 // short form) or a $set. Only inline lists have ufw's limit of 15 ports:
 // it comes from iptables' multiport match, which sets do not go through.
-func (p *parser) portValue(t token, text string) (*portClause, *Error) {
+func (p *parser) portValue(t token, text string) (*portClause, *srcpos.Error) {
 	pc := &portClause{tok: t, protos: protoBoth}
 	if strings.HasPrefix(text, "$") {
 		s := p.sets[text[1:]]
@@ -479,11 +481,11 @@ func (p *parser) portValue(t token, text string) (*portClause, *Error) {
 }
 
 // flagsValue parses pf's "VALUE/MASK", "/MASK", "VALUE" (exact) or "any".
-func (p *parser) flagsValue(v token) (TCPFlags, *Error) {
+func (p *parser) flagsValue(v token) (TCPFlags, *srcpos.Error) {
 	if v.text == "any" {
 		return TCPFlags{}, nil
 	}
-	parse := func(s string, off int) (uint8, *Error) {
+	parse := func(s string, off int) (uint8, *srcpos.Error) {
 		var b uint8
 		for i := 0; i < len(s); i++ {
 			j := strings.IndexByte(flagLetters, s[i])
@@ -518,7 +520,7 @@ func (p *parser) flagsValue(v token) (TCPFlags, *Error) {
 }
 
 // ruleResolve checks the clauses against each other and fills in the rule.
-func (p *parser) ruleResolve(st *ruleState) *Error {
+func (p *parser) ruleResolve(st *ruleState) *srcpos.Error {
 	r := &st.r
 
 	// Families: each side narrows them; the protocol may too.
