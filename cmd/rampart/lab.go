@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rampart-fw/rampart/config"
 	"github.com/rampart-fw/rampart/lab"
 	"github.com/rampart-fw/rampart/lab/scenario"
+	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
 
@@ -255,7 +255,7 @@ func demoScenarios() []lab.Scenario {
 
 // labError maps lab errors to exit codes: a bad topology is a usage error.
 func labError(err error) error {
-	var ce *config.Error
+	var ce *srcpos.Error
 	if errors.As(err, &ce) {
 		return err
 	}

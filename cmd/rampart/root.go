@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rampart-fw/rampart/config"
+	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
 
@@ -89,7 +90,7 @@ func (a *app) setup() error {
 	}
 	if a.configPath != "" {
 		if err := config.LoadFile(a.configPath, &a.cfg); err != nil {
-			if _, ok := err.(*config.Error); ok {
+			if _, ok := err.(srcpos.List); ok {
 				return err
 			}
 			return usageErrorf("configuration: %v", err)
