@@ -363,17 +363,10 @@ var lexerErrors = map[string]bool{
 	"unknown class": true, "comment length insufficient for parsing": true,
 }
 
-func message(problem, token string) string {
-	if token == "" || token == " " || token == "\n" {
-		return problem
-	}
-	return problem + ": " + strconv.QuoteToASCII(token)
-}
-
 // tokenColumn moves miekg's column, which points at the end of a token or
 // just after it, to the token's first byte, when the token is there.
 func (f *fileReader) tokenColumn(at, line, col int, token string) int {
-	if at < 0 || at >= len(f.entries) || token == "" || col < 1 {
+	if at < 0 || at >= len(f.entries) {
 		return col
 	}
 	e := &f.entries[at]
@@ -385,15 +378,11 @@ func (f *fileReader) tokenColumn(at, line, col int, token string) int {
 		}
 		off += nl + 1
 	}
-	end := off + col
-	if nl := bytes.IndexByte(f.text[off:], '\n'); nl >= 0 && end > off+nl {
+	end := len(f.text)
+	if nl := bytes.IndexByte(f.text[off:], '\n'); nl >= 0 {
 		end = off + nl
 	}
-	end = min(end, len(f.text))
-	if i := bytes.LastIndex(f.text[off:end], []byte(token)); i >= 0 {
-		return i + 1
-	}
-	return col
+	return tokenStart(string(f.text[off:end]), col, token)
 }
 
 // entryAt returns the index of the entry that line is in: the last one

@@ -31,11 +31,40 @@ func Position(err error) (file, msg string, line, col int, ok bool) {
 	if !ok {
 		return "", err.Error(), 0, 0, false
 	}
-	msg = problem
-	if token != "" {
-		msg += ": " + strconv.QuoteToASCII(token)
+	return file, message(problem, token), line, col, true
+}
+
+// PositionInLine is Position for an error in text, one line that was given
+// to miekg/dns alone: the message and the column of the bad token's first
+// byte in text (miekg's column points at its end), or 0 when err is not a
+// *dns.ParseError.
+func PositionInLine(err error, text string) (msg string, col int) {
+	_, problem, token, _, col, ok := split(err)
+	if !ok {
+		return err.Error(), 0
 	}
-	return file, msg, line, col, true
+	return message(problem, token), tokenStart(text, col, token)
+}
+
+// tokenStart returns the 1-based column where token ends at or before col
+// in line, or col when it is not there (a token miekg made up, such as an
+// expanded $GENERATE).
+func tokenStart(line string, col int, token string) int {
+	if token == "" || col < 1 {
+		return col
+	}
+	if i := strings.LastIndex(line[:min(col, len(line))], token); i >= 0 {
+		return i + 1
+	}
+	return col
+}
+
+// message is miekg's message as Position gives it.
+func message(problem, token string) string {
+	if token == "" || token == " " || token == "\n" {
+		return problem
+	}
+	return problem + ": " + strconv.QuoteToASCII(token)
 }
 
 // split takes a miekg/dns parse error apart: the file, the problem, the
