@@ -26,7 +26,9 @@ func LoadFile(path string, v any) error {
 	return Decode(path, data, v)
 }
 
-// Decode is LoadFile on bytes; name is used in errors.
+// Decode is LoadFile on bytes; name is used in errors. On failure, the
+// values that decoded are in v and the others keep their zero values (a
+// Value stays unset), so that a caller may go on to check them.
 func Decode(name string, data []byte, v any) error {
 	d := &decoder{file: name}
 	d.document(data, v)
@@ -99,6 +101,8 @@ func (d *decoder) document(data []byte, v any) {
 	}
 	d.decode(root, rv.Elem(), "")
 }
+
+var sourceType = reflect.TypeOf(Source{})
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
@@ -190,6 +194,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, rv reflect.Value, key string) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "", "%s: expected a mapping, found %s", pathOr(key), kindName(n))
 		return
+	}
+	for i := 0; i < rv.NumField(); i++ {
+		if f := rv.Type().Field(i); f.Type == sourceType && f.Tag.Get("yaml") == "-" {
+			rv.Field(i).Set(reflect.ValueOf(Source{Pos: d.pos(n), Key: key}))
+		}
 	}
 	fields := map[string][]int{}
 	collectFields(rv.Type(), nil, fields)

@@ -27,6 +27,7 @@ type section struct {
 	} `yaml:"nested"`
 	Zones []struct {
 		File Value[string] `yaml:"file"`
+		At   Source        `yaml:"-"`
 	} `yaml:"zones"`
 }
 
@@ -113,6 +114,9 @@ func TestDecodeOK(t *testing.T) {
 	}
 	if got := f.Resolver.Zones[0].File.Src.Key; got != "resolver.zones[0].file" {
 		t.Errorf("key of a list element's field: %q", got)
+	}
+	if got := f.Resolver.Zones[0].At; got != (Source{Pos: srcpos.Pos{File: "c.yaml", Line: 10, Column: 7}, Key: "resolver.zones[0]"}) {
+		t.Errorf("where the list element is: %+v", got)
 	}
 	if got := f.Resolver.Size.Errorf("invalid size %q", "64MiB").Error(); got != `c.yaml:6:9: resolver.size: invalid size "64MiB"` {
 		t.Errorf("error from the file: %q", got)

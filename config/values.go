@@ -11,7 +11,10 @@ import (
 
 // Source says where a configuration value came from, so that validation,
 // which runs after the file is decoded and the command line applied, can
-// point at it: the place in the file and the key, or the flag.
+// point at it: the place in the file and the key, or the flag. A struct
+// field of type Source tagged `yaml:"-"` is set to where the struct itself
+// is written, for errors about the struct as a whole (a required key that
+// is missing).
 type Source struct {
 	// Pos is where the file sets the value; zero when it did not.
 	Pos srcpos.Pos
@@ -25,6 +28,18 @@ type Source struct {
 
 // IsSet reports whether the file or a flag set the value.
 func (s Source) IsSet() bool { return s.Flag != "" || s.Pos.IsValid() }
+
+// String names the value's source for a message about another value:
+// "--flag", "key (file:line:col)", or "" for a default.
+func (s Source) String() string {
+	switch {
+	case s.Flag != "":
+		return s.Flag
+	case s.Pos.IsValid():
+		return s.Key + " (" + s.Pos.String() + ")"
+	}
+	return s.Key
+}
 
 // Errorf returns an error about the value: "--flag: message" when a flag
 // set it, "file:line:col: key: message" when the file did, and the message

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rampart-fw/rampart/config"
 	"github.com/rampart-fw/rampart/lab"
 	"github.com/rampart-fw/rampart/lab/scenario"
 	"github.com/rampart-fw/rampart/srcpos"
@@ -17,10 +18,33 @@ import (
 // labConfig is the lab: section of the configuration file.
 type labConfig struct {
 	// Topology is a topology file; empty means the standard topology.
-	Topology string `yaml:"topology"`
+	Topology config.Value[string] `yaml:"topology"`
 	// Captures is the folder for the demo's captures and logs; empty means a
 	// new temporary folder per run.
-	Captures string `yaml:"captures"`
+	Captures config.Value[string] `yaml:"captures"`
+}
+
+// check reads and validates the topology, and reports every problem.
+func (c *labConfig) check() (*lab.Topology, error) {
+	var errs srcpos.List
+	t := lab.Standard()
+	if c.Topology.V != "" && checkFile(&errs, c.Topology) {
+		data, err := os.ReadFile(c.Topology.V)
+		if err == nil {
+			t, err = lab.ParseTopology(c.Topology.V, data)
+		}
+		errs.Add(err)
+	}
+	if dir := c.Captures.V; dir != "" {
+		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+			errs.Add(c.Captures.Errorf("%s is not a folder", dir))
+		}
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return t, nil
 }
 
 func init() { subcommands = append(subcommands, newLabCommand) }
@@ -49,18 +73,11 @@ The lab needs root.`,
 	}
 	cmd.PersistentFlags().StringVar(&topoPath, "topology", "", "topology file (default: the standard topology, or lab.topology from --config)")
 	loadTopo := func() (*lab.Topology, error) {
-		p := topoPath
-		if p == "" {
-			p = a.cfg.Lab.Topology
+		cfg := a.cfg.Lab
+		if topoPath != "" {
+			cfg.Topology = config.FromFlag(topoPath, "--topology")
 		}
-		if p == "" {
-			return lab.Standard(), nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, usageErrorf("topology: %v", err)
-		}
-		return lab.ParseTopology(p, data)
+		return cfg.check()
 	}
 
 	var detach bool
@@ -155,7 +172,7 @@ Scenarios:
 			if err := lab.CheckPrivileges(); err != nil {
 				return err
 			}
-			dir := a.cfg.Lab.Captures
+			dir := a.cfg.Lab.Captures.V
 			if dir == "" {
 				if dir, err = os.MkdirTemp("", "rampart-demo-"); err != nil {
 					return err

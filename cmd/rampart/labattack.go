@@ -146,7 +146,7 @@ func runAttack(cmd *cobra.Command, a *app, loadTopo func() (*lab.Topology, error
 		return labError(err)
 	}
 	defer l.Down()
-	dir := a.cfg.Lab.Captures
+	dir := a.cfg.Lab.Captures.V
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "rampart-attack-"); err != nil {
 			return err

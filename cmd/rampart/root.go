@@ -27,14 +27,6 @@ type app struct {
 	stderr     io.Writer
 }
 
-// fileConfig is the whole configuration file: one section per subcommand.
-type fileConfig struct {
-	Lab           labConfig           `yaml:"lab"`
-	Authoritative authoritativeConfig `yaml:"authoritative"`
-	Resolver      resolverConfig      `yaml:"resolver"`
-	Gateway       gatewayConfig       `yaml:"gateway"`
-}
-
 func newApp(stdout, stderr io.Writer) *app {
 	return &app{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 }
