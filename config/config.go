@@ -74,6 +74,22 @@ func (d *decoder) errorf(n *yaml.Node, key, format string, args ...any) {
 
 var yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
 
+// yamlParserProblems are the messages of yaml.v3's parser, as opposed to
+// its scanner.
+var yamlParserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
 func (d *decoder) document(data []byte, v any) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -84,6 +100,11 @@ func (d *decoder) document(data []byte, v any) {
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 			msg = m[2]
+			if yamlParserProblems[msg] {
+				// yaml.v3 counts the lines of its parser's errors from 0
+				// (those of its scanner from 1).
+				p.Line++
+			}
 		}
 		d.errs.Add(p.Errorf("%s", msg))
 		return
@@ -350,9 +371,10 @@ func collectFields(t reflect.Type, prefix []int, out map[string][]int) {
 }
 
 // Keys lists the keys of the configuration struct type t, dotted: a nested
-// struct's keys follow its own and a dot (lab.topology), a list of structs
-// adds "[]" (authoritative.zones[].file). Value types of this package and
-// types that decode themselves are leaves. The documentation test of
+// struct's keys follow its own and a dot (lab.topology); a list of structs
+// is listed itself (authoritative.zones) and so are the keys of its
+// elements, after "[]" (authoritative.zones[].file). Value types of this
+// package and types that decode themselves are leaves. The documentation test of
 // cmd/rampart compares this list with docs/configuration.md.
 func Keys(t reflect.Type) []string {
 	var out []string
@@ -373,6 +395,7 @@ func keys(t reflect.Type, path string, out *[]string) {
 			keys(t.FieldByIndex(fields[name]).Type, join(path, name), out)
 		}
 	case t.Kind() == reflect.Slice && isStruct(t.Elem()):
+		*out = append(*out, path)
 		keys(t.Elem(), path+"[]", out)
 	default:
 		*out = append(*out, path)

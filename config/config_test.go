@@ -64,7 +64,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad addrport", "resolver:\n  listen:\n    - 127.0.0.1\n", `c.yaml:3:7: resolver.listen[0]: invalid address and port "127.0.0.1": expected 192.0.2.1:53 or [2001:db8::1]:53`},
 		{"bad addr", "resolver:\n  via: 10.0.0\n", `c.yaml:2:8: resolver.via: invalid IP address "10.0.0"`},
 		{"duplicate key", "lab:\n  topology: a\n  topology: b\n", `c.yaml:3:3: duplicate key "topology" in lab`},
-		{"syntax", "lab: [\n", "c.yaml:1: did not find expected node content"},
+		{"syntax", "lab: [\n", "c.yaml:2: did not find expected node content"},
+		{"syntax on a later line", "lab:\n  topology: [a\nresolver: {}\n", "c.yaml:2: did not find expected ',' or ']'"},
+		{"scanner error", "lab:\n  topology: a\n\ttab: b\n", "c.yaml:2: found a tab character that violates indentation"},
+		{"bad indentation", "lab:\n  topology: a\n captures: b\n", "c.yaml:3: did not find expected key"},
 		{"section not a mapping", "lab: 3\n", `c.yaml:1:6: lab: expected a mapping, found "3"`},
 		{"top level not a mapping", "- a\n", `c.yaml:1:1: the top level: expected a mapping, found a list`},
 		{"alias", "lab: &x\n  topology: a\nresolver: *x\n", "c.yaml:3:11: aliases are not allowed in configuration"},
@@ -140,7 +143,7 @@ func TestKeys(t *testing.T) {
 	got := Keys(reflect.TypeOf(file{}))
 	want := []string{"lab.topology", "resolver.allow", "resolver.labels", "resolver.listen", "resolver.names",
 		"resolver.nested.name", "resolver.on", "resolver.port", "resolver.ratio", "resolver.size",
-		"resolver.small", "resolver.via", "resolver.workers", "resolver.zones[].file"}
+		"resolver.small", "resolver.via", "resolver.workers", "resolver.zones", "resolver.zones[].file"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Keys:\n got %v\nwant %v", got, want)
 	}
