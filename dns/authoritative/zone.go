@@ -138,10 +138,10 @@ func NewZone(origin, file string, rrs []dns.RR) (*Zone, error) {
 }
 
 // newZone checks the records of a zone file and builds the zone. Every
-// record with a problem of its own is reported; the checks of the zone as
-// a whole (its apex, its cuts, CNAMEs beside other data) run when the file
-// itself read cleanly, since records missing from a broken file would make
-// them report what is not there.
+// problem is reported. When records are missing (lines that did not parse,
+// records refused), the checks that look for what is absent (an SOA and NS
+// at the apex, the delegation a DS needs) are left out, since they would
+// report what was only lost.
 func newZone(origin, file string, recs []rrtext.Record, errs srcpos.List) (*Zone, error) {
 	whole := srcpos.Pos{File: file}
 	if origin == "" {
@@ -169,7 +169,6 @@ func newZone(origin, file string, recs []rrtext.Record, errs srcpos.List) (*Zone
 	}
 	z := &Zone{origin: canonicalName(origin), file: file, nodes: make(map[string]*node)}
 	z.apex = z.node(z.origin)
-	readCleanly := len(errs) == 0
 
 	// RFC 2181 section 5: an RRset holds no duplicates. The key is the
 	// record without its TTL, so that dedup stays linear in big RRsets.
@@ -226,9 +225,7 @@ func newZone(origin, file string, recs []rrtext.Record, errs srcpos.List) (*Zone
 			n.rrsets[h.Rrtype] = append(n.rrsets[h.Rrtype], rr)
 		}
 	}
-	if readCleanly && len(errs) == 0 {
-		errs = z.check(recs)
-	}
+	errs.Add(z.check(recs, len(errs) == 0).Err())
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
@@ -275,9 +272,10 @@ func appendUnique(set []dns.RR, rr dns.RR) []dns.RR {
 
 // check enforces the structure RFC 1034 and RFC 2181 require and that the
 // answering code relies on, and marks cuts and occluded names. It reports
-// every problem, each at the record it is about (recs gives the places).
-func (z *Zone) check(recs []rrtext.Record) srcpos.List {
-	c := &checker{z: z, recs: recs}
+// every problem, each at the record it is about (recs gives the places);
+// complete says that recs are all of the zone's records.
+func (z *Zone) check(recs []rrtext.Record, complete bool) srcpos.List {
+	c := &checker{z: z, recs: recs, complete: complete}
 	c.apex()
 	if !c.names() {
 		return c.errs
@@ -286,7 +284,7 @@ func (z *Zone) check(recs []rrtext.Record) srcpos.List {
 		c.node(name, z.nodes[name])
 	}
 	c.nsec3()
-	if len(c.errs) == 0 {
+	if complete && len(c.errs) == 0 {
 		z.noteDelegations()
 	}
 	return c.errs
@@ -294,9 +292,10 @@ func (z *Zone) check(recs []rrtext.Record) srcpos.List {
 
 // checker collects the problems of one zone.
 type checker struct {
-	z    *Zone
-	recs []rrtext.Record
-	errs srcpos.List
+	z        *Zone
+	recs     []rrtext.Record
+	complete bool // the checks for what is absent apply
+	errs     srcpos.List
 }
 
 // pos returns where rr is in the zone file. Only errors ask, so a search
@@ -343,13 +342,15 @@ func (c *checker) apex() {
 	z, apex := c.z, c.z.apex
 	switch soas := apex.rrsets[dns.TypeSOA]; {
 	case len(soas) == 0:
-		c.errorf(nil, "no SOA record at the apex %s", z.origin)
+		if c.complete {
+			c.errorf(nil, "no SOA record at the apex %s", z.origin)
+		}
 	case len(soas) > 1:
 		c.errorf(soas[1], "%d SOA records at the apex %s, want exactly one (the first is at %s)", len(soas), z.origin, c.where(soas[0], soas[1]))
 	default:
 		z.soa = soas[0].(*dns.SOA)
 	}
-	if len(apex.rrsets[dns.TypeNS]) == 0 {
+	if len(apex.rrsets[dns.TypeNS]) == 0 && c.complete {
 		c.errorf(nil, "no NS records at the apex %s", z.origin)
 	}
 	if ds := apex.rrsets[dns.TypeDS]; len(ds) > 0 {
@@ -452,7 +453,7 @@ func (c *checker) node(name string, n *node) {
 			}
 		}
 	default:
-		if ds := n.rrsets[dns.TypeDS]; len(ds) > 0 && name != z.origin {
+		if ds := n.rrsets[dns.TypeDS]; len(ds) > 0 && name != z.origin && c.complete {
 			c.errorf(ds[0], "DS records at %s, which is not a delegation", name)
 		}
 	}
@@ -482,7 +483,9 @@ func (c *checker) nsec3() {
 	for _, e := range z.nsec3 {
 		switch {
 		case len(e.set) == 0:
-			c.errorf(e.sigs[0], "RRSIG covering NSEC3 at %s.%s without an NSEC3 record", strings.ToLower(e.hash), z.origin)
+			if c.complete {
+				c.errorf(e.sigs[0], "RRSIG covering NSEC3 at %s.%s without an NSEC3 record", strings.ToLower(e.hash), z.origin)
+			}
 		case len(e.set) > 1:
 			c.errorf(e.set[1], "%d NSEC3 records at %s.%s, want one", len(e.set), strings.ToLower(e.hash), z.origin)
 		default:

@@ -43,7 +43,8 @@ func TestLoadZoneErrors(t *testing.T) {
 			`FILE:7:17: bad MX Pref: "ten"` + "\n" +
 			`FILE:9:12: neither a type nor a TTL: "BOGUS"` + "\n" +
 			"FILE:10:1: www.example.com. A: out of zone bad.lab.\n" +
-			"FILE:11:1: web.bad.lab. A: class CH: only IN is served"},
+			"FILE:11:1: web.bad.lab. A: class CH: only IN is served\n" +
+			"FILE:13:1: CNAME and other data (TXT) at alias.bad.lab.: the CNAME is at line 12"},
 		{"structure.zone", "bad.lab.", "FILE:7:1: CNAME and other data (A) at alias.bad.lab.: the A record is at line 6\n" +
 			"FILE:8:1: CNAME and other data (MX) at alias.bad.lab.: the CNAME is at line 7\n" +
 			"FILE:10:1: 2 CNAME records at www.bad.lab., want at most one (the first is at line 9)\n" +
