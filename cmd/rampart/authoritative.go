@@ -79,7 +79,7 @@ func loadZones(zs []zoneConfig) ([]*authoritative.Zone, error) {
 		}
 		zone, err := authoritative.LoadZone(z.File.V, z.Origin.V)
 		if err != nil {
-			errs.Add(err)
+			fileError(&errs, z.File, err)
 			continue
 		}
 		out = append(out, zone)

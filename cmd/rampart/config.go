@@ -99,7 +99,7 @@ func checkConfigFile(path string) srcpos.List {
 		// What the gateway does with the policy at start-up, as
 		// 'rampart fw check' does.
 		if _, err := classify.CompilePolicy(gw.policy, classify.GatewayInterfaces(), classify.Config{}); err != nil {
-			errs.Add(cfg.Gateway.Policy.Errorf("%v", err))
+			fileError(&errs, cfg.Gateway.Policy, err)
 		}
 	}
 	errs.Sort()
@@ -124,6 +124,18 @@ func checkFile(errs *srcpos.List, v config.Value[string]) bool {
 	}
 	f.Close()
 	return true
+}
+
+// fileError reports a problem with the file v names: an error that names
+// its place in that file (a srcpos error, or one whose text starts with
+// the file's name) as it is, any other as an error about v.
+func fileError(errs *srcpos.List, v config.Value[string], err error) {
+	var pe *srcpos.Error
+	if errors.As(err, &pe) || strings.HasPrefix(err.Error(), v.V+":") {
+		errs.Add(err)
+		return
+	}
+	errs.Add(v.Errorf("%w", err))
 }
 
 // checkListenAddr checks an ADDRESS:PORT to listen on (a host name is

@@ -69,7 +69,9 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 		if err == nil {
 			s.policy, err = policy.Parse(c.Policy.V, data)
 		}
-		errs.Add(err)
+		if err != nil {
+			fileError(&errs, c.Policy, err)
+		}
 	}
 	if w := c.Workers.V; w < 0 || w > maxWorkers {
 		errs.Add(c.Workers.Errorf("want 0 (one per core) to %d workers, not %d", maxWorkers, w))

@@ -33,7 +33,9 @@ func (c *labConfig) check() (*lab.Topology, error) {
 		if err == nil {
 			t, err = lab.ParseTopology(c.Topology.V, data)
 		}
-		errs.Add(err)
+		if err != nil {
+			fileError(&errs, c.Topology, err)
+		}
 	}
 	if dir := c.Captures.V; dir != "" {
 		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {

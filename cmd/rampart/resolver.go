@@ -113,7 +113,7 @@ func (c *resolverConfig) check() (*resolverSetup, error) {
 		if c.TrustAnchor.V != "" && checkFile(&errs, c.TrustAnchor) {
 			a, err := dnssec.LoadAnchors(c.TrustAnchor.V)
 			if err != nil {
-				errs.Add(err)
+				fileError(&errs, c.TrustAnchor, err)
 			}
 			s.anchors = a
 		}
@@ -133,7 +133,7 @@ func (c *resolverConfig) check() (*resolverSetup, error) {
 			f.Close()
 		}
 		if err != nil {
-			errs.Add(c.RootHints.Errorf("%w", err))
+			fileError(&errs, c.RootHints, err)
 		}
 	}
 	s.cacheBytes = 64 << 20
