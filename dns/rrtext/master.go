@@ -96,8 +96,6 @@ type entry struct {
 	ttl    uint32
 }
 
-func (e *entry) record() bool { return e.directive == "" }
-
 // scan splits text into entries the way miekg's lexer does: ';' starts a
 // comment, parentheses continue an entry over newlines, quotes and
 // backslash escapes hide both, and a '$' word at the start of a line is a
