@@ -173,3 +173,27 @@ func TestValidateNamesFile(t *testing.T) {
 		t.Error("Validate ran on a file that did not decode")
 	}
 }
+
+// FuzzDecode: any text decodes or fails with errors that name the file,
+// never a panic.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("resolver:\n  listen: [\"127.0.0.1:53\"]\n  labels: {a: 1}\n  zones: [{file: x}]\nlab: {topology: t}\n"))
+	f.Add([]byte("lab: &a [*a]\n"))
+	f.Add([]byte("resolver: {workers: 1e99, port: -1, size: [x], on: ~}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v file
+		err := Decode("f", data, &v)
+		if err == nil {
+			return
+		}
+		list, ok := err.(srcpos.List)
+		if !ok || len(list) == 0 {
+			t.Fatalf("error %T: %v", err, err)
+		}
+		for _, e := range list {
+			if e.Pos.File != "f" || e.Msg == "" {
+				t.Fatalf("badly placed error %+v", e)
+			}
+		}
+	})
+}
