@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rampart-fw/rampart/config"
+	"github.com/rampart-fw/rampart/srcpos"
 	"gopkg.in/yaml.v3"
 )
 
@@ -25,7 +26,7 @@ type Topology struct {
 type Network struct {
 	Name     string          `yaml:"name"`
 	Prefixes []config.Prefix `yaml:"prefixes"`
-	Pos      config.Pos      `yaml:"-"`
+	Pos      srcpos.Pos      `yaml:"-"`
 }
 
 // Host is one network namespace.
@@ -41,7 +42,7 @@ type Host struct {
 	Bridge     bool        `yaml:"bridge"`
 	Interfaces []Interface `yaml:"interfaces"`
 	Routes     []Route     `yaml:"routes"`
-	Pos        config.Pos  `yaml:"-"`
+	Pos        srcpos.Pos  `yaml:"-"`
 }
 
 // Interface attaches a host to a network.
@@ -49,7 +50,7 @@ type Interface struct {
 	Name      string          `yaml:"name"`
 	Network   string          `yaml:"network"`
 	Addresses []config.Prefix `yaml:"addresses"`
-	Pos       config.Pos      `yaml:"-"`
+	Pos       srcpos.Pos      `yaml:"-"`
 }
 
 // Route is a static route in a host. To is a prefix or "default"; Via must be
@@ -58,7 +59,7 @@ type Interface struct {
 type Route struct {
 	To  string      `yaml:"to"`
 	Via config.Addr `yaml:"via"`
-	Pos config.Pos  `yaml:"-"`
+	Pos srcpos.Pos  `yaml:"-"`
 
 	dst netip.Prefix
 }

@@ -48,7 +48,7 @@ func TestBadTopologies(t *testing.T) {
 		"addr-outside.yaml":    `addr-outside.yaml:9:21: address 192.168.1.2/24 of a.eth0 is outside network "inside"`,
 		"dup-addr.yaml":        `dup-addr.yaml:10:46: address 10.1.0.2 of b.eth0 is already assigned to a.eth0`,
 		"unknown-key.yaml":     `unknown-key.yaml:6:5: unknown key "interface" in hosts[0]`,
-		"bad-prefix.yaml":      `bad-prefix.yaml:7:46: invalid prefix "10.1.0.300/24"`,
+		"bad-prefix.yaml":      `bad-prefix.yaml:7:46: hosts[0].interfaces[0].addresses[0]: invalid prefix "10.1.0.300/24"`,
 		"long-name.yaml":       `long-name.yaml:5:5: host name "averyveryverylonghostname"`,
 		"mixed-route.yaml":     `mixed-route.yaml:12:9: route fd00::/8 via 10.1.0.2 mixes IPv4 and IPv6`,
 		"host-bits.yaml":       `host-bits.yaml:3:16: network prefix 10.1.0.1/24 has host bits set`,

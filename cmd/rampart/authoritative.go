@@ -7,20 +7,87 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/config"
 	"github.com/rampart-fw/rampart/dns/authoritative"
+	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
 
 // authoritativeConfig is the authoritative: section of the configuration file.
 type authoritativeConfig struct {
-	Listen  []string     `yaml:"listen"`
-	Zones   []zoneConfig `yaml:"zones"`
-	Metrics string       `yaml:"metrics"`
+	Listen  []config.Value[string] `yaml:"listen"`
+	Zones   []zoneConfig           `yaml:"zones"`
+	Metrics config.Value[string]   `yaml:"metrics"`
 }
 
 type zoneConfig struct {
-	File   string `yaml:"file"`
-	Origin string `yaml:"origin"`
+	File   config.Value[string] `yaml:"file"`
+	Origin config.Value[string] `yaml:"origin"`
+	At     config.Source        `yaml:"-"`
+}
+
+// authoritativeSetup is a checked authoritativeConfig: what the server
+// starts from.
+type authoritativeSetup struct {
+	listen  []string
+	zones   []*authoritative.Zone
+	metrics string
+}
+
+// check makes every check of the server's start-up that needs no socket:
+// the zone files are loaded, and every problem in them is reported.
+func (c *authoritativeConfig) check() (*authoritativeSetup, error) {
+	var errs srcpos.List
+	s := &authoritativeSetup{metrics: c.Metrics.V}
+	for _, l := range c.Listen {
+		checkListenAddr(&errs, l, "127.0.0.1:53")
+		s.listen = append(s.listen, l.V)
+	}
+	if len(s.listen) == 0 {
+		s.listen = []string{"127.0.0.1:53"}
+	}
+	if c.Metrics.V != "" {
+		checkListenAddr(&errs, c.Metrics, "127.0.0.1:9153")
+	}
+	zones, err := loadZones(c.Zones)
+	errs.Add(err)
+	s.zones = zones
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return s, nil
+}
+
+// loadZones loads every zone, and reports every problem of every zone.
+func loadZones(zs []zoneConfig) ([]*authoritative.Zone, error) {
+	var out []*authoritative.Zone
+	var errs srcpos.List
+	for _, z := range zs {
+		ok := true
+		if _, valid := dns.IsDomainName(z.Origin.V); z.Origin.V != "" && !valid {
+			errs.Add(z.Origin.Errorf("%q is not a domain name", z.Origin.V))
+			ok = false
+		}
+		if z.File.V == "" {
+			errs.Add(z.At.Errorf("a zone needs a file"))
+			continue
+		}
+		if !checkFile(&errs, z.File) || !ok {
+			continue
+		}
+		zone, err := authoritative.LoadZone(z.File.V, z.Origin.V)
+		if err != nil {
+			fileError(&errs, z.File, err)
+			continue
+		}
+		out = append(out, zone)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
 }
 
 func init() { subcommands = append(subcommands, newAuthoritativeCommand) }
@@ -46,36 +113,36 @@ Example:
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := a.cfg.Authoritative
-			if cmd.Flags().Changed("listen") {
-				cfg.Listen = listen
-			}
-			if cmd.Flags().Changed("zone") {
-				cfg.Zones = nil
-				for _, z := range zones {
-					cfg.Zones = append(cfg.Zones, zoneConfig{File: z})
+			fl := cmd.Flags()
+			if fl.Changed("listen") {
+				cfg.Listen = nil
+				for _, l := range listen {
+					cfg.Listen = append(cfg.Listen, config.FromFlag(l, "--listen"))
 				}
 			}
-			if cmd.Flags().Changed("metrics") {
-				cfg.Metrics = metrics
+			if fl.Changed("zone") {
+				cfg.Zones = nil
+				for _, z := range zones {
+					cfg.Zones = append(cfg.Zones, zoneConfig{File: config.FromFlag(z, "--zone")})
+				}
 			}
-			if len(cfg.Listen) == 0 {
-				cfg.Listen = []string{"127.0.0.1:53"}
-			}
+			override(fl, "metrics", &cfg.Metrics, metrics)
 			if len(cfg.Zones) == 0 {
 				return usageErrorf("no zones: give --zone FILE (or authoritative.zones in --config)")
 			}
-			loaded, err := loadZones(cfg.Zones)
+			setup, err := cfg.check()
 			if err != nil {
-				return &usageError{err}
+				return err
 			}
-			srv, err := authoritative.New(authoritative.Config{Listen: cfg.Listen, Zones: loaded, Logger: a.log})
+			loaded := setup.zones
+			srv, err := authoritative.New(authoritative.Config{Listen: setup.listen, Zones: loaded, Logger: a.log})
 			if err != nil {
 				return &usageError{err}
 			}
 			reg := newRegistry()
 			reg.MustRegister(srv.Collector())
 			ctx := cmd.Context()
-			if err := serveMetrics(ctx, cfg.Metrics, reg, a.log); err != nil {
+			if err := serveMetrics(ctx, setup.metrics, reg, a.log); err != nil {
 				return fmt.Errorf("metrics: %w", err)
 			}
 			go reloadOnHUP(ctx, func() {
@@ -100,18 +167,6 @@ Example:
 	f.StringArrayVar(&zones, "zone", nil, "zone file to serve (the SOA names the zone); repeatable")
 	f.StringVar(&metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
 	return cmd
-}
-
-func loadZones(zs []zoneConfig) ([]*authoritative.Zone, error) {
-	var out []*authoritative.Zone
-	for _, z := range zs {
-		zone, err := authoritative.LoadZone(z.File, z.Origin)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, zone)
-	}
-	return out, nil
 }
 
 // reloadOnHUP calls reload on every SIGHUP until ctx is done.

@@ -3,29 +3,110 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"time"
 
+	"github.com/rampart-fw/rampart/config"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
+	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/gateway"
+	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
 
 // gatewayConfig is the gateway: section of the configuration file.
 type gatewayConfig struct {
-	LAN          string `yaml:"lan"`
-	WAN          string `yaml:"wan"`
-	Policy       string `yaml:"policy"`
-	Workers      int    `yaml:"workers"`
-	Metrics      string `yaml:"metrics"`
-	ConntrackMax int    `yaml:"conntrack_max"`
+	LAN          config.Value[string] `yaml:"lan"`
+	WAN          config.Value[string] `yaml:"wan"`
+	Policy       config.Value[string] `yaml:"policy"`
+	Workers      config.Value[int]    `yaml:"workers"`
+	Metrics      config.Value[string] `yaml:"metrics"`
+	ConntrackMax config.Value[int]    `yaml:"conntrack_max"`
+}
+
+// gatewaySetup is a checked gatewayConfig with its defaults filled in.
+type gatewaySetup struct {
+	lan, wan     string
+	policyPath   string
+	policy       *policy.Policy // nil when none is named
+	workers      int
+	metrics      string
+	conntrackMax int
+}
+
+// Bounds of the gateway's numbers: fanout queues per interface (the
+// datapath's limit) and tracked connections (conntrack's).
+const (
+	maxWorkers      = 256
+	maxConntrackMax = 1 << 30
+	// defaultConntrackMax is about 50 MiB of connection table.
+	defaultConntrackMax = 262144
+)
+
+// check makes every check of the gateway's start-up that touches no
+// interface: the policy file is read and parsed, and every problem in it
+// is reported.
+func (c *gatewayConfig) check() (*gatewaySetup, error) {
+	var errs srcpos.List
+	s := &gatewaySetup{
+		lan:          c.LAN.Or("lan"),
+		wan:          c.WAN.Or("wan"),
+		workers:      c.Workers.V,
+		metrics:      c.Metrics.V,
+		conntrackMax: c.ConntrackMax.Or(defaultConntrackMax),
+		policyPath:   c.Policy.V,
+	}
+	for _, v := range []config.Value[string]{c.LAN, c.WAN} {
+		if v.IsSet() {
+			checkIfaceName(&errs, v)
+		}
+	}
+	if c.Policy.V != "" && checkFile(&errs, c.Policy) {
+		data, err := os.ReadFile(c.Policy.V)
+		if err == nil {
+			s.policy, err = policy.Parse(c.Policy.V, data)
+		}
+		if err != nil {
+			fileError(&errs, c.Policy, err)
+		}
+	}
+	if w := c.Workers.V; w < 0 || w > maxWorkers {
+		errs.Add(c.Workers.Errorf("want 0 (one per core) to %d workers, not %d", maxWorkers, w))
+	}
+	if s.workers == 0 {
+		s.workers = min(runtime.GOMAXPROCS(0), maxWorkers)
+	}
+	if n := s.conntrackMax; n < 1 || n > maxConntrackMax {
+		errs.Add(c.ConntrackMax.Errorf("want 1 to %d connections, not %d", maxConntrackMax, n))
+	}
+	if c.Metrics.V != "" {
+		checkListenAddr(&errs, c.Metrics, "127.0.0.1:9153")
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return s, nil
+}
+
+// checkIfaceName checks an interface name as Linux does (dev_valid_name).
+func checkIfaceName(errs *srcpos.List, v config.Value[string]) {
+	n := v.V
+	if n == "" || len(n) > 15 || n == "." || n == ".." || strings.ContainsAny(n, "/: \t\n") {
+		errs.Add(v.Errorf("%q is not an interface name (1 to 15 bytes, no '/', ':' or spaces)", n))
+	}
 }
 
 func init() { subcommands = append(subcommands, newGatewayCommand) }
 
 func newGatewayCommand(a *app) *cobra.Command {
-	var flags gatewayConfig
+	var flags struct {
+		LAN, WAN, Policy, Metrics string
+		Workers, ConntrackMax     int
+	}
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Run the stateful firewall inline between a lan and a wan interface",
@@ -48,25 +129,20 @@ Example:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := a.cfg.Gateway
 			fl := cmd.Flags()
-			if fl.Changed("lan") {
-				cfg.LAN = flags.LAN
+			override(fl, "lan", &cfg.LAN, flags.LAN)
+			override(fl, "wan", &cfg.WAN, flags.WAN)
+			override(fl, "policy", &cfg.Policy, flags.Policy)
+			override(fl, "workers", &cfg.Workers, flags.Workers)
+			override(fl, "metrics", &cfg.Metrics, flags.Metrics)
+			override(fl, "conntrack-max", &cfg.ConntrackMax, flags.ConntrackMax)
+			if cfg.Policy.V == "" {
+				return usageErrorf("no policy: give --policy FILE (or gateway.policy in --config)")
 			}
-			if fl.Changed("wan") {
-				cfg.WAN = flags.WAN
+			setup, err := cfg.check()
+			if err != nil {
+				return err
 			}
-			if fl.Changed("policy") {
-				cfg.Policy = flags.Policy
-			}
-			if fl.Changed("workers") {
-				cfg.Workers = flags.Workers
-			}
-			if fl.Changed("metrics") {
-				cfg.Metrics = flags.Metrics
-			}
-			if fl.Changed("conntrack-max") {
-				cfg.ConntrackMax = flags.ConntrackMax
-			}
-			return runGateway(cmd.Context(), a, cfg)
+			return runGateway(cmd.Context(), a, setup)
 		},
 	}
 	f := cmd.Flags()
@@ -75,32 +151,17 @@ Example:
 	f.StringVar(&flags.Policy, "policy", "", "policy file (required, here or as gateway.policy in --config)")
 	f.IntVar(&flags.Workers, "workers", 0, "worker goroutines and fanout queues per interface (default: one per core)")
 	f.StringVar(&flags.Metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
-	f.IntVar(&flags.ConntrackMax, "conntrack-max", 262144, "maximum tracked connections")
+	f.IntVar(&flags.ConntrackMax, "conntrack-max", defaultConntrackMax, "maximum tracked connections")
 	return cmd
 }
 
-func runGateway(ctx context.Context, a *app, cfg gatewayConfig) error {
-	if cfg.Policy == "" {
-		return usageErrorf("no policy: give --policy FILE (or gateway.policy in --config)")
-	}
-	if cfg.LAN == "" {
-		cfg.LAN = "lan"
-	}
-	if cfg.WAN == "" {
-		cfg.WAN = "wan"
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
-	}
-	pol, err := loadPolicy(cfg.Policy)
-	if err != nil {
-		return err
-	}
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: conntrack.Config{MaxEntries: cfg.ConntrackMax}})
+func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
+	pol := cfg.policy
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: conntrack.Config{MaxEntries: cfg.conntrackMax}})
 	if err != nil {
 		return &usageError{err}
 	}
-	br, err := datapath.OpenBridge(datapath.BridgeConfig{LAN: cfg.LAN, WAN: cfg.WAN, Workers: cfg.Workers})
+	br, err := datapath.OpenBridge(datapath.BridgeConfig{LAN: cfg.lan, WAN: cfg.wan, Workers: cfg.workers})
 	if err != nil {
 		return err
 	}
@@ -111,11 +172,11 @@ func runGateway(ctx context.Context, a *app, cfg gatewayConfig) error {
 		// of the gateway's verdicts as what the policy dropped.
 		newStatsCollector("rampart_datapath_lan", "lan port", func() any { return br.Port(datapath.LAN).Stats() }),
 		newStatsCollector("rampart_datapath_wan", "wan port", func() any { return br.Port(datapath.WAN).Stats() }))
-	if err := serveMetrics(ctx, cfg.Metrics, reg, a.log); err != nil {
+	if err := serveMetrics(ctx, cfg.metrics, reg, a.log); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	go reloadOnHUP(ctx, func() {
-		p, err := loadPolicy(cfg.Policy)
+		p, err := loadPolicy(cfg.policyPath)
 		if err == nil {
 			_, err = e.Reload(p)
 		}
@@ -135,7 +196,7 @@ func runGateway(ctx context.Context, a *app, cfg gatewayConfig) error {
 			}
 		}
 	}()
-	a.log.Info("gateway running", "lan", cfg.LAN, "wan", cfg.WAN, "workers", cfg.Workers, "policy", cfg.Policy, "rules", len(pol.Rules))
+	a.log.Info("gateway running", "lan", cfg.lan, "wan", cfg.wan, "workers", cfg.workers, "policy", cfg.policyPath, "rules", len(pol.Rules))
 	err = br.Run(ctx, func(int) datapath.Handler { return e.NewWorker() })
 	for _, h := range e.RuleHits() {
 		if h.Hits > 0 {

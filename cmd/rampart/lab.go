@@ -12,16 +12,42 @@ import (
 	"github.com/rampart-fw/rampart/config"
 	"github.com/rampart-fw/rampart/lab"
 	"github.com/rampart-fw/rampart/lab/scenario"
+	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
 
 // labConfig is the lab: section of the configuration file.
 type labConfig struct {
 	// Topology is a topology file; empty means the standard topology.
-	Topology string `yaml:"topology"`
+	Topology config.Value[string] `yaml:"topology"`
 	// Captures is the folder for the demo's captures and logs; empty means a
 	// new temporary folder per run.
-	Captures string `yaml:"captures"`
+	Captures config.Value[string] `yaml:"captures"`
+}
+
+// check reads and validates the topology, and reports every problem.
+func (c *labConfig) check() (*lab.Topology, error) {
+	var errs srcpos.List
+	t := lab.Standard()
+	if c.Topology.V != "" && checkFile(&errs, c.Topology) {
+		data, err := os.ReadFile(c.Topology.V)
+		if err == nil {
+			t, err = lab.ParseTopology(c.Topology.V, data)
+		}
+		if err != nil {
+			fileError(&errs, c.Topology, err)
+		}
+	}
+	if dir := c.Captures.V; dir != "" {
+		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+			errs.Add(c.Captures.Errorf("%s is not a folder", dir))
+		}
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return t, nil
 }
 
 func init() { subcommands = append(subcommands, newLabCommand) }
@@ -50,18 +76,11 @@ The lab needs root.`,
 	}
 	cmd.PersistentFlags().StringVar(&topoPath, "topology", "", "topology file (default: the standard topology, or lab.topology from --config)")
 	loadTopo := func() (*lab.Topology, error) {
-		p := topoPath
-		if p == "" {
-			p = a.cfg.Lab.Topology
+		cfg := a.cfg.Lab
+		if topoPath != "" {
+			cfg.Topology = config.FromFlag(topoPath, "--topology")
 		}
-		if p == "" {
-			return lab.Standard(), nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, usageErrorf("topology: %v", err)
-		}
-		return lab.ParseTopology(p, data)
+		return cfg.check()
 	}
 
 	var detach bool
@@ -268,7 +287,7 @@ PREFIX is the run's prefix that 'rampart lab up' printed.`,
 // removes the folder if the run made it, for runs that end before saying
 // where it is.
 func capturesDir(a *app, pattern string) (dir string, cleanup func(), err error) {
-	if dir = a.cfg.Lab.Captures; dir != "" {
+	if dir = a.cfg.Lab.Captures.V; dir != "" {
 		return dir, func() {}, os.MkdirAll(dir, 0o700)
 	}
 	if dir, err = os.MkdirTemp("", pattern); err != nil {
@@ -312,7 +331,7 @@ func demoScenarios() []lab.Scenario {
 
 // labError maps lab errors to exit codes: a bad topology is a usage error.
 func labError(err error) error {
-	var ce *config.Error
+	var ce *srcpos.Error
 	if errors.As(err, &ce) {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/rampart-fw/rampart/config"
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 func main() {
@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "rampart:", err)
 	var ue *usageError
-	var ce *config.Error
+	var ce *srcpos.Error
 	var fe *failure
 	switch {
 	case errors.As(err, &fe):

@@ -20,23 +20,24 @@ import (
 	"github.com/rampart-fw/rampart/dns/resolver"
 	"github.com/rampart-fw/rampart/dns/server"
 	"github.com/rampart-fw/rampart/dns/validate"
+	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
 
 // resolverConfig is the resolver: section of the configuration file.
 type resolverConfig struct {
-	Listen      []config.AddrPort `yaml:"listen"`
-	Allow       []config.Prefix   `yaml:"allow"`
-	RootHints   string            `yaml:"root_hints"`
-	Metrics     string            `yaml:"metrics"`
-	Control     string            `yaml:"control"`
-	DNSSEC      string            `yaml:"dnssec"`
-	TrustAnchor string            `yaml:"trust_anchor"`
-	CacheSize   string            `yaml:"cache_size"`
-	MinTTL      uint32            `yaml:"min_ttl"`
-	MaxTTL      uint32            `yaml:"max_ttl"`
-	ServeStale  bool              `yaml:"serve_stale"`
-	QNAMEMin    *bool             `yaml:"qname_minimisation"`
+	Listen      []config.AddrPort    `yaml:"listen"`
+	Allow       []config.Prefix      `yaml:"allow"`
+	RootHints   config.Value[string] `yaml:"root_hints"`
+	Metrics     config.Value[string] `yaml:"metrics"`
+	Control     config.Value[string] `yaml:"control"`
+	DNSSEC      config.Value[string] `yaml:"dnssec"`
+	TrustAnchor config.Value[string] `yaml:"trust_anchor"`
+	CacheSize   config.Value[string] `yaml:"cache_size"`
+	MinTTL      config.Value[uint32] `yaml:"min_ttl"`
+	MaxTTL      config.Value[uint32] `yaml:"max_ttl"`
+	ServeStale  config.Value[bool]   `yaml:"serve_stale"`
+	QNAMEMin    config.Value[bool]   `yaml:"qname_minimisation"`
 	// labWeaken is set only by the hidden --lab-weaken flag, never from a
 	// configuration file.
 	labWeaken bool
@@ -45,7 +46,132 @@ type resolverConfig struct {
 	labWeakenBailiwick bool
 	// UpstreamPort is the port of authoritative servers (53); only tests
 	// and labs that run them elsewhere change it.
-	UpstreamPort uint16 `yaml:"upstream_port"`
+	UpstreamPort config.Value[uint16] `yaml:"upstream_port"`
+}
+
+// resolverSetup is a checked resolverConfig with its defaults filled in:
+// what runResolver starts from.
+type resolverSetup struct {
+	listen       []netip.AddrPort
+	acl          *server.ACL // nil: the server's default
+	hints        []dns.RR
+	anchors      *dnssec.Anchors // nil: DNSSEC off
+	cacheBytes   int64
+	cache        *cache.Cache
+	metrics      string
+	control      string
+	qmin         bool
+	maxTTL       uint32
+	upstreamPort uint16
+	labWeaken    bool
+	labBailiwick bool
+}
+
+const (
+	// maxTTLLimit is RFC 2181's bound on a TTL.
+	maxTTLLimit = 1<<31 - 1
+	// minCacheBytes is the smallest cache dns/cache accepts: one shard
+	// that holds a full-sized UDP answer.
+	minCacheBytes = 4 << 10
+)
+
+// check makes every check of the resolver's start-up that needs no socket
+// (the trust anchors and root hints are read, the cache is made) and
+// reports every problem, each naming its key and place or its flag.
+func (c *resolverConfig) check() (*resolverSetup, error) {
+	var errs srcpos.List
+	s := &resolverSetup{
+		metrics:      c.Metrics.V,
+		control:      c.Control.Or(server.DefaultControlPath),
+		qmin:         c.QNAMEMin.Or(true),
+		upstreamPort: c.UpstreamPort.V,
+		labWeaken:    c.labWeaken,
+		labBailiwick: c.labWeakenBailiwick,
+	}
+	for _, l := range c.Listen {
+		s.listen = append(s.listen, l.AddrPort)
+	}
+	if len(s.listen) == 0 {
+		s.listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53"), netip.MustParseAddrPort("[::1]:53")}
+	}
+	if len(c.Allow) > 0 {
+		var ps []netip.Prefix
+		for _, p := range c.Allow {
+			ps = append(ps, p.Prefix)
+		}
+		s.acl = server.NewACL(ps)
+	}
+	if c.Metrics.V != "" {
+		checkListenAddr(&errs, c.Metrics, "127.0.0.1:9153")
+	}
+	if c.Control.IsSet() && c.Control.V == "" {
+		errs.Add(c.Control.Errorf("want the path of a socket, not an empty string"))
+	}
+	switch strings.ToLower(c.DNSSEC.Or("on")) {
+	case "on":
+		s.anchors = dnssec.RootAnchors()
+		if c.TrustAnchor.V != "" && checkFile(&errs, c.TrustAnchor) {
+			a, err := dnssec.LoadAnchors(c.TrustAnchor.V)
+			if err != nil {
+				fileError(&errs, c.TrustAnchor, err)
+			}
+			s.anchors = a
+		}
+	case "off":
+		if c.TrustAnchor.V != "" {
+			errs.Add(c.TrustAnchor.Errorf("a trust anchor needs DNSSEC on, and %s turns it off", c.DNSSEC.Src))
+		}
+	default:
+		errs.Add(c.DNSSEC.Errorf("use on or off, not %q", c.DNSSEC.V))
+	}
+	if c.RootHints.V == "" {
+		s.hints = resolver.DefaultRootHints()
+	} else if checkFile(&errs, c.RootHints) {
+		f, err := os.Open(c.RootHints.V)
+		if err == nil {
+			s.hints, err = resolver.ParseRootHints(c.RootHints.V, f)
+			f.Close()
+		}
+		if err != nil {
+			fileError(&errs, c.RootHints, err)
+		}
+	}
+	s.cacheBytes = 64 << 20
+	sizeOK := true
+	if c.CacheSize.IsSet() {
+		var err error
+		if s.cacheBytes, err = parseSize(c.CacheSize.V); err != nil {
+			errs.Add(c.CacheSize.Errorf("%w", err))
+			sizeOK = false
+		} else if s.cacheBytes < minCacheBytes {
+			errs.Add(c.CacheSize.Errorf("%s is less than the %dKiB a cache needs (room for a full-sized answer)", c.CacheSize.V, minCacheBytes>>10))
+			sizeOK = false
+		}
+	}
+	s.maxTTL = c.MaxTTL.V
+	maxTTL := c.MaxTTL.Or(uint32(cache.DefaultMaxTTL / time.Second))
+	ttlOK := true
+	if maxTTL > maxTTLLimit {
+		errs.Add(c.MaxTTL.Errorf("%d seconds is more than the %d a TTL can be (RFC 2181)", maxTTL, maxTTLLimit))
+		ttlOK = false
+	}
+	if c.MinTTL.V > maxTTL {
+		errs.Add(c.MinTTL.Errorf("%d seconds is more than max_ttl (%d)", c.MinTTL.V, maxTTL))
+		ttlOK = false
+	}
+	if sizeOK && ttlOK {
+		var err error
+		s.cache, err = cache.New(cache.Config{MaxBytes: s.cacheBytes, MinTTL: time.Duration(c.MinTTL.V) * time.Second,
+			MaxTTL: time.Duration(c.MaxTTL.V) * time.Second, ServeStale: c.ServeStale.V})
+		if err != nil {
+			errs.Add(c.CacheSize.Errorf("%w", err))
+		}
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return s, nil
 }
 
 func init() { subcommands = append(subcommands, newResolverCommand) }
@@ -121,22 +247,15 @@ Example:
 					cfg.Allow = append(cfg.Allow, config.Prefix{Prefix: pfx})
 				}
 			}
-			setString(fl.Changed("root-hints"), &cfg.RootHints, rootHints)
-			setString(fl.Changed("metrics"), &cfg.Metrics, metrics)
-			setString(fl.Changed("control"), &cfg.Control, control)
-			setString(fl.Changed("dnssec"), &cfg.DNSSEC, dnssecMode)
-			setString(fl.Changed("trust-anchor"), &cfg.TrustAnchor, trustAnchor)
-			setString(fl.Changed("cache-size"), &cfg.CacheSize, cacheStr)
-			if fl.Changed("no-qname-minimisation") {
-				v := !noQmin
-				cfg.QNAMEMin = &v
-			}
-			if fl.Changed("serve-stale") {
-				cfg.ServeStale = serveStale
-			}
-			if fl.Changed("upstream-port") {
-				cfg.UpstreamPort = upstreamPort
-			}
+			override(fl, "root-hints", &cfg.RootHints, rootHints)
+			override(fl, "metrics", &cfg.Metrics, metrics)
+			override(fl, "control", &cfg.Control, control)
+			override(fl, "dnssec", &cfg.DNSSEC, dnssecMode)
+			override(fl, "trust-anchor", &cfg.TrustAnchor, trustAnchor)
+			override(fl, "cache-size", &cfg.CacheSize, cacheStr)
+			override(fl, "no-qname-minimisation", &cfg.QNAMEMin, !noQmin)
+			override(fl, "serve-stale", &cfg.ServeStale, serveStale)
+			override(fl, "upstream-port", &cfg.UpstreamPort, upstreamPort)
 			if labWeaken {
 				if os.Getenv(LabWeakenEnv) != LabWeakenConsent {
 					return usageErrorf("--lab-weaken makes the resolver poisonable and is only for the lab's attack demonstrations; it is refused unless the lab sets %s", LabWeakenEnv)
@@ -149,7 +268,11 @@ Example:
 				}
 				cfg.labWeakenBailiwick = true
 			}
-			return runResolver(cmd.Context(), a, cfg)
+			setup, err := cfg.check()
+			if err != nil {
+				return err
+			}
+			return runResolver(cmd.Context(), a, setup)
 		},
 	}
 	f := cmd.Flags()
@@ -208,8 +331,8 @@ resolver's answer. Exits 1 naming the socket when no resolver listens there.`
 		path := control
 		switch {
 		case cmd.Flags().Changed("control"):
-		case a.cfg.Resolver.Control != "":
-			path = a.cfg.Resolver.Control
+		case a.cfg.Resolver.Control.V != "":
+			path = a.cfg.Resolver.Control.V
 		default:
 			path = server.DefaultControlPath
 		}
@@ -224,14 +347,9 @@ resolver's answer. Exits 1 naming the socket when no resolver listens there.`
 	return cmd
 }
 
-func setString(changed bool, dst *string, v string) {
-	if changed {
-		*dst = v
-	}
-}
-
 // parseSize reads sizes such as 64MiB, 512KiB, 1GiB or a number of bytes.
 func parseSize(s string) (int64, error) {
+	orig := s
 	s = strings.TrimSpace(s)
 	units := []struct {
 		suffix string
@@ -246,68 +364,16 @@ func parseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n <= 0 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("invalid size %q: want a number with an optional unit (KiB, MiB, GiB)", s)
+		return 0, fmt.Errorf("invalid size %q: want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)", orig)
 	}
 	return n * mult, nil
 }
 
-func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
-	var anchors *dnssec.Anchors
-	switch strings.ToLower(cfg.DNSSEC) {
-	case "", "on":
-		anchors = dnssec.RootAnchors()
-		if cfg.TrustAnchor != "" {
-			var err error
-			if anchors, err = dnssec.LoadAnchors(cfg.TrustAnchor); err != nil {
-				return &usageError{err}
-			}
-		}
-	case "off":
-		if cfg.TrustAnchor != "" {
-			return usageErrorf("--trust-anchor needs --dnssec on")
-		}
-	default:
-		return usageErrorf("--dnssec %q: use on or off", cfg.DNSSEC)
-	}
-	if len(cfg.Listen) == 0 {
-		cfg.Listen = []config.AddrPort{{AddrPort: netip.MustParseAddrPort("127.0.0.1:53")}, {AddrPort: netip.MustParseAddrPort("[::1]:53")}}
-	}
-	size := int64(64 << 20)
-	if cfg.CacheSize != "" {
-		var err error
-		if size, err = parseSize(cfg.CacheSize); err != nil {
-			return usageErrorf("cache size: %v", err)
-		}
-	}
-	hints := resolver.DefaultRootHints()
-	if cfg.RootHints != "" {
-		f, err := os.Open(cfg.RootHints)
-		if err != nil {
-			return usageErrorf("root hints: %v", err)
-		}
-		hints, err = resolver.ParseRootHints(cfg.RootHints, f)
-		f.Close()
-		if err != nil {
-			return &usageError{err}
-		}
-	}
-	var acl *server.ACL
-	if len(cfg.Allow) > 0 {
-		var ps []netip.Prefix
-		for _, p := range cfg.Allow {
-			ps = append(ps, p.Prefix)
-		}
-		acl = server.NewACL(ps)
-	}
-	c, err := cache.New(cache.Config{MaxBytes: size, MinTTL: time.Duration(cfg.MinTTL) * time.Second,
-		MaxTTL: time.Duration(cfg.MaxTTL) * time.Second, ServeStale: cfg.ServeStale})
-	if err != nil {
-		return usageErrorf("cache: %v", err)
-	}
-	qmin := cfg.QNAMEMin == nil || *cfg.QNAMEMin
-	rcfg := resolver.Config{RootHints: hints, Cache: rrCache{c}, Logger: a.log,
-		QNAMEMinimisation: qmin, Port: cfg.UpstreamPort, MaxTTL: cfg.MaxTTL}
-	if cfg.labWeaken {
+func runResolver(ctx context.Context, a *app, setup *resolverSetup) error {
+	anchors, c, qmin := setup.anchors, setup.cache, setup.qmin
+	rcfg := resolver.Config{RootHints: setup.hints, Cache: rrCache{c}, Logger: a.log,
+		QNAMEMinimisation: qmin, Port: setup.upstreamPort, MaxTTL: setup.maxTTL}
+	if setup.labWeaken {
 		// The resolver of 2008: one source port, query names as given, no
 		// cookies, and no alarm at wrong-ID answers. The lab runs it to show
 		// that its Kaminsky attack works, before it fails against the real
@@ -316,7 +382,7 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 		rcfg.Disable0x20, rcfg.DisableCookies = true, true
 		a.log.Warn("LAB WEAKENED RESOLVER: fixed source port, no 0x20, no cookies, no spoof detection: it can be poisoned", "port", LabWeakPort)
 	}
-	if cfg.labWeakenBailiwick {
+	if setup.labBailiwick {
 		// The resolver of 1996: whatever a server puts in its response is
 		// believed, whichever zone it was asked as. The lab runs it to show
 		// that its bailiwick attack works.
@@ -331,30 +397,23 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 	reg := newRegistry()
 	metrics := server.NewMetrics(reg)
 	reg.MustRegister(c.Collector(), newStatsCollector("rampart_dns_resolver", "resolver", func() any { return res.Stats() }))
-	var listen []netip.AddrPort
-	for _, l := range cfg.Listen {
-		listen = append(listen, l.AddrPort)
-	}
 	var answerer server.Resolver = res
 	if anchors != nil {
 		val := validate.New(res, dnssec.New(dnssec.Config{Anchors: anchors}), validate.Config{Logger: a.log})
 		reg.MustRegister(val.Collector())
 		answerer = val
 	}
-	srv, err := server.New(server.Config{Listen: listen, ACL: acl, Cache: wireCache{c}, Resolver: answerer, Logger: a.log, Metrics: metrics})
+	srv, err := server.New(server.Config{Listen: setup.listen, ACL: setup.acl, Cache: wireCache{c}, Resolver: answerer, Logger: a.log, Metrics: metrics})
 	if err != nil {
 		return usageErrorf("server: %v", err)
 	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	if err := serveMetrics(ctx, cfg.Metrics, reg, a.log); err != nil {
+	if err := serveMetrics(ctx, setup.metrics, reg, a.log); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	ctlPath := cfg.Control
-	if ctlPath == "" {
-		ctlPath = server.DefaultControlPath
-	}
+	ctlPath := setup.control
 	ctl := &server.Control{Path: ctlPath, Log: a.log, Commands: map[string]server.ControlFunc{
 		"stats": func([]string) (string, error) {
 			return formatStats(map[string]any{"resolver": res.Stats(), "cache": c.Stats()}), nil
@@ -376,8 +435,8 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 		return err
 	}
 	go ctl.Serve(ctx, ln)
-	memLimit := server.TuneMemory(size)
-	a.log.Info("resolver started", "dnssec", anchors != nil, "listen", fmt.Sprint(srv.Addrs()), "root_hints", len(hints), "cache_bytes", size, "memory_limit", memLimit, "qname_minimisation", qmin, "control", ctlPath)
+	memLimit := server.TuneMemory(setup.cacheBytes)
+	a.log.Info("resolver started", "dnssec", anchors != nil, "listen", fmt.Sprint(srv.Addrs()), "root_hints", len(setup.hints), "cache_bytes", setup.cacheBytes, "memory_limit", memLimit, "qname_minimisation", qmin, "control", ctlPath)
 	return srv.Serve(ctx)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rampart-fw/rampart/config"
+	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
 
@@ -24,14 +25,6 @@ type app struct {
 	cfg        fileConfig
 	stdout     io.Writer
 	stderr     io.Writer
-}
-
-// fileConfig is the whole configuration file: one section per subcommand.
-type fileConfig struct {
-	Lab           labConfig           `yaml:"lab"`
-	Authoritative authoritativeConfig `yaml:"authoritative"`
-	Resolver      resolverConfig      `yaml:"resolver"`
-	Gateway       gatewayConfig       `yaml:"gateway"`
 }
 
 func newApp(stdout, stderr io.Writer) *app {
@@ -89,7 +82,7 @@ func (a *app) setup() error {
 	}
 	if a.configPath != "" {
 		if err := config.LoadFile(a.configPath, &a.cfg); err != nil {
-			if _, ok := err.(*config.Error); ok {
+			if _, ok := err.(srcpos.List); ok {
 				return err
 			}
 			return usageErrorf("configuration: %v", err)

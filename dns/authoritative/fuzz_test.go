@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 var (
@@ -107,6 +108,16 @@ func FuzzParseZone(f *testing.F) {
 		}
 		z, err := ParseZone(bytes.NewReader(text), "", "fuzz")
 		if err != nil {
+			list, ok := err.(srcpos.List)
+			if !ok || len(list) == 0 || len(list) > srcpos.MaxErrors+1 {
+				t.Fatalf("error %T with %d entries: %v", err, len(list), err)
+			}
+			lines := bytes.Count(text, []byte("\n")) + 1
+			for _, e := range list {
+				if e.Pos.File != "fuzz" || e.Pos.Line < 0 || e.Pos.Line > lines || e.Msg == "" {
+					t.Fatalf("badly placed error %+v", e)
+				}
+			}
 			return
 		}
 		var buf bytes.Buffer

@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/dns/rrtext"
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 // Bounds on one zone, so that a hostile or mistaken file ($GENERATE makes
@@ -20,32 +21,6 @@ const (
 	// between them and the apex.
 	MaxZoneNames = 1 << 20
 )
-
-// ParseError is a zone file that could not be loaded. Line and Column are
-// zero when the problem is not tied to one place in the text (a missing
-// SOA, CNAME beside other data at a name spread over several lines).
-type ParseError struct {
-	File   string
-	Line   int
-	Column int
-	Msg    string
-}
-
-func (e *ParseError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(e.Line))
-		if e.Column > 0 {
-			b.WriteByte(':')
-			b.WriteString(strconv.Itoa(e.Column))
-		}
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Msg)
-	return b.String()
-}
 
 // Delegation describes one zone cut below the apex as the zone file draws
 // it, so that an operator (or the lab) can see which delegations carry
@@ -107,9 +82,14 @@ type nsec3Entry struct {
 	sigs []dns.RR
 }
 
+// MaxZoneFile bounds the size of a zone file, which is read whole.
+const MaxZoneFile = 1 << 28
+
 // LoadZone reads a master file. origin may be empty when every name in the
 // file is absolute; the owner of the SOA then names the zone. $INCLUDE is
-// honoured because the file comes from the operator.
+// honoured because the file comes from the operator. A zone that fails to
+// load gives a srcpos.List of every problem found, each naming its file
+// and, when it is about one record or line, where that is.
 func LoadZone(path, origin string) (*Zone, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -129,29 +109,18 @@ func parseZone(r io.Reader, origin, file string, include bool) (*Zone, error) {
 	if file == "" {
 		file = "<zone>"
 	}
-	zp := dns.NewZoneParser(r, origin, file)
-	zp.SetIncludeAllowed(include)
-	var rrs []dns.RR
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if len(rrs) == MaxZoneRecords {
-			return nil, &ParseError{File: file, Msg: fmt.Sprintf("more than %d records", MaxZoneRecords)}
-		}
-		rrs = append(rrs, rr)
+	text, err := io.ReadAll(io.LimitReader(r, MaxZoneFile+1))
+	if err != nil {
+		return nil, err
 	}
-	if err := zp.Err(); err != nil {
-		return nil, parseErrorFrom(err, file)
+	if len(text) > MaxZoneFile {
+		return nil, srcpos.List{srcpos.Pos{File: file}.Errorf("larger than %d bytes", MaxZoneFile)}
 	}
-	return NewZone(origin, file, rrs)
-}
-
-// parseErrorFrom positions a miekg/dns parse error; the file it names wins,
-// since $INCLUDE can move the error into another file.
-func parseErrorFrom(err error, file string) error {
-	f, msg, line, col, _ := rrtext.Position(err)
-	if f != "" {
-		file = f
-	}
-	return &ParseError{File: file, Line: line, Column: col, Msg: msg}
+	recs, errs := rrtext.ReadMaster(file, text, rrtext.Options{
+		Origin: origin, Include: include, Generate: true,
+		MaxRecords: MaxZoneRecords, What: "zone text that is not read from a file",
+	})
+	return newZone(origin, file, recs, errs)
 }
 
 // NewZone checks records and builds a zone from them; origin may be empty
@@ -161,47 +130,72 @@ func NewZone(origin, file string, rrs []dns.RR) (*Zone, error) {
 	if file == "" {
 		file = "<zone>"
 	}
-	fail := func(format string, args ...any) error {
-		return &ParseError{File: file, Msg: fmt.Sprintf(format, args...)}
+	recs := make([]rrtext.Record, len(rrs))
+	for i, rr := range rrs {
+		recs[i] = rrtext.Record{RR: rr, Pos: srcpos.Pos{File: file}}
 	}
+	return newZone(origin, file, recs, nil)
+}
+
+// newZone checks the records of a zone file and builds the zone. Every
+// problem is reported. When records are missing (lines that did not parse,
+// records refused), the checks that look for what is absent (an SOA and NS
+// at the apex, the delegation a DS needs) are left out, since they would
+// report what was only lost.
+func newZone(origin, file string, recs []rrtext.Record, errs srcpos.List) (*Zone, error) {
+	whole := srcpos.Pos{File: file}
 	if origin == "" {
-		for _, rr := range rrs {
-			if rr.Header().Rrtype == dns.TypeSOA {
-				origin = rr.Header().Name
+		for _, r := range recs {
+			if r.RR.Header().Rrtype == dns.TypeSOA {
+				origin = r.RR.Header().Name
 				break
 			}
 		}
+		if origin == "" && len(errs) == 0 {
+			errs.Add(whole.Errorf("no origin given and no SOA record to take it from"))
+		}
 		if origin == "" {
-			return nil, fail("no origin given and no SOA record to take it from")
+			errs.Sort()
+			return nil, errs
 		}
 	}
 	if _, ok := dns.IsDomainName(origin); !ok {
-		return nil, fail("bad origin %q", origin)
+		errs.Add(whole.Errorf("bad origin %q", origin))
+		return nil, errs
 	}
-	if len(rrs) > MaxZoneRecords {
-		return nil, fail("%d records, more than %d", len(rrs), MaxZoneRecords)
+	if len(recs) > MaxZoneRecords {
+		errs.Add(whole.Errorf("%d records, more than %d", len(recs), MaxZoneRecords))
+		return nil, errs
 	}
 	z := &Zone{origin: canonicalName(origin), file: file, nodes: make(map[string]*node)}
 	z.apex = z.node(z.origin)
 
 	// RFC 2181 section 5: an RRset holds no duplicates. The key is the
 	// record without its TTL, so that dedup stays linear in big RRsets.
-	seen := make(map[string]struct{}, len(rrs))
-	for _, rr := range rrs {
-		h := rr.Header()
+	seen := make(map[string]struct{}, len(recs))
+	for _, rec := range recs {
+		rr, h := rec.RR, rec.RR.Header()
 		name := canonicalName(h.Name)
-		if h.Class != dns.ClassINET {
-			return nil, fail("%s %s: class %s: only IN is served", h.Name, dns.TypeToString[h.Rrtype], dns.ClassToString[h.Class])
-		}
-		// miekg accepts a record without RDATA (the RFC 2136 form of a
-		// delete); as zone data it would be served as garbage.
-		if strings.TrimSpace(strings.TrimPrefix(rr.String(), h.String())) == "" && h.Rrtype != dns.TypeNULL {
-			return nil, fail("%s %s: no RDATA", h.Name, dns.TypeToString[h.Rrtype])
-		}
-		if !dns.IsSubDomain(z.origin, name) {
-			return nil, fail("%s %s: out of zone %s", h.Name, dns.TypeToString[h.Rrtype], z.origin)
-		}
 		rdata := strings.TrimPrefix(rr.String(), h.String())
+		problem := ""
+		switch {
+		case h.Class != dns.ClassINET:
+			problem = fmt.Sprintf("%s %s: class %s: only IN is served", h.Name, dns.TypeToString[h.Rrtype], dns.ClassToString[h.Class])
+		case strings.TrimSpace(rdata) == "" && h.Rrtype != dns.TypeNULL:
+			// miekg accepts a record without RDATA (the RFC 2136 form of
+			// a delete); as zone data it would be served as garbage.
+			problem = fmt.Sprintf("%s %s: no RDATA", h.Name, dns.TypeToString[h.Rrtype])
+		case !dns.IsSubDomain(z.origin, name):
+			problem = fmt.Sprintf("%s %s: out of zone %s", h.Name, dns.TypeToString[h.Rrtype], z.origin)
+		case h.Rrtype == dns.TypeOPT || h.Rrtype == dns.TypeTSIG || h.Rrtype == dns.TypeTKEY:
+			problem = fmt.Sprintf("%s: %s is a meta type and cannot be zone data", h.Name, dns.TypeToString[h.Rrtype])
+		}
+		if problem != "" {
+			if !errs.Add(rec.Pos.Errorf("%s", problem)) {
+				break
+			}
+			continue
+		}
 		key := name + " " + strconv.Itoa(int(h.Rrtype)) + " " + rdata
 		if _, dup := seen[key]; dup {
 			continue
@@ -223,8 +217,6 @@ func NewZone(origin, file string, rrs []dns.RR) (*Zone, error) {
 		case dns.TypeNSEC3:
 			e := z.nsec3Entry(name)
 			e.set = append(e.set, rr)
-		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
-			return nil, fail("%s: %s is a meta type and cannot be zone data", h.Name, dns.TypeToString[h.Rrtype])
 		default:
 			n := z.node(name)
 			if n.rrsets == nil {
@@ -233,8 +225,10 @@ func NewZone(origin, file string, rrs []dns.RR) (*Zone, error) {
 			n.rrsets[h.Rrtype] = append(n.rrsets[h.Rrtype], rr)
 		}
 	}
-	if err := z.check(); err != nil {
-		return nil, err
+	errs.Add(z.check(recs, len(errs) == 0).Err())
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
 	}
 	z.index()
 	return z, nil
@@ -277,27 +271,97 @@ func appendUnique(set []dns.RR, rr dns.RR) []dns.RR {
 }
 
 // check enforces the structure RFC 1034 and RFC 2181 require and that the
-// answering code relies on, and marks cuts and occluded names.
-func (z *Zone) check() error {
-	fail := func(format string, args ...any) error {
-		return &ParseError{File: z.file, Msg: fmt.Sprintf(format, args...)}
+// answering code relies on, and marks cuts and occluded names. It reports
+// every problem, each at the record it is about (recs gives the places);
+// complete says that recs are all of the zone's records.
+func (z *Zone) check(recs []rrtext.Record, complete bool) srcpos.List {
+	c := &checker{z: z, recs: recs, complete: complete}
+	c.apex()
+	if !c.names() {
+		return c.errs
 	}
-	apex := z.apex
+	for _, name := range sortedNames(z.nodes) {
+		c.node(name, z.nodes[name])
+	}
+	c.nsec3()
+	if complete && len(c.errs) == 0 {
+		z.noteDelegations()
+	}
+	return c.errs
+}
+
+// checker collects the problems of one zone.
+type checker struct {
+	z        *Zone
+	recs     []rrtext.Record
+	complete bool // the checks for what is absent apply
+	errs     srcpos.List
+}
+
+// pos returns where rr is in the zone file. Only errors ask, so a search
+// does, rather than a map of every record kept for the few that fail.
+func (c *checker) pos(rr dns.RR) srcpos.Pos {
+	for _, r := range c.recs {
+		if r.RR == rr {
+			return r.Pos
+		}
+	}
+	return srcpos.Pos{File: c.z.file}
+}
+
+// errorf reports a problem at rr, or about the whole zone when rr is nil.
+func (c *checker) errorf(rr dns.RR, format string, args ...any) {
+	p := srcpos.Pos{File: c.z.file}
+	if rr != nil {
+		p = c.pos(rr)
+	}
+	c.errs.Add(p.Errorf(format, args...))
+}
+
+// where names the place of rr for a message about another record: "line
+// 6", or "file:6" when it is in another file.
+func (c *checker) where(rr, from dns.RR) string {
+	p, q := c.pos(rr), c.pos(from)
+	if p.Line == 0 {
+		return p.File
+	}
+	if p.File == q.File {
+		return "line " + strconv.Itoa(p.Line)
+	}
+	return p.File + ":" + strconv.Itoa(p.Line)
+}
+
+// before reports whether a comes before b in the zone file (records of
+// unknown place or of different files keep the order given).
+func (c *checker) before(a, b dns.RR) bool {
+	p, q := c.pos(a), c.pos(b)
+	return p.File != q.File || p.Line < q.Line || p.Line == q.Line && p.Column <= q.Column
+}
+
+func (c *checker) apex() {
+	z, apex := c.z, c.z.apex
 	switch soas := apex.rrsets[dns.TypeSOA]; {
 	case len(soas) == 0:
-		return fail("no SOA record at the apex %s", z.origin)
+		if c.complete {
+			c.errorf(nil, "no SOA record at the apex %s", z.origin)
+		}
 	case len(soas) > 1:
-		return fail("%d SOA records at the apex %s, want exactly one", len(soas), z.origin)
+		c.errorf(soas[1], "%d SOA records at the apex %s, want exactly one (the first is at %s)", len(soas), z.origin, c.where(soas[0], soas[1]))
 	default:
 		z.soa = soas[0].(*dns.SOA)
 	}
-	if len(apex.rrsets[dns.TypeNS]) == 0 {
-		return fail("no NS records at the apex %s", z.origin)
+	if len(apex.rrsets[dns.TypeNS]) == 0 && c.complete {
+		c.errorf(nil, "no NS records at the apex %s", z.origin)
 	}
-	if len(apex.rrsets[dns.TypeDS]) > 0 {
-		return fail("DS records at the apex %s belong in the parent zone", z.origin)
+	if ds := apex.rrsets[dns.TypeDS]; len(ds) > 0 {
+		c.errorf(ds[0], "DS records at the apex %s belong in the parent zone", z.origin)
 	}
+}
 
+// names adds the empty non-terminals and marks cuts and occluded names.
+// It reports false when the zone has too many names to go on.
+func (c *checker) names() bool {
+	z := c.z
 	// Empty non-terminals are nodes too: a name exists when anything
 	// exists below it (RFC 4592 section 2.2.2).
 	names := make([]string, 0, len(z.nodes))
@@ -313,7 +377,8 @@ func (z *Zone) check() error {
 			z.node(p)
 		}
 		if len(z.nodes) > MaxZoneNames {
-			return fail("more than %d names, empty non-terminals included", MaxZoneNames)
+			c.errorf(nil, "more than %d names, empty non-terminals included", MaxZoneNames)
+			return false
 		}
 	}
 	for name, n := range z.nodes {
@@ -330,91 +395,105 @@ func (z *Zone) check() error {
 			}
 		}
 	}
+	return true
+}
 
-	for _, name := range sortedNames(z.nodes) {
-		n := z.nodes[name]
-		if name != z.origin {
-			if len(n.rrsets[dns.TypeSOA]) > 0 {
-				return fail("SOA record at %s, which is not the apex %s", name, z.origin)
-			}
-			if len(n.rrsets[dns.TypeNSEC3PARAM]) > 0 {
-				return fail("NSEC3PARAM record at %s, which is not the apex %s", name, z.origin)
-			}
-			if len(n.rrsets[dns.TypeDNSKEY]) > 0 && !n.cut && !n.occluded {
-				// A DNSKEY below the apex is legal but never used for
-				// validation; keep it as data.
-				z.warnings = append(z.warnings, fmt.Sprintf("%s: DNSKEY below the apex is not a zone key", name))
-			}
+// node checks the data at one name.
+func (c *checker) node(name string, n *node) {
+	z := c.z
+	if name != z.origin {
+		if soa := n.rrsets[dns.TypeSOA]; len(soa) > 0 {
+			c.errorf(soa[0], "SOA record at %s, which is not the apex %s", name, z.origin)
 		}
-		if cn := n.rrsets[dns.TypeCNAME]; len(cn) > 0 {
-			if len(cn) > 1 {
-				return fail("%d CNAME records at %s, want at most one", len(cn), name)
-			}
-			for _, t := range typesOf(n.rrsets) {
-				if t != dns.TypeCNAME && t != dns.TypeNSEC {
-					return fail("CNAME and other data (%s) at %s", dns.TypeToString[t], name)
-				}
-			}
+		if p := n.rrsets[dns.TypeNSEC3PARAM]; len(p) > 0 {
+			c.errorf(p[0], "NSEC3PARAM record at %s, which is not the apex %s", name, z.origin)
 		}
-		if strings.HasPrefix(name, "*.") && len(n.rrsets[dns.TypeNS]) > 0 {
-			return fail("NS records at the wildcard %s: a wildcard cannot be a delegation", name)
+		if len(n.rrsets[dns.TypeDNSKEY]) > 0 && !n.cut && !n.occluded {
+			// A DNSKEY below the apex is legal but never used for
+			// validation; keep it as data.
+			z.warnings = append(z.warnings, fmt.Sprintf("%s: DNSKEY below the apex is not a zone key", name))
 		}
-		switch {
-		case n.occluded:
-			for _, t := range typesOf(n.rrsets) {
-				if t != dns.TypeA && t != dns.TypeAAAA {
-					return fail("%s record at %s is below a zone cut: only glue (A, AAAA) may be there", dns.TypeToString[t], name)
-				}
-			}
-			if len(n.sigs) > 0 {
-				return fail("RRSIG record at %s is below a zone cut", name)
-			}
-		case n.cut:
-			for _, t := range typesOf(n.rrsets) {
-				switch t {
-				case dns.TypeNS, dns.TypeDS, dns.TypeNSEC, dns.TypeA, dns.TypeAAAA:
-				default:
-					return fail("%s record at the delegation %s belongs in the child zone", dns.TypeToString[t], name)
-				}
-			}
-		default:
-			if len(n.rrsets[dns.TypeDS]) > 0 && name != z.origin {
-				return fail("DS records at %s, which is not a delegation", name)
-			}
+	}
+	if cn := n.rrsets[dns.TypeCNAME]; len(cn) > 0 {
+		if len(cn) > 1 {
+			c.errorf(cn[1], "%d CNAME records at %s, want at most one (the first is at %s)", len(cn), name, c.where(cn[0], cn[1]))
 		}
-		// RFC 2181 section 5.2: one TTL per RRset. Serving the lowest
-		// keeps every copy inside what the zone author allowed.
 		for _, t := range typesOf(n.rrsets) {
-			set := n.rrsets[t]
-			lowest := set[0].Header().Ttl
-			mixed := false
-			for _, rr := range set[1:] {
-				if ttl := rr.Header().Ttl; ttl != lowest {
-					mixed = true
-					lowest = min(lowest, ttl)
-				}
+			if t == dns.TypeCNAME || t == dns.TypeNSEC {
+				continue
 			}
-			if mixed {
-				z.warnings = append(z.warnings, fmt.Sprintf("%s %s: records with different TTLs, serving all with %d", name, dns.TypeToString[t], lowest))
-				for _, rr := range set {
-					rr.Header().Ttl = lowest
-				}
+			// Report at whichever of the two comes second.
+			other := n.rrsets[t][0]
+			if c.before(cn[0], other) {
+				c.errorf(other, "CNAME and other data (%s) at %s: the CNAME is at %s", dns.TypeToString[t], name, c.where(cn[0], other))
+			} else {
+				c.errorf(cn[0], "CNAME and other data (%s) at %s: the %s record is at %s", dns.TypeToString[t], name, dns.TypeToString[t], c.where(other, cn[0]))
 			}
 		}
 	}
+	if ns := n.rrsets[dns.TypeNS]; strings.HasPrefix(name, "*.") && len(ns) > 0 {
+		c.errorf(ns[0], "NS records at the wildcard %s: a wildcard cannot be a delegation", name)
+	}
+	switch {
+	case n.occluded:
+		for _, t := range typesOf(n.rrsets) {
+			if t != dns.TypeA && t != dns.TypeAAAA {
+				c.errorf(n.rrsets[t][0], "%s record at %s is below a zone cut: only glue (A, AAAA) may be there", dns.TypeToString[t], name)
+			}
+		}
+		if len(n.sigs) > 0 {
+			c.errorf(n.sigs[typesOf(n.sigs)[0]][0], "RRSIG record at %s is below a zone cut", name)
+		}
+	case n.cut:
+		for _, t := range typesOf(n.rrsets) {
+			switch t {
+			case dns.TypeNS, dns.TypeDS, dns.TypeNSEC, dns.TypeA, dns.TypeAAAA:
+			default:
+				c.errorf(n.rrsets[t][0], "%s record at the delegation %s belongs in the child zone", dns.TypeToString[t], name)
+			}
+		}
+	default:
+		if ds := n.rrsets[dns.TypeDS]; len(ds) > 0 && name != z.origin && c.complete {
+			c.errorf(ds[0], "DS records at %s, which is not a delegation", name)
+		}
+	}
+	// RFC 2181 section 5.2: one TTL per RRset. Serving the lowest keeps
+	// every copy inside what the zone author allowed.
+	for _, t := range typesOf(n.rrsets) {
+		set := n.rrsets[t]
+		lowest := set[0].Header().Ttl
+		mixed := false
+		for _, rr := range set[1:] {
+			if ttl := rr.Header().Ttl; ttl != lowest {
+				mixed = true
+				lowest = min(lowest, ttl)
+			}
+		}
+		if mixed {
+			z.warnings = append(z.warnings, fmt.Sprintf("%s %s: records with different TTLs, serving all with %d", name, dns.TypeToString[t], lowest))
+			for _, rr := range set {
+				rr.Header().Ttl = lowest
+			}
+		}
+	}
+}
+
+func (c *checker) nsec3() {
+	z := c.z
 	for _, e := range z.nsec3 {
-		if len(e.set) == 0 {
-			return fail("RRSIG covering NSEC3 at %s.%s without an NSEC3 record", strings.ToLower(e.hash), z.origin)
-		}
-		if len(e.set) > 1 {
-			return fail("%d NSEC3 records at %s.%s, want one", len(e.set), strings.ToLower(e.hash), z.origin)
-		}
-		if owner := canonicalName(e.set[0].Header().Name); parentName(owner) != z.origin {
-			return fail("NSEC3 record at %s is not directly below the apex %s", owner, z.origin)
+		switch {
+		case len(e.set) == 0:
+			if c.complete {
+				c.errorf(e.sigs[0], "RRSIG covering NSEC3 at %s.%s without an NSEC3 record", strings.ToLower(e.hash), z.origin)
+			}
+		case len(e.set) > 1:
+			c.errorf(e.set[1], "%d NSEC3 records at %s.%s, want one", len(e.set), strings.ToLower(e.hash), z.origin)
+		default:
+			if owner := canonicalName(e.set[0].Header().Name); parentName(owner) != z.origin {
+				c.errorf(e.set[0], "NSEC3 record at %s is not directly below the apex %s", owner, z.origin)
+			}
 		}
 	}
-	z.noteDelegations()
-	return nil
 }
 
 // belowOtherCut reports whether name lies at or below a zone cut of z other

@@ -8,11 +8,11 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/dns/rrtext"
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 // maxAnchorFile bounds what ParseAnchors reads: a trust-anchor file holds
@@ -200,28 +200,6 @@ func (a *Anchors) Closest(s string) (zone string, ok bool) {
 // Len is the number of anchored zones.
 func (a *Anchors) Len() int { return len(a.zones) }
 
-// ParseError is a trust-anchor file that could not be read; Line and
-// Column are 1-based and zero when unknown.
-type ParseError struct {
-	File   string
-	Line   int
-	Column int
-	Msg    string
-}
-
-func (e *ParseError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-		if e.Column > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Column))
-		}
-	}
-	b.WriteString(": " + e.Msg)
-	return b.String()
-}
-
 // LoadAnchors reads a trust-anchor file; see ParseAnchors.
 func LoadAnchors(path string) (*Anchors, error) {
 	f, err := os.Open(path)
@@ -238,134 +216,36 @@ func LoadAnchors(path string) (*Anchors, error) {
 // DS and DNSKEY records, with $ORIGIN and $TTL. Relative names are taken
 // relative to the root. $INCLUDE and $GENERATE are refused: a trust anchor
 // file should say everything it trusts in one place. file names the input
-// in errors, which read file:line:col: message. An empty file is an error:
-// a validator without anchors validates nothing.
+// in errors. On failure the error is a srcpos.List of every problem, each
+// reading file:line:col: message. An empty file is an error: a validator
+// without anchors validates nothing.
 func ParseAnchors(r io.Reader, file string) (*Anchors, error) {
 	if file == "" {
 		file = "<anchors>"
 	}
+	whole := srcpos.Pos{File: file}
 	text, err := io.ReadAll(io.LimitReader(r, maxAnchorFile+1))
 	if err != nil {
-		return nil, &ParseError{File: file, Msg: err.Error()}
+		return nil, srcpos.List{whole.Errorf("%w", err)}
 	}
 	if len(text) > maxAnchorFile {
-		return nil, &ParseError{File: file, Msg: fmt.Sprintf("larger than %d bytes", maxAnchorFile)}
+		return nil, srcpos.List{whole.Errorf("larger than %d bytes", maxAnchorFile)}
 	}
-	lines, perr := recordLines(string(text))
-	if perr != nil {
-		perr.File = file
-		return nil, perr
-	}
+	recs, errs := rrtext.ReadMaster(file, text, rrtext.Options{Origin: ".", What: "a trust-anchor file"})
 	a := NewAnchors()
-	zp := dns.NewZoneParser(strings.NewReader(string(text)), ".", file)
-	zp.SetIncludeAllowed(false)
-	i := 0
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		line := 0
-		if i < len(lines) {
-			line = lines[i]
-		}
-		i++
-		if err := a.Add(rr); err != nil {
-			return nil, &ParseError{File: file, Line: line, Msg: err.Error()}
+	for _, rec := range recs {
+		if err := a.Add(rec.RR); err != nil {
+			errs.Add(rec.Pos.Errorf("%w", err))
 		}
 	}
-	if err := zp.Err(); err != nil {
-		return nil, parseErrorFrom(err, file)
+	if len(recs) == 0 && len(errs) == 0 {
+		errs.Add(whole.Errorf("no trust anchors"))
 	}
-	if i == 0 {
-		return nil, &ParseError{File: file, Msg: "no trust anchors"}
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
 	}
 	return a, nil
-}
-
-// recordLines finds the line each record of a master file starts on, so
-// that errors about a record's content can name it: miekg's parser only
-// reports positions for syntax errors. A record is an entry that is not a
-// $directive; it runs until a newline outside parentheses. Comments and
-// quoted strings are skipped so that their parentheses do not count.
-func recordLines(text string) ([]int, *ParseError) {
-	var lines []int
-	line, depth := 1, 0
-	start := true // at the beginning of an entry
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c == '\n':
-			line++
-			if depth == 0 {
-				start = true
-			}
-		case c == ';':
-			for i+1 < len(text) && text[i+1] != '\n' {
-				i++
-			}
-		case c == ' ' || c == '\t' || c == '\r':
-		case start && c == '$':
-			end := i
-			for end < len(text) && !strings.ContainsRune(" \t\r\n;", rune(text[end])) {
-				end++
-			}
-			switch d := strings.ToUpper(text[i:end]); d {
-			case "$ORIGIN", "$TTL":
-			default:
-				return nil, &ParseError{Line: line, Column: col(text, i), Msg: d + " is not allowed in a trust-anchor file"}
-			}
-			start = false
-		default:
-			if start {
-				lines = append(lines, line)
-				start = false
-			}
-			switch c {
-			case '(':
-				depth++
-			case ')':
-				if depth > 0 {
-					depth--
-				}
-			case '\\':
-				if i+1 < len(text) {
-					i++
-					if text[i] == '\n' {
-						line++
-					}
-				}
-			case '"':
-				for i+1 < len(text) {
-					i++
-					if text[i] == '\n' {
-						line++
-					}
-					if text[i] == '\\' && i+1 < len(text) {
-						i++
-						if text[i] == '\n' {
-							line++
-						}
-						continue
-					}
-					if text[i] == '"' {
-						break
-					}
-				}
-			}
-		}
-	}
-	return lines, nil
-}
-
-func col(text string, i int) int {
-	return i - strings.LastIndexByte(text[:i], '\n')
-}
-
-// parseErrorFrom positions a miekg/dns parse error; the file it names wins,
-// since $INCLUDE can move the error into another file.
-func parseErrorFrom(err error, file string) error {
-	f, msg, line, col, _ := rrtext.Position(err)
-	if f != "" {
-		file = f
-	}
-	return &ParseError{File: file, Line: line, Column: col, Msg: msg}
 }
 
 // plainLower returns s in lower case and true when s is a fully qualified

@@ -115,7 +115,7 @@ type configParser struct {
 }
 
 func (cp *configParser) errorf(line, col int, format string, args ...any) error {
-	return newParseError(cp.file, line, col, format, args...)
+	return parseError(cp.file, line, col, format, args...)
 }
 
 // line decodes one "key: value" line. raw is the untrimmed text.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 // entryOf parses the lines of one ENTRY block.
@@ -288,7 +289,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sc, err := Parse("fuzz.rpl", strings.NewReader(string(data)))
 		if err != nil {
-			if _, ok := err.(*ParseError); !ok {
+			if _, ok := err.(*srcpos.Error); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return

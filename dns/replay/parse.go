@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/dns/rrtext"
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 // Bounds on untrusted scenario input.
@@ -38,35 +39,15 @@ const (
 	replyUDPSize = 1232
 )
 
-// ParseError reports malformed scenario text. Line and Col are 1-based;
-// Col is 0 when the problem is not at a particular column.
-type ParseError struct {
-	File      string
-	Line, Col int
-	Msg       string
-}
-
-func (e *ParseError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(e.Line))
-	if e.Col > 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(e.Col))
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-func newParseError(file string, line, col int, format string, args ...any) *ParseError {
-	return &ParseError{File: file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
+// parseError reports malformed scenario text at line and col (1-based;
+// col 0 when the problem is not at a particular column).
+func parseError(file string, line, col int, format string, args ...any) *srcpos.Error {
+	return srcpos.Pos{File: file, Line: line, Column: col}.Errorf(format, args...)
 }
 
 // Parse reads a scenario. file names the input in error messages. Parse
-// never panics on malformed input; the error is a *ParseError naming
-// file:line[:col].
+// never panics on malformed input; the error is a *srcpos.Error naming
+// file:line[:col] of the first problem.
 func Parse(file string, r io.Reader) (*Scenario, error) {
 	lr := newLineReader(file, r)
 	p := &parser{
@@ -95,7 +76,7 @@ type parser struct {
 }
 
 func (p *parser) errorf(line, col int, format string, args ...any) error {
-	return newParseError(p.file, line, col, format, args...)
+	return parseError(p.file, line, col, format, args...)
 }
 
 // token is a word of a keyword line and its 1-based column.
@@ -921,8 +902,11 @@ func (p *parser) record(b *packetBuilder, section int, raw string) error {
 			p.sc.Unsupported = append(p.sc.Unsupported, fmt.Sprintf("%s:%d: testbound macro in a record", p.file, line))
 			return nil
 		}
-		msg, col := splitZoneError(err)
-		return p.errorf(line, col0+col-1, "bad record: %s", msg)
+		msg, col := splitZoneError(err, text)
+		if !strings.HasPrefix(msg, "bad ") {
+			msg = "bad record: " + msg
+		}
+		return p.errorf(line, col0+col-1, "%s", msg)
 	}
 	if !ok || rr == nil {
 		return p.errorf(line, col0, "no record in %q", text)
@@ -949,8 +933,8 @@ func (p *parser) record(b *packetBuilder, section int, raw string) error {
 
 // splitZoneError separates miekg/dns's position from its message so that
 // the column can be reported against the scenario line.
-func splitZoneError(err error) (string, int) {
-	_, msg, _, col, _ := rrtext.Position(err)
+func splitZoneError(err error, text string) (string, int) {
+	msg, col := rrtext.PositionInLine(err, text)
 	if col < 1 || col > MaxLineLength {
 		col = 1
 	}
@@ -1127,11 +1111,11 @@ func (lr *lineReader) err() error {
 	case err == nil:
 		return nil
 	case errors.Is(err, bufio.ErrTooLong):
-		return newParseError(lr.file, lr.line+1, 0, "line longer than %d bytes", MaxLineLength)
+		return parseError(lr.file, lr.line+1, 0, "line longer than %d bytes", MaxLineLength)
 	case errors.Is(err, errFileTooLarge):
-		return newParseError(lr.file, lr.line+1, 0, "file larger than %d bytes", MaxFileSize)
+		return parseError(lr.file, lr.line+1, 0, "file larger than %d bytes", MaxFileSize)
 	}
-	return newParseError(lr.file, lr.line+1, 0, "read: %v", err)
+	return parseError(lr.file, lr.line+1, 0, "read: %v", err)
 }
 
 // limitReader fails, rather than truncating, past n bytes.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 func parseFile(t *testing.T, path string) *Scenario {
@@ -226,7 +227,7 @@ func TestParseErrors(t *testing.T) {
 		{"adjust sleep", head + "STEP 1 QUERY\nENTRY_BEGIN\nADJUST sleep=x\n", `t.rpl:5:8: ADJUST sleep "x" is not a number of seconds`},
 		{"section", head + "STEP 1 QUERY\nENTRY_BEGIN\nSECTION ANSWERS\n", `t.rpl:5:9: bad section "ANSWERS"`},
 		{"bad record", head + "STEP 1 QUERY\nENTRY_BEGIN\nSECTION ANSWER\n  x. IN A 1.2.3\n", `t.rpl:6:`},
-		{"bad record message", head + "STEP 1 QUERY\nENTRY_BEGIN\nSECTION ANSWER\nx. IN A 1.2.3\n", `bad record: bad A A: "1.2.3"`},
+		{"bad record message", head + "STEP 1 QUERY\nENTRY_BEGIN\nSECTION ANSWER\nx. IN A 1.2.3\n", `t.rpl:6:9: bad A record: "1.2.3"`},
 		{"opt record", head + "STEP 1 QUERY\nENTRY_BEGIN\nSECTION ADDITIONAL\n. 4096 IN TYPE41 \\# 0\n", "t.rpl:6:1: OPT records are written as REPLY DO, EDNS or HEX_EDNSDATA, not as records"},
 		{"question without type", head + "STEP 1 QUERY\nENTRY_BEGIN\nSECTION QUESTION\nx. IN\n", `t.rpl:6:1: question "x. IN" has no type`},
 		{"question bad type", head + "STEP 1 QUERY\nENTRY_BEGIN\nSECTION QUESTION\nx. IN AA\n", `t.rpl:6:7: unknown type or class "AA"`},
@@ -254,9 +255,9 @@ func TestParseErrors(t *testing.T) {
 				}
 				return
 			}
-			var pe *ParseError
+			var pe *srcpos.Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("got %v, want a *ParseError", err)
+				t.Fatalf("got %v, want a *srcpos.Error", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got  %v\nwant %s", err, tt.want)

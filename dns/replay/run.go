@@ -134,7 +134,8 @@ type Result struct {
 	// "step 30: CHECK_ANSWER: answer section differs: got [...], want [...]"
 	// or "scen.rpl:12:7: unknown MATCH criterion \"qnmae\"".
 	Reason string
-	// Err is the underlying *ParseError or *StepError, if any.
+	// Err is the underlying *srcpos.Error (a malformed scenario) or
+	// *StepError, if any.
 	Err error
 	// Steps counts the steps run, including those consumed while the
 	// resolver's upstream queries were answered.

@@ -25,3 +25,20 @@ func TestPosition(t *testing.T) {
 		t.Errorf("plain error: %q %v", msg, ok)
 	}
 }
+
+func TestPositionMessages(t *testing.T) {
+	tests := []struct{ text, want string }{
+		{"x. IN A 1.2.3", `bad A record: "1.2.3"`},
+		{"x. IN AAAA ::g", `bad AAAA record: "::g"`},
+		{"x. IN NS a..b", `bad NS record: "a..b"`},
+		{"x. IN MX x y.", `bad MX Pref: "x"`},
+		{"x. IN BOGUS 1", `neither a type nor a TTL: "BOGUS"`},
+		{"x. IN A 1.2.3.4 5", `garbage after rdata: "5"`},
+	}
+	for _, tt := range tests {
+		_, err := dns.NewRR(tt.text)
+		if _, msg, _, _, ok := Position(err); !ok || msg != tt.want {
+			t.Errorf("%q: message %q, want %q", tt.text, msg, tt.want)
+		}
+	}
+}

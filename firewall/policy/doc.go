@@ -83,9 +83,9 @@
 //
 // # Errors
 //
-// Parse reports every problem it finds, up to a limit, each as
-// file:line:col: message, where the column counts bytes from 1. It never
-// panics, whatever the input.
+// Parse reports every problem it finds, up to a limit, in a srcpos.List,
+// each as file:line:col: message, where the column counts bytes from 1. It
+// never panics, whatever the input.
 //
 // The package refuses to know about packets, interfaces indices, connection
 // state and rate state: it describes what the rules say, and

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 // FuzzParse checks that Parse never panics, that failures are located
@@ -27,12 +29,12 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, err := Parse("fuzz.rules", src)
 		if err != nil {
-			list, ok := err.(ErrorList)
+			list, ok := err.(srcpos.List)
 			if !ok || len(list) == 0 || len(list) > MaxErrors+1 {
 				t.Fatalf("error %T with %d entries", err, len(list))
 			}
 			for _, e := range list {
-				if e.Line < 1 || e.Col < 1 || e.File != "fuzz.rules" || e.Msg == "" {
+				if e.Pos.Line < 1 || e.Pos.Column < 1 || e.Pos.File != "fuzz.rules" || e.Msg == "" {
 					t.Fatalf("badly located error %+v", e)
 				}
 			}

@@ -1,10 +1,11 @@
 package policy
 
 import (
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 // Bounds on what Parse accepts, so that a hostile or broken file costs
@@ -19,16 +20,16 @@ const (
 	// Without it nested sets and rules that use them could make a small file
 	// expand into gigabytes.
 	MaxElements = 1 << 20
-	MaxErrors   = 25  // Parse stops reporting after this many
-	MaxPortList = 15  // ports in an inline list, a range counting as two (ufw, iptables multiport)
-	MaxComment  = 256 // bytes
+	MaxErrors   = srcpos.MaxErrors // Parse stops reporting after this many
+	MaxPortList = 15               // ports in an inline list, a range counting as two (ufw, iptables multiport)
+	MaxComment  = 256              // bytes
 	maxNameLen  = 64
 	maxIfaceLen = 15 // IFNAMSIZ - 1
 )
 
 // Parse reads a rule file. name is used in error messages. An empty file is
-// a valid policy with the defaults only. On failure the error is an
-// ErrorList holding every problem found, up to MaxErrors.
+// a valid policy with the defaults only. On failure the error is a
+// srcpos.List holding every problem found, in file order, up to MaxErrors.
 func Parse(name string, src []byte) (*Policy, error) {
 	p := &parser{
 		name: name,
@@ -42,8 +43,7 @@ func Parse(name string, src []byte) (*Policy, error) {
 		sets: make(map[string]*Set),
 	}
 	if len(src) > MaxFileSize {
-		p.errs = append(p.errs, &Error{File: name, Line: 1, Col: 1,
-			Msg: fmt.Sprintf("file is %d bytes, more than the limit of %d", len(src), MaxFileSize)})
+		p.errs.Add(srcpos.Pos{File: name, Line: 1, Column: 1}.Errorf("file is %d bytes, more than the limit of %d", len(src), MaxFileSize))
 		return nil, p.errs
 	}
 	p.file()
@@ -66,7 +66,7 @@ type parser struct {
 	// buf holds the tokens of the current line; statements copy what they
 	// keep, so it is reused from line to line.
 	buf  []token
-	errs ErrorList
+	errs srcpos.List
 	pol  *Policy
 	sets map[string]*Set
 
@@ -96,30 +96,18 @@ func (p *parser) peek() token {
 	return p.peeked
 }
 
-func (p *parser) errorf(t token, format string, args ...any) *Error {
-	return &Error{File: p.name, Line: t.line, Col: t.col, Msg: fmt.Sprintf(format, args...)}
+func (p *parser) errorf(t token, format string, args ...any) *srcpos.Error {
+	return p.errorAt(t, 0, format, args...)
 }
 
 // errorAt locates an error at a byte offset inside a word token, for
 // problems with one element of a comma list.
-func (p *parser) errorAt(t token, off int, format string, args ...any) *Error {
-	return &Error{File: p.name, Line: t.line, Col: t.col + off, Msg: fmt.Sprintf(format, args...)}
-}
-
-func (p *parser) report(e *Error) bool {
-	if len(p.errs) >= MaxErrors {
-		return false
-	}
-	p.errs = append(p.errs, e)
-	if len(p.errs) == MaxErrors {
-		p.errs = append(p.errs, &Error{File: p.name, Line: e.Line, Col: e.Col, Msg: "too many errors, stopping"})
-		return false
-	}
-	return true
+func (p *parser) errorAt(t token, off int, format string, args ...any) *srcpos.Error {
+	return srcpos.Pos{File: p.name, Line: t.line, Column: t.col + off}.Errorf(format, args...)
 }
 
 // charge counts n elements towards MaxElements.
-func (p *parser) charge(t token, n int) *Error {
+func (p *parser) charge(t token, n int) *srcpos.Error {
 	p.elements += n
 	if p.elements > MaxElements {
 		return p.errorf(t, "the policy holds more than %d addresses and ports in total (a set counts again at each use)", MaxElements)
@@ -140,7 +128,7 @@ func (p *parser) skipLine() {
 func (p *parser) file() {
 	for {
 		t := p.next()
-		var err *Error
+		var err *srcpos.Error
 		switch t.kind {
 		case tEOF:
 			return
@@ -154,7 +142,7 @@ func (p *parser) file() {
 			err = p.errorf(t, "unexpected %s at the start of a statement", t.describe())
 		}
 		if err != nil {
-			if !p.report(err) {
+			if !p.errs.Add(err) {
 				return
 			}
 			if p.resync {
@@ -168,7 +156,7 @@ func (p *parser) file() {
 
 // line collects the remaining tokens of the current line; the newline is
 // consumed. A lexical error on the line is returned as the error.
-func (p *parser) line() ([]token, *Error) {
+func (p *parser) line() ([]token, *srcpos.Error) {
 	ts := p.buf[:0]
 	defer func() { p.buf = ts[:0] }()
 	for {
@@ -188,7 +176,7 @@ var statementKeywords = map[string]bool{
 	"route": true, "allow": true, "deny": true, "reject": true, "limit": true,
 }
 
-func (p *parser) statement(first token) *Error {
+func (p *parser) statement(first token) *srcpos.Error {
 	switch first.text {
 	case "default":
 		return p.defaultStmt(first)
@@ -206,7 +194,7 @@ func (p *parser) statement(first token) *Error {
 	return p.errorf(first, "unknown statement %q (want default, logging, icmp-echo, set, route, allow, deny, reject or limit)", first.text)
 }
 
-func (p *parser) defaultStmt(first token) *Error {
+func (p *parser) defaultStmt(first token) *srcpos.Error {
 	ts, err := p.line()
 	if err != nil {
 		return err
@@ -249,7 +237,7 @@ func (p *parser) defaultStmt(first token) *Error {
 	return nil
 }
 
-func (p *parser) loggingStmt(first token) *Error {
+func (p *parser) loggingStmt(first token) *srcpos.Error {
 	ts, err := p.line()
 	if err != nil {
 		return err
@@ -283,7 +271,7 @@ func (p *parser) loggingStmt(first token) *Error {
 	return nil
 }
 
-func (p *parser) echoStmt(first token) *Error {
+func (p *parser) echoStmt(first token) *srcpos.Error {
 	ts, err := p.line()
 	if err != nil {
 		return err
@@ -328,7 +316,7 @@ func validSetName(s string) bool {
 }
 
 // setStmt parses "set $name = { elem, ... }", where the body may span lines.
-func (p *parser) setStmt(first token) *Error {
+func (p *parser) setStmt(first token) *srcpos.Error {
 	nameTok := p.next()
 	if nameTok.kind != tWord || !validSetName(nameTok.text) {
 		if nameTok.kind == tErr {
@@ -343,7 +331,7 @@ func (p *parser) setStmt(first token) *Error {
 		return p.errorf(t, "expected \"{\" to open set %s, found %s", nameTok.text, t.describe())
 	}
 	s := &Set{Name: nameTok.text[1:], Line: nameTok.line, Col: nameTok.col}
-	var perr *Error
+	var perr *srcpos.Error
 	for {
 		t := p.next()
 		switch t.kind {
@@ -407,7 +395,7 @@ func (p *parser) setStmt(first token) *Error {
 }
 
 // setWord adds the comma-separated elements of one word to s.
-func (p *parser) setWord(s *Set, t token) *Error {
+func (p *parser) setWord(s *Set, t token) *srcpos.Error {
 	text := t.text
 	for off := 0; off < len(text); {
 		end := strings.IndexByte(text[off:], ',')
@@ -426,7 +414,7 @@ func (p *parser) setWord(s *Set, t token) *Error {
 	return nil
 }
 
-func (p *parser) setElem(s *Set, t token, off int, elem string) *Error {
+func (p *parser) setElem(s *Set, t token, off int, elem string) *srcpos.Error {
 	kind := PortSet
 	var nested *Set
 	if elem == "any" {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 // describe renders a rule compactly so that tables of expectations stay
@@ -267,16 +269,16 @@ func TestParseErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse succeeded with %d rules, want error %q", len(p.Rules), tt.want)
 			}
-			var list ErrorList
+			var list srcpos.List
 			if !errors.As(err, &list) || len(list) == 0 {
-				t.Fatalf("error %T is not a non-empty ErrorList", err)
+				t.Fatalf("error %T is not a non-empty srcpos.List", err)
 			}
 			if got := list[0].Error(); got != tt.want {
 				t.Errorf("error:\n got %s\nwant %s", got, tt.want)
 			}
-			var e *Error
+			var e *srcpos.Error
 			if !errors.As(err, &e) {
-				t.Errorf("errors.As(*Error) failed")
+				t.Errorf("errors.As(*srcpos.Error) failed")
 			}
 		})
 	}
@@ -298,7 +300,7 @@ func TestParseCollectsErrors(t *testing.T) {
 		many.WriteString("allow shh\n")
 	}
 	_, err = Parse("many.rules", []byte(many.String()))
-	var list ErrorList
+	var list srcpos.List
 	if !errors.As(err, &list) || len(list) != MaxErrors+1 {
 		t.Fatalf("got %d errors, want %d", len(list), MaxErrors+1)
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 var ruleActions = map[string]Action{"allow": Allow, "deny": Deny, "reject": Reject, "limit": Limit}
@@ -64,9 +66,15 @@ type ruleState struct {
 	fromPort, toPort           *portClause
 	simplePort                 *portClause
 	simpleProto                *token // the "/tcp" of a short form, as a token of its own
+
+	// Where ruleClauses is: the rule's tokens, the one being read, and
+	// where a "port" goes: "from" or "to", the nearest before it.
+	ts       []token
+	i        int
+	portName string
 }
 
-func (p *parser) ruleStmt(first token, route bool) *Error {
+func (p *parser) ruleStmt(first token, route bool) *srcpos.Error {
 	ts, err := p.line()
 	if err != nil {
 		return err
@@ -113,235 +121,13 @@ func (p *parser) ruleStmt(first token, route bool) *Error {
 }
 
 // ruleClauses reads the clauses of a rule in any order, as ufw does.
-func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *Error {
-	// value returns the word after ts[i], the value of keyword ts[i].
-	value := func(i int, what string) (token, *Error) {
-		if i+1 >= len(ts) {
-			return token{}, p.errorf(ts[i], "%s needs %s", ts[i].text, what)
-		}
-		v := ts[i+1]
-		if v.kind != tWord {
-			return token{}, p.errorf(v, "expected %s after %s, found %s", what, ts[i].text, v.describe())
-		}
-		return v, nil
-	}
-	dup := func(prev *token, t token) *Error {
-		return p.errorf(t, "duplicate %q (first at column %d)", t.text, prev.col)
-	}
-	extended := func() *token {
-		if st.protoTok != nil {
-			return st.protoTok
-		}
-		if st.from != nil {
-			return &st.from.kw
-		}
-		if st.to != nil {
-			return &st.to.kw
-		}
-		return nil
-	}
-	var loc **portClause // where a "port" goes: after from or to
-	var locName string
-	for i := 0; i < len(ts); i++ {
-		t := ts[i]
-		if t.kind != tWord {
-			if t.kind == tString {
-				return p.errorf(t, "unexpected %s: only comment takes a quoted string", t.describe())
-			}
-			return p.errorf(t, "unexpected %s in rule", t.describe())
-		}
-		switch t.text {
-		case "in", "out":
-			isIn := t.text == "in"
-			tt := t
-			if st.r.Route {
-				if isIn && st.inTok != nil {
-					return dup(st.inTok, t)
-				}
-				if !isIn && st.outTok != nil {
-					return dup(st.outTok, t)
-				}
-			} else if st.dirTok != nil {
-				if st.dirTok.text == t.text {
-					return dup(st.dirTok, t)
-				}
-				return p.errorf(t, "a rule has one direction, and %q came first; use a route rule for in and out", st.dirTok.text)
-			}
-			if isIn {
-				st.inTok = &tt
-			} else {
-				st.outTok = &tt
-			}
-			if !st.r.Route {
-				st.dirTok = &tt
-				if !isIn {
-					st.r.Dir = Out
-				}
-			}
-			if i+1 < len(ts) && ts[i+1].kind == tWord && ts[i+1].text == "on" {
-				v, err := value(i+1, "an interface name")
-				if err != nil {
-					return err
-				}
-				if !validIface(v.text) {
-					return p.errorf(v, "invalid interface name %q", v.text)
-				}
-				if isIn {
-					st.r.InIface = v.text
-				} else {
-					st.r.OutIface = v.text
-				}
-				i += 2
-			} else if st.r.Route {
-				return p.errorf(t, "route rules need \"%s on IFACE\"", t.text)
-			}
-		case "on":
-			return p.errorf(t, "\"on\" must follow \"in\" or \"out\"")
-		case "log", "log-all":
-			if st.logTok != nil {
-				return dup(st.logTok, t)
-			}
-			tt := t
-			st.logTok = &tt
-			st.r.Log = LogNew
-			if t.text == "log-all" {
-				st.r.Log = LogAll
-			}
-		case "proto":
-			if st.protoTok != nil {
-				return dup(st.protoTok, t)
-			}
-			if st.simpleTok != nil {
-				return p.errorf(t, "proto cannot follow the short form %q; write \"to any port %s proto ...\" or %s/tcp", st.simpleTok.text, st.simpleTok.text, st.simpleTok.text)
-			}
-			v, err := value(i, "a protocol")
-			if err != nil {
-				return err
-			}
-			pr, ok := protoNames[v.text]
-			if !ok {
-				return p.errorf(v, "unknown protocol %q (want tcp, udp, icmp, icmpv6, esp, ah, gre, ipv6 or any)", v.text)
-			}
-			tt := t
-			st.protoTok = &tt
-			st.r.Proto = pr
-			i++
-		case "from", "to":
-			isFrom := t.text == "from"
-			if isFrom && st.from != nil {
-				return dup(&st.from.kw, t)
-			}
-			if !isFrom && st.to != nil {
-				return dup(&st.to.kw, t)
-			}
-			if st.simpleTok != nil {
-				return p.errorf(t, "%s cannot follow the short form %q; write \"to any port %s\"", t.text, st.simpleTok.text, st.simpleTok.text)
-			}
-			v, err := value(i, "an address, any or a $set")
-			if err != nil {
-				return err
-			}
-			ac, err := p.addrValue(v)
-			if err != nil {
-				return err
-			}
-			ac.kw = t
-			if isFrom {
-				st.from, loc, locName = ac, &st.fromPort, "from"
-			} else {
-				st.to, loc, locName = ac, &st.toPort, "to"
-			}
-			i++
-		case "port":
-			if loc == nil {
-				return p.errorf(t, "port must follow \"from ADDR\" or \"to ADDR\"")
-			}
-			if *loc != nil {
-				return p.errorf(t, "duplicate port for %q (first at column %d)", locName, (*loc).tok.col)
-			}
-			v, err := value(i, "a port, a list, a range, a service or a $set")
-			if err != nil {
-				return err
-			}
-			pc, err := p.portValue(v, v.text)
-			if err != nil {
-				return err
-			}
-			*loc = pc
-			i++
-		case "flags":
-			if st.flagsTok != nil {
-				return dup(st.flagsTok, t)
-			}
-			v, err := value(i, "TCP flags like S/SA")
-			if err != nil {
-				return err
-			}
-			f, err := p.flagsValue(v)
-			if err != nil {
-				return err
-			}
-			tt := t
-			st.flagsTok = &tt
-			st.r.Flags = f
-			i++
-		case "type":
-			if st.typeKw != nil {
-				return dup(st.typeKw, t)
-			}
-			tk := t
-			st.typeKw = &tk
-			v, err := value(i, "an ICMP type")
-			if err != nil {
-				return err
-			}
-			st.typeTok = &v
-			i++
-			if i+1 < len(ts) && ts[i+1].kind == tWord && ts[i+1].text == "code" {
-				c, err := value(i+1, "an ICMP code")
-				if err != nil {
-					return err
-				}
-				st.codeTok = &c
-				i += 2
-			}
-		case "code":
-			return p.errorf(t, "code must follow \"type TYPE\"")
-		case "comment":
-			if st.commentTok != nil {
-				return dup(st.commentTok, t)
-			}
-			if i+1 >= len(ts) {
-				return p.errorf(t, "comment needs a text, like comment 'web server'")
-			}
-			v := ts[i+1]
-			if v.kind != tString && v.kind != tWord {
-				return p.errorf(v, "expected a quoted text after comment, found %s", v.describe())
-			}
-			if len(v.text) > MaxComment {
-				return p.errorf(v, "comment is %d bytes, more than %d", len(v.text), MaxComment)
-			}
-			if !utf8.ValidString(v.text) {
-				return p.errorf(v, "comment is not valid UTF-8")
-			}
-			tt := t
-			st.commentTok = &tt
-			st.r.Comment = v.text
-			i++
-		case "app":
-			return p.errorf(t, "application profiles are not supported; name the ports or a service")
-		default:
-			if st.simpleTok != nil {
-				return p.errorf(t, "unexpected %q after the port %q", t.text, st.simpleTok.text)
-			}
-			if e := extended(); e != nil {
-				return p.errorf(t, "unexpected %q: after %q, ports go in \"port ...\" after from or to", t.text, e.text)
-			}
-			tt := t
-			st.simpleTok = &tt
-			if err := p.simpleValue(st, t); err != nil {
-				return err
-			}
+// Each kind of clause has a method of its own, which leaves st.i on the
+// last token it used.
+func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *srcpos.Error {
+	st.ts = ts
+	for st.i = 0; st.i < len(ts); st.i++ {
+		if err := p.clause(st, ts[st.i]); err != nil {
+			return err
 		}
 	}
 	if st.simpleTok == nil && st.protoTok == nil && st.from == nil && st.to == nil &&
@@ -351,8 +137,297 @@ func (p *parser) ruleClauses(st *ruleState, actTok token, ts []token) *Error {
 	return nil
 }
 
+// clause reads the clause that starts with t.
+func (p *parser) clause(st *ruleState, t token) *srcpos.Error {
+	if t.kind != tWord {
+		if t.kind == tString {
+			return p.errorf(t, "unexpected %s: only comment takes a quoted string", t.describe())
+		}
+		return p.errorf(t, "unexpected %s in rule", t.describe())
+	}
+	switch t.text {
+	case "in", "out":
+		return p.clauseDirection(st, t)
+	case "on":
+		return p.errorf(t, "\"on\" must follow \"in\" or \"out\"")
+	case "log", "log-all":
+		return p.clauseLog(st, t)
+	case "proto":
+		return p.clauseProto(st, t)
+	case "from", "to":
+		return p.clauseAddress(st, t)
+	case "port":
+		return p.clausePort(st, t)
+	case "flags":
+		return p.clauseFlags(st, t)
+	case "type":
+		return p.clauseType(st, t)
+	case "code":
+		return p.errorf(t, "code must follow \"type TYPE\"")
+	case "comment":
+		return p.clauseComment(st, t)
+	case "app":
+		return p.errorf(t, "application profiles are not supported; name the ports or a service")
+	}
+	return p.clauseShortForm(st, t)
+}
+
+// value returns the word after ts[i], the value of keyword ts[i].
+func (p *parser) value(st *ruleState, i int, what string) (token, *srcpos.Error) {
+	if i+1 >= len(st.ts) {
+		return token{}, p.errorf(st.ts[i], "%s needs %s", st.ts[i].text, what)
+	}
+	v := st.ts[i+1]
+	if v.kind != tWord {
+		return token{}, p.errorf(v, "expected %s after %s, found %s", what, st.ts[i].text, v.describe())
+	}
+	return v, nil
+}
+
+// next reports whether the token after the current one is the word w.
+func (st *ruleState) next(w string) bool {
+	return st.i+1 < len(st.ts) && st.ts[st.i+1].kind == tWord && st.ts[st.i+1].text == w
+}
+
+func (p *parser) dup(prev *token, t token) *srcpos.Error {
+	return p.errorf(t, "duplicate %q (first at column %d)", t.text, prev.col)
+}
+
+// clauseDirection reads "in|out [on IFACE]": a rule has one direction, a route
+// rule one interface of each kind, which it must name.
+func (p *parser) clauseDirection(st *ruleState, t token) *srcpos.Error {
+	r := &st.r
+	isIn := t.text == "in"
+	if r.Route {
+		if isIn && st.inTok != nil {
+			return p.dup(st.inTok, t)
+		}
+		if !isIn && st.outTok != nil {
+			return p.dup(st.outTok, t)
+		}
+	} else if st.dirTok != nil {
+		if st.dirTok.text == t.text {
+			return p.dup(st.dirTok, t)
+		}
+		return p.errorf(t, "a rule has one direction, and %q came first; use a route rule for in and out", st.dirTok.text)
+	}
+	if isIn {
+		st.inTok = &t
+	} else {
+		st.outTok = &t
+	}
+	if !r.Route {
+		st.dirTok = &t
+		if !isIn {
+			r.Dir = Out
+		}
+	}
+	if !st.next("on") {
+		if r.Route {
+			return p.errorf(t, "route rules need \"%s on IFACE\"", t.text)
+		}
+		return nil
+	}
+	v, err := p.value(st, st.i+1, "an interface name")
+	if err != nil {
+		return err
+	}
+	if !validIface(v.text) {
+		return p.errorf(v, "invalid interface name %q", v.text)
+	}
+	if isIn {
+		r.InIface = v.text
+	} else {
+		r.OutIface = v.text
+	}
+	st.i += 2
+	return nil
+}
+
+func (p *parser) clauseLog(st *ruleState, t token) *srcpos.Error {
+	if st.logTok != nil {
+		return p.dup(st.logTok, t)
+	}
+	st.logTok = &t
+	st.r.Log = LogNew
+	if t.text == "log-all" {
+		st.r.Log = LogAll
+	}
+	return nil
+}
+
+func (p *parser) clauseProto(st *ruleState, t token) *srcpos.Error {
+	if st.protoTok != nil {
+		return p.dup(st.protoTok, t)
+	}
+	if s := st.simpleTok; s != nil {
+		return p.errorf(t, "proto cannot follow the short form %q; write \"to any port %s proto ...\" or %s/tcp", s.text, s.text, s.text)
+	}
+	v, err := p.value(st, st.i, "a protocol")
+	if err != nil {
+		return err
+	}
+	pr, ok := protoNames[v.text]
+	if !ok {
+		return p.errorf(v, "unknown protocol %q (want tcp, udp, icmp, icmpv6, esp, ah, gre, ipv6 or any)", v.text)
+	}
+	st.protoTok = &t
+	st.r.Proto = pr
+	st.i++
+	return nil
+}
+
+// clauseAddress reads "from ADDR" or "to ADDR"; a "port" after it belongs to it.
+func (p *parser) clauseAddress(st *ruleState, t token) *srcpos.Error {
+	isFrom := t.text == "from"
+	if isFrom && st.from != nil {
+		return p.dup(&st.from.kw, t)
+	}
+	if !isFrom && st.to != nil {
+		return p.dup(&st.to.kw, t)
+	}
+	if s := st.simpleTok; s != nil {
+		return p.errorf(t, "%s cannot follow the short form %q; write \"to any port %s\"", t.text, s.text, s.text)
+	}
+	v, err := p.value(st, st.i, "an address, any or a $set")
+	if err != nil {
+		return err
+	}
+	ac, err := p.addrValue(v)
+	if err != nil {
+		return err
+	}
+	ac.kw = t
+	if isFrom {
+		st.from, st.portName = ac, "from"
+	} else {
+		st.to, st.portName = ac, "to"
+	}
+	st.i++
+	return nil
+}
+
+// clausePort reads "port PORTS", which binds to the nearest from or to
+// before it.
+func (p *parser) clausePort(st *ruleState, t token) *srcpos.Error {
+	// A pointer into st kept in st would make it escape to the heap.
+	port := &st.toPort
+	switch st.portName {
+	case "":
+		return p.errorf(t, "port must follow \"from ADDR\" or \"to ADDR\"")
+	case "from":
+		port = &st.fromPort
+	}
+	if *port != nil {
+		return p.errorf(t, "duplicate port for %q (first at column %d)", st.portName, (*port).tok.col)
+	}
+	v, err := p.value(st, st.i, "a port, a list, a range, a service or a $set")
+	if err != nil {
+		return err
+	}
+	pc, err := p.portValue(v, v.text)
+	if err != nil {
+		return err
+	}
+	*port = pc
+	st.i++
+	return nil
+}
+
+func (p *parser) clauseFlags(st *ruleState, t token) *srcpos.Error {
+	if st.flagsTok != nil {
+		return p.dup(st.flagsTok, t)
+	}
+	v, err := p.value(st, st.i, "TCP flags like S/SA")
+	if err != nil {
+		return err
+	}
+	f, err := p.flagsValue(v)
+	if err != nil {
+		return err
+	}
+	st.flagsTok = &t
+	st.r.Flags = f
+	st.i++
+	return nil
+}
+
+// clauseType reads "type TYPE [code N]"; ruleResolve checks them against
+// the protocol.
+func (p *parser) clauseType(st *ruleState, t token) *srcpos.Error {
+	if st.typeKw != nil {
+		return p.dup(st.typeKw, t)
+	}
+	st.typeKw = &t
+	v, err := p.value(st, st.i, "an ICMP type")
+	if err != nil {
+		return err
+	}
+	st.typeTok = &v
+	st.i++
+	if st.next("code") {
+		code, err := p.value(st, st.i+1, "an ICMP code")
+		if err != nil {
+			return err
+		}
+		st.codeTok = &code
+		st.i += 2
+	}
+	return nil
+}
+
+func (p *parser) clauseComment(st *ruleState, t token) *srcpos.Error {
+	if st.commentTok != nil {
+		return p.dup(st.commentTok, t)
+	}
+	if st.i+1 >= len(st.ts) {
+		return p.errorf(t, "comment needs a text, like comment 'web server'")
+	}
+	v := st.ts[st.i+1]
+	if v.kind != tString && v.kind != tWord {
+		return p.errorf(v, "expected a quoted text after comment, found %s", v.describe())
+	}
+	if len(v.text) > MaxComment {
+		return p.errorf(v, "comment is %d bytes, more than %d", len(v.text), MaxComment)
+	}
+	if !utf8.ValidString(v.text) {
+		return p.errorf(v, "comment is not valid UTF-8")
+	}
+	st.commentTok = &t
+	st.r.Comment = v.text
+	st.i++
+	return nil
+}
+
+// clauseShortForm reads a word that is no keyword: the PORTS[/PROTO] of the
+// short form ("allow 80/tcp"), which excludes the extended clauses.
+func (p *parser) clauseShortForm(st *ruleState, t token) *srcpos.Error {
+	if s := st.simpleTok; s != nil {
+		return p.errorf(t, "unexpected %q after the port %q", t.text, s.text)
+	}
+	if e := st.extended(); e != nil {
+		return p.errorf(t, "unexpected %q: after %q, ports go in \"port ...\" after from or to", t.text, e.text)
+	}
+	st.simpleTok = &t
+	return p.simpleValue(st, t)
+}
+
+// extended returns the first clause of the extended form the rule has,
+// or nil.
+func (st *ruleState) extended() *token {
+	switch {
+	case st.protoTok != nil:
+		return st.protoTok
+	case st.from != nil:
+		return &st.from.kw
+	case st.to != nil:
+		return &st.to.kw
+	}
+	return nil
+}
+
 // simpleValue parses the short form's PORTS[/PROTO].
-func (p *parser) simpleValue(st *ruleState, t token) *Error {
+func (p *parser) simpleValue(st *ruleState, t token) *srcpos.Error {
 	text := t.text
 	if i := strings.LastIndexByte(text, '/'); i >= 0 {
 		name := text[i+1:]
@@ -380,7 +455,7 @@ func (p *parser) simpleValue(st *ruleState, t token) *Error {
 }
 
 // addrValue parses the value of from or to.
-func (p *parser) addrValue(v token) (*addrClause, *Error) {
+func (p *parser) addrValue(v token) (*addrClause, *srcpos.Error) {
 	ac := &addrClause{tok: v, fam: FamilyBoth}
 	switch {
 	case v.text == "any":
@@ -406,7 +481,7 @@ func (p *parser) addrValue(v token) (*addrClause, *Error) {
 // portValue parses a port list (text is t's text, or a prefix of it for the
 // short form) or a $set. Only inline lists have ufw's limit of 15 ports:
 // it comes from iptables' multiport match, which sets do not go through.
-func (p *parser) portValue(t token, text string) (*portClause, *Error) {
+func (p *parser) portValue(t token, text string) (*portClause, *srcpos.Error) {
 	pc := &portClause{tok: t, protos: protoBoth}
 	if strings.HasPrefix(text, "$") {
 		s := p.sets[text[1:]]
@@ -479,11 +554,11 @@ func (p *parser) portValue(t token, text string) (*portClause, *Error) {
 }
 
 // flagsValue parses pf's "VALUE/MASK", "/MASK", "VALUE" (exact) or "any".
-func (p *parser) flagsValue(v token) (TCPFlags, *Error) {
+func (p *parser) flagsValue(v token) (TCPFlags, *srcpos.Error) {
 	if v.text == "any" {
 		return TCPFlags{}, nil
 	}
-	parse := func(s string, off int) (uint8, *Error) {
+	parse := func(s string, off int) (uint8, *srcpos.Error) {
 		var b uint8
 		for i := 0; i < len(s); i++ {
 			j := strings.IndexByte(flagLetters, s[i])
@@ -518,7 +593,7 @@ func (p *parser) flagsValue(v token) (TCPFlags, *Error) {
 }
 
 // ruleResolve checks the clauses against each other and fills in the rule.
-func (p *parser) ruleResolve(st *ruleState) *Error {
+func (p *parser) ruleResolve(st *ruleState) *srcpos.Error {
 	r := &st.r
 
 	// Families: each side narrows them; the protocol may too.

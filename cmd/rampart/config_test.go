@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rampart-fw/rampart/config"
+	"github.com/spf13/cobra"
+)
+
+// TestConfigCheck: one bad configuration file per kind of bad value in
+// every section, each giving exactly these problems with their places
+// (FILE stands for the configuration file's path), and exit 2.
+func TestConfigCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"authoritative-listen-no-port", []string{
+			`FILE:2:12: authoritative.listen[0]: want ADDRESS:PORT such as 127.0.0.1:53, not "127.0.0.1"`,
+		}},
+		{"authoritative-listen-string", []string{
+			`FILE:2:11: authoritative.listen: expected a list, found "127.0.0.1:53"`,
+		}},
+		{"authoritative-metrics", []string{
+			`FILE:2:12: authoritative.metrics: want ADDRESS:PORT such as 127.0.0.1:9153, not "9153"`,
+		}},
+		{"authoritative-zone-bad-origin", []string{
+			`FILE:4:15: authoritative.zones[0].origin: "ok..lab." is not a domain name`,
+		}},
+		{"authoritative-zone-broken", []string{
+			`testdata/config/files/broken.zone:5:12: bad A record: "10.0.9.300"`,
+			`testdata/config/files/broken.zone:7:1: CNAME and other data (A) at www.broken.lab.: the CNAME is at line 6`,
+		}},
+		{"authoritative-zone-missing", []string{
+			`FILE:3:13: authoritative.zones[0].file: open testdata/config/files/nowhere.zone: no such file or directory`,
+		}},
+		{"authoritative-zone-no-file", []string{
+			`FILE:3:7: authoritative.zones[0]: a zone needs a file`,
+		}},
+		{"authoritative-zone-unknown-key", []string{
+			`FILE:4:7: unknown key "orgin" in authoritative.zones[0] (known keys: file, origin)`,
+		}},
+		{"authoritative-zones-mapping", []string{
+			`FILE:2:10: authoritative.zones: expected a list, found a mapping`,
+		}},
+		{"every-problem", []string{
+			`FILE:2:13: lab.captures: expected a string, found a list`,
+			`FILE:4:15: resolver.cache_size: invalid size "lots": want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)`,
+			`FILE:5:11: resolver.dnssec: use on or off, not "maybe"`,
+			`FILE:6:16: resolver.serve_stale: expected true or false, found "perhaps"`,
+			`FILE:9:12: gateway.workers: want 0 (one per core) to 256 workers, not -1`,
+			`FILE:10:3: unknown key "lna" in gateway (known keys: conntrack_max, lan, metrics, policy, wan, workers)`,
+			`testdata/config/files/broken.rules:2:7: unknown service "shh"`,
+			`testdata/config/files/broken.rules:3:6: port 0 is not a valid port`,
+		}},
+		{"gateway-conntrack-max-type", []string{
+			`FILE:2:18: gateway.conntrack_max: expected an integer, found "1e99"`,
+		}},
+		{"gateway-conntrack-max", []string{
+			`FILE:2:18: gateway.conntrack_max: want 1 to 1073741824 connections, not 0`,
+		}},
+		{"gateway-lan", []string{
+			`FILE:2:8: gateway.lan: "eth0/1" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)`,
+		}},
+		{"gateway-metrics", []string{
+			`FILE:2:12: gateway.metrics: want ADDRESS:PORT such as 127.0.0.1:9153, not "[::1]"`,
+		}},
+		{"gateway-policy-broken", []string{
+			`testdata/config/files/broken.rules:2:7: unknown service "shh"`,
+			`testdata/config/files/broken.rules:3:6: port 0 is not a valid port`,
+		}},
+		{"gateway-policy-interface", []string{
+			`testdata/config/files/iface.rules:1:1: unknown interface "eth5" (known: lan, wan)`,
+		}},
+		{"gateway-policy-missing", []string{
+			`FILE:2:11: gateway.policy: open testdata/config/files/nowhere.rules: no such file or directory`,
+		}},
+		{"gateway-wan", []string{
+			`FILE:2:8: gateway.wan: "an-interface-name-too-long" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)`,
+		}},
+		{"gateway-workers-negative", []string{
+			`FILE:2:12: gateway.workers: want 0 (one per core) to 256 workers, not -1`,
+		}},
+		{"gateway-workers-type", []string{
+			`FILE:2:12: gateway.workers: expected an integer, found a list`,
+		}},
+		{"gateway-workers", []string{
+			`FILE:2:12: gateway.workers: want 0 (one per core) to 256 workers, not 1000`,
+		}},
+		{"lab-captures-file", []string{
+			`FILE:2:13: lab.captures: testdata/config/files/ok.zone is not a folder`,
+		}},
+		{"lab-topology-broken", []string{
+			`testdata/config/files/broken-topology.yaml:7:9: interface a.eth0: unknown network "m"`,
+		}},
+		{"lab-topology-list", []string{
+			`FILE:2:13: lab.topology: expected a string, found a list`,
+		}},
+		{"lab-topology-missing", []string{
+			`FILE:2:13: lab.topology: open testdata/config/files/nowhere.yaml: no such file or directory`,
+		}},
+		{"lab-unknown-key", []string{
+			`FILE:2:3: unknown key "topolgy" in lab (known keys: captures, topology)`,
+		}},
+		{"resolver-allow", []string{
+			`FILE:2:11: resolver.allow[0]: invalid prefix "10.0.0.0/33": expected an address prefix such as 10.0.0.0/24`,
+		}},
+		{"resolver-cache-size-list", []string{
+			`FILE:2:15: resolver.cache_size: expected a string, found a list`,
+		}},
+		{"resolver-cache-size-small", []string{
+			`FILE:2:15: resolver.cache_size: 1KiB is less than the 4KiB a cache needs (room for a full-sized answer)`,
+		}},
+		{"resolver-cache-size", []string{
+			`FILE:2:15: resolver.cache_size: invalid size "lots": want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)`,
+		}},
+		{"resolver-control-empty", []string{
+			`FILE:2:12: resolver.control: want the path of a socket, not an empty string`,
+		}},
+		{"resolver-dnssec-list", []string{
+			`FILE:2:11: resolver.dnssec: expected a string, found a list`,
+		}},
+		{"resolver-dnssec", []string{
+			`FILE:2:11: resolver.dnssec: use on or off, not "maybe"`,
+		}},
+		{"resolver-listen", []string{
+			`FILE:2:12: resolver.listen[0]: invalid address and port "localhost:53": expected 192.0.2.1:53 or [2001:db8::1]:53`,
+		}},
+		{"resolver-max-ttl", []string{
+			`FILE:2:12: resolver.max_ttl: 4000000000 seconds is more than the 2147483647 a TTL can be (RFC 2181)`,
+		}},
+		{"resolver-metrics", []string{
+			`FILE:2:12: resolver.metrics: want ADDRESS:PORT such as 127.0.0.1:9153, not "127.0.0.1:99999"`,
+		}},
+		{"resolver-min-over-default-max", []string{
+			`FILE:2:12: resolver.min_ttl: 100000 seconds is more than max_ttl (86400)`,
+		}},
+		{"resolver-min-over-max", []string{
+			`FILE:2:12: resolver.min_ttl: 7200 seconds is more than max_ttl (3600)`,
+		}},
+		{"resolver-min-ttl-type", []string{
+			`FILE:2:12: resolver.min_ttl: expected an integer from 0 to 4294967295, found "an hour"`,
+		}},
+		{"resolver-qname-minimisation", []string{
+			`FILE:2:23: resolver.qname_minimisation: expected true or false, found a mapping`,
+		}},
+		{"resolver-root-hints-broken", []string{
+			`testdata/config/files/broken.hints:2:27: bad address "203.0.113.300"`,
+		}},
+		{"resolver-root-hints-missing", []string{
+			`FILE:2:15: resolver.root_hints: open testdata/config/files/nowhere.hints: no such file or directory`,
+		}},
+		{"resolver-serve-stale", []string{
+			`FILE:2:16: resolver.serve_stale: expected true or false, found "sometimes"`,
+		}},
+		{"resolver-trust-anchor-broken", []string{
+			`testdata/config/files/broken.anchors:1:1: trust anchor DS ok.lab. 1: SHA256 digest has 8 octets, want 32`,
+			`testdata/config/files/broken.anchors:2:1: trust anchor for ok.lab.: type A, want DS or DNSKEY`,
+		}},
+		{"resolver-trust-anchor-dnssec-off", []string{
+			`FILE:3:17: resolver.trust_anchor: a trust anchor needs DNSSEC on, and resolver.dnssec (FILE:2:11) turns it off`,
+		}},
+		{"resolver-trust-anchor-missing", []string{
+			`FILE:2:17: resolver.trust_anchor: open testdata/config/files/nowhere.anchors: no such file or directory`,
+		}},
+		{"resolver-upstream-port", []string{
+			`FILE:2:18: resolver.upstream_port: expected an integer from 0 to 65535, found "65536"`,
+		}},
+		{"section-not-a-mapping", []string{
+			`FILE:1:10: gateway: expected a mapping, found "eth0"`,
+		}},
+		{"top-alias", []string{
+			`FILE:3:10: aliases are not allowed in configuration`,
+		}},
+		{"top-duplicate-section", []string{
+			`FILE:3:1: duplicate key "lab" in the top level`,
+		}},
+		{"top-not-a-mapping", []string{
+			`FILE:1:1: the top level: expected a mapping, found a list`,
+		}},
+		{"top-syntax", []string{
+			`FILE:2: did not find expected ',' or ']'`,
+		}},
+		{"top-unknown-section", []string{
+			`FILE:1:1: unknown key "resolvr" in the top level (known keys: authoritative, gateway, lab, resolver)`,
+		}},
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "config", "bad", "*.yaml"))
+	if len(files) != len(tests) {
+		t.Errorf("%d files in testdata/config/bad, %d expectations", len(files), len(tests))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join("testdata", "config", "bad", tt.name+".yaml")
+			code, out, errOut := runCLI("config", "check", path)
+			var want strings.Builder
+			for _, w := range tt.want {
+				want.WriteString(strings.ReplaceAll(w, "FILE", path) + "\n")
+			}
+			n := len(tt.want)
+			plural := map[bool]string{true: "", false: "s"}[n == 1]
+			want.WriteString("rampart: " + path + ": " + strconv.Itoa(n) + " problem" + plural + "\n")
+			if code != 2 || out != "" || errOut != want.String() {
+				t.Errorf("exit %d, stdout %q, stderr\n%s\nwant exit 2 and\n%s", code, out, errOut, want.String())
+			}
+		})
+	}
+}
+
+// TestConfigCheckOK: a file that sets every key, and names files that
+// exist and parse, is ok.
+func TestConfigCheckOK(t *testing.T) {
+	path := filepath.Join("testdata", "config", "good.yaml")
+	code, out, errOut := runCLI("config", "check", path)
+	if code != 0 || out != path+": ok\n" || errOut != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	var cfg fileConfig
+	if err := config.LoadFile(path, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// Every key is set, so that the file shows every one being checked.
+	var unset []string
+	walkValues(reflect.ValueOf(cfg), "", func(key string, set bool) {
+		if !set {
+			unset = append(unset, key)
+		}
+	})
+	if len(unset) > 0 {
+		t.Errorf("good.yaml leaves out %v", unset)
+	}
+	if code, _, errOut := runCLI("config", "check", filepath.Join("testdata", "config", "missing.yaml")); code != 2 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing file: exit %d, %q", code, errOut)
+	}
+}
+
+// walkValues calls fn for every config.Value in v with whether it is set.
+func walkValues(v reflect.Value, key string, fn func(key string, set bool)) {
+	if s, ok := v.Interface().(interface{ IsSet() bool }); ok {
+		fn(key, s.IsSet())
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Type().Field(i); f.IsExported() {
+				walkValues(v.Field(i), key+"."+f.Tag.Get("yaml"), fn)
+			}
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			fn(key, false)
+		}
+		for i := 0; i < v.Len(); i++ {
+			walkValues(v.Index(i), key, fn)
+		}
+	}
+}
+
+// TestConfigFlags: a value set by a flag is named by the flag, and a flag
+// wins over the file.
+func TestConfigFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte("resolver:\n  cache_size: lots\n  dnssec: maybe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		{[]string{"resolver", "--cache-size", "lots", "--listen", "127.0.0.1:0"},
+			`rampart: --cache-size: invalid size "lots": want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)`},
+		{[]string{"resolver", "--dnssec", "maybe", "--listen", "127.0.0.1:0"}, `rampart: --dnssec: use on or off, not "maybe"`},
+		{[]string{"resolver", "--dnssec", "off", "--trust-anchor", "x.anchors", "--listen", "127.0.0.1:0"},
+			"rampart: --trust-anchor: a trust anchor needs DNSSEC on, and --dnssec turns it off"},
+		{[]string{"--config", file, "resolver", "--cache-size", "1MiB", "--listen", "127.0.0.1:0"},
+			"rampart: " + file + `:3:11: resolver.dnssec: use on or off, not "maybe"`},
+		{[]string{"--config", file, "resolver", "--dnssec", "maybe", "--listen", "127.0.0.1:0"},
+			"rampart: --dnssec: use on or off, not \"maybe\"\n" +
+				file + `:2:15: resolver.cache_size: invalid size "lots": want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)`},
+		{[]string{"gateway", "--policy", "testdata/gateway.rules", "--workers", "-3", "--lan", "a/b"},
+			"rampart: --lan: \"a/b\" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)\n--workers: want 0 (one per core) to 256 workers, not -3"},
+		{[]string{"authoritative", "--zone", "testdata/config/files/nowhere.zone"},
+			"rampart: --zone: open testdata/config/files/nowhere.zone: no such file or directory"},
+		{[]string{"lab", "--topology", "testdata/config/files/nowhere.yaml", "up"},
+			"rampart: --topology: open testdata/config/files/nowhere.yaml: no such file or directory"},
+	}
+	for _, tt := range tests {
+		code, _, errOut := runCLI(tt.args...)
+		if code != 2 || errOut != tt.want+"\n" {
+			t.Errorf("rampart %v: exit %d, stderr\n%s\nwant exit 2 and\n%s", tt.args, code, errOut, tt.want)
+		}
+	}
+}
+
+// TestConfigurationDoc holds docs/configuration.md and the configuration
+// structs together: every key of fileConfig is documented in the table of
+// its section and every documented key exists; every flag the doc names
+// exists on its section's subcommand; every YAML example decodes.
+func TestConfigurationDoc(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var (
+		section    string
+		documented []string
+		flags      = map[string][]string{} // section -> flags named in its tables
+		examples   []string
+		example    *strings.Builder
+	)
+	flagRE := regexp.MustCompile("`(--[a-z0-9-]+)")
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := sc.Text()
+		switch {
+		case example != nil && text == "```":
+			examples = append(examples, example.String())
+			example = nil
+		case example != nil:
+			example.WriteString(text + "\n")
+		case text == "```yaml":
+			example = &strings.Builder{}
+		case strings.HasPrefix(text, "## "):
+			section = strings.Trim(strings.TrimPrefix(text, "## "), "` ")
+		case strings.HasPrefix(text, "| `"):
+			cells := strings.Split(text, "|")
+			if len(cells) != 7 {
+				t.Errorf("configuration.md:%d: a key's row has %d cells, want 5 (key, type, default, flag, meaning)", line, len(cells)-2)
+				continue
+			}
+			documented = append(documented, section+"."+strings.Trim(cells[1], "` "))
+			for _, m := range flagRE.FindAllStringSubmatch(cells[4], -1) {
+				flags[section] = append(flags[section], m[1])
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(documented)
+	keys := config.Keys(reflect.TypeOf(fileConfig{}))
+	for _, k := range keys {
+		if _, found := slices.BinarySearch(documented, k); !found {
+			t.Errorf("key %s is not documented in docs/configuration.md", k)
+		}
+	}
+	for _, k := range documented {
+		if _, found := slices.BinarySearch(keys, k); !found {
+			t.Errorf("docs/configuration.md documents %s, which the configuration does not have", k)
+		}
+	}
+
+	root := newApp(os.Stdout, os.Stderr).rootCommand()
+	for section, names := range flags {
+		cmd, _, err := root.Find([]string{section})
+		if err != nil || cmd == root {
+			t.Errorf("docs/configuration.md: section %s is not a subcommand", section)
+			continue
+		}
+		for _, name := range names {
+			if !hasFlag(cmd, strings.TrimPrefix(name, "--")) {
+				t.Errorf("docs/configuration.md: %s has no flag %s", cmd.CommandPath(), name)
+			}
+		}
+	}
+
+	if len(examples) < 5 {
+		t.Errorf("%d YAML examples, want one for the whole file and one per section", len(examples))
+	}
+	for i, ex := range examples {
+		var cfg fileConfig
+		if err := config.Decode("example", []byte(ex), &cfg); err != nil {
+			t.Errorf("example %d does not decode: %v\n%s", i+1, err, ex)
+		}
+	}
+}
+
+func hasFlag(cmd *cobra.Command, name string) bool {
+	return cmd.Flags().Lookup(name) != nil || cmd.PersistentFlags().Lookup(name) != nil || cmd.InheritedFlags().Lookup(name) != nil
+}
