@@ -47,7 +47,7 @@ func New(cfg Config) (*Cache, error) {
 // configured clock".
 func (c *Cache) nanos(t time.Time) int64 {
 	if t.IsZero() {
-		t = c.set.now()
+		t = c.set.clock.Now()
 	}
 	return t.UnixNano()
 }

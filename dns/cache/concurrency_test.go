@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // TestConcurrentUse runs every operation at once on a cache small enough to
 // evict constantly. Run with -race; it also checks that every answer served
 // meanwhile is well formed and carries the query's ID.
 func TestConcurrentUse(t *testing.T) {
-	clk := newClock()
-	c, err := New(Config{MaxBytes: 64 << 10, Shards: 4, ServeStale: true, Now: clk.Now})
+	clk := clock.NewFake(testEpoch)
+	c, err := New(Config{MaxBytes: 64 << 10, Shards: 4, ServeStale: true, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}

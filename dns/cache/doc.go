@@ -18,7 +18,7 @@
 //     randomisation is echoed), TTLs, RD/CD and the OPT record, with no
 //     allocation and no exclusive lock.
 //   - Time: every read returns the remaining TTL, computed from the caller's
-//     clock (Config.Now, or the now argument), so tests never sleep.
+//     clock (Config.Clock, or the now argument), so tests never sleep.
 //     Serve-stale (RFC 8767) and a one-shot prefetch signal in the last 10%
 //     of a TTL are reported to the caller, which decides what to do.
 //   - Memory: Config.MaxBytes bounds the real size of stored entries plus a

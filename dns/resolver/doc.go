@@ -47,5 +47,6 @@
 // records through when asked to), and about forwarding or the operating
 // system's resolver: every answer comes from walking the hierarchy. The
 // network is reached only through the Transport interface, and time only
-// through Clock, so that tests and the .rpl replayer can script both.
+// through Config.Clock (a clock.Clock), so that tests and the .rpl replayer
+// can script both.
 package resolver

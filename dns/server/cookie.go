@@ -8,7 +8,8 @@ import (
 	"math/bits"
 	"net/netip"
 	"sync/atomic"
-	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // DNS cookies, RFC 7873, with the interoperable server cookie of RFC 9018.
@@ -82,12 +83,12 @@ type cookieKeys struct {
 // cookieJar issues and verifies server cookies. Readers load the keys with
 // one atomic pointer load, so the hit path takes no lock.
 type cookieJar struct {
-	keys atomic.Pointer[cookieKeys]
-	now  func() time.Time
+	keys  atomic.Pointer[cookieKeys]
+	clock clock.Clock // immutable after newCookieJar
 }
 
 func newCookieJar(secret []byte) (*cookieJar, error) {
-	j := &cookieJar{now: time.Now}
+	j := &cookieJar{clock: clock.System{}}
 	k := new(cookieKeys)
 	if err := fillSecret(&k.cur, secret); err != nil {
 		return nil, err
@@ -178,7 +179,7 @@ func (j *cookieJar) verdict(c []byte, found bool, client netip.Addr, reply *[coo
 	}
 	copy(reply[:clientCookieLen], c)
 	keys := j.keys.Load()
-	now := uint32(j.now().Unix())
+	now := uint32(j.clock.Now().Unix())
 	v := CookieClientOnly
 	if l > clientCookieLen {
 		v = CookieInvalid

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // TestSipHash24 checks the reference vectors of the SipHash paper (key
@@ -141,7 +142,7 @@ func TestCookieVerdict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			j.now = func() time.Time { return time.Unix(tt.now, 0) }
+			j.clock = clock.NewFake(time.Unix(tt.now, 0))
 			var reply [cookieReplyLen]byte
 			c := unhex(t, tt.cookie)
 			got := j.verdict(c, tt.found, tt.client, &reply)

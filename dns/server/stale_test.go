@@ -6,12 +6,12 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/cache"
 )
 
@@ -37,18 +37,6 @@ func newWireCache(tb testing.TB) wireCache {
 	return wireCache{c}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // countingResolver answers A 192.0.2.7 with TTL 100, or fails when told to.
 type countingResolver struct {
 	calls atomic.Int64
@@ -69,8 +57,8 @@ func (r *countingResolver) Resolve(ctx context.Context, qname string, qtype, qcl
 }
 
 func TestPrefetchAndServeStale(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	c, err := cache.New(cache.Config{ServeStale: true, Now: clk.now})
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	c, err := cache.New(cache.Config{ServeStale: true, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +78,7 @@ func TestPrefetchAndServeStale(t *testing.T) {
 	}
 	// In the last tenth of its TTL the hit is still served from the cache,
 	// and the name is refreshed in the background.
-	clk.add(95 * time.Second)
+	clk.Advance(95 * time.Second)
 	if r := ask(); len(r.Answer) != 1 || r.Answer[0].Header().Ttl > 5 {
 		t.Fatalf("near-expiry answer %v", r)
 	}
@@ -107,7 +95,7 @@ func TestPrefetchAndServeStale(t *testing.T) {
 	}
 	// Expired, and upstream fails: the stale answer is served (RFC 8767)
 	// rather than SERVFAIL.
-	clk.add(150 * time.Second)
+	clk.Advance(150 * time.Second)
 	res.fail.Store(true)
 	r := ask()
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].Header().Ttl != uint32(cache.DefaultStaleTTL/time.Second) {
@@ -116,14 +104,14 @@ func TestPrefetchAndServeStale(t *testing.T) {
 }
 
 func TestNoStaleWhenOff(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	c, _ := cache.New(cache.Config{Now: clk.now})
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	c, _ := cache.New(cache.Config{Clock: clk})
 	res := &countingResolver{}
 	s := start(t, Config{Resolver: res, Cache: wireCache{c}, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 	q := new(dns.Msg)
 	q.SetQuestion("x.example.", dns.TypeA)
 	exchange(t, s, "udp", q)
-	clk.add(200 * time.Second)
+	clk.Advance(200 * time.Second)
 	res.fail.Store(true)
 	if r := exchange(t, s, "udp", q); r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("serve-stale off: %v, want SERVFAIL", r)
@@ -143,9 +131,9 @@ func (p plainCache) PutAnswer(m *dns.Msg) { p.c.PutAnswer(m) }
 // the slow path answers from the entry it stored or packs the response
 // itself; and only the later query counts as a hit.
 func TestSlowPathAnswersAsLaterHits(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	for _, justStored := range []bool{true, false} {
-		c, err := cache.New(cache.Config{Now: clk.now})
+		c, err := cache.New(cache.Config{Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
