@@ -68,7 +68,7 @@ func replayFactory(env replay.Env) (replay.Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := resolver.Config{Transport: env.Transport, Clock: env.Clock, Cache: rrCache{c}, QNAMEMinimisation: true}
+	cfg := resolver.Config{Transport: env.Transport, Clock: env.Clock, Cache: c.ResolverView(), QNAMEMinimisation: true}
 	if q := env.Config.QNameMinimisation; q != nil {
 		cfg.QNAMEMinimisation = *q
 	}

@@ -293,7 +293,7 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 		return usageErrorf("cache: %v", err)
 	}
 	qmin := cfg.QNAMEMin == nil || *cfg.QNAMEMin
-	rcfg := resolver.Config{RootHints: hints, Cache: rrCache{c}, Logger: a.log,
+	rcfg := resolver.Config{RootHints: hints, Cache: c.ResolverView(), Logger: a.log,
 		QNAMEMinimisation: qmin, Port: cfg.UpstreamPort, MaxTTL: cfg.MaxTTL}
 	if cfg.labWeaken {
 		// The resolver of 2008: one source port, query names as given, no
@@ -329,7 +329,7 @@ func runResolver(ctx context.Context, a *app, cfg resolverConfig) error {
 		reg.MustRegister(val.Collector())
 		answerer = val
 	}
-	srv, err := server.New(server.Config{Listen: listen, ACL: acl, Cache: wireCache{c}, Resolver: answerer, Logger: a.log, Metrics: metrics})
+	srv, err := server.New(server.Config{Listen: listen, ACL: acl, Cache: c.ServerView(), Resolver: answerer, Logger: a.log, Metrics: metrics})
 	if err != nil {
 		return usageErrorf("server: %v", err)
 	}

@@ -38,20 +38,19 @@
 // answers only plain queries and otherwise declines, leaving the slow path
 // to handle anything unusual.
 //
-// # Use from a resolver
+// # Use from a resolver and a server
 //
-// A resolver needs only this much of the API:
+// The resolver and the server each define the interface they consume;
+// ResolverView implements dns/resolver's Cache (translating its RFC 2181
+// ranks into this package's) and ServerView the server's Cache, so that a
+// program wires them as
 //
-//	type Store interface {
-//		LookupRRset(name string, qtype, qclass uint16, now time.Time, allowStale bool) (cache.RRset, bool)
-//		PutRRset(rrs []dns.RR, rank cache.Rank, now time.Time) error
-//		LookupNegative(name string, qtype, qclass uint16, now time.Time, allowStale bool) (cache.Negative, bool)
-//		PutNegative(name string, qtype, qclass uint16, nxdomain bool, authority []dns.RR, rank cache.Rank, now time.Time) error
-//		PutAnswer(msg *dns.Msg, now time.Time) error
-//	}
+//	c, _ := cache.New(cache.Config{MaxBytes: size})
+//	res, _ := resolver.New(resolver.Config{Cache: c.ResolverView()})
+//	srv, _ := server.New(server.Config{Cache: c.ServerView(), Resolver: res})
 //
-// and the server calls AnswerFromWire (or AnswerFromWireOpts) before handing
-// a query to the resolver. Put methods return ErrLowerRank or ErrNotCacheable
+// The server calls AnswerFromWire (through its view) before handing a query
+// to the resolver. Put methods return ErrLowerRank or ErrNotCacheable
 // (wrapped, with the reason) for data the cache declines by policy; other
 // errors mean the input was malformed.
 package cache

@@ -107,7 +107,7 @@ func (d *delegations) drop(zone string, e *delegation) {
 // rememberUntil is how long servers built from sets with ttl seconds left
 // are remembered: nine tenths of it, so that the cache is asked again
 // before the sets expire, in time for their refresh in the last tenth of
-// their TTL (see the rrCache adapter in cmd/rampart).
+// their TTL (see dns/cache.ResolverView.LookupRRset).
 func rememberUntil(now time.Time, ttl uint32) time.Time {
 	return now.Add(time.Duration(ttl) * time.Second * 9 / 10)
 }

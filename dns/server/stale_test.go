@@ -15,26 +15,16 @@ import (
 	"github.com/rampart-fw/rampart/dns/cache"
 )
 
-// wireCache adapts *cache.Cache to the server's Cache interface.
-type wireCache struct{ c *cache.Cache }
+// The server's tests use the cache as rampart does, through its view.
+var _ JustStoredCache = cache.ServerView{}
 
-func (w wireCache) AnswerFromWire(q, resp []byte, maxSize int, stale bool) (int, bool, bool) {
-	n, f, ok := w.c.AnswerFromWireOpts(q, resp, cache.WireOptions{MaxSize: maxSize, AllowStale: stale})
-	return n, f&cache.HitPrefetch != 0, ok
-}
-func (w wireCache) PutAnswer(m *dns.Msg) { _ = w.c.PutAnswer(m, time.Time{}) }
-func (w wireCache) AnswerJustStored(q, resp []byte, maxSize int) (int, bool) {
-	n, _, ok := w.c.AnswerFromWireOpts(q, resp, cache.WireOptions{MaxSize: maxSize, JustStored: true})
-	return n, ok
-}
-
-func newWireCache(tb testing.TB) wireCache {
+func newWireCache(tb testing.TB) cache.ServerView {
 	tb.Helper()
 	c, err := cache.New(cache.Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return wireCache{c}
+	return c.ServerView()
 }
 
 // countingResolver answers A 192.0.2.7 with TTL 100, or fails when told to.
@@ -63,7 +53,7 @@ func TestPrefetchAndServeStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := &countingResolver{}
-	s := start(t, Config{Resolver: res, Cache: wireCache{c}, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	s := start(t, Config{Resolver: res, Cache: c.ServerView(), ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 	ask := func() *dns.Msg {
 		q := new(dns.Msg)
 		q.SetQuestion("popular.example.", dns.TypeA)
@@ -107,7 +97,7 @@ func TestNoStaleWhenOff(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	c, _ := cache.New(cache.Config{Clock: clk})
 	res := &countingResolver{}
-	s := start(t, Config{Resolver: res, Cache: wireCache{c}, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	s := start(t, Config{Resolver: res, Cache: c.ServerView(), ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 	q := new(dns.Msg)
 	q.SetQuestion("x.example.", dns.TypeA)
 	exchange(t, s, "udp", q)
@@ -119,7 +109,7 @@ func TestNoStaleWhenOff(t *testing.T) {
 }
 
 // plainCache hides AnswerJustStored, as a Cache that lacks it would.
-type plainCache struct{ c wireCache }
+type plainCache struct{ c cache.ServerView }
 
 func (p plainCache) AnswerFromWire(q, resp []byte, maxSize int, stale bool) (int, bool, bool) {
 	return p.c.AnswerFromWire(q, resp, maxSize, stale)
@@ -137,9 +127,9 @@ func TestSlowPathAnswersAsLaterHits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sc Cache = wireCache{c}
+		var sc Cache = c.ServerView()
 		if !justStored {
-			sc = plainCache{wireCache{c}}
+			sc = plainCache{c.ServerView()}
 		}
 		s := start(t, Config{Resolver: &countingResolver{}, Cache: sc, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addrs()[0]))
