@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/rampart-fw/rampart/clock"
@@ -81,10 +82,16 @@ type cookieKeys struct {
 }
 
 // cookieJar issues and verifies server cookies. Readers load the keys with
-// one atomic pointer load, so the hit path takes no lock.
+// one atomic pointer load, so the hit path takes no lock; the keys a
+// pointer leads to are never modified.
 type cookieJar struct {
-	keys  atomic.Pointer[cookieKeys]
-	clock clock.Clock // immutable after newCookieJar
+	keys atomic.Pointer[cookieKeys] // read without a lock; stored under rotateMu (or by newCookieJar)
+	// rotateMu serialises rotations, each of which reads the keys and
+	// stores their successor: two at once would both keep the same
+	// previous secret, and the cookies issued under the first new secret
+	// would fail as soon as the second was installed.
+	rotateMu sync.Mutex
+	clock    clock.Clock // immutable after newCookieJar
 }
 
 func newCookieJar(secret []byte) (*cookieJar, error) {
@@ -116,6 +123,8 @@ func fillSecret(dst *[CookieSecretLen]byte, secret []byte) error {
 
 // rotate installs a new secret and keeps the current one for verification.
 func (j *cookieJar) rotate(secret []byte) error {
+	j.rotateMu.Lock()
+	defer j.rotateMu.Unlock()
 	old := j.keys.Load()
 	k := &cookieKeys{prev: old.cur, hasPrev: true}
 	if err := fillSecret(&k.cur, secret); err != nil {
