@@ -17,11 +17,14 @@ var ErrNotCacheable = errors.New("cache: not cacheable")
 
 // Cache holds RRsets, negative answers and wire-form responses under one
 // memory bound. All methods are safe for concurrent use.
+//
+// Its own fields are immutable after New, so they are read without a lock;
+// what changes lives in the shards, each guarded by its own mu.
 type Cache struct {
-	set    settings
-	seed   maphash.Seed
-	shards []shard
-	mask   uint64
+	set    settings     // immutable after New
+	seed   maphash.Seed // immutable after New
+	shards []shard      // the slice is immutable after New; each shard guards itself
+	mask   uint64       // immutable after New
 }
 
 // New validates cfg and returns an empty cache.

@@ -67,6 +67,7 @@ type Config struct {
 }
 
 // settings is a validated Config converted to the units the hot paths use.
+// It is immutable once New returns, and read without a lock.
 type settings struct {
 	maxBytes    int64
 	shards      int

@@ -21,14 +21,16 @@ import (
 // bounded; when full, an arbitrary zone is forgotten.
 type delegations struct {
 	mu    sync.Mutex
-	max   int
-	zones map[string]*delegation
+	max   int                    // immutable after newDelegations
+	zones map[string]*delegation // guarded by mu
 	// byNS lists, for each name server name, the zones whose entry
-	// depends on its addresses.
+	// depends on its addresses. Guarded by mu.
 	byNS    map[string][]string
-	evicted atomic.Uint64
+	evicted atomic.Uint64 // no lock
 }
 
+// delegation is immutable once put stores it, so get reads it under the
+// lock but hands out its pending slice, which callers only reslice.
 type delegation struct {
 	addrs   []candidate
 	pending []string

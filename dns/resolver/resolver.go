@@ -247,26 +247,29 @@ func (c *Config) validate() error {
 // Resolver resolves queries iteratively from the root hints. It is safe for
 // concurrent use.
 type Resolver struct {
+	// Immutable after New, and read by every resolution without a lock.
 	cfg       Config
 	transport Transport
 	cache     Cache
 	clock     clock.Clock
 	log       *slog.Logger
-	infra     *infraCache
-	hints     *zoneServers
+	hints     *zoneServers  // resolutions copy its candidates before use
 	slots     chan struct{} // one per resolution in flight
 
+	// Shared state that synchronises itself: each of these has its own
+	// mutex, and says which fields it guards.
+	infra     *infraCache
 	flights   flightGroup[flightKey, *result]
 	primes    flightGroup[struct{}, struct{}]
 	exchanges flightGroup[exchangeKey, exchangeResult]
+	cuts      *zoneCuts
+	delegs    *delegations
+	suspects  *suspects
+	warns     warnLimiter
 
-	cuts         *zoneCuts
-	delegs       *delegations
-	suspects     *suspects
-	warns        warnLimiter
-	cookieSecret [32]byte // for client cookies; never leaves the process
+	cookieSecret [32]byte // immutable after New: for client cookies; never leaves the process
 
-	stats counters
+	stats counters // atomics, read without a lock
 }
 
 type flightKey struct {

@@ -7,7 +7,8 @@ import (
 // Metrics are the server's Prometheus metrics. Counters on the hit path are
 // plain prometheus.Counter values picked out of their vectors once, and UDP
 // readers add to them once per batch of datagrams (see tally), so a cached
-// answer costs no label lookup and no shared atomic of its own.
+// answer costs no label lookup and no shared atomic of its own. The fields
+// are immutable after NewMetrics; the counters synchronise themselves.
 type Metrics struct {
 	queriesUDP, queriesTCP               prometheus.Counter
 	cacheHits, cacheMisses               prometheus.Counter
