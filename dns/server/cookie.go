@@ -70,8 +70,8 @@ func (v CookieVerdict) String() string {
 }
 
 // AddressProven reports whether the client showed that it receives what is
-// sent to its source address: only then is it not a spoofed victim, and
-// response rate limiting can let its answers through (RFC 7873 §5.3).
+// sent to its source address: only then is it not a spoofed victim, whose
+// answers a response rate limiter may let through (RFC 7873 §5.3).
 func (v CookieVerdict) AddressProven() bool { return v == CookieValid }
 
 // cookieKeys is the secret in use and the one it replaced, which still
