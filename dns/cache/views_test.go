@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"net/netip"
 	"testing"
 	"time"
@@ -72,14 +73,7 @@ func TestRankMappingKeepsOrder(t *testing.T) {
 		}
 		for j, b := range ranks {
 			cb, _ := rankFromResolver(b)
-			want := 0
-			switch {
-			case i < j:
-				want = -1
-			case i > j:
-				want = 1
-			}
-			if got := ca.Compare(cb); got != want {
+			if got, want := ca.Compare(cb), cmp.Compare(i, j); got != want {
 				t.Errorf("%v.Compare(%v) = %d, want %d (resolver ranks %v, %v)", ca, cb, got, want, a, b)
 			}
 		}
