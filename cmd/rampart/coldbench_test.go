@@ -114,7 +114,7 @@ func BenchmarkColdName(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			res, err := resolver.New(resolver.Config{RootHints: hints, Cache: rrCache{c}, Transport: up,
+			res, err := resolver.New(resolver.Config{RootHints: hints, Cache: c.ResolverView(), Transport: up,
 				QNAMEMinimisation: true, DNSSECOK: signed})
 			if err != nil {
 				b.Fatal(err)
@@ -130,7 +130,7 @@ func BenchmarkColdName(b *testing.B) {
 				defer func() { b.ReportMetric(float64(v.Stats().Verifications), "verifications") }()
 			}
 			srv, err := server.New(server.Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
-				Cache: wireCache{c}, Resolver: answerer, Metrics: server.NewMetrics(newRegistry()), SocketsPerAddr: 1})
+				Cache: c.ServerView(), Resolver: answerer, Metrics: server.NewMetrics(newRegistry()), SocketsPerAddr: 1})
 			if err != nil {
 				b.Fatal(err)
 			}

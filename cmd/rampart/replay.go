@@ -64,12 +64,11 @@ why), or the step that failed and why. Exits 1 if any scenario failed.`,
 // response path that `rampart resolver` runs, over the scenario's scripted
 // upstream and clock.
 func replayFactory(env replay.Env) (replay.Resolver, error) {
-	now := env.Clock.Now
-	c, err := cache.New(cache.Config{MaxBytes: 4 << 20, Now: now})
+	c, err := cache.New(cache.Config{MaxBytes: 4 << 20, Clock: env.Clock})
 	if err != nil {
 		return nil, err
 	}
-	cfg := resolver.Config{Transport: env.Transport, Clock: env.Clock, Cache: rrCache{c}, QNAMEMinimisation: true}
+	cfg := resolver.Config{Transport: env.Transport, Clock: env.Clock, Cache: c.ResolverView(), QNAMEMinimisation: true}
 	if q := env.Config.QNameMinimisation; q != nil {
 		cfg.QNAMEMinimisation = *q
 	}

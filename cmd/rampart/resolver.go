@@ -371,7 +371,7 @@ func parseSize(s string) (int64, error) {
 
 func runResolver(ctx context.Context, a *app, setup *resolverSetup) error {
 	anchors, c, qmin := setup.anchors, setup.cache, setup.qmin
-	rcfg := resolver.Config{RootHints: setup.hints, Cache: rrCache{c}, Logger: a.log,
+	rcfg := resolver.Config{RootHints: setup.hints, Cache: c.ResolverView(), Logger: a.log,
 		QNAMEMinimisation: qmin, Port: setup.upstreamPort, MaxTTL: setup.maxTTL}
 	if setup.labWeaken {
 		// The resolver of 2008: one source port, query names as given, no
@@ -403,7 +403,7 @@ func runResolver(ctx context.Context, a *app, setup *resolverSetup) error {
 		reg.MustRegister(val.Collector())
 		answerer = val
 	}
-	srv, err := server.New(server.Config{Listen: setup.listen, ACL: setup.acl, Cache: wireCache{c}, Resolver: answerer, Logger: a.log, Metrics: metrics})
+	srv, err := server.New(server.Config{Listen: setup.listen, ACL: setup.acl, Cache: c.ServerView(), Resolver: answerer, Logger: a.log, Metrics: metrics})
 	if err != nil {
 		return usageErrorf("server: %v", err)
 	}

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // populated returns a cache holding a handful of typical answers.
-func populated(t testing.TB) (*Cache, *fakeClock) {
+func populated(t testing.TB) (*Cache, *clock.Fake) {
 	t.Helper()
 	c, clk := newTestCache(t, Config{ServeStale: true})
 	now := clk.Now()

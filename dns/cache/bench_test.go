@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
 func BenchmarkAnswerFromWire(b *testing.B) {
@@ -115,7 +116,7 @@ func measureMemory(b *testing.B, kind string, n int) {
 		return ms.HeapAlloc
 	}
 	before := heap()
-	c, err := New(Config{MaxBytes: 4 << 30, Now: func() time.Time { return now }})
+	c, err := New(Config{MaxBytes: 4 << 30, Clock: clock.NewFake(now)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,11 +17,14 @@ var ErrNotCacheable = errors.New("cache: not cacheable")
 
 // Cache holds RRsets, negative answers and wire-form responses under one
 // memory bound. All methods are safe for concurrent use.
+//
+// Its own fields are immutable after New, so they are read without a lock;
+// what changes lives in the shards, each guarded by its own mu.
 type Cache struct {
-	set    settings
-	seed   maphash.Seed
-	shards []shard
-	mask   uint64
+	set    settings     // immutable after New
+	seed   maphash.Seed // immutable after New
+	shards []shard      // the slice is immutable after New; each shard guards itself
+	mask   uint64       // immutable after New
 }
 
 // New validates cfg and returns an empty cache.
@@ -47,7 +50,7 @@ func New(cfg Config) (*Cache, error) {
 // configured clock".
 func (c *Cache) nanos(t time.Time) int64 {
 	if t.IsZero() {
-		t = c.set.now()
+		t = c.set.clock.Now()
 	}
 	return t.UnixNano()
 }

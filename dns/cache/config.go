@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // Defaults, chosen to match Unbound where Unbound has an equivalent.
@@ -59,12 +61,13 @@ type Config struct {
 	// answers built by AnswerFromWire. Zero means DefaultEDNSUDPSize.
 	EDNSUDPSize uint16
 
-	// Now is the clock used where no time is passed in (AnswerFromWire, a
-	// zero now argument). Nil means time.Now.
-	Now func() time.Time
+	// Clock is read where no time is passed in (AnswerFromWire, a zero now
+	// argument). Nil means the system clock.
+	Clock clock.Clock
 }
 
 // settings is a validated Config converted to the units the hot paths use.
+// It is immutable once New returns, and read without a lock.
 type settings struct {
 	maxBytes    int64
 	shards      int
@@ -76,7 +79,7 @@ type settings struct {
 	staleTTL    uint32
 	staleMaxAge int64 // nanoseconds
 	ednsUDPSize uint16
-	now         func() time.Time
+	clock       clock.Clock
 }
 
 func (cfg Config) settings() (settings, error) {
@@ -85,7 +88,7 @@ func (cfg Config) settings() (settings, error) {
 		shards:      cfg.Shards,
 		serveStale:  cfg.ServeStale,
 		ednsUDPSize: cfg.EDNSUDPSize,
-		now:         cfg.Now,
+		clock:       clock.Or(cfg.Clock),
 	}
 	if s.maxBytes < 0 {
 		return s, fmt.Errorf("cache: config: MaxBytes %d is negative", s.maxBytes)
@@ -155,9 +158,6 @@ func (cfg Config) settings() (settings, error) {
 	}
 	if s.ednsUDPSize < 512 {
 		return s, fmt.Errorf("cache: config: EDNSUDPSize %d is below the 512 octets every DNS client accepts", s.ednsUDPSize)
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	return s, nil
 }

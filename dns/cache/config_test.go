@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -13,7 +15,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if s.maxBytes != DefaultMaxBytes || s.shards != 256 || s.minTTL != 0 || s.maxTTL != 86400 ||
 		s.maxNegTTL != 3600 || s.staleTTL != 30 || s.staleMaxAge != int64(24*time.Hour) ||
-		s.ednsUDPSize != 1232 || s.serveStale || s.now == nil {
+		s.ednsUDPSize != 1232 || s.serveStale || s.clock != (clock.System{}) {
 		t.Errorf("defaults = %+v", s)
 	}
 }

@@ -18,7 +18,7 @@
 //     randomisation is echoed), TTLs, RD/CD and the OPT record, with no
 //     allocation and no exclusive lock.
 //   - Time: every read returns the remaining TTL, computed from the caller's
-//     clock (Config.Now, or the now argument), so tests never sleep.
+//     clock (Config.Clock, or the now argument), so tests never sleep.
 //     Serve-stale (RFC 8767) and a one-shot prefetch signal in the last 10%
 //     of a TTL are reported to the caller, which decides what to do.
 //   - Memory: Config.MaxBytes bounds the real size of stored entries plus a
@@ -38,20 +38,19 @@
 // answers only plain queries and otherwise declines, leaving the slow path
 // to handle anything unusual.
 //
-// # Use from a resolver
+// # Use from a resolver and a server
 //
-// A resolver needs only this much of the API:
+// The resolver and the server each define the interface they consume;
+// ResolverView implements dns/resolver's Cache (translating its RFC 2181
+// ranks into this package's) and ServerView the server's Cache, so that a
+// program wires them as
 //
-//	type Store interface {
-//		LookupRRset(name string, qtype, qclass uint16, now time.Time, allowStale bool) (cache.RRset, bool)
-//		PutRRset(rrs []dns.RR, rank cache.Rank, now time.Time) error
-//		LookupNegative(name string, qtype, qclass uint16, now time.Time, allowStale bool) (cache.Negative, bool)
-//		PutNegative(name string, qtype, qclass uint16, nxdomain bool, authority []dns.RR, rank cache.Rank, now time.Time) error
-//		PutAnswer(msg *dns.Msg, now time.Time) error
-//	}
+//	c, _ := cache.New(cache.Config{MaxBytes: size})
+//	res, _ := resolver.New(resolver.Config{Cache: c.ResolverView()})
+//	srv, _ := server.New(server.Config{Cache: c.ServerView(), Resolver: res})
 //
-// and the server calls AnswerFromWire (or AnswerFromWireOpts) before handing
-// a query to the resolver. Put methods return ErrLowerRank or ErrNotCacheable
+// The server calls AnswerFromWire (through its view) before handing a query
+// to the resolver. Put methods return ErrLowerRank or ErrNotCacheable
 // (wrapped, with the reason) for data the cache declines by policy; other
 // errors mean the input was malformed.
 package cache

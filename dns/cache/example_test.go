@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/cache"
 )
 
 func Example() {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	c, err := cache.New(cache.Config{MaxBytes: 1 << 20, Now: func() time.Time { return now }})
+	c, err := cache.New(cache.Config{MaxBytes: 1 << 20, Clock: clock.NewFake(now)})
 	if err != nil {
 		panic(err)
 	}

@@ -1,40 +1,22 @@
 package cache
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
-// fakeClock is the injectable clock: tests move time instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// testEpoch is where every test's clock starts; tests move a clock.Fake
+// instead of sleeping.
+var testEpoch = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestCache(t testing.TB, cfg Config) (*Cache, *fakeClock) {
+func newTestCache(t testing.TB, cfg Config) (*Cache, *clock.Fake) {
 	t.Helper()
-	clk := newClock()
-	if cfg.Now == nil {
-		cfg.Now = clk.Now
+	clk := clock.NewFake(testEpoch)
+	if cfg.Clock == nil {
+		cfg.Clock = clk
 	}
 	c, err := New(cfg)
 	if err != nil {

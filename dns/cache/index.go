@@ -9,6 +9,9 @@ package cache
 // Distinct keys may share a tag; the table keeps every one of them and
 // callers confirm a candidate against the entry's stored key. Slot 0 is
 // never stored, so a zero cell is empty.
+//
+// An index belongs to one shard and is guarded by that shard's mu: next
+// needs the read lock, insert and remove the write lock.
 type index struct {
 	cells []uint64
 	n     int

@@ -39,21 +39,27 @@ const (
 // key is not stored: removal recomputes it from data, which keeps the slot
 // at 64 bytes.
 //
+// Entries live in their shard's slab, so the shard's mu guards them: every
+// field but state is written only under the write lock and read under
+// either lock. state is the exception: lookups holding only the read lock
+// count hits and claim the prefetch signal in it, so it is read and written
+// with atomics only, under either lock.
+//
 // data is never modified after the entry is published: readers take a
 // reference under the read lock and copy from it after releasing the lock;
 // a replacement installs a new slice.
 type entry struct {
-	data   []byte
-	expire int64  // unix nanoseconds at which the remaining TTL reaches 0
-	ttl    uint32 // TTL in seconds when stored, after clamping
-	size   uint32 // bytes charged against the shard limit
-	prev   uint32 // towards the head (newer); 0 = none
-	next   uint32 // towards the tail (older); free-list link for free slots
-	heap   uint32 // position in the shard's expiry heap
-	state  uint32 // atomic: S3-FIFO frequency and prefetch flag
-	rank   Rank
-	queue  uint8
-	kind   kind
+	data   []byte // guarded by shard.mu; the bytes it holds are immutable
+	expire int64  // guarded by shard.mu: unix nanoseconds at which the remaining TTL reaches 0
+	ttl    uint32 // guarded by shard.mu: TTL in seconds when stored, after clamping
+	size   uint32 // guarded by shard.mu: bytes charged against the shard limit
+	prev   uint32 // guarded by shard.mu: towards the head (newer); 0 = none
+	next   uint32 // guarded by shard.mu: towards the tail (older); free-list link for free slots
+	heap   uint32 // guarded by shard.mu: position in the shard's expiry heap
+	state  uint32 // atomic, under either lock: S3-FIFO frequency and prefetch flag
+	rank   Rank   // guarded by shard.mu
+	queue  uint8  // guarded by shard.mu
+	kind   kind   // guarded by shard.mu
 }
 
 // entryOverhead is charged per entry on top of cap(data): the slab slot,
@@ -129,6 +135,7 @@ func (e *entry) claimPrefetch() bool {
 	}
 }
 
+// fifo is one S3-FIFO queue of a shard; the shard's mu guards it.
 type fifo struct {
 	head, tail uint32 // head is the newest
 	n          int
@@ -136,7 +143,8 @@ type fifo struct {
 }
 
 // shardCounters are updated with atomics so that readers holding only the
-// read lock can count, and Stats can read without locking.
+// read lock can count, and Stats can read without locking. None of them
+// is guarded by a lock; a sum over the shards is not a consistent snapshot.
 type shardCounters struct {
 	hits, misses [numStatKinds]atomic.Uint64
 	staleHits    atomic.Uint64
@@ -151,25 +159,37 @@ type shardCounters struct {
 	wireDeclined atomic.Uint64
 }
 
+// shard is an independently locked part of the cache. Lookups take the
+// read lock (and write only atomics: entry.state and ctr); stores,
+// evictions and flushes take the write lock. The methods of shard do not
+// lock: their callers in Cache hold mu, the read lock for find and the
+// write lock for everything else.
 type shard struct {
 	mu       sync.RWMutex
-	seed     maphash.Seed // the cache's, to recompute index keys on removal
-	idx      index
-	slots    []entry // slots[0] is a sentinel so that index 0 means "none"
-	freeHead uint32
-	small    fifo
-	main     fifo
-	heap     []uint32 // slots ordered by expire, soonest first
-	ghost    []uint32 // fingerprints of keys recently evicted from small
-	limit    int64
-	bytes    int64
-	count    [numKinds]int64
-	ctr      shardCounters
-	_        [64]byte // keep neighbouring shards' locks off this cache line
+	seed     maphash.Seed    // immutable after init: the cache's, to recompute index keys on removal
+	idx      index           // guarded by mu
+	slots    []entry         // guarded by mu; slots[0] is a sentinel so that index 0 means "none"
+	freeHead uint32          // guarded by mu
+	small    fifo            // guarded by mu
+	main     fifo            // guarded by mu
+	heap     []uint32        // guarded by mu: slots ordered by expire, soonest first
+	ghost    []uint32        // guarded by mu: fingerprints of keys recently evicted from small
+	limit    int64           // immutable after init
+	bytes    int64           // guarded by mu
+	count    [numKinds]int64 // guarded by mu
+	ctr      shardCounters   // atomics, read without mu
+	_        [64]byte        // keep neighbouring shards' locks off this cache line
 }
 
+// init prepares an empty shard, before the cache is shared.
 func (s *shard) init(seed maphash.Seed, limit int64) {
 	s.seed = seed
+	s.limit = limit
+	s.reset()
+}
+
+// reset empties the shard. The caller holds the write lock, or is init.
+func (s *shard) reset() {
 	s.idx.init()
 	s.slots = make([]entry, 1, 16)
 	s.freeHead = 0
@@ -177,7 +197,6 @@ func (s *shard) init(seed maphash.Seed, limit int64) {
 	s.main = fifo{}
 	s.heap = nil
 	s.ghost = make([]uint32, 16)
-	s.limit = limit
 	s.bytes = 0
 	s.count = [numKinds]int64{}
 }
@@ -550,7 +569,7 @@ func (s *shard) clear() int {
 	for _, c := range s.count {
 		n += int(c)
 	}
-	s.init(s.seed, s.limit)
+	s.reset()
 	s.ctr.flushed.Add(uint64(n))
 	return n
 }

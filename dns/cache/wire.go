@@ -188,7 +188,7 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 	}
 	nh := c.nameHash(name)
 	k := key{kind: kindAnswer, flags: flags, qtype: q.qtype, qclass: q.qclass, name: name}
-	now := c.set.now().UnixNano()
+	now := c.set.clock.Now().UnixNano()
 	h, ok := c.get(nh, &k, now, o.AllowStale, o.JustStored)
 	if !ok {
 		if !o.JustStored {

@@ -26,11 +26,12 @@
 // Insecure. Signature times get Unbound's skew: 10% of the validity
 // period, between one hour and one day.
 //
-// It refuses to know about the network, the walk down the hierarchy,
-// caching and time-to-live bookkeeping beyond the TTL a result permits:
-// the resolver (dns/resolver) fetches DNSKEY, DS and denial records, calls
-// the Validator step by step (VerifyDNSKEY at each zone, VerifyRRset for
-// each answer, a Prove* call for each negative answer or wildcard
-// expansion), caches KeySets, and decides what to tell the client. RFC
-// 5011 trust anchor rollover is left to the operator's file.
+// It refuses to know about the network, the walk down the hierarchy, caching
+// and time-to-live bookkeeping beyond the TTL a result permits: the
+// validating layer (dns/validate) fetches DNSKEY, DS and denial records
+// through the iterative resolver (dns/resolver), calls the Validator step by
+// step (VerifyDNSKEY at each zone, VerifyRRset for each answer, a Prove*
+// call for each negative answer or wildcard expansion), caches KeySets, and
+// decides what to tell the client. RFC 5011 trust anchor rollover is left to
+// the operator's file.
 package dnssec

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/authoritative"
 )
 
@@ -75,7 +76,7 @@ func loadFuzzFixture(t testing.TB) *fuzzFixture {
 			}
 			fx.stores = append(fx.stores, s)
 		}
-		fx.v = New(Config{Anchors: NewAnchors(), Now: func() time.Time { return fuzzT0 }})
+		fx.v = New(Config{Anchors: NewAnchors(), Clock: clock.NewFake(fuzzT0)})
 		resp := askStore(fx.stores[0], "example.lab.", dns.TypeDNSKEY)
 		set, sigs := rrset(resp.Answer, "", dns.TypeDNSKEY)
 		var r Result

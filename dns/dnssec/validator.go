@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // Limits bound the work validation may cost, against KeyTrap
@@ -140,8 +142,9 @@ func (b *Budget) takeHash() bool {
 type Config struct {
 	// Anchors are the trust anchors; nil means RootAnchors, IANA's.
 	Anchors *Anchors
-	// Now is the clock RRSIG validity is judged by; nil means time.Now.
-	Now func() time.Time
+	// Clock is the clock RRSIG validity is judged by; nil means the system
+	// clock.
+	Clock clock.Clock
 	// Limits bound the work; see Limits for the defaults.
 	Limits Limits
 }
@@ -151,7 +154,7 @@ type Config struct {
 // state per query (that is the Budget's) and is safe for concurrent use.
 type Validator struct {
 	anchors *Anchors
-	now     func() time.Time
+	clock   clock.Clock // immutable after New
 	limits  Limits
 	stats   counters
 }
@@ -177,14 +180,11 @@ type Stats struct {
 // New makes a Validator. Nothing in Config can be invalid: out-of-range
 // limits take their defaults (see Limits). The anchors are copied.
 func New(cfg Config) *Validator {
-	v := &Validator{now: cfg.Now, limits: cfg.Limits.withDefaults()}
+	v := &Validator{clock: clock.Or(cfg.Clock), limits: cfg.Limits.withDefaults()}
 	if cfg.Anchors == nil {
 		v.anchors = RootAnchors()
 	} else {
 		v.anchors = cfg.Anchors.clone()
-	}
-	if v.now == nil {
-		v.now = time.Now
 	}
 	return v
 }
@@ -243,7 +243,7 @@ func (v *Validator) begin(b, local *Budget) call {
 		local.init(v.limits)
 		b = local
 	}
-	return call{v: v, b: b, now: v.now().Unix()}
+	return call{v: v, b: b, now: v.clock.Now().Unix()}
 }
 
 // done counts a result on its way out of a public call.

@@ -218,11 +218,17 @@ func (cp *configParser) decode(key, value string, lineno, col int) error {
 		if err != nil {
 			return cp.errorf(lineno, col, "config: val-override-date %q: want YYYYMMDDhhmmss", value)
 		}
+		if !clockReads(t) {
+			return cp.errorf(lineno, col, "config: val-override-date %q: the scenario clock reads only %s to %s", value, clockMin.Format(time.RFC3339), clockMax.Format(time.RFC3339))
+		}
 		c.ValOverrideDate = t.UTC()
 	case key == "val-override-timestamp":
 		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || n < 0 || n > 1<<40 {
+		if err != nil || n < 0 {
 			return cp.errorf(lineno, col, "config: val-override-timestamp %q: want seconds since 1970", value)
+		}
+		if n > clockMax.Unix() {
+			return cp.errorf(lineno, col, "config: val-override-timestamp %q: the scenario clock reads only up to %d (%s)", value, clockMax.Unix(), clockMax.Format(time.RFC3339))
 		}
 		c.ValOverrideDate = time.Unix(n, 0).UTC()
 	case strings.HasPrefix(key, "harden-"):

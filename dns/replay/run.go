@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // Resolver is the system under test: it answers a client query.
@@ -32,11 +34,6 @@ type Transport interface {
 	Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error)
 }
 
-// Clock is the scenario's simulated time.
-type Clock interface {
-	Now() time.Time
-}
-
 // Env is what a scenario gives the resolver.
 type Env struct {
 	// Transport answers from the scenario's RANGE blocks and REPLY steps.
@@ -45,7 +42,7 @@ type Env struct {
 	Transport Transport
 	// Clock starts at Config.ValOverrideDate, or Options.Epoch, or
 	// DefaultEpoch, and moves only on TIME_PASSES steps.
-	Clock Clock
+	Clock clock.Clock
 	// RootHints are the root server addresses the scenario names (its stub
 	// zone for "."); nil means the resolver's built-in hints.
 	RootHints []netip.AddrPort
@@ -247,6 +244,10 @@ func (s *Scenario) Run(ctx context.Context, factory Factory, opts Options) Resul
 	}
 	rt := newRunState(s, opts)
 	defer rt.close()
+	if err := s.checkClockRange(rt.clock.Now()); err != nil {
+		res.Status, res.Reason, res.Err = Failed, err.Error(), err
+		return res
+	}
 	env := Env{Transport: rt, Clock: rt.clock, RootHints: s.Config.RootHints(), Config: &s.Config}
 	resolver, err := factory(env)
 	if err != nil {
@@ -336,7 +337,7 @@ type answer struct {
 type runState struct {
 	sc    *Scenario
 	opts  Options
-	clock *simClock
+	clock *clock.Fake
 
 	mu              sync.Mutex
 	cursor          int   // index of the next step to run
@@ -369,7 +370,7 @@ func newRunState(s *Scenario, opts Options) *runState {
 	if !s.Config.ValOverrideDate.IsZero() {
 		start = s.Config.ValOverrideDate
 	}
-	return &runState{sc: s, opts: opts, clock: &simClock{now: start}, fired: make(map[*Entry]int)}
+	return &runState{sc: s, opts: opts, clock: clock.NewFake(start), fired: make(map[*Entry]int)}
 }
 
 // close makes late transport calls (from goroutines of a resolver that
@@ -380,22 +381,36 @@ func (rt *runState) close() {
 	rt.mu.Unlock()
 }
 
-// simClock is the simulated clock.
-type simClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// The scenario clock is a clock.Fake, which counts Unix nanoseconds in an
+// int64 and so reads only times from 1677 to 2262. A scenario whose clock
+// would leave that range is refused: its val-override-date when it is
+// parsed, its TIME_PASSES steps before it runs (checkClockRange), so that
+// the clock never wraps round in the middle of a run.
+var (
+	clockMin = time.Unix(0, math.MinInt64).UTC()
+	clockMax = time.Unix(0, math.MaxInt64).UTC()
+)
 
-func (c *simClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+// clockReads reports whether the scenario clock can read t.
+func clockReads(t time.Time) bool { return !t.Before(clockMin) && !t.After(clockMax) }
 
-func (c *simClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// checkClockRange reports an error when the scenario clock, starting at
+// start, cannot read every time its TIME_PASSES steps move it to. Steps run
+// at most once each, in order, so their sum is the furthest it goes.
+func (s *Scenario) checkClockRange(start time.Time) error {
+	if !clockReads(start) {
+		return fmt.Errorf("replay: the clock would start at %s, outside %s to %s, the times the scenario clock reads", start.Format(time.RFC3339), clockMin.Format(time.RFC3339), clockMax.Format(time.RFC3339))
+	}
+	t := start
+	for _, st := range s.Steps {
+		if st.Kind != StepTimePasses {
+			continue
+		}
+		if t = t.Add(st.Elapse); !clockReads(t) {
+			return fmt.Errorf("replay: step %d TIME_PASSES would move the clock from %s past %s, the last time the scenario clock reads", st.Number, start.Format(time.RFC3339), clockMax.Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 var (
@@ -482,7 +497,7 @@ func (rt *runState) answerQuery(server netip.AddrPort, query *dns.Msg, tcp bool,
 		case StepTimePasses:
 			rt.cursor++
 			rt.stepsDone++
-			rt.clock.advance(mom.Elapse)
+			rt.clock.Advance(mom.Elapse)
 			continue
 		case StepNothing, StepTraffic:
 			rt.cursor++
@@ -643,7 +658,7 @@ func (rt *runState) runStep(ctx context.Context, st *Step, r Resolver, cache Mes
 	case StepReply:
 		return fail("no upstream query is pending: upstream queries are answered while the QUERY that causes them runs, so REPLY must come before that query's CHECK_ANSWER")
 	case StepTimePasses:
-		rt.clock.advance(st.Elapse)
+		rt.clock.Advance(st.Elapse)
 	case StepFlushMessage:
 		cache.FlushMessage(st.Question)
 	case StepExpireMessage:

@@ -372,6 +372,54 @@ SCENARIO_END
 	}
 }
 
+// TestClockRange: a scenario whose TIME_PASSES steps would carry the clock
+// past the last time it reads fails before the resolver is built, instead
+// of running with a clock that wrapped round to 1677.
+func TestClockRange(t *testing.T) {
+	const century = "3153600000" // the largest ELAPSE the parser takes
+	tests := []struct {
+		name, config, steps string
+		want                string // "" means the run passes
+	}{
+		{"three centuries from 2009", `val-override-date: "20091011000000"`,
+			"STEP 1 TIME_PASSES ELAPSE " + century + "\nSTEP 2 TIME_PASSES ELAPSE " + century + "\nSTEP 3 TIME_PASSES ELAPSE " + century + "\n",
+			"replay: step 3 TIME_PASSES would move the clock from 2009-10-11T00:00:00Z past 2262-04-11T23:47:16Z, the last time the scenario clock reads"},
+		{"two centuries from 2009", `val-override-date: "20091011000000"`,
+			"STEP 1 TIME_PASSES ELAPSE " + century + "\nSTEP 2 TIME_PASSES ELAPSE " + century + "\n", ""},
+		{"up to the last second", `val-override-timestamp: 9223372000`,
+			"STEP 1 TIME_PASSES ELAPSE 36\n", ""},
+		{"one second past it", `val-override-timestamp: 9223372000`,
+			"STEP 1 TIME_PASSES ELAPSE 36\nSTEP 3 TIME_PASSES ELAPSE 1\n",
+			"replay: step 3 TIME_PASSES would move the clock from 2262-04-11T23:46:40Z past 2262-04-11T23:47:16Z, the last time the scenario clock reads"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "server:\n\t" + tt.config + "\nCONFIG_END\nSCENARIO_BEGIN c\n" + tt.steps + "SCENARIO_END\n"
+			built := false
+			var env Env
+			res := Run(context.Background(), "c.rpl", strings.NewReader(text), func(e Env) (Resolver, error) {
+				built, env = true, e
+				return resolverFunc(func(context.Context, *dns.Msg) *dns.Msg { return nil }), nil
+			})
+			if tt.want == "" {
+				if res.Status != Passed {
+					t.Fatalf("%v: %s", res.Status, res.Reason)
+				}
+				if got := env.Clock.Now(); got.Before(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)) {
+					t.Errorf("clock at %v after the run", got)
+				}
+				return
+			}
+			if res.Status != Failed || res.Reason != tt.want {
+				t.Fatalf("%v: %q, want failed: %q", res.Status, res.Reason, tt.want)
+			}
+			if built {
+				t.Error("the resolver was built for a scenario that cannot run")
+			}
+		})
+	}
+}
+
 func TestTransportErrors(t *testing.T) {
 	text := `CONFIG_END
 SCENARIO_BEGIN transport

@@ -146,7 +146,53 @@ func (r *Resolver) foreign(p *pending, m *dns.Msg, name string) bool {
 	return false
 }
 
+// classifyResponse reads a response in the order of the rules in classify:
+// first the message as a whole (checkMessage), then the answer section along
+// the CNAME/DNAME chain from the query name (chainWalk), and then, by what
+// the chain found, one kind of response each with its own function: data of
+// the query type (answerReply), a chain that goes on in another zone, or,
+// when the chain ends without data, a referral (classifyReferral) or a
+// negative answer (negativeReply), which the authority section tells apart.
 func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
+	if rep := checkMessage(p, m); rep != nil {
+		return rep
+	}
+	c := chainWalk{r: r, p: p, m: m}
+	if rep := c.walk(); rep != nil {
+		return rep
+	}
+	switch {
+	case c.final:
+		return r.answerReply(&c)
+	case c.left:
+		// The chain leaves the bailiwick: the next zone's servers answer
+		// for its target.
+		if !m.Authoritative {
+			return lameReply("CNAME without AA")
+		}
+		return c.continueAt()
+	}
+	auth, rep := r.readAuthority(p, m, c.cur)
+	if rep != nil {
+		return rep
+	}
+	if rep := r.classifyReferral(&c, &auth); rep != nil {
+		return rep
+	}
+	if c.crossed {
+		// Not a referral to the zone the name lies in, and nothing else a
+		// server of the parent may say about it.
+		return badReply("response for %s, below a zone cut under %s, is no referral", p.qname, p.zone)
+	}
+	return r.negativeReply(&c, auth.soa)
+}
+
+// checkMessage applies the rules that concern the message as a whole: it
+// must answer p (response bit, opcode, ID, the one question), and its
+// truncation and rcode must let it be read. It returns nil when the
+// sections may be read, and otherwise what the response means: a retry
+// over TCP or without EDNS, a lame server, or an unusable response.
+func checkMessage(p *pending, m *dns.Msg) *reply {
 	if m == nil {
 		return badReply("no message")
 	}
@@ -157,6 +203,7 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 		return badReply("id %d does not match %d", m.Id, p.id)
 	}
 	if m.Rcode == dns.RcodeFormatError && len(m.Question) == 0 && p.edns {
+		// Servers that do not know EDNS may not echo the question either.
 		return &reply{kind: replyFormErr}
 	}
 	if len(m.Question) != 1 {
@@ -170,6 +217,7 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 	}
 	switch m.Rcode {
 	case dns.RcodeSuccess, dns.RcodeNameError:
+		return nil
 	case dns.RcodeFormatError:
 		if p.edns {
 			return &reply{kind: replyFormErr}
@@ -177,43 +225,43 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 		return badReply("FORMERR without EDNS")
 	case dns.RcodeRefused, dns.RcodeNotImplemented:
 		return lameReply(dns.RcodeToString[m.Rcode])
-	default:
-		return badReply("rcode %s", rcodeName(m.Rcode))
 	}
+	return badReply("rcode %s", rcodeName(m.Rcode))
+}
 
-	c := chainWalk{r: r, p: p, m: m}
-	if rep := c.walk(); rep != nil {
-		return rep
+// answerReply is the reply to a response with data of the query type at the
+// end of the chain. Only an authoritative server may give it, and never with
+// NXDOMAIN. The answer to an NS query brings the addresses of the name
+// servers with it, as a referral does.
+func (r *Resolver) answerReply(c *chainWalk) *reply {
+	p, m := c.p, c.m
+	if !m.Authoritative {
+		return lameReply("answer without AA")
 	}
-	aa := m.Authoritative
-	switch {
-	case c.final:
-		if !aa {
-			return lameReply("answer without AA")
-		}
-		if m.Rcode != dns.RcodeSuccess {
-			return badReply("answer data with rcode %s", rcodeName(m.Rcode))
-		}
-		rep := c.reply(replyAnswer)
-		if p.qtype == dns.TypeNS {
-			rep.glue, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
-		}
-		return rep
-	case c.left:
-		if !aa {
-			return lameReply("CNAME without AA")
-		}
-		rep := c.reply(replyCNAME)
-		rep.next = c.cur
-		return rep
+	if m.Rcode != dns.RcodeSuccess {
+		return badReply("answer data with rcode %s", rcodeName(m.Rcode))
 	}
+	rep := c.reply(replyAnswer)
+	if p.qtype == dns.TypeNS {
+		rep.glue, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
+	}
+	return rep
+}
 
-	// No data at the end of the chain: a referral, or a negative answer.
-	var (
-		nsOwner string
-		ns      []*dns.NS
-		soa     *dns.SOA
-	)
+// authority is what the authority section says about a response whose chain
+// ended without data: the NS set of a referral (the first owner's, at most
+// Config.MaxDelegationNS records) and the SOA of a negative answer.
+type authority struct {
+	nsOwner string // as written in the response
+	ns      []*dns.NS
+	soa     *dns.SOA // in the bailiwick and at or above cur
+}
+
+// readAuthority collects the authority section of m for a chain ending at
+// cur. A section with the NS sets of two owners is refused: no referral
+// delegates two zones.
+func (r *Resolver) readAuthority(p *pending, m *dns.Msg, cur string) (authority, *reply) {
+	var a authority
 	for _, rr := range m.Ns {
 		h := rr.Header()
 		if h.Class != p.qclass {
@@ -222,66 +270,73 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 		switch rr := rr.(type) {
 		case *dns.NS:
 			switch {
-			case nsOwner == "":
-				nsOwner = h.Name
-			case !equalName(nsOwner, h.Name):
-				return badReply("authority holds NS sets of %s and %s", nsOwner, h.Name)
+			case a.nsOwner == "":
+				a.nsOwner = h.Name
+			case !equalName(a.nsOwner, h.Name):
+				return a, badReply("authority holds NS sets of %s and %s", a.nsOwner, h.Name)
 			}
-			if len(ns) < r.cfg.MaxDelegationNS {
-				ns = append(ns, rr)
+			if len(a.ns) < r.cfg.MaxDelegationNS {
+				a.ns = append(a.ns, rr)
 			}
 		case *dns.SOA:
-			if soa == nil && isSubDomain(c.cur, h.Name) && !r.foreign(p, m, lowerASCII(h.Name)) {
-				soa = rr
+			if a.soa == nil && isSubDomain(cur, h.Name) && !r.foreign(p, m, lowerASCII(h.Name)) {
+				a.soa = rr
 			}
 		}
 	}
-	if m.Rcode == dns.RcodeSuccess && soa == nil && nsOwner != "" {
-		child := lowerASCII(nsOwner)
-		switch {
-		case !isProperSubDomain(child, p.zone) || !isSubDomain(c.cur, child):
-			if aa {
-				// An authoritative NODATA that lists the zone's own NS set
-				// in the authority section, without an SOA.
-				break
-			}
-			return lameReply("referral to " + child + " is not below " + p.zone + " towards " + c.cur)
-		case p.qtype == dns.TypeDS && child == c.cur:
-			// The parent holds the DS set; a referral to the child for it
-			// comes from a server that is not authoritative for the parent.
-			return lameReply("referral for a DS query")
-		case r.cuts.cutBetween(parentName(child), p.zone, false, p.now):
-			// A delegation below a cut we know of, from the servers above
-			// it: they speak for a zone they were not asked about.
-			r.stats.crossZone.Add(1)
-			return badReply("referral to %s crosses a known zone cut below %s", child, p.zone)
-		case len(c.chain) > 0:
-			// A CNAME into a delegated child of the same zone: continue at
-			// the target, which the next query will find below the cut.
-			if !aa {
-				return lameReply("CNAME without AA")
-			}
-			rep := c.reply(replyCNAME)
-			rep.next = c.cur
-			return rep
-		default:
-			return r.referral(p, m, child, ns)
+	return a, nil
+}
+
+// classifyReferral decides whether a response whose chain ended without
+// data is a referral: NOERROR, an NS set and no SOA. A referral must go
+// strictly below the zone p was sent to and towards the name, must not
+// answer a DS query with the child's servers (the parent holds the DS set)
+// and must not delegate below a zone cut already known under p.zone. It
+// returns the referral or why it was refused, or nil when the response is
+// no referral and may be a negative answer.
+func (r *Resolver) classifyReferral(c *chainWalk, a *authority) *reply {
+	p, m := c.p, c.m
+	if m.Rcode != dns.RcodeSuccess || a.soa != nil || a.nsOwner == "" {
+		return nil
+	}
+	child := lowerASCII(a.nsOwner)
+	switch {
+	case !isProperSubDomain(child, p.zone) || !isSubDomain(c.cur, child):
+		if m.Authoritative {
+			// An authoritative NODATA that lists the zone's own NS set
+			// in the authority section, without an SOA.
+			return nil
 		}
+		return lameReply("referral to " + child + " is not below " + p.zone + " towards " + c.cur)
+	case p.qtype == dns.TypeDS && child == c.cur:
+		// The parent holds the DS set; a referral to the child for it
+		// comes from a server that is not authoritative for the parent.
+		return lameReply("referral for a DS query")
+	case r.cuts.cutBetween(parentName(child), p.zone, false, p.now):
+		// A delegation below a cut we know of, from the servers above
+		// it: they speak for a zone they were not asked about.
+		r.stats.crossZone.Add(1)
+		return badReply("referral to %s crosses a known zone cut below %s", child, p.zone)
 	}
-	if c.crossed {
-		// Not a referral to the zone the name lies in, and nothing else a
-		// server of the parent may say about it.
-		return badReply("response for %s, below a zone cut under %s, is no referral", p.qname, p.zone)
-	}
-	if !aa {
+	// A chain into a delegated child never gets here: the child's NS set
+	// makes its target foreign, and the walk stops there (c.left).
+	return r.referral(p, m, child, a.ns)
+}
+
+// negativeReply is the reply to a response that has no data for the name at
+// the end of the chain and is no referral: NXDOMAIN or NODATA, which only an
+// authoritative server may give. It is cached (RFC 2308) only with the
+// zone's SOA, and then with the NSEC, NSEC3 and RRSIG records that prove it,
+// their TTLs capped by the negative TTL. A chain that stops inside the zone
+// with neither data nor SOA is no negative answer: the server gave up
+// chasing it (servers limit chains too), and the rest is asked for.
+func (r *Resolver) negativeReply(c *chainWalk, soa *dns.SOA) *reply {
+	p, m := c.p, c.m
+	if !m.Authoritative {
 		return lameReply("negative answer without AA")
 	}
 	if len(c.chain) > 0 && soa == nil && m.Rcode == dns.RcodeSuccess {
-		// A chain that stops inside the zone without an SOA: the server
-		// gave up chasing it (servers limit chains too). Ask for the rest.
-		rep := c.reply(replyCNAME)
-		rep.next = c.cur
-		return rep
+		return c.continueAt()
 	}
 	kind := replyNoData
 	if m.Rcode == dns.RcodeNameError {
@@ -672,6 +727,14 @@ func (c *chainWalk) finalNS() []*dns.NS {
 
 func (c *chainWalk) reply(kind replyKind) *reply {
 	return &reply{kind: kind, chain: c.chain, links: c.links, names: c.names, sets: c.sets}
+}
+
+// continueAt is the reply for a chain that another query must go on with,
+// at the name where this response left it.
+func (c *chainWalk) continueAt() *reply {
+	rep := c.reply(replyCNAME)
+	rep.next = c.cur
+	return rep
 }
 
 // substituteDNAME replaces the owner of d at the end of name with d's target

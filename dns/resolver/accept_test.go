@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -115,6 +116,139 @@ func TestClassify(t *testing.T) {
 			}
 			if rep.kind == replyReferral && len(rep.glue) != 1 {
 				t.Errorf("glue %v", rep.glue)
+			}
+		})
+	}
+}
+
+// TestClassifyKinds covers each kind of response classifyResponse tells
+// apart, beyond the kind: the reason a response is refused, the name a
+// chain continues at, a referral's zone and glue, and what of a negative
+// answer is cached.
+func TestClassifyKinds(t *testing.T) {
+	soa := "example.lab. 3600 IN SOA ns1.example.lab. admin.example.lab. 1 3600 600 86400 300"
+	labSOA := "lab. 3600 IN SOA ns.lab. admin.lab. 1 3600 600 86400 300"
+	www := &pending{zone: "example.lab.", qname: "www.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7, edns: true}
+	plain := &pending{zone: "example.lab.", qname: "www.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	apexNS := &pending{zone: "example.lab.", qname: "example.lab.", qtype: dns.TypeNS, qclass: dns.ClassINET, id: 7, edns: true}
+	fromLab := &pending{zone: "lab.", qname: "www.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7, edns: true}
+	dsFromLab := &pending{zone: "lab.", qname: "example.lab.", qtype: dns.TypeDS, qclass: dns.ClassINET, id: 7, edns: true}
+	deepFromLab := &pending{zone: "lab.", qname: "a.sub.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7, edns: true}
+	type negWant struct {
+		typ       uint16
+		rcode     int
+		ttl       uint32
+		authority int
+	}
+	tests := []struct {
+		name string
+		p    *pending
+		m    *dns.Msg
+		cuts []string // zone cuts known before the response
+		kind replyKind
+		why  string   // for bad and lame replies
+		next string   // for replyCNAME
+		zone string   // for referrals
+		glue int      // referral or NS answer glue
+		neg  *negWant // nil: nothing negative cached
+	}{
+		// The message itself.
+		{name: "FORMERR to a query without EDNS", p: plain, m: msg(plain, false, dns.RcodeFormatError, nil, nil, nil),
+			kind: replyBad, why: "FORMERR without EDNS"},
+		{name: "FORMERR without a question", p: www, m: func() *dns.Msg {
+			m := msg(www, false, dns.RcodeFormatError, nil, nil, nil)
+			m.Question = nil
+			return m
+		}(), kind: replyFormErr},
+		{name: "two questions", p: www, m: func() *dns.Msg {
+			m := msg(www, true, 0, nil, nil, nil)
+			m.Question = append(m.Question, m.Question[0])
+			return m
+		}(), kind: replyBad, why: "2 questions"},
+		{name: "NOTIMP is lame", p: www, m: msg(www, true, dns.RcodeNotImplemented, nil, nil, nil), kind: replyLame, why: "NOTIMP"},
+		{name: "truncated over TCP is read", p: &pending{zone: "example.lab.", qname: "www.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7, tcp: true},
+			m: func() *dns.Msg {
+				m := msg(www, true, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil)
+				m.Truncated = true
+				return m
+			}(), kind: replyAnswer},
+
+		// Answers and chains.
+		{name: "answer data with NXDOMAIN", p: www, m: msg(www, true, dns.RcodeNameError, []string{"www.example.lab. 60 IN A 192.0.2.1"}, []string{soa}, nil),
+			kind: replyBad, why: "answer data with rcode NXDOMAIN"},
+		{name: "NS answer takes glue", p: apexNS, m: msg(apexNS, true, 0, []string{"example.lab. 60 IN NS ns1.example.lab.", "example.lab. 60 IN NS ns.other."}, nil,
+			[]string{"ns1.example.lab. 60 IN A 192.0.2.30", "ns.other. 60 IN A 6.6.6.6", "stray.example.lab. 60 IN A 6.6.6.6"}),
+			kind: replyAnswer, glue: 1},
+		{name: "CNAME leaving the zone without AA", p: www, m: msg(www, false, 0, []string{"www.example.lab. 60 IN CNAME www.other."}, nil, nil),
+			kind: replyLame, why: "CNAME without AA"},
+		{name: "CNAME leaving the zone", p: www, m: msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME WWW.Other."}, nil, nil),
+			kind: replyCNAME, next: "www.other."},
+		{name: "CNAME into a child zone without AA", p: www, m: msg(www, false, 0, []string{"www.example.lab. 60 IN CNAME a.sub.example.lab."},
+			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), kind: replyLame, why: "CNAME without AA"},
+		{name: "CNAME into a child zone", p: www, m: msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.sub.example.lab."},
+			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), kind: replyCNAME, next: "a.sub.example.lab."},
+		{name: "chain given up inside the zone", p: www, m: msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab."}, nil, nil),
+			kind: replyCNAME, next: "a.example.lab."},
+
+		// Referrals.
+		{name: "referral", p: fromLab, m: msg(fromLab, false, 0, nil, []string{"Example.Lab. 86400 IN NS ns1.example.lab."}, []string{"ns1.example.lab. 86400 IN A 192.0.2.30"}),
+			kind: replyReferral, zone: "example.lab.", glue: 1},
+		{name: "referral for a DS query is lame", p: dsFromLab, m: msg(dsFromLab, false, 0, nil, []string{"example.lab. 86400 IN NS ns1.example.lab."}, nil),
+			kind: replyLame, why: "referral for a DS query"},
+		{name: "referral away from the query name is lame", p: fromLab, m: msg(fromLab, false, 0, nil, []string{"other.lab. 86400 IN NS ns.other.lab."}, nil),
+			kind: replyLame, why: "referral to other.lab. is not below lab. towards www.example.lab."},
+		{name: "referral below a known cut", p: deepFromLab, cuts: []string{"example.lab."},
+			m:    msg(deepFromLab, false, 0, nil, []string{"sub.example.lab. 86400 IN NS ns.sub.example.lab."}, nil),
+			kind: replyBad, why: "referral to sub.example.lab. crosses a known zone cut below lab."},
+		{name: "no referral for a name below a known cut", p: fromLab, cuts: []string{"example.lab."},
+			m:    msg(fromLab, true, dns.RcodeNameError, nil, []string{labSOA}, nil),
+			kind: replyBad, why: "below a zone cut under lab., is no referral"},
+
+		// Negative answers.
+		{name: "NXDOMAIN with its proof", p: www, m: msg(www, true, dns.RcodeNameError, nil, []string{soa,
+			"a.example.lab. 7200 IN NSEC z.example.lab. A", "example.lab. 7200 IN RRSIG SOA 13 2 3600 20260201000000 20260101000000 1 example.lab. AAAA",
+			"other.lab. 60 IN NSEC z.other.lab. A"}, nil),
+			kind: replyNXDomain, neg: &negWant{typ: dns.TypeNone, rcode: dns.RcodeNameError, ttl: 300, authority: 3}},
+		{name: "NODATA", p: www, m: msg(www, true, 0, nil, []string{soa}, nil),
+			kind: replyNoData, neg: &negWant{typ: dns.TypeA, rcode: dns.RcodeSuccess, ttl: 300, authority: 1}},
+		{name: "NODATA listing the zone's own NS set", p: www, m: msg(www, true, 0, nil, []string{"example.lab. 3600 IN NS ns1.example.lab."}, nil),
+			kind: replyNoData},
+		{name: "NXDOMAIN without SOA is not cached", p: www, m: msg(www, true, dns.RcodeNameError, nil, nil, nil), kind: replyNXDomain},
+		{name: "SOA of another zone is no proof", p: www, m: msg(www, true, dns.RcodeNameError, nil, []string{labSOA}, nil), kind: replyNXDomain},
+		{name: "NODATA without AA is lame", p: www, m: msg(www, false, 0, nil, []string{soa}, nil), kind: replyLame, why: "negative answer without AA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := testResolver(t)
+			for _, c := range tt.cuts {
+				r.cuts.add(c, 3600, r.clock.Now())
+			}
+			p := *tt.p
+			rep := r.classify(&p, tt.m)
+			if rep.kind != tt.kind {
+				t.Fatalf("kind %s (%s), want %s", rep.kind, rep.why, tt.kind)
+			}
+			if !strings.Contains(rep.why, tt.why) || (tt.why == "") != (rep.why == "") {
+				t.Errorf("why %q, want %q", rep.why, tt.why)
+			}
+			if rep.next != tt.next || rep.zone != tt.zone || len(rep.glue) != tt.glue {
+				t.Errorf("next %q zone %q glue %v, want %q %q %d", rep.next, rep.zone, rep.glue, tt.next, tt.zone, tt.glue)
+			}
+			switch {
+			case tt.neg == nil && rep.neg != nil:
+				t.Errorf("negative entry %+v, want none", rep.neg)
+			case tt.neg != nil && rep.neg == nil:
+				t.Errorf("no negative entry, want %+v", tt.neg)
+			case tt.neg != nil:
+				n := rep.neg
+				if n.Name != p.qname || n.Type != tt.neg.typ || n.Rcode != tt.neg.rcode || n.TTL != tt.neg.ttl || len(n.Authority) != tt.neg.authority {
+					t.Errorf("negative entry %s/%d rcode %d TTL %d authority %v, want %+v", n.Name, n.Type, n.Rcode, n.TTL, n.Authority, tt.neg)
+				}
+				for _, rr := range n.Authority {
+					if rr.Header().Ttl > n.TTL {
+						t.Errorf("authority record outlives the entry: %v", rr)
+					}
+				}
 			}
 		})
 	}

@@ -123,11 +123,11 @@ const DefaultCacheEntries = 100_000
 // rampart's server uses dns/cache.
 type MemCache struct {
 	mu      sync.Mutex
-	max     int
-	entries map[cacheKey]*memEntry
-	lru     memEntry // sentinel of a circular list, most recent first
+	max     int                    // immutable after NewMemCache
+	entries map[cacheKey]*memEntry // guarded by mu, and so are the entries in it
+	lru     memEntry               // guarded by mu: sentinel of a circular list, most recent first
 
-	hits, misses, evictions, rankRejected atomic.Uint64
+	hits, misses, evictions, rankRejected atomic.Uint64 // no lock
 }
 
 type cacheKey struct {

@@ -15,8 +15,8 @@ import (
 // lookups copy records, while this check runs for every answer.
 type zoneCuts struct {
 	mu      sync.Mutex
-	cuts    *lru[string, time.Time] // name -> expiry
-	evicted atomic.Uint64
+	cuts    *lru[string, time.Time] // guarded by mu: name -> expiry
+	evicted atomic.Uint64           // no lock
 }
 
 func newZoneCuts(max int) *zoneCuts {

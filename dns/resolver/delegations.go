@@ -21,14 +21,16 @@ import (
 // bounded; when full, an arbitrary zone is forgotten.
 type delegations struct {
 	mu    sync.Mutex
-	max   int
-	zones map[string]*delegation
+	max   int                    // immutable after newDelegations
+	zones map[string]*delegation // guarded by mu
 	// byNS lists, for each name server name, the zones whose entry
-	// depends on its addresses.
+	// depends on its addresses. Guarded by mu.
 	byNS    map[string][]string
-	evicted atomic.Uint64
+	evicted atomic.Uint64 // no lock
 }
 
+// delegation is immutable once put stores it, so get reads it under the
+// lock but hands out its pending slice, which callers only reslice.
 type delegation struct {
 	addrs   []candidate
 	pending []string
@@ -107,7 +109,7 @@ func (d *delegations) drop(zone string, e *delegation) {
 // rememberUntil is how long servers built from sets with ttl seconds left
 // are remembered: nine tenths of it, so that the cache is asked again
 // before the sets expire, in time for their refresh in the last tenth of
-// their TTL (see the rrCache adapter in cmd/rampart).
+// their TTL (see dns/cache.ResolverView.LookupRRset).
 func rememberUntil(now time.Time, ttl uint32) time.Time {
 	return now.Add(time.Duration(ttl) * time.Second * 9 / 10)
 }

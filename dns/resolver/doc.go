@@ -40,12 +40,13 @@
 //     per delegation (NXNS), records per RRset.
 //
 // It refuses to know about clients and listeners (dns/server owns the wire
-// towards clients, ACLs and rate limits), about how answers are stored for the
-// hit path (dns/cache implements the Cache interface defined here; the
-// in-package MemCache only lets the resolver work standalone), about DNSSEC
-// validation (dns/dnssec; this package only carries RRSIG, NSEC and NSEC3
-// records through when asked to), and about forwarding or the operating
-// system's resolver: every answer comes from walking the hierarchy. The
-// network is reached only through the Transport interface, and time only
-// through Clock, so that tests and the .rpl replayer can script both.
+// towards clients, the ACL and server cookies), about how answers are stored
+// for the hit path (dns/cache implements the Cache interface defined here;
+// the in-package MemCache only lets the resolver work standalone), about
+// DNSSEC validation (dns/validate above it, with dns/dnssec; this package
+// only carries RRSIG, NSEC and NSEC3 records through when asked to), and
+// about forwarding or the operating system's resolver: every answer comes
+// from walking the hierarchy. The network is reached only through the
+// Transport interface, and time only through Config.Clock (a clock.Clock),
+// so that tests and the .rpl replayer can script both.
 package resolver

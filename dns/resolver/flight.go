@@ -12,10 +12,13 @@ import (
 // starting their own.
 type flightGroup[K comparable, V any] struct {
 	mu     sync.Mutex
-	m      map[K]*flight[V]
-	joined atomic.Uint64 // callers that found their work in flight
+	m      map[K]*flight[V] // guarded by mu
+	joined atomic.Uint64    // no lock: callers that found their work in flight
 }
 
+// flight is one call in progress. Its leader writes val and err before it
+// closes done, and waiters read them only after done is closed: the channel
+// orders the two, so no lock guards them.
 type flight[V any] struct {
 	done chan struct{}
 	val  V

@@ -57,13 +57,15 @@ type lameKey struct {
 	zone string
 }
 
+// infraCache is shared by every resolution. Its entries (hostInfo values
+// in hosts, expiries in lame) are guarded by mu; callers get copies.
 type infraCache struct {
 	mu    sync.Mutex
-	ttl   time.Duration
-	hosts *lru[netip.Addr, hostInfo]
-	lame  *lru[lameKey, time.Time] // value: expiry
+	ttl   time.Duration              // immutable after newInfraCache
+	hosts *lru[netip.Addr, hostInfo] // guarded by mu
+	lame  *lru[lameKey, time.Time]   // guarded by mu; value: expiry
 
-	evictions atomic.Uint64
+	evictions atomic.Uint64 // no lock
 }
 
 func newInfraCache(maxHosts int, ttl time.Duration) *infraCache {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // TestPoisonRejected feeds hand-built hostile responses through the
@@ -181,7 +182,7 @@ func (c *plainCache) StoreNegative(Negative, time.Time) {}
 // domain names, CVE-2012-1033; Phoenix domains).
 func TestGhostDomain(t *testing.T) {
 	r, cache := testResolver(t)
-	clock := r.clock.(*fakeClock)
+	clk := r.clock.(*clock.Fake)
 	st := &state{r: r}
 	fromLab := &pending{zone: "lab.", qname: "www.ghost.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
 	ref := r.classify(fromLab, msg(fromLab, false, 0, nil, []string{"ghost.lab. 3600 IN NS ns1.ghost.lab."},
@@ -193,7 +194,7 @@ func TestGhostDomain(t *testing.T) {
 	// Every 30 minutes the attacker has the child refresh its delegation:
 	// an authoritative NS answer with a long TTL and its address.
 	for i := range 3 {
-		clock.Advance(30 * time.Minute)
+		clk.Advance(30 * time.Minute)
 		p := &pending{zone: "ghost.lab.", qname: "ghost.lab.", qtype: dns.TypeNS, qclass: dns.ClassINET, id: 7}
 		rep := r.classify(p, msg(p, true, 0, []string{"ghost.lab. 86400 IN NS ns1.ghost.lab."}, nil,
 			[]string{"ns1.ghost.lab. 86400 IN A 192.0.2.99"}))
@@ -201,7 +202,7 @@ func TestGhostDomain(t *testing.T) {
 			t.Fatal(rep.kind, rep.why)
 		}
 		st.store(rep)
-		set, ok := cache.LookupRRset("ghost.lab.", dns.TypeNS, dns.ClassINET, clock.Now())
+		set, ok := cache.LookupRRset("ghost.lab.", dns.TypeNS, dns.ClassINET, clk.Now())
 		left := 3600 - uint32(30*(i+1)*60)
 		if i < 1 && (!ok || set.RRs[0].Header().Ttl > left) {
 			t.Fatalf("step %d: NS set %v (ok %v), want TTL at most %d", i, set.RRs, ok, left)
@@ -209,7 +210,7 @@ func TestGhostDomain(t *testing.T) {
 		if i >= 1 && ok {
 			t.Fatalf("step %d: the revoked delegation lives on: %v", i, set.RRs)
 		}
-		if g, ok := cache.LookupRRset("ns1.ghost.lab.", dns.TypeA, dns.ClassINET, clock.Now()); ok && g.RRs[0].Header().Ttl > left && g.Rank < RankAnswerAuth {
+		if g, ok := cache.LookupRRset("ns1.ghost.lab.", dns.TypeA, dns.ClassINET, clk.Now()); ok && g.RRs[0].Header().Ttl > left && g.Rank < RankAnswerAuth {
 			t.Fatalf("step %d: glue TTL extended: %v", i, g.RRs)
 		}
 	}

@@ -11,18 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
-
-// Clock tells the resolver the time: TTL expiry, infra-cache ages and the
-// round-trip times it measures all read it, so a scripted clock governs them.
-// Deadlines of upstream tries use real time through context.
-type Clock interface {
-	Now() time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // Errors that Resolve wraps; the response that accompanies them is SERVFAIL
 // unless stated otherwise.
@@ -59,8 +49,11 @@ type Config struct {
 	// Cache holds RRsets and negative answers; nil means a MemCache of
 	// DefaultCacheEntries.
 	Cache Cache
-	// Clock tells the time; nil means the system clock.
-	Clock Clock
+	// Clock tells the time: TTL expiry, infra-cache ages and the round-trip
+	// times the resolver measures all read it, so a scripted clock governs
+	// them. Deadlines of upstream tries use real time through context. Nil
+	// means the system clock.
+	Clock clock.Clock
 	// Logger receives debug logs of upstream queries, lame servers and
 	// failed resolutions, and a warning when priming fails; nil discards
 	// them.
@@ -254,26 +247,29 @@ func (c *Config) validate() error {
 // Resolver resolves queries iteratively from the root hints. It is safe for
 // concurrent use.
 type Resolver struct {
+	// Immutable after New, and read by every resolution without a lock.
 	cfg       Config
 	transport Transport
 	cache     Cache
-	clock     Clock
+	clock     clock.Clock
 	log       *slog.Logger
-	infra     *infraCache
-	hints     *zoneServers
+	hints     *zoneServers  // resolutions copy its candidates before use
 	slots     chan struct{} // one per resolution in flight
 
+	// Shared state that synchronises itself: each of these has its own
+	// mutex, and says which fields it guards.
+	infra     *infraCache
 	flights   flightGroup[flightKey, *result]
 	primes    flightGroup[struct{}, struct{}]
 	exchanges flightGroup[exchangeKey, exchangeResult]
+	cuts      *zoneCuts
+	delegs    *delegations
+	suspects  *suspects
+	warns     warnLimiter
 
-	cuts         *zoneCuts
-	delegs       *delegations
-	suspects     *suspects
-	warns        warnLimiter
-	cookieSecret [32]byte // for client cookies; never leaves the process
+	cookieSecret [32]byte // immutable after New: for client cookies; never leaves the process
 
-	stats counters
+	stats counters // atomics, read without a lock
 }
 
 type flightKey struct {
@@ -375,7 +371,7 @@ func New(cfg Config) (*Resolver, error) {
 		cfg:       cfg,
 		transport: cfg.Transport,
 		cache:     cfg.Cache,
-		clock:     cfg.Clock,
+		clock:     clock.Or(cfg.Clock),
 		log:       cfg.Logger,
 		infra:     newInfraCache(cfg.InfraMaxHosts, cfg.InfraTTL),
 		slots:     make(chan struct{}, cfg.MaxInFlight),
@@ -389,9 +385,6 @@ func New(cfg Config) (*Resolver, error) {
 	}
 	if r.cache == nil {
 		r.cache = NewMemCache(DefaultCacheEntries)
-	}
-	if r.clock == nil {
-		r.clock = systemClock{}
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)

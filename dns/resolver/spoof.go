@@ -66,11 +66,11 @@ func (e *SpoofError) Unwrap() error { return ErrSpoofSuspected }
 // goes (an attacker flooding it with names costs only TCP queries).
 type suspects struct {
 	mu      sync.Mutex
-	max     int
-	hold    time.Duration
-	entries map[string]*suspect
-	live    atomic.Int64 // len(entries), read without the lock on the hot path
-	dropped atomic.Uint64
+	max     int                 // immutable after newSuspects
+	hold    time.Duration       // immutable after newSuspects
+	entries map[string]*suspect // guarded by mu, and so are the suspects in it
+	live    atomic.Int64        // len(entries), stored under mu, read without it on the hot path
+	dropped atomic.Uint64       // no lock
 }
 
 type suspect struct {
@@ -241,8 +241,8 @@ const maxWarnsPerSecond = 10
 // warnLimiter allows maxWarnsPerSecond events per second of the clock.
 type warnLimiter struct {
 	mu     sync.Mutex
-	second int64
-	n      int
+	second int64 // guarded by mu
+	n      int   // guarded by mu
 }
 
 func (l *warnLimiter) allow(now time.Time) bool {

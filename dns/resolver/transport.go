@@ -53,6 +53,9 @@ type Transport interface {
 // A well-formed response with the wrong ID or question ends the exchange with
 // a *SpoofError instead: on a connected socket with a random port it means
 // that someone is guessing, and the resolver answers by asking over TCP.
+//
+// A NetTransport is safe for concurrent use once its exported fields are
+// set: they must not change after the first Exchange.
 type NetTransport struct {
 	// DefaultTimeout bounds an exchange whose ctx has no deadline; zero means
 	// two seconds.
@@ -65,10 +68,11 @@ type NetTransport struct {
 	// unless the lab asked for it.
 	LabWeakness *Weakness
 
+	// The counters are atomics, read without a lock.
 	sent, received, discarded, malformed, nearMisses, bindRetries atomic.Uint64
 
 	srcMu sync.Mutex
-	src   map[netip.Addr]netip.Addr // server -> our address towards it
+	src   map[netip.Addr]netip.Addr // guarded by srcMu: server -> our address towards it
 }
 
 // TransportStats are the counters of a NetTransport.

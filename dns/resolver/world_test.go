@@ -12,31 +12,16 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // The test world: an in-process DNS hierarchy of authoritative servers built
 // from the zone files in testdata/zones, reached through a Transport that
 // logs every query and advances a fake clock by each server's latency.
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock returns the clock every test world starts with.
+func newFakeClock() *clock.Fake {
+	return clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // zone is authoritative data for the fake servers.
@@ -100,7 +85,7 @@ type fakeServer struct {
 
 type world struct {
 	mu      sync.Mutex
-	clock   *fakeClock
+	clock   *clock.Fake
 	servers map[netip.Addr]*fakeServer
 	log     []string
 	gates   map[string]chan struct{} // qname -> closed when queries may proceed

@@ -10,7 +10,8 @@ import (
 )
 
 // ACL decides which clients may query. Clients outside it get REFUSED, so
-// that rampart is never an open resolver.
+// that rampart is never an open resolver. It is immutable after NewACL and
+// read by every socket's goroutine without a lock.
 type ACL struct {
 	allow bart.Lite
 	list  []netip.Prefix

@@ -25,6 +25,10 @@ type ControlFunc func(args []string) (string, error)
 // Control serves a line protocol on a Unix socket that only the owner can
 // open (mode 0600): a client writes one command line, the server answers
 // with the output and closes. An error answer starts with "error: ".
+//
+// The fields must not change once Serve has started. Each connection is
+// handled in a goroutine of its own, so Commands run concurrently with
+// each other and with the server: a ControlFunc must be safe for that.
 type Control struct {
 	Path     string
 	Commands map[string]ControlFunc

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // DNS cookies, RFC 7873, with the interoperable server cookie of RFC 9018.
@@ -68,8 +70,8 @@ func (v CookieVerdict) String() string {
 }
 
 // AddressProven reports whether the client showed that it receives what is
-// sent to its source address: only then is it not a spoofed victim, and
-// response rate limiting can let its answers through (RFC 7873 §5.3).
+// sent to its source address: only then is it not a spoofed victim, whose
+// answers a response rate limiter may let through (RFC 7873 §5.3).
 func (v CookieVerdict) AddressProven() bool { return v == CookieValid }
 
 // cookieKeys is the secret in use and the one it replaced, which still
@@ -80,14 +82,20 @@ type cookieKeys struct {
 }
 
 // cookieJar issues and verifies server cookies. Readers load the keys with
-// one atomic pointer load, so the hit path takes no lock.
+// one atomic pointer load, so the hit path takes no lock; the keys a
+// pointer leads to are never modified.
 type cookieJar struct {
-	keys atomic.Pointer[cookieKeys]
-	now  func() time.Time
+	keys atomic.Pointer[cookieKeys] // read without a lock; stored under rotateMu (or by newCookieJar)
+	// rotateMu serialises rotations, each of which reads the keys and
+	// stores their successor: two at once would both keep the same
+	// previous secret, and the cookies issued under the first new secret
+	// would fail as soon as the second was installed.
+	rotateMu sync.Mutex
+	clock    clock.Clock // immutable after newCookieJar
 }
 
 func newCookieJar(secret []byte) (*cookieJar, error) {
-	j := &cookieJar{now: time.Now}
+	j := &cookieJar{clock: clock.System{}}
 	k := new(cookieKeys)
 	if err := fillSecret(&k.cur, secret); err != nil {
 		return nil, err
@@ -115,6 +123,8 @@ func fillSecret(dst *[CookieSecretLen]byte, secret []byte) error {
 
 // rotate installs a new secret and keeps the current one for verification.
 func (j *cookieJar) rotate(secret []byte) error {
+	j.rotateMu.Lock()
+	defer j.rotateMu.Unlock()
 	old := j.keys.Load()
 	k := &cookieKeys{prev: old.cur, hasPrev: true}
 	if err := fillSecret(&k.cur, secret); err != nil {
@@ -178,7 +188,7 @@ func (j *cookieJar) verdict(c []byte, found bool, client netip.Addr, reply *[coo
 	}
 	copy(reply[:clientCookieLen], c)
 	keys := j.keys.Load()
-	now := uint32(j.now().Unix())
+	now := uint32(j.clock.Now().Unix())
 	v := CookieClientOnly
 	if l > clientCookieLen {
 		v = CookieInvalid

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // TestSipHash24 checks the reference vectors of the SipHash paper (key
@@ -141,7 +143,7 @@ func TestCookieVerdict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			j.now = func() time.Time { return time.Unix(tt.now, 0) }
+			j.clock = clock.NewFake(time.Unix(tt.now, 0))
 			var reply [cookieReplyLen]byte
 			c := unhex(t, tt.cookie)
 			got := j.verdict(c, tt.found, tt.client, &reply)
@@ -184,6 +186,39 @@ func TestCookieSecretConfig(t *testing.T) {
 	}
 	if err := a.rotate(make([]byte, 3)); err == nil {
 		t.Error("rotation to a 3-byte secret was accepted")
+	}
+}
+
+// TestConcurrentRotations: of two rotations at once, one installs its
+// secret first and the other keeps it as the previous secret, so that the
+// cookies issued under it in between stay valid; neither may keep the
+// secret both replaced. The new secrets are drawn from crypto/rand, which
+// widens the window between reading the keys and storing their successor.
+func TestConcurrentRotations(t *testing.T) {
+	old := bytes.Repeat([]byte{1}, CookieSecretLen)
+	for trial := range 2000 {
+		j, err := newCookieJar(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if err := j.rotate(nil); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		k := j.keys.Load()
+		if !k.hasPrev || bytes.Equal(k.prev[:], old) || bytes.Equal(k.cur[:], old) || k.cur == k.prev {
+			t.Fatalf("trial %d: after two rotations from %x: current %x, previous %x", trial, old, k.cur, k.prev)
+		}
 	}
 }
 

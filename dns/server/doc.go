@@ -25,8 +25,9 @@
 // refused (FORMERR), the others are answered with a fresh or echoed server
 // cookie, also on cache hits, where the option is appended to the cached
 // answer's OPT record in place. A valid cookie proves the client's address
-// (CookieVerdict.AddressProven), which response rate limiting needs. The
-// server keeps no per-client cookie state and is no cookie client.
+// (CookieVerdict.AddressProven), which response rate limiting would need;
+// the server has no rate limiter yet. It keeps no per-client cookie state
+// and is no cookie client.
 //
 // It owns no DNS data: answers come from the cache and the resolver, through
 // the two small interfaces declared here.

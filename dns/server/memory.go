@@ -69,8 +69,8 @@ func gcPercentFor(live uint64) int {
 var gcTuner struct {
 	once    sync.Once
 	mu      sync.Mutex
-	percent int
-	sample  []metrics.Sample
+	percent int              // guarded by mu
+	sample  []metrics.Sample // set in once; the values in it guarded by mu
 }
 
 // startGCTuner sets GOGC for the live heap now and again after every

@@ -7,7 +7,8 @@ import (
 // Metrics are the server's Prometheus metrics. Counters on the hit path are
 // plain prometheus.Counter values picked out of their vectors once, and UDP
 // readers add to them once per batch of datagrams (see tally), so a cached
-// answer costs no label lookup and no shared atomic of its own.
+// answer costs no label lookup and no shared atomic of its own. The fields
+// are immutable after NewMetrics; the counters synchronise themselves.
 type Metrics struct {
 	queriesUDP, queriesTCP               prometheus.Counter
 	cacheHits, cacheMisses               prometheus.Counter
@@ -106,10 +107,10 @@ type tally struct {
 	queries, hits, misses                       uint64
 	refused, notImp, formErr, dropped, overload uint64
 	cookies                                     [CookieMalformed + 1]uint64
-	// cookie is the verdict on the last query fastTally judged; the
-	// response rate limiter asks cookie.AddressProven() before it limits
-	// an answer, since a client that proved its address is no spoofed
-	// victim.
+	// cookie is the verdict on the last query fastTally judged, for a
+	// caller that decides per query: a response rate limiter (rampart has
+	// none yet) would ask cookie.AddressProven() before it limited an
+	// answer, since a client that proved its address is no spoofed victim.
 	cookie CookieVerdict
 }
 

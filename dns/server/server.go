@@ -90,23 +90,32 @@ type Config struct {
 }
 
 // Server serves DNS queries over UDP and TCP.
+//
+// It has no mutex. Its fields are written by New, Listen and Serve before
+// the goroutines that read them start (Listen returns before Serve is
+// called, and Serve sets ctx before it starts a reader), and never after.
+// What the serving goroutines share synchronises itself: the semaphores
+// and idle are channels, tcpN is atomic, the cookie jar swaps its keys
+// atomically, and the metrics are Prometheus's. Each reader owns its
+// socket's buffers and its tally, each slow-path worker its slowSender.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	m     *Metrics
-	sem   chan struct{}
-	tcpN  atomic.Int64
-	udp   []*net.UDPConn
-	tcp   []*net.TCPListener
-	addrs []netip.AddrPort
+	cfg   Config             // immutable after New
+	log   *slog.Logger       // immutable after New
+	m     *Metrics           // immutable after New
+	sem   chan struct{}      // immutable after New: a token per query in the slow path
+	tcpN  atomic.Int64       // open client TCP connections; no lock
+	udp   []*net.UDPConn     // written by Listen; read-only once Serve starts
+	tcp   []*net.TCPListener // written by Listen; read-only once Serve starts
+	addrs []netip.AddrPort   // written by Listen; read-only once Serve starts
 	wg    sync.WaitGroup
-	ctx   context.Context
+	ctx   context.Context // written by Serve before it starts a goroutine; read-only after
 	// idle hands a UDP query that missed the cache to a worker waiting
-	// for one (see spawnUDP).
+	// for one (see spawnUDP). Immutable after New.
 	idle chan udpJob
-	// prefetchSem bounds the background refreshes in flight.
+	// prefetchSem bounds the background refreshes in flight. Immutable
+	// after New.
 	prefetchSem chan struct{}
-	cookies     *cookieJar
+	cookies     *cookieJar // immutable after New; the jar synchronises itself
 }
 
 // New validates cfg and fills in its defaults.

@@ -6,47 +6,25 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/cache"
 )
 
-// wireCache adapts *cache.Cache to the server's Cache interface.
-type wireCache struct{ c *cache.Cache }
+// The server's tests use the cache as rampart does, through its view.
+var _ JustStoredCache = cache.ServerView{}
 
-func (w wireCache) AnswerFromWire(q, resp []byte, maxSize int, stale bool) (int, bool, bool) {
-	n, f, ok := w.c.AnswerFromWireOpts(q, resp, cache.WireOptions{MaxSize: maxSize, AllowStale: stale})
-	return n, f&cache.HitPrefetch != 0, ok
-}
-func (w wireCache) PutAnswer(m *dns.Msg) { _ = w.c.PutAnswer(m, time.Time{}) }
-func (w wireCache) AnswerJustStored(q, resp []byte, maxSize int) (int, bool) {
-	n, _, ok := w.c.AnswerFromWireOpts(q, resp, cache.WireOptions{MaxSize: maxSize, JustStored: true})
-	return n, ok
-}
-
-func newWireCache(tb testing.TB) wireCache {
+func newWireCache(tb testing.TB) cache.ServerView {
 	tb.Helper()
 	c, err := cache.New(cache.Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return wireCache{c}
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	return c.ServerView()
 }
 
 // countingResolver answers A 192.0.2.7 with TTL 100, or fails when told to.
@@ -69,13 +47,13 @@ func (r *countingResolver) Resolve(ctx context.Context, qname string, qtype, qcl
 }
 
 func TestPrefetchAndServeStale(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	c, err := cache.New(cache.Config{ServeStale: true, Now: clk.now})
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	c, err := cache.New(cache.Config{ServeStale: true, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res := &countingResolver{}
-	s := start(t, Config{Resolver: res, Cache: wireCache{c}, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	s := start(t, Config{Resolver: res, Cache: c.ServerView(), ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 	ask := func() *dns.Msg {
 		q := new(dns.Msg)
 		q.SetQuestion("popular.example.", dns.TypeA)
@@ -90,7 +68,7 @@ func TestPrefetchAndServeStale(t *testing.T) {
 	}
 	// In the last tenth of its TTL the hit is still served from the cache,
 	// and the name is refreshed in the background.
-	clk.add(95 * time.Second)
+	clk.Advance(95 * time.Second)
 	if r := ask(); len(r.Answer) != 1 || r.Answer[0].Header().Ttl > 5 {
 		t.Fatalf("near-expiry answer %v", r)
 	}
@@ -107,7 +85,7 @@ func TestPrefetchAndServeStale(t *testing.T) {
 	}
 	// Expired, and upstream fails: the stale answer is served (RFC 8767)
 	// rather than SERVFAIL.
-	clk.add(150 * time.Second)
+	clk.Advance(150 * time.Second)
 	res.fail.Store(true)
 	r := ask()
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].Header().Ttl != uint32(cache.DefaultStaleTTL/time.Second) {
@@ -116,14 +94,14 @@ func TestPrefetchAndServeStale(t *testing.T) {
 }
 
 func TestNoStaleWhenOff(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	c, _ := cache.New(cache.Config{Now: clk.now})
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	c, _ := cache.New(cache.Config{Clock: clk})
 	res := &countingResolver{}
-	s := start(t, Config{Resolver: res, Cache: wireCache{c}, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	s := start(t, Config{Resolver: res, Cache: c.ServerView(), ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 	q := new(dns.Msg)
 	q.SetQuestion("x.example.", dns.TypeA)
 	exchange(t, s, "udp", q)
-	clk.add(200 * time.Second)
+	clk.Advance(200 * time.Second)
 	res.fail.Store(true)
 	if r := exchange(t, s, "udp", q); r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("serve-stale off: %v, want SERVFAIL", r)
@@ -131,7 +109,7 @@ func TestNoStaleWhenOff(t *testing.T) {
 }
 
 // plainCache hides AnswerJustStored, as a Cache that lacks it would.
-type plainCache struct{ c wireCache }
+type plainCache struct{ c cache.ServerView }
 
 func (p plainCache) AnswerFromWire(q, resp []byte, maxSize int, stale bool) (int, bool, bool) {
 	return p.c.AnswerFromWire(q, resp, maxSize, stale)
@@ -143,15 +121,15 @@ func (p plainCache) PutAnswer(m *dns.Msg) { p.c.PutAnswer(m) }
 // the slow path answers from the entry it stored or packs the response
 // itself; and only the later query counts as a hit.
 func TestSlowPathAnswersAsLaterHits(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	for _, justStored := range []bool{true, false} {
-		c, err := cache.New(cache.Config{Now: clk.now})
+		c, err := cache.New(cache.Config{Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sc Cache = wireCache{c}
+		var sc Cache = c.ServerView()
 		if !justStored {
-			sc = plainCache{wireCache{c}}
+			sc = plainCache{c.ServerView()}
 		}
 		s := start(t, Config{Resolver: &countingResolver{}, Cache: sc, ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
 		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addrs()[0]))

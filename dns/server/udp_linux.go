@@ -35,7 +35,8 @@ type mmsghdr struct {
 
 // udpSocket is the batched read/answer loop of one UDP socket. All its
 // buffers are allocated once, so the hit path performs no allocation and
-// two syscalls per batch.
+// two syscalls per batch. It belongs to the one goroutine that reads the
+// socket, so none of its fields needs a lock.
 type udpSocket struct {
 	s  *Server
 	c  *net.UDPConn
@@ -214,7 +215,8 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 // another thread: a hand-off and thread wake-ups for work that is the
 // CPU's own. A full send buffer, or an address it cannot encode, goes
 // through the net package, which waits for room. The callback is built
-// once per worker, so that a send allocates nothing.
+// once per worker, so that a send allocates nothing; a slowSender belongs
+// to that worker alone and needs no lock.
 type slowSender struct {
 	b  []byte
 	sa unix.RawSockaddrAny

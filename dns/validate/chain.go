@@ -23,7 +23,7 @@ type query struct {
 }
 
 func (r *Resolver) newQuery(ctx context.Context) *query {
-	return &query{r: r, ctx: ctx, budget: r.v.NewBudget(), now: r.cfg.Now()}
+	return &query{r: r, ctx: ctx, budget: r.v.NewBudget(), now: r.cfg.Clock.Now()}
 }
 
 var errFetchLimit = errors.New("validate: fetch limit reached")

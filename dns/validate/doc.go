@@ -19,7 +19,7 @@
 //
 // It refuses to know about cryptography and proofs (dns/dnssec does them
 // without I/O), about how upstream servers are found and asked (the Inner
-// resolver, dns/resolver in production), about clients, listeners and
-// caching of answers (dns/server), and about where trust anchors come from
-// (the caller loads them into the dnssec.Validator).
+// resolver, dns/resolver in production), about clients and listeners
+// (dns/server), caching of answers (dns/cache), and about where trust
+// anchors come from (the caller loads them into the dnssec.Validator).
 package validate

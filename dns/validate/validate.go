@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/dnssec"
 )
 
@@ -33,9 +34,9 @@ type Config struct {
 	// cuts and names known to be no cut. The least recently used entry
 	// is evicted beyond it. Default 10000.
 	MaxZones int
-	// Now is the clock of the key cache's TTLs; nil means time.Now. The
-	// dnssec.Validator has its own, for signature validity.
-	Now func() time.Time
+	// Clock is the clock of the key cache's TTLs; nil means the system
+	// clock. The dnssec.Validator has its own, for signature validity.
+	Clock clock.Clock
 	// MaxKeyTTL caps how long a key cache entry lives, whatever the
 	// records' TTLs say. Default 24 hours.
 	MaxKeyTTL time.Duration
@@ -59,9 +60,7 @@ func (c *Config) setDefaults() {
 	if c.MaxZones <= 0 {
 		c.MaxZones = 10000
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.MaxKeyTTL <= 0 {
 		c.MaxKeyTTL = 24 * time.Hour
 	}

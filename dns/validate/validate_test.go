@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/dnssec"
 )
 
@@ -195,16 +196,15 @@ func TestKeyCacheAvoidsRefetch(t *testing.T) {
 
 func TestKeyCacheExpires(t *testing.T) {
 	w := testWorld(t)
-	now := time.Now()
-	clock := func() time.Time { return now }
+	clk := clock.NewFake(time.Now())
 	ci := &countingInner{inner: storeInner{w.all}}
-	r := New(ci, dnssec.New(dnssec.Config{Anchors: w.rootAnchors(t)}), Config{Now: clock, MaxZones: 2})
+	r := New(ci, dnssec.New(dnssec.Config{Anchors: w.rootAnchors(t)}), Config{Clock: clk, MaxZones: 2})
 	ctx := context.Background()
 	r.Resolve(ctx, "www.example.lab.", dns.TypeA, dns.ClassINET, true)
 	if s := r.Stats(); s.KeyCacheEntries != 2 || s.KeyCacheEvictions != 1 {
 		t.Errorf("bounded cache: %+v", s)
 	}
-	now = now.Add(2 * time.Hour) // past the DNSKEY TTL of 3600
+	clk.Advance(2 * time.Hour) // past the DNSKEY TTL of 3600
 	ci.take()
 	if m, _ := r.Resolve(ctx, "www.example.lab.", dns.TypeA, dns.ClassINET, true); !m.AuthenticatedData {
 		t.Fatal("not secure after expiry")
