@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -49,9 +50,9 @@ func (w *Worker) Handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 func (w *Worker) rejection() []byte {
 	p := &w.p
 	switch p.Proto {
-	case packet.ProtoTCP:
+	case ipproto.TCP:
 		return packet.AppendTCPReset(w.reply[:0], p)
-	case packet.ProtoUDP:
+	case ipproto.UDP:
 		return packet.AppendICMPUnreachable(w.reply[:0], p, packet.UnreachablePort)
 	}
 	return packet.AppendICMPUnreachable(w.reply[:0], p, packet.UnreachableAdmin)

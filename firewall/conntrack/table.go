@@ -6,6 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // ID layout: generation in the high 32 bits, then the shard, then the
@@ -96,7 +99,7 @@ type Table struct {
 	pickup     bool
 	maxRetrans uint8
 	sweepBatch int
-	clock      func() time.Time
+	clock      clock.Clock
 	sweepNext  atomic.Uint32
 	evictNext  atomic.Uint32
 	// misc counts what is rejected before a shard is known.
@@ -166,7 +169,7 @@ func shardCapacity(maxEntries, shards int) int {
 	return fair + 4*int(math.Sqrt(float64(fair))) + 8
 }
 
-func (t *Table) now() int64 { return t.clock().UnixNano() }
+func (t *Table) now() int64 { return t.clock.Now().UnixNano() }
 
 func (t *Table) hash(k *key) uint64 {
 	var b [40]byte
@@ -315,7 +318,7 @@ func (s *shard) dropUnlink(idx int32) {
 func (s *shard) fixDrop(idx int32) {
 	e := &s.entries[idx]
 	droppable := e.status&stAssured == 0 ||
-		(e.orig.proto == ProtoTCP && TCPState(e.tcp.state).closing())
+		(e.orig.proto == ipproto.TCP && TCPState(e.tcp.state).closing())
 	in := e.status&stInDrop != 0
 	switch {
 	case droppable && !in:
@@ -730,7 +733,7 @@ func (s *shard) snapshot(idx int32) Entry {
 		Bytes:    e.bytes,
 		Mark:     e.mark,
 	}
-	if e.orig.proto == ProtoTCP {
+	if e.orig.proto == ipproto.TCP {
 		out.TCP = TCPState(e.tcp.state)
 	}
 	return out

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // describe renders a rule compactly so that tables of expectations stay
@@ -25,7 +27,7 @@ func describe(r *Rule) string {
 	if r.Log != LogNone {
 		fmt.Fprintf(&b, " %s", r.Log)
 	}
-	fmt.Fprintf(&b, " %s %s", r.Family, r.Proto)
+	fmt.Fprintf(&b, " %s %s", r.Family, protoName(r.Proto))
 	side := func(name string, e *Endpoint) {
 		if e.Addrs == nil && e.Ports == nil {
 			return
@@ -363,9 +365,9 @@ func TestImplicitRules(t *testing.T) {
 		if !r.Implicit || r.Action != Allow || r.Line != 0 {
 			t.Errorf("implicit rule %q: %+v", r.Text, r)
 		}
-		echo4 = echo4 || r.Proto == ProtoICMP && r.ICMPType == 8
-		echo6 = echo6 || r.Proto == ProtoICMPv6 && r.ICMPType == 128
-		ptb = ptb || r.Proto == ProtoICMPv6 && r.ICMPType == 2
+		echo4 = echo4 || r.Proto == ipproto.ICMP && r.ICMPType == 8
+		echo6 = echo6 || r.Proto == ipproto.ICMPv6 && r.ICMPType == 128
+		ptb = ptb || r.Proto == ipproto.ICMPv6 && r.ICMPType == 2
 	}
 	if !echo4 || !echo6 || !ptb {
 		t.Errorf("missing implicit rules: echo4 %v echo6 %v ptb %v", echo4, echo6, ptb)
