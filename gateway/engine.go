@@ -187,15 +187,29 @@ func (e *Engine) Reload(p *policy.Policy) (cut int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	cut = e.install(rs)
+	e.log.Info("policy reloaded", "rules", len(p.Rules), "connections_cut", cut)
+	return cut, nil
+}
+
+// install puts rs in force and cuts the connections it would not allow to
+// start.
+func (e *Engine) install(rs *ruleset) (cut int) {
+	// Store first, then recheck: a worker that decided a new connection
+	// under the old policy and creates its entry after Recheck has passed
+	// that entry's shard sees the new rules when it looks again (decide),
+	// and judges the connection itself.
 	e.rules.Store(rs)
 	cut = e.ct.Recheck(func(t conntrack.Tuple, mark uint32) bool {
 		k := keyFromTuple(&t, mark)
 		_, act := rs.cls.Lookup(&k)
-		return act == policy.Allow || act == policy.Limit
+		return admits(act)
 	})
-	e.log.Info("policy reloaded", "rules", len(p.Rules), "connections_cut", cut)
-	return cut, nil
+	return cut
 }
+
+// admits reports whether a connection that act decided may exist.
+func admits(act policy.Action) bool { return act == policy.Allow || act == policy.Limit }
 
 // Connections are marked with the direction they started in (plus one, so
 // that an unmarked entry is recognisable): a tuple holds addresses, not the
@@ -324,9 +338,26 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 		return d
 	}
 	cp.Mark = markOf(d.Dir)
-	if _, ok := e.ct.Create(&cp); !ok {
+	r, ok := e.ct.Create(&cp)
+	if !ok {
 		d.Verdict, d.Reason = Drop, ReasonTableFull
 		return d
+	}
+	if now := e.rules.Load(); now != rs {
+		// A reload swapped the policy while this packet was decided, and
+		// its Recheck may have passed this entry's shard before the entry
+		// existed: the policy now in force judges the connection here.
+		if idx, act := now.cls.Lookup(&k); !admits(act) {
+			e.ct.Delete(r.ID)
+			d.Rule, d.Reason, d.Verdict = idx, ReasonRule, Drop
+			if idx < 0 {
+				d.Reason = ReasonDefault
+			}
+			if act == policy.Reject {
+				d.Verdict = Reject
+			}
+			return d
+		}
 	}
 	e.noteFragment(p)
 	return d

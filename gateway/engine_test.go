@@ -3,7 +3,9 @@ package gateway
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -426,5 +428,78 @@ func TestICMPQueriesAndErrors(t *testing.T) {
 	}
 	if cut, err := e.Reload(mustPolicy(t, "default deny incoming\ndefault deny outgoing\nicmp-echo deny\n")); err != nil || cut != 3 {
 		t.Errorf("reload without echo: cut %d connections (%v), want the three pings cut", cut, err)
+	}
+}
+
+// TestReloadRacesNewConnections: a connection decided under the old policy
+// while a reload swaps it must not outlive the reload when the new policy
+// refuses it. The reload's Recheck may pass the connection's shard before
+// the worker creates the entry; the worker must then judge it by the
+// policy in force. Workers open connections to port 2323 while the policy
+// flips between allowing and refusing them; after each refusing reload,
+// with the workers stopped, no connection to 2323 may remain. (The
+// policies are compiled once and installed as Reload installs them, so
+// that many rounds fit in a short test.)
+func TestReloadRacesNewConnections(t *testing.T) {
+	allow, err := compile(mustPolicy(t, "default deny incoming\nallow 2323/tcp\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deny, err := compile(mustPolicy(t, "default deny incoming\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(deny.pol, Config{Clock: clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)), Conntrack: conntrack.Config{MaxEntries: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := make([][]byte, 4096)
+	for i := range frames {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(100 + i>>12), byte(i >> 4)}), uint16(1024+i)).String()
+		frames[i] = tcpFrame(t, seg{src, "10.10.0.20:2323", "S", 1, 0, 0})
+	}
+	rounds := 400
+	if testing.Short() {
+		rounds = 100
+	}
+	var processed atomic.Int64
+	// busy waits until the workers have processed n more packets, so that
+	// the swaps fall while connections are being decided.
+	busy := func(n int64) {
+		for start := processed.Load(); processed.Load()-start < n; {
+			runtime.Gosched()
+		}
+	}
+	for round := range rounds {
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var p packet.Parsed
+				for i := w + 2*round; !stop.Load(); i += 2 {
+					p.Decode(frames[i%len(frames)])
+					e.Process(&p, datapath.WAN)
+					processed.Add(1)
+				}
+			}()
+		}
+		busy(16)
+		e.install(allow)
+		busy(16)
+		e.install(deny)
+		stop.Store(true)
+		wg.Wait()
+		left := 0
+		e.Conntrack().Range(func(en conntrack.Entry) bool {
+			if en.Orig.Flow.Dst.Port() == 2323 {
+				left++
+			}
+			return true
+		})
+		if left > 0 {
+			t.Fatalf("round %d: %d connections the policy in force refuses outlived the reload", round, left)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 // Worker runs the engine for one datapath worker: it owns its decoding
 // struct and its reply buffer, so the per-frame path allocates nothing.
+// Nothing in it is shared: one goroutine uses a Worker, and the Engine
+// behind it is what workers share.
 type Worker struct {
 	e     *Engine
 	p     packet.Parsed
