@@ -103,7 +103,7 @@ Example:
 	f := test.Flags()
 	f.StringVar(&from, "from", "", "source address (required)")
 	f.StringVar(&to, "to", "", "destination address (required)")
-	f.StringVar(&proto, "proto", "tcp", "protocol: tcp, udp, icmp, icmpv6 or a number")
+	f.StringVar(&proto, "proto", "tcp", "protocol: tcp, udp, icmp, icmpv6, another protocol's name (sctp, gre, ...) or a number")
 	f.Uint16Var(&sport, "sport", 40000, "source port")
 	f.Uint16Var(&dport, "dport", 0, "destination port")
 	f.StringVar(&flags, "flags", "S", "TCP flags, letters of FSRPAUEW (S: a connection's first segment)")
