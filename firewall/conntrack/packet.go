@@ -91,8 +91,8 @@ type Tuple struct {
 // key is the table's form of a tuple: fixed size, comparable with ==, no
 // pointers (so the entry slab is not scanned by the garbage collector).
 // For ICMP queries sport holds the identifier and dport the type and code,
-// so that the inverse of a request tuple is the reply tuple. makeKey
-// builds it from a flow key, tuple turns it back into one.
+// so that the inverse of a request tuple is the reply tuple. set builds
+// it from a flow key, tuple turns it back into one.
 type key struct {
 	src, dst     [16]byte
 	sport, dport uint16
@@ -100,12 +100,18 @@ type key struct {
 	v4           bool
 }
 
-// makeKey is the one place a flow key becomes the table's key. f must be
-// valid (flow.Key.IsValid); typ and code are the type and code of an
-// ICMP query, and are ignored for every other protocol, as ports are for
-// protocols without them.
-func makeKey(f *flow.Key, typ, code uint8) key {
-	k := key{src: f.Src.Addr().As16(), dst: f.Dst.Addr().As16(), proto: f.Proto, v4: f.Src.Addr().Is4()}
+// set makes k the table's key of flow f: the one place a flow key
+// becomes one. f must be valid (flow.Key.IsValid); typ and code are the
+// type and code of an ICMP query, and are ignored for every other
+// protocol, as ports are for protocols without them. It fills k in place
+// (the per-packet path builds it on the caller's stack).
+func (k *key) set(f *flow.Key, typ, code uint8) {
+	// Field by field rather than a composite literal, which the compiler
+	// builds on the stack and copies.
+	src, dst := f.Src.Addr(), f.Dst.Addr()
+	k.src, k.dst = src.As16(), dst.As16()
+	k.proto, k.v4 = f.Proto, src.Is4()
+	k.sport, k.dport = 0, 0
 	switch {
 	case f.Proto.HasPorts():
 		k.sport, k.dport = f.Src.Port(), f.Dst.Port()
@@ -113,7 +119,6 @@ func makeKey(f *flow.Key, typ, code uint8) key {
 		k.sport = f.Src.Port()
 		k.dport = uint16(typ)<<8 | uint16(code)
 	}
-	return k
 }
 
 func (k *key) isICMP() bool {
@@ -263,10 +268,12 @@ const maxPayload = 1<<31 - 1
 // the fields hold.
 func parsePacket(p *Packet, pk *parsed) Reason {
 	f := &p.Flow
-	if !f.IsValid() || p.PayloadLen < 0 || p.PayloadLen > maxPayload {
+	// What flow.Key.IsValid says, without the copy of the key that calling
+	// a value method through f costs here.
+	src, dst := f.Src.Addr(), f.Dst.Addr()
+	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() || p.PayloadLen < 0 || p.PayloadLen > maxPayload {
 		return ReasonMalformed
 	}
-	v4 := f.Src.Addr().Is4()
 	switch f.Proto {
 	case ipproto.TCP:
 		idx, valid := tcpFlagIndex(p.TCPFlags)
@@ -277,7 +284,8 @@ func parsePacket(p *Packet, pk *parsed) Reason {
 	case ipproto.UDP, ipproto.UDPLite:
 		pk.kind = kindUDP
 	case ipproto.ICMP, ipproto.ICMPv6:
-		if !f.IsICMP() {
+		v4 := src.Is4()
+		if (f.Proto == ipproto.ICMP) != v4 {
 			return ReasonMalformed
 		}
 		return parseICMP(p, pk, !v4)
@@ -287,7 +295,7 @@ func parsePacket(p *Packet, pk *parsed) Reason {
 	if p.IsICMPError {
 		return ReasonMalformed
 	}
-	pk.k = makeKey(f, 0, 0)
+	pk.k.set(f, 0, 0)
 	return ReasonNone
 }
 
@@ -312,7 +320,7 @@ func parseICMP(p *Packet, pk *parsed, v6 bool) Reason {
 		return ReasonMalformed
 	}
 	pk.kind, pk.request = kindICMPQuery, req
-	pk.k = makeKey(&p.Flow, p.ICMPType, p.ICMPCode)
+	pk.k.set(&p.Flow, p.ICMPType, p.ICMPCode)
 	return ReasonNone
 }
 
@@ -335,6 +343,6 @@ func innerKey(p *Packet, k *key) Reason {
 			return ReasonICMPInner
 		}
 	}
-	*k = makeKey(f, in.ICMPType, in.ICMPCode)
+	k.set(f, in.ICMPType, in.ICMPCode)
 	return ReasonNone
 }
