@@ -6,12 +6,13 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/classify"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -88,35 +89,45 @@ type Config struct {
 	// fragments are matched against [65536].
 	MaxFragments int
 	Logger       *slog.Logger
-	// Now is the clock; offline inspection sets it to the capture's time.
-	Now func() time.Time
+	// Clock tells the time; nil means the system clock. Offline
+	// inspection sets it to the capture's time. It is the clock of the
+	// connection table and the limiter too, unless their own
+	// configuration names one.
+	Clock clock.Clock
 }
 
 // ruleset is one compiled policy with its counters; a reload replaces it
-// whole.
+// whole. Everything but hits is immutable once published through
+// Engine.rules.
 type ruleset struct {
 	pol  *policy.Policy
 	rs   []classify.Rule
 	cls  *classify.Compiled
-	hits []atomic.Uint64 // per rule, then one per direction for the defaults
+	hits []atomic.Uint64 // per rule, then one per direction for the defaults; atomic, no lock
 }
 
 // Engine decides the fate of frames. Process may be called from many
 // goroutines at once, each with its own packet.Parsed.
+//
+// Sharing: cfg, log, ct, frags and clock are set by New and never
+// reassigned; ct and frags lock inside themselves. rules is swapped whole
+// by Reload and read without a lock. The counters are atomics, read
+// without a lock. The limiter is the one piece of state behind an
+// Engine-level mutex.
 type Engine struct {
-	cfg   Config
-	log   *slog.Logger
+	cfg   Config       // immutable after New
+	log   *slog.Logger // immutable after New
 	rules atomic.Pointer[ruleset]
-	ct    *conntrack.Table
+	ct    *conntrack.Table // immutable pointer; the table locks its shards
 	// lim is not safe for concurrent use and every worker must count
 	// against the same sources (fanout spreads one source's connections
 	// over workers), so it sits behind limMu; only new connections that hit
 	// a limit rule take the lock.
 	limMu sync.Mutex
-	lim   *classify.Limiter
-	frags *fragTable
-	now   func() time.Time
-	stats [3][numReasons]atomic.Uint64 // by verdict and reason
+	lim   *classify.Limiter            // guarded by limMu
+	frags *fragTable                   // immutable pointer; guarded inside by fragTable.mu
+	clock clock.Clock                  // immutable after New; safe for concurrent use
+	stats [3][numReasons]atomic.Uint64 // by verdict and reason; atomic, no lock
 }
 
 // New compiles p and builds an engine around it.
@@ -124,25 +135,21 @@ func New(p *policy.Policy, cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.MaxFragments <= 0 {
 		cfg.MaxFragments = 65536
 	}
 	if cfg.Conntrack.Clock == nil {
-		cfg.Conntrack.Clock = cfg.Now
+		cfg.Conntrack.Clock = cfg.Clock
 	}
 	if cfg.Limiter.Clock == nil {
-		start := cfg.Now()
-		now := cfg.Now
-		cfg.Limiter.Clock = func() time.Duration { return now().Sub(start) }
+		cfg.Limiter.Clock = cfg.Clock
 	}
 	ct, err := conntrack.New(cfg.Conntrack)
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: %w", err)
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, ct: ct, lim: classify.NewLimiter(cfg.Limiter), frags: newFragTable(cfg.MaxFragments), now: cfg.Now}
+	e := &Engine{cfg: cfg, log: cfg.Logger, ct: ct, lim: classify.NewLimiter(cfg.Limiter), frags: newFragTable(cfg.MaxFragments), clock: cfg.Clock}
 	rs, err := compile(p)
 	if err != nil {
 		return nil, err
@@ -180,15 +187,29 @@ func (e *Engine) Reload(p *policy.Policy) (cut int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	cut = e.install(rs)
+	e.log.Info("policy reloaded", "rules", len(p.Rules), "connections_cut", cut)
+	return cut, nil
+}
+
+// install puts rs in force and cuts the connections it would not allow to
+// start.
+func (e *Engine) install(rs *ruleset) (cut int) {
+	// Store first, then recheck: a worker that decided a new connection
+	// under the old policy and creates its entry after Recheck has passed
+	// that entry's shard sees the new rules when it looks again (decide),
+	// and judges the connection itself.
 	e.rules.Store(rs)
 	cut = e.ct.Recheck(func(t conntrack.Tuple, mark uint32) bool {
 		k := keyFromTuple(&t, mark)
 		_, act := rs.cls.Lookup(&k)
-		return act == policy.Allow || act == policy.Limit
+		return admits(act)
 	})
-	e.log.Info("policy reloaded", "rules", len(p.Rules), "connections_cut", cut)
-	return cut, nil
+	return cut
 }
+
+// admits reports whether a connection that act decided may exist.
+func admits(act policy.Action) bool { return act == policy.Allow || act == policy.Limit }
 
 // Connections are marked with the direction they started in (plus one, so
 // that an unmarked entry is recognisable): a tuple holds addresses, not the
@@ -197,9 +218,8 @@ func markOf(d policy.Direction) uint32 { return uint32(d) + 1 }
 
 // keyFromTuple rebuilds the classifier key of a connection's first packet.
 func keyFromTuple(t *conntrack.Tuple, mark uint32) classify.Key {
-	k := classify.Key{Src: t.Src, Dst: t.Dst, Proto: t.Proto, SrcPort: t.SrcPort, DstPort: t.DstPort,
-		ICMPType: t.ICMPType, ICMPCode: t.ICMPCode}
-	if t.Proto == packet.ProtoTCP {
+	k := classify.Key{Flow: t.Flow, ICMPType: t.ICMPType, ICMPCode: t.ICMPCode}
+	if t.Flow.Proto == ipproto.TCP {
 		k.TCPFlags = uint8(packet.TCPSYN)
 	}
 	dir := policy.In
@@ -245,7 +265,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	if p.IsFragment && !p.IsFirstFragment {
 		// Only the first fragment carries ports; later ones follow the
 		// verdict it got.
-		if e.frags.allowed(p, e.now()) {
+		if e.frags.allowed(p, e.clock.Now()) {
 			d.Reason = ReasonEstablished
 			return d
 		}
@@ -274,15 +294,11 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 		}
 	}
 	// A new connection (or an untracked message): the policy decides.
-	k := classify.Key{Dir: d.Dir, Src: p.Src.Addr(), Dst: p.Dst.Addr(), Proto: p.Proto,
-		SrcPort: p.Src.Port(), DstPort: p.Dst.Port(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
+	k := classify.Key{Dir: d.Dir, Flow: cp.Flow, TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
 	if in == datapath.LAN {
 		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
 	} else {
 		k.InIface, k.OutIface = classify.IfaceWAN, classify.IfaceLAN
-	}
-	if p.Proto == packet.ProtoICMP || p.Proto == packet.ProtoICMPv6 {
-		k.SrcPort, k.DstPort = 0, 0
 	}
 	// The hit is counted on the rule set that decided, so that a reload
 	// between lookup and count cannot credit another policy's rule.
@@ -302,7 +318,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	case policy.Allow:
 	case policy.Limit:
 		e.limMu.Lock()
-		ok := e.lim.Allow(k.Src)
+		ok := e.lim.Allow(k.Flow.Src.Addr())
 		e.limMu.Unlock()
 		if !ok {
 			d.Verdict, d.Reason = Drop, ReasonLimit
@@ -322,9 +338,26 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 		return d
 	}
 	cp.Mark = markOf(d.Dir)
-	if _, ok := e.ct.Create(&cp); !ok {
+	r, ok := e.ct.Create(&cp)
+	if !ok {
 		d.Verdict, d.Reason = Drop, ReasonTableFull
 		return d
+	}
+	if now := e.rules.Load(); now != rs {
+		// A reload swapped the policy while this packet was decided, and
+		// its Recheck may have passed this entry's shard before the entry
+		// existed: the policy now in force judges the connection here.
+		if idx, act := now.cls.Lookup(&k); !admits(act) {
+			e.ct.Delete(r.ID)
+			d.Rule, d.Reason, d.Verdict = idx, ReasonRule, Drop
+			if idx < 0 {
+				d.Reason = ReasonDefault
+			}
+			if act == policy.Reject {
+				d.Verdict = Reject
+			}
+			return d
+		}
 	}
 	e.noteFragment(p)
 	return d
@@ -334,18 +367,21 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 // datagram follows it.
 func (e *Engine) noteFragment(p *packet.Parsed) {
 	if p.IsFragment && p.IsFirstFragment {
-		e.frags.add(p, e.now())
+		e.frags.add(p, e.clock.Now())
 	}
 }
 
+// fillConntrack gives the tracker what it needs of p: the flow key as the
+// decoder made it, and the TCP and ICMP fields the key does not hold. cp
+// must be zero: the fields are set one by one, since a composite literal
+// of the whole Packet is built on the stack and copied (about 65 of the
+// 1,600 instructions an established packet costs).
 func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
-	*cp = conntrack.Packet{Src: p.Src.Addr(), Dst: p.Dst.Addr(), Proto: p.Proto, WScale: -1}
-	if p.Proto == packet.ProtoTCP || p.Proto == packet.ProtoUDP {
-		cp.SrcPort, cp.DstPort = p.Src.Port(), p.Dst.Port()
-	}
+	cp.Flow = p.Flow()
+	cp.WScale = -1
 	cp.PayloadLen = p.PayloadLen
 	switch p.Proto {
-	case packet.ProtoTCP:
+	case ipproto.TCP:
 		cp.TCPFlags = uint8(p.TCPFlags)
 		cp.Seq, cp.Ack, cp.Window = p.TCPSeq, p.TCPAck, p.TCPWindow
 		if p.TCPOpts.Has&packet.TCPOptWScale != 0 {
@@ -360,19 +396,12 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
 				}
 			}
 		}
-	case packet.ProtoICMP, packet.ProtoICMPv6:
-		cp.ICMPType, cp.ICMPCode, cp.ICMPID = p.ICMPType, p.ICMPCode, p.ICMPID
+	case ipproto.ICMP, ipproto.ICMPv6:
+		cp.ICMPType, cp.ICMPCode = p.ICMPType, p.ICMPCode
 		if p.IsICMPError() {
-			cp.IsICMPError = true
 			q := &p.Quote
-			cp.Inner = conntrack.Inner{Src: q.Src.Addr(), Dst: q.Dst.Addr(), Proto: q.Proto, Seq: q.TCPSeq}
-			if q.Proto == packet.ProtoTCP || q.Proto == packet.ProtoUDP {
-				cp.Inner.SrcPort, cp.Inner.DstPort = q.Src.Port(), q.Dst.Port()
-			}
-			if q.Proto == packet.ProtoICMP || q.Proto == packet.ProtoICMPv6 {
-				cp.Inner.ICMPType, cp.Inner.ICMPCode = q.ICMPType, q.ICMPCode
-				cp.Inner.ICMPID = q.Src.Port()
-			}
+			cp.IsICMPError = true
+			cp.Inner = conntrack.Inner{Flow: q.Flow(), ICMPType: q.ICMPType, ICMPCode: q.ICMPCode, Seq: q.TCPSeq}
 		}
 	}
 }
@@ -421,7 +450,7 @@ func (e *Engine) RuleHits() []RuleHit {
 
 // Sweep expires old connections and fragments; call it every second or so.
 func (e *Engine) Sweep() {
-	now := e.now()
+	now := e.clock.Now()
 	e.ct.Sweep(now)
 	e.frags.sweep(now)
 }

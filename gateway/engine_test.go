@@ -3,13 +3,18 @@ package gateway
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/packet"
 )
@@ -32,14 +37,10 @@ func mustPolicy(t testing.TB, text string) *policy.Policy {
 	return p
 }
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
-func newEngine(t testing.TB, text string) (*Engine, *fakeClock) {
+func newEngine(t testing.TB, text string) (*Engine, *clock.Fake) {
 	t.Helper()
-	clk := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	e, err := New(mustPolicy(t, text), Config{Now: clk.Now})
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	e, err := New(mustPolicy(t, text), Config{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,9 +158,9 @@ func TestLimit(t *testing.T) {
 		if d.Verdict != want {
 			t.Errorf("connection %d: %s/%s, want %s", i+1, d.Verdict, d.Reason, want)
 		}
-		clk.t = clk.t.Add(time.Second)
+		clk.Advance(time.Second)
 	}
-	clk.t = clk.t.Add(time.Minute)
+	clk.Advance(time.Minute)
 	if d := process(t, e, tcpFrame(t, seg{"198.51.100.9:31000", "10.10.0.20:2222", "S", 1, 0, 0}), datapath.WAN); d.Verdict != Forward {
 		t.Errorf("after the window: %s/%s", d.Verdict, d.Reason)
 	}
@@ -333,5 +334,172 @@ func TestFragmentsFollowTheFirst(t *testing.T) {
 	}
 	if tracked, evicted := e.frags.stats(); tracked != 2 || evicted < 3 {
 		t.Errorf("fragment table: %d tracked, %d evicted; want at most 2 tracked and evictions counted", tracked, evicted)
+	}
+}
+
+// icmpFrame builds an Ethernet frame holding an ICMPv4 or ICMPv6 message
+// from src to dst; body follows the 8-byte header (for an error, the
+// quoted packet).
+func icmpFrame(t testing.TB, src, dst string, typ, code uint8, id, seq uint16, body []byte) []byte {
+	t.Helper()
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}
+	var l []gopacket.SerializableLayer
+	if s.Is4() {
+		eth.EthernetType = layers.EthernetTypeIPv4
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: s.AsSlice(), DstIP: d.AsSlice()}
+		l = []gopacket.SerializableLayer{eth, ip, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, code), Id: id, Seq: seq}}
+	} else {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolICMPv6, SrcIP: s.AsSlice(), DstIP: d.AsSlice()}
+		icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, code)}
+		if err := icmp.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		// ICMPv6 leaves bytes 4-7 to the message: identifier and sequence
+		// for echo, unused for errors.
+		rest := []byte{byte(id >> 8), byte(id), byte(seq >> 8), byte(seq)}
+		l = []gopacket.SerializableLayer{eth, ip, icmp, gopacket.Payload(append(rest, body...))}
+		body = nil
+	}
+	if body != nil {
+		l = append(l, gopacket.Payload(body))
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, l...); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestICMPQueriesAndErrors runs ICMP through the engine: the decoder's
+// flow key (the query identifier in both ports) is what conntrack pairs a
+// reply with its request by, and an error quoting a query is related.
+func TestICMPQueriesAndErrors(t *testing.T) {
+	e, _ := newEngine(t, testPolicy)
+	const (
+		inside, outside, router = "10.10.0.11", "203.0.113.80", "203.0.113.1"
+		in6, out6               = "fd00:10::11", "2001:db8:113::80"
+	)
+	request := icmpFrame(t, inside, outside, 8, 0, 7, 1, make([]byte, 16))
+	// The request as the router received it, quoted back (IP header and
+	// the first 8 bytes of ICMP, RFC 792).
+	quote := request[14 : 14+20+8]
+	steps := []struct {
+		name   string
+		frame  []byte
+		in     datapath.Side
+		want   Verdict
+		reason Reason
+	}{
+		{"echo request out, the implicit ping rule", request, datapath.LAN, Forward, ReasonRule},
+		{"its reply", icmpFrame(t, outside, inside, 0, 0, 7, 1, make([]byte, 16)), datapath.WAN, Forward, ReasonEstablished},
+		{"a reply with another identifier", icmpFrame(t, outside, inside, 0, 0, 8, 1, nil), datapath.WAN, Drop, ReasonInvalid},
+		{"unreachable quoting the request", icmpFrame(t, router, inside, 3, 1, 0, 0, quote), datapath.WAN, Forward, ReasonRelated},
+		{"echo request in, the implicit ping rule", icmpFrame(t, outside, inside, 8, 0, 9, 1, nil), datapath.WAN, Forward, ReasonRule},
+		{"the inside host answers", icmpFrame(t, inside, outside, 0, 0, 9, 1, nil), datapath.LAN, Forward, ReasonEstablished},
+		{"ICMPv6 echo request out", icmpFrame(t, in6, out6, 128, 0, 3, 1, nil), datapath.LAN, Forward, ReasonRule},
+		{"its reply", icmpFrame(t, out6, in6, 129, 0, 3, 1, nil), datapath.WAN, Forward, ReasonEstablished},
+		{"an ICMPv6 reply with another identifier", icmpFrame(t, out6, in6, 129, 0, 4, 1, nil), datapath.WAN, Drop, ReasonInvalid},
+	}
+	for _, s := range steps {
+		if d := process(t, e, s.frame, s.in); d.Verdict != s.want || d.Reason != s.reason {
+			t.Errorf("%s: %s/%s, want %s/%s", s.name, d.Verdict, d.Reason, s.want, s.reason)
+		}
+	}
+	// The entry holds the flow key the decoder made: the identifier in
+	// both ports.
+	var p packet.Parsed
+	p.Decode(request)
+	found := false
+	e.Conntrack().Range(func(en conntrack.Entry) bool {
+		if en.Orig.Flow == p.Flow() {
+			found = en.Orig.ICMPType == 8 && en.Reply.ICMPType == 0 && en.Reply.Flow == p.Flow().Reverse()
+		}
+		return !found
+	})
+	if !found || p.Flow().Src.Port() != 7 || p.Flow().Dst.Port() != 7 {
+		t.Errorf("no entry for %v with the echo types", p.Flow())
+	}
+	// A reload keeps the ping (the implicit rules still allow it) and
+	// judges it by its ICMP type.
+	if cut, err := e.Reload(mustPolicy(t, "default deny incoming\ndefault allow outgoing\n")); err != nil || cut != 0 {
+		t.Errorf("reload cut %d connections (%v), want none", cut, err)
+	}
+	if cut, err := e.Reload(mustPolicy(t, "default deny incoming\ndefault deny outgoing\nicmp-echo deny\n")); err != nil || cut != 3 {
+		t.Errorf("reload without echo: cut %d connections (%v), want the three pings cut", cut, err)
+	}
+}
+
+// TestReloadRacesNewConnections: a connection decided under the old policy
+// while a reload swaps it must not outlive the reload when the new policy
+// refuses it. The reload's Recheck may pass the connection's shard before
+// the worker creates the entry; the worker must then judge it by the
+// policy in force. Workers open connections to port 2323 while the policy
+// flips between allowing and refusing them; after each refusing reload,
+// with the workers stopped, no connection to 2323 may remain. (The
+// policies are compiled once and installed as Reload installs them, so
+// that many rounds fit in a short test.)
+func TestReloadRacesNewConnections(t *testing.T) {
+	allow, err := compile(mustPolicy(t, "default deny incoming\nallow 2323/tcp\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deny, err := compile(mustPolicy(t, "default deny incoming\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(deny.pol, Config{Clock: clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)), Conntrack: conntrack.Config{MaxEntries: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := make([][]byte, 4096)
+	for i := range frames {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(100 + i>>12), byte(i >> 4)}), uint16(1024+i)).String()
+		frames[i] = tcpFrame(t, seg{src, "10.10.0.20:2323", "S", 1, 0, 0})
+	}
+	rounds := 400
+	if testing.Short() {
+		rounds = 100
+	}
+	var processed atomic.Int64
+	// busy waits until the workers have processed n more packets, so that
+	// the swaps fall while connections are being decided.
+	busy := func(n int64) {
+		for start := processed.Load(); processed.Load()-start < n; {
+			runtime.Gosched()
+		}
+	}
+	for round := range rounds {
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var p packet.Parsed
+				for i := w + 2*round; !stop.Load(); i += 2 {
+					p.Decode(frames[i%len(frames)])
+					e.Process(&p, datapath.WAN)
+					processed.Add(1)
+				}
+			}()
+		}
+		busy(16)
+		e.install(allow)
+		busy(16)
+		e.install(deny)
+		stop.Store(true)
+		wg.Wait()
+		left := 0
+		e.Conntrack().Range(func(en conntrack.Entry) bool {
+			if en.Orig.Flow.Dst.Port() == 2323 {
+				left++
+			}
+			return true
+		})
+		if left > 0 {
+			t.Fatalf("round %d: %d connections the policy in force refuses outlived the reload", round, left)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -13,18 +14,18 @@ import (
 type fragKey struct {
 	src, dst netip.Addr
 	id       uint32
-	proto    uint8
+	proto    ipproto.Proto
 }
 
 // fragTable remembers the datagrams whose first fragment the gateway let
 // through, so that their later fragments (which carry no ports) follow the
 // same verdict. It is bounded: when full, the oldest entry goes first.
 type fragTable struct {
+	max     int // immutable after newFragTable
 	mu      sync.Mutex
-	max     int
-	entries map[fragKey]int64 // expiry, UnixNano
-	order   []fragKey         // insertion order, for eviction
-	evicted uint64
+	entries map[fragKey]int64 // expiry, UnixNano; guarded by mu
+	order   []fragKey         // insertion order, for eviction; guarded by mu
+	evicted uint64            // guarded by mu
 }
 
 // fragLifetime is how long later fragments may follow a first one (Linux's

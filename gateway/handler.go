@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
 )
 
 // Worker runs the engine for one datapath worker: it owns its decoding
 // struct and its reply buffer, so the per-frame path allocates nothing.
+// Nothing in it is shared: one goroutine uses a Worker, and the Engine
+// behind it is what workers share.
 type Worker struct {
 	e     *Engine
 	p     packet.Parsed
@@ -49,9 +52,9 @@ func (w *Worker) Handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 func (w *Worker) rejection() []byte {
 	p := &w.p
 	switch p.Proto {
-	case packet.ProtoTCP:
+	case ipproto.TCP:
 		return packet.AppendTCPReset(w.reply[:0], p)
-	case packet.ProtoUDP:
+	case ipproto.UDP:
 		return packet.AppendICMPUnreachable(w.reply[:0], p, packet.UnreachablePort)
 	}
 	return packet.AppendICMPUnreachable(w.reply[:0], p, packet.UnreachableAdmin)

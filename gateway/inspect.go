@@ -6,11 +6,12 @@ import (
 	"io"
 	"net/netip"
 	"sort"
-	"strconv"
 	"time"
 
+	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -32,7 +33,7 @@ type InspectConfig struct {
 
 // DeniedFlow is a flow whose packets the policy dropped or rejected.
 type DeniedFlow struct {
-	Flow    packet.FiveTuple
+	Flow    flow.Key
 	Dir     policy.Direction
 	Verdict Verdict
 	Reason  Reason
@@ -55,8 +56,11 @@ type InspectResult struct {
 // Inspect runs the gateway's pipeline over every frame of src, on the
 // capture's own clock (connection timeouts follow the timestamps).
 func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg InspectConfig) (*InspectResult, error) {
-	var clock time.Time
-	cfg.Engine.Now = func() time.Time { return clock }
+	// The engine runs on the capture's clock: each frame sets it to its
+	// timestamp before the engine sees the frame. Nothing reads it before
+	// the first frame.
+	clk := clock.NewFake(time.Unix(0, 0))
+	cfg.Engine.Clock = clk
 	if cfg.MaxDeniedFlows <= 0 {
 		cfg.MaxDeniedFlows = 10000
 	}
@@ -66,12 +70,11 @@ func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg I
 		}
 	}
 	res := &InspectResult{}
-	// The engine's limiter and tables read the clock when built.
 	e, err := New(pol, cfg.Engine)
 	if err != nil {
 		return nil, err
 	}
-	denied := map[packet.FiveTuple]*DeniedFlow{}
+	denied := map[flow.Key]*DeniedFlow{}
 	var p packet.Parsed
 	var lastSweep time.Time
 	for {
@@ -87,11 +90,12 @@ func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg I
 		if err != nil {
 			return nil, err
 		}
-		clock = ci.Timestamp
+		now := ci.Timestamp
+		clk.Set(now)
 		if res.First.IsZero() {
-			res.First = clock
+			res.First = now
 		}
-		res.Last = clock
+		res.Last = now
 		res.Frames++
 		res.Bytes += uint64(len(frame))
 		switch ci.LinkType {
@@ -113,7 +117,7 @@ func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg I
 				}
 			}
 		} else if p.IPVersion != 0 && d.Reason != ReasonMalformed {
-			ft := p.FiveTuple()
+			ft := p.Flow()
 			if f, ok := denied[ft]; ok {
 				f.Packets++
 			} else if len(denied) < cfg.MaxDeniedFlows {
@@ -122,9 +126,9 @@ func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg I
 				res.DeniedOverflow++
 			}
 		}
-		if clock.Sub(lastSweep) > time.Second {
+		if now.Sub(lastSweep) > time.Second {
 			e.Sweep()
-			lastSweep = clock
+			lastSweep = now
 		}
 		if cfg.Progress != nil && res.Frames%4096 == 0 {
 			cfg.Progress(res.Frames, res.Bytes)
@@ -142,7 +146,7 @@ func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg I
 		if res.Denied[i].Packets != res.Denied[j].Packets {
 			return res.Denied[i].Packets > res.Denied[j].Packets
 		}
-		return FlowString(res.Denied[i].Flow) < FlowString(res.Denied[j].Flow)
+		return res.Denied[i].Flow.String() < res.Denied[j].Flow.String()
 	})
 	return res, nil
 }
@@ -155,23 +159,4 @@ func inAny(a netip.Addr, ps []netip.Prefix) bool {
 		}
 	}
 	return false
-}
-
-// FlowString renders a flow as "tcp 198.51.100.66:4444 -> 10.10.0.11:22".
-func FlowString(f packet.FiveTuple) string {
-	name := "proto " + strconv.Itoa(int(f.Proto))
-	switch f.Proto {
-	case packet.ProtoTCP:
-		name = "tcp"
-	case packet.ProtoUDP:
-		name = "udp"
-	case packet.ProtoICMP:
-		name = "icmp"
-	case packet.ProtoICMPv6:
-		name = "icmpv6"
-	}
-	if f.Proto == packet.ProtoTCP || f.Proto == packet.ProtoUDP {
-		return name + " " + f.Src.String() + " -> " + f.Dst.String()
-	}
-	return name + " " + f.Src.Addr().String() + " -> " + f.Dst.Addr().String()
 }

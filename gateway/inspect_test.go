@@ -1,29 +1,41 @@
 package gateway
 
 import (
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/packet"
 )
 
 // writeCapture writes the frames to a pcap file, 10 ms apart.
 func writeCapture(t *testing.T, frames [][]byte) string {
 	t.Helper()
+	at := make([]time.Duration, len(frames))
+	for i := range at {
+		at[i] = time.Duration(i) * 10 * time.Millisecond
+	}
+	return writeCaptureAt(t, frames, at)
+}
+
+// writeCaptureAt writes the frames to a pcap file, frame i at offset at[i]
+// from a fixed start.
+func writeCaptureAt(t *testing.T, frames [][]byte, at []time.Duration) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "in.pcap")
 	w, err := datapath.CreatePcap(path, datapath.PcapWriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
-	for _, f := range frames {
-		ci := datapath.CaptureInfo{Timestamp: ts, CaptureLength: len(f), Length: len(f), LinkType: datapath.LinkTypeEthernet}
+	start := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	for i, f := range frames {
+		ci := datapath.CaptureInfo{Timestamp: start.Add(at[i]), CaptureLength: len(f), Length: len(f), LinkType: datapath.LinkTypeEthernet}
 		if err := w.WritePacket(f, &ci); err != nil {
 			t.Fatal(err)
 		}
-		ts = ts.Add(10 * time.Millisecond)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -76,7 +88,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var got []packet.FiveTuple
+	var got []flow.Key
 	for {
 		f, _, err := r.Next()
 		if err != nil {
@@ -84,9 +96,47 @@ func TestInspect(t *testing.T) {
 		}
 		var p packet.Parsed
 		p.Decode(f)
-		got = append(got, p.FiveTuple())
+		got = append(got, p.Flow())
 	}
 	if len(got) != 4 || got[3].Dst.Port() != 22 {
 		t.Errorf("forwarded capture holds %v", got)
+	}
+}
+
+// TestInspectLimitOnCaptureTime: the limit rule counts connections on the
+// capture's clock. Connections 20 s apart never reach 6 in 30 s; a burst
+// does. (The limiter's time origin used to be read when the engine was
+// built, before the first frame had set the capture clock, so every
+// timestamp saturated to the same instant and the sixth connection of the
+// whole capture was refused however far apart they were.)
+func TestInspectLimitOnCaptureTime(t *testing.T) {
+	var frames [][]byte
+	var at []time.Duration
+	syn := func(port int, when time.Duration) {
+		src := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.9"), uint16(port)).String()
+		frames = append(frames, tcpFrame(t, seg{src, "10.10.0.20:2222", "S", 1, 0, 0}))
+		at = append(at, when)
+	}
+	for i := range 8 {
+		syn(30000+i, time.Duration(i)*20*time.Second)
+	}
+	burst := 8 * 20 * time.Second
+	for i := range 6 {
+		syn(31000+i, burst+time.Duration(i)*100*time.Millisecond)
+	}
+	src, err := datapath.OpenCapture(writeCaptureAt(t, frames, at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	res, err := Inspect(t.Context(), src, mustPolicy(t, testPolicy), InspectConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The eight spaced connections and the first four of the burst pass;
+	// the last spaced one is 20 s before the burst, so the burst's fifth
+	// is the sixth connection in 30 s, and its sixth is over too.
+	if res.Forwarded != 12 || res.Counts["drop/limit"] != 2 {
+		t.Errorf("forwarded %d, limited %d; want 12 and 2 (counts %v)", res.Forwarded, res.Counts["drop/limit"], res.Counts)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // Unreachable names the reason carried by an ICMP destination unreachable,
@@ -47,7 +49,7 @@ const (
 // unspecified, loopback).
 // Nothing is allocated when dst has the capacity.
 func AppendTCPReset(dst []byte, p *Parsed) []byte {
-	if !p.answerable() || p.Proto != ProtoTCP || !p.HasL4 || p.TCPFlags&TCPRST != 0 {
+	if !p.answerable() || p.Proto != ipproto.TCP || !p.HasL4 || p.TCPFlags&TCPRST != 0 {
 		return dst
 	}
 	var seq, ack uint32
@@ -65,7 +67,7 @@ func AppendTCPReset(dst []byte, p *Parsed) []byte {
 		ack = p.TCPSeq + n
 		flags |= TCPACK
 	}
-	dst, l4 := p.appendReplyHeaders(dst, ProtoTCP, tcpMinHeader, true)
+	dst, l4 := p.appendReplyHeaders(dst, ipproto.TCP, tcpMinHeader, true)
 	t := dst[l4:]
 	binary.BigEndian.PutUint16(t[0:], p.Dst.Port())
 	binary.BigEndian.PutUint16(t[2:], p.Src.Port())
@@ -73,7 +75,7 @@ func AppendTCPReset(dst []byte, p *Parsed) []byte {
 	binary.BigEndian.PutUint32(t[8:], ack)
 	t[12] = 5 << 4
 	t[13] = byte(flags)
-	c := Checksum(t, PseudoHeaderChecksum(ProtoTCP, p.Dst.Addr(), p.Src.Addr(), tcpMinHeader))
+	c := Checksum(t, PseudoHeaderChecksum(ipproto.TCP, p.Dst.Addr(), p.Src.Addr(), tcpMinHeader))
 	binary.BigEndian.PutUint16(t[16:], c)
 	return dst
 }
@@ -91,15 +93,15 @@ func AppendICMPUnreachable(dst []byte, p *Parsed, code Unreachable) []byte {
 	if code >= numUnreachable || !p.answerable() || p.IsICMPError() {
 		return dst
 	}
-	if (p.Proto == ProtoICMP || p.Proto == ProtoICMPv6) && !p.HasL4 {
+	if (p.Proto == ipproto.ICMP || p.Proto == ipproto.ICMPv6) && !p.HasL4 {
 		// The type of a fragmented ICMP message is unknown: it may be
 		// an error.
 		return dst
 	}
 	orig := p.Buf[p.L3Off:]
-	proto, typ, c, limit := ProtoICMP, uint8(3), unreachableV4[code], maxICMPv4Error-ipv4MinHeader-icmpHeaderLen
+	proto, typ, c, limit := ipproto.ICMP, uint8(3), unreachableV4[code], maxICMPv4Error-ipv4MinHeader-icmpHeaderLen
 	if p.IPVersion == 6 {
-		proto, typ, c, limit = ProtoICMPv6, 1, unreachableV6[code], maxICMPv6Error-ipv6HeaderLen-icmpHeaderLen
+		proto, typ, c, limit = ipproto.ICMPv6, 1, unreachableV6[code], maxICMPv6Error-ipv6HeaderLen-icmpHeaderLen
 	}
 	orig = orig[:min(len(orig), limit)]
 	dst, l4 := p.appendReplyHeaders(dst, proto, icmpHeaderLen+len(orig), false)
@@ -109,7 +111,7 @@ func AppendICMPUnreachable(dst []byte, p *Parsed, code Unreachable) []byte {
 	copy(m[icmpHeaderLen:], orig)
 	var initial uint32
 	if p.IPVersion == 6 {
-		initial = PseudoHeaderChecksum(ProtoICMPv6, p.Dst.Addr(), p.Src.Addr(), uint16(len(m)))
+		initial = PseudoHeaderChecksum(ipproto.ICMPv6, p.Dst.Addr(), p.Src.Addr(), uint16(len(m)))
 	}
 	binary.BigEndian.PutUint16(m[2:], Checksum(m, initial))
 	return dst
@@ -143,7 +145,7 @@ func oneHost(a netip.Addr) bool {
 // appendReplyHeaders appends the link and IP headers of a packet from p's
 // destination to p's source carrying l4Len bytes of protocol proto, zeroes
 // those bytes, and returns the grown slice and where they start.
-func (p *Parsed) appendReplyHeaders(dst []byte, proto uint8, l4Len int, df bool) ([]byte, int) {
+func (p *Parsed) appendReplyHeaders(dst []byte, proto ipproto.Proto, l4Len int, df bool) ([]byte, int) {
 	link := 0
 	if p.HasEthernet {
 		link = ethHeaderLen + vlanTagLen*int(p.NumVLAN)
@@ -182,14 +184,14 @@ func (p *Parsed) appendReplyHeaders(dst []byte, proto uint8, l4Len int, df bool)
 			h[6] = 0x40
 		}
 		h[8] = replyTTL
-		h[9] = proto
+		h[9] = byte(proto)
 		putAddr(h[12:], from)
 		putAddr(h[16:], to)
 		binary.BigEndian.PutUint16(h[10:], Checksum(h, 0))
 	} else {
 		h[0] = 0x60
 		binary.BigEndian.PutUint16(h[4:], uint16(l4Len))
-		h[6] = proto
+		h[6] = byte(proto)
 		h[7] = replyTTL
 		putAddr(h[8:], from)
 		putAddr(h[24:], to)

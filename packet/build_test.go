@@ -6,6 +6,9 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // gopacketChecksumsOK verifies every checksum of b with gopacket.
@@ -66,7 +69,7 @@ func TestAppendTCPReset(t *testing.T) {
 			}
 			compareGopacket(t, b, &r, tf.raw)
 			gopacketChecksumsOK(t, b, tf.raw)
-			eq(t, "FiveTuple", r.FiveTuple(), p.FiveTuple().Reverse())
+			eq(t, "Flow", r.Flow(), p.Flow().Reverse())
 			eq(t, "TCPFlags", r.TCPFlags, c.wantFlags)
 			eq(t, "TCPSeq", r.TCPSeq, c.wantSeq)
 			eq(t, "TCPAck", r.TCPAck, c.wantAck)
@@ -125,7 +128,7 @@ func TestAppendICMPUnreachable(t *testing.T) {
 			eq(t, "IPLen", r.IPLen, c.wantLen)
 			eq(t, "Src", r.Src.Addr(), p.Dst.Addr())
 			eq(t, "Dst", r.Dst.Addr(), p.Src.Addr())
-			eq(t, "Quote.FiveTuple", r.Quote.FiveTuple(), p.FiveTuple())
+			eq(t, "Quote.Flow", r.Quote.Flow(), p.Flow())
 			q := r.Buf[r.Quote.L3Off:]
 			eq(t, "quote", hexOf(q), hexOf(p.Buf[p.L3Off:p.L3Off+len(q)]))
 		})
@@ -177,27 +180,27 @@ func TestRepliesRefused(t *testing.T) {
 	eq(t, "unknown code", len(AppendICMPUnreachable(nil, &p, numUnreachable)), 0)
 }
 
-func TestFiveTuple(t *testing.T) {
+func TestFlow(t *testing.T) {
 	var p Parsed
-	flows := map[FiveTuple]string{}
+	flows := map[flow.Key]string{}
 	for _, tf := range testFrames(t) {
 		decodeFrame(&p, tf)
-		flows[p.FiveTuple()] = tf.name
+		flows[p.Flow()] = tf.name
 	}
 	p.Decode(findFrame(t, "ipv4/udp-dns").b)
-	want := FiveTuple{netip.AddrPortFrom(v4A, 40000), netip.AddrPortFrom(v4B, 53), ProtoUDP}
-	eq(t, "FiveTuple", p.FiveTuple(), want)
-	eq(t, "Reverse", want.Reverse(), FiveTuple{netip.AddrPortFrom(v4B, 53), netip.AddrPortFrom(v4A, 40000), ProtoUDP})
+	want := flow.Key{Src: netip.AddrPortFrom(v4A, 40000), Dst: netip.AddrPortFrom(v4B, 53), Proto: ipproto.UDP}
+	eq(t, "Flow", p.Flow(), want)
+	eq(t, "Reverse", want.Reverse(), flow.Key{Src: netip.AddrPortFrom(v4B, 53), Dst: netip.AddrPortFrom(v4A, 40000), Proto: ipproto.UDP})
 	eq(t, "Reverse twice", want.Reverse().Reverse(), want)
 	if flows[want] == "" {
-		t.Errorf("FiveTuple is not usable as a map key")
+		t.Errorf("flow.Key is not usable as a map key")
 	}
 
 	// The error about a flow names that flow.
 	p.Decode(findFrame(t, "ipv4/icmp-unreach-udp").b)
-	eq(t, "quote flow", p.Quote.FiveTuple(), want)
+	eq(t, "quote flow", p.Quote.Flow(), want)
 	var none Quoted
-	eq(t, "no quote", none.FiveTuple(), FiveTuple{})
+	eq(t, "no quote", none.Flow(), flow.Key{})
 
 	// An echo reply is the reverse flow of its request.
 	req := serialize(t, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 99, Seq: 1})
@@ -205,7 +208,7 @@ func TestFiveTuple(t *testing.T) {
 	var q Parsed
 	p.Decode(req)
 	q.Decode(rep)
-	eq(t, "echo reply", q.FiveTuple(), p.FiveTuple().Reverse())
+	eq(t, "echo reply", q.Flow(), p.Flow().Reverse())
 }
 
 func TestNoAllocations(t *testing.T) {
@@ -217,7 +220,7 @@ func TestNoAllocations(t *testing.T) {
 		n := testing.AllocsPerRun(50, func() {
 			decodeFrame(&p, testFrame{raw: tf.raw, b: b})
 			p.VerifyChecksums()
-			_ = p.FiveTuple()
+			_ = p.Flow()
 			_ = p.SetSrc(p.Src)
 			_ = p.SetDst(netip.AddrPortFrom(p.Dst.Addr(), p.Dst.Port()+1))
 			_ = p.SetQuoteSrc(p.Quote.Src)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // Checksum returns the Internet checksum (RFC 1071) of b, continuing from
@@ -19,7 +21,7 @@ func Checksum(b []byte, initial uint32) uint16 {
 // for an upper-layer packet of length bytes, to be passed to Checksum as
 // its initial value. src and dst must both be IPv4 or both IPv6; an IPv6
 // dst must be the final destination when a routing header is present.
-func PseudoHeaderChecksum(proto uint8, src, dst netip.Addr, length uint16) uint32 {
+func PseudoHeaderChecksum(proto ipproto.Proto, src, dst netip.Addr, length uint16) uint32 {
 	s := uint64(proto) + uint64(length)
 	if src.Is4() {
 		a, b := src.As4(), dst.As4()

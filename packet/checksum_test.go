@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // naiveChecksum is RFC 1071 written out word by word, the reference the
@@ -82,7 +84,7 @@ func TestPseudoHeaderChecksum(t *testing.T) {
 		}
 		payload := rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(rt, "payload")
 		want := naiveChecksum(append(ph, payload...), 0)
-		if got := Checksum(payload, PseudoHeaderChecksum(proto, src, dst, length)); got != want {
+		if got := Checksum(payload, PseudoHeaderChecksum(ipproto.Proto(proto), src, dst, length)); got != want {
 			rt.Fatalf("got %#04x, want %#04x", got, want)
 		}
 	})
@@ -156,7 +158,7 @@ func TestVerifyChecksumsDetectsCorruption(t *testing.T) {
 				continue
 			}
 			// Changing the IPv4 UDP checksum to 0 would mean "none".
-			if v == 4 && proto == ProtoUDP && (i == l4+6 || i == l4+7) {
+			if v == 4 && proto == ipproto.UDP && (i == l4+6 || i == l4+7) {
 				continue
 			}
 			b := append([]byte(nil), tf.b...)

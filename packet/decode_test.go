@@ -10,6 +10,9 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // testFrame is a well-formed input with the expectations gopacket cannot
@@ -58,9 +61,9 @@ func hopByHop(next layers.IPProtocol) *layers.IPv6HopByHop {
 
 // rawExt is an IPv6 extension header of the common format with n 8-byte
 // units.
-func rawExt(next uint8, n int) []byte {
+func rawExt(next ipproto.Proto, n int) []byte {
 	b := make([]byte, 8*n)
-	b[0] = next
+	b[0] = byte(next)
 	b[1] = uint8(n - 1)
 	b[2], b[3] = 1, byte(8*n-4) // one PadN option filling the rest
 	return b
@@ -153,7 +156,7 @@ func testFrames(tb testing.TB) []testFrame {
 		{name: "ipv6/ext-chain", b: serialize(tb, ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolIPv6HopByHop),
 			hopByHop(layers.IPProtocolIPv6Destination), destOpts(layers.IPProtocolTCP), tcpData(), payload(10)),
 			check: func(t *testing.T, p *Parsed) {
-				eq(t, "Proto", p.Proto, ProtoTCP)
+				eq(t, "Proto", p.Proto, ipproto.TCP)
 				eq(t, "IPHeaderLen", p.IPHeaderLen, 56)
 				eq(t, "IPOptions", p.IPOptions, true)
 			}},
@@ -183,7 +186,7 @@ func testFrames(tb testing.TB) []testFrame {
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "IsFragment", p.IsFragment, true)
 				eq(t, "IsFirstFragment", p.IsFirstFragment, false)
-				eq(t, "Proto", p.Proto, ProtoUDP)
+				eq(t, "Proto", p.Proto, ipproto.UDP)
 				eq(t, "PayloadLen", p.PayloadLen, 100)
 				eq(t, "Src.Port", p.Src.Port(), 0)
 			}},
@@ -213,7 +216,7 @@ func testFrames(tb testing.TB) []testFrame {
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "len(Buf)", len(p.Buf), 42)
 				eq(t, "IPVersion", p.IPVersion, 0)
-				eq(t, "FiveTuple", p.FiveTuple(), FiveTuple{})
+				eq(t, "Flow", p.Flow(), flow.Key{})
 			}},
 		{name: "ipv4/icmp-echo", b: serialize(tb, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolICMPv4), echo4, payload(56)),
 			check: func(t *testing.T, p *Parsed) {
@@ -223,7 +226,7 @@ func testFrames(tb testing.TB) []testFrame {
 		{name: "ipv4/icmp-unreach-udp", b: serialize(tb, ethL(layers.EthernetTypeIPv4), reply4(layers.IPProtocolICMPv4), icmp4(3, 3), gopacket.Payload(udpQuery4)),
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "IsICMPError", p.IsICMPError(), true)
-				eq(t, "Quote.FiveTuple", p.Quote.FiveTuple(), FiveTuple{netip.AddrPortFrom(v4A, 40000), netip.AddrPortFrom(v4B, 53), ProtoUDP})
+				eq(t, "Quote.Flow", p.Quote.Flow(), flow.Key{Src: netip.AddrPortFrom(v4A, 40000), Dst: netip.AddrPortFrom(v4B, 53), Proto: ipproto.UDP})
 				eq(t, "Quote.L3Off", p.Quote.L3Off, 42)
 				eq(t, "Quote.L4Off", p.Quote.L4Off, 62)
 			}},
@@ -242,7 +245,7 @@ func testFrames(tb testing.TB) []testFrame {
 			anomalies: AnomalyICMPErrorAboutError,
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "Quote.ICMPType", p.Quote.ICMPType, 3)
-				eq(t, "Quote.Proto", p.Quote.Proto, ProtoICMP)
+				eq(t, "Quote.Proto", p.Quote.Proto, ipproto.ICMP)
 			}},
 		{name: "ipv6/icmp-echo", b: serialize(tb, ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolICMPv6), icmp6(128, 0),
 			&layers.ICMPv6Echo{Identifier: 0x77, SeqNumber: 3}, payload(32)),
@@ -254,12 +257,12 @@ func testFrames(tb testing.TB) []testFrame {
 			cat([]byte{0, 0, 0x05, 0x00}, tcpQuery6)),
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "ICMPRest", p.ICMPRest, 1280)
-				eq(t, "Quote.FiveTuple", p.Quote.FiveTuple(), FiveTuple{netip.AddrPortFrom(v6A, 40000), netip.AddrPortFrom(v6B, 443), ProtoTCP})
+				eq(t, "Quote.Flow", p.Quote.Flow(), flow.Key{Src: netip.AddrPortFrom(v6A, 40000), Dst: netip.AddrPortFrom(v6B, 443), Proto: ipproto.TCP})
 			}},
 		{name: "ipv6/icmp-unreach-ext-udp", b: serialize(tb, ethL(layers.EthernetTypeIPv6), reply6(layers.IPProtocolICMPv6), icmp6(1, 4),
 			cat([]byte{0, 0, 0, 0}, udpQuery6)),
 			check: func(t *testing.T, p *Parsed) {
-				eq(t, "Quote.Proto", p.Quote.Proto, ProtoUDP)
+				eq(t, "Quote.Proto", p.Quote.Proto, ipproto.UDP)
 				eq(t, "Quote.Dst", p.Quote.Dst, netip.AddrPortFrom(v6B, 53))
 				eq(t, "Quote.L4Off", p.Quote.L4Off, 14+40+8+40+8)
 			}},
@@ -389,7 +392,7 @@ func TestDecodeInvalid(t *testing.T) {
 		AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 		Operation: 2, SourceHwAddress: macA, SourceProtAddress: v4A.AsSlice(), DstHwAddress: macB, DstProtAddress: v4B.AsSlice(),
 	})
-	ext6 := func(ext []byte, first uint8, l4 ...gopacket.SerializableLayer) []byte {
+	ext6 := func(ext []byte, first ipproto.Proto, l4 ...gopacket.SerializableLayer) []byte {
 		ip := ip6L(layers.IPProtocol(first))
 		return serialize(t, append([]gopacket.SerializableLayer{ethL(layers.EthernetTypeIPv6), ip, gopacket.Payload(ext)}, l4...)...)
 	}
@@ -402,9 +405,9 @@ func TestDecodeInvalid(t *testing.T) {
 		ip.FragOffset = off
 		return serialize(t, ethL(layers.EthernetTypeIPv4), ip, payload(n))
 	}
-	fragHdr := func(next uint8, off uint16, mf bool) []byte {
+	fragHdr := func(next ipproto.Proto, off uint16, mf bool) []byte {
 		b := make([]byte, 8)
-		b[0] = next
+		b[0] = byte(next)
 		v := off << 3
 		if mf {
 			v |= 1
@@ -418,9 +421,9 @@ func TestDecodeInvalid(t *testing.T) {
 	udpQuery := serialize(t, ip4L(layers.IPProtocolUDP), udpL(40000, 53), gopacket.Payload(dnsQuery))
 	many := make([]byte, 0, 9*8)
 	for i := 0; i < 9; i++ {
-		next := ProtoDestOpts
+		next := ipproto.DestOpts
 		if i == 8 {
-			next = ProtoNoNext
+			next = ipproto.NoNext
 		}
 		many = append(many, rawExt(next, 1)...)
 	}
@@ -463,15 +466,15 @@ func TestDecodeInvalid(t *testing.T) {
 		{"ipv6-truncated", cut(tcp6, 14+39), false, InvalidIPv6Truncated, 14},
 		{"ipv6-truncated-packet", cut(tcp6, len(tcp6)-1), false, InvalidIPTruncated, 18},
 		{"ipv6-version-mismatch", set(tcp6, 14, 0x40), false, InvalidIPVersion, 14},
-		{"ipv6-ext-truncated", ext6(set(rawExt(ProtoUDP, 1), 1, 9), ProtoDestOpts, udpL(1, 2)), false, InvalidIPv6ExtTruncated, 54},
-		{"ipv6-ext-too-many", ext6(many, ProtoDestOpts), false, InvalidIPv6ExtTooMany, 54 + 8*8},
-		{"ipv6-hop-by-hop-not-first", ext6(cat(rawExt(ProtoHopByHop, 1), rawExt(ProtoUDP, 1)), ProtoDestOpts, udpL(1, 2)), false, InvalidIPv6ExtOrder, 62},
-		{"ipv6-two-fragment-headers", ext6(cat(fragHdr(ProtoFragment, 0, true), fragHdr(ProtoUDP, 0, true)), ProtoFragment, udpL(1, 2), payload(8)), false, InvalidIPv6ExtOrder, 62},
-		{"ipv6-two-routing-headers", ext6(cat(rawExt(ProtoRouting, 1), rawExt(ProtoUDP, 1)), ProtoRouting, udpL(1, 2)), false, InvalidIPv6ExtOrder, 62},
-		{"ipv6-fragment-overflow", ext6(fragHdr(ProtoUDP, 8190, false), ProtoFragment, payload(24)), false, InvalidFragmentOverflow, 56},
-		{"ipv6-fragment-size", ext6(fragHdr(ProtoUDP, 0, true), ProtoFragment, udpL(1, 2), payload(5)), false, InvalidFragmentSize, 18},
-		{"ipv6-tiny-fragment-chain", ext6(cat(fragHdr(ProtoDestOpts, 0, true), rawExt(ProtoTCP, 2)[:8]), ProtoFragment), false, InvalidTinyFragment, 62},
-		{"ipv6-tiny-fragment-tcp", ext6(fragHdr(ProtoTCP, 0, true), ProtoFragment, payload(8)), false, InvalidTinyFragment, 62},
+		{"ipv6-ext-truncated", ext6(set(rawExt(ipproto.UDP, 1), 1, 9), ipproto.DestOpts, udpL(1, 2)), false, InvalidIPv6ExtTruncated, 54},
+		{"ipv6-ext-too-many", ext6(many, ipproto.DestOpts), false, InvalidIPv6ExtTooMany, 54 + 8*8},
+		{"ipv6-hop-by-hop-not-first", ext6(cat(rawExt(ipproto.HopByHop, 1), rawExt(ipproto.UDP, 1)), ipproto.DestOpts, udpL(1, 2)), false, InvalidIPv6ExtOrder, 62},
+		{"ipv6-two-fragment-headers", ext6(cat(fragHdr(ipproto.Fragment, 0, true), fragHdr(ipproto.UDP, 0, true)), ipproto.Fragment, udpL(1, 2), payload(8)), false, InvalidIPv6ExtOrder, 62},
+		{"ipv6-two-routing-headers", ext6(cat(rawExt(ipproto.Routing, 1), rawExt(ipproto.UDP, 1)), ipproto.Routing, udpL(1, 2)), false, InvalidIPv6ExtOrder, 62},
+		{"ipv6-fragment-overflow", ext6(fragHdr(ipproto.UDP, 8190, false), ipproto.Fragment, payload(24)), false, InvalidFragmentOverflow, 56},
+		{"ipv6-fragment-size", ext6(fragHdr(ipproto.UDP, 0, true), ipproto.Fragment, udpL(1, 2), payload(5)), false, InvalidFragmentSize, 18},
+		{"ipv6-tiny-fragment-chain", ext6(cat(fragHdr(ipproto.DestOpts, 0, true), rawExt(ipproto.TCP, 2)[:8]), ipproto.Fragment), false, InvalidTinyFragment, 62},
+		{"ipv6-tiny-fragment-tcp", ext6(fragHdr(ipproto.TCP, 0, true), ipproto.Fragment, payload(8)), false, InvalidTinyFragment, 62},
 		{"ipv4-fragment-overflow", frag4(false, 8189, layers.IPProtocolUDP, 16), false, InvalidFragmentOverflow, 20},
 		{"ipv4-fragment-size", frag4(true, 0, layers.IPProtocolUDP, 12), false, InvalidFragmentSize, 16},
 		{"ipv4-tiny-fragment", frag4(true, 0, layers.IPProtocolTCP, 16), false, InvalidTinyFragment, 34},

@@ -44,14 +44,14 @@ func FuzzDecodeIP(f *testing.F) {
 func exercise(t *testing.T, p *Parsed, raw bool) {
 	ok := p.VerifyChecksums()
 	_ = p.IsICMPError()
-	ft := p.FiveTuple()
-	_ = p.Quote.FiveTuple()
+	ft := p.Flow()
+	_ = p.Quote.Flow()
 
 	if r := AppendTCPReset(nil, p); len(r) > 0 {
 		var q Parsed
 		decodeFrame(&q, testFrame{raw: raw, b: r})
-		if q.Invalid != Valid || !q.VerifyChecksums() || q.TCPFlags&TCPRST == 0 || q.FiveTuple() != ft.Reverse() {
-			t.Fatalf("bad reset: %v at %d, flags %v, flow %v for %v", q.Invalid, q.InvalidOff, q.TCPFlags, q.FiveTuple(), ft)
+		if q.Invalid != Valid || !q.VerifyChecksums() || q.TCPFlags&TCPRST == 0 || q.Flow() != ft.Reverse() {
+			t.Fatalf("bad reset: %v at %d, flags %v, flow %v for %v", q.Invalid, q.InvalidOff, q.TCPFlags, q.Flow(), ft)
 		}
 	}
 	if r := AppendICMPUnreachable(nil, p, UnreachablePort); len(r) > 0 {
@@ -64,8 +64,8 @@ func exercise(t *testing.T, p *Parsed, raw bool) {
 		case q.Invalid == InvalidICMPQuote && longChain:
 		case q.Invalid != Valid || !q.VerifyChecksums() || !q.IsICMPError():
 			t.Fatalf("bad ICMP error: %v at %d", q.Invalid, q.InvalidOff)
-		case q.Quote.FiveTuple() != ft:
-			t.Fatalf("ICMP error quotes %v, answers %v", q.Quote.FiveTuple(), ft)
+		case q.Quote.Flow() != ft:
+			t.Fatalf("ICMP error quotes %v, answers %v", q.Quote.Flow(), ft)
 		}
 	}
 
@@ -87,10 +87,10 @@ func exercise(t *testing.T, p *Parsed, raw bool) {
 	if quoted {
 		mustNil(t, r.SetQuoteDst(netip.AddrPortFrom(flipLast(r.Quote.Dst.Addr()), r.Quote.Dst.Port())))
 	}
-	want := r.FiveTuple()
+	want := r.Flow()
 	decodeFrame(&r, testFrame{raw: raw, b: b})
-	if r.Invalid != Valid || r.FiveTuple() != want {
-		t.Fatalf("after SetSrc: %v, flow %v, want %v", r.Invalid, r.FiveTuple(), want)
+	if r.Invalid != Valid || r.Flow() != want {
+		t.Fatalf("after SetSrc: %v, flow %v, want %v", r.Invalid, r.Flow(), want)
 	}
 	if ok && !r.VerifyChecksums() {
 		t.Fatalf("rewrite broke correct checksums")

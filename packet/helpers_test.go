@@ -8,6 +8,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 var (
@@ -189,7 +191,7 @@ func compareGopacket(t *testing.T, b []byte, p *Parsed, raw bool) {
 		eq(t, "EvilBit", p.Anomalies.Has(AnomalyIPv4EvilBit), ip.Flags&layers.IPv4EvilBit != 0)
 		eq(t, "FragOff", p.FragOff, ip.FragOffset*8)
 		eq(t, "TTL", p.TTL, ip.TTL)
-		eq(t, "Proto", p.Proto, uint8(ip.Protocol))
+		eq(t, "Proto", p.Proto, ipproto.Proto(ip.Protocol))
 		eq(t, "IPOptions", p.IPOptions, len(ip.Options) > 0)
 		eq(t, "Src", p.Src.Addr(), addrOf(ip.SrcIP))
 		eq(t, "Dst", p.Dst.Addr(), addrOf(ip.DstIP))
@@ -319,25 +321,25 @@ func compareQuote(t *testing.T, p *Parsed, q []byte) {
 	t.Helper()
 	eq(t, "Quote offset", hexOf(p.Buf[p.Quote.L3Off:]), hexOf(q))
 	inner := decodeGopacket(q, true)
-	var proto uint8
+	var proto ipproto.Proto
 	if l := inner.Layer(layers.LayerTypeIPv4); l != nil {
 		ip := l.(*layers.IPv4)
 		eq(t, "Quote.Src", p.Quote.Src.Addr(), addrOf(ip.SrcIP))
 		eq(t, "Quote.Dst", p.Quote.Dst.Addr(), addrOf(ip.DstIP))
 		eq(t, "Quote.IPLen", p.Quote.IPLen, int(binary.BigEndian.Uint16(q[2:])))
-		proto = uint8(ip.Protocol)
+		proto = ipproto.Proto(ip.Protocol)
 	} else if l := inner.Layer(layers.LayerTypeIPv6); l != nil {
 		ip := l.(*layers.IPv6)
 		eq(t, "Quote.Src", p.Quote.Src.Addr(), addrOf(ip.SrcIP))
 		eq(t, "Quote.Dst", p.Quote.Dst.Addr(), addrOf(ip.DstIP))
 		eq(t, "Quote.IPLen", p.Quote.IPLen, 40+int(ip.Length))
-		proto = uint8(ip.NextHeader)
+		proto = ipproto.Proto(ip.NextHeader)
 		for _, l := range inner.Layers() {
 			switch v := l.(type) {
 			case *layers.IPv6Destination:
-				proto = uint8(v.NextHeader)
+				proto = ipproto.Proto(v.NextHeader)
 			case *layers.IPv6HopByHop:
-				proto = uint8(v.NextHeader)
+				proto = ipproto.Proto(v.NextHeader)
 			}
 		}
 	} else {
@@ -345,7 +347,7 @@ func compareQuote(t *testing.T, p *Parsed, q []byte) {
 	}
 	eq(t, "Quote.Proto", p.Quote.Proto, proto)
 	tr := p.Buf[p.Quote.L4Off:]
-	if len(tr) >= 8 && (proto == ProtoTCP || proto == ProtoUDP) {
+	if len(tr) >= 8 && (proto == ipproto.TCP || proto == ipproto.UDP) {
 		eq(t, "Quote.SrcPort", p.Quote.Src.Port(), binary.BigEndian.Uint16(tr))
 		eq(t, "Quote.DstPort", p.Quote.Dst.Port(), binary.BigEndian.Uint16(tr[2:]))
 	}

@@ -3,6 +3,8 @@ package packet
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // decodeL4 decodes the transport header at p.L4Off, the IP layer being
@@ -13,11 +15,11 @@ func (p *Parsed) decodeL4() {
 		return
 	}
 	switch {
-	case p.Proto == ProtoTCP:
+	case p.Proto == ipproto.TCP:
 		p.decodeTCP()
-	case p.Proto == ProtoUDP:
+	case p.Proto == ipproto.UDP:
 		p.decodeUDP()
-	case p.Proto == ProtoICMP && p.IPVersion == 4, p.Proto == ProtoICMPv6 && p.IPVersion == 6:
+	case p.Proto == ipproto.ICMP && p.IPVersion == 4, p.Proto == ipproto.ICMPv6 && p.IPVersion == 6:
 		p.decodeICMP()
 	}
 }
@@ -232,14 +234,14 @@ func icmpIsQuery(v, typ uint8) bool {
 
 // icmpIsError reports ICMP error messages. For ICMPv6 that is every type
 // below 128 (RFC 4443 2.1), including ones this package does not know.
-func icmpIsError(v, proto, typ uint8) bool {
+func icmpIsError(v uint8, proto ipproto.Proto, typ uint8) bool {
 	switch {
-	case v == 4 && proto == ProtoICMP:
+	case v == 4 && proto == ipproto.ICMP:
 		switch typ {
 		case 3, 4, 5, 11, 12: // unreachable, source quench, redirect, time exceeded, parameter problem
 			return true
 		}
-	case v == 6 && proto == ProtoICMPv6:
+	case v == 6 && proto == ipproto.ICMPv6:
 		return typ < 128
 	}
 	return false
@@ -249,7 +251,7 @@ func icmpIsError(v, proto, typ uint8) bool {
 // packet's header. ICMPv6 errors of unknown type are not assumed to.
 func icmpQuotes(v, typ uint8) bool {
 	if v == 4 {
-		return icmpIsError(4, ProtoICMP, typ)
+		return icmpIsError(4, ipproto.ICMP, typ)
 	}
 	return typ >= 1 && typ <= 4
 }
@@ -287,7 +289,7 @@ func (p *Parsed) decodeQuote(off int) {
 			q.pseudoDstOff = off + ipv4MinHeader + final
 		}
 		q.IPLen = tl
-		q.Proto = b[9]
+		q.Proto = ipproto.Proto(b[9])
 		q.FragOff = (binary.BigEndian.Uint16(b[6:]) & 0x1fff) * 8
 		src = netip.AddrFrom4([4]byte(b[12:16]))
 		dst = netip.AddrFrom4([4]byte(b[16:20]))
@@ -298,7 +300,7 @@ func (p *Parsed) decodeQuote(off int) {
 			return
 		}
 		var w v6Walk
-		w.walk(p.Buf, off+ipv6HeaderLen, b[6])
+		w.walk(p.Buf, off+ipv6HeaderLen, ipproto.Proto(b[6]))
 		if w.invalid != Valid {
 			p.fail(InvalidICMPQuote, w.invalidOff)
 			return
@@ -318,15 +320,15 @@ func (p *Parsed) decodeQuote(off int) {
 	t := p.Buf[l4:]
 	if q.FragOff == 0 && len(t) >= 8 {
 		switch q.Proto {
-		case ProtoTCP, ProtoUDP:
+		case ipproto.TCP, ipproto.UDP:
 			q.HasL4 = true
 			sport = binary.BigEndian.Uint16(t[0:])
 			dport = binary.BigEndian.Uint16(t[2:])
-			if q.Proto == ProtoTCP {
+			if q.Proto == ipproto.TCP {
 				q.TCPSeq = binary.BigEndian.Uint32(t[4:])
 			}
-		case ProtoICMP, ProtoICMPv6:
-			if (q.Proto == ProtoICMP) != (q.IPVersion == 4) {
+		case ipproto.ICMP, ipproto.ICMPv6:
+			if (q.Proto == ipproto.ICMP) != (q.IPVersion == 4) {
 				break
 			}
 			q.HasL4 = true

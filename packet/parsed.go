@@ -3,6 +3,9 @@ package packet
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // EtherTypes the decoder understands.
@@ -12,21 +15,6 @@ const (
 	EtherTypeVLAN uint16 = 0x8100 // 802.1Q customer tag
 	EtherTypeQinQ uint16 = 0x88a8 // 802.1ad service tag
 	EtherTypeIPv6 uint16 = 0x86dd
-)
-
-// IP protocol numbers the decoder understands or names.
-const (
-	ProtoHopByHop uint8 = 0
-	ProtoICMP     uint8 = 1
-	ProtoTCP      uint8 = 6
-	ProtoUDP      uint8 = 17
-	ProtoRouting  uint8 = 43
-	ProtoFragment uint8 = 44
-	ProtoESP      uint8 = 50
-	ProtoAH       uint8 = 51
-	ProtoICMPv6   uint8 = 58
-	ProtoNoNext   uint8 = 59
-	ProtoDestOpts uint8 = 60
 )
 
 // MaxIPv6ExtHeaders bounds the IPv6 extension header chain. RFC 8200 allows
@@ -141,9 +129,9 @@ type TCPOptions struct {
 // It is decoded one level deep only; a quoted ICMP error is not descended
 // into.
 type Quoted struct {
-	L3Off, L4Off int   // offsets in Parsed.Buf; L3Off is 0 when there is no quote
-	IPVersion    uint8 // 4 or 6, always the outer packet's version
-	Proto        uint8 // upper-layer protocol after IPv6 extension headers
+	L3Off, L4Off int           // offsets in Parsed.Buf; L3Off is 0 when there is no quote
+	IPVersion    uint8         // 4 or 6, always the outer packet's version
+	Proto        ipproto.Proto // upper-layer protocol after IPv6 extension headers
 	Src, Dst     netip.AddrPort
 	IPLen        int    // total length the quoted header claims, usually more than is quoted
 	FragOff      uint16 // fragment offset in bytes; a non-zero offset means no L4 header
@@ -161,7 +149,8 @@ type Quoted struct {
 // Ports: Src and Dst carry the TCP or UDP ports; for ICMP queries (echo,
 // and the ICMPv4 timestamp, information and address mask messages) both
 // carry the query identifier, which is what pairs a request with its
-// reply, so that FiveTuple works unchanged for them; otherwise they are 0.
+// reply (the convention of package flow, so that Flow serves them
+// unchanged); otherwise they are 0.
 type Parsed struct {
 	// Buf is the decoded frame, trimmed of Ethernet padding and of any
 	// bytes beyond the length the IP header claims.
@@ -181,8 +170,8 @@ type Parsed struct {
 
 	// Network layer.
 	L3Off       int
-	IPVersion   uint8 // 4 or 6; 0 when the frame is not IP
-	Proto       uint8 // upper-layer protocol after IPv6 extension headers
+	IPVersion   uint8         // 4 or 6; 0 when the frame is not IP
+	Proto       ipproto.Proto // upper-layer protocol after IPv6 extension headers
 	Src, Dst    netip.AddrPort
 	TTL         uint8  // IPv4 TTL or IPv6 hop limit
 	TOS         uint8  // IPv4 TOS or IPv6 traffic class
@@ -306,33 +295,23 @@ func (p *Parsed) Err() error {
 	return DecodeError{Reason: p.Invalid, Offset: p.InvalidOff}
 }
 
-// FiveTuple is a flow key: comparable, usable as a map key.
-type FiveTuple struct {
-	Src, Dst netip.AddrPort
-	Proto    uint8
-}
-
-// Reverse returns the key of the opposite direction of the flow.
-func (t FiveTuple) Reverse() FiveTuple {
-	return FiveTuple{Src: t.Dst, Dst: t.Src, Proto: t.Proto}
-}
-
-// FiveTuple returns the flow key of p. It is the zero FiveTuple when p is
-// not IP.
-func (p *Parsed) FiveTuple() FiveTuple {
+// Flow returns the flow key of p, with the conventions of package flow
+// (for an ICMP query both ports hold the identifier). It is the zero Key
+// when p is not IP.
+func (p *Parsed) Flow() flow.Key {
 	if p.IPVersion == 0 {
-		return FiveTuple{}
+		return flow.Key{}
 	}
-	return FiveTuple{Src: p.Src, Dst: p.Dst, Proto: p.Proto}
+	return flow.Key{Src: p.Src, Dst: p.Dst, Proto: p.Proto}
 }
 
-// FiveTuple returns the flow key of the quoted packet as that packet
-// travelled, or the zero FiveTuple when there is no quote.
-func (q *Quoted) FiveTuple() FiveTuple {
+// Flow returns the flow key of the quoted packet as that packet
+// travelled, or the zero Key when there is no quote.
+func (q *Quoted) Flow() flow.Key {
 	if q.L3Off == 0 {
-		return FiveTuple{}
+		return flow.Key{}
 	}
-	return FiveTuple{Src: q.Src, Dst: q.Dst, Proto: q.Proto}
+	return flow.Key{Src: q.Src, Dst: q.Dst, Proto: q.Proto}
 }
 
 // IsICMPError reports whether p is an ICMPv4 or ICMPv6 error message, the
@@ -402,7 +381,7 @@ func (p *Parsed) decodeIPv4(off int, checkVersion bool) {
 	p.IPHeaderLen = ihl
 	p.IPID = binary.BigEndian.Uint16(h[4:])
 	p.TTL = h[8]
-	p.Proto = h[9]
+	p.Proto = ipproto.Proto(h[9])
 	p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[12:16])), 0)
 	p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[16:20])), 0)
 	p.L4Off = off + ihl
@@ -446,7 +425,7 @@ func (p *Parsed) decodeIPv4(off int, checkVersion bool) {
 			p.fail(InvalidFragmentSize, off+2)
 			return
 		}
-		if p.Proto == ProtoTCP && p.FragOff == 8 {
+		if p.Proto == ipproto.TCP && p.FragOff == 8 {
 			p.Anomalies |= AnomalyTCPFragOffset1
 		}
 	}
@@ -514,7 +493,7 @@ func (p *Parsed) decodeIPv6(off int, checkVersion bool) {
 	p.Dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(h[24:40])), 0)
 
 	var w v6Walk
-	w.walk(p.Buf, off+ipv6HeaderLen, h[6])
+	w.walk(p.Buf, off+ipv6HeaderLen, ipproto.Proto(h[6]))
 	p.NumExt = w.numExt
 	p.IPOptions = w.numExt > 0
 	p.Proto = w.proto
@@ -553,7 +532,7 @@ func (p *Parsed) decodeIPv6(off int, checkVersion bool) {
 			p.fail(InvalidFragmentSize, off+4)
 			return
 		}
-		if p.Proto == ProtoTCP && w.fragOff == 8 {
+		if p.Proto == ipproto.TCP && w.fragOff == 8 {
 			p.Anomalies |= AnomalyTCPFragOffset1
 		}
 	}
@@ -562,7 +541,7 @@ func (p *Parsed) decodeIPv6(off int, checkVersion bool) {
 
 // v6Walk is the result of walking an IPv6 extension header chain.
 type v6Walk struct {
-	proto        uint8
+	proto        ipproto.Proto
 	numExt       uint8
 	l4Off        int
 	hasFrag      bool
@@ -580,7 +559,7 @@ type v6Walk struct {
 // header after the fixed one starts at off with type next. It stops at the
 // upper-layer header, at ESP (whose contents are opaque), or at the data of
 // a non-first fragment, which holds no headers.
-func (w *v6Walk) walk(b []byte, off int, next uint8) {
+func (w *v6Walk) walk(b []byte, off int, next ipproto.Proto) {
 	var seenRouting bool
 	for {
 		// Where the walk stops, invalid or not, is what Proto and L4Off
@@ -589,10 +568,10 @@ func (w *v6Walk) walk(b []byte, off int, next uint8) {
 		w.l4Off = off
 		var l int
 		switch next {
-		case ProtoHopByHop, ProtoRouting, ProtoDestOpts, 135, 139, 140, 253, 254:
+		case ipproto.HopByHop, ipproto.Routing, ipproto.DestOpts, ipproto.Mobility, ipproto.HIP, ipproto.Shim6, 253, 254:
 			// Hop-by-Hop, Routing, Destination Options, Mobility, HIP,
 			// Shim6 and the experimental types share one length format.
-			if next == ProtoHopByHop && w.numExt > 0 {
+			if next == ipproto.HopByHop && w.numExt > 0 {
 				w.fail(InvalidIPv6ExtOrder, off)
 				return
 			}
@@ -605,7 +584,7 @@ func (w *v6Walk) walk(b []byte, off int, next uint8) {
 				w.fail(InvalidIPv6ExtTruncated, off)
 				return
 			}
-			if next == ProtoRouting {
+			if next == ipproto.Routing {
 				if seenRouting {
 					w.fail(InvalidIPv6ExtOrder, off)
 					return
@@ -613,7 +592,7 @@ func (w *v6Walk) walk(b []byte, off int, next uint8) {
 				seenRouting = true
 				w.routing(b[off:off+l], off)
 			}
-		case ProtoAH:
+		case ipproto.AH:
 			// RFC 4302: length in 32-bit words minus 2.
 			if len(b)-off < 8 {
 				w.fail(InvalidIPv6ExtTruncated, off)
@@ -624,7 +603,7 @@ func (w *v6Walk) walk(b []byte, off int, next uint8) {
 				w.fail(InvalidIPv6ExtTruncated, off)
 				return
 			}
-		case ProtoFragment:
+		case ipproto.Fragment:
 			if w.hasFrag {
 				w.fail(InvalidIPv6ExtOrder, off)
 				return
@@ -648,7 +627,7 @@ func (w *v6Walk) walk(b []byte, off int, next uint8) {
 			return
 		}
 		w.numExt++
-		next = b[off]
+		next = ipproto.Proto(b[off])
 		off += l
 		if w.hasFrag && w.fragOff != 0 && off == w.fragEnd {
 			// A non-first fragment: what follows is a slice of the

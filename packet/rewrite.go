@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // Errors returned by the rewrite methods. They are fixed values so that a
@@ -14,14 +16,6 @@ var (
 	ErrNoPorts  = errors.New("packet: packet has no ports or query identifier to rewrite")
 	ErrNoQuote  = errors.New("packet: packet is not an ICMP error quoting a packet")
 	ErrChecksum = errors.New("packet: protocol checksum covers the addresses but is not maintained here")
-)
-
-// Protocols whose checksum covers an IP pseudo-header but which this
-// package does not decode: rewriting their addresses would silently break
-// them.
-const (
-	protoDCCP    uint8 = 33
-	protoUDPLite uint8 = 136
 )
 
 // VerifyChecksums reports whether the checksums p carries are correct: the
@@ -46,23 +40,23 @@ func (p *Parsed) VerifyChecksums() bool {
 	}
 	seg := p.Buf[p.L4Off:]
 	switch p.Proto {
-	case ProtoTCP:
-		return Checksum(seg, p.pseudoHeader(ProtoTCP, len(seg))) == 0
-	case ProtoUDP:
+	case ipproto.TCP:
+		return Checksum(seg, p.pseudoHeader(ipproto.TCP, len(seg))) == 0
+	case ipproto.UDP:
 		seg = seg[:p.UDPLen]
 		if binary.BigEndian.Uint16(seg[6:]) == 0 {
 			return p.IPVersion == 4
 		}
-		return Checksum(seg, p.pseudoHeader(ProtoUDP, len(seg))) == 0
-	case ProtoICMP:
+		return Checksum(seg, p.pseudoHeader(ipproto.UDP, len(seg))) == 0
+	case ipproto.ICMP:
 		return Checksum(seg, 0) == 0
-	case ProtoICMPv6:
-		return Checksum(seg, p.pseudoHeader(ProtoICMPv6, len(seg))) == 0
+	case ipproto.ICMPv6:
+		return Checksum(seg, p.pseudoHeader(ipproto.ICMPv6, len(seg))) == 0
 	}
 	return true
 }
 
-func (p *Parsed) pseudoHeader(proto uint8, n int) uint32 {
+func (p *Parsed) pseudoHeader(proto ipproto.Proto, n int) uint32 {
 	return PseudoHeaderChecksum(proto, p.Src.Addr(), p.pseudoDst(), uint16(n))
 }
 
@@ -91,25 +85,25 @@ func (p *Parsed) SetDst(ap netip.AddrPort) error { return p.rewrite(ap, false) }
 // transportFields locates, in a transport header of protocol proto at off,
 // the checksum, whether it covers the pseudo-header addresses, and the
 // port or identifier field of the source (src) or destination.
-func transportFields(b []byte, v, proto uint8, off int, src bool) (csumOff int, coversAddr bool, portOff int, query bool) {
+func transportFields(b []byte, v uint8, proto ipproto.Proto, off int, src bool) (csumOff int, coversAddr bool, portOff int, query bool) {
 	csumOff, portOff = -1, -1
 	side := 2
 	if src {
 		side = 0
 	}
 	switch proto {
-	case ProtoTCP:
+	case ipproto.TCP:
 		if off+18 <= len(b) {
 			csumOff = off + 16
 		}
 		return csumOff, true, off + side, false
-	case ProtoUDP:
+	case ipproto.UDP:
 		// An IPv4 UDP checksum of 0 means "no checksum"; keep it so.
 		if v == 6 || binary.BigEndian.Uint16(b[off+6:]) != 0 {
 			csumOff = off + 6
 		}
 		return csumOff, true, off + side, false
-	case ProtoICMP, ProtoICMPv6:
+	case ipproto.ICMP, ipproto.ICMPv6:
 		if icmpIsQuery(v, b[off]) {
 			portOff = off + 4
 			query = true
@@ -148,7 +142,9 @@ func (p *Parsed) rewrite(ap netip.AddrPort, src bool) error {
 	csumOff, coversAddr, portOff, query := -1, false, -1, false
 	if p.HasL4 {
 		csumOff, coversAddr, portOff, query = transportFields(p.Buf, p.IPVersion, p.Proto, p.L4Off, src)
-	} else if !p.IsFragment && (p.Proto == protoDCCP || p.Proto == protoUDPLite) && na != cur.Addr() {
+	} else if !p.IsFragment && (p.Proto == ipproto.DCCP || p.Proto == ipproto.UDPLite) && na != cur.Addr() {
+		// Their checksum covers an IP pseudo-header but this package does
+		// not decode them: rewriting the address would silently break it.
 		return ErrChecksum
 	}
 	// While a source route is under way the pseudo-header names the
@@ -183,7 +179,7 @@ func (p *Parsed) rewrite(ap netip.AddrPort, src bool) error {
 	}
 	if csumOff >= 0 && l4Changed {
 		c := l4d.apply(binary.BigEndian.Uint16(b[csumOff:]))
-		if c == 0 && p.Proto == ProtoUDP {
+		if c == 0 && p.Proto == ipproto.UDP {
 			c = 0xffff // RFC 768: a computed 0 is sent as all ones
 		}
 		binary.BigEndian.PutUint16(b[csumOff:], c)
@@ -269,7 +265,7 @@ func (p *Parsed) rewriteQuote(ap netip.AddrPort, src bool) error {
 	if csumOff >= 0 && l4Changed {
 		old := binary.BigEndian.Uint16(b[csumOff:])
 		c := l4d.apply(old)
-		if c == 0 && q.Proto == ProtoUDP {
+		if c == 0 && q.Proto == ipproto.UDP {
 			c = 0xffff
 		}
 		binary.BigEndian.PutUint16(b[csumOff:], c)
@@ -317,21 +313,21 @@ func (p *Parsed) FillChecksum() {
 	var off int
 	var initial uint32
 	switch p.Proto {
-	case ProtoTCP:
-		off, initial = 16, p.pseudoHeader(ProtoTCP, len(seg))
-	case ProtoUDP:
+	case ipproto.TCP:
+		off, initial = 16, p.pseudoHeader(ipproto.TCP, len(seg))
+	case ipproto.UDP:
 		seg = seg[:p.UDPLen]
-		off, initial = 6, p.pseudoHeader(ProtoUDP, len(seg))
-	case ProtoICMP:
+		off, initial = 6, p.pseudoHeader(ipproto.UDP, len(seg))
+	case ipproto.ICMP:
 		off = 2
-	case ProtoICMPv6:
-		off, initial = 2, p.pseudoHeader(ProtoICMPv6, len(seg))
+	case ipproto.ICMPv6:
+		off, initial = 2, p.pseudoHeader(ipproto.ICMPv6, len(seg))
 	default:
 		return
 	}
 	seg[off], seg[off+1] = 0, 0
 	sum := Checksum(seg, initial)
-	if sum == 0 && p.Proto == ProtoUDP {
+	if sum == 0 && p.Proto == ipproto.UDP {
 		sum = 0xffff // RFC 768: a computed zero is sent as all ones
 	}
 	binary.BigEndian.PutUint16(seg[off:], sum)

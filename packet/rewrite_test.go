@@ -9,6 +9,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"pgregory.net/rapid"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 func drawAddr(rt *rapid.T, v6 bool, label string) netip.Addr {
@@ -76,21 +78,21 @@ func checkFullChecksums(rt *rapid.T, p *Parsed) {
 	var off int
 	var initial uint32
 	switch p.Proto {
-	case ProtoTCP:
-		off, initial = 16, p.pseudoHeader(ProtoTCP, len(seg))
-	case ProtoUDP:
-		off, initial = 6, p.pseudoHeader(ProtoUDP, len(seg))
-	case ProtoICMP:
+	case ipproto.TCP:
+		off, initial = 16, p.pseudoHeader(ipproto.TCP, len(seg))
+	case ipproto.UDP:
+		off, initial = 6, p.pseudoHeader(ipproto.UDP, len(seg))
+	case ipproto.ICMP:
 		off = 2
-	case ProtoICMPv6:
-		off, initial = 2, p.pseudoHeader(ProtoICMPv6, len(seg))
+	case ipproto.ICMPv6:
+		off, initial = 2, p.pseudoHeader(ipproto.ICMPv6, len(seg))
 	default:
 		return
 	}
 	stored := binary.BigEndian.Uint16(seg[off:])
 	seg[off], seg[off+1] = 0, 0
 	full := Checksum(seg, initial)
-	if full == 0 && p.Proto == ProtoUDP {
+	if full == 0 && p.Proto == ipproto.UDP {
 		full = 0xffff
 	}
 	if full != stored {
@@ -132,11 +134,11 @@ func TestRewriteMatchesFullRecomputation(t *testing.T) {
 				rt.Fatalf("rewrite: %v", err)
 			}
 		}
-		want := p.FiveTuple()
+		want := p.Flow()
 		var q Parsed
 		q.Decode(b)
-		if q.FiveTuple() != want {
-			rt.Fatalf("re-decoded %v, rewritten fields say %v", q.FiveTuple(), want)
+		if q.Flow() != want {
+			rt.Fatalf("re-decoded %v, rewritten fields say %v", q.Flow(), want)
 		}
 		if !q.VerifyChecksums() {
 			rt.Fatalf("checksums do not verify after rewrite")
@@ -202,11 +204,11 @@ func TestRewriteQuoteMatchesFullRecomputation(t *testing.T) {
 				rt.Fatalf("rewrite: %v", err)
 			}
 		}
-		want := p.Quote.FiveTuple()
+		want := p.Quote.Flow()
 		var q Parsed
 		q.Decode(b)
-		if q.Quote.FiveTuple() != want {
-			rt.Fatalf("re-decoded quote %v, rewritten fields say %v", q.Quote.FiveTuple(), want)
+		if q.Quote.Flow() != want {
+			rt.Fatalf("re-decoded quote %v, rewritten fields say %v", q.Quote.Flow(), want)
 		}
 		if !q.VerifyChecksums() {
 			rt.Fatalf("outer checksums do not verify after quote rewrite")
@@ -313,7 +315,7 @@ func TestRewriteUDPChecksumZero(t *testing.T) {
 		p.Decode(tf.b)
 		seg := append([]byte(nil), p.Buf[p.L4Off:]...)
 		seg[6], seg[7] = 0, 0
-		initial := p.pseudoHeader(ProtoUDP, len(seg))
+		initial := p.pseudoHeader(ipproto.UDP, len(seg))
 		port := -1
 		for x := 0; x < 1<<16; x++ {
 			binary.BigEndian.PutUint16(seg, uint16(x))
@@ -357,11 +359,11 @@ func TestFillChecksum(t *testing.T) {
 	}
 }
 
-func checksumOff(proto uint8) int {
+func checksumOff(proto ipproto.Proto) int {
 	switch proto {
-	case ProtoTCP:
+	case ipproto.TCP:
 		return 16
-	case ProtoUDP:
+	case ipproto.UDP:
 		return 6
 	}
 	return 2

@@ -8,6 +8,8 @@ import (
 
 	"github.com/rampart-fw/rampart/firewall/classify"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // The test traffic: from the outside host web to the inside host client2,
@@ -267,10 +269,10 @@ func checkPolicy(text string, nRules int) error {
 	if err != nil {
 		return err
 	}
-	in := func(proto uint8, sport, dport uint16) classify.Key {
+	in := func(proto ipproto.Proto, sport, dport uint16) classify.Key {
 		k := classify.Key{Dir: classify.In, InIface: classify.IfaceWAN, OutIface: classify.IfaceLAN,
-			Src: senderAddr, Dst: receiverAddr, Proto: proto, SrcPort: sport, DstPort: dport}
-		if proto == 6 {
+			Flow: flow.Key{Src: netip.AddrPortFrom(senderAddr, sport), Dst: netip.AddrPortFrom(receiverAddr, dport), Proto: proto}}
+		if proto == ipproto.TCP {
 			k.TCPFlags = policy.FlagSYN
 		}
 		return k
@@ -281,20 +283,20 @@ func checkPolicy(text string, nRules int) error {
 		index  int
 		action classify.Action
 	}{
-		{"udp blast", in(17, 40000, udpPort), nRules - 3, classify.Allow},
-		{"tcp connect low port", in(6, portRangeLo, tcpPortLo), nRules - 2, classify.Allow},
-		{"tcp connect high port", in(6, 65535, tcpPortHi), nRules - 2, classify.Allow},
-		{"iperf3", in(6, 50000, iperfPort), nRules - 1, classify.Allow},
-		{"blocked port", in(6, 40000, blockedPort), -1, classify.Deny},
+		{"udp blast", in(ipproto.UDP, 40000, udpPort), nRules - 3, classify.Allow},
+		{"tcp connect low port", in(ipproto.TCP, portRangeLo, tcpPortLo), nRules - 2, classify.Allow},
+		{"tcp connect high port", in(ipproto.TCP, 65535, tcpPortHi), nRules - 2, classify.Allow},
+		{"iperf3", in(ipproto.TCP, 50000, iperfPort), nRules - 1, classify.Allow},
+		{"blocked port", in(ipproto.TCP, 40000, blockedPort), -1, classify.Deny},
 		{"readiness probe (client1 to web, outgoing)", classify.Key{Dir: classify.Out, InIface: classify.IfaceLAN, OutIface: classify.IfaceWAN,
-			Src: netip.MustParseAddr("10.10.0.11"), Dst: senderAddr, Proto: 6, SrcPort: 40000, DstPort: 9, TCPFlags: policy.FlagSYN}, -1, classify.Allow},
+			Flow: flow.Key{Src: netip.MustParseAddrPort("10.10.0.11:40000"), Dst: netip.AddrPortFrom(senderAddr, 9), Proto: ipproto.TCP}, TCPFlags: policy.FlagSYN}, -1, classify.Allow},
 	}
 	for _, c := range checks {
 		// Every source port: a filler with a source port must not catch
 		// any connection the senders open.
-		for _, sport := range []uint16{c.key.SrcPort, portRangeLo, 32768, 49152, 65535} {
+		for _, sport := range []uint16{c.key.Flow.Src.Port(), portRangeLo, 32768, 49152, 65535} {
 			k := c.key
-			k.SrcPort = sport
+			k.Flow.Src = netip.AddrPortFrom(k.Flow.Src.Addr(), sport)
 			if i, a := lin.Lookup(&k); i != c.index || a != c.action {
 				return fmt.Errorf("%s from port %d: decided by rule %d (%v), want rule %d (%v)", c.name, sport, i, a, c.index, c.action)
 			}

@@ -7,10 +7,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rampart-fw/rampart/firewall/classify"
 	"github.com/rampart-fw/rampart/firewall/policy"
-	"github.com/rampart-fw/rampart/packet"
-	"github.com/spf13/cobra"
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 func init() { subcommands = append(subcommands, newFwCommand) }
@@ -101,7 +103,7 @@ Example:
 	f := test.Flags()
 	f.StringVar(&from, "from", "", "source address (required)")
 	f.StringVar(&to, "to", "", "destination address (required)")
-	f.StringVar(&proto, "proto", "tcp", "protocol: tcp, udp, icmp, icmpv6 or a number")
+	f.StringVar(&proto, "proto", "tcp", "protocol: tcp, udp, icmp, icmpv6, another protocol's name (sctp, gre, ...) or a number")
 	f.Uint16Var(&sport, "sport", 40000, "source port")
 	f.Uint16Var(&dport, "dport", 0, "destination port")
 	f.StringVar(&flags, "flags", "S", "TCP flags, letters of FSRPAUEW (S: a connection's first segment)")
@@ -126,33 +128,21 @@ func testKey(from, to, proto, flags, in string, sport, dport uint16, icmpType in
 	if src.Is4() != dst.Is4() {
 		return k, errors.New("--from and --to must be of the same address family")
 	}
-	k.Src, k.Dst = src, dst
-	switch strings.ToLower(proto) {
-	case "tcp":
-		k.Proto = packet.ProtoTCP
-	case "udp":
-		k.Proto = packet.ProtoUDP
-	case "icmp":
-		k.Proto = packet.ProtoICMP
-	case "icmpv6":
-		k.Proto = packet.ProtoICMPv6
-	default:
-		var n int
-		if _, err := fmt.Sscanf(proto, "%d", &n); err != nil || n < 0 || n > 255 {
-			return k, fmt.Errorf("--proto %q: use tcp, udp, icmp, icmpv6 or a number 0-255", proto)
-		}
-		k.Proto = uint8(n)
+	pr, err := ipproto.Parse(strings.ToLower(proto))
+	if err != nil {
+		return k, fmt.Errorf("--proto %q: use tcp, udp, icmp, icmpv6, another protocol's name or a number 0-255", proto)
 	}
-	switch k.Proto {
-	case packet.ProtoTCP, packet.ProtoUDP:
-		k.SrcPort, k.DstPort = sport, dport
-	case packet.ProtoICMP, packet.ProtoICMPv6:
+	k.Flow = flow.Key{Src: netip.AddrPortFrom(src, 0), Dst: netip.AddrPortFrom(dst, 0), Proto: pr}
+	switch pr {
+	case ipproto.TCP, ipproto.UDP:
+		k.Flow.Src, k.Flow.Dst = netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport)
+	case ipproto.ICMP, ipproto.ICMPv6:
 		if icmpType < 0 || icmpType > 255 {
 			return k, fmt.Errorf("--icmp-type %d: use 0-255", icmpType)
 		}
 		k.ICMPType = uint8(icmpType)
 	}
-	if k.Proto == packet.ProtoTCP {
+	if pr == ipproto.TCP {
 		for _, c := range strings.ToUpper(flags) {
 			i := strings.IndexRune("FSRPAUEW", c)
 			if i < 0 {

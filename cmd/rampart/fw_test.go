@@ -36,6 +36,8 @@ func TestFwTest(t *testing.T) {
 		{[]string{"--from", "10.10.0.11", "--to", "203.0.113.80", "--dport", "443", "--in", "lan"}, "allow: default allow outgoing"},
 		{[]string{"--from", "2001:db8:100::66", "--to", "fd00:10::20", "--dport", "80"}, "allow: testdata/gateway.rules:6: allow http"},
 		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.20", "--proto", "icmp"}, "allow: implicit rule"},
+		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.20", "--proto", "SCTP", "--dport", "22"}, "deny: default deny incoming"},
+		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.20", "--proto", "6", "--dport", "22"}, "allow: testdata/gateway.rules:5: allow ssh"},
 	}
 	for _, tt := range tests {
 		code, out, errOut := runCLI(append([]string{"fw", "test", "testdata/gateway.rules"}, tt.args...)...)
@@ -45,5 +47,8 @@ func TestFwTest(t *testing.T) {
 	}
 	if code, _, _ := runCLI("fw", "test", "testdata/gateway.rules", "--from", "x", "--to", "10.0.0.1"); code != 2 {
 		t.Errorf("bad address: exit %d, want 2", code)
+	}
+	if code, _, errOut := runCLI("fw", "test", "testdata/gateway.rules", "--from", "10.0.0.2", "--to", "10.0.0.1", "--proto", "tcpp"); code != 2 || !strings.Contains(errOut, `--proto "tcpp"`) {
+		t.Errorf("bad protocol: exit %d, %q; want 2 naming --proto", code, errOut)
 	}
 }

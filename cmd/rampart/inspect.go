@@ -172,7 +172,7 @@ func printInspect(cmd *cobra.Command, res *gateway.InspectResult, top int) {
 			if i == top {
 				break
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", gateway.FlowString(d.Flow), d.Dir, d.Verdict, d.Reason, d.Packets)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", d.Flow, d.Dir, d.Verdict, d.Reason, d.Packets)
 		}
 		tw.Flush()
 	}

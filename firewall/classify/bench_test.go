@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-fw/rampart/firewall/classify/classbench"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // benchSet builds a ClassBench-style rule set through the whole path the
@@ -28,11 +29,8 @@ func benchSet(tb testing.TB, profile classbench.Profile, n int) ([]Rule, Default
 	trace := classbench.Trace(cb, 1<<16, 2)
 	keys := make([]Key, len(trace))
 	for i, h := range trace {
-		keys[i] = Key{
-			Dir: In, InIface: IfaceWAN, OutIface: IfaceLAN,
-			Src: h.Src, Dst: h.Dst, Proto: h.Proto, SrcPort: h.SrcPort, DstPort: h.DstPort,
-		}
-		if h.Proto == 6 {
+		keys[i] = Key{Dir: In, InIface: IfaceWAN, OutIface: IfaceLAN, Flow: h}
+		if h.Proto == ipproto.TCP {
 			keys[i].TCPFlags = policy.FlagSYN
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // both builds the linear and the compiled classifier for a policy, so that
@@ -38,7 +40,7 @@ type pkt struct {
 	dir        Direction
 	in, out    uint8
 	src, dst   string
-	proto      uint8
+	proto      ipproto.Proto
 	sport      uint16
 	dport      uint16
 	flags      uint8
@@ -46,23 +48,34 @@ type pkt struct {
 }
 
 func (p pkt) key() Key {
-	k := Key{Dir: p.dir, InIface: p.in, OutIface: p.out, Proto: p.proto,
-		SrcPort: p.sport, DstPort: p.dport, TCPFlags: p.flags, ICMPType: p.icmp, ICMPCode: p.code}
+	var src, dst netip.Addr
 	if p.src != "" {
-		k.Src = netip.MustParseAddr(p.src)
+		src = netip.MustParseAddr(p.src)
 	}
 	if p.dst != "" {
-		k.Dst = netip.MustParseAddr(p.dst)
+		dst = netip.MustParseAddr(p.dst)
 	}
-	return k
+	return Key{Dir: p.dir, InIface: p.in, OutIface: p.out, Flow: fk(src, dst, p.proto, p.sport, p.dport),
+		TCPFlags: p.flags, ICMPType: p.icmp, ICMPCode: p.code}
+}
+
+// fk builds a flow key.
+func fk(src, dst netip.Addr, proto ipproto.Proto, sport, dport uint16) flow.Key {
+	return flow.Key{Src: netip.AddrPortFrom(src, sport), Dst: netip.AddrPortFrom(dst, dport), Proto: proto}
+}
+
+// setPorts sets the ports of k's flow.
+func setPorts(k *Key, sport, dport uint16) {
+	k.Flow.Src = netip.AddrPortFrom(k.Flow.Src.Addr(), sport)
+	k.Flow.Dst = netip.AddrPortFrom(k.Flow.Dst.Addr(), dport)
 }
 
 const (
-	tcp    = 6
-	udp    = 17
-	icmp   = 1
-	icmpv6 = 58
-	esp    = 50
+	tcp    = ipproto.TCP
+	udp    = ipproto.UDP
+	icmp   = ipproto.ICMP
+	icmpv6 = ipproto.ICMPv6
+	esp    = ipproto.ESP
 	syn    = policy.FlagSYN
 	ack    = policy.FlagACK
 )
@@ -160,7 +173,7 @@ func TestLookupTable(t *testing.T) {
 
 func TestLookupZone(t *testing.T) {
 	_, cls := both(t, "allow from fe80::/64 to any port 22 proto tcp\n")
-	k := Key{Dir: In, Src: netip.MustParseAddr("fe80::1%eth0"), Dst: netip.MustParseAddr("fe80::2%eth0"), Proto: tcp, DstPort: 22}
+	k := Key{Dir: In, Flow: fk(netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::2%eth0"), tcp, 0, 22)}
 	for name, c := range cls {
 		if i, a := c.Lookup(&k); i != 0 || a != Allow {
 			t.Errorf("%s: zoned addresses: (%d, %v)", name, i, a)
@@ -291,7 +304,7 @@ func TestAdversarialCrossProduct(t *testing.T) {
 	for i := 0; i < 256; i++ {
 		rules = append(rules, Rule{
 			Dirs: AllDirs, Family: policy.FamilyIPv4, InIface: int16(i), OutIface: int16(255 - i),
-			Protos: []uint8{uint8(i)}, Flags: TCPFlags{Value: uint8(i), Mask: 0xff},
+			Protos: []ipproto.Proto{ipproto.Proto(i)}, Flags: TCPFlags{Value: uint8(i), Mask: 0xff},
 			ICMPType: int16(i), ICMPCode: int16(255 - i), Action: Allow,
 		})
 	}
@@ -301,8 +314,8 @@ func TestAdversarialCrossProduct(t *testing.T) {
 	}
 	lin, _ := NewLinear(rules, Defaults{})
 	for i := 0; i < 256; i++ {
-		k := Key{Dir: Out, InIface: uint8(i), OutIface: uint8(255 - i), Src: netip.MustParseAddr("192.0.2.1"),
-			Dst: netip.MustParseAddr("192.0.2.2"), Proto: uint8(i), TCPFlags: uint8(i), ICMPType: uint8(i), ICMPCode: uint8(255 - i)}
+		k := Key{Dir: Out, InIface: uint8(i), OutIface: uint8(255 - i), Flow: fk(netip.MustParseAddr("192.0.2.1"),
+			netip.MustParseAddr("192.0.2.2"), ipproto.Proto(i), 0, 0), TCPFlags: uint8(i), ICMPType: uint8(i), ICMPCode: uint8(255 - i)}
 		gi, ga := c.Lookup(&k)
 		wi, wa := lin.Lookup(&k)
 		if gi != wi || ga != wa || gi != i {

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // Config bounds what Compile builds.
@@ -234,10 +235,10 @@ func (e *engine) lookup(k *Key, src, dst netip.Addr) int {
 		so, do = e.src.lookup16(src.As16()), e.dst.lookup16(dst.As16())
 	}
 	stride := uint32(e.stride)
-	spo := uint32(e.sportTab.lookup(k.SrcPort)) * stride
-	dpo := uint32(e.dportTab.lookup(k.DstPort)) * stride
+	spo := uint32(e.sportTab.lookup(k.Flow.Src.Port())) * stride
+	dpo := uint32(e.dportTab.lookup(k.Flow.Dst.Port())) * stride
 	ifc := e.ifTab[int(e.inTab[k.InIface])*e.nOut+int(e.outTab[k.OutIface])]
-	pf := e.pfTab[int(e.protoTab[k.Proto])*e.nFlags+int(e.flagsTab[k.TCPFlags])]
+	pf := e.pfTab[int(e.protoTab[k.Flow.Proto])*e.nFlags+int(e.flagsTab[k.TCPFlags])]
 	tc := e.tcTab[int(e.typeTab[k.ICMPType])*e.nCode+int(e.codeTab[k.ICMPCode])]
 	l4 := e.l4Tab[int(pf)*e.nTC+int(tc)]
 	mo := e.metaTab[int(ifc)*e.nL4+int(l4)]
@@ -621,7 +622,7 @@ func (e *engine) buildMeta(sel []*Rule, budget *int) error {
 		}
 		return "=" + string(r.Protos)
 	}, func(r *Rule, v uint8) bool {
-		return r.Protos == nil || slices.Contains(r.Protos, v)
+		return r.Protos == nil || slices.Contains(r.Protos, ipproto.Proto(v))
 	})
 	e.flagsTab, flagSets = e.byteField(sel, func(r *Rule) string {
 		return int16Key(int16(r.Flags.Value), int16(r.Flags.Mask), false)

@@ -65,9 +65,12 @@
 //
 // Matching is literal: each field of a Rule is compared with the same field
 // of the Key. The gateway leaves fields that do not apply to a packet at
-// zero (ports of an ICMP packet, TCP flags of a UDP datagram), and
-// FromPolicy adds the protocol constraints the rule language implies (ports
-// mean TCP or UDP, flags mean TCP), so a literal match is the right one.
+// zero (TCP flags of a UDP datagram, the ICMP type of a TCP segment) and
+// passes the packet's flow key as the decoder made it, so the ports of an
+// ICMP query hold its identifier (package flow's convention); FromPolicy
+// adds the protocol constraints the rule language implies (ports mean TCP
+// or UDP, flags mean TCP), so no rule of a policy reads an ICMP
+// identifier as a port, and a literal match is the right one.
 //
 // Key.Dir is set by the gateway: In for a packet that arrived on an outside
 // interface or is addressed to the gateway itself, Out for one that leaves

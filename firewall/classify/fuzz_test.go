@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // FuzzCompile is a differential fuzz of the whole path from rule text to
@@ -79,11 +80,9 @@ func FuzzCompile(f *testing.F) {
 				Dir:      Direction(b[0] >> 1 % 4),
 				InIface:  b[1] % 4,
 				OutIface: b[1] >> 2 % 4,
-				Src:      pick(b[2], list),
-				Dst:      pick(b[3], list),
-				Proto:    []uint8{1, 6, 17, 47, 50, 51, 58, 41, 0}[int(b[4])%9],
-				SrcPort:  ports[int(b[5])%len(ports)],
-				DstPort:  ports[int(b[6])%len(ports)],
+				Flow: fk(pick(b[2], list), pick(b[3], list),
+					[]ipproto.Proto{1, 6, 17, 47, 50, 51, 58, 41, 0}[int(b[4])%9],
+					ports[int(b[5])%len(ports)], ports[int(b[6])%len(ports)]),
 				TCPFlags: b[7],
 				ICMPType: b[8],
 				ICMPCode: b[9] % 8,

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/flow"
 )
 
 // Action is the decision for a packet; the values are the policy's.
@@ -34,15 +35,17 @@ const (
 	IfaceWAN   uint8 = 2
 )
 
-// Key holds the header fields a classifier looks at. Src and Dst must be of
-// the same family; IPv4 addresses must be plain IPv4, not IPv4-mapped IPv6;
-// zones are ignored. Fields that do not apply to the packet are zero.
+// Key holds the header fields a classifier looks at: the packet's flow key
+// and what only the classifier needs beside it. The flow's addresses must
+// be of the same family; IPv4 addresses must be plain IPv4, not
+// IPv4-mapped IPv6; zones are ignored. Its ports follow package flow: an
+// ICMP query carries its identifier in both. Fields that do not apply to
+// the packet (TCP flags of a UDP datagram, ICMP type of a TCP segment) are
+// zero.
 type Key struct {
 	Dir                Direction
 	InIface, OutIface  uint8
-	Src, Dst           netip.Addr
-	Proto              uint8
-	SrcPort, DstPort   uint16
+	Flow               flow.Key
 	TCPFlags           uint8
 	ICMPType, ICMPCode uint8
 }
@@ -62,7 +65,7 @@ type Classifier interface {
 // family returns 0 for IPv4, 1 for IPv6, and -1 when the key cannot match
 // any rule. The addresses are returned without zones.
 func family(k *Key) (src, dst netip.Addr, fam int) {
-	src, dst = k.Src, k.Dst
+	src, dst = k.Flow.Src.Addr(), k.Flow.Dst.Addr()
 	switch {
 	case src.Is4():
 		if !dst.Is4() {

@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // LimiterConfig configures a Limiter. The zero value gives ufw's limit:
@@ -17,9 +19,9 @@ type LimiterConfig struct {
 	Hits int
 	// Window is the time over which connections count; 0 means 30s.
 	Window time.Duration
-	// Clock returns a monotonic time; nil means the time since the Limiter
-	// was made. Tests and offline replay (pcap timestamps) inject their own.
-	Clock func() time.Duration
+	// Clock tells the time; nil means the system clock. Tests and offline
+	// replay (capture timestamps) inject their own. Allow reads it once.
+	Clock clock.Clock
 }
 
 // LimiterStats counts what a Limiter did.
@@ -50,7 +52,18 @@ type limiterEntry struct {
 // concurrent use; the gateway gives each worker its own, since a flow's
 // packets go to one worker.
 type Limiter struct {
-	cfg     LimiterConfig
+	cfg   LimiterConfig
+	clock clock.Clock
+	// Timestamps are durations since origin, the time of the first Allow
+	// (not of NewLimiter: a capture's clock tells no time before its first
+	// packet). On the system clock both readings carry the monotonic clock,
+	// so a step of the wall clock does not move them.
+	origin  time.Time
+	started bool
+	// system: clock is the system clock, whose elapsed time time.Since
+	// reads from the monotonic clock alone, at half the cost of Now and
+	// Sub.
+	system  bool
 	seed    maphash.Seed
 	sets    uint64 // number of sets, a power of two
 	entries []limiterEntry
@@ -72,10 +85,8 @@ func NewLimiter(cfg LimiterConfig) *Limiter {
 	if cfg.Window <= 0 {
 		cfg.Window = 30 * time.Second
 	}
-	if cfg.Clock == nil {
-		start := time.Now()
-		cfg.Clock = func() time.Duration { return time.Since(start) }
-	}
+	clk := clock.Or(cfg.Clock)
+	_, system := clk.(clock.System)
 	sets := uint64(1)
 	for sets*ways < uint64(cfg.Sources) {
 		sets <<= 1
@@ -83,6 +94,8 @@ func NewLimiter(cfg LimiterConfig) *Limiter {
 	n := int(sets) * ways
 	return &Limiter{
 		cfg:     cfg,
+		clock:   clk,
+		system:  system,
 		seed:    maphash.MakeSeed(),
 		sets:    sets,
 		entries: make([]limiterEntry, n),
@@ -93,7 +106,7 @@ func NewLimiter(cfg LimiterConfig) *Limiter {
 // Allow records a new connection from src and reports whether it may
 // proceed. It allocates nothing.
 func (l *Limiter) Allow(src netip.Addr) bool {
-	now := l.cfg.Clock()
+	now := l.elapsed()
 	src = src.WithZone("")
 	b := src.As16()
 	set := int(maphash.Bytes(l.seed, b[:])&(l.sets-1)) * ways
@@ -113,6 +126,18 @@ func (l *Limiter) Allow(src netip.Addr) bool {
 	}
 	*v = limiterEntry{addr: src}
 	return l.record(victim, now)
+}
+
+// elapsed reads the clock as a timestamp: the time since origin.
+func (l *Limiter) elapsed() time.Duration {
+	if l.started && l.system {
+		return time.Since(l.origin)
+	}
+	t := l.clock.Now()
+	if !l.started {
+		l.origin, l.started = t, true
+	}
+	return t.Sub(l.origin)
 }
 
 // live reports whether e holds a source whose window is still open.

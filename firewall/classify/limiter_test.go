@@ -4,15 +4,16 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
-type fakeClock struct{ now time.Duration }
-
-func (c *fakeClock) read() time.Duration { return c.now }
+// epoch is an arbitrary start for the limiter tests' clocks.
+var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func TestLimiterUFW(t *testing.T) {
-	clk := &fakeClock{}
-	l := NewLimiter(LimiterConfig{Clock: clk.read})
+	clk := clock.NewFake(epoch)
+	l := NewLimiter(LimiterConfig{Clock: clk})
 	a := netip.MustParseAddr("198.51.100.7")
 	b := netip.MustParseAddr("2001:db8::7")
 	steps := []struct {
@@ -37,7 +38,7 @@ func TestLimiterUFW(t *testing.T) {
 		{61 * time.Second, a, true},
 	}
 	for i, s := range steps {
-		clk.now = s.at
+		clk.Set(epoch.Add(s.at))
 		if got := l.Allow(s.src); got != s.allow {
 			t.Errorf("step %d at %v from %v: Allow = %v, want %v", i, s.at, s.src, got, s.allow)
 		}
@@ -49,8 +50,7 @@ func TestLimiterUFW(t *testing.T) {
 }
 
 func TestLimiterZoneIgnored(t *testing.T) {
-	clk := &fakeClock{}
-	l := NewLimiter(LimiterConfig{Clock: clk.read, Hits: 2})
+	l := NewLimiter(LimiterConfig{Clock: clock.NewFake(epoch), Hits: 2})
 	l.Allow(netip.MustParseAddr("fe80::1%eth0"))
 	if l.Allow(netip.MustParseAddr("fe80::1%eth1")) {
 		t.Error("zones split one source in two")
@@ -58,8 +58,8 @@ func TestLimiterZoneIgnored(t *testing.T) {
 }
 
 func TestLimiterBoundedAndEvicts(t *testing.T) {
-	clk := &fakeClock{}
-	l := NewLimiter(LimiterConfig{Clock: clk.read, Sources: 16, Hits: 2, Window: time.Minute})
+	clk := clock.NewFake(epoch)
+	l := NewLimiter(LimiterConfig{Clock: clk, Sources: 16, Hits: 2, Window: time.Minute})
 	if l.Capacity() != 16 {
 		t.Fatalf("capacity %d", l.Capacity())
 	}
@@ -76,7 +76,7 @@ func TestLimiterBoundedAndEvicts(t *testing.T) {
 		t.Errorf("evictions %d", st.Evictions)
 	}
 	// Expired entries are reused without counting an eviction.
-	clk.now += 2 * time.Minute
+	clk.Advance(2 * time.Minute)
 	before := l.Stats().Evictions
 	for i := 0; i < 8; i++ {
 		l.Allow(netip.AddrFrom4([4]byte{172, 16, 0, byte(i)}))

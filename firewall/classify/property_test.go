@@ -4,8 +4,10 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/rampart-fw/rampart/firewall/policy"
 	"pgregory.net/rapid"
+
+	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // The generators draw from small pools of addresses, lengths, ports and
@@ -17,7 +19,7 @@ var (
 	v4Lens   = []int{0, 1, 8, 16, 23, 24, 25, 31, 32}
 	v6Lens   = []int{0, 16, 32, 48, 63, 64, 65, 127, 128}
 	portPool = []uint16{0, 1, 21, 22, 23, 53, 79, 80, 81, 443, 1023, 1024, 8000, 8080, 65534, 65535}
-	protos   = []uint8{0, 1, 6, 17, 47, 50, 58, 255}
+	protos   = []ipproto.Proto{0, 1, 6, 17, 47, 50, 58, 255}
 	icmpPool = []int16{Any, 0, 3, 8, 11, 128, 255}
 	ifPool   = []int16{Any, Any, Any, 0, 1, 2, 3}
 )
@@ -145,15 +147,19 @@ func boundaryPort(t *rapid.T, rules []Rule, label string) uint16 {
 
 func genKey(t *rapid.T, rules []Rule) Key {
 	v6 := rapid.Bool().Draw(t, "v6")
+	dir := Direction(rapid.IntRange(0, 3).Draw(t, "dir"))
+	in := uint8(rapid.IntRange(0, 3).Draw(t, "in"))
+	out := uint8(rapid.IntRange(0, 3).Draw(t, "out"))
+	src := boundaryAddr(t, rules, v6, "src")
+	dst := boundaryAddr(t, rules, v6, "dst")
+	proto := rapid.SampledFrom(protos).Draw(t, "proto")
+	sport := boundaryPort(t, rules, "sport")
+	dport := boundaryPort(t, rules, "dport")
 	k := Key{
-		Dir:      Direction(rapid.IntRange(0, 3).Draw(t, "dir")),
-		InIface:  uint8(rapid.IntRange(0, 3).Draw(t, "in")),
-		OutIface: uint8(rapid.IntRange(0, 3).Draw(t, "out")),
-		Src:      boundaryAddr(t, rules, v6, "src"),
-		Dst:      boundaryAddr(t, rules, v6, "dst"),
-		Proto:    rapid.SampledFrom(protos).Draw(t, "proto"),
-		SrcPort:  boundaryPort(t, rules, "sport"),
-		DstPort:  boundaryPort(t, rules, "dport"),
+		Dir:      dir,
+		InIface:  in,
+		OutIface: out,
+		Flow:     fk(src, dst, proto, sport, dport),
 		TCPFlags: rapid.Uint8().Draw(t, "flags"),
 		ICMPType: uint8(rapid.SampledFrom(icmpPool[1:]).Draw(t, "type")),
 		ICMPCode: uint8(rapid.SampledFrom(icmpPool[1:]).Draw(t, "code")),
@@ -161,9 +167,9 @@ func genKey(t *rapid.T, rules []Rule) Key {
 	// Now and then a key the classifiers must refuse.
 	switch rapid.IntRange(0, 30).Draw(t, "odd") {
 	case 0:
-		k.Dst = boundaryAddr(t, rules, !v6, "dst-other-family")
+		k.Flow.Dst = netip.AddrPortFrom(boundaryAddr(t, rules, !v6, "dst-other-family"), dport)
 	case 1:
-		k.Src = netip.Addr{}
+		k.Flow.Src = netip.AddrPortFrom(netip.Addr{}, sport)
 	}
 	return k
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // DirSet is a set of directions, one bit per Direction.
@@ -51,9 +52,10 @@ type Rule struct {
 	// prefixes of other families are ignored.
 	Family   policy.Family
 	Src, Dst []netip.Prefix
-	Protos   []uint8
+	Protos   []ipproto.Proto
 	// SrcPorts and DstPorts are compared with the Key's ports whatever the
-	// protocol; see the package documentation.
+	// protocol (for an ICMP query, its identifier); see the package
+	// documentation.
 	SrcPorts, DstPorts []PortRange
 	Flags              TCPFlags
 	ICMPType, ICMPCode int16
@@ -80,10 +82,10 @@ func (r *Rule) match(k *Key, src, dst netip.Addr) bool {
 	if !prefixesContain(r.Src, src) || !prefixesContain(r.Dst, dst) {
 		return false
 	}
-	if r.Protos != nil && !slices.Contains(r.Protos, k.Proto) {
+	if r.Protos != nil && !slices.Contains(r.Protos, k.Flow.Proto) {
 		return false
 	}
-	if !rangesContain(r.SrcPorts, k.SrcPort) || !rangesContain(r.DstPorts, k.DstPort) {
+	if !rangesContain(r.SrcPorts, k.Flow.Src.Port()) || !rangesContain(r.DstPorts, k.Flow.Dst.Port()) {
 		return false
 	}
 	if !r.Flags.Match(k.TCPFlags) {

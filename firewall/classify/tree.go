@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // treeEngine classifies the IPv4 packets of one direction with a decision
@@ -73,7 +75,7 @@ func leafRef(off, n int) uint64 { return refLeaf | uint64(n)<<32 | uint64(off) }
 type box4 struct {
 	srcLo, srcHi, dstLo, dstHi         uint32
 	sportLo, sportHi, dportLo, dportHi uint16
-	protoLo, protoHi                   uint8
+	protoLo, protoHi                   ipproto.Proto
 	meta                               bool
 	prio                               uint32
 }
@@ -117,7 +119,8 @@ func (e *treeEngine) lookup(k *Key, src, dst netip.Addr) uint32 {
 	s, d := src.As4(), dst.As4()
 	sa, da := binary.BigEndian.Uint32(s[:]), binary.BigEndian.Uint32(d[:])
 	w1 := uint64(sa)<<32 | uint64(da)
-	w2 := uint64(k.SrcPort)<<24 | uint64(k.DstPort)<<8 | uint64(k.Proto)
+	sp, dp, proto := k.Flow.Src.Port(), k.Flow.Dst.Port(), k.Flow.Proto
+	w2 := uint64(sp)<<24 | uint64(dp)<<8 | uint64(proto)
 	ref := e.root
 	for ref&refLeaf == 0 {
 		// A select of one of two words, not a load from an array of the
@@ -142,9 +145,9 @@ func (e *treeEngine) lookup(k *Key, src, dst netip.Addr) uint32 {
 		// binds as loosely as -.)
 		out := (uint64(b.srcHi-b.srcLo) - uint64(sa-b.srcLo)) |
 			(uint64(b.dstHi-b.dstLo) - uint64(da-b.dstLo)) |
-			(uint64(b.sportHi-b.sportLo) - uint64(k.SrcPort-b.sportLo)) |
-			(uint64(b.dportHi-b.dportLo) - uint64(k.DstPort-b.dportLo)) |
-			(uint64(b.protoHi-b.protoLo) - uint64(k.Proto-b.protoLo))
+			(uint64(b.sportHi-b.sportLo) - uint64(sp-b.sportLo)) |
+			(uint64(b.dportHi-b.dportLo) - uint64(dp-b.dportLo)) |
+			(uint64(b.protoHi-b.protoLo) - uint64(proto-b.protoLo))
 		if out>>63 == 0 && (!b.meta || e.metas[b.prio].match(k)) {
 			return b.prio
 		}
@@ -343,7 +346,7 @@ func portRanges(rs []PortRange) [][2]uint32 {
 }
 
 // protoRanges turns a sorted, deduplicated protocol list into ranges.
-func protoRanges(ps []uint8) [][2]uint32 {
+func protoRanges(ps []ipproto.Proto) [][2]uint32 {
 	if ps == nil {
 		return [][2]uint32{{0, 0xff}}
 	}
@@ -589,7 +592,7 @@ func (tb *treeBuilder) leaf(ids []int32) (uint64, error) {
 		tb.e.boxes = append(tb.e.boxes, box4{
 			srcLo: b.lo[0], srcHi: b.hi[0], dstLo: b.lo[1], dstHi: b.hi[1],
 			sportLo: uint16(b.lo[2]), sportHi: uint16(b.hi[2]), dportLo: uint16(b.lo[3]), dportHi: uint16(b.hi[3]),
-			protoLo: uint8(b.lo[4]), protoHi: uint8(b.hi[4]),
+			protoLo: ipproto.Proto(b.lo[4]), protoHi: ipproto.Proto(b.hi[4]),
 			meta: b.meta, prio: b.prio,
 		})
 	}

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/rampart-fw/rampart/firewall/policy"
 	"pgregory.net/rapid"
+
+	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // The sizes Stats and the memory bound count must be the real ones, and a
@@ -81,15 +83,15 @@ var denseRuleGen = rapid.Custom(func(t *rapid.T) Rule {
 	switch rapid.IntRange(0, 5).Draw(t, "proto") {
 	case 0:
 	case 1:
-		r.Protos = []uint8{1}
+		r.Protos = []ipproto.Proto{ipproto.ICMP}
 		if rapid.Bool().Draw(t, "icmp-type") {
 			r.ICMPType = int16(rapid.SampledFrom([]int{0, 3, 8}).Draw(t, "type"))
 		}
 	case 2:
-		r.Protos = []uint8{6, 17}
+		r.Protos = []ipproto.Proto{ipproto.TCP, ipproto.UDP}
 		r.DstPorts = densePortRanges(t, "dport")
 	default:
-		r.Protos = []uint8{rapid.SampledFrom([]uint8{6, 17}).Draw(t, "l4")}
+		r.Protos = []ipproto.Proto{rapid.SampledFrom([]ipproto.Proto{ipproto.TCP, ipproto.UDP}).Draw(t, "l4")}
 		r.SrcPorts = densePortRanges(t, "sport")
 		r.DstPorts = densePortRanges(t, "dport")
 	}
@@ -105,22 +107,25 @@ var denseRuleGen = rapid.Custom(func(t *rapid.T) Rule {
 })
 
 func denseKey(t *rapid.T, rules []Rule) Key {
+	in := uint8(rapid.IntRange(0, 2).Draw(t, "in"))
+	out := uint8(rapid.IntRange(0, 2).Draw(t, "out"))
+	src := boundaryAddr(t, rules, false, "src")
+	dst := boundaryAddr(t, rules, false, "dst")
+	proto := rapid.SampledFrom([]ipproto.Proto{ipproto.ICMP, ipproto.TCP, ipproto.UDP, ipproto.GRE}).Draw(t, "proto")
+	sport := boundaryPort(t, rules, "sport")
+	dport := boundaryPort(t, rules, "dport")
 	k := Key{
-		Dir: In, InIface: uint8(rapid.IntRange(0, 2).Draw(t, "in")), OutIface: uint8(rapid.IntRange(0, 2).Draw(t, "out")),
-		Src:      boundaryAddr(t, rules, false, "src"),
-		Dst:      boundaryAddr(t, rules, false, "dst"),
-		Proto:    rapid.SampledFrom([]uint8{1, 6, 17, 47}).Draw(t, "proto"),
-		SrcPort:  boundaryPort(t, rules, "sport"),
-		DstPort:  boundaryPort(t, rules, "dport"),
+		Dir: In, InIface: in, OutIface: out,
 		TCPFlags: rapid.SampledFrom([]uint8{0, policy.FlagSYN, policy.FlagSYN | policy.FlagACK}).Draw(t, "flags"),
 		ICMPType: uint8(rapid.SampledFrom([]int{0, 3, 8}).Draw(t, "type")),
 	}
 	if rapid.IntRange(0, 3).Draw(t, "random-src") == 0 {
-		k.Src = denseAddr(t, "key-src")
+		src = denseAddr(t, "key-src")
 	}
 	if rapid.IntRange(0, 3).Draw(t, "random-dst") == 0 {
-		k.Dst = denseAddr(t, "key-dst")
+		dst = denseAddr(t, "key-dst")
 	}
+	k.Flow = fk(src, dst, proto, sport, dport)
 	return k
 }
 
@@ -171,7 +176,7 @@ func TestTreeMatchesLinear(t *testing.T) {
 // the tree's work: the rules after it take no memory.
 func TestTreeShadowedRules(t *testing.T) {
 	rules := []Rule{{Dirs: DirsOf(In), Family: policy.FamilyIPv4, InIface: Any, OutIface: Any, ICMPType: Any, ICMPCode: Any,
-		Dst: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32")}, Protos: []uint8{6}, Action: Reject}}
+		Dst: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32")}, Protos: []ipproto.Proto{ipproto.TCP}, Action: Reject}}
 	all := Rule{Dirs: DirsOf(In), Family: policy.FamilyIPv4, InIface: Any, OutIface: Any, ICMPType: Any, ICMPCode: Any, Action: Allow}
 	rules = append(rules, all)
 	for i := 0; i < 1000; i++ {
@@ -189,12 +194,12 @@ func TestTreeShadowedRules(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		dst   string
-		proto uint8
+		proto ipproto.Proto
 		index int
 	}{{"192.0.2.7", tcp, 0}, {"192.0.2.7", udp, 1}, {"192.0.2.8", tcp, 1}} {
 		k := pkt{In, IfaceWAN, IfaceLAN, "10.0.3.1", tt.dst, tt.proto, 1, 2, 0, 0, 0}.key()
 		if i, _ := c.Lookup(&k); i != tt.index {
-			t.Errorf("%s proto %d: rule %d, want %d", tt.dst, tt.proto, i, tt.index)
+			t.Errorf("%s proto %v: rule %d, want %d", tt.dst, tt.proto, i, tt.index)
 		}
 	}
 }
@@ -211,7 +216,7 @@ func TestTreeFallsBackToBitVectors(t *testing.T) {
 		ports = append(ports, PortRange{Lo: uint16(1000 * (i + 1)), Hi: uint16(1000*(i+1) + 10)})
 	}
 	rules := []Rule{{Dirs: DirsOf(In), Family: policy.FamilyIPv4, InIface: Any, OutIface: Any, ICMPType: Any, ICMPCode: Any,
-		Src: src, Dst: dst, Protos: []uint8{6}, DstPorts: ports, Action: Allow}}
+		Src: src, Dst: dst, Protos: []ipproto.Proto{ipproto.TCP}, DstPorts: ports, Action: Allow}}
 	// 40*40*40 boxes of 48 bytes while building: 3 MiB, over the limit.
 	c, err := Compile(rules, Defaults{}, Config{MaxMemory: 1 << 20})
 	if err != nil {
@@ -250,7 +255,7 @@ func TestTreeExhaustivePorts(t *testing.T) {
 		var rules []Rule
 		for i := 0; i < n; i++ {
 			r := Rule{Dirs: DirsOf(In), Family: policy.FamilyIPv4, InIface: Any, OutIface: Any, ICMPType: Any, ICMPCode: Any,
-				Protos: []uint8{tcp}, Action: Action(rapid.IntRange(0, 3).Draw(t, "action"))}
+				Protos: []ipproto.Proto{tcp}, Action: Action(rapid.IntRange(0, 3).Draw(t, "action"))}
 			lo := uint16(rapid.IntRange(0, 65535).Draw(t, "lo"))
 			width := rapid.SampledFrom([]int{0, 1, 100, 1 << 12, 1 << 14, 40000, 65535}).Draw(t, "width")
 			r.DstPorts = []PortRange{{Lo: lo, Hi: uint16(min(int(lo)+width, 65535))}}
@@ -267,7 +272,7 @@ func TestTreeExhaustivePorts(t *testing.T) {
 		for _, sport := range []uint16{80, 50000} {
 			k := pkt{In, IfaceWAN, IfaceLAN, "192.0.2.1", "198.51.100.1", tcp, sport, 0, 0, 0, 0}.key()
 			for p := 0; p < 65536; p++ {
-				k.DstPort = uint16(p)
+				setPorts(&k, sport, uint16(p))
 				wi, wa := lin.Lookup(&k)
 				gi, ga := c.Lookup(&k)
 				if wi != gi || wa != ga {

@@ -4,22 +4,26 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+
+	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 const benchEntries = 100_000
 
 // fullTable returns a table holding benchEntries UDP flows.
-func fullTable(tb testing.TB) (*Table, *fakeClock) {
+func fullTable(tb testing.TB) (*Table, *clock.Fake) {
 	tb.Helper()
 	tbl, clk := newTable(tb, Config{MaxEntries: 2 * benchEntries})
 	for i := range benchEntries {
 		p := Packet{
-			Src:     netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
-			Dst:     netip.MustParseAddr("192.0.2.53"),
-			SrcPort: uint16(i),
-			DstPort: 53,
-			Proto:   ProtoUDP,
-			WScale:  -1,
+			Flow: flow.Key{
+				Src:   netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(i)),
+				Dst:   netip.MustParseAddrPort("192.0.2.53:53"),
+				Proto: ipproto.UDP,
+			},
+			WScale: -1,
 		}
 		if _, ok := tbl.Create(&p); !ok {
 			tb.Fatalf("fill %d failed", i)
@@ -32,13 +36,13 @@ func fullTable(tb testing.TB) (*Table, *fakeClock) {
 // segment, alternating client data and the server's ACK of it, so the
 // window checks see a live stream rather than one retransmitted packet.
 type conversation struct {
-	f    flow
+	f    conn
 	n    uint32
 	data Packet
 	ack  Packet
 }
 
-func establish(tb testing.TB, tbl *Table, f flow) *conversation {
+func establish(tb testing.TB, tbl *Table, f conn) *conversation {
 	for _, s := range handshake(f, 7, 7, 64240, 65160, 502) {
 		p := s.p
 		if r := track(tbl, &p); r.State == StateInvalid {
@@ -99,8 +103,7 @@ func BenchmarkCreateDelete(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		syn.SrcPort = uint16(i)
-		syn.Src = netip.AddrFrom4([4]byte{172, 16, byte(i >> 24), byte(i >> 16)})
+		syn.Flow.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 16, byte(i >> 24), byte(i >> 16)}), uint16(i))
 		r, ok := tbl.Create(&syn)
 		if !ok || !tbl.Delete(r.ID) {
 			b.Fatalf("%+v", r)
@@ -119,7 +122,7 @@ func BenchmarkLookupMiss(b *testing.B) {
 		if i&1 == 1 {
 			p = &spoof
 		}
-		p.SrcPort = uint16(i)
+		p.Flow.Src = netip.AddrPortFrom(p.Flow.Src.Addr(), uint16(i))
 		tbl.Lookup(p)
 	}
 }
@@ -149,19 +152,22 @@ func TestZeroAllocs(t *testing.T) {
 	q.Seq = cISN + 1
 	icmpErr := icmpErrPkt("203.0.113.1", web.client.Addr().String(), 3, q)
 	syn := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
-	syn.Src = netip.MustParseAddr("172.16.0.1")
+	syn.Flow.Src = netip.AddrPortFrom(netip.MustParseAddr("172.16.0.1"), syn.Flow.Src.Port())
 	udp := dns.pkt(O)
 	i := 0
 	cases := map[string]func(){
 		"lookup established": func() { tbl.Lookup(c.next()) },
 		"lookup related":     func() { tbl.Lookup(&icmpErr) },
-		"lookup miss":        func() { syn.SrcPort++; tbl.Lookup(&syn) },
+		"lookup miss": func() {
+			syn.Flow.Src = netip.AddrPortFrom(syn.Flow.Src.Addr(), syn.Flow.Src.Port()+1)
+			tbl.Lookup(&syn)
+		},
 		"create and delete": func() {
-			syn.SrcPort++
+			syn.Flow.Src = netip.AddrPortFrom(syn.Flow.Src.Addr(), syn.Flow.Src.Port()+1)
 			r, _ := tbl.Create(&syn)
 			tbl.Delete(r.ID)
 		},
-		"udp track": func() { i++; udp.SrcPort = uint16(i % 64); track(tbl, &udp) },
+		"udp track": func() { i++; udp.Flow.Src = netip.AddrPortFrom(udp.Flow.Src.Addr(), uint16(i%64)); track(tbl, &udp) },
 		"stats":     func() { _ = tbl.Stats() },
 	}
 	for name, fn := range cases {

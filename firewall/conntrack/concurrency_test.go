@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // TestConcurrent runs complete TCP and UDP conversations from several
@@ -18,8 +20,8 @@ func TestConcurrent(t *testing.T) {
 		flows   = 400
 		max     = 512
 	)
-	clk := newClock()
-	tbl, err := New(Config{MaxEntries: max, Shards: 8, Clock: clk.Now})
+	clk := clock.NewFake(epoch)
+	tbl, err := New(Config{MaxEntries: max, Shards: 8, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func TestConcurrent(t *testing.T) {
 		for !stop.Load() {
 			tbl.Sweep(clk.Now())
 			tbl.Range(func(e Entry) bool { return e.ID != 0 })
-			tbl.Recheck(func(tp Tuple, _ uint32) bool { return tp.DstPort != 53 || tp.SrcPort%7 != 0 })
+			tbl.Recheck(func(tp Tuple, _ uint32) bool { return tp.Flow.Dst.Port() != 53 || tp.Flow.Src.Port()%7 != 0 })
 			_ = tbl.Stats()
 		}
 	}()

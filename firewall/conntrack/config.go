@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
 )
 
 // Timeouts are the idle timeouts per protocol state. A zero field takes
@@ -127,9 +129,9 @@ type Config struct {
 	// SweepBatch bounds the number of entries one Sweep call removes.
 	// Default 4096.
 	SweepBatch int
-	// Clock returns the current time. Default time.Now. Offline replay
-	// sets it to the capture's clock.
-	Clock func() time.Time
+	// Clock tells the time; nil means the system clock. Offline replay
+	// sets it to the capture's clock. The table reads it once per packet.
+	Clock clock.Clock
 }
 
 const (
@@ -178,9 +180,7 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.SweepBatch == 0 {
 		cfg.SweepBatch = defaultSweepBatch
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	defaults := DefaultTimeouts()
 	def := defaults.classes()
 	got := cfg.Timeouts.classes()

@@ -3,30 +3,22 @@ package conntrack
 import (
 	"fmt"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // epoch is an arbitrary, fixed start for test clocks.
 var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
-type fakeClock struct{ ns atomic.Int64 }
-
-func newClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(epoch.UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-func newTable(tb testing.TB, cfg Config) (*Table, *fakeClock) {
+func newTable(tb testing.TB, cfg Config) (*Table, *clock.Fake) {
 	tb.Helper()
-	clk := newClock()
+	clk := clock.NewFake(epoch)
 	if cfg.Clock == nil {
-		cfg.Clock = clk.Now
+		cfg.Clock = clk
 	}
 	if cfg.MaxEntries == 0 {
 		// The default table is large; the invariant checks after every
@@ -40,38 +32,37 @@ func newTable(tb testing.TB, cfg Config) (*Table, *fakeClock) {
 	return t, clk
 }
 
-// flow builds packets between a client (the originator) and a server.
-type flow struct {
-	proto          uint8
+// conn builds packets between a client (the originator) and a server.
+type conn struct {
+	proto          ipproto.Proto
 	client, server netip.AddrPort
 }
 
-func tcpFlow(client, server string) flow {
-	return flow{ProtoTCP, netip.MustParseAddrPort(client), netip.MustParseAddrPort(server)}
+func tcpFlow(client, server string) conn {
+	return conn{ipproto.TCP, netip.MustParseAddrPort(client), netip.MustParseAddrPort(server)}
 }
 
-func udpFlow(client, server string) flow {
-	return flow{ProtoUDP, netip.MustParseAddrPort(client), netip.MustParseAddrPort(server)}
+func udpFlow(client, server string) conn {
+	return conn{ipproto.UDP, netip.MustParseAddrPort(client), netip.MustParseAddrPort(server)}
 }
 
-func (f flow) pkt(dir Dir) Packet {
+func (f conn) pkt(dir Dir) Packet {
 	a, b := f.client, f.server
 	if dir == DirReply {
 		a, b = b, a
 	}
-	return Packet{Src: a.Addr(), Dst: b.Addr(), SrcPort: a.Port(), DstPort: b.Port(), Proto: f.proto, WScale: -1}
+	return Packet{Flow: flow.Key{Src: a, Dst: b, Proto: f.proto}, WScale: -1}
 }
 
 // seg is one TCP segment.
-func (f flow) seg(dir Dir, flags uint8, seq, ack uint32, win uint16, n int) Packet {
+func (f conn) seg(dir Dir, flags uint8, seq, ack uint32, win uint16, n int) Packet {
 	p := f.pkt(dir)
 	p.TCPFlags, p.Seq, p.Ack, p.Window, p.PayloadLen = flags, seq, ack, win, n
 	return p
 }
 
-func (f flow) inner(dir Dir) Inner {
-	p := f.pkt(dir)
-	return Inner{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+func (f conn) inner(dir Dir) Inner {
+	return Inner{Flow: f.pkt(dir).Flow}
 }
 
 // track does what the gateway does: Lookup, and Create if the packet is
@@ -96,7 +87,7 @@ type step struct {
 	ignored bool
 }
 
-func runSteps(t *testing.T, tbl *Table, clk *fakeClock, steps []step) {
+func runSteps(t *testing.T, tbl *Table, clk *clock.Fake, steps []step) {
 	t.Helper()
 	for i, s := range steps {
 		clk.Advance(s.advance)

@@ -3,17 +3,9 @@ package conntrack
 import (
 	"encoding/binary"
 	"net/netip"
-)
 
-// IP protocol numbers the tracker knows by name.
-const (
-	ProtoICMP    = 1
-	ProtoTCP     = 6
-	ProtoUDP     = 17
-	ProtoDCCP    = 33
-	ProtoICMPv6  = 58
-	ProtoSCTP    = 132
-	ProtoUDPLite = 136
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // TCP header flag bits, as in the header's flags byte.
@@ -32,14 +24,14 @@ const (
 // fills it from its decoded frame, in place, for every packet; nothing in
 // it is retained by the table.
 type Packet struct {
-	// Src and Dst are the network-layer addresses. Both IPv4 or both
-	// IPv6 (an IPv4-mapped IPv6 address counts as IPv6); zones are
-	// ignored.
-	Src, Dst netip.Addr
-	// SrcPort and DstPort for TCP, UDP, UDP-Lite, SCTP and DCCP.
-	SrcPort, DstPort uint16
-	// Proto is the transport protocol (after IPv6 extension headers).
-	Proto uint8
+	// Flow is the packet's flow key, with package flow's conventions.
+	// Both addresses IPv4 or both IPv6 (an IPv4-mapped IPv6 address counts
+	// as IPv6); zones are ignored. The ports are read for the protocols
+	// that have them (TCP, UDP, UDP-Lite, SCTP, DCCP) and ignored for the
+	// rest, except that an ICMP or ICMPv6 query carries its identifier in
+	// both, as package flow says; a query whose two ports differ is
+	// Invalid.
+	Flow flow.Key
 
 	// TCP header fields.
 	TCPFlags uint8
@@ -59,9 +51,8 @@ type Packet struct {
 	// the header and options).
 	PayloadLen int
 
-	// ICMP and ICMPv6 header fields. ICMPID is the query identifier.
+	// ICMP and ICMPv6 header fields (the query identifier is in Flow).
 	ICMPType, ICMPCode uint8
-	ICMPID             uint16
 	// IsICMPError says that the message is an ICMP error and Inner holds
 	// the header it quotes. It must agree with ICMPType.
 	IsICMPError bool
@@ -76,42 +67,62 @@ type Packet struct {
 // Inner is the header quoted by an ICMP error: the packet, as its sender
 // sent it, that caused the error.
 type Inner struct {
-	Src, Dst           netip.Addr
-	SrcPort, DstPort   uint16
-	Proto              uint8
-	ICMPType, ICMPCode uint8  // when the quoted packet is an ICMP query
-	ICMPID             uint16 // when the quoted packet is an ICMP query
+	// Flow is the quoted packet's flow key, as it travelled (from its
+	// sender to the host it was meant for), with the conventions of
+	// Packet.Flow.
+	Flow               flow.Key
+	ICMPType, ICMPCode uint8 // when the quoted packet is an ICMP query
 	// Seq is the quoted TCP sequence number. Every ICMP error quotes at
 	// least the first 8 bytes of the transport header, so it is always
 	// available for TCP; it is checked against the tracked window.
 	Seq uint32
 }
 
-// Tuple names one direction of a flow.
+// Tuple names one direction of a tracked flow: its flow key and, for an
+// ICMP or ICMPv6 query flow, the type and code of the messages that travel
+// in that direction (the request's in the original tuple, the reply's in
+// the reply tuple), which the flow key leaves out. They are zero for
+// other protocols.
 type Tuple struct {
-	Src, Dst         netip.Addr
-	SrcPort, DstPort uint16 // zero for protocols without ports
-	Proto            uint8
-	// For ICMP and ICMPv6 query flows: the query's type and code (the
-	// request's in the original tuple, the reply's in the reply tuple)
-	// and identifier. Zero otherwise.
+	Flow               flow.Key
 	ICMPType, ICMPCode uint8
-	ICMPID             uint16
 }
 
 // key is the table's form of a tuple: fixed size, comparable with ==, no
 // pointers (so the entry slab is not scanned by the garbage collector).
 // For ICMP queries sport holds the identifier and dport the type and code,
-// so that the inverse of a request tuple is the reply tuple.
+// so that the inverse of a request tuple is the reply tuple. set builds
+// it from a flow key, tuple turns it back into one.
 type key struct {
 	src, dst     [16]byte
 	sport, dport uint16
-	proto        uint8
+	proto        ipproto.Proto
 	v4           bool
 }
 
+// set makes k the table's key of flow f: the one place a flow key
+// becomes one. f must be valid (flow.Key.IsValid); typ and code are the
+// type and code of an ICMP query, and are ignored for every other
+// protocol, as ports are for protocols without them. It fills k in place
+// (the per-packet path builds it on the caller's stack).
+func (k *key) set(f *flow.Key, typ, code uint8) {
+	// Field by field rather than a composite literal, which the compiler
+	// builds on the stack and copies.
+	src, dst := f.Src.Addr(), f.Dst.Addr()
+	k.src, k.dst = src.As16(), dst.As16()
+	k.proto, k.v4 = f.Proto, src.Is4()
+	k.sport, k.dport = 0, 0
+	switch {
+	case f.Proto.HasPorts():
+		k.sport, k.dport = f.Src.Port(), f.Dst.Port()
+	case k.isICMP():
+		k.sport = f.Src.Port()
+		k.dport = uint16(typ)<<8 | uint16(code)
+	}
+}
+
 func (k *key) isICMP() bool {
-	return (k.v4 && k.proto == ProtoICMP) || (!k.v4 && k.proto == ProtoICMPv6)
+	return (k.v4 && k.proto == ipproto.ICMP) || (!k.v4 && k.proto == ipproto.ICMPv6)
 }
 
 // inverse returns the tuple of the other direction.
@@ -138,15 +149,15 @@ func addrOf(b *[16]byte, v4 bool) netip.Addr {
 }
 
 func (k *key) tuple() Tuple {
-	t := Tuple{Src: addrOf(&k.src, k.v4), Dst: addrOf(&k.dst, k.v4), Proto: k.proto}
+	src, dst := addrOf(&k.src, k.v4), addrOf(&k.dst, k.v4)
 	if k.isICMP() {
-		t.ICMPID = k.sport
-		t.ICMPType = uint8(k.dport >> 8)
-		t.ICMPCode = uint8(k.dport)
-		return t
+		return Tuple{
+			Flow:     flow.Key{Src: netip.AddrPortFrom(src, k.sport), Dst: netip.AddrPortFrom(dst, k.sport), Proto: k.proto},
+			ICMPType: uint8(k.dport >> 8),
+			ICMPCode: uint8(k.dport),
+		}
 	}
-	t.SrcPort, t.DstPort = k.sport, k.dport
-	return t
+	return Tuple{Flow: flow.Key{Src: netip.AddrPortFrom(src, k.sport), Dst: netip.AddrPortFrom(dst, k.dport), Proto: k.proto}}
 }
 
 // hashInput writes the direction-independent form of k: the two end
@@ -167,7 +178,7 @@ func (k *key) hashInput(b *[40]byte) {
 	copy(b[16:32], c[:])
 	binary.BigEndian.PutUint16(b[32:], pa)
 	binary.BigEndian.PutUint16(b[34:], pc)
-	b[36] = k.proto
+	b[36] = byte(k.proto)
 	b[37] = 0
 	if k.v4 {
 		b[37] = 1
@@ -253,43 +264,28 @@ func icmpUntracked(typ uint8) bool {
 // 32-bit length, and sequence arithmetic is modulo 2^32.
 const maxPayload = 1<<31 - 1
 
-// family returns whether a and b are both IPv4 (v4) and whether they are
-// a usable pair at all.
-func family(a, b netip.Addr) (v4, ok bool) {
-	if !a.IsValid() || !b.IsValid() {
-		return false, false
-	}
-	if a.Is4() != b.Is4() {
-		return false, false
-	}
-	return a.Is4(), true
-}
-
 // parsePacket validates p and builds its key. It never panics, whatever
 // the fields hold.
 func parsePacket(p *Packet, pk *parsed) Reason {
-	v4, ok := family(p.Src, p.Dst)
-	if !ok || p.PayloadLen < 0 || p.PayloadLen > maxPayload {
+	f := &p.Flow
+	// What flow.Key.IsValid says, without the copy of the key that calling
+	// a value method through f costs here.
+	src, dst := f.Src.Addr(), f.Dst.Addr()
+	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() || p.PayloadLen < 0 || p.PayloadLen > maxPayload {
 		return ReasonMalformed
 	}
-	k := &pk.k
-	*k = key{src: p.Src.As16(), dst: p.Dst.As16(), proto: p.Proto, v4: v4}
-	switch p.Proto {
-	case ProtoTCP:
+	switch f.Proto {
+	case ipproto.TCP:
 		idx, valid := tcpFlagIndex(p.TCPFlags)
 		if !valid {
 			return ReasonTCPFlags
 		}
 		pk.kind, pk.tcpIndex = kindTCP, idx
-		k.sport, k.dport = p.SrcPort, p.DstPort
-	case ProtoUDP, ProtoUDPLite:
+	case ipproto.UDP, ipproto.UDPLite:
 		pk.kind = kindUDP
-		k.sport, k.dport = p.SrcPort, p.DstPort
-	case ProtoSCTP, ProtoDCCP:
-		pk.kind = kindGeneric
-		k.sport, k.dport = p.SrcPort, p.DstPort
-	case ProtoICMP, ProtoICMPv6:
-		if (p.Proto == ProtoICMP) != v4 {
+	case ipproto.ICMP, ipproto.ICMPv6:
+		v4 := src.Is4()
+		if (f.Proto == ipproto.ICMP) != v4 {
 			return ReasonMalformed
 		}
 		return parseICMP(p, pk, !v4)
@@ -299,6 +295,7 @@ func parsePacket(p *Packet, pk *parsed) Reason {
 	if p.IsICMPError {
 		return ReasonMalformed
 	}
+	pk.k.set(f, 0, 0)
 	return ReasonNone
 }
 
@@ -319,9 +316,11 @@ func parseICMP(p *Packet, pk *parsed, v6 bool) Reason {
 	if !ok {
 		return ReasonICMPType
 	}
+	if p.Flow.Src.Port() != p.Flow.Dst.Port() {
+		return ReasonMalformed
+	}
 	pk.kind, pk.request = kindICMPQuery, req
-	pk.k.sport = p.ICMPID
-	pk.k.dport = uint16(p.ICMPType)<<8 | uint16(p.ICMPCode)
+	pk.k.set(&p.Flow, p.ICMPType, p.ICMPCode)
 	return ReasonNone
 }
 
@@ -329,26 +328,21 @@ func parseICMP(p *Packet, pk *parsed, v6 bool) Reason {
 // as that packet travelled (from its sender to the host it was meant for).
 func innerKey(p *Packet, k *key) Reason {
 	in := &p.Inner
-	outer4 := p.Src.Is4()
-	v4, ok := family(in.Src, in.Dst)
-	if !ok || v4 != outer4 {
+	f := &in.Flow
+	if !f.IsValid() || f.Src.Addr().Is4() != p.Flow.Src.Addr().Is4() {
 		return ReasonICMPInner
 	}
-	*k = key{src: in.Src.As16(), dst: in.Dst.As16(), proto: in.Proto, v4: v4}
-	switch in.Proto {
-	case ProtoTCP, ProtoUDP, ProtoUDPLite, ProtoSCTP, ProtoDCCP:
-		k.sport, k.dport = in.SrcPort, in.DstPort
-	case ProtoICMP, ProtoICMPv6:
-		if (in.Proto == ProtoICMP) != v4 {
-			return ReasonICMPInner
-		}
+	switch f.Proto {
+	case ipproto.ICMP, ipproto.ICMPv6:
 		// An error about an error is never sent (RFC 1122 3.2.2, RFC
 		// 4443 2.4); one that claims to be is forged.
-		if _, _, ok := icmpQuery(!v4, in.ICMPType); !ok {
+		if !f.IsICMP() || f.Src.Port() != f.Dst.Port() {
 			return ReasonICMPInner
 		}
-		k.sport = in.ICMPID
-		k.dport = uint16(in.ICMPType)<<8 | uint16(in.ICMPCode)
+		if _, _, ok := icmpQuery(!f.Src.Addr().Is4(), in.ICMPType); !ok {
+			return ReasonICMPInner
+		}
 	}
+	k.set(f, in.ICMPType, in.ICMPCode)
 	return ReasonNone
 }

@@ -4,6 +4,9 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 var dns = udpFlow("10.0.0.1:53000", "192.0.2.53:53")
@@ -79,13 +82,19 @@ func TestUDPExpiry(t *testing.T) {
 	}
 }
 
-func icmpPkt(src, dst string, typ uint8, id uint16) Packet {
+// icmpKey is the flow key of an ICMP message from src to dst: for a query
+// both ports carry the identifier id (package flow's convention).
+func icmpKey(src, dst string, id uint16) flow.Key {
 	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
-	proto := uint8(ProtoICMP)
+	proto := ipproto.ICMP
 	if s.Is6() {
-		proto = ProtoICMPv6
+		proto = ipproto.ICMPv6
 	}
-	return Packet{Src: s, Dst: d, Proto: proto, ICMPType: typ, ICMPID: id, PayloadLen: 56, WScale: -1}
+	return flow.Key{Src: netip.AddrPortFrom(s, id), Dst: netip.AddrPortFrom(d, id), Proto: proto}
+}
+
+func icmpPkt(src, dst string, typ uint8, id uint16) Packet {
+	return Packet{Flow: icmpKey(src, dst, id), ICMPType: typ, PayloadLen: 56, WScale: -1}
 }
 
 func TestICMPQueries(t *testing.T) {
@@ -159,22 +168,28 @@ func TestICMPEchoTimeout(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	v4, v6 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")
 	mapped := netip.MustParseAddr("::ffff:10.0.0.2")
-	base := Packet{Src: v4, Dst: netip.MustParseAddr("10.0.0.2"), Proto: ProtoUDP, SrcPort: 1, DstPort: 2, WScale: -1}
+	base := Packet{Flow: flow.Key{Src: netip.AddrPortFrom(v4, 1), Dst: netip.MustParseAddrPort("10.0.0.2:2"), Proto: ipproto.UDP}, WScale: -1}
+	setAddrs := func(p *Packet, src, dst netip.Addr) {
+		p.Flow.Src = netip.AddrPortFrom(src, p.Flow.Src.Port())
+		p.Flow.Dst = netip.AddrPortFrom(dst, p.Flow.Dst.Port())
+	}
 	tests := []struct {
 		name   string
 		mutate func(p *Packet)
 		want   Reason
 	}{
-		{"unset source", func(p *Packet) { p.Src = netip.Addr{} }, ReasonMalformed},
-		{"unset destination", func(p *Packet) { p.Dst = netip.Addr{} }, ReasonMalformed},
-		{"mixed families", func(p *Packet) { p.Dst = v6 }, ReasonMalformed},
-		{"v4 and v4-mapped v6", func(p *Packet) { p.Dst = mapped }, ReasonMalformed},
+		{"unset source", func(p *Packet) { setAddrs(p, netip.Addr{}, p.Flow.Dst.Addr()) }, ReasonMalformed},
+		{"unset destination", func(p *Packet) { setAddrs(p, v4, netip.Addr{}) }, ReasonMalformed},
+		{"mixed families", func(p *Packet) { setAddrs(p, v4, v6) }, ReasonMalformed},
+		{"v4 and v4-mapped v6", func(p *Packet) { setAddrs(p, v4, mapped) }, ReasonMalformed},
 		{"negative payload", func(p *Packet) { p.PayloadLen = -1 }, ReasonMalformed},
 		{"huge payload", func(p *Packet) { p.PayloadLen = 1 << 40 }, ReasonMalformed},
-		{"ICMP over IPv6", func(p *Packet) { p.Proto = ProtoICMP; p.Src, p.Dst = v6, v6 }, ReasonMalformed},
-		{"ICMPv6 over IPv4", func(p *Packet) { p.Proto = ProtoICMPv6; p.ICMPType = 128 }, ReasonMalformed},
-		{"error type without quoted header", func(p *Packet) { p.Proto = ProtoICMP; p.ICMPType = 3 }, ReasonMalformed},
-		{"query type claiming to be an error", func(p *Packet) { p.Proto = ProtoICMP; p.ICMPType = 8; p.IsICMPError = true }, ReasonMalformed},
+		{"ICMP over IPv6", func(p *Packet) { p.Flow.Proto = ipproto.ICMP; setAddrs(p, v6, v6) }, ReasonMalformed},
+		{"ICMPv6 over IPv4", func(p *Packet) { p.Flow.Proto = ipproto.ICMPv6; p.ICMPType = 128 }, ReasonMalformed},
+		{"error type without quoted header", func(p *Packet) { p.Flow.Proto = ipproto.ICMP; p.ICMPType = 3 }, ReasonMalformed},
+		{"query type claiming to be an error", func(p *Packet) { p.Flow.Proto = ipproto.ICMP; p.ICMPType = 8; p.IsICMPError = true }, ReasonMalformed},
+		// Package flow puts a query's identifier in both ports.
+		{"query with two identifiers", func(p *Packet) { p.Flow.Proto = ipproto.ICMP; p.ICMPType = 8 }, ReasonMalformed},
 		{"UDP claiming to be an ICMP error", func(p *Packet) { p.IsICMPError = true }, ReasonMalformed},
 	}
 	for _, tc := range tests {
@@ -196,15 +211,17 @@ func TestMalformed(t *testing.T) {
 }
 
 func TestGenericProtocols(t *testing.T) {
-	gre := func(src, dst string) Packet {
-		return Packet{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: 47, WScale: -1}
+	// Ports are not read for protocols without them: a caller that leaves
+	// something there does not split the flow.
+	gre := func(src, dst string, port uint16) Packet {
+		return Packet{Flow: flow.Key{Src: netip.AddrPortFrom(netip.MustParseAddr(src), port), Dst: netip.AddrPortFrom(netip.MustParseAddr(dst), 0), Proto: ipproto.GRE}, WScale: -1}
 	}
 	tbl, clk := newTable(t, Config{MaxEntries: 1024})
 	runSteps(t, tbl, clk, []step{
-		{name: "GRE out", p: gre("10.0.0.1", "192.0.2.9"), create: true, state: StateNew},
-		{name: "GRE back", p: gre("192.0.2.9", "10.0.0.1"), state: StateEstablished},
+		{name: "GRE out", p: gre("10.0.0.1", "192.0.2.9", 0), create: true, state: StateNew},
+		{name: "GRE back", p: gre("192.0.2.9", "10.0.0.1", 7), state: StateEstablished},
 	})
-	sctp := flow{ProtoSCTP, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("192.0.2.9:38412")}
+	sctp := conn{ipproto.SCTP, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("192.0.2.9:38412")}
 	runSteps(t, tbl, clk, []step{
 		{name: "SCTP out", p: sctp.pkt(O), create: true, state: StateNew},
 		{name: "SCTP back", p: sctp.pkt(R), state: StateEstablished},
@@ -223,22 +240,19 @@ func TestGenericProtocols(t *testing.T) {
 
 // icmpError builds an ICMP error from router to dst quoting q.
 func icmpErrPkt(router, dst string, typ uint8, q Inner) Packet {
-	r, d := netip.MustParseAddr(router), netip.MustParseAddr(dst)
-	proto := uint8(ProtoICMP)
-	if r.Is6() {
-		proto = ProtoICMPv6
-	}
-	return Packet{Src: r, Dst: d, Proto: proto, ICMPType: typ, IsICMPError: true, Inner: q, WScale: -1}
+	return Packet{Flow: icmpKey(router, dst, 0), ICMPType: typ, IsICMPError: true, Inner: q, WScale: -1}
 }
 
 func TestICMPErrorRelated(t *testing.T) {
 	const router = "203.0.113.1"
 	client, server := dns.client.Addr().String(), dns.server.Addr().String()
 	web6 := tcpFlow("[2001:db8::1]:40000", "[2001:db8:ffff::80]:443")
-	synQuote := func(f flow, seq uint32) Inner { q := f.inner(O); q.Seq = seq; return q }
+	synQuote := func(f conn, seq uint32) Inner { q := f.inner(O); q.Seq = seq; return q }
 	echo := func() Inner {
-		return Inner{Src: netip.MustParseAddr(client), Dst: netip.MustParseAddr("198.51.100.7"), Proto: ProtoICMP, ICMPType: 8, ICMPID: 77}
+		return Inner{Flow: icmpKey(client, "198.51.100.7", 77), ICMPType: 8}
 	}
+	echoTwoIDs := echo()
+	echoTwoIDs.Flow.Dst = netip.AddrPortFrom(echoTwoIDs.Flow.Dst.Addr(), 78)
 	tests := []struct {
 		name    string
 		pkt     Packet
@@ -256,9 +270,10 @@ func TestICMPErrorRelated(t *testing.T) {
 		{"quoting a TCP sequence outside the window", icmpErrPkt(router, web.client.Addr().String(), 3, synQuote(web, cISN+1000000)), StateInvalid, O, ReasonICMPSeq, false},
 		{"ICMPv6 packet too big", icmpErrPkt("2001:db8:aaaa::1", "2001:db8::1", 2, synQuote(web6, cISN)), StateRelated, R, ReasonNone, true},
 		{"quoting an echo request", icmpErrPkt(router, client, 3, echo()), StateRelated, R, ReasonNone, true},
-		{"quoting an ICMP error", icmpErrPkt(router, client, 3, Inner{Src: netip.MustParseAddr(client), Dst: netip.MustParseAddr(server), Proto: ProtoICMP, ICMPType: 3}), StateInvalid, O, ReasonICMPInner, false},
+		{"quoting an echo request with two identifiers", icmpErrPkt(router, client, 3, echoTwoIDs), StateInvalid, O, ReasonICMPInner, false},
+		{"quoting an ICMP error", icmpErrPkt(router, client, 3, Inner{Flow: icmpKey(client, server, 0), ICMPType: 3}), StateInvalid, O, ReasonICMPInner, false},
 		{"v6 quote in an ICMPv4 error", icmpErrPkt(router, client, 3, web6.inner(O)), StateInvalid, O, ReasonICMPInner, false},
-		{"quote without addresses", icmpErrPkt(router, client, 3, Inner{Proto: ProtoUDP}), StateInvalid, O, ReasonICMPInner, false},
+		{"quote without addresses", icmpErrPkt(router, client, 3, Inner{Flow: flow.Key{Proto: ipproto.UDP}}), StateInvalid, O, ReasonICMPInner, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,5 +1,7 @@
 package conntrack
 
+import "github.com/rampart-fw/rampart/ipproto"
+
 // related matches an ICMP or ICMPv6 error to the flow it quotes. The
 // quoted header is the packet as its sender sent it; the error travels
 // back to that sender, so it must be addressed to the quoted source, and
@@ -25,13 +27,13 @@ func (t *Table) related(p *Packet) Result {
 		s.mu.Unlock()
 		return s.ctr.invalidResult(ReasonICMPNoFlow)
 	}
-	if p.Dst.As16() != quoted.src {
+	if p.Flow.Dst.Addr().As16() != quoted.src {
 		s.mu.Unlock()
 		return s.ctr.invalidResult(ReasonICMPDirection)
 	}
 	e := &s.entries[idx]
 	res := Result{ID: s.id(idx), State: StateRelated, Dir: dir}
-	if quoted.proto == ProtoTCP {
+	if quoted.proto == ipproto.TCP {
 		res.TCP = TCPState(e.tcp.state)
 		if !t.icmpSeqOK(&e.tcp, 1-dir, p.Inner.Seq) {
 			s.mu.Unlock()

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // ID layout: generation in the high 32 bits, then the shard, then the
@@ -29,7 +32,8 @@ const (
 
 // entry is one tracked flow. Entries live in a per-shard slab and are
 // linked by slot index: no pointers, so the slab costs the garbage
-// collector nothing however large it is.
+// collector nothing however large it is. Every field is guarded by the
+// mu of the shard whose slab holds the entry.
 type entry struct {
 	orig key
 
@@ -54,8 +58,9 @@ type entry struct {
 
 type list struct{ head, tail int32 }
 
-// counters are per shard, written under the shard's lock with atomic
-// adds so that Stats can read them without taking any lock.
+// counters are atomics: they are added to with or without the shard's
+// lock held (an Invalid verdict is often counted after the lock is
+// released), and Stats reads them without taking any lock.
 type counters struct {
 	created      atomic.Uint64
 	deleted      atomic.Uint64
@@ -66,18 +71,25 @@ type counters struct {
 	ignored      [ReasonCount]atomic.Uint64
 }
 
+// shard is an independently locked part of the table. Both directions of
+// a flow hash to the same shard, so one packet takes one shard's lock.
 type shard struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// buckets and entries are allocated by New and never reallocated, so
+	// their lengths may be read without mu (decode does); their elements
+	// are guarded by mu.
 	buckets []int32
-	bmask   uint32
 	entries []entry
-	free    int32
-	used    int
-	index   uint32
-	classes [numClasses]list
-	drop    list
-	count   *atomic.Int64 // the table's entry count
-	ctr     counters
+	bmask   uint32 // immutable after New
+	index   uint32 // immutable after New: this shard's place in Table.shards
+
+	free    int32            // head of the free-slot list; guarded by mu
+	used    int              // live entries in this shard; guarded by mu
+	classes [numClasses]list // timeout-class lists; guarded by mu
+	drop    list             // early-drop list; guarded by mu
+
+	count *atomic.Int64 // immutable pointer to Table.count; atomic, no lock
+	ctr   counters      // atomics, no lock
 	// Keep neighbouring shards' locks and counters off each other's
 	// cache lines.
 	_ [64]byte
@@ -85,21 +97,36 @@ type shard struct {
 
 // Table is a connection-tracking table. Its methods are safe for
 // concurrent use.
+//
+// Locking: the Table itself has no lock. Its configuration is immutable
+// after New; each shard guards its own entries with its own mu, and no
+// code path holds two shard locks at once (evictElsewhere takes another
+// shard's only after releasing its own). What spans shards is atomic.
 type Table struct {
-	shards     []shard
+	shards []shard // immutable slice; each shard guarded by its own mu
+
+	// Immutable after New.
 	shardMask  uint64
 	seed       maphash.Seed
 	max        int64
-	count      atomic.Int64
 	timeouts   [numClasses]int64
 	liberal    bool
 	pickup     bool
 	maxRetrans uint8
 	sweepBatch int
-	clock      func() time.Time
-	sweepNext  atomic.Uint32
-	evictNext  atomic.Uint32
-	// misc counts what is rejected before a shard is known.
+	clock      clock.Clock // safe for concurrent use; read once per packet
+
+	// count is the number of entries in all shards, reserved with a
+	// compare-and-swap before an insert (reserve) and given back by
+	// remove: it is what bounds the table across shards. Atomic, no lock.
+	count atomic.Int64
+	// sweepNext and evictNext are round-robin cursors over the shards for
+	// Sweep and evictElsewhere; atomic, no lock, and a lost update only
+	// moves where the next round starts.
+	sweepNext atomic.Uint32
+	evictNext atomic.Uint32
+	// misc counts what is rejected before a shard is known; atomics, no
+	// lock.
 	misc counters
 }
 
@@ -166,7 +193,7 @@ func shardCapacity(maxEntries, shards int) int {
 	return fair + 4*int(math.Sqrt(float64(fair))) + 8
 }
 
-func (t *Table) now() int64 { return t.clock().UnixNano() }
+func (t *Table) now() int64 { return t.clock.Now().UnixNano() }
 
 func (t *Table) hash(k *key) uint64 {
 	var b [40]byte
@@ -315,7 +342,7 @@ func (s *shard) dropUnlink(idx int32) {
 func (s *shard) fixDrop(idx int32) {
 	e := &s.entries[idx]
 	droppable := e.status&stAssured == 0 ||
-		(e.orig.proto == ProtoTCP && TCPState(e.tcp.state).closing())
+		(e.orig.proto == ipproto.TCP && TCPState(e.tcp.state).closing())
 	in := e.status&stInDrop != 0
 	switch {
 	case droppable && !in:
@@ -730,7 +757,7 @@ func (s *shard) snapshot(idx int32) Entry {
 		Bytes:    e.bytes,
 		Mark:     e.mark,
 	}
-	if e.orig.proto == ProtoTCP {
+	if e.orig.proto == ipproto.TCP {
 		out.TCP = TCPState(e.tcp.state)
 	}
 	return out

@@ -9,12 +9,16 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // udpN is the n-th distinct UDP flow.
-func udpN(n int) flow {
-	return flow{
-		proto:  ProtoUDP,
+func udpN(n int) conn {
+	return conn{
+		proto:  ipproto.UDP,
 		client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(n >> 8), byte(n)}), uint16(1024+n)),
 		server: netip.MustParseAddrPort("192.0.2.53:53"),
 	}
@@ -22,9 +26,11 @@ func udpN(n int) flow {
 
 func genericN(n int) Packet {
 	return Packet{
-		Src:    netip.AddrFrom4([4]byte{10, 2, byte(n >> 8), byte(n)}),
-		Dst:    netip.MustParseAddr("192.0.2.9"),
-		Proto:  47,
+		Flow: flow.Key{
+			Src:   netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, byte(n >> 8), byte(n)}), 0),
+			Dst:   netip.MustParseAddrPort("192.0.2.9:0"),
+			Proto: ipproto.GRE,
+		},
 		WScale: -1,
 	}
 }
@@ -33,7 +39,7 @@ func mustCreate(t *testing.T, tbl *Table, p Packet) Result {
 	t.Helper()
 	r, ok := tbl.Create(&p)
 	if !ok {
-		t.Fatalf("Create(%v->%v): %+v", p.Src, p.Dst, r)
+		t.Fatalf("Create(%v): %+v", p.Flow, r)
 	}
 	return r
 }
@@ -44,7 +50,7 @@ func present(tbl *Table, id ID) bool {
 }
 
 // makeStream turns UDP flow f into an assured stream.
-func makeStream(t *testing.T, tbl *Table, clk *fakeClock, f flow) Result {
+func makeStream(t *testing.T, tbl *Table, clk *clock.Fake, f conn) Result {
 	t.Helper()
 	r := mustCreate(t, tbl, f.pkt(O))
 	a := f.pkt(R)
@@ -149,7 +155,7 @@ func TestTableFull(t *testing.T) {
 		}
 		clk.Advance(3 * time.Second)
 		tbl.Range(func(e Entry) bool {
-			q := Packet{Src: e.Orig.Src, Dst: e.Orig.Dst, SrcPort: e.Orig.SrcPort, DstPort: e.Orig.DstPort, Proto: ProtoUDP}
+			q := Packet{Flow: e.Orig.Flow}
 			tbl.Lookup(&q)
 			return true
 		})
@@ -180,8 +186,7 @@ func TestTableBoundUnderFlood(t *testing.T) {
 	keep := makeStream(t, tbl, clk, udpN(60000))
 	for i := range 20000 {
 		p := web.seg(O, TCPSyn, uint32(i), 0, 1024, 0)
-		p.Src = netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)})
-		p.SrcPort = uint16(i)
+		p.Flow.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}), uint16(i))
 		tbl.Create(&p)
 		if tbl.Len() > max {
 			t.Fatalf("Len %d > %d", tbl.Len(), max)
@@ -239,8 +244,8 @@ func TestDeleteGetFlushRange(t *testing.T) {
 	if !ok {
 		t.Fatal("Get")
 	}
-	wantOrig := Tuple{Src: dns.client.Addr(), Dst: dns.server.Addr(), SrcPort: dns.client.Port(), DstPort: dns.server.Port(), Proto: ProtoUDP}
-	wantReply := Tuple{Src: dns.server.Addr(), Dst: dns.client.Addr(), SrcPort: dns.server.Port(), DstPort: dns.client.Port(), Proto: ProtoUDP}
+	wantOrig := Tuple{Flow: flow.Key{Src: dns.client, Dst: dns.server, Proto: ipproto.UDP}}
+	wantReply := Tuple{Flow: wantOrig.Flow.Reverse()}
 	if e.Orig != wantOrig || e.Reply != wantReply || !e.Created.Equal(clk.Now()) || e.Packets != [2]uint64{1, 0} {
 		t.Fatalf("entry %+v", e)
 	}
@@ -293,7 +298,10 @@ func TestICMPTupleInEntry(t *testing.T) {
 	tbl, _ := newTable(t, Config{MaxEntries: 64})
 	r := mustCreate(t, tbl, icmpPkt("2001:db8::1", "2001:db8::2", 128, 42))
 	e, _ := tbl.Get(r.ID)
-	if e.Orig.ICMPType != 128 || e.Reply.ICMPType != 129 || e.Orig.ICMPID != 42 || e.Reply.Src != netip.MustParseAddr("2001:db8::2") {
+	// The flow key holds the identifier in both ports (package flow's
+	// convention); the tuple adds each direction's type.
+	orig := flow.Key{Src: netip.MustParseAddrPort("[2001:db8::1]:42"), Dst: netip.MustParseAddrPort("[2001:db8::2]:42"), Proto: ipproto.ICMPv6}
+	if e.Orig != (Tuple{Flow: orig, ICMPType: 128}) || e.Reply != (Tuple{Flow: orig.Reverse(), ICMPType: 129}) {
 		t.Fatalf("entry %+v", e)
 	}
 }
@@ -309,7 +317,7 @@ func TestRecheck(t *testing.T) {
 	seen := 0
 	removed := tbl.Recheck(func(tp Tuple, _ uint32) bool {
 		seen++
-		return !(tp.Proto == ProtoTCP && tp.DstPort == 22)
+		return !(tp.Flow.Proto == ipproto.TCP && tp.Flow.Dst.Port() == 22)
 	})
 	if removed != 1 || seen != 202 || tbl.Len() != 201 {
 		t.Fatalf("removed %d, asked %d, %d left", removed, seen, tbl.Len())

@@ -17,7 +17,7 @@ var web = tcpFlow("10.0.0.1:40000", "192.0.2.80:80")
 
 // handshake returns the three steps of a normal open. cws and sws are the
 // window scale options (-1: absent); the windows are raw header values.
-func handshake(f flow, cws, sws int8, synWin, synAckWin, ackWin uint16) []step {
+func handshake(f conn, cws, sws int8, synWin, synAckWin, ackWin uint16) []step {
 	syn := f.seg(O, TCPSyn, cISN, 0, synWin, 0)
 	syn.WScale, syn.SACKPermitted = cws, true
 	synAck := f.seg(R, TCPSyn|TCPAck, sISN, cISN+1, synAckWin, 0)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/srcpos"
 )
 
@@ -56,11 +57,11 @@ func FuzzParse(f *testing.F) {
 						t.Fatalf("rule %d: port range %v", i, pr)
 					}
 				}
-				if e.Ports != nil && r.Proto != ProtoTCP && r.Proto != ProtoUDP && r.Proto != ProtoAny {
+				if e.Ports != nil && r.Proto != ipproto.TCP && r.Proto != ipproto.UDP && r.Proto != ProtoAny {
 					t.Fatalf("rule %d: ports with proto %v", i, r.Proto)
 				}
 			}
-			if !r.Flags.Any() && r.Proto != ProtoTCP {
+			if !r.Flags.Any() && r.Proto != ipproto.TCP {
 				t.Fatalf("rule %d: flags with proto %v", i, r.Proto)
 			}
 		}

@@ -1,6 +1,10 @@
 package policy
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/rampart-fw/rampart/ipproto"
+)
 
 // Protocol bits of a service; a port list carries their intersection.
 const (
@@ -144,11 +148,11 @@ var icmpv6TypeNames = map[uint8]string{
 	143: "mld2-listener-report",
 }
 
-// ICMPTypeName returns the name of an ICMP (proto ProtoICMP) or ICMPv6
-// (ProtoICMPv6) type, or its number when it has no name.
-func ICMPTypeName(proto Proto, typ uint8) string {
+// ICMPTypeName returns the name of an ICMP (proto ipproto.ICMP) or ICMPv6
+// (ipproto.ICMPv6) type, or its number when it has no name.
+func ICMPTypeName(proto ipproto.Proto, typ uint8) string {
 	names := icmpTypeNames
-	if proto == ProtoICMPv6 {
+	if proto == ipproto.ICMPv6 {
 		names = icmpv6TypeNames
 	}
 	if n, ok := names[typ]; ok {

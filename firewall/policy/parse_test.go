@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/srcpos"
 )
 
@@ -27,7 +28,7 @@ func describe(r *Rule) string {
 	if r.Log != LogNone {
 		fmt.Fprintf(&b, " %s", r.Log)
 	}
-	fmt.Fprintf(&b, " %s %s", r.Family, r.Proto)
+	fmt.Fprintf(&b, " %s %s", r.Family, protoName(r.Proto))
 	side := func(name string, e *Endpoint) {
 		if e.Addrs == nil && e.Ports == nil {
 			return
@@ -365,9 +366,9 @@ func TestImplicitRules(t *testing.T) {
 		if !r.Implicit || r.Action != Allow || r.Line != 0 {
 			t.Errorf("implicit rule %q: %+v", r.Text, r)
 		}
-		echo4 = echo4 || r.Proto == ProtoICMP && r.ICMPType == 8
-		echo6 = echo6 || r.Proto == ProtoICMPv6 && r.ICMPType == 128
-		ptb = ptb || r.Proto == ProtoICMPv6 && r.ICMPType == 2
+		echo4 = echo4 || r.Proto == ipproto.ICMP && r.ICMPType == 8
+		echo6 = echo6 || r.Proto == ipproto.ICMPv6 && r.ICMPType == 128
+		ptb = ptb || r.Proto == ipproto.ICMPv6 && r.ICMPType == 2
 	}
 	if !echo4 || !echo6 || !ptb {
 		t.Errorf("missing implicit rules: echo4 %v echo6 %v ptb %v", echo4, echo6, ptb)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/srcpos"
 )
 
@@ -267,9 +268,9 @@ func (p *parser) clauseProto(st *ruleState, t token) *srcpos.Error {
 	if err != nil {
 		return err
 	}
-	pr, ok := protoNames[v.text]
+	pr, ok := parseProto(v.text)
 	if !ok {
-		return p.errorf(v, "unknown protocol %q (want tcp, udp, icmp, icmpv6, esp, ah, gre, ipv6 or any)", v.text)
+		return p.errorf(v, "unknown protocol %q (want %s)", v.text, protoChoices)
 	}
 	st.protoTok = &t
 	st.r.Proto = pr
@@ -431,11 +432,11 @@ func (p *parser) simpleValue(st *ruleState, t token) *srcpos.Error {
 	text := t.text
 	if i := strings.LastIndexByte(text, '/'); i >= 0 {
 		name := text[i+1:]
-		pr, ok := protoNames[name]
+		pr, ok := parseProto(name)
 		switch {
 		case !ok:
 			return p.errorAt(t, i+1, "unknown protocol %q after the port", name)
-		case pr != ProtoTCP && pr != ProtoUDP:
+		case pr != ipproto.TCP && pr != ipproto.UDP:
 			return p.errorAt(t, i+1, "ports need tcp or udp, not %s", name)
 		}
 		pt := token{kind: tWord, text: name, line: t.line, col: t.col + i + 1}
@@ -611,9 +612,9 @@ func (p *parser) ruleResolve(st *ruleState) *srcpos.Error {
 	}
 	var protoFam Family
 	switch r.Proto {
-	case ProtoICMP, ProtoIPv6:
+	case ipproto.ICMP, ipproto.IPv6:
 		protoFam = FamilyIPv4
-	case ProtoICMPv6:
+	case ipproto.ICMPv6:
 		protoFam = FamilyIPv6
 	}
 	if protoFam != 0 {
@@ -651,9 +652,9 @@ func (p *parser) ruleResolve(st *ruleState) *srcpos.Error {
 			mask &= pc.protos
 		}
 		switch r.Proto {
-		case ProtoTCP, ProtoUDP:
+		case ipproto.TCP, ipproto.UDP:
 			bit := protoTCP
-			if r.Proto == ProtoUDP {
+			if r.Proto == ipproto.UDP {
 				bit = protoUDP
 			}
 			for _, pc := range ports {
@@ -668,9 +669,9 @@ func (p *parser) ruleResolve(st *ruleState) *srcpos.Error {
 			case mask == 0:
 				return p.errorf(ports[len(ports)-1].tok, "the services on from and to share no protocol")
 			case mask == protoTCP:
-				r.Proto = ProtoTCP
+				r.Proto = ipproto.TCP
 			case mask == protoUDP:
-				r.Proto = ProtoUDP
+				r.Proto = ipproto.UDP
 			default:
 				for _, pc := range ports {
 					if pc.multi && pc.numeric {
@@ -689,15 +690,15 @@ func (p *parser) ruleResolve(st *ruleState) *srcpos.Error {
 		}
 	}
 
-	if st.flagsTok != nil && !r.Flags.Any() && r.Proto != ProtoTCP {
+	if st.flagsTok != nil && !r.Flags.Any() && r.Proto != ipproto.TCP {
 		return p.errorf(*st.flagsTok, "flags need proto tcp")
 	}
 
 	if st.typeTok != nil {
 		names := icmpTypes
 		switch r.Proto {
-		case ProtoICMP:
-		case ProtoICMPv6:
+		case ipproto.ICMP:
+		case ipproto.ICMPv6:
 			names = icmpv6Types
 		default:
 			return p.errorf(*st.typeTok, "an ICMP type needs proto icmp or icmpv6")
@@ -749,32 +750,32 @@ func filterFamily(addrs []netip.Prefix, fam Family) []netip.Prefix {
 // before.rules and before6.rules.
 func implicitRules(echo Action) []Rule {
 	type icmp struct {
-		proto Proto
+		proto ipproto.Proto
 		typ   uint8
 		why   string
 	}
 	list := []icmp{
-		{ProtoICMP, 3, "needed for path MTU discovery and fast failure"},
-		{ProtoICMP, 11, "needed by traceroute and loop diagnosis"},
-		{ProtoICMP, 12, "reports malformed headers"},
-		{ProtoICMP, 8, "ping"},
-		{ProtoICMPv6, 1, "fast failure"},
-		{ProtoICMPv6, 2, "IPv6 path MTU discovery cannot work without it (RFC 4890)"},
-		{ProtoICMPv6, 3, "needed by traceroute and loop diagnosis"},
-		{ProtoICMPv6, 4, "reports malformed headers"},
-		{ProtoICMPv6, 128, "ping"},
-		{ProtoICMPv6, 133, "neighbour discovery (RFC 4861)"},
-		{ProtoICMPv6, 134, "neighbour discovery (RFC 4861)"},
-		{ProtoICMPv6, 135, "neighbour discovery (RFC 4861)"},
-		{ProtoICMPv6, 136, "neighbour discovery (RFC 4861)"},
+		{ipproto.ICMP, 3, "needed for path MTU discovery and fast failure"},
+		{ipproto.ICMP, 11, "needed by traceroute and loop diagnosis"},
+		{ipproto.ICMP, 12, "reports malformed headers"},
+		{ipproto.ICMP, 8, "ping"},
+		{ipproto.ICMPv6, 1, "fast failure"},
+		{ipproto.ICMPv6, 2, "IPv6 path MTU discovery cannot work without it (RFC 4890)"},
+		{ipproto.ICMPv6, 3, "needed by traceroute and loop diagnosis"},
+		{ipproto.ICMPv6, 4, "reports malformed headers"},
+		{ipproto.ICMPv6, 128, "ping"},
+		{ipproto.ICMPv6, 133, "neighbour discovery (RFC 4861)"},
+		{ipproto.ICMPv6, 134, "neighbour discovery (RFC 4861)"},
+		{ipproto.ICMPv6, 135, "neighbour discovery (RFC 4861)"},
+		{ipproto.ICMPv6, 136, "neighbour discovery (RFC 4861)"},
 	}
 	var out []Rule
 	for _, ic := range list {
-		if echo == Deny && (ic.typ == 8 && ic.proto == ProtoICMP || ic.typ == 128 && ic.proto == ProtoICMPv6) {
+		if echo == Deny && (ic.typ == 8 && ic.proto == ipproto.ICMP || ic.typ == 128 && ic.proto == ipproto.ICMPv6) {
 			continue
 		}
 		fam := FamilyIPv4
-		if ic.proto == ProtoICMPv6 {
+		if ic.proto == ipproto.ICMPv6 {
 			fam = FamilyIPv6
 		}
 		out = append(out, Rule{

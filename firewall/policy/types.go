@@ -3,6 +3,9 @@ package policy
 import (
 	"net/netip"
 	"strconv"
+	"strings"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // Action is what a rule or a default does with a packet it decides.
@@ -84,36 +87,48 @@ func familyOf(p netip.Prefix) Family {
 	return FamilyIPv6
 }
 
-// Proto is an IP protocol number as the rule language names it. ProtoAny
-// uses 255, which IANA reserves, so that it cannot collide with a real
-// protocol.
-type Proto uint8
+// ProtoAny is the Rule.Proto of a rule that names no protocol (ufw's
+// "proto any", and a rule without "proto"). It is 255, which IANA
+// reserves, so that it cannot collide with a real protocol.
+const ProtoAny = ipproto.Reserved
 
-const (
-	ProtoICMP   Proto = 1
-	ProtoTCP    Proto = 6
-	ProtoUDP    Proto = 17
-	ProtoIPv6   Proto = 41 // IPv6 encapsulated in IPv4, ufw's "ipv6"
-	ProtoGRE    Proto = 47
-	ProtoESP    Proto = 50
-	ProtoAH     Proto = 51
-	ProtoICMPv6 Proto = 58
-	ProtoAny    Proto = 255
-)
-
-var protoNames = map[string]Proto{
-	"tcp": ProtoTCP, "udp": ProtoUDP, "icmp": ProtoICMP, "icmpv6": ProtoICMPv6,
-	"esp": ProtoESP, "ah": ProtoAH, "gre": ProtoGRE, "ipv6": ProtoIPv6, "any": ProtoAny,
+// ruleProtos are the protocols "proto" accepts, by the name ipproto gives
+// them; "any" is ProtoAny.
+var ruleProtos = [...]ipproto.Proto{
+	ipproto.TCP, ipproto.UDP, ipproto.ICMP, ipproto.ICMPv6,
+	ipproto.ESP, ipproto.AH, ipproto.GRE, ipproto.IPv6,
 }
 
-// String returns the rule language's name for p.
-func (p Proto) String() string {
-	for name, v := range protoNames {
-		if v == p {
-			return name
+// protoChoices lists the names "proto" accepts, for error messages.
+var protoChoices = func() string {
+	var b strings.Builder
+	for _, p := range ruleProtos {
+		b.WriteString(p.String())
+		b.WriteString(", ")
+	}
+	return strings.TrimSuffix(b.String(), ", ") + " or any"
+}()
+
+// parseProto returns the protocol the rule language calls name.
+func parseProto(name string) (ipproto.Proto, bool) {
+	if name == "any" {
+		return ProtoAny, true
+	}
+	for _, p := range ruleProtos {
+		if p.String() == name {
+			return p, true
 		}
 	}
-	return "proto(" + strconv.Itoa(int(p)) + ")"
+	return 0, false
+}
+
+// protoName returns the rule language's name for p: "any" for ProtoAny,
+// else ipproto's name.
+func protoName(p ipproto.Proto) string {
+	if p == ProtoAny {
+		return "any"
+	}
+	return p.String()
 }
 
 // LogMode is a rule's logging: ufw's "log" logs new connections, "log-all"
@@ -257,7 +272,7 @@ type Rule struct {
 	Log LogMode
 	// Proto is the protocol the rule names. ProtoAny with ports on either
 	// side means TCP or UDP, as in ufw.
-	Proto  Proto
+	Proto  ipproto.Proto
 	Family Family
 
 	From, To Endpoint
@@ -276,12 +291,12 @@ func (r *Rule) HasPorts() bool { return r.From.Ports != nil || r.To.Ports != nil
 // Protocols returns the IP protocol numbers the rule matches, or nil when
 // it matches every protocol. A port match with no protocol means TCP and
 // UDP; a flags match means TCP.
-func (r *Rule) Protocols() []uint8 {
+func (r *Rule) Protocols() []ipproto.Proto {
 	switch {
 	case r.Proto != ProtoAny:
-		return []uint8{uint8(r.Proto)}
+		return []ipproto.Proto{r.Proto}
 	case r.HasPorts():
-		return []uint8{uint8(ProtoTCP), uint8(ProtoUDP)}
+		return []ipproto.Proto{ipproto.TCP, ipproto.UDP}
 	}
 	return nil
 }

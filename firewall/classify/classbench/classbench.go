@@ -5,6 +5,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+
+	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // Profile selects the shape of a generated rule set.
@@ -35,16 +38,15 @@ var AnyPorts = Ports{0, 65535}
 // IsAny reports whether p is the wildcard.
 func (p Ports) IsAny() bool { return p == AnyPorts }
 
-// Rule is one generated rule. Proto 0 means any protocol, and then both
-// port ranges are wildcards.
+// Rule is one generated rule. Proto 0 (ClassBench's wildcard; the
+// number is never a transport) means any protocol, and then both port
+// ranges are wildcards.
 type Rule struct {
 	Src, Dst         netip.Prefix
 	SrcPort, DstPort Ports
-	Proto            uint8
+	Proto            ipproto.Proto
 	Allow            bool
 }
-
-var protoNames = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp"}
 
 // String renders the rule in rampart's rule language (ufw syntax).
 func (r Rule) String() string {
@@ -56,7 +58,7 @@ func (r Rule) String() string {
 	}
 	if r.Proto != 0 {
 		b.WriteString(" proto ")
-		b.WriteString(protoNames[r.Proto])
+		b.WriteString(r.Proto.String())
 	}
 	side := func(kw string, p netip.Prefix, ports Ports) {
 		b.WriteString(" " + kw + " ")
@@ -87,13 +89,6 @@ func Text(rules []Rule) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// Header is the 5-tuple of a packet in a trace.
-type Header struct {
-	Src, Dst         netip.Addr
-	Proto            uint8
-	SrcPort, DstPort uint16
 }
 
 type weighted[T any] struct {
@@ -132,7 +127,7 @@ const (
 type lenPair struct{ src, dst int }
 
 type profileParams struct {
-	protos   []weighted[uint8]
+	protos   []weighted[ipproto.Proto]
 	lens     []weighted[lenPair]
 	spread   [2]int // the range lengths of -1 are drawn from
 	sport    []weighted[portClass]
@@ -148,7 +143,7 @@ type profileParams struct {
 // by wildcard sources and any-protocol rules.
 var params = map[Profile]profileParams{
 	ACL: {
-		protos: []weighted[uint8]{{0.66, 6}, {0.23, 17}, {0.05, 1}, {0.04, 0}, {0.01, 47}, {0.01, 50}},
+		protos: []weighted[ipproto.Proto]{{0.66, 6}, {0.23, 17}, {0.05, 1}, {0.04, 0}, {0.01, 47}, {0.01, 50}},
 		lens: []weighted[lenPair]{
 			{0.22, lenPair{32, 32}}, {0.16, lenPair{24, 32}}, {0.10, lenPair{-1, 32}},
 			{0.10, lenPair{0, 32}}, {0.10, lenPair{32, 24}}, {0.08, lenPair{24, 24}},
@@ -164,7 +159,7 @@ var params = map[Profile]profileParams{
 		allowPct: 0.7,
 	},
 	FW: {
-		protos: []weighted[uint8]{{0.45, 6}, {0.18, 17}, {0.30, 0}, {0.04, 1}, {0.02, 47}, {0.01, 50}},
+		protos: []weighted[ipproto.Proto]{{0.45, 6}, {0.18, 17}, {0.30, 0}, {0.04, 1}, {0.02, 47}, {0.01, 50}},
 		lens: []weighted[lenPair]{
 			{0.22, lenPair{0, 32}}, {0.12, lenPair{0, 24}}, {0.08, lenPair{0, -1}},
 			{0.10, lenPair{32, 0}}, {0.06, lenPair{24, 0}}, {0.12, lenPair{32, 32}},
@@ -299,7 +294,7 @@ func Generate(profile Profile, n int, seed uint64) []Rule {
 			SrcPort: AnyPorts,
 			DstPort: AnyPorts,
 		}
-		if r.Proto == 6 || r.Proto == 17 {
+		if r.Proto == ipproto.TCP || r.Proto == ipproto.UDP {
 			r.SrcPort = pp.ports(rng, pp.sport, popular)
 			r.DstPort = pp.ports(rng, pp.dport, popular)
 		}
@@ -321,39 +316,39 @@ func Generate(profile Profile, n int, seed uint64) []Rule {
 	return rules
 }
 
-// Trace returns n headers for rules, the same for the same seed. Most
-// headers fall inside a rule chosen at random, at a random point or at a
-// corner of its ranges (ClassBench's trace generator does the same); a few
-// are random, to exercise the defaults. Headers come in short bursts, as
-// packets of a flow do.
-func Trace(rules []Rule, n int, seed uint64) []Header {
+// Trace returns the flow keys of n packets for rules, the same for the
+// same seed. Most fall inside a rule chosen at random, at a random point
+// or at a corner of its ranges (ClassBench's trace generator does the
+// same); a few are random, to exercise the defaults. Keys come in short
+// bursts, as packets of a flow do.
+func Trace(rules []Rule, n int, seed uint64) []flow.Key {
 	rng := rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, seed))
-	out := make([]Header, 0, n)
+	out := make([]flow.Key, 0, n)
 	for len(out) < n {
-		var h Header
+		// The random draws are made in one fixed order (addresses,
+		// protocol, ports), which the seed's reproducibility depends on.
+		var src, dst netip.Addr
+		var proto ipproto.Proto
+		var sport, dport uint16
 		if len(rules) == 0 || rng.IntN(20) == 0 {
-			h = Header{
-				Src:     randomAddr(rng, netip.PrefixFrom(netip.IPv4Unspecified(), 0)),
-				Dst:     randomAddr(rng, netip.PrefixFrom(netip.IPv4Unspecified(), 0)),
-				Proto:   []uint8{6, 17, 1}[rng.IntN(3)],
-				SrcPort: uint16(1 + rng.IntN(65535)),
-				DstPort: uint16(1 + rng.IntN(65535)),
-			}
+			src = randomAddr(rng, netip.PrefixFrom(netip.IPv4Unspecified(), 0))
+			dst = randomAddr(rng, netip.PrefixFrom(netip.IPv4Unspecified(), 0))
+			proto = []ipproto.Proto{ipproto.TCP, ipproto.UDP, ipproto.ICMP}[rng.IntN(3)]
+			sport = uint16(1 + rng.IntN(65535))
+			dport = uint16(1 + rng.IntN(65535))
 		} else {
 			r := rules[rng.IntN(len(rules))]
-			h = Header{
-				Src:   pointIn(rng, r.Src),
-				Dst:   pointIn(rng, r.Dst),
-				Proto: r.Proto,
+			src, dst = pointIn(rng, r.Src), pointIn(rng, r.Dst)
+			proto = r.Proto
+			if proto == 0 {
+				proto = []ipproto.Proto{ipproto.TCP, ipproto.UDP, ipproto.ICMP, ipproto.GRE}[rng.IntN(4)]
 			}
-			if h.Proto == 0 {
-				h.Proto = []uint8{6, 17, 1, 47}[rng.IntN(4)]
-			}
-			if h.Proto == 6 || h.Proto == 17 {
-				h.SrcPort = portIn(rng, r.SrcPort)
-				h.DstPort = portIn(rng, r.DstPort)
+			if proto == ipproto.TCP || proto == ipproto.UDP {
+				sport = portIn(rng, r.SrcPort)
+				dport = portIn(rng, r.DstPort)
 			}
 		}
+		h := flow.Key{Src: netip.AddrPortFrom(src, sport), Dst: netip.AddrPortFrom(dst, dport), Proto: proto}
 		burst := 1
 		for burst < 8 && rng.IntN(2) == 0 {
 			burst++

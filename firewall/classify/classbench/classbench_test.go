@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/flow"
 )
 
 func TestGenerateDeterministic(t *testing.T) {
@@ -92,15 +93,15 @@ func TestTextParses(t *testing.T) {
 	}
 }
 
-func (r Rule) matches(h Header) bool {
-	if !r.Src.Contains(h.Src) || !r.Dst.Contains(h.Dst) {
+func (r Rule) matches(h flow.Key) bool {
+	if !r.Src.Contains(h.Src.Addr()) || !r.Dst.Contains(h.Dst.Addr()) {
 		return false
 	}
 	if r.Proto != 0 && r.Proto != h.Proto {
 		return false
 	}
 	in := func(p Ports, v uint16) bool { return p.IsAny() || p.Lo <= v && v <= p.Hi }
-	return in(r.SrcPort, h.SrcPort) && in(r.DstPort, h.DstPort)
+	return in(r.SrcPort, h.Src.Port()) && in(r.DstPort, h.Dst.Port())
 }
 
 func TestTraceHitsRules(t *testing.T) {
@@ -111,7 +112,7 @@ func TestTraceHitsRules(t *testing.T) {
 	}
 	hits := 0
 	for _, h := range trace {
-		if !h.Src.Is4() || !h.Dst.Is4() {
+		if !h.Src.Addr().Is4() || !h.Dst.Addr().Is4() {
 			t.Fatalf("header %+v", h)
 		}
 		for _, r := range rules {
