@@ -3,6 +3,7 @@ package defrag
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 )
 
 // Datagram is one datagram under reassembly, and, once Add reports it
@@ -97,7 +98,9 @@ func (dg *Datagram) AppendPacket(dst []byte) ([]byte, error) {
 	}
 	h := &dg.frags[dg.pieces[0].frag]
 	n := len(dst)
-	dst = append(dst, make([]byte, dg.Len())...)
+	// Every byte is written below: the pieces cover the data without a
+	// hole.
+	dst = slices.Grow(dst, dg.Len())[:n+dg.Len()]
 	out := dst[n:]
 	copy(out, h.buf[:h.l3])
 	ip := out[h.l3:]
