@@ -400,6 +400,12 @@ func (d *Defragmenter) insert(sh *shard, dg *Datagram, f *fragment, frame []byte
 // create starts a datagram for key in sh, making room for it within the
 // source's quota of datagrams.
 func (d *Defragmenter) create(sh *shard, key Key, pol Policy, nowNs int64, now time.Time) *Datagram {
+	// The source pays for its own excess: its oldest datagram goes, never
+	// another source's. (This may free the source's record, so it comes
+	// before the record is taken.)
+	for src := sh.sources[key.Src]; src != nil && src.datagrams >= d.cfg.MaxDatagramsPerSource; src = sh.sources[key.Src] {
+		d.discard(sh, src.oldest, KindQuota, now)
+	}
 	src := sh.sources[key.Src]
 	if src == nil {
 		if n := len(sh.freeS); n > 0 {
@@ -411,11 +417,6 @@ func (d *Defragmenter) create(sh *shard, key Key, pol Policy, nowNs int64, now t
 		*src = source{addr: key.Src}
 		sh.sources[key.Src] = src
 		sh.heap.push(src)
-	}
-	// The source pays for its own excess: its oldest datagram goes, never
-	// another source's.
-	for src.datagrams >= d.cfg.MaxDatagramsPerSource && src.oldest != nil {
-		d.discard(sh, src.oldest, KindQuota, now)
 	}
 	var dg *Datagram
 	if n := len(sh.freeD); n > 0 {

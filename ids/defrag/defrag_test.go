@@ -515,3 +515,22 @@ func BenchmarkDefragParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestQuotaOfOne: a source allowed one datagram at a time replaces it
+// with each new one.
+func TestQuotaOfOne(t *testing.T) {
+	d := mustNew(t, Config{MaxDatagramsPerSource: 1})
+	for id := range 10 {
+		if r := d.Add(v4(src4, dst4, uint16(id), ipproto.UDP, spec{0, true, fill('A', 8)}), 0, 0, t0); r.Status != Held {
+			t.Fatalf("datagram %d: %s", id, r.Status)
+		}
+	}
+	if r := d.Add(v4(src4, dst4, 9, ipproto.UDP, spec{8, false, fill('B', 8)}), 0, 0, t0); r.Status != Complete {
+		t.Fatalf("the newest datagram: %s/%s", r.Status, r.Kind)
+	} else {
+		d.Release(r.Datagram)
+	}
+	if s := d.Stats(); s.Events[KindQuota] != 9 || s.Datagrams != 0 || s.Memory != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
