@@ -9,6 +9,7 @@ import (
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/gateway"
+	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +21,57 @@ type gatewayConfig struct {
 	Workers      int    `yaml:"workers"`
 	Metrics      string `yaml:"metrics"`
 	ConntrackMax int    `yaml:"conntrack_max"`
+	// Fragments configures reassembly, which comes before connection
+	// tracking and the policy.
+	Fragments fragmentsConfig `yaml:"fragments"`
+}
+
+// fragmentsConfig is the gateway: fragments: section.
+type fragmentsConfig struct {
+	Timeout               string `yaml:"timeout"`                  // 30s: how long a datagram may take to complete
+	MaxMemory             string `yaml:"max_memory"`               // 64MiB: fragments held in total
+	MaxPerSource          string `yaml:"max_per_source"`           // 2MiB: fragments held for one source address
+	MaxDatagramsPerSource int    `yaml:"max_datagrams_per_source"` // 256: datagrams under reassembly for one source
+	MaxFragments          int    `yaml:"max_fragments"`            // 128: fragments of one datagram
+	Overlaps              string `yaml:"overlaps"`                 // drop (RFC 5722), or the target policy to reassemble by
+}
+
+// defrag turns the section into the defragmenter's configuration; zero
+// values take its defaults.
+func (c fragmentsConfig) defrag() (defrag.Config, error) {
+	var d defrag.Config
+	if c.Timeout != "" {
+		t, err := time.ParseDuration(c.Timeout)
+		if err != nil || t <= 0 {
+			return d, fmt.Errorf("gateway.fragments.timeout %q: want a duration such as 30s", c.Timeout)
+		}
+		d.Timeout = t
+	}
+	for _, s := range []struct {
+		key, val string
+		dst      *int
+	}{{"max_memory", c.MaxMemory, &d.MaxMemory}, {"max_per_source", c.MaxPerSource, &d.MaxPerSource}} {
+		if s.val == "" {
+			continue
+		}
+		n, err := parseSize(s.val)
+		if err != nil {
+			return d, fmt.Errorf("gateway.fragments.%s: %w", s.key, err)
+		}
+		*s.dst = int(n)
+	}
+	if c.MaxDatagramsPerSource < 0 || c.MaxFragments < 0 {
+		return d, fmt.Errorf("gateway.fragments: max_datagrams_per_source and max_fragments must not be negative")
+	}
+	d.MaxDatagramsPerSource, d.MaxFragments = c.MaxDatagramsPerSource, c.MaxFragments
+	if c.Overlaps != "" {
+		p, err := defrag.ParsePolicy(c.Overlaps)
+		if err != nil {
+			return d, fmt.Errorf("gateway.fragments.overlaps: %w", err)
+		}
+		d.Policies = defrag.NewHostPolicies(p)
+	}
+	return d, nil
 }
 
 func init() { subcommands = append(subcommands, newGatewayCommand) }
@@ -36,6 +88,11 @@ connection, against the policy (a ufw-style rule file, see 'rampart fw check
 --help'), and either goes out the other interface unchanged, is dropped, or is
 answered with a TCP RST or ICMP unreachable for 'reject' rules. Traffic from
 lan is outgoing, from wan incoming.
+
+Fragmented datagrams are reassembled first and judged whole; if they pass,
+their fragments go out unchanged. Overlapping fragments discard the datagram
+(RFC 5722), and fragment memory is bounded per source and in total
+(gateway.fragments in --config).
 
 SIGHUP re-reads the policy file: a file with an error is refused and the old
 policy keeps running; a good one takes effect at once and cuts established
@@ -96,7 +153,11 @@ func runGateway(ctx context.Context, a *app, cfg gatewayConfig) error {
 	if err != nil {
 		return err
 	}
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: conntrack.Config{MaxEntries: cfg.ConntrackMax}})
+	frags, err := cfg.Fragments.defrag()
+	if err != nil {
+		return &usageError{err}
+	}
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: conntrack.Config{MaxEntries: cfg.ConntrackMax}, Fragments: frags})
 	if err != nil {
 		return &usageError{err}
 	}

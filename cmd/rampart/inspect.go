@@ -51,7 +51,11 @@ A progress line is shown on a terminal.`,
 				return &usageError{err}
 			}
 			defer src.Close()
-			cfg := gateway.InspectConfig{Inside: prefixes}
+			frags, err := a.cfg.Gateway.Fragments.defrag()
+			if err != nil {
+				return &usageError{err}
+			}
+			cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags}}
 			if outPath != "" {
 				w, err := datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(args[0])})
 				if err != nil {
