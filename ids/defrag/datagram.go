@@ -18,8 +18,7 @@ type Datagram struct {
 	done    bool    // handed out as complete
 
 	// Links of the shard's age list and of the source's list.
-	olderAge, newerAge *Datagram
-	olderSrc, newerSrc *Datagram
+	age, bySrc links
 
 	frags  []frag  // in arrival order
 	pieces []piece // what each fragment contributes, sorted by start, disjoint
@@ -227,9 +226,46 @@ func (dg *Datagram) charge(sh *shard, n int) {
 	sh.heap.fix(dg.src.heapIdx)
 }
 
+// links are a datagram's place in one list.
+type links struct{ older, newer *Datagram }
+
+func ageLinks(dg *Datagram) *links { return &dg.age }
+func srcLinks(dg *Datagram) *links { return &dg.bySrc }
+
+// list is a doubly linked list of datagrams, oldest first, threaded
+// through the links that lk picks out of each.
+type list struct{ oldest, newest *Datagram }
+
+// push adds dg as the newest.
+func (l *list) push(dg *Datagram, lk func(*Datagram) *links) {
+	*lk(dg) = links{older: l.newest}
+	if l.newest != nil {
+		lk(l.newest).newer = dg
+	} else {
+		l.oldest = dg
+	}
+	l.newest = dg
+}
+
+// remove takes dg out.
+func (l *list) remove(dg *Datagram, lk func(*Datagram) *links) {
+	k := lk(dg)
+	if k.older != nil {
+		lk(k.older).newer = k.newer
+	} else {
+		l.oldest = k.newer
+	}
+	if k.newer != nil {
+		lk(k.newer).older = k.older
+	} else {
+		l.newest = k.older
+	}
+	*k = links{}
+}
+
 // oldestBut returns the source's oldest datagram other than dg, or nil.
 func (s *source) oldestBut(dg *Datagram) *Datagram {
-	for v := s.oldest; v != nil; v = v.newerSrc {
+	for v := s.dgrams.oldest; v != nil; v = v.bySrc.newer {
 		if v != dg {
 			return v
 		}

@@ -216,13 +216,13 @@ type shard struct {
 	heap    srcHeap                // sources by bytes held, heaviest first; guarded by mu
 	// The age list, oldest first: datagrams in creation order, which is
 	// the order of their time-outs. Guarded by mu.
-	oldest, newest *Datagram
-	pool           bufPool     // guarded by mu
-	held           int         // bytes charged to datagrams, complete ones not yet released included; guarded by mu
-	freeD          []*Datagram // guarded by mu
-	freeS          []*source   // guarded by mu
-	scratch        []piece     // guarded by mu
-	_              [64]byte    // keep shards' locks off each other's cache lines
+	age     list
+	pool    bufPool     // guarded by mu
+	held    int         // bytes charged to datagrams, complete ones not yet released included; guarded by mu
+	freeD   []*Datagram // guarded by mu
+	freeS   []*source   // guarded by mu
+	scratch []piece     // guarded by mu
+	_       [64]byte    // keep shards' locks off each other's cache lines
 }
 
 // source is one source address's share of a shard.
@@ -230,9 +230,8 @@ type source struct {
 	addr      netip.Addr
 	bytes     int
 	datagrams int
-	// Its datagrams, oldest first.
-	oldest, newest *Datagram
-	heapIdx        int
+	dgrams    list // its datagrams, oldest first
+	heapIdx   int
 }
 
 func (d *Defragmenter) shardOf(a netip.Addr) *shard {
@@ -404,7 +403,7 @@ func (d *Defragmenter) create(sh *shard, key Key, pol Policy, nowNs int64, now t
 	// another source's. (This may free the source's record, so it comes
 	// before the record is taken.)
 	for src := sh.sources[key.Src]; src != nil && src.datagrams >= d.cfg.MaxDatagramsPerSource; src = sh.sources[key.Src] {
-		d.discard(sh, src.oldest, KindQuota, now)
+		d.discard(sh, src.dgrams.oldest, KindQuota, now)
 	}
 	src := sh.sources[key.Src]
 	if src == nil {
@@ -426,21 +425,8 @@ func (d *Defragmenter) create(sh *shard, key Key, pol Policy, nowNs int64, now t
 		dg = new(Datagram)
 	}
 	*dg = Datagram{key: key, policy: pol, sh: sh, src: src, created: nowNs, end: -1, frags: dg.frags[:0], pieces: dg.pieces[:0]}
-	// Link it as the newest in the shard and in its source.
-	dg.olderAge = sh.newest
-	if sh.newest != nil {
-		sh.newest.newerAge = dg
-	} else {
-		sh.oldest = dg
-	}
-	sh.newest = dg
-	dg.olderSrc = src.newest
-	if src.newest != nil {
-		src.newest.newerSrc = dg
-	} else {
-		src.oldest = dg
-	}
-	src.newest = dg
+	sh.age.push(dg, ageLinks)
+	src.dgrams.push(dg, srcLinks)
 	src.datagrams++
 	sh.dgrams[key] = dg
 	ik := idKey{key.Src, key.Dst, key.ID}
@@ -489,7 +475,7 @@ func (d *Defragmenter) reserve(sh *shard, dg *Datagram, need int, now time.Time)
 // expire discards the datagrams of sh whose time is up.
 func (d *Defragmenter) expire(sh *shard, nowNs int64, now time.Time) {
 	t := int64(d.cfg.Timeout)
-	for dg := sh.oldest; dg != nil && nowNs-dg.created >= t; dg = sh.oldest {
+	for dg := sh.age.oldest; dg != nil && nowNs-dg.created >= t; dg = sh.age.oldest {
 		d.discard(sh, dg, KindTimeout, now)
 	}
 }
@@ -520,28 +506,9 @@ func (d *Defragmenter) discard(sh *shard, dg *Datagram, kind Kind, now time.Time
 // unlink takes dg out of the shard's table, lists and quotas; its bytes
 // stay charged to the shard until free.
 func (d *Defragmenter) unlink(sh *shard, dg *Datagram) {
-	if dg.olderAge != nil {
-		dg.olderAge.newerAge = dg.newerAge
-	} else {
-		sh.oldest = dg.newerAge
-	}
-	if dg.newerAge != nil {
-		dg.newerAge.olderAge = dg.olderAge
-	} else {
-		sh.newest = dg.olderAge
-	}
 	src := dg.src
-	if dg.olderSrc != nil {
-		dg.olderSrc.newerSrc = dg.newerSrc
-	} else {
-		src.oldest = dg.newerSrc
-	}
-	if dg.newerSrc != nil {
-		dg.newerSrc.olderSrc = dg.olderSrc
-	} else {
-		src.newest = dg.olderSrc
-	}
-	dg.olderAge, dg.newerAge, dg.olderSrc, dg.newerSrc = nil, nil, nil, nil
+	sh.age.remove(dg, ageLinks)
+	src.dgrams.remove(dg, srcLinks)
 	src.datagrams--
 	src.bytes -= dg.bytes
 	if src.datagrams == 0 {

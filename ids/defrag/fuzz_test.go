@@ -236,10 +236,11 @@ func TestAgainstNaive(t *testing.T) {
 					t.Fatalf("last fragment: %s/%s", r.Status, r.Kind)
 				}
 				pkt, _ := r.Datagram.AppendPacket(nil)
-				got := pkt[40:]
-				if !v6 {
-					got = pkt[20:]
+				hl := 20
+				if v6 {
+					hl = 40
 				}
+				got := pkt[hl:]
 				if !bytes.Equal(got, want) {
 					t.Fatalf("reassembled % x\nwant % x", got, want)
 				}
