@@ -465,6 +465,16 @@ func benchFrames(n, size int) [][]byte {
 	return frames
 }
 
+// feed gives d one Ethernet frame; a datagram it completes is reassembled
+// into out and released.
+func feed(d *Defragmenter, frame, out []byte) []byte {
+	if r := d.Add(frame, 14, 0, t0); r.Status == Complete {
+		out, _ = r.Datagram.AppendPacket(out[:0])
+		d.Release(r.Datagram)
+	}
+	return out
+}
+
 // BenchmarkDefrag: a 4,440-byte datagram in three 1,500-byte frames,
 // taken, reassembled and released; ns/op is per fragment.
 func BenchmarkDefrag(b *testing.B) {
@@ -475,11 +485,7 @@ func BenchmarkDefrag(b *testing.B) {
 	b.SetBytes(int64(len(frames[0])))
 	i := 0
 	for b.Loop() {
-		r := d.Add(frames[i], 14, 0, t0)
-		if r.Status == Complete {
-			out, _ = r.Datagram.AppendPacket(out[:0])
-			d.Release(r.Datagram)
-		}
+		out = feed(d, frames[i], out)
 		i++
 		if i == len(frames) {
 			i = 0
@@ -506,11 +512,7 @@ func BenchmarkDefragParallel(b *testing.B) {
 		out := make([]byte, 0, 1<<16)
 		i := 0
 		for pb.Next() {
-			r := d.Add(frames[i], 14, 0, t0)
-			if r.Status == Complete {
-				out, _ = r.Datagram.AppendPacket(out[:0])
-				d.Release(r.Datagram)
-			}
+			out = feed(d, frames[i], out)
 			i = (i + 1) % len(frames)
 		}
 	})
