@@ -5,6 +5,11 @@
 // The same Engine runs inline in the bridge and offline in `rampart inspect`,
 // so there is no second implementation for captures.
 //
+// Fragments are reassembled first (package ids/defrag, dropping
+// overlapping datagrams by default): a fragmented datagram is judged as
+// one packet, and if it passes its original fragments are forwarded
+// unchanged.
+//
 // The order of checks follows ufw's before.rules: malformed frames and
 // packets that connection tracking finds invalid are dropped first, packets
 // of established and related connections pass, and only packets that would

@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/classify"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
 )
@@ -24,6 +25,10 @@ const (
 	Forward Verdict = iota // send it out the other side unchanged
 	Drop                   // discard it
 	Reject                 // discard it and answer the sender (TCP RST or ICMP unreachable)
+	// Hold: a fragment kept until its datagram is complete; the datagram
+	// then gets one of the verdicts above, and its fragments with it.
+	Hold
+	numVerdicts
 )
 
 func (v Verdict) String() string {
@@ -34,6 +39,8 @@ func (v Verdict) String() string {
 		return "drop"
 	case Reject:
 		return "reject"
+	case Hold:
+		return "hold"
 	}
 	return "?"
 }
@@ -51,7 +58,7 @@ const (
 	ReasonInvalid                   // connection tracking found the packet invalid
 	ReasonMalformed                 // the frame failed to decode
 	ReasonAnomaly                   // impossible flag combinations, LAND, source routes
-	ReasonFragment                  // a fragment whose first fragment was not allowed
+	ReasonFragment                  // a fragment: held for reassembly, or refused by the defragmenter (overlap, quota, time-out, malformed)
 	ReasonNonIP                     // neither IP nor ARP
 	ReasonARP                       // ARP passes, as on any bridge
 	ReasonUntracked                 // ICMPv6 neighbour discovery and MLD
@@ -85,10 +92,12 @@ type Config struct {
 	// (SYN+FIN, SYN+RST, null and Xmas scans), LAND packets and IPv4 source
 	// routes before anything else looks at them [true].
 	KeepAnomalies bool
-	// MaxFragments bounds the table of allowed first fragments that later
-	// fragments are matched against [65536].
-	MaxFragments int
-	Logger       *slog.Logger
+	// Fragments configures reassembly, which comes before everything
+	// else: a fragmented datagram is judged whole, as netfilter's
+	// nf_defrag and pf's scrub do. Its Policies default to drop for every
+	// destination (RFC 5722, for IPv4 too), and DropTiny is always on.
+	Fragments defrag.Config
+	Logger    *slog.Logger
 	// Clock tells the time; nil means the system clock. Offline
 	// inspection sets it to the capture's time. It is the clock of the
 	// connection table and the limiter too, unless their own
@@ -110,7 +119,8 @@ type ruleset struct {
 // goroutines at once, each with its own packet.Parsed.
 //
 // Sharing: cfg, log, ct, frags and clock are set by New and never
-// reassigned; ct and frags lock inside themselves. rules is swapped whole
+// reassigned; ct and frags lock inside themselves (the defragmenter by
+// source address, so fragments of one datagram may reach any worker). rules is swapped whole
 // by Reload and read without a lock. The counters are atomics, read
 // without a lock. The limiter is the one piece of state behind an
 // Engine-level mutex.
@@ -124,10 +134,10 @@ type Engine struct {
 	// over workers), so it sits behind limMu; only new connections that hit
 	// a limit rule take the lock.
 	limMu sync.Mutex
-	lim   *classify.Limiter            // guarded by limMu
-	frags *fragTable                   // immutable pointer; guarded inside by fragTable.mu
-	clock clock.Clock                  // immutable after New; safe for concurrent use
-	stats [3][numReasons]atomic.Uint64 // by verdict and reason; atomic, no lock
+	lim   *classify.Limiter                      // guarded by limMu
+	frags *defrag.Defragmenter                   // immutable pointer; locks its shards
+	clock clock.Clock                            // immutable after New; safe for concurrent use
+	stats [numVerdicts][numReasons]atomic.Uint64 // by verdict and reason; atomic, no lock
 }
 
 // New compiles p and builds an engine around it.
@@ -136,9 +146,6 @@ func New(p *policy.Policy, cfg Config) (*Engine, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
-	if cfg.MaxFragments <= 0 {
-		cfg.MaxFragments = 65536
-	}
 	if cfg.Conntrack.Clock == nil {
 		cfg.Conntrack.Clock = cfg.Clock
 	}
@@ -149,7 +156,12 @@ func New(p *policy.Policy, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: %w", err)
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, ct: ct, lim: classify.NewLimiter(cfg.Limiter), frags: newFragTable(cfg.MaxFragments), clock: cfg.Clock}
+	cfg.Fragments.DropTiny = true
+	frags, err := defrag.New(cfg.Fragments)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, ct: ct, lim: classify.NewLimiter(cfg.Limiter), frags: frags, clock: cfg.Clock}
 	rs, err := compile(p)
 	if err != nil {
 		return nil, err
@@ -235,19 +247,23 @@ func keyFromTuple(t *conntrack.Tuple, mark uint32) classify.Key {
 	return k
 }
 
-// Process decides the fate of the frame in p (already decoded), which
-// arrived on side in.
+// Process decides the fate of the packet in p (already decoded), which
+// arrived on side in. A fragment cannot be judged alone: Process drops it
+// (ReasonFragment); a Worker reassembles fragments and hands Process the
+// whole datagram.
 func (e *Engine) Process(p *packet.Parsed, in datapath.Side) Decision {
 	d := e.decide(p, in)
-	e.stats[d.Verdict][d.Reason].Add(1)
+	e.count(d)
 	return d
 }
 
+func (e *Engine) count(d Decision) { e.stats[d.Verdict][d.Reason].Add(1) }
+
+// Defragmenter returns the engine's defragmenter.
+func (e *Engine) Defragmenter() *defrag.Defragmenter { return e.frags }
+
 func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
-	d := Decision{Rule: -1, Dir: policy.In}
-	if in == datapath.LAN {
-		d.Dir = policy.Out
-	}
+	d := Decision{Rule: -1, Dir: dirOf(in)}
 	drop := func(r Reason) Decision { d.Verdict, d.Reason = Drop, r; return d }
 	if p.Invalid != packet.Valid {
 		return drop(ReasonMalformed)
@@ -262,13 +278,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	if !e.cfg.KeepAnomalies && p.Anomalies&(packet.AnomalySYNFIN|packet.AnomalySYNRST|packet.AnomalyNullScan|packet.AnomalyXmas|packet.AnomalyLAND|packet.AnomalySourceRoute|packet.AnomalyTCPFragOffset1) != 0 {
 		return drop(ReasonAnomaly)
 	}
-	if p.IsFragment && !p.IsFirstFragment {
-		// Only the first fragment carries ports; later ones follow the
-		// verdict it got.
-		if e.frags.allowed(p, e.clock.Now()) {
-			d.Reason = ReasonEstablished
-			return d
-		}
+	if p.IsFragment {
 		return drop(ReasonFragment)
 	}
 	var cp conntrack.Packet
@@ -279,7 +289,6 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 		return drop(ReasonInvalid)
 	case conntrack.StateEstablished:
 		d.Reason = ReasonEstablished
-		e.noteFragment(p)
 		return d
 	case conntrack.StateRelated:
 		d.Reason = ReasonRelated
@@ -289,7 +298,6 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 			// An unanswered connection retransmitting in its original
 			// direction: it was allowed when created.
 			d.Reason = ReasonEstablished
-			e.noteFragment(p)
 			return d
 		}
 	}
@@ -359,16 +367,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 			return d
 		}
 	}
-	e.noteFragment(p)
 	return d
-}
-
-// noteFragment remembers an allowed first fragment so that the rest of the
-// datagram follows it.
-func (e *Engine) noteFragment(p *packet.Parsed) {
-	if p.IsFragment && p.IsFirstFragment {
-		e.frags.add(p, e.clock.Now())
-	}
 }
 
 // fillConntrack gives the tracker what it needs of p: the flow key as the
@@ -409,7 +408,7 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
 // Counts returns how many frames got each verdict for each reason.
 func (e *Engine) Counts() map[string]uint64 {
 	out := map[string]uint64{}
-	for v := Verdict(0); v <= Reject; v++ {
+	for v := Verdict(0); v < numVerdicts; v++ {
 		for r := Reason(0); r < numReasons; r++ {
 			if n := e.stats[v][r].Load(); n > 0 {
 				out[v.String()+"/"+r.String()] = n
@@ -448,9 +447,10 @@ func (e *Engine) RuleHits() []RuleHit {
 	return out
 }
 
-// Sweep expires old connections and fragments; call it every second or so.
+// Sweep expires old connections and unfinished datagrams; call it every
+// second or so.
 func (e *Engine) Sweep() {
 	now := e.clock.Now()
 	e.ct.Sweep(now)
-	e.frags.sweep(now)
+	e.frags.Sweep(now)
 }

@@ -292,51 +292,6 @@ func TestConcurrentWorkers(t *testing.T) {
 	}
 }
 
-// TestFragmentsFollowTheFirst: later fragments pass only when their first
-// fragment passed, and the table of such datagrams is bounded.
-func TestFragmentsFollowTheFirst(t *testing.T) {
-	e, _ := newEngine(t, testPolicy)
-	e.frags = newFragTable(2)
-	frag := func(src, dst string, id uint16, off uint16, mf bool, withL4 bool) []byte {
-		s, d := netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst)
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, Id: id, FragOffset: off, SrcIP: s.Addr().AsSlice(), DstIP: d.Addr().AsSlice()}
-		if mf {
-			ip.Flags = layers.IPv4MoreFragments
-		}
-		var l []gopacket.SerializableLayer
-		if withL4 {
-			u := &layers.UDP{SrcPort: layers.UDPPort(s.Port()), DstPort: layers.UDPPort(d.Port())}
-			u.SetNetworkLayerForChecksum(ip)
-			l = []gopacket.SerializableLayer{eth, ip, u, gopacket.Payload(make([]byte, 16))}
-		} else {
-			l = []gopacket.SerializableLayer{eth, ip, gopacket.Payload(make([]byte, 24))}
-		}
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, l...); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	// An outgoing datagram (allowed by default) in two fragments.
-	if d := process(t, e, frag(client, "203.0.113.80:53", 7, 0, true, true), datapath.LAN); d.Verdict != Forward {
-		t.Fatalf("first fragment: %s/%s", d.Verdict, d.Reason)
-	}
-	if d := process(t, e, frag(client, "203.0.113.80:53", 7, 3, false, false), datapath.LAN); d.Verdict != Forward {
-		t.Fatalf("second fragment: %s/%s", d.Verdict, d.Reason)
-	}
-	// An incoming later fragment whose first fragment never passed.
-	if d := process(t, e, frag(remote, "10.10.0.20:9999", 9, 3, false, false), datapath.WAN); d.Verdict != Drop || d.Reason != ReasonFragment {
-		t.Fatalf("orphan fragment: %s/%s", d.Verdict, d.Reason)
-	}
-	for id := uint16(100); id < 105; id++ {
-		process(t, e, frag(client, "203.0.113.80:53", id, 0, true, true), datapath.LAN)
-	}
-	if tracked, evicted := e.frags.stats(); tracked != 2 || evicted < 3 {
-		t.Errorf("fragment table: %d tracked, %d evicted; want at most 2 tracked and evictions counted", tracked, evicted)
-	}
-}
-
 // icmpFrame builds an Ethernet frame holding an ICMPv4 or ICMPv6 message
 // from src to dst; body follows the 8-byte header (for an error, the
 // quoted packet).
@@ -501,5 +456,22 @@ func TestReloadRacesNewConnections(t *testing.T) {
 		if left > 0 {
 			t.Fatalf("round %d: %d connections the policy in force refuses outlived the reload", round, left)
 		}
+	}
+}
+
+// BenchmarkWorkerEstablished is the whole per-frame path of a live worker
+// (decode, the fragment check, conntrack, the send) for a packet of an
+// established connection.
+func BenchmarkWorkerEstablished(b *testing.B) {
+	e, _ := newEngine(b, testPolicy)
+	process(b, e, tcpFrame(b, seg{client, web, "S", 1000, 0, 0}), datapath.LAN)
+	process(b, e, tcpFrame(b, seg{web, client, "SA", 5000, 1001, 0}), datapath.WAN)
+	frame := tcpFrame(b, seg{client, web, "A", 1001, 5001, 0})
+	w := e.NewWorker()
+	var out datapath.Sender // no ports: sends go nowhere
+	ci := datapath.CaptureInfo{LinkType: datapath.LinkTypeEthernet}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Handle(frame, &ci, datapath.LAN, &out)
 	}
 }

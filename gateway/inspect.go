@@ -75,7 +75,21 @@ func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg I
 		return nil, err
 	}
 	denied := map[flow.Key]*DeniedFlow{}
-	var p packet.Parsed
+	w := e.NewWorker()
+	w.OnDecision = func(p *packet.Parsed, d Decision) {
+		if d.Verdict == Forward || d.Verdict == Hold || p.IPVersion == 0 || d.Reason == ReasonMalformed {
+			return
+		}
+		ft := p.Flow()
+		if f, ok := denied[ft]; ok {
+			f.Packets++
+		} else if len(denied) < cfg.MaxDeniedFlows {
+			denied[ft] = &DeniedFlow{Flow: ft, Dir: d.Dir, Verdict: d.Verdict, Reason: d.Reason, Rule: d.Rule, Packets: 1}
+		} else {
+			res.DeniedOverflow++
+		}
+	}
+	out := &inspectSender{sink: cfg.Out, forwarded: &res.Forwarded}
 	var lastSweep time.Time
 	for {
 		if res.Frames%1024 == 0 {
@@ -98,33 +112,16 @@ func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg I
 		res.Last = now
 		res.Frames++
 		res.Bytes += uint64(len(frame))
-		switch ci.LinkType {
-		case datapath.LinkTypeEthernet:
-			p.Decode(frame)
-		default:
-			p.DecodeIP(frame)
-		}
+		p := &w.p
+		decode(p, frame, &ci)
 		side := datapath.WAN
 		if src := p.Src.Addr(); p.IPVersion == 0 || inAny(src, cfg.Inside) {
 			side = datapath.LAN
 		}
-		d := e.Process(&p, side)
-		if d.Verdict == Forward {
-			res.Forwarded++
-			if cfg.Out != nil {
-				if err := cfg.Out.Write(frame); err != nil {
-					return nil, err
-				}
-			}
-		} else if p.IPVersion != 0 && d.Reason != ReasonMalformed {
-			ft := p.Flow()
-			if f, ok := denied[ft]; ok {
-				f.Packets++
-			} else if len(denied) < cfg.MaxDeniedFlows {
-				denied[ft] = &DeniedFlow{Flow: ft, Dir: d.Dir, Verdict: d.Verdict, Reason: d.Reason, Rule: d.Rule, Packets: 1}
-			} else {
-				res.DeniedOverflow++
-			}
+		out.in = side
+		w.handle(frame, &ci, side, out)
+		if out.err != nil {
+			return nil, out.err
 		}
 		if now.Sub(lastSweep) > time.Second {
 			e.Sweep()
@@ -149,6 +146,28 @@ func Inspect(ctx context.Context, src datapath.Source, pol *policy.Policy, cfg I
 		return res.Denied[i].Flow.String() < res.Denied[j].Flow.String()
 	})
 	return res, nil
+}
+
+// inspectSender writes what the gateway forwards to the run's sink and
+// counts it; answers to rejected packets (sent back the way they came) are
+// not forwarded frames and are left out.
+type inspectSender struct {
+	sink      datapath.Sink
+	in        datapath.Side // the side of the frame being handled
+	forwarded *uint64
+	err       error // the sink's first error
+}
+
+func (s *inspectSender) Send(to datapath.Side, frame []byte) error {
+	if to == s.in {
+		return nil
+	}
+	*s.forwarded++
+	if s.sink == nil || s.err != nil {
+		return s.err
+	}
+	s.err = s.sink.Write(frame)
+	return s.err
 }
 
 func inAny(a netip.Addr, ps []netip.Prefix) bool {

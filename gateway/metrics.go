@@ -4,13 +4,18 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rampart-fw/rampart/ids/defrag"
 )
 
 var (
-	framesDesc = prometheus.NewDesc("rampart_gateway_frames_total", "Frames handled, by verdict and reason.", []string{"verdict", "reason"}, nil)
-	rulesDesc  = prometheus.NewDesc("rampart_gateway_rule_hits_total", "New connections decided by each rule of the policy in force (rule -1: a default).", []string{"rule", "line", "text"}, nil)
-	fragsDesc  = prometheus.NewDesc("rampart_gateway_fragmented_datagrams", "Fragmented datagrams whose first fragment passed, tracked so that the rest follow.", nil, nil)
-	fragEvDesc = prometheus.NewDesc("rampart_gateway_fragmented_datagrams_evicted_total", "Tracked fragmented datagrams evicted because the table was full.", nil, nil)
+	framesDesc    = prometheus.NewDesc("rampart_gateway_frames_total", "Frames handled, by verdict and reason.", []string{"verdict", "reason"}, nil)
+	rulesDesc     = prometheus.NewDesc("rampart_gateway_rule_hits_total", "New connections decided by each rule of the policy in force (rule -1: a default).", []string{"rule", "line", "text"}, nil)
+	fragsDesc     = prometheus.NewDesc("rampart_gateway_fragments_total", "IP fragments taken for reassembly.", nil, nil)
+	fragDoneDesc  = prometheus.NewDesc("rampart_gateway_fragment_datagrams_completed_total", "Fragmented datagrams reassembled and judged whole.", nil, nil)
+	fragEvDesc    = prometheus.NewDesc("rampart_gateway_fragment_events_total", "Reassembly events by kind: overlap, duplicate, oversize, tiny_fragment, id_reuse, bad_end, too_many_fragments, malformed; and datagrams discarded at their time-out, evicted for memory, or over their source's quota.", []string{"kind"}, nil)
+	fragHeldDesc  = prometheus.NewDesc("rampart_gateway_fragment_datagrams", "Fragmented datagrams under reassembly.", nil, nil)
+	fragBytesDesc = prometheus.NewDesc("rampart_gateway_fragment_memory_bytes", "Memory held by fragments under reassembly.", nil, nil)
 )
 
 // Collector exports the engine's counters and its connection table's.
@@ -22,12 +27,15 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- framesDesc
 	ch <- rulesDesc
 	ch <- fragsDesc
+	ch <- fragDoneDesc
 	ch <- fragEvDesc
+	ch <- fragHeldDesc
+	ch <- fragBytesDesc
 	c.e.ct.Collector().Describe(ch)
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	for v := Verdict(0); v <= Reject; v++ {
+	for v := Verdict(0); v < numVerdicts; v++ {
 		for r := Reason(0); r < numReasons; r++ {
 			if n := c.e.stats[v][r].Load(); n > 0 {
 				ch <- prometheus.MustNewConstMetric(framesDesc, prometheus.CounterValue, float64(n), v.String(), r.String())
@@ -37,8 +45,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, h := range c.e.RuleHits() {
 		ch <- prometheus.MustNewConstMetric(rulesDesc, prometheus.CounterValue, float64(h.Hits), strconv.Itoa(h.Index), strconv.Itoa(h.Line), h.Text)
 	}
-	tracked, evicted := c.e.frags.stats()
-	ch <- prometheus.MustNewConstMetric(fragsDesc, prometheus.GaugeValue, float64(tracked))
-	ch <- prometheus.MustNewConstMetric(fragEvDesc, prometheus.CounterValue, float64(evicted))
+	fs := c.e.frags.Stats()
+	ch <- prometheus.MustNewConstMetric(fragsDesc, prometheus.CounterValue, float64(fs.Fragments))
+	ch <- prometheus.MustNewConstMetric(fragDoneDesc, prometheus.CounterValue, float64(fs.Completed))
+	for k := defrag.KindOverlap; int(k) < defrag.NumKinds; k++ {
+		ch <- prometheus.MustNewConstMetric(fragEvDesc, prometheus.CounterValue, float64(fs.Events[k]), k.String())
+	}
+	ch <- prometheus.MustNewConstMetric(fragHeldDesc, prometheus.GaugeValue, float64(fs.Datagrams))
+	ch <- prometheus.MustNewConstMetric(fragBytesDesc, prometheus.GaugeValue, float64(fs.Memory))
 	c.e.ct.Collector().Collect(ch)
 }

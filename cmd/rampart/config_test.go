@@ -58,7 +58,7 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:5:11: resolver.dnssec: use on or off, not "maybe"`,
 			`FILE:6:16: resolver.serve_stale: expected true or false, found "perhaps"`,
 			`FILE:9:12: gateway.workers: want 0 (one per core) to 256 workers, not -1`,
-			`FILE:10:3: unknown key "lna" in gateway (known keys: conntrack_max, lan, metrics, policy, wan, workers)`,
+			`FILE:10:3: unknown key "lna" in gateway (known keys: conntrack_max, fragments, lan, metrics, policy, wan, workers)`,
 			`testdata/config/files/broken.rules:2:7: unknown service "shh"`,
 			`testdata/config/files/broken.rules:3:6: port 0 is not a valid port`,
 		}},
@@ -67,6 +67,18 @@ func TestConfigCheck(t *testing.T) {
 		}},
 		{"gateway-conntrack-max", []string{
 			`FILE:2:18: gateway.conntrack_max: want 1 to 1073741824 connections, not 0`,
+		}},
+		{"gateway-fragments-overlaps", []string{
+			`FILE:3:15: gateway.fragments.overlaps: unknown defrag policy "vista" (want drop, first, last, bsd, bsd-right, linux, windows or solaris)`,
+		}},
+		{"gateway-fragments-per-source", []string{
+			`FILE:4:21: gateway.fragments.max_per_source: 2097152 bytes per source is more than max_memory (1048576 bytes)`,
+		}},
+		{"gateway-fragments-scalar", []string{
+			`FILE:2:14: gateway.fragments: expected a mapping, found "64"`,
+		}},
+		{"gateway-fragments-timeout", []string{
+			`FILE:3:14: gateway.fragments.timeout: invalid duration "soon": want a positive duration such as 30s, 5m or 2h`,
 		}},
 		{"gateway-lan", []string{
 			`FILE:2:8: gateway.lan: "eth0/1" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)`,

@@ -13,6 +13,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/gateway"
+	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
@@ -25,6 +26,54 @@ type gatewayConfig struct {
 	Workers      config.Value[int]    `yaml:"workers"`
 	Metrics      config.Value[string] `yaml:"metrics"`
 	ConntrackMax config.Value[int]    `yaml:"conntrack_max"`
+	// Fragments configures reassembly, which comes before connection
+	// tracking and the policy.
+	Fragments fragmentsConfig `yaml:"fragments"`
+}
+
+// fragmentsConfig is the gateway.fragments section.
+type fragmentsConfig struct {
+	Timeout               config.Value[config.Duration] `yaml:"timeout"`
+	MaxMemory             config.Value[config.Size]     `yaml:"max_memory"`
+	MaxPerSource          config.Value[config.Size]     `yaml:"max_per_source"`
+	MaxDatagramsPerSource config.Value[int]             `yaml:"max_datagrams_per_source"`
+	MaxFragments          config.Value[int]             `yaml:"max_fragments"`
+	Overlaps              config.Value[string]          `yaml:"overlaps"`
+}
+
+// check turns the section into the defragmenter's configuration; keys
+// left out take its defaults. Every problem goes into errs.
+func (c *fragmentsConfig) check(errs *srcpos.List) defrag.Config {
+	var d defrag.Config
+	d.Timeout = c.Timeout.V.D()
+	for _, v := range []struct {
+		val config.Value[config.Size]
+		dst *int
+	}{{c.MaxMemory, &d.MaxMemory}, {c.MaxPerSource, &d.MaxPerSource}} {
+		*v.dst = int(v.val.V.Bytes())
+	}
+	if c.MaxMemory.IsSet() && c.MaxPerSource.IsSet() && d.MaxPerSource > d.MaxMemory {
+		errs.Add(c.MaxPerSource.Errorf("%d bytes per source is more than max_memory (%d bytes)", d.MaxPerSource, d.MaxMemory))
+	}
+	for _, v := range []struct {
+		val config.Value[int]
+		dst *int
+	}{{c.MaxDatagramsPerSource, &d.MaxDatagramsPerSource}, {c.MaxFragments, &d.MaxFragments}} {
+		if n := v.val.V; n < 0 || n > 1<<20 {
+			errs.Add(v.val.Errorf("want 1 to %d, not %d", 1<<20, n))
+			continue
+		}
+		*v.dst = v.val.V
+	}
+	if c.Overlaps.IsSet() {
+		p, err := defrag.ParsePolicy(c.Overlaps.V)
+		if err != nil {
+			errs.Add(c.Overlaps.Errorf("%v", err))
+		} else {
+			d.Policies = defrag.NewHostPolicies(p)
+		}
+	}
+	return d
 }
 
 // gatewaySetup is a checked gatewayConfig with its defaults filled in.
@@ -35,6 +84,7 @@ type gatewaySetup struct {
 	workers      int
 	metrics      string
 	conntrackMax int
+	fragments    defrag.Config
 }
 
 // Bounds of the gateway's numbers: fanout queues per interface (the
@@ -85,6 +135,7 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 	if c.Metrics.V != "" {
 		checkListenAddr(&errs, c.Metrics, "127.0.0.1:9153")
 	}
+	s.fragments = c.Fragments.check(&errs)
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
@@ -117,6 +168,11 @@ connection, against the policy (a ufw-style rule file, see 'rampart fw check
 --help'), and either goes out the other interface unchanged, is dropped, or is
 answered with a TCP RST or ICMP unreachable for 'reject' rules. Traffic from
 lan is outgoing, from wan incoming.
+
+Fragmented datagrams are reassembled first and judged whole; if they pass,
+their fragments go out unchanged. Overlapping fragments discard the datagram
+(RFC 5722), and fragment memory is bounded per source and in total
+(gateway.fragments in --config).
 
 SIGHUP re-reads the policy file: a file with an error is refused and the old
 policy keeps running; a good one takes effect at once and cuts established
@@ -157,7 +213,7 @@ Example:
 
 func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 	pol := cfg.policy
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: conntrack.Config{MaxEntries: cfg.conntrackMax}})
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: conntrack.Config{MaxEntries: cfg.conntrackMax}, Fragments: cfg.fragments})
 	if err != nil {
 		return &usageError{err}
 	}

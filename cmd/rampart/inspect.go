@@ -12,6 +12,7 @@ import (
 
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/gateway"
+	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
 
@@ -62,7 +63,12 @@ error (a missing or unreadable policy, an unknown capture format).`,
 				return &usageError{err}
 			}
 			defer src.Close()
-			cfg := gateway.InspectConfig{Inside: prefixes}
+			var errs srcpos.List
+			frags := a.cfg.Gateway.Fragments.check(&errs)
+			if err := errs.Err(); err != nil {
+				return &usageError{err}
+			}
+			cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags}}
 			var out *datapath.PcapWriter
 			if outPath != "" {
 				if out, err = datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(args[0])}); err != nil {

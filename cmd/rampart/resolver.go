@@ -7,7 +7,6 @@ import (
 	"os"
 	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -140,7 +139,7 @@ func (c *resolverConfig) check() (*resolverSetup, error) {
 	sizeOK := true
 	if c.CacheSize.IsSet() {
 		var err error
-		if s.cacheBytes, err = parseSize(c.CacheSize.V); err != nil {
+		if s.cacheBytes, err = config.ParseSize(c.CacheSize.V); err != nil {
 			errs.Add(c.CacheSize.Errorf("%w", err))
 			sizeOK = false
 		} else if s.cacheBytes < minCacheBytes {
@@ -345,28 +344,6 @@ resolver's answer. Exits 1 naming the socket when no resolver listens there.`
 		return nil
 	}
 	return cmd
-}
-
-// parseSize reads sizes such as 64MiB, 512KiB, 1GiB or a number of bytes.
-func parseSize(s string) (int64, error) {
-	orig := s
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("invalid size %q: want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)", orig)
-	}
-	return n * mult, nil
 }
 
 func runResolver(ctx context.Context, a *app, setup *resolverSetup) error {
