@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strconv"
@@ -20,7 +21,8 @@ import (
 )
 
 func newReplayCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	var trace bool
+	cmd := &cobra.Command{
 		Use:   "replay FILE.rpl...",
 		Short: "Run resolver scenarios in the .rpl format of Unbound's testbound and Deckard",
 		Long: `Run resolver scenarios in the .rpl format that Unbound's testbound and CZ-NIC's
@@ -43,8 +45,18 @@ why), or the step that failed and why. Exits 1 if any scenario failed.`,
 				if err != nil {
 					return usageErrorf("%v", err)
 				}
-				res := replay.Run(cmd.Context(), path, f, replayFactory)
+				sc, err := replay.Parse(path, f)
 				f.Close()
+				var res replay.Result
+				if err != nil {
+					res = replay.Result{File: path, Status: replay.Failed, Reason: err.Error(), Err: err}
+				} else {
+					opts := replay.Options{}
+					if trace {
+						opts.Trace = cmd.ErrOrStderr()
+					}
+					res = sc.Run(cmd.Context(), replayFactory, opts)
+				}
 				switch res.Status {
 				case replay.Passed:
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: passed (%d steps)\n", path, res.Steps)
@@ -61,6 +73,8 @@ why), or the step that failed and why. Exits 1 if any scenario failed.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&trace, "trace", false, "write every step, upstream query and reply, and the resolver's debug log to standard error")
+	return cmd
 }
 
 // replayFactory builds, for one scenario, the same resolver, cache and
@@ -84,6 +98,17 @@ func replayFactory(env replay.Env) (replay.Resolver, error) {
 		return nil, err
 	}
 	cfg := resolver.Config{Transport: env.Transport, Clock: env.Clock, Cache: c.ResolverView(), QNAMEMinimisation: true}
+	var logger *slog.Logger
+	if env.Trace != nil {
+		logger = slog.New(slog.NewTextHandler(env.Trace, &slog.HandlerOptions{Level: slog.LevelDebug,
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{} // real time says nothing in a replay
+				}
+				return a
+			}}))
+		cfg.Logger = logger
+	}
 	if q := sc.QNameMinimisation; q != nil {
 		cfg.QNAMEMinimisation = *q
 	}
@@ -111,7 +136,7 @@ func replayFactory(env replay.Env) (replay.Resolver, error) {
 		// The scenarios' zones were signed with RSA/SHA-1 before RFC 9905
 		// deprecated it; the validator's code for it is what they test.
 		v := dnssec.New(dnssec.Config{Anchors: anchors, Clock: env.Clock, AllowSHA1: true})
-		rr.v = validate.New(r, v, validate.Config{Clock: env.Clock})
+		rr.v = validate.New(r, v, validate.Config{Clock: env.Clock, Logger: logger})
 	}
 	return rr, nil
 }

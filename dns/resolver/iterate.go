@@ -407,6 +407,12 @@ func (r *Resolver) prime(ctx context.Context) error {
 func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qtype uint16) (*reply, error) {
 	r := st.r
 	var last string
+	// maxTriesPerServer counts the tries of one question: the minimised
+	// names asked of one zone's servers one after the other are each
+	// a question of their own. Servers found lame or broken stay so.
+	for i := range zs.cands {
+		zs.cands[i].tries = 0
+	}
 	for {
 		i := r.infra.pick(zs.zone, zs.cands, r.clock.Now())
 		if i < 0 {
