@@ -787,6 +787,11 @@ func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, name str
 	ex, err, joined := r.exchanges.do(ctx, key, func() (exchangeResult, error) {
 		r.stats.upstream.Add(1)
 		resp, err := r.transport.Exchange(ctx, server, q, tcp)
+		if resp != nil {
+			// Before the response is shared with identical queries
+			// that joined this one: they all sent q.
+			caseRestorer{sent: q.Question[0].Name, orig: name}.restoreCase(resp)
+		}
 		return exchangeResult{query: q, resp: resp, err: err}, nil
 	})
 	if joined {
