@@ -661,6 +661,9 @@ func (c *chainWalk) walk() *reply {
 				continue
 			}
 			if cname != nil {
+				if equalName(cname.Target, rr.(*dns.CNAME).Target) {
+					continue // the same record twice (RFC 2181 section 5)
+				}
 				return badReply("several CNAMEs at %s", c.cur)
 			}
 			cname = rr.(*dns.CNAME)

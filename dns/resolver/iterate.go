@@ -311,11 +311,14 @@ func (st *state) usable(zs *zoneServers) bool {
 }
 
 // canLookup reports whether the address of name server n of zs may be looked
-// up now: not nested too deep, not already being looked up further up this
-// resolution (a cycle), and not inside the zone itself, whose servers are
-// what the lookup would need.
+// up now: not nested too deep, and not already being looked up further up
+// this resolution (a cycle). A name inside the zone itself is looked up
+// too: its glue may have expired before the NS set, and the zone's other
+// servers, or a cached CNAME out of the zone, can still tell its address;
+// when only the zone's unreachable servers could, the lookup finds no
+// server to ask and ends without a query.
 func (st *state) canLookup(zs *zoneServers, n string) bool {
-	if st.depth >= st.r.cfg.MaxDepth || isSubDomain(n, zs.zone) {
+	if st.depth >= st.r.cfg.MaxDepth {
 		return false
 	}
 	for _, a := range st.active {
