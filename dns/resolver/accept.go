@@ -67,6 +67,10 @@ type reply struct {
 	// udp: the response came over UDP, so nothing of it is cached for a
 	// name under suspicion of spoofing.
 	udp bool
+	// recLame: the answer of a server that offers recursion without
+	// claiming authority (see recursionLame), used only when no other
+	// server of the zone answers.
+	recLame bool
 }
 
 func badReply(format string, args ...any) *reply {
@@ -103,6 +107,10 @@ func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
 		p.now = r.clock.Now()
 	}
 	rep := r.classifyResponse(p, m)
+	switch rep.kind {
+	case replyAnswer, replyCNAME, replyNXDomain, replyNoData:
+		rep.recLame = recursionLame(m)
+	}
 	if r.cfg.LabAcceptOutOfBailiwick {
 		r.labAcceptForeign(p, m, rep)
 	}
@@ -167,9 +175,6 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 	case c.left:
 		// The chain leaves the bailiwick: the next zone's servers answer
 		// for its target.
-		if rep := recursionLame(m); rep != nil {
-			return rep
-		}
 		return c.continueAt()
 	}
 	auth, rep := r.readAuthority(p, m, c.cur)
@@ -229,11 +234,13 @@ func checkMessage(p *pending, m *dns.Msg) *reply {
 	return badReply("rcode %s", rcodeName(m.Rcode))
 }
 
-// recursionLame refuses the answer of a server that offers recursion and
-// does not claim authority: a recursive resolver deployed where an
-// authoritative server should be, answering from its cache (Unbound's
-// RESPONSE_TYPE_REC_LAME). Queries upstream never set RD, so no honest
-// server of the zone answers that way.
+// recursionLame reports whether a response is the answer of a server that
+// offers recursion and does not claim authority: a recursive resolver
+// deployed where an authoritative server should be, answering from its
+// cache (Unbound's RESPONSE_TYPE_REC_LAME). Queries upstream never set RD,
+// so no honest server of the zone answers that way. Such an answer is
+// taken only when no other server of the zone gives one (queryZone), as
+// Unbound uses a recursion-lame server only as the last resort.
 //
 // Otherwise an answer without the AA bit is taken, as Unbound and Knot
 // Resolver take it: many load balancers and some authoritative servers
@@ -242,11 +249,8 @@ func checkMessage(p *pending, m *dns.Msg) *reply {
 // is credibility: its records rank as RankAnswerNonAuth (RFC 2181 section
 // 5.4.1), below what an authoritative answer says, so they never replace
 // authoritative data and are replaced by the next authoritative answer.
-func recursionLame(m *dns.Msg) *reply {
-	if m.RecursionAvailable && !m.Authoritative {
-		return lameReply("recursion available and no AA: a recursive server's cache, not the zone")
-	}
-	return nil
+func recursionLame(m *dns.Msg) bool {
+	return m.RecursionAvailable && !m.Authoritative
 }
 
 // answerReply is the reply to a response with data of the query type at the
@@ -254,9 +258,6 @@ func recursionLame(m *dns.Msg) *reply {
 // the addresses of the name servers with it, as a referral does.
 func (r *Resolver) answerReply(c *chainWalk) *reply {
 	p, m := c.p, c.m
-	if rep := recursionLame(m); rep != nil {
-		return rep
-	}
 	if m.Rcode != dns.RcodeSuccess {
 		return badReply("answer data with rcode %s", rcodeName(m.Rcode))
 	}
@@ -352,9 +353,6 @@ func (r *Resolver) classifyReferral(c *chainWalk, a *authority) *reply {
 // rest is asked for.
 func (r *Resolver) negativeReply(c *chainWalk, soa *dns.SOA) *reply {
 	p, m := c.p, c.m
-	if rep := recursionLame(m); rep != nil {
-		return rep
-	}
 	if len(c.chain) > 0 && soa == nil && m.Rcode == dns.RcodeSuccess {
 		return c.continueAt()
 	}

@@ -60,11 +60,11 @@ func TestClassify(t *testing.T) {
 	}{
 		{"answer", www, msg(www, true, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil), replyAnswer, 1, 1},
 		{"answer without AA", www, msg(www, false, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil), replyAnswer, 1, 1},
-		{"answer without AA from a recursive server is lame", www, func() *dns.Msg {
+		{"answer without AA from a recursive server (kept as the last resort)", www, func() *dns.Msg {
 			m := msg(www, false, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil)
 			m.RecursionAvailable = true
 			return m
-		}(), replyLame, 0, 0},
+		}(), replyAnswer, 1, 1},
 		{"answer with AA from a recursive server", www, func() *dns.Msg {
 			m := msg(www, true, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil)
 			m.RecursionAvailable = true
@@ -100,11 +100,11 @@ func TestClassify(t *testing.T) {
 		{"NXDOMAIN", www, msg(www, true, dns.RcodeNameError, nil, []string{soa}, nil), replyNXDomain, 0, 0},
 		{"NODATA", www, msg(www, true, 0, nil, []string{soa}, nil), replyNoData, 0, 0},
 		{"negative without AA", www, msg(www, false, dns.RcodeNameError, nil, []string{soa}, nil), replyNXDomain, 0, 0},
-		{"negative without AA from a recursive server is lame", www, func() *dns.Msg {
+		{"negative without AA from a recursive server (kept as the last resort)", www, func() *dns.Msg {
 			m := msg(www, false, dns.RcodeNameError, nil, []string{soa}, nil)
 			m.RecursionAvailable = true
 			return m
-		}(), replyLame, 0, 0},
+		}(), replyNXDomain, 0, 0},
 		{"referral", fromLab, msg(fromLab, false, 0, nil,
 			[]string{"example.lab. 86400 IN NS ns1.example.lab.", "example.lab. 86400 IN NS ns.other."},
 			[]string{"ns1.example.lab. 86400 IN A 192.0.2.30", "ns.other. 86400 IN A 6.6.6.6", "x.example.lab. 86400 IN A 6.6.6.6"}),
@@ -120,6 +120,9 @@ func TestClassify(t *testing.T) {
 			rep := r.classify(tt.p, tt.m)
 			if rep.kind != tt.kind {
 				t.Fatalf("kind %s (%s), want %s", rep.kind, rep.why, tt.kind)
+			}
+			if want := strings.Contains(tt.name, "recursive server (kept"); rep.recLame != want {
+				t.Errorf("recLame %v, want %v", rep.recLame, want)
 			}
 			if len(rep.chain) != tt.chain || len(rep.sets) != tt.sets {
 				t.Errorf("chain %d sets %d, want %d %d: %v", len(rep.chain), len(rep.sets), tt.chain, tt.sets, rep.sets)
@@ -200,7 +203,7 @@ func TestClassifyKinds(t *testing.T) {
 			m := msg(www, false, 0, []string{"www.example.lab. 60 IN CNAME www.other."}, nil, nil)
 			m.RecursionAvailable = true
 			return m
-		}(), kind: replyLame, why: "recursion available and no AA"},
+		}(), kind: replyCNAME, next: "www.other."},
 		{name: "CNAME leaving the zone", p: www, m: msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME WWW.Other."}, nil, nil),
 			kind: replyCNAME, next: "www.other."},
 		{name: "CNAME into a child zone without AA", p: www, m: msg(www, false, 0, []string{"www.example.lab. 60 IN CNAME a.sub.example.lab."},
@@ -236,11 +239,11 @@ func TestClassifyKinds(t *testing.T) {
 		{name: "NXDOMAIN without SOA is not cached", p: www, m: msg(www, true, dns.RcodeNameError, nil, nil, nil), kind: replyNXDomain},
 		{name: "SOA of another zone is no proof", p: www, m: msg(www, true, dns.RcodeNameError, nil, []string{labSOA}, nil), kind: replyNXDomain},
 		{name: "NODATA without AA is not cached", p: www, m: msg(www, false, 0, nil, []string{soa}, nil), kind: replyNoData},
-		{name: "NODATA without AA from a recursive server is lame", p: www, m: func() *dns.Msg {
+		{name: "NODATA without AA from a recursive server", p: www, m: func() *dns.Msg {
 			m := msg(www, false, 0, nil, []string{soa}, nil)
 			m.RecursionAvailable = true
 			return m
-		}(), kind: replyLame, why: "recursion available and no AA"},
+		}(), kind: replyNoData},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

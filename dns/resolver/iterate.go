@@ -416,6 +416,9 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 	for i := range zs.cands {
 		zs.cands[i].tries = 0
 	}
+	// The answer of a recursion-lame server, kept in case no other
+	// server answers.
+	var lastResort *reply
 	for {
 		i := r.infra.pick(zs.zone, zs.cands, r.clock.Now())
 		if i < 0 {
@@ -426,6 +429,9 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 			if more {
 				continue
 			}
+			if lastResort != nil {
+				return lastResort, nil
+			}
 			if last == "" {
 				last = "every server lame, failed or without an address"
 			}
@@ -433,6 +439,9 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 		}
 		if zs.tries >= r.cfg.MaxZoneTries {
 			r.stats.zoneTriesLimited.Add(1)
+			if lastResort != nil {
+				return lastResort, nil
+			}
 			return nil, fmt.Errorf("%w for %s (%s %s): %d queries to its servers: last: %s", ErrNoServers, zs.zone, name, dns.Type(qtype), zs.tries, last)
 		}
 		zs.tries++
@@ -459,6 +468,17 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 			r.log.LogAttrs(ctx, slog.LevelDebug, "bad response", slog.String("server", cd.addr.String()),
 				slog.String("zone", zs.zone), slog.String("why", rep.why))
 		default:
+			if rep.recLame {
+				cd.bad = true
+				r.stats.lame.Add(1)
+				last = cd.addr.String() + ": lame: recursion available and no AA"
+				r.log.LogAttrs(ctx, slog.LevelDebug, "recursion-lame server, its answer kept as the last resort",
+					slog.String("server", cd.addr.String()), slog.String("zone", zs.zone))
+				if lastResort == nil {
+					lastResort = rep
+				}
+				continue
+			}
 			return rep, nil
 		}
 	}
