@@ -438,3 +438,27 @@ func TestAnswerWithoutAARank(t *testing.T) {
 		t.Errorf("an answer without AA replaced the authoritative one: %v", set)
 	}
 }
+
+// TestReferralDSAnswers checks that a signed DS set a referral brought
+// answers a DS query from the cache (the parent's authoritative data,
+// which the validator checks), while an unsigned one does not.
+func TestReferralDSAnswers(t *testing.T) {
+	for _, signed := range []bool{true, false} {
+		r, cache := testResolver(t)
+		now := r.clock.Now()
+		ds := RRset{Name: "example.lab.", Type: dns.TypeDS, Class: dns.ClassINET, Rank: RankAuthority,
+			RRs: []dns.RR{mustRR("example.lab. 3600 IN DS 1 13 2 3084cbe9bc8b6c28bea9dd8e7e8a1f2346eb36b1a9ab5ef9a47d5c21b54d9a38")}}
+		if signed {
+			ds.Sigs = []dns.RR{mustRR("example.lab. 3600 IN RRSIG DS 13 2 3600 20260201000000 20260101000000 1 lab. AAAA")}
+		}
+		cache.StoreRRset(ds, now)
+		st := &state{r: r}
+		res, err := st.resolve(context.Background(), "example.lab.", dns.TypeDS, true)
+		if signed && (err != nil || len(res.answer) != 2) {
+			t.Errorf("signed DS from a referral: %v, %v; want it answered from the cache with its RRSIG", res, err)
+		}
+		if !signed && err == nil {
+			t.Errorf("unsigned DS from a referral answered a DS query: %v", res.answer)
+		}
+	}
+}

@@ -71,7 +71,7 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			st.checked = false
 		} else if qtype != dns.TypeANY {
 			now := r.clock.Now()
-			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && set.Rank >= RankAnswerNonAuth {
+			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && answers(&set) {
 				res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
 				return res, nil
 			}
@@ -135,6 +135,16 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			return nil, fmt.Errorf("resolver: internal error: iterate returned %s", rep.kind)
 		}
 	}
+}
+
+// answers reports whether a cached set may answer a query for its name
+// and type: answer data, or a signed DS set from a referral, which is the
+// parent zone's authoritative data (RFC 4035 section 3.1.4: the parent
+// sends it with the delegation) and which the validator checks with the
+// parent's keys like any other answer; asking the parent again for it
+// would only repeat the referral.
+func answers(set *RRset) bool {
+	return set.Rank >= RankAnswerNonAuth || set.Type == dns.TypeDS && set.Rank >= RankAuthority && len(set.Sigs) > 0
 }
 
 // RFC 9156 §2.3 limits on QNAME minimisation: at most maxMinimiseCount
