@@ -265,16 +265,7 @@ func (cp *configParser) decode(key, value string, lineno, col int) error {
 			c.DoIP6 = &b
 		}
 	case key == "cache-min-ttl" || key == "cache-max-ttl":
-		n, err := strconv.ParseUint(value, 10, 32)
-		if err != nil {
-			return cp.errorf(lineno, col, "config: %s %q: want a number of seconds", key, value)
-		}
-		ttl := uint32(n)
-		if key == "cache-min-ttl" {
-			c.CacheMinTTL = &ttl
-		} else {
-			c.CacheMaxTTL = &ttl
-		}
+		return cp.cacheTTL(key == "cache-min-ttl", key, value, lineno, col)
 	case key == "features":
 		return cp.features(value, lineno, col)
 	case strings.HasPrefix(key, "harden-"):
@@ -307,19 +298,27 @@ func (cp *configParser) features(value string, lineno, col int) error {
 			continue
 		}
 		c.Features[k] = v
-		switch k {
-		case "min_ttl", "max_ttl":
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return cp.errorf(lineno, col, "config: features: %s %q: want a number of seconds", k, v)
-			}
-			ttl := uint32(n)
-			if k == "min_ttl" {
-				c.CacheMinTTL = &ttl
-			} else {
-				c.CacheMaxTTL = &ttl
+		if k == "min_ttl" || k == "max_ttl" {
+			if err := cp.cacheTTL(k == "min_ttl", "features: "+k, v, lineno, col); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// cacheTTL decodes a cache TTL bound in seconds into CacheMinTTL (lower) or
+// CacheMaxTTL (otherwise); what names it in errors.
+func (cp *configParser) cacheTTL(lower bool, what, value string, lineno, col int) error {
+	n, err := strconv.ParseUint(value, 10, 32)
+	if err != nil {
+		return cp.errorf(lineno, col, "config: %s %q: want a number of seconds", what, value)
+	}
+	ttl := uint32(n)
+	if lower {
+		cp.cfg.CacheMinTTL = &ttl
+	} else {
+		cp.cfg.CacheMaxTTL = &ttl
 	}
 	return nil
 }
