@@ -23,8 +23,11 @@
 //     does); owner and RDATA names compare case-insensitively; TTLs are
 //     compared only when the entry says MATCH ttl.
 //   - Message IDs are never compared (the resolver picks random IDs).
-//   - MATCH all compares EDNS only by the DO bit, not by UDP payload size,
-//     which is resolver configuration rather than behaviour.
+//   - MATCH all compares no EDNS at all, as Deckard's does (its "all" is
+//     opcode, qtype, qname, flags, rcode and the three sections): the DO
+//     bit echoes the client's query (RFC 3225), which many scenarios do
+//     not write down, and the UDP payload size is resolver configuration.
+//     MATCH DO, noedns and edns compare EDNS when a scenario asks.
 //   - ADJUST copy_id also copies the letter case of the query name into the
 //     reply's question when the names are equal ignoring case, so that a
 //     resolver using 0x20 randomisation accepts scripted replies.
