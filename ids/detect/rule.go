@@ -15,11 +15,11 @@ type crule struct {
 	fast    *rules.Content // the fast pattern; nil when the rule has none the prefilter can use
 	fastBuf buffer.ID
 
-	lists      []clist
-	appDir     buffer.Direction // ToClient when a list inspects a server-side buffer
-	needPacket bool
-	noStream   bool // payload only from packets
-	onlyStream bool // payload only from the stream
+	lists             []clist
+	appDir            buffer.Direction // ToClient when a list inspects a server-side buffer
+	needPacket        bool
+	noStream          bool // payload only from packets
+	onlyStream        bool // payload only from the stream
 	dsizeNeedsPayload bool
 
 	bitTests []cbit

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rampart-fw/rampart/ids/internal/benchclock"
+	"github.com/rampart-fw/rampart/ids/internal/traffic"
 	"pgregory.net/rapid"
 )
 
@@ -118,8 +119,8 @@ func TestScanMatchesNaive(t *testing.T) {
 // benchmark's traffic and pattern sets, with a few patterns taken from
 // the traffic itself so that there are matches to find.
 func TestScanCorpus(t *testing.T) {
-	payloads := corpus(300, 7)
-	pats := patternSet(2000, 7)
+	payloads := traffic.Corpus(300, 7)
+	pats := patterns(2000, 7)
 	for i, p := range payloads[:40] {
 		off := i % max(1, len(p)-20)
 		pats = append(pats, Pattern{Bytes: p[off : off+min(len(p)-off, 1+i%20)], Nocase: i%2 == 0})
@@ -140,9 +141,9 @@ func TestScanCorpus(t *testing.T) {
 }
 
 func TestScanAllocs(t *testing.T) {
-	m := New(patternSet(1000, 3))
+	m := New(patterns(1000, 3))
 	h := m.NewHits()
-	payloads := corpus(50, 3)
+	payloads := traffic.Corpus(50, 3)
 	for _, p := range payloads {
 		m.Scan(p, h)
 	}
@@ -186,13 +187,13 @@ func (n *naiveMatcher) scan(data []byte, out []int32) []int32 {
 }
 
 func BenchmarkScan(b *testing.B) {
-	payloads := corpus(2000, 1)
+	payloads := traffic.Corpus(2000, 1)
 	total := 0
 	for _, p := range payloads {
 		total += len(p)
 	}
 	for _, n := range []int{100, 1000, 10000} {
-		pats := patternSet(n, uint64(n))
+		pats := patterns(n, uint64(n))
 		b.Run(fmt.Sprintf("patterns=%d/mpm", n), func(b *testing.B) {
 			m := New(pats)
 			h := m.NewHits()
@@ -231,7 +232,7 @@ func BenchmarkScan(b *testing.B) {
 // shared machine: one 8-byte load and an add per 8 bytes of the same
 // corpus.
 func BenchmarkMemory(b *testing.B) {
-	payloads := corpus(2000, 1)
+	payloads := traffic.Corpus(2000, 1)
 	total := 0
 	for _, p := range payloads {
 		total += len(p)
@@ -251,3 +252,11 @@ func BenchmarkMemory(b *testing.B) {
 }
 
 var sink uint64
+
+func patterns(n int, seed uint64) []Pattern {
+	var out []Pattern
+	for _, p := range traffic.Patterns(n, seed) {
+		out = append(out, Pattern{Bytes: p.Bytes, Nocase: p.Nocase})
+	}
+	return out
+}

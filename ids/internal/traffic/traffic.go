@@ -1,4 +1,8 @@
-package mpm
+// Package traffic generates the IDS benchmarks' inputs: HTTP requests
+// and responses, DNS queries and answers and TLS ClientHellos, the
+// traffic the IDS's throughput is measured on, and sets of literals of
+// the shapes rules' fast patterns have. It is deterministic for a seed.
+package traffic
 
 import (
 	"encoding/binary"
@@ -6,10 +10,6 @@ import (
 	"math/rand/v2"
 	"strings"
 )
-
-// The benchmark corpus: generated HTTP requests and responses, DNS
-// queries and TLS ClientHellos, the traffic the issue measures Snort on,
-// and pattern sets of the shapes rules' fast patterns have.
 
 var vocab = strings.Fields(`admin login index search api user account session token update
 install setup config shell cmd exec upload download file image static assets scripts
@@ -21,6 +21,12 @@ compatible msie trident gecko khtml webkit mobile tablet bot crawler spider moni
 content type length encoding gzip deflate chunked keep alive close cache control no store
 application json javascript html xml text plain form urlencoded multipart octet stream
 example test local internal corp mail cdn static media video news shop store cart pay`)
+
+// Pattern is a literal and whether it ignores case.
+type Pattern struct {
+	Bytes  []byte
+	Nocase bool
+}
 
 func word(r *rand.Rand) string { return vocab[r.IntN(len(vocab))] }
 
@@ -135,9 +141,9 @@ func tlsClientHello(r *rand.Rand) []byte {
 	return append(rec, hs...)
 }
 
-// corpus returns n payloads in the mix of the issue's generated traffic:
+// Corpus returns n payloads in the mix of the issue's generated traffic:
 // by bytes mostly HTTP, with DNS and TLS handshakes.
-func corpus(n int, seed uint64) [][]byte {
+func Corpus(n int, seed uint64) [][]byte {
 	r := rand.New(rand.NewPCG(seed, 1))
 	out := make([][]byte, 0, n)
 	for len(out) < n {
@@ -157,10 +163,10 @@ func corpus(n int, seed uint64) [][]byte {
 	return out
 }
 
-// patternSet returns n patterns of 4 to 30 bytes shaped like rules' fast
+// Patterns returns n patterns of 4 to 30 bytes shaped like rules' fast
 // patterns: words and phrases, URL paths, header fragments, hex byte
 // sequences; half of them nocase. A few occur in the corpus.
-func patternSet(n int, seed uint64) []Pattern {
+func Patterns(n int, seed uint64) []Pattern {
 	r := rand.New(rand.NewPCG(seed, 2))
 	out := make([]Pattern, 0, n)
 	clip := func(s string) string {
