@@ -536,10 +536,10 @@ func parseAddrLeaf(tok string) (AddrSet, error) {
 			addr, mask, _ := strings.Cut(tok, "/")
 			a, err1 := netip.ParseAddr(addr)
 			m, err2 := netip.ParseAddr(mask)
-			bits := maskBits(m)
-			if err1 != nil || err2 != nil || !a.Is4() || !m.Is4() || bits < 0 {
+			if err1 != nil || err2 != nil || !a.Is4() || !m.Is4() || maskBits(m) < 0 {
 				return s, fmt.Errorf("bad address %q", tok)
 			}
+			bits := maskBits(m)
 			pfx = netip.PrefixFrom(a, bits)
 		}
 		pfx = pfx.Masked()

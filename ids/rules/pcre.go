@@ -897,10 +897,11 @@ func (t *pcreTranslator) class(f pcreFlags) *pcreError {
 		}
 		first = false
 		if c == '[' && t.i+1 < len(t.src) && t.src[t.i+1] == ':' {
-			end := strings.Index(t.src[t.i:], ":]")
+			end := strings.Index(t.src[t.i+2:], ":]")
 			if end < 0 {
 				return t.fail(t.i, "POSIX class not closed by :]")
 			}
+			end += 2
 			name := t.src[t.i+2 : t.i+end]
 			neg := strings.HasPrefix(name, "^")
 			fn, ok := posixClasses[strings.TrimPrefix(name, "^")]
