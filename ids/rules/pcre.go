@@ -584,6 +584,30 @@ func (t *pcreTranslator) group(f *pcreFlags) *pcreError {
 	return nil
 }
 
+// captureGroups counts the capturing groups of a PCRE pattern, roughly:
+// the opening parentheses not escaped, not in a class, not followed by
+// ? or *, plus the named ones.
+func captureGroups(p string) int {
+	n, class := 0, false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\':
+			i++
+		case class:
+			class = c != ']'
+		case c == '[':
+			class = true
+		case c == '(':
+			if i+1 < len(p) && (p[i+1] != '?' && p[i+1] != '*' || strings.HasPrefix(p[i+1:], "?P<") ||
+				strings.HasPrefix(p[i+1:], "?<") && !strings.HasPrefix(p[i+1:], "?<=") && !strings.HasPrefix(p[i+1:], "?<!") ||
+				strings.HasPrefix(p[i+1:], "?'")) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func cut(s string, c byte) string {
 	if i := strings.IndexByte(s, c); i >= 0 {
 		return s[:i+1]
@@ -786,7 +810,28 @@ func (t *pcreTranslator) escape(f pcreFlags) (isAtom bool, err *pcreError) {
 		return false, nil
 	}
 	if c >= '1' && c <= '9' {
-		return false, t.fail(start, `backreference \%c is not supported by RE2`, c)
+		// PCRE reads \NNN as a backreference when the number is below
+		// 10, starts with 8 or 9, or there are that many groups;
+		// otherwise as up to three octal digits.
+		j := t.i + 1
+		for j < len(t.src) && isDigit(t.src[j]) {
+			j++
+		}
+		n, _ := strconv.Atoi(t.src[t.i+1 : j])
+		if n < 10 || c >= '8' || n <= captureGroups(t.src) {
+			return false, t.fail(start, `backreference \%s is not supported by RE2`, t.src[t.i+1:j])
+		}
+		k := t.i + 1
+		for k < len(t.src) && k < t.i+4 && t.src[k] >= '0' && t.src[k] <= '7' {
+			k++
+		}
+		v, _ := strconv.ParseUint(t.src[t.i+1:k], 8, 16)
+		t.i = k
+		if v > 0xff {
+			return false, t.fail(start, `octal escape above \377 is not a byte`)
+		}
+		t.literal(f, byte(v))
+		return true, nil
 	}
 	v, err := t.charEscape()
 	if err != nil {
