@@ -2,6 +2,7 @@ package detect
 
 import (
 	"github.com/rampart-fw/rampart/ids/buffer"
+	"github.com/rampart-fw/rampart/ids/mpm"
 	"github.com/rampart-fw/rampart/ids/rules"
 	"github.com/rampart-fw/rampart/ipproto"
 )
@@ -190,7 +191,7 @@ func compileRule(r *rules.Rule, idx int32) (*crule, error) {
 			case *rules.Content:
 				ci = citem{kind: kContent, c: v, pat: v.Pattern, relative: v.Relative()}
 				if v.Nocase {
-					ci.pat = asciiLower(v.Pattern)
+					ci.pat = mpm.LowerASCII(v.Pattern)
 				}
 				switch {
 				case v.StartsWith:
@@ -226,17 +227,6 @@ func compileRule(r *rules.Rule, idx int32) (*crule, error) {
 		}
 	}
 	return cr, nil
-}
-
-func asciiLower(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		out[i] = c
-	}
-	return out
 }
 
 // applyFlowbits runs the rule's set, unset and toggle commands.

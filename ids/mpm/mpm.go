@@ -112,7 +112,7 @@ func New(patterns []Pattern) *Matcher {
 		}
 		k := key{string(p.Bytes), p.Nocase}
 		if p.Nocase {
-			k.s = string(lower(p.Bytes))
+			k.s = string(LowerASCII(p.Bytes))
 		}
 		u, ok := byKey[k]
 		if !ok {
@@ -132,7 +132,10 @@ func New(patterns []Pattern) *Matcher {
 	return m
 }
 
-func lower(b []byte) []byte {
+// LowerASCII returns a copy of b with the ASCII letters in lower case,
+// other bytes unchanged: the folding of nocase patterns, which the
+// matcher applies and an engine that verifies its candidates must share.
+func LowerASCII(b []byte) []byte {
 	out := make([]byte, len(b))
 	for i, c := range b {
 		if c >= 'A' && c <= 'Z' {

@@ -14,7 +14,7 @@ import (
 
 // naive is the reference: every pattern searched for separately.
 func naive(pats []Pattern, data []byte) []int32 {
-	lowered := lower(data)
+	lowered := LowerASCII(data)
 	var out []int32
 	for id, p := range pats {
 		if len(p.Bytes) == 0 {
@@ -22,7 +22,7 @@ func naive(pats []Pattern, data []byte) []int32 {
 		}
 		var found bool
 		if p.Nocase {
-			found = bytes.Contains(lowered, lower(p.Bytes))
+			found = bytes.Contains(lowered, LowerASCII(p.Bytes))
 		} else {
 			found = bytes.Contains(data, p.Bytes)
 		}
@@ -212,7 +212,7 @@ func BenchmarkScan(b *testing.B) {
 		b.Run(fmt.Sprintf("patterns=%d/naive", n), func(b *testing.B) {
 			nm := &naiveMatcher{pats: pats}
 			for _, p := range pats {
-				nm.lower = append(nm.lower, lower(p.Bytes))
+				nm.lower = append(nm.lower, LowerASCII(p.Bytes))
 			}
 			var out []int32
 			b.SetBytes(int64(total))

@@ -474,34 +474,28 @@ var portItems = itemParser[PortSet]{any: AnyPort, leaf: parsePortLeaf, kind: "po
 // parseAddrSpec parses an address specification. A result that admits no
 // address is an error: such a rule could never match.
 func parseAddrSpec(s string, vars Vars, seen []string) (AddrSet, *specError) {
-	p := &specParser{s: s, vars: vars, seen: seen}
-	v, err := parseSpec[AddrSet](p, &addrItems, false)
-	if err != nil {
-		return v, err
-	}
-	p.skipSpace()
-	if p.i < len(s) {
-		return v, p.errf(p.i, "unexpected %q in address", s[p.i:])
-	}
-	if v.IsEmpty() {
-		return v, p.errf(0, "address %q matches no address", s)
-	}
-	return v, nil
+	return parseWhole[AddrSet](s, vars, seen, &addrItems, func(v *AddrSet) bool { return v.IsEmpty() })
 }
 
 // parsePortSpec parses a port specification.
 func parsePortSpec(s string, vars Vars, seen []string) (PortSet, *specError) {
+	return parseWhole[PortSet](s, vars, seen, &portItems, func(v *PortSet) bool { return len(v.r) == 0 })
+}
+
+// parseWhole parses a whole specification: nothing may follow it, and it
+// must admit something.
+func parseWhole[S any, PS set[S]](s string, vars Vars, seen []string, ip *itemParser[S], empty func(PS) bool) (S, *specError) {
 	p := &specParser{s: s, vars: vars, seen: seen}
-	v, err := parseSpec[PortSet](p, &portItems, false)
+	v, err := parseSpec[S, PS](p, ip, false)
 	if err != nil {
 		return v, err
 	}
 	p.skipSpace()
 	if p.i < len(s) {
-		return v, p.errf(p.i, "unexpected %q in port", s[p.i:])
+		return v, p.errf(p.i, "unexpected %q in %s", s[p.i:], ip.kind)
 	}
-	if len(v.r) == 0 {
-		return v, p.errf(0, "port %q matches no port", s)
+	if empty(&v) {
+		return v, p.errf(0, "%s %q matches no %s", ip.kind, s, ip.kind)
 	}
 	return v, nil
 }

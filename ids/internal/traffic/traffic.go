@@ -169,17 +169,20 @@ func Corpus(n int, seed uint64) [][]byte {
 func Patterns(n int, seed uint64) []Pattern {
 	r := rand.New(rand.NewPCG(seed, 2))
 	out := make([]Pattern, 0, n)
-	clip := func(s string) string {
-		for len(s) < 4 {
+	// clip cuts s to at most 30 bytes, keeping at least min: a rule's
+	// literal is more than the common prefix it starts with.
+	clip := func(s string, min int) string {
+		for len(s) < min {
 			s += word(r)
 		}
 		if len(s) > 30 {
-			s = s[:4+r.IntN(27)]
+			s = s[:min+r.IntN(31-min)]
 		}
 		return s
 	}
 	for len(out) < n {
 		var s string
+		keep := 4
 		switch r.IntN(8) {
 		case 0, 1:
 			s = fmt.Sprintf("/%s/%s%s.%s", word(r), word(r), fmt.Sprint(r.IntN(100)), []string{"php", "asp", "cgi", "jsp", "exe"}[r.IntN(5)])
@@ -189,6 +192,7 @@ func Patterns(n int, seed uint64) []Pattern {
 			s = fmt.Sprintf("%s %s %s", word(r), word(r), word(r))
 		case 4:
 			s = fmt.Sprintf("User-Agent: %s%s/%d", word(r), word(r), r.IntN(10))
+			keep = 18
 		case 5:
 			s = fmt.Sprintf("%s%c%s", word(r), "_-.:"[r.IntN(4)], word(r))
 		case 6, 7:
@@ -199,7 +203,7 @@ func Patterns(n int, seed uint64) []Pattern {
 			out = append(out, Pattern{Bytes: b})
 			continue
 		}
-		out = append(out, Pattern{Bytes: []byte(clip(s)), Nocase: r.IntN(2) == 0})
+		out = append(out, Pattern{Bytes: []byte(clip(s, keep)), Nocase: r.IntN(2) == 0})
 	}
 	return out
 }
