@@ -146,7 +146,8 @@ type Quoted struct {
 // copying them, is meant to be reused for every packet, and is overwritten
 // completely by each Decode or DecodeIP.
 //
-// Ports: Src and Dst carry the TCP or UDP ports; for ICMP queries (echo,
+// Ports: Src and Dst carry the ports of TCP, UDP, UDP-Lite, SCTP and
+// DCCP (ipproto.Proto.HasPorts); for ICMP queries (echo,
 // and the ICMPv4 timestamp, information and address mask messages) both
 // carry the query identifier, which is what pairs a request with its
 // reply (the convention of package flow, so that Flow serves them
@@ -204,12 +205,18 @@ type Parsed struct {
 	TCPUrgent  uint16
 	TCPOpts    TCPOptions
 	UDPLen     uint16
-	ICMPType   uint8
-	ICMPCode   uint8
-	ICMPID     uint16 // for ICMP queries
-	ICMPSeq    uint16 // for ICMP queries
-	ICMPRest   uint32 // bytes 4-7 of the ICMP header: MTU, pointer, gateway...
-	Quote      Quoted // for ICMP errors
+	// UDPCoverage is how many bytes, header included, a UDP-Lite
+	// checksum covers: the coverage field, or the whole datagram when
+	// the field is 0.
+	UDPCoverage uint16
+	SCTP        SCTPInfo // when Proto is SCTP
+	DCCP        DCCPInfo // when Proto is DCCP
+	ICMPType    uint8
+	ICMPCode    uint8
+	ICMPID      uint16 // for ICMP queries
+	ICMPSeq     uint16 // for ICMP queries
+	ICMPRest    uint32 // bytes 4-7 of the ICMP header: MTU, pointer, gateway...
+	Quote       Quoted // for ICMP errors
 
 	// PayloadOff and PayloadLen locate the transport payload (or, for a
 	// non-first fragment or an undecoded protocol, everything after the
@@ -649,6 +656,12 @@ func (w *v6Walk) routing(h []byte, off int) {
 	}
 	if segLeft == 0 {
 		return
+	}
+	if typ == 4 {
+		// A node with segment routing on (Linux's seg6_enabled) sends
+		// the packet on to the next segment: the outer destination,
+		// which the policy judged, is not where it ends up.
+		w.anomalies |= AnomalySegmentRouting
 	}
 	n := (len(h) - 8) / 16
 	if n == 0 {
