@@ -366,4 +366,3 @@ func TestRewriteTransports(t *testing.T) {
 		})
 	}
 }
-
