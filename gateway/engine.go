@@ -288,13 +288,24 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	if p.IsFragment {
 		return drop(ReasonFragment)
 	}
-	if p.Proto == ipproto.ICMP || p.Proto == ipproto.ICMPv6 {
-		if r := icmpRefused(p); r != ReasonEstablished {
-			return drop(r)
+	var cp conntrack.Packet
+	if !fillConntrack(&cp, p) {
+		// The rarer protocols, behind a test that TCP and UDP pass at
+		// once. SCTP's chunks and DCCP's header are read onto this
+		// frame, so that no packet pays for clearing them but theirs.
+		switch p.Proto {
+		case ipproto.ICMP, ipproto.ICMPv6:
+			if r := icmpRefused(p); r != ReasonEstablished {
+				return drop(r)
+			}
+		case ipproto.SCTP:
+			s := p.SCTP()
+			cp.SCTP = &s
+		case ipproto.DCCP:
+			dc := p.DCCP()
+			cp.DCCP = &dc
 		}
 	}
-	var cp conntrack.Packet
-	fillConntrack(&cp, p)
 	res := e.ct.Lookup(&cp)
 	switch res.State {
 	case conntrack.StateInvalid:
@@ -314,7 +325,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 		}
 	}
 	// A new connection (or an untracked message): the policy decides.
-	k := classify.Key{Dir: d.Dir, Flow: cp.Flow, TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
+	k := classify.Key{Dir: d.Dir, Flow: p.Flow(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
 	if in == datapath.LAN {
 		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
 	} else {
@@ -422,7 +433,9 @@ func icmpRefused(p *packet.Parsed) Reason {
 // must be zero: the fields are set one by one, since a composite literal
 // of the whole Packet is built on the stack and copied (about 65 of the
 // 1,600 instructions an established packet costs).
-func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
+//
+// It reports whether p is TCP or UDP, which need nothing more.
+func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) (done bool) {
 	cp.Flow = p.Flow()
 	cp.WScale = -1
 	cp.PayloadLen = p.PayloadLen
@@ -442,10 +455,9 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
 				}
 			}
 		}
-	case ipproto.SCTP:
-		cp.SCTP = p.SCTP
-	case ipproto.DCCP:
-		cp.DCCP = p.DCCP
+		return true
+	case ipproto.UDP:
+		return true
 	case ipproto.ICMP, ipproto.ICMPv6:
 		cp.ICMPType, cp.ICMPCode = p.ICMPType, p.ICMPCode
 		if p.IsICMPError() {
@@ -454,6 +466,7 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
 			cp.Inner = conntrack.Inner{Flow: q.Flow(), ICMPType: q.ICMPType, ICMPCode: q.ICMPCode, Seq: q.TCPSeq}
 		}
 	}
+	return false
 }
 
 // Counts returns how many frames got each verdict for each reason.

@@ -380,3 +380,46 @@ func TestRoutingHeaders(t *testing.T) {
 		t.Errorf("counts %v", c)
 	}
 }
+
+// TestTransportsAllocateNothing: established SCTP, DCCP and UDP-Lite
+// packets cost no allocation, as TCP's do.
+func TestTransportsAllocateNothing(t *testing.T) {
+	e, _ := newEngine(t, testPolicy)
+	const tagA, tagB = 7, 9
+	client, srv := sctpHost+":5000", sctpPeer
+	data := chunk(chData, make([]byte, 12+20))
+	for _, f := range []struct {
+		frame []byte
+		in    datapath.Side
+	}{
+		{ipFrame(t, client, srv, ipproto.SCTP, 64, 0, nil, sctpSeg(0, initChunk(chInit, tagA))), datapath.LAN},
+		{ipFrame(t, srv, client, ipproto.SCTP, 64, 0, nil, sctpSeg(tagA, initChunk(chInitAck, tagB))), datapath.WAN},
+		{ipFrame(t, client, srv, ipproto.DCCP, 64, 0, nil, dccpSeg(packet.DCCPRequest, 1, 0)), datapath.LAN},
+		{ipFrame(t, srv, client, ipproto.DCCP, 64, 0, nil, dccpSeg(packet.DCCPResponse, 9, 1)), datapath.WAN},
+		{ipFrame(t, client, srv, ipproto.DCCP, 64, 0, nil, dccpSeg(packet.DCCPAck, 2, 9)), datapath.LAN},
+		{ipFrame(t, client, srv, ipproto.UDPLite, 64, 0, nil, udpLiteSeg(8, 20)), datapath.LAN},
+	} {
+		if d := process(t, e, f.frame, f.in); d.Verdict != Forward {
+			t.Fatalf("setting up: %v/%v", d.Verdict, d.Reason)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"sctp", ipFrame(t, client, srv, ipproto.SCTP, 64, 0, nil, sctpSeg(tagB, data))},
+		{"dccp", ipFrame(t, client, srv, ipproto.DCCP, 64, 0, nil, dccpSeg(packet.DCCPDataAck, 3, 9))},
+		{"udplite", ipFrame(t, client, srv, ipproto.UDPLite, 64, 0, nil, udpLiteSeg(8, 20))},
+	} {
+		var p packet.Parsed
+		allocs := testing.AllocsPerRun(1000, func() {
+			p.Decode(c.frame)
+			if d := e.Process(&p, datapath.LAN); d.Verdict != Forward {
+				t.Fatalf("%s: %v/%v", c.name, d.Verdict, d.Reason)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per packet", c.name, allocs)
+		}
+	}
+}

@@ -167,7 +167,7 @@ func TestVerifyChecksumsDetectsCorruption(t *testing.T) {
 				continue
 			}
 			// UDP-Lite and DCCP may cover only the start of the data.
-			if proto == ipproto.UDPLite && i >= l4+int(p.UDPCoverage) || proto == ipproto.DCCP && i >= l4+dccpCoverage(p.Buf[l4:]) {
+			if proto == ipproto.UDPLite && i >= l4+p.UDPLiteCoverage() || proto == ipproto.DCCP && i >= l4+dccpCoverage(p.Buf[l4:]) {
 				continue
 			}
 			b := append([]byte(nil), tf.b...)

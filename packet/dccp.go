@@ -3,6 +3,8 @@ package packet
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // DCCP packet types (RFC 4340 5.1); 10 to 15 are reserved.
@@ -61,14 +63,12 @@ func (p *Parsed) decodeDCCP() {
 		p.truncated(InvalidDCCPTruncated, off)
 		return
 	}
-	d := &p.DCCP
-	d.Type = seg[8] >> 1 & 0x0f
-	d.Extended = seg[8]&1 != 0
-	if d.Type >= numDCCPTypes || (!d.Extended && d.Type != DCCPData && d.Type != DCCPAck && d.Type != DCCPDataAck) {
+	typ, x := seg[8]>>1&0x0f, seg[8]&1 != 0
+	if typ >= numDCCPTypes || (!x && typ != DCCPData && typ != DCCPAck && typ != DCCPDataAck) {
 		p.fail(InvalidDCCPHeader, off+8)
 		return
 	}
-	hl := dccpHeaderLen(d.Type, d.Extended)
+	hl := dccpHeaderLen(typ, x)
 	if len(seg) < hl {
 		p.truncated(InvalidDCCPTruncated, off)
 		return
@@ -82,13 +82,33 @@ func (p *Parsed) decodeDCCP() {
 		p.truncated(InvalidDCCPHeader, off+4)
 		return
 	}
-	d.CsCov = seg[5] & 0x0f
 	// RFC 4340 9.2: coverage beyond the packet means drop. Only a whole
 	// datagram's length is known.
-	if d.CsCov != 0 && !p.IsFragment && doff+(int(d.CsCov)-1)*4 > len(seg) {
+	if cov := int(seg[5] & 0x0f); cov != 0 && !p.IsFragment && doff+(cov-1)*4 > len(seg) {
 		p.fail(InvalidDCCPHeader, off+5)
 		return
 	}
+	sport := binary.BigEndian.Uint16(seg[0:])
+	dport := binary.BigEndian.Uint16(seg[2:])
+	p.Src = netip.AddrPortFrom(p.Src.Addr(), sport)
+	p.Dst = netip.AddrPortFrom(p.Dst.Addr(), dport)
+	p.HasL4 = true
+	p.PayloadOff = off + doff
+	p.PayloadLen = len(seg) - doff
+	p.portAnomalies(sport, dport)
+}
+
+// DCCP reads the DCCP header of p, which Decode checked. It is the zero
+// DCCPInfo unless p holds a decoded DCCP header.
+func (p *Parsed) DCCP() DCCPInfo {
+	var d DCCPInfo
+	if !p.HasL4 || p.Proto != ipproto.DCCP {
+		return d
+	}
+	seg := p.Buf[p.L4Off:]
+	d.Type = seg[8] >> 1 & 0x0f
+	d.Extended = seg[8]&1 != 0
+	d.CsCov = seg[5] & 0x0f
 	d.HasAck = d.Type != DCCPRequest && d.Type != DCCPData
 	if d.Extended {
 		d.Seq = uint64(binary.BigEndian.Uint16(seg[10:]))<<32 | uint64(binary.BigEndian.Uint32(seg[12:]))
@@ -101,14 +121,7 @@ func (p *Parsed) decodeDCCP() {
 			d.Ack = uint64(seg[13])<<16 | uint64(binary.BigEndian.Uint16(seg[14:]))
 		}
 	}
-	sport := binary.BigEndian.Uint16(seg[0:])
-	dport := binary.BigEndian.Uint16(seg[2:])
-	p.Src = netip.AddrPortFrom(p.Src.Addr(), sport)
-	p.Dst = netip.AddrPortFrom(p.Dst.Addr(), dport)
-	p.HasL4 = true
-	p.PayloadOff = off + doff
-	p.PayloadLen = len(seg) - doff
-	p.portAnomalies(sport, dport)
+	return d
 }
 
 // dccpCoverage is how many bytes of the DCCP packet seg its checksum

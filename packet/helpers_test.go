@@ -286,14 +286,14 @@ func compareGopacket(t *testing.T, b []byte, p *Parsed, raw bool) {
 		eq(t, "SrcPort", p.Src.Port(), uint16(u.SrcPort))
 		eq(t, "DstPort", p.Dst.Port(), uint16(u.DstPort))
 		if u.ChecksumCoverage != 0 {
-			eq(t, "UDPCoverage", p.UDPCoverage, u.ChecksumCoverage)
+			eq(t, "UDPLiteCoverage", p.UDPLiteCoverage(), int(u.ChecksumCoverage))
 		}
 	}
 	if l := pkt.Layer(layers.LayerTypeSCTP); l != nil && !isQuoteLayer(pkt, l) {
 		s := l.(*layers.SCTP)
 		eq(t, "SrcPort", p.Src.Port(), uint16(s.SrcPort))
 		eq(t, "DstPort", p.Dst.Port(), uint16(s.DstPort))
-		eq(t, "SCTP.VTag", p.SCTP.VTag, s.VerificationTag)
+		eq(t, "SCTP.VTag", p.SCTP().VTag, s.VerificationTag)
 	}
 	if l := pkt.Layer(layers.LayerTypeICMPv4); l != nil {
 		ic := l.(*layers.ICMPv4)

@@ -210,10 +210,7 @@ func (p *Parsed) decodeUDPLite() {
 		return
 	}
 	cov := int(binary.BigEndian.Uint16(seg[4:]))
-	switch {
-	case cov == 0:
-		cov = len(seg)
-	case cov < udpHeaderLen || (!p.IsFragment && cov > len(seg)):
+	if cov != 0 && (cov < udpHeaderLen || (!p.IsFragment && cov > len(seg))) {
 		// RFC 3828 3.1: such a datagram MUST be discarded. The length
 		// of a fragmented one is only known after reassembly.
 		p.fail(InvalidUDPLiteCoverage, off+4)
@@ -223,11 +220,25 @@ func (p *Parsed) decodeUDPLite() {
 	dport := binary.BigEndian.Uint16(seg[2:])
 	p.Src = netip.AddrPortFrom(p.Src.Addr(), sport)
 	p.Dst = netip.AddrPortFrom(p.Dst.Addr(), dport)
-	p.UDPCoverage = uint16(min(cov, maxIPLen))
 	p.HasL4 = true
 	p.PayloadOff = off + udpHeaderLen
 	p.PayloadLen = len(seg) - udpHeaderLen
 	p.portAnomalies(sport, dport)
+}
+
+// UDPLiteCoverage is how many bytes of the UDP-Lite datagram p, header
+// included, its checksum covers: the coverage field, or the whole
+// datagram when the field is 0. It is 0 unless p holds a decoded UDP-Lite
+// header.
+func (p *Parsed) UDPLiteCoverage() int {
+	if !p.HasL4 || p.Proto != ipproto.UDPLite {
+		return 0
+	}
+	seg := p.Buf[p.L4Off:]
+	if cov := int(binary.BigEndian.Uint16(seg[4:])); cov != 0 {
+		return cov
+	}
+	return len(seg)
 }
 
 func (p *Parsed) decodeICMP() {

@@ -147,7 +147,10 @@ type Quoted struct {
 // completely by each Decode or DecodeIP.
 //
 // Ports: Src and Dst carry the ports of TCP, UDP, UDP-Lite, SCTP and
-// DCCP (ipproto.Proto.HasPorts); for ICMP queries (echo,
+// DCCP (ipproto.Proto.HasPorts); the rest of the last three's headers is
+// read on demand (SCTP, DCCP, UDPLiteCoverage), so that a Parsed is no
+// larger, and no slower to clear, for the TCP and UDP that make up most
+// traffic. For ICMP queries (echo,
 // and the ICMPv4 timestamp, information and address mask messages) both
 // carry the query identifier, which is what pairs a request with its
 // reply (the convention of package flow, so that Flow serves them
@@ -205,18 +208,12 @@ type Parsed struct {
 	TCPUrgent  uint16
 	TCPOpts    TCPOptions
 	UDPLen     uint16
-	// UDPCoverage is how many bytes, header included, a UDP-Lite
-	// checksum covers: the coverage field, or the whole datagram when
-	// the field is 0.
-	UDPCoverage uint16
-	SCTP        SCTPInfo // when Proto is SCTP
-	DCCP        DCCPInfo // when Proto is DCCP
-	ICMPType    uint8
-	ICMPCode    uint8
-	ICMPID      uint16 // for ICMP queries
-	ICMPSeq     uint16 // for ICMP queries
-	ICMPRest    uint32 // bytes 4-7 of the ICMP header: MTU, pointer, gateway...
-	Quote       Quoted // for ICMP errors
+	ICMPType   uint8
+	ICMPCode   uint8
+	ICMPID     uint16 // for ICMP queries
+	ICMPSeq    uint16 // for ICMP queries
+	ICMPRest   uint32 // bytes 4-7 of the ICMP header: MTU, pointer, gateway...
+	Quote      Quoted // for ICMP errors
 
 	// PayloadOff and PayloadLen locate the transport payload (or, for a
 	// non-first fragment or an undecoded protocol, everything after the

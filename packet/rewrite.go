@@ -59,7 +59,7 @@ func (p *Parsed) VerifyChecksums() bool {
 		if binary.BigEndian.Uint16(seg[6:]) == 0 {
 			return false
 		}
-		return Checksum(seg[:p.UDPCoverage], p.pseudoHeader(ipproto.UDPLite, len(seg))) == 0
+		return Checksum(seg[:p.UDPLiteCoverage()], p.pseudoHeader(ipproto.UDPLite, len(seg))) == 0
 	case ipproto.DCCP:
 		return Checksum(seg[:dccpCoverage(seg)], p.pseudoHeader(ipproto.DCCP, len(seg))) == 0
 	case ipproto.SCTP:
@@ -365,7 +365,7 @@ func (p *Parsed) FillChecksum() {
 	covered := seg
 	switch p.Proto {
 	case ipproto.UDPLite:
-		covered = seg[:p.UDPCoverage]
+		covered = seg[:p.UDPLiteCoverage()]
 	case ipproto.DCCP:
 		covered = seg[:dccpCoverage(seg)]
 	}

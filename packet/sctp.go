@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"net/netip"
+
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // SCTP chunk types (RFC 9260 3.2) that SCTPInfo distinguishes.
@@ -63,8 +65,21 @@ type SCTPInfo struct {
 	Control    [MaxSCTPControl]SCTPChunk
 }
 
+// SCTP summarises the SCTP packet p: its verification tag and its chunks,
+// walked again (Decode checked them). It is the zero SCTPInfo unless p
+// holds a decoded SCTP header; for a first fragment it covers the chunks
+// the fragment holds.
+func (p *Parsed) SCTP() SCTPInfo {
+	var s SCTPInfo
+	if !p.HasL4 || p.Proto != ipproto.SCTP {
+		return s
+	}
+	s.walk(p.Buf[p.L4Off:])
+	return s
+}
+
 // Has reports whether a chunk of type t (below 16) is present.
-func (s *SCTPInfo) Has(t uint8) bool { return t < 16 && s.Types&(1<<t) != 0 }
+func (s SCTPInfo) Has(t uint8) bool { return t < 16 && s.Types&(1<<t) != 0 }
 
 // sctpControl reports the chunk types SCTPInfo.Control lists.
 func sctpControl(t uint8) bool {
@@ -80,11 +95,10 @@ func (p *Parsed) decodeSCTP() {
 	}
 	sport := binary.BigEndian.Uint16(seg[0:])
 	dport := binary.BigEndian.Uint16(seg[2:])
-	s := &p.SCTP
-	s.VTag = binary.BigEndian.Uint32(seg[4:])
 	// The chunks of a first fragment run past what it holds; the
 	// reassembled datagram is walked whole.
 	if !p.IsFragment {
+		var s SCTPInfo
 		if bad := s.walk(seg); bad >= 0 {
 			p.fail(InvalidSCTPChunk, off+bad)
 			return
@@ -102,6 +116,7 @@ func (p *Parsed) decodeSCTP() {
 // seg of the first malformed chunk (or of the end, for a packet without
 // chunks), or -1.
 func (s *SCTPInfo) walk(seg []byte) int {
+	s.VTag = binary.BigEndian.Uint32(seg[4:])
 	i := sctpHeaderLen
 	seenInit := false
 	for i < len(seg) {

@@ -148,45 +148,45 @@ func transportFrames(tb testing.TB) []testFrame {
 		{name: "ipv4/sctp-init", b: l4Frame(tb, false, ipproto.SCTP, initPkt),
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "Flow", p.Flow(), flow.Key{Src: netip.AddrPortFrom(v4A, 5000), Dst: netip.AddrPortFrom(v4B, 9899), Proto: ipproto.SCTP})
-				eq(t, "SCTP", p.SCTP, SCTPInfo{InitTag: 0xa1b2c3d4, NumChunks: 1, Types: 1 << SCTPInit, First: SCTPInit,
+				eq(t, "SCTP", p.SCTP(), SCTPInfo{InitTag: 0xa1b2c3d4, NumChunks: 1, Types: 1 << SCTPInit, First: SCTPInit,
 					NumControl: 1, Control: [MaxSCTPControl]SCTPChunk{{Type: SCTPInit}}})
 				eq(t, "PayloadOff", p.PayloadOff, 34+12)
 			}},
 		{name: "ipv6/sctp-cookie-echo-data", b: l4Frame(tb, true, ipproto.SCTP, bundle),
 			check: func(t *testing.T, p *Parsed) {
-				eq(t, "VTag", p.SCTP.VTag, 0x11223344)
-				eq(t, "NumChunks", p.SCTP.NumChunks, 3)
-				eq(t, "First", p.SCTP.First, SCTPCookieEcho)
-				eq(t, "NumControl", p.SCTP.NumControl, 1)
-				eq(t, "Has(Data)", p.SCTP.Has(SCTPData), true)
-				eq(t, "Has(SACK)", p.SCTP.Has(SCTPSACK), false)
+				eq(t, "VTag", p.SCTP().VTag, 0x11223344)
+				eq(t, "NumChunks", p.SCTP().NumChunks, 3)
+				eq(t, "First", p.SCTP().First, SCTPCookieEcho)
+				eq(t, "NumControl", p.SCTP().NumControl, 1)
+				eq(t, "Has(Data)", p.SCTP().Has(SCTPData), true)
+				eq(t, "Has(SACK)", p.SCTP().Has(SCTPSACK), false)
 			}},
 		{name: "ipv4/sctp-abort-t", b: l4Frame(tb, false, ipproto.SCTP, sctpPacket(0x55, sctpChunk(SCTPAbort, SCTPFlagT, nil))),
 			check: func(t *testing.T, p *Parsed) {
-				eq(t, "Control[0]", p.SCTP.Control[0], SCTPChunk{Type: SCTPAbort, Flags: SCTPFlagT})
+				eq(t, "Control[0]", p.SCTP().Control[0], SCTPChunk{Type: SCTPAbort, Flags: SCTPFlagT})
 			}},
 		{name: "ipv4/udplite-partial", b: l4Frame(tb, false, ipproto.UDPLite, udpLitePacket(12, 20)),
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "Dst", p.Dst, netip.AddrPortFrom(v4B, 7001))
-				eq(t, "UDPCoverage", p.UDPCoverage, 12)
+				eq(t, "UDPLiteCoverage", p.UDPLiteCoverage(), 12)
 				eq(t, "PayloadLen", p.PayloadLen, 20)
 			}},
 		{name: "ipv6/udplite-whole", b: l4Frame(tb, true, ipproto.UDPLite, udpLitePacket(0, 9)),
-			check: func(t *testing.T, p *Parsed) { eq(t, "UDPCoverage", p.UDPCoverage, 17) }},
+			check: func(t *testing.T, p *Parsed) { eq(t, "UDPLiteCoverage", p.UDPLiteCoverage(), 17) }},
 		{name: "ipv4/dccp-request", b: l4Frame(tb, false, ipproto.DCCP, dccpPacket(DCCPRequest, true, 0x0000a0b0c0d0, 0, 0, 0)),
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "Flow", p.Flow(), flow.Key{Src: netip.AddrPortFrom(v4A, 6000), Dst: netip.AddrPortFrom(v4B, 5001), Proto: ipproto.DCCP})
-				eq(t, "DCCP", p.DCCP, DCCPInfo{Type: DCCPRequest, Extended: true, Seq: 0xa0b0c0d0})
+				eq(t, "DCCP", p.DCCP(), DCCPInfo{Type: DCCPRequest, Extended: true, Seq: 0xa0b0c0d0})
 				eq(t, "PayloadOff", p.PayloadOff, 34+20)
 			}},
 		{name: "ipv4/dccp-response-partial-coverage", b: l4Frame(tb, false, ipproto.DCCP, dccpPacket(DCCPResponse, true, 0xffff00000001, 0x0000a0b0c0d0, 2, 12)),
 			check: func(t *testing.T, p *Parsed) {
-				eq(t, "DCCP", p.DCCP, DCCPInfo{Type: DCCPResponse, Extended: true, HasAck: true, CsCov: 2, Seq: 0xffff00000001, Ack: 0xa0b0c0d0})
+				eq(t, "DCCP", p.DCCP(), DCCPInfo{Type: DCCPResponse, Extended: true, HasAck: true, CsCov: 2, Seq: 0xffff00000001, Ack: 0xa0b0c0d0})
 				eq(t, "PayloadLen", p.PayloadLen, 12)
 			}},
 		{name: "ipv6/dccp-ack-short-seq", b: l4Frame(tb, true, ipproto.DCCP, dccpPacket(DCCPAck, false, 0x123456, 0xabcdef, 0, 0)),
 			check: func(t *testing.T, p *Parsed) {
-				eq(t, "DCCP", p.DCCP, DCCPInfo{Type: DCCPAck, HasAck: true, Seq: 0x123456, Ack: 0xabcdef})
+				eq(t, "DCCP", p.DCCP(), DCCPInfo{Type: DCCPAck, HasAck: true, Seq: 0x123456, Ack: 0xabcdef})
 			}},
 		{name: "ipv6/routing-srh-segments-left", b: srhFrame(tb, 1), anomalies: AnomalySegmentRouting,
 			check: func(t *testing.T, p *Parsed) {

@@ -71,7 +71,8 @@ func fuzzPacket(b []byte) Packet {
 	case ipproto.SCTP:
 		// Up to four chunks of types 0 to 15 from the sequence bytes,
 		// with the T bit now and then.
-		s := &p.SCTP
+		s := &packet.SCTPInfo{}
+		p.SCTP = s
 		s.VTag, s.InitTag = fuzzTags[b[14]&3], fuzzTags[b[14]>>2&3]
 		for i := range int(b[12]&3) + int(b[12]>>7) {
 			typ := b[6+i] & 0x0f
@@ -87,7 +88,7 @@ func fuzzPacket(b []byte) Packet {
 			}
 		}
 	case ipproto.DCCP:
-		p.DCCP = packet.DCCPInfo{Type: b[14] % 11, Extended: true, Seq: uint64(p.Seq), Ack: uint64(p.Ack), HasAck: b[15]&2 != 0}
+		p.DCCP = &packet.DCCPInfo{Type: b[14] % 11, Extended: true, Seq: uint64(p.Seq), Ack: uint64(p.Ack), HasAck: b[15]&2 != 0}
 	}
 	if b[18]&1 != 0 {
 		p.IsICMPError = true

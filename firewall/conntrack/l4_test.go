@@ -76,8 +76,8 @@ var sctpAssoc = conn{ipproto.SCTP, netip.MustParseAddrPort("10.10.0.5:5000"), ne
 // stands for a DATA chunk).
 func sctp(dir Dir, vtag uint32, chunks ...int) Packet {
 	p := sctpAssoc.pkt(dir)
-	s := &p.SCTP
-	s.VTag = vtag
+	s := &packet.SCTPInfo{VTag: vtag}
+	p.SCTP = s
 	for i, c := range chunks {
 		typ, flags := uint8(c&0xff), uint8(c>>8)
 		if c < 0 {
@@ -210,7 +210,7 @@ var dccpConnFlow = conn{ipproto.DCCP, netip.MustParseAddrPort("10.10.0.5:6000"),
 
 func dccp(dir Dir, typ uint8, seq, ack uint64) Packet {
 	p := dccpConnFlow.pkt(dir)
-	p.DCCP = packet.DCCPInfo{Type: typ, Extended: true, Seq: seq, Ack: ack, HasAck: typ != packet.DCCPRequest && typ != packet.DCCPData}
+	p.DCCP = &packet.DCCPInfo{Type: typ, Extended: true, Seq: seq, Ack: ack, HasAck: typ != packet.DCCPRequest && typ != packet.DCCPData}
 	return p
 }
 

@@ -59,13 +59,14 @@ type Packet struct {
 	IsICMPError bool
 	Inner       Inner
 
-	// SCTP is the decoder's summary of an SCTP packet: verification tag
-	// and chunks (their lengths already checked), when Flow.Proto is
-	// SCTP.
-	SCTP packet.SCTPInfo
-	// DCCP is the decoder's reading of a DCCP header, when Flow.Proto is
-	// DCCP.
-	DCCP packet.DCCPInfo
+	// SCTP is the decoder's summary of an SCTP packet (verification tag
+	// and chunks, their lengths already checked); it must be set when
+	// Flow.Proto is SCTP. A pointer, so that the Packet of every other
+	// protocol stays small to clear.
+	SCTP *packet.SCTPInfo
+	// DCCP is the decoder's reading of a DCCP header; it must be set when
+	// Flow.Proto is DCCP.
+	DCCP *packet.DCCPInfo
 
 	// Mark is an opaque value stored with the entry that Create makes from
 	// this packet, like Linux's ctmark; Entry and Recheck report it. The
@@ -295,12 +296,15 @@ func parsePacket(p *Packet, pk *parsed) Reason {
 	case ipproto.UDP, ipproto.UDPLite:
 		pk.kind = kindUDP
 	case ipproto.SCTP:
-		if r := sctpCheck(&p.SCTP); r != ReasonNone {
+		if p.SCTP == nil {
+			return ReasonMalformed
+		}
+		if r := sctpCheck(p.SCTP); r != ReasonNone {
 			return r
 		}
-		pk.kind, pk.request = kindSCTP, sctpStarts(&p.SCTP)
+		pk.kind, pk.request = kindSCTP, sctpStarts(p.SCTP)
 	case ipproto.DCCP:
-		if p.DCCP.Type > packet.DCCPSyncAck {
+		if p.DCCP == nil || p.DCCP.Type > packet.DCCPSyncAck {
 			return ReasonMalformed
 		}
 		pk.kind, pk.request = kindDCCP, p.DCCP.Type == packet.DCCPRequest

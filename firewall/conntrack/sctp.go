@@ -257,7 +257,7 @@ func sctpTagExempt(s *packet.SCTPInfo) bool {
 func (t *Table) sctpPacket(s *shard, idx int32, dir Dir, p *Packet, now int64) Result {
 	e := &s.entries[idx]
 	c := &e.sctp
-	sc := &p.SCTP
+	sc := p.SCTP
 	replied := e.status&stReplied != 0
 	res := Result{ID: s.id(idx), Dir: dir}
 
@@ -388,7 +388,7 @@ func flagT(c packet.SCTPChunk) bool { return c.Flags&packet.SCTPFlagT != 0 }
 // accepted. An entry whose first packet turns out Invalid is removed: it
 // would have no time-out.
 func (t *Table) sctpStart(s *shard, idx int32, p *Packet, now int64) Result {
-	r := sctpNew(&s.entries[idx].sctp, &p.SCTP)
+	r := sctpNew(&s.entries[idx].sctp, p.SCTP)
 	if r == ReasonNone {
 		res := t.sctpPacket(s, idx, DirOriginal, p, now)
 		if res.State != StateInvalid {

@@ -603,9 +603,10 @@ func (t *Table) start(s *shard, idx int32, p *Packet, pk *parsed, now int64) Res
 
 // update tracks p against its existing entry.
 func (t *Table) update(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, now int64) Result {
-	switch pk.kind {
-	case kindTCP:
+	if pk.kind == kindTCP {
 		return t.tcpPacket(s, idx, dir, p, pk, now)
+	}
+	switch pk.kind {
 	case kindSCTP:
 		return t.sctpPacket(s, idx, dir, p, now)
 	case kindDCCP:
