@@ -300,6 +300,15 @@ func TestNeighbourDiscoveryHopLimit(t *testing.T) {
 	if c["drop/nd_hop_limit"] != 4 || c["drop/icmp_redirect"] != 1 || c["forward/rule"]+c["forward/untracked"] != 3 {
 		t.Errorf("counts %v", c)
 	}
+
+	// The implicit rules follow the file's: a policy may still refuse
+	// well-formed neighbour discovery.
+	e, _ = newEngine(t, testPolicy+"deny in on wan proto icmpv6 type 135\n")
+	w = e.NewWorker()
+	expect(t, e, w, []expectStep{
+		{"neighbour solicitation in, refused by the policy", nd(outside, "ff02::1:ff00:1", 135, 255), datapath.WAN, false},
+		{"neighbour advertisement in", nd(outside, inside, 136, 255), datapath.WAN, true},
+	})
 }
 
 // TestRedirectAndSourceQuenchDropped: ICMP redirects and source quench

@@ -175,6 +175,12 @@ func TestSCTPTracking(t *testing.T) {
 		{"INIT retransmitted on a closed entry", cat(start[:1],
 			l4Step{name: "INIT again", advance: 4 * S, p: withTag(sctp(O, 0, init_), tagA), state: StateNew, reason: ReasonSCTPIgnored, ignored: true, sctp: SCTPClosed, expires: 6 * S},
 		)},
+		{"a HEARTBEAT with a strange tag does not answer an INIT", cat(start[:1],
+			l4Step{name: "HEARTBEAT back, unknown tag", p: sctp(R, 0x5555, heartbeat), state: StateEstablished, reason: ReasonSCTPIgnored, ignored: true, sctp: SCTPClosed, expires: 10 * S},
+			l4Step{name: "with data", p: sctp(R, 0x5557, heartbeat, data), state: StateInvalid, reason: ReasonSCTPVTag, sctp: SCTPClosed},
+			// Still unanswered: the INIT's retransmission is New.
+			l4Step{name: "INIT again", p: withTag(sctp(O, 0, init_), tagA), state: StateNew, reason: ReasonSCTPIgnored, ignored: true, sctp: SCTPClosed},
+		)},
 		{"new path of a multihomed association", []l4Step{
 			{name: "HEARTBEAT", p: sctp(O, tagB, heartbeat), create: true, state: StateNew, sctp: SCTPHeartbeatSent, expires: 30 * S},
 			{name: "HEARTBEAT ACK", p: sctp(R, tagA, hbAck), state: StateEstablished, sctp: SCTPEstablished, assured: true, expires: 210 * S},

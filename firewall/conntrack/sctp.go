@@ -366,14 +366,16 @@ func (t *Table) sctpPacket(s *shard, idx int32, dir Dir, p *Packet, now int64) R
 			e.status |= stAssured
 		}
 	}
-	if dir == DirReply {
-		e.status |= stReplied
-	}
 	if ignore {
-		// Accepted, but the entry's life is not extended.
+		// Accepted, but the entry's life is not extended, nor is it
+		// marked answered: a forged probe from the reply side must not
+		// make an unanswered INIT look like an association.
 		s.account(idx, dir, p, now)
 		s.fixDrop(idx)
 		return s.ignored(res, replied, ReasonSCTPIgnored)
+	}
+	if dir == DirReply {
+		e.status |= stReplied
 	}
 	s.refresh(idx, uint8(clsSCTP)+uint8(state), now, &t.timeouts)
 	s.account(idx, dir, p, now)
