@@ -2,7 +2,6 @@ package packet
 
 import (
 	"encoding/binary"
-	"net/netip"
 
 	"github.com/rampart-fw/rampart/ipproto"
 )
@@ -88,14 +87,7 @@ func (p *Parsed) decodeDCCP() {
 		p.fail(InvalidDCCPHeader, off+5)
 		return
 	}
-	sport := binary.BigEndian.Uint16(seg[0:])
-	dport := binary.BigEndian.Uint16(seg[2:])
-	p.Src = netip.AddrPortFrom(p.Src.Addr(), sport)
-	p.Dst = netip.AddrPortFrom(p.Dst.Addr(), dport)
-	p.HasL4 = true
-	p.PayloadOff = off + doff
-	p.PayloadLen = len(seg) - doff
-	p.portAnomalies(sport, dport)
+	p.setTransport(seg, doff)
 }
 
 // DCCP reads the DCCP header of p, which Decode checked. It is the zero

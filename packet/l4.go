@@ -216,13 +216,20 @@ func (p *Parsed) decodeUDPLite() {
 		p.fail(InvalidUDPLiteCoverage, off+4)
 		return
 	}
+	p.setTransport(seg, udpHeaderLen)
+}
+
+// setTransport records the transport header of hl bytes at p.L4Off whose
+// first four bytes are the source and destination ports, as UDP-Lite,
+// SCTP and DCCP headers are.
+func (p *Parsed) setTransport(seg []byte, hl int) {
 	sport := binary.BigEndian.Uint16(seg[0:])
 	dport := binary.BigEndian.Uint16(seg[2:])
 	p.Src = netip.AddrPortFrom(p.Src.Addr(), sport)
 	p.Dst = netip.AddrPortFrom(p.Dst.Addr(), dport)
 	p.HasL4 = true
-	p.PayloadOff = off + udpHeaderLen
-	p.PayloadLen = len(seg) - udpHeaderLen
+	p.PayloadOff = p.L4Off + hl
+	p.PayloadLen = len(seg) - hl
 	p.portAnomalies(sport, dport)
 }
 

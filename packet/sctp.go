@@ -3,7 +3,6 @@ package packet
 import (
 	"encoding/binary"
 	"hash/crc32"
-	"net/netip"
 
 	"github.com/rampart-fw/rampart/ipproto"
 )
@@ -93,8 +92,6 @@ func (p *Parsed) decodeSCTP() {
 		p.truncated(InvalidSCTPTruncated, off)
 		return
 	}
-	sport := binary.BigEndian.Uint16(seg[0:])
-	dport := binary.BigEndian.Uint16(seg[2:])
 	// The chunks of a first fragment run past what it holds; the
 	// reassembled datagram is walked whole.
 	if !p.IsFragment {
@@ -104,12 +101,7 @@ func (p *Parsed) decodeSCTP() {
 			return
 		}
 	}
-	p.Src = netip.AddrPortFrom(p.Src.Addr(), sport)
-	p.Dst = netip.AddrPortFrom(p.Dst.Addr(), dport)
-	p.HasL4 = true
-	p.PayloadOff = off + sctpHeaderLen
-	p.PayloadLen = len(seg) - sctpHeaderLen
-	p.portAnomalies(sport, dport)
+	p.setTransport(seg, sctpHeaderLen)
 }
 
 // walk reads the chunks of the SCTP packet seg. It returns the offset in

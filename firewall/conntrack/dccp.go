@@ -39,12 +39,7 @@ var dccpStateNames = [...]string{
 	"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING", "TIMEWAIT",
 }
 
-func (s DCCPState) String() string {
-	if int(s) < len(dccpStateNames) {
-		return dccpStateNames[s]
-	}
-	return "UNKNOWN"
-}
+func (s DCCPState) String() string { return stateName(dccpStateNames[:], uint8(s)) }
 
 // closing reports the states Linux's dccp_can_early_drop lets go under
 // pressure even when assured.
@@ -184,12 +179,5 @@ func (t *Table) dccpPacket(s *shard, idx int32, dir Dir, p *Packet, now int64) R
 		return s.invalid(res, ReasonDCCPState)
 	}
 	c.lastDir, c.lastPkt, c.state = uint8(dir), typ, uint8(next)
-	if dir == DirReply {
-		e.status |= stReplied
-	}
-	s.refresh(idx, uint8(clsDCCP)+uint8(next), now, &t.timeouts)
-	s.account(idx, dir, p, now)
-	s.fixDrop(idx)
-	res.State = stateFor(dir, replied)
-	return res
+	return t.accept(s, idx, uint8(clsDCCP)+uint8(next), p, res, replied, now)
 }

@@ -48,12 +48,7 @@ var sctpStateNames = [...]string{
 	"SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT",
 }
 
-func (s SCTPState) String() string {
-	if int(s) < len(sctpStateNames) {
-		return sctpStateNames[s]
-	}
-	return "UNKNOWN"
-}
+func (s SCTPState) String() string { return stateName(sctpStateNames[:], uint8(s)) }
 
 // closing reports the states in which an association may be evicted
 // under pressure even when assured (Linux's sctp_can_early_drop).
@@ -374,13 +369,22 @@ func (t *Table) sctpPacket(s *shard, idx int32, dir Dir, p *Packet, now int64) R
 		s.fixDrop(idx)
 		return s.ignored(res, replied, ReasonSCTPIgnored)
 	}
-	if dir == DirReply {
-		e.status |= stReplied
+	return t.accept(s, idx, uint8(clsSCTP)+uint8(state), p, res, replied, now)
+}
+
+// accept ends the tracking of a packet that moved its SCTP or DCCP entry
+// idx: the entry is marked answered by a reply, gets the time-out of
+// class cls, counts the packet, and is put on or off the early-drop list.
+// res.Dir is the packet's direction; replied is whether the entry was
+// answered before it.
+func (t *Table) accept(s *shard, idx int32, cls uint8, p *Packet, res Result, replied bool, now int64) Result {
+	if res.Dir == DirReply {
+		s.entries[idx].status |= stReplied
 	}
-	s.refresh(idx, uint8(clsSCTP)+uint8(state), now, &t.timeouts)
-	s.account(idx, dir, p, now)
+	s.refresh(idx, cls, now, &t.timeouts)
+	s.account(idx, res.Dir, p, now)
 	s.fixDrop(idx)
-	res.State = stateFor(dir, replied)
+	res.State = stateFor(res.Dir, replied)
 	return res
 }
 

@@ -78,9 +78,12 @@ var tcpStateNames = [...]string{
 	"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
 }
 
-func (s TCPState) String() string {
-	if int(s) < len(tcpStateNames) {
-		return tcpStateNames[s]
+func (s TCPState) String() string { return stateName(tcpStateNames[:], uint8(s)) }
+
+// stateName is names[s], or "UNKNOWN" past its end.
+func stateName(names []string, s uint8) string {
+	if int(s) < len(names) {
+		return names[s]
 	}
 	return "UNKNOWN"
 }
