@@ -164,7 +164,7 @@ var classNames = [numClasses]string{
 // takes its default.
 type Config struct {
 	// MaxEntries bounds the table. Default 65536. Memory for all of them
-	// (about 200 bytes each) is allocated by New.
+	// (about 224 bytes each) is allocated by New.
 	MaxEntries int
 	// Shards is the number of independently locked parts of the table, a
 	// power of two up to 1024. Default: 8 per CPU, at most 256, and at
