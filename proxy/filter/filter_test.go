@@ -62,11 +62,11 @@ func TestCanonicalHost(t *testing.T) {
 func TestHostSetAddErrors(t *testing.T) {
 	s := NewHostSet("x")
 	for e, want := range map[string]string{
-		"":                      "empty host name",
-		".":                     "empty host name",
-		"a..b":                  "empty label",
-		"bad!.test":             `"!" is not allowed`,
-		strings.Repeat("a", 64): "label longer than 63",
+		"":                              "empty host name",
+		".":                             "empty host name",
+		"a..b":                          "empty label",
+		"bad!.test":                     `"!" is not allowed`,
+		strings.Repeat("a", 64):         "label longer than 63",
 		strings.Repeat("a.", 130) + "b": "longer than 253",
 	} {
 		err := s.Add(e, 0)
