@@ -243,11 +243,11 @@ func TestStripScripts(t *testing.T) {
 		{`a<script>x</script>b<script type=x>BAD</script >c`, `a<script>x</script>bc`},
 		{`<ScRiPt>BAD</sCrIpT>`, ``},
 		{`<script>BAD</script><script>BAD</script>`, ``},
-		{`<p><script>x BAD`, `<p>`},                      // unclosed: to the end
-		{`<script src="BAD"></script>ok`, `ok`},          // in the tag itself
-		{`<scripts>BAD</scripts>`, "BLOCK"},              // not a script element
-		{`<script>x</script>BAD`, "BLOCK"},               // after the script closed
-		{`BAD<script></script>`, "BLOCK"},                // before any script
+		{`<p><script>x BAD`, `<p>`},             // unclosed: to the end
+		{`<script src="BAD"></script>ok`, `ok`}, // in the tag itself
+		{`<scripts>BAD</scripts>`, "BLOCK"},     // not a script element
+		{`<script>x</script>BAD`, "BLOCK"},      // after the script closed
+		{`BAD<script></script>`, "BLOCK"},       // before any script
 		{`<script>ok</script><p>BAD<script>x</script>`, "BLOCK"},
 	}
 	for _, tt := range tests {

@@ -223,7 +223,7 @@ type scanner struct {
 	identity bool
 	src      *sourceReader // the body as it comes (&srcv)
 	srcv     sourceReader
-	dec      io.Reader     // decoded bytes
+	dec      io.Reader    // decoded bytes
 	wire     bytes.Buffer // wire bytes the decoder has taken (encoded bodies)
 	decoded  []byte       // decoded bytes held
 	buf      []byte
@@ -317,6 +317,7 @@ func (s *scanner) drain(limit int) error {
 	}
 	return nil
 }
+
 // stream returns the Result for a body past the limit: what is held goes
 // first, and Rest goes on scanning.
 func (s *scanner) stream() *Result {
