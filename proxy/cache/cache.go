@@ -237,13 +237,12 @@ func (c *Cache) Store(key string, reqHeader http.Header, status int, respHeader 
 	return e
 }
 
-// Update freshens a stored entry with a 304 response (RFC 9111 §4.3.4):
-// the new fields replace the stored ones, the body is kept. It returns
-// the new entry, which has taken old's place. head is the serialised
-// header of the merged fields.
-func (c *Cache) Update(old *Entry, reqHeader, notModified http.Header, head []byte, reqTime, respTime time.Time) *Entry {
-	h := MergeHeader(old.Header, notModified)
-	e := newEntry(old.Key, reqHeader, old.Status, h, old.Body, head, reqTime, respTime)
+// Update freshens a stored entry after a 304 response (RFC 9111 §4.3.4):
+// merged (MergeHeader of the stored fields and the 304's) replaces the
+// stored fields, the body is kept. It returns the new entry, which has
+// taken old's place. head is the serialised header of merged.
+func (c *Cache) Update(old *Entry, reqHeader, merged http.Header, head []byte, reqTime, respTime time.Time) *Entry {
+	e := newEntry(old.Key, reqHeader, old.Status, merged, old.Body, head, reqTime, respTime)
 	c.put(e)
 	c.updates.Add(1)
 	return e

@@ -145,7 +145,7 @@ func TestUpdate(t *testing.T) {
 	if _, fresh := old.Fresh(t0.Add(time.Second), Directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1}); fresh {
 		t.Fatal("max-age=0 fresh")
 	}
-	e := c.Update(old, hdr(), hdr("Cache-Control", "max-age=60", "X-A", "2", "Content-Length", "0"), nil, t0.Add(time.Second), t0.Add(time.Second))
+	e := c.Update(old, hdr(), MergeHeader(old.Header, hdr("Cache-Control", "max-age=60", "X-A", "2", "Content-Length", "0")), nil, t0.Add(time.Second), t0.Add(time.Second))
 	if string(e.Body) != "body" || e.Header.Get("X-A") != "2" || e.Header.Get("Content-Length") != "4" || e.ETag != `"v1"` {
 		t.Errorf("updated: %q %v", e.Body, e.Header)
 	}

@@ -266,7 +266,7 @@ func TestScannable(t *testing.T) {
 	for ct, want := range map[string]bool{
 		"text/html; charset=utf-8": true, "application/javascript": true, "application/json": true,
 		"application/ld+json": true, "": true, "image/png": false, "application/octet-stream": false,
-		"text/css": false, "video/mp4": false,
+		"text/css": false, "text/plain": false, "video/mp4": false,
 	} {
 		if Scannable(ct) != want {
 			t.Errorf("Scannable(%q) = %v", ct, !want)

@@ -66,7 +66,8 @@ func New(m Matcher, patterns []string, action Action, maxBody int) *Filter {
 func (f *Filter) Action() Action { return f.action }
 
 // Scannable reports whether bodies of a content type are scanned: HTML,
-// JavaScript, JSON, and bodies without a type (which browsers sniff).
+// JavaScript, JSON, and bodies without a type (which browsers sniff);
+// not plain text, images, media or downloads.
 func Scannable(contentType string) bool {
 	if contentType == "" {
 		return true
@@ -79,7 +80,7 @@ func Scannable(contentType string) bool {
 	switch mt {
 	case "text/html", "application/xhtml+xml", "text/javascript", "application/javascript",
 		"application/x-javascript", "application/ecmascript", "text/ecmascript", "application/json",
-		"text/json", "text/plain":
+		"text/json":
 		return true
 	}
 	return strings.HasSuffix(mt, "+json")
