@@ -1,9 +1,11 @@
 package filter
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +47,15 @@ type URLRule struct {
 func CompileURL(expr string) (URLRule, error) {
 	re, err := regexp.Compile(expr)
 	if err != nil {
-		return URLRule{}, fmt.Errorf("invalid regular expression %q: %s", expr, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		msg := err.Error()
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			msg = se.Code.String()
+			if se.Expr != expr {
+				msg += " at " + strconv.Quote(se.Expr)
+			}
+		}
+		return URLRule{}, fmt.Errorf("invalid regular expression %q: %s", expr, msg)
 	}
 	return URLRule{Re: re, Text: expr}, nil
 }
