@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,8 +61,15 @@ func TestProxyCommand(t *testing.T) {
 	write("blocked.test")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
-	var stderr lockedBuffer
-	go func() { done <- run(ctx, []string{"--config", cfgFile, "proxy"}, io.Discard, &stderr) }()
+	// The log goes to a file, which the test reads while the proxy
+	// writes.
+	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	logText := func() string { b, _ := os.ReadFile(stderr.Name()); return string(b) }
+	go func() { done <- run(ctx, []string{"--config", cfgFile, "proxy"}, io.Discard, stderr) }()
 	pu, _ := url.Parse("http://" + proxyAddr)
 	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}, Timeout: 5 * time.Second}
 	get := func(host string) (int, string) {
@@ -84,7 +89,7 @@ func TestProxyCommand(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if code, body := get("origin.test"); code != 200 || body != "origin" {
-		t.Fatalf("origin.test: %d %q\n%s", code, body, stderr.String())
+		t.Fatalf("origin.test: %d %q\n%s", code, body, logText())
 	}
 	if code, body := get("blocked.test"); code != 403 || !strings.Contains(body, "blocked by block.hosts: blocked.test") {
 		t.Errorf("blocked.test: %d %q", code, body)
@@ -94,13 +99,13 @@ func TestProxyCommand(t *testing.T) {
 	waitUntil(t, func() bool { code, _ := get("other.test"); return code == 403 })
 	os.WriteFile(cfgFile, []byte("proxy:\n  block:\n    hosts: [\"bad!\"]\n"), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitUntil(t, func() bool { return strings.Contains(stderr.String(), "configuration reload refused") })
+	waitUntil(t, func() bool { return strings.Contains(logText(), "configuration reload refused") })
 	if code, _ := get("other.test"); code != 403 {
 		t.Error("a broken file changed the configuration")
 	}
 	cancel()
 	if code := <-done; code != 0 {
-		t.Errorf("exit %d\n%s", code, stderr.String())
+		t.Errorf("exit %d\n%s", code, logText())
 	}
 	data, _ := os.ReadFile(alog)
 	if !strings.Contains(string(data), " TCP_DENIED/403 ") || !strings.Contains(string(data), " TCP_MISS/200 ") {
@@ -119,20 +124,3 @@ func waitUntil(t *testing.T, cond func() bool) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}

@@ -220,7 +220,7 @@ func runProxy(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
 		r.Outcome = fmt.Sprint(err1, err)
 	} else {
 		hits := webHits.Load() - before
-		r.OK = resp.StatusCode == 200 && hits == 1 && resp.Header.Get("Age") != ""
+		r.OK = resp.StatusCode == 200 && hits == 1 && resp.Header.Get("Age") != "" && strings.HasPrefix(body, "body {")
 		r.Outcome = fmt.Sprintf("second answer from the cache (Age: %s); web saw %d request", resp.Header.Get("Age"), hits)
 	}
 	time.Sleep(1200 * time.Millisecond) // the access log is flushed every second

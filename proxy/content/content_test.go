@@ -70,36 +70,29 @@ func TestLiteralAgainstNaive(t *testing.T) {
 	}
 }
 
-func gz(b []byte) []byte {
+// encode compresses b with the writer w makes.
+func encode(b []byte, w func(io.Writer) io.WriteCloser) []byte {
 	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
+	zw := w(&buf)
+	zw.Write(b)
+	zw.Close()
 	return buf.Bytes()
+}
+
+func gz(b []byte) []byte {
+	return encode(b, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
 }
 
 func br(b []byte) []byte {
-	var buf bytes.Buffer
-	w := brotli.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
+	return encode(b, func(w io.Writer) io.WriteCloser { return brotli.NewWriter(w) })
 }
 
 func zl(b []byte) []byte {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
+	return encode(b, func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) })
 }
 
 func rawDeflate(b []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, 5)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
+	return encode(b, func(w io.Writer) io.WriteCloser { fw, _ := flate.NewWriter(w, 5); return fw })
 }
 
 const page = `<html><head><script src="/a.js"></script>
