@@ -123,4 +123,3 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
