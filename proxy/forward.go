@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net/http"
@@ -246,9 +247,7 @@ func (cc *conn) respond(req *http.Request, clientHeader http.Header, resp *http.
 	head := appendHead(nil, resp.StatusCode, resp.Header, length, chunked, s.m.via)
 	w := cc.bw
 	w.Write(head)
-	if closeAfter {
-		w.WriteString("Connection: close\r\n")
-	}
+	writeConnection(w, req, closeAfter)
 	w.WriteString("\r\n")
 	n := int64(len(head))
 	if hasBody {
@@ -350,9 +349,7 @@ func (cc *conn) serveHit(req *http.Request, clientHeader http.Header, e *cache.E
 	w.WriteString("Age: ")
 	w.WriteString(strconv.FormatInt(int64(age/time.Second), 10))
 	w.WriteString("\r\n")
-	if closeAfter {
-		w.WriteString("Connection: close\r\n")
-	}
+	writeConnection(w, req, closeAfter)
 	w.WriteString("\r\n")
 	if rec.status != http.StatusNotModified && req.Method != http.MethodHead {
 		m, _ := w.Write(e.Body)
@@ -363,6 +360,18 @@ func (cc *conn) serveHit(req *http.Request, clientHeader http.Header, e *cache.E
 		return false
 	}
 	return !closeAfter
+}
+
+// writeConnection writes the Connection field a response needs: close
+// when the connection ends after it, keep-alive for an HTTP/1.0 client
+// whose connection goes on (which would otherwise expect the close).
+func writeConnection(w *bufio.Writer, req *http.Request, closeAfter bool) {
+	switch {
+	case closeAfter:
+		w.WriteString("Connection: close\r\n")
+	case !req.ProtoAtLeast(1, 1):
+		w.WriteString("Connection: keep-alive\r\n")
+	}
 }
 
 // notModified evaluates a client's conditional GET against an entry

@@ -155,6 +155,16 @@ func TestAllowed(t *testing.T) {
 			t.Errorf("keep-alive request %d: %d %q close %v", i, resp.StatusCode, body, resp.Close)
 		}
 	}
+	// HTTP/1.0 with keep-alive: told so, and served again on the same
+	// connection.
+	for i := range 2 {
+		fmt.Fprintf(conn, "GET http://origin.test/upload HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		resp := readResponse(t, br)
+		io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || resp.Header.Get("Connection") != "keep-alive" {
+			t.Errorf("HTTP/1.0 keep-alive request %d: %d %v", i, resp.StatusCode, resp.Header)
+		}
+	}
 	// curl sees the same bytes.
 	out, _, code := h.curl("http://origin.test/bin")
 	if code != 0 || out != string(binary) {
@@ -440,10 +450,14 @@ func TestCache(t *testing.T) {
 			t.Errorf("etag %d: %q", i, body)
 		}
 	}
-	if n, m := hits.Swap(0), conditional.Load(); n != 3 || m != 2 {
-		t.Errorf("revalidation: origin saw %d requests, %d conditional; want 3 and 2", n, m)
+	// And with curl.
+	if out, _, _ := h.curl("http://origin.test/etag"); out != "validated body" {
+		t.Errorf("curl revalidated: %q", out)
 	}
-	if n := h.srv.m.revalidated.Load(); n != 2 {
+	if n, m := hits.Swap(0), conditional.Load(); n != 4 || m != 3 {
+		t.Errorf("revalidation: origin saw %d requests, %d conditional; want 4 and 3", n, m)
+	}
+	if n := h.srv.m.revalidated.Load(); n != 3 {
 		t.Errorf("revalidations counted %d", n)
 	}
 	// curl: a hit.
@@ -463,7 +477,7 @@ func TestCache(t *testing.T) {
 	if en != "lang=en" || de != "lang=de" || en2 != "lang=en" || hits.Load() != 2 {
 		t.Errorf("vary: %q %q %q, origin %d", en, de, en2, hits.Load())
 	}
-	log := strings.Join(h.logLines(17), "\n")
+	log := strings.Join(h.logLines(18), "\n")
 	for _, want := range []string{"TCP_MEM_HIT/200", "TCP_REFRESH_UNMODIFIED/200", "TCP_MISS/200"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log has no %s:\n%s", want, log)
@@ -492,7 +506,11 @@ func TestNoOpenProxy(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "HTTP/1.1 403 Forbidden") || !strings.Contains(out, "127.0.0.1 is not in proxy.allow_clients") {
 		t.Errorf("outside allow_clients: exit %d %q", code, out)
 	}
-	if n := h.srv.m.refused[refusedACL].Load(); n != 1 {
+	resp, body := h.get(h.client(), "GET", "http://origin.test/")
+	if resp.StatusCode != 403 || !strings.Contains(body, "access denied") {
+		t.Errorf("Go client outside allow_clients: %d %q", resp.StatusCode, body)
+	}
+	if n := h.srv.m.refused[refusedACL].Load(); n != 2 {
 		t.Errorf("refusals counted %d", n)
 	}
 }

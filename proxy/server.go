@@ -264,7 +264,6 @@ func (s *Server) serveConn(c net.Conn) {
 	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	client := ap.Addr().Unmap()
 	if !st.allowed(client) {
-		// Said without reading the request: nothing of it matters.
 		s.m.refused[refusedACL].Add(1)
 		s.refuseConn(c, st, http.StatusForbidden, "rampart proxy: access denied: "+client.String()+" is not in proxy.allow_clients\n")
 		s.logLine(&record{start: s.clock.Now(), client: client, action: "TCP_DENIED", status: 403, method: "-", url: "-", rule: "allow_clients"})
@@ -281,16 +280,21 @@ func (s *Server) serveConn(c net.Conn) {
 	cc.serve()
 }
 
+// refuseConn answers a connection the proxy will not serve. It waits
+// (within the header time-out) for the end of the first request's header
+// but parses nothing of it: clients take an answer only after they have
+// sent their request.
 func (s *Server) refuseConn(c net.Conn, st *settings, status int, body string) {
+	c.SetReadDeadline(s.clock.Now().Add(st.timeouts.ReadHeader))
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	peekHeader(br)
+	br.Reset(nil)
+	readers.Put(br)
 	c.SetWriteDeadline(s.clock.Now().Add(st.timeouts.ReadHeader))
 	io.WriteString(c, "HTTP/1.1 "+statusLine(status)+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
-	// Let the client read the answer before the close resets it: stop
-	// writing, and drain a little of what it sent.
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.CloseWrite()
-		c.SetReadDeadline(s.clock.Now().Add(time.Second))
-		io.CopyN(io.Discard, c, 64<<10)
-	}
+	cc := &conn{s: s, c: c}
+	cc.linger()
 }
 
 // linger lets the client read an answer sent before the end of its

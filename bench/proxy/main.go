@@ -33,6 +33,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -91,21 +92,48 @@ request = function()
 end
 `
 
+// cleanups run at the end of the run, also when it fails (fatalf): the
+// proxies must not outlive it.
+var cleanups []func()
+
+// ending is set once the run is ending: a proxy that exits then is not a
+// failure.
+var ending atomic.Bool
+
+func atExit(f func()) { cleanups = append(cleanups, f) }
+
+func runCleanups() {
+	ending.Store(true)
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+}
+
+func fatalf(format string, args ...any) {
+	log.Printf(format, args...)
+	runCleanups()
+	os.Exit(1)
+}
+
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
+	defer runCleanups()
 	dir, err := os.MkdirTemp("", "rampart-bench-proxy-")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	defer os.RemoveAll(dir)
+	atExit(func() { os.RemoveAll(dir) })
 	// Squid drops to the user proxy: it must write its logs here.
 	os.Chmod(dir, 0o777)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := context.Background()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { fatalf("%v: stopping", <-sig) }()
 
 	origin, originAddr := startOrigin(*bodySize)
-	defer origin.Close()
+	atExit(func() { origin.Close() })
 	originHost := "origin.bench:" + portOf(originAddr)
 	hosts := filepath.Join(dir, "hosts")
 	os.WriteFile(hosts, []byte("127.0.0.1 origin.bench\n"), 0o644)
@@ -113,24 +141,18 @@ func main() {
 	// rampart
 	rconf := filepath.Join(dir, "rampart.yaml")
 	os.WriteFile(rconf, []byte(fmt.Sprintf(rampartConf, rampartAddr, cacheMiB, dir)+"  hosts_file: "+hosts+"\n"), 0o644)
-	rampart := exec.CommandContext(ctx, *rampartBin, "--config", rconf, "--log-level", "warn", "proxy")
+	rampart := exec.Command(*rampartBin, "--config", rconf, "--log-level", "warn", "proxy")
 	rampart.Stderr = os.Stderr
-	if err := rampart.Start(); err != nil {
-		log.Fatal(err)
-	}
-	defer stopProc(rampart)
+	startProc(rampart)
 	// Squid: it resolves origin.bench through its own hosts_file.
 	sconf := filepath.Join(dir, "squid.conf")
 	os.WriteFile(sconf, []byte(fmt.Sprintf(squidConf, squidAddr, *squidWorkers, cacheMiB, dir, dir, dir, dir)+"hosts_file "+hosts+"\n"), 0o644)
-	squid := exec.CommandContext(ctx, "squid", "-N", "-f", sconf)
+	squid := exec.Command("squid", "-N", "-f", sconf)
 	squid.Stderr = os.Stderr
-	if err := squid.Start(); err != nil {
-		log.Fatal(err)
-	}
-	defer stopProc(squid)
+	startProc(squid)
 	for _, a := range []string{rampartAddr, squidAddr} {
 		if err := waitProxy(a, originHost); err != nil {
-			log.Fatalf("%s: %v (see %s)", a, err, dir)
+			fatalf("%s: %v (see %s)", a, err, dir)
 		}
 	}
 	script := filepath.Join(dir, "proxy.lua")
@@ -138,7 +160,10 @@ func main() {
 
 	fmt.Printf("rampart proxy vs %s; wrk %d threads, %d connections, %d s runs, %d rounds; origin body %d bytes; %d CPUs, Squid workers %d\n\n",
 		squidVersion(), *threads, *connections, *seconds, *rounds, *bodySize, runtime.NumCPU(), *squidWorkers)
-	type result struct{ rps, p50 []float64 }
+	type result struct {
+		rps, p50 []float64
+		errs     int
+	}
 	cases := []string{"uncacheable", "cacheable"}
 	proxies := []struct{ name, addr string }{{"rampart", rampartAddr}, {"squid", squidAddr}}
 	res := map[string]*result{}
@@ -147,24 +172,27 @@ func main() {
 		for _, p := range proxies {
 			res[p.name+c] = &result{}
 			// Warm: connections pooled, the cacheable response stored.
-			runWrk(ctx, p.addr, script, target, 2)
+			if _, _, _, err := runWrk(ctx, p.addr, script, target, 2); err != nil {
+				fatalf("%s %s: %v", p.name, c, err)
+			}
 		}
 		for r := 0; r < *rounds; r++ {
 			for _, p := range proxies {
-				rps, p50, err := runWrk(ctx, p.addr, script, target, *seconds)
+				rps, p50, sockErrs, err := runWrk(ctx, p.addr, script, target, *seconds)
 				if err != nil {
-					log.Fatalf("%s %s: %v", p.name, c, err)
+					fatalf("%s %s: %v", p.name, c, err)
 				}
 				res[p.name+c].rps = append(res[p.name+c].rps, rps)
 				res[p.name+c].p50 = append(res[p.name+c].p50, p50)
-				fmt.Printf("  round %d %-8s %-12s %10.0f req/s  p50 %7.3f ms\n", r+1, p.name, c, rps, p50)
+				res[p.name+c].errs += sockErrs
+				fmt.Printf("  round %d %-8s %-12s %10.0f req/s  p50 %7.3f ms  socket errors %d\n", r+1, p.name, c, rps, p50, sockErrs)
 			}
 		}
 	}
-	fmt.Printf("\n| case | rampart req/s | Squid req/s | ratio | rampart p50 | Squid p50 |\n|---|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("\n| case | rampart req/s | Squid req/s | ratio | rampart p50 | Squid p50 | socket errors (rampart, Squid) |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range cases {
 		r, s := res["rampart"+c], res["squid"+c]
-		fmt.Printf("| %s | %.0f | %.0f | %.2f | %.3f ms | %.3f ms |\n", c, median(r.rps), median(s.rps), median(r.rps)/median(s.rps), median(r.p50), median(s.p50))
+		fmt.Printf("| %s | %.0f | %.0f | %.2f | %.3f ms | %.3f ms | %d, %d |\n", c, median(r.rps), median(s.rps), median(r.rps)/median(s.rps), median(r.p50), median(s.p50), r.errs, s.errs)
 	}
 	hits := countLines(filepath.Join(dir, "rampart-access.log"), "TCP_MEM_HIT")
 	shits := countLines(filepath.Join(dir, "squid-access.log"), "HIT")
@@ -187,7 +215,7 @@ func startOrigin(size int) (*http.Server, string) {
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
@@ -230,26 +258,36 @@ func firstLine(b []byte) string {
 }
 
 var (
-	rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	p50RE = regexp.MustCompile(`(?m)^\s+50%\s+([0-9.]+)(us|ms|s)`)
-	errRE = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: .*`)
+	rpsRE  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p50RE  = regexp.MustCompile(`(?m)^\s+50%\s+([0-9.]+)(us|ms|s)`)
+	non2RE = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	sockRE = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-// runWrk runs wrk through proxy and returns requests per second and the
-// median latency in milliseconds.
-func runWrk(ctx context.Context, proxy, script, target string, secs int) (float64, float64, error) {
+// runWrk runs wrk through proxy and returns requests per second, the
+// median latency in milliseconds and the socket errors (time-outs
+// included), which count against the proxy's figure but do not end the
+// run. A response other than 2xx ends it: the comparison would be void.
+func runWrk(ctx context.Context, proxy, script, target string, secs int) (float64, float64, int, error) {
 	out, err := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(*threads), "-c", strconv.Itoa(*connections), "-d", strconv.Itoa(secs)+"s",
 		"--latency", "-s", script, "http://"+proxy+"/", "--", target).CombinedOutput()
 	if err != nil {
-		return 0, 0, fmt.Errorf("%v: %s", err, out)
+		return 0, 0, 0, fmt.Errorf("%v: %s", err, out)
 	}
-	if m := errRE.FindString(string(out)); m != "" {
-		return 0, 0, fmt.Errorf("wrk: %s\n%s", m, out)
+	if m := non2RE.FindString(string(out)); m != "" {
+		return 0, 0, 0, fmt.Errorf("wrk: %s\n%s", m, out)
+	}
+	sockErrs := 0
+	if m := sockRE.FindStringSubmatch(string(out)); m != nil {
+		for _, v := range m[1:] {
+			n, _ := strconv.Atoi(v)
+			sockErrs += n
+		}
 	}
 	m := rpsRE.FindStringSubmatch(string(out))
 	l := p50RE.FindStringSubmatch(string(out))
 	if m == nil || l == nil {
-		return 0, 0, fmt.Errorf("cannot read wrk's output:\n%s", out)
+		return 0, 0, 0, fmt.Errorf("cannot read wrk's output:\n%s", out)
 	}
 	rps, _ := strconv.ParseFloat(m[1], 64)
 	p50, _ := strconv.ParseFloat(l[1], 64)
@@ -259,7 +297,7 @@ func runWrk(ctx context.Context, proxy, script, target string, secs int) (float6
 	case "s":
 		p50 *= 1000
 	}
-	return rps, p50, nil
+	return rps, p50, sockErrs, nil
 }
 
 func median(v []float64) float64 {
@@ -281,17 +319,25 @@ func countLines(path, substr string) int {
 	return strings.Count(string(data), substr)
 }
 
-func stopProc(c *exec.Cmd) {
-	if c.Process == nil {
-		return
+// startProc starts c in a process group of its own (Squid's workers are
+// its children), killed when this program dies, stopped at exit; a proxy
+// that dies during the run ends it.
+func startProc(c *exec.Cmd) {
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := c.Start(); err != nil {
+		fatalf("%s: %v", c.Path, err)
 	}
-	c.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { c.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		c.Process.Kill()
-		<-done
-	}
+	go func() {
+		c.Wait()
+		close(done)
+		if !ending.Load() {
+			fatalf("%s exited: %v", c.Path, c.ProcessState)
+		}
+	}()
+	atExit(func() { <-done })
+	atExit(func() {
+		syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		time.AfterFunc(5*time.Second, func() { syscall.Kill(-c.Process.Pid, syscall.SIGKILL) })
+	})
 }
