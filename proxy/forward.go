@@ -22,6 +22,7 @@ var timeZone = time.Local
 func (cc *conn) forward(req *http.Request, st *settings, rec *record, scheme, host, port, full string, closeAfter bool) bool {
 	s := cc.s
 	clientHeader := req.Header.Clone()
+	clientClose := wantsClose(req) // before its Connection field goes
 	removeHopHeaders(req.Header)
 	req.Header.Add("Via", s.m.via)
 	if st.cfg.Content != nil {
@@ -100,7 +101,7 @@ func (cc *conn) forward(req *http.Request, st *settings, rec *record, scheme, ho
 	}
 	defer resp.Body.Close()
 	// The request body has been sent: the connection may go on.
-	closeAfter = wantsClose(req)
+	closeAfter = clientClose
 	respTime := s.clock.Now()
 	if entry != nil && resp.StatusCode == http.StatusNotModified {
 		removeHopHeaders(resp.Header)
