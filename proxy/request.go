@@ -49,7 +49,8 @@ func headerEnd(b []byte, from int) int {
 }
 
 // peekHeader waits until br holds a whole request header and returns it,
-// without consuming it. br's buffer must hold MaxHeaderBytes.
+// without consuming it. A header larger than MaxHeaderBytes, or than br's
+// buffer, is an error.
 func peekHeader(br *bufio.Reader) ([]byte, error) {
 	scanned := 0
 	for {
@@ -59,6 +60,9 @@ func peekHeader(br *bufio.Reader) ([]byte, error) {
 		}
 		scanned = len(b)
 		if len(b) >= MaxHeaderBytes {
+			return nil, errTooLarge
+		}
+		if len(b) >= br.Size() {
 			return nil, errTooLarge
 		}
 		if _, err := br.Peek(len(b) + 1); err != nil {

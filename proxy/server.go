@@ -265,13 +265,13 @@ func (s *Server) serveConn(c net.Conn) {
 	client := ap.Addr().Unmap()
 	if !st.allowed(client) {
 		s.m.refused[refusedACL].Add(1)
-		s.refuseConn(c, st, http.StatusForbidden, "rampart proxy: access denied: "+client.String()+" is not in proxy.allow_clients\n")
+		s.refuseConn(c, st, http.StatusForbidden, "rampart proxy: access denied: "+client.String()+" is not in proxy.allow_clients\n", true)
 		s.logLine(&record{start: s.clock.Now(), client: client, action: "TCP_DENIED", status: 403, method: "-", url: "-", rule: "allow_clients"})
 		return
 	}
 	if !s.acquire(client, st.cfg.MaxConnsPerClient) {
 		s.m.refused[refusedLimit].Add(1)
-		s.refuseConn(c, st, http.StatusServiceUnavailable, "rampart proxy: too many connections from "+client.String()+"\n")
+		s.refuseConn(c, st, http.StatusServiceUnavailable, "rampart proxy: too many connections from "+client.String()+"\n", false)
 		return
 	}
 	defer s.release(client)
@@ -280,17 +280,16 @@ func (s *Server) serveConn(c net.Conn) {
 	cc.serve()
 }
 
-// refuseConn answers a connection the proxy will not serve. It waits
-// (within the header time-out) for the end of the first request's header
-// but parses nothing of it: clients take an answer only after they have
-// sent their request.
-func (s *Server) refuseConn(c net.Conn, st *settings, status int, body string) {
-	c.SetReadDeadline(s.clock.Now().Add(st.timeouts.ReadHeader))
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(c)
-	peekHeader(br)
-	br.Reset(nil)
-	readers.Put(br)
+// refuseConn answers a connection the proxy will not serve. With wait,
+// it first waits (within the header time-out) for the end of the first
+// request's header, or its first 4 KiB, but parses nothing of it: clients
+// take an answer only after they have sent their request. A client over
+// its connection limit is answered at once: it may be opening many.
+func (s *Server) refuseConn(c net.Conn, st *settings, status int, body string, wait bool) {
+	if wait {
+		c.SetReadDeadline(s.clock.Now().Add(st.timeouts.ReadHeader))
+		peekHeader(bufio.NewReaderSize(c, 4<<10))
+	}
 	c.SetWriteDeadline(s.clock.Now().Add(st.timeouts.ReadHeader))
 	io.WriteString(c, "HTTP/1.1 "+statusLine(status)+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
 	cc := &conn{s: s, c: c}
