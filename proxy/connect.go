@@ -30,6 +30,12 @@ func (cc *conn) connect(req *http.Request, st *settings, rec *record) {
 		return
 	}
 	h := filter.CanonicalHost(host)
+	if toLocalhost(cc.client, h) {
+		s.m.blocked[blockLocal].Add(1)
+		rec.action, rec.status, rec.rule = "TCP_DENIED", http.StatusForbidden, "to_localhost"
+		rec.bytes = s.writePage(cc, req, st, http.StatusForbidden, "blocked by to_localhost: "+h+" is this proxy's own host", authority, true)
+		return
+	}
 	if !st.ports[uint16(port)] {
 		s.m.blocked[blockPort].Add(1)
 		rec.action, rec.status, rec.rule = "TCP_DENIED", http.StatusForbidden, "connect_ports"

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,6 +70,12 @@ func (cc *conn) handle(req *http.Request, st *settings) bool {
 	port := portOf(authority, scheme)
 	full := fullURL(scheme, host, port, u)
 	rec.url = full
+	if toLocalhost(cc.client, host) {
+		s.m.blocked[blockLocal].Add(1)
+		rec.action, rec.status, rec.rule = "TCP_DENIED", http.StatusForbidden, "to_localhost"
+		rec.bytes = s.writePage(cc, req, st, http.StatusForbidden, "blocked by to_localhost: "+host+" is this proxy's own host", full, closeAfter)
+		return !closeAfter
+	}
 	if p := st.cfg.Filter; p != nil {
 		v := p.Check(&filter.Request{Client: cc.client, Method: req.Method, Host: host, URL: full, Time: rec.start.In(timeZone)})
 		if v.Block {
@@ -79,6 +86,22 @@ func (cc *conn) handle(req *http.Request, st *settings) bool {
 		}
 	}
 	return cc.forward(req, st, rec, scheme, host, port, full, closeAfter)
+}
+
+// toLocalhost reports whether a client that is not on the proxy's host
+// asks for the proxy's host itself (loopback, the unspecified address, or
+// localhost), where services listen that only local users may reach (as
+// Squid's default "http_access deny to_localhost"). A local client could
+// reach them anyway.
+func toLocalhost(client netip.Addr, host string) bool {
+	if client.Unmap().IsLoopback() {
+		return false
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && (a.Unmap().IsLoopback() || a.IsUnspecified())
 }
 
 // sameAuthority reports whether two host[:port]s name the same server,

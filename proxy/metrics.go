@@ -20,10 +20,11 @@ const (
 	blockContent
 	blockSNI
 	blockPort
+	blockLocal
 	numBlock
 )
 
-var blockLabels = [numBlock]string{"host", "url", "list", "method", "rule", "content", "sni", "port"}
+var blockLabels = [numBlock]string{"host", "url", "list", "method", "rule", "content", "sni", "port", "to_localhost"}
 
 // blockKind maps a rule's name to its label.
 func blockKind(rule string) int {

@@ -515,6 +515,38 @@ func TestNoOpenProxy(t *testing.T) {
 	}
 }
 
+// TestToLocalhost: a remote client may not reach the proxy's own host,
+// and no client may reach it through a name DNS points there.
+func TestToLocalhost(t *testing.T) {
+	remote, local := netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("127.0.0.1")
+	for _, tt := range []struct {
+		client netip.Addr
+		host   string
+		want   bool
+	}{
+		{remote, "127.0.0.1", true}, {remote, "127.1.2.3", true}, {remote, "::1", true}, {remote, "0.0.0.0", true},
+		{remote, "::ffff:127.0.0.1", true}, {remote, "localhost", true}, {remote, "x.localhost", true},
+		{remote, "10.0.0.1", false}, {remote, "example.test", false}, {local, "127.0.0.1", false}, {local, "localhost", false},
+	} {
+		if got := toLocalhost(tt.client, tt.host); got != tt.want {
+			t.Errorf("toLocalhost(%s, %s) = %v", tt.client, tt.host, got)
+		}
+	}
+	// The default dialer: localhost resolves to loopback through the
+	// system's resolver, and is refused.
+	h := newHarness(t, func(h *harness, c *Config) { c.Dial = nil })
+	o := h.origin("unused.test", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "local service") })
+	_, port, _ := net.SplitHostPort(o.Listener.Addr().String())
+	resp, body := h.get(h.client(), "GET", "http://localhost:"+port+"/")
+	if resp.StatusCode != 502 || !strings.Contains(body, "resolves to this proxy's own host") {
+		t.Errorf("localhost by name: %d %q", resp.StatusCode, body)
+	}
+	// A literal address from a local client is the client's own business.
+	if resp, body := h.get(h.client(), "GET", "http://127.0.0.1:"+port+"/"); body != "local service" {
+		t.Errorf("127.0.0.1 from a local client: %d %q", resp.StatusCode, body)
+	}
+}
+
 // TestBadRequests: smuggling, floods, oversize and slow headers get a
 // clear status and a closed connection, and the proxy goes on serving.
 func TestBadRequests(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -52,6 +53,17 @@ func (s *Server) dialUpstream(ctx context.Context, st *settings, network, addr s
 				}
 			}
 		} else {
+			// A name that DNS points at this host is refused: a remote
+			// client could otherwise reach its loopback services by
+			// rebinding a name of its own (hosts_file may map names
+			// there on purpose, and a literal address was judged by
+			// toLocalhost).
+			d.ControlContext = func(_ context.Context, _, address string, _ syscall.RawConn) error {
+				if _, err := netip.ParseAddr(host); err != nil && isLocal(address) {
+					return &net.DNSError{Err: "the name resolves to this proxy's own host (" + address + ")", Name: host, IsNotFound: true}
+				}
+				return nil
+			}
 			c, err = d.DialContext(ctx, network, addr)
 		}
 	}
@@ -59,6 +71,12 @@ func (s *Server) dialUpstream(ctx context.Context, st *settings, network, addr s
 		return nil, err
 	}
 	return &idleConn{Conn: c, d: st.timeouts.Idle}, nil
+}
+
+// isLocal reports whether a dialled ip:port is loopback or unspecified.
+func isLocal(address string) bool {
+	ap, err := netip.ParseAddrPort(address)
+	return err == nil && (ap.Addr().Unmap().IsLoopback() || ap.Addr().IsUnspecified())
 }
 
 // idleConn sets a deadline before each read and write.
