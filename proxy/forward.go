@@ -21,6 +21,20 @@ var timeZone = time.Local
 // forward answers req from the cache or from the server.
 func (cc *conn) forward(req *http.Request, st *settings, rec *record, scheme, host, port, full string, closeAfter bool) bool {
 	s := cc.s
+	// A fresh hit is answered before anything of the request is copied
+	// or changed: the hit path is the one that must be cheap.
+	var entry *cache.Entry
+	useCache := s.cache != nil && (req.Method == http.MethodGet || req.Method == http.MethodHead)
+	now := s.clock.Now()
+	var dir cache.Directives
+	if useCache {
+		dir = cache.ParseDirectives(req.Header)
+		if entry = s.cache.Lookup(full, req.Header); entry != nil {
+			if age, fresh := entry.Fresh(now, dir); fresh {
+				return cc.serveHit(req, req.Header, entry, age, rec, "TCP_MEM_HIT", closeAfter)
+			}
+		}
+	}
 	clientHeader := req.Header.Clone()
 	clientClose := wantsClose(req) // before its Connection field goes
 	removeHopHeaders(req.Header)
@@ -57,18 +71,10 @@ func (cc *conn) forward(req *http.Request, st *settings, rec *record, scheme, ho
 	}
 	rec.hier = host
 
-	// The cache: a fresh entry is served; a stale one with validators
-	// turns the request into a conditional one.
-	var entry *cache.Entry
-	useCache := s.cache != nil && (req.Method == http.MethodGet || req.Method == http.MethodHead)
-	now := s.clock.Now()
+	// A stale entry with validators turns the request into a
+	// conditional one.
 	if useCache {
-		dir := cache.ParseDirectives(clientHeader)
-		entry = s.cache.Lookup(full, clientHeader)
 		if entry != nil {
-			if age, fresh := entry.Fresh(now, dir); fresh {
-				return cc.serveHit(req, clientHeader, entry, age, rec, "TCP_MEM_HIT", closeAfter)
-			}
 			if entry.ETag == "" && entry.LastModified == "" {
 				entry = nil
 			} else {

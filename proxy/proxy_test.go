@@ -743,12 +743,21 @@ func TestReload(t *testing.T) {
 	}
 	go h.srv.WatchLists(t.Context(), 20*time.Millisecond)
 	time.Sleep(50 * time.Millisecond)
-	os.WriteFile(list, []byte("0.0.0.0 two.test\n"), 0o600)
+	// Lists are replaced as they should be, by a rename: a file written
+	// in place can be seen half-written by a watcher on a loaded machine.
+	replace := func(text string) {
+		tmp := list + ".new"
+		os.WriteFile(tmp, []byte(text), 0o600)
+		if err := os.Rename(tmp, list); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace("0.0.0.0 two.test\n")
 	waitFor(t, func() bool { return status("http://two.test/") == 403 })
 	if status("http://one.test/") != 200 {
 		t.Error("the old entry stayed")
 	}
-	os.WriteFile(list, []byte("0.0.0.0 bad!name\n"), 0o600)
+	replace("0.0.0.0 bad!name\n")
 	time.Sleep(100 * time.Millisecond)
 	if status("http://two.test/") != 403 {
 		t.Error("a broken list replaced the good one")
