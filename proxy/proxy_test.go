@@ -66,13 +66,18 @@ func TestBlocked(t *testing.T) {
 			t.Errorf("curl %s %s: exit %d\n%s", tt.method, tt.url, code, out)
 		}
 	}
+	// A blocked upload is answered, not reset, though its body is not read.
+	out, closed := h.raw("POST http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\nContent-Length: 200000\r\n\r\n"+strings.Repeat("x", 200000), 5*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 403 Forbidden\r\n") || !closed {
+		t.Errorf("blocked upload: closed %v %q", closed, out)
+	}
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the origin saw %d blocked requests", n)
 	}
-	if n := h.srv.m.blocked[blockHost].Load(); n != 6 {
-		t.Errorf("host blocks counted %d, want 6", n)
+	if n := h.srv.m.blocked[blockHost].Load(); n != 7 {
+		t.Errorf("host blocks counted %d, want 7", n)
 	}
-	for _, l := range h.logLines(12) {
+	for _, l := range h.logLines(13) {
 		if !strings.Contains(l, " TCP_DENIED/403 ") {
 			t.Errorf("log line %q", l)
 		}

@@ -339,6 +339,11 @@ func (cc *conn) serve() {
 		// The configuration in force when the request came, not when
 		// the wait for it began.
 		if !cc.handle(req, cc.s.cur.Load()) {
+			if req.Body != nil && req.Body != http.NoBody {
+				// An answer before the end of the body (a block, an
+				// error) must not be lost to a reset.
+				cc.linger()
+			}
 			return
 		}
 	}
