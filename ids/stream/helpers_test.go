@@ -353,4 +353,6 @@ func held(s *side) string {
 // show renders delivered data for messages.
 func show(b []byte) string { return strings.ReplaceAll(fmt.Sprintf("%q", b), `\x00`, "_") }
 
-func flowKey(src, dst netip.AddrPort) flow.Key { return flow.Key{Src: src, Dst: dst, Proto: ipproto.TCP} }
+func flowKey(src, dst netip.AddrPort) flow.Key {
+	return flow.Key{Src: src, Dst: dst, Proto: ipproto.TCP}
+}

@@ -25,20 +25,20 @@ type side struct {
 	policy Policy // of this direction's destination
 
 	// The sender.
-	known   bool // seqBase and offBase are set
-	seqBase uint32
-	offBase uint64
-	isn     uint32 // the SYN's sequence number
-	synWnd  uint16 // the window of the sender's SYN (never scaled)
-	synOpts packet.TCPOptionSet
-	synTS   uint32
-	sndMax  uint32 // one past the highest sequence number the sender used
-	sndSet  bool
-	next    uint64 // contiguous end of the data seen, depth or not (RCV.NXT)
-	wscale  uint8  // shift of the windows the sender advertises
-	scaleOK bool   // wscale is known
-	tsSet   bool
-	tsZero  bool // the sender's SYN had TSval 0
+	known      bool // seqBase and offBase are set
+	seqBase    uint32
+	offBase    uint64
+	isn        uint32 // the SYN's sequence number
+	synWnd     uint16 // the window of the sender's SYN (never scaled)
+	synOpts    packet.TCPOptionSet
+	synTS      uint32
+	sndMax     uint32 // one past the highest sequence number the sender used
+	sndSet     bool
+	next       uint64 // contiguous end of the data seen, depth or not (RCV.NXT)
+	wscale     uint8  // shift of the windows the sender advertises
+	scaleOK    bool   // wscale is known
+	tsSet      bool
+	tsZero     bool // the sender's SYN had TSval 0
 	tsRecent   uint32
 	tsRecentAt int64 // unix ns
 
