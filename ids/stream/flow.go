@@ -110,8 +110,8 @@ type Result struct {
 // Off (the number of bytes of the direction before it, gaps included;
 // offset 0 is the byte after the SYN, or the first byte seen of a flow
 // picked up midstream); or, when Gap is non-zero, Gap bytes at Off that
-// will never be delivered; or, with FIN, the end of the direction (after
-// any Data of the same chunk). Data is valid only during the call.
+// will never be delivered; or, with FIN, the end of the direction at Off.
+// Data is valid only during the call.
 type Chunk struct {
 	Dir  Dir
 	Off  uint64
@@ -127,7 +127,8 @@ type Chunk struct {
 //
 // For each direction of a flow, chunks come in order and contiguous (the
 // next Off is the previous Off plus its Data or Gap length), and a FIN
-// chunk is the last. In Detect mode the data of one direction usually
+// chunk is the last; past Config.Depth nothing is handed on but the FIN,
+// whose Off is then where the direction ended. In Detect mode the data of one direction usually
 // arrives while Process handles a packet of the other direction: the
 // acknowledgement that confirms it.
 type Consumer interface {

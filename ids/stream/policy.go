@@ -139,7 +139,7 @@ func (p Policy) rst() rstRule {
 }
 
 // zeroTSAllowed reports whether the host accepts a segment whose TSval is
-// 0 on a connection that uses timestamps.
+// 0 on a connection that uses timestamps, as a segment without one.
 func (p Policy) zeroTSAllowed() bool {
 	switch p {
 	case OldLinux, Windows, Vista, Solaris:

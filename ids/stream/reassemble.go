@@ -11,9 +11,8 @@ func (c *call) data(f *Flow, d Dir, p *packet.Parsed, seq uint32, pay []byte) {
 	s := &f.sides[d]
 	fin := p.TCPFlags&(packet.TCPFIN|packet.TCPSYN) == packet.TCPFIN
 	n := uint64(len(pay))
-	if s.edgeOK && n > 0 && seqGT(seq+uint32(n), s.edge) && (n != 1 || seq != s.edge) {
-		// Past the window (a one-byte probe of a closed window aside,
-		// which is taken as the destination may take it).
+	if s.edgeOK && n > 0 && seqGT(seq+uint32(n), s.edge) && !s.probe(seq, n) {
+		// Past the window.
 		c.emit(f, d, KindBadWindow, 0, 0)
 		c.drop()
 		return

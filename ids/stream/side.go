@@ -123,6 +123,13 @@ func (s *side) hole() bool { return s.lastEnd() > s.readyEnd() }
 // outOfOrder returns the bytes held behind the first hole.
 func (s *side) outOfOrder() uint64 { return s.held - (s.readyEnd() - s.dlv) }
 
+// probe reports whether n bytes at seq are a zero-window probe: one byte
+// at the right edge of a window the receiver has closed, which the
+// destination may take if it has opened the window meanwhile.
+func (s *side) probe(seq uint32, n uint64) bool {
+	return n == 1 && seq == s.edge && s.acked && s.seqOf(s.ackOff) == s.edge
+}
+
 // rcvNxt is the offset a host that received every segment seen would
 // expect next (its RCV.NXT), past a FIN that is in order.
 func (s *side) rcvNxt() uint64 {

@@ -538,12 +538,11 @@ func (c *call) gap(f *Flow, d Dir, n uint64, kind Kind) {
 	c.t.cons.Stream(f, Chunk{Dir: d, Off: s.dlv, Gap: n})
 	c.sh.st.gapBytes += n
 	c.emit(f, d, kind, s.dlv, s.dlv+n)
-	if kind == KindHoleLimit || kind == KindMemcap {
-		if s.gapE != s.dlv {
-			s.gapS = s.dlv
-		}
-		s.gapE = s.dlv + n
+	// Remember the latest gaps, to report their bytes if they come late.
+	if s.gapE != s.dlv {
+		s.gapS = s.dlv
 	}
+	s.gapE = s.dlv + n
 	s.dlv += n
 }
 

@@ -96,6 +96,7 @@ func (c *call) open(k flow.Key, p *packet.Parsed) *Flow {
 		return nil
 	case fl&(packet.TCPSYN|packet.TCPACK) == packet.TCPSYN:
 		f := c.newFlow(k)
+		c.r.Flow = f
 		f.state = StateSynSent
 		c.synInit(&f.sides[ToServer], p)
 		return f
@@ -139,6 +140,7 @@ func (c *call) open(k flow.Key, p *packet.Parsed) *Flow {
 		}
 		f.ts = p.TCPOpts.Has&packet.TCPOptTimestamps != 0
 	}
+	c.r.Flow = f
 	f.mid = true
 	c.sh.st.midstream++
 	c.emit(f, ToServer, KindMidstream, 0, 0)
@@ -199,7 +201,10 @@ func (c *call) segment(f *Flow, d Dir, p *packet.Parsed) {
 	if fl&packet.TCPACK != 0 && !c.ack(f, d, p) {
 		return
 	}
-	if f.state == StateSynRecv && (d == ToClient || p.TCPAck == f.sides[ToClient].isn+1 || hasData) {
+	switch {
+	case f.state == StateSynRecv && (d == ToClient || p.TCPAck == f.sides[ToClient].isn+1 || hasData),
+		f.state == StateSynSent && d == ToClient:
+		// The handshake completed, or its SYN/ACK was not seen.
 		f.state = StateEstablished
 	}
 	if f.state == StateReset {
@@ -225,6 +230,7 @@ func (c *call) segment(f *Flow, d Dir, p *packet.Parsed) {
 	}
 	if c.t.cfg.Mode == Detect {
 		c.holeLimit(f, d)
+		c.holeLimit(f, 1-d)
 	}
 }
 
@@ -444,8 +450,9 @@ func (c *call) paws(f *Flow, d Dir, p *packet.Parsed) bool {
 	if pol == HPUX11 && !inOrder {
 		check = false // HP-UX 11 checks in-order segments only
 	}
-	if ts == 0 && !pol.zeroTSAllowed() {
-		return false
+	if ts == 0 {
+		// Some systems take a zero TSval as no timestamp at all.
+		return pol.zeroTSAllowed()
 	}
 	if !check {
 		return true
@@ -494,9 +501,14 @@ func (c *call) ack(f *Flow, d Dir, p *packet.Parsed) bool {
 	// Everything below the acknowledgement is final: what was seen is
 	// handed on, what was not is a gap (the capture lost it). Prevent
 	// has handed on what it forwarded already and now lets go of it.
+	// An acknowledgement makes gaps only below data seen: it may not
+	// skip a stream forward over bytes nobody has seen sent.
 	to := o.ackOff
 	if o.fin {
 		to = min(to, o.finOff)
+	}
+	if sent := o.offset(o.sndMax); sent >= 0 {
+		to = min(to, uint64(sent))
 	}
 	if c.t.cfg.Mode == Detect {
 		c.deliver(f, 1-d, to, KindGap)
