@@ -19,10 +19,10 @@ func TestResetPolicies(t *testing.T) {
 		rel  uint32
 	}
 	places := []where{
-		{"exact", 11},           // RCV.NXT
-		{"ahead", 50},           // in the window, past RCV.NXT
-		{"behind", 8},           // before RCV.NXT, not acknowledged yet
-		{"acknowledged", 3},     // before the acknowledgement
+		{"exact", 11},          // RCV.NXT
+		{"ahead", 50},          // in the window, past RCV.NXT
+		{"behind", 8},          // before RCV.NXT, not acknowledged yet
+		{"acknowledged", 3},    // before the acknowledgement
 		{"past window", 70000}, // past the window's right edge (6+65535)
 	}
 	exact := "T...."
