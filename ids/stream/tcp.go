@@ -38,10 +38,13 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 	k := p.Flow()
 	ck := canonical(k)
 	sh := t.shardOf(ck)
-	var r Result
-	c := call{t: t, sh: sh, now: now, ns: now.UnixNano(), r: &r}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	// The result lives in the shard: handed to the consumer by pointer,
+	// a local would escape to the heap.
+	sh.res = Result{}
+	r := &sh.res
+	c := call{t: t, sh: sh, now: now, ns: now.UnixNano(), r: r}
 	sh.st.packets++
 	c.expire(expirePerPacket)
 	f := sh.flows[ck]
@@ -57,7 +60,7 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 			if r.Verdict == Drop {
 				sh.st.dropped++
 			}
-			return r
+			return *r
 		}
 	}
 	r.Flow = f
@@ -73,7 +76,7 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 	if t.cfg.Mode == Detect {
 		r.Verdict = Forward
 	}
-	t.cons.Packet(f, p, &r)
+	t.cons.Packet(f, p, r)
 	if t.cfg.Mode == Detect {
 		r.Verdict = Forward
 	} else if r.Verdict == Drop {
@@ -83,7 +86,7 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 		sh.st.normalised++
 	}
 	c.touch(f)
-	return r
+	return *r
 }
 
 // open starts following the flow of p, a packet of no known flow: from its
