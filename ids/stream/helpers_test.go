@@ -88,6 +88,14 @@ func (s tcpSeg) build() []byte {
 	return append(ip, t...)
 }
 
+// tb is what the helpers need of a test: testing.TB or rapid's T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
 // flowRec is what a recorder saw of one flow.
 type flowRec struct {
 	data   [2][]byte // data and gaps ('?' per missing byte), in order
@@ -102,7 +110,7 @@ type flowRec struct {
 // recorder is a Consumer that keeps everything and checks the contract:
 // chunks contiguous and in order, nothing after a FIN or the end.
 type recorder struct {
-	t       testing.TB
+	t       tb
 	flows   map[uint64]*flowRec
 	order   []uint64
 	packets int
@@ -110,7 +118,7 @@ type recorder struct {
 	depth   uint64 // a FIN may come past this offset
 }
 
-func newRecorder(t testing.TB) *recorder {
+func newRecorder(t tb) *recorder {
 	return &recorder{t: t, flows: map[uint64]*flowRec{}, depth: DefaultDepth}
 }
 
@@ -179,7 +187,7 @@ func (r *recorder) only() *flowRec {
 // Table: sequence numbers are given relative to each side's ISN (1 is the
 // first data byte).
 type conn struct {
-	t          testing.TB
+	t          tb
 	tab        *Table
 	rec        *recorder
 	cli, srv   netip.AddrPort
@@ -191,7 +199,7 @@ type conn struct {
 	win        uint16
 }
 
-func newConn(t testing.TB, cfg Config) *conn {
+func newConn(t tb, cfg Config) *conn {
 	t.Helper()
 	c := &conn{t: t, cli: cli4, srv: srv4, cisn: 1000, sisn: 5000, now: t0, win: 65535}
 	c.rec = newRecorder(t)

@@ -34,18 +34,26 @@ func (c *call) data(f *Flow, d Dir, p *packet.Parsed, seq uint32, pay []byte) {
 				return
 			}
 			// The destination has closed: what lies past its FIN is not
-			// part of the stream.
+			// part of the stream, and another FIN means nothing.
 			fin = false
 			if start >= s.finOff {
 				return
 			}
-			pay = pay[:k+int(s.finOff-start)]
-			end = s.finOff
+			if end > s.finOff {
+				pay = pay[:k+int(s.finOff-start)]
+				end = s.finOff
+			}
 		} else {
 			// The FIN was not taken (a FIN that expired on the way, or
 			// was never sent): the stream goes on.
 			s.fin = false
 		}
+	}
+	if fin && !s.fin && end < max(s.readyEnd(), s.next) {
+		// A FIN before bytes already received in order: a host that has
+		// them takes it for an old duplicate; the data stands.
+		c.emit(f, d, KindDataAfterFIN, end, max(s.readyEnd(), s.next))
+		fin = false
 	}
 	last := seq + uint32(n)
 	if fin {
@@ -85,6 +93,13 @@ func (c *call) data(f *Flow, d Dir, p *packet.Parsed, seq uint32, pay []byte) {
 	}
 	if fin && !s.fin {
 		s.fin, s.finOff = true, end
+		if s.lastEnd() > end {
+			// Out-of-order bytes past the FIN: the host drops them when
+			// the FIN is taken (Linux purges its out-of-order queue).
+			c.emit(f, d, KindDataAfterFIN, end, s.lastEnd())
+			s.cut(end)
+			c.holeBook(s, false)
+		}
 	}
 	if s.fin && !s.finFinal && (c.t.cfg.Mode == Prevent || !f.seen[1-d]) && max(s.readyEnd(), s.next) >= s.finOff {
 		// Nobody will acknowledge it before it counts: in line, it is

@@ -313,6 +313,32 @@ func (s *side) release(to uint64) {
 	}
 }
 
+// cut forgets the bytes held at and after o (o >= dlv).
+func (s *side) cut(o uint64) {
+	k := 0
+	for _, iv := range s.have {
+		if iv.s >= o {
+			s.held -= iv.e - max(iv.s, s.dlv)
+			continue
+		}
+		if iv.e > o {
+			s.held -= iv.e - o
+			iv.e = o
+		}
+		s.have[k] = iv
+		k++
+	}
+	s.have = s.have[:k]
+	k = 0
+	for _, p := range s.segs {
+		if p.s < o {
+			s.segs[k] = p
+			k++
+		}
+	}
+	s.segs = s.segs[:k]
+}
+
 // pruneSegs forgets the extents of segments wholly handed on.
 func (s *side) pruneSegs() {
 	k := 0

@@ -49,8 +49,10 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 	c.expire(expirePerPacket)
 	f := sh.flows[ck]
 	fl := p.TCPFlags
-	if f != nil && fl&(packet.TCPSYN|packet.TCPACK|packet.TCPRST) == packet.TCPSYN && (f.state == StateClosed || f.state == StateReset) {
-		// A new connection on the same addresses and ports.
+	if f != nil && fl&(packet.TCPSYN|packet.TCPACK|packet.TCPRST) == packet.TCPSYN && k == f.key &&
+		(f.state == StateClosed || f.state == StateReset || f.state == StateSynSent && p.TCPSeq != f.sides[ToServer].isn) {
+		// A new connection on the same addresses and ports, or a client
+		// that gave up its handshake and began another.
 		c.retire(f, EndReset)
 		f = nil
 	}
@@ -251,13 +253,12 @@ func (c *call) syn(f *Flow, d Dir, p *packet.Parsed) {
 		if d != ToServer {
 			return // simultaneous open: not followed
 		}
-		if f.state == StateSynSent && p.TCPSeq != s.isn {
-			// The client gave up and started again.
-			c.synInit(s, p)
+		// A copy of the SYN. (One with another sequence number starts a
+		// new flow before a SYN/ACK, and is answered with a challenge ACK
+		// (RFC 5961) after, changing nothing.)
+		if p.TCPSeq == s.isn {
+			c.synData(f, d, p)
 		}
-		// On an open connection a SYN with another sequence number is
-		// answered with a challenge ACK (RFC 5961) and changes nothing.
-		c.synData(f, d, p)
 		return
 	}
 	if d != ToClient {
