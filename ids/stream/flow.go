@@ -150,6 +150,7 @@ type Flow struct {
 	User any
 
 	key     flow.Key // client to server
+	tk      tkey
 	id      uint64
 	state   State
 	before  State // the state a reset interrupted

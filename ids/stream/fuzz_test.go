@@ -175,8 +175,8 @@ func FuzzStream(f *testing.F) {
 			// bytes at and after it are held to what was inspected.
 			var keep uint64
 			var known bool
-			sh := tab.shardOf(canonical(p.Flow()))
-			if fl := sh.flows[canonical(p.Flow())]; fl != nil {
+			tk := keyOf(p.Flow())
+			if fl := tab.shardOf(&tk).flows[tk]; fl != nil {
 				dd := ToServer
 				if fl.key != p.Flow() {
 					dd = ToClient

@@ -324,8 +324,8 @@ func (c *conn) ackTo(d Dir, rel uint32) Result {
 
 func (c *conn) flow() *Flow {
 	c.t.Helper()
-	sh := c.tab.shardOf(canonical(flowKey(c.cli, c.srv)))
-	f := sh.flows[canonical(flowKey(c.cli, c.srv))]
+	tk := keyOf(flowKey(c.cli, c.srv))
+	f := c.tab.shardOf(&tk).flows[tk]
 	if f == nil {
 		c.t.Fatal("no flow")
 	}

@@ -1,10 +1,10 @@
 package stream
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +53,7 @@ type Table struct {
 // shard is one independently locked part of the table.
 type shard struct {
 	mu    sync.Mutex
-	flows map[flow.Key]*Flow       // by the key with the lower end first; guarded by mu
+	flows map[tkey]*Flow           // guarded by mu
 	lists [numFlowClasses]flowList // guarded by mu
 	heap  flowHeap                 // flows holding buffers, heaviest first; guarded by mu
 	pool  bufPool                  // guarded by mu
@@ -114,7 +114,7 @@ func New(cfg Config, c Consumer) (*Table, error) {
 	t.policies.Store(cfg.Policies)
 	t.shards = make([]shard, cfg.Shards)
 	for i := range t.shards {
-		t.shards[i].flows = make(map[flow.Key]*Flow, min(t.perShard, 64))
+		t.shards[i].flows = make(map[tkey]*Flow, min(t.perShard, 64))
 	}
 	return t, nil
 }
@@ -132,25 +132,32 @@ func (nopConsumer) Stream(*Flow, Chunk)                   {}
 func (nopConsumer) Packet(*Flow, *packet.Parsed, *Result) {}
 func (nopConsumer) End(*Flow, EndReason)                  {}
 
-// canonical returns the key of k's flow with the lower end as source, so
-// that both directions find one entry.
-func canonical(k flow.Key) flow.Key {
-	switch c := k.Src.Addr().Compare(k.Dst.Addr()); {
-	case c < 0, c == 0 && k.Src.Port() <= k.Dst.Port():
-		return k
-	}
-	return k.Reverse()
+// tkey is a flow's key in the table: its two ends as plain bytes, the
+// lower first, so that both directions find one entry and the map hashes
+// a flat array.
+type tkey struct {
+	lo, hi   [16]byte
+	plo, phi uint16
 }
 
-func (t *Table) shardOf(k flow.Key) *shard {
-	h := t.seed ^ uint64(k.Src.Port())<<16 ^ uint64(k.Dst.Port())
-	h = mixAddr(h, k.Src.Addr())
-	h = mixAddr(h, k.Dst.Addr())
+// keyOf returns the table key of the flow of k.
+func keyOf(k flow.Key) tkey {
+	a, b := k.Src.Addr().As16(), k.Dst.Addr().As16()
+	pa, pb := k.Src.Port(), k.Dst.Port()
+	if c := bytes.Compare(a[:], b[:]); c > 0 || c == 0 && pa > pb {
+		return tkey{b, a, pb, pa}
+	}
+	return tkey{a, b, pa, pb}
+}
+
+func (t *Table) shardOf(k *tkey) *shard {
+	h := t.seed ^ uint64(k.plo)<<16 ^ uint64(k.phi)
+	h = mix(h, k.lo[:])
+	h = mix(h, k.hi[:])
 	return &t.shards[h%uint64(len(t.shards))]
 }
 
-func mixAddr(h uint64, a netip.Addr) uint64 {
-	b := a.As16()
+func mix(h uint64, b []byte) uint64 {
 	h ^= binary.LittleEndian.Uint64(b[:8])
 	h *= 0x9e3779b97f4a7c15
 	h ^= binary.LittleEndian.Uint64(b[8:])
@@ -283,7 +290,8 @@ func (c *call) newFlow(k flow.Key) *Flow {
 		f.sides[d].have, f.sides[d].segs = keepH[d], keepS[d]
 		f.sides[d].class = -1
 	}
-	sh.flows[canonical(k)] = f
+	f.tk = keyOf(k)
+	sh.flows[f.tk] = f
 	sh.lists[classNew].pushFront(f)
 	sh.st.flows++
 	return f
@@ -303,7 +311,7 @@ func (t *Table) nextID() uint64 {
 // free forgets f and keeps its memory for the next flow.
 func (c *call) free(f *Flow) {
 	sh := c.sh
-	delete(sh.flows, canonical(f.key))
+	delete(sh.flows, f.tk)
 	sh.lists[f.class].remove(f)
 	for d := range f.sides {
 		c.dropBuffer(f, &f.sides[d])

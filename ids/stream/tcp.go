@@ -36,8 +36,8 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 		return Result{}
 	}
 	k := p.Flow()
-	ck := canonical(k)
-	sh := t.shardOf(ck)
+	tk := keyOf(k)
+	sh := t.shardOf(&tk)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// The result lives in the shard: handed to the consumer by pointer,
@@ -47,7 +47,7 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 	c := call{t: t, sh: sh, now: now, ns: now.UnixNano(), r: r}
 	sh.st.packets++
 	c.expire(expirePerPacket)
-	f := sh.flows[ck]
+	f := sh.flows[tk]
 	fl := p.TCPFlags
 	if f != nil && fl&(packet.TCPSYN|packet.TCPACK|packet.TCPRST) == packet.TCPSYN && k == f.key &&
 		(f.state == StateClosed || f.state == StateReset || f.state == StateSynSent && p.TCPSeq != f.sides[ToServer].isn) {
