@@ -2,9 +2,8 @@ package defrag
 
 import (
 	"fmt"
-	"net/netip"
 
-	"github.com/gaissmai/bart"
+	"github.com/rampart-fw/rampart/ids/target"
 )
 
 // Policy says how overlapping fragments are resolved: which fragment's
@@ -104,35 +103,11 @@ func (p Policy) newWins(ns, ne, ps, pe int) bool {
 	return false // First; Drop never gets here
 }
 
-// HostPolicies chooses the policy for each destination: the policy of the
-// longest prefix that holds the destination address, else the default.
-// Build it completely, then share it: it is read without a lock.
-type HostPolicies struct {
-	def   Policy
-	table bart.Table[Policy]
-}
+// HostPolicies chooses the policy of each destination: the policy of the
+// longest prefix that holds its address, else the default; a nil table
+// gives Drop. Build it completely, then share it: it is read without a
+// lock.
+type HostPolicies = target.Table[Policy]
 
 // NewHostPolicies returns a table whose every destination gets def.
-func NewHostPolicies(def Policy) *HostPolicies {
-	return &HostPolicies{def: def}
-}
-
-// Set gives the destinations in prefix the policy p; a longer prefix wins
-// over a shorter one, whatever the order of the calls.
-func (h *HostPolicies) Set(prefix netip.Prefix, p Policy) {
-	h.table.Insert(prefix.Masked(), p)
-}
-
-// Default returns the policy of destinations that no prefix holds.
-func (h *HostPolicies) Default() Policy { return h.def }
-
-// Lookup returns the policy for destination dst.
-func (h *HostPolicies) Lookup(dst netip.Addr) Policy {
-	if h == nil {
-		return Drop
-	}
-	if p, ok := h.table.Lookup(dst.Unmap()); ok {
-		return p
-	}
-	return h.def
-}
+func NewHostPolicies(def Policy) *HostPolicies { return target.New(def) }

@@ -168,8 +168,8 @@ func (c *Config) setDefaults() error {
 	if c.HoleBytes > c.MaxBuffer {
 		return fmt.Errorf("stream: hole bytes %d exceed max buffer %d", c.HoleBytes, c.MaxBuffer)
 	}
-	if per := c.MemCap / c.Shards; per < 2*classSize(classOf(c.MaxBuffer)) {
-		return fmt.Errorf("stream: memcap %d gives each of %d shards %d bytes, less than two buffers of max buffer %d (rounded to %d)", c.MemCap, c.Shards, per, c.MaxBuffer, classSize(classOf(c.MaxBuffer)))
+	if per := c.MemCap / c.Shards; per < 2*sizes.Size(sizes.ClassOf(c.MaxBuffer)) {
+		return fmt.Errorf("stream: memcap %d gives each of %d shards %d bytes, less than two buffers of max buffer %d (rounded to %d)", c.MemCap, c.Shards, per, c.MaxBuffer, sizes.Size(sizes.ClassOf(c.MaxBuffer)))
 	}
 	return nil
 }

@@ -3,9 +3,7 @@ package stream
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -365,8 +363,6 @@ func held(s *side) string {
 	return string(b)
 }
 
-// show renders delivered data for messages.
-func show(b []byte) string { return strings.ReplaceAll(fmt.Sprintf("%q", b), `\x00`, "_") }
 
 func flowKey(src, dst netip.AddrPort) flow.Key {
 	return flow.Key{Src: src, Dst: dst, Proto: ipproto.TCP}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 
+	"github.com/rampart-fw/rampart/internal/bufpool"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -52,12 +53,12 @@ type side struct {
 	dlv    uint64 // handed on, or given up as a gap, up to here
 	keep   uint64 // bytes from here on are kept (keep <= dlv)
 	buf    []byte
-	bufOff uint64 // offset of buf[0]
-	class  int8   // buf's size class
-	have   []ival // filled ranges at or after keep: sorted, disjoint, not adjacent
-	segs   []ival // Detect: extents of the segments held past dlv, sorted by start
-	maxSeg uint64 // the longest extent in segs
-	held   uint64 // bytes in have at or after dlv
+	bufOff uint64        // offset of buf[0]
+	class  bufpool.Class // buf's size class
+	have   []ival        // filled ranges at or after keep: sorted, disjoint, not adjacent
+	segs   []ival        // Detect: extents of the segments held past dlv, sorted by start
+	maxSeg uint64        // the longest extent in segs
+	held   uint64        // bytes in have at or after dlv
 
 	holeSince  int64 // unix ns when data first waited behind a hole; 0: none
 	holeSegs   int   // segments stored behind the hole since then

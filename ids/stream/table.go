@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/internal/bufpool"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -56,7 +57,7 @@ type shard struct {
 	flows map[tkey]*Flow           // guarded by mu
 	lists [numFlowClasses]flowList // guarded by mu
 	heap  flowHeap                 // flows holding buffers, heaviest first; guarded by mu
-	pool  bufPool                  // guarded by mu
+	pool  bufpool.Pool             // guarded by mu
 	used  int                      // buffer bytes charged to flows; guarded by mu
 	free  []*Flow                  // guarded by mu
 	tmp   []ival                   // scratch; guarded by mu
@@ -111,17 +112,24 @@ func New(cfg Config, c Consumer) (*Table, error) {
 	if cfg.Depth != NoDepth {
 		t.depth = uint64(cfg.Depth)
 	}
-	t.policies.Store(cfg.Policies)
+	t.SetPolicies(cfg.Policies)
 	t.shards = make([]shard, cfg.Shards)
 	for i := range t.shards {
 		t.shards[i].flows = make(map[tkey]*Flow, min(t.perShard, 64))
+		t.shards[i].pool = bufpool.New(minBufShift, maxBufShift)
 	}
 	return t, nil
 }
 
-// SetPolicies replaces the table of policies; flows already followed keep
-// the policies they started with.
-func (t *Table) SetPolicies(p *HostPolicies) { t.policies.Store(p) }
+// SetPolicies replaces the table of policies (nil: DefaultPolicy for
+// every destination); flows already followed keep the policies they
+// started with.
+func (t *Table) SetPolicies(p *HostPolicies) {
+	if p == nil {
+		p = NewHostPolicies(DefaultPolicy)
+	}
+	t.policies.Store(p)
+}
 
 // Mode returns the configured mode.
 func (t *Table) Mode() Mode { return t.cfg.Mode }
@@ -346,9 +354,9 @@ func (c *call) charge(f *Flow, n int) {
 // flow. It reports whether the room was found.
 func (c *call) reserve(f *Flow, need int) bool {
 	sh := c.sh
-	for sh.used+sh.pool.idle+need > c.t.shardCap {
-		if sh.pool.idle > 0 {
-			sh.pool.shed(sh.used + sh.pool.idle + need - c.t.shardCap)
+	for sh.used+sh.pool.Idle()+need > c.t.shardCap {
+		if sh.pool.Idle() > 0 {
+			sh.pool.Shed(sh.used + sh.pool.Idle() + need - c.t.shardCap)
 			continue
 		}
 		v := c.heaviestBut(f)
@@ -411,25 +419,25 @@ func (c *call) room(f *Flow, s *side, e uint64) bool {
 	if span > uint64(c.t.cfg.MaxBuffer) {
 		return false
 	}
-	cl := classOf(int(span))
+	cl := sizes.ClassOf(int(span))
 	if s.buf != nil && cl <= s.class {
 		c.move(s, s.buf)
 		return true
 	}
 	old := 0
 	if s.buf != nil {
-		old = classSize(s.class)
+		old = sizes.Size(s.class)
 	}
-	if !c.reserve(f, classSize(cl)) {
+	if !c.reserve(f, sizes.Size(cl)) {
 		return false
 	}
-	nb := c.sh.pool.get(cl)
+	nb := c.sh.pool.Get(cl)
 	c.move(s, nb)
 	if old > 0 {
-		c.sh.pool.put(s.buf, s.class, c.t.shardCap/4)
+		c.sh.pool.Put(s.buf, s.class, c.t.shardCap/4)
 	}
 	s.buf, s.class = nb, cl
-	c.charge(f, classSize(cl)-old)
+	c.charge(f, sizes.Size(cl)-old)
 	return true
 }
 
@@ -455,14 +463,14 @@ func (c *call) trim(f *Flow, s *side) {
 		return
 	}
 	span := s.lastEnd() - s.keep
-	if s.class == 0 || span*8 > uint64(classSize(s.class)) {
+	if s.class == 0 || span*8 > uint64(sizes.Size(s.class)) {
 		return
 	}
-	cl := classOf(int(span * 2))
-	nb := c.sh.pool.get(cl)
+	cl := sizes.ClassOf(int(span * 2))
+	nb := c.sh.pool.Get(cl)
 	c.move(s, nb)
-	c.sh.pool.put(s.buf, s.class, c.t.shardCap/4)
-	c.charge(f, classSize(cl)-classSize(s.class))
+	c.sh.pool.Put(s.buf, s.class, c.t.shardCap/4)
+	c.charge(f, sizes.Size(cl)-sizes.Size(s.class))
 	s.buf, s.class = nb, cl
 }
 
@@ -470,8 +478,8 @@ func (c *call) dropBuffer(f *Flow, s *side) {
 	if s.buf == nil {
 		return
 	}
-	c.sh.pool.put(s.buf, s.class, c.t.shardCap/4)
-	c.charge(f, -classSize(s.class))
+	c.sh.pool.Put(s.buf, s.class, c.t.shardCap/4)
+	c.charge(f, -sizes.Size(s.class))
 	s.buf, s.class = nil, -1
 }
 
@@ -641,7 +649,7 @@ func (t *Table) Stats() Stats {
 			s.Events[k] += st.events[k]
 		}
 		s.Active += len(sh.flows)
-		s.Memory += sh.used + sh.pool.idle
+		s.Memory += sh.used + sh.pool.Idle()
 		sh.mu.Unlock()
 	}
 	return s
