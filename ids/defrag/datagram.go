@@ -225,7 +225,7 @@ func (dg *Datagram) charge(sh *shard, n int) {
 	dg.bytes += n
 	sh.held += n
 	dg.src.bytes += n
-	sh.heap.fix(dg.src.heapIdx)
+	sh.heap.Fix(dg.src)
 }
 
 // links are a datagram's place in one list.

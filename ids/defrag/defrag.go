@@ -191,6 +191,7 @@ func New(cfg Config) (*Defragmenter, error) {
 		sh.sources = make(map[netip.Addr]*source, hint)
 		sh.ids = make(map[idKey]int32, hint)
 		sh.pool = bufpool.New(minBufShift, maxBufShift)
+		sh.heap = newSrcHeap()
 	}
 	return d, nil
 }
@@ -215,7 +216,7 @@ type shard struct {
 	dgrams  map[Key]*Datagram      // guarded by mu
 	sources map[netip.Addr]*source // guarded by mu
 	ids     map[idKey]int32        // live datagrams per identification; guarded by mu
-	heap    srcHeap                // sources by bytes held, heaviest first; guarded by mu
+	heap    bufpool.Heap[*source]  // sources by bytes held, heaviest first; guarded by mu
 	// The age list, oldest first: datagrams in creation order, which is
 	// the order of their time-outs. Guarded by mu.
 	age     list
@@ -417,7 +418,7 @@ func (d *Defragmenter) create(sh *shard, key Key, pol Policy, nowNs int64, now t
 		}
 		*src = source{addr: key.Src}
 		sh.sources[key.Src] = src
-		sh.heap.push(src)
+		sh.heap.Push(src)
 	}
 	var dg *Datagram
 	if n := len(sh.freeD); n > 0 {
@@ -460,10 +461,10 @@ func (d *Defragmenter) reserve(sh *shard, dg *Datagram, need int, now time.Time)
 			sh.pool.Shed(sh.held + sh.pool.Idle() + need - d.shardCap)
 			continue
 		}
-		if len(sh.heap) == 0 {
+		if sh.heap.Len() == 0 {
 			return false
 		}
-		v := sh.heap[0].oldestBut(dg)
+		v := sh.heap.At(0).oldestBut(dg)
 		if v == nil {
 			// The heaviest source is dg's own, and dg is all it holds:
 			// everyone else holds less, and keeps it.
@@ -514,12 +515,12 @@ func (d *Defragmenter) unlink(sh *shard, dg *Datagram) {
 	src.datagrams--
 	src.bytes -= dg.bytes
 	if src.datagrams == 0 {
-		sh.heap.remove(src.heapIdx)
+		sh.heap.Remove(src)
 		delete(sh.sources, src.addr)
 		*src = source{}
 		sh.freeS = append(sh.freeS, src)
 	} else {
-		sh.heap.fix(src.heapIdx)
+		sh.heap.Fix(src)
 	}
 	dg.src = nil
 	delete(sh.dgrams, dg.key)

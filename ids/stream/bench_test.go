@@ -92,42 +92,32 @@ func mustTable(tb testing.TB, cfg Config, c Consumer) *Table {
 	return t
 }
 
-// BenchmarkInOrder: one bulk transfer, full segments in order, an
-// acknowledgement every second segment (counted in the time, not in the
-// operations): ns/op is per data segment.
-func BenchmarkInOrder(b *testing.B) {
-	for _, mode := range []Mode{Detect, Prevent} {
-		b.Run(mode.String(), func(b *testing.B) {
-			var cons counter
-			k := newBulk(b, mustTable(b, Config{Mode: mode, Depth: NoDepth}, &cons), cli4)
-			b.ReportAllocs()
-			b.SetBytes(mss)
-			for b.Loop() {
-				k.inOrder()
-			}
-			if cons.gaps.Load() != 0 {
-				b.Fatalf("%d bytes of gaps", cons.gaps.Load())
-			}
-		})
-	}
-}
-
-// BenchmarkOutOfOrder: the same with every pair of segments swapped, so
-// that each segment either waits behind a hole or fills one.
-func BenchmarkOutOfOrder(b *testing.B) {
-	for _, mode := range []Mode{Detect, Prevent} {
-		b.Run(mode.String(), func(b *testing.B) {
-			var cons counter
-			k := newBulk(b, mustTable(b, Config{Mode: mode, Depth: NoDepth}, &cons), cli4)
-			b.ReportAllocs()
-			b.SetBytes(4 * mss)
-			for b.Loop() {
-				k.outOfOrder()
-			}
-			if cons.gaps.Load() != 0 {
-				b.Fatalf("%d bytes of gaps", cons.gaps.Load())
-			}
-		})
+// BenchmarkSegments: one bulk transfer of full segments, either in order
+// or with every pair of segments swapped (so that each segment either
+// waits behind a hole or fills one), with an acknowledgement every second
+// segment, counted in the time, not in the operations. ns/op is per data
+// segment.
+func BenchmarkSegments(b *testing.B) {
+	for _, order := range []struct {
+		name string
+		n    int // segments per step
+		step func(*bulk)
+	}{{"in_order", 1, (*bulk).inOrder}, {"out_of_order", 4, (*bulk).outOfOrder}} {
+		for _, mode := range []Mode{Detect, Prevent} {
+			b.Run(order.name+"/"+mode.String(), func(b *testing.B) {
+				var cons counter
+				k := newBulk(b, mustTable(b, Config{Mode: mode, Depth: NoDepth}, &cons), cli4)
+				b.ReportAllocs()
+				b.SetBytes(int64(order.n) * mss)
+				for b.Loop() {
+					order.step(k)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*order.n), "ns/segment")
+				if cons.gaps.Load() != 0 {
+					b.Fatalf("%d bytes of gaps", cons.gaps.Load())
+				}
+			})
+		}
 	}
 }
 

@@ -363,7 +363,6 @@ func held(s *side) string {
 	return string(b)
 }
 
-
 func flowKey(src, dst netip.AddrPort) flow.Key {
 	return flow.Key{Src: src, Dst: dst, Proto: ipproto.TCP}
 }

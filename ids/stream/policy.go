@@ -1,10 +1,6 @@
 package stream
 
-import (
-	"fmt"
-
-	"github.com/rampart-fw/rampart/ids/target"
-)
+import "github.com/rampart-fw/rampart/ids/target"
 
 // Policy is the TCP behaviour of a destination host, as far as an
 // observer must model it to see the bytes the host sees (Novak and
@@ -56,43 +52,19 @@ const (
 // name: Suricata's default.
 const DefaultPolicy = BSD
 
-var policyNames = [numPolicies]string{"first", "last", "bsd", "linux", "old-linux", "windows", "vista", "solaris", "hpux10", "hpux11", "irix", "macos"}
+var policyNames = target.NewNames[Policy]("stream policy", "first", "last", "bsd", "linux", "old-linux", "windows", "vista", "solaris", "hpux10", "hpux11", "irix", "macos")
 
-func (p Policy) String() string {
-	if p < numPolicies {
-		return policyNames[p]
-	}
-	return fmt.Sprintf("policy(%d)", uint8(p))
-}
+func (p Policy) String() string { return policyNames.String(p) }
 
 // ParsePolicy returns the policy named s: first, last, bsd, linux,
 // old-linux, windows, vista, solaris, hpux10, hpux11, irix or macos.
-func ParsePolicy(s string) (Policy, error) {
-	for i, n := range policyNames {
-		if s == n {
-			return Policy(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown stream policy %q (want first, last, bsd, linux, old-linux, windows, vista, solaris, hpux10, hpux11, irix or macos)", s)
-}
+func ParsePolicy(s string) (Policy, error) { return policyNames.Parse(s) }
 
 // MarshalText implements encoding.TextMarshaler.
-func (p Policy) MarshalText() ([]byte, error) {
-	if p >= numPolicies {
-		return nil, fmt.Errorf("invalid stream policy %d", uint8(p))
-	}
-	return []byte(p.String()), nil
-}
+func (p Policy) MarshalText() ([]byte, error) { return policyNames.Marshal(p) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (p *Policy) UnmarshalText(b []byte) error {
-	v, err := ParsePolicy(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
+func (p *Policy) UnmarshalText(b []byte) error { return policyNames.Unmarshal(b, p) }
 
 // newWins reports whether a segment [ns, ne) arriving now takes the bytes
 // it shares with a segment [ps, pe) held earlier, under p. These are the

@@ -17,74 +17,10 @@ const (
 // sizes gives the buffer classes; each shard keeps its own Pool of them.
 var sizes = bufpool.New(minBufShift, maxBufShift)
 
-// flowHeap orders a shard's flows by the buffer bytes they hold, heaviest
-// at index 0; each flow knows its index (-1 when it holds nothing and is
-// not in the heap).
-type flowHeap []*Flow
-
-func (h *flowHeap) push(f *Flow) {
-	f.heapIdx = len(*h)
-	*h = append(*h, f)
-	h.up(f.heapIdx)
-}
-
-func (h *flowHeap) remove(i int) {
-	old := *h
-	last := len(old) - 1
-	old[i].heapIdx = -1
-	if i != last {
-		old[i] = old[last]
-		old[i].heapIdx = i
-	}
-	old[last] = nil
-	*h = old[:last]
-	if i != last {
-		h.fix(i)
-	}
-}
-
-// fix restores the order after the flow at i changed weight.
-func (h flowHeap) fix(i int) {
-	if !h.down(i) {
-		h.up(i)
-	}
-}
-
-func (h flowHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx = i
-	h[j].heapIdx = j
-}
-
-func (h flowHeap) up(i int) {
-	for i > 0 {
-		parent := (i - 1) / 2
-		if h[parent].charged >= h[i].charged {
-			return
-		}
-		h.swap(i, parent)
-		i = parent
-	}
-}
-
-func (h flowHeap) down(i int) bool {
-	start := i
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		j := l
-		if r := l + 1; r < len(h) && h[r].charged > h[l].charged {
-			j = r
-		}
-		if h[i].charged >= h[j].charged {
-			break
-		}
-		h.swap(i, j)
-		i = j
-	}
-	return i > start
+// newFlowHeap returns the heap of a shard's flows by the buffer bytes they
+// hold.
+func newFlowHeap() bufpool.Heap[*Flow] {
+	return bufpool.NewHeap(func(f *Flow) int { return f.charged }, func(f *Flow) *int { return &f.heapIdx })
 }
 
 // flowList is an intrusive doubly linked list of flows, most recently

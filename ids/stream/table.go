@@ -56,7 +56,7 @@ type shard struct {
 	mu    sync.Mutex
 	flows map[tkey]*Flow           // guarded by mu
 	lists [numFlowClasses]flowList // guarded by mu
-	heap  flowHeap                 // flows holding buffers, heaviest first; guarded by mu
+	heap  bufpool.Heap[*Flow]      // flows holding buffers, heaviest first; guarded by mu
 	pool  bufpool.Pool             // guarded by mu
 	used  int                      // buffer bytes charged to flows; guarded by mu
 	free  []*Flow                  // guarded by mu
@@ -117,6 +117,7 @@ func New(cfg Config, c Consumer) (*Table, error) {
 	for i := range t.shards {
 		t.shards[i].flows = make(map[tkey]*Flow, min(t.perShard, 64))
 		t.shards[i].pool = bufpool.New(minBufShift, maxBufShift)
+		t.shards[i].heap = newFlowHeap()
 	}
 	return t, nil
 }
@@ -340,11 +341,11 @@ func (c *call) charge(f *Flow, n int) {
 	f.charged += n
 	switch {
 	case f.charged > 0 && f.heapIdx < 0:
-		sh.heap.push(f)
+		sh.heap.Push(f)
 	case f.charged == 0 && f.heapIdx >= 0:
-		sh.heap.remove(f.heapIdx)
+		sh.heap.Remove(f)
 	case f.heapIdx >= 0:
-		sh.heap.fix(f.heapIdx)
+		sh.heap.Fix(f)
 	}
 }
 
@@ -369,19 +370,19 @@ func (c *call) reserve(f *Flow, need int) bool {
 }
 
 func (c *call) heaviestBut(f *Flow) *Flow {
-	h := c.sh.heap
+	h := &c.sh.heap
 	switch {
-	case len(h) == 0:
+	case h.Len() == 0:
 		return nil
-	case h[0] != f:
-		return h[0]
-	case len(h) == 2:
-		return h[1]
-	case len(h) > 2:
-		if h[2].charged > h[1].charged {
-			return h[2]
+	case h.At(0) != f:
+		return h.At(0)
+	case h.Len() == 2:
+		return h.At(1)
+	case h.Len() > 2:
+		if h.At(2).charged > h.At(1).charged {
+			return h.At(2)
 		}
-		return h[1]
+		return h.At(1)
 	}
 	return nil
 }

@@ -34,3 +34,30 @@ func TestLookup(t *testing.T) {
 		t.Errorf("nil table: %q", got)
 	}
 }
+
+func TestNames(t *testing.T) {
+	type pol uint8
+	n := NewNames[pol]("test policy", "first", "last", "bsd")
+	if n.String(2) != "bsd" || n.String(7) != "policy(7)" {
+		t.Errorf("String: %s, %s", n.String(2), n.String(7))
+	}
+	if p, err := n.Parse("last"); p != 1 || err != nil {
+		t.Errorf("Parse(last) = %d, %v", p, err)
+	}
+	if _, err := n.Parse("vista"); err == nil || err.Error() != `unknown test policy "vista" (want first, last or bsd)` {
+		t.Errorf("Parse(vista): %v", err)
+	}
+	if b, err := n.Marshal(0); string(b) != "first" || err != nil {
+		t.Errorf("Marshal(0) = %q, %v", b, err)
+	}
+	if _, err := n.Marshal(3); err == nil {
+		t.Error("Marshal(3) gave no error")
+	}
+	var p pol
+	if err := n.Unmarshal([]byte("bsd"), &p); p != 2 || err != nil {
+		t.Errorf("Unmarshal(bsd) = %d, %v", p, err)
+	}
+	if err := n.Unmarshal([]byte("x"), &p); p != 2 || err == nil {
+		t.Errorf("Unmarshal(x) = %d, %v", p, err)
+	}
+}
