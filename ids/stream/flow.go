@@ -91,11 +91,13 @@ const (
 // Result is what Process made of a packet.
 type Result struct {
 	// Flow is the packet's flow, nil when the packet is not tracked (not
-	// TCP, invalid, a fragment, or a flow that was not picked up). It may
-	// be used only until Process returns (a Consumer's Packet callback
-	// sees it safely).
-	Flow *Flow
-	Dir  Dir
+	// TCP, invalid, a fragment, or a flow that was not picked up). It is
+	// safe to use in the Consumer's callbacks; once Process has returned,
+	// another goroutine may end the flow and reuse it. FlowID names it for
+	// good.
+	Flow   *Flow
+	FlowID uint64
+	Dir    Dir
 	// Verdict is Drop in Prevent mode for packets the destination would
 	// discard or whose bytes contradict those inspected (see Kind), for
 	// segments over the limits, and for every packet of a flow that was
@@ -135,9 +137,10 @@ type Consumer interface {
 	// Stream hands on the next chunk of one direction of f.
 	Stream(f *Flow, c Chunk)
 	// Packet is called once for every packet of a tracked flow, after its
-	// stream processing (any chunks it released came first). The consumer
-	// may set r.Verdict to Drop (an inline drop rule), and call f.Drop to
-	// drop the rest of the flow.
+	// stream processing (any chunks it released came first). In Prevent
+	// mode the consumer may set r.Verdict to Drop (an inline drop rule):
+	// that drops the rest of the flow too, since the packet's bytes now
+	// count as inspected and a copy sent again would not be handed on.
 	Packet(f *Flow, p *packet.Parsed, r *Result)
 	// End is called once when f's stream is over; f is reused afterwards.
 	End(f *Flow, why EndReason)
@@ -192,7 +195,8 @@ func (f *Flow) Delivered(d Dir) uint64 { return f.sides[d].dlv }
 
 // Drop makes every later packet of the flow Drop (Prevent mode) and stops
 // its reassembly, as an inline drop rule does to the rest of a flow. It
-// may be called from a Consumer's methods only.
+// may be called from a Consumer's methods only; a Drop verdict on a packet
+// does it too.
 func (f *Flow) Drop() { f.dropped = true }
 
 // Dropped reports whether Drop was called.

@@ -65,7 +65,7 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 			return *r
 		}
 	}
-	r.Flow = f
+	r.Flow, r.FlowID = f, f.id
 	r.Dir = ToServer
 	if k != f.key {
 		r.Dir = ToClient
@@ -78,11 +78,20 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 	if t.cfg.Mode == Detect {
 		r.Verdict = Forward
 	}
+	ours := r.Verdict
 	t.cons.Packet(f, p, r)
-	if t.cfg.Mode == Detect {
+	switch {
+	case t.cfg.Mode == Detect:
 		r.Verdict = Forward
-	} else if r.Verdict == Drop {
+	case r.Verdict == Drop:
 		sh.st.dropped++
+		if ours == Forward {
+			// The consumer dropped what it inspected. Its bytes count as
+			// inspected, and a copy sent again would pass without being
+			// handed on again: the rest of the flow goes too, as
+			// Suricata's drop does.
+			f.dropped = true
+		}
 	}
 	if r.Norm != 0 && r.Verdict == Forward {
 		sh.st.normalised++
