@@ -143,7 +143,8 @@ func (c *call) insertDetect(f *Flow, d Dir, o uint64, b []byte, os, oe uint64) b
 	if i := s.firstAfter(o); i < len(s.have) && s.have[i].s < e {
 		ov = s.compare(o, b)
 		c.sh.tmp = s.oldWins(c.sh.tmp, os, oe, o, e)
-		s.writeDetect(o, b, c.sh.tmp)
+		c.sh.tmp2 = s.heldIn(c.sh.tmp2, c.sh.tmp)
+		s.writeDetect(o, b, c.sh.tmp2)
 		c.emit(f, d, overlapKind(ov, len(b)), o, e)
 	} else {
 		copy(s.at(o, e), b)

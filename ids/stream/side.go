@@ -279,6 +279,24 @@ func (s *side) oldWins(dst []ival, os, oe, ns, ne uint64) []ival {
 	return dst[:k+1]
 }
 
+// heldIn collects into dst the parts of the sorted ranges l where bytes
+// are held: only there can bytes stay old.
+func (s *side) heldIn(dst, l []ival) []ival {
+	dst = dst[:0]
+	j := 0
+	for _, iv := range l {
+		for j < len(s.have) && s.have[j].e <= iv.s {
+			j++
+		}
+		for h := j; h < len(s.have) && s.have[h].s < iv.e; h++ {
+			if a, z := max(iv.s, s.have[h].s), min(iv.e, s.have[h].e); a < z {
+				dst = append(dst, ival{a, z})
+			}
+		}
+	}
+	return dst
+}
+
 // writeDetect stores segment bytes b at offset o (o >= dlv, within buf),
 // where the policy gives them the bytes: everywhere but the ranges of
 // keepOld, which hold bytes of earlier segments.
@@ -333,6 +351,7 @@ func (s *side) cut(o uint64) {
 	k = 0
 	for _, p := range s.segs {
 		if p.s < o {
+			p.e = min(p.e, o)
 			s.segs[k] = p
 			k++
 		}

@@ -61,6 +61,7 @@ type shard struct {
 	used  int                      // buffer bytes charged to flows; guarded by mu
 	free  []*Flow                  // guarded by mu
 	tmp   []ival                   // scratch; guarded by mu
+	tmp2  []ival                   // scratch; guarded by mu
 	res   Result                   // the result Process is building; guarded by mu
 	st    counters                 // guarded by mu
 	_     [64]byte                 // keep shards' locks off each other's cache lines
