@@ -14,6 +14,9 @@ const (
 	maxSegment = 65535
 )
 
+// keepClass is the largest buffer a flow keeps while it holds nothing.
+var keepClass = sizes.ClassOf(4096)
+
 // sizes gives the buffer classes; each shard keeps its own Pool of them.
 var sizes = bufpool.New(minBufShift, maxBufShift)
 

@@ -454,14 +454,18 @@ func (c *call) move(s *side, dst []byte) {
 	s.bufOff = s.keep
 }
 
-// trim gives s's buffer back when nothing is kept in it, and a smaller one
-// when little is.
+// trim gives s's buffer back when nothing is kept in it, unless it is
+// small (a flow between two segments keeps one, still charged, rather
+// than going to the pool and back for every segment), and a smaller one
+// when little is kept.
 func (c *call) trim(f *Flow, s *side) {
 	if s.buf == nil {
 		return
 	}
 	if len(s.have) == 0 {
-		c.dropBuffer(f, s)
+		if s.class > keepClass || s.depthHit {
+			c.dropBuffer(f, s)
+		}
 		return
 	}
 	span := s.lastEnd() - s.keep
