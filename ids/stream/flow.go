@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"time"
+
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/packet"
 )
@@ -163,8 +165,10 @@ type Flow struct {
 	ended   bool // End was called
 	seen    [2]bool
 	sides   [2]side
-	created int64
+	created int64 // unix ns of the first packet
 	last    int64 // unix ns of the last packet
+	packets [2]uint64
+	bytes   [2]uint64 // IP bytes
 
 	// Bookkeeping of the shard.
 	class      uint8
@@ -177,8 +181,18 @@ type Flow struct {
 func (f *Flow) Key() flow.Key { return f.key }
 
 // ID returns a number that names the flow for its lifetime and is never
-// reused by the same Table: EVE's flow_id.
+// reused by the same Table: EVE's flow_id. It is below 2^51.
 func (f *Flow) ID() uint64 { return f.id }
+
+// Start returns the time of the flow's first packet.
+func (f *Flow) Start() time.Time { return time.Unix(0, f.created).UTC() }
+
+// Last returns the time of the flow's latest packet.
+func (f *Flow) Last() time.Time { return time.Unix(0, f.last).UTC() }
+
+// Packets returns the packets seen in direction d, and their bytes (IP
+// headers included), counted before anything is decided about them.
+func (f *Flow) Packets(d Dir) (packets, bytes uint64) { return f.packets[d], f.bytes[d] }
 
 // State returns the connection's state.
 func (f *Flow) State() State { return f.state }

@@ -50,6 +50,16 @@ func TestAckBased(t *testing.T) {
 	if st := c.flow().State(); st != StateClosed {
 		t.Fatalf("state %s", st)
 	}
+	f := c.flow()
+	if n, b := f.Packets(ToServer); n != 6 || b != 6*40+18 {
+		t.Errorf("to the server: %d packets, %d bytes", n, b)
+	}
+	if n, b := f.Packets(ToClient); n != 6 || b != 6*40+17 {
+		t.Errorf("to the client: %d packets, %d bytes", n, b)
+	}
+	if !f.Start().Equal(t0) || f.ID() >= 1<<51 {
+		t.Errorf("start %v, id %d", f.Start(), f.ID())
+	}
 	if len(c.events) != 0 {
 		t.Errorf("events %v", c.kinds())
 	}

@@ -307,15 +307,18 @@ func (c *call) newFlow(k flow.Key) *Flow {
 	return f
 }
 
-// nextID numbers flows: a bijective mix of a counter, so IDs never repeat
-// within a Table and do not reveal how many flows came before.
+// nextID numbers flows: a bijective mix of a counter on 51 bits, so IDs
+// never repeat within a Table (for 2^51 flows), do not reveal how many
+// flows came before, and stay exact as JSON numbers in consumers that read
+// them as doubles.
 func (t *Table) nextID() uint64 {
-	x := t.ids.Add(1) + t.seed
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
+	const mask = 1<<51 - 1
+	x := (t.ids.Add(1) + t.seed) & mask
+	x ^= x >> 23
+	x = x * 0x5bd1e9955bd1e995 & mask // odd: a bijection modulo 2^51
+	x ^= x >> 29
+	x = x * 0x9e3779b97f4a7c15 & mask
+	return x ^ x>>25
 }
 
 // free forgets f and keeps its memory for the next flow.

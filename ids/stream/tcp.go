@@ -70,6 +70,8 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 	if k != f.key {
 		r.Dir = ToClient
 	}
+	f.packets[r.Dir]++
+	f.bytes[r.Dir] += uint64(p.IPLen)
 	if f.dropped {
 		r.Verdict = Drop
 	} else {
