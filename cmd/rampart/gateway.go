@@ -156,14 +156,14 @@ func (c *fragmentsConfig) check(errs *srcpos.List) defrag.Config {
 
 // gatewaySetup is a checked gatewayConfig with its defaults filled in.
 type gatewaySetup struct {
-	lan, wan     string
-	policyPath   string
-	policy       *policy.Policy // nil when none is named
-	workers      int
-	metrics      string
-	conntrack    conntrack.Config
-	checksums    gateway.ChecksumMode
-	fragments    defrag.Config
+	lan, wan   string
+	policyPath string
+	policy     *policy.Policy // nil when none is named
+	workers    int
+	metrics    string
+	conntrack  conntrack.Config
+	checksums  gateway.ChecksumMode
+	fragments  defrag.Config
 }
 
 // Bounds of the gateway's numbers: fanout queues per interface (the
@@ -181,11 +181,11 @@ const (
 func (c *gatewayConfig) check() (*gatewaySetup, error) {
 	var errs srcpos.List
 	s := &gatewaySetup{
-		lan:          c.LAN.Or("lan"),
-		wan:          c.WAN.Or("wan"),
-		workers:      c.Workers.V,
-		metrics:      c.Metrics.V,
-		policyPath:   c.Policy.V,
+		lan:        c.LAN.Or("lan"),
+		wan:        c.WAN.Or("wan"),
+		workers:    c.Workers.V,
+		metrics:    c.Metrics.V,
+		policyPath: c.Policy.V,
 	}
 	for _, v := range []config.Value[string]{c.LAN, c.WAN} {
 		if v.IsSet() {
