@@ -8,6 +8,7 @@ type collector struct {
 	t            *Table
 	entries      *prometheus.Desc
 	maxEntries   *prometheus.Desc
+	evictable    *prometheus.Desc
 	created      *prometheus.Desc
 	deleted      *prometheus.Desc
 	expired      *prometheus.Desc
@@ -25,6 +26,7 @@ type collector struct {
 //
 //	rampart_conntrack_entries                 gauge
 //	rampart_conntrack_max_entries             gauge
+//	rampart_conntrack_evictable_entries       gauge
 //	rampart_conntrack_created_total           counter
 //	rampart_conntrack_deleted_total           counter
 //	rampart_conntrack_expired_total           counter
@@ -45,6 +47,7 @@ func (t *Table) Collector() prometheus.Collector {
 		t:            t,
 		entries:      d("entries", "Connections currently tracked."),
 		maxEntries:   d("max_entries", "Configured bound on tracked connections."),
+		evictable:    d("evictable_entries", "Entries that make room first when the table is full: unassured ones and closing TCP connections."),
 		created:      d("created_total", "Entries created."),
 		deleted:      d("deleted_total", "Entries removed by deletion, flush, policy recheck or TCP reset."),
 		expired:      d("expired_total", "Entries removed because their timeout passed."),
@@ -62,6 +65,7 @@ func (t *Table) Collector() prometheus.Collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.entries
 	ch <- c.maxEntries
+	ch <- c.evictable
 	ch <- c.created
 	ch <- c.deleted
 	ch <- c.expired
@@ -85,6 +89,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.entries, st.Entries)
 	gauge(c.maxEntries, st.MaxEntries)
+	gauge(c.evictable, st.Evictable)
 	counter(c.created, st.Created)
 	counter(c.deleted, st.Deleted)
 	counter(c.expired, st.Expired)

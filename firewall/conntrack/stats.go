@@ -5,6 +5,10 @@ package conntrack
 type Stats struct {
 	Entries    int
 	MaxEntries int
+	// Evictable is how many of the entries go first when room is needed:
+	// unassured ones and closing TCP connections. Entries - Evictable are
+	// assured, live connections.
+	Evictable int
 	// Created counts entries inserted by Create.
 	Created uint64
 	// Deleted counts entries removed by Delete, Flush, Recheck, a TCP
@@ -64,7 +68,7 @@ func (c *counters) addTo(st *Stats) {
 // Stats returns the counters. It takes no lock; counters of different
 // shards are read at slightly different moments.
 func (t *Table) Stats() Stats {
-	st := Stats{Entries: t.Len(), MaxEntries: int(t.max), TimeoutScale: float64(t.scale()) / scaleOne}
+	st := Stats{Entries: t.Len(), MaxEntries: int(t.max), Evictable: int(t.droppable.Load()), TimeoutScale: float64(t.scale()) / scaleOne}
 	t.misc.addTo(&st)
 	for i := range t.shards {
 		t.shards[i].ctr.addTo(&st)

@@ -451,6 +451,7 @@ func TestCollector(t *testing.T) {
 		"rampart_conntrack_refused_total{limit=source}":        1,
 		"rampart_conntrack_refused_total{limit=prefix}":        0,
 		"rampart_conntrack_timeout_scale":                      1,
+		"rampart_conntrack_evictable_entries":                  1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
