@@ -278,6 +278,17 @@ func TestPerSourceBounds(t *testing.T) {
 	if c["drop/source_limit"] != 2 || c["drop/prefix_limit"] != 1 {
 		t.Fatalf("counts %v", c)
 	}
+	// SYNs spoofed from an inside address arriving on the wan side use up
+	// that "source" there, not the inside host's own bound.
+	frames = nil
+	for i := range 5 {
+		frames = append(frames, syn(netip.AddrPortFrom(netip.MustParseAddr("10.10.0.11"), uint16(3000+i)).String()))
+	}
+	in1, _ := bridge(t, e.NewWorker(), frames...)
+	_, out := bridge(t, e.NewWorker(), sided{tcpFrame(t, seg{"10.10.0.11:3000", web, "S", 1, 0, 0}), datapath.LAN})
+	if len(in1) != 4 || len(out) != 1 || e.Counts()["drop/source_limit"] != 3 {
+		t.Fatalf("%d spoofed SYNs in, %d of the inside host's out; counts %v", len(in1), len(out), e.Counts())
+	}
 }
 
 // vlanTagged inserts an 802.1Q tag with VLAN id after the MAC addresses.

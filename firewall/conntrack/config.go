@@ -130,9 +130,13 @@ type Config struct {
 	// Default 4096.
 	SweepBatch int
 	// PerSource bounds the entries whose original direction comes from
-	// one source address (in one zone), as pf's max-src-states does: a
-	// Create beyond it is refused with ReasonSourceLimit, before anything
-	// is evicted for it. 0, the default, sets no bound.
+	// one source address, as pf's max-src-states does: a Create beyond it
+	// is refused with ReasonSourceLimit, before anything is evicted for
+	// it. A source is counted per zone and per side: an address seen on
+	// one side is not the host of that address on the other (one of them
+	// is spoofed), so a flood spoofing an inside address from outside
+	// cannot use up the inside host's own bound. 0, the default, sets no
+	// bound.
 	PerSource int
 	// PerPrefix bounds the entries of all the sources of one prefix
 	// together (Linux's connlimit with a mask), against a host that

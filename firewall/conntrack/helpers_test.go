@@ -156,13 +156,13 @@ func (t *Table) checkInvariants() error {
 	if t.lim != nil {
 		for _, k := range keys {
 			_, hp := t.lim.hashes(&k)
-			src := key{src: k.src, zone: k.zone}
+			src := key{src: k.src, zone: k.zone, side: k.side}
 			sources[src]++
 			prefixes[hp]++
 		}
 		for _, k := range keys {
 			src, prefix := t.lim.count(&k)
-			want := sources[key{src: k.src, zone: k.zone}]
+			want := sources[key{src: k.src, zone: k.zone, side: k.side}]
 			_, hp := t.lim.hashes(&k)
 			if t.lim.perSource > 0 && src != want {
 				return fmt.Errorf("source %v counted %d, holds %d", k.tuple().Flow.Src.Addr(), src, want)

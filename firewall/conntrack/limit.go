@@ -13,7 +13,8 @@ import (
 // Counts live in open-addressing tables (linear probing, deletion by
 // backward shift, so no tombstones pile up) sharded by hash, each shard
 // allocated once by New and locked by its own mu. A key is the 64-bit
-// keyed hash of what it counts (kind, zone, address or masked prefix):
+// keyed hash of what it counts (kind, zone, side, address or masked
+// prefix):
 // two sources share a count only if their hashes collide, which an outside
 // party cannot arrange without the table's random seed, and which is
 // rarer than one chance in 2^40 for a full table. Create and remove take
@@ -85,6 +86,10 @@ func (l *limits) hashes(k *key) (src, prefix uint64) {
 	copy(b[:16], k.src[:])
 	binary.BigEndian.PutUint32(b[16:], k.zone)
 	b[20] = countSource
+	// The side too: an address that arrives on the wan side is not the
+	// inside host of that address (one of them is spoofed), and a flood
+	// spoofing it from outside must not use up the host's own bound.
+	b[22] = byte(k.side)
 	src = maphash.Bytes(l.seed, b[:])
 	plen, from := l.plen6, 0
 	if k.v4 {

@@ -237,10 +237,12 @@ func TestLimits(t *testing.T) {
 		ids = append(ids, create(syn("198.51.100.7", uint16(1000+i)), ReasonNone).ID)
 	}
 	create(syn("198.51.100.7", 2000), ReasonSourceLimit)
-	// The same address in another zone (another VLAN) is another source,
-	// in another prefix.
+	// The same address in another zone (another VLAN), or arriving on
+	// another side, is another source, in another prefix.
 	other := syn("198.51.100.7", 2001)
 	other.Zone = 7
+	create(other, ReasonNone)
+	other.Zone, other.Side = 0, SideLAN
 	create(other, ReasonNone)
 	create(syn("198.51.100.8", 1000), ReasonNone)
 	create(syn("198.51.100.8", 1001), ReasonNone)
