@@ -11,12 +11,12 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"golang.org/x/sys/unix"
 
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -262,36 +262,11 @@ func BenchmarkProcessEstablished(b *testing.B) {
 	frame := tcpFrame(b, seg{client, web, "A", 1001, 5001, 0})
 	var p packet.Parsed
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer benchcpu.Start(b)()
 	for b.Loop() {
 		p.Decode(frame)
 		e.Process(&p, datapath.LAN)
 	}
-}
-
-// cpuPerOp locks the benchmark to its thread and returns the function that
-// reports the thread's CPU time per operation (cpu-ns/op) when the loop is
-// done. The machines that run these benchmarks are shared: wall time counts
-// the time other processes held the core, CPU time does not.
-func cpuPerOp(b *testing.B) func() {
-	runtime.LockOSThread()
-	cpu0 := threadCPU()
-	return func() {
-		cpu := threadCPU() - cpu0
-		runtime.UnlockOSThread()
-		if cpu > 0 && b.N > 0 {
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
-		}
-	}
-}
-
-// threadCPU returns the CPU time the calling thread has used.
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }
 
 // TestConcurrentWorkers runs several workers on one engine at once, as the
@@ -498,7 +473,7 @@ func BenchmarkWorkerEstablished(b *testing.B) {
 	var out datapath.Sender // no ports: sends go nowhere
 	ci := datapath.CaptureInfo{LinkType: datapath.LinkTypeEthernet}
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer benchcpu.Start(b)()
 	for b.Loop() {
 		w.Handle(frame, &ci, datapath.LAN, &out)
 	}
@@ -543,7 +518,7 @@ func BenchmarkWorkerChecksums(b *testing.B) {
 				b.Fatalf("the packet was not forwarded as established: %v", e.Counts())
 			}
 			b.ReportAllocs()
-			defer cpuPerOp(b)()
+			defer benchcpu.Start(b)()
 			for b.Loop() {
 				w.Handle(frame, &ci, datapath.LAN, &out)
 			}

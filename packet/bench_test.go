@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 )
 
 func BenchmarkDecode(b *testing.B) {
@@ -53,6 +55,7 @@ func BenchmarkCheckChecksums(b *testing.B) {
 			p.Decode(c.frame)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(c.frame)))
+			defer benchcpu.Start(b)()
 			for b.Loop() {
 				if p.CheckChecksums(c.l4) != ChecksumOK {
 					b.Fatal("bad checksum")
