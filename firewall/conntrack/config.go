@@ -135,8 +135,9 @@ type Config struct {
 	// it. A source is counted per zone and per side: an address seen on
 	// one side is not the host of that address on the other (one of them
 	// is spoofed), so a flood spoofing an inside address from outside
-	// cannot use up the inside host's own bound. 0, the default, sets no
-	// bound.
+	// cannot use up the inside host's own bound. A TCP connection in
+	// TIME_WAIT or CLOSE no longer counts, as in Linux's connlimit. 0, the
+	// default, sets no bound.
 	PerSource int
 	// PerPrefix bounds the entries of all the sources of one prefix
 	// together (Linux's connlimit with a mask), against a host that

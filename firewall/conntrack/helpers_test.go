@@ -144,8 +144,17 @@ func (t *Table) checkInvariants() error {
 			dropping++
 		}
 		for i := range s.entries {
-			if e := &s.entries[i]; e.status&stLive != 0 {
+			e := &s.entries[i]
+			if e.status&stLive != 0 && e.status&stCounted != 0 {
 				keys = append(keys, e.orig)
+			}
+			if e.status&stCounted != 0 && (t.lim == nil || e.status&stLive == 0) {
+				s.mu.Unlock()
+				return fmt.Errorf("slot %d counted without limits or life", i)
+			}
+			if c := TCPState(e.tcp.state); e.status&stCounted != 0 && e.orig.proto == ipproto.TCP && (c == TCPTimeWait || c == TCPClose) {
+				s.mu.Unlock()
+				return fmt.Errorf("closed connection in slot %d still counted", i)
 			}
 		}
 		s.mu.Unlock()

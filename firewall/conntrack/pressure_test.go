@@ -333,3 +333,41 @@ func TestCountsMatchMap(t *testing.T) {
 		}
 	})
 }
+
+// TestClosedConnectionsDoNotCount: as in Linux's connlimit, a connection
+// in TIME_WAIT or CLOSE no longer counts against its source's bound, so a
+// client that opens and closes connections quickly is bounded by what it
+// holds open.
+func TestClosedConnectionsDoNotCount(t *testing.T) {
+	tbl, clk := newTable(t, Config{MaxEntries: 64, PerSource: 2})
+	conn := func(port uint16) conn {
+		f := web
+		f.client = netip.AddrPortFrom(f.client.Addr(), port)
+		return f
+	}
+	for i := range 4 {
+		f := conn(uint16(5000 + i))
+		runSteps(t, tbl, clk, handshake(f, -1, -1, 64240, 65160, 64240))
+		close := step{name: "RST", p: f.seg(O, TCPRst|TCPAck, cISN+1, sISN+1, 0, 0), state: StateEstablished, tcp: TCPClose}
+		if i%2 == 1 {
+			// The other way out: FIN both ways and the last ACK.
+			runSteps(t, tbl, clk, []step{
+				{name: "FIN", p: f.seg(O, TCPFin|TCPAck, cISN+1, sISN+1, 64240, 0), state: StateEstablished, tcp: TCPFinWait},
+				{name: "FIN back", p: f.seg(R, TCPFin|TCPAck, sISN+1, cISN+2, 65160, 0), state: StateEstablished, tcp: TCPLastAck},
+			})
+			close = step{name: "last ACK", p: f.seg(O, TCPAck, cISN+2, sISN+2, 64240, 0), state: StateEstablished, tcp: TCPTimeWait}
+		}
+		runSteps(t, tbl, clk, []step{close})
+	}
+	// Four connections came and went; two more open ones are allowed, a
+	// third is not.
+	for i, want := range []Reason{ReasonNone, ReasonNone, ReasonSourceLimit} {
+		p := conn(uint16(6000+i)).seg(O, TCPSyn, cISN, 0, 64240, 0)
+		if r, _ := tbl.Create(&p); r.Reason != want {
+			t.Fatalf("SYN %d: %+v, want %v", i, r, want)
+		}
+	}
+	if tbl.Len() != 6 {
+		t.Fatalf("%d entries", tbl.Len())
+	}
+}

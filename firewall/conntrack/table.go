@@ -29,6 +29,7 @@ const (
 	stReplied             // a packet was seen in the reply direction
 	stAssured             // the flow proved itself; evicted only when nothing unassured is left
 	stInDrop              // on the shard's early-drop list
+	stCounted             // counted against its source's and prefix's bounds
 )
 
 // entry is one tracked flow. Entries live in a per-shard slab and are
@@ -289,7 +290,7 @@ func (s *shard) remove(idx int32, c *atomic.Uint64) {
 	*p = e.next
 	s.classUnlink(idx)
 	s.dropUnlink(idx)
-	s.lim.release(&e.orig)
+	s.uncount(idx)
 	e.status = 0
 	e.gen++
 	if e.gen == 0 {
@@ -300,6 +301,14 @@ func (s *shard) remove(idx int32, c *atomic.Uint64) {
 	s.used--
 	s.count.Add(-1)
 	c.Add(1)
+}
+
+// uncount takes entry idx out of its source's and prefix's counts, once.
+func (s *shard) uncount(idx int32) {
+	if e := &s.entries[idx]; e.status&stCounted != 0 {
+		s.lim.release(&e.orig)
+		e.status &^= stCounted
+	}
 }
 
 func (s *shard) classUnlink(idx int32) {
@@ -690,6 +699,9 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 		if t.makeRoom(s, now, sc, pass > 0 || t.droppable.Load() == 0) {
 			idx = s.insert(h, &pk.k, now)
 			s.entries[idx].mark = p.Mark
+			if s.lim != nil {
+				s.entries[idx].status |= stCounted
+			}
 			s.ctr.created.Add(1)
 			r := t.start(s, idx, p, &pk, now)
 			s.mu.Unlock()
