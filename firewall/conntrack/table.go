@@ -598,8 +598,13 @@ func (t *Table) Lookup(p *Packet) Result {
 	s := t.shardFor(h)
 	s.mu.Lock()
 	idx, dir := s.find(h, &pk.k, &inv)
-	if idx != nilIdx && t.dropExpired(s, idx, now, t.scale()) {
-		idx = nilIdx
+	if idx != nilIdx {
+		// dropExpired written out: expiry and scale inline, and a packet
+		// of a live entry pays for no call.
+		if x := t.expiry(&s.entries[idx], now, t.scale()); x != live {
+			s.remove(idx, s.expiredCounter(x))
+			idx = nilIdx
+		}
 	}
 	if idx == nilIdx {
 		s.mu.Unlock()
