@@ -155,37 +155,44 @@ func (l *limits) add(h uint64, bound uint32, over Reason) Reason {
 	c := l.shard(h)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, probes := h&c.mask, uint64(0); probes <= c.mask; i, probes = (i+1)&c.mask, probes+1 {
-		switch c.keys[i] {
-		case h:
-			if c.n[i] >= bound {
-				return over
-			}
-			c.n[i]++
-			return ReasonNone
-		case 0:
-			c.keys[i], c.n[i] = h, 1
-			return ReasonNone
-		}
+	i, found, ok := c.slot(h)
+	switch {
+	case !ok:
+		return ReasonTableFull
+	case !found:
+		c.keys[i], c.n[i] = h, 1
+	case c.n[i] >= bound:
+		return over
+	default:
+		c.n[i]++
 	}
-	return ReasonTableFull
+	return ReasonNone
 }
 
 func (l *limits) sub(h uint64) {
 	c := l.shard(h)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if i, found, _ := c.slot(h); found {
+		if c.n[i]--; c.n[i] == 0 {
+			c.del(i)
+		}
+	}
+}
+
+// slot returns the slot that holds key h (found), or else the empty slot
+// where h would go; ok is false when neither exists (a full table). The
+// lock is held.
+func (c *countShard) slot(h uint64) (i uint64, found, ok bool) {
 	for i, probes := h&c.mask, uint64(0); probes <= c.mask; i, probes = (i+1)&c.mask, probes+1 {
 		switch c.keys[i] {
 		case h:
-			if c.n[i]--; c.n[i] == 0 {
-				c.del(i)
-			}
-			return
+			return i, true, true
 		case 0:
-			return
+			return i, false, true
 		}
 	}
+	return 0, false, false
 }
 
 // del empties slot i and shifts back the keys after it that would no
@@ -226,13 +233,8 @@ func (l *limits) get(h uint64) uint32 {
 	c := l.shard(h)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, probes := h&c.mask, uint64(0); probes <= c.mask; i, probes = (i+1)&c.mask, probes+1 {
-		switch c.keys[i] {
-		case h:
-			return c.n[i]
-		case 0:
-			return 0
-		}
+	if i, found, _ := c.slot(h); found {
+		return c.n[i]
 	}
 	return 0
 }

@@ -169,7 +169,7 @@ func RunPinning(ctx context.Context, l *lab.Lab, env *lab.Env, opts PinningOptio
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.run(fctx, opts.MaxPackets) }()
-	tick := time.NewTicker(10 * time.Second)
+	tick := time.NewTicker(ProgressEvery)
 	for done := false; !done; {
 		select {
 		case <-fctx.Done():
