@@ -20,15 +20,22 @@ type Duration time.Duration
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d *Duration) parse(n *yaml.Node, _ srcpos.Pos) string {
-	if n.Kind != yaml.ScalarNode {
-		return "expected a duration such as 30s or 5m, found " + kindName(n)
-	}
-	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return err.Error()
-	}
+	v, msg := parseUnit(n, "a duration such as 30s or 5m", ParseDuration)
 	*d = Duration(v)
-	return ""
+	return msg
+}
+
+// parseUnit parses a scalar with parse, whose error says what is wrong.
+func parseUnit[T any](n *yaml.Node, expected string, parse func(string) (T, error)) (T, string) {
+	var zero T
+	if n.Kind != yaml.ScalarNode {
+		return zero, "expected " + expected + ", found " + kindName(n)
+	}
+	v, err := parse(n.Value)
+	if err != nil {
+		return zero, err.Error()
+	}
+	return v, ""
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
@@ -52,15 +59,9 @@ type Size int64
 func (s Size) Bytes() int64 { return int64(s) }
 
 func (s *Size) parse(n *yaml.Node, _ srcpos.Pos) string {
-	if n.Kind != yaml.ScalarNode {
-		return "expected a size such as 64MiB, found " + kindName(n)
-	}
-	v, err := ParseSize(n.Value)
-	if err != nil {
-		return err.Error()
-	}
+	v, msg := parseUnit(n, "a size such as 64MiB", ParseSize)
 	*s = Size(v)
-	return ""
+	return msg
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.

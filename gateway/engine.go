@@ -50,26 +50,30 @@ type Reason uint8
 
 // Reasons.
 const (
-	ReasonEstablished Reason = iota // packet of a tracked connection
-	ReasonRelated                   // ICMP error about a tracked connection
-	ReasonRule                      // a rule of the policy decided
-	ReasonDefault                   // the default of the direction decided
-	ReasonLimit                     // a limit rule refused a source over its rate
-	ReasonInvalid                   // connection tracking found the packet invalid
-	ReasonMalformed                 // the frame failed to decode
-	ReasonAnomaly                   // impossible flag combinations, LAND, source routes
-	ReasonFragment                  // a fragment: held for reassembly, or refused by the defragmenter (overlap, quota, time-out, malformed)
-	ReasonNonIP                     // neither IP nor ARP
-	ReasonARP                       // ARP passes, as on any bridge
-	ReasonUntracked                 // ICMPv6 neighbour discovery and MLD
-	ReasonTableFull                 // no room in the connection table
-	ReasonBadChecksum               // a wrong IPv4 header or transport checksum: no host would accept the packet
-	ReasonSourceLimit               // the source address holds its bound of connections
-	ReasonPrefixLimit               // the source's prefix holds its bound of connections
+	ReasonEstablished  Reason = iota // packet of a tracked connection
+	ReasonRelated                    // ICMP error about a tracked connection
+	ReasonRule                       // a rule of the policy decided
+	ReasonDefault                    // the default of the direction decided
+	ReasonLimit                      // a limit rule refused a source over its rate
+	ReasonInvalid                    // connection tracking found the packet invalid
+	ReasonMalformed                  // the frame failed to decode
+	ReasonAnomaly                    // impossible flag combinations, LAND, source routes
+	ReasonFragment                   // a fragment: held for reassembly, or refused by the defragmenter (overlap, quota, time-out, malformed)
+	ReasonNonIP                      // neither IP nor ARP
+	ReasonARP                        // ARP passes, as on any bridge
+	ReasonUntracked                  // ICMPv6 neighbour discovery and MLD
+	ReasonTableFull                  // no room in the connection table
+	ReasonICMPRedirect               // ICMP or ICMPv6 redirect: routes are not changed through the perimeter
+	ReasonSourceQuench               // ICMP source quench: deprecated (RFC 6633), only ever an attack on throughput
+	ReasonNDHopLimit                 // ICMPv6 neighbour discovery with a hop limit other than 255: it crossed a router (RFC 4861)
+	ReasonBadChecksum                // a wrong IPv4 header or transport checksum: no host would accept the packet
+	ReasonSourceLimit                // the source address holds its bound of connections
+	ReasonPrefixLimit                // the source's prefix holds its bound of connections
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full", "bad_checksum", "source_limit", "prefix_limit"}
+var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full",
+	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -137,9 +141,12 @@ type Config struct {
 	// Checksums says which checksums are verified [ChecksumsVerify].
 	Checksums ChecksumMode
 	Limiter   classify.LimiterConfig
-	// DropAnomalies drops TCP packets with impossible flag combinations
-	// (SYN+FIN, SYN+RST, null and Xmas scans), LAND packets and IPv4 source
-	// routes before anything else looks at them [true].
+	// KeepAnomalies keeps what is otherwise dropped before anything else
+	// looks at it: TCP packets with impossible flag combinations (SYN+FIN,
+	// SYN+RST, null and Xmas scans), LAND packets, IPv4 source routes and
+	// IPv6 type 0 routing headers, and IPv6 segment routing headers with
+	// segments left (judged on an outer destination that is not the
+	// final one; Linux forwards them only where seg6_enabled is set).
 	KeepAnomalies bool
 	// Fragments configures reassembly, which comes before everything
 	// else: a fragmented datagram is judged whole, as netfilter's
@@ -346,7 +353,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		}
 		return drop(ReasonNonIP)
 	}
-	if !e.cfg.KeepAnomalies && p.Anomalies&(packet.AnomalySYNFIN|packet.AnomalySYNRST|packet.AnomalyNullScan|packet.AnomalyXmas|packet.AnomalyLAND|packet.AnomalySourceRoute|packet.AnomalyTCPFragOffset1) != 0 {
+	if !e.cfg.KeepAnomalies && p.Anomalies&(packet.AnomalySYNFIN|packet.AnomalySYNRST|packet.AnomalyNullScan|packet.AnomalyXmas|packet.AnomalyLAND|packet.AnomalySourceRoute|packet.AnomalyTCPFragOffset1|packet.AnomalySegmentRouting) != 0 {
 		return drop(ReasonAnomaly)
 	}
 	if p.IsFragment {
@@ -356,7 +363,23 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		return drop(ReasonBadChecksum)
 	}
 	var cp conntrack.Packet
-	fillConntrack(&cp, p, in)
+	if !fillConntrack(&cp, p, in) {
+		// The rarer protocols, behind a test that TCP and UDP pass at
+		// once. SCTP's chunks and DCCP's header are read onto this
+		// frame, so that no packet pays for clearing them but theirs.
+		switch p.Proto {
+		case ipproto.ICMP, ipproto.ICMPv6:
+			if r := icmpRefused(p); r != ReasonEstablished {
+				return drop(r)
+			}
+		case ipproto.SCTP:
+			s := p.SCTP()
+			cp.SCTP = &s
+		case ipproto.DCCP:
+			dc := p.DCCP()
+			cp.DCCP = &dc
+		}
+	}
 	res := e.ct.Lookup(&cp)
 	switch res.State {
 	case conntrack.StateInvalid:
@@ -376,7 +399,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		}
 	}
 	// A new connection (or an untracked message): the policy decides.
-	k := classify.Key{Dir: d.Dir, Flow: cp.Flow, TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
+	k := classify.Key{Dir: d.Dir, Flow: p.Flow(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
 	if in == datapath.LAN {
 		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
 	} else {
@@ -479,13 +502,50 @@ func sideOf(in datapath.Side) conntrack.Side {
 	return conntrack.SideWAN
 }
 
+// icmpRefused returns why ICMP message p may not cross the gateway
+// whatever the policy and the connection table say, or ReasonEstablished
+// (the zero Reason) when it may go on to them.
+//   - Redirects (ICMP 5, ICMPv6 137) tell a host to route through
+//     another: a perimeter forwards none, from either side, rather than
+//     letting them through as "related" to a connection they quote.
+//   - Source quench (ICMP 4) is deprecated (RFC 6633); hosts ignore it or
+//     slow down for nobody's benefit.
+//   - Neighbour discovery (133 to 136) is link-local: RFC 4861 has a
+//     receiver discard it unless the hop limit is 255, which proves that
+//     no router forwarded it. The policy's implicit rules allow the
+//     well-formed ones across a bridge.
+func icmpRefused(p *packet.Parsed) Reason {
+	if !p.HasL4 {
+		return ReasonEstablished
+	}
+	switch {
+	case p.IPVersion == 4 && p.Proto == ipproto.ICMP:
+		switch p.ICMPType {
+		case 4:
+			return ReasonSourceQuench
+		case 5:
+			return ReasonICMPRedirect
+		}
+	case p.IPVersion == 6 && p.Proto == ipproto.ICMPv6:
+		switch {
+		case p.ICMPType == 137:
+			return ReasonICMPRedirect
+		case p.ICMPType >= 133 && p.ICMPType <= 136 && p.TTL != 255:
+			return ReasonNDHopLimit
+		}
+	}
+	return ReasonEstablished
+}
+
 // fillConntrack gives the tracker what it needs of p, which arrived on
 // in: the flow key as the decoder made it, the side and the zone, and the
 // TCP and ICMP fields the key does not hold. cp must be zero: the fields
 // are set one by one, since a composite literal of the whole Packet is
 // built on the stack and copied (about 65 of the 1,600 instructions an
 // established packet costs).
-func fillConntrack(cp *conntrack.Packet, p *packet.Parsed, in datapath.Side) {
+//
+// It reports whether p is TCP or UDP, which need nothing more.
+func fillConntrack(cp *conntrack.Packet, p *packet.Parsed, in datapath.Side) (done bool) {
 	cp.Flow = p.Flow()
 	cp.Side = sideOf(in)
 	cp.Zone = zoneOf(p)
@@ -507,6 +567,9 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed, in datapath.Side) {
 				}
 			}
 		}
+		return true
+	case ipproto.UDP:
+		return true
 	case ipproto.ICMP, ipproto.ICMPv6:
 		cp.ICMPType, cp.ICMPCode = p.ICMPType, p.ICMPCode
 		if p.IsICMPError() {
@@ -515,6 +578,7 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed, in datapath.Side) {
 			cp.Inner = conntrack.Inner{Flow: q.Flow(), ICMPType: q.ICMPType, ICMPCode: q.ICMPCode, Seq: q.TCPSeq}
 		}
 	}
+	return false
 }
 
 // Counts returns how many frames got each verdict for each reason.

@@ -34,6 +34,25 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeTransports decodes the transports with ports beyond TCP
+// and UDP: SCTP (whose chunks are walked), DCCP and UDP-Lite.
+func BenchmarkDecodeTransports(b *testing.B) {
+	for _, name := range []string{"ipv4/sctp-init", "ipv6/sctp-cookie-echo-data", "ipv4/dccp-response-partial-coverage", "ipv4/udplite-partial"} {
+		b.Run(name, func(b *testing.B) {
+			tf := findFrame(b, name)
+			var p Parsed
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tf.b)))
+			for b.Loop() {
+				p.Decode(tf.b)
+			}
+			if p.Invalid != Valid || !p.HasL4 {
+				b.Fatalf("invalid: %v", p.Invalid)
+			}
+		})
+	}
+}
+
 // BenchmarkCheckChecksums is the gateway's checksum verification per
 // packet: a bare ACK (the common packet of an established connection),
 // full-sized segments of both families, and the IPv4 header alone (what is

@@ -171,8 +171,8 @@ func (s ChecksumStatus) String() string {
 // left it to offload). The transport checksum of a fragment covers the
 // whole datagram and is checked after reassembly, so for fragments only
 // the IPv4 header is. A zero UDP checksum means "none" over IPv4 and is an
-// error over IPv6 (RFC 8200 8.1). Other transports (SCTP's CRC32c,
-// UDP-Lite's and DCCP's partial coverage) are not checked. Invalid and
+// error over IPv6 (RFC 8200 8.1). UDP-Lite and DCCP are checked over
+// their coverage, SCTP by its CRC32c. Invalid and
 // non-IP frames report ChecksumOK: there is nothing this package can
 // judge; the caller has refused them already.
 //
@@ -204,6 +204,23 @@ func (p *Parsed) CheckChecksums(l4 bool) ChecksumStatus {
 	case ipproto.ICMP:
 	case ipproto.ICMPv6:
 		initial = p.pseudoSum(ipproto.ICMPv6, len(seg))
+	case ipproto.UDPLite:
+		// UDP-Lite has no "no checksum" (RFC 3828 3.1); the
+		// pseudo-header counts the whole datagram, the sum only what
+		// the coverage says.
+		if binary.BigEndian.Uint16(seg[6:]) == 0 {
+			return ChecksumBadL4
+		}
+		initial = p.pseudoSum(ipproto.UDPLite, len(seg))
+		seg = seg[:p.UDPLiteCoverage()]
+	case ipproto.DCCP:
+		initial = p.pseudoSum(ipproto.DCCP, len(seg))
+		seg = seg[:dccpCoverage(seg)]
+	case ipproto.SCTP:
+		if binary.LittleEndian.Uint32(seg[8:]) != sctpChecksum(seg) {
+			return ChecksumBadL4
+		}
+		return ChecksumOK
 	default:
 		return ChecksumOK
 	}

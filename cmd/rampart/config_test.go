@@ -150,6 +150,76 @@ func TestConfigCheck(t *testing.T) {
 		{"lab-unknown-key", []string{
 			`FILE:2:3: unknown key "topolgy" in lab (known keys: captures, topology)`,
 		}},
+		{"proxy-access-log-folder", []string{
+			`FILE:2:15: proxy.access_log: no folder /nonexistent-folder for the access log`,
+		}},
+		{"proxy-access-log-format", []string{
+			`FILE:2:22: proxy.access_log_format: use squid or json, not "apache"`,
+		}},
+		{"proxy-allow-clients", []string{
+			`FILE:2:19: proxy.allow_clients[0]: invalid prefix "10.0.0.0/33": expected an address prefix such as 10.0.0.0/24`,
+		}},
+		{"proxy-block-host", []string{
+			`FILE:3:22: proxy.block.hosts[1]: "bad!.test": "!" is not allowed in a host name (letters, digits, '-' and '_'; IDNs in their xn-- form)`,
+		}},
+		{"proxy-block-list-broken", []string{
+			`testdata/config/files/broken.list:2:9: "bad!name.example": "!" is not allowed in a host name (letters, digits, '-' and '_'; IDNs in their xn-- form)`,
+		}},
+		{"proxy-block-list-missing", []string{
+			`FILE:3:13: proxy.block.lists[0]: open testdata/config/files/nowhere.list: no such file or directory`,
+		}},
+		{"proxy-block-method", []string{
+			`FILE:3:15: proxy.block.methods[0]: "GE T" is not a method name (letters only, such as TRACE)`,
+		}},
+		{"proxy-block-url", []string{
+			`FILE:3:12: proxy.block.urls[0]: invalid regular expression "^http://(unclosed": missing closing )`,
+		}},
+		{"proxy-ca-key-mode", []string{
+			`FILE:3:13: proxy.tls.ca_dir: testdata/config/files/proxy-ca-open/ca.key: CA key is readable by others (mode 0644, want 0600): chmod 600 it`,
+		}},
+		{"proxy-ca-missing", []string{
+			`FILE:3:13: proxy.tls.ca_dir: stat testdata/config/files/nowhere-ca/ca.key: no such file or directory (create the CA with: rampart proxy ca init --dir testdata/config/files/nowhere-ca)`,
+		}},
+		{"proxy-cache-memory", []string{
+			`FILE:3:13: proxy.cache.memory: 1024 bytes is less than the 1MiB the cache needs`,
+		}},
+		{"proxy-connect-ports", []string{
+			`FILE:2:24: proxy.connect_ports[1]: want a port from 1 to 65535, not 70000`,
+		}},
+		{"proxy-content-action", []string{
+			`FILE:4:13: proxy.content.action: unknown action "quarantine": want block or strip_script`,
+		}},
+		{"proxy-content-max-body", []string{
+			`FILE:3:15: proxy.content.max_body: invalid size "huge": want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)`,
+		}},
+		{"proxy-hosts-file", []string{
+			`testdata/config/files/broken.hosts:1:1: "origin.test" is not an IP address`,
+		}},
+		{"proxy-intercept-no-ca", []string{
+			`FILE:3:17: proxy.tls.intercept[0]: interception needs proxy.tls.ca_dir (create a CA with: rampart proxy ca init --dir DIR)`,
+		}},
+		{"proxy-listen", []string{
+			`FILE:2:12: proxy.listen[0]: want ADDRESS:PORT such as 127.0.0.1:3128, not ":::3128"`,
+		}},
+		{"proxy-max-connections", []string{
+			`FILE:2:31: proxy.max_connections_per_client: want 1 to 1048576 connections, not 0`,
+		}},
+		{"proxy-rules", []string{
+			`FILE:3:7: proxy.rules[0]: a rule needs an action: allow or block`,
+			`FILE:5:15: proxy.rules[1].action: use allow or block, not "drop"`,
+			`FILE:6:15: proxy.rules[1].times[0]: invalid time range "25:00-26:00": want HH:MM-HH:MM such as 09:00-17:30`,
+			`FILE:7:14: proxy.rules[1].days[0]: invalid day "someday": want mon, tue, wed, thu, fri, sat or sun, or a span such as mon-fri`,
+			`FILE:8:7: proxy.rules[2]: a rule needs at least one condition (hosts, urls, methods, clients, times, days)`,
+		}},
+		{"proxy-timeout", []string{
+			`FILE:3:11: proxy.timeouts.idle: invalid duration "-1s": want a positive duration such as 30s, 5m or 2h`,
+		}},
+		{"proxy-unknown-key", []string{
+			`FILE:2:3: unknown key "blocks" in proxy (known keys: access_log, access_log_format, allow, allow_clients, block, cache, connect_ports, content, hosts_file, listen, max_connections_per_client, metrics, pac, rules, timeouts, tls)`,
+		}},
+		{"proxy-upstream-ca", []string{
+			`FILE:3:18: proxy.tls.upstream_ca: no PEM certificate in it`,
+		}},
 		{"resolver-allow", []string{
 			`FILE:2:11: resolver.allow[0]: invalid prefix "10.0.0.0/33": expected an address prefix such as 10.0.0.0/24`,
 		}},
@@ -230,9 +300,12 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:2: did not find expected ',' or ']'`,
 		}},
 		{"top-unknown-section", []string{
-			`FILE:1:1: unknown key "resolvr" in the top level (known keys: authoritative, gateway, lab, resolver)`,
+			`FILE:1:1: unknown key "resolvr" in the top level (known keys: authoritative, gateway, lab, proxy, resolver)`,
 		}},
 	}
+	// Git keeps no file modes but the executable bit: the proxy's CA keys
+	// get theirs here, one as it must be and one readable by others.
+	chmodProxyCAKeys(t)
 	files, _ := filepath.Glob(filepath.Join("testdata", "config", "bad", "*.yaml"))
 	if len(files) != len(tests) {
 		t.Errorf("%d files in testdata/config/bad, %d expectations", len(files), len(tests))
@@ -258,6 +331,7 @@ func TestConfigCheck(t *testing.T) {
 // TestConfigCheckOK: a file that sets every key, and names files that
 // exist and parse, is ok.
 func TestConfigCheckOK(t *testing.T) {
+	chmodProxyCAKeys(t)
 	path := filepath.Join("testdata", "config", "good.yaml")
 	code, out, errOut := runCLI("config", "check", path)
 	if code != 0 || out != path+": ok\n" || errOut != "" {
@@ -279,6 +353,15 @@ func TestConfigCheckOK(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("config", "check", filepath.Join("testdata", "config", "missing.yaml")); code != 2 || !strings.Contains(errOut, "no such file") {
 		t.Errorf("missing file: exit %d, %q", code, errOut)
+	}
+}
+
+func chmodProxyCAKeys(t *testing.T) {
+	t.Helper()
+	for dir, mode := range map[string]os.FileMode{"proxy-ca": 0o600, "proxy-ca-open": 0o644} {
+		if err := os.Chmod(filepath.Join("testdata", "config", "files", dir, "ca.key"), mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

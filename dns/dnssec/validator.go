@@ -147,6 +147,13 @@ type Config struct {
 	Clock clock.Clock
 	// Limits bound the work; see Limits for the defaults.
 	Limits Limits
+	// AllowSHA1 validates RSA/SHA-1 signatures (algorithms 5 and 7), which
+	// are otherwise unsupported, making the zones signed only with them
+	// Insecure. RFC 9905 section 2 has operators of validating resolvers
+	// treat them as unsupported and implementations keep the code; this is
+	// that code, for the replay of test suites whose zones were signed
+	// before SHA-1 was deprecated.
+	AllowSHA1 bool
 }
 
 // Validator checks DNSSEC signatures and denial-of-existence proofs step
@@ -156,6 +163,7 @@ type Validator struct {
 	anchors *Anchors
 	clock   clock.Clock // immutable after New
 	limits  Limits
+	sha1    bool // Config.AllowSHA1
 	stats   counters
 }
 
@@ -180,7 +188,7 @@ type Stats struct {
 // New makes a Validator. Nothing in Config can be invalid: out-of-range
 // limits take their defaults (see Limits). The anchors are copied.
 func New(cfg Config) *Validator {
-	v := &Validator{clock: clock.Or(cfg.Clock), limits: cfg.Limits.withDefaults()}
+	v := &Validator{clock: clock.Or(cfg.Clock), limits: cfg.Limits.withDefaults(), sha1: cfg.AllowSHA1}
 	if cfg.Anchors == nil {
 		v.anchors = RootAnchors()
 	} else {

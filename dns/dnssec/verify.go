@@ -14,15 +14,20 @@ import (
 
 // supportedAlgorithm lists the signature algorithms this validator checks:
 // RSA/SHA-256 (8), RSA/SHA-512 (10), ECDSA P-256 (13) and P-384 (14) and
-// Ed25519 (15). Ed448 (16) is not offered by miekg/dns. RSA/SHA-1 (5, 7)
-// is treated as unsupported on purpose: SHA-1 falls to chosen-prefix
-// collisions, so a zone that relies on it is reported Insecure rather than
-// vouched for. A zone whose DS or anchor names only other algorithms is
-// Insecure (RFC 4035 section 5.2), not Bogus.
-func supportedAlgorithm(alg uint8) bool {
+// Ed25519 (15), and RSA/SHA-1 (5, 7) when Config.AllowSHA1 is set. Ed448
+// (16) is not offered by miekg/dns. RSA/SHA-1 is otherwise treated as
+// unsupported on purpose: SHA-1 falls to chosen-prefix collisions, and RFC
+// 9905 section 2 tells operators of validating resolvers to treat it so,
+// while implementations keep the code to validate it. A zone whose DS or
+// anchor names only other algorithms is Insecure (RFC 4035 section 5.2),
+// not Bogus. DSA (3, 6) is never supported: RFC 8624 section 3.1 says
+// validators MUST NOT.
+func (v *Validator) supportedAlgorithm(alg uint8) bool {
 	switch alg {
 	case dns.RSASHA256, dns.RSASHA512, dns.ECDSAP256SHA256, dns.ECDSAP384SHA384, dns.ED25519:
 		return true
+	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1:
+		return v.sha1
 	}
 	return false
 }
@@ -191,7 +196,7 @@ func (c *call) verifySet(set, sigs []dns.RR, zone *name, keys []zoneKey, dnskey 
 			f.note(failSigner, sig)
 			continue
 		}
-		if !supportedAlgorithm(sig.Algorithm) {
+		if !c.v.supportedAlgorithm(sig.Algorithm) {
 			f.note(failAlgorithm, sig)
 			continue
 		}
@@ -382,11 +387,11 @@ func (c *call) verifyDNSKEY(zone string, dnskeyRRs, sigs, dsRRs []dns.RR) (KeySe
 	}
 
 	// Which DS and anchor keys this validator can use.
-	strong := slices.ContainsFunc(ds, func(d *dns.DS) bool { return supportedAlgorithm(d.Algorithm) && strongDigest(d.DigestType) })
+	strong := slices.ContainsFunc(ds, func(d *dns.DS) bool { return c.v.supportedAlgorithm(d.Algorithm) && strongDigest(d.DigestType) })
 	var usable []*dns.DS
 	algOK := false
 	for _, d := range ds {
-		if !supportedAlgorithm(d.Algorithm) {
+		if !c.v.supportedAlgorithm(d.Algorithm) {
 			continue
 		}
 		algOK = true
@@ -396,7 +401,7 @@ func (c *call) verifyDNSKEY(zone string, dnskeyRRs, sigs, dsRRs []dns.RR) (KeySe
 	}
 	var usableKeys []*dns.DNSKEY
 	for _, k := range anchorKeys {
-		if supportedAlgorithm(k.Algorithm) {
+		if c.v.supportedAlgorithm(k.Algorithm) {
 			usableKeys = append(usableKeys, k)
 			algOK = true
 		}
@@ -406,7 +411,7 @@ func (c *call) verifyDNSKEY(zone string, dnskeyRRs, sigs, dsRRs []dns.RR) (KeySe
 		if !algOK {
 			r = insecure(EDEUnsupportedDNSKEYAlgorithm, fmt.Sprintf("%s of %s names only unsupported algorithms (%s)", source, zone, algorithms(ds, anchorKeys)))
 		} else {
-			r = insecure(EDEUnsupportedDSDigest, fmt.Sprintf("%s of %s uses only unsupported digest types (%s)", source, zone, digests(ds)))
+			r = insecure(EDEUnsupportedDSDigest, fmt.Sprintf("%s of %s uses only unsupported digest types (%s)", source, zone, c.v.digests(ds)))
 		}
 		r.TTL = minTTL(dnskeyRRs)
 		return KeySet{zone: zone, status: Insecure, why: r}, r
@@ -466,7 +471,7 @@ func (c *call) verifyDNSKEY(zone string, dnskeyRRs, sigs, dsRRs []dns.RR) (KeySe
 	}
 	ks := KeySet{zone: zone, status: Secure}
 	for _, k := range keys {
-		if k.Protocol != 3 || k.Flags&dns.ZONE == 0 || k.Flags&dns.REVOKE != 0 || !supportedAlgorithm(k.Algorithm) {
+		if k.Protocol != 3 || k.Flags&dns.ZONE == 0 || k.Flags&dns.REVOKE != 0 || !c.v.supportedAlgorithm(k.Algorithm) {
 			continue
 		}
 		if tag, ok := keyTag(k); ok {
@@ -506,10 +511,10 @@ func algorithms(ds []*dns.DS, keys []*dns.DNSKEY) string {
 	return strings.Join(slices.Compact(algs), ", ")
 }
 
-func digests(ds []*dns.DS) string {
+func (v *Validator) digests(ds []*dns.DS) string {
 	var d []string
 	for _, x := range ds {
-		if supportedAlgorithm(x.Algorithm) {
+		if v.supportedAlgorithm(x.Algorithm) {
 			d = append(d, strconv.Itoa(int(x.DigestType)))
 		}
 	}

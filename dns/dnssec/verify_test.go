@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"crypto"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -320,5 +321,49 @@ func TestDefaults(t *testing.T) {
 	}
 	if (Result{Status: Secure}).ExtendedError() != nil {
 		t.Error("EDE for a secure result")
+	}
+}
+
+// TestSHA1Algorithms checks that RSA/SHA-1 zones (algorithms 5 and 7) are
+// Insecure by default, as RFC 9905 tells operators to treat them, and
+// validate with Config.AllowSHA1, the code implementations keep.
+func TestSHA1Algorithms(t *testing.T) {
+	for _, alg := range []uint8{dns.RSASHA1, dns.RSASHA1NSEC3SHA1} {
+		t.Run(dns.AlgorithmToString[alg], func(t *testing.T) {
+			key := &dns.DNSKEY{Hdr: dns.RR_Header{Name: "sha1.example.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+				Flags: dns.ZONE | dns.SEP, Protocol: 3, Algorithm: alg}
+			priv, err := key.Generate(1024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			signOver := func(set []dns.RR) []dns.RR {
+				sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: 3600}, Algorithm: alg, KeyTag: key.KeyTag(), SignerName: "sha1.example.",
+					Inception: uint32(now.Add(-time.Hour).Unix()), Expiration: uint32(now.Add(time.Hour).Unix())}
+				if err := sig.Sign(priv.(crypto.Signer), set); err != nil {
+					t.Fatal(err)
+				}
+				return []dns.RR{sig}
+			}
+			keys := []dns.RR{key}
+			keySigs := signOver(keys)
+			a, _ := dns.NewRR("www.sha1.example. 3600 IN A 192.0.2.1")
+			aSigs := signOver([]dns.RR{a})
+			anchors := NewAnchors()
+			if err := anchors.Add(key.ToDS(dns.SHA256)); err != nil {
+				t.Fatal(err)
+			}
+
+			_, r := New(Config{Anchors: anchors}).VerifyDNSKEY("sha1.example.", keys, keySigs, nil, nil)
+			expect(t, "by default", r, Insecure, EDEUnsupportedDNSKEYAlgorithm, "unsupported algorithms")
+
+			v := New(Config{Anchors: anchors, AllowSHA1: true})
+			ks, r := v.VerifyDNSKEY("sha1.example.", keys, keySigs, nil, nil)
+			expect(t, "DNSKEY with AllowSHA1", r, Secure, 0, "")
+			expect(t, "A with AllowSHA1", v.VerifyRRset([]dns.RR{a}, aSigs, ks, nil), Secure, 0, "")
+			bad := copies(aSigs)
+			bad[0].(*dns.RRSIG).KeyTag++
+			expect(t, "A with a wrong key tag", v.VerifyRRset([]dns.RR{a}, bad, ks, nil), Bogus, EDEBogus, "no DNSKEY")
+		})
 	}
 }

@@ -40,6 +40,21 @@ type Config struct {
 	// "harden-dnssec-stripped", "harden-below-nxdomain",
 	// "harden-referral-path", "harden-algo-downgrade") to its value.
 	Harden map[string]bool
+	// RootName is Deckard's stub-name: the name of the root server whose
+	// address is stub-addr (Deckard's default is k.root-servers.net.);
+	// empty when the scenario does not say.
+	RootName string
+	// DoIP4 and DoIP6 are do-ip4 and do-ip6: whether the resolver may
+	// send queries over IPv4 and IPv6; nil when the scenario does not say
+	// (both on).
+	DoIP4, DoIP6 *bool
+	// CacheMinTTL and CacheMaxTTL bound the TTLs of cached records, in
+	// seconds: Unbound's cache-min-ttl and cache-max-ttl, or the min_ttl
+	// and max_ttl of Deckard's features line; nil when not set.
+	CacheMinTTL, CacheMaxTTL *uint32
+	// Features holds Deckard's "features: key = value; key = value"
+	// pairs, every one, whether or not it is decoded above.
+	Features map[string]string
 	// Files are testbound's AUTOTRUST_FILE and TEMPFILE_CONTENTS blocks,
 	// in file order.
 	Files []File
@@ -120,7 +135,10 @@ func (cp *configParser) errorf(line, col int, format string, args ...any) error 
 
 // line decodes one "key: value" line. raw is the untrimmed text.
 func (cp *configParser) line(raw string, lineno int) error {
-	text := stripConfigComment(raw)
+	// Deckard's features line uses ';' between its pairs; everywhere
+	// else a ';' starts a comment.
+	semicolon := !strings.HasPrefix(strings.TrimSpace(raw), "features:")
+	text := stripConfigComment(raw, semicolon)
 	trimmed := strings.TrimSpace(text)
 	if trimmed == "" {
 		return nil
@@ -231,6 +249,25 @@ func (cp *configParser) decode(key, value string, lineno, col int) error {
 			return cp.errorf(lineno, col, "config: val-override-timestamp %q: the scenario clock reads only up to %d (%s)", value, clockMax.Unix(), clockMax.Format(time.RFC3339))
 		}
 		c.ValOverrideDate = time.Unix(n, 0).UTC()
+	case key == "stub-name":
+		if _, ok := dns.IsDomainName(value); !ok {
+			return cp.errorf(lineno, col, "config: stub-name %q is not a domain name", value)
+		}
+		c.RootName = dns.Fqdn(strings.ToLower(value))
+	case key == "do-ip4" || key == "do-ip6":
+		b, err := parseBool(value)
+		if err != nil {
+			return cp.errorf(lineno, col, "config: %s: %v", key, err)
+		}
+		if key == "do-ip4" {
+			c.DoIP4 = &b
+		} else {
+			c.DoIP6 = &b
+		}
+	case key == "cache-min-ttl" || key == "cache-max-ttl":
+		return cp.cacheTTL(key == "cache-min-ttl", key, value, lineno, col)
+	case key == "features":
+		return cp.features(value, lineno, col)
 	case strings.HasPrefix(key, "harden-"):
 		b, err := parseBool(value)
 		if err != nil {
@@ -244,15 +281,64 @@ func (cp *configParser) decode(key, value string, lineno, col int) error {
 	return nil
 }
 
-// stripConfigComment removes a '#' comment that starts a word outside
-// quotes, the rule Unbound's configuration lexer applies, so that values
-// such as "1.2.3.4@853#dns.example" survive.
-func stripConfigComment(s string) string {
+// features decodes Deckard's "features: k = v; k = v" line. The pairs
+// the replayed resolver can act on are min_ttl and max_ttl (Knot
+// Resolver's cache.min_ttl and cache.max_ttl, Unbound's cache-min-ttl and
+// cache-max-ttl); every pair is kept in Features. An item of several words
+// without '=' ("min_ttl = 5 ; default in kresd") is a comment.
+func (cp *configParser) features(value string, lineno, col int) error {
+	c := cp.cfg
+	if c.Features == nil {
+		c.Features = make(map[string]string)
+	}
+	for _, item := range strings.Split(value, ";") {
+		k, v, pair := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if k == "" || !pair && strings.ContainsAny(k, " \t") {
+			continue
+		}
+		c.Features[k] = v
+		if k == "min_ttl" || k == "max_ttl" {
+			if err := cp.cacheTTL(k == "min_ttl", "features: "+k, v, lineno, col); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cacheTTL decodes a cache TTL bound in seconds into CacheMinTTL (lower) or
+// CacheMaxTTL (otherwise); what names it in errors.
+func (cp *configParser) cacheTTL(lower bool, what, value string, lineno, col int) error {
+	n, err := strconv.ParseUint(value, 10, 32)
+	if err != nil {
+		return cp.errorf(lineno, col, "config: %s %q: want a number of seconds", what, value)
+	}
+	ttl := uint32(n)
+	if lower {
+		cp.cfg.CacheMinTTL = &ttl
+	} else {
+		cp.cfg.CacheMaxTTL = &ttl
+	}
+	return nil
+}
+
+// stripConfigComment removes comments from a configuration line: with
+// semicolon, a ';' anywhere outside quotes (the comment of every other
+// line of a scenario, so that "query-minimization: off ; why" reads
+// "off"), and a '#' that starts a word outside quotes (the rule of
+// Unbound's configuration lexer, so that values such as
+// "1.2.3.4@853#dns.example" survive).
+func stripConfigComment(s string, semicolon bool) string {
 	quoted := false
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '"':
 			quoted = !quoted
+		case ';':
+			if semicolon && !quoted {
+				return s[:i]
+			}
 		case '#':
 			if !quoted && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t') {
 				return s[:i]

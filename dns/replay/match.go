@@ -27,7 +27,6 @@ const (
 	mmAnswer
 	mmAuthority
 	mmAdditional
-	mmDOEqual
 	mmDO
 	mmNoEDNS
 	mmEDNS
@@ -80,8 +79,6 @@ func (e *Entry) mismatch(got *dns.Msg, tcp bool) mismatch {
 		return mmAuthority
 	case m&MatchAdditional != 0 && !sameRRs(got.Extra, want.Extra, ttl):
 		return mmAdditional
-	case m&MatchAll != 0 && doBit(got) != doBit(want):
-		return mmDOEqual
 	case m&MatchDO != 0 && !doBit(got):
 		return mmDO
 	case m&MatchNoEDNS != 0 && findOPT(got) != nil:
@@ -441,8 +438,6 @@ func describe(mm mismatch, e *Entry, got *dns.Msg, tcp bool) string {
 		return sectionDiff("authority", got.Ns, want.Ns, ttl)
 	case mmAdditional:
 		return sectionDiff("additional", got.Extra, want.Extra, ttl)
-	case mmDOEqual:
-		return fmt.Sprintf("EDNS DO bit differs: got %v, want %v", doBit(got), doBit(want))
 	case mmDO:
 		return "EDNS DO bit is not set"
 	case mmNoEDNS:

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -917,6 +919,9 @@ func (p *parser) record(b *packetBuilder, section int, raw string) error {
 	if rr.Header().Rrtype == dns.TypeOPT {
 		return p.errorf(line, col0, "OPT records are written as REPLY DO, EDNS or HEX_EDNSDATA, not as records")
 	}
+	if !normalise(rr) {
+		return p.errorf(line, col0, "bad %s record: its base64 data does not decode", dns.Type(rr.Header().Rrtype))
+	}
 	switch section {
 	case secAnswer:
 		b.msg.Answer = append(b.msg.Answer, rr)
@@ -929,6 +934,46 @@ func (p *parser) record(b *packetBuilder, section int, raw string) error {
 		return p.errorf(line, col0, "more than 65535 records in a packet")
 	}
 	return nil
+}
+
+// normalise puts into the form miekg/dns packs what Deckard's parser
+// (dnspython) takes as written: type bitmaps of NSEC, NSEC3 and CSYNC
+// records in any order (they are sets: sorted here, duplicates dropped),
+// and base64 with superfluous padding ("UNUSABLE==", a signature meant not
+// to verify). It reports false for base64 that does not decode at all.
+func normalise(rr dns.RR) bool {
+	switch rr := rr.(type) {
+	case *dns.NSEC:
+		rr.TypeBitMap = typeSet(rr.TypeBitMap)
+	case *dns.NSEC3:
+		rr.TypeBitMap = typeSet(rr.TypeBitMap)
+	case *dns.CSYNC:
+		rr.TypeBitMap = typeSet(rr.TypeBitMap)
+	case *dns.RRSIG:
+		return canonicalBase64(&rr.Signature)
+	case *dns.DNSKEY:
+		return canonicalBase64(&rr.PublicKey)
+	}
+	return true
+}
+
+func typeSet(types []uint16) []uint16 {
+	slices.Sort(types)
+	return slices.Compact(types)
+}
+
+// canonicalBase64 rewrites *s in standard padded base64 when it decodes
+// only once its padding is ignored.
+func canonicalBase64(s *string) bool {
+	if _, err := base64.StdEncoding.DecodeString(*s); err == nil {
+		return true
+	}
+	b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(*s, "="))
+	if err != nil {
+		return false
+	}
+	*s = base64.StdEncoding.EncodeToString(b)
+	return true
 }
 
 // splitZoneError separates miekg/dns's position from its message so that

@@ -146,6 +146,18 @@ func TestParseDeckardStyle(t *testing.T) {
 	if !c.ValOverrideDate.Equal(time.Unix(1433757540, 0)) {
 		t.Errorf("val-override-timestamp %v", c.ValOverrideDate)
 	}
+	if c.RootName != "rootns." {
+		t.Errorf("stub-name %q", c.RootName)
+	}
+	if c.DoIP6 == nil || *c.DoIP6 || c.DoIP4 != nil {
+		t.Errorf("do-ip6 %v, do-ip4 %v", c.DoIP6, c.DoIP4)
+	}
+	if c.CacheMinTTL == nil || *c.CacheMinTTL != 5 || c.CacheMaxTTL == nil || *c.CacheMaxTTL != 600 {
+		t.Errorf("features min_ttl %v max_ttl %v", c.CacheMinTTL, c.CacheMaxTTL)
+	}
+	if len(c.Features) != 2 || c.Features["max_ttl"] != "600" {
+		t.Errorf("features %v", c.Features)
+	}
 	if c.NeedsDNSSEC() {
 		t.Errorf("no trust anchors, yet NeedsDNSSEC")
 	}
@@ -208,6 +220,11 @@ func TestParseErrors(t *testing.T) {
 			`t.rpl:2:21: config: val-override-date "16000101000000": the scenario clock reads only`},
 		{"config timestamp past the clock", "server:\n val-override-timestamp: 9223372037\n",
 			`t.rpl:2:26: config: val-override-timestamp "9223372037": the scenario clock reads only up to 9223372036 (2262-04-11T23:47:16Z)`},
+		{"config stub-name", "stub-name: a..b\n", `t.rpl:1:12: config: stub-name "a..b" is not a domain name`},
+		{"config do-ip6", "do-ip6: perhaps ; not a word it knows\n", `t.rpl:1:9: config: do-ip6: want yes or no, got "perhaps"`},
+		{"config features ttl", "features: min_ttl = soon\n", `t.rpl:1:11: config: features: min_ttl "soon": want a number of seconds`},
+		{"config cache-max-ttl", "server:\n cache-max-ttl: -1\n", `t.rpl:2:17: config: cache-max-ttl "-1": want a number of seconds`},
+		{"bad base64", head + "STEP 1 QUERY\nENTRY_BEGIN\nSECTION ANSWER\nx. IN RRSIG A 8 1 1 20170815084229 20170716084229 1 x. !!!!\n", "t.rpl:6:1: bad RRSIG record: its base64 data does not decode"},
 		{"config block unterminated", "AUTOTRUST_FILE example.com\nx\n", "t.rpl:1: block has no AUTOTRUST_END"},
 		{"step not increasing", head + "STEP 5 NOTHING\nSTEP 5 NOTHING\n", "t.rpl:4:6: STEP 5 does not follow STEP 5: steps must increase"},
 		{"step number", head + "STEP x NOTHING\n", `t.rpl:3:6: STEP number "x" is not a step number`},
@@ -282,6 +299,33 @@ func (e *endless) Read(b []byte) (int, error) {
 		e.pos++
 	}
 	return len(b), nil
+}
+
+// TestParseNormalises checks that records Deckard's parser takes as written
+// are put into the form that packs: type bitmaps out of order and base64
+// with padding it does not need.
+func TestParseNormalises(t *testing.T) {
+	text := `CONFIG_END
+SCENARIO_BEGIN normalise
+STEP 1 QUERY
+ENTRY_BEGIN
+SECTION AUTHORITY
+a.example. IN NSEC c.example. RRSIG NSEC A A
+b.example. IN RRSIG SOA 253 1 86400 20170815084229 20170716084229 12062 example. UNUSABLE==
+ENTRY_END
+SCENARIO_END
+`
+	sc, err := Parse("n.rpl", strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := sc.Steps[0].Entry.Packets[0].Msg.Ns
+	if got := ns[0].(*dns.NSEC).TypeBitMap; len(got) != 3 || got[0] != dns.TypeA || got[1] != dns.TypeRRSIG || got[2] != dns.TypeNSEC {
+		t.Errorf("NSEC bitmap %v, want [A RRSIG NSEC]", got)
+	}
+	if got := ns[1].(*dns.RRSIG).Signature; got != "UNUSABLE" {
+		t.Errorf("RRSIG signature %q, want the same six octets padded correctly, UNUSABLE", got)
+	}
 }
 
 func TestParseFileTooLarge(t *testing.T) {

@@ -48,6 +48,9 @@ type Env struct {
 	RootHints []netip.AddrPort
 	// Config is the scenario's configuration section. Do not modify it.
 	Config *Config
+	// Trace is Options.Trace: where a resolver may write what it does,
+	// for someone reading why a scenario failed; nil when nobody reads.
+	Trace io.Writer
 }
 
 // DNSSECValidator is implemented by resolvers that validate DNSSEC.
@@ -94,6 +97,10 @@ type Options struct {
 	StepTimeout time.Duration
 	// Epoch replaces DefaultEpoch.
 	Epoch time.Time
+	// Trace, when set, receives a line per step run and per upstream
+	// query with its reply (or why it got none), and is passed to the
+	// factory as Env.Trace.
+	Trace io.Writer
 }
 
 // Status is the outcome of a run.
@@ -248,7 +255,7 @@ func (s *Scenario) Run(ctx context.Context, factory Factory, opts Options) Resul
 		res.Status, res.Reason, res.Err = Failed, err.Error(), err
 		return res
 	}
-	env := Env{Transport: rt, Clock: rt.clock, RootHints: s.Config.RootHints(), Config: &s.Config}
+	env := Env{Transport: rt, Clock: rt.clock, RootHints: s.Config.RootHints(), Config: &s.Config, Trace: opts.Trace}
 	resolver, err := factory(env)
 	if err != nil {
 		if errors.Is(err, ErrSkip) {
@@ -452,6 +459,9 @@ func (rt *runState) Exchange(ctx context.Context, server netip.AddrPort, q *dns.
 	}
 	reply, consumed, err := rt.answerQuery(server, query, tcp, stepNum)
 	rt.logSent(sentQuery{server: server, msg: query, tcp: tcp, answered: reply != nil, consumed: consumed})
+	if rt.opts.Trace != nil {
+		rt.traceExchange(server, query, tcp, stepNum, reply, err)
+	}
 	return reply, err
 }
 
@@ -630,8 +640,48 @@ func firstQuestion(m *dns.Msg) dns.Question {
 	return m.Question[0]
 }
 
+// traceExchange writes an upstream query and its reply to Options.Trace;
+// called with mu held.
+func (rt *runState) traceExchange(server netip.AddrPort, query *dns.Msg, tcp bool, step int, reply *dns.Msg, err error) {
+	proto := "udp"
+	if tcp {
+		proto = "tcp"
+	}
+	fmt.Fprintf(rt.opts.Trace, "step %d: query %s to %s/%s (%s)\n", step, questionString(firstQuestion(query)), server, proto, headerString(query))
+	if reply == nil {
+		fmt.Fprintf(rt.opts.Trace, "  no reply: %v\n", err)
+		return
+	}
+	fmt.Fprintf(rt.opts.Trace, "  reply %s (%s)\n", rcodeString(reply.Rcode), headerString(reply))
+	for _, sec := range [...]struct {
+		name string
+		rrs  []dns.RR
+	}{{"answer", reply.Answer}, {"authority", reply.Ns}, {"additional", reply.Extra}} {
+		for _, rr := range sec.rrs {
+			if rr.Header().Rrtype != dns.TypeOPT {
+				fmt.Fprintf(rt.opts.Trace, "    %s: %s\n", sec.name, rrString(rr))
+			}
+		}
+	}
+}
+
+// headerString names a message's flags and whether it has EDNS and DO.
+func headerString(m *dns.Msg) string {
+	s := flagString(flagBits(m))
+	if opt := findOPT(m); opt != nil {
+		s += " EDNS"
+		if opt.Do() {
+			s += " DO"
+		}
+	}
+	return s
+}
+
 // runStep runs one step outside the transport.
 func (rt *runState) runStep(ctx context.Context, st *Step, r Resolver, cache MessageCache) *StepError {
+	if rt.opts.Trace != nil {
+		fmt.Fprintf(rt.opts.Trace, "STEP %d %s (line %d)\n", st.Number, st.Kind, st.Line)
+	}
 	fail := func(format string, args ...any) *StepError {
 		return &StepError{Step: st.Number, Kind: st.Kind, Msg: fmt.Sprintf(format, args...)}
 	}

@@ -153,7 +153,7 @@ const (
 	MatchAnswer                         // answer section
 	MatchAuthority                      // authority section (Deckard)
 	MatchAdditional                     // additional section without OPT (Deckard)
-	MatchAll                            // all: header, every section and the DO bit
+	MatchAll                            // all: header and every section, EDNS aside (Deckard)
 	MatchAllNoEDNS                      // all_noedns: like all, EDNS ignored
 	MatchTTL                            // ttl: section comparisons include TTLs
 	MatchDO                             // DO: the DO bit is set

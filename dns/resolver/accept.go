@@ -67,6 +67,10 @@ type reply struct {
 	// udp: the response came over UDP, so nothing of it is cached for a
 	// name under suspicion of spoofing.
 	udp bool
+	// recLame: the answer of a server that offers recursion without
+	// claiming authority (see recursionLame), used only when no other
+	// server of the zone answers.
+	recLame bool
 }
 
 func badReply(format string, args ...any) *reply {
@@ -103,6 +107,10 @@ func (r *Resolver) classify(p *pending, m *dns.Msg) *reply {
 		p.now = r.clock.Now()
 	}
 	rep := r.classifyResponse(p, m)
+	switch rep.kind {
+	case replyAnswer, replyCNAME, replyNXDomain, replyNoData:
+		rep.recLame = recursionLame(m)
+	}
 	if r.cfg.LabAcceptOutOfBailiwick {
 		r.labAcceptForeign(p, m, rep)
 	}
@@ -167,9 +175,6 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 	case c.left:
 		// The chain leaves the bailiwick: the next zone's servers answer
 		// for its target.
-		if !m.Authoritative {
-			return lameReply("CNAME without AA")
-		}
 		return c.continueAt()
 	}
 	auth, rep := r.readAuthority(p, m, c.cur)
@@ -229,15 +234,30 @@ func checkMessage(p *pending, m *dns.Msg) *reply {
 	return badReply("rcode %s", rcodeName(m.Rcode))
 }
 
+// recursionLame reports whether a response is the answer of a server that
+// offers recursion and does not claim authority: a recursive resolver
+// deployed where an authoritative server should be, answering from its
+// cache (Unbound's RESPONSE_TYPE_REC_LAME). Queries upstream never set RD,
+// so no honest server of the zone answers that way. Such an answer is
+// taken only when no other server of the zone gives one (queryZone), as
+// Unbound uses a recursion-lame server only as the last resort.
+//
+// Otherwise an answer without the AA bit is taken, as Unbound and Knot
+// Resolver take it: many load balancers and some authoritative servers
+// leave the bit off. It changes nothing the matching and bailiwick rules
+// decide (a forger can set AA as easily as leave it off); what it changes
+// is credibility: its records rank as RankAnswerNonAuth (RFC 2181 section
+// 5.4.1), below what an authoritative answer says, so they never replace
+// authoritative data and are replaced by the next authoritative answer.
+func recursionLame(m *dns.Msg) bool {
+	return m.RecursionAvailable && !m.Authoritative
+}
+
 // answerReply is the reply to a response with data of the query type at the
-// end of the chain. Only an authoritative server may give it, and never with
-// NXDOMAIN. The answer to an NS query brings the addresses of the name
-// servers with it, as a referral does.
+// end of the chain, never with NXDOMAIN. The answer to an NS query brings
+// the addresses of the name servers with it, as a referral does.
 func (r *Resolver) answerReply(c *chainWalk) *reply {
 	p, m := c.p, c.m
-	if !m.Authoritative {
-		return lameReply("answer without AA")
-	}
 	if m.Rcode != dns.RcodeSuccess {
 		return badReply("answer data with rcode %s", rcodeName(m.Rcode))
 	}
@@ -324,17 +344,15 @@ func (r *Resolver) classifyReferral(c *chainWalk, a *authority) *reply {
 }
 
 // negativeReply is the reply to a response that has no data for the name at
-// the end of the chain and is no referral: NXDOMAIN or NODATA, which only an
-// authoritative server may give. It is cached (RFC 2308) only with the
-// zone's SOA, and then with the NSEC, NSEC3 and RRSIG records that prove it,
-// their TTLs capped by the negative TTL. A chain that stops inside the zone
-// with neither data nor SOA is no negative answer: the server gave up
-// chasing it (servers limit chains too), and the rest is asked for.
+// the end of the chain and is no referral: NXDOMAIN or NODATA. It is cached
+// (RFC 2308) only with the zone's SOA and the AA bit, and then with the
+// NSEC, NSEC3 and RRSIG records that prove it, their TTLs capped by the
+// negative TTL. A
+// chain that stops inside the zone with neither data nor SOA is no negative
+// answer: the server gave up chasing it (servers limit chains too), and the
+// rest is asked for.
 func (r *Resolver) negativeReply(c *chainWalk, soa *dns.SOA) *reply {
 	p, m := c.p, c.m
-	if !m.Authoritative {
-		return lameReply("negative answer without AA")
-	}
 	if len(c.chain) > 0 && soa == nil && m.Rcode == dns.RcodeSuccess {
 		return c.continueAt()
 	}
@@ -365,6 +383,12 @@ func (r *Resolver) negativeReply(c *chainWalk, soa *dns.SOA) *reply {
 			cp.Header().Ttl = min(cp.Header().Ttl, negTTL)
 			rep.authority = append(rep.authority, cp)
 		}
+	}
+	if !m.Authoritative {
+		// The client gets it, but a negative entry has no rank to keep
+		// it below what an authoritative server says, so it is not
+		// remembered: the next question asks again.
+		return rep
 	}
 	neg := &Negative{Name: c.cur, Type: p.qtype, Class: p.qclass, Rcode: m.Rcode, TTL: negTTL, Authority: rep.authority}
 	if kind == replyNXDomain {
@@ -564,6 +588,7 @@ type chainWalk struct {
 	m *dns.Msg
 
 	cur     string // lowercase
+	rank    Rank   // of the records the chain takes: the AA bit decides
 	chain   []dns.RR
 	names   []string
 	links   int
@@ -577,6 +602,10 @@ type chainWalk struct {
 func (c *chainWalk) walk() *reply {
 	p := c.p
 	c.cur = p.qname
+	c.rank = RankAnswerNonAuth
+	if c.m.Authoritative {
+		c.rank = RankAnswerAuth
+	}
 	for {
 		if c.r.foreign(p, c.m, c.cur) {
 			// The chain reached another zone: its servers answer the rest.
@@ -605,7 +634,7 @@ func (c *chainWalk) walk() *reply {
 			}
 			dn := c.r.capTTL(d).(*dns.DNAME)
 			dn.Hdr.Name = lowerASCII(dn.Hdr.Name)
-			c.take(dn, RankAnswerAuth)
+			c.take(dn, c.rank)
 			synth := &dns.CNAME{
 				Hdr:    dns.RR_Header{Name: c.cur, Rrtype: dns.TypeCNAME, Class: p.qclass, Ttl: dn.Hdr.Ttl},
 				Target: target,
@@ -630,6 +659,9 @@ func (c *chainWalk) walk() *reply {
 				continue
 			}
 			if cname != nil {
+				if equalName(cname.Target, rr.(*dns.CNAME).Target) {
+					continue // the same record twice (RFC 2181 section 5)
+				}
 				return badReply("several CNAMEs at %s", c.cur)
 			}
 			cname = rr.(*dns.CNAME)
@@ -639,7 +671,7 @@ func (c *chainWalk) walk() *reply {
 		}
 		cp := c.r.capTTL(cname).(*dns.CNAME)
 		cp.Hdr.Name = c.cur
-		c.take(cp, RankAnswerAuth)
+		c.take(cp, c.rank)
 		c.links++
 		c.cur = lowerASCII(cname.Target)
 	}
@@ -684,7 +716,7 @@ func (c *chainWalk) collect() bool {
 		cp := c.r.capTTL(rr)
 		cp.Header().Name = c.cur
 		c.chain = append(c.chain, cp)
-		c.sets = addToSet(c.sets, cp, RankAnswerAuth)
+		c.sets = addToSet(c.sets, cp, c.rank)
 		found = true
 	}
 	if found {

@@ -59,7 +59,17 @@ func TestClassify(t *testing.T) {
 		sets  int
 	}{
 		{"answer", www, msg(www, true, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil), replyAnswer, 1, 1},
-		{"answer without AA is lame", www, msg(www, false, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil), replyLame, 0, 0},
+		{"answer without AA", www, msg(www, false, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil), replyAnswer, 1, 1},
+		{"answer without AA from a recursive server (kept as the last resort)", www, func() *dns.Msg {
+			m := msg(www, false, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil)
+			m.RecursionAvailable = true
+			return m
+		}(), replyAnswer, 1, 1},
+		{"answer with AA from a recursive server", www, func() *dns.Msg {
+			m := msg(www, true, 0, []string{"www.example.lab. 60 IN A 192.0.2.1"}, nil, nil)
+			m.RecursionAvailable = true
+			return m
+		}(), replyAnswer, 1, 1},
 		{"wrong id", www, func() *dns.Msg { m := msg(www, true, 0, nil, nil, nil); m.Id = 8; return m }(), replyBad, 0, 0},
 		{"wrong question", www, func() *dns.Msg {
 			m := msg(www, true, 0, nil, nil, nil)
@@ -89,7 +99,12 @@ func TestClassify(t *testing.T) {
 		{"NODATA after CNAME", www, msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab."}, []string{soa}, nil), replyNoData, 1, 1},
 		{"NXDOMAIN", www, msg(www, true, dns.RcodeNameError, nil, []string{soa}, nil), replyNXDomain, 0, 0},
 		{"NODATA", www, msg(www, true, 0, nil, []string{soa}, nil), replyNoData, 0, 0},
-		{"negative without AA is lame", www, msg(www, false, dns.RcodeNameError, nil, []string{soa}, nil), replyLame, 0, 0},
+		{"negative without AA", www, msg(www, false, dns.RcodeNameError, nil, []string{soa}, nil), replyNXDomain, 0, 0},
+		{"negative without AA from a recursive server (kept as the last resort)", www, func() *dns.Msg {
+			m := msg(www, false, dns.RcodeNameError, nil, []string{soa}, nil)
+			m.RecursionAvailable = true
+			return m
+		}(), replyNXDomain, 0, 0},
 		{"referral", fromLab, msg(fromLab, false, 0, nil,
 			[]string{"example.lab. 86400 IN NS ns1.example.lab.", "example.lab. 86400 IN NS ns.other."},
 			[]string{"ns1.example.lab. 86400 IN A 192.0.2.30", "ns.other. 86400 IN A 6.6.6.6", "x.example.lab. 86400 IN A 6.6.6.6"}),
@@ -105,6 +120,9 @@ func TestClassify(t *testing.T) {
 			rep := r.classify(tt.p, tt.m)
 			if rep.kind != tt.kind {
 				t.Fatalf("kind %s (%s), want %s", rep.kind, rep.why, tt.kind)
+			}
+			if want := strings.Contains(tt.name, "recursive server (kept"); rep.recLame != want {
+				t.Errorf("recLame %v, want %v", rep.recLame, want)
 			}
 			if len(rep.chain) != tt.chain || len(rep.sets) != tt.sets {
 				t.Errorf("chain %d sets %d, want %d %d: %v", len(rep.chain), len(rep.sets), tt.chain, tt.sets, rep.sets)
@@ -180,11 +198,16 @@ func TestClassifyKinds(t *testing.T) {
 			[]string{"ns1.example.lab. 60 IN A 192.0.2.30", "ns.other. 60 IN A 6.6.6.6", "stray.example.lab. 60 IN A 6.6.6.6"}),
 			kind: replyAnswer, glue: 1},
 		{name: "CNAME leaving the zone without AA", p: www, m: msg(www, false, 0, []string{"www.example.lab. 60 IN CNAME www.other."}, nil, nil),
-			kind: replyLame, why: "CNAME without AA"},
+			kind: replyCNAME, next: "www.other."},
+		{name: "CNAME leaving the zone from a recursive server", p: www, m: func() *dns.Msg {
+			m := msg(www, false, 0, []string{"www.example.lab. 60 IN CNAME www.other."}, nil, nil)
+			m.RecursionAvailable = true
+			return m
+		}(), kind: replyCNAME, next: "www.other."},
 		{name: "CNAME leaving the zone", p: www, m: msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME WWW.Other."}, nil, nil),
 			kind: replyCNAME, next: "www.other."},
 		{name: "CNAME into a child zone without AA", p: www, m: msg(www, false, 0, []string{"www.example.lab. 60 IN CNAME a.sub.example.lab."},
-			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), kind: replyLame, why: "CNAME without AA"},
+			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), kind: replyCNAME, next: "a.sub.example.lab."},
 		{name: "CNAME into a child zone", p: www, m: msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.sub.example.lab."},
 			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), kind: replyCNAME, next: "a.sub.example.lab."},
 		{name: "chain given up inside the zone", p: www, m: msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab."}, nil, nil),
@@ -215,7 +238,12 @@ func TestClassifyKinds(t *testing.T) {
 			kind: replyNoData},
 		{name: "NXDOMAIN without SOA is not cached", p: www, m: msg(www, true, dns.RcodeNameError, nil, nil, nil), kind: replyNXDomain},
 		{name: "SOA of another zone is no proof", p: www, m: msg(www, true, dns.RcodeNameError, nil, []string{labSOA}, nil), kind: replyNXDomain},
-		{name: "NODATA without AA is lame", p: www, m: msg(www, false, 0, nil, []string{soa}, nil), kind: replyLame, why: "negative answer without AA"},
+		{name: "NODATA without AA is not cached", p: www, m: msg(www, false, 0, nil, []string{soa}, nil), kind: replyNoData},
+		{name: "NODATA without AA from a recursive server", p: www, m: func() *dns.Msg {
+			m := msg(www, false, 0, nil, []string{soa}, nil)
+			m.RecursionAvailable = true
+			return m
+		}(), kind: replyNoData},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,6 +403,62 @@ func BenchmarkClassifyAnswer(b *testing.B) {
 	for b.Loop() {
 		if rep := r.classify(p, m); rep.kind != replyAnswer {
 			b.Fatal(rep.kind)
+		}
+	}
+}
+
+// TestAnswerWithoutAARank checks the credibility an answer without the AA
+// bit gets (RFC 2181 section 5.4.1): below an authoritative answer, which
+// it never replaces and which replaces it.
+func TestAnswerWithoutAARank(t *testing.T) {
+	www := &pending{zone: "example.lab.", qname: "www.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7, edns: true}
+	noAA := msg(www, false, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab.", "a.example.lab. 60 IN A 192.0.2.66"}, nil, nil)
+	aa := msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab.", "a.example.lab. 60 IN A 192.0.2.1"}, nil, nil)
+
+	r, cache := testResolver(t)
+	st := &state{r: r}
+	rep := r.classify(www, noAA)
+	if rep.kind != replyAnswer || len(rep.sets) != 2 {
+		t.Fatalf("kind %s sets %v", rep.kind, rep.sets)
+	}
+	for _, s := range rep.sets {
+		if s.Rank != RankAnswerNonAuth {
+			t.Errorf("%s/%s rank %s, want %s", s.Name, dns.Type(s.Type), s.Rank, RankAnswerNonAuth)
+		}
+	}
+	st.store(rep)
+	st.store(r.classify(www, aa))
+	set, ok := cache.LookupRRset("a.example.lab.", dns.TypeA, dns.ClassINET, r.clock.Now())
+	if !ok || set.Rank != RankAnswerAuth || set.RRs[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Fatalf("after the authoritative answer: %v %v", set, ok)
+	}
+	st.store(r.classify(www, noAA))
+	set, _ = cache.LookupRRset("a.example.lab.", dns.TypeA, dns.ClassINET, r.clock.Now())
+	if set.Rank != RankAnswerAuth || set.RRs[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Errorf("an answer without AA replaced the authoritative one: %v", set)
+	}
+}
+
+// TestReferralDSAnswers checks that a signed DS set a referral brought
+// answers a DS query from the cache (the parent's authoritative data,
+// which the validator checks), while an unsigned one does not.
+func TestReferralDSAnswers(t *testing.T) {
+	for _, signed := range []bool{true, false} {
+		r, cache := testResolver(t)
+		now := r.clock.Now()
+		ds := RRset{Name: "example.lab.", Type: dns.TypeDS, Class: dns.ClassINET, Rank: RankAuthority,
+			RRs: []dns.RR{mustRR("example.lab. 3600 IN DS 1 13 2 3084cbe9bc8b6c28bea9dd8e7e8a1f2346eb36b1a9ab5ef9a47d5c21b54d9a38")}}
+		if signed {
+			ds.Sigs = []dns.RR{mustRR("example.lab. 3600 IN RRSIG DS 13 2 3600 20260201000000 20260101000000 1 lab. AAAA")}
+		}
+		cache.StoreRRset(ds, now)
+		st := &state{r: r}
+		res, err := st.resolve(context.Background(), "example.lab.", dns.TypeDS, true)
+		if signed && (err != nil || len(res.answer) != 2) {
+			t.Errorf("signed DS from a referral: %v, %v; want it answered from the cache with its RRSIG", res, err)
+		}
+		if !signed && err == nil {
+			t.Errorf("unsigned DS from a referral answered a DS query: %v", res.answer)
 		}
 	}
 }

@@ -71,7 +71,7 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			st.checked = false
 		} else if qtype != dns.TypeANY {
 			now := r.clock.Now()
-			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && set.Rank >= RankAnswerNonAuth {
+			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && answers(&set) {
 				res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
 				return res, nil
 			}
@@ -135,6 +135,16 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			return nil, fmt.Errorf("resolver: internal error: iterate returned %s", rep.kind)
 		}
 	}
+}
+
+// answers reports whether a cached set may answer a query for its name
+// and type: answer data, or a signed DS set from a referral, which is the
+// parent zone's authoritative data (RFC 4035 section 3.1.4: the parent
+// sends it with the delegation) and which the validator checks with the
+// parent's keys like any other answer; asking the parent again for it
+// would only repeat the referral.
+func answers(set *RRset) bool {
+	return set.Rank >= RankAnswerNonAuth || set.Type == dns.TypeDS && set.Rank >= RankAuthority && len(set.Sigs) > 0
 }
 
 // RFC 9156 §2.3 limits on QNAME minimisation: at most maxMinimiseCount
@@ -311,11 +321,14 @@ func (st *state) usable(zs *zoneServers) bool {
 }
 
 // canLookup reports whether the address of name server n of zs may be looked
-// up now: not nested too deep, not already being looked up further up this
-// resolution (a cycle), and not inside the zone itself, whose servers are
-// what the lookup would need.
+// up now: not nested too deep, and not already being looked up further up
+// this resolution (a cycle). A name inside the zone itself is looked up
+// too: its glue may have expired before the NS set, and the zone's other
+// servers, or a cached CNAME out of the zone, can still tell its address;
+// when only the zone's unreachable servers could, the lookup finds no
+// server to ask and ends without a query.
 func (st *state) canLookup(zs *zoneServers, n string) bool {
-	if st.depth >= st.r.cfg.MaxDepth || isSubDomain(n, zs.zone) {
+	if st.depth >= st.r.cfg.MaxDepth {
 		return false
 	}
 	for _, a := range st.active {
@@ -407,6 +420,15 @@ func (r *Resolver) prime(ctx context.Context) error {
 func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qtype uint16) (*reply, error) {
 	r := st.r
 	var last string
+	// maxTriesPerServer counts the tries of one question: the minimised
+	// names asked of one zone's servers one after the other are each
+	// a question of their own. Servers found lame or broken stay so.
+	for i := range zs.cands {
+		zs.cands[i].tries = 0
+	}
+	// The answer of a recursion-lame server, kept in case no other
+	// server answers.
+	var lastResort *reply
 	for {
 		i := r.infra.pick(zs.zone, zs.cands, r.clock.Now())
 		if i < 0 {
@@ -417,6 +439,9 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 			if more {
 				continue
 			}
+			if lastResort != nil {
+				return lastResort, nil
+			}
 			if last == "" {
 				last = "every server lame, failed or without an address"
 			}
@@ -424,6 +449,9 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 		}
 		if zs.tries >= r.cfg.MaxZoneTries {
 			r.stats.zoneTriesLimited.Add(1)
+			if lastResort != nil {
+				return lastResort, nil
+			}
 			return nil, fmt.Errorf("%w for %s (%s %s): %d queries to its servers: last: %s", ErrNoServers, zs.zone, name, dns.Type(qtype), zs.tries, last)
 		}
 		zs.tries++
@@ -450,6 +478,17 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 			r.log.LogAttrs(ctx, slog.LevelDebug, "bad response", slog.String("server", cd.addr.String()),
 				slog.String("zone", zs.zone), slog.String("why", rep.why))
 		default:
+			if rep.recLame {
+				cd.bad = true
+				r.stats.lame.Add(1)
+				last = cd.addr.String() + ": lame: recursion available and no AA"
+				r.log.LogAttrs(ctx, slog.LevelDebug, "recursion-lame server, its answer kept as the last resort",
+					slog.String("server", cd.addr.String()), slog.String("zone", zs.zone))
+				if lastResort == nil {
+					lastResort = rep
+				}
+				continue
+			}
 			return rep, nil
 		}
 	}
@@ -781,6 +820,11 @@ func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, name str
 	ex, err, joined := r.exchanges.do(ctx, key, func() (exchangeResult, error) {
 		r.stats.upstream.Add(1)
 		resp, err := r.transport.Exchange(ctx, server, q, tcp)
+		if resp != nil {
+			// Before the response is shared with identical queries
+			// that joined this one: they all sent q.
+			caseRestorer{sent: q.Question[0].Name, orig: name}.restoreCase(resp)
+		}
 		return exchangeResult{query: q, resp: resp, err: err}, nil
 	})
 	if joined {

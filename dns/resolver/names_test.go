@@ -126,3 +126,64 @@ func BenchmarkIsSubDomain(b *testing.B) {
 		_ = isSubDomain("www.deep.example.lab.", "Example.LAB.")
 	}
 }
+
+func TestCaseRestorer(t *testing.T) {
+	cr := caseRestorer{sent: "wWw.eXaMple.LAB.", orig: "www.example.lab."}
+	tests := []struct{ in, want string }{
+		{"wWw.eXaMple.LAB.", "www.example.lab."},           // the question name itself
+		{"mail.eXaMple.LAB.", "mail.example.lab."},         // compressed against a parent of the question
+		{"ns.tld.LAB.", "ns.tld.lab."},                     // against the last label only
+		{"mail.Example.Lab.", "mail.Example.Lab."},         // the zone's own spelling
+		{"mail.example.lab.", "mail.example.lab."},         // nothing to restore
+		{"x.neXaMple.LAB.", "x.neXaMple.lab."},             // "neXaMple" is no echo, but "LAB." is
+		{"a\\.eXaMple.LAB.", "a\\.eXaMple.lab."},           // an escaped dot ends no label
+		{"other.test.", "other.test."},                     // unrelated
+		{".", "."},                                         // the root
+		{"host.wWw.eXaMple.LAB.", "host.www.example.lab."}, // below the question name
+	}
+	for _, tt := range tests {
+		if got := cr.restore(tt.in); got != tt.want {
+			t.Errorf("restore(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// A suffix the randomisation left alone is not rewritten (no
+	// allocation either).
+	same := caseRestorer{sent: "WWW.example.lab.", orig: "www.example.lab."}
+	if got := same.restore("mail.example.lab."); got != "mail.example.lab." {
+		t.Errorf("got %q", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = cr.restore("mail.Example.Lab.") }); n != 0 {
+		t.Errorf("restore of a name without an echo allocates %v times", n)
+	}
+}
+
+func TestRestoreCaseSections(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("eXaMple.LAB.", dns.TypeMX)
+	for _, s := range []string{"eXaMple.LAB. 60 IN MX 10 mail.eXaMple.LAB.", "eXaMple.LAB. 60 IN SOA ns1.eXaMple.LAB. h.eXaMple.LAB. 1 2 3 4 5",
+		"x.eXaMple.LAB. 60 IN NSEC z.eXaMple.LAB. A", "eXaMple.LAB. 60 IN RRSIG MX 13 2 60 20260201000000 20260101000000 1 eXaMple.LAB. AAAA"} {
+		m.Answer = append(m.Answer, mustRR(s))
+	}
+	m.Ns = append(m.Ns, mustRR("eXaMple.LAB. 60 IN NS ns1.eXaMple.LAB."))
+	m.Extra = append(m.Extra, mustRR("ns1.eXaMple.LAB. 60 IN A 192.0.2.1"))
+	caseRestorer{sent: "eXaMple.LAB.", orig: "example.lab."}.restoreCase(m)
+	want := []string{
+		"example.lab. 60 IN MX 10 mail.example.lab.",
+		"example.lab. 60 IN SOA ns1.example.lab. h.example.lab. 1 2 3 4 5",
+		// NSEC next names and RRSIG signer names are signed as written.
+		"x.example.lab. 60 IN NSEC z.eXaMple.LAB. A",
+		"example.lab. 60 IN RRSIG MX 13 2 60 20260201000000 20260101000000 1 eXaMple.LAB. AAAA",
+		"example.lab. 60 IN NS ns1.example.lab.",
+		"ns1.example.lab. 60 IN A 192.0.2.1",
+	}
+	var got []string
+	for _, rr := range append(append(m.Answer, m.Ns...), m.Extra...) {
+		got = append(got, strings.Join(strings.Fields(rr.String()), " "))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if m.Question[0].Name != "eXaMple.LAB." {
+		t.Errorf("the question, which matching checks, was changed: %q", m.Question[0].Name)
+	}
+}

@@ -122,6 +122,20 @@ func TestWildcardProofInResponse(t *testing.T) {
 	}
 }
 
+// TestRRSIGQuery checks that a query for RRSIG records, which are not
+// signed themselves, is answered without AD and without SERVFAIL (as
+// Unbound and Knot Resolver answer it).
+func TestRRSIGQuery(t *testing.T) {
+	r, _ := newTestResolver(t, nil)
+	m, err := r.Resolve(context.Background(), "www.example.lab.", dns.TypeRRSIG, dns.ClassINET, true)
+	if err != nil || m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || !hasType(m.Answer, dns.TypeRRSIG) {
+		t.Fatalf("RRSIG query: err %v\n%s", err, m)
+	}
+	if s := r.Stats(); s.Unchecked != 1 || s.Secure+s.Insecure+s.Bogus != 0 {
+		t.Errorf("stats %+v, want one unchecked answer", s)
+	}
+}
+
 func TestCheckingDisabled(t *testing.T) {
 	r, _ := newTestResolver(t, nil)
 	m, err := r.ResolveCD(context.Background(), "forged.example.lab.", dns.TypeA, dns.ClassINET, true, true)

@@ -32,6 +32,26 @@ type Timeouts struct {
 	UDPStream         time.Duration // 120s: answered and alive past 2s
 	ICMP              time.Duration // 30s, ICMP and ICMPv6 queries
 	Generic           time.Duration // 600s, every other protocol
+
+	// SCTP association states (Linux's nf_conntrack_sctp_timeout_*).
+	SCTPClosed          time.Duration // 10s
+	SCTPCookieWait      time.Duration // 3s
+	SCTPCookieEchoed    time.Duration // 3s
+	SCTPEstablished     time.Duration // 210s: heartbeats every 30s keep an idle association alive
+	SCTPShutdownSent    time.Duration // 3s
+	SCTPShutdownRecd    time.Duration // 3s
+	SCTPShutdownAckSent time.Duration // 3s
+	SCTPHeartbeatSent   time.Duration // 30s
+
+	// DCCP connection states (Linux's nf_conntrack_dccp_timeout_*, from
+	// RFC 4340's MSL of 2 minutes).
+	DCCPRequest  time.Duration // 240s
+	DCCPRespond  time.Duration // 480s
+	DCCPPartOpen time.Duration // 480s
+	DCCPOpen     time.Duration // 12h
+	DCCPCloseReq time.Duration // 64s
+	DCCPClosing  time.Duration // 64s
+	DCCPTimeWait time.Duration // 240s
 }
 
 // DefaultTimeouts returns Linux's default timeouts.
@@ -52,6 +72,23 @@ func DefaultTimeouts() Timeouts {
 		UDPStream:         120 * time.Second,
 		ICMP:              30 * time.Second,
 		Generic:           600 * time.Second,
+
+		SCTPClosed:          10 * time.Second,
+		SCTPCookieWait:      3 * time.Second,
+		SCTPCookieEchoed:    3 * time.Second,
+		SCTPEstablished:     210 * time.Second,
+		SCTPShutdownSent:    3 * time.Second,
+		SCTPShutdownRecd:    3 * time.Second,
+		SCTPShutdownAckSent: 3 * time.Second,
+		SCTPHeartbeatSent:   30 * time.Second,
+
+		DCCPRequest:  240 * time.Second,
+		DCCPRespond:  480 * time.Second,
+		DCCPPartOpen: 480 * time.Second,
+		DCCPOpen:     12 * time.Hour,
+		DCCPCloseReq: 64 * time.Second,
+		DCCPClosing:  64 * time.Second,
+		DCCPTimeWait: 240 * time.Second,
 	}
 }
 
@@ -60,14 +97,16 @@ func DefaultTimeouts() Timeouts {
 // order: its head is the next entry of that class to expire. The TCP
 // classes are numbered by TCPState.
 const (
-	clsRetrans   = numTCPStates + iota // TCP retransmissions / zero window
-	clsUnack                           // TCP data in flight
-	clsUDP                             // UDP not (yet) a stream
-	clsUDPStream                       // UDP answered and alive
-	clsICMP                            // ICMP queries
-	clsGeneric                         // other protocols
-	numClasses
-	clsNone = 0xff // not in any class list
+	clsRetrans   = numTCPStates + iota          // TCP retransmissions / zero window
+	clsUnack                                    // TCP data in flight
+	clsUDP                                      // UDP not (yet) a stream
+	clsUDPStream                                // UDP answered and alive
+	clsICMP                                     // ICMP queries
+	clsGeneric                                  // other protocols
+	clsSCTP                                     // SCTP, numbered by SCTPState from here
+	clsDCCP      = clsSCTP + int(numSCTPStates) // DCCP, numbered by DCCPState from here
+	numClasses   = clsDCCP + int(numDCCPStates)
+	clsNone      = 0xff // not in any class list
 )
 
 func (to *Timeouts) classes() [numClasses]time.Duration {
@@ -88,6 +127,25 @@ func (to *Timeouts) classes() [numClasses]time.Duration {
 	c[clsUDPStream] = to.UDPStream
 	c[clsICMP] = to.ICMP
 	c[clsGeneric] = to.Generic
+	sctp := c[clsSCTP : clsSCTP+int(numSCTPStates)]
+	sctp[SCTPNone] = to.SCTPClosed // never used: no entry stays in NONE
+	sctp[SCTPClosed] = to.SCTPClosed
+	sctp[SCTPCookieWait] = to.SCTPCookieWait
+	sctp[SCTPCookieEchoed] = to.SCTPCookieEchoed
+	sctp[SCTPEstablished] = to.SCTPEstablished
+	sctp[SCTPShutdownSent] = to.SCTPShutdownSent
+	sctp[SCTPShutdownRecd] = to.SCTPShutdownRecd
+	sctp[SCTPShutdownAckSent] = to.SCTPShutdownAckSent
+	sctp[SCTPHeartbeatSent] = to.SCTPHeartbeatSent
+	dccp := c[clsDCCP : clsDCCP+int(numDCCPStates)]
+	dccp[DCCPNone] = to.DCCPRequest // never used
+	dccp[DCCPRequest] = to.DCCPRequest
+	dccp[DCCPRespond] = to.DCCPRespond
+	dccp[DCCPPartOpen] = to.DCCPPartOpen
+	dccp[DCCPOpen] = to.DCCPOpen
+	dccp[DCCPCloseReq] = to.DCCPCloseReq
+	dccp[DCCPClosing] = to.DCCPClosing
+	dccp[DCCPTimeWait] = to.DCCPTimeWait
 	return c
 }
 
@@ -96,13 +154,17 @@ var classNames = [numClasses]string{
 	"tcp_fin_wait", "tcp_close_wait", "tcp_last_ack", "tcp_time_wait",
 	"tcp_close", "tcp_syn_sent2", "tcp_retrans", "tcp_unacknowledged",
 	"udp", "udp_stream", "icmp", "generic",
+	"sctp_none", "sctp_closed", "sctp_cookie_wait", "sctp_cookie_echoed", "sctp_established",
+	"sctp_shutdown_sent", "sctp_shutdown_recd", "sctp_shutdown_ack_sent", "sctp_heartbeat_sent",
+	"dccp_none", "dccp_request", "dccp_respond", "dccp_partopen", "dccp_open",
+	"dccp_closereq", "dccp_closing", "dccp_timewait",
 }
 
 // Config configures a Table. The zero value is usable: every zero field
 // takes its default.
 type Config struct {
 	// MaxEntries bounds the table. Default 65536. Memory for all of them
-	// (about 200 bytes each) is allocated by New.
+	// (about 224 bytes each) is allocated by New.
 	MaxEntries int
 	// Shards is the number of independently locked parts of the table, a
 	// power of two up to 1024. Default: 8 per CPU, at most 256, and at
@@ -276,6 +338,21 @@ func (cfg Config) normalize() (Config, error) {
 	fill(&to.UDPStream, def[clsUDPStream])
 	fill(&to.ICMP, def[clsICMP])
 	fill(&to.Generic, def[clsGeneric])
+	fill(&to.SCTPClosed, defaults.SCTPClosed)
+	fill(&to.SCTPCookieWait, defaults.SCTPCookieWait)
+	fill(&to.SCTPCookieEchoed, defaults.SCTPCookieEchoed)
+	fill(&to.SCTPEstablished, defaults.SCTPEstablished)
+	fill(&to.SCTPShutdownSent, defaults.SCTPShutdownSent)
+	fill(&to.SCTPShutdownRecd, defaults.SCTPShutdownRecd)
+	fill(&to.SCTPShutdownAckSent, defaults.SCTPShutdownAckSent)
+	fill(&to.SCTPHeartbeatSent, defaults.SCTPHeartbeatSent)
+	fill(&to.DCCPRequest, defaults.DCCPRequest)
+	fill(&to.DCCPRespond, defaults.DCCPRespond)
+	fill(&to.DCCPPartOpen, defaults.DCCPPartOpen)
+	fill(&to.DCCPOpen, defaults.DCCPOpen)
+	fill(&to.DCCPCloseReq, defaults.DCCPCloseReq)
+	fill(&to.DCCPClosing, defaults.DCCPClosing)
+	fill(&to.DCCPTimeWait, defaults.DCCPTimeWait)
 	return cfg, nil
 }
 

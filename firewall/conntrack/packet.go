@@ -6,6 +6,7 @@ import (
 
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // TCP header flag bits, as in the header's flags byte.
@@ -57,6 +58,15 @@ type Packet struct {
 	// the header it quotes. It must agree with ICMPType.
 	IsICMPError bool
 	Inner       Inner
+
+	// SCTP is the decoder's summary of an SCTP packet (verification tag
+	// and chunks, their lengths already checked); it must be set when
+	// Flow.Proto is SCTP. A pointer, so that the Packet of every other
+	// protocol stays small to clear.
+	SCTP *packet.SCTPInfo
+	// DCCP is the decoder's reading of a DCCP header; it must be set when
+	// Flow.Proto is DCCP.
+	DCCP *packet.DCCPInfo
 
 	// Mark is an opaque value stored with the entry that Create makes from
 	// this packet, like Linux's ctmark; Entry and Recheck report it. The
@@ -224,14 +234,16 @@ const (
 	kindICMPQuery // ICMP/ICMPv6 request or reply
 	kindICMPError // ICMP/ICMPv6 error: Related or Invalid, never an entry
 	kindUntracked // ICMPv6 neighbour discovery and MLD
-	kindGeneric   // everything else, with ports for SCTP and DCCP
+	kindGeneric   // everything else
+	kindSCTP
+	kindDCCP
 )
 
 // parsed is a validated Packet in the table's terms.
 type parsed struct {
 	k        key
 	kind     uint8
-	request  bool  // ICMP query: the type starts a flow
+	request  bool  // ICMP query, SCTP, DCCP: the packet may start a flow
 	tcpIndex uint8 // TCP: flag class, index into the transition table
 }
 
@@ -302,6 +314,19 @@ func parsePacket(p *Packet, pk *parsed) Reason {
 		pk.kind, pk.tcpIndex = kindTCP, idx
 	case ipproto.UDP, ipproto.UDPLite:
 		pk.kind = kindUDP
+	case ipproto.SCTP:
+		if p.SCTP == nil {
+			return ReasonMalformed
+		}
+		if r := sctpCheck(p.SCTP); r != ReasonNone {
+			return r
+		}
+		pk.kind, pk.request = kindSCTP, sctpStarts(p.SCTP)
+	case ipproto.DCCP:
+		if p.DCCP == nil || p.DCCP.Type > packet.DCCPSyncAck {
+			return ReasonMalformed
+		}
+		pk.kind, pk.request = kindDCCP, p.DCCP.Type == packet.DCCPRequest
 	case ipproto.ICMP, ipproto.ICMPv6:
 		v4 := src.Is4()
 		if (f.Proto == ipproto.ICMP) != v4 {

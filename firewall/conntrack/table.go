@@ -55,7 +55,9 @@ type entry struct {
 	status uint8
 	mark   uint32
 
-	tcp tcpConn
+	tcp  tcpConn
+	sctp sctpConn
+	dccp dccpConn
 }
 
 type list struct{ head, tail int32 }
@@ -377,8 +379,7 @@ func (s *shard) dropUnlink(idx int32) {
 // droppable, so its head is the oldest candidate.
 func (s *shard) fixDrop(idx int32) {
 	e := &s.entries[idx]
-	droppable := e.status&stAssured == 0 ||
-		(e.orig.proto == ipproto.TCP && TCPState(e.tcp.state).closing())
+	droppable := e.status&stAssured == 0 || e.closing()
 	in := e.status&stInDrop != 0
 	switch {
 	case droppable && !in:
@@ -626,7 +627,7 @@ func (t *Table) creatable(pk *parsed) Reason {
 			return ReasonNone
 		}
 		return ReasonNoEntry
-	case kindICMPQuery:
+	case kindICMPQuery, kindSCTP, kindDCCP:
 		if !pk.request {
 			return ReasonNoEntry
 		}
@@ -735,6 +736,11 @@ func (t *Table) start(s *shard, idx int32, p *Packet, pk *parsed, now int64) Res
 			r.ID = 0
 		}
 		return r
+	case kindSCTP:
+		return t.sctpStart(s, idx, p, now)
+	case kindDCCP:
+		dccpNew(&s.entries[idx].dccp)
+		return t.dccpPacket(s, idx, DirOriginal, p, now)
 	case kindUDP:
 		s.refresh(idx, clsUDP, now, &t.timeouts)
 	case kindICMPQuery:
@@ -751,6 +757,12 @@ func (t *Table) start(s *shard, idx int32, p *Packet, pk *parsed, now int64) Res
 func (t *Table) update(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, now int64) Result {
 	if pk.kind == kindTCP {
 		return t.tcpPacket(s, idx, dir, p, pk, now)
+	}
+	switch pk.kind {
+	case kindSCTP:
+		return t.sctpPacket(s, idx, dir, p, now)
+	case kindDCCP:
+		return t.dccpPacket(s, idx, dir, p, now)
 	}
 	e := &s.entries[idx]
 	replied := e.status&stReplied != 0
@@ -881,9 +893,11 @@ type Entry struct {
 	ID      ID
 	Orig    Tuple
 	Reply   Tuple
-	TCP     TCPState // TCPNone for other protocols
-	Replied bool     // traffic seen in the reply direction
-	Assured bool     // evicted only when nothing unassured is left
+	TCP     TCPState  // TCPNone for other protocols
+	SCTP    SCTPState // SCTPNone for other protocols
+	DCCP    DCCPState // DCCPNone for other protocols
+	Replied bool      // traffic seen in the reply direction
+	Assured bool      // evicted only when nothing unassured is left
 	// Side is the side the original direction arrives on; replies come
 	// on the other. Zone is the zone (the VLAN IDs) of both directions.
 	Side Side
@@ -916,8 +930,13 @@ func (s *shard) snapshot(idx int32) Entry {
 		Bytes:    e.bytes,
 		Mark:     e.mark,
 	}
-	if e.orig.proto == ipproto.TCP {
+	switch e.orig.proto {
+	case ipproto.TCP:
 		out.TCP = TCPState(e.tcp.state)
+	case ipproto.SCTP:
+		out.SCTP = SCTPState(e.sctp.state)
+	case ipproto.DCCP:
+		out.DCCP = DCCPState(e.dccp.state)
 	}
 	return out
 }
