@@ -66,11 +66,14 @@ const (
 	ReasonICMPRedirect               // ICMP or ICMPv6 redirect: routes are not changed through the perimeter
 	ReasonSourceQuench               // ICMP source quench: deprecated (RFC 6633), only ever an attack on throughput
 	ReasonNDHopLimit                 // ICMPv6 neighbour discovery with a hop limit other than 255: it crossed a router (RFC 4861)
+	ReasonBadChecksum                // a wrong IPv4 header or transport checksum: no host would accept the packet
+	ReasonSourceLimit                // the source address holds its bound of connections
+	ReasonPrefixLimit                // the source's prefix holds its bound of connections
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full",
-	"icmp_redirect", "source_quench", "nd_hop_limit"}
+	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -88,9 +91,55 @@ type Decision struct {
 	Dir  policy.Direction
 }
 
+// ChecksumMode says which checksums the gateway verifies before a packet
+// may touch connection state.
+type ChecksumMode uint8
+
+const (
+	// ChecksumsVerify, the default: the IPv4 header checksum of every
+	// packet and fragment, and the TCP, UDP, ICMP and ICMPv6 checksum of
+	// every packet (of a fragmented datagram once it is whole), except a
+	// transport checksum the kernel says an offload owns
+	// (datapath.CaptureInfo.ChecksumOffloaded). A packet with a wrong one
+	// is dropped (ReasonBadChecksum) before connection tracking sees it,
+	// as Linux's nf_conntrack_checksum does: the host it is addressed to
+	// would discard it, so it must neither create nor change state.
+	ChecksumsVerify ChecksumMode = iota
+	// ChecksumsOffload verifies as ChecksumsVerify does, but takes a TCP
+	// or UDP checksum that holds just the pseudo-header sum for one left
+	// to offload (packet.ChecksumPartial): for captures taken on a host
+	// that sends with checksum offload, whose outgoing packets all look
+	// like that. Anyone can forge that value, so this is for offline
+	// inspection only; a live port learns it from the kernel.
+	ChecksumsOffload
+	// ChecksumsIgnore verifies nothing (Linux's nf_conntrack_checksum=0).
+	ChecksumsIgnore
+)
+
+var checksumModes = [...]string{"verify", "offload", "ignore"}
+
+func (m ChecksumMode) String() string {
+	if int(m) < len(checksumModes) {
+		return checksumModes[m]
+	}
+	return "?"
+}
+
+// ParseChecksumMode reads "verify", "offload" or "ignore".
+func ParseChecksumMode(s string) (ChecksumMode, error) {
+	for i, n := range checksumModes {
+		if s == n {
+			return ChecksumMode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown checksum mode %q (want verify, offload or ignore)", s)
+}
+
 // Config configures an Engine.
 type Config struct {
 	Conntrack conntrack.Config
+	// Checksums says which checksums are verified [ChecksumsVerify].
+	Checksums ChecksumMode
 	Limiter   classify.LimiterConfig
 	// KeepAnomalies keeps what is otherwise dropped before anything else
 	// looks at it: TCP packets with impossible flag combinations (SYN+FIN,
@@ -257,11 +306,33 @@ func keyFromTuple(t *conntrack.Tuple, mark uint32) classify.Key {
 // Process decides the fate of the packet in p (already decoded), which
 // arrived on side in. A fragment cannot be judged alone: Process drops it
 // (ReasonFragment); a Worker reassembles fragments and hands Process the
-// whole datagram.
+// whole datagram. Every checksum the packet carries is verified (as
+// Config.Checksums says): Process has no word from the kernel that an
+// offload owns one.
 func (e *Engine) Process(p *packet.Parsed, in datapath.Side) Decision {
-	d := e.decide(p, in)
+	return e.process(p, in, false)
+}
+
+// process is Process for a packet whose transport checksum an offload
+// owns when offloaded is true.
+func (e *Engine) process(p *packet.Parsed, in datapath.Side, offloaded bool) Decision {
+	d := e.decide(p, in, offloaded)
 	e.count(d)
 	return d
+}
+
+// badChecksum reports whether p carries a checksum that the mode and the
+// kernel's word (offloaded: an offload owns the transport checksum) leave
+// no excuse for.
+func (e *Engine) badChecksum(p *packet.Parsed, offloaded bool) bool {
+	switch e.cfg.Checksums {
+	case ChecksumsIgnore:
+		return false
+	case ChecksumsOffload:
+		st := p.CheckChecksums(!offloaded)
+		return st != packet.ChecksumOK && st != packet.ChecksumPartial
+	}
+	return p.CheckChecksums(!offloaded) != packet.ChecksumOK
 }
 
 func (e *Engine) count(d Decision) { e.stats[d.Verdict][d.Reason].Add(1) }
@@ -269,7 +340,7 @@ func (e *Engine) count(d Decision) { e.stats[d.Verdict][d.Reason].Add(1) }
 // Defragmenter returns the engine's defragmenter.
 func (e *Engine) Defragmenter() *defrag.Defragmenter { return e.frags }
 
-func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
+func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Decision {
 	d := Decision{Rule: -1, Dir: dirOf(in)}
 	drop := func(r Reason) Decision { d.Verdict, d.Reason = Drop, r; return d }
 	if p.Invalid != packet.Valid {
@@ -288,8 +359,11 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	if p.IsFragment {
 		return drop(ReasonFragment)
 	}
+	if e.badChecksum(p, offloaded) {
+		return drop(ReasonBadChecksum)
+	}
 	var cp conntrack.Packet
-	if !fillConntrack(&cp, p) {
+	if !fillConntrack(&cp, p, in) {
 		// The rarer protocols, behind a test that TCP and UDP pass at
 		// once. SCTP's chunks and DCCP's header are read onto this
 		// frame, so that no packet pays for clearing them but theirs.
@@ -371,7 +445,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	cp.Mark = markOf(d.Dir)
 	r, ok := e.ct.Create(&cp)
 	if !ok {
-		d.Verdict, d.Reason = Drop, ReasonTableFull
+		d.Verdict, d.Reason = Drop, refusal(r.Reason)
 		return d
 	}
 	if now := e.rules.Load(); now != rs {
@@ -391,6 +465,41 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 		}
 	}
 	return d
+}
+
+// refusal is the reason a new connection the policy allowed was not
+// tracked.
+func refusal(r conntrack.Reason) Reason {
+	switch r {
+	case conntrack.ReasonTableFull:
+		return ReasonTableFull
+	case conntrack.ReasonSourceLimit:
+		return ReasonSourceLimit
+	case conntrack.ReasonPrefixLimit:
+		return ReasonPrefixLimit
+	}
+	return ReasonInvalid
+}
+
+// zoneOf is the connection-tracking zone of a frame: its VLAN IDs, the
+// outer one in the low 12 bits, so that two VLANs on one trunk never share
+// a connection (as Linux's conntrack zones keep them apart). An untagged
+// frame and a priority-tagged one (VLAN 0) are in zone 0.
+func zoneOf(p *packet.Parsed) uint32 {
+	var z uint32
+	for i := uint8(0); i < p.NumVLAN && i < 2; i++ {
+		z |= uint32(p.VLAN[i].ID()) << (12 * i)
+	}
+	return z
+}
+
+// sideOf is the tracker's name for the port a frame arrived on: entries
+// are bound to it.
+func sideOf(in datapath.Side) conntrack.Side {
+	if in == datapath.LAN {
+		return conntrack.SideLAN
+	}
+	return conntrack.SideWAN
 }
 
 // icmpRefused returns why ICMP message p may not cross the gateway
@@ -428,15 +537,18 @@ func icmpRefused(p *packet.Parsed) Reason {
 	return ReasonEstablished
 }
 
-// fillConntrack gives the tracker what it needs of p: the flow key as the
-// decoder made it, and the TCP and ICMP fields the key does not hold. cp
-// must be zero: the fields are set one by one, since a composite literal
-// of the whole Packet is built on the stack and copied (about 65 of the
-// 1,600 instructions an established packet costs).
+// fillConntrack gives the tracker what it needs of p, which arrived on
+// in: the flow key as the decoder made it, the side and the zone, and the
+// TCP and ICMP fields the key does not hold. cp must be zero: the fields
+// are set one by one, since a composite literal of the whole Packet is
+// built on the stack and copied (about 65 of the 1,600 instructions an
+// established packet costs).
 //
 // It reports whether p is TCP or UDP, which need nothing more.
-func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) (done bool) {
+func fillConntrack(cp *conntrack.Packet, p *packet.Parsed, in datapath.Side) (done bool) {
 	cp.Flow = p.Flow()
+	cp.Side = sideOf(in)
+	cp.Zone = zoneOf(p)
 	cp.WScale = -1
 	cp.PayloadLen = p.PayloadLen
 	switch p.Proto {

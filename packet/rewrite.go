@@ -20,52 +20,11 @@ var (
 
 // VerifyChecksums reports whether the checksums p carries are correct: the
 // IPv4 header checksum, and the TCP, UDP, UDP-Lite, DCCP, ICMPv4 or ICMPv6
-// checksum with its pseudo-header, or SCTP's CRC32c. The transport checksum of a fragment covers the whole
-// datagram and cannot be checked before reassembly, so for fragments only
-// the IPv4 header is checked. A zero UDP checksum means "none" over IPv4
-// and is an error over IPv6 (RFC 8200 8.1). Invalid packets report false;
-// non-IP frames carry no checksum and report true.
+// checksum with its pseudo-header, or SCTP's CRC32c (CheckChecksums says
+// which one is wrong). Invalid packets report false; non-IP frames carry
+// no checksum and report true.
 func (p *Parsed) VerifyChecksums() bool {
-	if p.Invalid != Valid {
-		return false
-	}
-	if p.IPVersion == 0 {
-		return true
-	}
-	if p.IPVersion == 4 && Checksum(p.Buf[p.L3Off:p.L3Off+p.IPHeaderLen], 0) != 0 {
-		return false
-	}
-	if p.IsFragment || !p.HasL4 {
-		return true
-	}
-	seg := p.Buf[p.L4Off:]
-	switch p.Proto {
-	case ipproto.TCP:
-		return Checksum(seg, p.pseudoHeader(ipproto.TCP, len(seg))) == 0
-	case ipproto.UDP:
-		seg = seg[:p.UDPLen]
-		if binary.BigEndian.Uint16(seg[6:]) == 0 {
-			return p.IPVersion == 4
-		}
-		return Checksum(seg, p.pseudoHeader(ipproto.UDP, len(seg))) == 0
-	case ipproto.ICMP:
-		return Checksum(seg, 0) == 0
-	case ipproto.ICMPv6:
-		return Checksum(seg, p.pseudoHeader(ipproto.ICMPv6, len(seg))) == 0
-	case ipproto.UDPLite:
-		// UDP-Lite has no "no checksum" (RFC 3828 3.1); the
-		// pseudo-header counts the whole datagram, the sum only what
-		// the coverage says.
-		if binary.BigEndian.Uint16(seg[6:]) == 0 {
-			return false
-		}
-		return Checksum(seg[:p.UDPLiteCoverage()], p.pseudoHeader(ipproto.UDPLite, len(seg))) == 0
-	case ipproto.DCCP:
-		return Checksum(seg[:dccpCoverage(seg)], p.pseudoHeader(ipproto.DCCP, len(seg))) == 0
-	case ipproto.SCTP:
-		return binary.LittleEndian.Uint32(seg[8:]) == sctpChecksum(seg)
-	}
-	return true
+	return p.Invalid == Valid && p.CheckChecksums(true) == ChecksumOK
 }
 
 func (p *Parsed) pseudoHeader(proto ipproto.Proto, n int) uint32 {

@@ -58,15 +58,42 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:5:11: resolver.dnssec: use on or off, not "maybe"`,
 			`FILE:6:16: resolver.serve_stale: expected true or false, found "perhaps"`,
 			`FILE:9:12: gateway.workers: want 0 (one per core) to 256 workers, not -1`,
-			`FILE:10:3: unknown key "lna" in gateway (known keys: conntrack_max, fragments, lan, metrics, policy, wan, workers)`,
+			`FILE:10:3: unknown key "lna" in gateway (known keys: checksums, conntrack_adaptive_end, conntrack_adaptive_start, conntrack_max, conntrack_per_prefix, conntrack_per_source, conntrack_prefix_len_v4, conntrack_prefix_len_v6, fragments, lan, metrics, policy, wan, workers)`,
 			`testdata/config/files/broken.rules:2:7: unknown service "shh"`,
 			`testdata/config/files/broken.rules:3:6: port 0 is not a valid port`,
+		}},
+		{"gateway-checksums", []string{
+			`FILE:2:14: gateway.checksums: want verify or ignore, not "auto"`,
+		}},
+		{"gateway-checksums-offload", []string{
+			`FILE:2:14: gateway.checksums: want verify or ignore, not "offload"`,
+		}},
+		{"gateway-conntrack-adaptive-end", []string{
+			`FILE:2:27: gateway.conntrack_adaptive_end: the adaptive end (50%) must be above the start (60%); a start of 100 or more turns adaptive time-outs off`,
+		}},
+		{"gateway-conntrack-adaptive-order", []string{
+			`FILE:3:27: gateway.conntrack_adaptive_end: the adaptive end (70%) must be above the start (80%); a start of 100 or more turns adaptive time-outs off`,
+		}},
+		{"gateway-conntrack-adaptive-range", []string{
+			`FILE:2:29: gateway.conntrack_adaptive_start: want 1 to 1000 (percent of conntrack_max), not 0`,
+			`FILE:3:27: gateway.conntrack_adaptive_end: want 1 to 1000 (percent of conntrack_max), not 1001`,
 		}},
 		{"gateway-conntrack-max-type", []string{
 			`FILE:2:18: gateway.conntrack_max: expected an integer, found "1e99"`,
 		}},
 		{"gateway-conntrack-max", []string{
 			`FILE:2:18: gateway.conntrack_max: want 1 to 1073741824 connections, not 0`,
+		}},
+		{"gateway-conntrack-per-prefix-type", []string{
+			`FILE:2:25: gateway.conntrack_per_prefix: expected an integer, found "lots"`,
+		}},
+		{"gateway-conntrack-per-source", []string{
+			`FILE:2:25: gateway.conntrack_per_source: want 0 (no bound) to 1073741824 connections, not -1`,
+			`FILE:3:25: gateway.conntrack_per_prefix: want 0 (no bound) to 1073741824 connections, not 2000000000`,
+		}},
+		{"gateway-conntrack-prefix-len", []string{
+			`FILE:2:28: gateway.conntrack_prefix_len_v4: want a prefix length of 1 to 32, not 33`,
+			`FILE:3:28: gateway.conntrack_prefix_len_v6: want a prefix length of 1 to 128, not 0`,
 		}},
 		{"gateway-fragments-overlaps", []string{
 			`FILE:3:15: gateway.fragments.overlaps: unknown defrag policy "vista" (want drop, first, last, bsd, bsd-right, linux, windows or solaris)`,
@@ -385,6 +412,8 @@ func TestConfigFlags(t *testing.T) {
 				file + `:2:15: resolver.cache_size: invalid size "lots": want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)`},
 		{[]string{"gateway", "--policy", "testdata/gateway.rules", "--workers", "-3", "--lan", "a/b"},
 			"rampart: --lan: \"a/b\" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)\n--workers: want 0 (one per core) to 256 workers, not -3"},
+		{[]string{"gateway", "--policy", "testdata/gateway.rules", "--checksums", "offload"},
+			`rampart: --checksums: want verify or ignore, not "offload"`},
 		{[]string{"authoritative", "--zone", "testdata/config/files/nowhere.zone"},
 			"rampart: --zone: open testdata/config/files/nowhere.zone: no such file or directory"},
 		{[]string{"lab", "--topology", "testdata/config/files/nowhere.yaml", "up"},

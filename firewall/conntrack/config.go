@@ -191,16 +191,50 @@ type Config struct {
 	// SweepBatch bounds the number of entries one Sweep call removes.
 	// Default 4096.
 	SweepBatch int
+	// PerSource bounds the entries whose original direction comes from
+	// one source address, as pf's max-src-states does: a Create beyond it
+	// is refused with ReasonSourceLimit, before anything is evicted for
+	// it. A source is counted per zone and per side: an address seen on
+	// one side is not the host of that address on the other (one of them
+	// is spoofed), so a flood spoofing an inside address from outside
+	// cannot use up the inside host's own bound. A TCP connection in
+	// TIME_WAIT or CLOSE no longer counts, as in Linux's connlimit. 0, the
+	// default, sets no bound.
+	PerSource int
+	// PerPrefix bounds the entries of all the sources of one prefix
+	// together (Linux's connlimit with a mask), against a host that
+	// owns a network's worth of addresses; a Create beyond it is refused
+	// with ReasonPrefixLimit. 0, the default, sets no bound.
+	PerPrefix int
+	// PrefixLen4 and PrefixLen6 are the prefix lengths PerPrefix counts
+	// by: defaults 24 and 56 (an IPv6 end site's usual allocation, RFC
+	// 6177).
+	PrefixLen4, PrefixLen6 int
+	// AdaptiveStart and AdaptiveEnd scale every time-out down as the
+	// table fills, as pf's adaptive.start and adaptive.end do, in percent
+	// of MaxEntries: with n entries above the start, a time-out is
+	// multiplied by (end - n) / (end - start), reaching zero at the end;
+	// an entry idle for longer than its scaled time-out has expired.
+	// Defaults 60 and 120, pf's: a full table keeps a third of each
+	// time-out. An AdaptiveStart of 100 or more turns scaling off (the
+	// table never holds more than 100%).
+	AdaptiveStart, AdaptiveEnd int
 	// Clock tells the time; nil means the system clock. Offline replay
 	// sets it to the capture's clock. The table reads it once per packet.
 	Clock clock.Clock
 }
 
 const (
-	defaultMaxEntries = 65536
-	defaultSweepBatch = 4096
-	maxShards         = 1 << shardBits
-	maxEntries        = 1 << 30
+	defaultMaxEntries    = 65536
+	defaultSweepBatch    = 4096
+	defaultPrefixLen4    = 24
+	defaultPrefixLen6    = 56
+	defaultAdaptiveStart = 60
+	defaultAdaptiveEnd   = 120
+	// maxAdaptive bounds the adaptive percentages (pf takes any count).
+	maxAdaptive = 1000
+	maxShards   = 1 << shardBits
+	maxEntries  = 1 << 30
 	// maxTimeout keeps deadlines (UnixNano + timeout) far from overflow.
 	maxTimeout = 10 * 365 * 24 * time.Hour
 )
@@ -241,6 +275,38 @@ func (cfg Config) normalize() (Config, error) {
 	}
 	if cfg.SweepBatch == 0 {
 		cfg.SweepBatch = defaultSweepBatch
+	}
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"PerSource", cfg.PerSource}, {"PerPrefix", cfg.PerPrefix}} {
+		if v.n < 0 || v.n > maxEntries {
+			return cfg, fmt.Errorf("%w: %s %d outside [0, %d]", errConfig, v.name, v.n, maxEntries)
+		}
+	}
+	for _, v := range []struct {
+		name     string
+		n        *int
+		max, def int
+	}{{"PrefixLen4", &cfg.PrefixLen4, 32, defaultPrefixLen4}, {"PrefixLen6", &cfg.PrefixLen6, 128, defaultPrefixLen6}} {
+		if *v.n == 0 {
+			*v.n = v.def
+		}
+		if *v.n < 1 || *v.n > v.max {
+			return cfg, fmt.Errorf("%w: %s %d outside [1, %d]", errConfig, v.name, *v.n, v.max)
+		}
+	}
+	if cfg.AdaptiveStart == 0 {
+		cfg.AdaptiveStart = defaultAdaptiveStart
+	}
+	if cfg.AdaptiveEnd == 0 {
+		cfg.AdaptiveEnd = max(defaultAdaptiveEnd, cfg.AdaptiveStart+1)
+	}
+	if cfg.AdaptiveStart < 1 || cfg.AdaptiveStart > maxAdaptive || cfg.AdaptiveEnd < 1 || cfg.AdaptiveEnd > maxAdaptive {
+		return cfg, fmt.Errorf("%w: AdaptiveStart %d and AdaptiveEnd %d must be in [1, %d]", errConfig, cfg.AdaptiveStart, cfg.AdaptiveEnd, maxAdaptive)
+	}
+	if cfg.AdaptiveStart < 100 && cfg.AdaptiveEnd <= cfg.AdaptiveStart {
+		return cfg, fmt.Errorf("%w: AdaptiveEnd %d is not above AdaptiveStart %d", errConfig, cfg.AdaptiveEnd, cfg.AdaptiveStart)
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	defaults := DefaultTimeouts()

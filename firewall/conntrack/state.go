@@ -53,6 +53,45 @@ func (d Dir) String() string {
 	return "original"
 }
 
+// Side is the side of the firewall a packet arrived on. An entry
+// remembers the side of its original direction: later packets in that
+// direction must arrive on the same side and replies on the other, or
+// they do not belong to it (pf's if-bound states, for a firewall with two
+// sides). A wan frame "from" an inside server is then never taken for that
+// server's reply. SideNone, the zero value, is for callers without sides:
+// their flows match wherever packets arrive; a caller uses sides for every
+// packet or for none.
+type Side uint8
+
+const (
+	SideNone Side = iota
+	// SideLAN and SideWAN are named after the gateway's ports; the table
+	// gives them no meaning beyond being the two sides.
+	SideLAN
+	SideWAN
+)
+
+// Other returns the opposite side; SideNone stays SideNone.
+func (s Side) Other() Side {
+	switch s {
+	case SideLAN:
+		return SideWAN
+	case SideWAN:
+		return SideLAN
+	}
+	return s
+}
+
+func (s Side) String() string {
+	switch s {
+	case SideLAN:
+		return "lan"
+	case SideWAN:
+		return "wan"
+	}
+	return "none"
+}
+
 // TCPState is the state of a tracked TCP connection. The values and
 // their meaning are those of Linux's enum tcp_conntrack, so that logs and
 // tests can be compared with conntrack(8) output.
@@ -176,6 +215,12 @@ const (
 	// ReasonDCCPIgnored (ignored): a packet that may mean the tracker is
 	// out of sync (a Request on an open connection, Sync, SyncAck).
 	ReasonDCCPIgnored
+	// ReasonSourceLimit: Create refused, the packet's source address
+	// holds Config.PerSource entries already.
+	ReasonSourceLimit
+	// ReasonPrefixLimit: Create refused, the sources of the packet's
+	// source prefix hold Config.PerPrefix entries already.
+	ReasonPrefixLimit
 
 	// ReasonCount is the number of reasons; it sizes Stats arrays.
 	ReasonCount
@@ -186,7 +231,7 @@ var reasonNames = [...]string{
 	"ack_over", "rst", "icmp_type", "icmp_no_flow", "icmp_direction",
 	"icmp_seq", "icmp_inner", "table_full", "seq_under", "ack_under",
 	"tcp_ignored", "sctp_chunks", "sctp_vtag", "sctp_state", "dccp_state",
-	"sctp_ignored", "dccp_ignored",
+	"sctp_ignored", "dccp_ignored", "source_limit", "prefix_limit",
 }
 
 // String returns a stable snake_case name, used as a metric label.
