@@ -98,7 +98,14 @@ type Config struct {
 }
 
 const (
-	shards = 16
+	// maxShards bounds the lock shards; a shard holds at least
+	// minShardBytes, because each shard is an LRU of its own: shards too
+	// small make the least recently used entry of the whole cache a poor
+	// guess (a 1 MiB cache in 16 shards keeps six 10 KiB bodies a shard,
+	// and an entry in constant use falls out when a seventh lands beside
+	// it).
+	maxShards     = 16
+	minShardBytes = 4 << 20
 	// entryOverhead is a guess of an entry's fixed cost in memory.
 	entryOverhead = 256
 	// maxVariants bounds the stored variants of one URL.
@@ -112,7 +119,7 @@ type Cache struct {
 	clock     clock.Clock
 	maxObject int64
 	seed      maphash.Seed
-	shards    [shards]shard
+	shards    []shard // fixed at New; each guards its own entries
 
 	hits, misses, stores, updates, evictions atomic.Uint64
 }
@@ -132,8 +139,10 @@ func New(cfg Config) *Cache {
 	if c.maxObject <= 0 {
 		c.maxObject = max(cfg.MaxBytes/64, 64<<10)
 	}
-	per := cfg.MaxBytes / shards
+	n := int(min(max(cfg.MaxBytes/minShardBytes, 1), maxShards))
+	per := cfg.MaxBytes / int64(n)
 	c.maxObject = min(c.maxObject, per)
+	c.shards = make([]shard, n)
 	for i := range c.shards {
 		c.shards[i] = shard{entries: map[string][]*Entry{}, max: per}
 	}
@@ -144,7 +153,7 @@ func New(cfg Config) *Cache {
 func (c *Cache) MaxObject() int64 { return c.maxObject }
 
 func (c *Cache) shard(key string) *shard {
-	return &c.shards[maphash.String(c.seed, key)%shards]
+	return &c.shards[maphash.String(c.seed, key)%uint64(len(c.shards))]
 }
 
 // Lookup returns the stored variant of key whose Vary fields match req,
