@@ -364,8 +364,9 @@ func matchResponse(query, resp []byte) bool {
 // QR bit, the opcode and the question (name, type and class), and tells apart
 // an exact match, a match but for the case of the name, a packet that is no
 // response, and a response to something else. query must be a well-formed
-// message with one question, as packed by miekg/dns. A FORMERR response may
-// omit the question, as old servers do. It allocates nothing.
+// message with one question, as packed by miekg/dns. A response without the
+// question, a FORMERR included, answers something else. It allocates
+// nothing.
 func checkResponse(query, resp []byte) verdict {
 	if len(resp) < headerLen || len(query) < headerLen {
 		return verdictMalformed
@@ -376,14 +377,10 @@ func checkResponse(query, resp []byte) verdict {
 	if resp[0] != query[0] || resp[1] != query[1] {
 		return verdictID
 	}
-	qd := binary.BigEndian.Uint16(resp[4:6])
-	if qd == 0 {
-		if resp[3]&0x0f == dns.RcodeFormatError {
-			return verdictMatch
-		}
-		return verdictQuestion
-	}
-	if qd != 1 {
+	// Every response echoes the question, a FORMERR too: without it a
+	// forger would need only the ID and the port to make a FORMERR count,
+	// and a FORMERR switches EDNS off for the server.
+	if binary.BigEndian.Uint16(resp[4:6]) != 1 {
 		return verdictQuestion
 	}
 	// The question of the query: an uncompressed name, then type and class.
