@@ -15,6 +15,8 @@ type Metrics struct {
 	refused, formErr, notImp, dropped    prometheus.Counter
 	servFail, badVers                    prometheus.Counter
 	overload, tcpRejected                prometheus.Counter
+	waitLimited, discarded               prometheus.Counter
+	tcpPerSource, tcpIdle                prometheus.Counter
 	inflight, tcpConns                   prometheus.Gauge
 	latency                              prometheus.Histogram
 	responses                            *prometheus.CounterVec
@@ -48,8 +50,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		badVers:         errs.WithLabelValues("bad_edns_version"),
 		overload:        errs.WithLabelValues("overload"),
 		tcpRejected:     errs.WithLabelValues("tcp_connection_limit"),
-		inflight:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_inflight_resolutions", Help: "Client queries being resolved now."}),
-		tcpConns:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_tcp_connections", Help: "Open client TCP connections."}),
+		tcpPerSource:    errs.WithLabelValues("tcp_per_source_limit"),
+		waitLimited:     errs.WithLabelValues("wait_limit"),
+		discarded:       errs.WithLabelValues("discard_timeout"),
+		tcpIdle: prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_dns_tcp_idle_closed_total",
+			Help: "Client TCP connections closed after sending no query for the idle time-out."}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_inflight_resolutions", Help: "Client queries being resolved now."}),
+		tcpConns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_tcp_connections", Help: "Open client TCP connections."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rampart_dns_resolution_duration_seconds", Help: "Time to answer client queries that missed the answer cache.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		responses: responses,
@@ -64,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for v := range m.cookies {
 		m.cookies[v] = cookies.WithLabelValues(CookieVerdict(v).String())
 	}
-	m.collectors = []prometheus.Collector{queries, cache, errs, responses, cookies, m.inflight, m.tcpConns, m.latency}
+	m.collectors = []prometheus.Collector{queries, cache, errs, responses, cookies, m.inflight, m.tcpConns, m.tcpIdle, m.latency}
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)
@@ -106,6 +113,7 @@ func rcodeName(rcode int) string {
 type tally struct {
 	queries, hits, misses                       uint64
 	refused, notImp, formErr, dropped, overload uint64
+	waitLimited                                 uint64 // answered SERVFAIL
 	cookies                                     [CookieMalformed + 1]uint64
 	// cookie is the verdict on the last query fastTally judged, for a
 	// caller that decides per query: a response rate limiter (rampart has
@@ -134,6 +142,8 @@ func (t *tally) flush(m *Metrics) {
 	add(m.respFormErr, t.formErr)
 	add(m.dropped, t.dropped)
 	add(m.overload, t.overload)
+	add(m.waitLimited, t.waitLimited)
+	add(m.servfailResponses, t.waitLimited)
 	for v, n := range t.cookies {
 		add(m.cookies[v], n)
 	}
