@@ -10,31 +10,31 @@ const TypeOPT = 41
 // RDLENGTH.
 const OPTLen = 11
 
-// OPT is what an OPT record says (RFC 6891 §6.1.2, §6.1.3).
-type OPT struct {
-	UDPSize  uint16 // the sender's UDP payload size: the record's CLASS
-	ExtRcode uint8  // the upper 8 bits of the 12-bit RCODE
-	Version  uint8
-	Flags    uint16  // DO is the top bit (DO); the rest must be zero
-	Options  Options // the RDATA
-}
+// OPT is an OPT record located in a message, read as what it says (RFC
+// 6891 §6.1.2, §6.1.3): its CLASS is the sender's UDP payload size and its
+// TTL the extended RCODE, the version and the flags.
+type OPT RR
 
 // DO is the DNSSEC OK flag of OPT.Flags (RFC 3225).
 const DO = 1 << 15
 
-// OPT reads r, which must be an OPT record located in msg, as one.
-func (r RR) OPT(msg []byte) OPT {
-	return OPT{
-		UDPSize:  r.Class,
-		ExtRcode: uint8(r.TTL >> 24),
-		Version:  uint8(r.TTL >> 16),
-		Flags:    uint16(r.TTL),
-		Options:  Options(r.RData(msg)),
-	}
-}
+// UDPSize is the sender's UDP payload size.
+func (o OPT) UDPSize() uint16 { return RR(o).Class() }
+
+// ExtRcode is the upper 8 bits of the 12-bit RCODE.
+func (o OPT) ExtRcode() uint8 { return uint8(RR(o).TTL() >> 24) }
+
+// Version is the EDNS version.
+func (o OPT) Version() uint8 { return uint8(RR(o).TTL() >> 16) }
+
+// Flags are the EDNS flags: DO, and bits that must be zero.
+func (o OPT) Flags() uint16 { return uint16(RR(o).TTL()) }
 
 // DO reports whether the sender wants DNSSEC records (RFC 3225).
-func (o OPT) DO() bool { return o.Flags&DO != 0 }
+func (o OPT) DO() bool { return o.Flags()&DO != 0 }
+
+// Options is the record's RDATA in msg, its options.
+func (o OPT) Options(msg []byte) Options { return Options(RR(o).RData(msg)) }
 
 // PutOPT writes into b[:OPTLen] an OPT record without options with the
 // given UDP payload size and DO flag (version 0, extended RCODE 0).
@@ -89,6 +89,15 @@ func (o Options) Find(code uint16) (data []byte, found, valid bool) {
 		off = next
 	}
 	return data, found, true
+}
+
+// Valid reports whether every option fits in the record.
+func (o Options) Valid() bool {
+	off := 0
+	for off+4 <= len(o) {
+		off += 4 + int(binary.BigEndian.Uint16(o[off+2:]))
+	}
+	return off == len(o)
 }
 
 // PutOptionHeader writes the code and data length of an option into

@@ -94,7 +94,7 @@ type walked struct {
 	rrs       []RR
 	owners    [][]byte
 	sections  []Section
-	opt       RR
+	opt       OPT
 	hasOPT    bool
 	err       error
 	// questionFault: the walk stopped at a fault inside the questions.
@@ -161,18 +161,18 @@ func walk(t *testing.T, b []byte) walked {
 		v.rrs = append(v.rrs, rr)
 		v.owners = append(v.owners, readName(rr.Off, rr.NameEnd))
 		v.sections = append(v.sections, r.Section())
-		if rr.Type == TypeOPT {
-			o := rr.OPT(b)
-			_, _, _ = o.Options.Find(OptionCookie)
-			for off := 0; off < len(o.Options); {
-				_, data, next, err := o.Options.Next(off)
+		if rr.Type() == TypeOPT {
+			o := OPT(rr).Options(b)
+			_, _, _ = o.Find(OptionCookie)
+			for off := 0; off < len(o); {
+				_, data, next, err := o.Next(off)
 				if err != nil {
 					break
 				}
 				_ = Cookie(data).Valid()
 				_, _ = Cookie(data).Client(), Cookie(data).Server()
-				if next <= off || next > len(o.Options) {
-					t.Fatalf("option at %d: next %d of %d", off, next, len(o.Options))
+				if next <= off || next > len(o) {
+					t.Fatalf("option at %d: next %d of %d", off, next, len(o))
 				}
 				off = next
 			}
@@ -212,7 +212,7 @@ func agree(t *testing.T, b []byte, v walked, m *dns.Msg) {
 	}
 	for i, q := range m.Question {
 		same("question", v.qnames[i], q.Name)
-		if v.questions[i].Type != q.Qtype || v.questions[i].Class != q.Qclass {
+		if v.questions[i].Type() != q.Qtype || v.questions[i].Class() != q.Qclass {
 			t.Fatalf("question %d: %+v, miekg/dns %v", i, v.questions[i], q)
 		}
 	}
@@ -236,7 +236,7 @@ func agree(t *testing.T, b []byte, v walked, m *dns.Msg) {
 	for i, rr := range all {
 		h, got := rr.Header(), v.rrs[i]
 		same("owner", v.owners[i], h.Name)
-		if got.Type != h.Rrtype || got.Class != h.Class || got.TTL != h.Ttl || got.End-got.RDataOff() != int(h.Rdlength) ||
+		if got.Type() != h.Rrtype || got.Class() != h.Class || got.TTL() != h.Ttl || got.End-got.RDataOff() != int(h.Rdlength) ||
 			v.sections[i] != sections[i] {
 			t.Fatalf("record %d: %+v in %s, miekg/dns %v (rdlength %d) in %s", i, got, v.sections[i], rr, h.Rdlength, sections[i])
 		}
@@ -249,14 +249,15 @@ func agree(t *testing.T, b []byte, v walked, m *dns.Msg) {
 		}
 		return
 	}
-	o := v.opt.OPT(b)
-	if o.UDPSize != opt.UDPSize() || o.Version != opt.Version() || o.DO() != opt.Do() || uint32(o.ExtRcode) != opt.Hdr.Ttl>>24 ||
-		o.Flags != uint16(opt.Hdr.Ttl) {
+	o := v.opt
+	if o.UDPSize() != opt.UDPSize() || o.Version() != opt.Version() || o.DO() != opt.Do() || uint32(o.ExtRcode()) != opt.Hdr.Ttl>>24 ||
+		o.Flags() != uint16(opt.Hdr.Ttl) {
 		t.Fatalf("OPT %+v, miekg/dns %v", o, opt)
 	}
 	i := 0
-	for off := 0; off < len(o.Options); i++ {
-		code, data, next, err := o.Options.Next(off)
+	options := o.Options(b)
+	for off := 0; off < len(options); i++ {
+		code, data, next, err := options.Next(off)
 		if err != nil {
 			t.Fatalf("option at %d: %v, where miekg/dns read %v", off, err, opt)
 		}

@@ -22,13 +22,25 @@ func (s Section) String() string {
 }
 
 // Question is a question entry located in a message (RFC 1035 §4.1.2).
+// It has four fields, so that the compiler keeps it in registers (a
+// larger struct is copied through memory, which cost a hit path more than
+// the walk itself); QTYPE and QCLASS are read once, together, and given
+// by methods.
 type Question struct {
-	Off     int  // where the name starts
-	NameEnd int  // just after the name: QTYPE
-	Pointer bool // the name ends in a compression pointer
-	Type    uint16
-	Class   uint16
+	Off     int // where the name starts
+	NameEnd int // just after the name: QTYPE
+	fixed   uint32
+	pointer bool
 }
+
+// Type is the QTYPE.
+func (q Question) Type() uint16 { return uint16(q.fixed >> 16) }
+
+// Class is the QCLASS.
+func (q Question) Class() uint16 { return uint16(q.fixed) }
+
+// Compressed reports whether the name ends in a compression pointer.
+func (q Question) Compressed() bool { return q.pointer }
 
 // Name is the name as written in msg, a compression pointer included.
 func (q Question) Name(msg []byte) []byte { return msg[q.Off:q.NameEnd] }
@@ -36,15 +48,24 @@ func (q Question) Name(msg []byte) []byte { return msg[q.Off:q.NameEnd] }
 // End is the offset just after the entry.
 func (q Question) End() int { return q.NameEnd + 4 }
 
-// RR is a resource record located in a message (RFC 1035 §4.1.3).
+// RR is a resource record located in a message (RFC 1035 §4.1.3). Like
+// Question it has four fields; TYPE, CLASS and TTL, read with one load,
+// are given by methods.
 type RR struct {
 	Off     int // where the owner name starts
 	NameEnd int // just after the owner name: TYPE
-	Type    uint16
-	Class   uint16
-	TTL     uint32
 	End     int // just after the RDATA
+	fixed   uint64
 }
+
+// Type is the record's TYPE.
+func (r RR) Type() uint16 { return uint16(r.fixed >> 48) }
+
+// Class is the record's CLASS.
+func (r RR) Class() uint16 { return uint16(r.fixed >> 32) }
+
+// TTL is the record's TTL.
+func (r RR) TTL() uint32 { return uint32(r.fixed) }
 
 // TTLOff is the offset of the TTL field.
 func (r RR) TTLOff() int { return r.NameEnd + 4 }
@@ -54,6 +75,11 @@ func (r RR) RDataOff() int { return r.NameEnd + 10 }
 
 // RData is the record's RDATA in msg.
 func (r RR) RData(msg []byte) []byte { return msg[r.NameEnd+10 : r.End] }
+
+// SetRDLength writes n into the record's RDLENGTH field in msg, for a
+// writer that grows (or shrinks) the RDATA in place; the RR value keeps
+// the old End.
+func (r RR) SetRDLength(msg []byte, n uint16) { binary.BigEndian.PutUint16(msg[r.NameEnd+8:], n) }
 
 // ReadRR locates the record whose owner name starts at off.
 func ReadRR(msg []byte, off int) (RR, error) {
@@ -75,10 +101,8 @@ func readRR(msg []byte, off int) (RR, int, Reason) {
 	rr := RR{
 		Off:     off,
 		NameEnd: end,
-		Type:    binary.BigEndian.Uint16(msg[end:]),
-		Class:   binary.BigEndian.Uint16(msg[end+2:]),
-		TTL:     binary.BigEndian.Uint32(msg[end+4:]),
 		End:     end + 10 + int(binary.BigEndian.Uint16(msg[end+8:])),
+		fixed:   binary.BigEndian.Uint64(msg[end:]),
 	}
 	if rr.End > len(msg) {
 		return RR{}, off, ErrTruncated
@@ -103,13 +127,7 @@ func readQuestion(msg []byte, off int) (Question, int, Reason) {
 	if end+4 > len(msg) {
 		return Question{}, off, ErrTruncated
 	}
-	return Question{
-		Off:     off,
-		NameEnd: end,
-		Pointer: pointer,
-		Type:    binary.BigEndian.Uint16(msg[end:]),
-		Class:   binary.BigEndian.Uint16(msg[end+2:]),
-	}, 0, 0
+	return Question{Off: off, NameEnd: end, fixed: binary.BigEndian.Uint32(msg[end:]), pointer: pointer}, 0, 0
 }
 
 // Reader walks the entries of a message in order: the questions, then the
@@ -118,26 +136,34 @@ func readQuestion(msg []byte, off int) (Question, int, Reason) {
 // Reason and an offset (allocating nothing) until Err is called. A Reader
 // is a value that belongs to one goroutine.
 type Reader struct {
-	msg   []byte
-	off   int     // the next entry's offset
-	sec   Section // the section of the next entry
-	left  int     // entries of sec not read yet
-	count [4]uint16
-	last  Section // the section of the entry last returned
-	fault Reason
-	at    int
+	msg    []byte
+	off    int    // the next entry's offset
+	left   int    // entries of sec not read yet
+	at     int    // the fault's offset
+	counts uint64 // the header's four counts, QDCOUNT in the top 16 bits
+	sec    Section
+	last   Section // the section of the entry last returned
+	fault  Reason
 }
 
 // NewReader returns a Reader at the first question of msg.
 func NewReader(msg []byte) Reader {
-	if len(msg) < HeaderLen {
-		return Reader{msg: msg, fault: ErrShort}
-	}
-	h := Header(msg)
-	r := Reader{msg: msg, off: HeaderLen}
-	r.count = [4]uint16{h.QDCount(), h.ANCount(), h.NSCount(), h.ARCount()}
-	r.left = int(r.count[0])
+	var r Reader
+	r.Reset(msg)
 	return r
+}
+
+// Reset starts r over at the first question of msg. On a hot path
+// `var r Reader; r.Reset(msg)` builds the Reader where it is, where
+// NewReader's result is copied, which costs more than reading a question.
+func (r *Reader) Reset(msg []byte) {
+	r.msg, r.off, r.left, r.at, r.counts, r.sec, r.last, r.fault = msg, HeaderLen, 0, 0, 0, SectionQuestion, SectionQuestion, 0
+	if len(msg) < HeaderLen {
+		r.fault = ErrShort
+		return
+	}
+	r.counts = binary.BigEndian.Uint64(msg[4:HeaderLen])
+	r.left = int(r.counts >> 48)
 }
 
 // Question returns the next question entry; false when the questions are
@@ -146,39 +172,64 @@ func (r *Reader) Question() (Question, bool) {
 	if r.fault != 0 || r.sec != SectionQuestion || r.left == 0 {
 		return Question{}, false
 	}
-	q, at, reason := readQuestion(r.msg, r.off)
+	// readQuestion's body, written out: a call less on every query.
+	msg, off := r.msg, r.off
+	end, pointer, reason := skipName(msg, off)
+	if reason == 0 && end+4 > len(msg) {
+		end, reason = off, ErrTruncated
+	}
 	if reason != 0 {
-		r.fault, r.at = reason, at
+		r.fault, r.at = reason, end
 		return Question{}, false
 	}
-	r.off = q.End()
+	r.off = end + 4
 	r.left--
 	r.last = SectionQuestion
-	return q, true
+	return Question{Off: off, NameEnd: end, fixed: binary.BigEndian.Uint32(msg[end:]), pointer: pointer}, true
 }
 
 // Next returns the next record, after any questions not read yet; false
 // when every record the header announces is read, or on a fault.
 func (r *Reader) Next() (RR, bool) {
-	for r.fault == 0 && r.sec == SectionQuestion && r.left > 0 {
-		r.Question()
+	if r.left == 0 || r.sec == SectionQuestion {
+		if !r.advance() {
+			return RR{}, false
+		}
 	}
-	for r.left == 0 && r.sec < SectionAdditional {
-		r.sec++
-		r.left = int(r.count[r.sec])
+	// readRR's body, written out.
+	msg, off := r.msg, r.off
+	end, _, reason := skipName(msg, off)
+	if reason == 0 && end+10 > len(msg) {
+		end, reason = off, ErrTruncated
 	}
-	if r.fault != 0 || r.left == 0 {
+	if reason != 0 {
+		r.fault, r.at = reason, end
 		return RR{}, false
 	}
-	rr, at, reason := readRR(r.msg, r.off)
-	if reason != 0 {
-		r.fault, r.at = reason, at
+	rr := RR{Off: off, NameEnd: end, End: end + 10 + int(binary.BigEndian.Uint16(msg[end+8:])), fixed: binary.BigEndian.Uint64(msg[end:])}
+	if rr.End > len(msg) {
+		r.fault, r.at = ErrTruncated, off
 		return RR{}, false
 	}
 	r.off = rr.End
 	r.left--
 	r.last = r.sec
 	return rr, true
+}
+
+// advance reads the questions not read yet and moves to the next section
+// with records left; false at the end or on a fault.
+func (r *Reader) advance() bool {
+	for r.fault == 0 && r.sec == SectionQuestion && r.left > 0 {
+		r.Question()
+	}
+	sec, left := r.sec, r.left
+	for left == 0 && sec < SectionAdditional {
+		sec++
+		left = int(uint16(r.counts >> (48 - 16*uint(sec))))
+	}
+	r.sec, r.left = sec, left
+	return r.fault == 0 && left > 0
 }
 
 // Section is the section of the entry last returned.
@@ -205,23 +256,23 @@ func (r *Reader) Err() error {
 // are not EDNS and are passed over. A second OPT record (ErrTwoOPT) or one
 // not owned by the root (ErrOPTOwner) is a fault, as is any fault of the
 // walk. found is false when the message has no OPT record or on a fault.
-func (r *Reader) OPT() (opt RR, found bool) {
+func (r *Reader) OPT() (opt OPT, found bool) {
 	for {
 		rr, ok := r.Next()
 		if !ok {
 			return opt, found && r.fault == 0
 		}
-		if rr.Type != TypeOPT || r.last != SectionAdditional {
+		if rr.Type() != TypeOPT || r.last != SectionAdditional {
 			continue
 		}
 		switch {
 		case found:
 			r.fault, r.at = ErrTwoOPT, rr.Off
-			return RR{}, false
+			return OPT{}, false
 		case rr.NameEnd != rr.Off+1: // the root is the one-octet name
 			r.fault, r.at = ErrOPTOwner, rr.Off
-			return RR{}, false
+			return OPT{}, false
 		}
-		opt, found = rr, true
+		opt, found = OPT(rr), true
 	}
 }

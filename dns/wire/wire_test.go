@@ -215,7 +215,7 @@ func TestReader(t *testing.T) {
 	m, b := testMessage(t)
 	r := NewReader(b)
 	q, ok := r.Question()
-	if !ok || q.Off != 12 || q.Pointer || !bytes.Equal(q.Name(b), wireName(t, "www.Example.lab.")) || q.Type != dns.TypeA || q.Class != dns.ClassINET || r.Section() != SectionQuestion {
+	if !ok || q.Off != 12 || q.Compressed() || !bytes.Equal(q.Name(b), wireName(t, "www.Example.lab.")) || q.Type() != dns.TypeA || q.Class() != dns.ClassINET || r.Section() != SectionQuestion {
 		t.Fatalf("question %+v %v", q, ok)
 	}
 	if _, ok := r.Question(); ok {
@@ -237,7 +237,7 @@ func TestReader(t *testing.T) {
 		if err != nil || end != rr.NameEnd || !bytes.Equal(owner[:n], wireName(t, h.Name)) {
 			t.Errorf("record %d: owner %q end %d (%v), want %s", i, owner[:n], end, err, h.Name)
 		}
-		if rr.Type != h.Rrtype || rr.Class != h.Class || rr.TTL != h.Ttl || r.Section() != sections[i] {
+		if rr.Type() != h.Rrtype || rr.Class() != h.Class || rr.TTL() != h.Ttl || r.Section() != sections[i] {
 			t.Errorf("record %d: %+v in %s, want %s in %s", i, rr, r.Section(), want, sections[i])
 		}
 		if got := binary.BigEndian.Uint32(b[rr.TTLOff():]); got != h.Ttl {
@@ -258,22 +258,22 @@ func TestReader(t *testing.T) {
 	if !found || r.Err() != nil {
 		t.Fatalf("OPT: %v %v", found, r.Err())
 	}
-	o := opt.OPT(b)
-	if o.UDPSize != 1232 || !o.DO() || o.Version != 0 || o.ExtRcode != 0 || o.Flags != DO {
-		t.Errorf("OPT %+v", o)
+	if opt.UDPSize() != 1232 || !opt.DO() || opt.Version() != 0 || opt.ExtRcode() != 0 || opt.Flags() != DO {
+		t.Errorf("OPT %+v", opt)
 	}
-	nsid, found, valid := o.Options.Find(dns.EDNS0NSID)
+	options := opt.Options(b)
+	nsid, found, valid := options.Find(dns.EDNS0NSID)
 	if !found || !valid || hex.EncodeToString(nsid) != "abcd" {
 		t.Errorf("NSID %x %v %v", nsid, found, valid)
 	}
-	c, found, valid := o.Options.Find(OptionCookie)
+	c, found, valid := options.Find(OptionCookie)
 	cookie := Cookie(c)
 	if !found || !valid || !cookie.Valid() || hex.EncodeToString(cookie.Client()) != "0102030405060708" || hex.EncodeToString(cookie.Server()) != "1112131415161718" {
 		t.Errorf("cookie %x %v %v", c, found, valid)
 	}
 	var codes []uint16
-	for off := 0; off < len(o.Options); {
-		code, data, next, err := o.Options.Next(off)
+	for off := 0; off < len(options); {
+		code, data, next, err := options.Next(off)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,10 +412,18 @@ func TestPutOPT(t *testing.T) {
 	if opt == nil || opt.UDPSize() != 4096 || !opt.Do() || opt.Version() != 0 || len(opt.Option) != 0 {
 		t.Errorf("OPT %v", opt)
 	}
-	opts := make([]byte, 4+2)
-	PutOptionHeader(opts, OptionCookie, 2)
-	if hex.EncodeToString(opts[:4]) != "000a0002" {
-		t.Errorf("option header %x", opts[:4])
+	// An option appended in place: the header, then RDLENGTH.
+	b = append(b, make([]byte, 4+2)...)
+	PutOptionHeader(b[len(b)-6:], OptionCookie, 2)
+	copy(b[len(b)-2:], "hi")
+	r := NewReader(b)
+	rr, _ := r.OPT()
+	RR(rr).SetRDLength(b, 6)
+	if err := got.Unpack(b); err != nil {
+		t.Fatal(err)
+	}
+	if o := got.IsEdns0(); len(o.Option) != 1 || o.Option[0].Option() != OptionCookie {
+		t.Errorf("after an option was appended: %v", o)
 	}
 }
 
@@ -454,7 +462,7 @@ func TestNoAllocations(t *testing.T) {
 		_ = r.Reason()
 		r = NewReader(msg)
 		if opt, ok := r.OPT(); ok {
-			_, _, _ = opt.OPT(msg).Options.Find(OptionCookie)
+			_, _, _ = opt.Options(msg).Find(OptionCookie)
 		}
 	}
 	if n := testing.AllocsPerRun(100, func() { walk(b); walk(bad) }); n != 0 {
@@ -483,7 +491,7 @@ func BenchmarkReadName(b *testing.B) {
 	r := NewReader(msg)
 	var last RR
 	for rr, ok := r.Next(); ok; rr, ok = r.Next() {
-		if rr.Type == dns.TypeAAAA {
+		if rr.Type() == dns.TypeAAAA {
 			last = rr
 		}
 	}
