@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // Metrics are the server's Prometheus metrics. Counters on the hit path are
@@ -64,9 +65,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.noerror = responses.WithLabelValues("NOERROR")
 	m.nxdomain = responses.WithLabelValues("NXDOMAIN")
 	m.servfailResponses = responses.WithLabelValues("SERVFAIL")
-	m.respRefused = responses.WithLabelValues(rcodeName(rcodeRefused))
-	m.respNotImp = responses.WithLabelValues(rcodeName(rcodeNotImp))
-	m.respFormErr = responses.WithLabelValues(rcodeName(rcodeFormErr))
+	m.respRefused = responses.WithLabelValues(rcodeName(wire.RcodeRefused))
+	m.respNotImp = responses.WithLabelValues(rcodeName(wire.RcodeNotImp))
+	m.respFormErr = responses.WithLabelValues(rcodeName(wire.RcodeFormErr))
 	cookies := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_dns_cookies_total", Help: "Client queries by what their DNS cookie proved (RFC 7873)."}, []string{"kind"})
 	for v := range m.cookies {
 		m.cookies[v] = cookies.WithLabelValues(CookieVerdict(v).String())
@@ -82,11 +83,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) response(rcode int) {
 	switch rcode {
-	case 0:
+	case wire.RcodeSuccess:
 		m.noerror.Inc()
-	case 3:
+	case wire.RcodeNXDomain:
 		m.nxdomain.Inc()
-	case 2:
+	case wire.RcodeServFail:
 		m.servfailResponses.Inc()
 	default:
 		m.responses.WithLabelValues(rcodeName(rcode)).Inc()
@@ -95,11 +96,11 @@ func (m *Metrics) response(rcode int) {
 
 func rcodeName(rcode int) string {
 	switch rcode {
-	case 1:
+	case wire.RcodeFormErr:
 		return "FORMERR"
-	case 4:
+	case wire.RcodeNotImp:
 		return "NOTIMP"
-	case 5:
+	case wire.RcodeRefused:
 		return "REFUSED"
 	case 16:
 		return "BADVERS"

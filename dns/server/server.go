@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -359,7 +360,7 @@ const workerIdle = 5 * time.Second
 func (s *Server) spawnUDP(c *net.UDPConn, rc syscall.RawConn, q []byte, src netip.AddrPort, out []byte, t *tally) int {
 	if !s.admitWait(src.Addr(), t.cookie) {
 		t.waitLimited++
-		return errorResponse(out, q, rcodeServFail)
+		return errorResponse(out, q, wire.RcodeServFail)
 	}
 	select {
 	case s.sem <- struct{}{}:
@@ -423,12 +424,12 @@ func (s *Server) fast(q []byte, src netip.Addr, out []byte) int {
 // bounce their cache lines between the cores that read sockets.
 func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 	t.cookie = CookieNone
-	if len(q) < headerLen {
+	if len(q) < wire.HeaderLen {
 		t.dropped++
 		return -1
 	}
-	flags := binary.BigEndian.Uint16(q[2:])
-	if flags&flagQR != 0 {
+	flags := wire.Header(q).Flags()
+	if flags&wire.QR != 0 {
 		// A response sent to a server port is either a reflection attempt
 		// or noise: never answer it.
 		t.dropped++
@@ -436,31 +437,33 @@ func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 	}
 	if !s.cfg.ACL.Allowed(src) {
 		t.refused++
-		return errorResponse(out, q, rcodeRefused)
+		return errorResponse(out, q, wire.RcodeRefused)
 	}
-	if flags&opMask != 0 {
+	if flags&wire.OpcodeMask != 0 {
 		t.notImp++
-		return errorResponse(out, q, rcodeNotImp)
+		return errorResponse(out, q, wire.RcodeNotImp)
 	}
-	qend := questionEnd(q)
-	if binary.BigEndian.Uint16(q[4:]) != 1 || qend < 0 {
+	var r wire.Reader
+	if _, ok := readQuestion(&r, q); !ok {
 		t.formErr++
-		return errorResponse(out, q, rcodeFormErr)
+		return errorResponse(out, q, wire.RcodeFormErr)
 	}
 	// A record walk that fails here fails the slow path's full parse too,
-	// which answers FORMERR; only a second OPT record is refused now.
-	e, err := scanEDNS(q, qend)
-	if errors.Is(err, errTwoOPT) {
+	// which answers FORMERR; only a second OPT record, or one not owned by
+	// the root, is refused now.
+	var e queryEDNS
+	fault := readEDNS(&r, q, &e)
+	if fault == wire.ErrTwoOPT || fault == wire.ErrOPTOwner {
 		t.formErr++
-		return errorResponse(out, q, rcodeFormErr)
+		return errorResponse(out, q, wire.RcodeFormErr)
 	}
 	var reply [cookieReplyLen]byte
-	v := s.cookies.verdict(e.cookie, err == nil && e.cookieFound, src, &reply)
+	v := s.cookies.verdict(e.cookie, fault == 0 && e.cookieFound, src, &reply)
 	t.cookie = v
 	t.cookies[v]++
 	if v == CookieMalformed {
 		t.formErr++
-		return errorResponse(out, q, rcodeFormErr)
+		return errorResponse(out, q, wire.RcodeFormErr)
 	}
 	if s.cfg.Cache != nil {
 		if n, refresh, ok := s.cachedAnswer(q, out, e.udpSize, 0, false, v, &reply); ok {
@@ -499,7 +502,7 @@ func (s *Server) answerFromCache(q, out []byte, udpSize, maxSize int, stale, jus
 	// Leave room for the option, within both the size the client takes
 	// and the buffer.
 	limit = min(limit, len(out)) - cookieOptionLen
-	if limit < headerLen {
+	if limit < wire.HeaderLen {
 		return 0, false, false
 	}
 	n, refresh, ok := s.lookupWire(q, out, limit, stale, justStored)
@@ -517,18 +520,21 @@ func (s *Server) answerFromCache(q, out []byte, udpSize, maxSize int, stale, jus
 func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	start := time.Now()
 	var m dns.Msg
-	if err := m.Unpack(q); err != nil || len(m.Question) != 1 {
+	var qr wire.Reader
+	_, ok := readQuestion(&qr, q)
+	if err := m.Unpack(q); err != nil || len(m.Question) != 1 || !ok {
 		s.m.formErr.Inc()
-		return s.errorReply(q, rcodeFormErr)
+		return s.errorReply(q, wire.RcodeFormErr)
 	}
 	// The cookie is judged on the wire, exactly as the fast path judged
 	// (and counted) it, rather than through miekg's hex form of it.
-	e, scanErr := scanEDNS(q, questionEnd(q))
+	var e queryEDNS
+	fault := readEDNS(&qr, q, &e)
 	var reply [cookieReplyLen]byte
-	v := s.cookies.verdict(e.cookie, scanErr == nil && e.cookieFound, src, &reply)
-	if scanErr != nil || v == CookieMalformed {
+	v := s.cookies.verdict(e.cookie, fault == 0 && e.cookieFound, src, &reply)
+	if fault != 0 || v == CookieMalformed {
 		s.m.formErr.Inc()
-		return s.errorReply(q, rcodeFormErr)
+		return s.errorReply(q, wire.RcodeFormErr)
 	}
 	question := m.Question[0]
 	opt := m.IsEdns0()
@@ -543,12 +549,12 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	switch {
 	case question.Qclass != dns.ClassINET:
 		s.m.refused.Inc()
-		return s.errorReply(q, rcodeRefused)
+		return s.errorReply(q, wire.RcodeRefused)
 	case question.Qtype == dns.TypeAXFR || question.Qtype == dns.TypeIXFR || question.Qtype == dns.TypeOPT ||
 		(question.Qtype >= 128 && question.Qtype <= 254 && question.Qtype != dns.TypeANY):
 		// Zone transfers and meta types are not for a recursive resolver.
 		s.m.notImp.Inc()
-		return s.errorReply(q, rcodeRefused)
+		return s.errorReply(q, wire.RcodeRefused)
 	}
 	do := opt != nil && opt.Do()
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.QueryTimeout)
@@ -849,8 +855,8 @@ func (s *Server) serveConn(c *net.TCPConn, src netip.Addr) {
 		}
 		if !s.admitWait(src, t.cookie) {
 			s.m.waitLimited.Inc()
-			s.m.response(rcodeServFail)
-			if r := errorResponse(out, q, rcodeServFail); r > 0 {
+			s.m.response(wire.RcodeServFail)
+			if r := errorResponse(out, q, wire.RcodeServFail); r > 0 {
 				write(out[:r])
 			}
 			continue
