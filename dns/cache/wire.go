@@ -53,10 +53,13 @@ func parseQuery(b []byte, lname *[wire.MaxNameLen]byte, q *wireQuery) bool {
 	if arcount == 0 {
 		return question.End() == len(b)
 	}
+	// The one record is the OPT, owned by the root, and ends the query.
 	// Extended RCODE must be 0 in a query; other versions get BADVERS from
 	// the slow path (RFC 6891 §6.1.3).
-	opt, found := r.OPT()
-	if !found || opt.End != len(b) || opt.Version() != 0 || opt.ExtRcode() != 0 || !opt.Options(b).Valid() {
+	rr, ok := r.Next()
+	opt := wire.OPT(rr)
+	if !ok || rr.Type() != wire.TypeOPT || rr.NameEnd != rr.Off+1 || rr.End != len(b) ||
+		opt.Version() != 0 || opt.ExtRcode() != 0 || !opt.Options(b).Valid() {
 		return false
 	}
 	q.edns, q.do, q.udpSize = true, opt.DO(), opt.UDPSize()

@@ -1,6 +1,9 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Section is one of the four parts of a message after the header.
 type Section uint8
@@ -159,7 +162,7 @@ func NewReader(msg []byte) Reader {
 func (r *Reader) Reset(msg []byte) {
 	r.msg, r.off, r.left, r.at, r.counts, r.sec, r.last, r.fault = msg, HeaderLen, 0, 0, 0, SectionQuestion, SectionQuestion, 0
 	if len(msg) < HeaderLen {
-		r.fault = ErrShort
+		r.off, r.fault = 0, ErrShort
 		return
 	}
 	r.counts = binary.BigEndian.Uint64(msg[4:HeaderLen])
@@ -191,14 +194,38 @@ func (r *Reader) Question() (Question, bool) {
 // Next returns the next record, after any questions not read yet; false
 // when every record the header announces is read, or on a fault.
 func (r *Reader) Next() (RR, bool) {
-	if r.left == 0 || r.sec == SectionQuestion {
-		if !r.advance() {
+	for r.sec == SectionQuestion && r.left > 0 && r.fault == 0 {
+		r.Question()
+	}
+	sec, left := r.sec, r.left
+	if left == 0 {
+		// The next section with records left, without a loop: the
+		// counts of the sections after sec, at the top of rest, and the
+		// leading zero words skip the empty ones. This runs on every
+		// query, whose one record (an OPT) is in the last section.
+		rest := r.counts << (16 * (uint(sec) + 1))
+		if rest == 0 {
+			r.sec = SectionAdditional
 			return RR{}, false
 		}
+		skip := uint(bits.LeadingZeros64(rest)) / 16
+		sec += Section(1 + skip)
+		left = int(rest << (16 * skip) >> 48)
+		r.sec, r.left = sec, left
 	}
-	// readRR's body, written out.
+	if r.fault != 0 {
+		return RR{}, false
+	}
+	// readRR's body, written out, with the root owner (an OPT's) read
+	// without a call.
 	msg, off := r.msg, r.off
-	end, _, reason := skipName(msg, off)
+	var end int
+	var reason Reason
+	if off < len(msg) && msg[off] == 0 {
+		end = off + 1
+	} else {
+		end, _, reason = skipName(msg, off)
+	}
 	if reason == 0 && end+10 > len(msg) {
 		end, reason = off, ErrTruncated
 	}
@@ -213,23 +240,8 @@ func (r *Reader) Next() (RR, bool) {
 	}
 	r.off = rr.End
 	r.left--
-	r.last = r.sec
+	r.last = sec
 	return rr, true
-}
-
-// advance reads the questions not read yet and moves to the next section
-// with records left; false at the end or on a fault.
-func (r *Reader) advance() bool {
-	for r.fault == 0 && r.sec == SectionQuestion && r.left > 0 {
-		r.Question()
-	}
-	sec, left := r.sec, r.left
-	for left == 0 && sec < SectionAdditional {
-		sec++
-		left = int(uint16(r.counts >> (48 - 16*uint(sec))))
-	}
-	r.sec, r.left = sec, left
-	return r.fault == 0 && left > 0
 }
 
 // Section is the section of the entry last returned.

@@ -1,5 +1,7 @@
 package wire
 
+import "encoding/binary"
+
 const (
 	// MaxNameLen is the longest name in wire form, the root label
 	// included (RFC 1035 §3.1).
@@ -122,10 +124,15 @@ func LowerByte(c byte) byte {
 
 // CopyLower copies src into dst in lower case (ASCII letters only, as DNS
 // compares names: RFC 4343) and returns the number of octets copied. On a
-// wire name it lowercases the labels and leaves the length octets.
+// wire name it lowercases the labels and leaves the length octets. dst and
+// src may be the same slice.
 func CopyLower(dst, src []byte) int {
 	n := min(len(dst), len(src))
-	for i := 0; i < n; i++ {
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:], lower8(binary.LittleEndian.Uint64(src[i:])))
+	}
+	for ; i < n; i++ {
 		dst[i] = LowerByte(src[i])
 	}
 	return n
@@ -137,10 +144,35 @@ func EqualFold(a, b []byte) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := range a {
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		x, y := binary.LittleEndian.Uint64(a[i:]), binary.LittleEndian.Uint64(b[i:])
+		if x != y && lower8(x) != lower8(y) {
+			return false
+		}
+	}
+	for ; i < len(a); i++ {
 		if x, y := a[i], b[i]; x != y && LowerByte(x) != LowerByte(y) {
 			return false
 		}
 	}
 	return true
+}
+
+// lower8 lowercases the ASCII letters among the eight octets of x at
+// once: for each octet below 0x80, adding 0x80-'A' sets its top bit when
+// it is at least 'A' and adding 0x80-('Z'+1) when it is past 'Z' (the sums
+// stay below 0x100, so no octet carries into the next); a letter has the
+// first and not the second, and its top bit moved down to 0x20 makes it
+// lower case.
+func lower8(x uint64) uint64 {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	low := x &^ high
+	geA := low + (0x80-'A')*ones
+	gtZ := low + (0x80-'Z'-1)*ones
+	letters := geA &^ gtZ &^ x & high
+	return x | letters>>2
 }

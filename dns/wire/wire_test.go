@@ -503,3 +503,62 @@ func BenchmarkReadName(b *testing.B) {
 		}
 	}
 }
+
+// TestLower8 holds the eight-octets-at-once lowering to LowerByte for
+// every octet value in every position.
+func TestLower8(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			var in [8]byte
+			for i := range in {
+				in[i] = byte(c + 37*i) // neighbours of every kind
+			}
+			in[pos] = byte(c)
+			got := lower8(binary.LittleEndian.Uint64(in[:]))
+			for i := range in {
+				if want := LowerByte(in[i]); byte(got>>(8*i)) != want {
+					t.Fatalf("octet %#x at %d (in %x): %#x, want %#x", in[i], i, in, byte(got>>(8*i)), want)
+				}
+			}
+		}
+	}
+	long := []byte("\x0bMiXeD-CaSe1\x07EXAMPLE\x03CoM\x00")
+	var low [MaxNameLen]byte
+	n := CopyLower(low[:], long)
+	if string(low[:n]) != "\x0bmixed-case1\x07example\x03com\x00" || !EqualFold(long, low[:n]) {
+		t.Errorf("CopyLower: %q", low[:n])
+	}
+	CopyLower(long, long)
+	if string(long) != string(low[:n]) {
+		t.Errorf("CopyLower in place: %q", long)
+	}
+	other := []byte("\x0bmixed-case2\x07example\x03com\x00")
+	if EqualFold(other, low[:n]) || EqualFold(low[:n], []byte("\x0bmixed-case1\x07exAmplf\x03com\x00")) {
+		t.Error("EqualFold of different names")
+	}
+}
+
+// BenchmarkQueryWalk is what a server's hit path asks of a query: its
+// question and its OPT record's cookie.
+func BenchmarkQueryWalk(b *testing.B) {
+	m := new(dns.Msg)
+	m.SetQuestion("wWw.ExAmPlE.", dns.TypeA)
+	m.SetEdns0(1232, false)
+	q := pack(b, m)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		var r Reader
+		r.Reset(q)
+		qq, ok := r.Question()
+		if !ok || qq.Compressed() {
+			b.Fatal("q")
+		}
+		rr, found := r.OPT()
+		if !found {
+			b.Fatal("opt")
+		}
+		if _, _, valid := rr.Options(q).Find(OptionCookie); !valid {
+			b.Fatal("opts")
+		}
+	}
+}
