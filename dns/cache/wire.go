@@ -43,9 +43,8 @@ func parseQuery(b []byte, lname *[wire.MaxNameLen]byte, q *wireQuery) bool {
 		return false
 	}
 	var r wire.Reader
-	r.Reset(b)
-	question, ok := r.Question()
-	if !ok || question.Compressed() {
+	question, ok := r.OneQuestion(b)
+	if !ok {
 		return false
 	}
 	q.nameLen = wire.CopyLower(lname[:], question.Name(b))

@@ -378,30 +378,23 @@ func checkResponse(query, resp []byte) verdict {
 	if rh.ID() != qh.ID() {
 		return verdictID
 	}
+	var r wire.Reader
+	qq, ok := r.OneQuestion(query)
+	if !ok {
+		return verdictMalformed
+	}
 	// Every response echoes the question, a FORMERR too: without it a
 	// forger would need only the ID and the port to make a FORMERR count,
 	// and a FORMERR switches EDNS off for the server.
-	if rh.QDCount() != 1 {
-		return verdictQuestion
-	}
-	var r wire.Reader
-	r.Reset(query)
-	qq, ok := r.Question()
-	if !ok || qq.Compressed() {
-		return verdictMalformed
-	}
-	r.Reset(resp)
-	rq, ok := r.Question()
+	rq, ok := r.OneQuestion(resp)
 	if !ok || rq.Type() != qq.Type() || rq.Class() != qq.Class() {
 		return verdictQuestion
 	}
-	// A compressed name in the response's question (it could only point
-	// into the header) is no copy of the query's.
 	qn, rn := qq.Name(query), rq.Name(resp)
 	switch {
 	case bytes.Equal(qn, rn):
 		return verdictMatch
-	case !rq.Compressed() && wire.EqualFold(qn, rn):
+	case wire.EqualFold(qn, rn):
 		return verdictCase
 	}
 	return verdictQuestion

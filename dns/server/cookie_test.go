@@ -262,7 +262,7 @@ func TestReadEDNS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var r wire.Reader
-		if _, ok := readQuestion(&r, tt.in); !ok {
+		if _, ok := r.OneQuestion(tt.in); !ok {
 			t.Fatalf("%s: no question", tt.name)
 		}
 		var e queryEDNS
@@ -279,7 +279,7 @@ func TestReadEDNS(t *testing.T) {
 		for _, tt := range tests {
 			var r wire.Reader
 			var e queryEDNS
-			readQuestion(&r, tt.in)
+			r.OneQuestion(tt.in)
 			readEDNS(&r, tt.in, &e)
 		}
 	}); n != 0 {

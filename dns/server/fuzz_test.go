@@ -91,7 +91,7 @@ func FuzzReadEDNS(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var r wire.Reader
-		if _, ok := readQuestion(&r, in); !ok {
+		if _, ok := r.OneQuestion(in); !ok {
 			return
 		}
 		var e queryEDNS

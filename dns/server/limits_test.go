@@ -20,10 +20,9 @@ import (
 // with "slow" wait until release is called (or for delay, when set).
 type gateResolver struct {
 	fakeResolver
-	delay   time.Duration
-	once    sync.Once
-	gate    chan struct{}
-	waiting sync.WaitGroup
+	delay time.Duration
+	once  sync.Once
+	gate  chan struct{}
 }
 
 func newGateResolver() *gateResolver { return &gateResolver{gate: make(chan struct{})} }

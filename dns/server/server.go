@@ -444,7 +444,7 @@ func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 		return errorResponse(out, q, wire.RcodeNotImp)
 	}
 	var r wire.Reader
-	if _, ok := readQuestion(&r, q); !ok {
+	if _, ok := r.OneQuestion(q); !ok {
 		t.formErr++
 		return errorResponse(out, q, wire.RcodeFormErr)
 	}
@@ -521,7 +521,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	start := time.Now()
 	var m dns.Msg
 	var qr wire.Reader
-	_, ok := readQuestion(&qr, q)
+	_, ok := qr.OneQuestion(q)
 	if err := m.Unpack(q); err != nil || len(m.Question) != 1 || !ok {
 		s.m.formErr.Inc()
 		return s.errorReply(q, wire.RcodeFormErr)

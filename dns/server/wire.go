@@ -2,16 +2,6 @@ package server
 
 import "github.com/rampart-fw/rampart/dns/wire"
 
-// readQuestion starts r on query q and reads its question: ok only for
-// exactly one well-formed question with an uncompressed name (compression
-// is not allowed there, as nothing comes before it to point to). r is left
-// after the question.
-func readQuestion(r *wire.Reader, q []byte) (question wire.Question, ok bool) {
-	r.Reset(q)
-	question, ok = r.Question()
-	return question, ok && !question.Compressed() && wire.Header(q).QDCount() == 1
-}
-
 // queryEDNS is what the server needs from a query's OPT record.
 type queryEDNS struct {
 	udpSize     int         // the client's UDP payload size, at least 512; 0 without OPT
@@ -51,7 +41,7 @@ func errorResponse(dst, query []byte, rcode int) int {
 	}
 	n, qdcount := wire.HeaderLen, uint16(0)
 	var r wire.Reader
-	if question, ok := readQuestion(&r, query); ok && question.End() <= len(dst) {
+	if question, ok := r.OneQuestion(query); ok && question.End() <= len(dst) {
 		n, qdcount = question.End(), 1
 	}
 	copy(dst[:n], query[:n])

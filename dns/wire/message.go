@@ -86,51 +86,22 @@ func (r RR) SetRDLength(msg []byte, n uint16) { binary.BigEndian.PutUint16(msg[r
 
 // ReadRR locates the record whose owner name starts at off.
 func ReadRR(msg []byte, off int) (RR, error) {
-	rr, at, r := readRR(msg, off)
-	if r != 0 {
-		return rr, fault(at, r)
+	r := Reader{msg: msg, off: off, sec: SectionAdditional, left: 1}
+	rr, ok := r.Next()
+	if !ok {
+		return rr, r.Err()
 	}
 	return rr, nil
 }
 
-func readRR(msg []byte, off int) (RR, int, Reason) {
-	end, _, r := skipName(msg, off)
-	if r != 0 {
-		return RR{}, end, r
-	}
-	if end+10 > len(msg) {
-		return RR{}, off, ErrTruncated
-	}
-	rr := RR{
-		Off:     off,
-		NameEnd: end,
-		End:     end + 10 + int(binary.BigEndian.Uint16(msg[end+8:])),
-		fixed:   binary.BigEndian.Uint64(msg[end:]),
-	}
-	if rr.End > len(msg) {
-		return RR{}, off, ErrTruncated
-	}
-	return rr, 0, 0
-}
-
 // ReadQuestion locates the question entry whose name starts at off.
 func ReadQuestion(msg []byte, off int) (Question, error) {
-	q, at, r := readQuestion(msg, off)
-	if r != 0 {
-		return q, fault(at, r)
+	r := Reader{msg: msg, off: off, sec: SectionQuestion, left: 1}
+	q, ok := r.Question()
+	if !ok {
+		return q, r.Err()
 	}
 	return q, nil
-}
-
-func readQuestion(msg []byte, off int) (Question, int, Reason) {
-	end, pointer, r := skipName(msg, off)
-	if r != 0 {
-		return Question{}, end, r
-	}
-	if end+4 > len(msg) {
-		return Question{}, off, ErrTruncated
-	}
-	return Question{Off: off, NameEnd: end, fixed: binary.BigEndian.Uint32(msg[end:]), pointer: pointer}, 0, 0
 }
 
 // Reader walks the entries of a message in order: the questions, then the
@@ -147,6 +118,17 @@ type Reader struct {
 	sec    Section
 	last   Section // the section of the entry last returned
 	fault  Reason
+}
+
+// OneQuestion starts r over at msg and reads its question, which must be
+// the only one (QDCOUNT 1) and have an uncompressed name: so it is in
+// every query, and in every response that echoes one, since nothing comes
+// before it for a pointer to point to. ok is false otherwise; r.Reason
+// tells whether a fault stopped the walk. r is left after the question.
+func (r *Reader) OneQuestion(msg []byte) (q Question, ok bool) {
+	r.Reset(msg)
+	q, ok = r.Question()
+	return q, ok && !q.pointer && r.counts>>48 == 1
 }
 
 // NewReader returns a Reader at the first question of msg.
@@ -175,7 +157,6 @@ func (r *Reader) Question() (Question, bool) {
 	if r.fault != 0 || r.sec != SectionQuestion || r.left == 0 {
 		return Question{}, false
 	}
-	// readQuestion's body, written out: a call less on every query.
 	msg, off := r.msg, r.off
 	end, pointer, reason := skipName(msg, off)
 	if reason == 0 && end+4 > len(msg) {
@@ -216,12 +197,11 @@ func (r *Reader) Next() (RR, bool) {
 	if r.fault != 0 {
 		return RR{}, false
 	}
-	// readRR's body, written out, with the root owner (an OPT's) read
-	// without a call.
+	// The root owner (an OPT's) is read without a call.
 	msg, off := r.msg, r.off
 	var end int
 	var reason Reason
-	if off < len(msg) && msg[off] == 0 {
+	if uint(off) < uint(len(msg)) && msg[off] == 0 {
 		end = off + 1
 	} else {
 		end, _, reason = skipName(msg, off)

@@ -221,6 +221,19 @@ func TestReader(t *testing.T) {
 	if _, ok := r.Question(); ok {
 		t.Fatal("a second question")
 	}
+	var r2 Reader
+	if q2, ok := r2.OneQuestion(b); !ok || q2 != q || r2.Offset() != q.End() {
+		t.Errorf("OneQuestion: %+v %v", q2, ok)
+	}
+	two := append([]byte(nil), b...)
+	Header(two).SetCount(SectionQuestion, 2)
+	pointed := msgWith(0xC0, 12, 0, 1, 0, 1)
+	Header(pointed).SetCount(SectionQuestion, 1)
+	for _, bad := range [][]byte{two, pointed, b[:13]} {
+		if q, ok := r2.OneQuestion(bad); ok {
+			t.Errorf("OneQuestion(%x) = %+v", bad, q)
+		}
+	}
 	var all []dns.RR
 	all = append(all, m.Answer...)
 	all = append(all, m.Ns...)
