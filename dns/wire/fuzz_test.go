@@ -26,6 +26,32 @@ func FuzzMessage(f *testing.F) {
 	m.SetEdns0(1232, false)
 	m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}}
 	f.Add(pack(f, m))
+	// A referral with glue, a signed answer and a negative answer: names
+	// compressed against each other in every section.
+	for _, rrs := range [][]string{
+		{"lab. 172800 IN NS ns1.lab.", "lab. 172800 IN NS ns2.lab.", "ns1.lab. 172800 IN A 192.0.2.10", "ns2.lab. 172800 IN AAAA 2001:db8::10"},
+		{"www.example.lab. 300 IN A 192.0.2.1", "www.example.lab. 300 IN RRSIG A 13 3 300 20270101000000 20260101000000 12345 example.lab. " +
+			"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+		{"example.lab. 3600 IN SOA ns1.example.lab. hostmaster.example.lab. 1 7200 900 1209600 300", `x.example.lab. 60 IN TXT "a" "b"`},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.lab.", dns.TypeA)
+		m.Response = true
+		for i, s := range rrs {
+			rr := mustRR(f, s)
+			switch {
+			case i == 0:
+				m.Answer = append(m.Answer, rr)
+			case i%2 == 1:
+				m.Ns = append(m.Ns, rr)
+			default:
+				m.Extra = append(m.Extra, rr)
+			}
+		}
+		m.SetEdns0(4096, true)
+		m.Compress = true
+		f.Add(pack(f, m))
+	}
 	f.Add(msgWith(1, 'a', 0xC0, 16, 1, 'b', 0xC0, 12))
 	f.Add([]byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
