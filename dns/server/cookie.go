@@ -216,17 +216,7 @@ func (j *cookieJar) verdict(c wire.Cookie, found bool, client netip.Addr, reply 
 // room. The cache puts its OPT record last and without options, which is
 // what makes this append in place possible.
 func appendCookieOption(resp []byte, n int, reply *[cookieReplyLen]byte) int {
-	if n < wire.HeaderLen+wire.OPTLen || n > len(resp) || len(resp)-n < cookieOptionLen || wire.Header(resp).ARCount() == 0 {
-		return 0
-	}
-	opt, err := wire.ReadRR(resp[:n], n-wire.OPTLen)
-	if err != nil || opt.Type() != wire.TypeOPT || opt.NameEnd != opt.Off+1 || opt.End != n {
-		return 0
-	}
-	opt.SetRDLength(resp, cookieOptionLen)
-	wire.PutOptionHeader(resp[n:], wire.OptionCookie, cookieReplyLen)
-	copy(resp[n+4:n+cookieOptionLen], reply[:])
-	return n + cookieOptionLen
+	return wire.AppendOption(resp, n, wire.OptionCookie, reply[:])
 }
 
 // sipHash24 is SipHash-2-4 (Aumasson and Bernstein, 2012) with a 128-bit

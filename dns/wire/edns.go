@@ -100,6 +100,28 @@ func (o Options) Valid() bool {
 	return off == len(o)
 }
 
+// AppendOption adds an option with code and data to the OPT record that
+// ends msg[:n], in place, and returns the new length of the message; 0 when
+// msg has no room for it or msg[:n] does not end in an OPT record without
+// options. msg[:n] must be a message whose last record is its OPT record,
+// as a writer that puts the OPT last (PutOPT) knows: AppendOption checks
+// the record's fixed fields at the end of msg[:n] and the additional
+// count, not the records before it, so that adding a cookie to a cached
+// answer costs no walk of the answer.
+func AppendOption(msg []byte, n int, code uint16, data []byte) int {
+	if n < HeaderLen+OPTLen || n > len(msg) || len(data) > 0xFFFF-4 || len(msg)-n < 4+len(data) || Header(msg).ARCount() == 0 {
+		return 0
+	}
+	opt := msg[n-OPTLen : n]
+	if opt[0] != 0 || binary.BigEndian.Uint16(opt[1:]) != TypeOPT || binary.BigEndian.Uint16(opt[9:]) != 0 {
+		return 0
+	}
+	binary.BigEndian.PutUint16(opt[9:], uint16(4+len(data)))
+	PutOptionHeader(msg[n:], code, uint16(len(data)))
+	copy(msg[n+4:], data)
+	return n + 4 + len(data)
+}
+
 // PutOptionHeader writes the code and data length of an option into
 // b[:4].
 func PutOptionHeader(b []byte, code, length uint16) {

@@ -250,6 +250,11 @@ func (r *Reader) Err() error {
 // walk. found is false when the message has no OPT record or on a fault.
 func (r *Reader) OPT() (opt OPT, found bool) {
 	for {
+		// The end, seen without a call to Next: a query's OPT is its
+		// last record.
+		if r.left == 0 && r.sec != SectionQuestion && r.counts<<(16*(uint(r.sec)+1)) == 0 {
+			return opt, found && r.fault == 0
+		}
 		rr, ok := r.Next()
 		if !ok {
 			return opt, found && r.fault == 0

@@ -575,3 +575,48 @@ func BenchmarkQueryWalk(b *testing.B) {
 		}
 	}
 }
+
+func TestAppendOption(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("example.", dns.TypeA)
+	m.Response = true
+	m.Answer = []dns.RR{mustRR(t, "example. 60 IN A 192.0.2.1")}
+	m.SetEdns0(1232, true)
+	withOPT := pack(t, m)
+	m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "ab"}}
+	withOption := pack(t, m)
+	m.Extra = nil
+	noOPT := pack(t, m)
+	data := []byte("0123456789abcdef01234567")
+	for _, tt := range []struct {
+		name string
+		msg  []byte
+		room int
+		ok   bool
+	}{
+		{"OPT last", withOPT, 4 + len(data), true},
+		{"no room", withOPT, 4 + len(data) - 1, false},
+		{"no OPT", noOPT, 4 + len(data), false},
+		{"OPT with an option", withOption, 4 + len(data), false},
+		{"short", withOPT[:HeaderLen+OPTLen-1], 4 + len(data), false},
+	} {
+		buf := make([]byte, len(tt.msg)+tt.room)
+		copy(buf, tt.msg)
+		n := AppendOption(buf, len(tt.msg), OptionCookie, data)
+		if (n > 0) != tt.ok {
+			t.Errorf("%s: %d", tt.name, n)
+			continue
+		}
+		if !tt.ok {
+			continue
+		}
+		var got dns.Msg
+		if err := got.Unpack(buf[:n]); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		o := got.IsEdns0()
+		if c, ok := o.Option[0].(*dns.EDNS0_COOKIE); len(o.Option) != 1 || !ok || c.Cookie != hex.EncodeToString(data) || !o.Do() {
+			t.Errorf("%s: %v", tt.name, o)
+		}
+	}
+}
