@@ -210,15 +210,6 @@ func (j *cookieJar) verdict(c wire.Cookie, found bool, client netip.Addr, reply 
 	return v
 }
 
-// appendCookieOption adds a COOKIE option with data reply to the OPT
-// record that ends the response resp[:n], and returns the new length; 0
-// when resp[:n] does not end in an option-less OPT record or resp has no
-// room. The cache puts its OPT record last and without options, which is
-// what makes this append in place possible.
-func appendCookieOption(resp []byte, n int, reply *[cookieReplyLen]byte) int {
-	return wire.AppendOption(resp, n, wire.OptionCookie, reply[:])
-}
-
 // sipHash24 is SipHash-2-4 (Aumasson and Bernstein, 2012) with a 128-bit
 // key, returning the 64-bit output whose little-endian octets are the
 // reference implementation's output.

@@ -509,7 +509,9 @@ func (s *Server) answerFromCache(q, out []byte, udpSize, maxSize int, stale, jus
 	if !ok {
 		return 0, false, false
 	}
-	if n = appendCookieOption(out, n, reply); n == 0 {
+	// The cache puts its OPT record last and without options, which is
+	// what makes this append in place possible.
+	if n = wire.AppendOption(out, n, wire.OptionCookie, reply[:]); n == 0 {
 		return 0, false, false
 	}
 	return n, refresh, true
