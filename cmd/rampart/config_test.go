@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampart-fw/rampart/config"
+	"github.com/rampart-fw/rampart/dns/server"
 	"github.com/spf13/cobra"
 )
 
@@ -240,6 +242,15 @@ func TestConfigCheck(t *testing.T) {
 		}},
 		{"resolver-dnssec", []string{
 			`FILE:2:11: resolver.dnssec: use on or off, not "maybe"`,
+		}},
+		{"resolver-limits", []string{
+			`FILE:2:15: resolver.wait_limit: want 0 (no limit) to 1048576 queries, not -1`,
+			`FILE:3:22: resolver.wait_limit_cookie: want 0 (no limit) to 1048576 queries, not 2000000`,
+			`FILE:4:20: resolver.discard_timeout: want 0 (never discard) to 3600000 milliseconds, not -5`,
+			`FILE:5:19: resolver.tcp_per_source: expected an integer, found "many"`,
+			`FILE:6:21: resolver.tcp_idle_timeout: want 1 to 3600 seconds, not 0`,
+			`FILE:7:30: resolver.client_ipv4_prefix_length: want a prefix length from 1 to 32, not 33`,
+			`FILE:8:30: resolver.client_ipv6_prefix_length: want a prefix length from 1 to 128, not 0`,
 		}},
 		{"resolver-listen", []string{
 			`FILE:2:12: resolver.listen[0]: invalid address and port "localhost:53": expected 192.0.2.1:53 or [2001:db8::1]:53`,
@@ -513,4 +524,35 @@ func TestConfigurationDoc(t *testing.T) {
 
 func hasFlag(cmd *cobra.Command, name string) bool {
 	return cmd.Flags().Lookup(name) != nil || cmd.PersistentFlags().Lookup(name) != nil || cmd.InheritedFlags().Lookup(name) != nil
+}
+
+// TestResolverLimits: the per-client limits reach the server's
+// configuration, 0 in the file turning a limit off.
+func TestResolverLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		want       server.Config
+	}{
+		{"defaults", "resolver: {}\n", server.Config{WaitLimit: 1000, WaitLimitCookie: 10000, DiscardTimeout: 1900 * time.Millisecond,
+			TCPPerSource: 64, TCPIdle: 10 * time.Second, ClientPrefix4: 24, ClientPrefix6: 56}},
+		{"set", "resolver:\n  wait_limit: 5\n  wait_limit_cookie: 50\n  discard_timeout: 250\n  tcp_per_source: 3\n  tcp_idle_timeout: 2\n" +
+			"  client_ipv4_prefix_length: 32\n  client_ipv6_prefix_length: 64\n",
+			server.Config{WaitLimit: 5, WaitLimitCookie: 50, DiscardTimeout: 250 * time.Millisecond, TCPPerSource: 3, TCPIdle: 2 * time.Second,
+				ClientPrefix4: 32, ClientPrefix6: 64}},
+		{"off", "resolver:\n  wait_limit: 0\n  wait_limit_cookie: 0\n  discard_timeout: 0\n  tcp_per_source: 0\n",
+			server.Config{WaitLimit: -1, WaitLimitCookie: -1, DiscardTimeout: -1, TCPPerSource: -1, TCPIdle: 10 * time.Second,
+				ClientPrefix4: 24, ClientPrefix6: 56}},
+	} {
+		var cfg fileConfig
+		if err := config.Decode("limits.yaml", []byte(tt.yaml), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		setup, err := cfg.Resolver.check()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := setup.limits; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
 }
