@@ -30,11 +30,15 @@ type Config struct {
 	// (Content-Encoding: gzip, gzip) [2]
 	// (response-body-decompress-layer-limit).
 	DecompressLayers int
-	// BombRatio: a body whose decompressed size exceeds BombRatio times
-	// its compressed size is reported as a decompression bomb [2048]
-	// (libhtp's bomb ratio). Decompression never produces more than the
-	// body limit whatever the ratio.
+	// BombRatio and BombLimit: a body that decompresses to more than
+	// BombLimit bytes at more than BombRatio times its compressed size
+	// is reported as a decompression bomb [2048, 1 MiB] (libhtp's bomb
+	// ratio and compression-bomb-limit). Only the body limit is kept;
+	// past it, decompression goes on (into a scratch buffer) to the bomb
+	// limit only when the ratio so far is already over an eighth of
+	// BombRatio.
 	BombRatio int
+	BombLimit int
 	// MaxClientHello bounds the TLS ClientHello a flow reassembles
 	// [32 KiB].
 	MaxClientHello int
@@ -57,6 +61,7 @@ const (
 	DefaultMaxPending        = 32
 	DefaultDecompressLayers  = 2
 	DefaultBombRatio         = 2048
+	DefaultBombLimit         = 1 << 20
 	DefaultMaxClientHello    = 32 << 10
 	DefaultProbeLimit        = 2048
 	DefaultMemcap            = 64 << 20
@@ -82,6 +87,7 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxPending, DefaultMaxPending)
 	def(&c.DecompressLayers, DefaultDecompressLayers)
 	def(&c.BombRatio, DefaultBombRatio)
+	def(&c.BombLimit, DefaultBombLimit)
 	def(&c.MaxClientHello, DefaultMaxClientHello)
 	def(&c.ProbeLimit, DefaultProbeLimit)
 	if c.Memcap <= 0 {

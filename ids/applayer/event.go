@@ -70,8 +70,9 @@ const (
 	// KindUnsolicitedResponse: a response with no request waiting for it.
 	KindUnsolicitedResponse
 	// KindDecompressionBomb: a body that decompresses to more than
-	// Config.BombRatio times its size, or one with more stacked content
-	// codings than Config.DecompressLayers (left as they are).
+	// Config.BombLimit bytes at more than Config.BombRatio times its
+	// size, or one with more stacked content codings than
+	// Config.DecompressLayers (left as they are).
 	KindDecompressionBomb
 	// KindDecompressionFailed: a body that is not what its
 	// Content-Encoding says; what decoded before the error is inspected.

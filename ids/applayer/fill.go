@@ -117,7 +117,7 @@ func (w *Worker) putHeaders(hs []header, block []byte, cookie string) {
 // direction d.
 func (w *Worker) decodeBody(f *Flow, dst, body []byte, cs codings, limit int, h Handler, d int, complete bool) []byte {
 	cfg := &f.p.cfg
-	out, res := w.dec.decode(dst, body, cs, cfg.DecompressLayers, limit, cfg.BombRatio, complete)
+	out, res := w.dec.decode(dst, body, cs, cfg.DecompressLayers, limit, cfg.BombRatio, cfg.BombLimit, complete)
 	if res == decodeFailed && len(out) == len(dst) {
 		// Nothing decoded: the body is not what its coding says, and is
 		// inspected as it came (as libhtp passes it through).

@@ -254,7 +254,7 @@ func probeHTTP(b []byte, _ bool) verdict {
 		return pMore
 	}
 	line := trimCR(b[:i+lf])
-	if len(line) >= 9 && line[len(line)-9] == ' ' && eqFoldPrefix(line[len(line)-8:], "HTTP/") &&
+	if len(line) >= 9 && line[len(line)-9] == ' ' && hasPrefixFold(line[len(line)-8:], "HTTP/") &&
 		isDigit(line[len(line)-3]) && line[len(line)-2] == '.' && isDigit(line[len(line)-1]) {
 		return pYes
 	}
@@ -296,6 +296,11 @@ func probeTLS(b []byte, _ bool) verdict {
 	return pNo
 }
 
+// maxStrictDNS bounds the first message detection waits for away from
+// port 53: a query is a few dozen bytes, and text that happens to have a
+// sane header must not hold detection for 64 KiB.
+const maxStrictDNS = 1024
+
 // probeDNSTCP matches a DNS message behind its 2-byte length: a sane
 // header on port 53, a whole message that parses strictly elsewhere.
 func probeDNSTCP(b []byte, strict bool) verdict {
@@ -303,7 +308,7 @@ func probeDNSTCP(b []byte, strict bool) verdict {
 		return pMore
 	}
 	n := int(binary.BigEndian.Uint16(b))
-	if n < dnsHeaderLen {
+	if n < dnsHeaderLen || strict && n > maxStrictDNS {
 		return pNo
 	}
 	if len(b) < 2+dnsHeaderLen {

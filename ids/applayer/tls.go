@@ -35,6 +35,7 @@ type tlsDir struct {
 	hs      []byte // the ClientHello so far, when it spans records or chunks
 	helloOK bool   // the ClientHello was handled (or given up)
 	start   uint64 // stream offset of the current record
+	hello   uint64 // stream offset of the record where the ClientHello starts
 }
 
 // tlsStream walks the records of one direction.
@@ -84,6 +85,9 @@ func (w *Worker) tlsHelloData(f *Flow, d int, b []byte, h Handler) {
 		w.event(f, h, d, KindTLSMalformed, t.start, true)
 		return
 	}
+	if len(t.hs) == 0 {
+		t.hello = t.start
+	}
 	if len(t.hs) == 0 && len(b) >= 4 {
 		// The common case, a ClientHello whole in one record and chunk:
 		// parsed in place.
@@ -95,9 +99,9 @@ func (w *Worker) tlsHelloData(f *Flow, d int, b []byte, h Handler) {
 	if !f.grow(&t.hs, len(b), f.p.cfg.MaxClientHello+4) {
 		t.helloOK = true
 		if len(t.hs)+len(b) > f.p.cfg.MaxClientHello+4 {
-			w.event(f, h, d, KindTLSHelloTooLarge, t.start, true)
+			w.event(f, h, d, KindTLSHelloTooLarge, t.hello, true)
 		} else {
-			w.event(f, h, d, KindMemcap, t.start, true)
+			w.event(f, h, d, KindMemcap, t.hello, true)
 		}
 		return
 	}
@@ -107,13 +111,13 @@ func (w *Worker) tlsHelloData(f *Flow, d int, b []byte, h Handler) {
 	}
 	if t.hs[0] != hsClientHello {
 		t.helloOK = true
-		w.event(f, h, d, KindTLSMalformed, t.start, true)
+		w.event(f, h, d, KindTLSMalformed, t.hello, true)
 		return
 	}
 	n := 4 + (int(t.hs[1])<<16 | int(t.hs[2])<<8 | int(t.hs[3]))
 	if n > f.p.cfg.MaxClientHello+4 {
 		t.helloOK = true
-		w.event(f, h, d, KindTLSHelloTooLarge, t.start, true)
+		w.event(f, h, d, KindTLSHelloTooLarge, t.hello, true)
 		return
 	}
 	if len(t.hs) >= n {
@@ -200,7 +204,7 @@ func (w *Worker) clientHello(f *Flow, d int, b []byte, h Handler) {
 		ok = true
 	}()
 	if !ok {
-		w.event(f, h, d, KindTLSMalformed, t.start, true)
+		w.event(f, h, d, KindTLSMalformed, t.hello, true)
 	}
 	if info.Version == 0 && !hasSNI {
 		return
@@ -209,7 +213,7 @@ func (w *Worker) clientHello(f *Flow, d int, b []byte, h Handler) {
 	if hasSNI {
 		w.set.Put(buffer.TLSSNI, sni)
 	}
-	w.tx = Tx{App: buffer.AppTLS, Dir: buffer.ToServer, Seq: f.seq, Off: t.start, TLS: info}
+	w.tx = Tx{App: buffer.AppTLS, Dir: buffer.ToServer, Seq: f.seq, Off: t.hello, TLS: info}
 	f.seq++
 	w.deliver(f, h)
 }
