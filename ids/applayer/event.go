@@ -53,9 +53,9 @@ const (
 	// KindInvalidTE: a Transfer-Encoding other than a list ending in
 	// "chunked" (smuggling through obfuscated codings).
 	KindInvalidTE
-	// KindInvalidChunk: a chunk-size line that is not hexadecimal, or
-	// chunk data not followed by its line end. An unreadable size
-	// disables.
+	// KindInvalidChunk: a chunk-size line that is not hexadecimal (or
+	// is longer than Config.MaxLine, or sizes more than 2^64 bytes), or
+	// chunk data not followed by its line end; disables.
 	KindInvalidChunk
 	// KindHostAmbiguous: the Host header disagrees with the request
 	// URI's authority, or appears twice with different values.

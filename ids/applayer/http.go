@@ -72,6 +72,10 @@ type lineScan struct {
 	lines     int  // non-empty lines completed
 	lineStart int  // where the line starts in the buffer
 	cut       bool // the line was cut to Config.MaxLine
+	// tail holds the last bytes of a cut line: a request line's protocol
+	// is at its end, past the cut.
+	tail  [16]byte
+	tailN int
 }
 
 // lineStep is what lineScan.step read.
@@ -106,6 +110,9 @@ func (sc *lineScan) step(data []byte, maxLine int) lineStep {
 			sc.cut, st.cutNow = true, true
 		}
 	}
+	if sc.cut {
+		sc.keepTail(content)
+	}
 	sc.lineLen += len(content)
 	if st.done {
 		st.empty = sc.lineLen == 0 || sc.lineLen == 1 && sc.first == '\r'
@@ -115,7 +122,31 @@ func (sc *lineScan) step(data []byte, maxLine int) lineStep {
 
 // next readies the scan for the next line.
 func (sc *lineScan) next(start int) {
-	sc.lineLen, sc.first, sc.cut, sc.lineStart = 0, 0, false, start
+	sc.lineLen, sc.first, sc.cut, sc.lineStart, sc.tailN = 0, 0, false, start, 0
+}
+
+// keepTail slides b into the tail window.
+func (sc *lineScan) keepTail(b []byte) {
+	if len(b) >= len(sc.tail) {
+		sc.tailN = copy(sc.tail[:], b[len(b)-len(sc.tail):])
+		return
+	}
+	if sc.tailN+len(b) > len(sc.tail) {
+		drop := sc.tailN + len(b) - len(sc.tail)
+		copy(sc.tail[:], sc.tail[drop:sc.tailN])
+		sc.tailN -= drop
+	}
+	sc.tailN += copy(sc.tail[sc.tailN:], b)
+}
+
+// cutProtocol returns the " HTTP/x.y" that ended a cut request line, to
+// be put back after the cut: the line keeps its version.
+func (sc *lineScan) cutProtocol() []byte {
+	t := trimCR(sc.tail[:sc.tailN])
+	if i := bytes.LastIndexAny(t, " \t"); i >= 0 && hasPrefixFold(t[i+1:], "HTTP/") {
+		return t[i:]
+	}
+	return nil
 }
 
 // chunkScan reads a chunk-size line byte by byte: hexadecimal digits,
@@ -363,6 +394,11 @@ func (w *Worker) httpHead(f *Flow, d int, data []byte, h Handler) int {
 			continue
 		}
 		if ms.scan.cut {
+			if d == 0 && ms.scan.lines == 0 {
+				if proto := ms.scan.cutProtocol(); len(*buf)+len(proto)+1 <= cfg.MaxHeadSize && f.grow(buf, len(proto)+1, cfg.MaxHeadSize) {
+					*buf = append(*buf, proto...)
+				}
+			}
 			*buf = append(*buf, '\n')
 		}
 		if st.empty {
@@ -635,11 +671,9 @@ func (w *Worker) chunkEnd(f *Flow, d int, data []byte, h Handler) int {
 		ms.state, ms.chunk = stChunkSize, chunkScan{}
 		return 1
 	}
-	// Chunk data runs past its size: reported, and the byte is read as
-	// the next size line (which will likely fail).
-	w.event(f, h, d, KindInvalidChunk, f.off[d], false)
-	ms.state, ms.chunk = stChunkSize, chunkScan{}
-	return 0
+	// Chunk data runs past its size: the framing is lost.
+	w.abort(f, d, h, KindInvalidChunk, f.off[d])
+	return 1
 }
 
 // trailers reads (and discards) the trailer lines after the last chunk.
