@@ -17,23 +17,34 @@ type Parsers struct {
 	cfg   Config
 	used  atomic.Int64 // bytes held in flows' buffers, charged against cfg.Memcap
 	flows sync.Pool    // *Flow, with small buffers kept
-
-	Stats Stats
 }
 
-// Stats are the counters of a Parsers, read with atomic loads.
+// Stats are a worker's counters. Each worker counts its own (no counter
+// is shared between cores); the caller sums them.
 type Stats struct {
 	// Flows counts flows by the protocol detection settled on
 	// (buffer.AppNone: given up).
-	Flows [numApps]atomic.Uint64
+	Flows [numApps]uint64
 	// Transactions counts the transactions handed to Handlers, by
 	// protocol.
-	Transactions [numApps]atomic.Uint64
+	Transactions [numApps]uint64
 	// Events counts events by kind.
-	Events [NumKinds]atomic.Uint64
+	Events [NumKinds]uint64
 	// Bytes counts the bytes given to parsers (after detection), by
 	// protocol.
-	Bytes [numApps]atomic.Uint64
+	Bytes [numApps]uint64
+}
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o *Stats) {
+	for i := range s.Flows {
+		s.Flows[i] += o.Flows[i]
+		s.Transactions[i] += o.Transactions[i]
+		s.Bytes[i] += o.Bytes[i]
+	}
+	for i := range s.Events {
+		s.Events[i] += o.Events[i]
+	}
 }
 
 const numApps = 4 // buffer.AppNone .. buffer.AppTLS
@@ -66,15 +77,16 @@ func (p *Parsers) charge(n int) bool {
 // and everything they refer to are valid only during the call.
 type Handler interface {
 	// Transaction is called once per completed request, response, DNS
-	// message question or ClientHello.
+	// question of a request, DNS response or ClientHello.
 	Transaction(f *Flow, tx *Tx)
 	// Event reports an anomaly.
 	Event(f *Flow, ev Event)
 }
 
 // Tx is one transaction handed to detection: the buffers of a request,
-// of a response together with its request's, of a DNS question or of a
-// ClientHello, and a few facts the buffers do not carry.
+// of a response together with its request's, of a DNS question (a DNS
+// response has none: dns.query is the request's), or of a ClientHello,
+// and a few facts the buffers do not carry.
 type Tx struct {
 	App buffer.App
 	Dir buffer.Direction // the side that sent it: ToServer for requests, queries, ClientHellos
@@ -301,14 +313,14 @@ func (w *Worker) event(f *Flow, h Handler, d int, k Kind, off uint64, disable bo
 	if disable {
 		f.disabled[d] = true
 	}
-	f.p.Stats.Events[k].Add(1)
+	w.stats.Events[k]++
 	h.Event(f, Event{Kind: k, App: f.app, Dir: dirOf(d), Off: off, Disabled: disable})
 }
 
 // deliver hands w.tx to the handler.
 func (w *Worker) deliver(f *Flow, h Handler) {
 	w.tx.Buffers = &w.set
-	f.p.Stats.Transactions[w.tx.App].Add(1)
+	w.stats.Transactions[w.tx.App]++
 	h.Transaction(f, &w.tx)
 }
 
@@ -316,9 +328,10 @@ func (w *Worker) deliver(f *Flow, h Handler) {
 // to Handlers, the normalised buffers, decompressors. Its methods feed a
 // flow's bytes to its parsers.
 type Worker struct {
-	p   *Parsers
-	set buffer.Set
-	tx  Tx
+	p     *Parsers
+	set   buffer.Set
+	tx    Tx
+	stats Stats
 
 	arena []byte   // normalised buffers of the transaction being delivered
 	hdrs  []header // a head's headers
@@ -330,6 +343,10 @@ type Worker struct {
 
 // NewWorker returns a worker for one goroutine.
 func (p *Parsers) NewWorker() *Worker { return &Worker{p: p} }
+
+// Stats returns the worker's counters. Like the rest of the Worker, it
+// is for the worker's own goroutine.
+func (w *Worker) Stats() Stats { return w.stats }
 
 // Stream gives the parsers of f the next bytes of one direction of a TCP
 // stream, in order and contiguous with the previous ones; chunks may be
@@ -353,7 +370,7 @@ func (w *Worker) feed(f *Flow, d int, data []byte, h Handler) {
 		f.off[d] += uint64(len(data))
 		return
 	}
-	f.p.Stats.Bytes[f.app].Add(uint64(len(data)))
+	w.stats.Bytes[f.app] += uint64(len(data))
 	switch f.app {
 	case buffer.AppHTTP:
 		w.httpStream(f, d, data, h)
@@ -425,7 +442,7 @@ func (w *Worker) Datagram(f *Flow, dir buffer.Direction, payload []byte, h Handl
 	if f.app != buffer.AppDNS {
 		return
 	}
-	f.p.Stats.Bytes[buffer.AppDNS].Add(uint64(len(payload)))
+	w.stats.Bytes[buffer.AppDNS] += uint64(len(payload))
 	w.dnsMessage(f, d, payload, 0, h)
 }
 

@@ -8,10 +8,13 @@ import (
 
 // DNS: one message per UDP datagram, or behind a 2-byte length on TCP
 // (RFC 1035 4.2.2; several per chunk, or one split across chunks). Each
-// question of a message is one transaction whose dns.query is the
+// question of a request is one transaction whose dns.query is the
 // question's name, dotted, without the final dot, its bytes as sent
-// (Suricata's rendering; the root is empty). Names are read in place,
-// with compression pointers followed; nothing is allocated.
+// (Suricata's rendering; the root is empty). A response is one
+// transaction without dns.query, which, as in Suricata, matches requests
+// only: a dns.query rule alerts once per question, not again on the
+// answer. Names are read in place, with compression pointers followed;
+// nothing is allocated.
 
 const (
 	dnsHeaderLen = 12
@@ -162,10 +165,15 @@ func (w *Worker) dnsMessage(f *Flow, d int, msg []byte, off uint64, h Handler) {
 		info.QClass = binary.BigEndian.Uint16(msg[end+2:])
 		pos = end + 4
 		w.set.Reset()
-		w.set.Put(buffer.DNSQuery, name)
+		if !info.Response {
+			w.set.Put(buffer.DNSQuery, name)
+		}
 		w.tx = Tx{App: buffer.AppDNS, Dir: dirOf(d), Seq: f.seq, Off: off, DNS: info}
 		f.seq++
 		w.deliver(f, h)
+		if info.Response {
+			break // one transaction per answer, its first question's type
+		}
 	}
 	if qd > maxQuestions {
 		w.event(f, h, d, KindDNSMalformed, off, false)

@@ -125,7 +125,7 @@ func (w *Worker) firstBytes(f *Flow, d int, data []byte, h Handler) {
 func (w *Worker) decide(f *Flow, app buffer.App) {
 	f.app = app
 	f.final = true
-	f.p.Stats.Flows[app].Add(1)
+	w.stats.Flows[app]++
 	if app == buffer.AppHTTP {
 		if f.http == nil {
 			f.http = &httpFlow{}
@@ -146,7 +146,7 @@ func (w *Worker) giveUp(f *Flow, d int, h Handler) {
 	}
 	if f.probe[1-d].done {
 		f.final = true
-		f.p.Stats.Flows[buffer.AppNone].Add(1)
+		w.stats.Flows[buffer.AppNone]++
 	}
 }
 
@@ -180,7 +180,7 @@ func (f *Flow) probeTCP(d int, b []byte) (buffer.App, verdict) {
 func (w *Worker) detectDatagram(f *Flow, d int, b []byte, h Handler) {
 	if f.key.Proto != ipproto.UDP && f.key.Proto != ipproto.UDPLite {
 		f.final = true
-		f.p.Stats.Flows[buffer.AppNone].Add(1)
+		w.stats.Flows[buffer.AppNone]++
 		return
 	}
 	ok := false
