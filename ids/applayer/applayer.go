@@ -439,7 +439,7 @@ func (w *Worker) Datagram(f *Flow, dir buffer.Direction, payload []byte, h Handl
 	if !f.final {
 		w.detectDatagram(f, d, payload, h)
 	}
-	if f.app != buffer.AppDNS {
+	if f.app != buffer.AppDNS || f.disabled[d] {
 		return
 	}
 	w.stats.Bytes[buffer.AppDNS] += uint64(len(payload))

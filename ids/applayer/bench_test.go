@@ -211,4 +211,12 @@ func TestSteadyStateAllocs(t *testing.T) {
 	if used := p.MemoryInUse(); used != 0 {
 		t.Errorf("memory in use after all flows were released: %d", used)
 	}
+	st := w.Stats()
+	passes := uint64(23) // two warm-ups, AllocsPerRun's warm-up and its 20 runs
+	if got := st.Transactions[buffer.AppHTTP] + st.Transactions[buffer.AppDNS] + st.Transactions[buffer.AppTLS]; got != passes*uint64(bt.txs) {
+		t.Errorf("counted %d transactions, want %d", got, passes*uint64(bt.txs))
+	}
+	if st.Flows[buffer.AppNone] != 0 || st.Flows[buffer.AppTLS] != passes*uint64(len(bt.tls)) {
+		t.Errorf("flows by protocol: %v", st.Flows)
+	}
 }

@@ -29,6 +29,19 @@ type dnsStream struct {
 	need   int    // bytes of the message still to come
 	buf    []byte // a message split across chunks
 	start  uint64 // stream offset of the message's length prefix
+	bad    int    // malformed messages in a row
+}
+
+// maxMalformed is how many malformed messages in a row make a direction
+// garbage: its parser is disabled.
+const maxMalformed = 3
+
+// malformed reports a malformed message, and disables the direction at
+// the maxMalformed-th in a row.
+func (w *Worker) malformed(f *Flow, h Handler, d int, off uint64) {
+	s := &f.dns[d]
+	s.bad++
+	w.event(f, h, d, KindDNSMalformed, off, s.bad >= maxMalformed)
 }
 
 // dnsHeaderSane checks what every DNS message's header has: a defined
@@ -135,7 +148,7 @@ func readName(msg []byte, off int, dst []byte) ([]byte, int, bool) {
 // dnsMessage parses one message and hands a transaction per question.
 func (w *Worker) dnsMessage(f *Flow, d int, msg []byte, off uint64, h Handler) {
 	if len(msg) < dnsHeaderLen {
-		w.event(f, h, d, KindDNSMalformed, off, false)
+		w.malformed(f, h, d, off)
 		return
 	}
 	info := DNSInfo{
@@ -146,6 +159,7 @@ func (w *Worker) dnsMessage(f *Flow, d int, msg []byte, off uint64, h Handler) {
 	}
 	qd := int(binary.BigEndian.Uint16(msg[4:]))
 	if qd == 0 {
+		f.dns[d].bad = 0
 		// A message without a question (an UPDATE's zone is one; a
 		// NOTIFY may have none): a transaction without dns.query.
 		w.set.Reset()
@@ -158,9 +172,10 @@ func (w *Worker) dnsMessage(f *Flow, d int, msg []byte, off uint64, h Handler) {
 	for range min(qd, maxQuestions) {
 		name, end, ok := readName(msg, pos, w.name[:0])
 		if !ok || end+4 > len(msg) {
-			w.event(f, h, d, KindDNSMalformed, off, false)
+			w.malformed(f, h, d, off)
 			return
 		}
+		f.dns[d].bad = 0
 		info.QType = binary.BigEndian.Uint16(msg[end:])
 		info.QClass = binary.BigEndian.Uint16(msg[end+2:])
 		pos = end + 4
@@ -176,7 +191,7 @@ func (w *Worker) dnsMessage(f *Flow, d int, msg []byte, off uint64, h Handler) {
 		}
 	}
 	if qd > maxQuestions {
-		w.event(f, h, d, KindDNSMalformed, off, false)
+		w.malformed(f, h, d, off)
 	}
 }
 

@@ -165,3 +165,21 @@ func TestDNSDetectionAwayFromPort53(t *testing.T) {
 		t.Errorf("port 53: got\n%s", got)
 	}
 }
+
+// TestDNSGarbage: three malformed messages in a row disable the
+// direction; a good one between them resets the count.
+func TestDNSGarbage(t *testing.T) {
+	bad := msg(1, 0xc0, 12, 0, 1, 0, 1)
+	good := dnsQuery(t, "ok.example.", dns.TypeA)
+	p := mustNew(t, Config{})
+	got := run(t, p, dnsKey, []section{
+		{dir: buffer.ToServer, data: good},
+		{dir: buffer.ToServer, data: bad}, {dir: buffer.ToServer, data: bad}, {dir: buffer.ToServer, data: good},
+		{dir: buffer.ToServer, data: bad}, {dir: buffer.ToServer, data: bad}, {dir: buffer.ToServer, data: bad},
+		{dir: buffer.ToServer, data: good},
+	}, nil)
+	if k := kinds(got); strings.Join(k, " ") != "dns_malformed dns_malformed dns_malformed dns_malformed dns_malformed!" ||
+		strings.Count(got, "tx dns") != 2 {
+		t.Errorf("events %v\n%s", k, got)
+	}
+}

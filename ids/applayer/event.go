@@ -96,8 +96,9 @@ const (
 
 	// KindDNSMalformed: a DNS message whose header or question overruns
 	// it, or whose name is invalid (a label over 63 bytes, a name over
-	// 255, a compression loop). Over TCP a length prefix too short for a
-	// header disables.
+	// 255, a compression loop). The third in a row disables the
+	// direction (garbage), and so does, over TCP, a length prefix too
+	// short for a header.
 	KindDNSMalformed
 	numKinds
 )
@@ -123,9 +124,11 @@ func (k Kind) String() string {
 }
 
 // Event is one anomaly in a flow's application layer: the IDS turns it
-// into an EVE record. Off is the offset in the direction's stream (the
-// bytes the parser was given before, gaps included) where the message
-// concerned starts or the fault was found; 0 for a datagram.
+// into an EVE record. Off is an offset in the direction's stream (the
+// bytes given before, gaps included): the start of the message (or TLS
+// record) concerned, or, for a fault in chunk framing and for a gap, the
+// byte where it was found; never one that depends on how the stream was
+// cut into chunks. It is 0 for a datagram.
 type Event struct {
 	Kind Kind
 	App  buffer.App

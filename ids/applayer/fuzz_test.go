@@ -25,15 +25,15 @@ var fuzzConfig = Config{
 	Memcap:            16 << 10,
 }
 
-// checker is a Handler that checks every transaction against the bounds.
+// checker is a Handler that checks every transaction against the
+// bounds, and records what it saw.
 type checker struct {
-	t   *testing.T
-	p   *Parsers
-	txs int
+	t *testing.T
+	p *Parsers
+	recorder
 }
 
 func (c *checker) Transaction(f *Flow, tx *Tx) {
-	c.txs++
 	cfg := c.p.cfg
 	limits := map[buffer.ID]int{
 		buffer.HTTPRequestBody: cfg.RequestBodyLimit,
@@ -58,23 +58,54 @@ func (c *checker) Transaction(f *Flow, tx *Tx) {
 	if used := c.p.MemoryInUse(); used > cfg.Memcap {
 		c.t.Fatalf("memory in use %d over the cap %d", used, cfg.Memcap)
 	}
+	c.recorder.Transaction(f, tx)
 }
 
 func (c *checker) Event(f *Flow, ev Event) {
 	if ev.Kind == KindNone || ev.Kind >= numKinds {
 		c.t.Fatalf("event of kind %d", ev.Kind)
 	}
+	c.recorder.Event(f, ev)
 }
 
-// fuzzStream drives one flow from a fuzzer's input: a sequence of
-// operations, each a byte (bits 0-1: to_server data, to_client data, a
-// gap, a close; bit 2: the other direction for a gap or close), a length
-// byte and, for data, that many bytes.
+// fuzzStream drives one flow from a fuzzer's input, twice: as the input
+// cuts it, and with every piece of data cut again in two. Both runs must
+// stay within the bounds and see the same transactions and events.
 func fuzzStream(t *testing.T, key flow.Key, in []byte) {
-	p := mustNew(t, fuzzConfig)
+	cfg := fuzzConfig
+	fuzzOnce(t, key, cfg, in, false)
+	// The memory cap depends on how buffers grew, which depends on the
+	// cuts: compare with a cap that is never reached.
+	cfg.Memcap = 1 << 30
+	whole := fuzzOnce(t, key, cfg, in, false)
+	cut := fuzzOnce(t, key, cfg, in, true)
+	if whole != cut {
+		t.Fatalf("cutting the data changed the result:\n%s\nwhole:\n%s", cut, whole)
+	}
+}
+
+// fuzzOnce runs the operations of in: each a byte (bits 0-1: to_server
+// data, to_client data, a gap, a close, the rest of the input as data;
+// bit 0 also the direction of a gap or close), a length byte and, for
+// data, that many bytes.
+func fuzzOnce(t *testing.T, key flow.Key, cfg Config, in []byte, cut bool) string {
+	p := mustNew(t, cfg)
 	w := p.NewWorker()
 	c := &checker{t: t, p: p}
 	f := p.NewFlow(key)
+	feed := func(dir buffer.Direction, b []byte) {
+		if key.Proto == ipproto.UDP {
+			w.Datagram(f, dir, b, c) // a datagram is not cut
+			return
+		}
+		pieces := [][]byte{b}
+		if cut && len(b) > 1 {
+			pieces = [][]byte{b[:len(b)/2], b[len(b)/2:]}
+		}
+		for _, b := range pieces {
+			w.Stream(f, dir, b, c)
+		}
+	}
 	for k := 0; len(in) >= 2 && k < 256; k++ {
 		op, n := in[0], int(in[1])
 		in = in[2:]
@@ -85,19 +116,14 @@ func fuzzStream(t *testing.T, key flow.Key, in []byte) {
 		switch op >> 1 & 3 {
 		case 0:
 			n = min(n, len(in))
-			if key.Proto == ipproto.UDP {
-				w.Datagram(f, dir, in[:n], c)
-			} else {
-				w.Stream(f, dir, in[:n], c)
-			}
+			feed(dir, in[:n])
 			in = in[n:]
 		case 1:
 			w.Gap(f, dir, uint64(n)+1, c)
 		case 2:
 			w.Close(f, dir, c)
 		default:
-			// A long data operation: the rest of the input.
-			w.Stream(f, dir, in, c)
+			feed(dir, in)
 			in = nil
 		}
 		if used := p.MemoryInUse(); used > p.cfg.Memcap {
@@ -110,6 +136,7 @@ func fuzzStream(t *testing.T, key flow.Key, in []byte) {
 	if used := p.MemoryInUse(); used != 0 {
 		t.Fatalf("memory in use after release: %d", used)
 	}
+	return c.String()
 }
 
 // ops encodes sections as fuzzer operations.

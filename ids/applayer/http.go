@@ -365,8 +365,10 @@ func (w *Worker) httpHead(f *Flow, d int, data []byte, h Handler) int {
 	n := 0
 	for n < len(data) {
 		st := ms.scan.step(data[n:], cfg.MaxLine)
-		off := f.off[d] + uint64(n)
 		n += st.n
+		// Events about a head are at the message's start: an offset
+		// within it would depend on how the stream was cut.
+		off := ms.start
 		if st.cutNow {
 			w.event(f, h, d, KindLineTooLong, off, false)
 		}
@@ -683,7 +685,7 @@ func (w *Worker) trailers(f *Flow, d int, data []byte, h Handler) int {
 	n := 0
 	for n < len(data) {
 		st := ms.scan.step(data[n:], cfg.MaxLine)
-		off := f.off[d] + uint64(n)
+		off := ms.start
 		n += st.n
 		if st.cutNow {
 			w.event(f, h, d, KindLineTooLong, off, false)
