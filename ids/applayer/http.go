@@ -72,8 +72,8 @@ type lineScan struct {
 	lines     int  // non-empty lines completed
 	lineStart int  // where the line starts in the buffer
 	cut       bool // the line was cut to Config.MaxLine
-	// tail holds the last bytes of a cut line: a request line's protocol
-	// is at its end, past the cut.
+	// tail holds the line's last bytes: when a request line is cut, its
+	// protocol is there, past the cut.
 	tail  [16]byte
 	tailN int
 }
@@ -110,9 +110,7 @@ func (sc *lineScan) step(data []byte, maxLine int) lineStep {
 			sc.cut, st.cutNow = true, true
 		}
 	}
-	if sc.cut {
-		sc.keepTail(content)
-	}
+	sc.keepTail(content)
 	sc.lineLen += len(content)
 	if st.done {
 		st.empty = sc.lineLen == 0 || sc.lineLen == 1 && sc.first == '\r'
