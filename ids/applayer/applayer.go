@@ -115,8 +115,11 @@ type HTTPInfo struct {
 	// Status is a response's status code (0 for a request, or an
 	// HTTP/0.9 response, which has none).
 	Status int
-	// BodyLen is the body's length as framed (before decompression),
-	// counted up to the moment of delivery.
+	// BodyLen is the body's length as framed (before decompression):
+	// all of it when the message was read to its end; for a message
+	// delivered early, the bytes up to the first one past the body limit
+	// (so more than the limit), or those held when the memory cap
+	// refused more.
 	BodyLen uint64
 	// Truncated says the inspected body is not all of it: the body
 	// limit, a gap, the memory cap or the end of the stream cut it.

@@ -591,6 +591,7 @@ func (w *Worker) startBody(f *Flow, d int, h Handler, partial bool) {
 func (w *Worker) httpBody(f *Flow, d int, b []byte, h Handler) {
 	hf := f.http
 	ms := &hf.msg[d]
+	prev := ms.bodyLen
 	ms.bodyLen += uint64(len(b))
 	if ms.delivered || ms.truncated {
 		return
@@ -605,15 +606,27 @@ func (w *Worker) httpBody(f *Flow, d int, b []byte, h Handler) {
 		if !f.grow(buf, len(take), base+limit) {
 			ms.truncated = true
 			w.event(f, h, d, KindMemcap, ms.start, false)
-			w.deliverMsg(f, d, h, false)
+			w.deliverEarly(f, d, h, prev)
 			return
 		}
 		*buf = append(*buf, take...)
 	}
 	if len(take) < len(b) {
+		// Framed up to the first byte past the limit: a length that
+		// does not depend on how the body came in chunks.
 		ms.truncated = true
-		w.deliverMsg(f, d, h, false)
+		w.deliverEarly(f, d, h, prev+uint64(len(take))+1)
 	}
+}
+
+// deliverEarly delivers a message before its end, with the body length
+// framed so far given as n.
+func (w *Worker) deliverEarly(f *Flow, d int, h Handler, n uint64) {
+	ms := &f.http.msg[d]
+	all := ms.bodyLen
+	ms.bodyLen = n
+	w.deliverMsg(f, d, h, false)
+	ms.bodyLen = all
 }
 
 // chunkSize reads a chunk-size line.

@@ -81,7 +81,7 @@ func TestLimits(t *testing.T) {
 			name: "request body over the limit",
 			cfg:  Config{RequestBodyLimit: 10},
 			secs: []section{req("POST /up HTTP/1.0\r\nContent-Length: 300\r\n\r\n" + big + "GET /after HTTP/1.0\r\n\r\n")},
-			has:  []string{`http.request_body "xxxxxxxxxx"`, "body_len=300 truncated=true", `http.uri "/after"`},
+			has:  []string{`http.request_body "xxxxxxxxxx"`, "body_len=11 truncated=true", `http.uri "/after"`},
 		},
 		{
 			name: "response body at the limit exactly",
