@@ -6,7 +6,6 @@ import (
 
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ids/buffer"
-	"github.com/rampart-fw/rampart/ipproto"
 )
 
 // Parsers is the shared part of the application layer: the
@@ -448,6 +447,3 @@ func (w *Worker) Datagram(f *Flow, dir buffer.Direction, payload []byte, h Handl
 	w.stats.Bytes[buffer.AppDNS] += uint64(len(payload))
 	w.dnsMessage(f, d, payload, 0, h)
 }
-
-// flowProto is the transport of f.
-func (f *Flow) flowProto() ipproto.Proto { return f.key.Proto }

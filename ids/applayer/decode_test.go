@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -14,36 +15,32 @@ import (
 	"github.com/rampart-fw/rampart/ids/buffer"
 )
 
-func gz(b []byte) []byte {
+// compress returns b through the writer w makes.
+func compress(b []byte, w func(io.Writer) io.WriteCloser) []byte {
 	var out bytes.Buffer
-	w := gzip.NewWriter(&out)
-	w.Write(b)
-	w.Close()
+	c := w(&out)
+	c.Write(b)
+	c.Close()
 	return out.Bytes()
+}
+
+func gz(b []byte) []byte {
+	return compress(b, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
 }
 
 func zl(b []byte) []byte {
-	var out bytes.Buffer
-	w := zlib.NewWriter(&out)
-	w.Write(b)
-	w.Close()
-	return out.Bytes()
+	return compress(b, func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) })
 }
 
 func rawDeflate(b []byte) []byte {
-	var out bytes.Buffer
-	w, _ := flate.NewWriter(&out, flate.BestCompression)
-	w.Write(b)
-	w.Close()
-	return out.Bytes()
+	return compress(b, func(w io.Writer) io.WriteCloser {
+		c, _ := flate.NewWriter(w, flate.BestCompression)
+		return c
+	})
 }
 
 func br(b []byte) []byte {
-	var out bytes.Buffer
-	w := brotli.NewWriter(&out)
-	w.Write(b)
-	w.Close()
-	return out.Bytes()
+	return compress(b, func(w io.Writer) io.WriteCloser { return brotli.NewWriter(w) })
 }
 
 // response renders a response with the given Content-Encoding and body.

@@ -1,7 +1,6 @@
 package applayer
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -27,7 +26,6 @@ var (
 // per transaction and event, for golden comparisons.
 type recorder struct {
 	out []string
-	txs []*Tx
 }
 
 func (r *recorder) Transaction(f *Flow, tx *Tx) { r.out = append(r.out, renderTx(tx)) }
@@ -241,8 +239,4 @@ func bytewise(b []byte) [][]byte {
 		out[i] = b[i : i+1 : i+1]
 	}
 	return out
-}
-
-func quoteLines(b []byte) string {
-	return strings.ReplaceAll(string(bytes.TrimSpace(b)), "\n", "\n  ")
 }

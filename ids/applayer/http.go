@@ -291,17 +291,13 @@ func (w *Worker) httpStream(f *Flow, d int, data []byte, h Handler) {
 		case stHead:
 			n = w.httpHead(f, d, data, h)
 		case stBodyLength:
-			n = int(min(uint64(len(data)), ms.remain))
-			w.httpBody(f, d, data[:n], h)
-			if ms.remain -= uint64(n); ms.remain == 0 {
+			if n = w.bodyPart(f, d, data, h); ms.remain == 0 {
 				w.msgEnd(f, d, h)
 			}
 		case stChunkSize:
 			n = w.chunkSize(f, d, data, h)
 		case stChunkData:
-			n = int(min(uint64(len(data)), ms.remain))
-			w.httpBody(f, d, data[:n], h)
-			if ms.remain -= uint64(n); ms.remain == 0 {
+			if n = w.bodyPart(f, d, data, h); ms.remain == 0 {
 				ms.state, ms.chunk = stChunkEnd, chunkScan{}
 			}
 		case stChunkEnd:
@@ -582,6 +578,16 @@ func (w *Worker) startBody(f *Flow, d int, h Handler, partial bool) {
 	default:
 		w.msgEnd(f, d, h)
 	}
+}
+
+// bodyPart takes the bytes of data that belong to a body of known
+// length (or to a chunk), and returns how many.
+func (w *Worker) bodyPart(f *Flow, d int, data []byte, h Handler) int {
+	ms := &f.http.msg[d]
+	n := int(min(uint64(len(data)), ms.remain))
+	ms.remain -= uint64(n)
+	w.httpBody(f, d, data[:n], h)
+	return n
 }
 
 // httpBody takes body bytes: held for inspection up to the body limit.
