@@ -337,10 +337,14 @@ type Worker struct {
 
 	arena []byte   // normalised buffers of the transaction being delivered
 	hdrs  []header // a head's headers
-	table []int32  // header-name hash table for merging repeated headers
-	dec   decoder
-	body  [2][]byte // decoded bodies: request, response
-	name  [maxName]byte
+	// hdrsOf is the block hdrs was read from, while it may be reused:
+	// within one call, until another head is read (a buffer may then
+	// be refilled in place).
+	hdrsOf []byte
+	table  []int32 // header-name hash table for merging repeated headers
+	dec    decoder
+	body   [2][]byte // decoded bodies: request, response
+	name   [maxName]byte
 }
 
 // NewWorker returns a worker for one goroutine.
@@ -354,6 +358,7 @@ func (w *Worker) Stats() Stats { return w.stats }
 // stream, in order and contiguous with the previous ones; chunks may be
 // of any size and cut anywhere.
 func (w *Worker) Stream(f *Flow, dir buffer.Direction, data []byte, h Handler) {
+	w.hdrsOf = nil
 	d, ok := dirIndex(dir)
 	if !ok || len(data) == 0 || f.closed[d] {
 		return
@@ -390,6 +395,7 @@ func (w *Worker) feed(f *Flow, d int, data []byte, h Handler) {
 // skip them (inside a body or a TLS record) does; elsewhere it is
 // disabled with KindGap.
 func (w *Worker) Gap(f *Flow, dir buffer.Direction, n uint64, h Handler) {
+	w.hdrsOf = nil
 	d, ok := dirIndex(dir)
 	if !ok || n == 0 || f.closed[d] {
 		return
@@ -419,6 +425,7 @@ func (w *Worker) Gap(f *Flow, dir buffer.Direction, n uint64, h Handler) {
 // a capture): a response whose body runs to the end of the connection is
 // delivered, and so is a message cut short, as far as it was read.
 func (w *Worker) Close(f *Flow, dir buffer.Direction, h Handler) {
+	w.hdrsOf = nil
 	d, ok := dirIndex(dir)
 	if !ok || f.closed[d] {
 		return
@@ -434,6 +441,7 @@ func (w *Worker) Close(f *Flow, dir buffer.Direction, h Handler) {
 
 // Datagram gives the parsers of f one UDP datagram's payload.
 func (w *Worker) Datagram(f *Flow, dir buffer.Direction, payload []byte, h Handler) {
+	w.hdrsOf = nil
 	d, ok := dirIndex(dir)
 	if !ok {
 		return

@@ -10,8 +10,10 @@ import "github.com/rampart-fw/rampart/ids/buffer"
 
 // fillRequest puts a request's buffers. h receives the body's decoding
 // events (nil: none are reported, the request was already delivered
-// once); complete says the body held is the whole body.
-func (w *Worker) fillRequest(f *Flow, rec *record, h Handler, complete bool) {
+// once); complete says the body held is the whole body; headers says
+// the header and cookie buffers are wanted (not for a response, whose
+// own replace them).
+func (w *Worker) fillRequest(f *Flow, rec *record, h Handler, complete, headers bool) {
 	s := &w.set
 	head := rec.buf[:rec.headLen]
 	line, block := splitLine(head)
@@ -25,7 +27,10 @@ func (w *Worker) fillRequest(f *Flow, rec *record, h Handler, complete bool) {
 		s.Put(buffer.HTTPURI, w.arena[start:len(w.arena):len(w.arena)])
 	}
 	hs := w.headerList(block)
-	w.mergeHeaders(hs)
+	if headers && !rec.simple {
+		w.mergeHeaders(hs)
+		w.putHeaders(hs, block, "cookie")
+	}
 	// http.host: the URI's authority wins over the Host header (RFC
 	// 9112 3.2.2, and libhtp).
 	hostHdr := int32(-1)
@@ -48,27 +53,16 @@ func (w *Worker) fillRequest(f *Flow, rec *record, h Handler, complete bool) {
 		w.arena = appendNormHost(w.arena, hostOf(v), false)
 		s.Put(buffer.HTTPHost, w.arena[start:len(w.arena):len(w.arena)])
 	}
-	if !rec.simple {
-		w.putHeaders(hs, block, "cookie")
-	}
-	for i := range hs {
-		if hs[i].first == int32(i) && eqFold(hs[i].name, "user-agent") {
-			s.Put(buffer.HTTPUserAgent, w.mergedValue(hs, int32(i)))
-			break
-		}
-	}
+	w.putUserAgent(hs)
 	w.body[0] = w.decodeBody(f, w.body[0][:0], rec.buf[rec.headLen:], rec.codings, f.p.cfg.RequestBodyLimit, h, 0, complete)
 	s.Put(buffer.HTTPRequestBody, w.body[0])
 }
 
-// fillResponse puts a response's buffers, over its request's: the
-// header and cookie buffers become the response's.
+// fillResponse puts a response's buffers (its request's are put after,
+// without their header and cookie buffers).
 func (w *Worker) fillResponse(f *Flow, ms *msgState, h Handler, complete bool) {
 	s := &w.set
 	buf := f.http.respBuf
-	s.Delete(buffer.HTTPHeader)
-	s.Delete(buffer.HTTPHeaderRaw)
-	s.Delete(buffer.HTTPCookie)
 	if !ms.info.simple {
 		line, block := splitLine(buf[:ms.headLen])
 		sl := parseStatusLine(line)
@@ -80,6 +74,28 @@ func (w *Worker) fillResponse(f *Flow, ms *msgState, h Handler, complete bool) {
 	}
 	w.body[1] = w.decodeBody(f, w.body[1][:0], buf[ms.headLen:], ms.info.codings, f.p.cfg.ResponseBodyLimit, h, 1, complete)
 	s.Put(buffer.FileData, w.body[1])
+}
+
+// putUserAgent puts http.user_agent: the User-Agent headers' values
+// joined by ", ", as Suricata documents for a repeated one.
+func (w *Worker) putUserAgent(hs []header) {
+	first := int32(-1)
+	for i := range hs {
+		if !eqFold(hs[i].name, "user-agent") {
+			continue
+		}
+		if first < 0 {
+			first = int32(i)
+			hs[i].next, hs[i].last = -1, int32(i)
+			continue
+		}
+		hs[hs[first].last].next = int32(i)
+		hs[first].last = int32(i)
+		hs[i].next = -1
+	}
+	if first >= 0 {
+		w.set.Put(buffer.HTTPUserAgent, w.mergedValue(hs, first))
+	}
 }
 
 // putHeaders puts http.header.raw (the header lines as sent, with the

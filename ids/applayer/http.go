@@ -63,6 +63,7 @@ type record struct {
 	headDone bool
 	reqDone  bool
 	respDone bool
+	whole    bool // the request was delivered with its whole body
 }
 
 // lineScan follows the line being read in a head or in trailers.
@@ -438,6 +439,7 @@ func (w *Worker) headEnd(f *Flow, d int, h Handler, partial bool) {
 }
 
 func (w *Worker) requestHeadEnd(f *Flow, h Handler, partial bool) {
+	w.hdrsOf = nil
 	hf := f.http
 	ms := &hf.msg[0]
 	rec := ms.rec
@@ -488,6 +490,7 @@ func (w *Worker) requestHeadEnd(f *Flow, h Handler, partial bool) {
 }
 
 func (w *Worker) responseHeadEnd(f *Flow, h Handler, partial bool) {
+	w.hdrsOf = nil
 	hf := f.http
 	ms := &hf.msg[1]
 	if partial {
@@ -858,7 +861,8 @@ func (w *Worker) deliverMsg(f *Flow, d int, h Handler, finished bool) {
 	w.tx.HTTP = HTTPInfo{Version: ms.info.version, BodyLen: ms.bodyLen, Truncated: ms.truncated || !finished}
 	if d == 0 {
 		rec := ms.rec
-		w.fillRequest(f, rec, h, !w.tx.HTTP.Truncated)
+		rec.whole = !w.tx.HTTP.Truncated
+		w.fillRequest(f, rec, h, rec.whole, true)
 		w.tx.Seq = rec.seq
 		w.deliver(f, h)
 		rec.reqDone = true
@@ -866,15 +870,15 @@ func (w *Worker) deliverMsg(f *Flow, d int, h Handler, finished bool) {
 		return
 	}
 	rec := ms.rec
+	w.tx.HTTP.Status = ms.info.status
+	w.fillResponse(f, ms, h, !w.tx.HTTP.Truncated)
 	if rec != nil {
-		w.fillRequest(f, rec, nil, false)
+		w.fillRequest(f, rec, nil, rec.whole, false)
 		w.tx.Seq = rec.seq
 		w.tx.HTTP.Paired = true
 	} else {
 		w.tx.Seq = hf.seq
 	}
-	w.tx.HTTP.Status = ms.info.status
-	w.fillResponse(f, ms, h, !w.tx.HTTP.Truncated)
 	w.deliver(f, h)
 	if rec != nil {
 		rec.respDone = true

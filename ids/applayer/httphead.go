@@ -159,8 +159,15 @@ type header struct {
 }
 
 // headerList parses the header lines of block (the head after its start
-// line) into w.hdrs; folded values are joined in w.arena.
+// line) into w.hdrs; folded values are joined in w.arena. A head is read
+// for its framing and again for its buffers, usually at once: the list
+// is kept for the block it was read from (see w.hdrsOf).
 func (w *Worker) headerList(block []byte) []header {
+	if len(block) > 0 && len(w.hdrsOf) == len(block) && &w.hdrsOf[0] == &block[0] {
+		return w.hdrs
+	}
+	w.hdrsOf = nil
+	folded := false
 	hs := w.hdrs[:0]
 	for len(block) > 0 {
 		line, rest := splitLine(block)
@@ -172,6 +179,7 @@ func (w *Worker) headerList(block []byte) []header {
 			// obs-fold: the previous value goes on after a space.
 			prev := &hs[len(hs)-1]
 			v := trimLWS(line)
+			folded = true // values in the arena: not kept past its reset
 			if prev.flags&hdrFolded == 0 {
 				start := len(w.arena)
 				w.arena = append(w.arena, prev.value...)
@@ -213,6 +221,9 @@ func (w *Worker) headerList(block []byte) []header {
 		hs = append(hs, hd)
 	}
 	w.hdrs = hs
+	if !folded {
+		w.hdrsOf = block
+	}
 	return hs
 }
 
