@@ -223,6 +223,12 @@ func probeHTTP(b []byte, _ bool) verdict {
 			return pYes
 		}
 	}
+	// HTTP/2's connection preface has the shape of a request line; it
+	// is not HTTP/1.
+	const preface = "PRI * HTTP/2.0"
+	if len(b) >= len(preface) && string(b[:len(preface)]) == preface {
+		return pNo
+	}
 	more := false
 	for _, m := range httpMethods {
 		if len(b) > len(m) {

@@ -36,6 +36,7 @@ func TestDetection(t *testing.T) {
 		{"ssh banner", tcpKey, buffer.ToServer, "SSH-2.0-OpenSSH_9.6 Ubuntu\r\n", buffer.AppNone, false},
 		{"binary", tcpKey, buffer.ToServer, "\x00\x01\x02\x03garbage", buffer.AppNone, false},
 		{"smtp greeting", tcpKey, buffer.ToClient, "220 mail.example ESMTP\r\n", buffer.AppNone, false},
+		{"http/2 preface", tcpKey, buffer.ToServer, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", buffer.AppNone, false},
 	} {
 		for _, split := range []func([]byte) [][]byte{nil, bytewise} {
 			p := mustNew(t, Config{})
