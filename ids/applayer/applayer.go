@@ -72,8 +72,9 @@ func (p *Parsers) charge(n int) bool {
 }
 
 // Handler receives what the parsers find in a flow. Its methods are
-// called synchronously from the Worker's methods; the Tx, its Buffers
-// and everything they refer to are valid only during the call.
+// called synchronously from the Worker's methods and must not call the
+// Worker; the Tx, its Buffers and everything they refer to are valid
+// only during the call.
 type Handler interface {
 	// Transaction is called once per completed request, response, DNS
 	// question of a request, DNS response or ClientHello.
