@@ -289,6 +289,15 @@ func (f *Flow) App() buffer.App { return f.app }
 // Detected reports whether protocol detection is over: App is then final.
 func (f *Flow) Detected() bool { return f.final }
 
+// gather copies into dst, of which *have bytes are filled, what data
+// has of the rest: a fixed-size header split across chunks. It returns
+// the bytes taken.
+func gather(dst []byte, have *int, data []byte) int {
+	n := copy(dst[*have:], data)
+	*have += n
+	return n
+}
+
 // grow makes room for n more bytes in *b, charging the memory cap for
 // what it adds; false when the cap refuses (the caller reports it). It
 // never grows past limit bytes of capacity.

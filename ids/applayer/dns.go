@@ -204,21 +204,14 @@ func (w *Worker) dnsStream(f *Flow, d int, data []byte, h Handler) {
 				s.start = f.off[d]
 			}
 			// The length prefix, possibly split.
-			if s.lenN == 0 && len(data) >= 2 {
-				s.need = int(binary.BigEndian.Uint16(data))
-				data = data[2:]
-				f.off[d] += 2
-			} else {
-				s.lenBuf[s.lenN] = data[0]
-				s.lenN++
-				data = data[1:]
-				f.off[d]++
-				if s.lenN < 2 {
-					continue
-				}
-				s.need = int(binary.BigEndian.Uint16(s.lenBuf[:]))
+			n := gather(s.lenBuf[:], &s.lenN, data)
+			data = data[n:]
+			f.off[d] += uint64(n)
+			if s.lenN < len(s.lenBuf) {
+				break
 			}
 			s.lenN = 0
+			s.need = int(binary.BigEndian.Uint16(s.lenBuf[:]))
 			if s.need < dnsHeaderLen {
 				w.event(f, h, d, KindDNSMalformed, s.start, true)
 				s.need = 0

@@ -46,8 +46,7 @@ func (w *Worker) tlsStream(f *Flow, d int, data []byte, h Handler) {
 			if t.hdrN == 0 {
 				t.start = f.off[d]
 			}
-			n := copy(t.hdr[t.hdrN:], data)
-			t.hdrN += n
+			n := gather(t.hdr[:], &t.hdrN, data)
 			data = data[n:]
 			f.off[d] += uint64(n)
 			if t.hdrN < len(t.hdr) {
