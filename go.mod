@@ -3,6 +3,7 @@ module github.com/rampart-fw/rampart
 go 1.26.0
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/gaissmai/bart v0.30.0
 	github.com/gopacket/gopacket v1.7.7
 	github.com/miekg/dns v1.1.73
