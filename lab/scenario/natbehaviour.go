@@ -111,8 +111,8 @@ func (s *STUNServer) Log() string {
 
 // NATBehaviour is what an RFC 5780 discovery client reported.
 type NATBehaviour struct {
-	Mapping   string // "endpoint independent", "address dependent", "address and port dependent", "endpoint independent (no NAT)", or "inconclusive"
-	Filtering string // "endpoint independent", "address dependent", "address and port dependent", or "inconclusive"
+	Mapping   string         // "endpoint independent", "address dependent", "address and port dependent", "endpoint independent (no NAT)", or "inconclusive"
+	Filtering string         // "endpoint independent", "address dependent", "address and port dependent", or "inconclusive"
 	Mapped    netip.AddrPort // the first XOR-MAPPED-ADDRESS the server reported: the client as the outside sees it
 	Output    string         // the client's whole output
 }
