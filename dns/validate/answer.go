@@ -152,8 +152,16 @@ func signerOf(section []dns.RR, owner string, rtype uint16) (string, bool) {
 	return "", false
 }
 
-// zoneOf walks to signer and checks that the walk reached it as a zone.
-func (q *query) zoneOf(signer, what string) (chain, dnssec.Result, bool) {
+// zoneOf walks to signer, the zone an RRSIG names for data about name,
+// and checks that the walk reached it as a zone. The trust anchor closest
+// to name decides where the chain of trust starts: a signer above it (an
+// operator's anchor for a zone below an unsigned delegation, and an RRSIG
+// naming the insecure parent) would lead the walk out of the anchored
+// chain to where everything is Insecure, so it is Bogus instead.
+func (q *query) zoneOf(signer, name, what string) (chain, dnssec.Result, bool) {
+	if anchor, ok := q.r.v.ClosestAnchor(name); ok && !dns.IsSubDomain(anchor, signer) {
+		return chain{status: dnssec.Bogus}, bogus(dnssec.EDEBogus, "%s is signed by %s, above the trust anchor %s that covers it", what, signer, anchor), false
+	}
 	c := q.walk(signer)
 	if c.status != dnssec.Secure {
 		return c, c.result, false
@@ -188,7 +196,11 @@ func (q *query) validateRRset(set *rrset, m *dns.Msg) dnssec.Result {
 	if !dns.IsSubDomain(signer, set.owner) || set.rtype == dns.TypeDS && signer == set.owner && signer != "." {
 		return bogus(dnssec.EDEBogus, "%s is signed by %s, which may not sign it", what, signer)
 	}
-	c, r, ok := q.zoneOf(signer, what)
+	name := set.owner
+	if set.rtype == dns.TypeDS {
+		name = parentName(name)
+	}
+	c, r, ok := q.zoneOf(signer, name, what)
 	if !ok {
 		return r
 	}
@@ -251,7 +263,11 @@ func (q *query) validateNegative(name string, qtype uint16, m *dns.Msg) dnssec.R
 		if !dns.IsSubDomain(signer, name) {
 			return bogus(dnssec.EDEBogus, "denial of %s is signed by %s, which does not enclose it", what, signer)
 		}
-		c, r, ok := q.zoneOf(signer, "denial of "+what)
+		target := name
+		if qtype == dns.TypeDS && m.Rcode == dns.RcodeSuccess {
+			target = parentName(name)
+		}
+		c, r, ok := q.zoneOf(signer, target, "denial of "+what)
 		if !ok {
 			return r
 		}

@@ -26,6 +26,7 @@ type world struct {
 	stores  map[netip.Addr]*authoritative.Store
 	all     *authoritative.Store // every zone: the answers of an all-knowing upstream
 	rootKSK *authoritative.Key
+	ksk     map[string]*authoritative.Key // by zone, for anchors below the root
 }
 
 var (
@@ -61,6 +62,9 @@ type zoneSpec struct {
 	sign *signSpec
 	// tamper changes the signed records before the zone is served.
 	tamper func(rrs []dns.RR) ([]dns.RR, error)
+	// noDS leaves the zone's DS out of its parent: an island of
+	// security, reachable only through a trust anchor of its own.
+	noDS bool
 }
 
 type signSpec struct {
@@ -112,7 +116,10 @@ func buildWorld() (*world, error) {
 				}
 				return out, nil
 			}},
-		{origin: "unsigned.lab.", addr: "10.53.0.4", text: soaNS("unsigned.lab.", "ns.unsigned.lab.", "10.53.0.4") + "www IN A 192.0.2.44\n"},
+		{origin: "unsigned.lab.", addr: "10.53.0.4", text: soaNS("unsigned.lab.", "ns.unsigned.lab.", "10.53.0.4") + "www IN A 192.0.2.44\n" +
+			"island IN NS ns.island\nns.island IN A 10.53.0.7\n"},
+		{origin: "island.unsigned.lab.", addr: "10.53.0.7", sign: good, noDS: true,
+			text: soaNS("island.unsigned.lab.", "ns.island.unsigned.lab.", "10.53.0.7") + "www IN A 192.0.2.77\n"},
 		{origin: "expired.lab.", addr: "10.53.0.5", sign: &signSpec{inception: now.Add(-60 * 24 * time.Hour), expiration: now.Add(-30 * 24 * time.Hour)},
 			text: soaNS("expired.lab.", "ns.expired.lab.", "10.53.0.5") + "www IN A 192.0.2.55\n"},
 		{origin: "nsec3.lab.", addr: "10.53.0.6", sign: &signSpec{inception: good.inception, expiration: good.expiration, opts: &authoritative.SignOptions{NSEC3: true}},
@@ -120,7 +127,7 @@ func buildWorld() (*world, error) {
 	}
 	// Children first, so that each parent gets its children's DS.
 	ds := map[string][]dns.RR{}
-	w := &world{stores: map[netip.Addr]*authoritative.Store{}}
+	w := &world{stores: map[netip.Addr]*authoritative.Store{}, ksk: map[string]*authoritative.Key{}}
 	var zones []*authoritative.Zone
 	for i := len(specs) - 1; i >= 0; i-- {
 		s := specs[i]
@@ -149,7 +156,10 @@ func buildWorld() (*world, error) {
 			if err := authoritative.SignZone(z, []*authoritative.Key{ksk, zsk}, s.sign.inception, s.sign.expiration, s.sign.opts); err != nil {
 				return nil, fmt.Errorf("%s: %w", s.origin, err)
 			}
-			ds[s.origin] = []dns.RR{ksk.DS(dns.SHA256)}
+			if !s.noDS {
+				ds[s.origin] = []dns.RR{ksk.DS(dns.SHA256)}
+			}
+			w.ksk[s.origin] = ksk
 			if s.origin == "." {
 				w.rootKSK = ksk
 			}
