@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"math"
+
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/dns/dnssec"
 )
@@ -205,10 +207,39 @@ func (q *query) validateRRset(set *rrset, m *dns.Msg) dnssec.Result {
 		return r
 	}
 	r = q.r.v.VerifyRRset(set.rrs, m.Answer, c.keys, q.budget)
-	if r.Status != dnssec.Secure || r.Wildcard == "" {
-		return r
+	if r.Status == dnssec.Secure && r.Wildcard != "" {
+		ttl := r.TTL
+		r = q.proveWildcard(set, r.Wildcard, m, c.keys)
+		r.TTL = min(r.TTL, ttl)
 	}
-	return q.proveWildcard(set, r.Wildcard, m, c.keys)
+	if r.Status == dnssec.Secure {
+		capTTL(set.rrs, r.TTL)
+		capSigTTL(m.Answer, set.owner, set.rtype, r.TTL)
+	}
+	return r
+}
+
+// capTTL lowers the TTLs of rrs to ttl where they are higher: validated
+// data lives no longer than its RRSIG's Original TTL and the signature's
+// expiry allow (RFC 4035 section 5.3.3), which dnssec.Result.TTL says. The
+// response carries the capped TTLs, so that a client, and the wire-form
+// answer cache (which sees no RRSIG when the client did not set DO), keep
+// it no longer either.
+func capTTL(rrs []dns.RR, ttl uint32) {
+	for _, rr := range rrs {
+		if h := rr.Header(); h.Ttl > ttl {
+			h.Ttl = ttl
+		}
+	}
+}
+
+// capSigTTL applies capTTL to the RRSIGs in section that cover owner/rtype.
+func capSigTTL(section []dns.RR, owner string, rtype uint16, ttl uint32) {
+	for _, rr := range section {
+		if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == rtype && s.Hdr.Ttl > ttl && equalName(s.Hdr.Name, owner) {
+			s.Hdr.Ttl = ttl
+		}
+	}
 }
 
 // proveWildcard completes a wildcard answer with the proof that the name
@@ -247,6 +278,7 @@ func (q *query) validateNegative(name string, qtype uint16, m *dns.Msg) dnssec.R
 	}
 	signer, ok := signerOf(m.Ns, "", 0)
 	var keys dnssec.KeySet
+	soaTTL := uint32(math.MaxUint32)
 	if !ok {
 		target := name
 		if qtype == dns.TypeDS && m.Rcode == dns.RcodeSuccess {
@@ -273,13 +305,23 @@ func (q *query) validateNegative(name string, qtype uint16, m *dns.Msg) dnssec.R
 		}
 		keys = c.keys
 		if soa := rrsOf(m.Ns, signer, dns.TypeSOA); len(soa) > 0 {
-			if r := q.r.v.VerifyRRset(soa, m.Ns, keys, q.budget); r.Status != dnssec.Secure {
+			r := q.r.v.VerifyRRset(soa, m.Ns, keys, q.budget)
+			if r.Status != dnssec.Secure {
 				return r
 			}
+			soaTTL = r.TTL
 		}
 	}
+	var r dnssec.Result
 	if m.Rcode == dns.RcodeNameError {
-		return q.r.v.ProveNXDOMAIN(name, m.Ns, keys, q.budget)
+		r = q.r.v.ProveNXDOMAIN(name, m.Ns, keys, q.budget)
+	} else {
+		r = q.r.v.ProveNODATA(name, qtype, m.Ns, keys, q.budget)
 	}
-	return q.r.v.ProveNODATA(name, qtype, m.Ns, keys, q.budget)
+	if r.Status == dnssec.Secure {
+		// The proof lasts as long as its shortest-lived part.
+		r.TTL = min(r.TTL, soaTTL)
+		capTTL(m.Ns, r.TTL)
+	}
+	return r
 }

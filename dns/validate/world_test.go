@@ -90,16 +90,21 @@ func buildWorld() (*world, error) {
 			"example IN NS ns.example\nns.example IN A 10.53.0.3\n" +
 			"unsigned IN NS ns.unsigned\nns.unsigned IN A 10.53.0.4\n" +
 			"expired IN NS ns.expired\nns.expired IN A 10.53.0.5\n" +
-			"nsec3 IN NS ns.nsec3\nns.nsec3 IN A 10.53.0.6\n"},
+			"nsec3 IN NS ns.nsec3\nns.nsec3 IN A 10.53.0.6\n" +
+			"soon IN NS ns.soon\nns.soon IN A 10.53.0.8\n"},
 		{origin: "example.lab.", addr: "10.53.0.3", sign: good, text: soaNS("example.lab.", "ns.example.lab.", "10.53.0.3") +
 			"www IN A 192.0.2.80\nalias IN CNAME www\n*.wild IN A 192.0.2.99\n" +
 			"forged IN A 192.0.2.1\nstripped IN A 192.0.2.2\nwrongkey IN A 192.0.2.3\n" +
-			"out IN CNAME www.unsigned.lab.\n",
+			"out IN CNAME www.unsigned.lab.\nlongttl IN A 192.0.2.4\n",
 			tamper: func(rrs []dns.RR) ([]dns.RR, error) {
 				var out []dns.RR
 				for _, rr := range rrs {
 					h := rr.Header()
 					switch {
+					case h.Name == "longttl.example.lab." && h.Rrtype == dns.TypeA:
+						// The TTL is not signed; the RRSIG's Original TTL
+						// (3600) is.
+						h.Ttl = 86400
 					case h.Name == "forged.example.lab." && h.Rrtype == dns.TypeA:
 						rr.(*dns.A).A = netip.MustParseAddr("6.6.6.6").AsSlice()
 					case h.Name == "stripped.example.lab." && h.Rrtype == dns.TypeRRSIG && rr.(*dns.RRSIG).TypeCovered == dns.TypeA:
@@ -122,6 +127,8 @@ func buildWorld() (*world, error) {
 			text: soaNS("island.unsigned.lab.", "ns.island.unsigned.lab.", "10.53.0.7") + "www IN A 192.0.2.77\n"},
 		{origin: "expired.lab.", addr: "10.53.0.5", sign: &signSpec{inception: now.Add(-60 * 24 * time.Hour), expiration: now.Add(-30 * 24 * time.Hour)},
 			text: soaNS("expired.lab.", "ns.expired.lab.", "10.53.0.5") + "www IN A 192.0.2.55\n"},
+		{origin: "soon.lab.", addr: "10.53.0.8", sign: &signSpec{inception: now.Add(-30 * 24 * time.Hour), expiration: now.Add(20 * time.Minute)},
+			text: soaNS("soon.lab.", "ns.soon.lab.", "10.53.0.8") + "www IN A 192.0.2.88\n"},
 		{origin: "nsec3.lab.", addr: "10.53.0.6", sign: &signSpec{inception: good.inception, expiration: good.expiration, opts: &authoritative.SignOptions{NSEC3: true}},
 			text: soaNS("nsec3.lab.", "ns.nsec3.lab.", "10.53.0.6") + "www IN A 192.0.2.66\n*.wild IN A 192.0.2.67\n"},
 	}
