@@ -83,6 +83,9 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 				set, ok := r.cache.LookupRRset(name, dns.TypeCNAME, dns.ClassINET, now)
 				if ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) > 0 {
 					if cn, isCNAME := set.RRs[0].(*dns.CNAME); isCNAME {
+						if len(set.Sigs) == 0 && set.Rank == RankAnswerNonAuth {
+							res.answer = r.appendDNAME(res.answer, name, cn.Target, now)
+						}
 						res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
 						links++
 						name = lowerASCII(cn.Target)
@@ -133,6 +136,29 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			name = rep.next
 		default:
 			return nil, fmt.Errorf("resolver: internal error: iterate returned %s", rep.kind)
+		}
+	}
+}
+
+// appendDNAME appends to answer the cached DNAME (and its RRSIGs) that
+// made the unsigned CNAME from name to target, if there is one. The CNAME
+// a DNAME synthesises is cached on its own (at RankAnswerNonAuth, without
+// RRSIGs: servers make it unsigned, RFC 6672 section 5.3.1), and an answer
+// through it must carry the DNAME as the first answer did: a validator
+// judges the CNAME by the DNAME's signature, and a client learns the
+// redirection. Only unsigned CNAMEs of that rank pay for the lookups, one
+// per label above name.
+func (r *Resolver) appendDNAME(answer []dns.RR, name, target string, now time.Time) []dns.RR {
+	for owner := parentName(name); ; owner = parentName(owner) {
+		if set, ok := r.cache.LookupRRset(owner, dns.TypeDNAME, dns.ClassINET, now); ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) == 1 {
+			if d, ok := set.RRs[0].(*dns.DNAME); ok {
+				if t, ok := substituteDNAME(name, d); ok && equalName(t, target) {
+					return append(append(answer, set.RRs...), set.Sigs...)
+				}
+			}
+		}
+		if owner == "." {
+			return answer
 		}
 	}
 }

@@ -74,15 +74,24 @@ func (q *query) validateResponse(qname string, qtype uint16, m *dns.Msg) dnssec.
 		return bogus(dnssec.EDEBogus, "answer holds more than %d RRsets", maxAnswerSets)
 	}
 	for i := range sets {
-		if sets[i].rtype == dns.TypeCNAME && synthesised(&sets[i], sets) {
+		if sets[i].rtype == dns.TypeCNAME && synthesised(&sets[i], sets) >= 0 {
 			// Its security is the DNAME's (RFC 4035 section 5.3.4 does
 			// not apply: servers make these CNAMEs unsigned, RFC 6672
-			// section 5.3.1).
+			// section 5.3.1), checked in its turn.
 			continue
 		}
 		merge(q.validateRRset(&sets[i], m))
 		if worst.Status == dnssec.Bogus {
 			return worst
+		}
+	}
+	for i := range sets {
+		// A CNAME made from a DNAME lives no longer than the DNAME,
+		// whose TTL validation may have lowered.
+		if sets[i].rtype == dns.TypeCNAME {
+			if d := synthesised(&sets[i], sets); d >= 0 {
+				capTTL(sets[i].rrs, sets[d].rrs[0].Header().Ttl)
+			}
 		}
 	}
 
@@ -115,12 +124,12 @@ func (q *query) validateResponse(qname string, qtype uint16, m *dns.Msg) dnssec.
 	return worst
 }
 
-// synthesised reports whether the CNAME set is the one a DNAME in the
-// answer makes for its owner (RFC 6672 section 2.2).
-func synthesised(cn *rrset, sets []rrset) bool {
+// synthesised returns the index in sets of the DNAME set that makes the
+// CNAME set for its owner (RFC 6672 section 2.2), or -1.
+func synthesised(cn *rrset, sets []rrset) int {
 	c, ok := cn.rrs[0].(*dns.CNAME)
 	if !ok || len(cn.rrs) != 1 {
-		return false
+		return -1
 	}
 	for i := range sets {
 		if sets[i].rtype != dns.TypeDNAME {
@@ -132,10 +141,10 @@ func synthesised(cn *rrset, sets []rrset) bool {
 		}
 		prefix := cn.owner[:len(cn.owner)-len(sets[i].owner)]
 		if equalName(prefix+canonicalName(d.Target), canonicalName(c.Target)) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // signerOf returns the signer of the first RRSIG in section covering

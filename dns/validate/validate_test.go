@@ -305,3 +305,20 @@ func TestConcurrentQueries(t *testing.T) {
 		}
 	}
 }
+
+// TestDNAMEFromCache: an answer through a signed DNAME is Secure the
+// first time and when the resolver answers it again from its cache,
+// where the DNAME must come back with the CNAME made from it (the CNAME
+// alone is unsigned, RFC 6672 section 5.3.1, and would be Bogus).
+func TestDNAMEFromCache(t *testing.T) {
+	r, ci := newTestResolver(t, nil)
+	for i := range 2 {
+		m, err := r.Resolve(context.Background(), "www.dn.example.lab.", dns.TypeA, dns.ClassINET, true)
+		if err != nil || m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || !hasType(m.Answer, dns.TypeDNAME) || !hasType(m.Answer, dns.TypeA) {
+			t.Fatalf("query %d: err %v AD %v\n%s", i+1, err, m.AuthenticatedData, m)
+		}
+	}
+	if n := ci.take()["www.dn.example.lab. A"]; n != 2 {
+		t.Errorf("%d queries for the name reached the resolver, want 2", n)
+	}
+}

@@ -95,7 +95,7 @@ func buildWorld() (*world, error) {
 		{origin: "example.lab.", addr: "10.53.0.3", sign: good, text: soaNS("example.lab.", "ns.example.lab.", "10.53.0.3") +
 			"www IN A 192.0.2.80\nalias IN CNAME www\n*.wild IN A 192.0.2.99\n" +
 			"forged IN A 192.0.2.1\nstripped IN A 192.0.2.2\nwrongkey IN A 192.0.2.3\n" +
-			"out IN CNAME www.unsigned.lab.\nlongttl IN A 192.0.2.4\n",
+			"out IN CNAME www.unsigned.lab.\nlongttl IN A 192.0.2.4\ndn IN DNAME example.lab.\n",
 			tamper: func(rrs []dns.RR) ([]dns.RR, error) {
 				var out []dns.RR
 				for _, rr := range rrs {
@@ -211,7 +211,49 @@ func (t worldTransport) Exchange(ctx context.Context, server netip.AddrPort, q *
 	if st == nil {
 		return nil, fmt.Errorf("test world: no server at %s: %w", server, context.DeadlineExceeded)
 	}
+	if m := dnameAnswer(st, q, tcp); m != nil {
+		return m, nil
+	}
 	return answerFrom(st, q, tcp), nil
+}
+
+// dnameAnswer answers a query for a name below a DNAME of the zone (the
+// authoritative Store serves DNAMEs as plain data) as RFC 6672 section
+// 3.1 says: the signed DNAME and the unsigned CNAME made from it; the
+// resolver asks for the target. It returns nil for other queries.
+func dnameAnswer(st *authoritative.Store, q *dns.Msg, tcp bool) *dns.Msg {
+	name := q.Question[0].Name
+	for owner := name; ; {
+		off, end := dns.NextLabel(owner, 0)
+		if end {
+			return nil
+		}
+		owner = owner[off:]
+		dq := q.Copy()
+		dq.Question[0] = dns.Question{Name: owner, Qtype: dns.TypeDNAME, Qclass: dns.ClassINET}
+		dm := answerFrom(st, dq, tcp)
+		if dm.Rcode != dns.RcodeSuccess || !dm.Authoritative {
+			return nil
+		}
+		for _, rr := range dm.Answer {
+			d, ok := rr.(*dns.DNAME)
+			if !ok {
+				continue
+			}
+			m := new(dns.Msg)
+			m.SetReply(q)
+			m.Authoritative = true
+			m.Answer = append(m.Answer, dm.Answer...)
+			m.Answer = append(m.Answer, &dns.CNAME{
+				Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl},
+				Target: strings.TrimSuffix(name, d.Hdr.Name) + d.Target,
+			})
+			if opt := q.IsEdns0(); opt != nil {
+				m.SetEdns0(1232, opt.Do())
+			}
+			return m
+		}
+	}
 }
 
 func answerFrom(st *authoritative.Store, q *dns.Msg, tcp bool) *dns.Msg {
