@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/validate"
 	"golang.org/x/sys/unix"
 )
 
@@ -503,7 +504,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 			}
 		}
 	}
-	if s.cfg.Cache != nil && err != nil && r.Rcode == dns.RcodeServerFailure {
+	if s.cfg.Cache != nil && err != nil && r.Rcode == dns.RcodeServerFailure && !errors.Is(err, validate.ErrBogus) {
 		// RFC 8767: when resolution fails, an expired answer is better
 		// than none (the cache decides whether serve-stale is on). A
 		// validation failure is not a failure to resolve: bogus data gets
