@@ -25,9 +25,12 @@ type result struct {
 // name-server address lookups it starts. It is used by one goroutine.
 type state struct {
 	r       *Resolver
-	queries int      // upstream queries sent, against MaxUpstreamQueries
-	depth   int      // nesting of name-server address lookups
-	active  []string // name servers whose addresses are being looked up
+	queries int // upstream queries sent, against MaxUpstreamQueries
+	// budget, when the caller shares one between its resolutions, is
+	// charged every upstream query too (see WithBudget).
+	budget *budget
+	depth  int      // nesting of name-server address lookups
+	active []string // name servers whose addresses are being looked up
 	// checked says the cache was just searched for the query name and
 	// type and held nothing for them, so that resolve starts with the
 	// network rather than asking the cache the same three questions again
@@ -607,7 +610,7 @@ func (st *state) ask(ctx context.Context, zone string, addr netip.Addr, name str
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
-		if st.queries >= r.cfg.MaxUpstreamQueries {
+		if st.queries >= r.cfg.MaxUpstreamQueries || st.budget != nil && !st.budget.take() {
 			r.stats.budget.Add(1)
 			return nil, fmt.Errorf("%w (%d queries)", ErrBudgetExhausted, r.cfg.MaxUpstreamQueries)
 		}

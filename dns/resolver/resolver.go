@@ -83,7 +83,11 @@ type Config struct {
 	// SERVFAIL at once. 0 means 4096.
 	MaxInFlight int
 	// MaxUpstreamQueries bounds the upstream queries of one client query,
-	// including those for name-server addresses; 0 means 64.
+	// including those for name-server addresses and, when the caller
+	// shares one budget between its Resolve calls (WithBudget, as
+	// dns/validate does for a query's DS and DNSKEY fetches), those of
+	// every resolution made for it; 0 means 64. Priming the root is the
+	// resolver's own work and charged to nobody.
 	MaxUpstreamQueries int
 	// MaxCNAMEChain bounds the CNAME and DNAME links of an answer; 0 means 12.
 	MaxCNAMEChain int
@@ -565,7 +569,7 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 		defer cancel()
-		st := &state{r: r, checked: missedAtStart}
+		st := &state{r: r, checked: missedAtStart, budget: budgetOf(ctx)}
 		res, err := st.resolve(wctx, name, qtype, false)
 		if err != nil && wctx.Err() != nil && !errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w (%v): %w", ErrTimeout, r.cfg.Timeout, err)

@@ -16,14 +16,18 @@ import (
 type query struct {
 	r       *Resolver
 	ctx     context.Context
-	budget  *dnssec.Budget
+	budget  *dnssec.Budget // &work
+	work    dnssec.Budget
 	now     time.Time
 	fetches int
 	limited bool
 }
 
 func (r *Resolver) newQuery(ctx context.Context) *query {
-	return &query{r: r, ctx: ctx, budget: r.v.NewBudget(), now: r.cfg.Clock.Now()}
+	q := &query{r: r, ctx: ctx, now: r.cfg.Clock.Now()}
+	r.v.InitBudget(&q.work)
+	q.budget = &q.work
+	return q
 }
 
 var errFetchLimit = errors.New("validate: fetch limit reached")

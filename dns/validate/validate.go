@@ -21,6 +21,15 @@ type Inner interface {
 	Resolve(ctx context.Context, qname string, qtype, qclass uint16, do bool) (*dns.Msg, error)
 }
 
+// Budgeter is an Inner that bounds the upstream work of one client query
+// as a whole: every resolution asked with the context WithBudget returns
+// draws on one budget (dns/resolver's Config.MaxUpstreamQueries), so that
+// the DS and DNSKEY fetches of a validation do not each get a fresh one.
+// dns/resolver's Resolver is one.
+type Budgeter interface {
+	WithBudget(ctx context.Context) context.Context
+}
+
 // ErrBogus is wrapped by the error Resolve returns with a SERVFAIL for an
 // answer that failed validation; the response carries the EDE.
 var ErrBogus = errors.New("validate: DNSSEC validation failed")
@@ -115,6 +124,9 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 // they are the query type. Responses the inner resolver failed (err set,
 // or an RCODE other than NOERROR and NXDOMAIN) pass through unvalidated.
 func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass uint16, do, cd bool) (*dns.Msg, error) {
+	if b, ok := r.inner.(Budgeter); ok {
+		ctx = b.WithBudget(ctx)
+	}
 	resp, err := r.inner.Resolve(ctx, qname, qtype, qclass, true)
 	if resp == nil {
 		resp = failure(qname, qtype, qclass, dns.RcodeServerFailure)

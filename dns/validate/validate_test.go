@@ -3,12 +3,15 @@ package validate
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/dnssec"
+	"github.com/rampart-fw/rampart/dns/resolver"
 )
 
 func edeOf(m *dns.Msg) (uint16, bool) {
@@ -320,5 +323,51 @@ func TestDNAMEFromCache(t *testing.T) {
 	}
 	if n := ci.take()["www.dn.example.lab. A"]; n != 2 {
 		t.Errorf("%d queries for the name reached the resolver, want 2", n)
+	}
+}
+
+// countingTransport counts the queries a resolver sends into the world.
+type countingTransport struct {
+	worldTransport
+	n atomic.Int64
+}
+
+func (t *countingTransport) Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error) {
+	t.n.Add(1)
+	return t.worldTransport.Exchange(ctx, server, q, tcp)
+}
+
+// TestOneUpstreamBudgetPerClientQuery: the resolver's MaxUpstreamQueries
+// bounds every upstream query one client query causes, its validation's
+// DS and DNSKEY fetches included, not each fetch on its own. A cold
+// query for www.example.lab. costs priming, three queries for the answer
+// and one DNSKEY fetch per zone: seven, none of its resolutions more than
+// three.
+func TestOneUpstreamBudgetPerClientQuery(t *testing.T) {
+	w := testWorld(t)
+	for _, tc := range []struct {
+		budget  int
+		secure  bool
+		maxSent int64
+	}{
+		{budget: 8, secure: true, maxSent: 7},
+		{budget: 4, secure: false, maxSent: 5}, // priming is the resolver's own, shared work
+	} {
+		tr := &countingTransport{worldTransport: worldTransport{w}}
+		inner, err := resolver.New(resolver.Config{
+			Transport: tr, DNSSECOK: true, QNAMEMinimisation: true, MaxUpstreamQueries: tc.budget,
+			RootHints: []dns.RR{mustRR(". 3600000 IN NS ns.root."), mustRR("ns.root. 3600000 IN A 10.53.0.1")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := New(inner, dnssec.New(dnssec.Config{Anchors: w.rootAnchors(t)}), Config{})
+		m, err := r.Resolve(context.Background(), "www.example.lab.", dns.TypeA, dns.ClassINET, true)
+		if tc.secure != (err == nil && m.AuthenticatedData) {
+			t.Errorf("budget %d: err %v AD %v, want secure %v\n%s", tc.budget, err, m.AuthenticatedData, tc.secure, m)
+		}
+		if n := tr.n.Load(); n > tc.maxSent {
+			t.Errorf("budget %d: %d upstream queries for one client query, want at most %d", tc.budget, n, tc.maxSent)
+		}
 	}
 }
