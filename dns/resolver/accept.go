@@ -71,6 +71,9 @@ type reply struct {
 	// claiming authority (see recursionLame), used only when no other
 	// server of the zone answers.
 	recLame bool
+	// repeat: the reply sends again data a validator found bogus (see
+	// Retry); it is never cached.
+	repeat bool
 }
 
 func badReply(format string, args ...any) *reply {

@@ -31,6 +31,13 @@ type state struct {
 	budget *budget
 	depth  int      // nesting of name-server address lookups
 	active []string // name servers whose addresses are being looked up
+	// avoid, in a resolution that retries after a validator found its
+	// answer bogus (Retry, Distrust), holds that data, one group of
+	// records per failure: cached entries that hold a group again are
+	// marked bogus for keep seconds and not used, and a server that sends
+	// one again is passed over for this question.
+	avoid [][]dns.RR
+	keep  uint32
 	// checked says the cache was just searched for the query name and
 	// type and held nothing for them, so that resolve starts with the
 	// network rather than asking the cache the same three questions again
@@ -74,25 +81,28 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			st.checked = false
 		} else if qtype != dns.TypeANY {
 			now := r.clock.Now()
-			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && answers(&set) {
+			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && answers(&set) && !st.distrusted(name, qtype, false, set.RRs, set.Sigs) {
 				res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
 				return res, nil
 			}
-			if neg, ok := r.cache.LookupNegative(name, qtype, dns.ClassINET, now); ok {
+			if neg, ok := r.cache.LookupNegative(name, qtype, dns.ClassINET, now); ok && !neg.Bogus && !st.distrusted(name, qtype, true, neg.Authority) {
 				res.rcode, res.authority = neg.Rcode, neg.Authority
 				return res, nil
 			}
 			if qtype != dns.TypeCNAME {
 				set, ok := r.cache.LookupRRset(name, dns.TypeCNAME, dns.ClassINET, now)
-				if ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) > 0 {
+				if ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) > 0 && !st.distrusted(name, dns.TypeCNAME, false, set.RRs, set.Sigs) {
 					if cn, isCNAME := set.RRs[0].(*dns.CNAME); isCNAME {
+						ok := true
 						if len(set.Sigs) == 0 && set.Rank == RankAnswerNonAuth {
-							res.answer = r.appendDNAME(res.answer, name, cn.Target, now)
+							res.answer, ok = st.appendDNAME(res.answer, name, cn.Target, now)
 						}
-						res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
-						links++
-						name = lowerASCII(cn.Target)
-						continue
+						if ok {
+							res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
+							links++
+							name = lowerASCII(cn.Target)
+							continue
+						}
 					}
 				}
 			}
@@ -150,18 +160,22 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 // through it must carry the DNAME as the first answer did: a validator
 // judges the CNAME by the DNAME's signature, and a client learns the
 // redirection. Only unsigned CNAMEs of that rank pay for the lookups, one
-// per label above name.
-func (r *Resolver) appendDNAME(answer []dns.RR, name, target string, now time.Time) []dns.RR {
+// per label above name. ok is false when the DNAME is one a validator
+// found bogus (see Retry): the CNAME made from it is not to be used.
+func (st *state) appendDNAME(answer []dns.RR, name, target string, now time.Time) (_ []dns.RR, ok bool) {
 	for owner := parentName(name); ; owner = parentName(owner) {
-		if set, ok := r.cache.LookupRRset(owner, dns.TypeDNAME, dns.ClassINET, now); ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) == 1 {
+		if set, ok := st.r.cache.LookupRRset(owner, dns.TypeDNAME, dns.ClassINET, now); ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) == 1 {
 			if d, ok := set.RRs[0].(*dns.DNAME); ok {
 				if t, ok := substituteDNAME(name, d); ok && equalName(t, target) {
-					return append(append(answer, set.RRs...), set.Sigs...)
+					if st.distrusted(owner, dns.TypeDNAME, false, set.RRs, set.Sigs) {
+						return answer, false
+					}
+					return append(append(answer, set.RRs...), set.Sigs...), true
 				}
 			}
 		}
 		if owner == "." {
-			return answer
+			return answer, true
 		}
 	}
 }
@@ -489,6 +503,20 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 		rep, err := st.ask(ctx, zs.zone, cd.addr, name, qtype)
 		if err != nil {
 			return nil, err
+		}
+		if st.repeatsBogus(rep) {
+			// The data a validator found bogus, again: another server
+			// of the zone may have the genuine data. Should none, the
+			// reply goes back as it is, for the validator to judge,
+			// but is not cached again.
+			r.stats.bogusRepeats.Add(1)
+			rep.repeat = true
+			cd.bad = true
+			last = cd.addr.String() + ": sent data that failed validation again"
+			if lastResort == nil {
+				lastResort = rep
+			}
+			continue
 		}
 		switch rep.kind {
 		case replyTimeout:
@@ -866,6 +894,9 @@ func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, name str
 
 // store caches what a reply allows, and remembers the zone cuts it shows.
 func (st *state) store(rep *reply) {
+	if rep.repeat {
+		return
+	}
 	r := st.r
 	now := r.clock.Now()
 	nsRefused := false

@@ -176,6 +176,17 @@ func (c *plainCache) LookupNegative(string, uint16, uint16, time.Time) (Negative
 	return Negative{}, false
 }
 func (c *plainCache) StoreNegative(Negative, time.Time) {}
+func (c *plainCache) MarkBogus(name string, qtype, _ uint16, negative bool, _ uint32, _ time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.sets[c.key(name, qtype)]
+	if !ok || negative {
+		return false
+	}
+	s.Rank = RankBogus
+	c.sets[c.key(name, qtype)] = s
+	return true
+}
 
 // TestGhostDomain: a delegation revoked at the parent must expire even when
 // its child servers keep answering with fresh NS sets and addresses (ghost

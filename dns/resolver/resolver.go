@@ -293,6 +293,7 @@ type counters struct {
 	oversized, crossZone, rankRejected, ttlCaps atomic.Uint64
 	labForeign                                  atomic.Uint64
 	gluelessLimited, zoneTriesLimited           atomic.Uint64
+	bogusRetries, bogusRepeats                  atomic.Uint64
 }
 
 // Stats are the resolver's counters since New.
@@ -350,6 +351,11 @@ type Stats struct {
 	// MaxZoneTries.
 	GluelessLimited  uint64
 	ZoneTriesLimited uint64
+	// BogusRetries counts resolutions asked again because a validator
+	// found their answer bogus (Retry); BogusRepeats, the upstream replies
+	// passed over during them for sending the bogus data again.
+	BogusRetries     uint64
+	BogusRepeats     uint64
 	ZoneCuts         int    // zone cuts remembered
 	ZoneCutEvictions uint64 // cuts dropped to stay within InfraMaxHosts
 	// Delegations counts the zones whose servers are remembered (see
@@ -484,6 +490,8 @@ func (r *Resolver) Stats() Stats {
 		TTLCapped:          s.ttlCaps.Load(),
 		GluelessLimited:    s.gluelessLimited.Load(),
 		ZoneTriesLimited:   s.zoneTriesLimited.Load(),
+		BogusRetries:       s.bogusRetries.Load(),
+		BogusRepeats:       s.bogusRepeats.Load(),
 		ZoneCuts:           r.cuts.len(),
 		ZoneCutEvictions:   r.cuts.evicted.Load(),
 

@@ -169,18 +169,21 @@ func signerOf(section []dns.RR, owner string, rtype uint16) (string, bool) {
 // operator's anchor for a zone below an unsigned delegation, and an RRSIG
 // naming the insecure parent) would lead the walk out of the anchored
 // chain to where everything is Insecure, so it is Bogus instead.
-func (q *query) zoneOf(signer, name, what string) (chain, dnssec.Result, bool) {
+// When the walk does not reach signer, the chain says why, or the data is
+// at fault (its RRSIG names a signer that cannot sign it): fault says
+// which.
+func (q *query) zoneOf(signer, name, what string) (c chain, r dnssec.Result, ok, fault bool) {
 	if anchor, ok := q.r.v.ClosestAnchor(name); ok && !dns.IsSubDomain(anchor, signer) {
-		return chain{status: dnssec.Bogus}, bogus(dnssec.EDEBogus, "%s is signed by %s, above the trust anchor %s that covers it", what, signer, anchor), false
+		return chain{status: dnssec.Bogus}, bogus(dnssec.EDEBogus, "%s is signed by %s, above the trust anchor %s that covers it", what, signer, anchor), false, true
 	}
-	c := q.walk(signer)
+	c = q.walk(signer)
 	if c.status != dnssec.Secure {
-		return c, c.result, false
+		return c, c.result, false, false
 	}
 	if c.zone != signer {
-		return c, bogus(dnssec.EDEBogus, "%s is signed by %s, which is no zone of the chain of trust (it ends at %s)", what, signer, c.zone), false
+		return c, bogus(dnssec.EDEBogus, "%s is signed by %s, which is no zone of the chain of trust (it ends at %s)", what, signer, c.zone), false, true
 	}
-	return c, dnssec.Result{}, true
+	return c, dnssec.Result{}, true, false
 }
 
 // unsigned judges data without RRSIGs: fine below an insecure cut, Bogus
@@ -193,7 +196,19 @@ func (q *query) unsigned(target, what string) (chain, dnssec.Result) {
 	return c, bogus(dnssec.EDERRSIGsMissing, "%s has no RRSIG, but zone %s is signed", what, c.zone)
 }
 
+// validateRRset validates one RRset of the answer with the keys of its
+// signer. When the RRset itself is Bogus (rather than the chain of trust
+// to its zone), its records and RRSIGs are what the query blames (see
+// query.blame).
 func (q *query) validateRRset(set *rrset, m *dns.Msg) dnssec.Result {
+	r, fault := q.checkRRset(set, m)
+	if r.Status == dnssec.Bogus && fault {
+		q.blame(append(append([]dns.RR(nil), set.rrs...), sigsOf(m.Answer, set.owner, set.rtype)...))
+	}
+	return r
+}
+
+func (q *query) checkRRset(set *rrset, m *dns.Msg) (r dnssec.Result, fault bool) {
 	what := set.owner + "/" + dns.Type(set.rtype).String()
 	signer, ok := signerOf(m.Answer, set.owner, set.rtype)
 	if !ok {
@@ -201,19 +216,19 @@ func (q *query) validateRRset(set *rrset, m *dns.Msg) dnssec.Result {
 		if set.rtype == dns.TypeDS {
 			target = parentName(target) // RFC 4035 section 3.1.4.1: the parent's data
 		}
-		_, r := q.unsigned(target, what)
-		return r
+		c, r := q.unsigned(target, what)
+		return r, c.status == dnssec.Secure
 	}
 	if !dns.IsSubDomain(signer, set.owner) || set.rtype == dns.TypeDS && signer == set.owner && signer != "." {
-		return bogus(dnssec.EDEBogus, "%s is signed by %s, which may not sign it", what, signer)
+		return bogus(dnssec.EDEBogus, "%s is signed by %s, which may not sign it", what, signer), true
 	}
 	name := set.owner
 	if set.rtype == dns.TypeDS {
 		name = parentName(name)
 	}
-	c, r, ok := q.zoneOf(signer, name, what)
+	c, r, ok, fault := q.zoneOf(signer, name, what)
 	if !ok {
-		return r
+		return r, fault
 	}
 	r = q.r.v.VerifyRRset(set.rrs, m.Answer, c.keys, q.budget)
 	if r.Status == dnssec.Secure && r.Wildcard != "" {
@@ -225,7 +240,18 @@ func (q *query) validateRRset(set *rrset, m *dns.Msg) dnssec.Result {
 		capTTL(set.rrs, r.TTL)
 		capSigTTL(m.Answer, set.owner, set.rtype, r.TTL)
 	}
-	return r
+	return r, true
+}
+
+// sigsOf returns the RRSIGs in section that cover owner/rtype.
+func sigsOf(section []dns.RR, owner string, rtype uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range section {
+		if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == rtype && equalName(s.Hdr.Name, owner) {
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 // capTTL lowers the TTLs of rrs to ttl where they are higher: validated
@@ -279,8 +305,18 @@ func hasDenial(rrs []dns.RR) bool {
 }
 
 // validateNegative validates an NXDOMAIN or NODATA answer for name/qtype:
-// the SOA, if signed, and the denial proof in the authority section.
+// the SOA, if signed, and the denial proof in the authority section. When
+// the proof itself is Bogus, the authority section is what the query
+// blames.
 func (q *query) validateNegative(name string, qtype uint16, m *dns.Msg) dnssec.Result {
+	r, fault := q.checkNegative(name, qtype, m)
+	if r.Status == dnssec.Bogus && fault {
+		q.blame(append([]dns.RR(nil), m.Ns...))
+	}
+	return r
+}
+
+func (q *query) checkNegative(name string, qtype uint16, m *dns.Msg) (dnssec.Result, bool) {
 	what := name + "/" + dns.Type(qtype).String()
 	if m.Rcode == dns.RcodeNameError {
 		what = name + " (NXDOMAIN)"
@@ -295,28 +331,28 @@ func (q *query) validateNegative(name string, qtype uint16, m *dns.Msg) dnssec.R
 		}
 		c := q.walk(target)
 		if c.status != dnssec.Secure {
-			return c.result
+			return c.result, false
 		}
 		// The proof calls say precisely what is missing: NSEC records
 		// (EDE 12) or their signatures (EDE 10).
 		keys = c.keys
 	} else {
 		if !dns.IsSubDomain(signer, name) {
-			return bogus(dnssec.EDEBogus, "denial of %s is signed by %s, which does not enclose it", what, signer)
+			return bogus(dnssec.EDEBogus, "denial of %s is signed by %s, which does not enclose it", what, signer), true
 		}
 		target := name
 		if qtype == dns.TypeDS && m.Rcode == dns.RcodeSuccess {
 			target = parentName(name)
 		}
-		c, r, ok := q.zoneOf(signer, target, "denial of "+what)
+		c, r, ok, fault := q.zoneOf(signer, target, "denial of "+what)
 		if !ok {
-			return r
+			return r, fault
 		}
 		keys = c.keys
 		if soa := rrsOf(m.Ns, signer, dns.TypeSOA); len(soa) > 0 {
 			r := q.r.v.VerifyRRset(soa, m.Ns, keys, q.budget)
 			if r.Status != dnssec.Secure {
-				return r
+				return r, true
 			}
 			soaTTL = r.TTL
 		}
@@ -332,5 +368,5 @@ func (q *query) validateNegative(name string, qtype uint16, m *dns.Msg) dnssec.R
 		r.TTL = min(r.TTL, soaTTL)
 		capTTL(m.Ns, r.TTL)
 	}
-	return r
+	return r, true
 }

@@ -21,6 +21,10 @@ type query struct {
 	now     time.Time
 	fetches int
 	limited bool
+	// blamed is the data the last validation found bogus (see blame);
+	// retries counts the tries again, against Config.MaxRetries.
+	blamed  []dns.RR
+	retries int
 }
 
 func (r *Resolver) newQuery(ctx context.Context) *query {
@@ -179,30 +183,70 @@ func (q *query) anchorKeys(zone string) link {
 	if err != nil {
 		return link{result: bogus(dnssec.EDEDNSKEYMissing, "DNSKEY of trust anchor %s: %v", zone, err)}
 	}
-	ks, r := q.r.v.VerifyDNSKEY(zone, rrsOf(m.Answer, zone, dns.TypeDNSKEY), m.Answer, nil, q.budget)
+	ks, r := q.zoneKeys(zone, m, nil)
 	if r.Status != dnssec.Secure {
 		return q.failed(r)
 	}
 	return link{kind: zoneSecure, keys: ks, expires: q.expiry(r.TTL)}
 }
 
+// zoneKeys validates zone's DNSKEY RRset in m against ds (the anchor when
+// empty), and asks for it again (see again) when it is Bogus.
+func (q *query) zoneKeys(zone string, m *dns.Msg, ds []dns.RR) (dnssec.KeySet, dnssec.Result) {
+	var ks dnssec.KeySet
+	judge := func(m *dns.Msg) dnssec.Result {
+		var r dnssec.Result
+		keys := rrsOf(m.Answer, zone, dns.TypeDNSKEY)
+		ks, r = q.r.v.VerifyDNSKEY(zone, keys, m.Answer, ds, q.budget)
+		if r.Status == dnssec.Bogus && len(keys) > 0 {
+			q.blame(append(keys, sigsOf(m.Answer, zone, dns.TypeDNSKEY)...))
+		}
+		return r
+	}
+	r := judge(m)
+	if r.Status == dnssec.Bogus {
+		_, r = q.again(zone, dns.TypeDNSKEY, m, r, judge)
+	}
+	return ks, r
+}
+
 // probe finds out what child is, from the DS query to its parent zone,
 // whose validated keys are keys: a secure zone cut (then its DNSKEY RRset
 // is fetched and validated), an insecure delegation, a name inside the
 // parent's zone, or no name at all. A link of kind 0 is a failure to
-// fetch, which is not cached.
+// fetch, which is not cached. Data that fails validation is asked for
+// again (see again) before the link is Bogus.
 func (q *query) probe(child string, keys dnssec.KeySet) link {
-	v, b := q.r.v, q.budget
 	m, err := q.fetch(child, dns.TypeDS)
 	if err != nil {
 		return link{result: bogus(dnssec.EDEBogus, "DS of %s: %v", child, err)}
 	}
+	var l link
+	judge := func(m *dns.Msg) dnssec.Result {
+		l = q.judgeDS(child, keys, m)
+		if l.kind == 0 || l.kind == zoneBogus {
+			return l.result
+		}
+		return dnssec.Result{Status: dnssec.Secure}
+	}
+	if r := judge(m); r.Status == dnssec.Bogus {
+		q.again(child, dns.TypeDS, m, r, judge)
+	}
+	return l
+}
+
+// judgeDS is probe's judgement of one response to the DS query for child.
+func (q *query) judgeDS(child string, keys dnssec.KeySet, m *dns.Msg) link {
+	v, b := q.r.v, q.budget
 	// A CNAME owner cannot be a zone cut (RFC 2181 section 10.1); the
 	// inner resolver followed it, so the rest of the answer is about
 	// another name.
 	if cn := rrsOf(m.Answer, child, dns.TypeCNAME); len(cn) > 0 {
 		r := v.VerifyRRset(cn, m.Answer, keys, b)
 		if r.Status != dnssec.Secure || r.Wildcard != "" {
+			if r.Status == dnssec.Bogus {
+				q.blame(append(cn, sigsOf(m.Answer, child, dns.TypeCNAME)...))
+			}
 			return q.failed(r)
 		}
 		return link{kind: notACut, expires: q.expiry(r.TTL)}
@@ -210,6 +254,9 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 	if m.Rcode == dns.RcodeNameError {
 		r := v.ProveNXDOMAIN(child, m.Ns, keys, b)
 		if r.Status != dnssec.Secure {
+			if r.Status == dnssec.Bogus {
+				q.blame(append([]dns.RR(nil), m.Ns...))
+			}
 			return q.failed(r)
 		}
 		return link{kind: nonexistent, expires: q.expiry(r.TTL)}
@@ -217,6 +264,9 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 	if ds := rrsOf(m.Answer, child, dns.TypeDS); len(ds) > 0 {
 		r := v.VerifyRRset(ds, m.Answer, keys, b)
 		if r.Status != dnssec.Secure {
+			if r.Status == dnssec.Bogus {
+				q.blame(append(ds, sigsOf(m.Answer, child, dns.TypeDS)...))
+			}
 			return q.failed(r)
 		}
 		if r.Wildcard != "" {
@@ -226,7 +276,7 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 		if err != nil {
 			return link{result: bogus(dnssec.EDEDNSKEYMissing, "DNSKEY of %s: %v", child, err)}
 		}
-		ks, kr := v.VerifyDNSKEY(child, rrsOf(km.Answer, child, dns.TypeDNSKEY), km.Answer, ds, b)
+		ks, kr := q.zoneKeys(child, km, ds)
 		switch kr.Status {
 		case dnssec.Secure:
 			return link{kind: zoneSecure, keys: ks, expires: q.expiry(min(r.TTL, kr.TTL))}
@@ -249,6 +299,9 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 			return link{kind: zoneInsecure, result: r, expires: q.expiry(r.TTL)}
 		}
 		if found {
+			if r.Status == dnssec.Bogus {
+				q.blame(append([]dns.RR(nil), m.Ns...))
+			}
 			return q.failed(r)
 		}
 	}
@@ -259,6 +312,8 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 	case dnssec.Insecure:
 		// An Opt-Out span: an unsigned delegation may sit there.
 		return link{kind: zoneInsecure, result: r, expires: q.expiry(r.TTL)}
+	case dnssec.Bogus:
+		q.blame(append([]dns.RR(nil), m.Ns...))
 	}
 	return q.failed(r)
 }

@@ -49,10 +49,19 @@ type Config struct {
 	// MaxKeyTTL caps how long a key cache entry lives, whatever the
 	// records' TTLs say. Default 24 hours.
 	MaxKeyTTL time.Duration
-	// BogusTTL is how long a DS or DNSKEY RRset that failed validation is
-	// remembered as bogus (Unbound's val-bogus-ttl). Default 60 s; a
-	// negative value means it is not remembered.
+	// BogusTTL is how long an answer, DS or DNSKEY RRset that failed
+	// validation is remembered as bogus (Unbound's val-bogus-ttl): the
+	// same question is answered SERVFAIL without upstream work, and the
+	// inner resolver keeps the bogus records no longer. Default 60 s; a
+	// negative value means it is not remembered (and the records are
+	// kept a second).
 	BogusTTL time.Duration
+	// MaxRetries bounds how often one client query asks the inner
+	// resolver again for data that failed validation (see Retrier),
+	// answer and DS/DNSKEY fetches together. Default 5, Unbound's
+	// restarts of the iterator; each retry draws on the query's budget of
+	// upstream queries too.
+	MaxRetries int
 	// MaxChainDepth bounds the zone cuts one chain of trust may cross
 	// below its trust anchor. Default 16.
 	MaxChainDepth int
@@ -82,6 +91,9 @@ func (c *Config) setDefaults() {
 	if c.MaxFetches <= 0 {
 		c.MaxFetches = 32
 	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 5
+	}
 }
 
 // Resolver validates the answers of an Inner resolver. It has the
@@ -91,7 +103,9 @@ type Resolver struct {
 	inner Inner
 	v     *dnssec.Validator
 	cfg   Config
-	keys  *keyCache
+	keys  *keyCache[string]
+	// bogus remembers the answers found bogus, for Config.BogusTTL.
+	bogus *keyCache[answerKey]
 	stats counters
 }
 
@@ -99,7 +113,7 @@ type Resolver struct {
 // anchors start every chain of trust.
 func New(inner Inner, v *dnssec.Validator, cfg Config) *Resolver {
 	cfg.setDefaults()
-	return &Resolver{inner: inner, v: v, cfg: cfg, keys: newKeyCache(cfg.MaxZones)}
+	return &Resolver{inner: inner, v: v, cfg: cfg, keys: newKeyCache[string](cfg.MaxZones), bogus: newKeyCache[answerKey](cfg.MaxZones)}
 }
 
 // Resolve answers the query for a client with the CD bit clear; see
@@ -124,6 +138,15 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 // they are the query type. Responses the inner resolver failed (err set,
 // or an RCODE other than NOERROR and NXDOMAIN) pass through unvalidated.
 func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass uint16, do, cd bool) (*dns.Msg, error) {
+	if !cd && qclass == dns.ClassINET && r.cfg.BogusTTL > 0 {
+		// An answer found bogus a moment ago is bogus still: asking
+		// again, and validating, would cost the same to fail the same.
+		if l, ok := r.bogus.get(answerKey{canonicalName(qname), qtype}, r.cfg.Clock.Now()); ok {
+			r.stats.count(l.result)
+			r.stats.bogusRemembered.Add(1)
+			return bogusResponse(qname, qtype, qclass, l.result), fmt.Errorf("%w: %s/%s: %s (remembered)", ErrBogus, qname, dns.Type(qtype), l.result.Reason)
+		}
+	}
 	if b, ok := r.inner.(Budgeter); ok {
 		ctx = b.WithBudget(ctx)
 	}
@@ -153,7 +176,16 @@ func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass ui
 		return resp, nil
 	}
 	q := r.newQuery(ctx)
-	res := q.validateResponse(dns.Fqdn(qname), qtype, resp)
+	name := dns.Fqdn(qname)
+	res := q.validateResponse(name, qtype, resp)
+	if res.Status == dnssec.Bogus {
+		resp, res = q.again(name, qtype, resp, res, func(m *dns.Msg) dnssec.Result {
+			return q.validateResponse(name, qtype, m)
+		})
+		if res.Status == dnssec.Bogus && r.cfg.BogusTTL > 0 && !q.budget.Exhausted() && !q.limited {
+			r.bogus.put(answerKey{canonicalName(name), qtype}, link{kind: zoneBogus, result: res, expires: q.now.Add(r.cfg.BogusTTL)}, q.now)
+		}
+	}
 	r.stats.count(res)
 	switch res.Status {
 	case dnssec.Secure:
@@ -245,6 +277,7 @@ func stripSection(rrs []dns.RR, qtype uint16) []dns.RR {
 type counters struct {
 	secure, insecure, bogus, indeterminate, unchecked atomic.Uint64
 	fetches, fetchLimited                             atomic.Uint64
+	retries, bogusRemembered                          atomic.Uint64
 	// byEDE counts non-Secure results by EDE code; index 0 holds codes
 	// too large for the table.
 	byEDE [maxEDE + 1]atomic.Uint64
@@ -290,6 +323,11 @@ type Stats struct {
 	// inner resolver; FetchLimited the client queries that hit
 	// Config.MaxFetches or Config.MaxChainDepth.
 	Fetches, FetchLimited uint64
+	// Retries counts answers and DS/DNSKEY RRsets asked for again after
+	// they failed validation (Retrier); BogusRemembered, the queries
+	// answered SERVFAIL from the answers found bogus in the last
+	// Config.BogusTTL.
+	Retries, BogusRemembered uint64
 }
 
 // Stats returns the counters.
@@ -300,6 +338,7 @@ func (r *Resolver) Stats() Stats {
 		Indeterminate: c.indeterminate.Load(), Unchecked: c.unchecked.Load(),
 		ByEDE:   map[uint16]uint64{},
 		Fetches: c.fetches.Load(), FetchLimited: c.fetchLimited.Load(),
+		Retries: c.retries.Load(), BogusRemembered: c.bogusRemembered.Load(),
 	}
 	for i := range c.byEDE {
 		if n := c.byEDE[i].Load(); n > 0 {

@@ -57,6 +57,7 @@ func parseRRs(origin, text string) ([]dns.RR, error) {
 type zoneSpec struct {
 	origin string
 	addr   string
+	also   string // a second server's address, or ""
 	text   string
 	// sign: nil leaves the zone unsigned.
 	sign *signSpec
@@ -87,12 +88,13 @@ func buildWorld() (*world, error) {
 		{origin: ".", addr: "10.53.0.1", sign: good, text: soaNS(".", "ns.root.", "10.53.0.1") +
 			"lab. IN NS ns.lab.\nns.lab. IN A 10.53.0.2\n"},
 		{origin: "lab.", addr: "10.53.0.2", sign: good, text: soaNS("lab.", "ns.lab.", "10.53.0.2") +
-			"example IN NS ns.example\nns.example IN A 10.53.0.3\n" +
+			"example IN NS ns.example\nns.example IN A 10.53.0.3\nexample IN NS ns2.example\nns2.example IN A 10.53.0.9\n" +
 			"unsigned IN NS ns.unsigned\nns.unsigned IN A 10.53.0.4\n" +
 			"expired IN NS ns.expired\nns.expired IN A 10.53.0.5\n" +
 			"nsec3 IN NS ns.nsec3\nns.nsec3 IN A 10.53.0.6\n" +
 			"soon IN NS ns.soon\nns.soon IN A 10.53.0.8\n"},
-		{origin: "example.lab.", addr: "10.53.0.3", sign: good, text: soaNS("example.lab.", "ns.example.lab.", "10.53.0.3") +
+		{origin: "example.lab.", addr: "10.53.0.3", also: "10.53.0.9", sign: good, text: soaNS("example.lab.", "ns.example.lab.", "10.53.0.3") +
+			"@ IN NS ns2\nns2 IN A 10.53.0.9\n" +
 			"www IN A 192.0.2.80\nalias IN CNAME www\n*.wild IN A 192.0.2.99\n" +
 			"forged IN A 192.0.2.1\nstripped IN A 192.0.2.2\nwrongkey IN A 192.0.2.3\n" +
 			"out IN CNAME www.unsigned.lab.\nlongttl IN A 192.0.2.4\ndn IN DNAME example.lab.\n",
@@ -185,6 +187,9 @@ func buildWorld() (*world, error) {
 			return nil, err
 		}
 		w.stores[netip.MustParseAddr(s.addr)] = st
+		if s.also != "" {
+			w.stores[netip.MustParseAddr(s.also)] = st
+		}
 		zones = append(zones, z)
 	}
 	if w.all, err = authoritative.NewStore(zones...); err != nil {
