@@ -332,7 +332,7 @@ func (st *state) serversFor(zone string, ns []*dns.NS, glue []dns.RR) *zoneServe
 			if t == dns.TypeAAAA && r.cfg.DisableIPv6 {
 				continue
 			}
-			if set, ok := r.cache.LookupRRset(name, t, dns.ClassINET, now); ok {
+			if set, ok := r.cache.LookupRRset(name, t, dns.ClassINET, now); ok && set.Rank != RankBogus {
 				zs.ttl = min(zs.ttl, set.ttl())
 				for _, rr := range set.RRs {
 					if a, ok := addrOf(rr); ok {
@@ -397,7 +397,7 @@ func (st *state) findServers(ctx context.Context, qname string, qtype uint16) (*
 			if st.usable(zs) {
 				return zs, nil
 			}
-		} else if set, ok := r.cache.LookupRRset(n, dns.TypeNS, dns.ClassINET, now); ok {
+		} else if set, ok := r.cache.LookupRRset(n, dns.TypeNS, dns.ClassINET, now); ok && set.Rank != RankBogus {
 			zs := st.serversFor(n, nsRecords(set.RRs), nil)
 			if ttl := min(set.ttl(), zs.ttl); ttl > 0 {
 				r.delegs.put(zs, nsNames(set.RRs), rememberUntil(now, ttl))
@@ -414,7 +414,7 @@ func (st *state) findServers(ctx context.Context, qname string, qtype uint16) (*
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
-	} else if set, ok := r.cache.LookupRRset(".", dns.TypeNS, dns.ClassINET, r.clock.Now()); ok {
+	} else if set, ok := r.cache.LookupRRset(".", dns.TypeNS, dns.ClassINET, r.clock.Now()); ok && set.Rank != RankBogus {
 		if zs := st.serversFor(".", nsRecords(set.RRs), nil); len(zs.cands) > 0 {
 			return zs, nil
 		}
@@ -943,7 +943,9 @@ func (r *Resolver) admit(s *RRset, now time.Time) bool {
 		return true // nothing ranks higher, and no delegation data
 	}
 	old, ok := r.cache.LookupRRset(s.Name, s.Type, s.Class, now)
-	if !ok || len(old.RRs) == 0 {
+	// Data found bogus counts as none: it neither outranks the new set
+	// nor shortens its life.
+	if !ok || len(old.RRs) == 0 || old.Rank == RankBogus {
 		// The child's own NS set is believed only while the parent's
 		// delegation lives; once that expired, only the parent can say
 		// the zone still exists. The root has no parent.

@@ -304,3 +304,31 @@ func TestCrossZoneEndToEnd(t *testing.T) {
 		t.Errorf("cached %v", set.RRs)
 	}
 }
+
+// TestBogusDataCountsAsNone: data a validator found bogus (MarkBogus)
+// never reaches a server or answers, and neither outranks nor shortens
+// the next data: glue that follows it is stored with its own TTL.
+func TestBogusDataCountsAsNone(t *testing.T) {
+	r, cache := testResolver(t)
+	now := r.clock.Now()
+	st := &state{r: r}
+	fromLab := &pending{zone: "lab.", qname: "www.bogus.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	ref := r.classify(fromLab, msg(fromLab, false, 0, nil, []string{"bogus.lab. 3600 IN NS ns1.bogus.lab."},
+		[]string{"ns1.bogus.lab. 3600 IN A 192.0.2.99"}))
+	if ref.kind != replyReferral {
+		t.Fatal(ref.kind, ref.why)
+	}
+	st.store(ref)
+	if !cache.MarkBogus("ns1.bogus.lab.", dns.TypeA, dns.ClassINET, false, 60, now) {
+		t.Fatal("glue not marked")
+	}
+	zs := st.serversFor("bogus.lab.", ref.ns, nil)
+	if len(zs.cands) != 0 {
+		t.Errorf("a bogus address reaches servers: %v", zs.cands)
+	}
+	st.store(ref)
+	set, ok := cache.LookupRRset("ns1.bogus.lab.", dns.TypeA, dns.ClassINET, now)
+	if !ok || set.Rank != RankAdditional || set.RRs[0].Header().Ttl != 3600 {
+		t.Errorf("glue after bogus data: %v rank %v, want TTL 3600 at %v", set.RRs, set.Rank, RankAdditional)
+	}
+}
