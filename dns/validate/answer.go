@@ -285,6 +285,9 @@ func capSigTTL(section []dns.RR, owner string, rtype uint16, ttl uint32) {
 func (q *query) proveWildcard(set *rrset, wildcard string, m *dns.Msg, keys dnssec.KeySet) dnssec.Result {
 	v := q.r.v
 	r := v.ProveWildcard(set.owner, wildcard, m.Ns, keys, q.budget)
+	if r.Status == dnssec.Secure {
+		q.learn(keys.Zone(), m.Ns, nil, r.TTL)
+	}
 	if r.Status == dnssec.Secure || r.Status == dnssec.Insecure || hasDenial(m.Ns) || set.rtype == dns.TypeDS {
 		return r
 	}
@@ -292,7 +295,11 @@ func (q *query) proveWildcard(set *rrset, wildcard string, m *dns.Msg, keys dnss
 	if err != nil || pm.Rcode != dns.RcodeSuccess {
 		return r
 	}
-	return v.ProveWildcard(set.owner, wildcard, pm.Ns, keys, q.budget)
+	r = v.ProveWildcard(set.owner, wildcard, pm.Ns, keys, q.budget)
+	if r.Status == dnssec.Secure {
+		q.learn(keys.Zone(), pm.Ns, nil, r.TTL)
+	}
+	return r
 }
 
 func hasDenial(rrs []dns.RR) bool {
@@ -324,6 +331,7 @@ func (q *query) checkNegative(name string, qtype uint16, m *dns.Msg) (dnssec.Res
 	signer, ok := signerOf(m.Ns, "", 0)
 	var keys dnssec.KeySet
 	soaTTL := uint32(math.MaxUint32)
+	var soaRRs []dns.RR
 	if !ok {
 		target := name
 		if qtype == dns.TypeDS && m.Rcode == dns.RcodeSuccess {
@@ -355,6 +363,7 @@ func (q *query) checkNegative(name string, qtype uint16, m *dns.Msg) (dnssec.Res
 				return r, true
 			}
 			soaTTL = r.TTL
+			soaRRs = append(soa, sigsOf(m.Ns, signer, dns.TypeSOA)...)
 		}
 	}
 	var r dnssec.Result
@@ -367,6 +376,9 @@ func (q *query) checkNegative(name string, qtype uint16, m *dns.Msg) (dnssec.Res
 		// The proof lasts as long as its shortest-lived part.
 		r.TTL = min(r.TTL, soaTTL)
 		capTTL(m.Ns, r.TTL)
+		if ok {
+			q.learn(keys.Zone(), m.Ns, soaRRs, r.TTL)
+		}
 	}
 	return r, true
 }

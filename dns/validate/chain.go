@@ -217,9 +217,14 @@ func (q *query) zoneKeys(zone string, m *dns.Msg, ds []dns.RR) (dnssec.KeySet, d
 // fetch, which is not cached. Data that fails validation is asked for
 // again (see again) before the link is Bogus.
 func (q *query) probe(child string, keys dnssec.KeySet) link {
-	m, err := q.fetch(child, dns.TypeDS)
-	if err != nil {
-		return link{result: bogus(dnssec.EDEBogus, "DS of %s: %v", child, err)}
+	// The parent's cached denials may show already that child has no DS
+	// (RFC 8198): no query then.
+	m, ok := q.synthesize(child, dns.TypeDS)
+	if !ok {
+		var err error
+		if m, err = q.fetch(child, dns.TypeDS); err != nil {
+			return link{result: bogus(dnssec.EDEBogus, "DS of %s: %v", child, err)}
+		}
 	}
 	var l link
 	judge := func(m *dns.Msg) dnssec.Result {
@@ -259,6 +264,7 @@ func (q *query) judgeDS(child string, keys dnssec.KeySet, m *dns.Msg) link {
 			}
 			return q.failed(r)
 		}
+		q.learn(keys.Zone(), m.Ns, nil, r.TTL)
 		return link{kind: nonexistent, expires: q.expiry(r.TTL)}
 	}
 	if ds := rrsOf(m.Answer, child, dns.TypeDS); len(ds) > 0 {
@@ -296,6 +302,9 @@ func (q *query) judgeDS(child string, keys dnssec.KeySet, m *dns.Msg) link {
 	if !found || hasNS {
 		r := v.ProveInsecureDelegation(child, m.Ns, keys, b)
 		if r.Status == dnssec.Insecure {
+			if !r.OptOut && r.EDE == 0 {
+				q.learn(keys.Zone(), m.Ns, nil, r.TTL)
+			}
 			return link{kind: zoneInsecure, result: r, expires: q.expiry(r.TTL)}
 		}
 		if found {
@@ -308,6 +317,7 @@ func (q *query) judgeDS(child string, keys dnssec.KeySet, m *dns.Msg) link {
 	r := v.ProveNODATA(child, dns.TypeDS, m.Ns, keys, b)
 	switch r.Status {
 	case dnssec.Secure:
+		q.learn(keys.Zone(), m.Ns, nil, r.TTL)
 		return link{kind: notACut, expires: q.expiry(r.TTL)}
 	case dnssec.Insecure:
 		// An Opt-Out span: an unsigned delegation may sit there.

@@ -56,6 +56,15 @@ type Config struct {
 	// negative value means it is not remembered (and the records are
 	// kept a second).
 	BogusTTL time.Duration
+	// DisableAggressiveNSEC turns off the aggressive use of validated
+	// NSEC and NSEC3 records (RFC 8198), which is on by default as in
+	// Unbound: NXDOMAIN and NODATA answers synthesised from the cached
+	// denials of secure zones without asking upstream.
+	DisableAggressiveNSEC bool
+	// MaxDenialRecords bounds the NSEC and NSEC3 records kept for
+	// aggressive use (a few hundred octets each with their RRSIGs); the
+	// least recently used zone's go first. Default 20000.
+	MaxDenialRecords int
 	// MaxRetries bounds how often one client query asks the inner
 	// resolver again for data that failed validation (see Retrier),
 	// answer and DS/DNSKEY fetches together. Default 5, Unbound's
@@ -94,6 +103,9 @@ func (c *Config) setDefaults() {
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = 5
 	}
+	if c.MaxDenialRecords <= 0 {
+		c.MaxDenialRecords = 20000
+	}
 }
 
 // Resolver validates the answers of an Inner resolver. It has the
@@ -106,14 +118,17 @@ type Resolver struct {
 	keys  *keyCache[string]
 	// bogus remembers the answers found bogus, for Config.BogusTTL.
 	bogus *keyCache[answerKey]
-	stats counters
+	// denials are the validated NSEC and NSEC3 records kept for RFC 8198.
+	denials *denialCache
+	stats   counters
 }
 
 // New makes a Resolver that validates inner's answers with v, whose trust
 // anchors start every chain of trust.
 func New(inner Inner, v *dnssec.Validator, cfg Config) *Resolver {
 	cfg.setDefaults()
-	return &Resolver{inner: inner, v: v, cfg: cfg, keys: newKeyCache[string](cfg.MaxZones), bogus: newKeyCache[answerKey](cfg.MaxZones)}
+	return &Resolver{inner: inner, v: v, cfg: cfg, keys: newKeyCache[string](cfg.MaxZones), bogus: newKeyCache[answerKey](cfg.MaxZones),
+		denials: newDenialCache(cfg.MaxDenialRecords)}
 }
 
 // Resolve answers the query for a client with the CD bit clear; see
@@ -150,6 +165,16 @@ func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass ui
 	if b, ok := r.inner.(Budgeter); ok {
 		ctx = b.WithBudget(ctx)
 	}
+	var q *query
+	if !cd && qclass == dns.ClassINET {
+		q = r.newQuery(ctx)
+		if m, ok := q.synthesize(qname, qtype); ok {
+			r.stats.count(dnssec.Result{Status: dnssec.Secure})
+			r.stats.synthesized.Add(1)
+			stripDNSSEC(m, qtype, do)
+			return m, nil
+		}
+	}
 	resp, err := r.inner.Resolve(ctx, qname, qtype, qclass, true)
 	if resp == nil {
 		resp = failure(qname, qtype, qclass, dns.RcodeServerFailure)
@@ -175,7 +200,6 @@ func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass ui
 		stripDNSSEC(resp, qtype, do)
 		return resp, nil
 	}
-	q := r.newQuery(ctx)
 	name := dns.Fqdn(qname)
 	res := q.validateResponse(name, qtype, resp)
 	if res.Status == dnssec.Bogus {
@@ -200,9 +224,14 @@ func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass ui
 	return resp, nil
 }
 
-// FlushKeys forgets every cached key set and chain finding, for an
-// operator who knows a zone's keys changed.
-func (r *Resolver) FlushKeys() { r.keys.flush() }
+// FlushKeys forgets every cached key set and chain finding, the answers
+// remembered bogus and the denials kept for RFC 8198, for an operator who
+// knows a zone's keys changed.
+func (r *Resolver) FlushKeys() {
+	r.keys.flush()
+	r.bogus.flush()
+	r.denials.flush()
+}
 
 func failure(qname string, qtype, qclass uint16, rcode int) *dns.Msg {
 	m := new(dns.Msg)
@@ -277,7 +306,7 @@ func stripSection(rrs []dns.RR, qtype uint16) []dns.RR {
 type counters struct {
 	secure, insecure, bogus, indeterminate, unchecked atomic.Uint64
 	fetches, fetchLimited                             atomic.Uint64
-	retries, bogusRemembered                          atomic.Uint64
+	retries, bogusRemembered, synthesized             atomic.Uint64
 	// byEDE counts non-Secure results by EDE code; index 0 holds codes
 	// too large for the table.
 	byEDE [maxEDE + 1]atomic.Uint64
@@ -328,6 +357,9 @@ type Stats struct {
 	// answered SERVFAIL from the answers found bogus in the last
 	// Config.BogusTTL.
 	Retries, BogusRemembered uint64
+	// Synthesized counts the answers synthesised from cached NSEC and
+	// NSEC3 records (RFC 8198), which cost no upstream query.
+	Synthesized uint64
 }
 
 // Stats returns the counters.
@@ -338,7 +370,7 @@ func (r *Resolver) Stats() Stats {
 		Indeterminate: c.indeterminate.Load(), Unchecked: c.unchecked.Load(),
 		ByEDE:   map[uint16]uint64{},
 		Fetches: c.fetches.Load(), FetchLimited: c.fetchLimited.Load(),
-		Retries: c.retries.Load(), BogusRemembered: c.bogusRemembered.Load(),
+		Retries: c.retries.Load(), BogusRemembered: c.bogusRemembered.Load(), Synthesized: c.synthesized.Load(),
 	}
 	for i := range c.byEDE {
 		if n := c.byEDE[i].Load(); n > 0 {
