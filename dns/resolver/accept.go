@@ -504,9 +504,45 @@ func (r *Resolver) referral(p *pending, m *dns.Msg, child string, ns []*dns.NS) 
 	}
 	if len(ds.RRs) > 0 {
 		rep.sets = append(rep.sets, ds)
+	} else if nsec := r.referralNSEC(p, m, child); len(nsec.RRs) > 0 {
+		rep.sets = append(rep.sets, nsec)
 	}
 	rep.glue, rep.sets = r.collectGlue(p, m, child, rep.ns, rep.sets)
 	return rep
+}
+
+// referralNSEC takes the signed NSEC record at child that a referral to an
+// unsigned delegation carries (RFC 4035 section 3.1.4.1: the parent's
+// proof that the child has no DS), at RankAuthority: a DS query for child
+// is answered from it (see dsDenial) as from the parent, and a validator
+// checks it with the parent's keys like any denial. NSEC3 records are not
+// taken: their owners are hashes the resolver does not compute.
+func (r *Resolver) referralNSEC(p *pending, m *dns.Msg, child string) RRset {
+	set := RRset{Name: child, Type: dns.TypeNSEC, Class: p.qclass, Rank: RankAuthority}
+	for _, rr := range m.Ns {
+		h := rr.Header()
+		if h.Class != p.qclass || !equalName(h.Name, child) {
+			continue
+		}
+		switch rr := rr.(type) {
+		case *dns.NSEC:
+			if len(set.RRs) == 0 {
+				cp := r.capTTL(rr)
+				cp.Header().Name = child
+				set.RRs = append(set.RRs, cp)
+			}
+		case *dns.RRSIG:
+			if rr.TypeCovered == dns.TypeNSEC {
+				cp := r.capTTL(rr)
+				cp.Header().Name = child
+				set.Sigs = append(set.Sigs, cp)
+			}
+		}
+	}
+	if len(set.Sigs) == 0 {
+		return RRset{}
+	}
+	return set
 }
 
 // collectGlue takes from the additional section the addresses of the given

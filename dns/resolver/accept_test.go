@@ -462,3 +462,36 @@ func TestReferralDSAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestReferralDenial: a referral to an unsigned delegation carries the
+// parent's signed NSEC at the cut; it is kept, and handed to a validator
+// for the child's DS (ReferralDenial), while an unsigned one, one at
+// another name or one that lists a DS is not.
+func TestReferralDenial(t *testing.T) {
+	sig := func(owner string) string {
+		return owner + " 3600 IN RRSIG NSEC 8 3 3600 20300101000000 20200101000000 4242 lab. c2lnbmF0dXJl"
+	}
+	for _, tc := range []struct {
+		name string
+		ns   []string
+		want bool
+	}{
+		{"signed NSEC at the cut", []string{"sub.lab. 3600 IN NSEC zz.lab. NS RRSIG NSEC", sig("sub.lab.")}, true},
+		{"unsigned NSEC", []string{"sub.lab. 3600 IN NSEC zz.lab. NS RRSIG NSEC"}, false},
+		{"NSEC listing a DS", []string{"sub.lab. 3600 IN NSEC zz.lab. NS DS RRSIG NSEC", sig("sub.lab.")}, false},
+		{"NSEC at another name", []string{"other.lab. 3600 IN NSEC zz.lab. NS RRSIG NSEC", sig("other.lab.")}, false},
+	} {
+		r, _ := testResolver(t)
+		st := &state{r: r}
+		p := &pending{zone: "lab.", qname: "www.sub.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+		rep := r.classify(p, msg(p, false, 0, nil, append([]string{"sub.lab. 3600 IN NS ns.sub.lab."}, tc.ns...), []string{"ns.sub.lab. 3600 IN A 192.0.2.53"}))
+		if rep.kind != replyReferral {
+			t.Fatalf("%s: %s %s", tc.name, rep.kind, rep.why)
+		}
+		st.store(rep)
+		auth, ok := r.ReferralDenial("SUB.lab.")
+		if ok != tc.want || ok && (len(auth) != 2 || auth[0].Header().Rrtype != dns.TypeNSEC || auth[1].Header().Rrtype != dns.TypeRRSIG) {
+			t.Errorf("%s: ReferralDenial %v %v, want %v", tc.name, auth, ok, tc.want)
+		}
+	}
+}

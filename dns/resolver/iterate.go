@@ -180,6 +180,36 @@ func (st *state) appendDNAME(answer []dns.RR, name, target string, now time.Time
 	}
 }
 
+// ReferralDenial returns the signed NSEC record at name, and its RRSIGs,
+// that a referral to name carried (referralNSEC) and the cache still
+// holds, when it shows a delegation without DS: the parent's proof that
+// the child is unsigned (RFC 4035 section 3.1.4.1). A validator walking
+// the chain of trust takes it instead of asking the parent for the DS
+// again, as Unbound's validator takes it from the referral; clients asking
+// for the DS are answered by the parent, with its SOA. The records are
+// copies the caller may keep.
+func (r *Resolver) ReferralDenial(name string) ([]dns.RR, bool) {
+	name = lowerASCII(dns.Fqdn(name))
+	set, ok := r.cache.LookupRRset(name, dns.TypeNSEC, dns.ClassINET, r.clock.Now())
+	if !ok || set.Rank < RankAuthority || len(set.Sigs) == 0 || len(set.RRs) != 1 {
+		return nil, false
+	}
+	n, ok := set.RRs[0].(*dns.NSEC)
+	if !ok || !hasType(n.TypeBitMap, dns.TypeNS) || hasType(n.TypeBitMap, dns.TypeDS) || hasType(n.TypeBitMap, dns.TypeSOA) {
+		return nil, false
+	}
+	return append(set.RRs, set.Sigs...), true
+}
+
+func hasType(bitmap []uint16, t uint16) bool {
+	for _, b := range bitmap {
+		if b == t {
+			return true
+		}
+	}
+	return false
+}
+
 // answers reports whether a cached set may answer a query for its name
 // and type: answer data, or a signed DS set from a referral, which is the
 // parent zone's authoritative data (RFC 4035 section 3.1.4: the parent

@@ -217,8 +217,15 @@ func (q *query) zoneKeys(zone string, m *dns.Msg, ds []dns.RR) (dnssec.KeySet, d
 // fetch, which is not cached. Data that fails validation is asked for
 // again (see again) before the link is Bogus.
 func (q *query) probe(child string, keys dnssec.KeySet) link {
-	// The parent's cached denials may show already that child has no DS
-	// (RFC 8198): no query then.
+	// The referral to child, or the parent's cached denials (RFC 8198),
+	// may show already that child has no DS: no query then. A referral's
+	// proof that does not hold is passed over for the parent's answer.
+	if m, ok := q.referralDenial(child); ok {
+		if l := q.judgeDS(child, keys, m); l.kind != 0 && l.kind != zoneBogus {
+			return l
+		}
+		q.blamed = nil
+	}
 	m, ok := q.synthesize(child, dns.TypeDS)
 	if !ok {
 		var err error
@@ -238,6 +245,31 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 		q.again(child, dns.TypeDS, m, r, judge)
 	}
 	return l
+}
+
+// ReferralDenials is an Inner that keeps the signed NSEC record a
+// referral to an unsigned delegation carried (the parent's proof that the
+// child has no DS, RFC 4035 section 3.1.4.1), so that the chain walk
+// needs no DS query for the child, as Unbound's validator takes the proof
+// from the referral. dns/resolver's Resolver is one.
+type ReferralDenials interface {
+	ReferralDenial(child string) ([]dns.RR, bool)
+}
+
+// referralDenial makes the NODATA response for child's DS out of the
+// referral's proof the inner resolver kept, if it did.
+func (q *query) referralDenial(child string) (*dns.Msg, bool) {
+	rd, ok := q.r.inner.(ReferralDenials)
+	if !ok {
+		return nil, false
+	}
+	auth, ok := rd.ReferralDenial(child)
+	if !ok {
+		return nil, false
+	}
+	m := failure(child, dns.TypeDS, dns.ClassINET, dns.RcodeSuccess)
+	m.Ns = auth
+	return m, true
 }
 
 // judgeDS is probe's judgement of one response to the DS query for child.
