@@ -223,7 +223,13 @@ func (c *call) verifySet(set, sigs []dns.RR, zone *name, keys []zoneKey, dnskey 
 				return c.exhaustedResult(h0, sig)
 			}
 			c.v.stats.verifications.Add(1)
-			if err := sig.Verify(k.rr, set); err != nil {
+			err := sig.Verify(k.rr, set)
+			if err != nil {
+				if big, ok := bigExponentKey(k.rr); ok {
+					err = verifyBigExponent(sig, k.rr, big, set)
+				}
+			}
+			if err != nil {
 				c.v.stats.verifyFailures.Add(1)
 				f.note(failCrypto, sig)
 				continue
