@@ -673,7 +673,12 @@ func (c *chainWalk) walk() *reply {
 			}
 			dn := c.r.capTTL(d).(*dns.DNAME)
 			dn.Hdr.Name = lowerASCII(dn.Hdr.Name)
-			c.take(dn, c.rank)
+			if !c.has(dn) {
+				// A chain that passes one DNAME twice (a name
+				// redirected below the DNAME's owner again) carries
+				// it once.
+				c.take(dn, c.rank)
+			}
 			synth := &dns.CNAME{
 				Hdr:    dns.RR_Header{Name: c.cur, Rrtype: dns.TypeCNAME, Class: p.qclass, Ttl: dn.Hdr.Ttl},
 				Target: target,
@@ -714,6 +719,16 @@ func (c *chainWalk) walk() *reply {
 		c.links++
 		c.cur = lowerASCII(cname.Target)
 	}
+}
+
+// has reports whether the chain holds rr already.
+func (c *chainWalk) has(rr dns.RR) bool {
+	for _, x := range c.chain {
+		if dns.IsDuplicate(x, rr) {
+			return true
+		}
+	}
+	return false
 }
 
 // take adds rr and the RRSIGs covering it to the chain and the cacheable sets.

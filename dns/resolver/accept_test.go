@@ -495,3 +495,47 @@ func TestReferralDenial(t *testing.T) {
 		}
 	}
 }
+
+// TestDNAMEFromCache: a cached DNAME answers the names below its owner
+// without a query (the DNAME, then the CNAME it makes), a CNAME query for
+// a name it redirected brings the DNAME along, a chain that passes one
+// DNAME twice carries it once, and the NSEC of a minimised name that owns
+// a DNAME stops the minimisation.
+func TestDNAMEFromCache(t *testing.T) {
+	r, _ := testResolver(t)
+	st := &state{r: r}
+	p := &pending{zone: "lab.", qname: "s.x.x.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	rep := r.classify(p, msg(p, true, 0, []string{
+		"x.lab. 3600 IN DNAME lab.",
+		"s.lab. 3600 IN A 192.0.2.5",
+	}, nil, nil))
+	if rep.kind != replyAnswer {
+		t.Fatal(rep.kind, rep.why)
+	}
+	if got := rrStrings(rep.chain); len(got) != 4 || strings.Count(strings.Join(got, "\n"), "DNAME") != 1 {
+		t.Errorf("chain through one DNAME twice: %q", got)
+	}
+	st.store(rep)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+		want  []string
+	}{
+		{"b.x.lab.", dns.TypeCNAME, []string{"x.lab. 0 IN DNAME lab.", "b.x.lab. 0 IN CNAME b.lab."}},
+		{"s.x.lab.", dns.TypeA, []string{"x.lab. 0 IN DNAME lab.", "s.x.lab. 0 IN CNAME s.lab.", "s.lab. 0 IN A 192.0.2.5"}},
+		{"s.x.x.lab.", dns.TypeA, []string{"x.lab. 0 IN DNAME lab.", "s.x.x.lab. 0 IN CNAME s.x.lab.", "s.x.lab. 0 IN CNAME s.lab.", "s.lab. 0 IN A 192.0.2.5"}},
+	} {
+		res, err := (&state{r: r}).resolve(context.Background(), q.name, q.qtype, true)
+		if err != nil {
+			t.Errorf("%s/%s from the cache: %v", q.name, dns.Type(q.qtype), err)
+			continue
+		}
+		if got := rrStrings(res.answer); strings.Join(got, "\n") != strings.Join(q.want, "\n") {
+			t.Errorf("%s/%s from the cache:\n%s\nwant\n%s", q.name, dns.Type(q.qtype), strings.Join(got, "\n"), strings.Join(q.want, "\n"))
+		}
+	}
+	if !ownsDNAME([]dns.RR{mustRR("x.lab. 3600 IN NSEC y.lab. DNAME RRSIG NSEC")}, "X.lab.") ||
+		ownsDNAME([]dns.RR{mustRR("x.lab. 3600 IN NSEC y.lab. A RRSIG NSEC")}, "x.lab.") {
+		t.Error("ownsDNAME")
+	}
+}

@@ -82,8 +82,15 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 		} else if qtype != dns.TypeANY {
 			now := r.clock.Now()
 			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && answers(&set) && !st.distrusted(name, qtype, false, set.RRs, set.Sigs) {
-				res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
-				return res, nil
+				answer, ok := res.answer, true
+				if cn, isCNAME := set.RRs[0].(*dns.CNAME); isCNAME && len(set.Sigs) == 0 && set.Rank == RankAnswerNonAuth {
+					// A CNAME query answered by a CNAME a DNAME made.
+					answer, ok = st.appendDNAME(answer, name, cn.Target, now)
+				}
+				if ok {
+					res.answer = append(append(answer, set.RRs...), set.Sigs...)
+					return res, nil
+				}
 			}
 			if neg, ok := r.cache.LookupNegative(name, qtype, dns.ClassINET, now); ok && !neg.Bogus && !st.distrusted(name, qtype, true, neg.Authority) {
 				res.rcode, res.authority = neg.Rcode, neg.Authority
@@ -105,6 +112,15 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 						}
 					}
 				}
+			}
+			if answer, target, ok := st.dnameFromCache(res.answer, name, now); ok {
+				res.answer = answer
+				if qtype == dns.TypeCNAME {
+					return res, nil // the CNAME the DNAME makes is the answer
+				}
+				links++
+				name = target
+				continue
 			}
 		}
 		if cacheOnly {
@@ -153,6 +169,28 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 	}
 }
 
+// appendOnce appends a DNAME set and its RRSIGs to answer, unless the
+// chain passed that DNAME already (a name redirected below its owner
+// again), which then appears once.
+func appendOnce(answer []dns.RR, set RRset) []dns.RR {
+	for _, rr := range answer {
+		if dns.IsDuplicate(rr, set.RRs[0]) {
+			return answer
+		}
+	}
+	return append(append(answer, set.RRs...), set.Sigs...)
+}
+
+// ownsDNAME reports whether an NSEC record at name in rrs lists a DNAME.
+func ownsDNAME(rrs []dns.RR, name string) bool {
+	for _, rr := range rrs {
+		if n, ok := rr.(*dns.NSEC); ok && equalName(n.Hdr.Name, name) && hasType(n.TypeBitMap, dns.TypeDNAME) {
+			return true
+		}
+	}
+	return false
+}
+
 // appendDNAME appends to answer the cached DNAME (and its RRSIGs) that
 // made the unsigned CNAME from name to target, if there is one. The CNAME
 // a DNAME synthesises is cached on its own (at RankAnswerNonAuth, without
@@ -170,7 +208,7 @@ func (st *state) appendDNAME(answer []dns.RR, name, target string, now time.Time
 					if st.distrusted(owner, dns.TypeDNAME, false, set.RRs, set.Sigs) {
 						return answer, false
 					}
-					return append(append(answer, set.RRs...), set.Sigs...), true
+					return appendOnce(answer, set), true
 				}
 			}
 		}
@@ -208,6 +246,43 @@ func hasType(bitmap []uint16, t uint16) bool {
 		}
 	}
 	return false
+}
+
+// dnameFromCache redirects name through a DNAME cached at one of its
+// ancestors (RFC 6672 section 2.2), as a server would: it appends the
+// DNAME with its RRSIGs and the CNAME it makes for name (unsigned, with
+// the DNAME's TTL) to answer, and returns the CNAME's target, so that a
+// name below a DNAME that was learnt once costs no query to the DNAME's
+// zone, whose servers would only repeat it (Unbound synthesises the same
+// from its cache). Until the resolver has cached a DNAME at all, no
+// lookup is made.
+func (st *state) dnameFromCache(answer []dns.RR, name string, now time.Time) ([]dns.RR, string, bool) {
+	r := st.r
+	if !r.sawDNAME.Load() || name == "." {
+		return answer, "", false
+	}
+	for owner := parentName(name); ; owner = parentName(owner) {
+		set, ok := r.cache.LookupRRset(owner, dns.TypeDNAME, dns.ClassINET, now)
+		if ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) == 1 && !st.distrusted(owner, dns.TypeDNAME, false, set.RRs, set.Sigs) {
+			d, isDNAME := set.RRs[0].(*dns.DNAME)
+			target, substituted := "", false
+			if isDNAME {
+				target, substituted = substituteDNAME(name, d)
+			}
+			if !substituted {
+				return answer, "", false
+			}
+			answer = appendOnce(answer, set)
+			answer = append(answer, &dns.CNAME{
+				Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl},
+				Target: target,
+			})
+			return answer, lowerASCII(target), true
+		}
+		if owner == "." {
+			return answer, "", false
+		}
+	}
 }
 
 // answers reports whether a cached set may answer a query for its name
@@ -298,6 +373,12 @@ func (st *state) iterate(ctx context.Context, qname string, qtype uint16) (*repl
 		// cut here: its answer is genuine and cached; go deeper.
 		st.store(rep)
 		have = labelCount(sendName)
+		if rep.kind == replyNoData && ownsDNAME(rep.authority, sendName) {
+			// The name owns a DNAME (its NSEC says so): every name
+			// below it is redirected (RFC 6672 section 2.4), and only
+			// the full name shows where to.
+			minimise = false
+		}
 	}
 }
 
@@ -941,8 +1022,12 @@ func (st *state) store(rep *reply) {
 			nsRefused = nsRefused || s.Type == dns.TypeNS
 			continue
 		}
-		if r.cache.StoreRRset(s, now) && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank >= RankAnswerNonAuth) {
+		stored := r.cache.StoreRRset(s, now)
+		if stored && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank >= RankAnswerNonAuth) {
 			r.cuts.add(s.Name, s.ttl(), now)
+		}
+		if stored && s.Type == dns.TypeDNAME && !r.sawDNAME.Load() {
+			r.sawDNAME.Store(true)
 		}
 		// After the store, so that servers remembered from the old sets
 		// while it ran are forgotten too.

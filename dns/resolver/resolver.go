@@ -273,6 +273,10 @@ type Resolver struct {
 
 	cookieSecret [32]byte // immutable after New: for client cookies; never leaves the process
 
+	// sawDNAME is set once a DNAME has been cached: until then a cache
+	// miss looks for no DNAME above the name (dnameFromCache).
+	sawDNAME atomic.Bool
+
 	stats counters // atomics, read without a lock
 }
 

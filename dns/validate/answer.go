@@ -139,12 +139,25 @@ func synthesised(cn *rrset, sets []rrset) int {
 		if !ok || !dns.IsSubDomain(sets[i].owner, cn.owner) || sets[i].owner == cn.owner {
 			continue
 		}
-		prefix := cn.owner[:len(cn.owner)-len(sets[i].owner)]
-		if equalName(prefix+canonicalName(d.Target), canonicalName(c.Target)) {
+		if equalName(dnameTarget(cn.owner, sets[i].owner, d.Target), canonicalName(c.Target)) {
 			return i
 		}
 	}
 	return -1
+}
+
+// dnameTarget is name with its suffix owner, a DNAME's owner, replaced by
+// the DNAME's target (RFC 6672 section 2.2), the root on either side
+// included.
+func dnameTarget(name, owner, target string) string {
+	prefix := name[:len(name)-len(owner)]
+	if owner == "." {
+		prefix = name
+	}
+	if target = canonicalName(target); target == "." {
+		return prefix
+	}
+	return prefix + target
 }
 
 // signerOf returns the signer of the first RRSIG in section covering

@@ -275,6 +275,23 @@ func (q *query) referralDenial(child string) (*dns.Msg, bool) {
 // judgeDS is probe's judgement of one response to the DS query for child.
 func (q *query) judgeDS(child string, keys dnssec.KeySet, m *dns.Msg) link {
 	v, b := q.r.v, q.budget
+	// Below a DNAME no name of the zone exists (RFC 6672 section 2.4):
+	// the inner resolver redirected the query, and child is no cut.
+	for _, rr := range m.Answer {
+		d, ok := rr.(*dns.DNAME)
+		if !ok || !dns.IsSubDomain(d.Hdr.Name, child) || equalName(d.Hdr.Name, child) || !dns.IsSubDomain(keys.Zone(), d.Hdr.Name) {
+			continue
+		}
+		dn := rrsOf(m.Answer, d.Hdr.Name, dns.TypeDNAME)
+		r := v.VerifyRRset(dn, m.Answer, keys, b)
+		if r.Status != dnssec.Secure {
+			if r.Status == dnssec.Bogus {
+				q.blame(append(dn, sigsOf(m.Answer, d.Hdr.Name, dns.TypeDNAME)...))
+			}
+			return q.failed(r)
+		}
+		return link{kind: notACut, expires: q.expiry(r.TTL)}
+	}
 	// A CNAME owner cannot be a zone cut (RFC 2181 section 10.1); the
 	// inner resolver followed it, so the rest of the answer is about
 	// another name.

@@ -371,3 +371,15 @@ func TestOneUpstreamBudgetPerClientQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkBelowDNAME: the chain walk towards a name below a DNAME finds
+// no zone cut there (the names are redirected, RFC 6672 section 2.4):
+// the DNAME, valid, ends the search for a cut, where the CNAME made from
+// it (unsigned) would have been Bogus.
+func TestWalkBelowDNAME(t *testing.T) {
+	r, _ := newTestResolver(t, nil)
+	c := r.newQuery(context.Background()).walk("x.dn.example.lab.")
+	if c.status != dnssec.Secure || c.zone != "example.lab." {
+		t.Fatalf("walk below the DNAME: %v in %s (%v)", c.status, c.zone, c.result)
+	}
+}
