@@ -307,6 +307,14 @@ func (q *query) judgeDS(child string, keys dnssec.KeySet, m *dns.Msg) link {
 	}
 	if m.Rcode == dns.RcodeNameError {
 		r := v.ProveNXDOMAIN(child, m.Ns, keys, b)
+		if r.Status == dnssec.Bogus {
+			// Some servers answer NXDOMAIN for an empty non-terminal;
+			// when the NSEC records show one (a name below child
+			// exists), child has no DS and is no cut all the same.
+			if nr := v.ProveNODATA(child, dns.TypeDS, m.Ns, keys, b); nr.Status == dnssec.Secure {
+				return link{kind: notACut, expires: q.expiry(nr.TTL)}
+			}
+		}
 		if r.Status != dnssec.Secure {
 			if r.Status == dnssec.Bogus {
 				q.blame(append([]dns.RR(nil), m.Ns...))

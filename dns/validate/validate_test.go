@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -381,5 +382,39 @@ func TestWalkBelowDNAME(t *testing.T) {
 	c := r.newQuery(context.Background()).walk("x.dn.example.lab.")
 	if c.status != dnssec.Secure || c.zone != "example.lab." {
 		t.Fatalf("walk below the DNAME: %v in %s (%v)", c.status, c.zone, c.result)
+	}
+}
+
+// entNXDOMAINTransport is the world's transport with a server that
+// answers NXDOMAIN, rather than NODATA, for an empty non-terminal.
+type entNXDOMAINTransport struct {
+	worldTransport
+	ent string
+}
+
+func (t entNXDOMAINTransport) Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error) {
+	m, err := t.worldTransport.Exchange(ctx, server, q, tcp)
+	if err == nil && m.Authoritative && m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0 && strings.EqualFold(q.Question[0].Name, t.ent) {
+		m.Rcode = dns.RcodeNameError
+	}
+	return m, err
+}
+
+// TestWalkThroughENTNXDOMAIN: a DS probe answered NXDOMAIN for an empty
+// non-terminal, whose NSEC records show that names exist below it, finds
+// no cut there, as NODATA would, rather than a broken chain.
+func TestWalkThroughENTNXDOMAIN(t *testing.T) {
+	w := testWorld(t)
+	inner, err := resolver.New(resolver.Config{
+		Transport: entNXDOMAINTransport{worldTransport{w}, "wild.example.lab."}, DNSSECOK: true,
+		RootHints: []dns.RR{mustRR(". 3600000 IN NS ns.root."), mustRR("ns.root. 3600000 IN A 10.53.0.1")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(inner, dnssec.New(dnssec.Config{Anchors: w.rootAnchors(t)}), Config{})
+	c := r.newQuery(context.Background()).walk("x.wild.example.lab.")
+	if c.status != dnssec.Secure || c.zone != "example.lab." {
+		t.Fatalf("walk through the ENT: %v in %s (%v)", c.status, c.zone, c.result)
 	}
 }
