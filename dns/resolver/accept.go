@@ -178,7 +178,7 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 	case c.left:
 		// The chain leaves the bailiwick: the next zone's servers answer
 		// for its target.
-		return c.continueAt()
+		return r.leftAt(&c)
 	}
 	auth, rep := r.readAuthority(p, m, c.cur)
 	if rep != nil {
@@ -193,6 +193,28 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 		return badReply("response for %s, below a zone cut under %s, is no referral", p.qname, p.zone)
 	}
 	return r.negativeReply(&c, auth.soa)
+}
+
+// leftAt is the reply for a chain that leaves the bailiwick. When it
+// leaves into a child zone of p.zone whose delegation the authority
+// section shows (a server of both zones answering as the parent, with the
+// child's NS set beside the chain), the delegation is taken as a
+// referral's would be, at the same ranks and under the same rules, so
+// that the rest of the chain is asked of the child's servers directly;
+// the child's data in the answer section stays untaken (MaginotDNS).
+func (r *Resolver) leftAt(c *chainWalk) *reply {
+	rep := c.continueAt()
+	p, m := c.p, c.m
+	auth, bad := r.readAuthority(p, m, c.cur)
+	if bad != nil || auth.nsOwner == "" || auth.soa != nil {
+		return rep
+	}
+	child := lowerASCII(auth.nsOwner)
+	if !isProperSubDomain(child, p.zone) || !isSubDomain(c.cur, child) || r.cuts.cutBetween(parentName(child), p.zone, false, p.now) {
+		return rep
+	}
+	rep.sets = append(rep.sets, r.referral(p, m, child, auth.ns).sets...)
+	return rep
 }
 
 // checkMessage applies the rules that concern the message as a whole: it

@@ -94,8 +94,9 @@ func TestClassify(t *testing.T) {
 		{"DNAME replaces the server's CNAME", www, msg(www, true, 0,
 			[]string{"example.lab. 60 IN DNAME example.other.", "www.example.lab. 60 IN CNAME evil.other."}, nil, nil), replyCNAME, 2, 2},
 		{"chain stops inside the zone", www, msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab."}, nil, nil), replyCNAME, 1, 1},
+		// The chain, and the child's delegation beside it (leftAt).
 		{"CNAME into a child zone", www, msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.sub.example.lab."},
-			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), replyCNAME, 1, 1},
+			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), replyCNAME, 1, 2},
 		{"NODATA after CNAME", www, msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab."}, []string{soa}, nil), replyNoData, 1, 1},
 		{"NXDOMAIN", www, msg(www, true, dns.RcodeNameError, nil, []string{soa}, nil), replyNXDomain, 0, 0},
 		{"NODATA", www, msg(www, true, 0, nil, []string{soa}, nil), replyNoData, 0, 0},
@@ -537,5 +538,45 @@ func TestDNAMEFromCache(t *testing.T) {
 	if !ownsDNAME([]dns.RR{mustRR("x.lab. 3600 IN NSEC y.lab. DNAME RRSIG NSEC")}, "X.lab.") ||
 		ownsDNAME([]dns.RR{mustRR("x.lab. 3600 IN NSEC y.lab. A RRSIG NSEC")}, "x.lab.") {
 		t.Error("ownsDNAME")
+	}
+}
+
+// TestChainIntoChildZone: a server of a parent and a child zone that
+// answers a chain running into the child, with the child's delegation in
+// the authority section, gives the delegation (as a referral would) but
+// not the child's data; a delegation off the chain's path, or outside the
+// zone asked, is not taken.
+func TestChainIntoChildZone(t *testing.T) {
+	answer := []string{
+		"www.example.lab. 3600 IN CNAME foo.sub.example.lab.",
+		"foo.sub.example.lab. 3600 IN A 192.0.2.66",
+	}
+	for _, tc := range []struct {
+		name string
+		ns   []string
+		want bool
+	}{
+		{"the child on the chain", []string{"sub.example.lab. 3600 IN NS ns.example.lab."}, true},
+		{"another child", []string{"other.example.lab. 3600 IN NS ns.example.lab."}, false},
+		{"outside the zone", []string{"sub.example.lab.evil. 3600 IN NS ns.example.lab."}, false},
+	} {
+		r, _ := testResolver(t)
+		p := &pending{zone: "example.lab.", qname: "www.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+		rep := r.classify(p, msg(p, true, 0, answer, tc.ns, []string{"ns.example.lab. 3600 IN A 192.0.2.53"}))
+		got := false
+		for _, s := range rep.sets {
+			if s.Name == "foo.sub.example.lab." && tc.name == "the child on the chain" {
+				t.Errorf("%s: the child's data was taken: %v", tc.name, s.RRs)
+			}
+			if s.Type == dns.TypeNS {
+				got = s.Name == "sub.example.lab." && s.Rank == RankAuthority
+			}
+		}
+		if tc.name == "the child on the chain" && (rep.kind != replyCNAME || rep.next != "foo.sub.example.lab.") {
+			t.Errorf("%s: %s next %q", tc.name, rep.kind, rep.next)
+		}
+		if got != tc.want {
+			t.Errorf("%s: delegation taken %v, want %v: %v", tc.name, got, tc.want, rep.sets)
+		}
 	}
 }

@@ -1023,7 +1023,7 @@ func (st *state) store(rep *reply) {
 			continue
 		}
 		stored := r.cache.StoreRRset(s, now)
-		if stored && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank >= RankAnswerNonAuth) {
+		if stored && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank == RankAuthority || s.Rank >= RankAnswerNonAuth) {
 			r.cuts.add(s.Name, s.ttl(), now)
 		}
 		if stored && s.Type == dns.TypeDNAME && !r.sawDNAME.Load() {
