@@ -290,7 +290,29 @@ func (r *Resolver) answerReply(c *chainWalk) *reply {
 	if p.qtype == dns.TypeNS {
 		rep.glue, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
 	}
+	c.wildcardProof(rep)
 	return rep
+}
+
+// wildcardProof gives a reply whose chain holds a wildcard expansion the
+// proof, from the authority section, that the name itself does not exist
+// (RFC 4035 section 3.1.3.3): it goes with the answer, for the validator
+// and for clients that validate, and is not cached.
+func (c *chainWalk) wildcardProof(rep *reply) {
+	if expandsWildcard(rep.chain) {
+		rep.authority = c.r.denialRecords(c.p, c.m, c.p.zone, c.r.cfg.MaxTTL, nil)
+	}
+}
+
+// expandsWildcard reports whether an RRSIG in chain shows a wildcard
+// expansion: a Labels field below its owner's label count.
+func expandsWildcard(chain []dns.RR) bool {
+	for _, rr := range chain {
+		if s, ok := rr.(*dns.RRSIG); ok && int(s.Labels) < labelCount(s.Hdr.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // authority is what the authority section says about a response whose chain
@@ -387,28 +409,16 @@ func (r *Resolver) negativeReply(c *chainWalk, soa *dns.SOA) *reply {
 	}
 	rep := c.reply(kind)
 	if soa == nil {
-		// RFC 2308 §5: without an SOA a negative answer is not cached.
+		// RFC 2308 §5: without an SOA a negative answer is not cached;
+		// its denial records, if any, still go to the client, whose
+		// validator may prove the answer with them.
+		rep.authority = r.denialRecords(p, m, p.zone, r.cfg.MaxNegativeTTL, nil)
 		return rep
 	}
 	negTTL := min(soa.Hdr.Ttl, soa.Minttl, r.cfg.MaxNegativeTTL)
 	s := dns.Copy(soa).(*dns.SOA)
 	s.Hdr.Ttl = negTTL
-	rep.authority = append(rep.authority, s)
-	for _, rr := range m.Ns {
-		if len(rep.authority) > maxDenialProof {
-			break
-		}
-		h := rr.Header()
-		if h.Class != p.qclass || !isSubDomain(h.Name, soa.Hdr.Name) {
-			continue
-		}
-		switch h.Rrtype {
-		case dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
-			cp := dns.Copy(rr)
-			cp.Header().Ttl = min(cp.Header().Ttl, negTTL)
-			rep.authority = append(rep.authority, cp)
-		}
-	}
+	rep.authority = r.denialRecords(p, m, soa.Hdr.Name, negTTL, append(rep.authority, s))
 	if !m.Authoritative {
 		// The client gets it, but a negative entry has no rank to keep
 		// it below what an authoritative server says, so it is not
@@ -421,6 +431,36 @@ func (r *Resolver) negativeReply(c *chainWalk, soa *dns.SOA) *reply {
 	}
 	rep.neg = neg
 	return rep
+}
+
+// denialRecords appends to out the NSEC and NSEC3 records of m's authority
+// section at or below zone and the RRSIGs over them and the SOA, their
+// TTLs capped by ttl, at most maxDenialProof records in all.
+func (r *Resolver) denialRecords(p *pending, m *dns.Msg, zone string, ttl uint32, out []dns.RR) []dns.RR {
+	for _, rr := range m.Ns {
+		if len(out) > maxDenialProof {
+			break
+		}
+		h := rr.Header()
+		if h.Class != p.qclass || !isSubDomain(h.Name, zone) {
+			continue
+		}
+		switch h.Rrtype {
+		case dns.TypeRRSIG:
+			switch rr.(*dns.RRSIG).TypeCovered {
+			case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3:
+			default:
+				continue // the signature of a set not taken
+			}
+		case dns.TypeNSEC, dns.TypeNSEC3:
+		default:
+			continue
+		}
+		cp := dns.Copy(rr)
+		cp.Header().Ttl = min(cp.Header().Ttl, ttl)
+		out = append(out, cp)
+	}
+	return out
 }
 
 // labAcceptForeign is Config.LabAcceptOutOfBailiwick: the acceptance of a
@@ -842,6 +882,7 @@ func (c *chainWalk) reply(kind replyKind) *reply {
 func (c *chainWalk) continueAt() *reply {
 	rep := c.reply(replyCNAME)
 	rep.next = c.cur
+	c.wildcardProof(rep)
 	return rep
 }
 

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -578,5 +579,41 @@ func TestChainIntoChildZone(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: delegation taken %v, want %v: %v", tc.name, got, tc.want, rep.sets)
 		}
+	}
+}
+
+// TestDenialRecordsPassed: the NSEC or NSEC3 records of a NODATA without
+// an SOA, and the proof beside a wildcard expansion, reach the reply's
+// authority (for the validator and for clients that validate), with the
+// RRSIGs over them, but not other authority records or their signatures.
+func TestDenialRecordsPassed(t *testing.T) {
+	r, _ := testResolver(t)
+	sig := func(owner string, covered string, labels int) string {
+		return fmt.Sprintf("%s 3600 IN RRSIG %s 8 %d 3600 20300101000000 20200101000000 4242 example.lab. c2lnbmF0dXJl", owner, covered, labels)
+	}
+	ds := &pending{zone: "example.lab.", qname: "sub.example.lab.", qtype: dns.TypeDS, qclass: dns.ClassINET, id: 7}
+	rep := r.classify(ds, msg(ds, true, 0, nil, []string{
+		"p0.example.lab. 3600 IN NSEC3 1 0 10 AB CO0J7N2E081RL10GCBQ31EDR3OE33LNC NS", sig("p0.example.lab.", "NSEC3", 3),
+	}, nil))
+	if rep.kind != replyNoData || len(rep.authority) != 2 || rep.neg != nil {
+		t.Errorf("NODATA without SOA: %s, authority %v, negative entry %v", rep.kind, rep.authority, rep.neg)
+	}
+	www := &pending{zone: "example.lab.", qname: "a.wild.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	rep = r.classify(www, msg(www, true, 0, []string{
+		"a.wild.example.lab. 3600 IN A 192.0.2.9", sig("a.wild.example.lab.", "A", 3),
+	}, []string{
+		"example.lab. 3600 IN NS ns.example.lab.", sig("example.lab.", "NS", 2),
+		"w.example.lab. 3600 IN NSEC z.example.lab. A RRSIG NSEC", sig("w.example.lab.", "NSEC", 3),
+	}, nil))
+	got := rrStrings(rep.authority)
+	if rep.kind != replyAnswer || len(got) != 2 || !strings.Contains(got[0], "NSEC z.example.lab.") || !strings.Contains(got[1], "RRSIG NSEC") {
+		t.Errorf("wildcard answer: %s, authority %q", rep.kind, got)
+	}
+	// A plain answer carries no authority.
+	rep = r.classify(www, msg(www, true, 0, []string{
+		"a.wild.example.lab. 3600 IN A 192.0.2.9", sig("a.wild.example.lab.", "A", 4),
+	}, []string{"w.example.lab. 3600 IN NSEC z.example.lab. A RRSIG NSEC", sig("w.example.lab.", "NSEC", 3)}, nil))
+	if len(rep.authority) != 0 {
+		t.Errorf("plain answer: authority %v", rep.authority)
 	}
 }

@@ -134,19 +134,29 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			return nil, err
 		}
 		res.answer = append(res.answer, rep.chain...)
+		if rep.kind == replyCNAME {
+			res.authority = append(res.authority, rep.authority...)
+		}
 		links += rep.links
 		if links > r.cfg.MaxCNAMEChain {
 			return nil, fmt.Errorf("%w (more than %d links)", ErrChainTooLong, r.cfg.MaxCNAMEChain)
 		}
 		switch rep.kind {
 		case replyAnswer:
+			res.authority = append(res.authority, rep.authority...)
 			return res, nil
 		case replyNXDomain, replyNoData:
 			res.rcode = dns.RcodeSuccess
 			if rep.kind == replyNXDomain {
 				res.rcode = dns.RcodeNameError
 			}
-			res.authority = rep.authority
+			// The denial first, then the proofs of wildcard
+			// expansions on the way, if any.
+			if len(res.authority) == 0 {
+				res.authority = rep.authority
+			} else {
+				res.authority = append(append([]dns.RR(nil), rep.authority...), res.authority...)
+			}
 			return res, nil
 		case replyCNAME:
 			// The names the response's chain passed through count for loop

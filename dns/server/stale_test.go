@@ -250,3 +250,26 @@ func TestBogusNeverServedStale(t *testing.T) {
 		t.Fatalf("bogus after expiry: got\n%v\nwant SERVFAIL without the stale answer", r)
 	}
 }
+
+// TestRespondKeepsWildcardProof: a positive answer's authority section is
+// dropped (minimal responses), unless it holds NSEC or NSEC3 records: the
+// proof of a wildcard expansion, which a client that validates needs.
+func TestRespondKeepsWildcardProof(t *testing.T) {
+	q := new(dns.Msg)
+	q.SetQuestion("a.wild.example.", dns.TypeA)
+	q.SetEdns0(1232, true)
+	res := new(dns.Msg)
+	res.SetQuestion("a.wild.example.", dns.TypeA)
+	a, _ := dns.NewRR("a.wild.example. 300 IN A 192.0.2.1")
+	ns, _ := dns.NewRR("example. 300 IN NS ns.example.")
+	nsec, _ := dns.NewRR("w.example. 300 IN NSEC z.example. A RRSIG NSEC")
+	res.Answer = []dns.RR{a}
+	res.Ns = []dns.RR{ns}
+	if r := Respond(q, res, nil, 1232); len(r.Ns) != 0 {
+		t.Errorf("an NS set beside a positive answer went out: %v", r.Ns)
+	}
+	res.Ns = []dns.RR{nsec}
+	if r := Respond(q, res, nil, 1232); len(r.Ns) != 1 {
+		t.Errorf("the wildcard proof was dropped: %v", r.Ns)
+	}
+}

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"encoding/base32"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -241,18 +242,22 @@ func (cd *candidates) take(r *denialRecord, now time.Time) bool {
 // with NSEC, the record at or before qname and the one at or before the
 // wildcard at the closest encloser they imply; with NSEC3, the closest
 // encloser's match, the next closer name's cover and the wildcard's match
-// or cover. maxIterations and maxHashes bound the NSEC3 work. ok is false
+// or cover. maxIterations and maxHashes bound the NSEC3 work; needSOA asks
+// for the zone's SOA too, which a synthesised answer carries. ok is false
 // when there is nothing usable.
-func (c *denialCache) lookup(zone, qname string, now time.Time, maxIterations, maxHashes int) (candidates, bool) {
+func (c *denialCache) lookup(zone, qname string, now time.Time, maxIterations, maxHashes int, needSOA bool) (candidates, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	z := c.zones[zone]
-	if z == nil || len(z.soa) == 0 || !now.Before(z.soaExpires) {
+	hasSOA := z != nil && len(z.soa) > 0 && now.Before(z.soaExpires)
+	if z == nil || needSOA && !hasSOA {
 		return candidates{}, false
 	}
 	c.touch(z)
-	cd := candidates{ttl: uint32(z.soaExpires.Sub(now) / time.Second)}
-	cd.soa = z.soa
+	cd := candidates{ttl: math.MaxUint32}
+	if hasSOA {
+		cd.soa, cd.ttl = z.soa, uint32(z.soaExpires.Sub(now)/time.Second)
+	}
 	if len(z.nsec) > 0 {
 		cmp := dnssec.CanonicalCompare
 		r := &z.nsec[floor(z.nsec, qname, cmp)]
@@ -388,7 +393,7 @@ func (q *query) synthesize(qname string, qtype uint16) (*dns.Msg, bool) {
 		return nil, false
 	}
 	lim := q.r.v.Limits()
-	cd, ok := q.r.denials.lookup(zone, name, q.now, lim.NSEC3Iterations, lim.MaxNSEC3Hashes)
+	cd, ok := q.r.denials.lookup(zone, name, q.now, lim.NSEC3Iterations, lim.MaxNSEC3Hashes, true)
 	if !ok {
 		return nil, false
 	}

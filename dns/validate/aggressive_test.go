@@ -200,3 +200,23 @@ func BenchmarkRandomSubdomainFlood(b *testing.B) {
 		}
 	}
 }
+
+// TestWildcardProofKept: a wildcard answer carries its proof from the
+// upstream response, and answered again from the resolver's cache, which
+// keeps no proof, it is proven from the denials kept for RFC 8198: no DS
+// query fetches the proof either time.
+func TestWildcardProofKept(t *testing.T) {
+	r, ci := newTestResolver(t, nil)
+	for i := range 2 {
+		m, err := r.Resolve(context.Background(), "foo.wild.example.lab.", dns.TypeA, dns.ClassINET, true)
+		if err != nil || !m.AuthenticatedData {
+			t.Fatalf("query %d: err %v\n%s", i+1, err, m)
+		}
+		if i == 0 && !hasType(m.Ns, dns.TypeNSEC) {
+			t.Errorf("the first answer lacks its proof:\n%s", m)
+		}
+	}
+	if n := ci.take()["foo.wild.example.lab. DS"]; n != 0 {
+		t.Errorf("%d DS queries fetched the wildcard proof", n)
+	}
+}

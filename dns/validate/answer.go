@@ -304,6 +304,13 @@ func (q *query) proveWildcard(set *rrset, wildcard string, m *dns.Msg, keys dnss
 	if r.Status == dnssec.Secure || r.Status == dnssec.Insecure || hasDenial(m.Ns) || set.rtype == dns.TypeDS {
 		return r
 	}
+	// The proof an earlier answer carried may be among the denials kept
+	// for RFC 8198.
+	if cd, ok := q.r.denials.lookup(canonicalName(keys.Zone()), set.owner, q.now, q.r.v.Limits().NSEC3Iterations, q.r.v.Limits().MaxNSEC3Hashes, false); ok {
+		if cr := v.ProveWildcard(set.owner, wildcard, append(cd.proof, cd.sigs...), keys, q.budget); cr.Status == dnssec.Secure || cr.Status == dnssec.Insecure {
+			return cr
+		}
+	}
 	pm, err := q.fetch(set.owner, dns.TypeDS)
 	if err != nil || pm.Rcode != dns.RcodeSuccess {
 		return r
