@@ -289,9 +289,40 @@ func (r *Resolver) answerReply(c *chainWalk) *reply {
 	rep := c.reply(replyAnswer)
 	if p.qtype == dns.TypeNS {
 		rep.glue, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
+	} else if m.Authoritative {
+		rep.sets = r.zoneNS(p, m, rep.sets)
 	}
 	c.wildcardProof(rep)
 	return rep
+}
+
+// zoneNS takes from the authority section of an authoritative answer the
+// zone's own NS set (its owner the zone asked) and the glue for it: the
+// child's word on its servers, which may name servers the parent's
+// referral did not (when those fail, these are asked). It ranks as answer
+// data without AA, below what an NS query's authoritative answer says,
+// and admit gives it no more life than the delegation already cached has
+// (ghost domains): without one it is not taken.
+func (r *Resolver) zoneNS(p *pending, m *dns.Msg, sets []RRset) []RRset {
+	ns := RRset{Name: p.zone, Type: dns.TypeNS, Class: p.qclass, Rank: RankAnswerNonAuth}
+	var names []*dns.NS
+	for _, rr := range m.Ns {
+		n, ok := rr.(*dns.NS)
+		if !ok || n.Hdr.Class != p.qclass || !equalName(n.Hdr.Name, p.zone) || len(names) >= r.cfg.MaxDelegationNS {
+			continue
+		}
+		cp := r.capTTL(n).(*dns.NS)
+		cp.Hdr.Name = p.zone
+		cp.Ns = lowerASCII(cp.Ns)
+		ns.RRs = append(ns.RRs, cp)
+		names = append(names, cp)
+	}
+	if len(names) == 0 {
+		return sets
+	}
+	sets = append(sets, ns)
+	_, sets = r.collectGlue(p, m, p.zone, names, sets)
+	return sets
 }
 
 // wildcardProof gives a reply whose chain holds a wildcard expansion the

@@ -402,6 +402,9 @@ type zoneServers struct {
 	// ttl is the least remaining TTL of the cached address sets
 	// serversFor took addresses from (math.MaxUint32 without any).
 	ttl uint32
+	// parentTried: the parent's servers for the zone (parentSide) were
+	// added, once the child's had all failed.
+	parentTried bool
 }
 
 // maxZoneAddrs bounds the addresses tried for one zone.
@@ -600,7 +603,7 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 			if err != nil {
 				return nil, err
 			}
-			if more {
+			if more || st.addParentSide(zs) {
 				continue
 			}
 			if lastResort != nil {
@@ -1035,6 +1038,9 @@ func (st *state) store(rep *reply) {
 		stored := r.cache.StoreRRset(s, now)
 		if stored && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank == RankAuthority || s.Rank >= RankAnswerNonAuth) {
 			r.cuts.add(s.Name, s.ttl(), now)
+			if rep.kind == replyReferral && s.Name == rep.zone {
+				r.cuts.setReferral(s.Name, referral{ns: rep.ns, glue: rep.glue, expires: now.Add(time.Duration(s.ttl()) * time.Second)})
+			}
 		}
 		if stored && s.Type == dns.TypeDNAME && !r.sawDNAME.Load() {
 			r.sawDNAME.Store(true)

@@ -335,3 +335,48 @@ func TestBogusDataCountsAsNone(t *testing.T) {
 		t.Errorf("glue after bogus data: %v rank %v, want TTL 3600 at %v", set.RRs, set.Rank, RankAdditional)
 	}
 }
+
+// TestParentSideLastResort: when the child's own data on its servers
+// (an address that differs from the parent's glue, an NS set naming
+// another server) fails, the parent's referral is the last resort; and
+// the child's NS set from an answer's authority section is taken only
+// while the parent's delegation lives, never longer (ghost domains).
+func TestParentSideLastResort(t *testing.T) {
+	r, cache := testResolver(t)
+	clk := r.clock.(*clock.Fake)
+	st := &state{r: r}
+	ref := &pending{zone: "lab.", qname: "www.x.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	rep := r.classify(ref, msg(ref, false, 0, nil, []string{"x.lab. 3600 IN NS ns.x.lab."}, []string{"ns.x.lab. 3600 IN A 192.0.2.44"}))
+	st.store(rep)
+	// The child moves its server's address; it ranks above the glue.
+	child := &pending{zone: "x.lab.", qname: "ns.x.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	st.store(r.classify(child, msg(child, true, 0, []string{"ns.x.lab. 3600 IN A 192.0.2.55"}, nil, nil)))
+	zs := st.serversFor("x.lab.", rep.ns, nil)
+	if len(zs.cands) != 1 || zs.cands[0].addr != addr("192.0.2.55") {
+		t.Fatalf("child's servers %v", zs.cands)
+	}
+	zs.cands[0].bad = true
+	if !st.addParentSide(zs) || len(zs.cands) != 2 || zs.cands[1].addr != addr("192.0.2.44") {
+		t.Errorf("after the child's server failed: %v", zs.cands)
+	}
+	if st.addParentSide(zs) {
+		t.Error("the parent's servers were added twice")
+	}
+
+	// The child's NS set beside an authoritative answer: taken, below an
+	// authoritative NS answer's rank, no longer than the delegation.
+	www := &pending{zone: "x.lab.", qname: "www.x.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	ans := msg(www, true, 0, []string{"www.x.lab. 3600 IN A 192.0.2.80"},
+		[]string{"x.lab. 86400 IN NS ns.x.lab.", "x.lab. 86400 IN NS ns.other.lab."}, nil)
+	clk.Advance(time.Hour - time.Minute)
+	st.store(r.classify(www, ans))
+	set, ok := cache.LookupRRset("x.lab.", dns.TypeNS, dns.ClassINET, clk.Now())
+	if !ok || len(set.RRs) != 2 || set.Rank != RankAnswerNonAuth || set.ttl() > 60 {
+		t.Fatalf("child's NS set: %v rank %v ttl %d", set.RRs, set.Rank, set.ttl())
+	}
+	clk.Advance(2 * time.Minute)
+	st.store(r.classify(www, ans))
+	if set, ok := cache.LookupRRset("x.lab.", dns.TypeNS, dns.ClassINET, clk.Now()); ok {
+		t.Errorf("the child's NS set outlives the delegation: %v", set.RRs)
+	}
+}
