@@ -226,6 +226,27 @@ func (v *Validator) ClosestAnchor(name string) (zone string, ok bool) {
 	return v.anchors.Closest(name)
 }
 
+// HasAnchorKeyTag reports whether one of zone's trust anchors has key tag
+// tag: a DS anchor's KeyTag, or a DNSKEY anchor's computed tag. RFC 8509's
+// root key sentinel asks it of the root.
+func (v *Validator) HasAnchorKeyTag(zone string, tag uint16) bool {
+	a := v.anchors.zones[canonical(zone)]
+	if a == nil {
+		return false
+	}
+	for _, d := range a.ds {
+		if d.KeyTag == tag {
+			return true
+		}
+	}
+	for _, k := range a.keys {
+		if t, ok := keyTag(k); ok && t == tag {
+			return true
+		}
+	}
+	return false
+}
+
 // Stats returns the counters.
 func (v *Validator) Stats() Stats {
 	c := &v.stats

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -213,6 +215,10 @@ func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass ui
 	r.stats.count(res)
 	switch res.Status {
 	case dnssec.Secure:
+		if r.sentinelFails(qname, qtype) {
+			r.stats.sentinel.Add(1)
+			return failure(qname, qtype, qclass, dns.RcodeServerFailure), nil
+		}
 		resp.AuthenticatedData = true
 	case dnssec.Bogus:
 		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "DNSSEC validation failed",
@@ -222,6 +228,40 @@ func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass ui
 	}
 	stripDNSSEC(resp, qtype, do)
 	return resp, nil
+}
+
+// sentinelFails applies the root key sentinel of RFC 8509 to a Secure
+// answer to an A or AAAA query: a name whose first label is
+// root-key-sentinel-is-ta-NNNNN fails (SERVFAIL) unless NNNNN is the key
+// tag of a root trust anchor, and one that is
+// root-key-sentinel-not-ta-NNNNN fails if it is, so that a client can
+// learn which root keys its resolver trusts. Queries with CD never reach
+// here (section 3.2).
+func (r *Resolver) sentinelFails(qname string, qtype uint16) bool {
+	if qtype != dns.TypeA && qtype != dns.TypeAAAA {
+		return false
+	}
+	end, _ := dns.NextLabel(qname, 0)
+	if end == 0 {
+		return false
+	}
+	label := qname[:end-1]
+	const isTA, notTA = "root-key-sentinel-is-ta-", "root-key-sentinel-not-ta-"
+	var digits string
+	var is bool
+	switch {
+	case len(label) == len(isTA)+5 && strings.EqualFold(label[:len(isTA)], isTA):
+		digits, is = label[len(isTA):], true
+	case len(label) == len(notTA)+5 && strings.EqualFold(label[:len(notTA)], notTA):
+		digits = label[len(notTA):]
+	default:
+		return false
+	}
+	tag, err := strconv.ParseUint(digits, 10, 16)
+	if err != nil || digits[0] == '+' || digits[0] == '-' {
+		return false
+	}
+	return r.v.HasAnchorKeyTag(".", uint16(tag)) != is
 }
 
 // FlushKeys forgets every cached key set and chain finding, the answers
@@ -306,7 +346,7 @@ func stripSection(rrs []dns.RR, qtype uint16) []dns.RR {
 type counters struct {
 	secure, insecure, bogus, indeterminate, unchecked atomic.Uint64
 	fetches, fetchLimited                             atomic.Uint64
-	retries, bogusRemembered, synthesized             atomic.Uint64
+	retries, bogusRemembered, synthesized, sentinel   atomic.Uint64
 	// byEDE counts non-Secure results by EDE code; index 0 holds codes
 	// too large for the table.
 	byEDE [maxEDE + 1]atomic.Uint64
@@ -360,6 +400,9 @@ type Stats struct {
 	// Synthesized counts the answers synthesised from cached NSEC and
 	// NSEC3 records (RFC 8198), which cost no upstream query.
 	Synthesized uint64
+	// SentinelFailures counts the Secure answers turned into SERVFAIL by
+	// the root key sentinel (RFC 8509).
+	SentinelFailures uint64
 }
 
 // Stats returns the counters.
@@ -370,7 +413,7 @@ func (r *Resolver) Stats() Stats {
 		Indeterminate: c.indeterminate.Load(), Unchecked: c.unchecked.Load(),
 		ByEDE:   map[uint16]uint64{},
 		Fetches: c.fetches.Load(), FetchLimited: c.fetchLimited.Load(),
-		Retries: c.retries.Load(), BogusRemembered: c.bogusRemembered.Load(), Synthesized: c.synthesized.Load(),
+		Retries: c.retries.Load(), BogusRemembered: c.bogusRemembered.Load(), Synthesized: c.synthesized.Load(), SentinelFailures: c.sentinel.Load(),
 	}
 	for i := range c.byEDE {
 		if n := c.byEDE[i].Load(); n > 0 {

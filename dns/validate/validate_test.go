@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -416,5 +417,35 @@ func TestWalkThroughENTNXDOMAIN(t *testing.T) {
 	c := r.newQuery(context.Background()).walk("x.wild.example.lab.")
 	if c.status != dnssec.Secure || c.zone != "example.lab." {
 		t.Fatalf("walk through the ENT: %v in %s (%v)", c.status, c.zone, c.result)
+	}
+}
+
+// TestRootKeySentinel: RFC 8509's labels turn a Secure A or AAAA answer
+// into SERVFAIL when the key tag they name is (not-ta) or is not (is-ta)
+// a root trust anchor's, and leave every other question alone.
+func TestRootKeySentinel(t *testing.T) {
+	r, _ := newTestResolver(t, nil)
+	tag := fmt.Sprintf("%05d", testWorld(t).rootKSK.DNSKEY.KeyTag())
+	other := "00000"
+	if tag == other {
+		other = "00001"
+	}
+	for _, tc := range []struct {
+		qname string
+		qtype uint16
+		fails bool
+	}{
+		{"root-key-sentinel-is-ta-" + tag + ".example.", dns.TypeA, false},
+		{"root-key-sentinel-not-ta-" + tag + ".example.", dns.TypeA, true},
+		{"ROOT-KEY-SENTINEL-NOT-TA-" + tag + ".example.", dns.TypeAAAA, true},
+		{"root-key-sentinel-is-ta-" + other + ".example.", dns.TypeAAAA, true},
+		{"root-key-sentinel-not-ta-" + other + ".example.", dns.TypeA, false},
+		{"root-key-sentinel-not-ta-" + tag + ".example.", dns.TypeTXT, false},
+		{"root-key-sentinel-not-ta-1234.example.", dns.TypeA, false},
+		{"x.root-key-sentinel-not-ta-" + tag + ".example.", dns.TypeA, false},
+	} {
+		if got := r.sentinelFails(tc.qname, tc.qtype); got != tc.fails {
+			t.Errorf("%s/%s: fails %v, want %v", tc.qname, dns.Type(tc.qtype), got, tc.fails)
+		}
 	}
 }
