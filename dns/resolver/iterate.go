@@ -352,7 +352,18 @@ func (st *state) iterate(ctx context.Context, qname string, qtype uint16) (*repl
 		}
 		rep, err := st.queryZone(ctx, zs, sendName, sendType)
 		if err != nil {
-			return nil, err
+			if sendName == qname || fatal(ctx, err) {
+				return nil, err
+			}
+			// Relaxed mode (RFC 9156 section 2.3, as Unbound without
+			// qname-minimisation-strict): a minimised query no server
+			// answered is asked with the full name, which some servers
+			// answer when they drop or garble others.
+			r.stats.minFallbacks.Add(1)
+			r.log.LogAttrs(ctx, slog.LevelDebug, "qname minimisation fallback after failure",
+				slog.String("zone", zs.zone), slog.String("name", sendName), slog.String("qname", qname), slog.String("err", err.Error()))
+			minimise = false
+			continue
 		}
 		if rep.kind == replyReferral {
 			r.stats.referrals.Add(1)
