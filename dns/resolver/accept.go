@@ -57,10 +57,13 @@ type reply struct {
 	next  string   // replyCNAME: the name to continue with
 	// authority is the SOA and denial records of a negative answer.
 	authority []dns.RR
-	// zone, ns and glue describe a referral.
-	zone string
-	ns   []*dns.NS
-	glue []dns.RR
+	// zone, ns and glue describe a referral; siblingGlue is the glue it
+	// gave in sibling zones known to be delegated, used only as the last
+	// resort (see collectGlue).
+	zone        string
+	ns          []*dns.NS
+	glue        []dns.RR
+	siblingGlue []dns.RR
 	// sets and neg are what may be cached.
 	sets []RRset
 	neg  *Negative
@@ -288,7 +291,7 @@ func (r *Resolver) answerReply(c *chainWalk) *reply {
 	}
 	rep := c.reply(replyAnswer)
 	if p.qtype == dns.TypeNS {
-		rep.glue, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
+		rep.glue, _, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
 	} else if m.Authoritative {
 		rep.sets = r.zoneNS(p, m, rep.sets)
 	}
@@ -321,7 +324,7 @@ func (r *Resolver) zoneNS(p *pending, m *dns.Msg, sets []RRset) []RRset {
 		return sets
 	}
 	sets = append(sets, ns)
-	_, sets = r.collectGlue(p, m, p.zone, names, sets)
+	_, _, sets = r.collectGlue(p, m, p.zone, names, sets)
 	return sets
 }
 
@@ -600,7 +603,7 @@ func (r *Resolver) referral(p *pending, m *dns.Msg, child string, ns []*dns.NS) 
 	} else if nsec := r.referralNSEC(p, m, child); len(nsec.RRs) > 0 {
 		rep.sets = append(rep.sets, nsec)
 	}
-	rep.glue, rep.sets = r.collectGlue(p, m, child, rep.ns, rep.sets)
+	rep.glue, rep.siblingGlue, rep.sets = r.collectGlue(p, m, child, rep.ns, rep.sets)
 	return rep
 }
 
@@ -641,9 +644,11 @@ func (r *Resolver) referralNSEC(p *pending, m *dns.Msg, child string) RRset {
 // collectGlue takes from the additional section the addresses of the given
 // name servers of zone child that lie in the bailiwick (and, below a zone cut
 // under it, only in child itself), and appends them as RRsets of rank
-// RankAdditional.
-func (r *Resolver) collectGlue(p *pending, m *dns.Msg, child string, ns []*dns.NS, sets []RRset) ([]dns.RR, []RRset) {
-	var glue []dns.RR
+// RankAdditional. Glue in a sibling zone known to be delegated is neither
+// cached nor used to reach the servers; it is returned apart (sibling),
+// for the parent-side last resort (addParentSide) when the sibling's own
+// servers cannot tell the address.
+func (r *Resolver) collectGlue(p *pending, m *dns.Msg, child string, ns []*dns.NS, sets []RRset) (glue, sibling []dns.RR, _ []RRset) {
 	for _, rr := range m.Extra {
 		if len(glue) >= maxGlue {
 			break
@@ -663,18 +668,19 @@ func (r *Resolver) collectGlue(p *pending, m *dns.Msg, child string, ns []*dns.N
 			continue
 		}
 		name := lowerASCII(h.Name)
+		cp := r.capTTL(rr)
+		cp.Header().Name = name
 		if !isSubDomain(name, child) && r.cuts.cutBetween(name, p.zone, false, p.now) {
 			// Glue in a sibling zone we know is delegated: its own servers
 			// will tell us the address.
 			r.stats.crossZone.Add(1)
+			sibling = append(sibling, cp)
 			continue
 		}
-		cp := r.capTTL(rr)
-		cp.Header().Name = lowerASCII(h.Name)
 		glue = append(glue, cp)
 		sets = addToSet(sets, cp, RankAdditional)
 	}
-	return glue, sets
+	return glue, sibling, sets
 }
 
 // addToSet appends rr to the RRset of its owner and type in sets, creating

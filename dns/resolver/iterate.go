@@ -1050,7 +1050,7 @@ func (st *state) store(rep *reply) {
 		if stored && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank == RankAuthority || s.Rank >= RankAnswerNonAuth) {
 			r.cuts.add(s.Name, s.ttl(), now)
 			if rep.kind == replyReferral && s.Name == rep.zone {
-				r.cuts.setReferral(s.Name, referral{ns: rep.ns, glue: rep.glue, expires: now.Add(time.Duration(s.ttl()) * time.Second)})
+				r.cuts.setReferral(s.Name, referral{ns: rep.ns, glue: rep.glue, sibling: rep.siblingGlue, expires: now.Add(time.Duration(s.ttl()) * time.Second)})
 			}
 		}
 		if stored && s.Type == dns.TypeDNAME && !r.sawDNAME.Load() {

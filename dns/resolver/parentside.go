@@ -18,10 +18,13 @@ import (
 // beyond the referral's TTL; it holds the referral's own records, which
 // nothing modifies once classified, so that keeping it costs no copy.
 
-// referral is what a parent said about a delegation.
+// referral is what a parent said about a delegation: its NS records,
+// the glue taken, and the glue in sibling zones that was not (see
+// collectGlue).
 type referral struct {
 	ns      []*dns.NS
 	glue    []dns.RR
+	sibling []dns.RR
 	expires time.Time
 }
 
@@ -53,7 +56,8 @@ func (st *state) glueFor(zs *zoneServers, name string, now time.Time) bool {
 // addParentSide adds to zs, whose servers have all failed, what the
 // parents said instead: the glue their referrals gave for the zone's name
 // servers (those the parent's referral names, and those of the cached NS
-// set), and the parent's names without glue, to look up. It reports
+// set), the sibling glue of the zone's own referral, and the parent's
+// names without glue, to look up. It reports
 // whether it added any, and does its work once per zoneServers.
 func (st *state) addParentSide(zs *zoneServers) bool {
 	if zs.parentTried || zs.zone == "." {
@@ -63,16 +67,23 @@ func (st *state) addParentSide(zs *zoneServers) bool {
 	r := st.r
 	now := r.clock.Now()
 	var names []string
+	before, pending := len(zs.cands), len(zs.pending)
 	if ref, ok := r.cuts.referralTo(zs.zone, now); ok {
 		for _, n := range ref.ns {
 			names = append(names, lowerASCII(n.Ns))
+		}
+		// The referral's own glue in sibling zones: its sibling's
+		// servers, which had the say, could not be reached.
+		for _, g := range ref.sibling {
+			if a, ok := addrOf(g); ok {
+				zs.add(r, a)
+			}
 		}
 	}
 	parentNames := len(names)
 	if set, ok := r.cache.LookupRRset(zs.zone, dns.TypeNS, dns.ClassINET, now); ok && set.Rank != RankBogus {
 		names = append(names, nsNames(set.RRs)...)
 	}
-	before, pending := len(zs.cands), len(zs.pending)
 	for i, n := range names {
 		if !st.glueFor(zs, n, now) && i < parentNames {
 			zs.pending = append(zs.pending, n)

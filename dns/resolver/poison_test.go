@@ -380,3 +380,30 @@ func TestParentSideLastResort(t *testing.T) {
 		t.Errorf("the child's NS set outlives the delegation: %v", set.RRs)
 	}
 }
+
+// TestSiblingGlueLastResort: glue in a sibling zone known to be delegated
+// is not cached, nor used while the sibling's servers may tell the
+// address; only when the zone's servers are all out of reach is it tried.
+func TestSiblingGlueLastResort(t *testing.T) {
+	r, cache := testResolver(t)
+	now := r.clock.Now()
+	r.cuts.add("net.", 3600, now)
+	st := &state{r: r}
+	root := &pending{zone: ".", qname: "www.x.com.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	rep := r.classify(root, msg(root, false, 0, nil, []string{"com. 3600 IN NS a.gtld.net."}, []string{"a.gtld.net. 3600 IN A 192.0.2.30"}))
+	if rep.kind != replyReferral || len(rep.glue) != 0 || len(rep.siblingGlue) != 1 {
+		t.Fatalf("%s: glue %v sibling %v", rep.kind, rep.glue, rep.siblingGlue)
+	}
+	st.store(rep)
+	if set, ok := cache.LookupRRset("a.gtld.net.", dns.TypeA, dns.ClassINET, now); ok {
+		t.Fatalf("sibling glue cached: %v", set.RRs)
+	}
+	zs := st.serversFor("com.", rep.ns, nil)
+	if len(zs.cands) != 0 {
+		t.Fatalf("sibling glue used at once: %v", zs.cands)
+	}
+	zs.pending = nil // the lookup through net.'s servers failed
+	if !st.addParentSide(zs) || len(zs.cands) != 1 || zs.cands[0].addr != addr("192.0.2.30") {
+		t.Errorf("last resort: %v", zs.cands)
+	}
+}
