@@ -403,11 +403,13 @@ func (r *Resolver) classifyReferral(c *chainWalk, a *authority) *reply {
 	child := lowerASCII(a.nsOwner)
 	switch {
 	case !isProperSubDomain(child, p.zone) || !isSubDomain(c.cur, child):
-		if m.Authoritative {
+		if m.Authoritative && child == p.zone {
 			// An authoritative NODATA that lists the zone's own NS set
 			// in the authority section, without an SOA.
 			return nil
 		}
+		// An upward referral (to the root, say), AA or not: the server
+		// is not authoritative for the zone, whatever it claims.
 		return lameReply("referral to " + child + " is not below " + p.zone + " towards " + c.cur)
 	case p.qtype == dns.TypeDS && child == c.cur:
 		// The parent holds the DS set; a referral to the child for it

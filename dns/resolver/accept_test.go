@@ -112,6 +112,8 @@ func TestClassify(t *testing.T) {
 			[]string{"ns1.example.lab. 86400 IN A 192.0.2.30", "ns.other. 86400 IN A 6.6.6.6", "x.example.lab. 86400 IN A 6.6.6.6"}),
 			replyReferral, 0, 2},
 		{"upward referral is lame", www, msg(www, false, 0, nil, []string{". 86400 IN NS a.root-servers.lab."}, nil), replyLame, 0, 0},
+		{"upward referral with AA is lame too", www, msg(www, true, 0, nil, []string{". 86400 IN NS a.root-servers.lab."}, nil), replyLame, 0, 0},
+		{"AA NODATA with the zone's own NS set", www, msg(www, true, 0, nil, []string{"example.lab. 86400 IN NS ns1.example.lab."}, nil), replyNoData, 0, 0},
 		{"sideways referral is lame", fromLab, msg(fromLab, false, 0, nil, []string{"other.lab. 86400 IN NS ns.other."}, nil), replyLame, 0, 0},
 		{"mixed NS owners", fromLab, msg(fromLab, false, 0, nil,
 			[]string{"example.lab. 86400 IN NS ns1.example.lab.", "www.example.lab. 86400 IN NS ns.other."}, nil), replyBad, 0, 0},
