@@ -56,6 +56,21 @@ func (h *VNetHeader) NeedsChecksum() bool { return h.Flags&VNetNeedsChecksum != 
 // segment on transmit.
 func (h *VNetHeader) IsGSO() bool { return h.GSOType&^VNetGSOECN != VNetGSONone }
 
+// ChecksumOffloaded reports whether the kernel says that the frame's
+// transport (TCP, UDP) checksum is not for a filter to judge, because an
+// offload owns it: the local sender left it to be completed (the vnet
+// header's NEEDS_CSUM, or TP_STATUS_CSUMNOTREADY on a port without vnet
+// headers: the field holds only the pseudo-header sum), the frame is a GSO
+// super-frame whose checksums are made when it is cut into segments, or
+// the device or GRO has already verified it (DATA_VALID,
+// TP_STATUS_CSUM_VALID; Linux's CHECKSUM_UNNECESSARY, which its own
+// conntrack trusts too). The IPv4 header checksum is never offloaded: the
+// stack computes it for every packet, super-frames included.
+func (ci *CaptureInfo) ChecksumOffloaded() bool {
+	return ci.Flags&(FlagChecksumNotReady|FlagChecksumValid) != 0 ||
+		ci.VNet.Flags&(VNetNeedsChecksum|VNetDataValid) != 0 || ci.VNet.IsGSO()
+}
+
 // The kernel reads and writes a legacy virtio_net_hdr in host byte order
 // (vio_le() in af_packet.c is virtio_legacy_is_little_endian()).
 func (h *VNetHeader) unmarshal(b []byte) {

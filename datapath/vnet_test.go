@@ -115,3 +115,28 @@ func (s *vnetSource) Next() ([]byte, CaptureInfo, error) {
 	s.done = true
 	return s.frame, s.ci, nil
 }
+
+// TestChecksumOffloaded: a transport checksum is the kernel's business
+// when the sender left it to offload, the frame is a super-frame, or the
+// device verified it; a frame from a file carries none of these.
+func TestChecksumOffloaded(t *testing.T) {
+	tests := []struct {
+		name string
+		ci   CaptureInfo
+		want bool
+	}{
+		{"file", CaptureInfo{}, false},
+		{"ring losing", CaptureInfo{Flags: FlagRingLosing | FlagVLANRestored}, false},
+		{"not ready", CaptureInfo{Flags: FlagChecksumNotReady}, true},
+		{"verified by the device", CaptureInfo{Flags: FlagChecksumValid}, true},
+		{"vnet needs checksum", CaptureInfo{VNet: VNetHeader{Flags: VNetNeedsChecksum, CsumStart: 34, CsumOffset: 16}}, true},
+		{"vnet data valid", CaptureInfo{VNet: VNetHeader{Flags: VNetDataValid}}, true},
+		{"vnet gso", CaptureInfo{VNet: VNetHeader{GSOType: VNetGSOTCPv4, GSOSize: 1448}}, true},
+		{"vnet ecn bit alone", CaptureInfo{VNet: VNetHeader{GSOType: VNetGSOECN}}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.ci.ChecksumOffloaded(); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

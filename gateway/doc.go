@@ -10,6 +10,12 @@
 // one packet, and if it passes its original fragments are forwarded
 // unchanged.
 //
+// Before a packet may touch connection state its checksums are verified
+// (the IPv4 header's, and the transport's unless the kernel says an
+// offload owns it): a packet its destination would discard must neither
+// create nor change an entry. Entries are bound to the port their first
+// packet came in on and to the frame's VLANs.
+//
 // The order of checks follows ufw's before.rules: malformed frames and
 // packets that connection tracking finds invalid are dropped first, packets
 // of established and related connections pass, and only packets that would

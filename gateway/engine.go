@@ -50,23 +50,30 @@ type Reason uint8
 
 // Reasons.
 const (
-	ReasonEstablished Reason = iota // packet of a tracked connection
-	ReasonRelated                   // ICMP error about a tracked connection
-	ReasonRule                      // a rule of the policy decided
-	ReasonDefault                   // the default of the direction decided
-	ReasonLimit                     // a limit rule refused a source over its rate
-	ReasonInvalid                   // connection tracking found the packet invalid
-	ReasonMalformed                 // the frame failed to decode
-	ReasonAnomaly                   // impossible flag combinations, LAND, source routes
-	ReasonFragment                  // a fragment: held for reassembly, or refused by the defragmenter (overlap, quota, time-out, malformed)
-	ReasonNonIP                     // neither IP nor ARP
-	ReasonARP                       // ARP passes, as on any bridge
-	ReasonUntracked                 // ICMPv6 neighbour discovery and MLD
-	ReasonTableFull                 // no room in the connection table
+	ReasonEstablished  Reason = iota // packet of a tracked connection
+	ReasonRelated                    // ICMP error about a tracked connection
+	ReasonRule                       // a rule of the policy decided
+	ReasonDefault                    // the default of the direction decided
+	ReasonLimit                      // a limit rule refused a source over its rate
+	ReasonInvalid                    // connection tracking found the packet invalid
+	ReasonMalformed                  // the frame failed to decode
+	ReasonAnomaly                    // impossible flag combinations, LAND, source routes
+	ReasonFragment                   // a fragment: held for reassembly, or refused by the defragmenter (overlap, quota, time-out, malformed)
+	ReasonNonIP                      // neither IP nor ARP
+	ReasonARP                        // ARP passes, as on any bridge
+	ReasonUntracked                  // ICMPv6 neighbour discovery and MLD
+	ReasonTableFull                  // no room in the connection table
+	ReasonICMPRedirect               // ICMP or ICMPv6 redirect: routes are not changed through the perimeter
+	ReasonSourceQuench               // ICMP source quench: deprecated (RFC 6633), only ever an attack on throughput
+	ReasonNDHopLimit                 // ICMPv6 neighbour discovery with a hop limit other than 255: it crossed a router (RFC 4861)
+	ReasonBadChecksum                // a wrong IPv4 header or transport checksum: no host would accept the packet
+	ReasonSourceLimit                // the source address holds its bound of connections
+	ReasonPrefixLimit                // the source's prefix holds its bound of connections
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full"}
+var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full",
+	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -84,13 +91,62 @@ type Decision struct {
 	Dir  policy.Direction
 }
 
+// ChecksumMode says which checksums the gateway verifies before a packet
+// may touch connection state.
+type ChecksumMode uint8
+
+const (
+	// ChecksumsVerify, the default: the IPv4 header checksum of every
+	// packet and fragment, and the TCP, UDP, ICMP and ICMPv6 checksum of
+	// every packet (of a fragmented datagram once it is whole), except a
+	// transport checksum the kernel says an offload owns
+	// (datapath.CaptureInfo.ChecksumOffloaded). A packet with a wrong one
+	// is dropped (ReasonBadChecksum) before connection tracking sees it,
+	// as Linux's nf_conntrack_checksum does: the host it is addressed to
+	// would discard it, so it must neither create nor change state.
+	ChecksumsVerify ChecksumMode = iota
+	// ChecksumsOffload verifies as ChecksumsVerify does, but takes a TCP
+	// or UDP checksum that holds just the pseudo-header sum for one left
+	// to offload (packet.ChecksumPartial): for captures taken on a host
+	// that sends with checksum offload, whose outgoing packets all look
+	// like that. Anyone can forge that value, so this is for offline
+	// inspection only; a live port learns it from the kernel.
+	ChecksumsOffload
+	// ChecksumsIgnore verifies nothing (Linux's nf_conntrack_checksum=0).
+	ChecksumsIgnore
+)
+
+var checksumModes = [...]string{"verify", "offload", "ignore"}
+
+func (m ChecksumMode) String() string {
+	if int(m) < len(checksumModes) {
+		return checksumModes[m]
+	}
+	return "?"
+}
+
+// ParseChecksumMode reads "verify", "offload" or "ignore".
+func ParseChecksumMode(s string) (ChecksumMode, error) {
+	for i, n := range checksumModes {
+		if s == n {
+			return ChecksumMode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown checksum mode %q (want verify, offload or ignore)", s)
+}
+
 // Config configures an Engine.
 type Config struct {
 	Conntrack conntrack.Config
+	// Checksums says which checksums are verified [ChecksumsVerify].
+	Checksums ChecksumMode
 	Limiter   classify.LimiterConfig
-	// DropAnomalies drops TCP packets with impossible flag combinations
-	// (SYN+FIN, SYN+RST, null and Xmas scans), LAND packets and IPv4 source
-	// routes before anything else looks at them [true].
+	// KeepAnomalies keeps what is otherwise dropped before anything else
+	// looks at it: TCP packets with impossible flag combinations (SYN+FIN,
+	// SYN+RST, null and Xmas scans), LAND packets, IPv4 source routes and
+	// IPv6 type 0 routing headers, and IPv6 segment routing headers with
+	// segments left (judged on an outer destination that is not the
+	// final one; Linux forwards them only where seg6_enabled is set).
 	KeepAnomalies bool
 	// Fragments configures reassembly, which comes before everything
 	// else: a fragmented datagram is judged whole, as netfilter's
@@ -250,11 +306,33 @@ func keyFromTuple(t *conntrack.Tuple, mark uint32) classify.Key {
 // Process decides the fate of the packet in p (already decoded), which
 // arrived on side in. A fragment cannot be judged alone: Process drops it
 // (ReasonFragment); a Worker reassembles fragments and hands Process the
-// whole datagram.
+// whole datagram. Every checksum the packet carries is verified (as
+// Config.Checksums says): Process has no word from the kernel that an
+// offload owns one.
 func (e *Engine) Process(p *packet.Parsed, in datapath.Side) Decision {
-	d := e.decide(p, in)
+	return e.process(p, in, false)
+}
+
+// process is Process for a packet whose transport checksum an offload
+// owns when offloaded is true.
+func (e *Engine) process(p *packet.Parsed, in datapath.Side, offloaded bool) Decision {
+	d := e.decide(p, in, offloaded)
 	e.count(d)
 	return d
+}
+
+// badChecksum reports whether p carries a checksum that the mode and the
+// kernel's word (offloaded: an offload owns the transport checksum) leave
+// no excuse for.
+func (e *Engine) badChecksum(p *packet.Parsed, offloaded bool) bool {
+	switch e.cfg.Checksums {
+	case ChecksumsIgnore:
+		return false
+	case ChecksumsOffload:
+		st := p.CheckChecksums(!offloaded)
+		return st != packet.ChecksumOK && st != packet.ChecksumPartial
+	}
+	return p.CheckChecksums(!offloaded) != packet.ChecksumOK
 }
 
 func (e *Engine) count(d Decision) { e.stats[d.Verdict][d.Reason].Add(1) }
@@ -262,7 +340,7 @@ func (e *Engine) count(d Decision) { e.stats[d.Verdict][d.Reason].Add(1) }
 // Defragmenter returns the engine's defragmenter.
 func (e *Engine) Defragmenter() *defrag.Defragmenter { return e.frags }
 
-func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
+func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Decision {
 	d := Decision{Rule: -1, Dir: dirOf(in)}
 	drop := func(r Reason) Decision { d.Verdict, d.Reason = Drop, r; return d }
 	if p.Invalid != packet.Valid {
@@ -275,14 +353,33 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 		}
 		return drop(ReasonNonIP)
 	}
-	if !e.cfg.KeepAnomalies && p.Anomalies&(packet.AnomalySYNFIN|packet.AnomalySYNRST|packet.AnomalyNullScan|packet.AnomalyXmas|packet.AnomalyLAND|packet.AnomalySourceRoute|packet.AnomalyTCPFragOffset1) != 0 {
+	if !e.cfg.KeepAnomalies && p.Anomalies&(packet.AnomalySYNFIN|packet.AnomalySYNRST|packet.AnomalyNullScan|packet.AnomalyXmas|packet.AnomalyLAND|packet.AnomalySourceRoute|packet.AnomalyTCPFragOffset1|packet.AnomalySegmentRouting) != 0 {
 		return drop(ReasonAnomaly)
 	}
 	if p.IsFragment {
 		return drop(ReasonFragment)
 	}
+	if e.badChecksum(p, offloaded) {
+		return drop(ReasonBadChecksum)
+	}
 	var cp conntrack.Packet
-	fillConntrack(&cp, p)
+	if !fillConntrack(&cp, p, in) {
+		// The rarer protocols, behind a test that TCP and UDP pass at
+		// once. SCTP's chunks and DCCP's header are read onto this
+		// frame, so that no packet pays for clearing them but theirs.
+		switch p.Proto {
+		case ipproto.ICMP, ipproto.ICMPv6:
+			if r := icmpRefused(p); r != ReasonEstablished {
+				return drop(r)
+			}
+		case ipproto.SCTP:
+			s := p.SCTP()
+			cp.SCTP = &s
+		case ipproto.DCCP:
+			dc := p.DCCP()
+			cp.DCCP = &dc
+		}
+	}
 	res := e.ct.Lookup(&cp)
 	switch res.State {
 	case conntrack.StateInvalid:
@@ -302,7 +399,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 		}
 	}
 	// A new connection (or an untracked message): the policy decides.
-	k := classify.Key{Dir: d.Dir, Flow: cp.Flow, TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
+	k := classify.Key{Dir: d.Dir, Flow: p.Flow(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
 	if in == datapath.LAN {
 		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
 	} else {
@@ -348,7 +445,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	cp.Mark = markOf(d.Dir)
 	r, ok := e.ct.Create(&cp)
 	if !ok {
-		d.Verdict, d.Reason = Drop, ReasonTableFull
+		d.Verdict, d.Reason = Drop, refusal(r.Reason)
 		return d
 	}
 	if now := e.rules.Load(); now != rs {
@@ -370,13 +467,88 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side) Decision {
 	return d
 }
 
-// fillConntrack gives the tracker what it needs of p: the flow key as the
-// decoder made it, and the TCP and ICMP fields the key does not hold. cp
-// must be zero: the fields are set one by one, since a composite literal
-// of the whole Packet is built on the stack and copied (about 65 of the
-// 1,600 instructions an established packet costs).
-func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
+// refusal is the reason a new connection the policy allowed was not
+// tracked.
+func refusal(r conntrack.Reason) Reason {
+	switch r {
+	case conntrack.ReasonTableFull:
+		return ReasonTableFull
+	case conntrack.ReasonSourceLimit:
+		return ReasonSourceLimit
+	case conntrack.ReasonPrefixLimit:
+		return ReasonPrefixLimit
+	}
+	return ReasonInvalid
+}
+
+// zoneOf is the connection-tracking zone of a frame: its VLAN IDs, the
+// outer one in the low 12 bits, so that two VLANs on one trunk never share
+// a connection (as Linux's conntrack zones keep them apart). An untagged
+// frame and a priority-tagged one (VLAN 0) are in zone 0.
+func zoneOf(p *packet.Parsed) uint32 {
+	var z uint32
+	for i := uint8(0); i < p.NumVLAN && i < 2; i++ {
+		z |= uint32(p.VLAN[i].ID()) << (12 * i)
+	}
+	return z
+}
+
+// sideOf is the tracker's name for the port a frame arrived on: entries
+// are bound to it.
+func sideOf(in datapath.Side) conntrack.Side {
+	if in == datapath.LAN {
+		return conntrack.SideLAN
+	}
+	return conntrack.SideWAN
+}
+
+// icmpRefused returns why ICMP message p may not cross the gateway
+// whatever the policy and the connection table say, or ReasonEstablished
+// (the zero Reason) when it may go on to them.
+//   - Redirects (ICMP 5, ICMPv6 137) tell a host to route through
+//     another: a perimeter forwards none, from either side, rather than
+//     letting them through as "related" to a connection they quote.
+//   - Source quench (ICMP 4) is deprecated (RFC 6633); hosts ignore it or
+//     slow down for nobody's benefit.
+//   - Neighbour discovery (133 to 136) is link-local: RFC 4861 has a
+//     receiver discard it unless the hop limit is 255, which proves that
+//     no router forwarded it. The policy's implicit rules allow the
+//     well-formed ones across a bridge.
+func icmpRefused(p *packet.Parsed) Reason {
+	if !p.HasL4 {
+		return ReasonEstablished
+	}
+	switch {
+	case p.IPVersion == 4 && p.Proto == ipproto.ICMP:
+		switch p.ICMPType {
+		case 4:
+			return ReasonSourceQuench
+		case 5:
+			return ReasonICMPRedirect
+		}
+	case p.IPVersion == 6 && p.Proto == ipproto.ICMPv6:
+		switch {
+		case p.ICMPType == 137:
+			return ReasonICMPRedirect
+		case p.ICMPType >= 133 && p.ICMPType <= 136 && p.TTL != 255:
+			return ReasonNDHopLimit
+		}
+	}
+	return ReasonEstablished
+}
+
+// fillConntrack gives the tracker what it needs of p, which arrived on
+// in: the flow key as the decoder made it, the side and the zone, and the
+// TCP and ICMP fields the key does not hold. cp must be zero: the fields
+// are set one by one, since a composite literal of the whole Packet is
+// built on the stack and copied (about 65 of the 1,600 instructions an
+// established packet costs).
+//
+// It reports whether p is TCP or UDP, which need nothing more.
+func fillConntrack(cp *conntrack.Packet, p *packet.Parsed, in datapath.Side) (done bool) {
 	cp.Flow = p.Flow()
+	cp.Side = sideOf(in)
+	cp.Zone = zoneOf(p)
 	cp.WScale = -1
 	cp.PayloadLen = p.PayloadLen
 	switch p.Proto {
@@ -395,6 +567,9 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
 				}
 			}
 		}
+		return true
+	case ipproto.UDP:
+		return true
 	case ipproto.ICMP, ipproto.ICMPv6:
 		cp.ICMPType, cp.ICMPCode = p.ICMPType, p.ICMPCode
 		if p.IsICMPError() {
@@ -403,6 +578,7 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed) {
 			cp.Inner = conntrack.Inner{Flow: q.Flow(), ICMPType: q.ICMPType, ICMPCode: q.ICMPCode, Seq: q.TCPSeq}
 		}
 	}
+	return false
 }
 
 // Counts returns how many frames got each verdict for each reason.

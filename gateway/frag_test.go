@@ -118,46 +118,16 @@ func fragment6(t *testing.T, frame []byte, id uint32, size int) [][]byte {
 // 8-byte Destination Options header before the UDP header.
 func udpFrame(t *testing.T, src, dst string, n int, destOpts bool) []byte {
 	t.Helper()
-	s, d := netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst)
 	udp := make([]byte, 8+n)
-	binary.BigEndian.PutUint16(udp[0:], s.Port())
-	binary.BigEndian.PutUint16(udp[2:], d.Port())
 	binary.BigEndian.PutUint16(udp[4:], uint16(8+n))
 	for i := range n {
 		udp[8+i] = byte(i)
 	}
-	f := make([]byte, 14)
-	f[0], f[6] = 2, 2
-	if s.Addr().Is4() {
-		binary.BigEndian.PutUint16(f[12:], packet.EtherTypeIPv4)
-		ip := make([]byte, 20)
-		ip[0], ip[8], ip[9] = 0x45, 64, byte(ipproto.UDP)
-		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(udp)))
-		copy(ip[12:], s.Addr().AsSlice())
-		copy(ip[16:], d.Addr().AsSlice())
-		binary.BigEndian.PutUint16(ip[10:], packet.Checksum(ip, 0))
-		f = append(append(f, ip...), udp...)
-	} else {
-		binary.BigEndian.PutUint16(f[12:], packet.EtherTypeIPv6)
-		ip := make([]byte, 40)
-		ip[0], ip[6], ip[7] = 0x60, byte(ipproto.UDP), 64
-		copy(ip[8:], s.Addr().AsSlice())
-		copy(ip[24:], d.Addr().AsSlice())
-		var ext []byte
-		if destOpts {
-			ip[6] = byte(ipproto.DestOpts)
-			ext = []byte{byte(ipproto.UDP), 0, 1, 4, 0, 0, 0, 0} // PadN
-		}
-		binary.BigEndian.PutUint16(ip[4:], uint16(len(ext)+len(udp)))
-		f = append(append(append(f, ip...), ext...), udp...)
+	var ext []byte
+	if destOpts {
+		ext = []byte{byte(ipproto.UDP), 0, 1, 4, 0, 0, 0, 0} // PadN
 	}
-	var p packet.Parsed
-	p.Decode(f)
-	if p.Invalid != packet.Valid {
-		t.Fatalf("built an invalid frame: %v", p.Err())
-	}
-	p.FillChecksum()
-	return f
+	return ipFrame(t, src, dst, ipproto.UDP, 64, ipproto.DestOpts, ext, udp)
 }
 
 func sameFrames(t *testing.T, what string, got, want [][]byte) {

@@ -59,7 +59,7 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 		w.fragment(frame, ci, in, out)
 		return
 	}
-	d := w.e.Process(&w.p, in)
+	d := w.e.process(&w.p, in, ci != nil && ci.ChecksumOffloaded())
 	if w.OnDecision != nil {
 		w.OnDecision(&w.p, d)
 	}
@@ -87,13 +87,21 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 // were reused long ago.
 func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Side, out sender) {
 	p := &w.p
-	// Fragments seen on different ports or VLANs never make one datagram.
-	zone := uint32(in & 1)
-	for i := uint8(0); i < p.NumVLAN && i < 2; i++ {
-		zone |= uint32(p.VLAN[i].ID()) << (1 + 12*i)
-	}
-	r := w.e.frags.Add(frame, p.L3Off, zone, w.e.clock.Now())
 	d := Decision{Rule: -1, Dir: dirOf(in), Reason: ReasonFragment}
+	// Reassembly rewrites the IPv4 header and its checksum: a fragment
+	// with a wrong one, which the receiver would have discarded, must not
+	// get that far. (The transport checksum is checked on the whole.)
+	if w.e.cfg.Checksums != ChecksumsIgnore && p.CheckChecksums(false) != packet.ChecksumOK {
+		d.Verdict, d.Reason = Drop, ReasonBadChecksum
+		w.e.count(d)
+		if w.OnDecision != nil {
+			w.OnDecision(p, d)
+		}
+		return
+	}
+	// Fragments seen on different ports or VLANs never make one datagram.
+	zone := zoneOf(p)<<1 | uint32(in&1)
+	r := w.e.frags.Add(frame, p.L3Off, zone, w.e.clock.Now())
 	switch r.Status {
 	case defrag.Held:
 		d.Verdict = Hold
@@ -101,8 +109,9 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 		d.Verdict = Drop
 	case defrag.NotFragment:
 		// The decoder and the defragmenter disagree (a malformed header
-		// the decoder half-read): the engine judges the frame as it is.
-		d = w.e.Process(p, in)
+		// the decoder half-read): the engine judges the frame as it is
+		// (and it is counted once, below).
+		d = w.e.decide(p, in, ci != nil && ci.ChecksumOffloaded())
 	case defrag.Complete:
 		w.datagram(r.Datagram, ci, in, out)
 		return

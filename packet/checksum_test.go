@@ -161,6 +161,15 @@ func TestVerifyChecksumsDetectsCorruption(t *testing.T) {
 			if v == 4 && proto == ipproto.UDP && (i == l4+6 || i == l4+7) {
 				continue
 			}
+			// SCTP's CRC32c covers no pseudo-header: an IPv6 address is
+			// covered by nothing (an IPv4 one by the header checksum).
+			if v == 6 && proto == ipproto.SCTP && i-l3 < 40 {
+				continue
+			}
+			// UDP-Lite and DCCP may cover only the start of the data.
+			if proto == ipproto.UDPLite && i >= l4+p.UDPLiteCoverage() || proto == ipproto.DCCP && i >= l4+dccpCoverage(p.Buf[l4:]) {
+				continue
+			}
 			b := append([]byte(nil), tf.b...)
 			b[i] ^= 0x5a
 			var q Parsed
@@ -193,4 +202,75 @@ func findFrame(tb testing.TB, name string) testFrame {
 	}
 	tb.Fatalf("no test frame %q", name)
 	return testFrame{}
+}
+
+// TestCheckChecksums says which checksum is wrong: the IPv4 header's, the
+// transport's, or a transport checksum that holds just the pseudo-header
+// sum, as a sender leaves it for offload.
+func TestCheckChecksums(t *testing.T) {
+	type edit func(p *Parsed, b []byte)
+	flipL4 := func(p *Parsed, b []byte) { b[len(p.Buf)-1] ^= 0x5a }
+	flipTTL := func(p *Parsed, b []byte) { b[p.L3Off+8] ^= 0x01 }
+	// partial writes what Linux writes before handing a segment to a
+	// device with checksum offload: the pseudo-header sum, uncomplemented.
+	partial := func(p *Parsed, b []byte) {
+		seg := p.Buf[p.L4Off:]
+		off := 16
+		if p.Proto == ipproto.UDP {
+			seg, off = seg[:p.UDPLen], 6
+		}
+		binary.BigEndian.PutUint16(b[p.L4Off+off:], uint16(p.pseudoHeader(p.Proto, len(seg))))
+	}
+	cases := []struct {
+		frame string
+		edit  edit
+		l4    bool
+		want  ChecksumStatus
+	}{
+		{"ipv4/tcp-syn", nil, true, ChecksumOK},
+		{"ipv4/tcp-syn", flipTTL, true, ChecksumBadIPv4},
+		{"ipv4/tcp-syn", flipTTL, false, ChecksumBadIPv4},
+		{"ipv4/tcp-data-sack", flipL4, true, ChecksumBadL4},
+		{"ipv4/tcp-data-sack", flipL4, false, ChecksumOK},
+		{"ipv4/tcp-data-sack", partial, true, ChecksumPartial},
+		{"ipv6/tcp-syn", partial, true, ChecksumPartial},
+		{"ipv6/tcp-syn", flipL4, true, ChecksumBadL4},
+		{"ipv4/udp-dns", partial, true, ChecksumPartial},
+		{"ipv4/udp-dns", flipL4, true, ChecksumBadL4},
+		{"ipv6/udp-dns", partial, true, ChecksumPartial},
+		{"raw/ipv6-tcp", partial, true, ChecksumPartial},
+		{"vlan/ipv4-udp", flipTTL, true, ChecksumBadIPv4},
+		{"qinq/ipv6-tcp", flipL4, true, ChecksumBadL4},
+		{"ipv4/icmp-echo", flipL4, true, ChecksumBadL4},
+		{"ipv6/icmp-echo", flipL4, true, ChecksumBadL4},
+		{"ipv6/icmp-echo", flipL4, false, ChecksumOK},
+		// A fragment's transport checksum covers the whole datagram: only
+		// its IPv4 header is checked.
+		{"ipv4/fragment-first", flipL4, true, ChecksumOK},
+		{"ipv4/fragment-later", flipTTL, true, ChecksumBadIPv4},
+		{"ipv6/fragment-first", flipL4, true, ChecksumOK},
+		{"arp/request", nil, true, ChecksumOK},
+	}
+	for _, c := range cases {
+		tf := findFrame(t, c.frame)
+		b := append([]byte(nil), tf.b...)
+		var p Parsed
+		decodeFrame(&p, testFrame{raw: tf.raw, b: b})
+		if c.edit != nil {
+			c.edit(&p, b)
+			decodeFrame(&p, testFrame{raw: tf.raw, b: b})
+		}
+		if got := p.CheckChecksums(c.l4); got != c.want {
+			t.Errorf("%s, l4 %v: %v, want %v", c.frame, c.l4, got, c.want)
+		}
+		eq(t, c.frame+" VerifyChecksums", p.VerifyChecksums(), c.want == ChecksumOK && (c.l4 || c.edit == nil))
+	}
+	var p Parsed
+	frame := findFrame(t, "ipv4/tcp-data-sack").b
+	if n := testing.AllocsPerRun(100, func() {
+		p.Decode(frame)
+		p.CheckChecksums(true)
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
 }

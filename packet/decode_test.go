@@ -136,7 +136,7 @@ func testFrames(tb testing.TB) []testFrame {
 		return ip
 	}
 
-	return []testFrame{
+	return append(transportFrames(tb), []testFrame{
 		{name: "ipv4/tcp-syn", b: serialize(tb, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolTCP), tcpSYN()),
 			check: func(t *testing.T, p *Parsed) {
 				eq(t, "Has", p.TCPOpts.Has, TCPOptMSS|TCPOptSACKPermitted|TCPOptTimestamps|TCPOptWScale)
@@ -303,7 +303,7 @@ func testFrames(tb testing.TB) []testFrame {
 				eq(t, "PayloadLen", p.PayloadLen, 32)
 				eq(t, "VerifyChecksums", p.VerifyChecksums(), true)
 			}},
-	}
+	}...)
 }
 
 func TestDecodeMatchesGopacket(t *testing.T) {

@@ -281,6 +281,20 @@ func compareGopacket(t *testing.T, b []byte, p *Parsed, raw bool) {
 		eq(t, "UDPLen", p.UDPLen, u.Length)
 		eq(t, "payload", hexOf(p.Buf[p.PayloadOff:p.PayloadOff+p.PayloadLen]), hexOf(u.Payload))
 	}
+	if l := pkt.Layer(layers.LayerTypeUDPLite); l != nil && !isQuoteLayer(pkt, l) {
+		u := l.(*layers.UDPLite)
+		eq(t, "SrcPort", p.Src.Port(), uint16(u.SrcPort))
+		eq(t, "DstPort", p.Dst.Port(), uint16(u.DstPort))
+		if u.ChecksumCoverage != 0 {
+			eq(t, "UDPLiteCoverage", p.UDPLiteCoverage(), int(u.ChecksumCoverage))
+		}
+	}
+	if l := pkt.Layer(layers.LayerTypeSCTP); l != nil && !isQuoteLayer(pkt, l) {
+		s := l.(*layers.SCTP)
+		eq(t, "SrcPort", p.Src.Port(), uint16(s.SrcPort))
+		eq(t, "DstPort", p.Dst.Port(), uint16(s.DstPort))
+		eq(t, "SCTP.VTag", p.SCTP().VTag, s.VerificationTag)
+	}
 	if l := pkt.Layer(layers.LayerTypeICMPv4); l != nil {
 		ic := l.(*layers.ICMPv4)
 		eq(t, "ICMPType", p.ICMPType, ic.TypeCode.Type())

@@ -38,6 +38,11 @@ const (
 	InvalidUDPLength                 // UDP length below 8 or beyond the IP payload
 	InvalidICMPTruncated             // shorter than an 8-byte ICMP header
 	InvalidICMPQuote                 // an ICMP error whose quoted IP header is malformed
+	InvalidUDPLiteCoverage           // UDP-Lite checksum coverage of 1 to 7, or beyond the datagram (RFC 3828 3.1)
+	InvalidSCTPTruncated             // shorter than the 12-byte SCTP common header
+	InvalidSCTPChunk                 // no chunk, or a chunk shorter than its header, running past the packet, or an INIT/INIT ACK too short for its fixed part
+	InvalidDCCPTruncated             // shorter than the DCCP generic header and the subheader its type requires
+	InvalidDCCPHeader                // DCCP reserved type, short sequence numbers on a type that forbids them, data offset outside the packet, or checksum coverage beyond it (RFC 4340 5.1, 9.2)
 	numInvalid
 )
 
@@ -68,6 +73,11 @@ var invalidNames = [numInvalid]string{
 	InvalidUDPLength:         "udp-length",
 	InvalidICMPTruncated:     "icmp-truncated",
 	InvalidICMPQuote:         "icmp-quote",
+	InvalidUDPLiteCoverage:   "udplite-coverage",
+	InvalidSCTPTruncated:     "sctp-truncated",
+	InvalidSCTPChunk:         "sctp-chunk",
+	InvalidDCCPTruncated:     "dccp-truncated",
+	InvalidDCCPHeader:        "dccp-header",
 }
 
 // String returns a short stable name, suitable as a metric label.
@@ -102,19 +112,21 @@ const (
 	AnomalyNullScan                                // TCP with none of FIN SYN RST PSH ACK URG
 	AnomalyXmas                                    // TCP FIN, PSH and URG without ACK
 	AnomalyFINNoACK                                // TCP FIN without ACK (FIN scan)
-	AnomalyLAND                                    // TCP/UDP with source address and port equal to the destination's
-	AnomalyPortZero                                // TCP/UDP source or destination port 0
+	AnomalyLAND                                    // source address and port equal to the destination's (any protocol with ports)
+	AnomalyPortZero                                // source or destination port 0 (any protocol with ports)
 	AnomalyTCPFragOffset1                          // TCP fragment at offset 8, which can overwrite the flags (RFC 1858)
 	AnomalySourceRoute                             // IPv4 LSRR/SSRR option or IPv6 type 0 routing header
 	AnomalyIPv4EvilBit                             // IPv4 reserved flag bit set
 	AnomalyUDPSurplus                              // IP payload longer than the UDP length (RFC 9868 surplus area)
 	AnomalyICMPErrorAboutError                     // ICMP error quoting an ICMP error (RFC 1122 3.2.2, RFC 4443 2.4)
+	AnomalySegmentRouting                          // IPv6 segment routing header (type 4) with segments left: the outer destination is not the final one
 	numAnomaly                 = iota
 )
 
 var anomalyNames = [numAnomaly]string{
 	"syn-fin", "syn-rst", "null-scan", "xmas", "fin-no-ack", "land", "port-zero",
 	"tcp-frag-offset-1", "source-route", "ipv4-evil-bit", "udp-surplus", "icmp-error-about-error",
+	"segment-routing",
 }
 
 // Has reports whether all anomalies in b are in a.

@@ -19,6 +19,12 @@ func (p *Parsed) decodeL4() {
 		p.decodeTCP()
 	case p.Proto == ipproto.UDP:
 		p.decodeUDP()
+	case p.Proto == ipproto.UDPLite:
+		p.decodeUDPLite()
+	case p.Proto == ipproto.SCTP:
+		p.decodeSCTP()
+	case p.Proto == ipproto.DCCP:
+		p.decodeDCCP()
 	case p.Proto == ipproto.ICMP && p.IPVersion == 4, p.Proto == ipproto.ICMPv6 && p.IPVersion == 6:
 		p.decodeICMP()
 	}
@@ -194,6 +200,54 @@ func (p *Parsed) decodeUDP() {
 	p.portAnomalies(sport, dport)
 }
 
+// decodeUDPLite decodes a UDP-Lite header (RFC 3828), UDP's with the
+// length replaced by the checksum coverage.
+func (p *Parsed) decodeUDPLite() {
+	off := p.L4Off
+	seg := p.Buf[off:]
+	if len(seg) < udpHeaderLen {
+		p.truncated(InvalidUDPTruncated, off)
+		return
+	}
+	cov := int(binary.BigEndian.Uint16(seg[4:]))
+	if cov != 0 && (cov < udpHeaderLen || (!p.IsFragment && cov > len(seg))) {
+		// RFC 3828 3.1: such a datagram MUST be discarded. The length
+		// of a fragmented one is only known after reassembly.
+		p.fail(InvalidUDPLiteCoverage, off+4)
+		return
+	}
+	p.setTransport(seg, udpHeaderLen)
+}
+
+// setTransport records the transport header of hl bytes at p.L4Off whose
+// first four bytes are the source and destination ports, as UDP-Lite,
+// SCTP and DCCP headers are.
+func (p *Parsed) setTransport(seg []byte, hl int) {
+	sport := binary.BigEndian.Uint16(seg[0:])
+	dport := binary.BigEndian.Uint16(seg[2:])
+	p.Src = netip.AddrPortFrom(p.Src.Addr(), sport)
+	p.Dst = netip.AddrPortFrom(p.Dst.Addr(), dport)
+	p.HasL4 = true
+	p.PayloadOff = p.L4Off + hl
+	p.PayloadLen = len(seg) - hl
+	p.portAnomalies(sport, dport)
+}
+
+// UDPLiteCoverage is how many bytes of the UDP-Lite datagram p, header
+// included, its checksum covers: the coverage field, or the whole
+// datagram when the field is 0. It is 0 unless p holds a decoded UDP-Lite
+// header.
+func (p *Parsed) UDPLiteCoverage() int {
+	if !p.HasL4 || p.Proto != ipproto.UDPLite {
+		return 0
+	}
+	seg := p.Buf[p.L4Off:]
+	if cov := int(binary.BigEndian.Uint16(seg[4:])); cov != 0 {
+		return cov
+	}
+	return len(seg)
+}
+
 func (p *Parsed) decodeICMP() {
 	off := p.L4Off
 	seg := p.Buf[off:]
@@ -320,7 +374,8 @@ func (p *Parsed) decodeQuote(off int) {
 	t := p.Buf[l4:]
 	if q.FragOff == 0 && len(t) >= 8 {
 		switch q.Proto {
-		case ipproto.TCP, ipproto.UDP:
+		case ipproto.TCP, ipproto.UDP, ipproto.UDPLite, ipproto.SCTP, ipproto.DCCP:
+			// Every protocol with ports starts with them.
 			q.HasL4 = true
 			sport = binary.BigEndian.Uint16(t[0:])
 			dport = binary.BigEndian.Uint16(t[2:])

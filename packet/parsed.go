@@ -146,7 +146,11 @@ type Quoted struct {
 // copying them, is meant to be reused for every packet, and is overwritten
 // completely by each Decode or DecodeIP.
 //
-// Ports: Src and Dst carry the TCP or UDP ports; for ICMP queries (echo,
+// Ports: Src and Dst carry the ports of TCP, UDP, UDP-Lite, SCTP and
+// DCCP (ipproto.Proto.HasPorts); the rest of the last three's headers is
+// read on demand (SCTP, DCCP, UDPLiteCoverage), so that a Parsed is no
+// larger, and no slower to clear, for the TCP and UDP that make up most
+// traffic. For ICMP queries (echo,
 // and the ICMPv4 timestamp, information and address mask messages) both
 // carry the query identifier, which is what pairs a request with its
 // reply (the convention of package flow, so that Flow serves them
@@ -649,6 +653,12 @@ func (w *v6Walk) routing(h []byte, off int) {
 	}
 	if segLeft == 0 {
 		return
+	}
+	if typ == 4 {
+		// A node with segment routing on (Linux's seg6_enabled) sends
+		// the packet on to the next segment: the outer destination,
+		// which the policy judged, is not where it ends up.
+		w.anomalies |= AnomalySegmentRouting
 	}
 	n := (len(h) - 8) / 16
 	if n == 0 {

@@ -19,41 +19,12 @@ var (
 )
 
 // VerifyChecksums reports whether the checksums p carries are correct: the
-// IPv4 header checksum, and the TCP, UDP, ICMPv4 or ICMPv6 checksum with
-// its pseudo-header. The transport checksum of a fragment covers the whole
-// datagram and cannot be checked before reassembly, so for fragments only
-// the IPv4 header is checked. A zero UDP checksum means "none" over IPv4
-// and is an error over IPv6 (RFC 8200 8.1). Invalid packets report false;
-// non-IP frames carry no checksum and report true.
+// IPv4 header checksum, and the TCP, UDP, UDP-Lite, DCCP, ICMPv4 or ICMPv6
+// checksum with its pseudo-header, or SCTP's CRC32c (CheckChecksums says
+// which one is wrong). Invalid packets report false; non-IP frames carry
+// no checksum and report true.
 func (p *Parsed) VerifyChecksums() bool {
-	if p.Invalid != Valid {
-		return false
-	}
-	if p.IPVersion == 0 {
-		return true
-	}
-	if p.IPVersion == 4 && Checksum(p.Buf[p.L3Off:p.L3Off+p.IPHeaderLen], 0) != 0 {
-		return false
-	}
-	if p.IsFragment || !p.HasL4 {
-		return true
-	}
-	seg := p.Buf[p.L4Off:]
-	switch p.Proto {
-	case ipproto.TCP:
-		return Checksum(seg, p.pseudoHeader(ipproto.TCP, len(seg))) == 0
-	case ipproto.UDP:
-		seg = seg[:p.UDPLen]
-		if binary.BigEndian.Uint16(seg[6:]) == 0 {
-			return p.IPVersion == 4
-		}
-		return Checksum(seg, p.pseudoHeader(ipproto.UDP, len(seg))) == 0
-	case ipproto.ICMP:
-		return Checksum(seg, 0) == 0
-	case ipproto.ICMPv6:
-		return Checksum(seg, p.pseudoHeader(ipproto.ICMPv6, len(seg))) == 0
-	}
-	return true
+	return p.Invalid == Valid && p.CheckChecksums(true) == ChecksumOK
 }
 
 func (p *Parsed) pseudoHeader(proto ipproto.Proto, n int) uint32 {
@@ -103,6 +74,13 @@ func transportFields(b []byte, v uint8, proto ipproto.Proto, off int, src bool) 
 			csumOff = off + 6
 		}
 		return csumOff, true, off + side, false
+	case ipproto.UDPLite, ipproto.DCCP:
+		// Both always carry a checksum over the pseudo-header, at the
+		// same place; a partial coverage still includes the ports.
+		return off + 6, true, off + side, false
+	case ipproto.SCTP:
+		// CRC32c covers no address; a port change recomputes it (rewrite).
+		return -1, false, off + side, false
 	case ipproto.ICMP, ipproto.ICMPv6:
 		if icmpIsQuery(v, b[off]) {
 			portOff = off + 4
@@ -142,10 +120,6 @@ func (p *Parsed) rewrite(ap netip.AddrPort, src bool) error {
 	csumOff, coversAddr, portOff, query := -1, false, -1, false
 	if p.HasL4 {
 		csumOff, coversAddr, portOff, query = transportFields(p.Buf, p.IPVersion, p.Proto, p.L4Off, src)
-	} else if !p.IsFragment && (p.Proto == ipproto.DCCP || p.Proto == ipproto.UDPLite) && na != cur.Addr() {
-		// Their checksum covers an IP pseudo-header but this package does
-		// not decode them: rewriting the address would silently break it.
-		return ErrChecksum
 	}
 	// While a source route is under way the pseudo-header names the
 	// final destination, which the destination field does not hold.
@@ -156,6 +130,16 @@ func (p *Parsed) rewrite(ap netip.AddrPort, src bool) error {
 	portChanged := np != cur.Port()
 	if portChanged && portOff < 0 {
 		return ErrNoPorts
+	}
+	// SCTP's CRC32c cannot be adjusted word by word: it is computed
+	// again, and only over a whole packet.
+	sctpCRC := portChanged && p.Proto == ipproto.SCTP
+	if sctpCRC && p.IsFragment {
+		return ErrChecksum
+	}
+	var crcWas uint32
+	if sctpCRC {
+		crcWas = sctpChecksum(p.Buf[p.L4Off:])
 	}
 
 	b := p.Buf
@@ -177,9 +161,15 @@ func (p *Parsed) rewrite(ap netip.AddrPort, src bool) error {
 		l4d.word(binary.BigEndian.Uint16(b[portOff:]), np)
 		binary.BigEndian.PutUint16(b[portOff:], np)
 	}
+	if sctpCRC {
+		// CRC is linear: whatever error the stored value carried, it
+		// carries still, so a corrupt packet is not made good.
+		seg := b[p.L4Off:]
+		binary.LittleEndian.PutUint32(seg[8:], binary.LittleEndian.Uint32(seg[8:])^crcWas^sctpChecksum(seg))
+	}
 	if csumOff >= 0 && l4Changed {
 		c := l4d.apply(binary.BigEndian.Uint16(b[csumOff:]))
-		if c == 0 && p.Proto == ipproto.UDP {
+		if c == 0 && (p.Proto == ipproto.UDP || p.Proto == ipproto.UDPLite) {
 			c = 0xffff // RFC 768: a computed 0 is sent as all ones
 		}
 		binary.BigEndian.PutUint16(b[csumOff:], c)
@@ -265,7 +255,7 @@ func (p *Parsed) rewriteQuote(ap netip.AddrPort, src bool) error {
 	if csumOff >= 0 && l4Changed {
 		old := binary.BigEndian.Uint16(b[csumOff:])
 		c := l4d.apply(old)
-		if c == 0 && q.Proto == ipproto.UDP {
+		if c == 0 && (q.Proto == ipproto.UDP || q.Proto == ipproto.UDPLite) {
 			c = 0xffff
 		}
 		binary.BigEndian.PutUint16(b[csumOff:], c)
@@ -322,12 +312,24 @@ func (p *Parsed) FillChecksum() {
 		off = 2
 	case ipproto.ICMPv6:
 		off, initial = 2, p.pseudoHeader(ipproto.ICMPv6, len(seg))
+	case ipproto.UDPLite, ipproto.DCCP:
+		off, initial = 6, p.pseudoHeader(p.Proto, len(seg))
+	case ipproto.SCTP:
+		binary.LittleEndian.PutUint32(seg[8:], sctpChecksum(seg))
+		return
 	default:
 		return
 	}
 	seg[off], seg[off+1] = 0, 0
-	sum := Checksum(seg, initial)
-	if sum == 0 && p.Proto == ipproto.UDP {
+	covered := seg
+	switch p.Proto {
+	case ipproto.UDPLite:
+		covered = seg[:p.UDPLiteCoverage()]
+	case ipproto.DCCP:
+		covered = seg[:dccpCoverage(seg)]
+	}
+	sum := Checksum(covered, initial)
+	if sum == 0 && (p.Proto == ipproto.UDP || p.Proto == ipproto.UDPLite) {
 		sum = 0xffff // RFC 768: a computed zero is sent as all ones
 	}
 	binary.BigEndian.PutUint16(seg[off:], sum)

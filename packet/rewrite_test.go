@@ -231,7 +231,9 @@ func TestRewriteErrors(t *testing.T) {
 	tcp4 := findFrame(t, "ipv4/tcp-syn")
 	later := findFrame(t, "ipv4/fragment-later")
 	gre := serialize(t, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolGRE), payload(8))
-	dccp := serialize(t, ethL(layers.EthernetTypeIPv4), ip4L(33), payload(16))
+	sctpIP := ip4L(layers.IPProtocolSCTP)
+	sctpIP.Flags = layers.IPv4MoreFragments
+	sctpFirst := serialize(t, ethL(layers.EthernetTypeIPv4), sctpIP, gopacket.Payload(sctpPacket(0x1234, sctpChunk(SCTPData, 3, make([]byte, 16)))))
 	cases := []struct {
 		name  string
 		b     []byte
@@ -245,7 +247,10 @@ func TestRewriteErrors(t *testing.T) {
 		{"gre-addr", gre, func(p *Parsed) error { return p.SetSrc(netip.AddrPortFrom(v4C, 0)) }, nil},
 		{"fragment-port", later.b, func(p *Parsed) error { return p.SetDst(netip.AddrPortFrom(v4C, 80)) }, ErrNoPorts},
 		{"fragment-addr", later.b, func(p *Parsed) error { return p.SetDst(netip.AddrPortFrom(v4C, 0)) }, nil},
-		{"dccp-addr", dccp, func(p *Parsed) error { return p.SetSrc(netip.AddrPortFrom(v4C, 0)) }, ErrChecksum},
+		// The CRC32c of a fragmented SCTP packet covers data this
+		// fragment does not hold; an address is not covered.
+		{"sctp-fragment-port", sctpFirst, func(p *Parsed) error { return p.SetSrc(netip.AddrPortFrom(p.Src.Addr(), 1)) }, ErrChecksum},
+		{"sctp-fragment-addr", sctpFirst, func(p *Parsed) error { return p.SetSrc(netip.AddrPortFrom(v4C, p.Src.Port())) }, nil},
 		{"no-quote", tcp4.b, func(p *Parsed) error { return p.SetQuoteSrc(netip.AddrPortFrom(v4C, 0)) }, ErrNoQuote},
 		{"quote-family", findFrame(t, "ipv4/icmp-unreach-udp").b, func(p *Parsed) error { return p.SetQuoteSrc(netip.AddrPortFrom(v6C, 0)) }, ErrFamily},
 		{"quote-no-ports", findFrame(t, "ipv4/icmp-unreach-quote-short").b, func(p *Parsed) error { return p.SetQuoteSrc(netip.AddrPortFrom(v4C, 9)) }, ErrNoPorts},

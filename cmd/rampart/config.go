@@ -25,6 +25,7 @@ type fileConfig struct {
 	Authoritative authoritativeConfig `yaml:"authoritative"`
 	Resolver      resolverConfig      `yaml:"resolver"`
 	Gateway       gatewayConfig       `yaml:"gateway"`
+	Proxy         proxyConfig         `yaml:"proxy"`
 }
 
 func init() { subcommands = append(subcommands, newConfigCommand) }
@@ -34,7 +35,7 @@ func newConfigCommand(a *app) *cobra.Command {
 		Use:   "config",
 		Short: "Check a configuration file",
 		Long: `Work with rampart's configuration file: one YAML file with a section per
-subcommand (lab, authoritative, resolver, gateway), given to any subcommand
+subcommand (lab, authoritative, resolver, gateway, proxy), given to any subcommand
 with --config. docs/configuration.md lists every key. A command-line flag
 overrides the key it stands for: --cache-size of 'rampart resolver' sets
 resolver.cache_size.`,
@@ -45,7 +46,8 @@ resolver.cache_size.`,
 		Long: `Validate a whole configuration file as the subcommands would at start-up,
 starting nothing: unknown keys, values of the wrong type, bad sizes,
 addresses and prefixes, and the files it names (zone files, trust anchors,
-root hints, the gateway's policy, the lab's topology) must exist and parse.
+root hints, the gateway's policy, the lab's topology, the proxy's lists, CA
+and hosts file) must exist and parse.
 Prints FILE: ok, or every problem with its file, line and column; exit 2 if
 there is any.`,
 		Args: exactArgs(1),
@@ -102,6 +104,8 @@ func checkConfigFile(path string) srcpos.List {
 			fileError(&errs, cfg.Gateway.Policy, err)
 		}
 	}
+	_, err = cfg.Proxy.check()
+	errs.Add(err)
 	errs.Sort()
 	return errs
 }

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampart-fw/rampart/config"
+	"github.com/rampart-fw/rampart/dns/server"
 	"github.com/spf13/cobra"
 )
 
@@ -58,15 +60,42 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:5:11: resolver.dnssec: use on or off, not "maybe"`,
 			`FILE:6:16: resolver.serve_stale: expected true or false, found "perhaps"`,
 			`FILE:9:12: gateway.workers: want 0 (one per core) to 256 workers, not -1`,
-			`FILE:10:3: unknown key "lna" in gateway (known keys: conntrack_max, fragments, lan, metrics, policy, wan, workers)`,
+			`FILE:10:3: unknown key "lna" in gateway (known keys: checksums, conntrack_adaptive_end, conntrack_adaptive_start, conntrack_max, conntrack_per_prefix, conntrack_per_source, conntrack_prefix_len_v4, conntrack_prefix_len_v6, fragments, lan, metrics, policy, wan, workers)`,
 			`testdata/config/files/broken.rules:2:7: unknown service "shh"`,
 			`testdata/config/files/broken.rules:3:6: port 0 is not a valid port`,
+		}},
+		{"gateway-checksums", []string{
+			`FILE:2:14: gateway.checksums: want verify or ignore, not "auto"`,
+		}},
+		{"gateway-checksums-offload", []string{
+			`FILE:2:14: gateway.checksums: want verify or ignore, not "offload"`,
+		}},
+		{"gateway-conntrack-adaptive-end", []string{
+			`FILE:2:27: gateway.conntrack_adaptive_end: the adaptive end (50%) must be above the start (60%); a start of 100 or more turns adaptive time-outs off`,
+		}},
+		{"gateway-conntrack-adaptive-order", []string{
+			`FILE:3:27: gateway.conntrack_adaptive_end: the adaptive end (70%) must be above the start (80%); a start of 100 or more turns adaptive time-outs off`,
+		}},
+		{"gateway-conntrack-adaptive-range", []string{
+			`FILE:2:29: gateway.conntrack_adaptive_start: want 1 to 1000 (percent of conntrack_max), not 0`,
+			`FILE:3:27: gateway.conntrack_adaptive_end: want 1 to 1000 (percent of conntrack_max), not 1001`,
 		}},
 		{"gateway-conntrack-max-type", []string{
 			`FILE:2:18: gateway.conntrack_max: expected an integer, found "1e99"`,
 		}},
 		{"gateway-conntrack-max", []string{
 			`FILE:2:18: gateway.conntrack_max: want 1 to 1073741824 connections, not 0`,
+		}},
+		{"gateway-conntrack-per-prefix-type", []string{
+			`FILE:2:25: gateway.conntrack_per_prefix: expected an integer, found "lots"`,
+		}},
+		{"gateway-conntrack-per-source", []string{
+			`FILE:2:25: gateway.conntrack_per_source: want 0 (no bound) to 1073741824 connections, not -1`,
+			`FILE:3:25: gateway.conntrack_per_prefix: want 0 (no bound) to 1073741824 connections, not 2000000000`,
+		}},
+		{"gateway-conntrack-prefix-len", []string{
+			`FILE:2:28: gateway.conntrack_prefix_len_v4: want a prefix length of 1 to 32, not 33`,
+			`FILE:3:28: gateway.conntrack_prefix_len_v6: want a prefix length of 1 to 128, not 0`,
 		}},
 		{"gateway-fragments-overlaps", []string{
 			`FILE:3:15: gateway.fragments.overlaps: unknown defrag policy "vista" (want drop, first, last, bsd, bsd-right, linux, windows or solaris)`,
@@ -123,6 +152,76 @@ func TestConfigCheck(t *testing.T) {
 		{"lab-unknown-key", []string{
 			`FILE:2:3: unknown key "topolgy" in lab (known keys: captures, topology)`,
 		}},
+		{"proxy-access-log-folder", []string{
+			`FILE:2:15: proxy.access_log: no folder /nonexistent-folder for the access log`,
+		}},
+		{"proxy-access-log-format", []string{
+			`FILE:2:22: proxy.access_log_format: use squid or json, not "apache"`,
+		}},
+		{"proxy-allow-clients", []string{
+			`FILE:2:19: proxy.allow_clients[0]: invalid prefix "10.0.0.0/33": expected an address prefix such as 10.0.0.0/24`,
+		}},
+		{"proxy-block-host", []string{
+			`FILE:3:22: proxy.block.hosts[1]: "bad!.test": "!" is not allowed in a host name (letters, digits, '-' and '_'; IDNs in their xn-- form)`,
+		}},
+		{"proxy-block-list-broken", []string{
+			`testdata/config/files/broken.list:2:9: "bad!name.example": "!" is not allowed in a host name (letters, digits, '-' and '_'; IDNs in their xn-- form)`,
+		}},
+		{"proxy-block-list-missing", []string{
+			`FILE:3:13: proxy.block.lists[0]: open testdata/config/files/nowhere.list: no such file or directory`,
+		}},
+		{"proxy-block-method", []string{
+			`FILE:3:15: proxy.block.methods[0]: "GE T" is not a method name (letters only, such as TRACE)`,
+		}},
+		{"proxy-block-url", []string{
+			`FILE:3:12: proxy.block.urls[0]: invalid regular expression "^http://(unclosed": missing closing )`,
+		}},
+		{"proxy-ca-key-mode", []string{
+			`FILE:3:13: proxy.tls.ca_dir: testdata/config/files/proxy-ca-open/ca.key: CA key is readable by others (mode 0644, want 0600): chmod 600 it`,
+		}},
+		{"proxy-ca-missing", []string{
+			`FILE:3:13: proxy.tls.ca_dir: stat testdata/config/files/nowhere-ca/ca.key: no such file or directory (create the CA with: rampart proxy ca init --dir testdata/config/files/nowhere-ca)`,
+		}},
+		{"proxy-cache-memory", []string{
+			`FILE:3:13: proxy.cache.memory: 1024 bytes is less than the 1MiB the cache needs`,
+		}},
+		{"proxy-connect-ports", []string{
+			`FILE:2:24: proxy.connect_ports[1]: want a port from 1 to 65535, not 70000`,
+		}},
+		{"proxy-content-action", []string{
+			`FILE:4:13: proxy.content.action: unknown action "quarantine": want block or strip_script`,
+		}},
+		{"proxy-content-max-body", []string{
+			`FILE:3:15: proxy.content.max_body: invalid size "huge": want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)`,
+		}},
+		{"proxy-hosts-file", []string{
+			`testdata/config/files/broken.hosts:1:1: "origin.test" is not an IP address`,
+		}},
+		{"proxy-intercept-no-ca", []string{
+			`FILE:3:17: proxy.tls.intercept[0]: interception needs proxy.tls.ca_dir (create a CA with: rampart proxy ca init --dir DIR)`,
+		}},
+		{"proxy-listen", []string{
+			`FILE:2:12: proxy.listen[0]: want ADDRESS:PORT such as 127.0.0.1:3128, not ":::3128"`,
+		}},
+		{"proxy-max-connections", []string{
+			`FILE:2:31: proxy.max_connections_per_client: want 1 to 1048576 connections, not 0`,
+		}},
+		{"proxy-rules", []string{
+			`FILE:3:7: proxy.rules[0]: a rule needs an action: allow or block`,
+			`FILE:5:15: proxy.rules[1].action: use allow or block, not "drop"`,
+			`FILE:6:15: proxy.rules[1].times[0]: invalid time range "25:00-26:00": want HH:MM-HH:MM such as 09:00-17:30`,
+			`FILE:7:14: proxy.rules[1].days[0]: invalid day "someday": want mon, tue, wed, thu, fri, sat or sun, or a span such as mon-fri`,
+			`FILE:8:7: proxy.rules[2]: a rule needs at least one condition (hosts, urls, methods, clients, times, days)`,
+		}},
+		{"proxy-timeout", []string{
+			`FILE:3:11: proxy.timeouts.idle: invalid duration "-1s": want a positive duration such as 30s, 5m or 2h`,
+		}},
+		{"proxy-unknown-key", []string{
+			`FILE:2:3: unknown key "blocks" in proxy (known keys: access_log, access_log_format, allow, allow_clients, block, cache, connect_ports, content, hosts_file, listen, max_connections_per_client, metrics, pac, rules, timeouts, tls)`,
+		}},
+		{"proxy-upstream-ca", []string{
+			`FILE:3:18: proxy.tls.upstream_ca: no PEM certificate in it`,
+		}},
 		{"resolver-allow", []string{
 			`FILE:2:11: resolver.allow[0]: invalid prefix "10.0.0.0/33": expected an address prefix such as 10.0.0.0/24`,
 		}},
@@ -143,6 +242,15 @@ func TestConfigCheck(t *testing.T) {
 		}},
 		{"resolver-dnssec", []string{
 			`FILE:2:11: resolver.dnssec: use on or off, not "maybe"`,
+		}},
+		{"resolver-limits", []string{
+			`FILE:2:15: resolver.wait_limit: want 0 (no limit) to 1048576 queries, not -1`,
+			`FILE:3:22: resolver.wait_limit_cookie: want 0 (no limit) to 1048576 queries, not 2000000`,
+			`FILE:4:20: resolver.discard_timeout: want 0 (never discard) to 3600000 milliseconds, not -5`,
+			`FILE:5:19: resolver.tcp_per_source: expected an integer, found "many"`,
+			`FILE:6:21: resolver.tcp_idle_timeout: want 1 to 3600 seconds, not 0`,
+			`FILE:7:30: resolver.client_ipv4_prefix_length: want a prefix length from 1 to 32, not 33`,
+			`FILE:8:30: resolver.client_ipv6_prefix_length: want a prefix length from 1 to 128, not 0`,
 		}},
 		{"resolver-listen", []string{
 			`FILE:2:12: resolver.listen[0]: invalid address and port "localhost:53": expected 192.0.2.1:53 or [2001:db8::1]:53`,
@@ -203,9 +311,12 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:2: did not find expected ',' or ']'`,
 		}},
 		{"top-unknown-section", []string{
-			`FILE:1:1: unknown key "resolvr" in the top level (known keys: authoritative, gateway, lab, resolver)`,
+			`FILE:1:1: unknown key "resolvr" in the top level (known keys: authoritative, gateway, lab, proxy, resolver)`,
 		}},
 	}
+	// Git keeps no file modes but the executable bit: the proxy's CA keys
+	// get theirs here, one as it must be and one readable by others.
+	chmodProxyCAKeys(t)
 	files, _ := filepath.Glob(filepath.Join("testdata", "config", "bad", "*.yaml"))
 	if len(files) != len(tests) {
 		t.Errorf("%d files in testdata/config/bad, %d expectations", len(files), len(tests))
@@ -231,6 +342,7 @@ func TestConfigCheck(t *testing.T) {
 // TestConfigCheckOK: a file that sets every key, and names files that
 // exist and parse, is ok.
 func TestConfigCheckOK(t *testing.T) {
+	chmodProxyCAKeys(t)
 	path := filepath.Join("testdata", "config", "good.yaml")
 	code, out, errOut := runCLI("config", "check", path)
 	if code != 0 || out != path+": ok\n" || errOut != "" {
@@ -252,6 +364,15 @@ func TestConfigCheckOK(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("config", "check", filepath.Join("testdata", "config", "missing.yaml")); code != 2 || !strings.Contains(errOut, "no such file") {
 		t.Errorf("missing file: exit %d, %q", code, errOut)
+	}
+}
+
+func chmodProxyCAKeys(t *testing.T) {
+	t.Helper()
+	for dir, mode := range map[string]os.FileMode{"proxy-ca": 0o600, "proxy-ca-open": 0o644} {
+		if err := os.Chmod(filepath.Join("testdata", "config", "files", dir, "ca.key"), mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -302,6 +423,8 @@ func TestConfigFlags(t *testing.T) {
 				file + `:2:15: resolver.cache_size: invalid size "lots": want a number of bytes with an optional unit (KiB, MiB, GiB, KB, MB, GB)`},
 		{[]string{"gateway", "--policy", "testdata/gateway.rules", "--workers", "-3", "--lan", "a/b"},
 			"rampart: --lan: \"a/b\" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)\n--workers: want 0 (one per core) to 256 workers, not -3"},
+		{[]string{"gateway", "--policy", "testdata/gateway.rules", "--checksums", "offload"},
+			`rampart: --checksums: want verify or ignore, not "offload"`},
 		{[]string{"authoritative", "--zone", "testdata/config/files/nowhere.zone"},
 			"rampart: --zone: open testdata/config/files/nowhere.zone: no such file or directory"},
 		{[]string{"lab", "--topology", "testdata/config/files/nowhere.yaml", "up"},
@@ -401,4 +524,35 @@ func TestConfigurationDoc(t *testing.T) {
 
 func hasFlag(cmd *cobra.Command, name string) bool {
 	return cmd.Flags().Lookup(name) != nil || cmd.PersistentFlags().Lookup(name) != nil || cmd.InheritedFlags().Lookup(name) != nil
+}
+
+// TestResolverLimits: the per-client limits reach the server's
+// configuration, 0 in the file turning a limit off.
+func TestResolverLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		want       server.Config
+	}{
+		{"defaults", "resolver: {}\n", server.Config{WaitLimit: 1000, WaitLimitCookie: 10000, DiscardTimeout: 1900 * time.Millisecond,
+			TCPPerSource: 64, TCPIdle: 10 * time.Second, ClientPrefix4: 24, ClientPrefix6: 56}},
+		{"set", "resolver:\n  wait_limit: 5\n  wait_limit_cookie: 50\n  discard_timeout: 250\n  tcp_per_source: 3\n  tcp_idle_timeout: 2\n" +
+			"  client_ipv4_prefix_length: 32\n  client_ipv6_prefix_length: 64\n",
+			server.Config{WaitLimit: 5, WaitLimitCookie: 50, DiscardTimeout: 250 * time.Millisecond, TCPPerSource: 3, TCPIdle: 2 * time.Second,
+				ClientPrefix4: 32, ClientPrefix6: 64}},
+		{"off", "resolver:\n  wait_limit: 0\n  wait_limit_cookie: 0\n  discard_timeout: 0\n  tcp_per_source: 0\n",
+			server.Config{WaitLimit: -1, WaitLimitCookie: -1, DiscardTimeout: -1, TCPPerSource: -1, TCPIdle: 10 * time.Second,
+				ClientPrefix4: 24, ClientPrefix6: 56}},
+	} {
+		var cfg fileConfig
+		if err := config.Decode("limits.yaml", []byte(tt.yaml), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		setup, err := cfg.Resolver.check()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := setup.limits; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
 }

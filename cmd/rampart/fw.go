@@ -133,10 +133,10 @@ func testKey(from, to, proto, flags, in string, sport, dport uint16, icmpType in
 		return k, fmt.Errorf("--proto %q: use tcp, udp, icmp, icmpv6, another protocol's name or a number 0-255", proto)
 	}
 	k.Flow = flow.Key{Src: netip.AddrPortFrom(src, 0), Dst: netip.AddrPortFrom(dst, 0), Proto: pr}
-	switch pr {
-	case ipproto.TCP, ipproto.UDP:
+	switch {
+	case pr.HasPorts():
 		k.Flow.Src, k.Flow.Dst = netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport)
-	case ipproto.ICMP, ipproto.ICMPv6:
+	case pr == ipproto.ICMP, pr == ipproto.ICMPv6:
 		if icmpType < 0 || icmpType > 255 {
 			return k, fmt.Errorf("--icmp-type %d: use 0-255", icmpType)
 		}

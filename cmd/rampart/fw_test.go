@@ -12,7 +12,7 @@ func TestFwCheck(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"Default: deny (incoming), allow (outgoing), deny (routed)", "[ 1] 22/tcp", "ALLOW IN", "REJECT IN   198.51.100.0/24"} {
+	for _, want := range []string{"Default: deny (incoming), allow (outgoing), deny (routed)", "[ 1] 22/tcp", "ALLOW IN", "REJECT IN   198.51.100.0/24", "[ 4] 10.10.0.5 9899/sctp on wan ALLOW IN"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("fw check output lacks %q:\n%s", want, out)
 		}
@@ -38,6 +38,11 @@ func TestFwTest(t *testing.T) {
 		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.20", "--proto", "icmp"}, "allow: implicit rule"},
 		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.20", "--proto", "SCTP", "--dport", "22"}, "deny: default deny incoming"},
 		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.20", "--proto", "6", "--dport", "22"}, "allow: testdata/gateway.rules:5: allow ssh"},
+		// Ports of the other protocols that have them.
+		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.5", "--proto", "sctp", "--dport", "9899"}, "allow: testdata/gateway.rules:8: allow in on wan to 10.10.0.5 port 9899 proto sctp"},
+		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.5", "--proto", "sctp", "--dport", "22"}, "deny: default deny incoming"},
+		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.5", "--proto", "dccp", "--dport", "9899"}, "deny: default deny incoming"},
+		{[]string{"--from", "198.51.100.66", "--to", "10.10.0.5", "--proto", "udplite", "--dport", "9899"}, "deny: default deny incoming"},
 	}
 	for _, tt := range tests {
 		code, out, errOut := runCLI(append([]string{"fw", "test", "testdata/gateway.rules"}, tt.args...)...)

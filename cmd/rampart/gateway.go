@@ -26,9 +26,87 @@ type gatewayConfig struct {
 	Workers      config.Value[int]    `yaml:"workers"`
 	Metrics      config.Value[string] `yaml:"metrics"`
 	ConntrackMax config.Value[int]    `yaml:"conntrack_max"`
+	// Checksums: verify (the default) or ignore.
+	Checksums config.Value[string] `yaml:"checksums"`
+	// The bounds per source address and per source prefix (pf's
+	// max-src-states, Linux's connlimit) and the prefix lengths.
+	ConntrackPerSource   config.Value[int] `yaml:"conntrack_per_source"`
+	ConntrackPerPrefix   config.Value[int] `yaml:"conntrack_per_prefix"`
+	ConntrackPrefixLenV4 config.Value[int] `yaml:"conntrack_prefix_len_v4"`
+	ConntrackPrefixLenV6 config.Value[int] `yaml:"conntrack_prefix_len_v6"`
+	// Adaptive time-outs (pf's adaptive.start and adaptive.end), in
+	// percent of conntrack_max.
+	ConntrackAdaptiveStart config.Value[int] `yaml:"conntrack_adaptive_start"`
+	ConntrackAdaptiveEnd   config.Value[int] `yaml:"conntrack_adaptive_end"`
 	// Fragments configures reassembly, which comes before connection
 	// tracking and the policy.
 	Fragments fragmentsConfig `yaml:"fragments"`
+}
+
+// Defaults of the per-source bounds, as fractions of conntrack_max: one
+// address may hold a sixteenth of the table, one prefix a quarter, so
+// that no one host, and no one network short of four, can fill it.
+const (
+	perSourceShare = 16
+	perPrefixShare = 4
+)
+
+// tracking checks the keys of connection tracking and checksums, and
+// returns the tracker's configuration and the checksum mode; the gateway
+// and `rampart inspect` both run with them. Keys left out take their
+// defaults. Every problem goes into errs.
+func (c *gatewayConfig) tracking(errs *srcpos.List) (conntrack.Config, gateway.ChecksumMode) {
+	max := c.ConntrackMax.Or(defaultConntrackMax)
+	if max < 1 || max > maxConntrackMax {
+		errs.Add(c.ConntrackMax.Errorf("want 1 to %d connections, not %d", maxConntrackMax, max))
+		max = defaultConntrackMax
+	}
+	ct := conntrack.Config{MaxEntries: max}
+	for _, v := range []struct {
+		val config.Value[int]
+		dst *int
+		def int
+	}{{c.ConntrackPerSource, &ct.PerSource, max / perSourceShare}, {c.ConntrackPerPrefix, &ct.PerPrefix, max / perPrefixShare}} {
+		if n := v.val.V; n < 0 || n > maxConntrackMax {
+			errs.Add(v.val.Errorf("want 0 (no bound) to %d connections, not %d", maxConntrackMax, n))
+			continue
+		}
+		*v.dst = v.val.Or(v.def)
+	}
+	for _, v := range []struct {
+		val config.Value[int]
+		dst *int
+		max int
+	}{{c.ConntrackPrefixLenV4, &ct.PrefixLen4, 32}, {c.ConntrackPrefixLenV6, &ct.PrefixLen6, 128}} {
+		if n := v.val.V; v.val.IsSet() && (n < 1 || n > v.max) {
+			errs.Add(v.val.Errorf("want a prefix length of 1 to %d, not %d", v.max, n))
+			continue
+		}
+		*v.dst = v.val.V
+	}
+	start, end := c.ConntrackAdaptiveStart, c.ConntrackAdaptiveEnd
+	inRange := true
+	for _, v := range []config.Value[int]{start, end} {
+		if n := v.V; v.IsSet() && (n < 1 || n > 1000) {
+			errs.Add(v.Errorf("want 1 to 1000 (percent of conntrack_max), not %d", n))
+			inRange = false
+		}
+	}
+	// Left out, the end is 120, or just above a start beyond that.
+	if s := start.Or(60); inRange && end.IsSet() && s < 100 && end.V <= s {
+		errs.Add(end.Errorf("the adaptive end (%d%%) must be above the start (%d%%); a start of 100 or more turns adaptive time-outs off", end.V, s))
+	}
+	ct.AdaptiveStart, ct.AdaptiveEnd = start.V, end.V
+	mode := gateway.ChecksumsVerify
+	if c.Checksums.IsSet() {
+		m, err := gateway.ParseChecksumMode(c.Checksums.V)
+		if err != nil || m == gateway.ChecksumsOffload {
+			errs.Add(c.Checksums.Errorf("want verify or ignore, not %q", c.Checksums.V))
+		} else {
+			mode = m
+		}
+	}
+	return ct, mode
 }
 
 // fragmentsConfig is the gateway.fragments section.
@@ -78,13 +156,14 @@ func (c *fragmentsConfig) check(errs *srcpos.List) defrag.Config {
 
 // gatewaySetup is a checked gatewayConfig with its defaults filled in.
 type gatewaySetup struct {
-	lan, wan     string
-	policyPath   string
-	policy       *policy.Policy // nil when none is named
-	workers      int
-	metrics      string
-	conntrackMax int
-	fragments    defrag.Config
+	lan, wan   string
+	policyPath string
+	policy     *policy.Policy // nil when none is named
+	workers    int
+	metrics    string
+	conntrack  conntrack.Config
+	checksums  gateway.ChecksumMode
+	fragments  defrag.Config
 }
 
 // Bounds of the gateway's numbers: fanout queues per interface (the
@@ -102,12 +181,11 @@ const (
 func (c *gatewayConfig) check() (*gatewaySetup, error) {
 	var errs srcpos.List
 	s := &gatewaySetup{
-		lan:          c.LAN.Or("lan"),
-		wan:          c.WAN.Or("wan"),
-		workers:      c.Workers.V,
-		metrics:      c.Metrics.V,
-		conntrackMax: c.ConntrackMax.Or(defaultConntrackMax),
-		policyPath:   c.Policy.V,
+		lan:        c.LAN.Or("lan"),
+		wan:        c.WAN.Or("wan"),
+		workers:    c.Workers.V,
+		metrics:    c.Metrics.V,
+		policyPath: c.Policy.V,
 	}
 	for _, v := range []config.Value[string]{c.LAN, c.WAN} {
 		if v.IsSet() {
@@ -129,9 +207,7 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 	if s.workers == 0 {
 		s.workers = min(runtime.GOMAXPROCS(0), maxWorkers)
 	}
-	if n := s.conntrackMax; n < 1 || n > maxConntrackMax {
-		errs.Add(c.ConntrackMax.Errorf("want 1 to %d connections, not %d", maxConntrackMax, n))
-	}
+	s.conntrack, s.checksums = c.tracking(&errs)
 	if c.Metrics.V != "" {
 		checkListenAddr(&errs, c.Metrics, "127.0.0.1:9153")
 	}
@@ -155,8 +231,8 @@ func init() { subcommands = append(subcommands, newGatewayCommand) }
 
 func newGatewayCommand(a *app) *cobra.Command {
 	var flags struct {
-		LAN, WAN, Policy, Metrics string
-		Workers, ConntrackMax     int
+		LAN, WAN, Policy, Metrics, Checksums string
+		Workers, ConntrackMax                int
 	}
 	cmd := &cobra.Command{
 		Use:   "gateway",
@@ -168,6 +244,17 @@ connection, against the policy (a ufw-style rule file, see 'rampart fw check
 --help'), and either goes out the other interface unchanged, is dropped, or is
 answered with a TCP RST or ICMP unreachable for 'reject' rules. Traffic from
 lan is outgoing, from wan incoming.
+
+Before a packet may touch connection state, its IPv4 header checksum and its
+TCP, UDP, ICMP or ICMPv6 checksum are verified (a checksum the kernel says an
+offload owns excepted); one that is wrong is dropped and counted
+(bad_checksum): the host it is addressed to would discard it. A connection is
+bound to the interface its first packet came in on (its replies must come in
+on the other) and to the frame's VLAN IDs. Sources are bounded in the
+connections they hold, per address and per prefix; above a fill level every
+time-out shrinks (adaptive time-outs), and a full table evicts, when nothing
+unassured is left, the connection idle longest (gateway.conntrack_* in
+--config).
 
 Fragmented datagrams are reassembled first and judged whole; if they pass,
 their fragments go out unchanged. Overlapping fragments discard the datagram
@@ -191,6 +278,7 @@ Example:
 			override(fl, "workers", &cfg.Workers, flags.Workers)
 			override(fl, "metrics", &cfg.Metrics, flags.Metrics)
 			override(fl, "conntrack-max", &cfg.ConntrackMax, flags.ConntrackMax)
+			override(fl, "checksums", &cfg.Checksums, flags.Checksums)
 			if cfg.Policy.V == "" {
 				return usageErrorf("no policy: give --policy FILE (or gateway.policy in --config)")
 			}
@@ -208,12 +296,13 @@ Example:
 	f.IntVar(&flags.Workers, "workers", 0, "worker goroutines and fanout queues per interface (default: one per core)")
 	f.StringVar(&flags.Metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
 	f.IntVar(&flags.ConntrackMax, "conntrack-max", defaultConntrackMax, "maximum tracked connections")
+	f.StringVar(&flags.Checksums, "checksums", "verify", "verify or ignore the checksums of packets before they touch connection state")
 	return cmd
 }
 
 func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 	pol := cfg.policy
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: conntrack.Config{MaxEntries: cfg.conntrackMax}, Fragments: cfg.fragments})
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments})
 	if err != nil {
 		return &usageError{err}
 	}

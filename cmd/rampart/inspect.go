@@ -19,7 +19,7 @@ import (
 func init() { subcommands = append(subcommands, newInspectCommand) }
 
 func newInspectCommand(a *app) *cobra.Command {
-	var polPath, outPath string
+	var polPath, outPath, checksums string
 	var inside []string
 	var top int
 	cmd := &cobra.Command{
@@ -32,6 +32,14 @@ frames that would have been forwarded to a pcap file. A capture does not say
 which interface a frame came in on: frames whose source address is in an
 --inside prefix count as coming from lan (outgoing), the rest from wan.
 A progress line is shown on a terminal.
+
+Checksums are verified as the live gateway verifies them (gateway.checksums in
+--config: verify or ignore), so a frame with a wrong one is dropped before it
+reaches connection tracking. A capture taken on a host that sends with
+checksum offload shows its outgoing TCP and UDP checksums unfinished (the
+field holds the pseudo-header sum): --checksums offload takes those for
+offloaded and still drops a checksum that is wrong otherwise. Anyone can
+forge that value, so it is for such captures, never the live gateway.
 
 A capture whose last record is cut short (the file ends in the middle of a
 record, as when tcpdump is killed) is read up to that record: the frames
@@ -65,10 +73,16 @@ error (a missing or unreadable policy, an unknown capture format).`,
 			defer src.Close()
 			var errs srcpos.List
 			frags := a.cfg.Gateway.Fragments.check(&errs)
+			ct, mode := a.cfg.Gateway.tracking(&errs)
 			if err := errs.Err(); err != nil {
 				return &usageError{err}
 			}
-			cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags}}
+			if checksums != "" {
+				if mode, err = gateway.ParseChecksumMode(checksums); err != nil {
+					return usageErrorf("--checksums: %v", err)
+				}
+			}
+			cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, Conntrack: ct, Checksums: mode}}
 			var out *datapath.PcapWriter
 			if outPath != "" {
 				if out, err = datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(args[0])}); err != nil {
@@ -118,6 +132,7 @@ error (a missing or unreadable policy, an unknown capture format).`,
 	f.StringVar(&outPath, "out", "", "write the frames that would have been forwarded to this pcap file")
 	f.StringArrayVar(&inside, "inside", nil, "inside prefix; repeatable (default: 10/8, 172.16/12, 192.168/16, fc00::/7)")
 	f.IntVar(&top, "top", 20, "number of denied flows to list")
+	f.StringVar(&checksums, "checksums", "", "verify, offload (a capture taken on a sender with checksum offload) or ignore (default: gateway.checksums in --config, else verify)")
 	return cmd
 }
 

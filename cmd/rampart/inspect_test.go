@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // readFrames reads a capture until it ends and returns its frames and the
@@ -124,5 +127,75 @@ func TestInspectMalformedRecord(t *testing.T) {
 	want := in + ": offset 260 (after 3 packets): malformed: captured length 2147483647 exceeds 262144"
 	if code != 1 || stdout != "" || !strings.Contains(stderr, want) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, stdout, stderr, want)
+	}
+}
+
+// TestInspectChecksums: a capture taken on a sender with checksum offload
+// shows the pseudo-header sum in its outgoing TCP checksums. By default
+// (and as gateway.checksums: verify) such frames are dropped as
+// bad_checksum; --checksums offload forwards them but still drops a wrong
+// checksum; --checksums ignore forwards all three; a mode that does not
+// exist is a usage error.
+func TestInspectChecksums(t *testing.T) {
+	frames, err := readFrames(t, testCapture("tcp-cut.pcap"))
+	if len(frames) == 0 {
+		t.Fatal(err)
+	}
+	// Three SYNs from three ports: correct, left to offload, corrupt.
+	var out [][]byte
+	for i := range 3 {
+		b := bytes.Clone(frames[0])
+		var p packet.Parsed
+		p.Decode(b)
+		if p.TCPFlags != packet.TCPSYN {
+			t.Fatalf("the capture's first frame is not a SYN: %v", p.TCPFlags)
+		}
+		if err := p.SetSrc(netip.AddrPortFrom(p.Src.Addr(), p.Src.Port()+uint16(i)+1)); err != nil {
+			t.Fatal(err)
+		}
+		csum := b[p.L4Off+16:]
+		switch i {
+		case 1:
+			ph := packet.PseudoHeaderChecksum(p.Proto, p.Src.Addr(), p.Dst.Addr(), uint16(len(p.Buf)-p.L4Off))
+			binary.BigEndian.PutUint16(csum, uint16(ph))
+		case 2:
+			csum[0] ^= 0x5a
+		}
+		out = append(out, b)
+	}
+	in := filepath.Join(t.TempDir(), "offload.pcap")
+	w, err := datapath.CreatePcap(in, datapath.PcapWriterOptions{LinkType: datapath.LinkTypeEthernet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range out {
+		if err := w.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args      []string
+		forwarded string
+	}{
+		{nil, "1 forwarded"},
+		{[]string{"--checksums", "verify"}, "1 forwarded"},
+		{[]string{"--checksums", "offload"}, "2 forwarded"},
+		{[]string{"--checksums", "ignore"}, "3 forwarded"},
+	} {
+		args := append(append([]string{"inspect", "--policy", "testdata/gateway.rules"}, c.args...), in)
+		code, stdout, stderr := runCLI(args...)
+		if code != 0 || !strings.Contains(stdout, ", "+c.forwarded+",") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %s", c.args, code, stdout, stderr, c.forwarded)
+		}
+		if c.forwarded != "3 forwarded" && !strings.Contains(stdout, "drop/bad_checksum") {
+			t.Errorf("%v: no bad_checksum drops in %q", c.args, stdout)
+		}
+	}
+	code, _, stderr := runCLI("inspect", "--policy", "testdata/gateway.rules", "--checksums", "auto", in)
+	if code != 2 || !strings.Contains(stderr, `--checksums: unknown checksum mode "auto" (want verify, offload or ignore)`) {
+		t.Errorf("--checksums auto: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -187,7 +187,11 @@ Scenarios:
                 the attack works; then with DNSSEC on, forged answers must fail
                 validation (SERVFAIL with an Extended DNS Error)
   bailiwick     a malicious server for evil.lab answering with records for
-                example.lab: none may reach the cache`,
+                example.lab: none may reach the cache
+  proxy         rampart's proxy on gw for the inside clients: a page passes,
+                a URL is blocked, a script with a forbidden string is
+                stripped, a forged certificate served by the attacker for an
+                intercepted name is refused with a 502, and a cache hit`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := loadTopo()
@@ -326,6 +330,7 @@ func demoScenarios() []lab.Scenario {
 		scenario.PoisonKaminsky(),
 		scenario.PoisonKaminskyWeak(),
 		scenario.PoisonBailiwick(),
+		scenario.Proxy(),
 	}
 }
 

@@ -37,6 +37,15 @@ type resolverConfig struct {
 	MaxTTL      config.Value[uint32] `yaml:"max_ttl"`
 	ServeStale  config.Value[bool]   `yaml:"serve_stale"`
 	QNAMEMin    config.Value[bool]   `yaml:"qname_minimisation"`
+	// Limits on what one client may hold at once (Unbound's names where
+	// it has them; see server.Config).
+	WaitLimit        config.Value[int] `yaml:"wait_limit"`
+	WaitLimitCookie  config.Value[int] `yaml:"wait_limit_cookie"`
+	DiscardTimeout   config.Value[int] `yaml:"discard_timeout"` // milliseconds
+	TCPPerSource     config.Value[int] `yaml:"tcp_per_source"`
+	TCPIdleTimeout   config.Value[int] `yaml:"tcp_idle_timeout"` // seconds
+	ClientIPv4Prefix config.Value[int] `yaml:"client_ipv4_prefix_length"`
+	ClientIPv6Prefix config.Value[int] `yaml:"client_ipv6_prefix_length"`
 	// labWeaken is set only by the hidden --lab-weaken flag, never from a
 	// configuration file.
 	labWeaken bool
@@ -64,6 +73,9 @@ type resolverSetup struct {
 	upstreamPort uint16
 	labWeaken    bool
 	labBailiwick bool
+	// limits are the server's per-client limits, in server.Config's
+	// fields (the rest of it unset).
+	limits server.Config
 }
 
 const (
@@ -158,6 +170,7 @@ func (c *resolverConfig) check() (*resolverSetup, error) {
 		errs.Add(c.MinTTL.Errorf("%d seconds is more than max_ttl (%d)", c.MinTTL.V, maxTTL))
 		ttlOK = false
 	}
+	s.limits = c.limits(&errs)
 	if sizeOK && ttlOK {
 		var err error
 		s.cache, err = cache.New(cache.Config{MaxBytes: s.cacheBytes, MinTTL: time.Duration(c.MinTTL.V) * time.Second,
@@ -171,6 +184,57 @@ func (c *resolverConfig) check() (*resolverSetup, error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// Bounds of the per-client limits: beyond them a value is a typo.
+const (
+	maxWaitLimit      = 1 << 20
+	maxDiscardTimeout = 3600 * 1000 // milliseconds
+	maxTCPIdleTimeout = 3600        // seconds
+)
+
+// limits checks the per-client limits and returns them as server.Config
+// fields. In the file 0 turns a limit off, as in Unbound; in
+// server.Config zero is the default and a negative value turns it off.
+func (c *resolverConfig) limits(errs *srcpos.List) server.Config {
+	var l server.Config
+	count := func(v config.Value[int], def, hi int, what string) int {
+		switch n := v.Or(def); {
+		case n < 0 || n > hi:
+			errs.Add(v.Errorf("want 0 (no limit) to %d %s, not %d", hi, what, n))
+		case n == 0:
+			return -1
+		default:
+			return n
+		}
+		return 0
+	}
+	l.WaitLimit = count(c.WaitLimit, 1000, maxWaitLimit, "queries")
+	l.WaitLimitCookie = count(c.WaitLimitCookie, 10000, maxWaitLimit, "queries")
+	l.TCPPerSource = count(c.TCPPerSource, 64, maxWaitLimit, "connections")
+	if ms := c.DiscardTimeout.Or(1900); ms < 0 || ms > maxDiscardTimeout {
+		errs.Add(c.DiscardTimeout.Errorf("want 0 (never discard) to %d milliseconds, not %d", maxDiscardTimeout, ms))
+	} else if ms == 0 {
+		l.DiscardTimeout = -1
+	} else {
+		l.DiscardTimeout = time.Duration(ms) * time.Millisecond
+	}
+	if sec := c.TCPIdleTimeout.Or(10); sec < 1 || sec > maxTCPIdleTimeout {
+		errs.Add(c.TCPIdleTimeout.Errorf("want 1 to %d seconds, not %d", maxTCPIdleTimeout, sec))
+	} else {
+		l.TCPIdle = time.Duration(sec) * time.Second
+	}
+	if b := c.ClientIPv4Prefix.Or(24); b < 1 || b > 32 {
+		errs.Add(c.ClientIPv4Prefix.Errorf("want a prefix length from 1 to 32, not %d", b))
+	} else {
+		l.ClientPrefix4 = b
+	}
+	if b := c.ClientIPv6Prefix.Or(56); b < 1 || b > 128 {
+		errs.Add(c.ClientIPv6Prefix.Errorf("want a prefix length from 1 to 128, not %d", b))
+	} else {
+		l.ClientPrefix6 = b
+	}
+	return l
 }
 
 func init() { subcommands = append(subcommands, newResolverCommand) }
@@ -380,7 +444,9 @@ func runResolver(ctx context.Context, a *app, setup *resolverSetup) error {
 		reg.MustRegister(val.Collector())
 		answerer = val
 	}
-	srv, err := server.New(server.Config{Listen: setup.listen, ACL: setup.acl, Cache: c.ServerView(), Resolver: answerer, Logger: a.log, Metrics: metrics})
+	scfg := setup.limits
+	scfg.Listen, scfg.ACL, scfg.Cache, scfg.Resolver, scfg.Logger, scfg.Metrics = setup.listen, setup.acl, c.ServerView(), answerer, a.log, metrics
+	srv, err := server.New(scfg)
 	if err != nil {
 		return usageErrorf("server: %v", err)
 	}

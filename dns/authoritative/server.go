@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // Config is everything a Server needs; New checks it whole.
@@ -123,7 +124,7 @@ func (s *Server) Handle(req []byte, tcp bool, buf []byte) []byte {
 	} else {
 		s.stats.queriesUDP.Add(1)
 	}
-	if len(req) < 12 || req[2]&0x80 != 0 {
+	if len(req) < wire.HeaderLen || wire.Header(req).Flags()&wire.QR != 0 {
 		s.stats.dropped.Add(1)
 		return nil
 	}
@@ -195,12 +196,15 @@ func (s *Server) Handle(req []byte, tcp bool, buf []byte) []byte {
 func (s *Server) headerOnly(req []byte, rcode int, buf []byte) []byte {
 	s.stats.response(rcode)
 	out := buf[:0]
-	if cap(out) < 12 {
-		out = make([]byte, 0, 12)
+	if cap(out) < wire.HeaderLen {
+		out = make([]byte, 0, wire.HeaderLen)
 	}
-	flags := uint16(0x8000) | uint16(req[2]&0x79)<<8 | uint16(rcode&0xF)
-	out = append(out, req[0], req[1], byte(flags>>8), byte(flags))
-	return append(out, 0, 0, 0, 0, 0, 0, 0, 0)
+	out = append(out, make([]byte, wire.HeaderLen)...)
+	h := wire.Header(out)
+	h.SetID(wire.Header(req).ID())
+	// The query's opcode and RD; the rest of the flags clear.
+	h.SetFlags((wire.Header(req).Flags()&(wire.OpcodeMask|wire.RD) | wire.QR).WithRcode(uint8(rcode)))
+	return out
 }
 
 // finish packs resp for size, dropping what must go to make it fit. The
@@ -453,16 +457,16 @@ func (s *Server) serveConn(c net.Conn) {
 		if resp == nil {
 			return
 		}
-		var wire []byte
+		var framed []byte
 		if len(resp) > 0 && &resp[0] == &out[2] {
-			wire = out[:2+len(resp)]
+			framed = out[:2+len(resp)]
 		} else {
-			wire = make([]byte, 2+len(resp))
-			copy(wire[2:], resp)
+			framed = make([]byte, 2+len(resp))
+			copy(framed[2:], resp)
 		}
-		binary.BigEndian.PutUint16(wire, uint16(len(resp)))
+		binary.BigEndian.PutUint16(framed, uint16(len(resp)))
 		c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
-		if _, err := c.Write(wire); err != nil {
+		if _, err := c.Write(framed); err != nil {
 			return
 		}
 	}

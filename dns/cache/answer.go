@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // Answer entries follow the key header (whose name length, flags, type and
@@ -110,67 +111,64 @@ func (c *Cache) PutAnswer(msg *dns.Msg, now time.Time) error {
 	if m.Extra, err = withQname(extra, q.Name); err != nil {
 		return err
 	}
-	wire, err := m.Pack()
+	packed, err := m.Pack()
 	if err != nil {
 		return fmt.Errorf("cache: PutAnswer: %s: %w", q.Name, err)
 	}
 	// miekg/dns packs some malformed records (an SOA with empty names, for
 	// one) into bytes it cannot parse back; never serve such bytes.
-	if err := new(dns.Msg).Unpack(wire); err != nil {
+	if err := new(dns.Msg).Unpack(packed); err != nil {
 		return fmt.Errorf("cache: PutAnswer: %s: packed response does not parse back: %w", q.Name, err)
 	}
-	if len(wire) > math.MaxUint16 {
-		return fmt.Errorf("%w: response of %d octets", ErrNotCacheable, len(wire))
+	if len(packed) > math.MaxUint16 {
+		return fmt.Errorf("%w: response of %d octets", ErrNotCacheable, len(packed))
 	}
 	t := c.nanos(now)
 
-	qend, err := skipName(wire, 12)
-	if err != nil {
-		return fmt.Errorf("cache: PutAnswer: question: %w", err)
+	r := wire.NewReader(packed)
+	question, ok := r.Question()
+	if !ok {
+		return fmt.Errorf("cache: PutAnswer: question: %w", r.Err())
 	}
-	nameLen := qend - 12
-	off := qend + 4
-	an, ns := len(m.Answer), len(m.Ns)
-	total := an + ns + len(m.Extra)
+	total := len(m.Answer) + len(m.Ns) + len(m.Extra)
 	ttlOffs := make([]uint16, 0, total)
 	ttls := make([]uint32, 0, total)
 	entryTTL := uint32(math.MaxUint32)
 	sigLeft := int64(math.MaxInt64)
 	soa := false
-	for i := 0; i < total; i++ {
-		r, err := readRR(wire, off)
-		if err != nil {
-			return fmt.Errorf("cache: PutAnswer: record %d: %w", i, err)
-		}
-		off = r.end
-		rt := r.ttl
+	for rr, ok := r.Next(); ok; rr, ok = r.Next() {
+		rt := rr.TTL()
 		if rt > math.MaxInt32 {
 			rt = 0
 		}
+		rdata := rr.RData(packed)
 		switch {
-		case r.rrtype == dns.TypeSOA && i >= an && i < an+ns:
+		case rr.Type() == dns.TypeSOA && r.Section() == wire.SectionAuthority:
 			soa = true
-			if len(r.rdata) >= 22 {
-				rt = min(rt, binary.BigEndian.Uint32(r.rdata[len(r.rdata)-4:]))
+			if len(rdata) >= 22 {
+				rt = min(rt, binary.BigEndian.Uint32(rdata[len(rdata)-4:]))
 			}
 			rt = clampTTL(rt, c.set.minNegTTL, c.set.maxNegTTL)
 		default:
 			rt = clampTTL(rt, c.set.minTTL, c.set.maxTTL)
 		}
-		if r.rrtype == dns.TypeRRSIG {
-			if left, err := rrsigRemaining(r.rdata, t); err == nil {
+		if rr.Type() == dns.TypeRRSIG {
+			if left, err := rrsigRemaining(rdata, t); err == nil {
 				sigLeft = min(sigLeft, left)
 			}
 		}
-		binary.BigEndian.PutUint32(wire[r.ttlOff:], rt)
-		ttlOffs = append(ttlOffs, uint16(r.ttlOff))
+		binary.BigEndian.PutUint32(packed[rr.TTLOff():], rt)
+		ttlOffs = append(ttlOffs, uint16(rr.TTLOff()))
 		ttls = append(ttls, rt)
 		entryTTL = min(entryTTL, rt)
 	}
-	if off != len(wire) {
-		return fmt.Errorf("cache: PutAnswer: offset %d: %d trailing octets after the records", off, len(wire)-off)
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("cache: PutAnswer: record %d: %w", len(ttls), err)
 	}
-	if (msg.Rcode == dns.RcodeNameError || an == 0) && !soa {
+	if off := r.Offset(); off != len(packed) {
+		return fmt.Errorf("cache: PutAnswer: offset %d: %d trailing octets after the records", off, len(packed)-off)
+	}
+	if (msg.Rcode == dns.RcodeNameError || len(m.Answer) == 0) && !soa {
 		return fmt.Errorf("%w: negative response for %s without SOA", ErrNotCacheable, q.Name)
 	}
 	if sigLeft < int64(entryTTL) {
@@ -180,16 +178,16 @@ func (c *Cache) PutAnswer(msg *dns.Msg, now time.Time) error {
 		return fmt.Errorf("%w: response for %s has TTL 0", ErrNotCacheable, q.Name)
 	}
 
-	lname := wire[12:qend]
-	lowerWire(lname)
-	data := make([]byte, answerMsgOffset+len(wire)+6*len(ttls))
-	data[0] = byte(nameLen)
+	lname := question.Name(packed)
+	wire.CopyLower(lname, lname)
+	data := make([]byte, answerMsgOffset+len(packed)+6*len(ttls))
+	data[0] = byte(len(lname))
 	data[1] = flags
 	putU16(data[2:], q.Qtype)
 	putU16(data[4:], q.Qclass)
-	putU16(data[6:], uint16(len(wire)))
+	putU16(data[6:], uint16(len(packed)))
 	putU16(data[8:], uint16(len(ttls)))
-	p := answerMsgOffset + copy(data[answerMsgOffset:], wire)
+	p := answerMsgOffset + copy(data[answerMsgOffset:], packed)
 	for _, o := range ttlOffs {
 		putU16(data[p:], o)
 		p += 2
@@ -205,9 +203,9 @@ func (c *Cache) PutAnswer(msg *dns.Msg, now time.Time) error {
 	s := c.shardFor(nh)
 	k := key{kind: kindAnswer, flags: flags, qtype: q.Qtype, qclass: q.Qclass, name: lname}
 	s.mu.Lock()
-	ok := s.store(h, s.find(h, &k), kindAnswer, data, expire, entryTTL, RankNone, t)
+	stored := s.store(h, s.find(h, &k), kindAnswer, data, expire, entryTTL, RankNone, t)
 	s.mu.Unlock()
-	if !ok {
+	if !stored {
 		return fmt.Errorf("%w: response for %s needs %d bytes, more than a shard holds", ErrNotCacheable, q.Name, len(data))
 	}
 	return nil
@@ -242,7 +240,7 @@ func asciiEqualFold(a, b string) bool {
 		return false
 	}
 	for i := 0; i < len(a); i++ {
-		if lowerByte(a[i]) != lowerByte(b[i]) {
+		if wire.LowerByte(a[i]) != wire.LowerByte(b[i]) {
 			return false
 		}
 	}

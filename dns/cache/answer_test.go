@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // populated returns a cache holding a handful of typical answers.
@@ -254,8 +255,8 @@ func TestAnswerFromWireDeclines(t *testing.T) {
 		{"trailing byte", append(append([]byte(nil), base...), 0)},
 		{"response", mod(base, func(b []byte) []byte { b[2] |= 0x80; return b })},
 		{"notify opcode", mod(base, func(b []byte) []byte { b[2] |= 4 << 3; return b })},
-		{"tc set", mod(base, func(b []byte) []byte { b[2] |= bitTC; return b })},
-		{"z set", mod(base, func(b []byte) []byte { b[3] |= bitZ; return b })},
+		{"tc set", mod(base, func(b []byte) []byte { wire.Header(b).SetFlags(wire.Header(b).Flags() | wire.TC); return b })},
+		{"z set", mod(base, func(b []byte) []byte { wire.Header(b).SetFlags(wire.Header(b).Flags() | wire.Z); return b })},
 		{"rcode set", mod(base, func(b []byte) []byte { b[3] |= 1; return b })},
 		{"two questions", mod(base, func(b []byte) []byte { b[5] = 2; return b })},
 		{"no question", mod(base, func(b []byte) []byte { b[5] = 0; return b })},

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"hash/maphash"
 	"time"
+
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // ErrLowerRank is returned (wrapped) by Put methods when an unexpired cached
@@ -159,13 +161,13 @@ func (c *Cache) count(nameHash uint64, sk statKind, ok bool) {
 
 // lookupName converts a presentation name into its lowercase wire form
 // and hash. buf must outlive the returned slice.
-func (c *Cache) lookupName(name string, buf *[maxNameLen]byte) ([]byte, uint64, error) {
+func (c *Cache) lookupName(name string, buf *[wire.MaxNameLen]byte) ([]byte, uint64, error) {
 	n, err := nameToWire(name, buf)
 	if err != nil {
 		return nil, 0, err
 	}
 	lname := buf[:n]
-	lowerWire(lname)
+	wire.CopyLower(lname, lname)
 	return lname, c.nameHash(lname), nil
 }
 
@@ -179,7 +181,7 @@ func (c *Cache) lookupName(name string, buf *[maxNameLen]byte) ([]byte, uint64, 
 // from outranking or outliving what comes after it. It reports whether a
 // live entry was marked. A zero now means the configured clock.
 func (c *Cache) MarkBogus(name string, qtype, qclass uint16, negative bool, ttl time.Duration, now time.Time) bool {
-	var buf [maxNameLen]byte
+	var buf [wire.MaxNameLen]byte
 	lname, nh, err := c.lookupName(name, &buf)
 	if err != nil {
 		return false
@@ -221,14 +223,14 @@ func (c *Cache) MarkBogus(name string, qtype, qclass uint16, negative bool, ttl 
 // wire answers) whose owner or query name is exactly name, and returns how
 // many it removed.
 func (c *Cache) FlushName(name string) (int, error) {
-	var buf [maxNameLen]byte
+	var buf [wire.MaxNameLen]byte
 	lname, nh, err := c.lookupName(name, &buf)
 	if err != nil {
 		return 0, err
 	}
 	s := c.shardFor(nh)
 	s.mu.Lock()
-	n := s.removeMatching(func(owner []byte) bool { return equalFold(owner, lname) })
+	n := s.removeMatching(func(owner []byte) bool { return wire.EqualFold(owner, lname) })
 	s.mu.Unlock()
 	return n, nil
 }
@@ -237,7 +239,7 @@ func (c *Cache) FlushName(name string) (int, error) {
 // below it, like unbound-control flush_zone, and returns how many it
 // removed. It visits every shard, taking each write lock in turn.
 func (c *Cache) Flush(name string) (int, error) {
-	var buf [maxNameLen]byte
+	var buf [wire.MaxNameLen]byte
 	lname, _, err := c.lookupName(name, &buf)
 	if err != nil {
 		return 0, err

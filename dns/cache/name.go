@@ -2,22 +2,15 @@ package cache
 
 import (
 	"fmt"
+
+	"github.com/rampart-fw/rampart/dns/wire"
 )
-
-// maxNameLen is the longest domain name in wire form, root label included
-// (RFC 1035 §3.1).
-const maxNameLen = 255
-
-// maxLabelLen is the longest label (RFC 1035 §2.3.4); it also means label
-// length octets never fall in 'A'..'Z', so a whole wire name can be
-// lowercased byte by byte.
-const maxLabelLen = 63
 
 // nameToWire converts a presentation-format name ("www.example.com.") into
 // uncompressed wire form in dst, keeping the case as written. A name without
 // the final dot is taken as fully qualified, because the cache has no origin
 // to append. Escapes \X and \DDD are understood as in RFC 1035 §5.1.
-func nameToWire(s string, dst *[maxNameLen]byte) (int, error) {
+func nameToWire(s string, dst *[wire.MaxNameLen]byte) (int, error) {
 	if s == "" {
 		return 0, fmt.Errorf("cache: empty domain name")
 	}
@@ -38,8 +31,8 @@ func nameToWire(s string, dst *[maxNameLen]byte) (int, error) {
 			dst[labelAt] = byte(labelLen)
 			labelAt = n
 			labelLen = 0
-			if n >= maxNameLen {
-				return 0, fmt.Errorf("cache: name %q: offset %d: name longer than %d octets", s, i, maxNameLen)
+			if n >= wire.MaxNameLen {
+				return 0, fmt.Errorf("cache: name %q: offset %d: name longer than %d octets", s, i, wire.MaxNameLen)
 			}
 			n++
 			continue
@@ -65,12 +58,12 @@ func nameToWire(s string, dst *[maxNameLen]byte) (int, error) {
 				i++
 			}
 		}
-		if labelLen == maxLabelLen {
-			return 0, fmt.Errorf("cache: name %q: offset %d: label longer than %d octets", s, i, maxLabelLen)
+		if labelLen == wire.MaxLabelLen {
+			return 0, fmt.Errorf("cache: name %q: offset %d: label longer than %d octets", s, i, wire.MaxLabelLen)
 		}
-		if n >= maxNameLen-1 {
+		if n >= wire.MaxNameLen-1 {
 			// One octet must stay free for the root label.
-			return 0, fmt.Errorf("cache: name %q: offset %d: name longer than %d octets", s, i, maxNameLen)
+			return 0, fmt.Errorf("cache: name %q: offset %d: name longer than %d octets", s, i, wire.MaxNameLen)
 		}
 		dst[n] = c
 		n++
@@ -79,8 +72,8 @@ func nameToWire(s string, dst *[maxNameLen]byte) (int, error) {
 	if labelLen > 0 {
 		// Relative name: close the last label and add the root.
 		dst[labelAt] = byte(labelLen)
-		if n >= maxNameLen {
-			return 0, fmt.Errorf("cache: name %q: name longer than %d octets", s, maxNameLen)
+		if n >= wire.MaxNameLen {
+			return 0, fmt.Errorf("cache: name %q: name longer than %d octets", s, wire.MaxNameLen)
 		}
 		dst[n] = 0
 		return n + 1, nil
@@ -92,34 +85,6 @@ func nameToWire(s string, dst *[maxNameLen]byte) (int, error) {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-func lowerByte(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + ('a' - 'A')
-	}
-	return c
-}
-
-// lowerWire lowercases a wire-form name in place. Length octets are at most
-// 63 and so are left alone.
-func lowerWire(b []byte) {
-	for i, c := range b {
-		b[i] = lowerByte(c)
-	}
-}
-
-// equalFold reports whether two wire names are equal ignoring ASCII case.
-func equalFold(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if lowerByte(a[i]) != lowerByte(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // isBelow reports whether wire name child equals parent or lies below it,
 // ignoring case. Both must be well-formed uncompressed names.
 func isBelow(child, parent []byte) bool {
@@ -129,7 +94,7 @@ func isBelow(child, parent []byte) bool {
 			return false
 		}
 		if len(child)-off == len(parent) {
-			return equalFold(child[off:], parent)
+			return wire.EqualFold(child[off:], parent)
 		}
 		l := int(child[off])
 		if l == 0 {

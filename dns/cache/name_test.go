@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 func TestNameToWire(t *testing.T) {
@@ -39,7 +40,7 @@ func TestNameToWire(t *testing.T) {
 		{in: `a\256.`, wantErr: "above 255"},
 	}
 	for _, tt := range tests {
-		var buf [maxNameLen]byte
+		var buf [wire.MaxNameLen]byte
 		n, err := nameToWire(tt.in, &buf)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -70,7 +71,7 @@ func TestNameToWire(t *testing.T) {
 
 func TestIsBelow(t *testing.T) {
 	w := func(s string) []byte {
-		var buf [maxNameLen]byte
+		var buf [wire.MaxNameLen]byte
 		n, err := nameToWire(s, &buf)
 		if err != nil {
 			t.Fatal(err)
@@ -105,13 +106,13 @@ func FuzzNameToWire(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		var buf [maxNameLen]byte
+		var buf [wire.MaxNameLen]byte
 		n, err := nameToWire(s, &buf)
 		if err != nil {
 			return
 		}
 		name := buf[:n]
-		if _, err := skipName(name, 0); err != nil || name[n-1] != 0 {
+		if _, err := wire.SkipName(name, 0); err != nil || name[n-1] != 0 {
 			t.Fatalf("nameToWire(%q) produced malformed % x", s, name)
 		}
 		if !dns.IsFqdn(s) {
@@ -119,7 +120,7 @@ func FuzzNameToWire(f *testing.F) {
 		}
 		w := make([]byte, 512)
 		m, err := dns.PackDomainName(s, w, 0, nil, false)
-		if err != nil || m > maxNameLen {
+		if err != nil || m > wire.MaxNameLen {
 			return
 		}
 		if !bytes.Equal(w[:m], name) && !strings.Contains(s, `\`) {

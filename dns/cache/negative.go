@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // Negative entries follow the key header and name with
@@ -53,7 +54,7 @@ func (c *Cache) PutNegative(name string, qtype, qclass uint16, nxdomain bool, au
 	} else if isMetaType(qtype) {
 		return fmt.Errorf("cache: PutNegative: %s: type %d is not a data type", name, qtype)
 	}
-	var obuf [maxNameLen]byte
+	var obuf [wire.MaxNameLen]byte
 	nlen, err := nameToWire(name, &obuf)
 	if err != nil {
 		return fmt.Errorf("cache: PutNegative: %w", err)
@@ -80,39 +81,39 @@ func (c *Cache) PutNegative(name string, qtype, qclass uint16, nxdomain bool, au
 
 	bp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(bp)
-	wire, err := packUncompressed(authority, *bp)
+	packed, err := packUncompressed(authority, *bp)
 	if err != nil {
 		return fmt.Errorf("cache: PutNegative: %s: %w", name, err)
 	}
 	ttl := uint32(math.MaxUint32)
 	sigLeft := int64(math.MaxInt64)
 	soas := 0
-	off := 12
+	r := wire.NewReader(packed)
 	for i := range authority {
-		r, err := readRR(wire, off)
-		if err != nil {
+		rr, ok := r.Next()
+		if !ok {
+			return fmt.Errorf("cache: PutNegative: authority record %d: %w", i, r.Err())
+		}
+		if err := checkUnpack(packed, rr); err != nil {
 			return fmt.Errorf("cache: PutNegative: authority record %d: %w", i, err)
 		}
-		off = r.end
-		if err := checkUnpack(wire, r); err != nil {
-			return fmt.Errorf("cache: PutNegative: authority record %d: %w", i, err)
+		if rr.Class() != qclass {
+			return fmt.Errorf("cache: PutNegative: authority record %d: class %d differs from query class %d", i, rr.Class(), qclass)
 		}
-		if r.class != qclass {
-			return fmt.Errorf("cache: PutNegative: authority record %d: class %d differs from query class %d", i, r.class, qclass)
-		}
-		rt := r.ttl
+		rt := rr.TTL()
 		if rt > math.MaxInt32 {
 			rt = 0
 		}
-		switch r.rrtype {
+		rdata := rr.RData(packed)
+		switch rr.Type() {
 		case dns.TypeSOA:
 			soas++
-			if len(r.rdata) < 22 {
-				return fmt.Errorf("cache: PutNegative: authority record %d: SOA rdata of %d octets", i, len(r.rdata))
+			if len(rdata) < 22 {
+				return fmt.Errorf("cache: PutNegative: authority record %d: SOA rdata of %d octets", i, len(rdata))
 			}
-			rt = min(rt, binary.BigEndian.Uint32(r.rdata[len(r.rdata)-4:]))
+			rt = min(rt, binary.BigEndian.Uint32(rdata[len(rdata)-4:]))
 		case dns.TypeRRSIG:
-			left, err := rrsigRemaining(r.rdata, t)
+			left, err := rrsigRemaining(rdata, t)
 			if err != nil {
 				return fmt.Errorf("cache: PutNegative: authority record %d: %w", i, err)
 			}
@@ -131,7 +132,7 @@ func (c *Cache) PutNegative(name string, qtype, qclass uint16, nxdomain bool, au
 		return fmt.Errorf("%w: negative answer for %s has TTL 0", ErrNotCacheable, name)
 	}
 
-	recs := wire[12:off]
+	recs := packed[wire.HeaderLen:r.Offset()]
 	data := make([]byte, keyHeaderLen+len(owner)+2+len(recs))
 	data[0] = byte(len(owner))
 	putU16(data[2:], qtype)
@@ -140,9 +141,9 @@ func (c *Cache) PutNegative(name string, qtype, qclass uint16, nxdomain bool, au
 	putU16(data[p:], uint16(len(authority)))
 	copy(data[p+2:], recs)
 
-	var lbuf [maxNameLen]byte
+	var lbuf [wire.MaxNameLen]byte
 	lname := lbuf[:copy(lbuf[:], owner)]
-	lowerWire(lname)
+	wire.CopyLower(lname, lname)
 	nh := c.nameHash(lname)
 	k := key{kind: kd, qtype: qtype, qclass: qclass, name: lname}
 	h := keyHash(nh, kd, 0, qtype, qclass)
@@ -185,7 +186,7 @@ func (c *Cache) GetNegative(name string, qtype, qclass uint16, now time.Time) (N
 // than StaleMaxAge ago is returned with Stale set. Positive entries are not
 // consulted: a resolver looks up the RRset first.
 func (c *Cache) LookupNegative(name string, qtype, qclass uint16, now time.Time, allowStale bool) (Negative, bool) {
-	var buf [maxNameLen]byte
+	var buf [wire.MaxNameLen]byte
 	lname, nh, err := c.lookupName(name, &buf)
 	if err != nil {
 		return Negative{}, false

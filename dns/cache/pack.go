@@ -7,71 +7,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // scratchPool holds pack buffers for the Put paths. miekg/dns allocates a
 // fresh buffer when the one given is too small, so the pool only saves the
 // common case and never limits sizes.
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
-
-// wireRR is one record located in a packed message.
-type wireRR struct {
-	nameOff, nameEnd int // owner name bytes (possibly compressed)
-	rrtype, class    uint16
-	ttl              uint32
-	ttlOff           int
-	rdata            []byte
-	end              int
-}
-
-// skipName returns the offset just after the possibly compressed name at
-// off. It does not follow pointers: a pointer always ends a name.
-func skipName(msg []byte, off int) (int, error) {
-	for {
-		if off >= len(msg) {
-			return 0, fmt.Errorf("offset %d: name runs past the end of the message", off)
-		}
-		c := msg[off]
-		switch c & 0xC0 {
-		case 0x00:
-			if c == 0 {
-				return off + 1, nil
-			}
-			off += 1 + int(c)
-		case 0xC0:
-			if off+2 > len(msg) {
-				return 0, fmt.Errorf("offset %d: truncated compression pointer", off)
-			}
-			return off + 2, nil
-		default:
-			return 0, fmt.Errorf("offset %d: unsupported label type 0x%02x", off, c&0xC0)
-		}
-	}
-}
-
-// readRR locates the resource record at off.
-func readRR(msg []byte, off int) (wireRR, error) {
-	var r wireRR
-	end, err := skipName(msg, off)
-	if err != nil {
-		return r, err
-	}
-	if end+10 > len(msg) {
-		return r, fmt.Errorf("offset %d: truncated record header", end)
-	}
-	r.nameOff, r.nameEnd = off, end
-	r.rrtype = binary.BigEndian.Uint16(msg[end:])
-	r.class = binary.BigEndian.Uint16(msg[end+2:])
-	r.ttlOff = end + 4
-	r.ttl = binary.BigEndian.Uint32(msg[end+4:])
-	rdlen := int(binary.BigEndian.Uint16(msg[end+8:]))
-	if end+10+rdlen > len(msg) {
-		return r, fmt.Errorf("offset %d: rdata of %d octets runs past the end of the message", end+10, rdlen)
-	}
-	r.rdata = msg[end+10 : end+10+rdlen]
-	r.end = end + 10 + rdlen
-	return r, nil
-}
 
 // packUncompressed packs rrs as the answer section of an otherwise empty
 // message. Packing through a Msg, rather than dns.PackRR, leaves the
@@ -105,8 +47,8 @@ func rrsigRemaining(rdata []byte, now int64) (int64, error) {
 }
 
 // checkUnpack verifies that the record r located in msg parses back.
-func checkUnpack(msg []byte, r wireRR) error {
-	if _, _, err := dns.UnpackRR(msg[:r.end], r.nameOff); err != nil {
+func checkUnpack(msg []byte, r wire.RR) error {
+	if _, _, err := dns.UnpackRR(msg[:r.End], r.Off); err != nil {
 		return fmt.Errorf("packed record does not parse back: %w", err)
 	}
 	return nil

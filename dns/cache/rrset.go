@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // RRset entries follow the key header and owner name with
@@ -83,66 +84,66 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank, now time.Time) error {
 
 	bp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(bp)
-	wire, err := packUncompressed(rrs, *bp)
+	packed, err := packUncompressed(rrs, *bp)
 	if err != nil {
 		return fmt.Errorf("cache: PutRRset: %s %s: %w", set.Name, dns.TypeToString[qtype], err)
 	}
 
-	recs := make([]wireRR, 0, len(rrs))
+	recs := make([]wire.RR, 0, len(rrs))
 	var owner []byte
 	ttl := uint32(math.MaxUint32)
 	sigLeft := int64(math.MaxInt64)
 	nrec, size := 0, 0
-	off := 12
+	rd := wire.NewReader(packed)
 	for i := range rrs {
-		r, err := readRR(wire, off)
-		if err != nil {
-			return fmt.Errorf("cache: PutRRset: record %d: %w", i, err)
+		r, ok := rd.Next()
+		if !ok {
+			return fmt.Errorf("cache: PutRRset: record %d: %w", i, rd.Err())
 		}
-		off = r.end
-		name := wire[r.nameOff:r.nameEnd]
+		name := packed[r.Off:r.NameEnd]
 		if owner == nil {
 			owner = name
-		} else if !equalFold(name, owner) {
+		} else if !wire.EqualFold(name, owner) {
 			return fmt.Errorf("cache: PutRRset: record %d: owner %s differs from %s", i, rrs[i].Header().Name, set.Name)
 		}
-		if r.class != qclass {
-			return fmt.Errorf("cache: PutRRset: record %d: class %d differs from %d", i, r.class, qclass)
+		if r.Class() != qclass {
+			return fmt.Errorf("cache: PutRRset: record %d: class %d differs from %d", i, r.Class(), qclass)
 		}
-		isSig := r.rrtype == dns.TypeRRSIG
+		rdata := r.RData(packed)
+		isSig := r.Type() == dns.TypeRRSIG
 		switch {
 		case isSig:
-			left, err := rrsigRemaining(r.rdata, t)
+			left, err := rrsigRemaining(rdata, t)
 			if err != nil {
 				return fmt.Errorf("cache: PutRRset: record %d: %w", i, err)
 			}
-			if covered := getU16(r.rdata); covered != qtype {
+			if covered := getU16(rdata); covered != qtype {
 				return fmt.Errorf("cache: PutRRset: record %d: RRSIG covers %s, not %s", i, dns.TypeToString[covered], dns.TypeToString[qtype])
 			}
 			sigLeft = min(sigLeft, left)
-		case r.rrtype != qtype:
-			return fmt.Errorf("cache: PutRRset: record %d: type %s differs from %s", i, dns.TypeToString[r.rrtype], dns.TypeToString[qtype])
+		case r.Type() != qtype:
+			return fmt.Errorf("cache: PutRRset: record %d: type %s differs from %s", i, dns.TypeToString[r.Type()], dns.TypeToString[qtype])
 		}
 		// miekg/dns packs some malformed records (an SOA with empty
 		// names, for one) into rdata it cannot parse back; refuse them
 		// here rather than store an entry every lookup would miss.
-		if err := checkUnpack(wire, r); err != nil {
+		if err := checkUnpack(packed, r); err != nil {
 			return fmt.Errorf("cache: PutRRset: record %d: %w", i, err)
 		}
-		rt := r.ttl
+		rt := r.TTL()
 		if rt > math.MaxInt32 {
 			// RFC 2181 §8: a TTL with the top bit set means zero.
 			rt = 0
 		}
 		ttl = min(ttl, rt)
-		if isDuplicate(recs, r, isSig) {
+		if isDuplicate(packed, recs, r, isSig) {
 			continue
 		}
 		recs = append(recs, r)
 		if !isSig {
 			nrec++
 		}
-		size += 2 + len(r.rdata)
+		size += 2 + len(rdata)
 	}
 
 	ttl = clampTTL(ttl, c.set.minTTL, c.set.maxTTL)
@@ -162,17 +163,18 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank, now time.Time) error {
 	p += 2
 	for _, sigs := range [2]bool{false, true} {
 		for _, r := range recs {
-			if (r.rrtype == dns.TypeRRSIG) != sigs {
+			if (r.Type() == dns.TypeRRSIG) != sigs {
 				continue
 			}
-			putU16(data[p:], uint16(len(r.rdata)))
-			p += 2 + copy(data[p+2:], r.rdata)
+			rdata := r.RData(packed)
+			putU16(data[p:], uint16(len(rdata)))
+			p += 2 + copy(data[p+2:], rdata)
 		}
 	}
 
-	var lbuf [maxNameLen]byte
+	var lbuf [wire.MaxNameLen]byte
 	lname := lbuf[:copy(lbuf[:], owner)]
-	lowerWire(lname)
+	wire.CopyLower(lname, lname)
 	nh := c.nameHash(lname)
 	k := key{kind: kindRRset, qtype: qtype, qclass: qclass, name: lname}
 	h := keyHash(nh, k.kind, 0, qtype, qclass)
@@ -210,9 +212,9 @@ func (c *Cache) PutRRset(rrs []dns.RR, rank Rank, now time.Time) error {
 
 // isDuplicate reports whether r repeats a record already kept. RRsets are
 // small, so a linear scan beats building a set.
-func isDuplicate(kept []wireRR, r wireRR, isSig bool) bool {
+func isDuplicate(msg []byte, kept []wire.RR, r wire.RR, isSig bool) bool {
 	for _, k := range kept {
-		if (k.rrtype == dns.TypeRRSIG) == isSig && bytes.Equal(k.rdata, r.rdata) {
+		if (k.Type() == dns.TypeRRSIG) == isSig && bytes.Equal(k.RData(msg), r.RData(msg)) {
 			return true
 		}
 	}
@@ -233,7 +235,7 @@ func (c *Cache) GetRRset(name string, qtype, qclass uint16, now time.Time) ([]dn
 // allowStale and Config.ServeStale, an RRset expired less than StaleMaxAge
 // ago is returned with Stale set and every TTL set to StaleTTL.
 func (c *Cache) LookupRRset(name string, qtype, qclass uint16, now time.Time, allowStale bool) (RRset, bool) {
-	var buf [maxNameLen]byte
+	var buf [wire.MaxNameLen]byte
 	lname, nh, err := c.lookupName(name, &buf)
 	if err != nil {
 		return RRset{}, false

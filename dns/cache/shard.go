@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // kind separates the three caches that share the shards.
@@ -105,7 +107,7 @@ func (e *entry) matches(k *key) bool {
 		uint16(d[2])<<8|uint16(d[3]) != k.qtype || uint16(d[4])<<8|uint16(d[5]) != k.qclass {
 		return false
 	}
-	return equalFold(entryName(e.kind, d), k.name)
+	return wire.EqualFold(entryName(e.kind, d), k.name)
 }
 
 // touch records a hit. Once the frequency saturates the entry is no longer
@@ -203,9 +205,9 @@ func (s *shard) reset() {
 
 // indexKey recomputes the index key of a stored entry.
 func (s *shard) indexKey(e *entry) uint64 {
-	var buf [maxNameLen]byte
+	var buf [wire.MaxNameLen]byte
 	lname := buf[:copy(buf[:], entryName(e.kind, e.data))]
-	lowerWire(lname)
+	wire.CopyLower(lname, lname)
 	d := e.data
 	return keyHash(maphash.Bytes(s.seed, lname), e.kind, d[1], getU16(d[2:]), getU16(d[4:]))
 }

@@ -2,24 +2,11 @@ package cache
 
 import (
 	"encoding/binary"
-)
 
-// Header bits, RFC 1035 §4.1.1 and RFC 4035 §3.2 (byte 2 and byte 3).
-const (
-	bitQR     = 0x80
-	maskOp    = 0x78
-	bitTC     = 0x02
-	bitRD     = 0x01
-	bitZ      = 0x40
-	bitAD     = 0x20
-	bitCD     = 0x10
-	maskRcode = 0x0f
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 const (
-	headerLen  = 12
-	optRRLen   = 11 // root owner, type, class, TTL, RDLENGTH
-	typeOPT    = 41
 	minUDPSize = 512
 	maxMsgSize = 65535
 )
@@ -34,89 +21,48 @@ type wireQuery struct {
 	udpSize uint16
 }
 
-// parseQuery reads a client query the hit path can answer and writes the
-// lowercased QNAME into lname. It accepts only the plain case: QR, TC, Z and
-// RCODE clear, opcode QUERY, one question with an uncompressed name, no
-// answer or authority records, and nothing in the additional section but
-// one version-0 OPT record with well-formed options. Anything else returns
-// false so that the slow path, which can build proper error responses, sees
-// it. It never reads outside b.
-func parseQuery(b []byte, lname *[maxNameLen]byte) (wireQuery, bool) {
-	var q wireQuery
-	if len(b) < headerLen+5 {
-		return q, false
+// parseQuery reads a client query the hit path can answer into q and
+// writes the lowercased QNAME into lname. It accepts only the plain case:
+// QR, TC, Z and RCODE clear, opcode QUERY, one question with an
+// uncompressed name, no answer or authority records, and nothing in the
+// additional section but one version-0 OPT record with well-formed options.
+// Anything else returns false so that the slow path, which can build proper
+// error responses, sees it. It never reads outside b, and fills q in place
+// (a struct of its size returned by value is copied through memory).
+func parseQuery(b []byte, lname *[wire.MaxNameLen]byte, q *wireQuery) bool {
+	*q = wireQuery{}
+	if len(b) < wire.HeaderLen+5 {
+		return false
 	}
-	if b[2]&(bitQR|maskOp|bitTC) != 0 || b[3]&(bitZ|maskRcode) != 0 {
-		return q, false
+	h := wire.Header(b)
+	if h.Flags()&(wire.QR|wire.OpcodeMask|wire.TC|wire.Z|wire.RcodeMask) != 0 {
+		return false
 	}
-	if getU16(b[4:]) != 1 || getU16(b[6:]) != 0 || getU16(b[8:]) != 0 {
-		return q, false
+	arcount := h.ARCount()
+	if h.QDCount() != 1 || h.ANCount() != 0 || h.NSCount() != 0 || arcount > 1 {
+		return false
 	}
-	arcount := getU16(b[10:])
-	if arcount > 1 {
-		return q, false
+	var r wire.Reader
+	question, ok := r.OneQuestion(b)
+	if !ok {
+		return false
 	}
-	off := headerLen
-	n := 0
-	for {
-		if off >= len(b) {
-			return q, false
-		}
-		l := int(b[off])
-		if l == 0 {
-			lname[n] = 0
-			n++
-			off++
-			break
-		}
-		// Rejects compression pointers and the obsolete label types too:
-		// both have a top bit set, so their first octet exceeds 63.
-		if l > maxLabelLen || n+l+2 > maxNameLen || off+1+l > len(b) {
-			return q, false
-		}
-		lname[n] = byte(l)
-		for i := 1; i <= l; i++ {
-			lname[n+i] = lowerByte(b[off+i])
-		}
-		n += 1 + l
-		off += 1 + l
-	}
-	if off+4 > len(b) {
-		return q, false
-	}
-	q.nameLen = n
-	q.qtype = getU16(b[off:])
-	q.qclass = getU16(b[off+2:])
-	off += 4
+	q.nameLen = wire.CopyLower(lname[:], question.Name(b))
+	q.qtype, q.qclass = question.Type(), question.Class()
 	if arcount == 0 {
-		return q, off == len(b)
+		return question.End() == len(b)
 	}
-	if off+optRRLen > len(b) || b[off] != 0 || getU16(b[off+1:]) != typeOPT {
-		return q, false
-	}
+	// The one record is the OPT, owned by the root, and ends the query.
 	// Extended RCODE must be 0 in a query; other versions get BADVERS from
 	// the slow path (RFC 6891 §6.1.3).
-	if b[off+5] != 0 || b[off+6] != 0 {
-		return q, false
+	rr, ok := r.Next()
+	opt := wire.OPT(rr)
+	if !ok || rr.Type() != wire.TypeOPT || rr.NameEnd != rr.Off+1 || rr.End != len(b) ||
+		opt.Version() != 0 || opt.ExtRcode() != 0 || !opt.Options(b).Valid() {
+		return false
 	}
-	q.edns = true
-	q.udpSize = getU16(b[off+3:])
-	q.do = b[off+7]&0x80 != 0
-	rdlen := int(getU16(b[off+9:]))
-	off += optRRLen
-	if off+rdlen != len(b) {
-		return q, false
-	}
-	for p := off; p < len(b); {
-		if p+4 > len(b) {
-			return q, false
-		}
-		p += 4 + int(getU16(b[p+2:]))
-		if p > len(b) {
-			return q, false
-		}
-	}
-	return q, true
+	q.edns, q.do, q.udpSize = true, opt.DO(), opt.UDPSize()
+	return true
 }
 
 // HitFlags describe a hit on the wire path.
@@ -172,9 +118,9 @@ func (c *Cache) AnswerFromWire(query, resp []byte) (int, bool) {
 // AnswerFromWireOpts is AnswerFromWire with a size limit for TCP, serving of
 // stale answers, and the hit flags that ask the caller for a refresh.
 func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitFlags, bool) {
-	var lname [maxNameLen]byte
-	q, ok := parseQuery(query, &lname)
-	if !ok {
+	var lname [wire.MaxNameLen]byte
+	var q wireQuery
+	if !parseQuery(query, &lname, &q) {
 		c.declined(query)
 		return 0, 0, false
 	}
@@ -183,7 +129,9 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 	if q.do {
 		flags |= flagDO
 	}
-	if query[3]&bitCD != 0 {
+	qh := wire.Header(query)
+	qflags := qh.Flags()
+	if qflags&wire.CD != 0 {
 		flags |= flagCD
 	}
 	nh := c.nameHash(name)
@@ -202,7 +150,7 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 	nTTL := int(getU16(d[8:]))
 	size := msgLen
 	if q.edns {
-		size += optRRLen
+		size += wire.OPTLen
 	}
 	limit := o.MaxSize
 	if limit <= 0 {
@@ -220,21 +168,23 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 
 	// Everything needed from the query is read before resp is written, so
 	// a server may pass the same buffer for both.
-	id0, id1, q2, q3 := query[0], query[1], query[2], query[3]
-	var qname [maxNameLen]byte
-	copy(qname[:q.nameLen], query[headerLen:])
+	id := qh.ID()
+	var qname [wire.MaxNameLen]byte
+	copy(qname[:q.nameLen], query[wire.HeaderLen:])
 
 	msg := d[answerMsgOffset : answerMsgOffset+msgLen]
 	copy(resp, msg)
-	resp[0], resp[1] = id0, id1
-	resp[2] = msg[2]&^bitRD | q2&bitRD
-	b3 := msg[3] &^ (bitAD | bitCD)
-	b3 |= q3 & bitCD
-	if msg[3]&bitAD != 0 && (q.do || q3&bitAD != 0) {
-		b3 |= bitAD
+	rh := wire.Header(resp)
+	rh.SetID(id)
+	// RD and CD as the query has them; AD kept only for a client that
+	// asked for it with DO or AD (RFC 6840 §5.8).
+	mflags := wire.Header(msg).Flags()
+	f := mflags&^(wire.RD|wire.AD|wire.CD) | qflags&(wire.RD|wire.CD)
+	if mflags&wire.AD != 0 && (q.do || qflags&wire.AD != 0) {
+		f |= wire.AD
 	}
-	resp[3] = b3
-	copy(resp[headerLen:headerLen+q.nameLen], qname[:q.nameLen])
+	rh.SetFlags(f)
+	copy(resp[wire.HeaderLen:wire.HeaderLen+q.nameLen], qname[:q.nameLen])
 
 	offs := d[answerMsgOffset+msgLen:]
 	ttls := offs[2*nTTL:]
@@ -263,17 +213,8 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 	if !q.edns {
 		return msgLen, hf, true
 	}
-	putU16(resp[10:], getU16(msg[10:])+1)
-	opt := resp[msgLen : msgLen+optRRLen]
-	opt[0] = 0
-	putU16(opt[1:], typeOPT)
-	putU16(opt[3:], c.set.ednsUDPSize)
-	opt[5], opt[6] = 0, 0 // extended RCODE, version
-	opt[7], opt[8] = 0, 0
-	if q.do {
-		opt[7] = 0x80
-	}
-	opt[9], opt[10] = 0, 0
+	rh.SetCount(wire.SectionAdditional, wire.Header(msg).ARCount()+1)
+	wire.PutOPT(resp[msgLen:msgLen+wire.OPTLen], c.set.ednsUDPSize, q.do)
 	return size, hf, true
 }
 
@@ -281,8 +222,8 @@ func (c *Cache) AnswerFromWireOpts(query, resp []byte, o WireOptions) (int, HitF
 // query ID so that a flood of odd queries does not contend on one counter.
 func (c *Cache) declined(query []byte) {
 	i := 0
-	if len(query) >= 2 {
-		i = int(getU16(query)) & int(c.mask)
+	if len(query) >= wire.HeaderLen {
+		i = int(wire.Header(query).ID()) & int(c.mask)
 	}
 	c.shards[i].ctr.wireDeclined.Add(1)
 }

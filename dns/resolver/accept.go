@@ -235,10 +235,6 @@ func checkMessage(p *pending, m *dns.Msg) *reply {
 	if m.Id != p.id {
 		return badReply("id %d does not match %d", m.Id, p.id)
 	}
-	if m.Rcode == dns.RcodeFormatError && len(m.Question) == 0 && p.edns {
-		// Servers that do not know EDNS may not echo the question either.
-		return &reply{kind: replyFormErr}
-	}
 	if len(m.Question) != 1 {
 		return badReply("%d questions", len(m.Question))
 	}

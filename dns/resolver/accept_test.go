@@ -181,7 +181,7 @@ func TestClassifyKinds(t *testing.T) {
 			m := msg(www, false, dns.RcodeFormatError, nil, nil, nil)
 			m.Question = nil
 			return m
-		}(), kind: replyFormErr},
+		}(), kind: replyBad, why: "0 questions"},
 		{name: "two questions", p: www, m: func() *dns.Msg {
 			m := msg(www, true, 0, nil, nil, nil)
 			m.Question = append(m.Question, m.Question[0])

@@ -36,7 +36,14 @@ type hostInfo struct {
 	sampled      bool
 	timeouts     int // consecutive
 	probeAfter   time.Time
-	noEDNS       bool
+	// noEDNSUntil: the server answered FORMERR to a query with EDNS and
+	// then answered without it, so queries to it go without EDNS until
+	// then. The mark lasts the cache's TTL from when it was set and is not
+	// extended by later answers (as Unbound's edns_lame entry), so that a
+	// busy server is probed with EDNS again: a server that learnt EDNS,
+	// or one marked by mistake, does not stay without it (and without
+	// DNSSEC for every zone on it) for as long as it keeps answering.
+	noEDNSUntil time.Time
 	// noCaseUntil: the server answered over TCP with the query name in
 	// another case, so it does not preserve case and 0x20 is off for it
 	// until then. Only TCP can set it: a forged UDP answer in the wrong case
@@ -176,10 +183,12 @@ func (c *infraCache) isLame(addr netip.Addr, zone string, now time.Time) bool {
 	return true
 }
 
+// setNoEDNS sends queries to addr without EDNS until now+ttl (see
+// hostInfo.noEDNSUntil).
 func (c *infraCache) setNoEDNS(addr netip.Addr, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.hostForUpdate(addr, now).noEDNS = true
+	c.hostForUpdate(addr, now).noEDNSUntil = now.Add(c.ttl)
 }
 
 // hostQueryState is what building and sending a query to a server needs to
@@ -200,7 +209,7 @@ func (c *infraCache) queryState(addr netip.Addr, now time.Time) hostQueryState {
 	if h == nil {
 		return hostQueryState{rto: initialRTO}
 	}
-	return hostQueryState{noEDNS: h.noEDNS, noCase: now.Before(h.noCaseUntil), rto: h.rto, cookie: h.cookie, cookieLen: h.cookieLen}
+	return hostQueryState{noEDNS: now.Before(h.noEDNSUntil), noCase: now.Before(h.noCaseUntil), rto: h.rto, cookie: h.cookie, cookieLen: h.cookieLen}
 }
 
 // setNoCase turns 0x20 off for addr until now+ttl (see hostInfo.noCaseUntil).
@@ -312,7 +321,10 @@ type ServerInfo struct {
 	// BlockedUntil is when a server set aside after repeated time-outs may be
 	// probed again; zero if it is not set aside.
 	BlockedUntil time.Time
-	NoEDNS       bool // the server rejected EDNS with FORMERR
+	// NoEDNS: the server rejected EDNS with FORMERR, and is asked
+	// without it until NoEDNSUntil.
+	NoEDNS      bool
+	NoEDNSUntil time.Time
 	// NoCaseUntil is when 0x20 is used again with a server that answered
 	// over TCP without preserving the case of the name; zero if it is on.
 	NoCaseUntil time.Time
@@ -327,8 +339,11 @@ func (c *infraCache) info(addr netip.Addr, now time.Time) (ServerInfo, bool) {
 	if h == nil {
 		return ServerInfo{}, false
 	}
-	si := ServerInfo{SRTT: h.srtt, RTO: h.rto, Timeouts: h.timeouts, BlockedUntil: h.probeAfter, NoEDNS: h.noEDNS,
+	si := ServerInfo{SRTT: h.srtt, RTO: h.rto, Timeouts: h.timeouts, BlockedUntil: h.probeAfter,
 		NearMisses: h.nearMisses, Cookie: h.cookieLen > 0}
+	if now.Before(h.noEDNSUntil) {
+		si.NoEDNS, si.NoEDNSUntil = true, h.noEDNSUntil
+	}
 	if now.Before(h.noCaseUntil) {
 		si.NoCaseUntil = h.noCaseUntil
 	}

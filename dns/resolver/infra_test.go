@@ -163,3 +163,24 @@ func BenchmarkInfraRecordRTT(b *testing.B) {
 		c.recordRTT(a, 3*time.Millisecond, t0)
 	}
 }
+
+// TestInfraNoEDNSBounded: the no-EDNS mark lasts the cache's TTL from
+// when it was set, not from the server's last answer: a busy server is
+// asked with EDNS again after it.
+func TestInfraNoEDNSBounded(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newInfraCache(10, 15*time.Minute)
+	a := netip.MustParseAddr("192.0.2.1")
+	c.setNoEDNS(a, t0)
+	for m := time.Duration(0); m <= 30; m += 5 {
+		now := t0.Add(m * time.Minute)
+		c.recordRTT(a, 10*time.Millisecond, now)
+		want := m < 15
+		if got := c.queryState(a, now).noEDNS; got != want {
+			t.Errorf("%v after the mark: noEDNS %v, want %v", m*time.Minute, got, want)
+		}
+		if info, _ := c.info(a, now); info.NoEDNS != want {
+			t.Errorf("%v after the mark: ServerInfo.NoEDNS %v, want %v", m*time.Minute, info.NoEDNS, want)
+		}
+	}
+}

@@ -887,17 +887,16 @@ func (r *Resolver) match(query, resp *dns.Msg, checkCase, cookieServer bool) (Sp
 	if resp.Id != query.Id {
 		return SpoofID, nil
 	}
-	if len(resp.Question) > 0 || resp.Rcode != dns.RcodeFormatError {
-		if len(resp.Question) != 1 {
-			return SpoofQuestion, nil
-		}
-		q, rq := query.Question[0], resp.Question[0]
-		if !equalName(q.Name, rq.Name) || q.Qtype != rq.Qtype || q.Qclass != rq.Qclass {
-			return SpoofQuestion, nil
-		}
-		if checkCase && q.Name != rq.Name {
-			return SpoofCase, nil
-		}
+	// The question is required on every response, FORMERR too.
+	if len(resp.Question) != 1 {
+		return SpoofQuestion, nil
+	}
+	q, rq := query.Question[0], resp.Question[0]
+	if !equalName(q.Name, rq.Name) || q.Qtype != rq.Qtype || q.Qclass != rq.Qclass {
+		return SpoofQuestion, nil
+	}
+	if checkCase && q.Name != rq.Name {
+		return SpoofCase, nil
 	}
 	if c, ok := queryCookie(query); ok {
 		server, why := checkCookie(resp, c, cookieServer)

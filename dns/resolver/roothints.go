@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	_ "embed"
-	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
+
+	"github.com/rampart-fw/rampart/srcpos"
 )
 
 // namedRoot is IANA's root hints file (named.root), unchanged since the
@@ -48,21 +49,26 @@ const maxHintsLine = 4096
 // Only NS records owned by the root and A and AAAA records for their targets
 // are allowed; a line that starts with blank space reuses the previous owner.
 // Every name server must have at least one address. Names are returned in
-// lowercase. Errors name the place as name:line:col.
+// lowercase. On failure the error is a srcpos.List of every problem, each
+// at its name:line:col.
 func ParseRootHints(name string, r io.Reader) ([]dns.RR, error) {
 	p := hintsParser{file: name}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 256), maxHintsLine)
-	for sc.Scan() {
+	for sc.Scan() && !p.errs.Full() {
 		p.line++
 		if err := p.parseLine(sc.Text()); err != nil {
-			return nil, err
+			p.errs.Add(err)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", name, p.line+1, err)
+		p.errs.Add(srcpos.Pos{File: name, Line: p.line + 1}.Errorf("%w", err))
 	}
-	return p.finish()
+	p.finish()
+	if err := p.errs.Err(); err != nil {
+		return nil, err
+	}
+	return p.rrs, nil
 }
 
 type hintsParser struct {
@@ -72,6 +78,7 @@ type hintsParser struct {
 	rrs       []dns.RR
 	nsLine    map[string]int // name server -> line of its NS record
 	addressed map[string]bool
+	errs      srcpos.List
 }
 
 type hintsField struct {
@@ -80,7 +87,7 @@ type hintsField struct {
 }
 
 func (p *hintsParser) errorf(col int, format string, args ...any) error {
-	return fmt.Errorf("%s:%d:%d: %s", p.file, p.line, col, fmt.Sprintf(format, args...))
+	return srcpos.Pos{File: p.file, Line: p.line, Column: col}.Errorf(format, args...)
 }
 
 func (p *hintsParser) parseLine(line string) error {
@@ -214,15 +221,23 @@ func (p *hintsParser) name(f hintsField) (string, error) {
 	return lowerASCII(dns.Fqdn(f.text)), nil
 }
 
-func (p *hintsParser) finish() ([]dns.RR, error) {
-	if len(p.nsLine) == 0 {
-		return nil, fmt.Errorf("%s: no NS records for the root", p.file)
+// finish adds the problems of the file as a whole: no root name servers,
+// or one without an address (reported at its NS record, once). When lines
+// were refused it adds nothing: what looks missing may be on those lines.
+func (p *hintsParser) finish() {
+	if len(p.errs) > 0 {
+		return
 	}
+	if len(p.nsLine) == 0 {
+		p.errs.Add(srcpos.Pos{File: p.file}.Errorf("no NS records for the root"))
+		return
+	}
+	reported := map[string]bool{}
 	for _, rr := range p.rrs {
 		ns, ok := rr.(*dns.NS)
-		if ok && !p.addressed[ns.Ns] {
-			return nil, fmt.Errorf("%s:%d: name server %s has no address", p.file, p.nsLine[ns.Ns], ns.Ns)
+		if ok && !p.addressed[ns.Ns] && !reported[ns.Ns] {
+			reported[ns.Ns] = true
+			p.errs.Add(srcpos.Pos{File: p.file, Line: p.nsLine[ns.Ns]}.Errorf("name server %s has no address", ns.Ns))
 		}
 	}
-	return p.rrs, nil
 }

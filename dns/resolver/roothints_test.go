@@ -105,6 +105,12 @@ func TestParseRootHintsErrors(t *testing.T) {
 		{"address of a stranger", ns + "x.lab. 1 A 10.0.0.1\n", "hints:2:1: address for x.lab., which is not a root name server named above"},
 		{"continuation first", "  1 NS a.\n", "hints:1:1: record without an owner name"},
 		{"long line", ns + strings.Repeat("x", maxHintsLine+1) + "\n", "hints:2: bufio.Scanner: token too long"},
+		{"every problem", ns + "a.root.lab. 1 A 10.0.0\n. 1 MX 10 a.\na.root.lab. 1 AAAA 10.0.0.1\n",
+			"hints:2:17: bad address \"10.0.0\"\n" +
+				"hints:3:5: record type \"MX\" is not allowed in root hints (NS, A, AAAA)\n" +
+				"hints:4:20: AAAA record with non-IPv6 address \"10.0.0.1\""},
+		{"two servers without addresses", ns + ". 1 NS b.root.lab.\n",
+			"hints:1: name server a.root.lab. has no address\nhints:2: name server b.root.lab. has no address"},
 	}
 	for _, tt := range tests {
 		_, err := ParseRootHints("hints", strings.NewReader(tt.in))

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // Transport sends one query to one upstream server and returns its response.
@@ -119,12 +121,12 @@ var udpBufPool = sync.Pool{New: func() any {
 func (t *NetTransport) Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error) {
 	bp := queryBufPool.Get().(*[]byte)
 	defer queryBufPool.Put(bp)
-	wire, ok := appendQuery((*bp)[:0], q)
+	packed, ok := appendQuery((*bp)[:0], q)
 	if ok {
-		*bp = wire[:0]
+		*bp = packed[:0]
 	} else {
 		var err error
-		if wire, err = q.Pack(); err != nil {
+		if packed, err = q.Pack(); err != nil {
 			return nil, fmt.Errorf("pack query for %s: %w", server, err)
 		}
 	}
@@ -138,9 +140,9 @@ func (t *NetTransport) Exchange(ctx context.Context, server netip.AddrPort, q *d
 		defer cancel()
 	}
 	if tcp {
-		return t.exchangeTCP(ctx, server, wire)
+		return t.exchangeTCP(ctx, server, packed)
 	}
-	return t.exchangeUDP(ctx, server, wire)
+	return t.exchangeUDP(ctx, server, packed)
 }
 
 // watch makes conn's pending reads and writes fail as soon as ctx ends, and
@@ -236,7 +238,7 @@ func (t *NetTransport) SourceAddr(server netip.Addr) netip.Addr {
 	return a
 }
 
-func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, wire []byte) (*dns.Msg, error) {
+func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, query []byte) (*dns.Msg, error) {
 	conn, err := t.dialUDP(server)
 	if err != nil {
 		return nil, fmt.Errorf("udp exchange with %s: %w", server, err)
@@ -244,7 +246,7 @@ func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, w
 	defer conn.Close()
 	stop := watch(ctx, conn)
 	defer stop()
-	if _, err := conn.Write(wire); err != nil {
+	if _, err := conn.Write(query); err != nil {
 		return nil, ioError(ctx, server, "udp", err)
 	}
 	t.sent.Add(1)
@@ -257,7 +259,7 @@ func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, w
 			return nil, ioError(ctx, server, "udp", err)
 		}
 		pkt := buf[:n]
-		switch v := checkResponse(wire, pkt); v {
+		switch v := checkResponse(query, pkt); v {
 		case verdictMatch, verdictCase:
 		case verdictMalformed:
 			t.discarded.Add(1)
@@ -285,7 +287,7 @@ func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, w
 	}
 }
 
-func (t *NetTransport) exchangeTCP(ctx context.Context, server netip.AddrPort, wire []byte) (*dns.Msg, error) {
+func (t *NetTransport) exchangeTCP(ctx context.Context, server netip.AddrPort, query []byte) (*dns.Msg, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", server.String())
 	if err != nil {
@@ -294,9 +296,9 @@ func (t *NetTransport) exchangeTCP(ctx context.Context, server netip.AddrPort, w
 	defer conn.Close()
 	stop := watch(ctx, conn)
 	defer stop()
-	out := make([]byte, 2+len(wire))
-	binary.BigEndian.PutUint16(out, uint16(len(wire)))
-	copy(out[2:], wire)
+	out := make([]byte, 2+len(query))
+	binary.BigEndian.PutUint16(out, uint16(len(query)))
+	copy(out[2:], query)
 	if _, err := conn.Write(out); err != nil {
 		return nil, ioError(ctx, server, "tcp", err)
 	}
@@ -306,14 +308,14 @@ func (t *NetTransport) exchangeTCP(ctx context.Context, server netip.AddrPort, w
 		return nil, ioError(ctx, server, "tcp", err)
 	}
 	n := int(binary.BigEndian.Uint16(lenBuf[:]))
-	if n < headerLen {
+	if n < wire.HeaderLen {
 		return nil, fmt.Errorf("tcp exchange with %s: response of %d bytes is shorter than a header", server, n)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(conn, body); err != nil {
 		return nil, ioError(ctx, server, "tcp", err)
 	}
-	if v := checkResponse(wire, body); v != verdictMatch && v != verdictCase {
+	if v := checkResponse(query, body); v != verdictMatch && v != verdictCase {
 		t.discarded.Add(1)
 		return nil, fmt.Errorf("tcp exchange with %s: %w (%s)", server, errMismatch, v.reason())
 	}
@@ -327,8 +329,6 @@ func (t *NetTransport) exchangeTCP(ctx context.Context, server netip.AddrPort, w
 }
 
 var errMismatch = errors.New("response does not match the query")
-
-const headerLen = 12
 
 // verdict is what checkResponse makes of a packet.
 type verdict uint8
@@ -364,77 +364,40 @@ func matchResponse(query, resp []byte) bool {
 // QR bit, the opcode and the question (name, type and class), and tells apart
 // an exact match, a match but for the case of the name, a packet that is no
 // response, and a response to something else. query must be a well-formed
-// message with one question, as packed by miekg/dns. A FORMERR response may
-// omit the question, as old servers do. It allocates nothing.
+// message with one question, as packed by miekg/dns. A response without the
+// question, a FORMERR included, answers something else. It allocates
+// nothing.
 func checkResponse(query, resp []byte) verdict {
-	if len(resp) < headerLen || len(query) < headerLen {
+	if len(resp) < wire.HeaderLen || len(query) < wire.HeaderLen {
 		return verdictMalformed
 	}
-	if resp[2]&0x80 == 0 || (resp[2]>>3)&0x0f != (query[2]>>3)&0x0f {
+	rh, qh := wire.Header(resp), wire.Header(query)
+	if rf := rh.Flags(); rf&wire.QR == 0 || rf.Opcode() != qh.Flags().Opcode() {
 		return verdictMalformed
 	}
-	if resp[0] != query[0] || resp[1] != query[1] {
+	if rh.ID() != qh.ID() {
 		return verdictID
 	}
-	qd := binary.BigEndian.Uint16(resp[4:6])
-	if qd == 0 {
-		if resp[3]&0x0f == dns.RcodeFormatError {
-			return verdictMatch
-		}
-		return verdictQuestion
-	}
-	if qd != 1 {
-		return verdictQuestion
-	}
-	// The question of the query: an uncompressed name, then type and class.
-	end := headerLen
-	for end < len(query) {
-		l := int(query[end])
-		if l == 0 {
-			end++
-			break
-		}
-		if l > 63 {
-			return verdictMalformed
-		}
-		end += 1 + l
-	}
-	end += 4
-	if end > len(query) {
+	var r wire.Reader
+	qq, ok := r.OneQuestion(query)
+	if !ok {
 		return verdictMalformed
 	}
-	if end > len(resp) {
+	// Every response echoes the question, a FORMERR too: without it a
+	// forger would need only the ID and the port to make a FORMERR count,
+	// and a FORMERR switches EDNS off for the server.
+	rq, ok := r.OneQuestion(resp)
+	if !ok || rq.Type() != qq.Type() || rq.Class() != qq.Class() {
 		return verdictQuestion
 	}
-	// Label length octets are below 64 and so never in 'A'..'Z': folding
-	// every octet of the name compares the labels case-insensitively.
-	nameEnd := end - 4
-	exact := true
-	for i := headerLen; i < nameEnd; i++ {
-		a, b := query[i], resp[i]
-		if a == b {
-			continue
-		}
-		exact = false
-		if a >= 'A' && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if b >= 'A' && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
-			return verdictQuestion
-		}
-	}
-	for i := nameEnd; i < end; i++ {
-		if query[i] != resp[i] {
-			return verdictQuestion
-		}
-	}
-	if !exact {
+	qn, rn := qq.Name(query), rq.Name(resp)
+	switch {
+	case bytes.Equal(qn, rn):
+		return verdictMatch
+	case wire.EqualFold(qn, rn):
 		return verdictCase
 	}
-	return verdictMatch
+	return verdictQuestion
 }
 
 // isTimeout reports whether err means that no answer arrived in time.
@@ -468,21 +431,23 @@ func appendQuery(b []byte, q *dns.Msg) ([]byte, bool) {
 		}
 		opt = o
 	}
-	flags := uint16(q.Opcode&0xF)<<11 | uint16(q.Rcode&0xF)
+	flags := wire.Flags(q.Opcode&0xF)<<11 | wire.Flags(q.Rcode&0xF)
 	for _, f := range []struct {
 		set bool
-		bit uint16
-	}{{q.Response, 1 << 15}, {q.Authoritative, 1 << 10}, {q.Truncated, 1 << 9}, {q.RecursionDesired, 1 << 8},
-		{q.RecursionAvailable, 1 << 7}, {q.Zero, 1 << 6}, {q.AuthenticatedData, 1 << 5}, {q.CheckingDisabled, 1 << 4}} {
+		bit wire.Flags
+	}{{q.Response, wire.QR}, {q.Authoritative, wire.AA}, {q.Truncated, wire.TC}, {q.RecursionDesired, wire.RD},
+		{q.RecursionAvailable, wire.RA}, {q.Zero, wire.Z}, {q.AuthenticatedData, wire.AD}, {q.CheckingDisabled, wire.CD}} {
 		if f.set {
 			flags |= f.bit
 		}
 	}
-	b = binary.BigEndian.AppendUint16(b, q.Id)
-	b = binary.BigEndian.AppendUint16(b, flags)
-	b = binary.BigEndian.AppendUint16(b, 1)
-	b = binary.BigEndian.AppendUint32(b, 0)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(q.Extra)))
+	start := len(b)
+	b = append(b, make([]byte, wire.HeaderLen)...)
+	h := wire.Header(b[start:])
+	h.SetID(q.Id)
+	h.SetFlags(flags)
+	h.SetCount(wire.SectionQuestion, 1)
+	h.SetCount(wire.SectionAdditional, uint16(len(q.Extra)))
 	qq := q.Question[0]
 	var ok bool
 	if b, ok = appendName(b, qq.Name); !ok {
@@ -494,7 +459,7 @@ func appendQuery(b []byte, q *dns.Msg) ([]byte, bool) {
 		return b, true
 	}
 	b = append(b, 0) // the root
-	b = binary.BigEndian.AppendUint16(b, dns.TypeOPT)
+	b = binary.BigEndian.AppendUint16(b, wire.TypeOPT)
 	b = binary.BigEndian.AppendUint16(b, opt.Hdr.Class)
 	b = binary.BigEndian.AppendUint32(b, opt.Hdr.Ttl)
 	rdlen := len(b)
@@ -504,7 +469,7 @@ func appendQuery(b []byte, q *dns.Msg) ([]byte, bool) {
 		if !isCookie || len(c.Cookie)%2 != 0 {
 			return b, false
 		}
-		b = binary.BigEndian.AppendUint16(b, dns.EDNS0COOKIE)
+		b = binary.BigEndian.AppendUint16(b, wire.OptionCookie)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(c.Cookie)/2))
 		n := len(b)
 		b = append(b, make([]byte, len(c.Cookie)/2)...)

@@ -108,6 +108,9 @@ func TestNetTransportUDPNearMiss(t *testing.T) {
 		{"wrong name", func(m *dns.Msg) { m.Question[0].Name = "other.lab." }, SpoofQuestion},
 		{"wrong type", func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAAAA }, SpoofQuestion},
 		{"no question", func(m *dns.Msg) { m.Question = nil }, SpoofQuestion},
+		// A FORMERR must echo the question too: otherwise a forger needs
+		// only the ID and the port to switch EDNS off for the server.
+		{"FORMERR without question", func(m *dns.Msg) { m.Question = nil; m.Rcode = dns.RcodeFormatError }, SpoofQuestion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -348,6 +351,12 @@ func TestNetTransportTCP(t *testing.T) {
 			r.Id++
 			return packed(t, r)
 		}},
+		{name: "FORMERR without question", err: "does not match", respond: func(q *dns.Msg) []byte {
+			r := new(dns.Msg)
+			r.SetRcode(q, dns.RcodeFormatError)
+			r.Question = nil
+			return packed(t, r)
+		}},
 		{name: "short", err: "shorter than a header", respond: func(q *dns.Msg) []byte { return []byte{1, 2} }},
 		{name: "malformed", err: "unpack response", respond: func(q *dns.Msg) []byte {
 			r := new(dns.Msg)
@@ -403,7 +412,8 @@ func TestMatchResponse(t *testing.T) {
 		{"type", reply(func(r *dns.Msg) { r.Question[0].Qtype = dns.TypeAAAA }), false},
 		{"class", reply(func(r *dns.Msg) { r.Question[0].Qclass = dns.ClassCHAOS }), false},
 		{"two questions", reply(func(r *dns.Msg) { r.Question = append(r.Question, r.Question[0]) }), false},
-		{"FORMERR without question", reply(func(r *dns.Msg) { r.Question = nil; r.Rcode = dns.RcodeFormatError }), true},
+		{"FORMERR without question", reply(func(r *dns.Msg) { r.Question = nil; r.Rcode = dns.RcodeFormatError }), false},
+		{"FORMERR with question", reply(func(r *dns.Msg) { r.Rcode = dns.RcodeFormatError }), true},
 		{"NOERROR without question", reply(func(r *dns.Msg) { r.Question = nil }), false},
 		{"short", qw[:11], false},
 		{"cut question", reply(nil)[:20], false},

@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
@@ -11,18 +10,14 @@ import (
 	"sync/atomic"
 
 	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // DNS cookies, RFC 7873, with the interoperable server cookie of RFC 9018.
 const (
-	optionCookie = 10 // EDNS option code of COOKIE
-	typeOPT      = 41
-	optRRLen     = 11 // root owner, type, class, TTL, RDLENGTH
-
-	clientCookieLen = 8
 	serverCookieLen = 16 // RFC 9018: version, reserved, timestamp, hash
 	// cookieReplyLen is the COOKIE option data every cookie response carries.
-	cookieReplyLen = clientCookieLen + serverCookieLen
+	cookieReplyLen = wire.ClientCookieLen + serverCookieLen
 	// cookieOptionLen is what the option adds to an OPT record.
 	cookieOptionLen = 4 + cookieReplyLen
 
@@ -145,7 +140,7 @@ func ServerCookie(secret [16]byte, clientCookie [8]byte, client netip.Addr, time
 	copy(reply[:], clientCookie[:])
 	makeServerCookie(&reply, &secret, client, timestamp)
 	var sc [serverCookieLen]byte
-	copy(sc[:], reply[clientCookieLen:])
+	copy(sc[:], reply[wire.ClientCookieLen:])
 	return sc
 }
 
@@ -178,21 +173,20 @@ func cookieHash(head []byte, secret *[CookieSecretLen]byte, client netip.Addr) u
 // query from client and writes into reply the option data of the answer:
 // the client cookie and the server cookie to return, fresh or echoed. reply
 // is set for CookieClientOnly, CookieValid and CookieInvalid.
-func (j *cookieJar) verdict(c []byte, found bool, client netip.Addr, reply *[cookieReplyLen]byte) CookieVerdict {
+func (j *cookieJar) verdict(c wire.Cookie, found bool, client netip.Addr, reply *[cookieReplyLen]byte) CookieVerdict {
 	if !found {
 		return CookieNone
 	}
-	l := len(c)
-	if l != clientCookieLen && (l < clientCookieLen+8 || l > clientCookieLen+32) {
+	if !c.Valid() {
 		return CookieMalformed
 	}
-	copy(reply[:clientCookieLen], c)
+	copy(reply[:wire.ClientCookieLen], c.Client())
 	keys := j.keys.Load()
 	now := uint32(j.clock.Now().Unix())
 	v := CookieClientOnly
-	if l > clientCookieLen {
+	if len(c) > wire.ClientCookieLen {
 		v = CookieInvalid
-		if l == cookieReplyLen && c[8] == cookieVersion {
+		if len(c) == cookieReplyLen && c[8] == cookieVersion {
 			// Serial number arithmetic (RFC 1982): the 32-bit timestamp
 			// wraps in 2106.
 			age := int32(now - binary.BigEndian.Uint32(c[12:]))
@@ -202,7 +196,7 @@ func (j *cookieJar) verdict(c []byte, found bool, client netip.Addr, reply *[coo
 				case cookieHash(c, &keys.cur, client) == mac:
 					v = CookieValid
 					if age <= cookieRefresh {
-						copy(reply[clientCookieLen:], c[clientCookieLen:])
+						copy(reply[wire.ClientCookieLen:], c.Server())
 						return v
 					}
 				case keys.hasPrev && cookieHash(c, &keys.prev, client) == mac:
@@ -214,105 +208,6 @@ func (j *cookieJar) verdict(c []byte, found bool, client netip.Addr, reply *[coo
 	}
 	makeServerCookie(reply, &keys.cur, client, now)
 	return v
-}
-
-// queryEDNS is what the server needs from a query's OPT record.
-type queryEDNS struct {
-	udpSize     int    // the client's UDP payload size, at least 512; 0 without OPT
-	cookie      []byte // the COOKIE option's data (the first one)
-	cookieFound bool
-}
-
-var (
-	errTruncatedRecord = errors.New("record runs past the end of the message")
-	errTwoOPT          = errors.New("more than one OPT record") // FORMERR, RFC 6891 §6.1.1
-)
-
-// scanEDNS walks the records after the question, which ends at off, to the
-// OPT record and its COOKIE option. It reads names only to skip them
-// (pointers end a name, and are never followed), so it cannot loop, and it
-// never reads outside q. Errors name the offset.
-func scanEDNS(q []byte, off int) (queryEDNS, error) {
-	var e queryEDNS
-	if len(q) < headerLen || off < headerLen {
-		return e, fmt.Errorf("offset %d: %w", max(off, 0), errTruncatedRecord)
-	}
-	an := int(binary.BigEndian.Uint16(q[6:]))
-	ns := int(binary.BigEndian.Uint16(q[8:]))
-	ar := int(binary.BigEndian.Uint16(q[10:]))
-	for i := 0; i < an+ns+ar; i++ {
-		start := off
-		for {
-			if off >= len(q) {
-				return e, fmt.Errorf("offset %d: %w", start, errTruncatedRecord)
-			}
-			l := int(q[off])
-			if l&0xC0 != 0 {
-				off += 2
-				break
-			}
-			off += 1 + l
-			if l == 0 {
-				break
-			}
-		}
-		if off+10 > len(q) {
-			return e, fmt.Errorf("offset %d: %w", start, errTruncatedRecord)
-		}
-		typ := binary.BigEndian.Uint16(q[off:])
-		class := int(binary.BigEndian.Uint16(q[off+2:]))
-		rdata := off + 10
-		end := rdata + int(binary.BigEndian.Uint16(q[off+8:]))
-		if end > len(q) {
-			return e, fmt.Errorf("offset %d: %w", start, errTruncatedRecord)
-		}
-		off = end
-		if typ != typeOPT || i < an+ns {
-			continue
-		}
-		if e.udpSize != 0 {
-			return e, fmt.Errorf("offset %d: %w", start, errTwoOPT)
-		}
-		e.udpSize = max(class, 512)
-		for p := rdata; p < end; {
-			if p+4 > end {
-				return e, fmt.Errorf("offset %d: EDNS option header: %w", p, errTruncatedRecord)
-			}
-			code := binary.BigEndian.Uint16(q[p:])
-			olen := int(binary.BigEndian.Uint16(q[p+2:]))
-			if p+4+olen > end {
-				return e, fmt.Errorf("offset %d: EDNS option %d: %w", p, code, errTruncatedRecord)
-			}
-			if code == optionCookie && !e.cookieFound {
-				e.cookie = q[p+4 : p+4+olen]
-				e.cookieFound = true
-			}
-			p += 4 + olen
-		}
-	}
-	return e, nil
-}
-
-// appendCookieOption adds a COOKIE option with data reply to the OPT
-// record that ends the response resp[:n], and returns the new length; 0
-// when resp[:n] does not end in an option-less OPT record or resp has no
-// room. The cache puts its OPT record last and without options, which is
-// what makes this append in place possible.
-func appendCookieOption(resp []byte, n int, reply *[cookieReplyLen]byte) int {
-	if n < headerLen+optRRLen || n > len(resp) || len(resp)-n < cookieOptionLen {
-		return 0
-	}
-	opt := resp[n-optRRLen : n]
-	if opt[0] != 0 || binary.BigEndian.Uint16(opt[1:]) != typeOPT || binary.BigEndian.Uint16(opt[9:]) != 0 ||
-		binary.BigEndian.Uint16(resp[10:]) == 0 {
-		return 0
-	}
-	binary.BigEndian.PutUint16(opt[9:], cookieOptionLen)
-	o := resp[n : n+cookieOptionLen]
-	binary.BigEndian.PutUint16(o, optionCookie)
-	binary.BigEndian.PutUint16(o[2:], cookieReplyLen)
-	copy(o[4:], reply[:])
-	return n + cookieOptionLen
 }
 
 // sipHash24 is SipHash-2-4 (Aumasson and Bernstein, 2012) with a 128-bit

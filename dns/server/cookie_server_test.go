@@ -173,47 +173,6 @@ func TestFastPathCookieAllocs(t *testing.T) {
 	}
 }
 
-func TestAppendCookieOption(t *testing.T) {
-	q := cookieQuery("a.example.", "")
-	withOPT, _ := q.Pack()
-	q.Extra = nil
-	noOPT, _ := q.Pack()
-	var reply [cookieReplyLen]byte
-	for i := range reply {
-		reply[i] = byte(i)
-	}
-	tests := []struct {
-		name string
-		msg  []byte
-		room int
-		ok   bool
-	}{
-		{"OPT last", withOPT, cookieOptionLen, true},
-		{"no room", withOPT, cookieOptionLen - 1, false},
-		{"no OPT", noOPT, cookieOptionLen, false},
-		{"too short", withOPT[:5], cookieOptionLen, false},
-	}
-	for _, tt := range tests {
-		buf := make([]byte, len(tt.msg)+tt.room)
-		copy(buf, tt.msg)
-		n := appendCookieOption(buf, len(tt.msg), &reply)
-		if (n > 0) != tt.ok {
-			t.Errorf("%s: %d", tt.name, n)
-			continue
-		}
-		if !tt.ok {
-			continue
-		}
-		var m dns.Msg
-		if err := m.Unpack(buf[:n]); err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		if c := responseCookie(t, &m); !bytes.Equal(c, reply[:]) {
-			t.Errorf("%s: cookie %x", tt.name, c)
-		}
-	}
-}
-
 // TestCookieOnTruncatedAnswer: an answer too large for UDP is truncated
 // with its OPT record, and so with the cookie the client needs for the
 // retry over TCP.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // TestSipHash24 checks the reference vectors of the SipHash paper (key
@@ -222,8 +222,8 @@ func TestConcurrentRotations(t *testing.T) {
 	}
 }
 
-// TestScanEDNS covers the record walk that finds the COOKIE option.
-func TestScanEDNS(t *testing.T) {
+// TestReadEDNS covers the record walk that finds the COOKIE option.
+func TestReadEDNS(t *testing.T) {
 	withOpts := func(opts ...dns.EDNS0) []byte {
 		q := new(dns.Msg)
 		q.SetQuestion("example.", dns.TypeA)
@@ -242,32 +242,48 @@ func TestScanEDNS(t *testing.T) {
 	good := withOpts(&dns.EDNS0_NSID{Code: dns.EDNS0NSID}, cookie)
 	twoOPT := append(append([]byte(nil), good...), 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint16(twoOPT[10:], 2)
+	named := append(append([]byte(nil), plainWire...), 0xC0, 12, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0)
+	binary.BigEndian.PutUint16(named[10:], 1)
 	tests := []struct {
-		name    string
-		in      []byte
-		udp     int
-		cookie  string
-		found   bool
-		wantErr error
+		name   string
+		in     []byte
+		udp    int
+		cookie string
+		found  bool
+		fault  wire.Reason
 	}{
-		{"no OPT", plainWire, 0, "", false, nil},
-		{"OPT without cookie", withOpts(), 1400, "", false, nil},
-		{"cookie after NSID", good, 1400, "2464c4abcf10c957", true, nil},
-		{"truncated option", good[:len(good)-3], 0, "", false, errTruncatedRecord},
-		{"truncated record", good[:len(good)-14], 0, "", false, errTruncatedRecord},
-		{"two OPT records", twoOPT, 0, "", false, errTwoOPT},
+		{"no OPT", plainWire, 0, "", false, 0},
+		{"OPT without cookie", withOpts(), 1400, "", false, 0},
+		{"cookie after NSID", good, 1400, "2464c4abcf10c957", true, 0},
+		{"truncated option", good[:len(good)-3], 0, "", false, wire.ErrTruncated},
+		{"truncated record", good[:len(good)-14], 0, "", false, wire.ErrTruncated},
+		{"two OPT records", twoOPT, 0, "", false, wire.ErrTwoOPT},
+		{"OPT owned by a name", named, 0, "", false, wire.ErrOPTOwner},
 	}
 	for _, tt := range tests {
-		e, err := scanEDNS(tt.in, questionEnd(tt.in))
-		if tt.wantErr != nil {
-			if !errors.Is(err, tt.wantErr) || !strings.HasPrefix(err.Error(), "offset ") {
-				t.Errorf("%s: error %v, want %v with an offset", tt.name, err, tt.wantErr)
-			}
+		var r wire.Reader
+		if _, ok := r.OneQuestion(tt.in); !ok {
+			t.Fatalf("%s: no question", tt.name)
+		}
+		var e queryEDNS
+		fault := readEDNS(&r, tt.in, &e)
+		if fault != tt.fault {
+			t.Errorf("%s: fault %v, want %v", tt.name, fault, tt.fault)
 			continue
 		}
-		if err != nil || e.udpSize != tt.udp || e.cookieFound != tt.found || hex.EncodeToString(e.cookie) != tt.cookie {
-			t.Errorf("%s: %+v, %v", tt.name, e, err)
+		if e.udpSize != tt.udp || e.cookieFound != tt.found || hex.EncodeToString(e.cookie) != tt.cookie {
+			t.Errorf("%s: %+v", tt.name, e)
 		}
+	}
+	if n := testing.AllocsPerRun(50, func() {
+		for _, tt := range tests {
+			var r wire.Reader
+			var e queryEDNS
+			r.OneQuestion(tt.in)
+			readEDNS(&r, tt.in, &e)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
 	}
 }
 

@@ -29,6 +29,16 @@
 // the server has no rate limiter yet. It keeps no per-client cookie state
 // and is no cookie client.
 //
+// It bounds what one client can hold, a client being its network (a /24 or
+// a /56 by default): the queries it has waiting for resolution (WaitLimit,
+// more with a valid cookie; SERVFAIL beyond it), and its TCP connections
+// (TCPPerSource); and it does not send a UDP answer that waited longer than
+// DiscardTimeout. Together, as in Unbound 1.20, they stop a client from
+// piling up answers to be released in one burst (DNSBomb, CVE-2024-33655)
+// or holding every connection slot.
+//
+// It reads query bytes only through dns/wire's views.
+//
 // It owns no DNS data: answers come from the cache and the resolver, through
 // the two small interfaces declared here.
 package server

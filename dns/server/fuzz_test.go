@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // FuzzQueryPath feeds arbitrary client bytes through the fast path and the
@@ -81,24 +81,22 @@ func FuzzQueryPath(f *testing.F) {
 	})
 }
 
-// FuzzScanEDNS checks the record walk that finds the COOKIE option against
-// miekg/dns: never a panic or a read outside the message, and where both
-// parse a message with one OPT record, the same cookie.
-func FuzzScanEDNS(f *testing.F) {
+// FuzzReadEDNS checks the record walk that finds the COOKIE option
+// against miekg/dns: never a panic or a read outside the message, and
+// where both parse a message with one OPT record, the same cookie.
+func FuzzReadEDNS(f *testing.F) {
 	for _, c := range []string{"", "0102030405060708", "2464c4abcf10c957010000005cf79f111f8130c3eee29480", "01"} {
 		b, _ := cookieQuery("www.example.", c).Pack()
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		off := questionEnd(in)
-		if off < 0 {
+		var r wire.Reader
+		if _, ok := r.OneQuestion(in); !ok {
 			return
 		}
-		e, err := scanEDNS(in, off)
-		if err != nil {
-			if !errors.Is(err, errTruncatedRecord) && !errors.Is(err, errTwoOPT) {
-				t.Fatalf("unexpected error %v", err)
-			}
+		var e queryEDNS
+		fault := readEDNS(&r, in, &e)
+		if fault != 0 {
 			return
 		}
 		var m dns.Msg

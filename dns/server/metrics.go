@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rampart-fw/rampart/dns/wire"
 )
 
 // Metrics are the server's Prometheus metrics. Counters on the hit path are
@@ -15,6 +16,8 @@ type Metrics struct {
 	refused, formErr, notImp, dropped    prometheus.Counter
 	servFail, badVers                    prometheus.Counter
 	overload, tcpRejected                prometheus.Counter
+	waitLimited, discarded               prometheus.Counter
+	tcpPerSource, tcpIdle                prometheus.Counter
 	inflight, tcpConns                   prometheus.Gauge
 	latency                              prometheus.Histogram
 	responses                            *prometheus.CounterVec
@@ -48,8 +51,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		badVers:         errs.WithLabelValues("bad_edns_version"),
 		overload:        errs.WithLabelValues("overload"),
 		tcpRejected:     errs.WithLabelValues("tcp_connection_limit"),
-		inflight:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_inflight_resolutions", Help: "Client queries being resolved now."}),
-		tcpConns:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_tcp_connections", Help: "Open client TCP connections."}),
+		tcpPerSource:    errs.WithLabelValues("tcp_per_source_limit"),
+		waitLimited:     errs.WithLabelValues("wait_limit"),
+		discarded:       errs.WithLabelValues("discard_timeout"),
+		tcpIdle: prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_dns_tcp_idle_closed_total",
+			Help: "Client TCP connections closed after sending no query for the idle time-out."}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_inflight_resolutions", Help: "Client queries being resolved now."}),
+		tcpConns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_dns_tcp_connections", Help: "Open client TCP connections."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rampart_dns_resolution_duration_seconds", Help: "Time to answer client queries that missed the answer cache.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		responses: responses,
@@ -57,14 +65,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.noerror = responses.WithLabelValues("NOERROR")
 	m.nxdomain = responses.WithLabelValues("NXDOMAIN")
 	m.servfailResponses = responses.WithLabelValues("SERVFAIL")
-	m.respRefused = responses.WithLabelValues(rcodeName(rcodeRefused))
-	m.respNotImp = responses.WithLabelValues(rcodeName(rcodeNotImp))
-	m.respFormErr = responses.WithLabelValues(rcodeName(rcodeFormErr))
+	m.respRefused = responses.WithLabelValues(rcodeName(wire.RcodeRefused))
+	m.respNotImp = responses.WithLabelValues(rcodeName(wire.RcodeNotImp))
+	m.respFormErr = responses.WithLabelValues(rcodeName(wire.RcodeFormErr))
 	cookies := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_dns_cookies_total", Help: "Client queries by what their DNS cookie proved (RFC 7873)."}, []string{"kind"})
 	for v := range m.cookies {
 		m.cookies[v] = cookies.WithLabelValues(CookieVerdict(v).String())
 	}
-	m.collectors = []prometheus.Collector{queries, cache, errs, responses, cookies, m.inflight, m.tcpConns, m.latency}
+	m.collectors = []prometheus.Collector{queries, cache, errs, responses, cookies, m.inflight, m.tcpConns, m.tcpIdle, m.latency}
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)
@@ -75,11 +83,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) response(rcode int) {
 	switch rcode {
-	case 0:
+	case wire.RcodeSuccess:
 		m.noerror.Inc()
-	case 3:
+	case wire.RcodeNXDomain:
 		m.nxdomain.Inc()
-	case 2:
+	case wire.RcodeServFail:
 		m.servfailResponses.Inc()
 	default:
 		m.responses.WithLabelValues(rcodeName(rcode)).Inc()
@@ -88,11 +96,11 @@ func (m *Metrics) response(rcode int) {
 
 func rcodeName(rcode int) string {
 	switch rcode {
-	case 1:
+	case wire.RcodeFormErr:
 		return "FORMERR"
-	case 4:
+	case wire.RcodeNotImp:
 		return "NOTIMP"
-	case 5:
+	case wire.RcodeRefused:
 		return "REFUSED"
 	case 16:
 		return "BADVERS"
@@ -106,6 +114,7 @@ func rcodeName(rcode int) string {
 type tally struct {
 	queries, hits, misses                       uint64
 	refused, notImp, formErr, dropped, overload uint64
+	waitLimited                                 uint64 // answered SERVFAIL
 	cookies                                     [CookieMalformed + 1]uint64
 	// cookie is the verdict on the last query fastTally judged, for a
 	// caller that decides per query: a response rate limiter (rampart has
@@ -134,6 +143,8 @@ func (t *tally) flush(m *Metrics) {
 	add(m.respFormErr, t.formErr)
 	add(m.dropped, t.dropped)
 	add(m.overload, t.overload)
+	add(m.waitLimited, t.waitLimited)
+	add(m.servfailResponses, t.waitLimited)
 	for v, n := range t.cookies {
 		add(m.cookies[v], n)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/dns/validate"
+	"github.com/rampart-fw/rampart/dns/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,10 +73,41 @@ type Config struct {
 	MaxInflight int
 	// MaxTCPConns bounds open client TCP connections [1024].
 	MaxTCPConns int
+	// TCPPerSource bounds the open TCP connections of one client (one
+	// network of ClientPrefix4 or ClientPrefix6 bits), so that one source
+	// cannot hold every connection slot; the connection beyond it is
+	// closed at once [64]. Negative: no bound but MaxTCPConns.
+	TCPPerSource int
 	// TCPPipeline bounds the queries of one TCP connection resolved at once
 	// [16].
 	TCPPipeline int
-	TCPIdle     time.Duration // [10s]
+	// TCPIdle closes a client TCP connection that sends no query for this
+	// long (RFC 7766 §6.2.3) [10s].
+	TCPIdle time.Duration
+	// WaitLimit bounds the queries of one client (one network of
+	// ClientPrefix4 or ClientPrefix6 bits) waiting for resolution at once;
+	// a query beyond it is answered SERVFAIL at once, so that no client
+	// can pile up answers to be released in one burst (DNSBomb,
+	// CVE-2024-33655) [1000]. Negative: no limit. Unbound's wait-limit.
+	WaitLimit int
+	// WaitLimitCookie is WaitLimit for a query with a valid server cookie,
+	// which proves that its source address is not spoofed [10000].
+	// Negative: no limit for them. Unbound's wait-limit-cookie.
+	WaitLimitCookie int
+	// WaitLimitExempt are the clients WaitLimit does not apply to
+	// [loopback: 127.0.0.0/8 and ::1/128, as in Unbound]. A non-nil empty
+	// list exempts none.
+	WaitLimitExempt []netip.Prefix
+	// DiscardTimeout: the answer to a UDP query that waited longer than
+	// this for resolution is not sent; the client has given up or asked
+	// again by then, and answers held back would leave in a burst
+	// (DNSBomb) [1900ms]. Negative: always answer. Unbound's
+	// discard-timeout. The resolution goes on and fills the cache.
+	DiscardTimeout time.Duration
+	// ClientPrefix4 and ClientPrefix6 are the prefix lengths that make one
+	// client of WaitLimit and TCPPerSource [24 and 56]: a host usually
+	// owns many addresses of its network, most of all in IPv6.
+	ClientPrefix4, ClientPrefix6 int
 	// QueryTimeout is the budget for resolving one client query [10s].
 	QueryTimeout time.Duration
 	// MaxPrefetch bounds the background refreshes of cached answers near
@@ -117,6 +150,10 @@ type Server struct {
 	// after New.
 	prefetchSem chan struct{}
 	cookies     *cookieJar // immutable after New; the jar synchronises itself
+	// waits counts each client's queries waiting for resolution (nil: no
+	// wait limit), tcpSources its open TCP connections (nil: no
+	// per-source bound). Immutable after New; they lock themselves.
+	waits, tcpSources *clientCounts
 }
 
 // New validates cfg and fills in its defaults.
@@ -143,6 +180,33 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxTCPConns <= 0 {
 		cfg.MaxTCPConns = 1024
 	}
+	if cfg.TCPPerSource == 0 {
+		cfg.TCPPerSource = 64
+	}
+	if cfg.WaitLimit == 0 {
+		cfg.WaitLimit = 1000
+	}
+	if cfg.WaitLimitCookie == 0 {
+		cfg.WaitLimitCookie = 10000
+	}
+	if cfg.WaitLimitExempt == nil {
+		cfg.WaitLimitExempt = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if cfg.DiscardTimeout == 0 {
+		cfg.DiscardTimeout = 1900 * time.Millisecond
+	}
+	if cfg.ClientPrefix4 == 0 {
+		cfg.ClientPrefix4 = 24
+	}
+	if cfg.ClientPrefix6 == 0 {
+		cfg.ClientPrefix6 = 56
+	}
+	if cfg.ClientPrefix4 < 0 || cfg.ClientPrefix4 > 32 {
+		return nil, fmt.Errorf("server: ClientPrefix4 %d outside 1..32", cfg.ClientPrefix4)
+	}
+	if cfg.ClientPrefix6 < 0 || cfg.ClientPrefix6 > 128 {
+		return nil, fmt.Errorf("server: ClientPrefix6 %d outside 1..128", cfg.ClientPrefix6)
+	}
 	if cfg.TCPPipeline <= 0 {
 		cfg.TCPPipeline = 16
 	}
@@ -168,8 +232,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, sem: make(chan struct{}, cfg.MaxInflight), idle: make(chan udpJob),
-		prefetchSem: make(chan struct{}, cfg.MaxPrefetch), cookies: cookies}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, sem: make(chan struct{}, cfg.MaxInflight), idle: make(chan udpJob),
+		prefetchSem: make(chan struct{}, cfg.MaxPrefetch), cookies: cookies}
+	if cfg.WaitLimit > 0 {
+		s.waits = newClientCounts(cfg.ClientPrefix4, cfg.ClientPrefix6)
+	}
+	if cfg.TCPPerSource > 0 {
+		s.tcpSources = newClientCounts(cfg.ClientPrefix4, cfg.ClientPrefix6)
+	}
+	return s, nil
 }
 
 // RotateCookieSecret replaces the server cookie secret with secret (16
@@ -267,10 +338,11 @@ func (s *Server) Run(ctx context.Context) error {
 
 // udpJob is a UDP query that missed the cache, with where to answer it.
 type udpJob struct {
-	c   *net.UDPConn
-	rc  syscall.RawConn // c's, for slowSender; nil where it is not used
-	q   []byte
-	src netip.AddrPort
+	c     *net.UDPConn
+	rc    syscall.RawConn // c's, for slowSender; nil where it is not used
+	q     []byte
+	src   netip.AddrPort
+	start time.Time // when it was handed to the slow path, for DiscardTimeout
 }
 
 // workerIdle is how long a slow-path worker waits for another query before
@@ -278,26 +350,34 @@ type udpJob struct {
 const workerIdle = 5 * time.Second
 
 // spawnUDP hands a query that missed the cache to a worker, within the
-// in-flight bound; q is copied because the receive buffer is reused. A
-// worker that finishes waits a while for the next query instead of
+// client's wait limit and the in-flight bound; q is copied because the
+// receive buffer is reused. It returns the length of an answer to send at
+// once, written into out (SERVFAIL to a client over its wait limit), or 0.
+// A worker that finishes waits a while for the next query instead of
 // exiting: a resolution runs deep, and a fresh goroutine for each one
 // grew its stack from the start every time (copying it twice or three
 // times was 7% of the CPU of a cold run). Workers never outnumber the
 // in-flight bound by more than the few that are between two queries.
-func (s *Server) spawnUDP(c *net.UDPConn, rc syscall.RawConn, q []byte, src netip.AddrPort, t *tally) {
+func (s *Server) spawnUDP(c *net.UDPConn, rc syscall.RawConn, q []byte, src netip.AddrPort, out []byte, t *tally) int {
+	if !s.admitWait(src.Addr(), t.cookie) {
+		t.waitLimited++
+		return errorResponse(out, q, wire.RcodeServFail)
+	}
 	select {
 	case s.sem <- struct{}{}:
 	default:
 		t.overload++
-		return
+		s.doneWaiting(src.Addr())
+		return 0
 	}
 	s.m.inflight.Inc()
-	job := udpJob{c: c, rc: rc, q: append([]byte(nil), q...), src: src}
+	job := udpJob{c: c, rc: rc, q: append([]byte(nil), q...), src: src, start: time.Now()}
 	select {
 	case s.idle <- job:
 	default:
 		go s.udpWorker(job)
 	}
+	return 0
 }
 
 func (s *Server) udpWorker(job udpJob) {
@@ -305,7 +385,16 @@ func (s *Server) udpWorker(job udpJob) {
 	defer timer.Stop()
 	snd := newSlowSender()
 	for {
-		if resp := s.slow(job.q, job.src.Addr(), false); resp != nil {
+		resp := s.slow(job.q, job.src.Addr(), false)
+		s.doneWaiting(job.src.Addr())
+		switch {
+		case resp == nil:
+		case s.cfg.DiscardTimeout > 0 && time.Since(job.start) > s.cfg.DiscardTimeout:
+			// The client has retried or given up by now; answers held
+			// this long and sent together would be a burst (DNSBomb).
+			// The resolution has filled the cache for the retry.
+			s.m.discarded.Inc()
+		default:
 			snd.send(job.c, job.rc, resp, job.src)
 		}
 		<-s.sem
@@ -336,12 +425,12 @@ func (s *Server) fast(q []byte, src netip.Addr, out []byte) int {
 // bounce their cache lines between the cores that read sockets.
 func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 	t.cookie = CookieNone
-	if len(q) < headerLen {
+	if len(q) < wire.HeaderLen {
 		t.dropped++
 		return -1
 	}
-	flags := binary.BigEndian.Uint16(q[2:])
-	if flags&flagQR != 0 {
+	flags := wire.Header(q).Flags()
+	if flags&wire.QR != 0 {
 		// A response sent to a server port is either a reflection attempt
 		// or noise: never answer it.
 		t.dropped++
@@ -349,31 +438,33 @@ func (s *Server) fastTally(q []byte, src netip.Addr, out []byte, t *tally) int {
 	}
 	if !s.cfg.ACL.Allowed(src) {
 		t.refused++
-		return errorResponse(out, q, rcodeRefused)
+		return errorResponse(out, q, wire.RcodeRefused)
 	}
-	if flags&opMask != 0 {
+	if flags&wire.OpcodeMask != 0 {
 		t.notImp++
-		return errorResponse(out, q, rcodeNotImp)
+		return errorResponse(out, q, wire.RcodeNotImp)
 	}
-	qend := questionEnd(q)
-	if binary.BigEndian.Uint16(q[4:]) != 1 || qend < 0 {
+	var r wire.Reader
+	if _, ok := r.OneQuestion(q); !ok {
 		t.formErr++
-		return errorResponse(out, q, rcodeFormErr)
+		return errorResponse(out, q, wire.RcodeFormErr)
 	}
 	// A record walk that fails here fails the slow path's full parse too,
-	// which answers FORMERR; only a second OPT record is refused now.
-	e, err := scanEDNS(q, qend)
-	if errors.Is(err, errTwoOPT) {
+	// which answers FORMERR; only a second OPT record, or one not owned by
+	// the root, is refused now.
+	var e queryEDNS
+	fault := readEDNS(&r, q, &e)
+	if fault == wire.ErrTwoOPT || fault == wire.ErrOPTOwner {
 		t.formErr++
-		return errorResponse(out, q, rcodeFormErr)
+		return errorResponse(out, q, wire.RcodeFormErr)
 	}
 	var reply [cookieReplyLen]byte
-	v := s.cookies.verdict(e.cookie, err == nil && e.cookieFound, src, &reply)
+	v := s.cookies.verdict(e.cookie, fault == 0 && e.cookieFound, src, &reply)
 	t.cookie = v
 	t.cookies[v]++
 	if v == CookieMalformed {
 		t.formErr++
-		return errorResponse(out, q, rcodeFormErr)
+		return errorResponse(out, q, wire.RcodeFormErr)
 	}
 	if s.cfg.Cache != nil {
 		if n, refresh, ok := s.cachedAnswer(q, out, e.udpSize, 0, false, v, &reply); ok {
@@ -412,14 +503,16 @@ func (s *Server) answerFromCache(q, out []byte, udpSize, maxSize int, stale, jus
 	// Leave room for the option, within both the size the client takes
 	// and the buffer.
 	limit = min(limit, len(out)) - cookieOptionLen
-	if limit < headerLen {
+	if limit < wire.HeaderLen {
 		return 0, false, false
 	}
 	n, refresh, ok := s.lookupWire(q, out, limit, stale, justStored)
 	if !ok {
 		return 0, false, false
 	}
-	if n = appendCookieOption(out, n, reply); n == 0 {
+	// The cache puts its OPT record last and without options, which is
+	// what makes this append in place possible.
+	if n = wire.AppendOption(out, n, wire.OptionCookie, reply[:]); n == 0 {
 		return 0, false, false
 	}
 	return n, refresh, true
@@ -430,18 +523,21 @@ func (s *Server) answerFromCache(q, out []byte, udpSize, maxSize int, stale, jus
 func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	start := time.Now()
 	var m dns.Msg
-	if err := m.Unpack(q); err != nil || len(m.Question) != 1 {
+	var qr wire.Reader
+	_, ok := qr.OneQuestion(q)
+	if err := m.Unpack(q); err != nil || len(m.Question) != 1 || !ok {
 		s.m.formErr.Inc()
-		return s.errorReply(q, rcodeFormErr)
+		return s.errorReply(q, wire.RcodeFormErr)
 	}
 	// The cookie is judged on the wire, exactly as the fast path judged
 	// (and counted) it, rather than through miekg's hex form of it.
-	e, scanErr := scanEDNS(q, questionEnd(q))
+	var e queryEDNS
+	fault := readEDNS(&qr, q, &e)
 	var reply [cookieReplyLen]byte
-	v := s.cookies.verdict(e.cookie, scanErr == nil && e.cookieFound, src, &reply)
-	if scanErr != nil || v == CookieMalformed {
+	v := s.cookies.verdict(e.cookie, fault == 0 && e.cookieFound, src, &reply)
+	if fault != 0 || v == CookieMalformed {
 		s.m.formErr.Inc()
-		return s.errorReply(q, rcodeFormErr)
+		return s.errorReply(q, wire.RcodeFormErr)
 	}
 	question := m.Question[0]
 	opt := m.IsEdns0()
@@ -456,12 +552,12 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	switch {
 	case question.Qclass != dns.ClassINET:
 		s.m.refused.Inc()
-		return s.errorReply(q, rcodeRefused)
+		return s.errorReply(q, wire.RcodeRefused)
 	case question.Qtype == dns.TypeAXFR || question.Qtype == dns.TypeIXFR || question.Qtype == dns.TypeOPT ||
 		(question.Qtype >= 128 && question.Qtype <= 254 && question.Qtype != dns.TypeANY):
 		// Zone transfers and meta types are not for a recursive resolver.
 		s.m.notImp.Inc()
-		return s.errorReply(q, rcodeRefused)
+		return s.errorReply(q, wire.RcodeRefused)
 	}
 	do := opt != nil && opt.Do()
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.QueryTimeout)
@@ -679,6 +775,14 @@ func (s *Server) errorReply(q []byte, rcode int) []byte {
 	return out[:n]
 }
 
+// closedIdle counts a connection closed because its read timed out: the
+// client sent nothing (or not the whole of a query) for TCPIdle.
+func (s *Server) closedIdle(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.m.tcpIdle.Inc()
+	}
+}
+
 func (s *Server) serveTCP(l *net.TCPListener) {
 	defer s.wg.Done()
 	for {
@@ -696,23 +800,38 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 			c.Close()
 			continue
 		}
+		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+		if s.tcpSources != nil && !s.tcpSources.acquire(src, s.cfg.TCPPerSource) {
+			s.tcpN.Add(-1)
+			s.m.tcpPerSource.Inc()
+			c.Close()
+			continue
+		}
 		s.m.tcpConns.Inc()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { s.tcpN.Add(-1); s.m.tcpConns.Dec() }()
-			s.serveConn(c)
+			defer func() {
+				s.tcpN.Add(-1)
+				if s.tcpSources != nil {
+					s.tcpSources.release(src)
+				}
+				s.m.tcpConns.Dec()
+			}()
+			s.serveConn(c, src)
 		}()
 	}
 }
 
 // serveConn reads length-prefixed queries and answers them, several at a
-// time and in any order (RFC 7766 pipelining).
-func (s *Server) serveConn(c *net.TCPConn) {
+// time and in any order (RFC 7766 pipelining). A connection that sends no
+// query for TCPIdle is closed. The wait limit holds as over UDP, but
+// answers are never discarded for their age: the client is still
+// connected and waiting.
+func (s *Server) serveConn(c *net.TCPConn, src netip.Addr) {
 	defer c.Close()
 	stop := context.AfterFunc(s.ctx, func() { c.Close() })
 	defer stop()
-	src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
 	var wmu sync.Mutex
 	write := func(b []byte) {
 		wmu.Lock()
@@ -730,30 +849,44 @@ func (s *Server) serveConn(c *net.TCPConn) {
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
 		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
+			s.closedIdle(err)
 			return
 		}
 		n := int(binary.BigEndian.Uint16(lenBuf[:]))
 		q := make([]byte, n)
 		if _, err := io.ReadFull(c, q); err != nil {
+			s.closedIdle(err)
 			return
 		}
 		s.m.queriesTCP.Inc()
-		if r := s.fast(q, src, out); r > 0 {
+		var t tally
+		r := s.fastTally(q, src, out, &t)
+		t.flush(s.m)
+		if r > 0 {
 			write(out[:r])
 			continue
 		} else if r < 0 {
+			continue
+		}
+		if !s.admitWait(src, t.cookie) {
+			s.m.waitLimited.Inc()
+			s.m.response(wire.RcodeServFail)
+			if r := errorResponse(out, q, wire.RcodeServFail); r > 0 {
+				write(out[:r])
+			}
 			continue
 		}
 		pipe <- struct{}{}
 		select {
 		case s.sem <- struct{}{}:
 		case <-s.ctx.Done():
+			s.doneWaiting(src)
 			return
 		}
 		s.m.inflight.Inc()
 		wg.Add(1)
 		go func() {
-			defer func() { <-s.sem; <-pipe; s.m.inflight.Dec(); wg.Done() }()
+			defer func() { <-s.sem; <-pipe; s.doneWaiting(src); s.m.inflight.Dec(); wg.Done() }()
 			if resp := s.slow(q, src, true); resp != nil {
 				write(resp)
 			}

@@ -145,17 +145,16 @@ func (u *udpSocket) serve() {
 			q := u.inBuf[i*udpQueryBuf : i*udpQueryBuf+int(m.len)]
 			out := u.outBuf[u.nOut*u.outSz : (u.nOut+1)*u.outSz]
 			r := s.fastTally(q, src.Addr(), out, &t)
+			if r == 0 {
+				r = s.spawnUDP(u.c, u.rc, q, src, out, &t)
+			}
 			if r > 0 {
 				o := &u.out[u.nOut]
 				o.hdr.Name = m.hdr.Name
 				o.hdr.Namelen = m.hdr.Namelen
 				u.outIov[u.nOut].SetLen(r)
 				u.nOut++
-				continue
-			} else if r < 0 {
-				continue
 			}
-			s.spawnUDP(u.c, u.rc, q, src, &t)
 		}
 		t.flush(s.m)
 		for u.sent = 0; u.sent < u.nOut; {

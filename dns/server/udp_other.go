@@ -26,10 +26,11 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		}
 		t.queries++
 		r := s.fastTally(buf[:n], src.Addr(), out, &t)
+		if r == 0 {
+			r = s.spawnUDP(c, nil, buf[:n], src, out, &t)
+		}
 		if r > 0 {
 			_, _ = c.WriteToUDPAddrPort(out[:r], src)
-		} else if r == 0 {
-			s.spawnUDP(c, nil, buf[:n], src, &t)
 		}
 		t.flush(s.m)
 	}

@@ -1,54 +1,34 @@
 package server
 
-import "encoding/binary"
+import "github.com/rampart-fw/rampart/dns/wire"
 
-// DNS header layout (RFC 1035 §4.1.1).
-const (
-	headerLen = 12
-	flagQR    = 0x8000
-	flagAA    = 0x0400
-	flagTC    = 0x0200
-	flagRD    = 0x0100
-	flagRA    = 0x0080
-	flagCD    = 0x0010
-	opMask    = 0x7800
+// queryEDNS is what the server needs from a query's OPT record.
+type queryEDNS struct {
+	udpSize     int         // the client's UDP payload size, at least 512; 0 without OPT
+	cookie      wire.Cookie // the COOKIE option's data (the first one)
+	cookieFound bool
+}
 
-	rcodeFormErr  = 1
-	rcodeServFail = 2
-	rcodeNotImp   = 4
-	rcodeRefused  = 5
-)
-
-// questionEnd returns the offset just after the first question of msg, or
-// -1 if the question is malformed. Compression is not allowed in a query's
-// question (there is nothing before it to point to), so a pointer is an
-// error too.
-func questionEnd(msg []byte) int {
-	off := headerLen
-	total := 0
-	for {
-		if off >= len(msg) {
-			return -1
-		}
-		l := int(msg[off])
-		if l&0xC0 != 0 {
-			return -1
-		}
-		off++
-		if l == 0 {
-			break
-		}
-		total += l + 1
-		if total > 254 {
-			return -1
-		}
-		off += l
+// readEDNS walks r, a Reader of query q past its question, to the OPT
+// record and its COOKIE option, which it writes into e, and returns the
+// fault that stopped it: any fault of the walk (among them wire.ErrTwoOPT
+// and wire.ErrOPTOwner, which RFC 6891 §6.1.1 answers with FORMERR), or
+// wire.ErrTruncated for an option that runs past its record. It allocates
+// nothing, and fills e in place: a struct of this size returned by value
+// is copied through memory, at a cost the hit path notices.
+func readEDNS(r *wire.Reader, q []byte, e *queryEDNS) wire.Reason {
+	*e = queryEDNS{}
+	opt, found := r.OPT()
+	if fault := r.Reason(); fault != 0 || !found {
+		return fault
 	}
-	off += 4 // type and class
-	if off > len(msg) {
-		return -1
+	c, cookieFound, valid := opt.Options(q).Find(wire.OptionCookie)
+	if !valid {
+		return wire.ErrTruncated
 	}
-	return off
+	e.udpSize = max(int(opt.UDPSize()), 512)
+	e.cookie, e.cookieFound = c, cookieFound
+	return 0
 }
 
 // errorResponse writes into dst a response to query with the given rcode,
@@ -56,26 +36,21 @@ func questionEnd(msg []byte) int {
 // its length (0 when query is too short to answer at all). The response is
 // never larger than the query, so error replies cannot amplify.
 func errorResponse(dst, query []byte, rcode int) int {
-	if len(query) < headerLen || len(dst) < headerLen {
+	if len(query) < wire.HeaderLen || len(dst) < wire.HeaderLen {
 		return 0
 	}
-	flags := binary.BigEndian.Uint16(query[2:])
-	qd := binary.BigEndian.Uint16(query[4:])
-	n := headerLen
-	qdcount := uint16(0)
-	if qd == 1 {
-		if end := questionEnd(query); end > 0 && end <= len(dst) {
-			n = end
-			qdcount = 1
-		}
+	n, qdcount := wire.HeaderLen, uint16(0)
+	var r wire.Reader
+	if question, ok := r.OneQuestion(query); ok && question.End() <= len(dst) {
+		n, qdcount = question.End(), 1
 	}
 	copy(dst[:n], query[:n])
+	h := wire.Header(dst)
 	// Keep ID, opcode, RD and CD; set QR and RA; clear the rest.
-	flags = flags&(opMask|flagRD|flagCD) | flagQR | flagRA | uint16(rcode&0xF)
-	binary.BigEndian.PutUint16(dst[2:], flags)
-	binary.BigEndian.PutUint16(dst[4:], qdcount)
-	binary.BigEndian.PutUint16(dst[6:], 0)
-	binary.BigEndian.PutUint16(dst[8:], 0)
-	binary.BigEndian.PutUint16(dst[10:], 0)
+	h.SetFlags((wire.Header(query).Flags()&(wire.OpcodeMask|wire.RD|wire.CD) | wire.QR | wire.RA).WithRcode(uint8(rcode)))
+	h.SetCount(wire.SectionQuestion, qdcount)
+	h.SetCount(wire.SectionAnswer, 0)
+	h.SetCount(wire.SectionAuthority, 0)
+	h.SetCount(wire.SectionAdditional, 0)
 	return n
 }

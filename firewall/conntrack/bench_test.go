@@ -111,6 +111,25 @@ func BenchmarkCreateDelete(b *testing.B) {
 	}
 }
 
+// BenchmarkCreateDeleteLimited is BenchmarkCreateDelete with per-source
+// and per-prefix bounds: each Create and each removal also counts the
+// source and its prefix.
+func BenchmarkCreateDeleteLimited(b *testing.B) {
+	tbl, err := New(Config{MaxEntries: 2 * benchEntries, PerSource: 64, PerPrefix: 4096})
+	if err != nil {
+		b.Fatal(err)
+	}
+	syn := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		syn.Flow.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 16, byte(i >> 24), byte(i >> 16)}), uint16(i))
+		r, ok := tbl.Create(&syn)
+		if !ok || !tbl.Delete(r.ID) {
+			b.Fatalf("%+v", r)
+		}
+	}
+}
+
 func BenchmarkLookupMiss(b *testing.B) {
 	tbl, _ := fullTable(b)
 	syn := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
@@ -146,7 +165,7 @@ func BenchmarkRelated(b *testing.B) {
 // fails the ordinary test run and not only a benchmark someone has to
 // read.
 func TestZeroAllocs(t *testing.T) {
-	tbl, _ := newTable(t, Config{MaxEntries: 4096})
+	tbl, _ := newTable(t, Config{MaxEntries: 4096, PerSource: 1 << 20, PerPrefix: 1 << 20})
 	c := establish(t, tbl, web)
 	q := web.inner(O)
 	q.Seq = cISN + 1

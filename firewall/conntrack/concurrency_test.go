@@ -15,13 +15,21 @@ import (
 // deletion, sweeping, iteration and rechecks race with each other. Run
 // with -race. Afterwards the table's links and counters must agree.
 func TestConcurrent(t *testing.T) {
+	t.Run("no limits", func(t *testing.T) { testConcurrent(t, Config{}) })
+	// Bounds that bind for some sources, so that refusals, evictions and
+	// the counts race too.
+	t.Run("per-source limits", func(t *testing.T) { testConcurrent(t, Config{PerSource: 20, PerPrefix: 150, PrefixLen4: 16}) })
+}
+
+func testConcurrent(t *testing.T, cfg Config) {
 	const (
 		workers = 6
 		flows   = 400
 		max     = 512
 	)
 	clk := clock.NewFake(epoch)
-	tbl, err := New(Config{MaxEntries: max, Shards: 8, Clock: clk})
+	cfg.MaxEntries, cfg.Shards, cfg.Clock = max, 8, clk
+	tbl, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,12 +94,12 @@ func TestConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := tbl.Stats()
-	if st.Created-st.Deleted-st.Expired-st.EarlyDrop != uint64(st.Entries) {
+	if st.Created-st.Deleted-st.Expired-st.AdaptiveExpired-st.EarlyDrop-st.EvictedIdle != uint64(st.Entries) {
 		t.Fatalf("counters do not add up: %+v", st)
 	}
 	if established.Load() == 0 {
 		t.Fatal("no handshake completed")
 	}
-	t.Logf("entries %d created %d deleted %d expired %d early_drop %d insert_failed %d established %d",
-		st.Entries, st.Created, st.Deleted, st.Expired, st.EarlyDrop, st.InsertFailed, established.Load())
+	t.Logf("entries %d created %d deleted %d expired %d adaptive %d early_drop %d evicted_idle %d insert_failed %d established %d",
+		st.Entries, st.Created, st.Deleted, st.Expired, st.AdaptiveExpired, st.EarlyDrop, st.EvictedIdle, st.InsertFailed, established.Load())
 }

@@ -32,6 +32,26 @@ type Timeouts struct {
 	UDPStream         time.Duration // 120s: answered and alive past 2s
 	ICMP              time.Duration // 30s, ICMP and ICMPv6 queries
 	Generic           time.Duration // 600s, every other protocol
+
+	// SCTP association states (Linux's nf_conntrack_sctp_timeout_*).
+	SCTPClosed          time.Duration // 10s
+	SCTPCookieWait      time.Duration // 3s
+	SCTPCookieEchoed    time.Duration // 3s
+	SCTPEstablished     time.Duration // 210s: heartbeats every 30s keep an idle association alive
+	SCTPShutdownSent    time.Duration // 3s
+	SCTPShutdownRecd    time.Duration // 3s
+	SCTPShutdownAckSent time.Duration // 3s
+	SCTPHeartbeatSent   time.Duration // 30s
+
+	// DCCP connection states (Linux's nf_conntrack_dccp_timeout_*, from
+	// RFC 4340's MSL of 2 minutes).
+	DCCPRequest  time.Duration // 240s
+	DCCPRespond  time.Duration // 480s
+	DCCPPartOpen time.Duration // 480s
+	DCCPOpen     time.Duration // 12h
+	DCCPCloseReq time.Duration // 64s
+	DCCPClosing  time.Duration // 64s
+	DCCPTimeWait time.Duration // 240s
 }
 
 // DefaultTimeouts returns Linux's default timeouts.
@@ -52,6 +72,23 @@ func DefaultTimeouts() Timeouts {
 		UDPStream:         120 * time.Second,
 		ICMP:              30 * time.Second,
 		Generic:           600 * time.Second,
+
+		SCTPClosed:          10 * time.Second,
+		SCTPCookieWait:      3 * time.Second,
+		SCTPCookieEchoed:    3 * time.Second,
+		SCTPEstablished:     210 * time.Second,
+		SCTPShutdownSent:    3 * time.Second,
+		SCTPShutdownRecd:    3 * time.Second,
+		SCTPShutdownAckSent: 3 * time.Second,
+		SCTPHeartbeatSent:   30 * time.Second,
+
+		DCCPRequest:  240 * time.Second,
+		DCCPRespond:  480 * time.Second,
+		DCCPPartOpen: 480 * time.Second,
+		DCCPOpen:     12 * time.Hour,
+		DCCPCloseReq: 64 * time.Second,
+		DCCPClosing:  64 * time.Second,
+		DCCPTimeWait: 240 * time.Second,
 	}
 }
 
@@ -60,14 +97,16 @@ func DefaultTimeouts() Timeouts {
 // order: its head is the next entry of that class to expire. The TCP
 // classes are numbered by TCPState.
 const (
-	clsRetrans   = numTCPStates + iota // TCP retransmissions / zero window
-	clsUnack                           // TCP data in flight
-	clsUDP                             // UDP not (yet) a stream
-	clsUDPStream                       // UDP answered and alive
-	clsICMP                            // ICMP queries
-	clsGeneric                         // other protocols
-	numClasses
-	clsNone = 0xff // not in any class list
+	clsRetrans   = numTCPStates + iota          // TCP retransmissions / zero window
+	clsUnack                                    // TCP data in flight
+	clsUDP                                      // UDP not (yet) a stream
+	clsUDPStream                                // UDP answered and alive
+	clsICMP                                     // ICMP queries
+	clsGeneric                                  // other protocols
+	clsSCTP                                     // SCTP, numbered by SCTPState from here
+	clsDCCP      = clsSCTP + int(numSCTPStates) // DCCP, numbered by DCCPState from here
+	numClasses   = clsDCCP + int(numDCCPStates)
+	clsNone      = 0xff // not in any class list
 )
 
 func (to *Timeouts) classes() [numClasses]time.Duration {
@@ -88,6 +127,25 @@ func (to *Timeouts) classes() [numClasses]time.Duration {
 	c[clsUDPStream] = to.UDPStream
 	c[clsICMP] = to.ICMP
 	c[clsGeneric] = to.Generic
+	sctp := c[clsSCTP : clsSCTP+int(numSCTPStates)]
+	sctp[SCTPNone] = to.SCTPClosed // never used: no entry stays in NONE
+	sctp[SCTPClosed] = to.SCTPClosed
+	sctp[SCTPCookieWait] = to.SCTPCookieWait
+	sctp[SCTPCookieEchoed] = to.SCTPCookieEchoed
+	sctp[SCTPEstablished] = to.SCTPEstablished
+	sctp[SCTPShutdownSent] = to.SCTPShutdownSent
+	sctp[SCTPShutdownRecd] = to.SCTPShutdownRecd
+	sctp[SCTPShutdownAckSent] = to.SCTPShutdownAckSent
+	sctp[SCTPHeartbeatSent] = to.SCTPHeartbeatSent
+	dccp := c[clsDCCP : clsDCCP+int(numDCCPStates)]
+	dccp[DCCPNone] = to.DCCPRequest // never used
+	dccp[DCCPRequest] = to.DCCPRequest
+	dccp[DCCPRespond] = to.DCCPRespond
+	dccp[DCCPPartOpen] = to.DCCPPartOpen
+	dccp[DCCPOpen] = to.DCCPOpen
+	dccp[DCCPCloseReq] = to.DCCPCloseReq
+	dccp[DCCPClosing] = to.DCCPClosing
+	dccp[DCCPTimeWait] = to.DCCPTimeWait
 	return c
 }
 
@@ -96,13 +154,17 @@ var classNames = [numClasses]string{
 	"tcp_fin_wait", "tcp_close_wait", "tcp_last_ack", "tcp_time_wait",
 	"tcp_close", "tcp_syn_sent2", "tcp_retrans", "tcp_unacknowledged",
 	"udp", "udp_stream", "icmp", "generic",
+	"sctp_none", "sctp_closed", "sctp_cookie_wait", "sctp_cookie_echoed", "sctp_established",
+	"sctp_shutdown_sent", "sctp_shutdown_recd", "sctp_shutdown_ack_sent", "sctp_heartbeat_sent",
+	"dccp_none", "dccp_request", "dccp_respond", "dccp_partopen", "dccp_open",
+	"dccp_closereq", "dccp_closing", "dccp_timewait",
 }
 
 // Config configures a Table. The zero value is usable: every zero field
 // takes its default.
 type Config struct {
 	// MaxEntries bounds the table. Default 65536. Memory for all of them
-	// (about 200 bytes each) is allocated by New.
+	// (about 224 bytes each) is allocated by New.
 	MaxEntries int
 	// Shards is the number of independently locked parts of the table, a
 	// power of two up to 1024. Default: 8 per CPU, at most 256, and at
@@ -129,16 +191,50 @@ type Config struct {
 	// SweepBatch bounds the number of entries one Sweep call removes.
 	// Default 4096.
 	SweepBatch int
+	// PerSource bounds the entries whose original direction comes from
+	// one source address, as pf's max-src-states does: a Create beyond it
+	// is refused with ReasonSourceLimit, before anything is evicted for
+	// it. A source is counted per zone and per side: an address seen on
+	// one side is not the host of that address on the other (one of them
+	// is spoofed), so a flood spoofing an inside address from outside
+	// cannot use up the inside host's own bound. A TCP connection in
+	// TIME_WAIT or CLOSE no longer counts, as in Linux's connlimit. 0, the
+	// default, sets no bound.
+	PerSource int
+	// PerPrefix bounds the entries of all the sources of one prefix
+	// together (Linux's connlimit with a mask), against a host that
+	// owns a network's worth of addresses; a Create beyond it is refused
+	// with ReasonPrefixLimit. 0, the default, sets no bound.
+	PerPrefix int
+	// PrefixLen4 and PrefixLen6 are the prefix lengths PerPrefix counts
+	// by: defaults 24 and 56 (an IPv6 end site's usual allocation, RFC
+	// 6177).
+	PrefixLen4, PrefixLen6 int
+	// AdaptiveStart and AdaptiveEnd scale every time-out down as the
+	// table fills, as pf's adaptive.start and adaptive.end do, in percent
+	// of MaxEntries: with n entries above the start, a time-out is
+	// multiplied by (end - n) / (end - start), reaching zero at the end;
+	// an entry idle for longer than its scaled time-out has expired.
+	// Defaults 60 and 120, pf's: a full table keeps a third of each
+	// time-out. An AdaptiveStart of 100 or more turns scaling off (the
+	// table never holds more than 100%).
+	AdaptiveStart, AdaptiveEnd int
 	// Clock tells the time; nil means the system clock. Offline replay
 	// sets it to the capture's clock. The table reads it once per packet.
 	Clock clock.Clock
 }
 
 const (
-	defaultMaxEntries = 65536
-	defaultSweepBatch = 4096
-	maxShards         = 1 << shardBits
-	maxEntries        = 1 << 30
+	defaultMaxEntries    = 65536
+	defaultSweepBatch    = 4096
+	defaultPrefixLen4    = 24
+	defaultPrefixLen6    = 56
+	defaultAdaptiveStart = 60
+	defaultAdaptiveEnd   = 120
+	// maxAdaptive bounds the adaptive percentages (pf takes any count).
+	maxAdaptive = 1000
+	maxShards   = 1 << shardBits
+	maxEntries  = 1 << 30
 	// maxTimeout keeps deadlines (UnixNano + timeout) far from overflow.
 	maxTimeout = 10 * 365 * 24 * time.Hour
 )
@@ -180,6 +276,38 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.SweepBatch == 0 {
 		cfg.SweepBatch = defaultSweepBatch
 	}
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"PerSource", cfg.PerSource}, {"PerPrefix", cfg.PerPrefix}} {
+		if v.n < 0 || v.n > maxEntries {
+			return cfg, fmt.Errorf("%w: %s %d outside [0, %d]", errConfig, v.name, v.n, maxEntries)
+		}
+	}
+	for _, v := range []struct {
+		name     string
+		n        *int
+		max, def int
+	}{{"PrefixLen4", &cfg.PrefixLen4, 32, defaultPrefixLen4}, {"PrefixLen6", &cfg.PrefixLen6, 128, defaultPrefixLen6}} {
+		if *v.n == 0 {
+			*v.n = v.def
+		}
+		if *v.n < 1 || *v.n > v.max {
+			return cfg, fmt.Errorf("%w: %s %d outside [1, %d]", errConfig, v.name, *v.n, v.max)
+		}
+	}
+	if cfg.AdaptiveStart == 0 {
+		cfg.AdaptiveStart = defaultAdaptiveStart
+	}
+	if cfg.AdaptiveEnd == 0 {
+		cfg.AdaptiveEnd = max(defaultAdaptiveEnd, cfg.AdaptiveStart+1)
+	}
+	if cfg.AdaptiveStart < 1 || cfg.AdaptiveStart > maxAdaptive || cfg.AdaptiveEnd < 1 || cfg.AdaptiveEnd > maxAdaptive {
+		return cfg, fmt.Errorf("%w: AdaptiveStart %d and AdaptiveEnd %d must be in [1, %d]", errConfig, cfg.AdaptiveStart, cfg.AdaptiveEnd, maxAdaptive)
+	}
+	if cfg.AdaptiveStart < 100 && cfg.AdaptiveEnd <= cfg.AdaptiveStart {
+		return cfg, fmt.Errorf("%w: AdaptiveEnd %d is not above AdaptiveStart %d", errConfig, cfg.AdaptiveEnd, cfg.AdaptiveStart)
+	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	defaults := DefaultTimeouts()
 	def := defaults.classes()
@@ -210,6 +338,21 @@ func (cfg Config) normalize() (Config, error) {
 	fill(&to.UDPStream, def[clsUDPStream])
 	fill(&to.ICMP, def[clsICMP])
 	fill(&to.Generic, def[clsGeneric])
+	fill(&to.SCTPClosed, defaults.SCTPClosed)
+	fill(&to.SCTPCookieWait, defaults.SCTPCookieWait)
+	fill(&to.SCTPCookieEchoed, defaults.SCTPCookieEchoed)
+	fill(&to.SCTPEstablished, defaults.SCTPEstablished)
+	fill(&to.SCTPShutdownSent, defaults.SCTPShutdownSent)
+	fill(&to.SCTPShutdownRecd, defaults.SCTPShutdownRecd)
+	fill(&to.SCTPShutdownAckSent, defaults.SCTPShutdownAckSent)
+	fill(&to.SCTPHeartbeatSent, defaults.SCTPHeartbeatSent)
+	fill(&to.DCCPRequest, defaults.DCCPRequest)
+	fill(&to.DCCPRespond, defaults.DCCPRespond)
+	fill(&to.DCCPPartOpen, defaults.DCCPPartOpen)
+	fill(&to.DCCPOpen, defaults.DCCPOpen)
+	fill(&to.DCCPCloseReq, defaults.DCCPCloseReq)
+	fill(&to.DCCPClosing, defaults.DCCPClosing)
+	fill(&to.DCCPTimeWait, defaults.DCCPTimeWait)
 	return cfg, nil
 }
 

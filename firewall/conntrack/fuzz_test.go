@@ -9,6 +9,7 @@ import (
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // fuzzAddrs is a small pool so that fuzzed packets keep hitting the same
@@ -24,7 +25,11 @@ var fuzzAddrs = [8]netip.Addr{
 	{},
 }
 
-var fuzzProtos = [8]ipproto.Proto{ipproto.TCP, ipproto.TCP, ipproto.TCP, ipproto.UDP, ipproto.ICMP, ipproto.ICMPv6, ipproto.SCTP, ipproto.GRE}
+var fuzzProtos = [8]ipproto.Proto{ipproto.TCP, ipproto.TCP, ipproto.DCCP, ipproto.UDP, ipproto.ICMP, ipproto.ICMPv6, ipproto.SCTP, ipproto.GRE}
+
+// fuzzTags is a small pool of SCTP tags, so that fuzzed associations get
+// past the tag checks.
+var fuzzTags = [4]uint32{0, tagA, tagB, 7}
 
 // fuzzFlow builds a flow key. For ICMP both ports carry the identifier id,
 // as package flow says, unless twoIDs asks for a key that breaks the
@@ -62,6 +67,29 @@ func fuzzPacket(b []byte) Packet {
 	p.SACKPermitted = b[17]&1 != 0
 	p.HasSACK = b[17]&2 != 0
 	p.SACKRight = p.Ack + uint32(b[17]>>2)*64
+	switch p.Flow.Proto {
+	case ipproto.SCTP:
+		// Up to four chunks of types 0 to 15 from the sequence bytes,
+		// with the T bit now and then.
+		s := &packet.SCTPInfo{}
+		p.SCTP = s
+		s.VTag, s.InitTag = fuzzTags[b[14]&3], fuzzTags[b[14]>>2&3]
+		for i := range int(b[12]&3) + int(b[12]>>7) {
+			typ := b[6+i] & 0x0f
+			flags := b[6+i] >> 4 & 1
+			if i == 0 {
+				s.First = typ
+			}
+			s.NumChunks++
+			s.Types |= 1 << typ
+			if typ != packet.SCTPData && typ != packet.SCTPSACK && typ != packet.SCTPECNE && typ != packet.SCTPCWR && typ != 15 {
+				s.Control[s.NumControl] = packet.SCTPChunk{Type: typ, Flags: flags}
+				s.NumControl++
+			}
+		}
+	case ipproto.DCCP:
+		p.DCCP = &packet.DCCPInfo{Type: b[14] % 11, Extended: true, Seq: uint64(p.Seq), Ack: uint64(p.Ack), HasAck: b[15]&2 != 0}
+	}
 	if b[18]&1 != 0 {
 		p.IsICMPError = true
 		p.Inner = Inner{

@@ -131,6 +131,77 @@ func (t *Table) checkInvariants() error {
 	if total > int(t.max) {
 		return fmt.Errorf("%d entries exceed max %d", total, t.max)
 	}
+	// The droppable count is the length of the drop lists, and the
+	// per-source counts are the entries of each source and prefix.
+	dropping := 0
+	sources := map[key]uint32{}
+	prefixes := map[uint64]uint32{}
+	var keys []key
+	for si := range t.shards {
+		s := &t.shards[si]
+		s.mu.Lock()
+		for i := s.drop.head; i != nilIdx; i = s.entries[i].dNext {
+			dropping++
+		}
+		for i := range s.entries {
+			e := &s.entries[i]
+			if e.status&stLive != 0 && e.status&stCounted != 0 {
+				keys = append(keys, e.orig)
+			}
+			if e.status&stCounted != 0 && (t.lim == nil || e.status&stLive == 0) {
+				s.mu.Unlock()
+				return fmt.Errorf("slot %d counted without limits or life", i)
+			}
+			if c := TCPState(e.tcp.state); e.status&stCounted != 0 && e.orig.proto == ipproto.TCP && (c == TCPTimeWait || c == TCPClose) {
+				s.mu.Unlock()
+				return fmt.Errorf("closed connection in slot %d still counted", i)
+			}
+		}
+		s.mu.Unlock()
+	}
+	if int64(dropping) != t.droppable.Load() {
+		return fmt.Errorf("%d entries on drop lists, droppable says %d", dropping, t.droppable.Load())
+	}
+	if t.lim != nil {
+		for _, k := range keys {
+			_, hp := t.lim.hashes(&k)
+			src := key{src: k.src, zone: k.zone, side: k.side}
+			sources[src]++
+			prefixes[hp]++
+		}
+		for _, k := range keys {
+			src, prefix := t.lim.count(&k)
+			want := sources[key{src: k.src, zone: k.zone, side: k.side}]
+			_, hp := t.lim.hashes(&k)
+			if t.lim.perSource > 0 && src != want {
+				return fmt.Errorf("source %v counted %d, holds %d", k.tuple().Flow.Src.Addr(), src, want)
+			}
+			if t.lim.perPrefix > 0 && prefix != prefixes[hp] {
+				return fmt.Errorf("prefix of %v counted %d, holds %d", k.tuple().Flow.Src.Addr(), prefix, prefixes[hp])
+			}
+		}
+		used := 0
+		for i := range t.lim.shards {
+			c := &t.lim.shards[i]
+			c.mu.Lock()
+			for _, h := range c.keys {
+				if h != 0 {
+					used++
+				}
+			}
+			c.mu.Unlock()
+		}
+		want := 0
+		if t.lim.perSource > 0 {
+			want += len(sources)
+		}
+		if t.lim.perPrefix > 0 {
+			want += len(prefixes)
+		}
+		if used != want {
+			return fmt.Errorf("%d counts kept, %d sources and prefixes hold entries", used, want)
+		}
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // TCP header flag bits, as in the header's flags byte.
@@ -58,10 +59,29 @@ type Packet struct {
 	IsICMPError bool
 	Inner       Inner
 
+	// SCTP is the decoder's summary of an SCTP packet (verification tag
+	// and chunks, their lengths already checked); it must be set when
+	// Flow.Proto is SCTP. A pointer, so that the Packet of every other
+	// protocol stays small to clear.
+	SCTP *packet.SCTPInfo
+	// DCCP is the decoder's reading of a DCCP header; it must be set when
+	// Flow.Proto is DCCP.
+	DCCP *packet.DCCPInfo
+
 	// Mark is an opaque value stored with the entry that Create makes from
 	// this packet, like Linux's ctmark; Entry and Recheck report it. The
 	// gateway records there which side a connection came from.
 	Mark uint32
+
+	// Side is the side the packet arrived on (see Side): part of the
+	// entry's key, so a packet on the wrong side matches nothing.
+	Side Side
+	// Zone keeps apart flows that are otherwise the same, as Linux's
+	// conntrack zones do: the gateway puts the frame's VLAN IDs here, so
+	// that two VLANs on one trunk have separate state. An ICMP error's
+	// quoted packet is looked up in the error's zone, and per-source
+	// limits count a source per zone.
+	Zone uint32
 }
 
 // Inner is the header quoted by an ICMP error: the packet, as its sender
@@ -91,26 +111,33 @@ type Tuple struct {
 // key is the table's form of a tuple: fixed size, comparable with ==, no
 // pointers (so the entry slab is not scanned by the garbage collector).
 // For ICMP queries sport holds the identifier and dport the type and code,
-// so that the inverse of a request tuple is the reply tuple. set builds
-// it from a flow key, tuple turns it back into one.
+// so that the inverse of a request tuple is the reply tuple. Beyond the
+// flow key it holds the zone (the VLAN IDs) and the side the packet of
+// this direction arrives on: the inverse has the other side, so a reply
+// matches only when it arrives on the other side from the original
+// direction. set builds it from a flow key, tuple turns it back into one.
 type key struct {
 	src, dst     [16]byte
 	sport, dport uint16
 	proto        ipproto.Proto
 	v4           bool
+	side         Side
+	zone         uint32
 }
 
-// set makes k the table's key of flow f: the one place a flow key
-// becomes one. f must be valid (flow.Key.IsValid); typ and code are the
-// type and code of an ICMP query, and are ignored for every other
-// protocol, as ports are for protocols without them. It fills k in place
-// (the per-packet path builds it on the caller's stack).
-func (k *key) set(f *flow.Key, typ, code uint8) {
+// set makes k the table's key of flow f, in zone, for a packet that
+// arrives on side: the one place a flow key becomes one. f must be valid
+// (flow.Key.IsValid); typ and code are the type and code of an ICMP query,
+// and are ignored for every other protocol, as ports are for protocols
+// without them. It fills k in place (the per-packet path builds it on the
+// caller's stack).
+func (k *key) set(f *flow.Key, typ, code uint8, zone uint32, side Side) {
 	// Field by field rather than a composite literal, which the compiler
 	// builds on the stack and copies.
 	src, dst := f.Src.Addr(), f.Dst.Addr()
 	k.src, k.dst = src.As16(), dst.As16()
 	k.proto, k.v4 = f.Proto, src.Is4()
+	k.zone, k.side = zone, side
 	k.sport, k.dport = 0, 0
 	switch {
 	case f.Proto.HasPorts():
@@ -127,7 +154,7 @@ func (k *key) isICMP() bool {
 
 // inverse returns the tuple of the other direction.
 func (k *key) inverse() key {
-	r := key{src: k.dst, dst: k.src, proto: k.proto, v4: k.v4}
+	r := key{src: k.dst, dst: k.src, proto: k.proto, v4: k.v4, side: k.side.Other(), zone: k.zone}
 	if k.isICMP() {
 		typ := uint8(k.dport >> 8)
 		if inv, _, ok := icmpQuery(!k.v4, typ); ok {
@@ -161,9 +188,10 @@ func (k *key) tuple() Tuple {
 }
 
 // hashInput writes the direction-independent form of k: the two end
-// points in a fixed order, so that a flow's two directions land in the
-// same shard and bucket and one lookup finds either.
-func (k *key) hashInput(b *[40]byte) {
+// points in a fixed order and the zone, so that a flow's two directions
+// land in the same shard and bucket and one lookup finds either. The side
+// is left out: it differs between the directions.
+func (k *key) hashInput(b *[44]byte) {
 	a, c := &k.src, &k.dst
 	pa, pc := k.sport, k.dport
 	if k.isICMP() {
@@ -184,6 +212,7 @@ func (k *key) hashInput(b *[40]byte) {
 		b[37] = 1
 	}
 	b[38], b[39] = 0, 0
+	binary.BigEndian.PutUint32(b[40:], k.zone)
 }
 
 func endpointLess(a *[16]byte, pa uint16, b *[16]byte, pb uint16) bool {
@@ -205,14 +234,16 @@ const (
 	kindICMPQuery // ICMP/ICMPv6 request or reply
 	kindICMPError // ICMP/ICMPv6 error: Related or Invalid, never an entry
 	kindUntracked // ICMPv6 neighbour discovery and MLD
-	kindGeneric   // everything else, with ports for SCTP and DCCP
+	kindGeneric   // everything else
+	kindSCTP
+	kindDCCP
 )
 
 // parsed is a validated Packet in the table's terms.
 type parsed struct {
 	k        key
 	kind     uint8
-	request  bool  // ICMP query: the type starts a flow
+	request  bool  // ICMP query, SCTP, DCCP: the packet may start a flow
 	tcpIndex uint8 // TCP: flag class, index into the transition table
 }
 
@@ -283,6 +314,19 @@ func parsePacket(p *Packet, pk *parsed) Reason {
 		pk.kind, pk.tcpIndex = kindTCP, idx
 	case ipproto.UDP, ipproto.UDPLite:
 		pk.kind = kindUDP
+	case ipproto.SCTP:
+		if p.SCTP == nil {
+			return ReasonMalformed
+		}
+		if r := sctpCheck(p.SCTP); r != ReasonNone {
+			return r
+		}
+		pk.kind, pk.request = kindSCTP, sctpStarts(p.SCTP)
+	case ipproto.DCCP:
+		if p.DCCP == nil || p.DCCP.Type > packet.DCCPSyncAck {
+			return ReasonMalformed
+		}
+		pk.kind, pk.request = kindDCCP, p.DCCP.Type == packet.DCCPRequest
 	case ipproto.ICMP, ipproto.ICMPv6:
 		v4 := src.Is4()
 		if (f.Proto == ipproto.ICMP) != v4 {
@@ -295,7 +339,7 @@ func parsePacket(p *Packet, pk *parsed) Reason {
 	if p.IsICMPError {
 		return ReasonMalformed
 	}
-	pk.k.set(f, 0, 0)
+	pk.k.set(f, 0, 0, p.Zone, p.Side)
 	return ReasonNone
 }
 
@@ -320,12 +364,14 @@ func parseICMP(p *Packet, pk *parsed, v6 bool) Reason {
 		return ReasonMalformed
 	}
 	pk.kind, pk.request = kindICMPQuery, req
-	pk.k.set(&p.Flow, p.ICMPType, p.ICMPCode)
+	pk.k.set(&p.Flow, p.ICMPType, p.ICMPCode, p.Zone, p.Side)
 	return ReasonNone
 }
 
 // innerKey builds the key of the packet quoted by ICMP error p, exactly
-// as that packet travelled (from its sender to the host it was meant for).
+// as that packet travelled (from its sender to the host it was meant for):
+// in the error's zone, arriving on the side the error leaves by, since the
+// error goes back to the quoted packet's sender.
 func innerKey(p *Packet, k *key) Reason {
 	in := &p.Inner
 	f := &in.Flow
@@ -343,6 +389,6 @@ func innerKey(p *Packet, k *key) Reason {
 			return ReasonICMPInner
 		}
 	}
-	k.set(f, in.ICMPType, in.ICMPCode)
+	k.set(f, in.ICMPType, in.ICMPCode, p.Zone, p.Side.Other())
 	return ReasonNone
 }

@@ -221,19 +221,21 @@ func TestGenericProtocols(t *testing.T) {
 		{name: "GRE out", p: gre("10.0.0.1", "192.0.2.9", 0), create: true, state: StateNew},
 		{name: "GRE back", p: gre("192.0.2.9", "10.0.0.1", 7), state: StateEstablished},
 	})
-	sctp := conn{ipproto.SCTP, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("192.0.2.9:38412")}
+	// Ports split the flows of every protocol that has them (SCTP's and
+	// DCCP's own trackers are tested in sctp_test.go and dccp_test.go).
+	lite := conn{ipproto.UDPLite, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("192.0.2.9:38412")}
 	runSteps(t, tbl, clk, []step{
-		{name: "SCTP out", p: sctp.pkt(O), create: true, state: StateNew},
-		{name: "SCTP back", p: sctp.pkt(R), state: StateEstablished},
+		{name: "UDP-Lite out", p: lite.pkt(O), create: true, state: StateNew},
+		{name: "UDP-Lite back", p: lite.pkt(R), state: StateEstablished},
 	})
-	other := sctp
+	other := lite
 	other.server = netip.MustParseAddrPort("192.0.2.9:38413")
 	runSteps(t, tbl, clk, []step{
-		{name: "SCTP other port", p: other.pkt(R), state: StateNew},
+		{name: "UDP-Lite other port", p: other.pkt(R), state: StateNew},
 	})
-	var to []time.Duration
-	tbl.Range(func(e Entry) bool { to = append(to, e.Expires.Sub(clk.Now())); return true })
-	if len(to) != 2 || to[0] != 600*time.Second || to[1] != 600*time.Second {
+	to := map[ipproto.Proto]time.Duration{}
+	tbl.Range(func(e Entry) bool { to[e.Orig.Flow.Proto] = e.Expires.Sub(clk.Now()); return true })
+	if len(to) != 2 || to[ipproto.GRE] != 600*time.Second || to[ipproto.UDPLite] != 30*time.Second {
 		t.Fatalf("timeouts %v", to)
 	}
 }

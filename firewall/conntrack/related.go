@@ -19,8 +19,7 @@ func (t *Table) related(p *Packet) Result {
 	now := t.now()
 	s.mu.Lock()
 	idx, dir := s.find(h, &back, &quoted)
-	if idx != nilIdx && s.entries[idx].deadline <= now {
-		s.remove(idx, &s.ctr.expired)
+	if idx != nilIdx && t.dropExpired(s, idx, now, t.scale()) {
 		idx = nilIdx
 	}
 	if idx == nilIdx {

@@ -1,5 +1,7 @@
 package conntrack
 
+import "github.com/rampart-fw/rampart/ipproto"
+
 // State is the verdict of connection tracking on one packet, in the
 // sense of Linux's ctstate. The zero value is StateInvalid so that a
 // forgotten Result drops rather than passes.
@@ -51,6 +53,45 @@ func (d Dir) String() string {
 	return "original"
 }
 
+// Side is the side of the firewall a packet arrived on. An entry
+// remembers the side of its original direction: later packets in that
+// direction must arrive on the same side and replies on the other, or
+// they do not belong to it (pf's if-bound states, for a firewall with two
+// sides). A wan frame "from" an inside server is then never taken for that
+// server's reply. SideNone, the zero value, is for callers without sides:
+// their flows match wherever packets arrive; a caller uses sides for every
+// packet or for none.
+type Side uint8
+
+const (
+	SideNone Side = iota
+	// SideLAN and SideWAN are named after the gateway's ports; the table
+	// gives them no meaning beyond being the two sides.
+	SideLAN
+	SideWAN
+)
+
+// Other returns the opposite side; SideNone stays SideNone.
+func (s Side) Other() Side {
+	switch s {
+	case SideLAN:
+		return SideWAN
+	case SideWAN:
+		return SideLAN
+	}
+	return s
+}
+
+func (s Side) String() string {
+	switch s {
+	case SideLAN:
+		return "lan"
+	case SideWAN:
+		return "wan"
+	}
+	return "none"
+}
+
 // TCPState is the state of a tracked TCP connection. The values and
 // their meaning are those of Linux's enum tcp_conntrack, so that logs and
 // tests can be compared with conntrack(8) output.
@@ -76,9 +117,12 @@ var tcpStateNames = [...]string{
 	"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
 }
 
-func (s TCPState) String() string {
-	if int(s) < len(tcpStateNames) {
-		return tcpStateNames[s]
+func (s TCPState) String() string { return stateName(tcpStateNames[:], uint8(s)) }
+
+// stateName is names[s], or "UNKNOWN" past its end.
+func stateName(names []string, s uint8) string {
+	if int(s) < len(names) {
+		return names[s]
 	}
 	return "UNKNOWN"
 }
@@ -148,6 +192,35 @@ const (
 	// retransmitted SYN/ACK); the end points will sort it out, the entry
 	// is left alone.
 	ReasonTCPIgnored
+	// ReasonSCTPChunks: chunks bundled against RFC 9260 6.10 (an INIT,
+	// INIT ACK or SHUTDOWN COMPLETE with others, a COOKIE ECHO or ACK
+	// not first), no chunk at all, an Initiate Tag of 0, or more control
+	// chunks than are tracked.
+	ReasonSCTPChunks
+	// ReasonSCTPVTag: the verification tag is not the one the
+	// association's peer announced (RFC 9260 8.5), or an INIT's is not 0.
+	ReasonSCTPVTag
+	// ReasonSCTPState: a chunk the association's state does not allow (a
+	// COOKIE ACK before any INIT, an INIT ACK from the initiator's side
+	// of a new entry).
+	ReasonSCTPState
+	// ReasonDCCPState: a packet type the connection's state and the
+	// sender's role do not allow (data before the handshake, a CloseReq
+	// from the client).
+	ReasonDCCPState
+	// ReasonSCTPIgnored (ignored): a retransmitted INIT on a closed
+	// entry, or a HEARTBEAT probing a path with an unknown tag: passed,
+	// without extending the entry's life.
+	ReasonSCTPIgnored
+	// ReasonDCCPIgnored (ignored): a packet that may mean the tracker is
+	// out of sync (a Request on an open connection, Sync, SyncAck).
+	ReasonDCCPIgnored
+	// ReasonSourceLimit: Create refused, the packet's source address
+	// holds Config.PerSource entries already.
+	ReasonSourceLimit
+	// ReasonPrefixLimit: Create refused, the sources of the packet's
+	// source prefix hold Config.PerPrefix entries already.
+	ReasonPrefixLimit
 
 	// ReasonCount is the number of reasons; it sizes Stats arrays.
 	ReasonCount
@@ -157,7 +230,8 @@ var reasonNames = [...]string{
 	"none", "malformed", "tcp_flags", "no_entry", "tcp_state", "seq_over",
 	"ack_over", "rst", "icmp_type", "icmp_no_flow", "icmp_direction",
 	"icmp_seq", "icmp_inner", "table_full", "seq_under", "ack_under",
-	"tcp_ignored",
+	"tcp_ignored", "sctp_chunks", "sctp_vtag", "sctp_state", "dccp_state",
+	"sctp_ignored", "dccp_ignored", "source_limit", "prefix_limit",
 }
 
 // String returns a stable snake_case name, used as a metric label.
@@ -197,5 +271,21 @@ type ID uint64
 // ignores reports whether r explains an ignored packet rather than an
 // invalid one.
 func (r Reason) ignores() bool {
-	return r == ReasonSeqUnder || r == ReasonAckUnder || r == ReasonTCPIgnored
+	return r == ReasonSeqUnder || r == ReasonAckUnder || r == ReasonTCPIgnored ||
+		r == ReasonSCTPIgnored || r == ReasonDCCPIgnored
+}
+
+// closing reports whether the entry's connection is on its way out: such
+// entries may be evicted under pressure even when assured, as Linux's
+// can_early_drop of each protocol allows.
+func (e *entry) closing() bool {
+	switch e.orig.proto {
+	case ipproto.TCP:
+		return TCPState(e.tcp.state).closing()
+	case ipproto.SCTP:
+		return SCTPState(e.sctp.state).closing()
+	case ipproto.DCCP:
+		return DCCPState(e.dccp.state).closing()
+	}
+	return false
 }

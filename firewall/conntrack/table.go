@@ -3,6 +3,7 @@ package conntrack
 import (
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,8 +27,9 @@ const nilIdx int32 = -1
 const (
 	stLive    = 1 << iota // slot holds an entry
 	stReplied             // a packet was seen in the reply direction
-	stAssured             // the flow proved itself; spared by early drop
+	stAssured             // the flow proved itself; evicted only when nothing unassured is left
 	stInDrop              // on the shard's early-drop list
+	stCounted             // counted against its source's and prefix's bounds
 )
 
 // entry is one tracked flow. Entries live in a per-shard slab and are
@@ -53,7 +55,9 @@ type entry struct {
 	status uint8
 	mark   uint32
 
-	tcp tcpConn
+	tcp  tcpConn
+	sctp sctpConn
+	dccp dccpConn
 }
 
 type list struct{ head, tail int32 }
@@ -65,9 +69,11 @@ type counters struct {
 	created      atomic.Uint64
 	deleted      atomic.Uint64
 	expired      atomic.Uint64
+	adaptive     atomic.Uint64 // expired by a time-out scaled down under pressure
 	earlyDrop    atomic.Uint64
+	evictIdle    atomic.Uint64 // assured entries evicted, the longest idle first
 	insertFailed atomic.Uint64
-	invalid      [ReasonCount]atomic.Uint64
+	invalid      [ReasonCount]atomic.Uint64 // the limit reasons count refusals
 	ignored      [ReasonCount]atomic.Uint64
 }
 
@@ -88,8 +94,10 @@ type shard struct {
 	classes [numClasses]list // timeout-class lists; guarded by mu
 	drop    list             // early-drop list; guarded by mu
 
-	count *atomic.Int64 // immutable pointer to Table.count; atomic, no lock
-	ctr   counters      // atomics, no lock
+	count     *atomic.Int64 // immutable pointer to Table.count; atomic, no lock
+	droppable *atomic.Int64 // immutable pointer to Table.droppable; atomic, no lock
+	lim       *limits       // immutable pointer to Table.lim, nil without limits; locks inside
+	ctr       counters      // atomics, no lock
 	// Keep neighbouring shards' locks and counters off each other's
 	// cache lines.
 	_ [64]byte
@@ -101,7 +109,9 @@ type shard struct {
 // Locking: the Table itself has no lock. Its configuration is immutable
 // after New; each shard guards its own entries with its own mu, and no
 // code path holds two shard locks at once (evictElsewhere takes another
-// shard's only after releasing its own). What spans shards is atomic.
+// shard's only after releasing its own). What spans shards is atomic,
+// except the per-source counts (limits), whose locks are taken with a
+// shard's held and never the other way round.
 type Table struct {
 	shards []shard // immutable slice; each shard guarded by its own mu
 
@@ -115,11 +125,20 @@ type Table struct {
 	maxRetrans uint8
 	sweepBatch int
 	clock      clock.Clock // safe for concurrent use; read once per packet
+	// adStart and adEnd are the adaptive time-out thresholds in
+	// hundredths of an entry (exact for small tables too); adStart is
+	// MaxInt64 when scaling is off.
+	adStart, adEnd int64
+	lim            *limits // nil when no per-source limit is set; locks inside
 
 	// count is the number of entries in all shards, reserved with a
 	// compare-and-swap before an insert (reserve) and given back by
 	// remove: it is what bounds the table across shards. Atomic, no lock.
 	count atomic.Int64
+	// droppable is the number of entries on the shards' early-drop lists:
+	// Create evicts an assured entry only when it is zero. Atomic, no
+	// lock.
+	droppable atomic.Int64
 	// sweepNext and evictNext are round-robin cursors over the shards for
 	// Sweep and evictElsewhere; atomic, no lock, and a lost update only
 	// moves where the next round starts.
@@ -147,6 +166,13 @@ func New(cfg Config) (*Table, error) {
 		maxRetrans: uint8(cfg.MaxRetrans),
 		sweepBatch: cfg.SweepBatch,
 		clock:      cfg.Clock,
+		adStart:    math.MaxInt64,
+		adEnd:      math.MaxInt64,
+		lim:        newLimits(&cfg),
+	}
+	if cfg.AdaptiveStart < 100 {
+		t.adStart = int64(cfg.MaxEntries) * int64(cfg.AdaptiveStart)
+		t.adEnd = int64(cfg.MaxEntries) * int64(cfg.AdaptiveEnd)
 	}
 	for i, d := range cfg.Timeouts.classes() {
 		t.timeouts[i] = int64(d)
@@ -160,6 +186,8 @@ func New(cfg Config) (*Table, error) {
 		s := &t.shards[i]
 		s.index = uint32(i)
 		s.count = &t.count
+		s.droppable = &t.droppable
+		s.lim = t.lim
 		s.entries = make([]entry, per)
 		s.buckets = make([]int32, nb)
 		s.bmask = uint32(nb - 1)
@@ -196,7 +224,7 @@ func shardCapacity(maxEntries, shards int) int {
 func (t *Table) now() int64 { return t.clock.Now().UnixNano() }
 
 func (t *Table) hash(k *key) uint64 {
-	var b [40]byte
+	var b [44]byte
 	k.hashInput(&b)
 	return maphash.Bytes(t.seed, b[:])
 }
@@ -264,6 +292,7 @@ func (s *shard) remove(idx int32, c *atomic.Uint64) {
 	*p = e.next
 	s.classUnlink(idx)
 	s.dropUnlink(idx)
+	s.uncount(idx)
 	e.status = 0
 	e.gen++
 	if e.gen == 0 {
@@ -274,6 +303,14 @@ func (s *shard) remove(idx int32, c *atomic.Uint64) {
 	s.used--
 	s.count.Add(-1)
 	c.Add(1)
+}
+
+// uncount takes entry idx out of its source's and prefix's counts, once.
+func (s *shard) uncount(idx int32) {
+	if e := &s.entries[idx]; e.status&stCounted != 0 {
+		s.lim.release(&e.orig)
+		e.status &^= stCounted
+	}
 }
 
 func (s *shard) classUnlink(idx int32) {
@@ -333,6 +370,7 @@ func (s *shard) dropUnlink(idx int32) {
 	}
 	e.dPrev, e.dNext = nilIdx, nilIdx
 	e.status &^= stInDrop
+	s.droppable.Add(-1)
 }
 
 // fixDrop puts the entry on the early-drop list when it has become
@@ -341,8 +379,7 @@ func (s *shard) dropUnlink(idx int32) {
 // droppable, so its head is the oldest candidate.
 func (s *shard) fixDrop(idx int32) {
 	e := &s.entries[idx]
-	droppable := e.status&stAssured == 0 ||
-		(e.orig.proto == ipproto.TCP && TCPState(e.tcp.state).closing())
+	droppable := e.status&stAssured == 0 || e.closing()
 	in := e.status&stInDrop != 0
 	switch {
 	case droppable && !in:
@@ -354,17 +391,89 @@ func (s *shard) fixDrop(idx int32) {
 		}
 		s.drop.tail = idx
 		e.status |= stInDrop
+		s.droppable.Add(1)
 	case !droppable && in:
 		s.dropUnlink(idx)
 	}
 }
 
-// evictOne makes room in s: an expired entry if there is one, else the
-// oldest droppable entry.
-func (s *shard) evictOne(now int64) bool {
+// scaleOne is the time-out factor (in 1/2^32ths) of a table below its
+// adaptive start: time-outs at their full length.
+const scaleOne = 1 << 32
+
+// scale returns the factor the time-outs are multiplied by now, in
+// 1/2^32ths: 1 up to the adaptive start, falling linearly to 0 at the
+// adaptive end, as pf's adaptive time-outs do. It reads the entry count
+// once, without a lock.
+func (t *Table) scale() uint64 {
+	c := 100 * t.count.Load()
+	switch {
+	case c <= t.adStart:
+		return scaleOne
+	case c >= t.adEnd:
+		return 0
+	}
+	return uint64(t.adEnd-c) << 32 / uint64(t.adEnd-t.adStart)
+}
+
+// scaled returns to multiplied by factor sc.
+func scaled(to int64, sc uint64) int64 {
+	hi, lo := bits.Mul64(uint64(to), sc)
+	return int64(hi<<32 | lo>>32)
+}
+
+// Expiry of an entry, as (*Table).expiry judges it.
+const (
+	live            = iota
+	expiredOwn      // its own time-out has passed
+	expiredAdaptive // its time-out as scaled down now has passed
+)
+
+// expiry says whether e has expired at now under the time-out factor sc.
+// An entry's refresh time is its deadline less its class's time-out, so
+// the scaled deadline needs nothing stored beyond the deadline.
+func (t *Table) expiry(e *entry, now int64, sc uint64) int {
+	if e.deadline <= now {
+		return expiredOwn
+	}
+	if sc == scaleOne || e.class == clsNone {
+		return live
+	}
+	to := t.timeouts[e.class]
+	if now-(e.deadline-to) >= scaled(to, sc) {
+		return expiredAdaptive
+	}
+	return live
+}
+
+// expiredCounter is the counter an expiry is counted in.
+func (s *shard) expiredCounter(x int) *atomic.Uint64 {
+	if x == expiredAdaptive {
+		return &s.ctr.adaptive
+	}
+	return &s.ctr.expired
+}
+
+// dropExpired removes entry idx if it has expired, and reports whether it
+// did.
+func (t *Table) dropExpired(s *shard, idx int32, now int64, sc uint64) bool {
+	if x := t.expiry(&s.entries[idx], now, sc); x != live {
+		s.remove(idx, s.expiredCounter(x))
+		return true
+	}
+	return false
+}
+
+// evictOne makes room in s, in this order: an entry whose time-out, scaled
+// down under pressure, has passed; else the oldest droppable entry
+// (unassured, or a closing TCP connection: Linux's early drop); else, if
+// idle allows it, the entry idle longest, assured or not. The heads of the
+// time-out class lists are the entries of each class refreshed longest
+// ago, so each step looks at one entry per class: the cost does not grow
+// with the table.
+func (t *Table) evictOne(s *shard, now int64, sc uint64, idle bool) bool {
 	for c := range s.classes {
-		if h := s.classes[c].head; h != nilIdx && s.entries[h].deadline <= now {
-			s.remove(h, &s.ctr.expired)
+		if h := s.classes[c].head; h != nilIdx && t.dropExpired(s, h, now, sc) {
 			return true
 		}
 	}
@@ -372,16 +481,31 @@ func (s *shard) evictOne(now int64) bool {
 		s.remove(h, &s.ctr.earlyDrop)
 		return true
 	}
-	return false
+	if !idle {
+		return false
+	}
+	oldest, at := nilIdx, int64(math.MaxInt64)
+	for c := range s.classes {
+		if h := s.classes[c].head; h != nilIdx {
+			if r := s.entries[h].deadline - t.timeouts[c]; r < at {
+				oldest, at = h, r
+			}
+		}
+	}
+	if oldest == nilIdx {
+		return false
+	}
+	s.remove(oldest, &s.ctr.evictIdle)
+	return true
 }
 
-// expire removes up to budget expired entries from s.
-func (s *shard) expire(now int64, budget int) int {
+// expire removes up to budget expired entries from s, judged under the
+// time-out factor sc.
+func (t *Table) expire(s *shard, now int64, sc uint64, budget int) int {
 	n := 0
 	for c := range s.classes {
 		l := &s.classes[c]
-		for n < budget && l.head != nilIdx && s.entries[l.head].deadline <= now {
-			s.remove(l.head, &s.ctr.expired)
+		for n < budget && l.head != nilIdx && t.dropExpired(s, l.head, now, sc) {
 			n++
 		}
 	}
@@ -402,9 +526,9 @@ func (t *Table) reserve() bool {
 }
 
 // makeRoom secures a free slot in s and a unit of the table's capacity,
-// evicting from s if need be. The shard lock is held.
-func (t *Table) makeRoom(s *shard, now int64) bool {
-	if s.free == nilIdx && !s.evictOne(now) {
+// evicting from s if need be (see evictOne). The shard lock is held.
+func (t *Table) makeRoom(s *shard, now int64, sc uint64, idle bool) bool {
+	if s.free == nilIdx && !t.evictOne(s, now, sc, idle) {
 		return false
 	}
 	// Each eviction returns one unit; other shards may take it first, so
@@ -413,7 +537,7 @@ func (t *Table) makeRoom(s *shard, now int64) bool {
 		if t.reserve() {
 			return true
 		}
-		if !s.evictOne(now) {
+		if !t.evictOne(s, now, sc, idle) {
 			return false
 		}
 	}
@@ -421,8 +545,9 @@ func (t *Table) makeRoom(s *shard, now int64) bool {
 }
 
 // evictElsewhere evicts one entry from some shard other than own, to
-// free capacity in the table as a whole. The caller holds no lock.
-func (t *Table) evictElsewhere(own *shard, now int64) bool {
+// free capacity in the table as a whole (see evictOne). The caller holds
+// no lock.
+func (t *Table) evictElsewhere(own *shard, now int64, sc uint64, idle bool) bool {
 	n := len(t.shards)
 	start := int(t.evictNext.Add(1))
 	for i := range n {
@@ -431,7 +556,7 @@ func (t *Table) evictElsewhere(own *shard, now int64) bool {
 			continue
 		}
 		s.mu.Lock()
-		ok := s.evictOne(now)
+		ok := t.evictOne(s, now, sc, idle)
 		s.mu.Unlock()
 		if ok {
 			return true
@@ -474,9 +599,13 @@ func (t *Table) Lookup(p *Packet) Result {
 	s := t.shardFor(h)
 	s.mu.Lock()
 	idx, dir := s.find(h, &pk.k, &inv)
-	if idx != nilIdx && s.entries[idx].deadline <= now {
-		s.remove(idx, &s.ctr.expired)
-		idx = nilIdx
+	if idx != nilIdx {
+		// dropExpired written out: expiry and scale inline, and a packet
+		// of a live entry pays for no call.
+		if x := t.expiry(&s.entries[idx], now, t.scale()); x != live {
+			s.remove(idx, s.expiredCounter(x))
+			idx = nilIdx
+		}
 	}
 	if idx == nilIdx {
 		s.mu.Unlock()
@@ -498,7 +627,7 @@ func (t *Table) creatable(pk *parsed) Reason {
 			return ReasonNone
 		}
 		return ReasonNoEntry
-	case kindICMPQuery:
+	case kindICMPQuery, kindSCTP, kindDCCP:
 		if !pk.request {
 			return ReasonNoEntry
 		}
@@ -518,10 +647,19 @@ func (t *Table) creatable(pk *parsed) Reason {
 // not call Create for a packet Lookup already matched to an entry (ID
 // non-zero): it would be tracked twice.
 //
-// When the table is full Create evicts an expired entry, else the oldest
-// unassured one (or a closing TCP connection), first from the new flow's
-// shard and then from the others; if nothing can be evicted it refuses,
-// counts an insert failure and returns ReasonTableFull.
+// A source over Config.PerSource or Config.PerPrefix is refused
+// (ReasonSourceLimit, ReasonPrefixLimit, counted) before anything is
+// evicted for it.
+//
+// When the table is full Create makes room, in this order: an entry whose
+// time-out (scaled down under pressure, see Config.AdaptiveStart) has
+// passed, or the oldest droppable one (unassured, or a closing TCP
+// connection: Linux's early drop), from the new flow's shard, then from
+// the others; only when no droppable entry is left anywhere, the entry of
+// the new flow's shard idle longest, assured or not, so that a table
+// filled with long-lived idle connections still admits a new one. If even
+// that fails it refuses, counts an insert failure and returns
+// ReasonTableFull.
 func (t *Table) Create(p *Packet) (r Result, ok bool) {
 	var pk parsed
 	if r := parsePacket(p, &pk); r != ReasonNone {
@@ -534,14 +672,17 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 		return t.misc.invalidResult(r), false
 	}
 	now := t.now()
+	sc := t.scale()
 	inv := pk.k.inverse()
 	h := t.hash(&pk.k)
 	s := t.shardFor(h)
+	// Pass 0 evicts only what is expired or droppable, here or elsewhere
+	// (an idle entry too when nothing droppable is left); passes 1 and 2
+	// may evict the entry idle longest.
 	for pass := 0; ; pass++ {
 		s.mu.Lock()
 		idx, dir := s.find(h, &pk.k, &inv)
-		if idx != nilIdx && s.entries[idx].deadline <= now {
-			s.remove(idx, &s.ctr.expired)
+		if idx != nilIdx && t.dropExpired(s, idx, now, sc) {
 			idx = nilIdx
 		}
 		if idx != nilIdx {
@@ -553,16 +694,28 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 			// A SYN reopening a closed connection removed the old
 			// entry; go on and create the new one.
 		}
-		if t.makeRoom(s, now) {
+		if r := s.lim.admit(&pk.k); r != ReasonNone {
+			s.mu.Unlock()
+			if r == ReasonTableFull {
+				s.ctr.insertFailed.Add(1)
+				return Result{State: StateInvalid, Reason: r}, false
+			}
+			return s.ctr.invalidResult(r), false
+		}
+		if t.makeRoom(s, now, sc, pass > 0 || t.droppable.Load() == 0) {
 			idx = s.insert(h, &pk.k, now)
 			s.entries[idx].mark = p.Mark
+			if s.lim != nil {
+				s.entries[idx].status |= stCounted
+			}
 			s.ctr.created.Add(1)
 			r := t.start(s, idx, p, &pk, now)
 			s.mu.Unlock()
 			return r, r.State != StateInvalid
 		}
+		s.lim.release(&pk.k)
 		s.mu.Unlock()
-		if pass > 0 || !t.evictElsewhere(s, now) {
+		if pass == 2 || (!t.evictElsewhere(s, now, sc, pass > 0) && pass > 0) {
 			s.ctr.insertFailed.Add(1)
 			return Result{State: StateInvalid, Reason: ReasonTableFull}, false
 		}
@@ -583,6 +736,11 @@ func (t *Table) start(s *shard, idx int32, p *Packet, pk *parsed, now int64) Res
 			r.ID = 0
 		}
 		return r
+	case kindSCTP:
+		return t.sctpStart(s, idx, p, now)
+	case kindDCCP:
+		dccpNew(&s.entries[idx].dccp)
+		return t.dccpPacket(s, idx, DirOriginal, p, now)
 	case kindUDP:
 		s.refresh(idx, clsUDP, now, &t.timeouts)
 	case kindICMPQuery:
@@ -599,6 +757,12 @@ func (t *Table) start(s *shard, idx int32, p *Packet, pk *parsed, now int64) Res
 func (t *Table) update(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, now int64) Result {
 	if pk.kind == kindTCP {
 		return t.tcpPacket(s, idx, dir, p, pk, now)
+	}
+	switch pk.kind {
+	case kindSCTP:
+		return t.sctpPacket(s, idx, dir, p, now)
+	case kindDCCP:
+		return t.dccpPacket(s, idx, dir, p, now)
 	}
 	e := &s.entries[idx]
 	replied := e.status&stReplied != 0
@@ -698,7 +862,8 @@ func (t *Table) Flush() int {
 // Len returns the number of entries.
 func (t *Table) Len() int { return int(t.count.Load()) }
 
-// Sweep removes entries whose timeout has passed, at most
+// Sweep removes entries whose timeout has passed (scaled down while the
+// table is under pressure, see Config.AdaptiveStart), at most
 // Config.SweepBatch of them, and returns how many it removed. A goroutine
 // calls it periodically; if it returns the full batch, there may be more.
 // Lookup and Create also remove the expired entries they meet, so Sweep
@@ -717,7 +882,7 @@ func (t *Table) Sweep(now time.Time) int {
 	for i := 0; i < n && removed < t.sweepBatch; i++ {
 		s := &t.shards[(start+i)&int(t.shardMask)]
 		s.mu.Lock()
-		removed += s.expire(ns, min(perShard, t.sweepBatch-removed))
+		removed += t.expire(s, ns, t.scale(), min(perShard, t.sweepBatch-removed))
 		s.mu.Unlock()
 	}
 	return removed
@@ -728,9 +893,15 @@ type Entry struct {
 	ID      ID
 	Orig    Tuple
 	Reply   Tuple
-	TCP     TCPState // TCPNone for other protocols
-	Replied bool     // traffic seen in the reply direction
-	Assured bool     // spared by early drop
+	TCP     TCPState  // TCPNone for other protocols
+	SCTP    SCTPState // SCTPNone for other protocols
+	DCCP    DCCPState // DCCPNone for other protocols
+	Replied bool      // traffic seen in the reply direction
+	Assured bool      // evicted only when nothing unassured is left
+	// Side is the side the original direction arrives on; replies come
+	// on the other. Zone is the zone (the VLAN IDs) of both directions.
+	Side Side
+	Zone uint32
 	// Created, LastSeen and Expires are on the table's clock.
 	Created, LastSeen, Expires time.Time
 	// Packets and Bytes (transport payload) per direction, of the packets
@@ -750,6 +921,8 @@ func (s *shard) snapshot(idx int32) Entry {
 		Reply:    inv.tuple(),
 		Replied:  e.status&stReplied != 0,
 		Assured:  e.status&stAssured != 0,
+		Side:     e.orig.side,
+		Zone:     e.orig.zone,
 		Created:  time.Unix(0, e.created),
 		LastSeen: time.Unix(0, e.lastSeen),
 		Expires:  time.Unix(0, e.deadline),
@@ -757,8 +930,13 @@ func (s *shard) snapshot(idx int32) Entry {
 		Bytes:    e.bytes,
 		Mark:     e.mark,
 	}
-	if e.orig.proto == ipproto.TCP {
+	switch e.orig.proto {
+	case ipproto.TCP:
 		out.TCP = TCPState(e.tcp.state)
+	case ipproto.SCTP:
+		out.SCTP = SCTPState(e.sctp.state)
+	case ipproto.DCCP:
+		out.DCCP = DCCPState(e.dccp.state)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package conntrack
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -103,19 +104,25 @@ func TestTableFull(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 	})
-	t.Run("assured entries are kept; refusal is counted", func(t *testing.T) {
+	t.Run("with nothing unassured left, the entry idle longest goes, assured or not", func(t *testing.T) {
 		tbl, clk := newTable(t, Config{MaxEntries: 2, Shards: 1})
 		a := makeStream(t, tbl, clk, udpN(0))
 		b := makeStream(t, tbl, clk, udpN(1))
-		p := udpN(2).pkt(O)
-		r, ok := tbl.Create(&p)
-		if ok || r.State != StateInvalid || r.Reason != ReasonTableFull {
-			t.Fatalf("Create on a full table: %+v %v", r, ok)
+		clk.Advance(time.Second)
+		// a was refreshed before b, so a has been idle longer.
+		r := mustCreate(t, tbl, udpN(2).pkt(O))
+		if present(tbl, a.ID) || !present(tbl, b.ID) || !present(tbl, r.ID) {
+			t.Fatalf("a present %v, b present %v", present(tbl, a.ID), present(tbl, b.ID))
 		}
-		if !present(tbl, a.ID) || !present(tbl, b.ID) {
-			t.Fatal("assured entry evicted")
+		// Touching b makes a's successor (the new, unassured flow) the
+		// one to go next: unassured entries go before any assured one.
+		q := udpN(1).pkt(O)
+		tbl.Lookup(&q)
+		r2 := mustCreate(t, tbl, udpN(3).pkt(O))
+		if present(tbl, r.ID) || !present(tbl, b.ID) || !present(tbl, r2.ID) {
+			t.Fatal("an assured entry went while an unassured one was there")
 		}
-		if st := tbl.Stats(); st.InsertFailed != 1 || st.EarlyDrop != 0 || st.Entries != 2 {
+		if st := tbl.Stats(); st.EvictedIdle != 1 || st.EarlyDrop != 1 || st.InsertFailed != 0 || st.Entries != 2 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
@@ -193,7 +200,7 @@ func TestTableBoundUnderFlood(t *testing.T) {
 		}
 	}
 	st := tbl.Stats()
-	if st.Created-st.EarlyDrop-st.Expired-st.Deleted != uint64(st.Entries) {
+	if st.Created-st.EarlyDrop-st.EvictedIdle-st.Expired-st.AdaptiveExpired-st.Deleted != uint64(st.Entries) {
 		t.Fatalf("counters do not add up: %+v", st)
 	}
 	if st.EarlyDrop < 19000 || !present(tbl, keep.ID) {
@@ -348,6 +355,14 @@ func TestConfig(t *testing.T) {
 		{Timeouts: Timeouts{UDP: -time.Second}},
 		{Timeouts: Timeouts{TCPEstablished: 100 * 365 * 24 * time.Hour}},
 		{MaxEntries: 1 << 23, Shards: 1},
+		{PerSource: -1},
+		{PerPrefix: maxEntries + 1},
+		{PrefixLen4: 33},
+		{PrefixLen6: -1},
+		{PrefixLen6: 129},
+		{AdaptiveStart: -5},
+		{AdaptiveStart: 80, AdaptiveEnd: 70},
+		{AdaptiveStart: 60, AdaptiveEnd: 5000},
 	}
 	for _, cfg := range bad {
 		if _, err := New(cfg); !errors.Is(err, errConfig) {
@@ -375,14 +390,26 @@ func TestConfig(t *testing.T) {
 	if capacity < 1000 {
 		t.Fatalf("capacity %d", capacity)
 	}
+	if tbl.lim != nil || tbl.adStart != 1000*60 || tbl.adEnd != 1000*120 {
+		t.Fatalf("defaults: limits %v, adaptive %d..%d", tbl.lim != nil, tbl.adStart, tbl.adEnd)
+	}
+	// A start of 100% or more turns scaling off, whatever the end.
+	for _, cfg := range []Config{{AdaptiveStart: 100}, {AdaptiveStart: 150, AdaptiveEnd: 120}} {
+		if tbl, err := New(cfg); err != nil || tbl.scale() != scaleOne || tbl.adStart != math.MaxInt64 {
+			t.Errorf("New(%+v): %v", cfg, err)
+		}
+	}
 }
 
 func TestCollector(t *testing.T) {
-	tbl, _ := newTable(t, Config{MaxEntries: 64})
+	tbl, _ := newTable(t, Config{MaxEntries: 64, PerSource: 1})
 	q := dns.pkt(O)
 	track(tbl, &q)
 	spoof := web.seg(R, TCPAck, 1, 1, 1, 0)
 	tbl.Lookup(&spoof)
+	again := dns.pkt(O)
+	again.Flow.Src = netip.AddrPortFrom(again.Flow.Src.Addr(), 1)
+	track(tbl, &again)
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(tbl.Collector()); err != nil {
 		t.Fatal(err)
@@ -419,14 +446,22 @@ func TestCollector(t *testing.T) {
 		"rampart_conntrack_deleted_total":                      0,
 		"rampart_conntrack_ignored_total{reason=tcp_ignored}":  0,
 		"rampart_conntrack_invalid_total{reason=icmp_no_flow}": 0,
+		"rampart_conntrack_adaptive_expired_total":             0,
+		"rampart_conntrack_evicted_idle_total":                 0,
+		"rampart_conntrack_refused_total{limit=source}":        1,
+		"rampart_conntrack_refused_total{limit=prefix}":        0,
+		"rampart_conntrack_timeout_scale":                      1,
+		"rampart_conntrack_evictable_entries":                  1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
 	}
-	if _, ok := got["rampart_conntrack_invalid_total{reason=table_full}"]; ok {
-		t.Error("table_full exported as invalid; it is insert_failed")
+	for _, r := range []string{"table_full", "source_limit", "prefix_limit"} {
+		if _, ok := got["rampart_conntrack_invalid_total{reason="+r+"}"]; ok {
+			t.Errorf("%s exported as invalid; it is a refusal", r)
+		}
 	}
 }
 

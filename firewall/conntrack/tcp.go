@@ -569,6 +569,14 @@ func (t *Table) tcpPacket(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, n
 	c.lastIndex, c.lastDir = index, uint8(dir)
 	c.state = uint8(next)
 	res.TCP = next
+	if next == TCPTimeWait || next == TCPClose {
+		// A closed connection no longer counts against its source's
+		// bounds, as in Linux's connlimit: a client that opens and
+		// closes connections quickly is bounded by what it holds open,
+		// not by its TIME_WAIT entries. No state leads back from here
+		// but through a new entry.
+		s.uncount(idx)
+	}
 	if old != next && next == TCPFinWait {
 		c.seen[dir].flags |= tfCloseInit
 	}

@@ -21,10 +21,11 @@
 // ("allow in on wan to 203.0.113.10 port 443 proto tcp"), and "port" binds to
 // the nearest preceding "from" or "to". The short form takes one port
 // specification: a port, a range, a comma list or a service name, optionally
-// followed by /tcp or /udp ("allow ssh", "allow 80,443/tcp", "deny 53").
+// followed by /tcp or /udp ("allow ssh", "allow 80,443/tcp", "deny 53"), or
+// another protocol with ports ("allow 3868/sctp").
 //
 // PROTO is one of tcp, udp, icmp, icmpv6, esp, ah, gre, ipv6 (IPv6-in-IPv4,
-// protocol 41, as in ufw) or any. ADDR is any, an IPv4 or IPv6 address or
+// protocol 41, as in ufw), sctp, dccp, udplite or any. ADDR is any, an IPv4 or IPv6 address or
 // prefix (host bits are masked off, as iptables does), or $set. PORTS is a
 // port, a range lo:hi, a service name, a comma list of those (at most 15
 // ports, a range counting as two, as in ufw and iptables' multiport), or a
@@ -33,7 +34,10 @@
 // Ports follow ufw's rules: a single port without a protocol matches both
 // TCP and UDP; a list or a range needs "proto tcp" or "proto udp" unless the
 // named services in it settle the protocol (ssh is tcp, ntp is udp, dns is
-// both); ports are refused with any protocol other than tcp and udp.
+// both); ports are refused with protocols that have none. Beyond ufw, sctp,
+// dccp and udplite take ports too ("allow in on wan to 10.10.0.5 port 9899
+// proto sctp"), by number: the services known here name TCP and UDP ports,
+// which udplite shares (RFC 3828 5) and sctp and dccp do not.
 //
 // Extensions beyond ufw: named sets; TCP flag matches in pf's notation,
 // "flags S/SAFR" meaning that of the flags in the mask SAFR exactly S must be

@@ -57,7 +57,7 @@ func FuzzParse(f *testing.F) {
 						t.Fatalf("rule %d: port range %v", i, pr)
 					}
 				}
-				if e.Ports != nil && r.Proto != ipproto.TCP && r.Proto != ipproto.UDP && r.Proto != ProtoAny {
+				if e.Ports != nil && !r.Proto.HasPorts() && r.Proto != ProtoAny {
 					t.Fatalf("rule %d: ports with proto %v", i, r.Proto)
 				}
 			}

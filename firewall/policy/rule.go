@@ -427,6 +427,10 @@ func (st *ruleState) extended() *token {
 	return nil
 }
 
+// portProtos names the protocols whose rules may have ports, for error
+// messages.
+const portProtos = "tcp, udp, udplite, sctp or dccp"
+
 // simpleValue parses the short form's PORTS[/PROTO].
 func (p *parser) simpleValue(st *ruleState, t token) *srcpos.Error {
 	text := t.text
@@ -436,8 +440,8 @@ func (p *parser) simpleValue(st *ruleState, t token) *srcpos.Error {
 		switch {
 		case !ok:
 			return p.errorAt(t, i+1, "unknown protocol %q after the port", name)
-		case pr != ipproto.TCP && pr != ipproto.UDP:
-			return p.errorAt(t, i+1, "ports need tcp or udp, not %s", name)
+		case !pr.HasPorts():
+			return p.errorAt(t, i+1, "ports need %s, not %s", portProtos, name)
 		}
 		pt := token{kind: tWord, text: name, line: t.line, col: t.col + i + 1}
 		st.simpleProto = &pt
@@ -652,14 +656,22 @@ func (p *parser) ruleResolve(st *ruleState) *srcpos.Error {
 			mask &= pc.protos
 		}
 		switch r.Proto {
-		case ipproto.TCP, ipproto.UDP:
+		case ipproto.TCP, ipproto.UDP, ipproto.UDPLite, ipproto.SCTP, ipproto.DCCP:
+			// UDP-Lite uses UDP's port numbers (RFC 3828 5); the
+			// services known here have no SCTP or DCCP ports.
 			bit := protoTCP
-			if r.Proto == ipproto.UDP {
+			switch r.Proto {
+			case ipproto.UDP, ipproto.UDPLite:
 				bit = protoUDP
+			case ipproto.SCTP, ipproto.DCCP:
+				bit = 0
 			}
 			for _, pc := range ports {
 				for i, svc := range pc.svcNames {
 					if pc.svcProto[i]&bit == 0 {
+						if bit == 0 {
+							return p.errorAt(pc.tok, pc.svcOff[i], "service %s has no %s port; give the port number", svc, r.Proto)
+						}
 						return p.errorAt(pc.tok, pc.svcOff[i], "service %s has no %s port", svc, r.Proto)
 					}
 				}
@@ -680,7 +692,7 @@ func (p *parser) ruleResolve(st *ruleState) *srcpos.Error {
 				}
 			}
 		default:
-			return p.errorf(*protoTok, "proto %s has no ports; ports need tcp or udp", r.Proto)
+			return p.errorf(*protoTok, "proto %s has no ports; ports need %s", r.Proto, portProtos)
 		}
 		if fromPort != nil {
 			r.From.Ports, r.From.PortSet = fromPort.ranges, fromPort.set

@@ -97,6 +97,7 @@ const ProtoAny = ipproto.Reserved
 var ruleProtos = [...]ipproto.Proto{
 	ipproto.TCP, ipproto.UDP, ipproto.ICMP, ipproto.ICMPv6,
 	ipproto.ESP, ipproto.AH, ipproto.GRE, ipproto.IPv6,
+	ipproto.SCTP, ipproto.DCCP, ipproto.UDPLite,
 }
 
 // protoChoices lists the names "proto" accepts, for error messages.

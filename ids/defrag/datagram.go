@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
+
+	"github.com/rampart-fw/rampart/internal/bufpool"
 )
 
 // Datagram is one datagram under reassembly, and, once Add reports it
@@ -29,14 +31,14 @@ type Datagram struct {
 
 // frag is one fragment as it arrived: a copy of its frame.
 type frag struct {
-	buf        []byte // the frame, from the shard's pool
-	class      int8   // the pool class of buf
-	l3         int    // offset of the IP header in buf
-	start, end int    // place of the data in the fragmentable part
-	hdrLen     int    // IP header (IPv4) or unfragmentable part plus Fragment header (IPv6)
-	unfrag     int    // IPv6: unfragmentable part; 0 for IPv4
-	nhOff      int    // IPv6: offset of the next-header byte naming the Fragment header
-	next       uint8  // IPv4 protocol, or the IPv6 Fragment header's next header
+	buf        []byte        // the frame, from the shard's pool
+	class      bufpool.Class // the pool class of buf
+	l3         int           // offset of the IP header in buf
+	start, end int           // place of the data in the fragmentable part
+	hdrLen     int           // IP header (IPv4) or unfragmentable part plus Fragment header (IPv6)
+	unfrag     int           // IPv6: unfragmentable part; 0 for IPv4
+	nhOff      int           // IPv6: offset of the next-header byte naming the Fragment header
+	next       uint8         // IPv4 protocol, or the IPv6 Fragment header's next header
 }
 
 func (f *frag) v6() bool { return f.unfrag != 0 }
@@ -223,7 +225,7 @@ func (dg *Datagram) charge(sh *shard, n int) {
 	dg.bytes += n
 	sh.held += n
 	dg.src.bytes += n
-	sh.heap.fix(dg.src.heapIdx)
+	sh.heap.Fix(dg.src)
 }
 
 // links are a datagram's place in one list.

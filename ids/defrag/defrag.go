@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-fw/rampart/internal/bufpool"
 	"github.com/rampart-fw/rampart/ipproto"
 )
 
@@ -189,6 +190,8 @@ func New(cfg Config) (*Defragmenter, error) {
 		sh.dgrams = make(map[Key]*Datagram, hint)
 		sh.sources = make(map[netip.Addr]*source, hint)
 		sh.ids = make(map[idKey]int32, hint)
+		sh.pool = bufpool.New(minBufShift, maxBufShift)
+		sh.heap = newSrcHeap()
 	}
 	return d, nil
 }
@@ -213,16 +216,16 @@ type shard struct {
 	dgrams  map[Key]*Datagram      // guarded by mu
 	sources map[netip.Addr]*source // guarded by mu
 	ids     map[idKey]int32        // live datagrams per identification; guarded by mu
-	heap    srcHeap                // sources by bytes held, heaviest first; guarded by mu
+	heap    bufpool.Heap[*source]  // sources by bytes held, heaviest first; guarded by mu
 	// The age list, oldest first: datagrams in creation order, which is
 	// the order of their time-outs. Guarded by mu.
 	age     list
-	pool    bufPool     // guarded by mu
-	held    int         // bytes charged to datagrams, complete ones not yet released included; guarded by mu
-	freeD   []*Datagram // guarded by mu
-	freeS   []*source   // guarded by mu
-	scratch []piece     // guarded by mu
-	_       [64]byte    // keep shards' locks off each other's cache lines
+	pool    bufpool.Pool // guarded by mu
+	held    int          // bytes charged to datagrams, complete ones not yet released included; guarded by mu
+	freeD   []*Datagram  // guarded by mu
+	freeS   []*source    // guarded by mu
+	scratch []piece      // guarded by mu
+	_       [64]byte     // keep shards' locks off each other's cache lines
 }
 
 // source is one source address's share of a shard.
@@ -364,17 +367,17 @@ func (d *Defragmenter) insert(sh *shard, dg *Datagram, f *fragment, frame []byte
 			raised = KindOverlap
 		}
 	}
-	class := classOf(len(frame))
-	if !d.reserve(sh, dg, classSize(class), ev.Time) {
+	class := sizes.ClassOf(len(frame))
+	if !d.reserve(sh, dg, sizes.Size(class), ev.Time) {
 		k := KindQuota
-		if dg.src.bytes+classSize(class) <= d.cfg.MaxPerSource {
+		if dg.src.bytes+sizes.Size(class) <= d.cfg.MaxPerSource {
 			k = KindEvicted
 		}
 		return fail(k)
 	}
-	buf := sh.pool.get(class)[:len(frame)]
+	buf := sh.pool.Get(class)[:len(frame)]
 	copy(buf, frame)
-	dg.charge(sh, classSize(class))
+	dg.charge(sh, sizes.Size(class))
 	fi := len(dg.frags)
 	dg.frags = append(dg.frags, frag{buf: buf, class: class, l3: l3, start: f.start, end: f.end, hdrLen: f.hdrLen, unfrag: f.unfrag, nhOff: f.nhOff, next: f.next})
 	sh.scratch = dg.place(fi, f.start, f.end, sh.scratch)
@@ -415,7 +418,7 @@ func (d *Defragmenter) create(sh *shard, key Key, pol Policy, nowNs int64, now t
 		}
 		*src = source{addr: key.Src}
 		sh.sources[key.Src] = src
-		sh.heap.push(src)
+		sh.heap.Push(src)
 	}
 	var dg *Datagram
 	if n := len(sh.freeD); n > 0 {
@@ -453,15 +456,15 @@ func (d *Defragmenter) reserve(sh *shard, dg *Datagram, need int, now time.Time)
 		}
 		d.discard(sh, v, KindQuota, now)
 	}
-	for sh.held+sh.pool.idle+need > d.shardCap {
-		if sh.pool.idle > 0 {
-			sh.pool.shed(sh.held + sh.pool.idle + need - d.shardCap)
+	for sh.held+sh.pool.Idle()+need > d.shardCap {
+		if sh.pool.Idle() > 0 {
+			sh.pool.Shed(sh.held + sh.pool.Idle() + need - d.shardCap)
 			continue
 		}
-		if len(sh.heap) == 0 {
+		if sh.heap.Len() == 0 {
 			return false
 		}
-		v := sh.heap[0].oldestBut(dg)
+		v := sh.heap.At(0).oldestBut(dg)
 		if v == nil {
 			// The heaviest source is dg's own, and dg is all it holds:
 			// everyone else holds less, and keeps it.
@@ -512,12 +515,12 @@ func (d *Defragmenter) unlink(sh *shard, dg *Datagram) {
 	src.datagrams--
 	src.bytes -= dg.bytes
 	if src.datagrams == 0 {
-		sh.heap.remove(src.heapIdx)
+		sh.heap.Remove(src)
 		delete(sh.sources, src.addr)
 		*src = source{}
 		sh.freeS = append(sh.freeS, src)
 	} else {
-		sh.heap.fix(src.heapIdx)
+		sh.heap.Fix(src)
 	}
 	dg.src = nil
 	delete(sh.dgrams, dg.key)
@@ -532,7 +535,7 @@ func (d *Defragmenter) unlink(sh *shard, dg *Datagram) {
 // free returns dg's buffers and dg itself to the shard's pools.
 func (d *Defragmenter) free(sh *shard, dg *Datagram) {
 	for i := range dg.frags {
-		sh.pool.put(dg.frags[i].buf, dg.frags[i].class, d.shardCap/4)
+		sh.pool.Put(dg.frags[i].buf, dg.frags[i].class, d.shardCap/4)
 		dg.frags[i] = frag{}
 	}
 	sh.held -= dg.bytes

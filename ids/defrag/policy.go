@@ -1,11 +1,6 @@
 package defrag
 
-import (
-	"fmt"
-	"net/netip"
-
-	"github.com/gaissmai/bart"
-)
+import "github.com/rampart-fw/rampart/ids/target"
 
 // Policy says how overlapping fragments are resolved: which fragment's
 // bytes a destination host would keep where two fragments cover the same
@@ -44,43 +39,19 @@ const (
 	numPolicies
 )
 
-var policyNames = [numPolicies]string{"drop", "first", "last", "bsd", "bsd-right", "linux", "windows", "solaris"}
+var policyNames = target.NewNames[Policy]("defrag policy", "drop", "first", "last", "bsd", "bsd-right", "linux", "windows", "solaris")
 
-func (p Policy) String() string {
-	if p < numPolicies {
-		return policyNames[p]
-	}
-	return fmt.Sprintf("policy(%d)", uint8(p))
-}
+func (p Policy) String() string { return policyNames.String(p) }
 
 // ParsePolicy returns the policy named s: drop, first, last, bsd,
 // bsd-right, linux, windows or solaris (Suricata's and Snort's names).
-func ParsePolicy(s string) (Policy, error) {
-	for i, n := range policyNames {
-		if s == n {
-			return Policy(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown defrag policy %q (want drop, first, last, bsd, bsd-right, linux, windows or solaris)", s)
-}
+func ParsePolicy(s string) (Policy, error) { return policyNames.Parse(s) }
 
 // MarshalText implements encoding.TextMarshaler.
-func (p Policy) MarshalText() ([]byte, error) {
-	if p >= numPolicies {
-		return nil, fmt.Errorf("invalid defrag policy %d", uint8(p))
-	}
-	return []byte(p.String()), nil
-}
+func (p Policy) MarshalText() ([]byte, error) { return policyNames.Marshal(p) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (p *Policy) UnmarshalText(b []byte) error {
-	v, err := ParsePolicy(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
+func (p *Policy) UnmarshalText(b []byte) error { return policyNames.Unmarshal(b, p) }
 
 // newWins reports whether a fragment [ns, ne) arriving now takes the bytes
 // it shares with the piece [ps, pe) already held, under p. The rules are
@@ -104,35 +75,11 @@ func (p Policy) newWins(ns, ne, ps, pe int) bool {
 	return false // First; Drop never gets here
 }
 
-// HostPolicies chooses the policy for each destination: the policy of the
-// longest prefix that holds the destination address, else the default.
-// Build it completely, then share it: it is read without a lock.
-type HostPolicies struct {
-	def   Policy
-	table bart.Table[Policy]
-}
+// HostPolicies chooses the policy of each destination: the policy of the
+// longest prefix that holds its address, else the default; a nil table
+// gives Drop. Build it completely, then share it: it is read without a
+// lock.
+type HostPolicies = target.Table[Policy]
 
 // NewHostPolicies returns a table whose every destination gets def.
-func NewHostPolicies(def Policy) *HostPolicies {
-	return &HostPolicies{def: def}
-}
-
-// Set gives the destinations in prefix the policy p; a longer prefix wins
-// over a shorter one, whatever the order of the calls.
-func (h *HostPolicies) Set(prefix netip.Prefix, p Policy) {
-	h.table.Insert(prefix.Masked(), p)
-}
-
-// Default returns the policy of destinations that no prefix holds.
-func (h *HostPolicies) Default() Policy { return h.def }
-
-// Lookup returns the policy for destination dst.
-func (h *HostPolicies) Lookup(dst netip.Addr) Policy {
-	if h == nil {
-		return Drop
-	}
-	if p, ok := h.table.Lookup(dst.Unmap()); ok {
-		return p
-	}
-	return h.def
-}
+func NewHostPolicies(def Policy) *HostPolicies { return target.New(def) }

@@ -46,15 +46,30 @@ type Gateway struct {
 // kernel bridge and runs `rampart gateway` between them. It returns once
 // traffic crosses (client1 reaches web).
 func StartGateway(ctx context.Context, l *lab.Lab, rampart, dir, policyText string) (*Gateway, error) {
+	return StartGatewayConfig(ctx, l, rampart, dir, policyText, "")
+}
+
+// StartGatewayConfig is StartGateway with a configuration file: config,
+// when not empty, is the YAML of the file's gateway section (indented
+// under "gateway:"), e.g. "  conntrack_max: 8192\n".
+func StartGatewayConfig(ctx context.Context, l *lab.Lab, rampart, dir, policyText, config string) (*Gateway, error) {
 	g := &Gateway{Policy: filepath.Join(dir, "gateway.rules"), fw: l.Host("fw")}
 	if err := os.WriteFile(g.Policy, []byte(policyText), 0o600); err != nil {
 		return nil, err
 	}
+	args := []string{rampart, "--log-format", "json"}
+	if config != "" {
+		path := filepath.Join(dir, "rampart.yaml")
+		if err := os.WriteFile(path, []byte("gateway:\n"+config), 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "--config", path)
+	}
 	if err := g.fw.SetBridged(false); err != nil {
 		return nil, err
 	}
-	p, err := g.fw.Start("gateway", rampart, "--log-format", "json", "gateway", "--lan", "lan", "--wan", "wan",
-		"--policy", g.Policy, "--workers", "1", "--metrics", MetricsAddr)
+	args = append(args, "gateway", "--lan", "lan", "--wan", "wan", "--policy", g.Policy, "--workers", "1", "--metrics", MetricsAddr)
+	p, err := g.fw.Start("gateway", args...)
 	if err != nil {
 		g.fw.SetBridged(true)
 		return nil, err
