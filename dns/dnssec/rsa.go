@@ -1,14 +1,10 @@
 package dnssec
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
-	"io"
 	"math/big"
-	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -17,8 +13,9 @@ import (
 // them; some zones, nic.cz.'s KSK among them, use 2^32+1) are more than
 // crypto/rsa, and so miekg/dns, take: RRSIG.Verify refuses such a key. A
 // signature is public-key arithmetic, s^e mod n, which math/big does; this
-// file verifies RSA/PKCS#1 v1.5 signatures by such keys, and only those:
-// every other RSA key is verified by crypto/rsa as before. Keys below
+// file verifies RSA/PKCS#1 v1.5 signatures by such keys, and only those,
+// over the signed data of signdata.go: every other RSA key is verified by
+// crypto/rsa as before. Keys below
 // 1024 bits stay refused as crypto/rsa refuses them, and exponents above
 // 64 bits too, so that a hostile key cannot make one check cost like a
 // private-key operation.
@@ -74,30 +71,17 @@ var digestInfo = map[crypto.Hash][]byte{
 	crypto.SHA512: {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40},
 }
 
-var errBigExponent = errors.New("dnssec: RSA signature does not verify")
-
-// verifyBigExponent verifies sig over set with key, an RSA key bigExponentKey
-// accepted, after the checks RRSIG.Verify makes of the key.
-func verifyBigExponent(sig *dns.RRSIG, k *dns.DNSKEY, key rsaKey, set []dns.RR) error {
-	if k.Protocol != 3 || k.Flags&dns.ZONE == 0 || sig.Algorithm != k.Algorithm || !strings.EqualFold(dns.CanonicalName(sig.SignerName), dns.CanonicalName(k.Hdr.Name)) {
-		return errBigExponent
-	}
-	if tag, ok := keyTag(k); !ok || tag != sig.KeyTag {
-		return errBigExponent
-	}
-	hash, digest, err := signedDigest(sig, set)
-	if err != nil {
-		return err
-	}
+// verifyPKCS1 checks sv, an RSASSA-PKCS1-v1_5 signature (RFC 8017 section
+// 8.2.2), over digest, a hash of the signed data, with key.
+func verifyPKCS1(key rsaKey, hash crypto.Hash, digest, sv []byte) error {
 	prefix := digestInfo[hash]
-	s, err := base64.StdEncoding.DecodeString(sig.Signature)
-	if err != nil || len(s) != key.size || prefix == nil {
-		return errBigExponent
+	if len(sv) != key.size || prefix == nil {
+		return errSignature
 	}
 	// EM = 0x00 || 0x01 || PS (0xff...) || 0x00 || DigestInfo || digest.
 	tLen := len(prefix) + len(digest)
 	if key.size < tLen+11 {
-		return errBigExponent
+		return errSignature
 	}
 	em := make([]byte, key.size)
 	em[1] = 1
@@ -106,62 +90,13 @@ func verifyBigExponent(sig *dns.RRSIG, k *dns.DNSKEY, key rsaKey, set []dns.RR) 
 	}
 	copy(em[key.size-tLen:], prefix)
 	copy(em[key.size-len(digest):], digest)
-	sv := new(big.Int).SetBytes(s)
-	if sv.Cmp(key.n) >= 0 {
-		return errBigExponent
+	s := new(big.Int).SetBytes(sv)
+	if s.Cmp(key.n) >= 0 {
+		return errSignature
 	}
-	m := new(big.Int).Exp(sv, key.e, key.n).FillBytes(make([]byte, key.size))
+	m := new(big.Int).Exp(s, key.e, key.n).FillBytes(make([]byte, key.size))
 	if subtle.ConstantTimeCompare(m, em) != 1 {
-		return errBigExponent
+		return errSignature
 	}
 	return nil
-}
-
-// signedDigest is the hash RFC 4035 section 5.3.2 has a signature made
-// over: of the RRSIG's fields and the RRset in canonical form. miekg/dns
-// builds that data only inside RRSIG.Sign and Verify, so it is taken from
-// Sign, which hands the hash to its crypto.Signer: an RRSIG with sig's
-// fields, signing copies of the set whose TTL is the Original TTL and, for
-// a wildcard expansion, whose owner is the wildcard, so that Sign comes to
-// sig's Labels and Original TTL.
-func signedDigest(sig *dns.RRSIG, set []dns.RR) (crypto.Hash, []byte, error) {
-	if len(set) == 0 {
-		return 0, nil, errBigExponent
-	}
-	owner := set[0].Header().Name
-	if labels := dns.CountLabel(owner); labels > int(sig.Labels) {
-		idx := dns.Split(owner)
-		owner = "*." + owner[idx[labels-int(sig.Labels)]:]
-	}
-	cp := make([]dns.RR, len(set))
-	for i, rr := range set {
-		cp[i] = dns.Copy(rr)
-		h := cp[i].Header()
-		h.Name, h.Ttl = owner, sig.OrigTtl
-	}
-	s := *sig
-	s.OrigTtl = 0 // Sign takes the copies' TTL, which is the Original TTL
-	var cap digestCatcher
-	if err := s.Sign(&cap, cp); err != nil {
-		return 0, nil, err
-	}
-	if cap.digest == nil || s.Labels != sig.Labels {
-		return 0, nil, errBigExponent
-	}
-	return cap.hash, cap.digest, nil
-}
-
-// digestCatcher is a crypto.Signer that keeps the digest it is asked to
-// sign and signs nothing.
-type digestCatcher struct {
-	digest []byte
-	hash   crypto.Hash
-}
-
-func (d *digestCatcher) Public() crypto.PublicKey { return nil }
-
-func (d *digestCatcher) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	d.digest = bytes.Clone(digest)
-	d.hash = opts.HashFunc()
-	return []byte{0}, nil
 }

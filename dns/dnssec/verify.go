@@ -223,10 +223,12 @@ func (c *call) verifySet(set, sigs []dns.RR, zone *name, keys []zoneKey, dnskey 
 				return c.exhaustedResult(h0, sig)
 			}
 			c.v.stats.verifications.Add(1)
-			err := sig.Verify(k.rr, set)
-			if err != nil {
-				if big, ok := bigExponentKey(k.rr); ok {
-					err = verifyBigExponent(sig, k.rr, big, set)
+			var err error
+			if miekgWildcardBug(sig, &owner) {
+				err = verifyOwn(sig, k.rr, set)
+			} else if err = sig.Verify(k.rr, set); err != nil {
+				if _, ok := bigExponentKey(k.rr); ok {
+					err = verifyOwn(sig, k.rr, set)
 				}
 			}
 			if err != nil {
