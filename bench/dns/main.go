@@ -1,7 +1,9 @@
 // Command dns compares rampart's resolver with Unbound in the lab, in one
 // run on the same machine: queries per second for cached answers (dnsperf),
 // the time to resolve 2,000 distinct names cold through the lab hierarchy,
-// and resident memory with many cached names. Run it through run.sh.
+// and resident memory with many cached names. With -loopback it compares
+// them on loopback instead, against NSD, without validation (loopback.go).
+// Run it through run.sh.
 package main
 
 import (
@@ -34,6 +36,8 @@ var (
 	coldRounds = flag.Int("cold-rounds", 5, "cold-resolution rounds per resolver: the first fully cold, the rest with fresh names under zones already known; the median is reported")
 	coldOnly   = flag.Bool("cold-only", false, "measure cold resolution only")
 	profile    = flag.String("profile", "", "after the cold rounds, resolve 100,000 more fresh names through rampart while taking a CPU profile of it into this file")
+	loopback   = flag.Bool("loopback", false, "compare on loopback instead of the lab: NSD for ., lab. and bench.lab., validation off on both (loopback.go)")
+	inside     = flag.Bool("loopback-inside", false, "internal: the -loopback run inside its network namespace")
 )
 
 // profileAddr is where rampart serves /debug/pprof inside the dns host
@@ -79,6 +83,18 @@ func main() {
 	bin, err := filepath.Abs(*rampartBin)
 	if err != nil {
 		fatalf("%v", err)
+	}
+	if *loopback || *inside {
+		defer runCleanups()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() { fatalf("%v: stopping", <-sig) }()
+		if *inside {
+			loopbackInside(bin)
+		} else {
+			runLoopback()
+		}
+		return
 	}
 	ctx := context.Background()
 	// Whatever ends the run, a failure (fatalf), an interrupt or its end,
