@@ -173,8 +173,12 @@ func loopbackInside(bin string) {
 		fatalf("%v", err)
 	}
 	ub := start(dir, "unbound", "unbound", "-d", "-c", conf)
-	rp := start(dir, "rampart", bin, "resolver", "--listen", "127.0.0.1:53", "--root-hints", hints,
-		"--dnssec", "off", "--control", filepath.Join(dir, "rampart.sock"), "--log-level", "warn")
+	args := []string{"resolver", "--listen", "127.0.0.1:53", "--root-hints", hints,
+		"--dnssec", "off", "--control", filepath.Join(dir, "rampart.sock"), "--log-level", "warn"}
+	if *profile != "" {
+		args = append(args, "--metrics", profileAddr)
+	}
+	rp := start(dir, "rampart", bin, args...)
 	targets := []target{
 		{"rampart", netip.MustParseAddrPort("127.0.0.1:53"), rp},
 		{"unbound", netip.MustParseAddrPort("127.0.0.1:5353"), ub},
@@ -213,6 +217,10 @@ func loopbackInside(bin string) {
 			cpu[t.name]/float64(2000**coldRounds)*1e6)
 	}
 	fmt.Printf("  ratio rampart/unbound time: per round %s, median %.2f; CPU %.2f\n\n", fmtRatios(ratios), median(ratios), cpu["rampart"]/cpu["unbound"])
+
+	if *profile != "" {
+		loopbackProfile(dir, *profile, targets[0].addr)
+	}
 
 	// 2. Cached answers: 10,000 names, warmed, then dnsperf -c 8.
 	hot := writeNames(dir, "lo-hot", 10000, "h%d.bench.lab A")
@@ -305,4 +313,24 @@ func nsdVersion() string {
 		return f[2]
 	}
 	return "?"
+}
+
+// loopbackProfile resolves 100,000 fresh names through rampart while its
+// /debug/pprof endpoint records a CPU profile into file.
+func loopbackProfile(dir, file string, addr netip.AddrPort) {
+	names := writeNames(dir, "lo-profile", 100000, "p%d.bench.lab A")
+	done := make(chan error, 1)
+	go func() {
+		out, err := exec.Command("curl", "-sf", "-o", file, "http://"+profileAddr+"/debug/pprof/profile?seconds=6").CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, out)
+		}
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	out := localDNSPerf(addr, names, "-n", "1", "-q", "100", "-t", "5")
+	if err := <-done; err != nil {
+		fatalf("profile: %v", err)
+	}
+	fmt.Printf("CPU profile of rampart resolving 100,000 fresh names (%s s) written to %s\n\n", strField(out, `Run time \(s\):\s+([0-9.]+)`), file)
 }
