@@ -7,7 +7,7 @@ BIN     := bin/rampart
 PKGS    := ./...
 # Debian packages the lab and the tests use. iproute2 builds the lab; the
 # rest are real peers that the interoperability tests talk to.
-DEB_PKGS := iproute2 procps unbound nsd curl squid-openssl wrk
+DEB_PKGS := iproute2 procps unbound nsd curl squid-openssl wrk coturn nftables
 
 .PHONY: all build demo test deps check fuzz bench clean
 

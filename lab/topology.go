@@ -143,121 +143,137 @@ func (t *Topology) Validate() error {
 	if len(t.Hosts) > maxHosts {
 		return t.Hosts[maxHosts].Pos.Errorf("too many hosts (at most %d)", maxHosts)
 	}
+	// Every problem is reported, each once: a second definition, or an
+	// address found bad, is left out of what later checks look at, so its
+	// consequences (a route via an address that was refused) are not
+	// reported as problems of their own.
+	var errs srcpos.List
 	nets := map[string]*Network{}
 	for i := range t.Networks {
 		n := &t.Networks[i]
 		if !nameRE.MatchString(n.Name) || len(n.Name) > maxHostName {
-			return n.Pos.Errorf("network name %q: use 1 to %d lower-case letters and digits, starting with a letter", n.Name, maxHostName)
+			errs.Add(n.Pos.Errorf("network name %q: use 1 to %d lower-case letters and digits, starting with a letter", n.Name, maxHostName))
+		} else if nets[n.Name] != nil {
+			errs.Add(n.Pos.Errorf("network %q defined twice (first at line %d)", n.Name, nets[n.Name].Pos.Line))
+			continue
 		}
-		if nets[n.Name] != nil {
-			return n.Pos.Errorf("network %q defined twice (first at line %d)", n.Name, nets[n.Name].Pos.Line)
-		}
+		nets[n.Name] = n
 		if len(n.Prefixes) == 0 {
-			return n.Pos.Errorf("network %q has no prefixes", n.Name)
+			errs.Add(n.Pos.Errorf("network %q has no prefixes", n.Name))
 		}
 		for _, p := range n.Prefixes {
 			if p.Prefix != p.Masked() {
-				return p.Pos.Errorf("network prefix %s has host bits set (did you mean %s?)", p.Prefix, p.Masked())
+				errs.Add(p.Pos.Errorf("network prefix %s has host bits set (did you mean %s?)", p.Prefix, p.Masked()))
 			}
 		}
-		nets[n.Name] = n
 	}
 	hosts := map[string]*Host{}
 	assigned := map[netip.Addr]string{}
 	for i := range t.Hosts {
 		h := &t.Hosts[i]
 		if !nameRE.MatchString(h.Name) || len(h.Name) > maxHostName {
-			return h.Pos.Errorf("host name %q: use 1 to %d lower-case letters and digits, starting with a letter", h.Name, maxHostName)
-		}
-		if hosts[h.Name] != nil {
-			return h.Pos.Errorf("host %q defined twice (first at line %d)", h.Name, hosts[h.Name].Pos.Line)
-		}
-		if nets[h.Name] != nil {
-			return h.Pos.Errorf("host %q has the name of a network", h.Name)
+			errs.Add(h.Pos.Errorf("host name %q: use 1 to %d lower-case letters and digits, starting with a letter", h.Name, maxHostName))
+		} else if hosts[h.Name] != nil {
+			errs.Add(h.Pos.Errorf("host %q defined twice (first at line %d)", h.Name, hosts[h.Name].Pos.Line))
+			continue
+		} else if nets[h.Name] != nil {
+			errs.Add(h.Pos.Errorf("host %q has the name of a network", h.Name))
 		}
 		hosts[h.Name] = h
 		if h.Bridge {
-			if h.Forward {
-				return h.Pos.Errorf("host %q: bridge and forward exclude each other", h.Name)
-			}
-			if len(h.Interfaces) < 2 {
-				return h.Pos.Errorf("host %q: a bridge needs at least two interfaces", h.Name)
-			}
-			if len(h.Routes) > 0 {
-				return h.Pos.Errorf("host %q: a bridge has no routes", h.Name)
-			}
-			for _, ifc := range h.Interfaces {
-				if len(ifc.Addresses) > 0 {
-					return ifc.Pos.Errorf("interface %s.%s: a bridge's interfaces carry no addresses", h.Name, ifc.Name)
-				}
-			}
+			t.validateBridge(h, &errs)
 		}
 		ifnames := map[string]bool{}
 		for j := range h.Interfaces {
 			ifc := &h.Interfaces[j]
 			if !nameRE.MatchString(ifc.Name) || len(ifc.Name) > maxIfaceName || ifc.Name == "lo" {
-				return ifc.Pos.Errorf("interface name %q: use 1 to %d lower-case letters and digits, starting with a letter", ifc.Name, maxIfaceName)
-			}
-			if ifnames[ifc.Name] {
-				return ifc.Pos.Errorf("host %q has two interfaces named %q", h.Name, ifc.Name)
+				errs.Add(ifc.Pos.Errorf("interface name %q: use 1 to %d lower-case letters and digits, starting with a letter", ifc.Name, maxIfaceName))
+			} else if ifnames[ifc.Name] {
+				errs.Add(ifc.Pos.Errorf("host %q has two interfaces named %q", h.Name, ifc.Name))
 			}
 			ifnames[ifc.Name] = true
 			n := nets[ifc.Network]
 			if n == nil {
-				return ifc.Pos.Errorf("interface %s.%s: unknown network %q", h.Name, ifc.Name, ifc.Network)
+				errs.Add(ifc.Pos.Errorf("interface %s.%s: unknown network %q", h.Name, ifc.Name, ifc.Network))
+				continue
 			}
 			for _, a := range ifc.Addresses {
-				if !inAny(a.Addr(), n.Prefixes) {
-					return a.Pos.Errorf("address %s of %s.%s is outside network %q (%s)", a.Prefix, h.Name, ifc.Name, n.Name, prefixList(n.Prefixes))
+				switch other, dup := assigned[a.Addr()]; {
+				case !inAny(a.Addr(), n.Prefixes):
+					errs.Add(a.Pos.Errorf("address %s of %s.%s is outside network %q (%s)", a.Prefix, h.Name, ifc.Name, n.Name, prefixList(n.Prefixes)))
+				case a.Addr() == a.Masked().Addr() && a.Bits() < a.Addr().BitLen()-1:
+					errs.Add(a.Pos.Errorf("address %s of %s.%s is the network address", a.Prefix, h.Name, ifc.Name))
+				case dup:
+					errs.Add(a.Pos.Errorf("address %s of %s.%s is already assigned to %s", a.Addr(), h.Name, ifc.Name, other))
+				default:
+					assigned[a.Addr()] = h.Name + "." + ifc.Name
 				}
-				if a.Addr() == a.Masked().Addr() && a.Bits() < a.Addr().BitLen()-1 {
-					return a.Pos.Errorf("address %s of %s.%s is the network address", a.Prefix, h.Name, ifc.Name)
-				}
-				if other, dup := assigned[a.Addr()]; dup {
-					return a.Pos.Errorf("address %s of %s.%s is already assigned to %s", a.Addr(), h.Name, ifc.Name, other)
-				}
-				assigned[a.Addr()] = h.Name + "." + ifc.Name
 			}
 		}
 	}
 	for i := range t.Hosts {
 		h := &t.Hosts[i]
 		for j := range h.Routes {
-			r := &h.Routes[j]
-			if !r.Via.IsValid() {
-				return r.Pos.Errorf("route of host %q needs a via address", h.Name)
-			}
-			switch {
-			case r.To == "default":
-				if r.Via.Is4() {
-					r.dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-				} else {
-					r.dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-				}
-			default:
-				p, err := netip.ParsePrefix(r.To)
-				if err != nil {
-					return r.Pos.Errorf("route of host %q: invalid destination %q: expected a prefix or \"default\"", h.Name, r.To)
-				}
-				if p != p.Masked() {
-					return r.Pos.Errorf("route destination %s has host bits set", p)
-				}
-				if p.Addr().Is4() != r.Via.Is4() {
-					return r.Pos.Errorf("route %s via %s mixes IPv4 and IPv6", p, r.Via.Addr)
-				}
-				r.dst = p
-			}
-			owner, ok := assigned[r.Via.Addr]
-			if !ok {
-				return r.Via.Pos.Errorf("route of host %q goes via %s, which no lab host has: lab routes may only use lab addresses", h.Name, r.Via.Addr)
-			}
-			if strings.HasPrefix(owner, h.Name+".") {
-				return r.Via.Pos.Errorf("route of host %q goes via its own address %s", h.Name, r.Via.Addr)
-			}
-			if !h.attached(r.Via.Addr) {
-				return r.Via.Pos.Errorf("route of host %q goes via %s, which is not on a network the host is attached to", h.Name, r.Via.Addr)
-			}
+			errs.Add(h.validateRoute(&h.Routes[j], assigned))
 		}
+	}
+	errs.Sort()
+	return errs.Err()
+}
+
+// validateBridge adds the problems of bridge host h to errs.
+func (t *Topology) validateBridge(h *Host, errs *srcpos.List) {
+	if h.Forward {
+		errs.Add(h.Pos.Errorf("host %q: bridge and forward exclude each other", h.Name))
+	}
+	if len(h.Interfaces) < 2 {
+		errs.Add(h.Pos.Errorf("host %q: a bridge needs at least two interfaces", h.Name))
+	}
+	if len(h.Routes) > 0 {
+		errs.Add(h.Pos.Errorf("host %q: a bridge has no routes", h.Name))
+	}
+	for _, ifc := range h.Interfaces {
+		if len(ifc.Addresses) > 0 {
+			errs.Add(ifc.Pos.Errorf("interface %s.%s: a bridge's interfaces carry no addresses", h.Name, ifc.Name))
+		}
+	}
+}
+
+// validateRoute checks route r of h and sets its destination; assigned maps
+// every address the lab gives out to "host.interface".
+func (h *Host) validateRoute(r *Route, assigned map[netip.Addr]string) error {
+	if !r.Via.IsValid() {
+		return r.Pos.Errorf("route of host %q needs a via address", h.Name)
+	}
+	switch {
+	case r.To == "default":
+		if r.Via.Is4() {
+			r.dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		} else {
+			r.dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+	default:
+		p, err := netip.ParsePrefix(r.To)
+		if err != nil {
+			return r.Pos.Errorf("route of host %q: invalid destination %q: expected a prefix or \"default\"", h.Name, r.To)
+		}
+		if p != p.Masked() {
+			return r.Pos.Errorf("route destination %s has host bits set", p)
+		}
+		if p.Addr().Is4() != r.Via.Is4() {
+			return r.Pos.Errorf("route %s via %s mixes IPv4 and IPv6", p, r.Via.Addr)
+		}
+		r.dst = p
+	}
+	owner, ok := assigned[r.Via.Addr]
+	if !ok {
+		return r.Via.Pos.Errorf("route of host %q goes via %s, which no lab host has: lab routes may only use lab addresses", h.Name, r.Via.Addr)
+	}
+	if strings.HasPrefix(owner, h.Name+".") {
+		return r.Via.Pos.Errorf("route of host %q goes via its own address %s", h.Name, r.Via.Addr)
+	}
+	if !h.attached(r.Via.Addr) {
+		return r.Via.Pos.Errorf("route of host %q goes via %s, which is not on a network the host is attached to", h.Name, r.Via.Addr)
 	}
 	return nil
 }

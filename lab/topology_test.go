@@ -3,6 +3,7 @@ package lab
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -73,5 +74,31 @@ func TestBadTopologies(t *testing.T) {
 				t.Errorf("error\n  %s\nwant prefix\n  %s", err, want[base])
 			}
 		})
+	}
+}
+
+// TestTopologyReportsEveryProblem: a file with several mistakes gets them
+// all at once, in file order, each with its position, so that fixing a
+// topology takes one run, not one run per mistake.
+func TestTopologyReportsEveryProblem(t *testing.T) {
+	data, err := os.ReadFile("testdata/many/many-errors.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseTopology("many-errors.yaml", data)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := []string{
+		`many-errors.yaml:3:16: network prefix 10.1.0.1/24 has host bits set (did you mean 10.1.0.0/24?)`,
+		`many-errors.yaml:4:5: network "inside" defined twice (first at line 2)`,
+		`many-errors.yaml:9:9: interface a.eth0: unknown network "insde"`,
+		`many-errors.yaml:10:51: address 192.168.1.2/24 of a.eth1 is outside network "inside" (10.1.0.1/24)`,
+		`many-errors.yaml:12:28: route of host "a" goes via 10.1.0.254, which no lab host has: lab routes may only use lab addresses`,
+		`many-errors.yaml:13:5: host "fw": a bridge needs at least two interfaces`,
+		`many-errors.yaml:16:9: interface fw.lan: a bridge's interfaces carry no addresses`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, want) {
+		t.Errorf("errors\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }

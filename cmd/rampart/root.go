@@ -36,7 +36,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "rampart",
 		Short: "A network perimeter defence system",
 		Long: `rampart defends a network perimeter: a caching DNS resolver that cannot be
-poisoned and a stateful firewall gateway, in one program. Its lab builds real
+poisoned, a stateful firewall gateway and a filtering HTTP(S) proxy, in one
+program. Its lab builds real
 hosts in Linux network namespaces and runs the attacks of a network security
 course against them.
 
