@@ -223,8 +223,10 @@ func verifyOwn(sig *dns.RRSIG, k *dns.DNSKEY, set []dns.RR) error {
 		if len(pub) != 2*size || len(sv) != 2*size {
 			return errSignature
 		}
-		key := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(pub[:size]), Y: new(big.Int).SetBytes(pub[size:])}
-		if !ecdsa.Verify(key, digest, new(big.Int).SetBytes(sv[:size]), new(big.Int).SetBytes(sv[size:])) {
+		// The uncompressed SEC 1 form: 0x04, then x and y; the parser
+		// refuses a point off the curve.
+		key, err := ecdsa.ParseUncompressedPublicKey(curve, append([]byte{4}, pub...))
+		if err != nil || !ecdsa.Verify(key, digest, new(big.Int).SetBytes(sv[:size]), new(big.Int).SetBytes(sv[size:])) {
 			return errSignature
 		}
 		return nil
