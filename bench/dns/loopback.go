@@ -299,13 +299,7 @@ func localDNSPerf(server netip.AddrPort, file string, args ...string) string {
 	return string(out)
 }
 
-func fmtRatios(r []float64) string {
-	s := make([]string, len(r))
-	for i, v := range r {
-		s[i] = strconv.FormatFloat(v, 'f', 2, 64)
-	}
-	return strings.Join(s, " ")
-}
+func fmtRatios(r []float64) string { return fmtFloats(r, 2) }
 
 func nsdVersion() string {
 	out, _ := runOut("nsd", "-v")

@@ -271,10 +271,13 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func fmtSecs(r []float64) string {
-	s := make([]string, len(r))
-	for i, v := range r {
-		s[i] = strconv.FormatFloat(v, 'f', 3, 64)
+func fmtSecs(r []float64) string { return fmtFloats(r, 3) }
+
+// fmtFloats writes v with prec decimals, separated by spaces.
+func fmtFloats(v []float64, prec int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(x, 'f', prec, 64)
 	}
 	return strings.Join(s, " ")
 }
@@ -307,13 +310,7 @@ func fatalf(format string, args ...any) {
 	log.Fatalf(format, args...)
 }
 
-func fmtRuns(r []float64) string {
-	s := make([]string, len(r))
-	for i, v := range r {
-		s[i] = strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return strings.Join(s, " ")
-}
+func fmtRuns(r []float64) string { return fmtFloats(r, 0) }
 
 func unboundVersion() string {
 	out, _ := runOut("unbound", "-V")
