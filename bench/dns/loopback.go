@@ -208,6 +208,15 @@ func loopbackInside(bin string) {
 			}
 		}
 	}
+	// rampart's own counters say what a cold name cost it upstream.
+	if out, err := runOut(bin, "resolver", "stats", "--control", filepath.Join(dir, "rampart.sock")); err == nil {
+		fmt.Printf("  rampart's counters after the cold rounds:\n")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "upstream") || strings.Contains(l, "queries") {
+				fmt.Printf("    %s\n", l)
+			}
+		}
+	}
 	var ratios []float64
 	for r := range cold["rampart"] {
 		ratios = append(ratios, cold["rampart"][r]/cold["unbound"][r])
