@@ -1,7 +1,9 @@
 // Command dns compares rampart's resolver with Unbound in the lab, in one
 // run on the same machine: queries per second for cached answers (dnsperf),
 // the time to resolve 2,000 distinct names cold through the lab hierarchy,
-// and resident memory with many cached names. Run it through run.sh.
+// and resident memory with many cached names. With -loopback it compares
+// them on loopback instead, against NSD, without validation (loopback.go).
+// Run it through run.sh.
 package main
 
 import (
@@ -34,6 +36,8 @@ var (
 	coldRounds = flag.Int("cold-rounds", 5, "cold-resolution rounds per resolver: the first fully cold, the rest with fresh names under zones already known; the median is reported")
 	coldOnly   = flag.Bool("cold-only", false, "measure cold resolution only")
 	profile    = flag.String("profile", "", "after the cold rounds, resolve 100,000 more fresh names through rampart while taking a CPU profile of it into this file")
+	loopback   = flag.Bool("loopback", false, "compare on loopback instead of the lab: NSD for ., lab. and bench.lab., validation off on both (loopback.go)")
+	inside     = flag.Bool("loopback-inside", false, "internal: the -loopback run inside its network namespace")
 )
 
 // profileAddr is where rampart serves /debug/pprof inside the dns host
@@ -79,6 +83,18 @@ func main() {
 	bin, err := filepath.Abs(*rampartBin)
 	if err != nil {
 		fatalf("%v", err)
+	}
+	if *loopback || *inside {
+		defer runCleanups()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() { fatalf("%v: stopping", <-sig) }()
+		if *inside {
+			loopbackInside(bin)
+		} else {
+			runLoopback()
+		}
+		return
 	}
 	ctx := context.Background()
 	// Whatever ends the run, a failure (fatalf), an interrupt or its end,
@@ -255,10 +271,13 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func fmtSecs(r []float64) string {
-	s := make([]string, len(r))
-	for i, v := range r {
-		s[i] = strconv.FormatFloat(v, 'f', 3, 64)
+func fmtSecs(r []float64) string { return fmtFloats(r, 3) }
+
+// fmtFloats writes v with prec decimals, separated by spaces.
+func fmtFloats(v []float64, prec int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(x, 'f', prec, 64)
 	}
 	return strings.Join(s, " ")
 }
@@ -291,13 +310,7 @@ func fatalf(format string, args ...any) {
 	log.Fatalf(format, args...)
 }
 
-func fmtRuns(r []float64) string {
-	s := make([]string, len(r))
-	for i, v := range r {
-		s[i] = strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return strings.Join(s, " ")
-}
+func fmtRuns(r []float64) string { return fmtFloats(r, 0) }
 
 func unboundVersion() string {
 	out, _ := runOut("unbound", "-V")

@@ -171,6 +171,54 @@ func (c *Cache) lookupName(name string, buf *[wire.MaxNameLen]byte) ([]byte, uin
 	return lname, c.nameHash(lname), nil
 }
 
+// MarkBogus marks a cached entry as data that failed DNSSEC validation:
+// the RRset of (name, qtype, qclass), or with negative the negative entry
+// of name (NXDOMAIN, else NODATA for qtype). Its rank keeps its trust
+// level with security SecurityBogus, which Rank.Compare places below all
+// other data, so that anything stored for the key replaces it; and it
+// expires within ttl, never later than it would have. The validator that
+// found it bogus decides what to do next; the cache only stops the data
+// from outranking or outliving what comes after it. It reports whether a
+// live entry was marked. A zero now means the configured clock.
+func (c *Cache) MarkBogus(name string, qtype, qclass uint16, negative bool, ttl time.Duration, now time.Time) bool {
+	var buf [wire.MaxNameLen]byte
+	lname, nh, err := c.lookupName(name, &buf)
+	if err != nil {
+		return false
+	}
+	t := c.nanos(now)
+	keys := [2]key{{kind: kindRRset, qtype: qtype, qclass: qclass, name: lname}}
+	if negative {
+		keys = [2]key{{kind: kindNXDomain, qclass: qclass, name: lname}, {kind: kindNoData, qtype: qtype, qclass: qclass, name: lname}}
+	}
+	s := c.shardFor(nh)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range keys {
+		k := &keys[i]
+		if k.kind == kindFree {
+			break
+		}
+		j := s.find(keyHash(nh, k.kind, 0, k.qtype, k.qclass), k)
+		if j == 0 || t >= s.slots[j].expire {
+			continue
+		}
+		e := &s.slots[j]
+		e.rank = e.rank.WithSecurity(SecurityBogus)
+		if end := t + int64(ttl); end < e.expire {
+			// The TTL shrinks with the expiry, so that the time the
+			// entry was stored, and the remaining TTL it hands out,
+			// stay right.
+			stored := e.expire - int64(e.ttl)*int64(time.Second)
+			e.ttl = uint32(max(end-stored, 0) / int64(time.Second))
+			e.expire = end
+			s.heapFix(j)
+		}
+		return true
+	}
+	return false
+}
+
 // FlushName removes every entry (RRsets of all types, negative entries and
 // wire answers) whose owner or query name is exactly name, and returns how
 // many it removed.

@@ -269,7 +269,13 @@ func (c *Cache) decodeRRset(h *hit, qtype, qclass uint16, now int64) (RRset, boo
 		if i >= n {
 			hdr.Rrtype = dns.TypeRRSIG
 		}
-		rr, end, err := dns.UnpackRRWithHeader(hdr, d, p+2)
+		end := p + 2 + int(rdlen)
+		if end > len(d) {
+			return RRset{}, false
+		}
+		// The buffer ends with the record: miekg/dns reads a type bitmap
+		// (NSEC, NSEC3) to the end of what it is given.
+		rr, end, err := dns.UnpackRRWithHeader(hdr, d[:end], p+2)
 		if err != nil {
 			return RRset{}, false
 		}

@@ -354,3 +354,26 @@ func TestPutRRsetRemovesNegative(t *testing.T) {
 		t.Errorf("NXDOMAIN survived an authoritative answer: %+v", neg)
 	}
 }
+
+// TestRRsetWithBitmapAndSigs: an NSEC or NSEC3 RRset stored with its
+// RRSIGs comes back. miekg/dns reads a type bitmap to the end of the
+// buffer it is given, so each record must be read from a buffer that ends
+// with its RDATA, not from the whole entry, where the RRSIGs follow.
+func TestRRsetWithBitmapAndSigs(t *testing.T) {
+	c, clk := newTestCache(t, Config{})
+	now := clk.Now()
+	for _, rrs := range [][]dns.RR{
+		{mustRR(t, "sub.example. 3600 IN NSEC www.example. NS RRSIG NSEC"), sigFor(t, "sub.example.", dns.TypeNSEC, 3600, now, time.Hour)},
+		{mustRR(t, "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom.example. 3600 IN NSEC3 1 1 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3ton A RRSIG"),
+			sigFor(t, "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom.example.", dns.TypeNSEC3, 3600, now, time.Hour)},
+	} {
+		if err := c.PutRRset(rrs, RankAuthorityReferral, now); err != nil {
+			t.Fatal(err)
+		}
+		h := rrs[0].Header()
+		set, ok := c.LookupRRset(h.Name, h.Rrtype, dns.ClassINET, now, false)
+		if !ok || len(set.RRs) != 1 || len(set.Sigs) != 1 || !strings.EqualFold(set.RRs[0].String(), rrs[0].String()) {
+			t.Errorf("%s: ok %v, %v %v", rrs[0], ok, set.RRs, set.Sigs)
+		}
+	}
+}

@@ -31,6 +31,8 @@ var _ resolver.Cache = ResolverView{}
 // stored. Security is left unchecked: the resolver does not validate.
 func rankFromResolver(r resolver.Rank) (Rank, bool) {
 	switch r {
+	case resolver.RankBogus:
+		return RankAnswerNonAuth.WithSecurity(SecurityBogus), true
 	case resolver.RankAdditional:
 		return RankAdditionalGlue, true
 	case resolver.RankAuthority:
@@ -49,6 +51,9 @@ func rankFromResolver(r resolver.Rank) (Rank, bool) {
 // map to RankAnswerAuth, so that the resolver never lets a referral or glue
 // replace them.
 func resolverRank(r Rank) resolver.Rank {
+	if r.Security() == SecurityBogus {
+		return resolver.RankBogus
+	}
 	switch r.Trust() {
 	case RankAdditionalGlue:
 		return resolver.RankAdditional
@@ -94,7 +99,8 @@ func (v ResolverView) LookupNegative(name string, qtype, qclass uint16, now time
 	if !ok {
 		return resolver.Negative{}, false
 	}
-	neg := resolver.Negative{Name: dns.CanonicalName(name), Type: qtype, Class: qclass, TTL: n.TTL, Authority: n.Authority, Rcode: dns.RcodeSuccess}
+	neg := resolver.Negative{Name: dns.CanonicalName(name), Type: qtype, Class: qclass, TTL: n.TTL, Authority: n.Authority, Rcode: dns.RcodeSuccess,
+		Bogus: n.Rank.Security() == SecurityBogus}
 	if n.NXDomain {
 		neg.Type = dns.TypeNone
 		neg.Rcode = dns.RcodeNameError
@@ -107,6 +113,11 @@ func (v ResolverView) LookupNegative(name string, qtype, qclass uint16, now time
 // they rank as the authority section of an authoritative answer.
 func (v ResolverView) StoreNegative(neg resolver.Negative, now time.Time) {
 	_ = v.c.PutNegative(neg.Name, neg.Type, neg.Class, neg.Rcode == dns.RcodeNameError, neg.Authority, RankAuthorityAuth, now)
+}
+
+// MarkBogus implements resolver.Cache.
+func (v ResolverView) MarkBogus(name string, qtype, qclass uint16, negative bool, ttl uint32, now time.Time) bool {
+	return v.c.MarkBogus(name, qtype, qclass, negative, time.Duration(ttl)*time.Second, now)
 }
 
 // ServerView is a Cache as the server uses it: it implements the

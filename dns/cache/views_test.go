@@ -48,9 +48,11 @@ func TestResolverRank(t *testing.T) {
 		{RankAuthorityAuth, resolver.RankAnswerAuth},
 		{RankAnswerAuth, resolver.RankAnswerAuth},
 		{RankZone, resolver.RankAnswerAuth},
-		// The security status does not change the trust the resolver sees.
+		// The security status does not change the trust the resolver
+		// sees, except that bogus data is bogus whatever its trust.
 		{RankAnswerAuth.WithSecurity(SecuritySecure), resolver.RankAnswerAuth},
-		{RankAdditionalGlue.WithSecurity(SecurityBogus), resolver.RankAdditional},
+		{RankAdditionalGlue.WithSecurity(SecurityBogus), resolver.RankBogus},
+		{RankAnswerAuth.WithSecurity(SecurityBogus), resolver.RankBogus},
 		{RankAuthorityReferral.WithSecurity(SecurityInsecure), resolver.RankAuthority},
 		{RankZone + 1, resolver.RankNone},
 	}
@@ -65,7 +67,7 @@ func TestResolverRank(t *testing.T) {
 // itself, and the cache orders the mapped ranks as the resolver orders its
 // own, so that the cache's refusal of lower-ranked data is the resolver's.
 func TestRankMappingKeepsOrder(t *testing.T) {
-	ranks := []resolver.Rank{resolver.RankAdditional, resolver.RankAuthority, resolver.RankAnswerNonAuth, resolver.RankAnswerAuth}
+	ranks := []resolver.Rank{resolver.RankBogus, resolver.RankAdditional, resolver.RankAuthority, resolver.RankAnswerNonAuth, resolver.RankAnswerAuth}
 	for i, a := range ranks {
 		ca, _ := rankFromResolver(a)
 		if back := resolverRank(ca); back != a {

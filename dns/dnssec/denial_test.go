@@ -420,6 +420,14 @@ func TestNSEC3(t *testing.T) {
 		if r.Status != Insecure || !r.OptOut {
 			t.Errorf("no DS in an opt-out span: %+v", r)
 		}
+		// Any other type too (RFC 5155 section 8.5, Errata 3441): the
+		// name may lie at or below an unsigned delegation the chain
+		// leaves out; without opt-out there is no proof at all.
+		r = v.ProveNODATA("sub.example.lab.", dns.TypeMX, optOut, exKeys, nil)
+		if r.Status != Insecure || !r.OptOut {
+			t.Errorf("NODATA for MX in an opt-out span: %+v", r)
+		}
+		expect(t, "NODATA in a plain span", v.ProveNODATA("sub.example.lab.", dns.TypeMX, plain, exKeys, nil), Bogus, EDEBogus, "no NSEC3 matches")
 		if rcode, r := v.Synthesize("sub.example.lab.", dns.TypeA, "example.lab.", denialRecords(optOut), nil); rcode != -1 || r.Status != Indeterminate {
 			t.Errorf("synthesised from an opt-out span: %d %v", rcode, r)
 		}

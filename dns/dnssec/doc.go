@@ -13,7 +13,9 @@
 // exhaustion (CVE-2023-50868): a per-client-query Budget plus per-call
 // limits on signature checks, key-tag collisions and NSEC3 hashes. The
 // cryptographic primitives (RRSIG.Verify, DNSKEY.ToDS) and the wire format
-// belong to github.com/miekg/dns.
+// belong to github.com/miekg/dns, except RSA signatures by keys whose
+// public exponent exceeds what crypto/rsa takes (2^31-1; nic.cz. signs
+// with 2^32+1), which rsa.go verifies with math/big.
 //
 // The choices where the RFCs leave room: RSA/SHA-1 (5, 7), DSA, GOST and
 // Ed448 (16, which miekg/dns lacks) count as unsupported, so zones that

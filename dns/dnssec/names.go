@@ -277,3 +277,35 @@ func hasType(bitmap []uint16, t uint16) bool {
 	}
 	return false
 }
+
+// CanonicalCompare orders two presentation-format names as RFC 4034
+// section 6.1 does (the order of NSEC chains), returning -1, 0 or +1. A
+// name that does not parse sorts before every name that does. It does not
+// allocate.
+func CanonicalCompare(a, b string) int {
+	var x, y name
+	okx, oky := x.parse(a), y.parse(b)
+	switch {
+	case !okx && !oky:
+		return 0
+	case !okx:
+		return -1
+	case !oky:
+		return 1
+	}
+	return canonicalCompare(&x, &y)
+}
+
+// NSEC3Hash is the RFC 5155 section 5 hash of name with SHA-1 under the
+// salt (hex, as in an NSEC3 record) and the number of additional
+// iterations. ok is false when name or salt is malformed.
+func NSEC3Hash(s, salt string, iterations uint16) (h [sha1.Size]byte, ok bool) {
+	var w name
+	var sb [255]byte
+	n, okSalt := decodeHex(sb[:], salt)
+	if !w.parse(s) || !okSalt {
+		return h, false
+	}
+	nsec3Hash(&h, &w, sb[:n], iterations)
+	return h, true
+}

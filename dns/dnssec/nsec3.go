@@ -171,15 +171,27 @@ func (c *call) nsec3NODATA(d *denial, q *name, qtype uint16, p proof) Result {
 	if !wc.setWildcard(&ce) {
 		return p.fail(d, "the wildcard at the closest encloser is not a valid name")
 	}
+	// Without a matching wildcard, a next closer name in an Opt-Out span
+	// may be an unsigned delegation, or a name below one, that the chain
+	// leaves out: the NODATA is Insecure for any type (RFC 5155 section
+	// 8.5 as Errata 3441 corrects it; Unbound and Knot Resolver judge it
+	// so). With one, the span still keeps the answer from being Secure
+	// (section 9.2).
+	optedOut := d.nsec3[e.cover].rr.Flags&nsec3OptOut != 0
 	m, _, ok := c.nsec3Lookup(d, &wc)
 	switch {
 	case !ok:
 		return c.hashesExhausted(p, d)
+	case m < 0 && optedOut:
+		return optOut(d, p)
 	case m < 0:
 		return p.fail(d, fmt.Sprintf("no NSEC3 matches the name or wildcard %s", wc.String()))
 	}
 	if r, ok := nodataBitmap(d.nsec3[m].rr.TypeBitMap, &wc, qtype, p, d); !ok {
 		return r
+	}
+	if optedOut {
+		return optOut(d, p)
 	}
 	res := p.secure(d)
 	res.Wildcard = wc.String()

@@ -207,6 +207,11 @@ func (v *Validator) NewBudget() *Budget {
 	return b
 }
 
+// InitBudget makes b, which must be unused, a full budget for one client
+// query, as NewBudget does, for a Budget that lives inside the caller's
+// own state of that query (one allocation fewer per query).
+func (v *Validator) InitBudget(b *Budget) { b.init(v.limits) }
+
 // HasAnchor reports whether zone has a trust anchor of its own, in which
 // case VerifyDNSKEY validates its DNSKEY RRset without a DS.
 func (v *Validator) HasAnchor(zone string) bool {
@@ -219,6 +224,27 @@ func (v *Validator) HasAnchor(zone string) bool {
 // name, whose data is then Indeterminate.
 func (v *Validator) ClosestAnchor(name string) (zone string, ok bool) {
 	return v.anchors.Closest(name)
+}
+
+// HasAnchorKeyTag reports whether one of zone's trust anchors has key tag
+// tag: a DS anchor's KeyTag, or a DNSKEY anchor's computed tag. RFC 8509's
+// root key sentinel asks it of the root.
+func (v *Validator) HasAnchorKeyTag(zone string, tag uint16) bool {
+	a := v.anchors.zones[canonical(zone)]
+	if a == nil {
+		return false
+	}
+	for _, d := range a.ds {
+		if d.KeyTag == tag {
+			return true
+		}
+	}
+	for _, k := range a.keys {
+		if t, ok := keyTag(k); ok && t == tag {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats returns the counters.

@@ -223,7 +223,15 @@ func (c *call) verifySet(set, sigs []dns.RR, zone *name, keys []zoneKey, dnskey 
 				return c.exhaustedResult(h0, sig)
 			}
 			c.v.stats.verifications.Add(1)
-			if err := sig.Verify(k.rr, set); err != nil {
+			var err error
+			if miekgWildcardBug(sig, &owner) {
+				err = verifyOwn(sig, k.rr, set)
+			} else if err = sig.Verify(k.rr, set); err != nil {
+				if _, ok := bigExponentKey(k.rr); ok {
+					err = verifyOwn(sig, k.rr, set)
+				}
+			}
+			if err != nil {
 				c.v.stats.verifyFailures.Add(1)
 				f.note(failCrypto, sig)
 				continue

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -251,7 +252,7 @@ func sameRRs(got, want []dns.RR, ttl bool) bool {
 			if ttl && g.Header().Ttl != w.Header().Ttl {
 				continue
 			}
-			if dns.IsDuplicate(g, w) {
+			if dns.IsDuplicate(g, w) || sameWire(g, w) {
 				used[j/64] |= 1 << (j % 64)
 				found = true
 				break
@@ -262,6 +263,42 @@ func sameRRs(got, want []dns.RR, ttl bool) bool {
 		}
 	}
 	return true
+}
+
+// sameWire reports whether two records are the same on the wire, owner
+// case and TTL aside. dns.IsDuplicate compares the text of hex fields,
+// which miekg/dns keeps as written (a scenario's upper-case DS digest) or
+// as decoded (lower case): the same record can differ there.
+func sameWire(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	if ha.Rrtype != hb.Rrtype || ha.Class != hb.Class || !strings.EqualFold(ha.Name, hb.Name) {
+		return false
+	}
+	switch ha.Rrtype {
+	case dns.TypeDS, dns.TypeCDS, dns.TypeDLV, dns.TypeTLSA, dns.TypeSMIMEA, dns.TypeSSHFP,
+		dns.TypeNSEC3, dns.TypeNSEC3PARAM, dns.TypeZONEMD:
+		// The types with hex fields; the others compare as text alone,
+		// without packing.
+	default:
+		return false
+	}
+	var bufA, bufB [1024]byte
+	pa, errA := packRdata(a, bufA[:])
+	pb, errB := packRdata(b, bufB[:])
+	return errA == nil && errB == nil && bytes.Equal(pa, pb)
+}
+
+// packRdata returns the RDATA of rr in wire form, uncompressed.
+func packRdata(rr dns.RR, buf []byte) ([]byte, error) {
+	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	_, off, err := dns.UnpackDomainName(buf[:n], 0)
+	if err != nil || off+10 > n {
+		return nil, fmt.Errorf("malformed record")
+	}
+	return buf[off+10 : n], nil
 }
 
 // sameTypes compares the sets of RR types (Deckard's answertypes and

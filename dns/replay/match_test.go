@@ -356,3 +356,18 @@ func TestMatchString(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestSameRRsHexCase: a DS digest written in upper case in a scenario and
+// decoded from the wire in lower case is the same record; a different
+// digest is not.
+func TestSameRRsHexCase(t *testing.T) {
+	want, _ := dns.NewRR("sub.example.com. 3600 IN DS 36540 5 1 040C7E6D3E183A894CDECC56F6A33086409692F2")
+	got, _ := dns.NewRR("SUB.example.com. 300 IN DS 36540 5 1 040c7e6d3e183a894cdecc56f6a33086409692f2")
+	other, _ := dns.NewRR("sub.example.com. 3600 IN DS 36540 5 1 040c7e6d3e183a894cdecc56f6a33086409692f3")
+	if !sameRRs([]dns.RR{got}, []dns.RR{want}, false) {
+		t.Error("the same DS in another hex case differs")
+	}
+	if sameRRs([]dns.RR{other}, []dns.RR{want}, false) {
+		t.Error("another digest compares equal")
+	}
+}

@@ -217,9 +217,20 @@ RANGE_END
 			reasonPart: "uses t.rpl:6: ASSIGN (testbound macro)",
 		},
 		{
-			name: "unparsable raw query is skipped", status: Skipped, step: 1,
-			text:       head + "STEP 1 QUERY\nENTRY_BEGIN\nRAW\n0001\nENTRY_END\nSCENARIO_END\n",
-			reasonPart: "step 1: QUERY: raw query does not parse",
+			// Junk never reaches the resolver: dropped, and the
+			// scenario goes on.
+			name: "unparsable raw query is dropped", status: Passed,
+			text: head + rootA + "STEP 1 QUERY\nENTRY_BEGIN\nRAW\n0001\nENTRY_END\n" +
+				"STEP 2 QUERY\nENTRY_BEGIN\nRAW\n" + rawQuery + "\nENTRY_END\n" + strings.Replace(checkOK, "STEP 2 ", "STEP 3 ", 1) + "SCENARIO_END\n",
+		},
+		{
+			name: "a check of a dropped query fails", status: Failed, step: 2,
+			text:       head + "STEP 1 QUERY\nENTRY_BEGIN\nRAW\n0001\nENTRY_END\nSTEP 2 CHECK_ANSWER\nENTRY_BEGIN\nMATCH opcode\nENTRY_END\nSCENARIO_END\n",
+			reasonPart: "dropped the query of step 1",
+		},
+		{
+			name: "the answer to a raw query needs no check", status: Passed,
+			text: head + rootA + "STEP 1 QUERY\nENTRY_BEGIN\nRAW\n" + rawQuery + "\nENTRY_END\nSCENARIO_END\n",
 		},
 		{
 			name: "raw query is resolved", status: Passed,

@@ -57,10 +57,13 @@ type reply struct {
 	next  string   // replyCNAME: the name to continue with
 	// authority is the SOA and denial records of a negative answer.
 	authority []dns.RR
-	// zone, ns and glue describe a referral.
-	zone string
-	ns   []*dns.NS
-	glue []dns.RR
+	// zone, ns and glue describe a referral; siblingGlue is the glue it
+	// gave in sibling zones known to be delegated, used only as the last
+	// resort (see collectGlue).
+	zone        string
+	ns          []*dns.NS
+	glue        []dns.RR
+	siblingGlue []dns.RR
 	// sets and neg are what may be cached.
 	sets []RRset
 	neg  *Negative
@@ -71,6 +74,9 @@ type reply struct {
 	// claiming authority (see recursionLame), used only when no other
 	// server of the zone answers.
 	recLame bool
+	// repeat: the reply sends again data a validator found bogus (see
+	// Retry); it is never cached.
+	repeat bool
 }
 
 func badReply(format string, args ...any) *reply {
@@ -175,7 +181,7 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 	case c.left:
 		// The chain leaves the bailiwick: the next zone's servers answer
 		// for its target.
-		return c.continueAt()
+		return r.leftAt(&c)
 	}
 	auth, rep := r.readAuthority(p, m, c.cur)
 	if rep != nil {
@@ -190,6 +196,28 @@ func (r *Resolver) classifyResponse(p *pending, m *dns.Msg) *reply {
 		return badReply("response for %s, below a zone cut under %s, is no referral", p.qname, p.zone)
 	}
 	return r.negativeReply(&c, auth.soa)
+}
+
+// leftAt is the reply for a chain that leaves the bailiwick. When it
+// leaves into a child zone of p.zone whose delegation the authority
+// section shows (a server of both zones answering as the parent, with the
+// child's NS set beside the chain), the delegation is taken as a
+// referral's would be, at the same ranks and under the same rules, so
+// that the rest of the chain is asked of the child's servers directly;
+// the child's data in the answer section stays untaken (MaginotDNS).
+func (r *Resolver) leftAt(c *chainWalk) *reply {
+	rep := c.continueAt()
+	p, m := c.p, c.m
+	auth, bad := r.readAuthority(p, m, c.cur)
+	if bad != nil || auth.nsOwner == "" || auth.soa != nil {
+		return rep
+	}
+	child := lowerASCII(auth.nsOwner)
+	if !isProperSubDomain(child, p.zone) || !isSubDomain(c.cur, child) || r.cuts.cutBetween(parentName(child), p.zone, false, p.now) {
+		return rep
+	}
+	rep.sets = append(rep.sets, r.referral(p, m, child, auth.ns).sets...)
+	return rep
 }
 
 // checkMessage applies the rules that concern the message as a whole: it
@@ -259,9 +287,62 @@ func (r *Resolver) answerReply(c *chainWalk) *reply {
 	}
 	rep := c.reply(replyAnswer)
 	if p.qtype == dns.TypeNS {
-		rep.glue, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
+		rep.glue, _, rep.sets = r.collectGlue(p, m, c.cur, c.finalNS(), rep.sets)
+	} else if m.Authoritative {
+		rep.sets = r.zoneNS(p, m, rep.sets)
 	}
+	c.wildcardProof(rep)
 	return rep
+}
+
+// zoneNS takes from the authority section of an authoritative answer the
+// zone's own NS set (its owner the zone asked) and the glue for it: the
+// child's word on its servers, which may name servers the parent's
+// referral did not (when those fail, these are asked). It ranks as answer
+// data without AA, below what an NS query's authoritative answer says,
+// and admit gives it no more life than the delegation already cached has
+// (ghost domains): without one it is not taken.
+func (r *Resolver) zoneNS(p *pending, m *dns.Msg, sets []RRset) []RRset {
+	ns := RRset{Name: p.zone, Type: dns.TypeNS, Class: p.qclass, Rank: RankAnswerNonAuth}
+	var names []*dns.NS
+	for _, rr := range m.Ns {
+		n, ok := rr.(*dns.NS)
+		if !ok || n.Hdr.Class != p.qclass || !equalName(n.Hdr.Name, p.zone) || len(names) >= r.cfg.MaxDelegationNS {
+			continue
+		}
+		cp := r.capTTL(n).(*dns.NS)
+		cp.Hdr.Name = p.zone
+		cp.Ns = lowerASCII(cp.Ns)
+		ns.RRs = append(ns.RRs, cp)
+		names = append(names, cp)
+	}
+	if len(names) == 0 {
+		return sets
+	}
+	sets = append(sets, ns)
+	_, _, sets = r.collectGlue(p, m, p.zone, names, sets)
+	return sets
+}
+
+// wildcardProof gives a reply whose chain holds a wildcard expansion the
+// proof, from the authority section, that the name itself does not exist
+// (RFC 4035 section 3.1.3.3): it goes with the answer, for the validator
+// and for clients that validate, and is not cached.
+func (c *chainWalk) wildcardProof(rep *reply) {
+	if expandsWildcard(rep.chain) {
+		rep.authority = c.r.denialRecords(c.p, c.m, c.p.zone, c.r.cfg.MaxTTL, nil)
+	}
+}
+
+// expandsWildcard reports whether an RRSIG in chain shows a wildcard
+// expansion: a Labels field below its owner's label count.
+func expandsWildcard(chain []dns.RR) bool {
+	for _, rr := range chain {
+		if s, ok := rr.(*dns.RRSIG); ok && int(s.Labels) < labelCount(s.Hdr.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // authority is what the authority section says about a response whose chain
@@ -318,11 +399,13 @@ func (r *Resolver) classifyReferral(c *chainWalk, a *authority) *reply {
 	child := lowerASCII(a.nsOwner)
 	switch {
 	case !isProperSubDomain(child, p.zone) || !isSubDomain(c.cur, child):
-		if m.Authoritative {
+		if m.Authoritative && child == p.zone {
 			// An authoritative NODATA that lists the zone's own NS set
 			// in the authority section, without an SOA.
 			return nil
 		}
+		// An upward referral (to the root, say), AA or not: the server
+		// is not authoritative for the zone, whatever it claims.
 		return lameReply("referral to " + child + " is not below " + p.zone + " towards " + c.cur)
 	case p.qtype == dns.TypeDS && child == c.cur:
 		// The parent holds the DS set; a referral to the child for it
@@ -358,28 +441,16 @@ func (r *Resolver) negativeReply(c *chainWalk, soa *dns.SOA) *reply {
 	}
 	rep := c.reply(kind)
 	if soa == nil {
-		// RFC 2308 §5: without an SOA a negative answer is not cached.
+		// RFC 2308 §5: without an SOA a negative answer is not cached;
+		// its denial records, if any, still go to the client, whose
+		// validator may prove the answer with them.
+		rep.authority = r.denialRecords(p, m, p.zone, r.cfg.MaxNegativeTTL, nil)
 		return rep
 	}
 	negTTL := min(soa.Hdr.Ttl, soa.Minttl, r.cfg.MaxNegativeTTL)
 	s := dns.Copy(soa).(*dns.SOA)
 	s.Hdr.Ttl = negTTL
-	rep.authority = append(rep.authority, s)
-	for _, rr := range m.Ns {
-		if len(rep.authority) > maxDenialProof {
-			break
-		}
-		h := rr.Header()
-		if h.Class != p.qclass || !isSubDomain(h.Name, soa.Hdr.Name) {
-			continue
-		}
-		switch h.Rrtype {
-		case dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
-			cp := dns.Copy(rr)
-			cp.Header().Ttl = min(cp.Header().Ttl, negTTL)
-			rep.authority = append(rep.authority, cp)
-		}
-	}
+	rep.authority = r.denialRecords(p, m, soa.Hdr.Name, negTTL, append(rep.authority, s))
 	if !m.Authoritative {
 		// The client gets it, but a negative entry has no rank to keep
 		// it below what an authoritative server says, so it is not
@@ -392,6 +463,36 @@ func (r *Resolver) negativeReply(c *chainWalk, soa *dns.SOA) *reply {
 	}
 	rep.neg = neg
 	return rep
+}
+
+// denialRecords appends to out the NSEC and NSEC3 records of m's authority
+// section at or below zone and the RRSIGs over them and the SOA, their
+// TTLs capped by ttl, at most maxDenialProof records in all.
+func (r *Resolver) denialRecords(p *pending, m *dns.Msg, zone string, ttl uint32, out []dns.RR) []dns.RR {
+	for _, rr := range m.Ns {
+		if len(out) > maxDenialProof {
+			break
+		}
+		h := rr.Header()
+		if h.Class != p.qclass || !isSubDomain(h.Name, zone) {
+			continue
+		}
+		switch h.Rrtype {
+		case dns.TypeRRSIG:
+			switch rr.(*dns.RRSIG).TypeCovered {
+			case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3:
+			default:
+				continue // the signature of a set not taken
+			}
+		case dns.TypeNSEC, dns.TypeNSEC3:
+		default:
+			continue
+		}
+		cp := dns.Copy(rr)
+		cp.Header().Ttl = min(cp.Header().Ttl, ttl)
+		out = append(out, cp)
+	}
+	return out
 }
 
 // labAcceptForeign is Config.LabAcceptOutOfBailiwick: the acceptance of a
@@ -497,17 +598,55 @@ func (r *Resolver) referral(p *pending, m *dns.Msg, child string, ns []*dns.NS) 
 	}
 	if len(ds.RRs) > 0 {
 		rep.sets = append(rep.sets, ds)
+	} else if nsec := r.referralNSEC(p, m, child); len(nsec.RRs) > 0 {
+		rep.sets = append(rep.sets, nsec)
 	}
-	rep.glue, rep.sets = r.collectGlue(p, m, child, rep.ns, rep.sets)
+	rep.glue, rep.siblingGlue, rep.sets = r.collectGlue(p, m, child, rep.ns, rep.sets)
 	return rep
+}
+
+// referralNSEC takes the signed NSEC record at child that a referral to an
+// unsigned delegation carries (RFC 4035 section 3.1.4.1: the parent's
+// proof that the child has no DS), at RankAuthority: a DS query for child
+// is answered from it (see dsDenial) as from the parent, and a validator
+// checks it with the parent's keys like any denial. NSEC3 records are not
+// taken: their owners are hashes the resolver does not compute.
+func (r *Resolver) referralNSEC(p *pending, m *dns.Msg, child string) RRset {
+	set := RRset{Name: child, Type: dns.TypeNSEC, Class: p.qclass, Rank: RankAuthority}
+	for _, rr := range m.Ns {
+		h := rr.Header()
+		if h.Class != p.qclass || !equalName(h.Name, child) {
+			continue
+		}
+		switch rr := rr.(type) {
+		case *dns.NSEC:
+			if len(set.RRs) == 0 {
+				cp := r.capTTL(rr)
+				cp.Header().Name = child
+				set.RRs = append(set.RRs, cp)
+			}
+		case *dns.RRSIG:
+			if rr.TypeCovered == dns.TypeNSEC {
+				cp := r.capTTL(rr)
+				cp.Header().Name = child
+				set.Sigs = append(set.Sigs, cp)
+			}
+		}
+	}
+	if len(set.Sigs) == 0 {
+		return RRset{}
+	}
+	return set
 }
 
 // collectGlue takes from the additional section the addresses of the given
 // name servers of zone child that lie in the bailiwick (and, below a zone cut
 // under it, only in child itself), and appends them as RRsets of rank
-// RankAdditional.
-func (r *Resolver) collectGlue(p *pending, m *dns.Msg, child string, ns []*dns.NS, sets []RRset) ([]dns.RR, []RRset) {
-	var glue []dns.RR
+// RankAdditional. Glue in a sibling zone known to be delegated is neither
+// cached nor used to reach the servers; it is returned apart (sibling),
+// for the parent-side last resort (addParentSide) when the sibling's own
+// servers cannot tell the address.
+func (r *Resolver) collectGlue(p *pending, m *dns.Msg, child string, ns []*dns.NS, sets []RRset) (glue, sibling []dns.RR, _ []RRset) {
 	for _, rr := range m.Extra {
 		if len(glue) >= maxGlue {
 			break
@@ -527,18 +666,19 @@ func (r *Resolver) collectGlue(p *pending, m *dns.Msg, child string, ns []*dns.N
 			continue
 		}
 		name := lowerASCII(h.Name)
+		cp := r.capTTL(rr)
+		cp.Header().Name = name
 		if !isSubDomain(name, child) && r.cuts.cutBetween(name, p.zone, false, p.now) {
 			// Glue in a sibling zone we know is delegated: its own servers
 			// will tell us the address.
 			r.stats.crossZone.Add(1)
+			sibling = append(sibling, cp)
 			continue
 		}
-		cp := r.capTTL(rr)
-		cp.Header().Name = lowerASCII(h.Name)
 		glue = append(glue, cp)
 		sets = addToSet(sets, cp, RankAdditional)
 	}
-	return glue, sets
+	return glue, sibling, sets
 }
 
 // addToSet appends rr to the RRset of its owner and type in sets, creating
@@ -630,7 +770,12 @@ func (c *chainWalk) walk() *reply {
 			}
 			dn := c.r.capTTL(d).(*dns.DNAME)
 			dn.Hdr.Name = lowerASCII(dn.Hdr.Name)
-			c.take(dn, c.rank)
+			if !c.has(dn) {
+				// A chain that passes one DNAME twice (a name
+				// redirected below the DNAME's owner again) carries
+				// it once.
+				c.take(dn, c.rank)
+			}
 			synth := &dns.CNAME{
 				Hdr:    dns.RR_Header{Name: c.cur, Rrtype: dns.TypeCNAME, Class: p.qclass, Ttl: dn.Hdr.Ttl},
 				Target: target,
@@ -671,6 +816,16 @@ func (c *chainWalk) walk() *reply {
 		c.links++
 		c.cur = lowerASCII(cname.Target)
 	}
+}
+
+// has reports whether the chain holds rr already.
+func (c *chainWalk) has(rr dns.RR) bool {
+	for _, x := range c.chain {
+		if dns.IsDuplicate(x, rr) {
+			return true
+		}
+	}
+	return false
 }
 
 // take adds rr and the RRSIGs covering it to the chain and the cacheable sets.
@@ -762,6 +917,7 @@ func (c *chainWalk) reply(kind replyKind) *reply {
 func (c *chainWalk) continueAt() *reply {
 	rep := c.reply(replyCNAME)
 	rep.next = c.cur
+	c.wildcardProof(rep)
 	return rep
 }
 

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -94,8 +95,9 @@ func TestClassify(t *testing.T) {
 		{"DNAME replaces the server's CNAME", www, msg(www, true, 0,
 			[]string{"example.lab. 60 IN DNAME example.other.", "www.example.lab. 60 IN CNAME evil.other."}, nil, nil), replyCNAME, 2, 2},
 		{"chain stops inside the zone", www, msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab."}, nil, nil), replyCNAME, 1, 1},
+		// The chain, and the child's delegation beside it (leftAt).
 		{"CNAME into a child zone", www, msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.sub.example.lab."},
-			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), replyCNAME, 1, 1},
+			[]string{"sub.example.lab. 60 IN NS ns.sub.example.lab."}, nil), replyCNAME, 1, 2},
 		{"NODATA after CNAME", www, msg(www, true, 0, []string{"www.example.lab. 60 IN CNAME a.example.lab."}, []string{soa}, nil), replyNoData, 1, 1},
 		{"NXDOMAIN", www, msg(www, true, dns.RcodeNameError, nil, []string{soa}, nil), replyNXDomain, 0, 0},
 		{"NODATA", www, msg(www, true, 0, nil, []string{soa}, nil), replyNoData, 0, 0},
@@ -110,6 +112,8 @@ func TestClassify(t *testing.T) {
 			[]string{"ns1.example.lab. 86400 IN A 192.0.2.30", "ns.other. 86400 IN A 6.6.6.6", "x.example.lab. 86400 IN A 6.6.6.6"}),
 			replyReferral, 0, 2},
 		{"upward referral is lame", www, msg(www, false, 0, nil, []string{". 86400 IN NS a.root-servers.lab."}, nil), replyLame, 0, 0},
+		{"upward referral with AA is lame too", www, msg(www, true, 0, nil, []string{". 86400 IN NS a.root-servers.lab."}, nil), replyLame, 0, 0},
+		{"AA NODATA with the zone's own NS set", www, msg(www, true, 0, nil, []string{"example.lab. 86400 IN NS ns1.example.lab."}, nil), replyNoData, 0, 0},
 		{"sideways referral is lame", fromLab, msg(fromLab, false, 0, nil, []string{"other.lab. 86400 IN NS ns.other."}, nil), replyLame, 0, 0},
 		{"mixed NS owners", fromLab, msg(fromLab, false, 0, nil,
 			[]string{"example.lab. 86400 IN NS ns1.example.lab.", "www.example.lab. 86400 IN NS ns.other."}, nil), replyBad, 0, 0},
@@ -460,5 +464,158 @@ func TestReferralDSAnswers(t *testing.T) {
 		if !signed && err == nil {
 			t.Errorf("unsigned DS from a referral answered a DS query: %v", res.answer)
 		}
+	}
+}
+
+// TestReferralDenial: a referral to an unsigned delegation carries the
+// parent's signed NSEC at the cut; it is kept, and handed to a validator
+// for the child's DS (ReferralDenial), while an unsigned one, one at
+// another name or one that lists a DS is not.
+func TestReferralDenial(t *testing.T) {
+	sig := func(owner string) string {
+		return owner + " 3600 IN RRSIG NSEC 8 3 3600 20300101000000 20200101000000 4242 lab. c2lnbmF0dXJl"
+	}
+	for _, tc := range []struct {
+		name string
+		ns   []string
+		want bool
+	}{
+		{"signed NSEC at the cut", []string{"sub.lab. 3600 IN NSEC zz.lab. NS RRSIG NSEC", sig("sub.lab.")}, true},
+		{"unsigned NSEC", []string{"sub.lab. 3600 IN NSEC zz.lab. NS RRSIG NSEC"}, false},
+		{"NSEC listing a DS", []string{"sub.lab. 3600 IN NSEC zz.lab. NS DS RRSIG NSEC", sig("sub.lab.")}, false},
+		{"NSEC at another name", []string{"other.lab. 3600 IN NSEC zz.lab. NS RRSIG NSEC", sig("other.lab.")}, false},
+	} {
+		r, _ := testResolver(t)
+		st := &state{r: r}
+		p := &pending{zone: "lab.", qname: "www.sub.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+		rep := r.classify(p, msg(p, false, 0, nil, append([]string{"sub.lab. 3600 IN NS ns.sub.lab."}, tc.ns...), []string{"ns.sub.lab. 3600 IN A 192.0.2.53"}))
+		if rep.kind != replyReferral {
+			t.Fatalf("%s: %s %s", tc.name, rep.kind, rep.why)
+		}
+		st.store(rep)
+		auth, ok := r.ReferralDenial("SUB.lab.")
+		if ok != tc.want || ok && (len(auth) != 2 || auth[0].Header().Rrtype != dns.TypeNSEC || auth[1].Header().Rrtype != dns.TypeRRSIG) {
+			t.Errorf("%s: ReferralDenial %v %v, want %v", tc.name, auth, ok, tc.want)
+		}
+	}
+}
+
+// TestDNAMEFromCache: a cached DNAME answers the names below its owner
+// without a query (the DNAME, then the CNAME it makes), a CNAME query for
+// a name it redirected brings the DNAME along, a chain that passes one
+// DNAME twice carries it once, and the NSEC of a minimised name that owns
+// a DNAME stops the minimisation.
+func TestDNAMEFromCache(t *testing.T) {
+	r, _ := testResolver(t)
+	st := &state{r: r}
+	p := &pending{zone: "lab.", qname: "s.x.x.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	rep := r.classify(p, msg(p, true, 0, []string{
+		"x.lab. 3600 IN DNAME lab.",
+		"s.lab. 3600 IN A 192.0.2.5",
+	}, nil, nil))
+	if rep.kind != replyAnswer {
+		t.Fatal(rep.kind, rep.why)
+	}
+	if got := rrStrings(rep.chain); len(got) != 4 || strings.Count(strings.Join(got, "\n"), "DNAME") != 1 {
+		t.Errorf("chain through one DNAME twice: %q", got)
+	}
+	st.store(rep)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+		want  []string
+	}{
+		{"b.x.lab.", dns.TypeCNAME, []string{"x.lab. 0 IN DNAME lab.", "b.x.lab. 0 IN CNAME b.lab."}},
+		{"s.x.lab.", dns.TypeA, []string{"x.lab. 0 IN DNAME lab.", "s.x.lab. 0 IN CNAME s.lab.", "s.lab. 0 IN A 192.0.2.5"}},
+		{"s.x.x.lab.", dns.TypeA, []string{"x.lab. 0 IN DNAME lab.", "s.x.x.lab. 0 IN CNAME s.x.lab.", "s.x.lab. 0 IN CNAME s.lab.", "s.lab. 0 IN A 192.0.2.5"}},
+	} {
+		res, err := (&state{r: r}).resolve(context.Background(), q.name, q.qtype, true)
+		if err != nil {
+			t.Errorf("%s/%s from the cache: %v", q.name, dns.Type(q.qtype), err)
+			continue
+		}
+		if got := rrStrings(res.answer); strings.Join(got, "\n") != strings.Join(q.want, "\n") {
+			t.Errorf("%s/%s from the cache:\n%s\nwant\n%s", q.name, dns.Type(q.qtype), strings.Join(got, "\n"), strings.Join(q.want, "\n"))
+		}
+	}
+	if !ownsDNAME([]dns.RR{mustRR("x.lab. 3600 IN NSEC y.lab. DNAME RRSIG NSEC")}, "X.lab.") ||
+		ownsDNAME([]dns.RR{mustRR("x.lab. 3600 IN NSEC y.lab. A RRSIG NSEC")}, "x.lab.") {
+		t.Error("ownsDNAME")
+	}
+}
+
+// TestChainIntoChildZone: a server of a parent and a child zone that
+// answers a chain running into the child, with the child's delegation in
+// the authority section, gives the delegation (as a referral would) but
+// not the child's data; a delegation off the chain's path, or outside the
+// zone asked, is not taken.
+func TestChainIntoChildZone(t *testing.T) {
+	answer := []string{
+		"www.example.lab. 3600 IN CNAME foo.sub.example.lab.",
+		"foo.sub.example.lab. 3600 IN A 192.0.2.66",
+	}
+	for _, tc := range []struct {
+		name string
+		ns   []string
+		want bool
+	}{
+		{"the child on the chain", []string{"sub.example.lab. 3600 IN NS ns.example.lab."}, true},
+		{"another child", []string{"other.example.lab. 3600 IN NS ns.example.lab."}, false},
+		{"outside the zone", []string{"sub.example.lab.evil. 3600 IN NS ns.example.lab."}, false},
+	} {
+		r, _ := testResolver(t)
+		p := &pending{zone: "example.lab.", qname: "www.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+		rep := r.classify(p, msg(p, true, 0, answer, tc.ns, []string{"ns.example.lab. 3600 IN A 192.0.2.53"}))
+		got := false
+		for _, s := range rep.sets {
+			if s.Name == "foo.sub.example.lab." && tc.name == "the child on the chain" {
+				t.Errorf("%s: the child's data was taken: %v", tc.name, s.RRs)
+			}
+			if s.Type == dns.TypeNS {
+				got = s.Name == "sub.example.lab." && s.Rank == RankAuthority
+			}
+		}
+		if tc.name == "the child on the chain" && (rep.kind != replyCNAME || rep.next != "foo.sub.example.lab.") {
+			t.Errorf("%s: %s next %q", tc.name, rep.kind, rep.next)
+		}
+		if got != tc.want {
+			t.Errorf("%s: delegation taken %v, want %v: %v", tc.name, got, tc.want, rep.sets)
+		}
+	}
+}
+
+// TestDenialRecordsPassed: the NSEC or NSEC3 records of a NODATA without
+// an SOA, and the proof beside a wildcard expansion, reach the reply's
+// authority (for the validator and for clients that validate), with the
+// RRSIGs over them, but not other authority records or their signatures.
+func TestDenialRecordsPassed(t *testing.T) {
+	r, _ := testResolver(t)
+	sig := func(owner string, covered string, labels int) string {
+		return fmt.Sprintf("%s 3600 IN RRSIG %s 8 %d 3600 20300101000000 20200101000000 4242 example.lab. c2lnbmF0dXJl", owner, covered, labels)
+	}
+	ds := &pending{zone: "example.lab.", qname: "sub.example.lab.", qtype: dns.TypeDS, qclass: dns.ClassINET, id: 7}
+	rep := r.classify(ds, msg(ds, true, 0, nil, []string{
+		"p0.example.lab. 3600 IN NSEC3 1 0 10 AB CO0J7N2E081RL10GCBQ31EDR3OE33LNC NS", sig("p0.example.lab.", "NSEC3", 3),
+	}, nil))
+	if rep.kind != replyNoData || len(rep.authority) != 2 || rep.neg != nil {
+		t.Errorf("NODATA without SOA: %s, authority %v, negative entry %v", rep.kind, rep.authority, rep.neg)
+	}
+	www := &pending{zone: "example.lab.", qname: "a.wild.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	rep = r.classify(www, msg(www, true, 0, []string{
+		"a.wild.example.lab. 3600 IN A 192.0.2.9", sig("a.wild.example.lab.", "A", 3),
+	}, []string{
+		"example.lab. 3600 IN NS ns.example.lab.", sig("example.lab.", "NS", 2),
+		"w.example.lab. 3600 IN NSEC z.example.lab. A RRSIG NSEC", sig("w.example.lab.", "NSEC", 3),
+	}, nil))
+	got := rrStrings(rep.authority)
+	if rep.kind != replyAnswer || len(got) != 2 || !strings.Contains(got[0], "NSEC z.example.lab.") || !strings.Contains(got[1], "RRSIG NSEC") {
+		t.Errorf("wildcard answer: %s, authority %q", rep.kind, got)
+	}
+	// A plain answer carries no authority.
+	rep = r.classify(www, msg(www, true, 0, []string{
+		"a.wild.example.lab. 3600 IN A 192.0.2.9", sig("a.wild.example.lab.", "A", 4),
+	}, []string{"w.example.lab. 3600 IN NSEC z.example.lab. A RRSIG NSEC", sig("w.example.lab.", "NSEC", 3)}, nil))
+	if len(rep.authority) != 0 {
+		t.Errorf("plain answer: authority %v", rep.authority)
 	}
 }

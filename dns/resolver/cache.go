@@ -19,6 +19,11 @@ type Rank uint8
 const (
 	// RankNone is the zero Rank; nothing is stored with it.
 	RankNone Rank = iota
+	// RankBogus is data a validator found bogus (Cache.MarkBogus): kept a
+	// short while so that the same forgery is recognised, below every
+	// other rank so that any data replaces it, and never used, neither to
+	// answer nor to reach servers.
+	RankBogus
 	// RankAdditional is data from the additional section (glue, addresses of
 	// name servers). It is used to reach servers, never to answer clients.
 	RankAdditional
@@ -38,6 +43,8 @@ func (r Rank) String() string {
 	switch r {
 	case RankNone:
 		return "none"
+	case RankBogus:
+		return "bogus"
 	case RankAdditional:
 		return "additional"
 	case RankAuthority:
@@ -91,6 +98,9 @@ type Negative struct {
 	// Authority is what a response carries in its authority section: the
 	// SOA first, then any NSEC, NSEC3 and RRSIG records of the denial.
 	Authority []dns.RR
+	// Bogus is set by LookupNegative on an entry Cache.MarkBogus marked:
+	// its proof failed validation, and it answers nothing.
+	Bogus bool
 }
 
 // Cache is what the resolver needs from an RRset cache. Names are passed
@@ -112,6 +122,13 @@ type Cache interface {
 	LookupNegative(name string, qtype, qclass uint16, now time.Time) (Negative, bool)
 	// StoreNegative stores neg for neg.TTL seconds.
 	StoreNegative(neg Negative, now time.Time)
+	// MarkBogus marks a cached entry as data that failed validation: the
+	// RRset of name, type and class, or with negative the negative entry
+	// of name (NXDOMAIN, else NODATA for qtype). The entry then ranks
+	// below everything (RankBogus, Negative.Bogus), whatever it ranked
+	// before, so that any data replaces it, and lives ttl seconds more
+	// at most. It reports whether there was a live entry to mark.
+	MarkBogus(name string, qtype, qclass uint16, negative bool, ttl uint32, now time.Time) bool
 }
 
 // DefaultCacheEntries bounds the MemCache that New creates when Config.Cache
@@ -216,6 +233,34 @@ func (c *MemCache) StoreRRset(set RRset, now time.Time) bool {
 	e.expires = now.Add(time.Duration(ttl) * time.Second)
 	e.set = set
 	e.neg = Negative{}
+	return true
+}
+
+// MarkBogus implements Cache.
+func (c *MemCache) MarkBogus(name string, qtype, qclass uint16, negative bool, ttl uint32, now time.Time) bool {
+	name = lowerASCII(name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var e *memEntry
+	if negative {
+		e = c.live(cacheKey{name: name, qtype: dns.TypeNone, qclass: qclass, negative: true}, now)
+		if e == nil {
+			e = c.live(cacheKey{name: name, qtype: qtype, qclass: qclass, negative: true}, now)
+		}
+	} else {
+		e = c.live(cacheKey{name: name, qtype: qtype, qclass: qclass}, now)
+	}
+	if e == nil {
+		return false
+	}
+	if end := now.Add(time.Duration(ttl) * time.Second); end.Before(e.expires) {
+		e.expires = end
+	}
+	if negative {
+		e.neg.Bogus = true
+	} else {
+		e.set.Rank = RankBogus
+	}
 	return true
 }
 

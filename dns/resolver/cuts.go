@@ -13,14 +13,24 @@ import (
 // below a known cut, only the child zone's own servers are believed. It is
 // kept apart from the Cache because the Cache may be another package's, whose
 // lookups copy records, while this check runs for every answer.
+//
+// With each cut it keeps the last referral to it (see parentSide.go): the
+// parent's NS records and glue, the last resort when the child's own
+// servers fail.
 type zoneCuts struct {
 	mu      sync.Mutex
-	cuts    *lru[string, time.Time] // guarded by mu: name -> expiry
-	evicted atomic.Uint64           // no lock
+	cuts    *lru[string, cut] // guarded by mu
+	evicted atomic.Uint64     // no lock
+}
+
+// cut is what zoneCuts knows of one zone cut.
+type cut struct {
+	expires  time.Time
+	referral referral
 }
 
 func newZoneCuts(max int) *zoneCuts {
-	return &zoneCuts{cuts: newLRU[string, time.Time](max)}
+	return &zoneCuts{cuts: newLRU[string, cut](max)}
 }
 
 func (z *zoneCuts) add(name string, ttl uint32, now time.Time) {
@@ -28,8 +38,8 @@ func (z *zoneCuts) add(name string, ttl uint32, now time.Time) {
 		return
 	}
 	z.mu.Lock()
-	exp, _, evicted := z.cuts.put(name)
-	*exp = now.Add(time.Duration(ttl) * time.Second)
+	c, _, evicted := z.cuts.put(name)
+	c.expires = now.Add(time.Duration(ttl) * time.Second)
 	z.mu.Unlock()
 	if evicted {
 		z.evicted.Add(1)
@@ -39,15 +49,35 @@ func (z *zoneCuts) add(name string, ttl uint32, now time.Time) {
 func (z *zoneCuts) has(name string, now time.Time) bool {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	exp := z.cuts.peek(name)
-	if exp == nil {
+	c := z.cuts.peek(name)
+	if c == nil {
 		return false
 	}
-	if !now.Before(*exp) {
+	if !now.Before(c.expires) {
 		z.cuts.remove(name)
 		return false
 	}
 	return true
+}
+
+// setReferral keeps ref with the cut at name, which add has recorded.
+func (z *zoneCuts) setReferral(name string, ref referral) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if c := z.cuts.peek(name); c != nil {
+		c.referral = ref
+	}
+}
+
+// referralTo returns the referral kept with the cut at name, if it lives.
+func (z *zoneCuts) referralTo(name string, now time.Time) (referral, bool) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	c := z.cuts.peek(name)
+	if c == nil || !now.Before(c.referral.expires) {
+		return referral{}, false
+	}
+	return c.referral, true
 }
 
 func (z *zoneCuts) len() int {

@@ -25,9 +25,19 @@ type result struct {
 // name-server address lookups it starts. It is used by one goroutine.
 type state struct {
 	r       *Resolver
-	queries int      // upstream queries sent, against MaxUpstreamQueries
-	depth   int      // nesting of name-server address lookups
-	active  []string // name servers whose addresses are being looked up
+	queries int // upstream queries sent, against MaxUpstreamQueries
+	// budget, when the caller shares one between its resolutions, is
+	// charged every upstream query too (see WithBudget).
+	budget *budget
+	depth  int      // nesting of name-server address lookups
+	active []string // name servers whose addresses are being looked up
+	// avoid, in a resolution that retries after a validator found its
+	// answer bogus (Retry, Distrust), holds that data, one group of
+	// records per failure: cached entries that hold a group again are
+	// marked bogus for keep seconds and not used, and a server that sends
+	// one again is passed over for this question.
+	avoid [][]dns.RR
+	keep  uint32
 	// checked says the cache was just searched for the query name and
 	// type and held nothing for them, so that resolve starts with the
 	// network rather than asking the cache the same three questions again
@@ -71,24 +81,46 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			st.checked = false
 		} else if qtype != dns.TypeANY {
 			now := r.clock.Now()
-			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && answers(&set) {
-				res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
-				return res, nil
+			if set, ok := r.cache.LookupRRset(name, qtype, dns.ClassINET, now); ok && answers(&set) && !st.distrusted(name, qtype, false, set.RRs, set.Sigs) {
+				answer, ok := res.answer, true
+				if cn, isCNAME := set.RRs[0].(*dns.CNAME); isCNAME && len(set.Sigs) == 0 && set.Rank == RankAnswerNonAuth {
+					// A CNAME query answered by a CNAME a DNAME made.
+					answer, ok = st.appendDNAME(answer, name, cn.Target, now)
+				}
+				if ok {
+					res.answer = append(append(answer, set.RRs...), set.Sigs...)
+					return res, nil
+				}
 			}
-			if neg, ok := r.cache.LookupNegative(name, qtype, dns.ClassINET, now); ok {
+			if neg, ok := r.cache.LookupNegative(name, qtype, dns.ClassINET, now); ok && !neg.Bogus && !st.distrusted(name, qtype, true, neg.Authority) {
 				res.rcode, res.authority = neg.Rcode, neg.Authority
 				return res, nil
 			}
 			if qtype != dns.TypeCNAME {
 				set, ok := r.cache.LookupRRset(name, dns.TypeCNAME, dns.ClassINET, now)
-				if ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) > 0 {
+				if ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) > 0 && !st.distrusted(name, dns.TypeCNAME, false, set.RRs, set.Sigs) {
 					if cn, isCNAME := set.RRs[0].(*dns.CNAME); isCNAME {
-						res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
-						links++
-						name = lowerASCII(cn.Target)
-						continue
+						ok := true
+						if len(set.Sigs) == 0 && set.Rank == RankAnswerNonAuth {
+							res.answer, ok = st.appendDNAME(res.answer, name, cn.Target, now)
+						}
+						if ok {
+							res.answer = append(append(res.answer, set.RRs...), set.Sigs...)
+							links++
+							name = lowerASCII(cn.Target)
+							continue
+						}
 					}
 				}
+			}
+			if answer, target, ok := st.dnameFromCache(res.answer, name, now); ok {
+				res.answer = answer
+				if qtype == dns.TypeCNAME {
+					return res, nil // the CNAME the DNAME makes is the answer
+				}
+				links++
+				name = target
+				continue
 			}
 		}
 		if cacheOnly {
@@ -102,19 +134,29 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			return nil, err
 		}
 		res.answer = append(res.answer, rep.chain...)
+		if rep.kind == replyCNAME {
+			res.authority = append(res.authority, rep.authority...)
+		}
 		links += rep.links
 		if links > r.cfg.MaxCNAMEChain {
 			return nil, fmt.Errorf("%w (more than %d links)", ErrChainTooLong, r.cfg.MaxCNAMEChain)
 		}
 		switch rep.kind {
 		case replyAnswer:
+			res.authority = append(res.authority, rep.authority...)
 			return res, nil
 		case replyNXDomain, replyNoData:
 			res.rcode = dns.RcodeSuccess
 			if rep.kind == replyNXDomain {
 				res.rcode = dns.RcodeNameError
 			}
-			res.authority = rep.authority
+			// The denial first, then the proofs of wildcard
+			// expansions on the way, if any.
+			if len(res.authority) == 0 {
+				res.authority = rep.authority
+			} else {
+				res.authority = append(append([]dns.RR(nil), rep.authority...), res.authority...)
+			}
 			return res, nil
 		case replyCNAME:
 			// The names the response's chain passed through count for loop
@@ -133,6 +175,122 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 			name = rep.next
 		default:
 			return nil, fmt.Errorf("resolver: internal error: iterate returned %s", rep.kind)
+		}
+	}
+}
+
+// appendOnce appends a DNAME set and its RRSIGs to answer, unless the
+// chain passed that DNAME already (a name redirected below its owner
+// again), which then appears once.
+func appendOnce(answer []dns.RR, set RRset) []dns.RR {
+	for _, rr := range answer {
+		if dns.IsDuplicate(rr, set.RRs[0]) {
+			return answer
+		}
+	}
+	return append(append(answer, set.RRs...), set.Sigs...)
+}
+
+// ownsDNAME reports whether an NSEC record at name in rrs lists a DNAME.
+func ownsDNAME(rrs []dns.RR, name string) bool {
+	for _, rr := range rrs {
+		if n, ok := rr.(*dns.NSEC); ok && equalName(n.Hdr.Name, name) && hasType(n.TypeBitMap, dns.TypeDNAME) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendDNAME appends to answer the cached DNAME (and its RRSIGs) that
+// made the unsigned CNAME from name to target, if there is one. The CNAME
+// a DNAME synthesises is cached on its own (at RankAnswerNonAuth, without
+// RRSIGs: servers make it unsigned, RFC 6672 section 5.3.1), and an answer
+// through it must carry the DNAME as the first answer did: a validator
+// judges the CNAME by the DNAME's signature, and a client learns the
+// redirection. Only unsigned CNAMEs of that rank pay for the lookups, one
+// per label above name. ok is false when the DNAME is one a validator
+// found bogus (see Retry): the CNAME made from it is not to be used.
+func (st *state) appendDNAME(answer []dns.RR, name, target string, now time.Time) (_ []dns.RR, ok bool) {
+	for owner := parentName(name); ; owner = parentName(owner) {
+		if set, ok := st.r.cache.LookupRRset(owner, dns.TypeDNAME, dns.ClassINET, now); ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) == 1 {
+			if d, ok := set.RRs[0].(*dns.DNAME); ok {
+				if t, ok := substituteDNAME(name, d); ok && equalName(t, target) {
+					if st.distrusted(owner, dns.TypeDNAME, false, set.RRs, set.Sigs) {
+						return answer, false
+					}
+					return appendOnce(answer, set), true
+				}
+			}
+		}
+		if owner == "." {
+			return answer, true
+		}
+	}
+}
+
+// ReferralDenial returns the signed NSEC record at name, and its RRSIGs,
+// that a referral to name carried (referralNSEC) and the cache still
+// holds, when it shows a delegation without DS: the parent's proof that
+// the child is unsigned (RFC 4035 section 3.1.4.1). A validator walking
+// the chain of trust takes it instead of asking the parent for the DS
+// again, as Unbound's validator takes it from the referral; clients asking
+// for the DS are answered by the parent, with its SOA. The records are
+// copies the caller may keep.
+func (r *Resolver) ReferralDenial(name string) ([]dns.RR, bool) {
+	name = lowerASCII(dns.Fqdn(name))
+	set, ok := r.cache.LookupRRset(name, dns.TypeNSEC, dns.ClassINET, r.clock.Now())
+	if !ok || set.Rank < RankAuthority || len(set.Sigs) == 0 || len(set.RRs) != 1 {
+		return nil, false
+	}
+	n, ok := set.RRs[0].(*dns.NSEC)
+	if !ok || !hasType(n.TypeBitMap, dns.TypeNS) || hasType(n.TypeBitMap, dns.TypeDS) || hasType(n.TypeBitMap, dns.TypeSOA) {
+		return nil, false
+	}
+	return append(set.RRs, set.Sigs...), true
+}
+
+func hasType(bitmap []uint16, t uint16) bool {
+	for _, b := range bitmap {
+		if b == t {
+			return true
+		}
+	}
+	return false
+}
+
+// dnameFromCache redirects name through a DNAME cached at one of its
+// ancestors (RFC 6672 section 2.2), as a server would: it appends the
+// DNAME with its RRSIGs and the CNAME it makes for name (unsigned, with
+// the DNAME's TTL) to answer, and returns the CNAME's target, so that a
+// name below a DNAME that was learnt once costs no query to the DNAME's
+// zone, whose servers would only repeat it (Unbound synthesises the same
+// from its cache). Until the resolver has cached a DNAME at all, no
+// lookup is made.
+func (st *state) dnameFromCache(answer []dns.RR, name string, now time.Time) ([]dns.RR, string, bool) {
+	r := st.r
+	if !r.sawDNAME.Load() || name == "." {
+		return answer, "", false
+	}
+	for owner := parentName(name); ; owner = parentName(owner) {
+		set, ok := r.cache.LookupRRset(owner, dns.TypeDNAME, dns.ClassINET, now)
+		if ok && set.Rank >= RankAnswerNonAuth && len(set.RRs) == 1 && !st.distrusted(owner, dns.TypeDNAME, false, set.RRs, set.Sigs) {
+			d, isDNAME := set.RRs[0].(*dns.DNAME)
+			target, substituted := "", false
+			if isDNAME {
+				target, substituted = substituteDNAME(name, d)
+			}
+			if !substituted {
+				return answer, "", false
+			}
+			answer = appendOnce(answer, set)
+			answer = append(answer, &dns.CNAME{
+				Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl},
+				Target: target,
+			})
+			return answer, lowerASCII(target), true
+		}
+		if owner == "." {
+			return answer, "", false
 		}
 	}
 }
@@ -194,7 +352,18 @@ func (st *state) iterate(ctx context.Context, qname string, qtype uint16) (*repl
 		}
 		rep, err := st.queryZone(ctx, zs, sendName, sendType)
 		if err != nil {
-			return nil, err
+			if sendName == qname || fatal(ctx, err) {
+				return nil, err
+			}
+			// Relaxed mode (RFC 9156 section 2.3, as Unbound without
+			// qname-minimisation-strict): a minimised query no server
+			// answered is asked with the full name, which some servers
+			// answer when they drop or garble others.
+			r.stats.minFallbacks.Add(1)
+			r.log.LogAttrs(ctx, slog.LevelDebug, "qname minimisation fallback after failure",
+				slog.String("zone", zs.zone), slog.String("name", sendName), slog.String("qname", qname), slog.String("err", err.Error()))
+			minimise = false
+			continue
 		}
 		if rep.kind == replyReferral {
 			r.stats.referrals.Add(1)
@@ -225,6 +394,12 @@ func (st *state) iterate(ctx context.Context, qname string, qtype uint16) (*repl
 		// cut here: its answer is genuine and cached; go deeper.
 		st.store(rep)
 		have = labelCount(sendName)
+		if rep.kind == replyNoData && ownsDNAME(rep.authority, sendName) {
+			// The name owns a DNAME (its NSEC says so): every name
+			// below it is redirected (RFC 6672 section 2.4), and only
+			// the full name shows where to.
+			minimise = false
+		}
 	}
 }
 
@@ -238,6 +413,9 @@ type zoneServers struct {
 	// ttl is the least remaining TTL of the cached address sets
 	// serversFor took addresses from (math.MaxUint32 without any).
 	ttl uint32
+	// parentTried: the parent's servers for the zone (parentSide) were
+	// added, once the child's had all failed.
+	parentTried bool
 }
 
 // maxZoneAddrs bounds the addresses tried for one zone.
@@ -289,7 +467,7 @@ func (st *state) serversFor(zone string, ns []*dns.NS, glue []dns.RR) *zoneServe
 			if t == dns.TypeAAAA && r.cfg.DisableIPv6 {
 				continue
 			}
-			if set, ok := r.cache.LookupRRset(name, t, dns.ClassINET, now); ok {
+			if set, ok := r.cache.LookupRRset(name, t, dns.ClassINET, now); ok && set.Rank != RankBogus {
 				zs.ttl = min(zs.ttl, set.ttl())
 				for _, rr := range set.RRs {
 					if a, ok := addrOf(rr); ok {
@@ -354,7 +532,7 @@ func (st *state) findServers(ctx context.Context, qname string, qtype uint16) (*
 			if st.usable(zs) {
 				return zs, nil
 			}
-		} else if set, ok := r.cache.LookupRRset(n, dns.TypeNS, dns.ClassINET, now); ok {
+		} else if set, ok := r.cache.LookupRRset(n, dns.TypeNS, dns.ClassINET, now); ok && set.Rank != RankBogus {
 			zs := st.serversFor(n, nsRecords(set.RRs), nil)
 			if ttl := min(set.ttl(), zs.ttl); ttl > 0 {
 				r.delegs.put(zs, nsNames(set.RRs), rememberUntil(now, ttl))
@@ -371,7 +549,7 @@ func (st *state) findServers(ctx context.Context, qname string, qtype uint16) (*
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
-	} else if set, ok := r.cache.LookupRRset(".", dns.TypeNS, dns.ClassINET, r.clock.Now()); ok {
+	} else if set, ok := r.cache.LookupRRset(".", dns.TypeNS, dns.ClassINET, r.clock.Now()); ok && set.Rank != RankBogus {
 		if zs := st.serversFor(".", nsRecords(set.RRs), nil); len(zs.cands) > 0 {
 			return zs, nil
 		}
@@ -436,7 +614,7 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 			if err != nil {
 				return nil, err
 			}
-			if more {
+			if more || st.addParentSide(zs) {
 				continue
 			}
 			if lastResort != nil {
@@ -460,6 +638,20 @@ func (st *state) queryZone(ctx context.Context, zs *zoneServers, name string, qt
 		rep, err := st.ask(ctx, zs.zone, cd.addr, name, qtype)
 		if err != nil {
 			return nil, err
+		}
+		if st.repeatsBogus(rep) {
+			// The data a validator found bogus, again: another server
+			// of the zone may have the genuine data. Should none, the
+			// reply goes back as it is, for the validator to judge,
+			// but is not cached again.
+			r.stats.bogusRepeats.Add(1)
+			rep.repeat = true
+			cd.bad = true
+			last = cd.addr.String() + ": sent data that failed validation again"
+			if lastResort == nil {
+				lastResort = rep
+			}
+			continue
 		}
 		switch rep.kind {
 		case replyTimeout:
@@ -581,7 +773,7 @@ func (st *state) ask(ctx context.Context, zone string, addr netip.Addr, name str
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
-		if st.queries >= r.cfg.MaxUpstreamQueries {
+		if st.queries >= r.cfg.MaxUpstreamQueries || st.budget != nil && !st.budget.take() {
 			r.stats.budget.Add(1)
 			return nil, fmt.Errorf("%w (%d queries)", ErrBudgetExhausted, r.cfg.MaxUpstreamQueries)
 		}
@@ -836,6 +1028,9 @@ func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, name str
 
 // store caches what a reply allows, and remembers the zone cuts it shows.
 func (st *state) store(rep *reply) {
+	if rep.repeat {
+		return
+	}
 	r := st.r
 	now := r.clock.Now()
 	nsRefused := false
@@ -850,8 +1045,15 @@ func (st *state) store(rep *reply) {
 			nsRefused = nsRefused || s.Type == dns.TypeNS
 			continue
 		}
-		if r.cache.StoreRRset(s, now) && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank >= RankAnswerNonAuth) {
+		stored := r.cache.StoreRRset(s, now)
+		if stored && s.Type == dns.TypeNS && (rep.kind == replyReferral || s.Rank == RankAuthority || s.Rank >= RankAnswerNonAuth) {
 			r.cuts.add(s.Name, s.ttl(), now)
+			if rep.kind == replyReferral && s.Name == rep.zone {
+				r.cuts.setReferral(s.Name, referral{ns: rep.ns, glue: rep.glue, sibling: rep.siblingGlue, expires: now.Add(time.Duration(s.ttl()) * time.Second)})
+			}
+		}
+		if stored && s.Type == dns.TypeDNAME && !r.sawDNAME.Load() {
+			r.sawDNAME.Store(true)
 		}
 		// After the store, so that servers remembered from the old sets
 		// while it ran are forgotten too.
@@ -882,7 +1084,9 @@ func (r *Resolver) admit(s *RRset, now time.Time) bool {
 		return true // nothing ranks higher, and no delegation data
 	}
 	old, ok := r.cache.LookupRRset(s.Name, s.Type, s.Class, now)
-	if !ok || len(old.RRs) == 0 {
+	// Data found bogus counts as none: it neither outranks the new set
+	// nor shortens its life.
+	if !ok || len(old.RRs) == 0 || old.Rank == RankBogus {
 		// The child's own NS set is believed only while the parent's
 		// delegation lives; once that expired, only the parent can say
 		// the zone still exists. The root has no parent.

@@ -67,10 +67,13 @@ func TestPoisonRejected(t *testing.T) {
 		{"cross-zone: parent server answers for a known child", xLab, []string{"example.lab."}, msg(xLab, true, 0,
 			[]string{"x.lab. 60 IN CNAME www.example.lab.", "www.example.lab. 60 IN A 6.6.6.6"}, nil, nil),
 			replyCNAME, []string{"www.example.lab. A"}},
+		// The delegation beside the chain is the parent's own data, taken
+		// as a referral's would be (RankAuthority, see leftAt); the
+		// child's A record is not.
 		{"cross-zone: child shown by the response's own referral", xLab, nil, msg(xLab, true, 0,
 			[]string{"x.lab. 60 IN CNAME www.example.lab.", "www.example.lab. 60 IN A 6.6.6.6"},
 			[]string{"example.lab. 86400 IN NS ns1.example.lab."}, nil),
-			replyCNAME, []string{"www.example.lab. A", "example.lab. NS"}},
+			replyCNAME, []string{"www.example.lab. A"}},
 		{"cross-zone: query name below a known cut", fromLab, []string{"example.lab."}, msg(fromLab, true, 0,
 			[]string{"www.example.lab. 60 IN A 6.6.6.6"}, nil, nil),
 			replyBad, []string{"www.example.lab. A"}},
@@ -176,6 +179,17 @@ func (c *plainCache) LookupNegative(string, uint16, uint16, time.Time) (Negative
 	return Negative{}, false
 }
 func (c *plainCache) StoreNegative(Negative, time.Time) {}
+func (c *plainCache) MarkBogus(name string, qtype, _ uint16, negative bool, _ uint32, _ time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.sets[c.key(name, qtype)]
+	if !ok || negative {
+		return false
+	}
+	s.Rank = RankBogus
+	c.sets[c.key(name, qtype)] = s
+	return true
+}
 
 // TestGhostDomain: a delegation revoked at the parent must expire even when
 // its child servers keep answering with fresh NS sets and addresses (ghost
@@ -291,5 +305,105 @@ func TestCrossZoneEndToEnd(t *testing.T) {
 	}
 	if set, _ := cache.LookupRRset("mx.example.lab.", dns.TypeA, dns.ClassINET, w.clock.Now()); len(set.RRs) != 1 || set.RRs[0].(*dns.A).A.String() != "198.51.100.2" {
 		t.Errorf("cached %v", set.RRs)
+	}
+}
+
+// TestBogusDataCountsAsNone: data a validator found bogus (MarkBogus)
+// never reaches a server or answers, and neither outranks nor shortens
+// the next data: glue that follows it is stored with its own TTL.
+func TestBogusDataCountsAsNone(t *testing.T) {
+	r, cache := testResolver(t)
+	now := r.clock.Now()
+	st := &state{r: r}
+	fromLab := &pending{zone: "lab.", qname: "www.bogus.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	ref := r.classify(fromLab, msg(fromLab, false, 0, nil, []string{"bogus.lab. 3600 IN NS ns1.bogus.lab."},
+		[]string{"ns1.bogus.lab. 3600 IN A 192.0.2.99"}))
+	if ref.kind != replyReferral {
+		t.Fatal(ref.kind, ref.why)
+	}
+	st.store(ref)
+	if !cache.MarkBogus("ns1.bogus.lab.", dns.TypeA, dns.ClassINET, false, 60, now) {
+		t.Fatal("glue not marked")
+	}
+	zs := st.serversFor("bogus.lab.", ref.ns, nil)
+	if len(zs.cands) != 0 {
+		t.Errorf("a bogus address reaches servers: %v", zs.cands)
+	}
+	st.store(ref)
+	set, ok := cache.LookupRRset("ns1.bogus.lab.", dns.TypeA, dns.ClassINET, now)
+	if !ok || set.Rank != RankAdditional || set.RRs[0].Header().Ttl != 3600 {
+		t.Errorf("glue after bogus data: %v rank %v, want TTL 3600 at %v", set.RRs, set.Rank, RankAdditional)
+	}
+}
+
+// TestParentSideLastResort: when the child's own data on its servers
+// (an address that differs from the parent's glue, an NS set naming
+// another server) fails, the parent's referral is the last resort; and
+// the child's NS set from an answer's authority section is taken only
+// while the parent's delegation lives, never longer (ghost domains).
+func TestParentSideLastResort(t *testing.T) {
+	r, cache := testResolver(t)
+	clk := r.clock.(*clock.Fake)
+	st := &state{r: r}
+	ref := &pending{zone: "lab.", qname: "www.x.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	rep := r.classify(ref, msg(ref, false, 0, nil, []string{"x.lab. 3600 IN NS ns.x.lab."}, []string{"ns.x.lab. 3600 IN A 192.0.2.44"}))
+	st.store(rep)
+	// The child moves its server's address; it ranks above the glue.
+	child := &pending{zone: "x.lab.", qname: "ns.x.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	st.store(r.classify(child, msg(child, true, 0, []string{"ns.x.lab. 3600 IN A 192.0.2.55"}, nil, nil)))
+	zs := st.serversFor("x.lab.", rep.ns, nil)
+	if len(zs.cands) != 1 || zs.cands[0].addr != addr("192.0.2.55") {
+		t.Fatalf("child's servers %v", zs.cands)
+	}
+	zs.cands[0].bad = true
+	if !st.addParentSide(zs) || len(zs.cands) != 2 || zs.cands[1].addr != addr("192.0.2.44") {
+		t.Errorf("after the child's server failed: %v", zs.cands)
+	}
+	if st.addParentSide(zs) {
+		t.Error("the parent's servers were added twice")
+	}
+
+	// The child's NS set beside an authoritative answer: taken, below an
+	// authoritative NS answer's rank, no longer than the delegation.
+	www := &pending{zone: "x.lab.", qname: "www.x.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	ans := msg(www, true, 0, []string{"www.x.lab. 3600 IN A 192.0.2.80"},
+		[]string{"x.lab. 86400 IN NS ns.x.lab.", "x.lab. 86400 IN NS ns.other.lab."}, nil)
+	clk.Advance(time.Hour - time.Minute)
+	st.store(r.classify(www, ans))
+	set, ok := cache.LookupRRset("x.lab.", dns.TypeNS, dns.ClassINET, clk.Now())
+	if !ok || len(set.RRs) != 2 || set.Rank != RankAnswerNonAuth || set.ttl() > 60 {
+		t.Fatalf("child's NS set: %v rank %v ttl %d", set.RRs, set.Rank, set.ttl())
+	}
+	clk.Advance(2 * time.Minute)
+	st.store(r.classify(www, ans))
+	if set, ok := cache.LookupRRset("x.lab.", dns.TypeNS, dns.ClassINET, clk.Now()); ok {
+		t.Errorf("the child's NS set outlives the delegation: %v", set.RRs)
+	}
+}
+
+// TestSiblingGlueLastResort: glue in a sibling zone known to be delegated
+// is not cached, nor used while the sibling's servers may tell the
+// address; only when the zone's servers are all out of reach is it tried.
+func TestSiblingGlueLastResort(t *testing.T) {
+	r, cache := testResolver(t)
+	now := r.clock.Now()
+	r.cuts.add("net.", 3600, now)
+	st := &state{r: r}
+	root := &pending{zone: ".", qname: "www.x.com.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	rep := r.classify(root, msg(root, false, 0, nil, []string{"com. 3600 IN NS a.gtld.net."}, []string{"a.gtld.net. 3600 IN A 192.0.2.30"}))
+	if rep.kind != replyReferral || len(rep.glue) != 0 || len(rep.siblingGlue) != 1 {
+		t.Fatalf("%s: glue %v sibling %v", rep.kind, rep.glue, rep.siblingGlue)
+	}
+	st.store(rep)
+	if set, ok := cache.LookupRRset("a.gtld.net.", dns.TypeA, dns.ClassINET, now); ok {
+		t.Fatalf("sibling glue cached: %v", set.RRs)
+	}
+	zs := st.serversFor("com.", rep.ns, nil)
+	if len(zs.cands) != 0 {
+		t.Fatalf("sibling glue used at once: %v", zs.cands)
+	}
+	zs.pending = nil // the lookup through net.'s servers failed
+	if !st.addParentSide(zs) || len(zs.cands) != 1 || zs.cands[0].addr != addr("192.0.2.30") {
+		t.Errorf("last resort: %v", zs.cands)
 	}
 }

@@ -83,7 +83,11 @@ type Config struct {
 	// SERVFAIL at once. 0 means 4096.
 	MaxInFlight int
 	// MaxUpstreamQueries bounds the upstream queries of one client query,
-	// including those for name-server addresses; 0 means 64.
+	// including those for name-server addresses and, when the caller
+	// shares one budget between its Resolve calls (WithBudget, as
+	// dns/validate does for a query's DS and DNSKEY fetches), those of
+	// every resolution made for it; 0 means 64. Priming the root is the
+	// resolver's own work and charged to nobody.
 	MaxUpstreamQueries int
 	// MaxCNAMEChain bounds the CNAME and DNAME links of an answer; 0 means 12.
 	MaxCNAMEChain int
@@ -269,6 +273,10 @@ type Resolver struct {
 
 	cookieSecret [32]byte // immutable after New: for client cookies; never leaves the process
 
+	// sawDNAME is set once a DNAME has been cached: until then a cache
+	// miss looks for no DNAME above the name (dnameFromCache).
+	sawDNAME atomic.Bool
+
 	stats counters // atomics, read without a lock
 }
 
@@ -289,6 +297,7 @@ type counters struct {
 	oversized, crossZone, rankRejected, ttlCaps atomic.Uint64
 	labForeign                                  atomic.Uint64
 	gluelessLimited, zoneTriesLimited           atomic.Uint64
+	bogusRetries, bogusRepeats                  atomic.Uint64
 }
 
 // Stats are the resolver's counters since New.
@@ -346,6 +355,11 @@ type Stats struct {
 	// MaxZoneTries.
 	GluelessLimited  uint64
 	ZoneTriesLimited uint64
+	// BogusRetries counts resolutions asked again because a validator
+	// found their answer bogus (Retry); BogusRepeats, the upstream replies
+	// passed over during them for sending the bogus data again.
+	BogusRetries     uint64
+	BogusRepeats     uint64
 	ZoneCuts         int    // zone cuts remembered
 	ZoneCutEvictions uint64 // cuts dropped to stay within InfraMaxHosts
 	// Delegations counts the zones whose servers are remembered (see
@@ -480,6 +494,8 @@ func (r *Resolver) Stats() Stats {
 		TTLCapped:          s.ttlCaps.Load(),
 		GluelessLimited:    s.gluelessLimited.Load(),
 		ZoneTriesLimited:   s.zoneTriesLimited.Load(),
+		BogusRetries:       s.bogusRetries.Load(),
+		BogusRepeats:       s.bogusRepeats.Load(),
 		ZoneCuts:           r.cuts.len(),
 		ZoneCutEvictions:   r.cuts.evicted.Load(),
 
@@ -565,7 +581,7 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 		defer cancel()
-		st := &state{r: r, checked: missedAtStart}
+		st := &state{r: r, checked: missedAtStart, budget: budgetOf(ctx)}
 		res, err := st.resolve(wctx, name, qtype, false)
 		if err != nil && wctx.Err() != nil && !errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w (%v): %w", ErrTimeout, r.cfg.Timeout, err)

@@ -227,6 +227,23 @@ func TestQNAMEMinimisationFallback(t *testing.T) {
 	}
 }
 
+// TestQNAMEMinimisationFallbackAfterFailure: a server that never answers
+// the minimised query for an empty non-terminal (some load balancers drop
+// what they do not know) is asked for the full name instead (RFC 9156
+// section 2.3, relaxed), rather than the resolution failing.
+func TestQNAMEMinimisationFallbackAfterFailure(t *testing.T) {
+	r, w, _ := newTestResolver(t, func(c *Config) { c.QNAMEMinimisation = true })
+	s := w.servers[addr("192.0.2.90")]
+	s.entNXDOMAIN, s.entDrop = false, true
+	m, err := r.Resolve(context.Background(), "a.b.ent.lab.", dns.TypeA, dns.ClassINET, false)
+	if err != nil || len(m.Answer) != 1 {
+		t.Fatalf("err %v\n%s", err, m)
+	}
+	if got := r.Stats().QNAMEMinFallbacks; got != 1 {
+		t.Errorf("QNAMEMinFallbacks = %d, want 1", got)
+	}
+}
+
 func TestNegativeCaching(t *testing.T) {
 	tests := []struct {
 		qname string

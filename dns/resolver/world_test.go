@@ -74,6 +74,7 @@ type behaviour struct {
 	truncateUDP bool          // TC over UDP
 	formerrEDNS bool          // FORMERR to queries with EDNS
 	entNXDOMAIN bool          // NXDOMAIN for empty non-terminals
+	entDrop     bool          // no answer for empty non-terminals
 	poison      bool          // adds out-of-bailiwick records
 	latency     time.Duration // advances the clock per answer
 }
@@ -221,7 +222,7 @@ func (w *world) Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg,
 			return nil, ctx.Err()
 		}
 	}
-	if s == nil || s.timeout {
+	if s == nil || s.timeout || s.entDrop && s.isENT(qq.Name) {
 		w.clock.Advance(400 * time.Millisecond)
 		return nil, fmt.Errorf("fake world: %s: %w", server, context.DeadlineExceeded)
 	}
@@ -360,6 +361,16 @@ func (s *fakeServer) resolveIn(z *zone, m *dns.Msg, qn string, qt uint16, depth 
 		return
 	}
 	m.Ns = append(m.Ns, z.get(z.origin, dns.TypeSOA)...)
+}
+
+// isENT reports whether name is an empty non-terminal of s's zones.
+func (s *fakeServer) isENT(name string) bool {
+	for _, z := range s.zones {
+		if z.names[name] && len(z.rrs[name]) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // newTestResolver returns a resolver over a fresh world.

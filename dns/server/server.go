@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rampart-fw/rampart/dns/validate"
 	"github.com/rampart-fw/rampart/dns/wire"
 	"golang.org/x/sys/unix"
 )
@@ -599,7 +600,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 			}
 		}
 	}
-	if s.cfg.Cache != nil && err != nil && r.Rcode == dns.RcodeServerFailure {
+	if s.cfg.Cache != nil && err != nil && r.Rcode == dns.RcodeServerFailure && !errors.Is(err, validate.ErrBogus) {
 		// RFC 8767: when resolution fails, an expired answer is better
 		// than none (the cache decides whether serve-stale is on). A
 		// validation failure is not a failure to resolve: bogus data gets
@@ -687,8 +688,10 @@ func Respond(m *dns.Msg, res *dns.Msg, err error, ednsSize uint16) *dns.Msg {
 		r.AuthenticatedData = res.AuthenticatedData && (do || m.AuthenticatedData)
 		r.Answer = res.Answer
 		// Minimal responses: the authority section only where it carries
-		// the proof of a negative answer.
-		if res.Rcode == dns.RcodeNameError || !answers(res.Answer, question.Qtype) {
+		// the proof of a negative answer, or of a wildcard expansion
+		// (NSEC/NSEC3 records beside a positive answer, for clients
+		// that validate).
+		if res.Rcode == dns.RcodeNameError || !answers(res.Answer, question.Qtype) || hasDenial(res.Ns) {
 			r.Ns = res.Ns
 		}
 	}
@@ -729,6 +732,16 @@ func (s *Server) prefetch(q []byte, src netip.Addr) {
 
 // answers reports whether the answer section holds an RRset of qtype (the
 // end of a CNAME chain) rather than only CNAMEs leading to no data.
+// hasDenial reports whether rrs holds an NSEC or NSEC3 record.
+func hasDenial(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if t := rr.Header().Rrtype; t == dns.TypeNSEC || t == dns.TypeNSEC3 {
+			return true
+		}
+	}
+	return false
+}
+
 func answers(rrs []dns.RR, qtype uint16) bool {
 	for _, rr := range rrs {
 		t := rr.Header().Rrtype

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/cache"
+	"github.com/rampart-fw/rampart/dns/validate"
 )
 
 // The server's tests use the cache as rampart does, through its view.
@@ -198,5 +200,76 @@ func TestSlowPathAnswerCarriesCookie(t *testing.T) {
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || len(c) < 16 || hex.EncodeToString(c[:8]) != "0102030405060708" {
 			t.Errorf("query %d (%s): cookie %x in %v", i, map[int]string{0: "miss", 1: "hit"}[i], c, r)
 		}
+	}
+}
+
+// bogusResolver answers A 192.0.2.7 with AD, as a validator says Secure,
+// until told the data no longer validates; then it answers as dns/validate
+// does for Bogus data: SERVFAIL with an EDE and an error wrapping
+// validate.ErrBogus.
+type bogusResolver struct{ bogus atomic.Bool }
+
+func (r *bogusResolver) Resolve(ctx context.Context, qname string, qtype, qclass uint16, do bool) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(qname, qtype)
+	m.Response = true
+	if r.bogus.Load() {
+		m.Rcode = dns.RcodeServerFailure
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: 6, ExtraText: "RRSIG does not verify"})
+		return m, fmt.Errorf("%w: %s: RRSIG does not verify", validate.ErrBogus, qname)
+	}
+	m.AuthenticatedData = true
+	rr, _ := dns.NewRR(qname + " 100 IN A 192.0.2.7")
+	m.Answer = []dns.RR{rr}
+	return m, nil
+}
+
+// TestBogusNeverServedStale: with serve-stale on, an answer that fails
+// validation is a SERVFAIL (with its EDE), never the stale answer with AD
+// set: the data is no longer vouched for, and the failure is not a failure
+// to reach the servers, which is what RFC 8767 serves stale data for.
+func TestBogusNeverServedStale(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	c, err := cache.New(cache.Config{ServeStale: true, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &bogusResolver{}
+	s := start(t, Config{Resolver: res, Cache: c.ServerView(), ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})})
+	q := new(dns.Msg)
+	q.SetQuestion("signed.example.", dns.TypeA)
+	q.SetEdns0(1232, true)
+	if r := exchange(t, s, "udp", q); r.Rcode != dns.RcodeSuccess || !r.AuthenticatedData {
+		t.Fatalf("first answer %v", r)
+	}
+	clk.Advance(150 * time.Second)
+	res.bogus.Store(true)
+	r := exchange(t, s, "udp", q)
+	if r.Rcode != dns.RcodeServerFailure || r.AuthenticatedData || len(r.Answer) != 0 {
+		t.Fatalf("bogus after expiry: got\n%v\nwant SERVFAIL without the stale answer", r)
+	}
+}
+
+// TestRespondKeepsWildcardProof: a positive answer's authority section is
+// dropped (minimal responses), unless it holds NSEC or NSEC3 records: the
+// proof of a wildcard expansion, which a client that validates needs.
+func TestRespondKeepsWildcardProof(t *testing.T) {
+	q := new(dns.Msg)
+	q.SetQuestion("a.wild.example.", dns.TypeA)
+	q.SetEdns0(1232, true)
+	res := new(dns.Msg)
+	res.SetQuestion("a.wild.example.", dns.TypeA)
+	a, _ := dns.NewRR("a.wild.example. 300 IN A 192.0.2.1")
+	ns, _ := dns.NewRR("example. 300 IN NS ns.example.")
+	nsec, _ := dns.NewRR("w.example. 300 IN NSEC z.example. A RRSIG NSEC")
+	res.Answer = []dns.RR{a}
+	res.Ns = []dns.RR{ns}
+	if r := Respond(q, res, nil, 1232); len(r.Ns) != 0 {
+		t.Errorf("an NS set beside a positive answer went out: %v", r.Ns)
+	}
+	res.Ns = []dns.RR{nsec}
+	if r := Respond(q, res, nil, 1232); len(r.Ns) != 1 {
+		t.Errorf("the wildcard proof was dropped: %v", r.Ns)
 	}
 }

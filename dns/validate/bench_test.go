@@ -14,7 +14,7 @@ import (
 // allocate.
 func BenchmarkKeyCacheHit(b *testing.B) {
 	now := time.Now()
-	c := newKeyCache(10000)
+	c := newKeyCache[string](10000)
 	names := make([]string, 1000)
 	for i := range names {
 		names[i] = fmt.Sprintf("zone%d.lab.", i)
@@ -31,7 +31,7 @@ func BenchmarkKeyCacheHit(b *testing.B) {
 
 func TestKeyCacheHitAllocs(t *testing.T) {
 	now := time.Now()
-	c := newKeyCache(10)
+	c := newKeyCache[string](10)
 	c.put("example.lab.", link{kind: zoneSecure, expires: now.Add(time.Hour)}, now)
 	if n := testing.AllocsPerRun(100, func() { c.get("example.lab.", now) }); n != 0 {
 		t.Errorf("%v allocations per hit", n)

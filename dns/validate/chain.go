@@ -16,14 +16,22 @@ import (
 type query struct {
 	r       *Resolver
 	ctx     context.Context
-	budget  *dnssec.Budget
+	budget  *dnssec.Budget // &work
+	work    dnssec.Budget
 	now     time.Time
 	fetches int
 	limited bool
+	// blamed is the data the last validation found bogus (see blame);
+	// retries counts the tries again, against Config.MaxRetries.
+	blamed  []dns.RR
+	retries int
 }
 
 func (r *Resolver) newQuery(ctx context.Context) *query {
-	return &query{r: r, ctx: ctx, budget: r.v.NewBudget(), now: r.cfg.Clock.Now()}
+	q := &query{r: r, ctx: ctx, now: r.cfg.Clock.Now()}
+	r.v.InitBudget(&q.work)
+	q.budget = &q.work
+	return q
 }
 
 var errFetchLimit = errors.New("validate: fetch limit reached")
@@ -175,23 +183,114 @@ func (q *query) anchorKeys(zone string) link {
 	if err != nil {
 		return link{result: bogus(dnssec.EDEDNSKEYMissing, "DNSKEY of trust anchor %s: %v", zone, err)}
 	}
-	ks, r := q.r.v.VerifyDNSKEY(zone, rrsOf(m.Answer, zone, dns.TypeDNSKEY), m.Answer, nil, q.budget)
+	ks, r := q.zoneKeys(zone, m, nil)
 	if r.Status != dnssec.Secure {
 		return q.failed(r)
 	}
 	return link{kind: zoneSecure, keys: ks, expires: q.expiry(r.TTL)}
 }
 
+// zoneKeys validates zone's DNSKEY RRset in m against ds (the anchor when
+// empty), and asks for it again (see again) when it is Bogus.
+func (q *query) zoneKeys(zone string, m *dns.Msg, ds []dns.RR) (dnssec.KeySet, dnssec.Result) {
+	var ks dnssec.KeySet
+	judge := func(m *dns.Msg) dnssec.Result {
+		var r dnssec.Result
+		keys := rrsOf(m.Answer, zone, dns.TypeDNSKEY)
+		ks, r = q.r.v.VerifyDNSKEY(zone, keys, m.Answer, ds, q.budget)
+		if r.Status == dnssec.Bogus && len(keys) > 0 {
+			q.blame(append(keys, sigsOf(m.Answer, zone, dns.TypeDNSKEY)...))
+		}
+		return r
+	}
+	r := judge(m)
+	if r.Status == dnssec.Bogus {
+		_, r = q.again(zone, dns.TypeDNSKEY, m, r, judge)
+	}
+	return ks, r
+}
+
 // probe finds out what child is, from the DS query to its parent zone,
 // whose validated keys are keys: a secure zone cut (then its DNSKEY RRset
 // is fetched and validated), an insecure delegation, a name inside the
 // parent's zone, or no name at all. A link of kind 0 is a failure to
-// fetch, which is not cached.
+// fetch, which is not cached. Data that fails validation is asked for
+// again (see again) before the link is Bogus.
 func (q *query) probe(child string, keys dnssec.KeySet) link {
+	// The referral to child, or the parent's cached denials (RFC 8198),
+	// may show already that child has no DS: no query then. A referral's
+	// proof that does not hold is passed over for the parent's answer.
+	if m, ok := q.referralDenial(child); ok {
+		if l := q.judgeDS(child, keys, m); l.kind != 0 && l.kind != zoneBogus {
+			return l
+		}
+		q.blamed = nil
+	}
+	m, ok := q.synthesize(child, dns.TypeDS)
+	if !ok {
+		var err error
+		if m, err = q.fetch(child, dns.TypeDS); err != nil {
+			return link{result: bogus(dnssec.EDEBogus, "DS of %s: %v", child, err)}
+		}
+	}
+	var l link
+	judge := func(m *dns.Msg) dnssec.Result {
+		l = q.judgeDS(child, keys, m)
+		if l.kind == 0 || l.kind == zoneBogus {
+			return l.result
+		}
+		return dnssec.Result{Status: dnssec.Secure}
+	}
+	if r := judge(m); r.Status == dnssec.Bogus {
+		q.again(child, dns.TypeDS, m, r, judge)
+	}
+	return l
+}
+
+// ReferralDenials is an Inner that keeps the signed NSEC record a
+// referral to an unsigned delegation carried (the parent's proof that the
+// child has no DS, RFC 4035 section 3.1.4.1), so that the chain walk
+// needs no DS query for the child, as Unbound's validator takes the proof
+// from the referral. dns/resolver's Resolver is one.
+type ReferralDenials interface {
+	ReferralDenial(child string) ([]dns.RR, bool)
+}
+
+// referralDenial makes the NODATA response for child's DS out of the
+// referral's proof the inner resolver kept, if it did.
+func (q *query) referralDenial(child string) (*dns.Msg, bool) {
+	rd, ok := q.r.inner.(ReferralDenials)
+	if !ok {
+		return nil, false
+	}
+	auth, ok := rd.ReferralDenial(child)
+	if !ok {
+		return nil, false
+	}
+	m := failure(child, dns.TypeDS, dns.ClassINET, dns.RcodeSuccess)
+	m.Ns = auth
+	return m, true
+}
+
+// judgeDS is probe's judgement of one response to the DS query for child.
+func (q *query) judgeDS(child string, keys dnssec.KeySet, m *dns.Msg) link {
 	v, b := q.r.v, q.budget
-	m, err := q.fetch(child, dns.TypeDS)
-	if err != nil {
-		return link{result: bogus(dnssec.EDEBogus, "DS of %s: %v", child, err)}
+	// Below a DNAME no name of the zone exists (RFC 6672 section 2.4):
+	// the inner resolver redirected the query, and child is no cut.
+	for _, rr := range m.Answer {
+		d, ok := rr.(*dns.DNAME)
+		if !ok || !dns.IsSubDomain(d.Hdr.Name, child) || equalName(d.Hdr.Name, child) || !dns.IsSubDomain(keys.Zone(), d.Hdr.Name) {
+			continue
+		}
+		dn := rrsOf(m.Answer, d.Hdr.Name, dns.TypeDNAME)
+		r := v.VerifyRRset(dn, m.Answer, keys, b)
+		if r.Status != dnssec.Secure {
+			if r.Status == dnssec.Bogus {
+				q.blame(append(dn, sigsOf(m.Answer, d.Hdr.Name, dns.TypeDNAME)...))
+			}
+			return q.failed(r)
+		}
+		return link{kind: notACut, expires: q.expiry(r.TTL)}
 	}
 	// A CNAME owner cannot be a zone cut (RFC 2181 section 10.1); the
 	// inner resolver followed it, so the rest of the answer is about
@@ -199,20 +298,38 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 	if cn := rrsOf(m.Answer, child, dns.TypeCNAME); len(cn) > 0 {
 		r := v.VerifyRRset(cn, m.Answer, keys, b)
 		if r.Status != dnssec.Secure || r.Wildcard != "" {
+			if r.Status == dnssec.Bogus {
+				q.blame(append(cn, sigsOf(m.Answer, child, dns.TypeCNAME)...))
+			}
 			return q.failed(r)
 		}
 		return link{kind: notACut, expires: q.expiry(r.TTL)}
 	}
 	if m.Rcode == dns.RcodeNameError {
 		r := v.ProveNXDOMAIN(child, m.Ns, keys, b)
+		if r.Status == dnssec.Bogus {
+			// Some servers answer NXDOMAIN for an empty non-terminal;
+			// when the NSEC records show one (a name below child
+			// exists), child has no DS and is no cut all the same.
+			if nr := v.ProveNODATA(child, dns.TypeDS, m.Ns, keys, b); nr.Status == dnssec.Secure {
+				return link{kind: notACut, expires: q.expiry(nr.TTL)}
+			}
+		}
 		if r.Status != dnssec.Secure {
+			if r.Status == dnssec.Bogus {
+				q.blame(append([]dns.RR(nil), m.Ns...))
+			}
 			return q.failed(r)
 		}
+		q.learn(keys.Zone(), m.Ns, nil, r.TTL)
 		return link{kind: nonexistent, expires: q.expiry(r.TTL)}
 	}
 	if ds := rrsOf(m.Answer, child, dns.TypeDS); len(ds) > 0 {
 		r := v.VerifyRRset(ds, m.Answer, keys, b)
 		if r.Status != dnssec.Secure {
+			if r.Status == dnssec.Bogus {
+				q.blame(append(ds, sigsOf(m.Answer, child, dns.TypeDS)...))
+			}
 			return q.failed(r)
 		}
 		if r.Wildcard != "" {
@@ -222,7 +339,7 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 		if err != nil {
 			return link{result: bogus(dnssec.EDEDNSKEYMissing, "DNSKEY of %s: %v", child, err)}
 		}
-		ks, kr := v.VerifyDNSKEY(child, rrsOf(km.Answer, child, dns.TypeDNSKEY), km.Answer, ds, b)
+		ks, kr := q.zoneKeys(child, km, ds)
 		switch kr.Status {
 		case dnssec.Secure:
 			return link{kind: zoneSecure, keys: ks, expires: q.expiry(min(r.TTL, kr.TTL))}
@@ -242,19 +359,28 @@ func (q *query) probe(child string, keys dnssec.KeySet) link {
 	if !found || hasNS {
 		r := v.ProveInsecureDelegation(child, m.Ns, keys, b)
 		if r.Status == dnssec.Insecure {
+			if !r.OptOut && r.EDE == 0 {
+				q.learn(keys.Zone(), m.Ns, nil, r.TTL)
+			}
 			return link{kind: zoneInsecure, result: r, expires: q.expiry(r.TTL)}
 		}
 		if found {
+			if r.Status == dnssec.Bogus {
+				q.blame(append([]dns.RR(nil), m.Ns...))
+			}
 			return q.failed(r)
 		}
 	}
 	r := v.ProveNODATA(child, dns.TypeDS, m.Ns, keys, b)
 	switch r.Status {
 	case dnssec.Secure:
+		q.learn(keys.Zone(), m.Ns, nil, r.TTL)
 		return link{kind: notACut, expires: q.expiry(r.TTL)}
 	case dnssec.Insecure:
 		// An Opt-Out span: an unsigned delegation may sit there.
 		return link{kind: zoneInsecure, result: r, expires: q.expiry(r.TTL)}
+	case dnssec.Bogus:
+		q.blame(append([]dns.RR(nil), m.Ns...))
 	}
 	return q.failed(r)
 }

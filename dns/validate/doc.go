@@ -17,6 +17,17 @@
 // are no cut), the per-query work limits, the stripping of DNSSEC records
 // for clients without DO, and the validation counters.
 //
+// What it does with what it validated: validated TTLs leave capped by the
+// RRSIGs' Original TTL and expiry (RFC 4035 section 5.3.3); the NSEC and
+// NSEC3 records of validated denials are kept, bounded, to answer NXDOMAIN
+// and NODATA for other names in their spans without asking (RFC 8198,
+// aggressive.go); data that fails validation is asked for again through an
+// inner resolver that can (Retrier: the bogus records marked in its cache,
+// the servers that repeat them passed over), and an answer still bogus is
+// remembered for a minute (Unbound's val-bogus-ttl). The DS and DNSKEY
+// fetches of one client query share its budget of upstream queries with
+// the answer (Budgeter).
+//
 // It refuses to know about cryptography and proofs (dns/dnssec does them
 // without I/O), about how upstream servers are found and asked (the Inner
 // resolver, dns/resolver in production), about clients and listeners

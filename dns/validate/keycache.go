@@ -37,45 +37,53 @@ type link struct {
 	expires time.Time
 }
 
-type cacheEntry struct {
-	name       string
+type cacheEntry[K comparable] struct {
+	name       K
 	link       link
-	prev, next *cacheEntry
+	prev, next *cacheEntry[K]
 }
 
-// keyCache is a bounded LRU map from canonical name to link. Lookups of a
-// hit allocate nothing, which the benchmark checks.
-type keyCache struct {
+// keyCache is a bounded LRU map from a key to a link: from canonical name
+// for what the chain walk learnt, from name and type for the answers found
+// bogus (answerKey). Lookups of a hit allocate nothing, which the
+// benchmark checks.
+type keyCache[K comparable] struct {
 	mu        sync.Mutex
-	max       int
-	entries   map[string]*cacheEntry
-	head      cacheEntry // sentinel: head.next is the most recently used
-	hits      uint64
-	misses    uint64
-	evictions uint64
-	expired   uint64
+	max       int                  // immutable
+	entries   map[K]*cacheEntry[K] // guarded by mu, and so are the entries
+	head      cacheEntry[K]        // guarded by mu; sentinel: head.next is the most recently used
+	hits      uint64               // guarded by mu
+	misses    uint64               // guarded by mu
+	evictions uint64               // guarded by mu
+	expired   uint64               // guarded by mu
 }
 
-func newKeyCache(max int) *keyCache {
-	c := &keyCache{max: max, entries: make(map[string]*cacheEntry, min(max, 1024))}
+// answerKey is the key of an answer: canonical name and type.
+type answerKey struct {
+	name  string
+	qtype uint16
+}
+
+func newKeyCache[K comparable](max int) *keyCache[K] {
+	c := &keyCache[K]{max: max, entries: make(map[K]*cacheEntry[K], min(max, 1024))}
 	c.head.prev, c.head.next = &c.head, &c.head
 	return c
 }
 
-func (c *keyCache) unlink(e *cacheEntry) {
+func (c *keyCache[K]) unlink(e *cacheEntry[K]) {
 	e.prev.next, e.next.prev = e.next, e.prev
 	e.prev, e.next = nil, nil
 }
 
-func (c *keyCache) pushFront(e *cacheEntry) {
+func (c *keyCache[K]) pushFront(e *cacheEntry[K]) {
 	e.prev, e.next = &c.head, c.head.next
 	c.head.next.prev = e
 	c.head.next = e
 }
 
-// get returns the live link of name, which must be canonical (lower case,
-// fully qualified).
-func (c *keyCache) get(name string, now time.Time) (link, bool) {
+// get returns the live link of name, whose names must be canonical (lower
+// case, fully qualified).
+func (c *keyCache[K]) get(name K, now time.Time) (link, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[name]
@@ -98,7 +106,7 @@ func (c *keyCache) get(name string, now time.Time) (link, bool) {
 
 // put stores l for name, evicting the least recently used entry when the
 // cache is full. A link whose TTL is already over is not stored.
-func (c *keyCache) put(name string, l link, now time.Time) {
+func (c *keyCache[K]) put(name K, l link, now time.Time) {
 	if !now.Before(l.expires) {
 		return
 	}
@@ -116,13 +124,13 @@ func (c *keyCache) put(name string, l link, now time.Time) {
 		delete(c.entries, old.name)
 		c.evictions++
 	}
-	e := &cacheEntry{name: name, link: l}
+	e := &cacheEntry[K]{name: name, link: l}
 	c.entries[name] = e
 	c.pushFront(e)
 }
 
 // flush forgets everything, for an operator who replaced a zone's keys.
-func (c *keyCache) flush() {
+func (c *keyCache[K]) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.entries)
@@ -134,7 +142,7 @@ type keyCacheStats struct {
 	Hits, Misses, Evictions, Expired uint64
 }
 
-func (c *keyCache) stats() keyCacheStats {
+func (c *keyCache[K]) stats() keyCacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return keyCacheStats{Entries: len(c.entries), Hits: c.hits, Misses: c.misses, Evictions: c.evictions, Expired: c.expired}

@@ -8,7 +8,7 @@ import (
 
 func TestKeyCache(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	c := newKeyCache(3)
+	c := newKeyCache[string](3)
 	for i := range 5 {
 		c.put(fmt.Sprintf("z%d.", i), link{kind: notACut, expires: now.Add(time.Hour)}, now)
 	}

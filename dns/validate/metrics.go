@@ -19,6 +19,10 @@ var (
 		"DS, DNSKEY and wildcard-proof queries sent to the inner resolver.", nil, nil)
 	descLimited = prometheus.NewDesc("rampart_dns_validation_fetch_limited_total",
 		"Client queries stopped by the fetch or chain depth limit.", nil, nil)
+	descRetries = prometheus.NewDesc("rampart_dns_validation_retries_total",
+		"Answers and DS/DNSKEY RRsets asked for again after they failed validation.", nil, nil)
+	descRemembered = prometheus.NewDesc("rampart_dns_validation_bogus_remembered_total",
+		"Queries answered SERVFAIL from an answer found bogus moments before.", nil, nil)
 )
 
 // Collector returns a prometheus.Collector of the resolver's counters.
@@ -27,7 +31,7 @@ func (r *Resolver) Collector() prometheus.Collector { return collector{r} }
 type collector struct{ r *Resolver }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descResults, descEDE, descKeyEntries, descKeyEvictions, descFetches, descLimited} {
+	for _, d := range []*prometheus.Desc{descResults, descEDE, descKeyEntries, descKeyEvictions, descFetches, descLimited, descRetries, descRemembered} {
 		ch <- d
 	}
 }
@@ -47,4 +51,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descKeyEvictions, prometheus.CounterValue, float64(s.KeyCacheEvictions))
 	ch <- prometheus.MustNewConstMetric(descFetches, prometheus.CounterValue, float64(s.Fetches))
 	ch <- prometheus.MustNewConstMetric(descLimited, prometheus.CounterValue, float64(s.FetchLimited))
+	ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(s.Retries))
+	ch <- prometheus.MustNewConstMetric(descRemembered, prometheus.CounterValue, float64(s.BogusRemembered))
 }

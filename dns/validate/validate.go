@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +21,15 @@ import (
 // response whatever the error.
 type Inner interface {
 	Resolve(ctx context.Context, qname string, qtype, qclass uint16, do bool) (*dns.Msg, error)
+}
+
+// Budgeter is an Inner that bounds the upstream work of one client query
+// as a whole: every resolution asked with the context WithBudget returns
+// draws on one budget (dns/resolver's Config.MaxUpstreamQueries), so that
+// the DS and DNSKEY fetches of a validation do not each get a fresh one.
+// dns/resolver's Resolver is one.
+type Budgeter interface {
+	WithBudget(ctx context.Context) context.Context
 }
 
 // ErrBogus is wrapped by the error Resolve returns with a SERVFAIL for an
@@ -40,10 +51,28 @@ type Config struct {
 	// MaxKeyTTL caps how long a key cache entry lives, whatever the
 	// records' TTLs say. Default 24 hours.
 	MaxKeyTTL time.Duration
-	// BogusTTL is how long a DS or DNSKEY RRset that failed validation is
-	// remembered as bogus (Unbound's val-bogus-ttl). Default 60 s; a
-	// negative value means it is not remembered.
+	// BogusTTL is how long an answer, DS or DNSKEY RRset that failed
+	// validation is remembered as bogus (Unbound's val-bogus-ttl): the
+	// same question is answered SERVFAIL without upstream work, and the
+	// inner resolver keeps the bogus records no longer. Default 60 s; a
+	// negative value means it is not remembered (and the records are
+	// kept a second).
 	BogusTTL time.Duration
+	// DisableAggressiveNSEC turns off the aggressive use of validated
+	// NSEC and NSEC3 records (RFC 8198), which is on by default as in
+	// Unbound: NXDOMAIN and NODATA answers synthesised from the cached
+	// denials of secure zones without asking upstream.
+	DisableAggressiveNSEC bool
+	// MaxDenialRecords bounds the NSEC and NSEC3 records kept for
+	// aggressive use (a few hundred octets each with their RRSIGs); the
+	// least recently used zone's go first. Default 20000.
+	MaxDenialRecords int
+	// MaxRetries bounds how often one client query asks the inner
+	// resolver again for data that failed validation (see Retrier),
+	// answer and DS/DNSKEY fetches together. Default 5, Unbound's
+	// restarts of the iterator; each retry draws on the query's budget of
+	// upstream queries too.
+	MaxRetries int
 	// MaxChainDepth bounds the zone cuts one chain of trust may cross
 	// below its trust anchor. Default 16.
 	MaxChainDepth int
@@ -73,6 +102,12 @@ func (c *Config) setDefaults() {
 	if c.MaxFetches <= 0 {
 		c.MaxFetches = 32
 	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 5
+	}
+	if c.MaxDenialRecords <= 0 {
+		c.MaxDenialRecords = 20000
+	}
 }
 
 // Resolver validates the answers of an Inner resolver. It has the
@@ -82,15 +117,20 @@ type Resolver struct {
 	inner Inner
 	v     *dnssec.Validator
 	cfg   Config
-	keys  *keyCache
-	stats counters
+	keys  *keyCache[string]
+	// bogus remembers the answers found bogus, for Config.BogusTTL.
+	bogus *keyCache[answerKey]
+	// denials are the validated NSEC and NSEC3 records kept for RFC 8198.
+	denials *denialCache
+	stats   counters
 }
 
 // New makes a Resolver that validates inner's answers with v, whose trust
 // anchors start every chain of trust.
 func New(inner Inner, v *dnssec.Validator, cfg Config) *Resolver {
 	cfg.setDefaults()
-	return &Resolver{inner: inner, v: v, cfg: cfg, keys: newKeyCache(cfg.MaxZones)}
+	return &Resolver{inner: inner, v: v, cfg: cfg, keys: newKeyCache[string](cfg.MaxZones), bogus: newKeyCache[answerKey](cfg.MaxZones),
+		denials: newDenialCache(cfg.MaxDenialRecords)}
 }
 
 // Resolve answers the query for a client with the CD bit clear; see
@@ -115,6 +155,28 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 // they are the query type. Responses the inner resolver failed (err set,
 // or an RCODE other than NOERROR and NXDOMAIN) pass through unvalidated.
 func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass uint16, do, cd bool) (*dns.Msg, error) {
+	if !cd && qclass == dns.ClassINET && r.cfg.BogusTTL > 0 {
+		// An answer found bogus a moment ago is bogus still: asking
+		// again, and validating, would cost the same to fail the same.
+		if l, ok := r.bogus.get(answerKey{canonicalName(qname), qtype}, r.cfg.Clock.Now()); ok {
+			r.stats.count(l.result)
+			r.stats.bogusRemembered.Add(1)
+			return bogusResponse(qname, qtype, qclass, l.result), fmt.Errorf("%w: %s/%s: %s (remembered)", ErrBogus, qname, dns.Type(qtype), l.result.Reason)
+		}
+	}
+	if b, ok := r.inner.(Budgeter); ok {
+		ctx = b.WithBudget(ctx)
+	}
+	var q *query
+	if !cd && qclass == dns.ClassINET {
+		q = r.newQuery(ctx)
+		if m, ok := q.synthesize(qname, qtype); ok {
+			r.stats.count(dnssec.Result{Status: dnssec.Secure})
+			r.stats.synthesized.Add(1)
+			stripDNSSEC(m, qtype, do)
+			return m, nil
+		}
+	}
 	resp, err := r.inner.Resolve(ctx, qname, qtype, qclass, true)
 	if resp == nil {
 		resp = failure(qname, qtype, qclass, dns.RcodeServerFailure)
@@ -140,11 +202,23 @@ func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass ui
 		stripDNSSEC(resp, qtype, do)
 		return resp, nil
 	}
-	q := r.newQuery(ctx)
-	res := q.validateResponse(dns.Fqdn(qname), qtype, resp)
+	name := dns.Fqdn(qname)
+	res := q.validateResponse(name, qtype, resp)
+	if res.Status == dnssec.Bogus {
+		resp, res = q.again(name, qtype, resp, res, func(m *dns.Msg) dnssec.Result {
+			return q.validateResponse(name, qtype, m)
+		})
+		if res.Status == dnssec.Bogus && r.cfg.BogusTTL > 0 && !q.budget.Exhausted() && !q.limited {
+			r.bogus.put(answerKey{canonicalName(name), qtype}, link{kind: zoneBogus, result: res, expires: q.now.Add(r.cfg.BogusTTL)}, q.now)
+		}
+	}
 	r.stats.count(res)
 	switch res.Status {
 	case dnssec.Secure:
+		if r.sentinelFails(qname, qtype) {
+			r.stats.sentinel.Add(1)
+			return failure(qname, qtype, qclass, dns.RcodeServerFailure), nil
+		}
 		resp.AuthenticatedData = true
 	case dnssec.Bogus:
 		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "DNSSEC validation failed",
@@ -156,9 +230,48 @@ func (r *Resolver) ResolveCD(ctx context.Context, qname string, qtype, qclass ui
 	return resp, nil
 }
 
-// FlushKeys forgets every cached key set and chain finding, for an
-// operator who knows a zone's keys changed.
-func (r *Resolver) FlushKeys() { r.keys.flush() }
+// sentinelFails applies the root key sentinel of RFC 8509 to a Secure
+// answer to an A or AAAA query: a name whose first label is
+// root-key-sentinel-is-ta-NNNNN fails (SERVFAIL) unless NNNNN is the key
+// tag of a root trust anchor, and one that is
+// root-key-sentinel-not-ta-NNNNN fails if it is, so that a client can
+// learn which root keys its resolver trusts. Queries with CD never reach
+// here (section 3.2).
+func (r *Resolver) sentinelFails(qname string, qtype uint16) bool {
+	if qtype != dns.TypeA && qtype != dns.TypeAAAA {
+		return false
+	}
+	end, _ := dns.NextLabel(qname, 0)
+	if end == 0 {
+		return false
+	}
+	label := qname[:end-1]
+	const isTA, notTA = "root-key-sentinel-is-ta-", "root-key-sentinel-not-ta-"
+	var digits string
+	var is bool
+	switch {
+	case len(label) == len(isTA)+5 && strings.EqualFold(label[:len(isTA)], isTA):
+		digits, is = label[len(isTA):], true
+	case len(label) == len(notTA)+5 && strings.EqualFold(label[:len(notTA)], notTA):
+		digits = label[len(notTA):]
+	default:
+		return false
+	}
+	tag, err := strconv.ParseUint(digits, 10, 16)
+	if err != nil || digits[0] == '+' || digits[0] == '-' {
+		return false
+	}
+	return r.v.HasAnchorKeyTag(".", uint16(tag)) != is
+}
+
+// FlushKeys forgets every cached key set and chain finding, the answers
+// remembered bogus and the denials kept for RFC 8198, for an operator who
+// knows a zone's keys changed.
+func (r *Resolver) FlushKeys() {
+	r.keys.flush()
+	r.bogus.flush()
+	r.denials.flush()
+}
 
 func failure(qname string, qtype, qclass uint16, rcode int) *dns.Msg {
 	m := new(dns.Msg)
@@ -233,6 +346,7 @@ func stripSection(rrs []dns.RR, qtype uint16) []dns.RR {
 type counters struct {
 	secure, insecure, bogus, indeterminate, unchecked atomic.Uint64
 	fetches, fetchLimited                             atomic.Uint64
+	retries, bogusRemembered, synthesized, sentinel   atomic.Uint64
 	// byEDE counts non-Secure results by EDE code; index 0 holds codes
 	// too large for the table.
 	byEDE [maxEDE + 1]atomic.Uint64
@@ -278,6 +392,17 @@ type Stats struct {
 	// inner resolver; FetchLimited the client queries that hit
 	// Config.MaxFetches or Config.MaxChainDepth.
 	Fetches, FetchLimited uint64
+	// Retries counts answers and DS/DNSKEY RRsets asked for again after
+	// they failed validation (Retrier); BogusRemembered, the queries
+	// answered SERVFAIL from the answers found bogus in the last
+	// Config.BogusTTL.
+	Retries, BogusRemembered uint64
+	// Synthesized counts the answers synthesised from cached NSEC and
+	// NSEC3 records (RFC 8198), which cost no upstream query.
+	Synthesized uint64
+	// SentinelFailures counts the Secure answers turned into SERVFAIL by
+	// the root key sentinel (RFC 8509).
+	SentinelFailures uint64
 }
 
 // Stats returns the counters.
@@ -288,6 +413,7 @@ func (r *Resolver) Stats() Stats {
 		Indeterminate: c.indeterminate.Load(), Unchecked: c.unchecked.Load(),
 		ByEDE:   map[uint16]uint64{},
 		Fetches: c.fetches.Load(), FetchLimited: c.fetchLimited.Load(),
+		Retries: c.retries.Load(), BogusRemembered: c.bogusRemembered.Load(), Synthesized: c.synthesized.Load(), SentinelFailures: c.sentinel.Load(),
 	}
 	for i := range c.byEDE {
 		if n := c.byEDE[i].Load(); n > 0 {

@@ -3,12 +3,17 @@ package validate
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/dnssec"
+	"github.com/rampart-fw/rampart/dns/resolver"
 )
 
 func edeOf(m *dns.Msg) (uint16, bool) {
@@ -302,6 +307,145 @@ func TestConcurrentQueries(t *testing.T) {
 	for range len(names) * 4 {
 		if err := <-done; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestDNAMEFromCache: an answer through a signed DNAME is Secure the
+// first time and when the resolver answers it again from its cache,
+// where the DNAME must come back with the CNAME made from it (the CNAME
+// alone is unsigned, RFC 6672 section 5.3.1, and would be Bogus).
+func TestDNAMEFromCache(t *testing.T) {
+	r, ci := newTestResolver(t, nil)
+	for i := range 2 {
+		m, err := r.Resolve(context.Background(), "www.dn.example.lab.", dns.TypeA, dns.ClassINET, true)
+		if err != nil || m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || !hasType(m.Answer, dns.TypeDNAME) || !hasType(m.Answer, dns.TypeA) {
+			t.Fatalf("query %d: err %v AD %v\n%s", i+1, err, m.AuthenticatedData, m)
+		}
+	}
+	if n := ci.take()["www.dn.example.lab. A"]; n != 2 {
+		t.Errorf("%d queries for the name reached the resolver, want 2", n)
+	}
+}
+
+// countingTransport counts the queries a resolver sends into the world.
+type countingTransport struct {
+	worldTransport
+	n atomic.Int64
+}
+
+func (t *countingTransport) Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error) {
+	t.n.Add(1)
+	return t.worldTransport.Exchange(ctx, server, q, tcp)
+}
+
+// TestOneUpstreamBudgetPerClientQuery: the resolver's MaxUpstreamQueries
+// bounds every upstream query one client query causes, its validation's
+// DS and DNSKEY fetches included, not each fetch on its own. A cold
+// query for www.example.lab. costs priming, three queries for the answer
+// and one DNSKEY fetch per zone: seven, none of its resolutions more than
+// three.
+func TestOneUpstreamBudgetPerClientQuery(t *testing.T) {
+	w := testWorld(t)
+	for _, tc := range []struct {
+		budget  int
+		secure  bool
+		maxSent int64
+	}{
+		{budget: 8, secure: true, maxSent: 7},
+		{budget: 4, secure: false, maxSent: 5}, // priming is the resolver's own, shared work
+	} {
+		tr := &countingTransport{worldTransport: worldTransport{w}}
+		inner, err := resolver.New(resolver.Config{
+			Transport: tr, DNSSECOK: true, QNAMEMinimisation: true, MaxUpstreamQueries: tc.budget,
+			RootHints: []dns.RR{mustRR(". 3600000 IN NS ns.root."), mustRR("ns.root. 3600000 IN A 10.53.0.1")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := New(inner, dnssec.New(dnssec.Config{Anchors: w.rootAnchors(t)}), Config{})
+		m, err := r.Resolve(context.Background(), "www.example.lab.", dns.TypeA, dns.ClassINET, true)
+		if tc.secure != (err == nil && m.AuthenticatedData) {
+			t.Errorf("budget %d: err %v AD %v, want secure %v\n%s", tc.budget, err, m.AuthenticatedData, tc.secure, m)
+		}
+		if n := tr.n.Load(); n > tc.maxSent {
+			t.Errorf("budget %d: %d upstream queries for one client query, want at most %d", tc.budget, n, tc.maxSent)
+		}
+	}
+}
+
+// TestWalkBelowDNAME: the chain walk towards a name below a DNAME finds
+// no zone cut there (the names are redirected, RFC 6672 section 2.4):
+// the DNAME, valid, ends the search for a cut, where the CNAME made from
+// it (unsigned) would have been Bogus.
+func TestWalkBelowDNAME(t *testing.T) {
+	r, _ := newTestResolver(t, nil)
+	c := r.newQuery(context.Background()).walk("x.dn.example.lab.")
+	if c.status != dnssec.Secure || c.zone != "example.lab." {
+		t.Fatalf("walk below the DNAME: %v in %s (%v)", c.status, c.zone, c.result)
+	}
+}
+
+// entNXDOMAINTransport is the world's transport with a server that
+// answers NXDOMAIN, rather than NODATA, for an empty non-terminal.
+type entNXDOMAINTransport struct {
+	worldTransport
+	ent string
+}
+
+func (t entNXDOMAINTransport) Exchange(ctx context.Context, server netip.AddrPort, q *dns.Msg, tcp bool) (*dns.Msg, error) {
+	m, err := t.worldTransport.Exchange(ctx, server, q, tcp)
+	if err == nil && m.Authoritative && m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0 && strings.EqualFold(q.Question[0].Name, t.ent) {
+		m.Rcode = dns.RcodeNameError
+	}
+	return m, err
+}
+
+// TestWalkThroughENTNXDOMAIN: a DS probe answered NXDOMAIN for an empty
+// non-terminal, whose NSEC records show that names exist below it, finds
+// no cut there, as NODATA would, rather than a broken chain.
+func TestWalkThroughENTNXDOMAIN(t *testing.T) {
+	w := testWorld(t)
+	inner, err := resolver.New(resolver.Config{
+		Transport: entNXDOMAINTransport{worldTransport{w}, "wild.example.lab."}, DNSSECOK: true,
+		RootHints: []dns.RR{mustRR(". 3600000 IN NS ns.root."), mustRR("ns.root. 3600000 IN A 10.53.0.1")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(inner, dnssec.New(dnssec.Config{Anchors: w.rootAnchors(t)}), Config{})
+	c := r.newQuery(context.Background()).walk("x.wild.example.lab.")
+	if c.status != dnssec.Secure || c.zone != "example.lab." {
+		t.Fatalf("walk through the ENT: %v in %s (%v)", c.status, c.zone, c.result)
+	}
+}
+
+// TestRootKeySentinel: RFC 8509's labels turn a Secure A or AAAA answer
+// into SERVFAIL when the key tag they name is (not-ta) or is not (is-ta)
+// a root trust anchor's, and leave every other question alone.
+func TestRootKeySentinel(t *testing.T) {
+	r, _ := newTestResolver(t, nil)
+	tag := fmt.Sprintf("%05d", testWorld(t).rootKSK.DNSKEY.KeyTag())
+	other := "00000"
+	if tag == other {
+		other = "00001"
+	}
+	for _, tc := range []struct {
+		qname string
+		qtype uint16
+		fails bool
+	}{
+		{"root-key-sentinel-is-ta-" + tag + ".example.", dns.TypeA, false},
+		{"root-key-sentinel-not-ta-" + tag + ".example.", dns.TypeA, true},
+		{"ROOT-KEY-SENTINEL-NOT-TA-" + tag + ".example.", dns.TypeAAAA, true},
+		{"root-key-sentinel-is-ta-" + other + ".example.", dns.TypeAAAA, true},
+		{"root-key-sentinel-not-ta-" + other + ".example.", dns.TypeA, false},
+		{"root-key-sentinel-not-ta-" + tag + ".example.", dns.TypeTXT, false},
+		{"root-key-sentinel-not-ta-1234.example.", dns.TypeA, false},
+		{"x.root-key-sentinel-not-ta-" + tag + ".example.", dns.TypeA, false},
+	} {
+		if got := r.sentinelFails(tc.qname, tc.qtype); got != tc.fails {
+			t.Errorf("%s/%s: fails %v, want %v", tc.qname, dns.Type(tc.qtype), got, tc.fails)
 		}
 	}
 }

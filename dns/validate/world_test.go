@@ -26,6 +26,7 @@ type world struct {
 	stores  map[netip.Addr]*authoritative.Store
 	all     *authoritative.Store // every zone: the answers of an all-knowing upstream
 	rootKSK *authoritative.Key
+	ksk     map[string]*authoritative.Key // by zone, for anchors below the root
 }
 
 var (
@@ -56,11 +57,15 @@ func parseRRs(origin, text string) ([]dns.RR, error) {
 type zoneSpec struct {
 	origin string
 	addr   string
+	also   string // a second server's address, or ""
 	text   string
 	// sign: nil leaves the zone unsigned.
 	sign *signSpec
 	// tamper changes the signed records before the zone is served.
 	tamper func(rrs []dns.RR) ([]dns.RR, error)
+	// noDS leaves the zone's DS out of its parent: an island of
+	// security, reachable only through a trust anchor of its own.
+	noDS bool
 }
 
 type signSpec struct {
@@ -83,19 +88,25 @@ func buildWorld() (*world, error) {
 		{origin: ".", addr: "10.53.0.1", sign: good, text: soaNS(".", "ns.root.", "10.53.0.1") +
 			"lab. IN NS ns.lab.\nns.lab. IN A 10.53.0.2\n"},
 		{origin: "lab.", addr: "10.53.0.2", sign: good, text: soaNS("lab.", "ns.lab.", "10.53.0.2") +
-			"example IN NS ns.example\nns.example IN A 10.53.0.3\n" +
+			"example IN NS ns.example\nns.example IN A 10.53.0.3\nexample IN NS ns2.example\nns2.example IN A 10.53.0.9\n" +
 			"unsigned IN NS ns.unsigned\nns.unsigned IN A 10.53.0.4\n" +
 			"expired IN NS ns.expired\nns.expired IN A 10.53.0.5\n" +
-			"nsec3 IN NS ns.nsec3\nns.nsec3 IN A 10.53.0.6\n"},
-		{origin: "example.lab.", addr: "10.53.0.3", sign: good, text: soaNS("example.lab.", "ns.example.lab.", "10.53.0.3") +
+			"nsec3 IN NS ns.nsec3\nns.nsec3 IN A 10.53.0.6\n" +
+			"soon IN NS ns.soon\nns.soon IN A 10.53.0.8\n"},
+		{origin: "example.lab.", addr: "10.53.0.3", also: "10.53.0.9", sign: good, text: soaNS("example.lab.", "ns.example.lab.", "10.53.0.3") +
+			"@ IN NS ns2\nns2 IN A 10.53.0.9\n" +
 			"www IN A 192.0.2.80\nalias IN CNAME www\n*.wild IN A 192.0.2.99\n" +
 			"forged IN A 192.0.2.1\nstripped IN A 192.0.2.2\nwrongkey IN A 192.0.2.3\n" +
-			"out IN CNAME www.unsigned.lab.\n",
+			"out IN CNAME www.unsigned.lab.\nlongttl IN A 192.0.2.4\ndn IN DNAME example.lab.\n",
 			tamper: func(rrs []dns.RR) ([]dns.RR, error) {
 				var out []dns.RR
 				for _, rr := range rrs {
 					h := rr.Header()
 					switch {
+					case h.Name == "longttl.example.lab." && h.Rrtype == dns.TypeA:
+						// The TTL is not signed; the RRSIG's Original TTL
+						// (3600) is.
+						h.Ttl = 86400
 					case h.Name == "forged.example.lab." && h.Rrtype == dns.TypeA:
 						rr.(*dns.A).A = netip.MustParseAddr("6.6.6.6").AsSlice()
 					case h.Name == "stripped.example.lab." && h.Rrtype == dns.TypeRRSIG && rr.(*dns.RRSIG).TypeCovered == dns.TypeA:
@@ -112,15 +123,20 @@ func buildWorld() (*world, error) {
 				}
 				return out, nil
 			}},
-		{origin: "unsigned.lab.", addr: "10.53.0.4", text: soaNS("unsigned.lab.", "ns.unsigned.lab.", "10.53.0.4") + "www IN A 192.0.2.44\n"},
+		{origin: "unsigned.lab.", addr: "10.53.0.4", text: soaNS("unsigned.lab.", "ns.unsigned.lab.", "10.53.0.4") + "www IN A 192.0.2.44\n" +
+			"island IN NS ns.island\nns.island IN A 10.53.0.7\n"},
+		{origin: "island.unsigned.lab.", addr: "10.53.0.7", sign: good, noDS: true,
+			text: soaNS("island.unsigned.lab.", "ns.island.unsigned.lab.", "10.53.0.7") + "www IN A 192.0.2.77\n"},
 		{origin: "expired.lab.", addr: "10.53.0.5", sign: &signSpec{inception: now.Add(-60 * 24 * time.Hour), expiration: now.Add(-30 * 24 * time.Hour)},
 			text: soaNS("expired.lab.", "ns.expired.lab.", "10.53.0.5") + "www IN A 192.0.2.55\n"},
+		{origin: "soon.lab.", addr: "10.53.0.8", sign: &signSpec{inception: now.Add(-30 * 24 * time.Hour), expiration: now.Add(20 * time.Minute)},
+			text: soaNS("soon.lab.", "ns.soon.lab.", "10.53.0.8") + "www IN A 192.0.2.88\n"},
 		{origin: "nsec3.lab.", addr: "10.53.0.6", sign: &signSpec{inception: good.inception, expiration: good.expiration, opts: &authoritative.SignOptions{NSEC3: true}},
 			text: soaNS("nsec3.lab.", "ns.nsec3.lab.", "10.53.0.6") + "www IN A 192.0.2.66\n*.wild IN A 192.0.2.67\n"},
 	}
 	// Children first, so that each parent gets its children's DS.
 	ds := map[string][]dns.RR{}
-	w := &world{stores: map[netip.Addr]*authoritative.Store{}}
+	w := &world{stores: map[netip.Addr]*authoritative.Store{}, ksk: map[string]*authoritative.Key{}}
 	var zones []*authoritative.Zone
 	for i := len(specs) - 1; i >= 0; i-- {
 		s := specs[i]
@@ -149,7 +165,10 @@ func buildWorld() (*world, error) {
 			if err := authoritative.SignZone(z, []*authoritative.Key{ksk, zsk}, s.sign.inception, s.sign.expiration, s.sign.opts); err != nil {
 				return nil, fmt.Errorf("%s: %w", s.origin, err)
 			}
-			ds[s.origin] = []dns.RR{ksk.DS(dns.SHA256)}
+			if !s.noDS {
+				ds[s.origin] = []dns.RR{ksk.DS(dns.SHA256)}
+			}
+			w.ksk[s.origin] = ksk
 			if s.origin == "." {
 				w.rootKSK = ksk
 			}
@@ -168,6 +187,9 @@ func buildWorld() (*world, error) {
 			return nil, err
 		}
 		w.stores[netip.MustParseAddr(s.addr)] = st
+		if s.also != "" {
+			w.stores[netip.MustParseAddr(s.also)] = st
+		}
 		zones = append(zones, z)
 	}
 	if w.all, err = authoritative.NewStore(zones...); err != nil {
@@ -194,7 +216,49 @@ func (t worldTransport) Exchange(ctx context.Context, server netip.AddrPort, q *
 	if st == nil {
 		return nil, fmt.Errorf("test world: no server at %s: %w", server, context.DeadlineExceeded)
 	}
+	if m := dnameAnswer(st, q, tcp); m != nil {
+		return m, nil
+	}
 	return answerFrom(st, q, tcp), nil
+}
+
+// dnameAnswer answers a query for a name below a DNAME of the zone (the
+// authoritative Store serves DNAMEs as plain data) as RFC 6672 section
+// 3.1 says: the signed DNAME and the unsigned CNAME made from it; the
+// resolver asks for the target. It returns nil for other queries.
+func dnameAnswer(st *authoritative.Store, q *dns.Msg, tcp bool) *dns.Msg {
+	name := q.Question[0].Name
+	for owner := name; ; {
+		off, end := dns.NextLabel(owner, 0)
+		if end {
+			return nil
+		}
+		owner = owner[off:]
+		dq := q.Copy()
+		dq.Question[0] = dns.Question{Name: owner, Qtype: dns.TypeDNAME, Qclass: dns.ClassINET}
+		dm := answerFrom(st, dq, tcp)
+		if dm.Rcode != dns.RcodeSuccess || !dm.Authoritative {
+			return nil
+		}
+		for _, rr := range dm.Answer {
+			d, ok := rr.(*dns.DNAME)
+			if !ok {
+				continue
+			}
+			m := new(dns.Msg)
+			m.SetReply(q)
+			m.Authoritative = true
+			m.Answer = append(m.Answer, dm.Answer...)
+			m.Answer = append(m.Answer, &dns.CNAME{
+				Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl},
+				Target: strings.TrimSuffix(name, d.Hdr.Name) + d.Target,
+			})
+			if opt := q.IsEdns0(); opt != nil {
+				m.SetEdns0(1232, opt.Do())
+			}
+			return m
+		}
+	}
 }
 
 func answerFrom(st *authoritative.Store, q *dns.Msg, tcp bool) *dns.Msg {
