@@ -132,6 +132,11 @@ type Config struct {
 	// MaxZoneTries bounds the queries sent to one zone's servers in one
 	// step of a resolution; 0 means 16.
 	MaxZoneTries int
+	// FetchesPerZone bounds the upstream queries in flight to the
+	// servers of one zone, over all resolutions (BIND's fetches-per-zone);
+	// a resolution that would send one more is answered SERVFAIL
+	// (ErrZoneFetchLimit). 0 means no bound.
+	FetchesPerZone int
 
 	// LabAcceptOutOfBailiwick turns the bailiwick rule off, the way
 	// resolvers worked before 1997: records a server put in its
@@ -240,6 +245,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("MaxGluelessLookups %d is outside 1..64", c.MaxGluelessLookups)
 	case c.MaxZoneTries < 1:
 		return fmt.Errorf("MaxZoneTries %d must be positive", c.MaxZoneTries)
+	case c.FetchesPerZone < 0:
+		return fmt.Errorf("FetchesPerZone %d is negative", c.FetchesPerZone)
 	}
 	return nil
 }
@@ -266,6 +273,7 @@ type Resolver struct {
 	delegs    *delegations
 	suspects  *suspects
 	warns     warnLimiter
+	fetches   *zoneFetches // nil: no bound per zone
 
 	cookieSecret [32]byte // immutable after New: for client cookies; never leaves the process
 
@@ -346,6 +354,9 @@ type Stats struct {
 	// MaxZoneTries.
 	GluelessLimited  uint64
 	ZoneTriesLimited uint64
+	// ZoneFetchLimited counts upstream queries not sent because
+	// FetchesPerZone were in flight to the zone's servers.
+	ZoneFetchLimited uint64
 	ZoneCuts         int    // zone cuts remembered
 	ZoneCutEvictions uint64 // cuts dropped to stay within InfraMaxHosts
 	// Delegations counts the zones whose servers are remembered (see
@@ -378,6 +389,7 @@ func New(cfg Config) (*Resolver, error) {
 		cuts:      newZoneCuts(cfg.InfraMaxHosts),
 		delegs:    newDelegations(cfg.InfraMaxHosts),
 		suspects:  newSuspects(cfg.MaxSuspects, cfg.SpoofHoldDown),
+		fetches:   newZoneFetches(cfg.FetchesPerZone),
 	}
 	_, _ = crand.Read(r.cookieSecret[:]) // never fails (crypto/rand, Go 1.24+)
 	if r.transport == nil {
@@ -480,6 +492,7 @@ func (r *Resolver) Stats() Stats {
 		TTLCapped:          s.ttlCaps.Load(),
 		GluelessLimited:    s.gluelessLimited.Load(),
 		ZoneTriesLimited:   s.zoneTriesLimited.Load(),
+		ZoneFetchLimited:   r.fetches.refused(),
 		ZoneCuts:           r.cuts.len(),
 		ZoneCutEvictions:   r.cuts.evicted.Load(),
 
