@@ -539,6 +539,13 @@ func (s *Server) cachedAnswer(q, out []byte, udpSize, maxSize int, stale bool, v
 // entry the slow path has just stored, which is not a hit (see
 // JustStoredCache; false when the cache cannot tell one).
 func (s *Server) answerFromCache(q, out []byte, udpSize, maxSize int, stale, justStored bool, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool, bool) {
+	if maxSize <= 0 {
+		// UDP: the client's size, but never more than the server's own
+		// (EDNSSize), as the packed answers of the slow path: a client
+		// that offers 4096 must not get an answer in IP fragments, nor
+		// a reflection attack its largest answers.
+		maxSize = min(max(udpSize, 512), max(int(s.cfg.EDNSSize), 512))
+	}
 	if v != CookieClientOnly && v != CookieValid && v != CookieInvalid {
 		return s.lookupWire(q, out, maxSize, stale, justStored)
 	}
