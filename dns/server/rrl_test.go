@@ -357,6 +357,50 @@ func TestRRLConfig(t *testing.T) {
 	}
 }
 
+// BenchmarkAnswerUDP is what the reader adds to each UDP answer after the
+// fast path: the octet accounting (always on), and RRL when on; the tally
+// is flushed once per batch of 32, as the reader does.
+func BenchmarkAnswerUDP(b *testing.B) {
+	for _, rate := range []int{0, 1 << 20} {
+		name := "rrl_off"
+		if rate > 0 {
+			name = "rrl_on"
+		}
+		b.Run(name, func(b *testing.B) {
+			s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: newWireCache(b),
+				ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), RRL: RRLConfig{ResponsesPerSecond: rate}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, _ := (&fakeResolver{}).Resolve(b.Context(), "www.example.", dns.TypeA, dns.ClassINET, false)
+			r.Ns = nil
+			s.cfg.Cache.PutAnswer(r)
+			q, _ := cookieQuery("wWw.ExAmPlE.", "").Pack()
+			src := netip.MustParseAddr("127.0.0.1")
+			out := make([]byte, 1232)
+			var t tally
+			n := s.fastTally(q, src, out, &t)
+			if n <= 0 {
+				b.Fatal("miss")
+			}
+			var now uint32
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i++; i%(1<<19) == 0 {
+					now++
+				}
+				if s.answerUDP(q, out, n, src, now, &t) != n {
+					b.Fatal("limited")
+				}
+				if i%32 == 0 {
+					t.flush(s.m)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkRRL is the limiter's work per answer on the hit path: the
 // account's key (client network, name, type) and its charge.
 func BenchmarkRRL(b *testing.B) {
