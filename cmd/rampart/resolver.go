@@ -89,17 +89,20 @@ func (c *rrlConfig) check(errs *srcpos.List) server.RRLConfig {
 	default:
 		r.Slip = n
 	}
-	if b := c.IPv4PrefixLength.Or(24); b < 1 || b > 32 {
-		errs.Add(c.IPv4PrefixLength.Errorf("want a prefix length from 1 to 32, not %d", b))
-	} else {
-		r.IPv4PrefixLength = b
-	}
-	if b := c.IPv6PrefixLength.Or(56); b < 1 || b > 128 {
-		errs.Add(c.IPv6PrefixLength.Errorf("want a prefix length from 1 to 128, not %d", b))
-	} else {
-		r.IPv6PrefixLength = b
-	}
+	r.IPv4PrefixLength = prefixLength(errs, c.IPv4PrefixLength, 24, 32)
+	r.IPv6PrefixLength = prefixLength(errs, c.IPv6PrefixLength, 56, 128)
 	return r
+}
+
+// prefixLength checks a prefix-length key: def when it is unset, else 1
+// to bits; 0 (with the error added) when out of range.
+func prefixLength(errs *srcpos.List, v config.Value[int], def, bits int) int {
+	b := v.Or(def)
+	if b < 1 || b > bits {
+		errs.Add(v.Errorf("want a prefix length from 1 to %d, not %d", bits, b))
+		return 0
+	}
+	return b
 }
 
 // resolverSetup is a checked resolverConfig with its defaults filled in:
@@ -277,16 +280,8 @@ func (c *resolverConfig) limits(errs *srcpos.List) server.Config {
 	} else {
 		l.TCPIdle = time.Duration(sec) * time.Second
 	}
-	if b := c.ClientIPv4Prefix.Or(24); b < 1 || b > 32 {
-		errs.Add(c.ClientIPv4Prefix.Errorf("want a prefix length from 1 to 32, not %d", b))
-	} else {
-		l.ClientPrefix4 = b
-	}
-	if b := c.ClientIPv6Prefix.Or(56); b < 1 || b > 128 {
-		errs.Add(c.ClientIPv6Prefix.Errorf("want a prefix length from 1 to 128, not %d", b))
-	} else {
-		l.ClientPrefix6 = b
-	}
+	l.ClientPrefix4 = prefixLength(errs, c.ClientIPv4Prefix, 24, 32)
+	l.ClientPrefix6 = prefixLength(errs, c.ClientIPv6Prefix, 56, 128)
 	return l
 }
 

@@ -357,6 +357,27 @@ func TestRRLConfig(t *testing.T) {
 	}
 }
 
+// benchHit is a server with RRL at rate (0: off) and www.example. cached,
+// a query for it, its source, and the cached answer in out[:n].
+func benchHit(b *testing.B, rate int) (s *Server, q []byte, src netip.Addr, out []byte, n int) {
+	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: newWireCache(b),
+		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), RRL: RRLConfig{ResponsesPerSecond: rate}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ := (&fakeResolver{}).Resolve(b.Context(), "www.example.", dns.TypeA, dns.ClassINET, false)
+	r.Ns = nil
+	s.cfg.Cache.PutAnswer(r)
+	q, _ = cookieQuery("wWw.ExAmPlE.", "").Pack()
+	src = netip.MustParseAddr("127.0.0.1")
+	out = make([]byte, 1232)
+	var t tally
+	if n = s.fastTally(q, src, out, &t); n <= 0 {
+		b.Fatal("miss")
+	}
+	return s, q, src, out, n
+}
+
 // BenchmarkAnswerUDP is what the reader adds to each UDP answer after the
 // fast path: the octet accounting (always on), and RRL when on; the tally
 // is flushed once per batch of 32, as the reader does.
@@ -367,22 +388,8 @@ func BenchmarkAnswerUDP(b *testing.B) {
 			name = "rrl_on"
 		}
 		b.Run(name, func(b *testing.B) {
-			s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: newWireCache(b),
-				ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), RRL: RRLConfig{ResponsesPerSecond: rate}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			r, _ := (&fakeResolver{}).Resolve(b.Context(), "www.example.", dns.TypeA, dns.ClassINET, false)
-			r.Ns = nil
-			s.cfg.Cache.PutAnswer(r)
-			q, _ := cookieQuery("wWw.ExAmPlE.", "").Pack()
-			src := netip.MustParseAddr("127.0.0.1")
-			out := make([]byte, 1232)
+			s, q, src, out, n := benchHit(b, rate)
 			var t tally
-			n := s.fastTally(q, src, out, &t)
-			if n <= 0 {
-				b.Fatal("miss")
-			}
 			var now uint32
 			b.ReportAllocs()
 			i := 0
@@ -404,22 +411,8 @@ func BenchmarkAnswerUDP(b *testing.B) {
 // BenchmarkRRL is the limiter's work per answer on the hit path: the
 // account's key (client network, name, type) and its charge.
 func BenchmarkRRL(b *testing.B) {
-	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: newWireCache(b),
-		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), RRL: RRLConfig{ResponsesPerSecond: 1 << 20}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, _ := (&fakeResolver{}).Resolve(b.Context(), "www.example.", dns.TypeA, dns.ClassINET, false)
-	r.Ns = nil
-	s.cfg.Cache.PutAnswer(r)
-	q, _ := cookieQuery("wWw.ExAmPlE.", "").Pack()
-	src := netip.MustParseAddr("127.0.0.1")
-	out := make([]byte, 1232)
+	s, q, src, out, n := benchHit(b, 1<<20)
 	var t tally
-	n := s.fastTally(q, src, out, &t)
-	if n <= 0 {
-		b.Fatal("miss")
-	}
 	now := s.rrl.now()
 	b.ReportAllocs()
 	i := 0

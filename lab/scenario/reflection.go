@@ -180,10 +180,12 @@ func RunReflection(ctx context.Context, l *lab.Lab, env *lab.Env, opts Reflectio
 		res.Err = err
 		return res
 	}
-	if res.VictimOctets, res.Answers, res.Slipped, err = answersIn(capPath, resolver, victim, reflectionPort); err != nil {
+	v, err := answersIn(capPath, resolver, victim, reflectionPort)
+	if err != nil {
 		res.Err = err
 		return res
 	}
+	res.VictimOctets, res.Answers, res.Slipped = v.octets, v.answers, v.slipped
 	res.Metrics, res.Err = scrapeMetrics(l.Host("dns"), resolverMetricsAddr)
 	if res.Err == nil {
 		res.Err = res.outsideVictim(l, d, dir)
@@ -226,11 +228,11 @@ func (r *ReflectionResult) outsideVictim(l *lab.Lab, d *DNSHierarchy, dir string
 	if f.err != nil {
 		return f.err
 	}
-	octets, answers, refused, err := refusalsIn(capPath, d.Resolver4.Addr(), web, reflectionPort)
+	v, err := answersIn(capPath, d.Resolver4.Addr(), web, reflectionPort)
 	if err != nil {
 		return err
 	}
-	r.OutsideOctets, r.OutsideAnswers, r.OutsideRefused = octets, answers, refused
+	r.OutsideOctets, r.OutsideAnswers, r.OutsideRefused = v.octets, v.answers, v.refused
 	after, err := resolverQueries(d)
 	if err != nil {
 		return err
@@ -283,36 +285,34 @@ func askWithRetry(h *lab.Node, srv netip.AddrPort, name string, qtype uint16) (t
 	return tries - 1, false, fmt.Errorf("no answer to %d tries over UDP", tries-1)
 }
 
-// answersIn reads a capture of the victim and returns the IP octets of
-// the UDP datagrams from the resolver to the victim's port, their number,
-// and how many of them were RRL's truncated answers (TC set, no records).
-func answersIn(path string, resolver, victim netip.Addr, port uint16) (octets uint64, answers, slipped int, err error) {
-	err = eachAnswer(path, resolver, victim, port, func(ipLen int, dnsMsg []byte) {
-		octets += uint64(ipLen)
-		if dnsMsg == nil {
-			return
-		}
-		answers++
-		if len(dnsMsg) >= 12 && dnsMsg[2]&0x02 != 0 && binary.BigEndian.Uint16(dnsMsg[6:]) == 0 {
-			slipped++
-		}
-	})
-	return octets, answers, slipped, err
+// victimCapture is what a capture of a victim shows of the resolver's
+// answers to the spoofed queries.
+type victimCapture struct {
+	octets                    uint64 // IP octets, fragments included
+	answers, slipped, refused int    // answers; RRL's truncated ones (TC, no records); REFUSED ones
 }
 
-// refusalsIn is answersIn counting REFUSED answers.
-func refusalsIn(path string, resolver, victim netip.Addr, port uint16) (octets uint64, answers, refused int, err error) {
-	err = eachAnswer(path, resolver, victim, port, func(ipLen int, dnsMsg []byte) {
-		octets += uint64(ipLen)
+// answersIn reads the capture at path: the datagrams from the resolver
+// to the victim's port, and the fragments from the resolver to the victim.
+func answersIn(path string, resolver, victim netip.Addr, port uint16) (victimCapture, error) {
+	var v victimCapture
+	err := eachAnswer(path, resolver, victim, port, func(ipLen int, dnsMsg []byte) {
+		v.octets += uint64(ipLen)
 		if dnsMsg == nil {
 			return
 		}
-		answers++
-		if len(dnsMsg) >= 12 && dnsMsg[3]&0x0F == dns.RcodeRefused {
-			refused++
+		v.answers++
+		if len(dnsMsg) < 12 {
+			return
+		}
+		if dnsMsg[2]&0x02 != 0 && binary.BigEndian.Uint16(dnsMsg[6:]) == 0 {
+			v.slipped++
+		}
+		if dnsMsg[3]&0x0F == dns.RcodeRefused {
+			v.refused++
 		}
 	})
-	return octets, answers, refused, err
+	return v, err
 }
 
 // eachAnswer calls fn with the IP length and the DNS message of each
@@ -377,15 +377,22 @@ func newReflector(h *lab.Node, victim, resolver netip.AddrPort) (*reflector, err
 	// No UDP checksum (IPv4 allows it), so that the ID can change freely.
 	binary.BigEndian.PutUint16(pkt[20+6:], 0)
 	f := &reflector{fd: -1, pkt: pkt, sa: unix.SockaddrInet4{Addr: resolver.Addr().As4()}}
-	err = h.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
-		if err != nil {
+	f.fd, err = rawSocket4(h)
+	return f, err
+}
+
+// rawSocket4 opens, inside host h, an IPv4 raw socket whose packets carry
+// their own header (any source address), for a flood to send through.
+func rawSocket4(h *lab.Node) (int, error) {
+	fd := -1
+	err := h.Do(func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
 			return fmt.Errorf("raw socket on %s: %w", h.Name, err)
 		}
-		f.fd = fd
 		return nil
 	})
-	return f, err
+	return fd, err
 }
 
 // run sends rate queries a second, in bursts every 10 ms, until ctx ends.
