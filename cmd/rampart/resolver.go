@@ -329,7 +329,11 @@ and server, and limits on the work one client query can cause.
 
 Only clients in the allowed networks are answered (--allow; by default
 loopback and this machine's own private networks); everyone else gets REFUSED,
-so the resolver is never open. A local control socket serves
+so the resolver is never open. Against reflection attacks that spoof a
+client's address, resolver.rrl in --config limits the rate of UDP answers per
+client network and answer as BIND's RRL does (truncating every slip-th
+limited one, so real clients retry over TCP), and resolver.fetches_per_zone
+bounds the upstream queries in flight to one zone. A local control socket serves
 'rampart resolver stats' and 'rampart resolver flush NAME'.
 
 Example:
