@@ -203,12 +203,14 @@ func (l *rateLimiter) charge(ents []rrlEntry, key uint64, now uint32) (v rrlVerd
 	}
 	if e == nil {
 		e = &ents[victim]
-		evicted = e.key != 0 && now-e.stamp <= l.window
+		evicted = e.key != 0 && e.stamp+l.window >= now
 		*e = rrlEntry{key: key, stamp: now, balance: l.rate}
-	} else if elapsed := now - e.stamp; elapsed > 0 {
+	} else if now > e.stamp {
 		// Credit for the seconds that passed, capped before the
-		// multiplication can overflow.
-		credit := int64(min(elapsed, l.window+1)) * int64(l.rate)
+		// multiplication can overflow. A reader whose clock was read
+		// before another's stamp (now < stamp) earns nothing: the
+		// readers read the clock once per batch, each at its own time.
+		credit := int64(min(now-e.stamp, l.window+1)) * int64(l.rate)
 		e.balance = int32(min(int64(e.balance)+credit, int64(l.rate)))
 		e.stamp = now
 	}

@@ -65,6 +65,23 @@ func TestRRLAccount(t *testing.T) {
 	}
 }
 
+// TestRRLClockBehind: a reader whose clock was read before another
+// reader stamped the account (a second earlier) earns no credit from the
+// difference: the unsigned seconds must not wrap into a full refill.
+func TestRRLClockBehind(t *testing.T) {
+	cfg := RRLConfig{ResponsesPerSecond: 2, Slip: -1}
+	if err := cfg.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	l := newRateLimiter(cfg, NewMetrics(nil).rrlEvicted)
+	for range 10 {
+		l.account(9, 51)
+	}
+	if v := l.account(9, 50); v != rrlDrop {
+		t.Errorf("a charge stamped a second behind the account: verdict %d, want a drop", v)
+	}
+}
+
 // TestRRLTableBounded: accounts beyond the table's size replace the least
 // recently used of their set, counted when still live; the table never
 // grows.
