@@ -29,7 +29,8 @@ import (
 // over TCP, which RRL never limits and a spoofed source cannot complete),
 // every Slip-th limited error goes out as it is (an error is no larger
 // than its query), and the rest are dropped. A query whose server cookie
-// proves its address is never limited, nor is anything over TCP.
+// proves its address is never limited, nor is anything over TCP, nor a
+// client of Exempt (loopback).
 type RRLConfig struct {
 	// ResponsesPerSecond is each account's rate [0: RRL off].
 	ResponsesPerSecond int
@@ -46,6 +47,11 @@ type RRLConfig struct {
 	// TableSize bounds the accounts remembered [32768]; the oldest of a
 	// full set of the table is forgotten for a new one (counted).
 	TableSize int
+	// Exempt are the clients never limited [loopback: 127.0.0.0/8 and
+	// ::1/128, which no packet from the network can claim as its source,
+	// and where a local forwarder asks for many]. A non-nil empty list
+	// exempts none.
+	Exempt []netip.Prefix
 }
 
 // Bounds of the RRL settings: beyond them a value is a typo.
@@ -86,6 +92,9 @@ func (c *RRLConfig) setDefaults() error {
 	}
 	if c.TableSize == 0 {
 		c.TableSize = 32768
+	}
+	if c.Exempt == nil {
+		c.Exempt = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	if c.TableSize < rrlShards*rrlWays || c.TableSize > maxRRLTable {
 		return fmt.Errorf("server: RRL TableSize %d outside %d..%d", c.TableSize, rrlShards*rrlWays, maxRRLTable)
@@ -146,6 +155,7 @@ type rateLimiter struct {
 	slip         int    // immutable: <= 0 never
 	bits4, bits6 int    // immutable
 	setsPerShard uint64 // immutable
+	exempt       []netip.Prefix // immutable
 	seed         maphash.Seed
 	epoch        time.Time // immutable: second 0 of the stamps
 	// clock is the time in whole seconds since epoch; tests replace it
@@ -159,7 +169,8 @@ type rateLimiter struct {
 
 func newRateLimiter(c RRLConfig, evicted prometheus.Counter) *rateLimiter {
 	l := &rateLimiter{rate: int32(c.ResponsesPerSecond), window: uint32(c.Window / time.Second), slip: c.Slip,
-		bits4: c.IPv4PrefixLength, bits6: c.IPv6PrefixLength, seed: maphash.MakeSeed(), epoch: time.Now(), evicted: evicted}
+		bits4: c.IPv4PrefixLength, bits6: c.IPv6PrefixLength, seed: maphash.MakeSeed(), epoch: time.Now(), evicted: evicted,
+		exempt: c.Exempt}
 	l.clock = func() uint32 { return uint32(time.Since(l.epoch) / time.Second) }
 	l.floor = -int32(min(int64(l.window)*int64(l.rate), 1<<30))
 	l.setsPerShard = uint64(max(c.TableSize/(rrlShards*rrlWays), 1))
@@ -300,7 +311,7 @@ func soaOwner(resp []byte, zone *[wire.MaxNameLen]byte) (int, bool) {
 // header, the question and a bare OPT when the query had one), or 0 to
 // send nothing; and counts what it did in t.
 func (l *rateLimiter) judge(q, resp []byte, n int, src netip.Addr, v CookieVerdict, now uint32, ednsSize uint16, t *tally) int {
-	if v.AddressProven() || n < wire.HeaderLen {
+	if v.AddressProven() || n < wire.HeaderLen || l.exempted(src) {
 		return n
 	}
 	key, class := l.key(q, resp[:n], src)
@@ -318,6 +329,17 @@ func (l *rateLimiter) judge(q, resp []byte, n int, src netip.Addr, v CookieVerdi
 	t.rrlLimited++
 	t.rrlDropped++
 	return 0
+}
+
+// exempted reports whether src is a client RRL never limits.
+func (l *rateLimiter) exempted(src netip.Addr) bool {
+	src = src.Unmap().WithZone("")
+	for _, p := range l.exempt {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
 }
 
 // slipResponse rewrites resp[:n] in place into the truncated form of

@@ -113,7 +113,7 @@ func rrlServer(t *testing.T, slip int) *Server {
 	t.Helper()
 	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: newWireCache(t),
 		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("192.0.2.0/24")}),
-		RRL: RRLConfig{ResponsesPerSecond: 2, Slip: slip}})
+		RRL: RRLConfig{ResponsesPerSecond: 2, Slip: slip, Exempt: []netip.Prefix{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +254,20 @@ func TestRRLOnTheWire(t *testing.T) {
 		t.Errorf("refusals sent: %d within the rate and %d leaked of 6 limited; want 2 and 3", refused, leaked)
 	}
 
+	// Loopback is exempt by default: no packet from the network can
+	// claim it, and a local forwarder asks for many.
+	lo, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: newWireCache(t),
+		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), RRL: RRLConfig{ResponsesPerSecond: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo.ctx = t.Context()
+	for i := range 6 {
+		if b := ask(t, lo, q, netip.MustParseAddr("127.0.0.1")); b == nil || wire.Header(b).ANCount() != 1 {
+			t.Fatalf("loopback query %d was limited", i)
+		}
+	}
+
 	// A client cookie alone proves nothing; a valid server cookie does.
 	cq, _ := cookieQuery("www.example.", "0102030405060708").Pack()
 	b := ask(t, s, cq, victim)
@@ -303,7 +317,8 @@ func hexCookie(b []byte) string {
 // over TCP on TC gets its answer, since RRL never limits TCP.
 func TestRRLOverSockets(t *testing.T) {
 	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, SocketsPerAddr: 1, Resolver: &fakeResolver{},
-		Cache: newWireCache(t), ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), RRL: RRLConfig{ResponsesPerSecond: 3, Slip: 2}})
+		Cache: newWireCache(t), ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}),
+		RRL: RRLConfig{ResponsesPerSecond: 3, Slip: 2, Exempt: []netip.Prefix{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +393,7 @@ func TestRRLConfig(t *testing.T) {
 // a query for it, its source, and the cached answer in out[:n].
 func benchHit(b *testing.B, rate int) (s *Server, q []byte, src netip.Addr, out []byte, n int) {
 	s, err := New(Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: &fakeResolver{}, Cache: newWireCache(b),
-		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), RRL: RRLConfig{ResponsesPerSecond: rate}})
+		ACL: NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), RRL: RRLConfig{ResponsesPerSecond: rate, Exempt: []netip.Prefix{}}})
 	if err != nil {
 		b.Fatal(err)
 	}
