@@ -150,11 +150,11 @@ type rrlShard struct {
 // that nobody can aim many accounts at one set), never grown by what
 // clients send. It allocates nothing per response.
 type rateLimiter struct {
-	rate, floor  int32  // immutable: credits a second, and -window·rate
-	window       uint32 // immutable: seconds
-	slip         int    // immutable: <= 0 never
-	bits4, bits6 int    // immutable
-	setsPerShard uint64 // immutable
+	rate, floor  int32          // immutable: credits a second, and -window·rate
+	window       uint32         // immutable: seconds
+	slip         int            // immutable: <= 0 never
+	bits4, bits6 int            // immutable
+	setsPerShard uint64         // immutable
 	exempt       []netip.Prefix // immutable
 	seed         maphash.Seed
 	epoch        time.Time // immutable: second 0 of the stamps
