@@ -262,14 +262,18 @@ func answerOrErr(m *dns.Msg, err error) any {
 	return dns.RcodeToString[m.Rcode] + ", no answer"
 }
 
-// askWithRetry is a stub resolver's lookup: up to six tries over UDP,
-// half a second each, and TCP when an answer comes back truncated.
+// askWithRetry is a persistent stub resolver's lookup: up to ten tries
+// over UDP, a second each, and TCP when an answer comes back truncated.
+// During the flood the resolver's slow path is busy and, with RRL, every
+// other answer to the victim's network for the attacked name is dropped;
+// a client that keeps asking gets a truncated answer within a try or two
+// once it is answered at all.
 func askWithRetry(h *lab.Node, srv netip.AddrPort, name string, qtype uint16) (tries int, tcp bool, err error) {
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), qtype)
 	q.SetEdns0(1232, false)
-	for tries = 1; tries <= 6; tries++ {
-		m, _, err := Query(h, srv, q, false, 500*time.Millisecond)
+	for tries = 1; tries <= 10; tries++ {
+		m, _, err := Query(h, srv, q, false, time.Second)
 		if err != nil {
 			continue
 		}
