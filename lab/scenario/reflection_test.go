@@ -42,14 +42,19 @@ func TestReflection(t *testing.T) {
 	if on.Factor() > 1.0 {
 		t.Errorf("with RRL: factor %.2f, want at most 1", on.Factor())
 	}
-	if full := on.Answers - on.Slipped; full > 10 || on.Slipped < int(on.Queries)/4 {
-		t.Errorf("with RRL: %d full and %d truncated answers for %d queries; want a handful full and about half truncated", full, on.Slipped, on.Queries)
+	// One account (client2's network, the name, the type): its rate of 5
+	// a second the first second, then nothing but every second limited
+	// answer, truncated. (Queries the resolver's busy slow path dropped
+	// before answering are neither.)
+	if full := on.Answers - on.Slipped; full > 10 || on.Slipped < 1000 {
+		t.Errorf("with RRL: %d full and %d truncated answers for %d queries; want at most 10 full and the rest truncated", full, on.Slipped, on.Queries)
 	}
 	limited := on.Metrics[`rampart_dns_rrl_responses_total{action="limited"}`]
 	slipped := on.Metrics[`rampart_dns_rrl_responses_total{action="slipped"}`]
 	dropped := on.Metrics[`rampart_dns_rrl_responses_total{action="dropped"}`]
-	if limited != slipped+dropped || slipped < float64(on.Slipped) || dropped < float64(on.Queries)/4 {
-		t.Errorf("with RRL the resolver counted limited %.0f, slipped %.0f, dropped %.0f; the victim saw %d truncated answers", limited, slipped, dropped, on.Slipped)
+	if limited != slipped+dropped || slipped < float64(on.Slipped) || dropped < slipped || dropped > slipped+1 {
+		t.Errorf("with RRL the resolver counted limited %.0f, slipped %.0f, dropped %.0f (slip 2: as many dropped as slipped); the victim saw %d truncated answers",
+			limited, slipped, dropped, on.Slipped)
 	}
 	if off.Metrics[`rampart_dns_rrl_responses_total{action="limited"}`] != 0 {
 		t.Error("without RRL the resolver limited responses")
