@@ -13,17 +13,18 @@ import (
 	"github.com/rampart-fw/rampart/dns/server"
 )
 
-// rootServer serves a one-zone root (www.test. A 192.0.2.80) on a
-// loopback port, UDP and TCP, and returns it with its port.
-func rootServer(t *testing.T) (*authoritative.Server, uint16) {
+// rootServer serves a one-zone root (www.test. A 192.0.2.80, and the
+// extra records) on a loopback port, UDP and TCP, and returns it with its
+// port.
+func rootServer(t *testing.T, extra ...string) (*authoritative.Server, uint16) {
 	t.Helper()
 	var rrs []dns.RR
-	for _, s := range []string{
+	for _, s := range append([]string{
 		". 3600 IN SOA ns.root. admin.root. 1 3600 600 86400 300",
 		". 3600 IN NS ns.root.",
 		"ns.root. 3600 IN A 127.0.0.1",
 		"www.test. 3600 IN A 192.0.2.80",
-	} {
+	}, extra...) {
 		rr, err := dns.NewRR(s)
 		if err != nil {
 			t.Fatal(err)
