@@ -55,6 +55,25 @@ func rootServer(t *testing.T, extra ...string) (*authoritative.Server, uint16) {
 	return auth, uint16(port)
 }
 
+// serveLoopback runs a server of cfg on a loopback port, one UDP socket,
+// until the test ends.
+func serveLoopback(t *testing.T, cfg server.Config) *server.Server {
+	t.Helper()
+	cfg.Listen, cfg.SocketsPerAddr = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, 1
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv
+}
+
 // TestNeverAnOpenResolver: a client outside the ACL gets REFUSED over UDP
 // and TCP and causes no recursion, asserted on the authoritative server,
 // which sees no query at all; the same query from inside the ACL is
@@ -80,19 +99,8 @@ func TestNeverAnOpenResolver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := server.New(server.Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, SocketsPerAddr: 1,
-				Resolver: res, ACL: server.NewACL([]netip.Prefix{netip.MustParsePrefix(tt.allow)}),
+			srv := serveLoopback(t, server.Config{Resolver: res, ACL: server.NewACL([]netip.Prefix{netip.MustParsePrefix(tt.allow)}),
 				RRL: server.RRLConfig{ResponsesPerSecond: 5}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Listen(); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { _ = srv.Serve(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
 			for _, proto := range []string{"udp", "tcp"} {
 				q := new(dns.Msg)
 				q.SetQuestion("www.test.", dns.TypeA)

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -81,23 +80,17 @@ func TestFetchesPerZoneKeepsCapacity(t *testing.T) {
 				rr, _ := dns.NewRR(s)
 				hints = append(hints, rr)
 			}
-			res, err := resolver.New(resolver.Config{RootHints: hints, Port: port, FetchesPerZone: tt.fetches, Timeout: 4 * time.Second})
+			// Each try waits 2 s, so that the flood's resolutions hold
+			// their slots well past the other name's query and its 1 s
+			// wait (after a round of time-outs the resolver sets the dead
+			// server aside and they fail fast).
+			res, err := resolver.New(resolver.Config{RootHints: hints, Port: port, FetchesPerZone: tt.fetches, Timeout: 4 * time.Second,
+				MinTryTimeout: 2 * time.Second, MaxTryTimeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := server.New(server.Config{Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, SocketsPerAddr: 1,
-				Resolver: res, ACL: server.NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}), MaxInflight: 16,
-				QueryTimeout: 4 * time.Second, DiscardTimeout: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Listen(); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { _ = srv.Serve(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
+			srv := serveLoopback(t, server.Config{Resolver: res, ACL: server.NewACL([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}),
+				MaxInflight: 16, QueryTimeout: 4 * time.Second, DiscardTimeout: -1})
 			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(srv.Addrs()[0]))
 			if err != nil {
 				t.Fatal(err)
