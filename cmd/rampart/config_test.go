@@ -252,6 +252,16 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:7:30: resolver.client_ipv4_prefix_length: want a prefix length from 1 to 32, not 33`,
 			`FILE:8:30: resolver.client_ipv6_prefix_length: want a prefix length from 1 to 128, not 0`,
 		}},
+		{"resolver-rrl", []string{
+			`FILE:3:27: resolver.rrl.responses_per_second: want 0 (no rate limiting) to 1048576 responses a second, not -5`,
+			`FILE:4:11: resolver.rrl.slip: want 0 (drop every limited response) to 10, not 11`,
+			`FILE:5:25: resolver.rrl.ipv4_prefix_length: want a prefix length from 1 to 32, not 0`,
+			`FILE:6:25: resolver.rrl.ipv6_prefix_length: want a prefix length from 1 to 128, not 129`,
+			`FILE:7:21: resolver.fetches_per_zone: want 0 (no bound) to 1048576 queries, not -1`,
+		}},
+		{"resolver-rrl-scalar", []string{
+			`FILE:2:8: resolver.rrl: expected a mapping, found "5"`,
+		}},
 		{"resolver-listen", []string{
 			`FILE:2:12: resolver.listen[0]: invalid address and port "localhost:53": expected 192.0.2.1:53 or [2001:db8::1]:53`,
 		}},
@@ -526,22 +536,31 @@ func hasFlag(cmd *cobra.Command, name string) bool {
 	return cmd.Flags().Lookup(name) != nil || cmd.PersistentFlags().Lookup(name) != nil || cmd.InheritedFlags().Lookup(name) != nil
 }
 
-// TestResolverLimits: the per-client limits reach the server's
-// configuration, 0 in the file turning a limit off.
+// rrlDefaults is resolver.rrl left out: off, with BIND's defaults.
+var rrlDefaults = server.RRLConfig{Slip: 2, IPv4PrefixLength: 24, IPv6PrefixLength: 56}
+
+// TestResolverLimits: the per-client limits and response rate limiting
+// reach the server's configuration, 0 in the file turning a limit off.
 func TestResolverLimits(t *testing.T) {
 	for _, tt := range []struct {
 		name, yaml string
 		want       server.Config
 	}{
 		{"defaults", "resolver: {}\n", server.Config{WaitLimit: 1000, WaitLimitCookie: 10000, DiscardTimeout: 1900 * time.Millisecond,
-			TCPPerSource: 64, TCPIdle: 10 * time.Second, ClientPrefix4: 24, ClientPrefix6: 56}},
+			TCPPerSource: 64, TCPIdle: 10 * time.Second, ClientPrefix4: 24, ClientPrefix6: 56, RRL: rrlDefaults}},
 		{"set", "resolver:\n  wait_limit: 5\n  wait_limit_cookie: 50\n  discard_timeout: 250\n  tcp_per_source: 3\n  tcp_idle_timeout: 2\n" +
 			"  client_ipv4_prefix_length: 32\n  client_ipv6_prefix_length: 64\n",
 			server.Config{WaitLimit: 5, WaitLimitCookie: 50, DiscardTimeout: 250 * time.Millisecond, TCPPerSource: 3, TCPIdle: 2 * time.Second,
-				ClientPrefix4: 32, ClientPrefix6: 64}},
+				ClientPrefix4: 32, ClientPrefix6: 64, RRL: rrlDefaults}},
 		{"off", "resolver:\n  wait_limit: 0\n  wait_limit_cookie: 0\n  discard_timeout: 0\n  tcp_per_source: 0\n",
 			server.Config{WaitLimit: -1, WaitLimitCookie: -1, DiscardTimeout: -1, TCPPerSource: -1, TCPIdle: 10 * time.Second,
-				ClientPrefix4: 24, ClientPrefix6: 56}},
+				ClientPrefix4: 24, ClientPrefix6: 56, RRL: rrlDefaults}},
+		{"rrl", "resolver:\n  rrl:\n    responses_per_second: 5\n    slip: 3\n    ipv4_prefix_length: 32\n    ipv6_prefix_length: 64\n",
+			server.Config{WaitLimit: 1000, WaitLimitCookie: 10000, DiscardTimeout: 1900 * time.Millisecond, TCPPerSource: 64, TCPIdle: 10 * time.Second,
+				ClientPrefix4: 24, ClientPrefix6: 56, RRL: server.RRLConfig{ResponsesPerSecond: 5, Slip: 3, IPv4PrefixLength: 32, IPv6PrefixLength: 64}}},
+		{"rrl slip 0", "resolver:\n  rrl:\n    responses_per_second: 5\n    slip: 0\n",
+			server.Config{WaitLimit: 1000, WaitLimitCookie: 10000, DiscardTimeout: 1900 * time.Millisecond, TCPPerSource: 64, TCPIdle: 10 * time.Second,
+				ClientPrefix4: 24, ClientPrefix6: 56, RRL: server.RRLConfig{ResponsesPerSecond: 5, Slip: -1, IPv4PrefixLength: 24, IPv6PrefixLength: 56}}},
 	} {
 		var cfg fileConfig
 		if err := config.Decode("limits.yaml", []byte(tt.yaml), &cfg); err != nil {
@@ -554,5 +573,12 @@ func TestResolverLimits(t *testing.T) {
 		if got := setup.limits; !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
+	}
+	var cfg fileConfig
+	if err := config.Decode("fetches.yaml", []byte("resolver:\n  fetches_per_zone: 100\n"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if setup, err := cfg.Resolver.check(); err != nil || setup.fetchesPerZone != 100 {
+		t.Errorf("fetches_per_zone 100: %v", err)
 	}
 }

@@ -188,6 +188,11 @@ Scenarios:
                 validation (SERVFAIL with an Extended DNS Error)
   bailiwick     a malicious server for evil.lab answering with records for
                 example.lab: none may reach the cache
+  reflection    5 s of queries spoofed from client2 for a large answer, sent
+                by the attacker to the resolver: the amplification at client2
+                without response rate limiting (the attack works) and with it
+                (at most 1), lookups by client1 and client2 meanwhile, and
+                spoofed sources outside the ACL refused without recursion
   proxy         rampart's proxy on gw for the inside clients: a page passes,
                 a URL is blocked, a script with a forbidden string is
                 stripped, a forged certificate served by the attacker for an
@@ -330,6 +335,7 @@ func demoScenarios() []lab.Scenario {
 		scenario.PoisonKaminsky(),
 		scenario.PoisonKaminskyWeak(),
 		scenario.PoisonBailiwick(),
+		scenario.Reflection(),
 		scenario.Proxy(),
 	}
 }

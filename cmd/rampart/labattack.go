@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rampart-fw/rampart/lab"
@@ -17,10 +18,12 @@ import (
 func newLabAttackCommand(a *app, loadTopo func() (*lab.Topology, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attack",
-		Short: "Bring the lab up and run one DNS cache-poisoning attack against rampart's resolver",
+		Short: "Bring the lab up and run one attack against rampart's resolver",
 		Long: `Bring the lab up, start the DNS hierarchy and rampart's resolver, run one
-attack, print what it tried and whether the resolver's cache ended up
-poisoned (asked afterwards from client2), and remove the lab.`,
+attack, print what it tried and what came of it (for the poisoning attacks,
+whether the resolver's cache ended up poisoned, asked afterwards from
+client2; for the reflection attack, the amplification at the victim), and
+remove the lab.`,
 	}
 	var weak bool
 	var duration time.Duration
@@ -129,8 +132,103 @@ answer: the resolver is gone, or the query timed out).`,
 	}
 	bailiwick.Flags().BoolVar(&bwWeak, "weak", false, "attack a resolver without the bailiwick check (and, unless --validate, without DNSSEC)")
 	bailiwick.Flags().BoolVar(&bwValidate, "validate", false, "with --weak: keep DNSSEC validation on")
-	cmd.AddCommand(kaminsky, bailiwick)
+	cmd.AddCommand(kaminsky, bailiwick, newReflectionCommand(a, loadTopo))
 	return cmd
+}
+
+// newReflectionCommand is `rampart lab attack reflection`.
+func newReflectionCommand(a *app, loadTopo func() (*lab.Topology, error)) *cobra.Command {
+	var rrl string
+	var duration time.Duration
+	var rate int
+	cmd := &cobra.Command{
+		Use:   "reflection",
+		Short: "Spoofed queries naming a victim's address, sent to the resolver: the amplification with RRL off and on",
+		Long: `The attacker host sends the resolver queries for ` + scenario.ReflectionName + ` TXT (an answer
+larger than 1232 octets) whose source address is client2's, inside the
+resolver's ACL, at --rate queries a second for --duration, so that the
+answers land on client2. client2's interface is captured: the amplification
+factor is the IP octets client2 received from the resolver over the IP
+octets the attacker sent. Meanwhile client1 looks up another name and
+client2 looks up the attacked name itself (over TCP when the answer comes
+back truncated). With RRL on, a short burst spoofed from web (outside the
+ACL) must get REFUSED only and cause no resolution.
+
+--rrl both (the default) runs the resolver without response rate limiting,
+then with the lab's resolver.rrl (5 responses a second, slip 2); --rrl off
+or --rrl on runs one of them.
+
+Exit status: 0 when every outcome is the expected one (without RRL the
+attack amplifies, with RRL the factor is at most 1 and legitimate lookups
+succeed); 1 otherwise.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var modes []bool
+			switch rrl {
+			case "both":
+				modes = []bool{false, true}
+			case "off":
+				modes = []bool{false}
+			case "on":
+				modes = []bool{true}
+			default:
+				return usageErrorf("--rrl: want on, off or both, not %q", rrl)
+			}
+			if duration <= 0 || duration > 10*time.Minute {
+				return usageErrorf("--duration must be between 0 and 10m, got %s", duration)
+			}
+			if rate < 1 || rate > 1_000_000 {
+				return usageErrorf("--rate must be between 1 and 1000000 queries a second, got %d", rate)
+			}
+			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (lab.Result, error) {
+				verdict := lab.Result{Scenario: "reflection", Kind: lab.Defence, OK: true}
+				var factors []string
+				for _, on := range modes {
+					fmt.Fprintf(out, "Reflection through the resolver with RRL %s: %d queries/s for %s ...\n", onOff(on), rate, duration)
+					r := scenario.RunReflection(cmd.Context(), l, env, scenario.ReflectionOptions{RRL: on, Duration: duration, Rate: rate})
+					if r.Err != nil {
+						return lab.Result{}, r.Err
+					}
+					m := r.Metrics
+					fmt.Fprintf(out, "  attacker sent:            %d queries, %d octets in %s (%d refused by its own queue)\n",
+						r.Queries, r.AttackOctets, r.Elapsed.Round(time.Millisecond), r.Lost)
+					fmt.Fprintf(out, "  victim received:          %d answers (%d truncated by RRL), %d octets\n", r.Answers, r.Slipped, r.VictimOctets)
+					fmt.Fprintf(out, "  amplification factor:     %.2f\n", r.Factor())
+					fmt.Fprintf(out, "  resolver limited:         %.0f (slipped %.0f, dropped %.0f); its ratio for 10.10.0.0/24: %.2f\n",
+						m[`rampart_dns_rrl_responses_total{action="limited"}`], m[`rampart_dns_rrl_responses_total{action="slipped"}`],
+						m[`rampart_dns_rrl_responses_total{action="dropped"}`], m[`rampart_dns_client_amplification_ratio{client="10.10.0.0/24"}`])
+					for _, line := range r.LabResults("reflection") {
+						fmt.Fprintf(out, "  %-6s %s: %s\n", okWord(line.OK), line.Tried, line.Outcome)
+						verdict.OK = verdict.OK && line.OK
+					}
+					factors = append(factors, fmt.Sprintf("RRL %s: factor %.2f", onOff(on), r.Factor()))
+				}
+				verdict.Outcome = strings.Join(factors, "; ")
+				if !verdict.OK {
+					verdict.Outcome += " (not the expected outcome)"
+				}
+				return verdict, nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&rrl, "rrl", "both", "run the resolver without RRL (off), with it (on), or one after the other (both)")
+	cmd.Flags().DurationVar(&duration, "duration", 5*time.Second, "how long the attacker floods, each run")
+	cmd.Flags().IntVar(&rate, "rate", 2000, "spoofed queries a second")
+	return cmd
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func okWord(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAILED"
 }
 
 // runAttack brings the lab up, runs fn, removes the lab, and prints the

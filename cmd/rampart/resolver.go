@@ -46,6 +46,11 @@ type resolverConfig struct {
 	TCPIdleTimeout   config.Value[int] `yaml:"tcp_idle_timeout"` // seconds
 	ClientIPv4Prefix config.Value[int] `yaml:"client_ipv4_prefix_length"`
 	ClientIPv6Prefix config.Value[int] `yaml:"client_ipv6_prefix_length"`
+	// RRL is response rate limiting (BIND's rate-limit).
+	RRL rrlConfig `yaml:"rrl"`
+	// FetchesPerZone bounds the upstream queries in flight to one zone's
+	// servers (BIND's fetches-per-zone); 0 is no bound.
+	FetchesPerZone config.Value[int] `yaml:"fetches_per_zone"`
 	// labWeaken is set only by the hidden --lab-weaken flag, never from a
 	// configuration file.
 	labWeaken bool
@@ -55,6 +60,49 @@ type resolverConfig struct {
 	// UpstreamPort is the port of authoritative servers (53); only tests
 	// and labs that run them elsewhere change it.
 	UpstreamPort config.Value[uint16] `yaml:"upstream_port"`
+}
+
+// rrlConfig is the resolver.rrl section: BIND's rate-limit settings of
+// the same names.
+type rrlConfig struct {
+	ResponsesPerSecond config.Value[int] `yaml:"responses_per_second"`
+	Slip               config.Value[int] `yaml:"slip"`
+	IPv4PrefixLength   config.Value[int] `yaml:"ipv4_prefix_length"`
+	IPv6PrefixLength   config.Value[int] `yaml:"ipv6_prefix_length"`
+}
+
+// check checks the section and returns it as server.RRLConfig fields. In
+// the file slip 0 means never slip, as in BIND; in server.RRLConfig zero
+// is the default and a negative value never.
+func (c *rrlConfig) check(errs *srcpos.List) server.RRLConfig {
+	var r server.RRLConfig
+	if n := c.ResponsesPerSecond.V; n < 0 || n > server.MaxRRLRate {
+		errs.Add(c.ResponsesPerSecond.Errorf("want 0 (no rate limiting) to %d responses a second, not %d", server.MaxRRLRate, n))
+	} else {
+		r.ResponsesPerSecond = n
+	}
+	switch n := c.Slip.Or(2); {
+	case n < 0 || n > server.MaxRRLSlip:
+		errs.Add(c.Slip.Errorf("want 0 (drop every limited response) to %d, not %d", server.MaxRRLSlip, n))
+	case n == 0:
+		r.Slip = -1
+	default:
+		r.Slip = n
+	}
+	r.IPv4PrefixLength = prefixLength(errs, c.IPv4PrefixLength, 24, 32)
+	r.IPv6PrefixLength = prefixLength(errs, c.IPv6PrefixLength, 56, 128)
+	return r
+}
+
+// prefixLength checks a prefix-length key: def when it is unset, else 1
+// to bits; 0 (with the error added) when out of range.
+func prefixLength(errs *srcpos.List, v config.Value[int], def, bits int) int {
+	b := v.Or(def)
+	if b < 1 || b > bits {
+		errs.Add(v.Errorf("want a prefix length from 1 to %d, not %d", bits, b))
+		return 0
+	}
+	return b
 }
 
 // resolverSetup is a checked resolverConfig with its defaults filled in:
@@ -73,9 +121,11 @@ type resolverSetup struct {
 	upstreamPort uint16
 	labWeaken    bool
 	labBailiwick bool
-	// limits are the server's per-client limits, in server.Config's
-	// fields (the rest of it unset).
+	// limits are the server's per-client limits and response rate
+	// limiting, in server.Config's fields (the rest of it unset).
 	limits server.Config
+	// fetchesPerZone is resolver.Config.FetchesPerZone.
+	fetchesPerZone int
 }
 
 const (
@@ -171,6 +221,12 @@ func (c *resolverConfig) check() (*resolverSetup, error) {
 		ttlOK = false
 	}
 	s.limits = c.limits(&errs)
+	s.limits.RRL = c.RRL.check(&errs)
+	if n := c.FetchesPerZone.V; n < 0 || n > maxWaitLimit {
+		errs.Add(c.FetchesPerZone.Errorf("want 0 (no bound) to %d queries, not %d", maxWaitLimit, n))
+	} else {
+		s.fetchesPerZone = n
+	}
 	if sizeOK && ttlOK {
 		var err error
 		s.cache, err = cache.New(cache.Config{MaxBytes: s.cacheBytes, MinTTL: time.Duration(c.MinTTL.V) * time.Second,
@@ -224,16 +280,8 @@ func (c *resolverConfig) limits(errs *srcpos.List) server.Config {
 	} else {
 		l.TCPIdle = time.Duration(sec) * time.Second
 	}
-	if b := c.ClientIPv4Prefix.Or(24); b < 1 || b > 32 {
-		errs.Add(c.ClientIPv4Prefix.Errorf("want a prefix length from 1 to 32, not %d", b))
-	} else {
-		l.ClientPrefix4 = b
-	}
-	if b := c.ClientIPv6Prefix.Or(56); b < 1 || b > 128 {
-		errs.Add(c.ClientIPv6Prefix.Errorf("want a prefix length from 1 to 128, not %d", b))
-	} else {
-		l.ClientPrefix6 = b
-	}
+	l.ClientPrefix4 = prefixLength(errs, c.ClientIPv4Prefix, 24, 32)
+	l.ClientPrefix6 = prefixLength(errs, c.ClientIPv6Prefix, 56, 128)
 	return l
 }
 
@@ -281,7 +329,11 @@ and server, and limits on the work one client query can cause.
 
 Only clients in the allowed networks are answered (--allow; by default
 loopback and this machine's own private networks); everyone else gets REFUSED,
-so the resolver is never open. A local control socket serves
+so the resolver is never open. Against reflection attacks that spoof a
+client's address, resolver.rrl in --config limits the rate of UDP answers per
+client network and answer as BIND's RRL does (truncating every slip-th
+limited one, so real clients retry over TCP), and resolver.fetches_per_zone
+bounds the upstream queries in flight to one zone. A local control socket serves
 'rampart resolver stats' and 'rampart resolver flush NAME'.
 
 Example:
@@ -413,7 +465,7 @@ resolver's answer. Exits 1 naming the socket when no resolver listens there.`
 func runResolver(ctx context.Context, a *app, setup *resolverSetup) error {
 	anchors, c, qmin := setup.anchors, setup.cache, setup.qmin
 	rcfg := resolver.Config{RootHints: setup.hints, Cache: c.ResolverView(), Logger: a.log,
-		QNAMEMinimisation: qmin, Port: setup.upstreamPort, MaxTTL: setup.maxTTL}
+		QNAMEMinimisation: qmin, Port: setup.upstreamPort, MaxTTL: setup.maxTTL, FetchesPerZone: setup.fetchesPerZone}
 	if setup.labWeaken {
 		// The resolver of 2008: one source port, query names as given, no
 		// cookies, and no alarm at wrong-ID answers. The lab runs it to show

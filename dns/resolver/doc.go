@@ -38,6 +38,9 @@
 //   - limits on the work one query causes: upstream queries, CNAME links,
 //     tries per zone, NS records followed per delegation, glueless lookups
 //     per delegation (NXNS), records per RRset.
+//   - and, over all queries, a bound on the upstream queries in flight to
+//     one zone's servers (FetchesPerZone), so that a flood of random names
+//     under one zone cannot take every resolution slot.
 //
 // It refuses to know about clients and listeners (dns/server owns the wire
 // towards clients, the ACL and server cookies), about how answers are stored

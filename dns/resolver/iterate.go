@@ -800,8 +800,11 @@ func (st *state) ask(ctx context.Context, zone string, addr netip.Addr, name str
 		}
 		tctx := withTryDeadline(ctx, time.Now().Add(min(max(hs.rto, r.cfg.MinTryTimeout), r.cfg.MaxTryTimeout)))
 		start := r.clock.Now()
-		ex, joined := r.exchange(tctx, server, name, q, tcp)
+		ex, joined := r.exchange(tctx, zone, server, name, q, tcp)
 		end := r.clock.Now()
+		if errors.Is(ex.err, ErrZoneFetchLimit) {
+			return nil, ex.err // the resolver's own bound, no fault of the server
+		}
 		if ex.err != nil {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
@@ -1003,12 +1006,17 @@ type exchangeResult struct {
 }
 
 // exchange sends q, unless an identical query to the same server is in
-// flight, in which case it waits for that one's response. name is the
+// flight, in which case it waits for that one's response; q goes to a
+// server of zone, which FetchesPerZone bounds. name is the
 // question's name in lower case: the key must not depend on the 0x20 case.
-func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, name string, q *dns.Msg, tcp bool) (exchangeResult, bool) {
+func (r *Resolver) exchange(ctx context.Context, zone string, server netip.AddrPort, name string, q *dns.Msg, tcp bool) (exchangeResult, bool) {
 	key := exchangeKey{server: server, name: name, qtype: q.Question[0].Qtype,
 		tcp: tcp, edns: q.IsEdns0() != nil, do: r.cfg.DNSSECOK}
 	ex, err, joined := r.exchanges.do(ctx, key, func() (exchangeResult, error) {
+		if !r.fetches.acquire(zone) {
+			return exchangeResult{query: q, err: ErrZoneFetchLimit}, nil
+		}
+		defer r.fetches.release(zone)
 		r.stats.upstream.Add(1)
 		resp, err := r.transport.Exchange(ctx, server, q, tcp)
 		if resp != nil {

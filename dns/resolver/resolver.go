@@ -136,6 +136,11 @@ type Config struct {
 	// MaxZoneTries bounds the queries sent to one zone's servers in one
 	// step of a resolution; 0 means 16.
 	MaxZoneTries int
+	// FetchesPerZone bounds the upstream queries in flight to the
+	// servers of one zone, over all resolutions (BIND's fetches-per-zone);
+	// a resolution that would send one more is answered SERVFAIL
+	// (ErrZoneFetchLimit). 0 means no bound.
+	FetchesPerZone int
 
 	// LabAcceptOutOfBailiwick turns the bailiwick rule off, the way
 	// resolvers worked before 1997: records a server put in its
@@ -244,6 +249,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("MaxGluelessLookups %d is outside 1..64", c.MaxGluelessLookups)
 	case c.MaxZoneTries < 1:
 		return fmt.Errorf("MaxZoneTries %d must be positive", c.MaxZoneTries)
+	case c.FetchesPerZone < 0:
+		return fmt.Errorf("FetchesPerZone %d is negative", c.FetchesPerZone)
 	}
 	return nil
 }
@@ -270,6 +277,7 @@ type Resolver struct {
 	delegs    *delegations
 	suspects  *suspects
 	warns     warnLimiter
+	fetches   *zoneFetches // nil: no bound per zone
 
 	cookieSecret [32]byte // immutable after New: for client cookies; never leaves the process
 
@@ -358,8 +366,11 @@ type Stats struct {
 	// BogusRetries counts resolutions asked again because a validator
 	// found their answer bogus (Retry); BogusRepeats, the upstream replies
 	// passed over during them for sending the bogus data again.
-	BogusRetries     uint64
-	BogusRepeats     uint64
+	BogusRetries uint64
+	BogusRepeats uint64
+	// ZoneFetchLimited counts upstream queries not sent because
+	// FetchesPerZone were in flight to the zone's servers.
+	ZoneFetchLimited uint64
 	ZoneCuts         int    // zone cuts remembered
 	ZoneCutEvictions uint64 // cuts dropped to stay within InfraMaxHosts
 	// Delegations counts the zones whose servers are remembered (see
@@ -392,6 +403,7 @@ func New(cfg Config) (*Resolver, error) {
 		cuts:      newZoneCuts(cfg.InfraMaxHosts),
 		delegs:    newDelegations(cfg.InfraMaxHosts),
 		suspects:  newSuspects(cfg.MaxSuspects, cfg.SpoofHoldDown),
+		fetches:   newZoneFetches(cfg.FetchesPerZone),
 	}
 	_, _ = crand.Read(r.cookieSecret[:]) // never fails (crypto/rand, Go 1.24+)
 	if r.transport == nil {
@@ -496,6 +508,7 @@ func (r *Resolver) Stats() Stats {
 		ZoneTriesLimited:   s.zoneTriesLimited.Load(),
 		BogusRetries:       s.bogusRetries.Load(),
 		BogusRepeats:       s.bogusRepeats.Load(),
+		ZoneFetchLimited:   r.fetches.refused(),
 		ZoneCuts:           r.cuts.len(),
 		ZoneCutEvictions:   r.cuts.evicted.Load(),
 

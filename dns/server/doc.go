@@ -25,9 +25,19 @@
 // refused (FORMERR), the others are answered with a fresh or echoed server
 // cookie, also on cache hits, where the option is appended to the cached
 // answer's OPT record in place. A valid cookie proves the client's address
-// (CookieVerdict.AddressProven), which response rate limiting would need;
-// the server has no rate limiter yet. It keeps no per-client cookie state
-// and is no cookie client.
+// (CookieVerdict.AddressProven), which exempts it from response rate
+// limiting. It keeps no per-client cookie state and is no cookie client.
+//
+// It limits the rate of UDP responses as BIND's RRL does (RRLConfig), so
+// that a flood of queries spoofed from a victim's address is not
+// reflected, amplified, onto the victim: per account (client network and
+// answer, the zone for negative answers, the network for errors) a rate
+// of responses, every Slip-th limited answer sent truncated so that a
+// real client retries over TCP, the rest dropped; the accounts live in a
+// fixed-size table under a random hash seed. It counts the UDP octets
+// received from and sent to each of the heaviest client networks (a
+// bounded table), whose ratio is the amplification a reflection through
+// the resolver would gain, and exports it as a metric.
 //
 // It bounds what one client can hold, a client being its network (a /24 or
 // a /56 by default): the queries it has waiting for resolution (WaitLimit,

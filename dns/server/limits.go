@@ -41,10 +41,17 @@ func newClientCounts(bits4, bits6 int) *clientCounts {
 // client returns the network a's client is counted as. An IPv4-mapped
 // IPv6 address (from a dual-stack socket) is the IPv4 client it maps.
 func (c *clientCounts) client(a netip.Addr) netip.Prefix {
+	return clientPrefix(a, c.bits4, c.bits6)
+}
+
+// clientPrefix is the network of a at bits4 or bits6 bits: the client a
+// belongs to. An IPv4-mapped IPv6 address (from a dual-stack socket) is
+// the IPv4 client it maps.
+func clientPrefix(a netip.Addr, bits4, bits6 int) netip.Prefix {
 	a = a.Unmap()
-	bits := c.bits6
+	bits := bits6
 	if a.Is4() {
-		bits = c.bits4
+		bits = bits4
 	}
 	p, _ := a.Prefix(bits) // drops any zone; bits is in range (New checks it)
 	return p

@@ -25,7 +25,14 @@ type Metrics struct {
 	respRefused, respNotImp, respFormErr prometheus.Counter
 	stale, prefetches, prefetchSkipped   prometheus.Counter
 	cookies                              [CookieMalformed + 1]prometheus.Counter
-	collectors                           []prometheus.Collector
+	// Response rate limiting: responses limited (slipped plus dropped),
+	// slipped (sent truncated, or an error sent as it is), dropped, and
+	// live accounts forgotten to keep the table bounded.
+	rrlLimited, rrlSlipped, rrlDropped, rrlEvicted prometheus.Counter
+	// UDP octets received and sent, and per client network (clients).
+	udpBytesIn, udpBytesOut prometheus.Counter
+	clients                 *octetTable
+	collectors              []prometheus.Collector
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
@@ -72,7 +79,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for v := range m.cookies {
 		m.cookies[v] = cookies.WithLabelValues(CookieVerdict(v).String())
 	}
-	m.collectors = []prometheus.Collector{queries, cache, errs, responses, cookies, m.inflight, m.tcpConns, m.tcpIdle, m.latency}
+	rrl := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_dns_rrl_responses_total",
+		Help: "UDP responses response rate limiting acted on: limited (slipped plus dropped), slipped (sent truncated, or an error sent as it is), dropped."}, []string{"action"})
+	m.rrlLimited, m.rrlSlipped, m.rrlDropped = rrl.WithLabelValues("limited"), rrl.WithLabelValues("slipped"), rrl.WithLabelValues("dropped")
+	m.rrlEvicted = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_dns_rrl_table_evictions_total",
+		Help: "Rate-limit accounts still within their window forgotten to make room for new ones (the table is bounded)."})
+	udpBytes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_dns_udp_bytes_total", Help: "UDP octets (DNS messages) received from and sent to clients, by direction."}, []string{"direction"})
+	m.udpBytesIn, m.udpBytesOut = udpBytes.WithLabelValues("in"), udpBytes.WithLabelValues("out")
+	m.clients = newOctetTable()
+	m.collectors = []prometheus.Collector{queries, cache, errs, responses, cookies, m.inflight, m.tcpConns, m.tcpIdle, m.latency,
+		rrl, m.rrlEvicted, udpBytes, newOctetCollector(m.clients)}
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)
@@ -117,11 +133,22 @@ type tally struct {
 	waitLimited                                 uint64 // answered SERVFAIL
 	cookies                                     [CookieMalformed + 1]uint64
 	// cookie is the verdict on the last query fastTally judged, for a
-	// caller that decides per query: a response rate limiter (rampart has
-	// none yet) would ask cookie.AddressProven() before it limited an
-	// answer, since a client that proved its address is no spoofed victim.
+	// caller that decides per query: the response rate limiter asks
+	// cookie.AddressProven() before it limits an answer, since a client
+	// that proved its address is no spoofed victim.
 	cookie CookieVerdict
+	// Response rate limiting (see rateLimiter.judge).
+	rrlLimited, rrlSlipped, rrlDropped uint64
+	// UDP octets in and out, in all and per client network: the batch's
+	// distinct networks, nClients of them.
+	bytesIn, bytesOut uint64
+	clients           [udpBatchClients]clientOctets
+	nClients          int
 }
+
+// udpBatchClients is the distinct client networks one tally holds before
+// it hands them to the shared table; a batch of recvmmsg holds no more.
+const udpBatchClients = 32
 
 func add(c prometheus.Counter, n uint64) {
 	if n != 0 {
@@ -148,5 +175,11 @@ func (t *tally) flush(m *Metrics) {
 	for v, n := range t.cookies {
 		add(m.cookies[v], n)
 	}
+	add(m.rrlLimited, t.rrlLimited)
+	add(m.rrlSlipped, t.rrlSlipped)
+	add(m.rrlDropped, t.rrlDropped)
+	add(m.udpBytesIn, t.bytesIn)
+	add(m.udpBytesOut, t.bytesOut)
+	t.flushClients(m)
 	*t = tally{}
 }

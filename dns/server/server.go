@@ -115,6 +115,8 @@ type Config struct {
 	MaxPrefetch int
 	// EDNSSize is the UDP payload size advertised to clients [1232].
 	EDNSSize uint16
+	// RRL is response rate limiting over UDP [off].
+	RRL RRLConfig
 	// CookieSecret keys the server cookies (RFC 7873, RFC 9018): 16
 	// bytes, the same on every server of an anycast set so that a cookie
 	// one issues the others accept [random, from crypto/rand].
@@ -154,6 +156,9 @@ type Server struct {
 	// wait limit), tcpSources its open TCP connections (nil: no
 	// per-source bound). Immutable after New; they lock themselves.
 	waits, tcpSources *clientCounts
+	// rrl limits UDP responses (nil: off). Immutable after New; it locks
+	// itself.
+	rrl *rateLimiter
 }
 
 // New validates cfg and fills in its defaults.
@@ -228,6 +233,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxPrefetch <= 0 {
 		cfg.MaxPrefetch = 64
 	}
+	if err := cfg.RRL.setDefaults(); err != nil {
+		return nil, err
+	}
 	cookies, err := newCookieJar(cfg.CookieSecret)
 	if err != nil {
 		return nil, err
@@ -236,6 +244,9 @@ func New(cfg Config) (*Server, error) {
 		prefetchSem: make(chan struct{}, cfg.MaxPrefetch), cookies: cookies}
 	if cfg.WaitLimit > 0 {
 		s.waits = newClientCounts(cfg.ClientPrefix4, cfg.ClientPrefix6)
+	}
+	if cfg.RRL.ResponsesPerSecond > 0 {
+		s.rrl = newRateLimiter(s.cfg.RRL, cfg.Metrics.rrlEvicted)
 	}
 	if cfg.TCPPerSource > 0 {
 		s.tcpSources = newClientCounts(cfg.ClientPrefix4, cfg.ClientPrefix6)
@@ -343,6 +354,9 @@ type udpJob struct {
 	q     []byte
 	src   netip.AddrPort
 	start time.Time // when it was handed to the slow path, for DiscardTimeout
+	// cookie is the fast path's verdict on the query's cookie, which
+	// response rate limiting asks.
+	cookie CookieVerdict
 }
 
 // workerIdle is how long a slow-path worker waits for another query before
@@ -371,7 +385,7 @@ func (s *Server) spawnUDP(c *net.UDPConn, rc syscall.RawConn, q []byte, src neti
 		return 0
 	}
 	s.m.inflight.Inc()
-	job := udpJob{c: c, rc: rc, q: append([]byte(nil), q...), src: src, start: time.Now()}
+	job := udpJob{c: c, rc: rc, q: append([]byte(nil), q...), src: src, start: time.Now(), cookie: t.cookie}
 	select {
 	case s.idle <- job:
 	default:
@@ -395,7 +409,9 @@ func (s *Server) udpWorker(job udpJob) {
 			// The resolution has filled the cache for the retry.
 			s.m.discarded.Inc()
 		default:
-			snd.send(job.c, job.rc, resp, job.src)
+			if resp = s.limitSlow(&job, resp); resp != nil {
+				snd.send(job.c, job.rc, resp, job.src)
+			}
 		}
 		<-s.sem
 		s.m.inflight.Dec()
@@ -408,6 +424,37 @@ func (s *Server) udpWorker(job udpJob) {
 			return
 		}
 	}
+}
+
+// limitSlow is response rate limiting for a slow-path answer to a UDP
+// query: resp as it is, truncated in place, or nil to send nothing. It
+// counts the octets sent.
+func (s *Server) limitSlow(job *udpJob, resp []byte) []byte {
+	var t tally
+	n := len(resp)
+	if s.rrl != nil {
+		n = s.rrl.judge(job.q, resp, n, job.src.Addr(), job.cookie, s.rrl.now(), s.cfg.EDNSSize, &t)
+	}
+	t.octets(s.m, clientPrefix(job.src.Addr(), s.cfg.ClientPrefix4, s.cfg.ClientPrefix6), 0, n)
+	t.flush(s.m)
+	if n == 0 {
+		return nil
+	}
+	return resp[:n]
+}
+
+// answerUDP finishes the reader's answer to UDP query q from src: out[:n]
+// is the answer (n <= 0: none), which response rate limiting may
+// truncate in place or drop (now is its clock, read once per batch). It
+// counts the query's and the answer's octets in t and returns the length
+// to send, 0 for none.
+func (s *Server) answerUDP(q, out []byte, n int, src netip.Addr, now uint32, t *tally) int {
+	if n > 0 && s.rrl != nil {
+		n = s.rrl.judge(q, out, n, src, t.cookie, now, s.cfg.EDNSSize, t)
+	}
+	n = max(n, 0)
+	t.octets(s.m, clientPrefix(src, s.cfg.ClientPrefix4, s.cfg.ClientPrefix6), len(q), n)
+	return n
 }
 
 // fast handles everything that needs no resolution: drops, refusals,
@@ -493,6 +540,13 @@ func (s *Server) cachedAnswer(q, out []byte, udpSize, maxSize int, stale bool, v
 // entry the slow path has just stored, which is not a hit (see
 // JustStoredCache; false when the cache cannot tell one).
 func (s *Server) answerFromCache(q, out []byte, udpSize, maxSize int, stale, justStored bool, v CookieVerdict, reply *[cookieReplyLen]byte) (int, bool, bool) {
+	if maxSize <= 0 {
+		// UDP: the client's size, but never more than the server's own
+		// (EDNSSize), as the packed answers of the slow path: a client
+		// that offers 4096 must not get an answer in IP fragments, nor
+		// a reflection attack its largest answers.
+		maxSize = min(max(udpSize, 512), max(int(s.cfg.EDNSSize), 512))
+	}
 	if v != CookieClientOnly && v != CookieValid && v != CookieInvalid {
 		return s.lookupWire(q, out, maxSize, stale, justStored)
 	}

@@ -130,6 +130,10 @@ func (u *udpSocket) serve() {
 			continue
 		}
 		u.nOut = 0
+		var now uint32
+		if s.rrl != nil {
+			now = s.rrl.now()
+		}
 		for i := 0; i < u.got; i++ {
 			m := &u.in[i]
 			t.queries++
@@ -148,7 +152,7 @@ func (u *udpSocket) serve() {
 			if r == 0 {
 				r = s.spawnUDP(u.c, u.rc, q, src, out, &t)
 			}
-			if r > 0 {
+			if r = s.answerUDP(q, out, r, src.Addr(), now, &t); r > 0 {
 				o := &u.out[u.nOut]
 				o.hdr.Name = m.hdr.Name
 				o.hdr.Namelen = m.hdr.Namelen

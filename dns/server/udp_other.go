@@ -29,7 +29,11 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		if r == 0 {
 			r = s.spawnUDP(c, nil, buf[:n], src, out, &t)
 		}
-		if r > 0 {
+		var now uint32
+		if s.rrl != nil {
+			now = s.rrl.now()
+		}
+		if r = s.answerUDP(buf[:n], out, r, src.Addr(), now, &t); r > 0 {
 			_, _ = c.WriteToUDPAddrPort(out[:r], src)
 		}
 		t.flush(s.m)

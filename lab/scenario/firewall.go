@@ -126,10 +126,16 @@ func (g *Gateway) Stop() {
 // returns the samples by name and labels, e.g.
 // `rampart_gateway_frames_total{reason="invalid",verdict="drop"}`.
 func (g *Gateway) Metrics() (map[string]float64, error) {
+	return scrapeMetrics(g.fw, MetricsAddr)
+}
+
+// scrapeMetrics reads the Prometheus metrics served at addr inside host h
+// and returns the samples by name and labels.
+func scrapeMetrics(h *lab.Node, addr string) (map[string]float64, error) {
 	var c net.Conn
-	err := g.fw.Do(func() error {
+	err := h.Do(func() error {
 		var err error
-		c, err = net.DialTimeout("tcp", MetricsAddr, time.Second)
+		c, err = net.DialTimeout("tcp", addr, time.Second)
 		return err
 	})
 	if err != nil {
@@ -137,7 +143,7 @@ func (g *Gateway) Metrics() (map[string]float64, error) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(c, "GET /metrics HTTP/1.0\r\nHost: fw\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c, "GET /metrics HTTP/1.0\r\nHost: "+h.Name+"\r\n\r\n"); err != nil {
 		return nil, err
 	}
 	out := map[string]float64{}

@@ -351,15 +351,8 @@ func newPinFlooder(l *lab.Lab) (*pinFlooder, error) {
 		clients: []netip.Addr{l.Addr("client1", 4), l.Addr("dns", 4)},
 		rng:     rand.NewChaCha8(seed),
 	}
-	h := l.Host("attacker")
-	err := h.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
-		if err != nil {
-			return fmt.Errorf("raw socket on %s: %w", h.Name, err)
-		}
-		f.fd = fd
-		return nil
-	})
+	var err error
+	f.fd, err = rawSocket4(l.Host("attacker"))
 	return f, err
 }
 

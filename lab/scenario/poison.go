@@ -763,14 +763,7 @@ func newFlooder(h *lab.Node, server, resolver, attacker netip.Addr, weak bool) (
 		return nil, err
 	}
 	f := &flooder{fd: -1, server: server, resolver: resolver, attacker: attacker, g: g}
-	err = h.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
-		if err != nil {
-			return fmt.Errorf("raw socket on %s: %w", h.Name, err)
-		}
-		f.fd = fd
-		return nil
-	})
+	f.fd, err = rawSocket4(h)
 	return f, err
 }
 
