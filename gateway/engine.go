@@ -14,6 +14,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/nat"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -69,11 +70,13 @@ const (
 	ReasonBadChecksum                // a wrong IPv4 header or transport checksum: no host would accept the packet
 	ReasonSourceLimit                // the source address holds its bound of connections
 	ReasonPrefixLimit                // the source's prefix holds its bound of connections
+	ReasonNAT                        // the NAT refused: an inbound packet to no mapping, filtered, a host's quota or the ports exhausted, a packet it cannot translate (package nat counts which)
+	ReasonNATMapping                 // a new inbound connection to a mapping whose filtering admits it
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full",
-	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit"}
+	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit", "nat", "nat_mapping"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -159,6 +162,12 @@ type Config struct {
 	// connection table and the limiter too, unless their own
 	// configuration names one.
 	Clock clock.Clock
+	// NAT, when set, translates: connections are created through it
+	// (after the policy, which judges packets as they arrived) and the
+	// packets of translated ones are rewritten in place after the
+	// connection tracking's verdict. Only a router translates: it owns
+	// the public addresses.
+	NAT *nat.Translator
 }
 
 // ruleset is one compiled policy with its counters; a reload replaces it
@@ -207,6 +216,9 @@ func New(p *policy.Policy, cfg Config) (*Engine, error) {
 	}
 	if cfg.Limiter.Clock == nil {
 		cfg.Limiter.Clock = cfg.Clock
+	}
+	if cfg.NAT != nil {
+		cfg.NAT.Conntrack(&cfg.Conntrack)
 	}
 	ct, err := conntrack.New(cfg.Conntrack)
 	if err != nil {
@@ -380,7 +392,14 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 			cp.DCCP = &dc
 		}
 	}
+	var rw conntrack.Rewrite
+	if e.cfg.NAT != nil {
+		cp.NAT = &rw
+	}
 	res := e.ct.Lookup(&cp)
+	if res.NAT && !e.cfg.NAT.Rewrite(p, &rw) {
+		return drop(ReasonNAT)
+	}
 	switch res.State {
 	case conntrack.StateInvalid:
 		return drop(ReasonInvalid)
@@ -397,6 +416,14 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 			d.Reason = ReasonEstablished
 			return d
 		}
+	}
+	if e.cfg.NAT != nil && e.cfg.NAT.Admits(&cp) {
+		// The NAT's filtering admits it to a mapping an inside host
+		// made: the policy would refuse it as unsolicited, and every
+		// filtering behaviour would be address-and-port-dependent.
+		d.Reason = ReasonNATMapping
+		d, _, _ = e.createNAT(p, &cp, d)
+		return d
 	}
 	// A new connection (or an untracked message): the policy decides.
 	k := classify.Key{Dir: d.Dir, Flow: p.Flow(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
@@ -443,10 +470,18 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		return d
 	}
 	cp.Mark = markOf(d.Dir)
-	r, ok := e.ct.Create(&cp)
-	if !ok {
-		d.Verdict, d.Reason = Drop, refusal(r.Reason)
-		return d
+	var r conntrack.Result
+	if e.cfg.NAT != nil {
+		var ok bool
+		if d, r, ok = e.createNAT(p, &cp, d); !ok {
+			return d
+		}
+	} else {
+		var ok bool
+		if r, ok = e.ct.Create(&cp); !ok {
+			d.Verdict, d.Reason = Drop, refusal(r.Reason)
+			return d
+		}
 	}
 	if now := e.rules.Load(); now != rs {
 		// A reload swapped the policy while this packet was decided, and

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rampart-fw/rampart/firewall/conntrack"
+	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
 )
 
@@ -19,8 +20,9 @@ const (
 	Untranslated Outcome = iota
 	// Translated: the connection was created with its translation.
 	Translated
-	// Refused: the table refused the translated connection (full, a
-	// source bound, a collision); the Result's Reason says which.
+	// Refused: the table refused the connection, translated or not
+	// (full, a source bound, a collision); the Result's Reason says
+	// which.
 	Refused
 	// NoMapping: an inbound packet to a public address that no mapping
 	// and no forward holds, or held by a mapping that expired: an inbound
@@ -214,10 +216,17 @@ func (t *Translator) masquerades(a netip.Addr) bool {
 // when set, receives the rewrite of p.
 func (t *Translator) Create(tbl *conntrack.Table, p *conntrack.Packet) (conntrack.Result, Outcome) {
 	var n conntrack.NAT
-	out := t.plan(p, &n)
+	// plan keeps addresses of the flow (map keys). Rebuilt here, they
+	// share nothing with p, so escape analysis lets the caller's packet,
+	// and the Rewrite it points to, stay on its stack.
+	f := flow.Key{Src: detach(p.Flow.Src), Dst: detach(p.Flow.Dst), Proto: p.Flow.Proto}
+	out := t.plan(f, p.Side, p.IsICMPError, &n)
 	switch out {
 	case Untranslated:
-		r, _ := tbl.Create(p)
+		r, ok := tbl.Create(p)
+		if !ok {
+			out = Refused
+		}
 		t.stats.outcomes[out].Add(1)
 		return r, out
 	case Translated:
@@ -231,6 +240,16 @@ func (t *Translator) Create(tbl *conntrack.Table, p *conntrack.Packet) (conntrac
 	}
 	t.stats.outcomes[out].Add(1)
 	return r, out
+}
+
+// detach returns a copy of ap that holds no pointer of ap's (an address
+// has one, to its zone; the NAT's addresses have none).
+func detach(ap netip.AddrPort) netip.AddrPort {
+	a := ap.Addr()
+	if a.Is4() {
+		return netip.AddrPortFrom(netip.AddrFrom4(a.As4()), ap.Port())
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16(a.As16()), ap.Port())
 }
 
 // Admits reports whether p, a packet with no connection, comes in from
@@ -252,18 +271,18 @@ func (t *Translator) Admits(p *conntrack.Packet) bool {
 	return ok && t.filterAdmits(m, p.Flow.Src.Addr())
 }
 
-// plan chooses the translation of p's connection into n, taking the
+// plan chooses the translation of the connection of flow f, which came
+// in on side, into n, taking the
 // references it needs, or says why there is none.
-func (t *Translator) plan(p *conntrack.Packet, n *conntrack.NAT) Outcome {
-	f := &p.Flow
-	if p.IsICMPError || !f.IsValid() {
+func (t *Translator) plan(f flow.Key, side conntrack.Side, icmpError bool, n *conntrack.NAT) Outcome {
+	if icmpError || !f.IsValid() {
 		return Untranslated
 	}
 	query := f.IsICMP()
 	ports := f.Proto.HasPorts()
 	pubDst := t.isPublic(f.Dst.Addr())
 	switch {
-	case p.Side == conntrack.SideWAN && pubDst >= 0:
+	case side == conntrack.SideWAN && pubDst >= 0:
 		if !ports {
 			// Queries and portless protocols to the gateway's own
 			// address are the gateway's, not a mapping's.
@@ -285,7 +304,7 @@ func (t *Translator) plan(p *conntrack.Packet, n *conntrack.NAT) Outcome {
 		t.maps[m].refs++
 		n.Dst, n.Ref = t.maps[m].inside.ap, ref(m, nilIdx)
 		return Translated
-	case p.Side == conntrack.SideWAN:
+	case side == conntrack.SideWAN:
 		return Untranslated
 	case pubDst >= 0:
 		// From inside to a public address: hairpinning (RFC 4787 REQ-9,
@@ -294,7 +313,7 @@ func (t *Translator) plan(p *conntrack.Packet, n *conntrack.NAT) Outcome {
 		if !ports {
 			return Untranslated
 		}
-		return t.hairpin(p, n)
+		return t.hairpin(f, n)
 	case t.masquerades(f.Src.Addr()):
 		t.mu.Lock()
 		defer t.mu.Unlock()
@@ -324,8 +343,7 @@ func (t *Translator) plan(p *conntrack.Packet, n *conntrack.NAT) Outcome {
 
 // hairpin plans a connection from inside to a forward or to another
 // inside host's mapping, by the public address.
-func (t *Translator) hairpin(p *conntrack.Packet, n *conntrack.NAT) Outcome {
-	f := &p.Flow
+func (t *Translator) hairpin(f flow.Key, n *conntrack.NAT) Outcome {
 	to, fwd := t.forwards[endpoint{f.Proto, netip.AddrPortFrom(netip.Addr{}, f.Dst.Port())}]
 	t.mu.Lock()
 	defer t.mu.Unlock()

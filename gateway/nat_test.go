@@ -1,0 +1,167 @@
+package gateway
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/nat"
+	"github.com/rampart-fw/rampart/packet"
+)
+
+const (
+	natPolicy = `default deny incoming
+default allow outgoing
+allow in on wan to any port 2222 proto tcp
+`
+	wanAddr = "192.0.2.1"
+)
+
+func newNATEngine(t testing.TB, f nat.Filtering) *Engine {
+	t.Helper()
+	tr, err := nat.New(nat.Config{
+		Masquerade: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/24")},
+		Public:     []netip.Addr{netip.MustParseAddr(wanAddr)},
+		Filtering:  f,
+		Forwards:   []nat.Forward{{Proto: ipproto.TCP, Port: 2222, To: netip.MustParseAddrPort(server)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	e, err := New(mustPolicy(t, natPolicy), Config{Clock: clk, NAT: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// processed runs frame through e and returns the decision and the frame
+// as it leaves.
+func processed(t testing.TB, e *Engine, frame []byte, in datapath.Side) (Decision, []byte) {
+	t.Helper()
+	b := bytes.Clone(frame)
+	var p packet.Parsed
+	p.Decode(b)
+	return e.Process(&p, in), b
+}
+
+func mustLeaveAs(t *testing.T, e *Engine, in seg, side datapath.Side, out seg, reason Reason) {
+	t.Helper()
+	d, got := processed(t, e, tcpFrame(t, in), side)
+	if d.Verdict != Forward || d.Reason != reason {
+		t.Fatalf("%v: %v/%v, want forward/%v", in, d.Verdict, d.Reason, reason)
+	}
+	if want := tcpFrame(t, out); !bytes.Equal(got, want) {
+		t.Fatalf("%v left as\n%x\nwant %v\n%x", in, got, out, want)
+	}
+}
+
+// The gateway translates after the conntrack verdict: the policy judges
+// packets as they arrived (a forward is allowed by its public port), the
+// translated connection's packets leave rewritten, and inbound packets
+// to no mapping never pass.
+func TestNATPipeline(t *testing.T) {
+	e := newNATEngine(t, nat.AddressAndPortDependent)
+	pub := wanAddr + ":40000"
+	mustLeaveAs(t, e, seg{client, web, "S", 1000, 0, 0}, datapath.LAN, seg{pub, web, "S", 1000, 0, 0}, ReasonDefault)
+	mustLeaveAs(t, e, seg{web, pub, "SA", 5000, 1001, 0}, datapath.WAN, seg{web, client, "SA", 5000, 1001, 0}, ReasonEstablished)
+	mustLeaveAs(t, e, seg{client, web, "A", 1001, 5001, 10}, datapath.LAN, seg{pub, web, "A", 1001, 5001, 10}, ReasonEstablished)
+
+	// A port forward: allowed by the policy's rule for 2222, the server
+	// sees the client's own address.
+	fwd := wanAddr + ":2222"
+	mustLeaveAs(t, e, seg{remote, fwd, "S", 7, 0, 0}, datapath.WAN, seg{remote, server, "S", 7, 0, 0}, ReasonRule)
+	mustLeaveAs(t, e, seg{server, remote, "SA", 70, 8, 0}, datapath.LAN, seg{fwd, remote, "SA", 70, 8, 0}, ReasonEstablished)
+
+	// Hairpin: an inside client reaches the forward by the public address.
+	mustLeaveAs(t, e, seg{"10.10.0.12:41000", fwd, "S", 9, 0, 0}, datapath.LAN, seg{wanAddr + ":41000", server, "S", 9, 0, 0}, ReasonDefault)
+
+	// Unsolicited inbound: the policy refuses it before the NAT is asked.
+	if d, _ := processed(t, e, tcpFrame(t, seg{remote, wanAddr + ":40001", "S", 1, 0, 0}), datapath.WAN); d.Verdict != Drop {
+		t.Fatalf("unsolicited SYN: %v", d)
+	}
+	if st := e.NAT().Stats(); st.Mappings != 2 || st.Allocations != 2 {
+		t.Fatalf("NAT stats %+v", st)
+	}
+}
+
+// With endpoint-independent filtering the NAT, not the policy's default
+// for incoming traffic, decides who may reach a mapping; an inbound
+// packet to no mapping is dropped by the NAT when the policy lets it
+// through.
+func TestNATFilteringBeforePolicy(t *testing.T) {
+	e := newNATEngine(t, nat.EndpointIndependent)
+	pub := wanAddr + ":40000"
+	mustLeaveAs(t, e, seg{client, web, "S", 1000, 0, 0}, datapath.LAN, seg{pub, web, "S", 1000, 0, 0}, ReasonDefault)
+	mustLeaveAs(t, e, seg{remote, pub, "S", 3, 0, 0}, datapath.WAN, seg{remote, client, "S", 3, 0, 0}, ReasonNATMapping)
+	d, _ := processed(t, e, tcpFrame(t, seg{remote, wanAddr + ":2223", "S", 3, 0, 0}), datapath.WAN)
+	if d.Verdict != Drop || d.Reason != ReasonDefault {
+		t.Fatalf("inbound to no mapping: %v", d)
+	}
+	open := newNATEngineWithPolicy(t, "default allow incoming\ndefault allow outgoing\n")
+	d, _ = processed(t, open, tcpFrame(t, seg{remote, wanAddr + ":2223", "S", 3, 0, 0}), datapath.WAN)
+	if d.Verdict != Drop || d.Reason != ReasonNAT {
+		t.Fatalf("inbound to no mapping under an open policy: %v", d)
+	}
+	if n := open.NAT().Stats().Outcomes[nat.NoMapping]; n != 1 {
+		t.Fatalf("no_mapping counted %d times", n)
+	}
+}
+
+func newNATEngineWithPolicy(t testing.TB, pol string) *Engine {
+	t.Helper()
+	tr, err := nat.New(nat.Config{
+		Masquerade: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/24")},
+		Public:     []netip.Addr{netip.MustParseAddr(wanAddr)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(mustPolicy(t, pol), Config{NAT: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// A translated established packet allocates nothing on its way through
+// the engine, rewrite included.
+func TestNATProcessAllocatesNothing(t *testing.T) {
+	e := newNATEngine(t, nat.AddressAndPortDependent)
+	pub := wanAddr + ":40000"
+	processed(t, e, tcpFrame(t, seg{client, web, "S", 1000, 0, 0}), datapath.LAN)
+	processed(t, e, tcpFrame(t, seg{web, pub, "SA", 5000, 1001, 0}), datapath.WAN)
+	frame := tcpFrame(t, seg{client, web, "A", 1001, 5001, 0})
+	buf := make([]byte, len(frame))
+	var p packet.Parsed
+	allocs := testing.AllocsPerRun(1000, func() {
+		copy(buf, frame)
+		p.Decode(buf)
+		if d := e.Process(&p, datapath.LAN); d.Verdict != Forward {
+			t.Fatal(d)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per translated packet", allocs)
+	}
+}
+
+func BenchmarkProcessTranslated(b *testing.B) {
+	e := newNATEngine(b, nat.AddressAndPortDependent)
+	processed(b, e, tcpFrame(b, seg{client, web, "S", 1000, 0, 0}), datapath.LAN)
+	processed(b, e, tcpFrame(b, seg{web, wanAddr + ":40000", "SA", 5000, 1001, 0}), datapath.WAN)
+	frame := tcpFrame(b, seg{client, web, "A", 1001, 5001, 0})
+	buf := make([]byte, len(frame))
+	var p packet.Parsed
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, frame)
+		p.Decode(buf)
+		e.Process(&p, datapath.LAN)
+	}
+}
