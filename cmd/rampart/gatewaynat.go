@@ -1,16 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/rampart-fw/rampart/config"
-	"github.com/rampart-fw/rampart/firewall/conntrack"
+	"github.com/rampart-fw/rampart/dns/server"
+	"github.com/rampart-fw/rampart/gateway"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/nat"
 	"github.com/rampart-fw/rampart/srcpos"
+	"github.com/spf13/cobra"
 )
 
 // natConfig is the gateway.nat section: translation, which only a
@@ -136,14 +139,102 @@ type natSetup struct {
 }
 
 // translator builds the translator of a gateway whose wan addresses are
-// public, and prepares the connection table's configuration for it.
-func (s *natSetup) translator(public []netip.Addr, ct *conntrack.Config) (*nat.Translator, error) {
+// public (gateway.New prepares its connection table for it).
+func (s *natSetup) translator(public []netip.Addr) (*nat.Translator, error) {
 	cfg := s.cfg
 	cfg.Public = public
 	tr, err := nat.New(cfg)
 	if err != nil {
 		return nil, s.src.Errorf("%w", err)
 	}
-	tr.Conntrack(ct)
 	return tr, nil
+}
+
+// defaultGatewayControl is where `rampart gateway` listens for control
+// connections.
+const defaultGatewayControl = "/run/rampart/gateway.sock"
+
+// translator builds the gateway's translator when gateway.nat is set. Only
+// a router translates: it owns the wan addresses it translates to, which
+// are the translator's public addresses (several make a pool).
+func (s *gatewaySetup) translator(router bool, wan []netip.Addr) (*nat.Translator, error) {
+	if s.nat == nil {
+		return nil, nil
+	}
+	if !router {
+		return nil, s.nat.src.Errorf("translation needs the gateway in router mode (mode: router), which owns the wan addresses")
+	}
+	return s.nat.translator(wan)
+}
+
+// serveGatewayControl serves the gateway's control socket (mode 0600)
+// until ctx is done: "nat" lists the translated connections as
+// `conntrack -L` does, "nat-mappings" the mappings.
+func serveGatewayControl(ctx context.Context, a *app, path string, e *gateway.Engine) error {
+	ctl := &server.Control{Path: path, Log: a.log, Commands: map[string]server.ControlFunc{
+		"nat": func([]string) (string, error) {
+			var b strings.Builder
+			_, err := nat.List(&b, e.Conntrack(), time.Now())
+			return b.String(), err
+		},
+		"nat-mappings": func([]string) (string, error) {
+			tr := e.NAT()
+			if tr == nil {
+				return "", fmt.Errorf("this gateway does not translate (no gateway.nat)")
+			}
+			var b strings.Builder
+			_, err := nat.ListMappings(&b, tr)
+			return b.String(), err
+		},
+	}}
+	ln, err := ctl.Listen()
+	if err != nil {
+		return err
+	}
+	go ctl.Serve(ctx, ln)
+	return nil
+}
+
+func newGatewayNATCommand(a *app) *cobra.Command {
+	var control string
+	var mappings bool
+	cmd := &cobra.Command{
+		Use:   "nat",
+		Short: "List the translated connections of a running gateway (over its control socket)",
+		Long: `List the connections a running gateway translates, one a line, as 'conntrack -L'
+prints them: the protocol and its number, the seconds left, the TCP state,
+the original tuple (as the inside host sent it) with its packet and byte
+counters, [UNREPLIED] while nothing came back, the reply tuple as replies
+arrive (to the public address and port), [ASSURED], the mark. With
+--mappings, list the mappings instead: each inside endpoint, its public
+endpoint and the connections holding it.
+
+The socket is --control, else gateway.control from --config, else
+` + defaultGatewayControl + `. A first line on standard error names the socket it
+talks to ("control socket: PATH") and a last one the count ("N flow entries
+have been shown."); standard output carries only the list. Exits 1 naming
+the socket when no gateway listens there.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := control
+			if !cmd.Flags().Changed("control") {
+				path = a.cfg.Gateway.Control.Or(defaultGatewayControl)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "control socket: %s\n", path)
+			req, what := "nat", "flow entries"
+			if mappings {
+				req, what = "nat-mappings", "mappings"
+			}
+			out, err := server.ControlRequest(path, req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d %s have been shown.\n", strings.Count(out, "\n"), what)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&control, "control", "", "control socket of the running gateway (default: gateway.control from --config, else "+defaultGatewayControl+")")
+	cmd.Flags().BoolVar(&mappings, "mappings", false, "list the mappings, not the connections")
+	return cmd
 }
