@@ -271,6 +271,13 @@ their fragments go out unchanged. Overlapping fragments discard the datagram
 (RFC 5722), and fragment memory is bounded per source and in total
 (gateway.fragments in --config).
 
+In router mode, gateway.nat translates (RFC 4787, 5382, 5508): connections
+from the masquerade prefixes leave with the wan address, port forwards send
+connections to a public port to an inside server, and inbound packets reach
+a mapping only as gateway.nat.filtering allows; the translation lives in the
+connection's entry and dies with it. 'rampart gateway nat' lists the
+translated connections over the control socket (--control, mode 0600).
+
 SIGHUP re-reads the policy file: a file with an error is refused and the old
 policy keeps running; a good one takes effect at once and cuts established
 connections it no longer allows. Counters per rule and per verdict are
