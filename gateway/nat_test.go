@@ -8,6 +8,7 @@ import (
 
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/nat"
 	"github.com/rampart-fw/rampart/packet"
@@ -159,6 +160,7 @@ func BenchmarkProcessTranslated(b *testing.B) {
 	buf := make([]byte, len(frame))
 	var p packet.Parsed
 	b.ReportAllocs()
+	defer benchcpu.Start(b)()
 	for b.Loop() {
 		copy(buf, frame)
 		p.Decode(buf)
