@@ -392,12 +392,10 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 			cp.DCCP = &dc
 		}
 	}
-	var rw conntrack.Rewrite
-	if e.cfg.NAT != nil {
-		cp.NAT = &rw
-	}
-	res := e.ct.Lookup(&cp)
-	if res.NAT && !e.cfg.NAT.Rewrite(p, &rw) {
+	var res conntrack.Result
+	if e.cfg.NAT == nil {
+		res = e.ct.Lookup(&cp)
+	} else if res = e.lookupNAT(p, &cp); res.NAT && res.State == conntrack.StateInvalid {
 		return drop(ReasonNAT)
 	}
 	switch res.State {

@@ -6,12 +6,33 @@ import (
 	"github.com/rampart-fw/rampart/packet"
 )
 
+// lookupNAT is conntrack's Lookup for an engine that translates: a packet
+// of a translated connection is rewritten in place as its entry says. A
+// packet that cannot be (an ICMP error whose quote is cut short of the
+// ports) comes back invalid with NAT set. Out of line, so that an engine
+// that does not translate keeps no Rewrite on its stack.
+func (e *Engine) lookupNAT(p *packet.Parsed, cp *conntrack.Packet) conntrack.Result {
+	// A copy, to point at rw: storing a pointer into the caller's packet
+	// would move rw to the heap.
+	q := *cp
+	var rw conntrack.Rewrite
+	q.NAT = &rw
+	res := e.ct.Lookup(&q)
+	if res.NAT && !e.cfg.NAT.Rewrite(p, &rw) {
+		res.State = conntrack.StateInvalid
+	}
+	return res
+}
+
 // createNAT creates the connection of p, which the policy (or the NAT's
 // own filtering) let in, through the translator, and rewrites p as its
 // translation says. It reports false, with the decision to drop, when the
 // NAT or the table refused it.
 func (e *Engine) createNAT(p *packet.Parsed, cp *conntrack.Packet, d Decision) (Decision, conntrack.Result, bool) {
-	r, out := e.cfg.NAT.Create(e.ct, cp)
+	q := *cp
+	var rw conntrack.Rewrite
+	q.NAT = &rw
+	r, out := e.cfg.NAT.Create(e.ct, &q)
 	switch {
 	case out == nat.Refused:
 		d.Verdict, d.Reason = Drop, refusal(r.Reason)
@@ -20,7 +41,7 @@ func (e *Engine) createNAT(p *packet.Parsed, cp *conntrack.Packet, d Decision) (
 		d.Verdict, d.Reason = Drop, ReasonNAT
 		return d, r, false
 	}
-	if r.NAT && !e.cfg.NAT.Rewrite(p, cp.NAT) {
+	if r.NAT && !e.cfg.NAT.Rewrite(p, &rw) {
 		e.ct.Delete(r.ID)
 		d.Verdict, d.Reason = Drop, ReasonNAT
 		return d, r, false

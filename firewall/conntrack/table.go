@@ -839,9 +839,8 @@ func (e *entry) profile() uint8 {
 }
 
 // profileTimeouts returns the time-outs of e's profile, indexed by class.
-func (t *Table) profileTimeouts(e *entry) []int64 {
-	off := int(e.profile())
-	return t.timeouts[off : off+numClasses]
+func (t *Table) profileTimeouts(e *entry) *[numClasses]int64 {
+	return (*[numClasses]int64)(t.timeouts[e.profile():])
 }
 
 // update tracks p against its existing entry.

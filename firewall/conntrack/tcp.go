@@ -621,7 +621,7 @@ func (t *Table) tcpPacket(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, n
 
 // tcpClass picks the timeout for a connection now in state st, whose
 // time-outs (of its profile) are to.
-func (t *Table) tcpClass(c *tcpConn, to []int64, st TCPState, index uint8, rstInexact bool) uint8 {
+func (t *Table) tcpClass(c *tcpConn, to *[numClasses]int64, st TCPState, index uint8, rstInexact bool) uint8 {
 	cls := uint8(st)
 	switch {
 	case c.retrans >= t.maxRetrans && to[cls] > to[clsRetrans]:
