@@ -16,6 +16,7 @@ type Worker struct {
 	e     *Engine
 	p     packet.Parsed
 	whole packet.Parsed // a reassembled datagram
+	frag  packet.Parsed // a fragment of it being translated
 	// wbuf holds the reassembled datagram that whole decodes: the largest
 	// IP packet behind a link-layer header.
 	wbuf  []byte
@@ -131,12 +132,20 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 		return
 	}
 	decode(&w.whole, w.wbuf, ci)
+	src, dst := w.whole.Src, w.whole.Dst
 	d := w.e.Process(&w.whole, in)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.whole, d)
 	}
 	switch d.Verdict {
 	case Forward:
+		// A translated datagram's fragments are translated alike.
+		nat := w.whole.Src != src || w.whole.Dst != dst
+		for i := range dg.NumFragments() {
+			if nat && !w.translateFragment(dg.Fragment(i), ci) {
+				return
+			}
+		}
 		for i := range dg.NumFragments() {
 			_ = out.Send(in.Other(), dg.Fragment(i))
 		}

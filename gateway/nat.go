@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"net/netip"
+
+	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/nat"
 	"github.com/rampart-fw/rampart/packet"
@@ -51,3 +54,31 @@ func (e *Engine) createNAT(p *packet.Parsed, cp *conntrack.Packet, d Decision) (
 
 // NAT returns the translator, nil when the engine does not translate.
 func (e *Engine) NAT() *nat.Translator { return e.cfg.NAT }
+
+// translateFragment gives fragment f of the datagram w.whole the
+// addresses the NAT gave the datagram, and the first fragment its ports
+// too (its transport checksum, which covers the whole datagram, follows
+// incrementally). The fragments of a translated ICMP error are not
+// translated, the packet it quotes being in the first of them only: it
+// reports false and the datagram is dropped.
+func (w *Worker) translateFragment(f []byte, ci *datapath.CaptureInfo) bool {
+	if w.whole.IsICMPError() {
+		w.e.NAT().CountBadRewrite()
+		return false
+	}
+	p := &w.frag
+	decode(p, f, ci)
+	if p.Invalid != packet.Valid {
+		return false
+	}
+	src, dst := w.whole.Src, w.whole.Dst
+	if !p.HasL4 {
+		src = netip.AddrPortFrom(src.Addr(), p.Src.Port())
+		dst = netip.AddrPortFrom(dst.Addr(), p.Dst.Port())
+	}
+	if p.SetSrc(src) != nil || p.SetDst(dst) != nil {
+		w.e.NAT().CountBadRewrite()
+		return false
+	}
+	return true
+}

@@ -167,3 +167,21 @@ func BenchmarkProcessTranslated(b *testing.B) {
 		e.Process(&p, datapath.LAN)
 	}
 }
+
+// A fragmented datagram is judged whole, and its fragments leave
+// translated: addresses in every one, the ports and the transport
+// checksum (over the whole datagram) in the first, as the reassembled
+// datagram was.
+func TestNATFragmentsTranslated(t *testing.T) {
+	e := newNATEngine(t, nat.AddressAndPortDependent)
+	w := e.NewWorker()
+	frags := fragment4(t, udpFrame(t, "10.10.0.11:5000", "198.51.100.80:53", 3000, false), 77, 1024)
+	_, wan := bridge(t, w, from(datapath.LAN, frags...)...)
+	want := fragment4(t, udpFrame(t, wanAddr+":5000", "198.51.100.80:53", 3000, false), 77, 1024)
+	sameFrames(t, "translated fragments", wan, want)
+
+	// The answer, fragmented too, comes back to the inside host.
+	back := fragment4(t, udpFrame(t, "198.51.100.80:53", wanAddr+":5000", 2000, false), 78, 1024)
+	lan, _ := bridge(t, w, from(datapath.WAN, back...)...)
+	sameFrames(t, "translated answer", lan, fragment4(t, udpFrame(t, "198.51.100.80:53", "10.10.0.11:5000", 2000, false), 78, 1024))
+}

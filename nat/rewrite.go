@@ -20,6 +20,10 @@ func (t *Translator) Rewrite(p *packet.Parsed, rw *conntrack.Rewrite) bool {
 	return true
 }
 
+// CountBadRewrite counts a packet the caller could not translate (the
+// fragments of a translated datagram) and drops.
+func (t *Translator) CountBadRewrite() { t.stats.badRewrite.Add(1) }
+
 // Apply rewrites p in place as rw says, adjusting every checksum
 // incrementally (RFC 1624): the IPv4 header's and the transport's. It
 // allocates nothing.
