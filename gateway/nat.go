@@ -40,6 +40,11 @@ func (e *Engine) createNAT(p *packet.Parsed, cp *conntrack.Packet, d Decision) (
 	case out == nat.Refused:
 		d.Verdict, d.Reason = Drop, refusal(r.Reason)
 		return d, r, false
+	case out == nat.QuotaExceeded || out == nat.Exhausted:
+		// No mapping for want of resources: the sender is told, with an
+		// administratively prohibited (RFC 5508 REQ-8).
+		d.Verdict, d.Reason = Reject, ReasonNAT
+		return d, r, false
 	case out.Dropped():
 		d.Verdict, d.Reason = Drop, ReasonNAT
 		return d, r, false

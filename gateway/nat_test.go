@@ -185,3 +185,35 @@ func TestNATFragmentsTranslated(t *testing.T) {
 	lan, _ := bridge(t, w, from(datapath.WAN, back...)...)
 	sameFrames(t, "translated answer", lan, fragment4(t, udpFrame(t, "198.51.100.80:53", "10.10.0.11:5000", 2000, false), 78, 1024))
 }
+
+// RFC 5508 REQ-8: a host over its quota of mappings is told, with an
+// ICMP administratively prohibited, and its packet goes nowhere.
+func TestNATQuotaAnswered(t *testing.T) {
+	tr, err := nat.New(nat.Config{
+		Masquerade: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/24")},
+		Public:     []netip.Addr{netip.MustParseAddr(wanAddr)},
+		PerHost:    1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(mustPolicy(t, natPolicy), Config{NAT: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.NewWorker()
+	first := udpFrame(t, "10.10.0.11:5000", "198.51.100.80:53", 10, false)
+	second := udpFrame(t, "10.10.0.11:5001", "198.51.100.80:53", 10, false)
+	lan, wan := bridge(t, w, from(datapath.LAN, first, second)...)
+	if len(wan) != 1 || len(lan) != 1 {
+		t.Fatalf("%d frames out on wan, %d back on lan", len(wan), len(lan))
+	}
+	var p packet.Parsed
+	p.Decode(lan[0])
+	if p.Proto != ipproto.ICMP || p.ICMPType != 3 || p.ICMPCode != 13 || p.Dst.Addr() != netip.MustParseAddr("10.10.0.11") || p.Quote.Flow().Src.Port() != 5001 {
+		t.Fatalf("answer: %v type %d code %d to %v quoting %v", p.Proto, p.ICMPType, p.ICMPCode, p.Dst, p.Quote.Flow())
+	}
+	if st := tr.Stats(); st.Outcomes[nat.QuotaExceeded] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
