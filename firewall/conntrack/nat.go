@@ -334,27 +334,15 @@ func (t *Table) CreateNAT(p *Packet, n *NAT) (r Result, ok bool) {
 	for pass := 0; ; pass++ {
 		lockPair(s, rs)
 		rs.drain()
-		idx, dir, owner := s.find(h, &pk.k, &inv)
-		if owner != 0 {
-			// The packet is the reply of a translated entry whose home is
-			// a third shard, created meanwhile: track it there.
+		if r, found, elsewhere := t.tracked(s, h, &pk, &inv, p, now, sc); found || elsewhere {
 			unlockPair(s, rs)
 			t.releaseRef(n)
-			r := t.Lookup(p)
-			return r, r.State != StateInvalid
-		}
-		if idx != nilIdx && t.dropExpired(s, idx, now, sc) {
-			idx = nilIdx
-		}
-		if idx != nilIdx {
-			translated := s.fillNAT(idx, dir, p)
-			r := t.update(s, idx, dir, p, &pk, now)
-			if r.State != StateNew || r.ID != 0 {
-				r.NAT = translated && r.ID != 0
-				unlockPair(s, rs)
-				t.releaseRef(n)
-				return r, r.State != StateInvalid
+			if elsewhere {
+				// The packet is the reply of a translated entry whose
+				// home is a third shard, created meanwhile: track it there.
+				r = t.Lookup(p)
 			}
+			return r, r.State != StateInvalid
 		}
 		if x, _, o := rs.find(rh, &reply, &replyInv); x != nilIdx || o != 0 {
 			unlockPair(s, rs)
@@ -377,7 +365,7 @@ func (t *Table) CreateNAT(p *Packet, n *NAT) (r Result, ok bool) {
 			return s.ctr.invalidResult(r), false
 		}
 		if t.makeRoom(s, now, sc, pass > 0 || t.droppable.Load() == 0) {
-			idx = s.insert(h, &pk.k, now)
+			idx := s.insert(h, &pk.k, now)
 			e := &s.entries[idx]
 			e.mark = p.Mark
 			if s.lim != nil {

@@ -749,26 +749,13 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 	// may evict the entry idle longest.
 	for pass := 0; ; pass++ {
 		s.mu.Lock()
-		idx, dir, owner := s.find(h, &pk.k, &inv)
-		if owner != 0 {
-			// The reply of a translated entry, created meanwhile.
+		if r, found, elsewhere := t.tracked(s, h, &pk, &inv, p, now, sc); found || elsewhere {
 			s.mu.Unlock()
-			r := t.Lookup(p)
-			return r, r.State != StateInvalid
-		}
-		if idx != nilIdx && t.dropExpired(s, idx, now, sc) {
-			idx = nilIdx
-		}
-		if idx != nilIdx {
-			translated := s.fillNAT(idx, dir, p)
-			r := t.update(s, idx, dir, p, &pk, now)
-			if r.State != StateNew || r.ID != 0 {
-				r.NAT = translated && r.ID != 0
-				s.mu.Unlock()
-				return r, r.State != StateInvalid
+			if elsewhere {
+				// The reply of a translated entry, created meanwhile.
+				r = t.Lookup(p)
 			}
-			// A SYN reopening a closed connection removed the old
-			// entry; go on and create the new one.
+			return r, r.State != StateInvalid
 		}
 		if r := s.lim.admit(&pk.k); r != ReasonNone {
 			s.mu.Unlock()
@@ -779,7 +766,7 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 			return s.ctr.invalidResult(r), false
 		}
 		if t.makeRoom(s, now, sc, pass > 0 || t.droppable.Load() == 0) {
-			idx = s.insert(h, &pk.k, now)
+			idx := s.insert(h, &pk.k, now)
 			s.entries[idx].mark = p.Mark
 			if s.lim != nil {
 				s.entries[idx].status |= stCounted
@@ -827,6 +814,30 @@ func (t *Table) start(s *shard, idx int32, p *Packet, pk *parsed, now int64) Res
 	s.account(idx, DirOriginal, p, now)
 	s.fixDrop(idx)
 	return Result{ID: s.id(idx), State: StateNew, Dir: DirOriginal}
+}
+
+// tracked tracks p against the entry it belongs to, if there is one, as
+// Create and CreateNAT do before they create: found reports that it did
+// (r is its result, for the caller to return once it unlocked s). A SYN
+// reopening a closed connection removes the old entry and is not found:
+// the caller goes on to create the new one. elsewhere reports that p is
+// the reply of a translated entry another shard holds, for the caller to
+// look up once it unlocked s. The caller holds s.mu.
+func (t *Table) tracked(s *shard, h uint64, pk *parsed, inv *key, p *Packet, now int64, sc uint64) (r Result, found, elsewhere bool) {
+	idx, dir, owner := s.find(h, &pk.k, inv)
+	if owner != 0 {
+		return Result{}, false, true
+	}
+	if idx == nilIdx || t.dropExpired(s, idx, now, sc) {
+		return Result{}, false, false
+	}
+	translated := s.fillNAT(idx, dir, p)
+	r = t.update(s, idx, dir, p, pk, now)
+	if r.State == StateNew && r.ID == 0 {
+		return Result{}, false, false
+	}
+	r.NAT = translated && r.ID != 0
+	return r, true, false
 }
 
 // profile is the offset of the entry's time-out profile among the
