@@ -12,7 +12,7 @@ import (
 // REQ-1, RFC 5382 REQ-1), or a new one on its host's public address.
 // The caller holds mu.
 func (t *Translator) acquire(e endpoint) (int32, Outcome) {
-	if m, ok := t.inside[e]; ok {
+	if m, ok := t.byInside[e]; ok {
 		t.maps[m].refs++
 		return m, Translated
 	}
@@ -47,8 +47,8 @@ func (t *Translator) acquire(e endpoint) (int32, Outcome) {
 		space:  ps,
 		pub:    h.pub,
 	}
-	t.inside[e] = m
-	t.public_[mp.public] = m
+	t.byInside[e] = m
+	t.byPublic[mp.public] = m
 	h.n++
 	t.hosts[addr] = h
 	t.live++
@@ -80,8 +80,8 @@ func (t *Translator) unref(m int32) {
 	if mp.refs--; mp.refs > 0 {
 		return
 	}
-	delete(t.inside, mp.inside)
-	delete(t.public_, mp.public)
+	delete(t.byInside, mp.inside)
+	delete(t.byPublic, mp.public)
 	mp.space.clear(mp.public.ap.Port())
 	addr := mp.inside.ap.Addr()
 	if h := t.hosts[addr]; h.n <= 1 {

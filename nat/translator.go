@@ -100,9 +100,10 @@ const nilIdx = -1
 // mappings. Create, Rewrite and the accessors may be called from many
 // goroutines at once.
 //
-// Sharing: cfg, public, forwards and tbl are immutable after New. The
-// mapping state is behind mu, which is taken only for a new connection
-// and when the table releases one (Release runs with a shard of the
+// Sharing: cfg, public and forwards are immutable after New. The mapping
+// state is behind mu, which is taken only for a new connection (and by
+// Admits, for a packet from the wan that has none) and when the table
+// releases one (Release runs with a shard of the
 // table locked: the order is always shard, then mu; Create never holds mu
 // while it calls the table). Translated packets of live connections take
 // no lock here: their rewrite comes from their conntrack entry.
@@ -115,11 +116,11 @@ type Translator struct {
 	maps     []mapping           // guarded by mu; preallocated, MaxMappings
 	free     int32               // head of the free mapping list; guarded by mu
 	live     int                 // mappings in use; guarded by mu
-	inside   map[endpoint]int32  // guarded by mu
-	public_  map[endpoint]int32  // by public endpoint; guarded by mu
+	byInside map[endpoint]int32  // mappings by inside endpoint; guarded by mu
+	byPublic map[endpoint]int32  // mappings by public endpoint; guarded by mu
 	hosts    map[netip.Addr]host // guarded by mu
 	spaces   map[space]*portSet  // guarded by mu; a set's bits too
-	peers    []peer              // guarded by mu; grows to the connections of address-dependent mappings
+	peers    []peer              // guarded by mu; one per mapping and address sent to (address-dependent filtering), at most one per connection
 	peerFree int32               // guarded by mu
 	byPeer   map[peerKey]int32   // guarded by mu
 	rng      *rand.PCG           // guarded by mu
@@ -147,8 +148,8 @@ func New(cfg Config) (*Translator, error) {
 		public:   cfg.Public,
 		forwards: make(map[endpoint]netip.AddrPort, len(cfg.Forwards)),
 		maps:     make([]mapping, cfg.MaxMappings),
-		inside:   make(map[endpoint]int32),
-		public_:  make(map[endpoint]int32),
+		byInside: make(map[endpoint]int32),
+		byPublic: make(map[endpoint]int32),
 		hosts:    make(map[netip.Addr]host),
 		spaces:   make(map[space]*portSet),
 		peerFree: nilIdx,
@@ -267,7 +268,7 @@ func (t *Translator) Admits(p *conntrack.Packet) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	m, ok := t.public_[dst]
+	m, ok := t.byPublic[dst]
 	return ok && t.filterAdmits(m, p.Flow.Src.Addr())
 }
 
@@ -294,7 +295,7 @@ func (t *Translator) plan(f flow.Key, side conntrack.Side, icmpError bool, n *co
 		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		m, ok := t.public_[endpoint{f.Proto, f.Dst}]
+		m, ok := t.byPublic[endpoint{f.Proto, f.Dst}]
 		if !ok {
 			return NoMapping
 		}
@@ -349,7 +350,7 @@ func (t *Translator) hairpin(f flow.Key, n *conntrack.NAT) Outcome {
 	defer t.mu.Unlock()
 	target := int32(nilIdx)
 	if !fwd {
-		m, ok := t.public_[endpoint{f.Proto, f.Dst}]
+		m, ok := t.byPublic[endpoint{f.Proto, f.Dst}]
 		if !ok {
 			return NoMapping
 		}
