@@ -217,3 +217,26 @@ func TestNATQuotaAnswered(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// RFC 5508 REQ-3: an ICMP error whose checksum is wrong is dropped before
+// anything reads its quote; with a right one it reaches the inside host,
+// its quote put back as the host sent it (REQ-4).
+func TestNATICMPErrorChecksum(t *testing.T) {
+	e := newNATEngine(t, nat.AddressAndPortDependent)
+	sent := udpFrame(t, "10.10.0.11:5000", "198.51.100.80:53", 8, false)
+	d, left := processed(t, e, sent, datapath.LAN)
+	if d.Verdict != Forward {
+		t.Fatalf("datagram: %v", d)
+	}
+	router := "192.0.2.99"
+	good := icmpFrame(t, router, wanAddr, 3, 3, 0, 0, left[14:])
+	bad := bytes.Clone(good)
+	bad[14+20+2] ^= 0xff // the ICMP checksum
+	if d, _ := processed(t, e, bad, datapath.WAN); d.Verdict != Drop || d.Reason != ReasonBadChecksum {
+		t.Fatalf("error with a bad checksum: %v", d)
+	}
+	d, out := processed(t, e, good, datapath.WAN)
+	if want := icmpFrame(t, router, "10.10.0.11", 3, 3, 0, 0, sent[14:]); d.Verdict != Forward || d.Reason != ReasonRelated || !bytes.Equal(out, want) {
+		t.Fatalf("error: %v\n%x\nwant\n%x", d, out, want)
+	}
+}

@@ -334,7 +334,7 @@ func TestNATICMPQuery(t *testing.T) {
 // TestNATRelated: an ICMP error about a translated flow is found through
 // the translated tuple it quotes, in whichever direction it travels, and
 // comes with its direction's rewrite. It neither refreshes nor ends the
-// entry (RFC 4787 REQ-12, RFC 5382 REQ-10).
+// entry (RFC 4787 REQ-12, RFC 5382 REQ-10, RFC 5508 REQ-6).
 func TestNATRelated(t *testing.T) {
 	tbl, clk, rel := newNATTable(t, Config{MaxEntries: 4096, Shards: 64})
 	s := newSNAT(ipproto.UDP, "10.10.0.11:5000", "203.0.113.80:53", "198.51.100.1:6000")
