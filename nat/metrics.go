@@ -53,14 +53,14 @@ type Mapping struct {
 // Mappings returns the live mappings, ordered by protocol and inside
 // endpoint.
 func (t *Translator) Mappings() []Mapping {
-	t.mu.Lock()
+	t.mu.RLock()
 	out := make([]Mapping, 0, t.live)
 	for i := range t.maps {
 		if m := &t.maps[i]; m.refs > 0 {
 			out = append(out, Mapping{Proto: m.inside.proto, Inside: m.inside.ap, Public: m.public.ap, Connections: int(m.refs)})
 		}
 	}
-	t.mu.Unlock()
+	t.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Mapping) int {
 		if a.Proto != b.Proto {
 			return int(a.Proto) - int(b.Proto)

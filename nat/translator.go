@@ -112,7 +112,7 @@ type Translator struct {
 	public   []netip.Addr                // immutable after New
 	forwards map[endpoint]netip.AddrPort // by protocol and public port, address zero; immutable
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	maps     []mapping           // guarded by mu; preallocated, MaxMappings
 	free     int32               // head of the free mapping list; guarded by mu
 	live     int                 // mappings in use; guarded by mu
@@ -266,8 +266,10 @@ func (t *Translator) Admits(p *conntrack.Packet) bool {
 	if !p.Flow.Proto.HasPorts() || t.isPublic(dst.ap.Addr()) < 0 {
 		return false
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	// Read-locked: a flood of unsolicited packets to the wan address
+	// must not queue the workers behind one lock.
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	m, ok := t.byPublic[dst]
 	return ok && t.filterAdmits(m, p.Flow.Src.Addr())
 }
