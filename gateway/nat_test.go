@@ -240,3 +240,22 @@ func TestNATICMPErrorChecksum(t *testing.T) {
 		t.Fatalf("error: %v\n%x\nwant\n%x", d, out, want)
 	}
 }
+
+// RFC 5382 REQ-4: an unsolicited inbound SYN gets no answer (no RST, no
+// ICMP), so that a simultaneous open from inside can still succeed; an
+// inbound packet makes no mapping.
+func TestNATUnsolicitedSYNUnanswered(t *testing.T) {
+	e := newNATEngineWithPolicy(t, "default allow incoming\ndefault allow outgoing\n")
+	lan, wan := bridge(t, e.NewWorker(), from(datapath.WAN, tcpFrame(t, seg{remote, wanAddr + ":40000", "S", 1, 0, 0}))...)
+	if len(lan) != 0 || len(wan) != 0 {
+		t.Fatalf("unsolicited SYN: %d frames to lan, %d answered on wan", len(lan), len(wan))
+	}
+	// The inside host then opens towards the same remote endpoint: its SYN
+	// leaves, and the remote's SYN/ACK comes back to it.
+	pub := wanAddr + ":40000"
+	mustLeaveAs(t, e, seg{client, remote, "S", 100, 0, 0}, datapath.LAN, seg{pub, remote, "S", 100, 0, 0}, ReasonDefault)
+	mustLeaveAs(t, e, seg{remote, pub, "SA", 1, 101, 0}, datapath.WAN, seg{remote, client, "SA", 1, 101, 0}, ReasonEstablished)
+	if st := e.NAT().Stats(); st.Allocations != 1 || st.Outcomes[nat.NoMapping] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
