@@ -11,6 +11,38 @@ import (
 	"github.com/rampart-fw/rampart/ipproto"
 )
 
+// The requirements of the NAT behaviour RFCs and the tests that show them
+// (each test names its requirements in its comment):
+//
+//	RFC 4787 REQ-1  endpoint-independent mapping    TestEndpointIndependentMapping
+//	RFC 4787 REQ-2  paired address pooling          TestPairedPooling
+//	RFC 4787 REQ-3  no overloading; port ranges     TestPortPreservationAndParity, TestPortSetTake
+//	RFC 4787 REQ-4  port parity                     TestPortPreservationAndParity
+//	RFC 4787 REQ-5  UDP timer >= 2 min, 5 default   TestUDPMappingTimer
+//	RFC 4787 REQ-6  outbound refresh                TestUDPMappingTimer
+//	RFC 4787 REQ-8  filtering by configuration      TestFiltering; gateway: TestNATFilteringBeforePolicy
+//	RFC 4787 REQ-9  hairpinning                     TestHairpinning
+//	RFC 4787 REQ-12 ICMP ends no mapping            TestICMPErrors; conntrack: TestNATRelated
+//	RFC 5382 REQ-1  endpoint-independent mapping    TestEndpointIndependentMapping
+//	RFC 5382 REQ-3  filtering                       TestFiltering
+//	RFC 5382 REQ-4  unsolicited SYN unanswered      gateway: TestNATUnsolicitedSYNUnanswered
+//	RFC 5382 REQ-5  2h4m established, 4m transitory TestTCPTimers
+//	RFC 5382 REQ-7  no port overloading             TestPortPreservationAndParity
+//	RFC 5382 REQ-8  hairpinning                     TestHairpinning; gateway: TestNATPipeline
+//	RFC 5382 REQ-9  ICMP errors translated          TestICMPErrors
+//	RFC 5382 REQ-10 ICMP ends no connection         TestICMPErrors; conntrack: TestNATRelated
+//	RFC 5508 REQ-1  query identifiers mapped        TestICMPQuery
+//	RFC 5508 REQ-2  query mapping 60 s              TestICMPQuery
+//	RFC 5508 REQ-3  bad ICMP checksum dropped       gateway: TestNATICMPErrorChecksum
+//	RFC 5508 REQ-4  errors from outside translated  TestICMPErrors; gateway: TestNATICMPErrorChecksum
+//	RFC 5508 REQ-5  errors from inside translated   TestICMPErrors
+//	RFC 5508 REQ-6  errors refresh nothing          conntrack: TestNATRelated
+//	RFC 5508 REQ-8  no resources: ICMP prohibited   gateway: TestNATQuotaAnswered
+//
+// Inbound packets never make mappings: TestNoMappingFromInbound; the
+// quota and the bound: TestQuotaAndExhaustion; a mapping dies with its
+// last connection: TestMappingDiesWithConnection.
+
 const (
 	lan = conntrack.SideLAN
 	wan = conntrack.SideWAN
