@@ -355,27 +355,17 @@ func (t *Table) CreateNAT(p *Packet, n *NAT) (r Result, ok bool) {
 			rs.ctr.insertFailed.Add(1)
 			return Result{State: StateInvalid, Reason: ReasonTableFull}, false
 		}
-		if r := s.lim.admit(&pk.k); r != ReasonNone {
+		if r, refused := s.refused(&pk); refused {
 			unlockPair(s, rs)
 			t.releaseRef(n)
-			if r == ReasonTableFull {
-				s.ctr.insertFailed.Add(1)
-				return Result{State: StateInvalid, Reason: r}, false
-			}
-			return s.ctr.invalidResult(r), false
+			return r, false
 		}
 		if t.makeRoom(s, now, sc, pass > 0 || t.droppable.Load() == 0) {
-			idx := s.insert(h, &pk.k, now)
-			e := &s.entries[idx]
-			e.mark = p.Mark
-			if s.lim != nil {
-				e.status |= stCounted
-			}
+			idx := s.insertNew(h, &pk, p, now)
 			px := rs.insertProxy(rh, &reply, s.id(idx))
 			s.nat[idx] = natSlot{reply: reply, ref: n.Ref, proxy: px, pshard: uint16(rs.index), flags: flags}
-			e.status |= stNAT
+			s.entries[idx].status |= stNAT
 			t.translated.Add(1)
-			s.ctr.created.Add(1)
 			r := t.start(s, idx, p, &pk, now)
 			if r.ID != 0 {
 				r.NAT = s.fillNAT(idx, DirOriginal, p)

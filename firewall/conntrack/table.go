@@ -757,21 +757,12 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 			}
 			return r, r.State != StateInvalid
 		}
-		if r := s.lim.admit(&pk.k); r != ReasonNone {
+		if r, refused := s.refused(&pk); refused {
 			s.mu.Unlock()
-			if r == ReasonTableFull {
-				s.ctr.insertFailed.Add(1)
-				return Result{State: StateInvalid, Reason: r}, false
-			}
-			return s.ctr.invalidResult(r), false
+			return r, false
 		}
 		if t.makeRoom(s, now, sc, pass > 0 || t.droppable.Load() == 0) {
-			idx := s.insert(h, &pk.k, now)
-			s.entries[idx].mark = p.Mark
-			if s.lim != nil {
-				s.entries[idx].status |= stCounted
-			}
-			s.ctr.created.Add(1)
+			idx := s.insertNew(h, &pk, p, now)
 			r := t.start(s, idx, p, &pk, now)
 			s.mu.Unlock()
 			return r, r.State != StateInvalid
@@ -783,6 +774,35 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 			return Result{State: StateInvalid, Reason: ReasonTableFull}, false
 		}
 	}
+}
+
+// refused asks the source bounds for room for pk's flow and, when they
+// refuse it, counts that and returns the result to hand back. The caller
+// holds s.mu.
+func (s *shard) refused(pk *parsed) (Result, bool) {
+	switch r := s.lim.admit(&pk.k); r {
+	case ReasonNone:
+		return Result{}, false
+	case ReasonTableFull:
+		s.ctr.insertFailed.Add(1)
+		return Result{State: StateInvalid, Reason: r}, true
+	default:
+		return s.ctr.invalidResult(r), true
+	}
+}
+
+// insertNew inserts the entry of pk, whose first packet is p, counted
+// against its source's bounds and as created; start initialises it. The
+// caller holds s.mu and made room.
+func (s *shard) insertNew(h uint64, pk *parsed, p *Packet, now int64) int32 {
+	idx := s.insert(h, &pk.k, now)
+	e := &s.entries[idx]
+	e.mark = p.Mark
+	if s.lim != nil {
+		e.status |= stCounted
+	}
+	s.ctr.created.Add(1)
+	return idx
 }
 
 // start initialises a fresh entry from its first packet.
