@@ -220,11 +220,5 @@ func (r *rig) mustDrop(v verdict, what string) {
 // publicOf returns the public endpoint the mapping of inside has.
 func (r *rig) publicOf(proto ipproto.Proto, inside string) string {
 	r.t.Helper()
-	for _, m := range r.tr.Mappings() {
-		if m.Proto == proto && m.Inside == netip.MustParseAddrPort(inside) {
-			return m.Public.String()
-		}
-	}
-	r.t.Fatalf("no %v mapping of %s", proto, inside)
-	return ""
+	return publicOfTr(r.t, r.tr, proto, inside)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/firewall/conntrack"
+	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
 )
 
@@ -40,7 +41,8 @@ import (
 //	RFC 5508 REQ-8  no resources: ICMP prohibited   gateway: TestNATQuotaAnswered
 //
 // Inbound packets never make mappings: TestNoMappingFromInbound; the
-// quota and the bound: TestQuotaAndExhaustion; a mapping dies with its
+// quota and the bound: TestQuotaAndExhaustion; every port taken:
+// TestPortExhaustion; a mapping dies with its
 // last connection: TestMappingDiesWithConnection.
 
 const (
@@ -452,4 +454,73 @@ func TestPortSetTake(t *testing.T) {
 	if p, ok := s.take(1500, 1024, 2047, 5); !ok || p != 1500 {
 		t.Fatalf("freed port: %d %v", p, ok)
 	}
+}
+
+// Port exhaustion: when every port of the public address is held, a new
+// mapping is refused and counted, and no live mapping's port is ever
+// handed out again (RFC 4787 REQ-3, RFC 5382 REQ-7: no overloading).
+func TestPortExhaustion(t *testing.T) {
+	tr, err := New(Config{
+		Public:      []netip.Addr{netip.MustParseAddr(wanAddr)},
+		Masquerade:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		MaxMappings: 70000,
+		PerHost:     70000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctc := conntrack.Config{MaxEntries: 70000}
+	tr.Conntrack(&ctc)
+	tbl, err := conntrack.New(ctc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := netip.MustParseAddrPort("198.51.100.80:53")
+	const ports = 65535 - 1024 + 1
+	var last conntrack.Result
+	for i := range ports + 1 {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+		p := conntrack.Packet{Flow: flow.Key{Src: src, Dst: srv, Proto: ipproto.UDP}, Side: lan, WScale: -1}
+		r, out := tr.Create(tbl, &p)
+		if i < ports && out != Translated {
+			t.Fatalf("flow %d: %v %+v", i, out, r)
+		}
+		if i == ports && out != Exhausted {
+			t.Fatalf("flow beyond the ports: %v", out)
+		}
+		if i == 0 {
+			last = r
+		}
+	}
+	seen := map[uint16]bool{}
+	for _, m := range tr.Mappings() {
+		if seen[m.Public.Port()] || m.Public.Port() < 1024 {
+			t.Fatalf("port %d handed out twice or out of range", m.Public.Port())
+		}
+		seen[m.Public.Port()] = true
+	}
+	if len(seen) != ports || tr.Stats().Outcomes[Exhausted] != 1 {
+		t.Fatalf("%d ports held, exhausted %d times", len(seen), tr.Stats().Outcomes[Exhausted])
+	}
+	// One connection ends: its port, and only it, is free again.
+	tbl.Delete(last.ID)
+	p := conntrack.Packet{Flow: flow.Key{Src: netip.MustParseAddrPort("10.2.0.1:40000"), Dst: srv, Proto: ipproto.UDP}, Side: lan, WScale: -1}
+	if _, out := tr.Create(tbl, &p); out != Translated {
+		t.Fatalf("after a port was freed: %v", out)
+	}
+	if got := netip.MustParseAddrPort(publicOfTr(t, tr, ipproto.UDP, "10.2.0.1:40000")).Port(); got != 40000 {
+		t.Fatalf("the freed port is 40000 (the first flow's, preserved), got %d", got)
+	}
+}
+
+// publicOfTr returns the public endpoint the mapping of inside has.
+func publicOfTr(t *testing.T, tr *Translator, proto ipproto.Proto, inside string) string {
+	t.Helper()
+	for _, m := range tr.Mappings() {
+		if m.Proto == proto && m.Inside == netip.MustParseAddrPort(inside) {
+			return m.Public.String()
+		}
+	}
+	t.Fatalf("no mapping of %s", inside)
+	return ""
 }
