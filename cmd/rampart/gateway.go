@@ -244,6 +244,7 @@ func newGatewayCommand(a *app) *cobra.Command {
 		LAN, WAN, Policy, Metrics, Checksums, Control string
 		Workers, ConntrackMax                         int
 	}
+	var labNATUDPTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Run the stateful firewall inline between a lan and a wan interface",
@@ -304,6 +305,9 @@ Example:
 			if err != nil {
 				return err
 			}
+			if err := setup.labNATTimer(fl.Changed("lab-nat-udp-timeout"), labNATUDPTimeout); err != nil {
+				return err
+			}
 			return runGateway(cmd.Context(), a, setup)
 		},
 	}
@@ -316,6 +320,8 @@ Example:
 	f.IntVar(&flags.ConntrackMax, "conntrack-max", defaultConntrackMax, "maximum tracked connections")
 	f.StringVar(&flags.Checksums, "checksums", "verify", "verify or ignore the checksums of packets before they touch connection state")
 	f.StringVar(&flags.Control, "control", defaultGatewayControl, "control socket path (mode 0600)")
+	f.DurationVar(&labNATUDPTimeout, "lab-nat-udp-timeout", 0, "lab only: a UDP mapping timer below RFC 4787's 2 minutes, for tests that watch a mapping expire")
+	_ = f.MarkHidden("lab-nat-udp-timeout")
 	cmd.AddCommand(newGatewayNATCommand(a))
 	return cmd
 }

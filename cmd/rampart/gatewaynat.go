@@ -154,6 +154,20 @@ func (s *natSetup) translator(public []netip.Addr) (*nat.Translator, error) {
 // connections.
 const defaultGatewayControl = "/run/rampart/gateway.sock"
 
+// labNATTimer applies the hidden --lab-nat-udp-timeout: a UDP mapping
+// timer below RFC 4787's floor, so that a lab test can watch a mapping
+// expire without waiting minutes. Never from the configuration file.
+func (s *gatewaySetup) labNATTimer(set bool, d time.Duration) error {
+	if !set {
+		return nil
+	}
+	if s.nat == nil || d <= 0 {
+		return usageErrorf("--lab-nat-udp-timeout needs gateway.nat and a positive duration")
+	}
+	s.nat.cfg.UDPTimeout, s.nat.cfg.AllowShortTimers = d, true
+	return nil
+}
+
 // translator builds the gateway's translator when gateway.nat is set. Only
 // a router translates: it owns the wan addresses it translates to, which
 // are the translator's public addresses (several make a pool).

@@ -140,3 +140,23 @@ func udpFrame(t *testing.T, src, dst string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// The hidden --lab-nat-udp-timeout lets a lab shorten the UDP mapping
+// timer below the floor the file may not go under, and only with
+// gateway.nat.
+func TestGatewayLabNATTimer(t *testing.T) {
+	s := &gatewaySetup{nat: &natSetup{}}
+	if err := s.labNATTimer(true, 5*time.Second); err != nil || s.nat.cfg.UDPTimeout != 5*time.Second || !s.nat.cfg.AllowShortTimers {
+		t.Fatalf("%v %+v", err, s.nat.cfg)
+	}
+	tr, err := s.nat.translator([]netip.Addr{netip.MustParseAddr("192.0.2.1")})
+	if err != nil || tr == nil {
+		t.Fatalf("translator with a lab timer: %v", err)
+	}
+	if err := (&gatewaySetup{}).labNATTimer(true, 5*time.Second); err == nil {
+		t.Fatal("lab timer without gateway.nat accepted")
+	}
+	if err := (&gatewaySetup{}).labNATTimer(false, 0); err != nil {
+		t.Fatal(err)
+	}
+}
