@@ -281,6 +281,10 @@ func (e *Engine) install(rs *ruleset) (cut int) {
 	// and judges the connection itself.
 	e.rules.Store(rs)
 	cut = e.ct.Recheck(func(t conntrack.Tuple, mark uint32) bool {
+		if mark == markNATMapping {
+			// The NAT's filtering admitted it, not the policy.
+			return true
+		}
 		k := keyFromTuple(&t, mark)
 		_, act := rs.cls.Lookup(&k)
 		return admits(act)
@@ -420,6 +424,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		// made: the policy would refuse it as unsolicited, and every
 		// filtering behaviour would be address-and-port-dependent.
 		d.Reason = ReasonNATMapping
+		cp.Mark = markNATMapping
 		d, _, _ = e.createNAT(p, &cp, d)
 		return d
 	}

@@ -9,6 +9,11 @@ import (
 	"github.com/rampart-fw/rampart/packet"
 )
 
+// markNATMapping marks the connections the NAT's filtering admitted to a
+// mapping, which a policy reload does not judge (the policy never did);
+// markOf's marks are 1 and 2.
+const markNATMapping = 3
+
 // lookupNAT is conntrack's Lookup for an engine that translates: a packet
 // of a translated connection is rewritten in place as its entry says. A
 // packet that cannot be (an ICMP error whose quote is cut short of the

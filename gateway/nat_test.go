@@ -100,6 +100,11 @@ func TestNATFilteringBeforePolicy(t *testing.T) {
 	pub := wanAddr + ":40000"
 	mustLeaveAs(t, e, seg{client, web, "S", 1000, 0, 0}, datapath.LAN, seg{pub, web, "S", 1000, 0, 0}, ReasonDefault)
 	mustLeaveAs(t, e, seg{remote, pub, "S", 3, 0, 0}, datapath.WAN, seg{remote, client, "S", 3, 0, 0}, ReasonNATMapping)
+	// A reload does not cut it: the policy never admitted it.
+	if cut, err := e.Reload(mustPolicy(t, natPolicy)); err != nil || cut != 0 {
+		t.Fatalf("reload cut %d: %v", cut, err)
+	}
+	mustLeaveAs(t, e, seg{client, remote, "SA", 30, 4, 0}, datapath.LAN, seg{pub, remote, "SA", 30, 4, 0}, ReasonEstablished)
 	d, _ := processed(t, e, tcpFrame(t, seg{remote, wanAddr + ":2223", "S", 3, 0, 0}), datapath.WAN)
 	if d.Verdict != Drop || d.Reason != ReasonDefault {
 		t.Fatalf("inbound to no mapping: %v", d)
