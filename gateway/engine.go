@@ -14,6 +14,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/nat"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -69,11 +70,13 @@ const (
 	ReasonBadChecksum                // a wrong IPv4 header or transport checksum: no host would accept the packet
 	ReasonSourceLimit                // the source address holds its bound of connections
 	ReasonPrefixLimit                // the source's prefix holds its bound of connections
+	ReasonNAT                        // the NAT refused: an inbound packet to no mapping, filtered, a host's quota or the ports exhausted, a packet it cannot translate (package nat counts which)
+	ReasonNATMapping                 // a new inbound connection to a mapping whose filtering admits it
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full",
-	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit"}
+	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit", "nat", "nat_mapping"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -159,6 +162,12 @@ type Config struct {
 	// connection table and the limiter too, unless their own
 	// configuration names one.
 	Clock clock.Clock
+	// NAT, when set, translates: connections are created through it
+	// (after the policy, which judges packets as they arrived) and the
+	// packets of translated ones are rewritten in place after the
+	// connection tracking's verdict. Only a router translates: it owns
+	// the public addresses.
+	NAT *nat.Translator
 }
 
 // ruleset is one compiled policy with its counters; a reload replaces it
@@ -207,6 +216,9 @@ func New(p *policy.Policy, cfg Config) (*Engine, error) {
 	}
 	if cfg.Limiter.Clock == nil {
 		cfg.Limiter.Clock = cfg.Clock
+	}
+	if cfg.NAT != nil {
+		cfg.NAT.Conntrack(&cfg.Conntrack)
 	}
 	ct, err := conntrack.New(cfg.Conntrack)
 	if err != nil {
@@ -269,6 +281,10 @@ func (e *Engine) install(rs *ruleset) (cut int) {
 	// and judges the connection itself.
 	e.rules.Store(rs)
 	cut = e.ct.Recheck(func(t conntrack.Tuple, mark uint32) bool {
+		if mark == markNATMapping {
+			// The NAT's filtering admitted it, not the policy.
+			return true
+		}
 		k := keyFromTuple(&t, mark)
 		_, act := rs.cls.Lookup(&k)
 		return admits(act)
@@ -380,7 +396,12 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 			cp.DCCP = &dc
 		}
 	}
-	res := e.ct.Lookup(&cp)
+	var res conntrack.Result
+	if e.cfg.NAT == nil {
+		res = e.ct.Lookup(&cp)
+	} else if res = e.lookupNAT(p, &cp); res.NAT && res.State == conntrack.StateInvalid {
+		return drop(ReasonNAT)
+	}
 	switch res.State {
 	case conntrack.StateInvalid:
 		return drop(ReasonInvalid)
@@ -397,6 +418,15 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 			d.Reason = ReasonEstablished
 			return d
 		}
+	}
+	if e.cfg.NAT != nil && e.cfg.NAT.Admits(&cp) {
+		// The NAT's filtering admits it to a mapping an inside host
+		// made: the policy would refuse it as unsolicited, and every
+		// filtering behaviour would be address-and-port-dependent.
+		d.Reason = ReasonNATMapping
+		cp.Mark = markNATMapping
+		d, _, _ = e.createNAT(p, &cp, d)
+		return d
 	}
 	// A new connection (or an untracked message): the policy decides.
 	k := classify.Key{Dir: d.Dir, Flow: p.Flow(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
@@ -443,10 +473,18 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		return d
 	}
 	cp.Mark = markOf(d.Dir)
-	r, ok := e.ct.Create(&cp)
-	if !ok {
-		d.Verdict, d.Reason = Drop, refusal(r.Reason)
-		return d
+	var r conntrack.Result
+	if e.cfg.NAT != nil {
+		var ok bool
+		if d, r, ok = e.createNAT(p, &cp, d); !ok {
+			return d
+		}
+	} else {
+		var ok bool
+		if r, ok = e.ct.Create(&cp); !ok {
+			d.Verdict, d.Reason = Drop, refusal(r.Reason)
+			return d
+		}
 	}
 	if now := e.rules.Load(); now != rs {
 		// A reload swapped the policy while this packet was decided, and

@@ -16,6 +16,7 @@ type Worker struct {
 	e     *Engine
 	p     packet.Parsed
 	whole packet.Parsed // a reassembled datagram
+	frag  packet.Parsed // a fragment of it being translated
 	// wbuf holds the reassembled datagram that whole decodes: the largest
 	// IP packet behind a link-layer header.
 	wbuf  []byte
@@ -72,7 +73,7 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 		}
 		_ = out.Send(in.Other(), frame)
 	case Reject:
-		if b := w.rejection(&w.p); len(b) > 0 {
+		if b := w.rejection(&w.p, d); len(b) > 0 {
 			_ = out.Send(in, b)
 		}
 	}
@@ -131,17 +132,25 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 		return
 	}
 	decode(&w.whole, w.wbuf, ci)
+	src, dst := w.whole.Src, w.whole.Dst
 	d := w.e.Process(&w.whole, in)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.whole, d)
 	}
 	switch d.Verdict {
 	case Forward:
+		// A translated datagram's fragments are translated alike.
+		nat := w.whole.Src != src || w.whole.Dst != dst
+		for i := range dg.NumFragments() {
+			if nat && !w.translateFragment(dg.Fragment(i), ci) {
+				return
+			}
+		}
 		for i := range dg.NumFragments() {
 			_ = out.Send(in.Other(), dg.Fragment(i))
 		}
 	case Reject:
-		if b := w.rejection(&w.whole); len(b) > 0 {
+		if b := w.rejection(&w.whole, d); len(b) > 0 {
 			_ = out.Send(in, b)
 		}
 	}
@@ -157,9 +166,14 @@ func dirOf(in datapath.Side) policy.Direction {
 
 // rejection builds the answer to a rejected packet, as ufw's reject does:
 // a TCP RST for TCP, ICMP port unreachable for UDP, administratively
-// prohibited for the rest. The builders refuse to answer what must not be
-// answered (RSTs, ICMP errors, broadcasts), returning nothing.
-func (w *Worker) rejection(p *packet.Parsed) []byte {
+// prohibited for the rest, and for every protocol when the NAT had no
+// mapping to give (RFC 5508 REQ-8). The builders refuse to answer what
+// must not be answered (RSTs, ICMP errors, broadcasts), returning nothing.
+func (w *Worker) rejection(p *packet.Parsed, d Decision) []byte {
+	switch {
+	case d.Reason == ReasonNAT:
+		return packet.AppendICMPUnreachable(w.reply[:0], p, packet.UnreachableAdmin)
+	}
 	switch p.Proto {
 	case ipproto.TCP:
 		return packet.AppendTCPReset(w.reply[:0], p)

@@ -18,7 +18,8 @@ var (
 	fragBytesDesc = prometheus.NewDesc("rampart_gateway_fragment_memory_bytes", "Memory held by fragments under reassembly.", nil, nil)
 )
 
-// Collector exports the engine's counters and its connection table's.
+// Collector exports the engine's counters, its connection table's and
+// its translator's.
 func (e *Engine) Collector() prometheus.Collector { return collector{e} }
 
 type collector struct{ e *Engine }
@@ -32,6 +33,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- fragHeldDesc
 	ch <- fragBytesDesc
 	c.e.ct.Collector().Describe(ch)
+	if c.e.cfg.NAT != nil {
+		c.e.cfg.NAT.Collector().Describe(ch)
+	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -54,4 +58,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(fragHeldDesc, prometheus.GaugeValue, float64(fs.Datagrams))
 	ch <- prometheus.MustNewConstMetric(fragBytesDesc, prometheus.GaugeValue, float64(fs.Memory))
 	c.e.ct.Collector().Collect(ch)
+	if c.e.cfg.NAT != nil {
+		c.e.cfg.NAT.Collector().Collect(ch)
+	}
 }

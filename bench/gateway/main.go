@@ -293,7 +293,8 @@ func startRampart(ctx context.Context, l *lab.Lab, bin, polPath string) (*lab.Pr
 		return nil, err
 	}
 	p, err := fw.Start("gateway", bin, "--log-format", "json", "gateway", "--lan", "lan", "--wan", "wan",
-		"--policy", polPath, "--workers", strconv.Itoa(*workers), "--metrics", scenario.MetricsAddr)
+		"--policy", polPath, "--workers", strconv.Itoa(*workers), "--metrics", scenario.MetricsAddr,
+		"--control", filepath.Join(filepath.Dir(polPath), "gateway.sock"))
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,10 @@ type gatewayConfig struct {
 	// Fragments configures reassembly, which comes before connection
 	// tracking and the policy.
 	Fragments fragmentsConfig `yaml:"fragments"`
+	// Control is the control socket (`rampart gateway nat` asks it).
+	Control config.Value[string] `yaml:"control"`
+	// NAT is address translation, in router mode.
+	NAT natConfig `yaml:"nat"`
 }
 
 // Defaults of the per-source bounds, as fractions of conntrack_max: one
@@ -164,6 +168,8 @@ type gatewaySetup struct {
 	conntrack  conntrack.Config
 	checksums  gateway.ChecksumMode
 	fragments  defrag.Config
+	control    string
+	nat        *natSetup // nil when gateway.nat is not set
 }
 
 // Bounds of the gateway's numbers: fanout queues per interface (the
@@ -212,6 +218,10 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 		checkListenAddr(&errs, c.Metrics, "127.0.0.1:9153")
 	}
 	s.fragments = c.Fragments.check(&errs)
+	s.control = c.Control.Or(defaultGatewayControl)
+	if c.NAT.isSet() {
+		s.nat = &natSetup{cfg: c.NAT.check(&errs), src: c.NAT.Src}
+	}
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
@@ -231,9 +241,10 @@ func init() { subcommands = append(subcommands, newGatewayCommand) }
 
 func newGatewayCommand(a *app) *cobra.Command {
 	var flags struct {
-		LAN, WAN, Policy, Metrics, Checksums string
-		Workers, ConntrackMax                int
+		LAN, WAN, Policy, Metrics, Checksums, Control string
+		Workers, ConntrackMax                         int
 	}
+	var labNATUDPTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Run the stateful firewall inline between a lan and a wan interface",
@@ -261,6 +272,13 @@ their fragments go out unchanged. Overlapping fragments discard the datagram
 (RFC 5722), and fragment memory is bounded per source and in total
 (gateway.fragments in --config).
 
+In router mode, gateway.nat translates (RFC 4787, 5382, 5508): connections
+from the masquerade prefixes leave with the wan address, port forwards send
+connections to a public port to an inside server, and inbound packets reach
+a mapping only as gateway.nat.filtering allows; the translation lives in the
+connection's entry and dies with it. 'rampart gateway nat' lists the
+translated connections over the control socket (--control, mode 0600).
+
 SIGHUP re-reads the policy file: a file with an error is refused and the old
 policy keeps running; a good one takes effect at once and cuts established
 connections it no longer allows. Counters per rule and per verdict are
@@ -279,11 +297,15 @@ Example:
 			override(fl, "metrics", &cfg.Metrics, flags.Metrics)
 			override(fl, "conntrack-max", &cfg.ConntrackMax, flags.ConntrackMax)
 			override(fl, "checksums", &cfg.Checksums, flags.Checksums)
+			override(fl, "control", &cfg.Control, flags.Control)
 			if cfg.Policy.V == "" {
 				return usageErrorf("no policy: give --policy FILE (or gateway.policy in --config)")
 			}
 			setup, err := cfg.check()
 			if err != nil {
+				return err
+			}
+			if err := setup.labNATTimer(fl.Changed("lab-nat-udp-timeout"), labNATUDPTimeout); err != nil {
 				return err
 			}
 			return runGateway(cmd.Context(), a, setup)
@@ -297,14 +319,27 @@ Example:
 	f.StringVar(&flags.Metrics, "metrics", "", "ADDRESS:PORT to serve Prometheus metrics (/metrics) and profiles (/debug/pprof/) on")
 	f.IntVar(&flags.ConntrackMax, "conntrack-max", defaultConntrackMax, "maximum tracked connections")
 	f.StringVar(&flags.Checksums, "checksums", "verify", "verify or ignore the checksums of packets before they touch connection state")
+	f.StringVar(&flags.Control, "control", defaultGatewayControl, "control socket path (mode 0600)")
+	f.DurationVar(&labNATUDPTimeout, "lab-nat-udp-timeout", 0, "lab only: a UDP mapping timer below RFC 4787's 2 minutes, for tests that watch a mapping expire")
+	_ = f.MarkHidden("lab-nat-udp-timeout")
+	cmd.AddCommand(newGatewayNATCommand(a))
 	return cmd
 }
 
 func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 	pol := cfg.policy
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments})
+	// Bridge mode owns no address, so it translates nothing; router mode
+	// passes true and the wan's addresses.
+	tr, err := cfg.translator(false, nil)
 	if err != nil {
 		return &usageError{err}
+	}
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, NAT: tr})
+	if err != nil {
+		return &usageError{err}
+	}
+	if err := serveGatewayControl(ctx, a, cfg.control, e); err != nil {
+		return err
 	}
 	br, err := datapath.OpenBridge(datapath.BridgeConfig{LAN: cfg.lan, WAN: cfg.wan, Workers: cfg.workers})
 	if err != nil {

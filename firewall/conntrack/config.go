@@ -92,6 +92,31 @@ func DefaultTimeouts() Timeouts {
 	}
 }
 
+// DefaultNATTimeouts returns the time-outs of translated entries: Linux's
+// raised to the floors the NAT behaviour RFCs set for mapping timers. UDP
+// mappings live 5 minutes, answered or not (RFC 4787 REQ-5: never less
+// than 2 minutes, 5 recommended); ICMP query mappings 60 seconds (RFC
+// 5508 REQ-2); an idle established TCP connection 2 hours 4 minutes, and
+// a connection being opened or closed 4 minutes (RFC 5382 REQ-5: no
+// shorter than these). Other protocols keep Linux's.
+func DefaultNATTimeouts() Timeouts {
+	to := DefaultTimeouts()
+	const transitory = 4 * time.Minute
+	to.TCPSynSent = transitory
+	to.TCPSynRecv = transitory
+	to.TCPEstablished = 2*time.Hour + 4*time.Minute
+	to.TCPFinWait = transitory
+	to.TCPCloseWait = transitory
+	to.TCPLastAck = transitory
+	to.TCPTimeWait = transitory
+	to.TCPClose = transitory
+	to.TCPSynSent2 = transitory
+	to.UDP = 5 * time.Minute
+	to.UDPStream = 5 * time.Minute
+	to.ICMP = time.Minute
+	return to
+}
+
 // Timeout classes. Entries refreshed with the same class have the same
 // timeout, so a per-class list kept in refresh order is also in deadline
 // order: its head is the next entry of that class to expire. The TCP
@@ -107,6 +132,17 @@ const (
 	clsDCCP      = clsSCTP + int(numSCTPStates) // DCCP, numbered by DCCPState from here
 	numClasses   = clsDCCP + int(numDCCPStates)
 	clsNone      = 0xff // not in any class list
+)
+
+// Timeout profiles: a translated entry (CreateNAT) takes its time-outs
+// from Config.NATTimeouts, an untranslated one from Config.Timeouts. The
+// profile is an offset added to the class, so each profile's classes
+// have lists of their own and every list stays in deadline order.
+const (
+	profilePlain = 0
+	profileNAT   = numClasses
+	numProfiles  = 2
+	numAllClass  = numProfiles * numClasses
 )
 
 func (to *Timeouts) classes() [numClasses]time.Duration {
@@ -222,6 +258,21 @@ type Config struct {
 	// Clock tells the time; nil means the system clock. Offline replay
 	// sets it to the capture's clock. The table reads it once per packet.
 	Clock clock.Clock
+
+	// NAT makes room for translated entries (CreateNAT): a slab of their
+	// translations beside the entries and one of the nodes by which their
+	// replies are found (about 128 bytes per entry more). Without it
+	// CreateNAT refuses.
+	NAT bool
+	// NATTimeouts are the time-outs of translated entries; zero fields
+	// take DefaultNATTimeouts'. A translation lives exactly as long as
+	// its entry, so these are the NAT's mapping timers.
+	NATTimeouts Timeouts
+	// Release is called with the Ref of a translation when its entry is
+	// gone: removed for whatever reason, or refused by CreateNAT. It runs
+	// with a shard of the table locked, so it must be quick and must not
+	// call the table.
+	Release func(ref uint64)
 }
 
 const (
@@ -310,11 +361,23 @@ func (cfg Config) normalize() (Config, error) {
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	defaults := DefaultTimeouts()
+	if err := fillTimeouts(&cfg.Timeouts, defaults); err != nil {
+		return cfg, err
+	}
+	if err := fillTimeouts(&cfg.NATTimeouts, DefaultNATTimeouts()); err != nil {
+		return cfg, fmt.Errorf("%w (NAT)", err)
+	}
+	return cfg, nil
+}
+
+// fillTimeouts checks the time-outs in to and gives every zero one its
+// value in defaults.
+func fillTimeouts(to *Timeouts, defaults Timeouts) error {
 	def := defaults.classes()
-	got := cfg.Timeouts.classes()
+	got := to.classes()
 	for i := range got {
 		if got[i] < 0 || got[i] > maxTimeout {
-			return cfg, fmt.Errorf("%w: timeout %s is %v, outside [0, %v]", errConfig, classNames[i], got[i], maxTimeout)
+			return fmt.Errorf("%w: timeout %s is %v, outside [0, %v]", errConfig, classNames[i], got[i], maxTimeout)
 		}
 	}
 	fill := func(d *time.Duration, def time.Duration) {
@@ -322,7 +385,6 @@ func (cfg Config) normalize() (Config, error) {
 			*d = def
 		}
 	}
-	to := &cfg.Timeouts
 	fill(&to.TCPSynSent, def[TCPSynSent])
 	fill(&to.TCPSynRecv, def[TCPSynRecv])
 	fill(&to.TCPEstablished, def[TCPEstablished])
@@ -353,7 +415,7 @@ func (cfg Config) normalize() (Config, error) {
 	fill(&to.DCCPCloseReq, defaults.DCCPCloseReq)
 	fill(&to.DCCPClosing, defaults.DCCPClosing)
 	fill(&to.DCCPTimeWait, defaults.DCCPTimeWait)
-	return cfg, nil
+	return nil
 }
 
 // defaultShards picks enough shards that cores rarely meet on a lock,

@@ -128,6 +128,9 @@ func (t *Table) checkInvariants() error {
 	if int64(total) != t.count.Load() {
 		return fmt.Errorf("shards hold %d entries, count says %d", total, t.count.Load())
 	}
+	if err := t.checkProxies(); err != nil {
+		return err
+	}
 	if total > int(t.max) {
 		return fmt.Errorf("%d entries exceed max %d", total, t.max)
 	}
@@ -205,6 +208,73 @@ func (t *Table) checkInvariants() error {
 	return nil
 }
 
+// checkProxies verifies the translations: every translated entry has one
+// proxy, in the shard its reply tuple hashes to, holding that tuple and
+// naming the entry; every other proxy in use is queued as dead in its
+// shard and names no live translated entry.
+func (t *Table) checkProxies() error {
+	if !t.nat {
+		return nil
+	}
+	for i := range t.shards {
+		t.shards[i].mu.Lock()
+		defer t.shards[i].mu.Unlock()
+	}
+	translated := 0
+	owned := map[[2]int]bool{}
+	for si := range t.shards {
+		s := &t.shards[si]
+		for i := range s.entries {
+			e := &s.entries[i]
+			if e.status&stNAT == 0 {
+				continue
+			}
+			if e.status&stLive == 0 {
+				return fmt.Errorf("shard %d slot %d translated but dead", si, i)
+			}
+			translated++
+			n := &s.nat[i]
+			ps := &t.shards[n.pshard]
+			if want := t.shardFor(t.hash(&n.reply)); want != ps {
+				return fmt.Errorf("shard %d slot %d: proxy in shard %d, its tuple hashes to %d", si, i, n.pshard, want.index)
+			}
+			px := &ps.proxies[n.proxy]
+			if px.owner != s.id(int32(i)) || px.k != n.reply {
+				return fmt.Errorf("shard %d slot %d: proxy %d/%d names %#x", si, i, n.pshard, n.proxy, px.owner)
+			}
+			owned[[2]int{int(n.pshard), int(n.proxy)}] = true
+		}
+	}
+	if int64(translated) != t.translated.Load() {
+		return fmt.Errorf("%d translated entries, count says %d", translated, t.translated.Load())
+	}
+	for si := range t.shards {
+		s := &t.shards[si]
+		dead := map[int32]bool{}
+		for _, i := range s.pend {
+			if dead[i] {
+				return fmt.Errorf("shard %d: proxy %d queued twice", si, i)
+			}
+			dead[i] = true
+		}
+		if int(s.npend.Load()) != len(s.pend) {
+			return fmt.Errorf("shard %d: npend %d, %d queued", si, s.npend.Load(), len(s.pend))
+		}
+		for b := range s.buckets {
+			for i := s.buckets[b]; i != nilIdx; i = *s.next(i) {
+				if i&proxyBit == 0 {
+					continue
+				}
+				pi := i &^ proxyBit
+				if owned[[2]int{si, int(pi)}] == dead[pi] {
+					return fmt.Errorf("shard %d: proxy %d owned %v, queued dead %v", si, pi, !dead[pi], dead[pi])
+				}
+			}
+		}
+	}
+	return nil
+}
+
 func (s *shard) check() error {
 	n := len(s.entries)
 	live := 0
@@ -228,9 +298,19 @@ func (s *shard) check() error {
 	if free+live != n {
 		return fmt.Errorf("free %d + live %d != %d slots", free, live, n)
 	}
-	chained := 0
+	chained, proxies := 0, 0
 	for b, h := range s.buckets {
-		for i := h; i != nilIdx; i = s.entries[i].next {
+		for i := h; i != nilIdx; i = *s.next(i) {
+			if i&proxyBit != 0 {
+				px := &s.proxies[i&^proxyBit]
+				if int(px.bucket) != b || px.owner == 0 {
+					return fmt.Errorf("proxy %d in bucket %d records bucket %d, owner %#x", i&^proxyBit, b, px.bucket, px.owner)
+				}
+				if proxies++; proxies > len(s.proxies) {
+					return fmt.Errorf("bucket chains cycle")
+				}
+				continue
+			}
 			e := &s.entries[i]
 			if e.status&stLive == 0 {
 				return fmt.Errorf("dead slot %d in bucket %d", i, b)
@@ -245,6 +325,18 @@ func (s *shard) check() error {
 	}
 	if chained != live {
 		return fmt.Errorf("%d chained, %d live", chained, live)
+	}
+	if proxies != s.nproxies {
+		return fmt.Errorf("%d proxies chained, %d in use", proxies, s.nproxies)
+	}
+	freeProxies := 0
+	for i := s.pfree; i != nilIdx; i = s.proxies[i].next {
+		if freeProxies++; freeProxies > len(s.proxies) {
+			return fmt.Errorf("free proxy list cycles")
+		}
+	}
+	if freeProxies+proxies != len(s.proxies) {
+		return fmt.Errorf("free proxies %d + chained %d != %d", freeProxies, proxies, len(s.proxies))
 	}
 	inClass := 0
 	for c := range s.classes {

@@ -82,6 +82,11 @@ type Packet struct {
 	// quoted packet is looked up in the error's zone, and per-source
 	// limits count a source per zone.
 	Zone uint32
+
+	// NAT, when set, receives the rewrite of a packet whose entry is
+	// translated (Result.NAT says it was written); the table reads
+	// nothing from it. Untranslated entries leave it alone.
+	NAT *Rewrite
 }
 
 // Inner is the header quoted by an ICMP error: the packet, as its sender

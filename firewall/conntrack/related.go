@@ -7,7 +7,10 @@ import "github.com/rampart-fw/rampart/ipproto"
 // back to that sender, so it must be addressed to the quoted source, and
 // its direction within the entry is the inverse of the quoted packet's.
 // An error never refreshes the entry: a stream of forged errors cannot
-// keep a flow alive.
+// keep a flow alive (nor does it end one: RFC 4787 REQ-12, RFC 5382
+// REQ-10). The quoted packet of a translated flow is the one that crossed
+// the translated side, so it is found through the entry's reply tuple,
+// and the error's Rewrite (Packet.NAT) is its direction's.
 func (t *Table) related(p *Packet) Result {
 	var quoted key
 	if r := innerKey(p, &quoted); r != ReasonNone {
@@ -18,7 +21,11 @@ func (t *Table) related(p *Packet) Result {
 	s := t.shardFor(h)
 	now := t.now()
 	s.mu.Lock()
-	idx, dir := s.find(h, &back, &quoted)
+	idx, dir, owner := s.find(h, &back, &quoted)
+	if owner != 0 {
+		s.mu.Unlock()
+		s, idx = t.hop(owner)
+	}
 	if idx != nilIdx && t.dropExpired(s, idx, now, t.scale()) {
 		idx = nilIdx
 	}
@@ -32,6 +39,7 @@ func (t *Table) related(p *Packet) Result {
 	}
 	e := &s.entries[idx]
 	res := Result{ID: s.id(idx), State: StateRelated, Dir: dir}
+	res.NAT = s.fillNAT(idx, dir, p)
 	if quoted.proto == ipproto.TCP {
 		res.TCP = TCPState(e.tcp.state)
 		if !t.icmpSeqOK(&e.tcp, 1-dir, p.Inner.Seq) {

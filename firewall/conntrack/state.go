@@ -221,6 +221,10 @@ const (
 	// ReasonPrefixLimit: Create refused, the sources of the packet's
 	// source prefix hold Config.PerPrefix entries already.
 	ReasonPrefixLimit
+	// ReasonNATCollision: CreateNAT refused, the translated reply tuple
+	// already belongs to another entry (the caller's port allocation and
+	// the table disagree; never a live mapping reused).
+	ReasonNATCollision
 
 	// ReasonCount is the number of reasons; it sizes Stats arrays.
 	ReasonCount
@@ -231,7 +235,7 @@ var reasonNames = [...]string{
 	"ack_over", "rst", "icmp_type", "icmp_no_flow", "icmp_direction",
 	"icmp_seq", "icmp_inner", "table_full", "seq_under", "ack_under",
 	"tcp_ignored", "sctp_chunks", "sctp_vtag", "sctp_state", "dccp_state",
-	"sctp_ignored", "dccp_ignored", "source_limit", "prefix_limit",
+	"sctp_ignored", "dccp_ignored", "source_limit", "prefix_limit", "nat_collision",
 }
 
 // String returns a stable snake_case name, used as a metric label.
@@ -262,6 +266,9 @@ type Result struct {
 	// data, flags that may mean the tracker is out of sync). State is New
 	// or Established: the packet should pass.
 	Ignored bool
+	// NAT says that the entry is translated and that the Packet's NAT
+	// field (when set) now holds what this packet must become.
+	NAT bool
 }
 
 // ID identifies an entry. It stays unique across reuse of the entry's

@@ -30,6 +30,7 @@ const (
 	stAssured             // the flow proved itself; evicted only when nothing unassured is left
 	stInDrop              // on the shard's early-drop list
 	stCounted             // counted against its source's and prefix's bounds
+	stNAT                 // translated: its natSlot and proxy are in use
 )
 
 // entry is one tracked flow. Entries live in a per-shard slab and are
@@ -89,10 +90,25 @@ type shard struct {
 	bmask   uint32 // immutable after New
 	index   uint32 // immutable after New: this shard's place in Table.shards
 
-	free    int32            // head of the free-slot list; guarded by mu
-	used    int              // live entries in this shard; guarded by mu
-	classes [numClasses]list // timeout-class lists; guarded by mu
-	drop    list             // early-drop list; guarded by mu
+	free    int32             // head of the free-slot list; guarded by mu
+	used    int               // live entries in this shard; guarded by mu
+	classes [numAllClass]list // timeout-class lists; guarded by mu
+	drop    list              // early-drop list; guarded by mu
+
+	// With Config.NAT: nat is parallel to entries (the translation of a
+	// translated entry), proxies hold the reply nodes hashed into this
+	// shard. Allocated by New, elements guarded by mu; nil without NAT.
+	nat      []natSlot
+	proxies  []proxy
+	pfree    int32 // head of the free-proxy list; guarded by mu
+	nproxies int   // proxies in use; guarded by mu
+	// pend lists the proxies of entries removed in other shards, to be
+	// unlinked here; guarded by pendMu, a leaf lock taken with any one
+	// shard's mu held. npend is its length, read without the lock.
+	pendMu sync.Mutex
+	pend   []int32
+	npend  atomic.Int32
+	tab    *Table // immutable: the table, for the shards of proxies and Release
 
 	count     *atomic.Int64 // immutable pointer to Table.count; atomic, no lock
 	droppable *atomic.Int64 // immutable pointer to Table.droppable; atomic, no lock
@@ -119,7 +135,7 @@ type Table struct {
 	shardMask  uint64
 	seed       maphash.Seed
 	max        int64
-	timeouts   [numClasses]int64
+	timeouts   [numAllClass]int64 // by class, plain then NAT profile
 	liberal    bool
 	pickup     bool
 	maxRetrans uint8
@@ -129,7 +145,9 @@ type Table struct {
 	// hundredths of an entry (exact for small tables too); adStart is
 	// MaxInt64 when scaling is off.
 	adStart, adEnd int64
-	lim            *limits // nil when no per-source limit is set; locks inside
+	lim            *limits      // nil when no per-source limit is set; locks inside
+	nat            bool         // Config.NAT
+	release        func(uint64) // Config.Release; may be nil
 
 	// count is the number of entries in all shards, reserved with a
 	// compare-and-swap before an insert (reserve) and given back by
@@ -147,6 +165,8 @@ type Table struct {
 	// misc counts what is rejected before a shard is known; atomics, no
 	// lock.
 	misc counters
+	// translated is the number of translated entries. Atomic, no lock.
+	translated atomic.Int64
 }
 
 // New builds a table and allocates its entries. It fails only on an
@@ -169,13 +189,18 @@ func New(cfg Config) (*Table, error) {
 		adStart:    math.MaxInt64,
 		adEnd:      math.MaxInt64,
 		lim:        newLimits(&cfg),
+		nat:        cfg.NAT,
+		release:    cfg.Release,
 	}
 	if cfg.AdaptiveStart < 100 {
 		t.adStart = int64(cfg.MaxEntries) * int64(cfg.AdaptiveStart)
 		t.adEnd = int64(cfg.MaxEntries) * int64(cfg.AdaptiveEnd)
 	}
 	for i, d := range cfg.Timeouts.classes() {
-		t.timeouts[i] = int64(d)
+		t.timeouts[profilePlain+i] = int64(d)
+	}
+	for i, d := range cfg.NATTimeouts.classes() {
+		t.timeouts[profileNAT+i] = int64(d)
 	}
 	per := shardCapacity(cfg.MaxEntries, cfg.Shards)
 	nb := 1
@@ -206,6 +231,18 @@ func New(cfg Config) (*Table, error) {
 			s.classes[c] = list{nilIdx, nilIdx}
 		}
 		s.drop = list{nilIdx, nilIdx}
+		s.tab = t
+		s.pfree = nilIdx
+		if cfg.NAT {
+			s.nat = make([]natSlot, per)
+			s.proxies = make([]proxy, per)
+			s.pend = make([]int32, 0, per)
+			for j := range s.proxies {
+				s.proxies[j].next = int32(j + 1)
+			}
+			s.proxies[per-1].next = nilIdx
+			s.pfree = 0
+		}
 	}
 	return t, nil
 }
@@ -237,20 +274,36 @@ func (s *shard) id(idx int32) ID {
 	return ID(uint64(s.entries[idx].gen)<<32 | uint64(s.index)<<slotBits | uint64(idx))
 }
 
-// find returns the live entry whose original tuple is k (DirOriginal) or
-// inv, the inverse of k (DirReply).
-func (s *shard) find(h uint64, k, inv *key) (int32, Dir) {
+// find returns the live entry whose original tuple is k (DirOriginal), or
+// whose reply tuple is k (DirReply): for an untranslated entry the
+// inverse of its original, inv, and for a translated one the tuple its
+// proxy holds. When that proxy names an entry of another shard, find
+// returns nilIdx and the entry's ID, for the caller to look at under that
+// shard's lock (hop); owner is 0 otherwise.
+func (s *shard) find(h uint64, k, inv *key) (idx int32, dir Dir, owner ID) {
 	for i := s.buckets[uint32(h)&s.bmask]; i != nilIdx; {
+		if i&proxyBit != 0 {
+			px := &s.proxies[i&^proxyBit]
+			if px.k == *k {
+				if uint32(uint64(px.owner)>>slotBits&shardMask) == s.index {
+					// Proxies in the entry's own shard go with it.
+					return int32(uint64(px.owner) & slotMask), DirReply, 0
+				}
+				return nilIdx, DirReply, px.owner
+			}
+			i = px.next
+			continue
+		}
 		e := &s.entries[i]
 		if e.orig == *k {
-			return i, DirOriginal
+			return i, DirOriginal, 0
 		}
-		if e.orig == *inv {
-			return i, DirReply
+		if e.orig == *inv && e.status&stNAT == 0 {
+			return i, DirReply, 0
 		}
 		i = e.next
 	}
-	return nilIdx, DirOriginal
+	return nilIdx, DirOriginal, 0
 }
 
 // insert takes a free slot for k. The caller has reserved room in the
@@ -287,12 +340,15 @@ func (s *shard) remove(idx int32, c *atomic.Uint64) {
 	e := &s.entries[idx]
 	p := &s.buckets[e.bucket]
 	for *p != idx {
-		p = &s.entries[*p].next
+		p = s.next(*p)
 	}
 	*p = e.next
 	s.classUnlink(idx)
 	s.dropUnlink(idx)
 	s.uncount(idx)
+	if e.status&stNAT != 0 {
+		s.unnat(idx)
+	}
 	e.status = 0
 	e.gen++
 	if e.gen == 0 {
@@ -338,9 +394,12 @@ func (s *shard) classUnlink(idx int32) {
 // before taking the lock, so the order is only approximate at the scale
 // of lock contention; that can delay a Sweep by a moment, never expire an
 // entry early: every expiry test compares the entry's own deadline.)
-func (s *shard) refresh(idx int32, cls uint8, now int64, timeouts *[numClasses]int64) {
+//
+// A translated entry takes the time-outs of the NAT profile.
+func (s *shard) refresh(idx int32, cls uint8, now int64, timeouts *[numAllClass]int64) {
 	s.classUnlink(idx)
 	e := &s.entries[idx]
+	cls += e.profile()
 	e.deadline = now + timeouts[cls]
 	e.class = cls
 	l := &s.classes[cls]
@@ -598,7 +657,12 @@ func (t *Table) Lookup(p *Packet) Result {
 	h := t.hash(&pk.k)
 	s := t.shardFor(h)
 	s.mu.Lock()
-	idx, dir := s.find(h, &pk.k, &inv)
+	idx, dir, owner := s.find(h, &pk.k, &inv)
+	if owner != 0 {
+		// A reply of a translated entry kept in another shard.
+		s.mu.Unlock()
+		s, idx = t.hop(owner)
+	}
 	if idx != nilIdx {
 		// dropExpired written out: expiry and scale inline, and a packet
 		// of a live entry pays for no call.
@@ -614,7 +678,11 @@ func (t *Table) Lookup(p *Packet) Result {
 		}
 		return Result{State: StateNew, Dir: DirOriginal}
 	}
+	// The rewrite is read before update, which may remove the entry (a
+	// reset before any answer): the packet still leaves translated.
+	translated := s.entries[idx].status&stNAT != 0 && s.fillNAT(idx, dir, p)
 	r := t.update(s, idx, dir, p, &pk, now)
+	r.NAT = translated && r.ID != 0
 	s.mu.Unlock()
 	return r
 }
@@ -681,34 +749,20 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 	// may evict the entry idle longest.
 	for pass := 0; ; pass++ {
 		s.mu.Lock()
-		idx, dir := s.find(h, &pk.k, &inv)
-		if idx != nilIdx && t.dropExpired(s, idx, now, sc) {
-			idx = nilIdx
-		}
-		if idx != nilIdx {
-			r := t.update(s, idx, dir, p, &pk, now)
-			if r.State != StateNew || r.ID != 0 {
-				s.mu.Unlock()
-				return r, r.State != StateInvalid
-			}
-			// A SYN reopening a closed connection removed the old
-			// entry; go on and create the new one.
-		}
-		if r := s.lim.admit(&pk.k); r != ReasonNone {
+		if r, found, elsewhere := t.tracked(s, h, &pk, &inv, p, now, sc); found || elsewhere {
 			s.mu.Unlock()
-			if r == ReasonTableFull {
-				s.ctr.insertFailed.Add(1)
-				return Result{State: StateInvalid, Reason: r}, false
+			if elsewhere {
+				// The reply of a translated entry, created meanwhile.
+				r = t.Lookup(p)
 			}
-			return s.ctr.invalidResult(r), false
+			return r, r.State != StateInvalid
+		}
+		if r, refused := s.refused(&pk); refused {
+			s.mu.Unlock()
+			return r, false
 		}
 		if t.makeRoom(s, now, sc, pass > 0 || t.droppable.Load() == 0) {
-			idx = s.insert(h, &pk.k, now)
-			s.entries[idx].mark = p.Mark
-			if s.lim != nil {
-				s.entries[idx].status |= stCounted
-			}
-			s.ctr.created.Add(1)
+			idx := s.insertNew(h, &pk, p, now)
 			r := t.start(s, idx, p, &pk, now)
 			s.mu.Unlock()
 			return r, r.State != StateInvalid
@@ -720,6 +774,35 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 			return Result{State: StateInvalid, Reason: ReasonTableFull}, false
 		}
 	}
+}
+
+// refused asks the source bounds for room for pk's flow and, when they
+// refuse it, counts that and returns the result to hand back. The caller
+// holds s.mu.
+func (s *shard) refused(pk *parsed) (Result, bool) {
+	switch r := s.lim.admit(&pk.k); r {
+	case ReasonNone:
+		return Result{}, false
+	case ReasonTableFull:
+		s.ctr.insertFailed.Add(1)
+		return Result{State: StateInvalid, Reason: r}, true
+	default:
+		return s.ctr.invalidResult(r), true
+	}
+}
+
+// insertNew inserts the entry of pk, whose first packet is p, counted
+// against its source's bounds and as created; start initialises it. The
+// caller holds s.mu and made room.
+func (s *shard) insertNew(h uint64, pk *parsed, p *Packet, now int64) int32 {
+	idx := s.insert(h, &pk.k, now)
+	e := &s.entries[idx]
+	e.mark = p.Mark
+	if s.lim != nil {
+		e.status |= stCounted
+	}
+	s.ctr.created.Add(1)
+	return idx
 }
 
 // start initialises a fresh entry from its first packet.
@@ -751,6 +834,44 @@ func (t *Table) start(s *shard, idx int32, p *Packet, pk *parsed, now int64) Res
 	s.account(idx, DirOriginal, p, now)
 	s.fixDrop(idx)
 	return Result{ID: s.id(idx), State: StateNew, Dir: DirOriginal}
+}
+
+// tracked tracks p against the entry it belongs to, if there is one, as
+// Create and CreateNAT do before they create: found reports that it did
+// (r is its result, for the caller to return once it unlocked s). A SYN
+// reopening a closed connection removes the old entry and is not found:
+// the caller goes on to create the new one. elsewhere reports that p is
+// the reply of a translated entry another shard holds, for the caller to
+// look up once it unlocked s. The caller holds s.mu.
+func (t *Table) tracked(s *shard, h uint64, pk *parsed, inv *key, p *Packet, now int64, sc uint64) (r Result, found, elsewhere bool) {
+	idx, dir, owner := s.find(h, &pk.k, inv)
+	if owner != 0 {
+		return Result{}, false, true
+	}
+	if idx == nilIdx || t.dropExpired(s, idx, now, sc) {
+		return Result{}, false, false
+	}
+	translated := s.fillNAT(idx, dir, p)
+	r = t.update(s, idx, dir, p, pk, now)
+	if r.State == StateNew && r.ID == 0 {
+		return Result{}, false, false
+	}
+	r.NAT = translated && r.ID != 0
+	return r, true, false
+}
+
+// profile is the offset of the entry's time-out profile among the
+// classes.
+func (e *entry) profile() uint8 {
+	if e.status&stNAT != 0 {
+		return uint8(profileNAT)
+	}
+	return uint8(profilePlain)
+}
+
+// profileTimeouts returns the time-outs of e's profile, indexed by class.
+func (t *Table) profileTimeouts(e *entry) *[numClasses]int64 {
+	return (*[numClasses]int64)(t.timeouts[e.profile():])
 }
 
 // update tracks p against its existing entry.
@@ -856,7 +977,21 @@ func (t *Table) Flush() int {
 		}
 		s.mu.Unlock()
 	}
+	t.drainAll()
 	return n
+}
+
+// drainAll unlinks every proxy queued by the removal of its entry.
+func (t *Table) drainAll() {
+	if !t.nat {
+		return
+	}
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		s.drain()
+		s.mu.Unlock()
+	}
 }
 
 // Len returns the number of entries.
@@ -885,6 +1020,17 @@ func (t *Table) Sweep(now time.Time) int {
 		removed += t.expire(s, ns, t.scale(), min(perShard, t.sweepBatch-removed))
 		s.mu.Unlock()
 	}
+	// The proxies of the entries just removed, in whatever shard they
+	// live, do not wait for an insertion there to be unlinked.
+	for i := range t.shards {
+		s := &t.shards[i]
+		if s.npend.Load() == 0 {
+			continue
+		}
+		s.mu.Lock()
+		s.drain()
+		s.mu.Unlock()
+	}
 	return removed
 }
 
@@ -910,6 +1056,9 @@ type Entry struct {
 	Bytes   [2]uint64
 	// Mark is the Packet.Mark the entry was created with.
 	Mark uint32
+	// NAT says the entry is translated: Reply is then the reply tuple as
+	// replies arrive (the translated ends in it), not Orig inverted.
+	NAT bool
 }
 
 func (s *shard) snapshot(idx int32) Entry {
@@ -929,6 +1078,10 @@ func (s *shard) snapshot(idx int32) Entry {
 		Packets:  e.packets,
 		Bytes:    e.bytes,
 		Mark:     e.mark,
+	}
+	if e.status&stNAT != 0 {
+		out.NAT = true
+		out.Reply = s.nat[idx].reply.tuple()
 	}
 	switch e.orig.proto {
 	case ipproto.TCP:

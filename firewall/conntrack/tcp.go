@@ -580,7 +580,8 @@ func (t *Table) tcpPacket(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, n
 	if old != next && next == TCPFinWait {
 		c.seen[dir].flags |= tfCloseInit
 	}
-	cls := t.tcpClass(c, next, index, rstInexact)
+	to := t.profileTimeouts(e)
+	cls := t.tcpClass(c, to, next, index, rstInexact)
 	if !replied {
 		if sg.rst {
 			// Reset before any answer: there never was a connection.
@@ -601,7 +602,7 @@ func (t *Table) tcpPacket(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, n
 			res.State = stateFor(dir, false)
 			return res
 		}
-		if next == TCPEstablished && t.timeouts[cls] > t.timeouts[clsUnack] {
+		if next == TCPEstablished && to[cls] > to[clsUnack] {
 			// Picked up mid-stream and never answered.
 			cls = clsUnack
 		}
@@ -618,9 +619,9 @@ func (t *Table) tcpPacket(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, n
 	return res
 }
 
-// tcpClass picks the timeout for a connection now in state st.
-func (t *Table) tcpClass(c *tcpConn, st TCPState, index uint8, rstInexact bool) uint8 {
-	to := &t.timeouts
+// tcpClass picks the timeout for a connection now in state st, whose
+// time-outs (of its profile) are to.
+func (t *Table) tcpClass(c *tcpConn, to *[numClasses]int64, st TCPState, index uint8, rstInexact bool) uint8 {
 	cls := uint8(st)
 	switch {
 	case c.retrans >= t.maxRetrans && to[cls] > to[clsRetrans]:
@@ -656,7 +657,7 @@ func (t *Table) tcpHandleInvalid(s *shard, idx int32, dir Dir, index uint8, now 
 		if left < int64(120*time.Second) {
 			return
 		}
-		if left > t.timeouts[clsUnack] {
+		if left > t.profileTimeouts(e)[clsUnack] {
 			s.refresh(idx, clsUnack, now, &t.timeouts)
 			s.fixDrop(idx)
 		}

@@ -68,7 +68,9 @@ func StartGatewayConfig(ctx context.Context, l *lab.Lab, rampart, dir, policyTex
 	if err := g.fw.SetBridged(false); err != nil {
 		return nil, err
 	}
-	args = append(args, "gateway", "--lan", "lan", "--wan", "wan", "--policy", g.Policy, "--workers", "1", "--metrics", MetricsAddr)
+	// The control socket is a file: labs side by side need one each.
+	args = append(args, "gateway", "--lan", "lan", "--wan", "wan", "--policy", g.Policy, "--workers", "1", "--metrics", MetricsAddr,
+		"--control", filepath.Join(dir, "gateway.sock"))
 	p, err := g.fw.Start("gateway", args...)
 	if err != nil {
 		g.fw.SetBridged(true)
