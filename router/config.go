@@ -268,6 +268,9 @@ func Check(c *Config) []Problem {
 			}
 		}
 	}
+	// A next hop outside every connected prefix is worth saying only
+	// when the addresses that make those prefixes are good.
+	addrsOK := len(ps) == 0
 	if len(c.Routes) > MaxRoutes {
 		add(Where{Kind: WhereRouteTo, Index: MaxRoutes}, "at most %d routes", MaxRoutes)
 		return ps
@@ -315,7 +318,7 @@ func Check(c *Config) []Problem {
 				}
 			}
 		}
-		if !found {
+		if !found && addrsOK {
 			add(w, "next hop %s is in no connected prefix (lan: %s; wan: %s)", via, prefixList(connected[datapath.LAN]), prefixList(connected[datapath.WAN]))
 		}
 	}

@@ -640,6 +640,7 @@ func (f *Forwarder) arp(p *packet.Parsed, in datapath.Side, out Sender) {
 			return
 		}
 		r.count(EventUnsolicited)
+		f.suspectAndProbe(k, a.SenderHW, now, out)
 	case a.Op == packet.ARPRequest && ours && !a.IsGratuitous() && (onLink || a.SenderIP.IsUnspecified()):
 		r.count(EventARPReplied)
 		if onLink {
