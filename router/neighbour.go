@@ -40,6 +40,9 @@ const (
 	numStates
 )
 
+// NumStates is the number of States.
+const NumStates = int(numStates)
+
 var stateNames = [numStates]string{"incomplete", "reachable", "stale", "delay", "probe", "failed"}
 
 func (s State) String() string {

@@ -258,6 +258,12 @@ func (f *Forwarder) Ingress(p *packet.Parsed, in datapath.Side, out Sender) (Hop
 			r.count(EventLinkLocal)
 			return Hop{}, false
 		}
+		if e.side == in {
+			// Connection tracking binds a connection to the side its
+			// first packet came in on and its replies to the other.
+			r.count(EventSameSide)
+			return Hop{}, false
+		}
 		h := Hop{Out: e.side, NextHop: dst, Dst: dst}
 		if e.via.IsValid() {
 			h.NextHop = e.via
