@@ -230,7 +230,7 @@ func Check(c *Config) []Problem {
 	for _, s := range []datapath.Side{datapath.LAN, datapath.WAN} {
 		ifc := c.Interface(s)
 		if len(ifc.Addrs) == 0 {
-			add(Where{Kind: WhereAddrs, Side: s}, "router mode needs addresses on %s", s)
+			add(Where{Kind: WhereAddrs, Side: s}, "router mode needs addresses on %s (addresses.%s)", s, s)
 		}
 		if len(ifc.Addrs) > MaxAddrs {
 			add(Where{Kind: WhereAddr, Side: s, Index: MaxAddrs}, "at most %d addresses on one interface", MaxAddrs)

@@ -657,7 +657,7 @@ func TestCheck(t *testing.T) {
 		want []Problem
 	}{
 		{"good", func(*Config) {}, nil},
-		{"no lan address", func(c *Config) { c.LAN.Addrs = nil }, []Problem{{Where{Kind: WhereAddrs, Side: datapath.LAN}, "router mode needs addresses on lan"}}},
+		{"no lan address", func(c *Config) { c.LAN.Addrs = nil }, []Problem{{Where{Kind: WhereAddrs, Side: datapath.LAN}, "router mode needs addresses on lan (addresses.lan)"}}},
 		{"network address", func(c *Config) { c.LAN.Addrs[0] = pf("10.10.0.0/24") }, []Problem{{Where{Kind: WhereAddr, Side: datapath.LAN}, "10.10.0.0 is the network address of 10.10.0.0/24"}}},
 		{"overlap", func(c *Config) { c.WAN.Addrs[0] = pf("10.10.0.2/16") }, []Problem{{Where{Kind: WhereAddr, Side: datapath.WAN}, "prefix 10.10.0.0/16 overlaps 10.10.0.0/24 of lan: the two sides need prefixes of their own"}}},
 		{"loopback", func(c *Config) { c.WAN.Addrs[0] = pf("127.0.0.2/8") }, []Problem{{Where{Kind: WhereAddr, Side: datapath.WAN}, "127.0.0.2 lies in 127.0.0.0/8, which is never routed"}}},
