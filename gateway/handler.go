@@ -192,8 +192,11 @@ func (w *Worker) pass(frame []byte, ci *datapath.CaptureInfo, in datapath.Side, 
 	// place, and Forward routes the packet again when its destination
 	// has changed (a port forward to an inside host).
 	var fr router.Frame
-	if ci != nil && ci.VNet.IsGSO() {
-		fr = router.Frame{GSOSize: int(ci.VNet.GSOSize), HdrLen: int(ci.VNet.HdrLen)}
+	if ci != nil {
+		if ci.VNet.IsGSO() {
+			fr.GSOSize, fr.HdrLen = int(ci.VNet.GSOSize), int(ci.VNet.HdrLen)
+		}
+		fr.ChecksumPending = ci.VNet.NeedsChecksum()
 	}
 	w.fw.Forward(p, in, w.hop, fr, out)
 }

@@ -395,6 +395,12 @@ type Frame struct {
 	// HdrLen is the length of the headers before a super-frame's segment
 	// payload.
 	HdrLen int
+	// ChecksumPending says the transport checksum is left for the
+	// kernel to complete on the way out (datapath.VNetHeader
+	// NeedsChecksum), which it does only for the frame as it arrived:
+	// a copy that waits for a neighbour, or fragments, get theirs
+	// computed here first.
+	ChecksumPending bool
 }
 
 // Forward sends p (decoded from the frame in p.Buf, arrived on in), which
@@ -442,6 +448,9 @@ func (f *Forwarder) Forward(p *packet.Parsed, in datapath.Side, h Hop, fr Frame,
 	}
 	p.DecrementTTL()
 	mac, ok := r.neigh.lookup(neighKey{addr: h.NextHop, side: h.Out}, r.clock.Now().UnixNano())
+	if fr.ChecksumPending && (!ok || !fits) {
+		p.FillChecksum()
+	}
 	if !fits {
 		return f.fragment(p, h, mac, ok, out)
 	}

@@ -254,6 +254,32 @@ func TestForwardResolvesNextHop(t *testing.T) {
 	}
 }
 
+// TestChecksumPending: a frame whose transport checksum the kernel was to
+// complete on the way out gets it computed when it must wait for its
+// neighbour, since the copy that waits leaves without the kernel's help.
+func TestChecksumPending(t *testing.T) {
+	r, _ := newTestRouter(t, nil)
+	f := r.NewForwarder()
+	var out recorder
+	frame := ipFrame(t, clientMAC, lanMAC, client, web, 64, true, tcpSYN(40000, 80, 0)...)
+	want := wantFrame(t, frame, webMAC, wanMAC)
+	frame[14+20+16], frame[14+20+17] = 0x12, 0x34 // what a sender with offload leaves
+	var p packet.Parsed
+	p.Decode(frame)
+	h, ok := f.Ingress(&p, datapath.LAN, &out)
+	if !ok {
+		t.Fatal("not routed")
+	}
+	if ev := f.Forward(&p, datapath.LAN, h, Frame{ChecksumPending: true}, &out); ev != EventQueued {
+		t.Fatalf("%s, want queued", ev)
+	}
+	out.take()
+	step(t, f, arpFrame(webMAC, wanMAC, packet.ARPReply, webMAC, web, wanMAC, wanAddr), datapath.WAN, &out)
+	if got := out.take(); len(got) != 1 || !bytes.Equal(got[0].frame, want) {
+		t.Fatalf("released %v, want %x", got, want)
+	}
+}
+
 func TestUnsolicitedARPNotLearnt(t *testing.T) {
 	r, _ := newTestRouter(t, nil)
 	f := r.NewForwarder()
