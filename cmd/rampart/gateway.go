@@ -389,7 +389,7 @@ func init() { subcommands = append(subcommands, newGatewayCommand) }
 func newGatewayCommand(a *app) *cobra.Command {
 	var flags struct {
 		LAN, WAN, Policy, Metrics, Checksums, Mode string
-		Workers, ConntrackMax                int
+		Workers, ConntrackMax                      int
 	}
 	cmd := &cobra.Command{
 		Use:   "gateway",
