@@ -393,7 +393,7 @@ func newGatewayCommand(a *app) *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "gateway",
-		Short: "Run the stateful firewall inline between a lan and a wan interface",
+		Short: "Run the stateful firewall inline between a lan and a wan interface, as a bridge or a router",
 		Long: `Run the firewall as a bump in the wire (bridge mode) between two interfaces:
 frames arrive on AF_PACKET rings (TPACKET_V3, one fanout queue per worker),
 each is decoded, checked against connection tracking and, when it starts a
@@ -417,6 +417,15 @@ Fragmented datagrams are reassembled first and judged whole; if they pass,
 their fragments go out unchanged. Overlapping fragments discard the datagram
 (RFC 5722), and fragment memory is bounded per source and in total
 (gateway.fragments in --config).
+
+Router mode (--mode router, or gateway.mode: router with gateway.addresses
+and gateway.routes in --config) makes the gateway a router between the two
+interfaces instead: it owns their addresses (give the kernel none on them, and
+disable IPv6 there), answers ARP, neighbour solicitations and pings for them,
+resolves its next hops itself, and routes what the policy lets through with
+the TTL decremented (time exceeded when it runs out; fragmentation needed or
+packet too big over the MTU). Connection tracking and the policy judge routed
+packets as they judge bridged ones.
 
 SIGHUP re-reads the policy file: a file with an error is refused and the old
 policy keeps running; a good one takes effect at once and cuts established
