@@ -26,7 +26,7 @@ var (
 // newRouterEngine is the test policy's engine in router mode: lan
 // 10.10.0.1/24, wan 203.0.113.1/24, the rest of the world via
 // 203.0.113.254.
-func newRouterEngine(t *testing.T) *Engine {
+func newRouterEngine(t testing.TB) *Engine {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
 	r, err := router.New(router.Config{
@@ -206,20 +206,7 @@ func TestRouterModeFragments(t *testing.T) {
 // BenchmarkWorkerRouted is BenchmarkWorkerEstablished in router mode: the
 // whole per-packet path of an established connection's packet, routed.
 func BenchmarkWorkerRouted(b *testing.B) {
-	clk := clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
-	r, err := router.New(router.Config{
-		LAN:    router.Interface{Name: "lan", MAC: gwLAN, MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("10.10.0.1/24")}},
-		WAN:    router.Interface{Name: "wan", MAC: gwWAN, MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("203.0.113.1/24")}},
-		Routes: []router.Route{{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("203.0.113.254")}},
-		Clock:  clk,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := New(mustPolicy(b, testPolicy), Config{Clock: clk, Router: r})
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := newRouterEngine(b)
 	w := e.NewWorker()
 	var out datapath.Sender // no ports: sends go nowhere
 	ci := datapath.CaptureInfo{LinkType: datapath.LinkTypeEthernet}

@@ -276,14 +276,7 @@ func (c *neighbours) resolve(k neighKey, now int64, frame []byte) resolution {
 			r.drop = EventResolveLimited
 			return r
 		}
-		e.state = StateIncomplete
-		e.hw.Store(0)
-		e.until.Store(0)
-		e.probes, e.sent = 1, now
-		r.req.kind = reqBroadcast
-		if r.queued = c.enqueue(e, frame); !r.queued {
-			r.drop = EventNeighbourDropped
-		}
+		c.restart(e, now, frame, &r)
 	case StateReachable, StateStale:
 		// Reachable no longer (the fast path saw its time pass): in use
 		// while stale, so wait a little for a confirmation.
@@ -315,16 +308,22 @@ func (c *neighbours) resolve(k neighKey, now int64, frame []byte) resolution {
 			r.drop = EventResolveLimited
 			return r
 		}
-		e.state = StateIncomplete
-		e.hw.Store(0)
-		e.until.Store(0)
-		e.probes, e.sent = 1, now
-		r.req.kind = reqBroadcast
-		if r.queued = c.enqueue(e, frame); !r.queued {
-			r.drop = EventNeighbourDropped
-		}
+		c.restart(e, now, frame, &r)
 	}
 	return r
+}
+
+// restart resolves e afresh (its shard held): its address forgotten, a
+// broadcast request asked of r, frame queued.
+func (c *neighbours) restart(e *neighbour, now int64, frame []byte, r *resolution) {
+	e.state = StateIncomplete
+	e.hw.Store(0)
+	e.until.Store(0)
+	e.probes, e.sent = 1, now
+	r.req.kind = reqBroadcast
+	if r.queued = c.enqueue(e, frame); !r.queued {
+		r.drop = EventNeighbourDropped
+	}
 }
 
 // enqueue keeps a copy of frame in e's queue, the oldest giving way when

@@ -311,22 +311,24 @@ func (r *Router) from(p *packet.Parsed, in datapath.Side) netip.Addr {
 // isError says it is an ICMP error, bounded per destination as well.
 // The answer goes to the neighbour p came from (its Ethernet addresses
 // swapped), as p's source is reached through it.
-func (f *Forwarder) answer(p *packet.Parsed, in datapath.Side, out Sender, isError bool, build func(b []byte, from netip.Addr) []byte) {
+// It reports whether an answer went.
+func (f *Forwarder) answer(p *packet.Parsed, in datapath.Side, out Sender, isError bool, build func(b []byte, from netip.Addr) []byte) bool {
 	r := f.r
 	from := r.from(p, in)
 	if !from.IsValid() {
-		return
+		return false
 	}
 	b := build(f.buf[:0], from)
 	if len(b) == 0 {
-		return
+		return false
 	}
 	if !r.icmp.allow(p.Src.Addr(), r.clock.Now().UnixNano(), isError) {
 		r.count(EventICMPLimited)
-		return
+		return false
 	}
 	f.buf = b
 	_ = out.Send(in, b)
+	return true
 }
 
 // Deliver answers p, addressed to one of the router's addresses, which
@@ -346,17 +348,9 @@ func (f *Forwarder) Deliver(p *packet.Parsed, in datapath.Side, out Sender) {
 			if p.CheckChecksums(true) != packet.ChecksumOK {
 				return
 			}
-			b := packet.AppendEchoReply(f.buf[:0], p)
-			if len(b) == 0 {
-				return
+			if f.answer(p, in, out, false, func(b []byte, _ netip.Addr) []byte { return packet.AppendEchoReply(b, p) }) {
+				r.count(EventEchoReplied)
 			}
-			if !r.icmp.allow(p.Src.Addr(), r.clock.Now().UnixNano(), false) {
-				r.count(EventICMPLimited)
-				return
-			}
-			f.buf = b
-			r.count(EventEchoReplied)
-			_ = out.Send(in, b)
 		}
 		return
 	}

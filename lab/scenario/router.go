@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -59,30 +58,10 @@ func StartRouter(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extr
 		return nil, err
 	}
 	g.proc = p
-	stop, err := StartEcho(l.Host("web"), 9)
-	if err != nil {
-		g.Stop()
+	if err := g.waitCrossing(ctx, l, 10*time.Second, 500*time.Millisecond); err != nil {
 		return nil, err
 	}
-	defer stop()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-p.Done():
-			return nil, fmt.Errorf("gateway exited: %v: %s", p.Err(), p.Output())
-		default:
-		}
-		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		_, err := TCPEcho(cctx, l.Host("client1"), netip.AddrPortFrom(l.Addr("web", 4), 9), []byte("ready?"))
-		cancel()
-		if err == nil {
-			return g, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			g.Stop()
-			return nil, fmt.Errorf("no traffic crosses the router after 10 s: %v; log: %s", err, p.Output())
-		}
-	}
+	return g, nil
 }
 
 // PingResult is what came back for an echo request.
