@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 
 	"github.com/rampart-fw/rampart/lab"
 )
@@ -66,60 +68,88 @@ func StartRouter(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extr
 
 // PingResult is what came back for an echo request.
 type PingResult struct {
-	// Kind is "reply", "time exceeded", "unreachable" or "timeout".
+	// Kind is "reply", "time exceeded", "too big" (fragmentation needed,
+	// packet too big), "unreachable" (the other codes) or "timeout".
 	Kind string
 	// From is the address the answer came from.
 	From netip.Addr
+	// MTU is the next-hop MTU of a "too big" answer.
+	MTU int
 }
 
 func (r PingResult) String() string {
-	if r.Kind == "timeout" {
+	switch r.Kind {
+	case "timeout":
 		return r.Kind
+	case "too big":
+		return fmt.Sprintf("too big (MTU %d) from %s", r.MTU, r.From)
 	}
 	return r.Kind + " from " + r.From.String()
 }
 
 // Ping sends one echo request from host h to dst with the given TTL (hop
 // limit) and returns the answer that concerns it: the echo reply, or an
-// ICMP error quoting it (time exceeded, destination unreachable), or a
-// timeout.
+// ICMP error quoting it (time exceeded, destination unreachable, packet
+// too big), or a timeout.
 func Ping(ctx context.Context, h *lab.Node, dst netip.Addr, ttl int, timeout time.Duration) (PingResult, error) {
+	return PingSize(ctx, h, dst, ttl, 16, false, timeout)
+}
+
+// PingSize is Ping with size bytes of data, and with DF set (IPv4; IPv6
+// is never fragmented by the sender here) when df is true.
+func PingSize(ctx context.Context, h *lab.Node, dst netip.Addr, ttl, size int, df bool, timeout time.Duration) (PingResult, error) {
 	var res PingResult
 	err := h.Do(func() error {
 		network, laddr, proto := "ip4:icmp", "0.0.0.0", 1
 		if dst.Is6() {
 			network, laddr, proto = "ip6:ipv6-icmp", "::", 58
 		}
-		c, err := icmp.ListenPacket(network, laddr)
+		pc, err := net.ListenPacket(network, laddr)
 		if err != nil {
 			return err
 		}
-		defer c.Close()
+		defer pc.Close()
+		rc, err := pc.(*net.IPConn).SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		err = rc.Control(func(fd uintptr) {
+			if dst.Is4() {
+				pmtu := unix.IP_PMTUDISC_DONT
+				if df {
+					pmtu = unix.IP_PMTUDISC_PROBE
+				}
+				serr = errors.Join(unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL, ttl),
+					unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, pmtu))
+				return
+			}
+			serr = errors.Join(unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, ttl),
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE))
+		})
+		if err = errors.Join(err, serr); err != nil {
+			return err
+		}
 		id, seq := int(time.Now().UnixNano()&0xffff), 1
-		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("rampart lab ping")}}
+		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: bytes.Repeat([]byte{'r'}, size)}}
 		if dst.Is6() {
 			msg.Type = ipv6.ICMPTypeEchoRequest
-			if err := c.IPv6PacketConn().SetHopLimit(ttl); err != nil {
-				return err
-			}
-		} else if err := c.IPv4PacketConn().SetTTL(ttl); err != nil {
-			return err
 		}
 		b, err := msg.Marshal(nil)
 		if err != nil {
 			return err
 		}
-		if _, err := c.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		if _, err := pc.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 			return err
 		}
 		deadline := time.Now().Add(timeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		_ = c.SetReadDeadline(deadline)
-		buf := make([]byte, 1500)
+		_ = pc.SetReadDeadline(deadline)
+		buf := make([]byte, 65536)
 		for {
-			n, peer, err := c.ReadFrom(buf)
+			n, peer, err := pc.ReadFrom(buf)
 			if err != nil {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
@@ -128,7 +158,8 @@ func Ping(ctx context.Context, h *lab.Node, dst netip.Addr, ttl int, timeout tim
 				}
 				return err
 			}
-			m, err := icmp.ParseMessage(proto, buf[:n])
+			raw := buf[:n] // the ICMP message: net strips the IPv4 header
+			m, err := icmp.ParseMessage(proto, raw)
 			if err != nil {
 				continue
 			}
@@ -148,12 +179,43 @@ func Ping(ctx context.Context, h *lab.Node, dst netip.Addr, ttl int, timeout tim
 			case *icmp.DstUnreach:
 				if quotes(body.Data, dst, id) {
 					res.Kind = "unreachable"
+					if m.Type == ipv4.ICMPTypeDestinationUnreachable && m.Code == 4 {
+						res.Kind, res.MTU = "too big", int(binary.BigEndian.Uint16(raw[6:8]))
+					}
+					return nil
+				}
+			case *icmp.PacketTooBig:
+				if quotes(body.Data, dst, id) {
+					res.Kind, res.MTU = "too big", body.MTU
 					return nil
 				}
 			}
 		}
 	})
 	return res, err
+}
+
+// SendFrames sends whole Ethernet frames out of interface iface of host h
+// through a packet socket: ARP and other link-layer traffic that the IP
+// stack would not send.
+func SendFrames(h *lab.Node, iface string, frames ...[]byte) error {
+	return h.Do(func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for _, f := range frames {
+			if err := unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // quotes reports whether the quoted packet q of an ICMP error is an echo

@@ -73,18 +73,18 @@ func TestRouterMode(t *testing.T) {
 		ttl  int
 		want PingResult
 	}{
-		{"client1 pings web", "client1", web4, 64, PingResult{"reply", web4}},
-		{"client1 pings web over IPv6", "client1", web6, 64, PingResult{"reply", web6}},
-		{"client1 pings the router's lan address", "client1", a("10.10.0.1"), 64, PingResult{"reply", a("10.10.0.1")}},
-		{"client1 pings the router's wan address", "client1", a("203.0.113.1"), 64, PingResult{"reply", a("203.0.113.1")}},
-		{"client1 pings the router over IPv6", "client1", a("fd00:10::1"), 64, PingResult{"reply", a("fd00:10::1")}},
-		{"attacker pings the router", "attacker", a("198.51.100.1"), 64, PingResult{"reply", a("198.51.100.1")}},
-		{"client1's TTL runs out at the router", "client1", web4, 1, PingResult{"time exceeded", a("10.10.0.1")}},
-		{"client1's hop limit runs out at the router", "client1", web6, 1, PingResult{"time exceeded", a("fd00:10::1")}},
-		{"web pings client1 (the implicit echo rule)", "web", client4, 64, PingResult{"reply", client4}},
+		{"client1 pings web", "client1", web4, 64, PingResult{Kind: "reply", From: web4}},
+		{"client1 pings web over IPv6", "client1", web6, 64, PingResult{Kind: "reply", From: web6}},
+		{"client1 pings the router's lan address", "client1", a("10.10.0.1"), 64, PingResult{Kind: "reply", From: a("10.10.0.1")}},
+		{"client1 pings the router's wan address", "client1", a("203.0.113.1"), 64, PingResult{Kind: "reply", From: a("203.0.113.1")}},
+		{"client1 pings the router over IPv6", "client1", a("fd00:10::1"), 64, PingResult{Kind: "reply", From: a("fd00:10::1")}},
+		{"attacker pings the router", "attacker", a("198.51.100.1"), 64, PingResult{Kind: "reply", From: a("198.51.100.1")}},
+		{"client1's TTL runs out at the router", "client1", web4, 1, PingResult{Kind: "time exceeded", From: a("10.10.0.1")}},
+		{"client1's hop limit runs out at the router", "client1", web6, 1, PingResult{Kind: "time exceeded", From: a("fd00:10::1")}},
+		{"web pings client1 (the implicit echo rule)", "web", client4, 64, PingResult{Kind: "reply", From: client4}},
 		{"attacker pings client1 (denied by the policy)", "attacker", client4, 64, PingResult{Kind: "timeout"}},
 		{"attacker's TTL runs out on a denied ping: no answer", "attacker", client4, 1, PingResult{Kind: "timeout"}},
-		{"no route: a prefix nobody holds", "client1", a("192.0.2.1"), 64, PingResult{"unreachable", a("10.10.0.1")}},
+		{"no route: a prefix nobody holds", "client1", a("192.0.2.1"), 64, PingResult{Kind: "unreachable", From: a("10.10.0.1")}},
 	} {
 		got, err := Ping(ctx, l.Host(c.from), c.dst, c.ttl, time.Second)
 		if err != nil {
