@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // TestRouterMode runs rampart on the lab's gw host in router mode, the
@@ -174,6 +175,150 @@ func TestRouterMode(t *testing.T) {
 			if strings.HasPrefix(k, "rampart_gateway_router") || strings.HasPrefix(k, "rampart_gateway_frames") {
 				t.Logf("%s %v", k, v)
 			}
+		}
+	}
+}
+
+// TestRouterModeMTUAndARP: with gw's lan link at MTU 1400, the router
+// fragments what it may and answers what it may not fragment with
+// fragmentation needed or packet too big; an attacker on the outside
+// link who claims web's address with forged ARP replies and gratuitous
+// ARP does not enter the router's cache, and client1's traffic still
+// reaches web, none of it the attacker.
+func TestRouterModeMTUAndARP(t *testing.T) {
+	l := upLab(t)
+	ctx := context.Background()
+	gw := l.Host("gw")
+	if _, err := gw.Run(ctx, "ip", "link", "set", "dev", "lan", "mtu", "1400"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := StartRouter(ctx, l, rampartBin, t.TempDir(), GatewayPolicy, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	defer func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", g.Log())
+		}
+	}()
+	web, client1 := l.Host("web"), l.Host("client1")
+	client4, client6 := l.Addr("client1", 4), l.Addr("client1", 6)
+
+	// Without DF the router cuts the ping into fragments that fit the
+	// lan (client1's answer, 1500 bytes, cannot come back over it).
+	pcap := filepath.Join(t.TempDir(), "client1.pcap")
+	capture, err := client1.Capture("eth0", pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PingSize(ctx, web, client4, 64, 1472, false, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := capture.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := lab.ReadPcap(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frags []*layers.IPv4
+	for _, p := range pkts {
+		if v4, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && v4.Protocol == layers.IPProtocolICMPv4 && v4.SrcIP.Equal(l.Addr("web", 4).AsSlice()) {
+			frags = append(frags, v4)
+		}
+	}
+	total := 0
+	for i, f := range frags {
+		if f.TTL != 63 || f.Length > 1400 || int(f.FragOffset)*8 != total || (f.Flags&layers.IPv4MoreFragments != 0) != (i < len(frags)-1) {
+			t.Errorf("fragment %d: TTL %d, length %d, offset %d, flags %v", i, f.TTL, f.Length, f.FragOffset*8, f.Flags)
+		}
+		total += int(f.Length) - int(f.IHL)*4
+	}
+	if len(frags) != 2 || total != 1480 {
+		t.Errorf("client1 got %d fragments carrying %d bytes, want 2 carrying 1480", len(frags), total)
+	}
+
+	// With DF, and over IPv6, the sender hears the MTU.
+	for _, c := range []struct {
+		dst  netip.Addr
+		size int
+		want PingResult
+	}{
+		{client4, 1472, PingResult{Kind: "too big", From: netip.MustParseAddr("203.0.113.1"), MTU: 1400}},
+		{client6, 1452, PingResult{Kind: "too big", From: netip.MustParseAddr("2001:db8:113::1"), MTU: 1400}},
+		{client4, 1300, PingResult{Kind: "reply", From: client4}},
+	} {
+		got, err := PingSize(ctx, web, c.dst, 64, c.size, true, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("web pings %s with %d bytes: %s, want %s", c.dst, c.size, got, c.want)
+		}
+	}
+
+	// The attacker claims web's address.
+	macOf := func(h *lab.Node, iface string) (mac [6]byte) {
+		if err := h.Do(func() error {
+			ifi, err := net.InterfaceByName(iface)
+			if err == nil {
+				copy(mac[:], ifi.HardwareAddr)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return mac
+	}
+	gwMAC, evil := macOf(gw, "wan"), macOf(l.Host("attacker"), "eth0")
+	webIP, gwIP := l.Addr("web", 4), netip.MustParseAddr("203.0.113.1")
+	forged := packet.AppendARP(nil, gwMAC, &packet.ARP{Op: packet.ARPReply, SenderHW: evil, SenderIP: webIP, TargetHW: gwMAC, TargetIP: gwIP})
+	gratuitous := packet.AppendARP(nil, packet.BroadcastMAC, &packet.ARP{Op: packet.ARPReply, SenderHW: evil, SenderIP: webIP, TargetHW: packet.BroadcastMAC, TargetIP: webIP})
+	apcap := filepath.Join(t.TempDir(), "attacker.pcap")
+	acap, err := l.Host("attacker").Capture("eth0", apcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := StartEcho(web, EchoPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for range 3 {
+		if err := SendFrames(l.Host("attacker"), "eth0", forged, gratuitous); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := TCPEcho(ctx, client1, netip.AddrPortFrom(webIP, EchoPort), []byte("still web?")); err != nil {
+			t.Errorf("client1 → web after forged ARP: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := acap.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	apkts, err := lab.ReadPcap(apcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range apkts {
+		if v4, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && v4.SrcIP.Equal(client4.AsSlice()) {
+			t.Errorf("the attacker received client1's packet: %v", p)
+			break
+		}
+	}
+	m, err := g.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m[`rampart_gateway_router_events_total{event="unsolicited"}`]; got < 6 {
+		t.Errorf("unsolicited ARP counted %v, want the 6 forged frames", got)
+	}
+	for ev, least := range map[string]float64{"too_big": 2, "fragmented": 1} {
+		if got := m[`rampart_gateway_router_events_total{event="`+ev+`"}`]; got < least {
+			t.Errorf("router event %s counted %v, want at least %v", ev, got, least)
 		}
 	}
 }
