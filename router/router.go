@@ -212,16 +212,14 @@ func (f *Forwarder) Ingress(p *packet.Parsed, in datapath.Side, out Sender) (Hop
 		}
 		return Hop{}, false
 	}
-	if p.IPVersion == 0 {
-		if p.Invalid == packet.Valid {
-			r.count(EventNonIP)
-			return Hop{}, false
-		}
-		// A broken IP header: the pipeline says what is wrong.
+	if p.Invalid != packet.Valid {
+		// A broken header: the pipeline drops it and counts what is
+		// wrong, as in bridge mode.
 		return Hop{Out: in.Other()}, true
 	}
-	if p.Invalid != packet.Valid && !p.Dst.Addr().IsValid() {
-		return Hop{Out: in.Other()}, true
+	if p.IPVersion == 0 {
+		r.count(EventNonIP)
+		return Hop{}, false
 	}
 	src, dst := p.Src.Addr(), p.Dst.Addr()
 	if p.IPVersion == 6 && p.Proto == ipproto.ICMPv6 && p.HasL4 && p.ICMPType >= packet.NDRouterSolicitation && p.ICMPType <= packet.NDRedirect {
