@@ -378,7 +378,8 @@ func (c *neighbours) fail(e *neighbour) {
 }
 
 // confirm takes mac as k's link-layer address when it answers a request
-// or probe of ours: an entry in StateIncomplete or StateProbe. It returns
+// or probe of ours: an entry in StateIncomplete, or in StateProbe with
+// mac the address probed. It returns
 // the packets that waited, now to be sent to mac, and whether the answer
 // was taken. An answer nobody asked for changes nothing.
 func (c *neighbours) confirm(k neighKey, mac [6]byte, now int64) ([][]byte, bool) {
@@ -387,6 +388,14 @@ func (c *neighbours) confirm(k neighKey, mac [6]byte, now int64) ([][]byte, bool
 	defer sh.mu.Unlock()
 	e := sh.get(k)
 	if e == nil || (e.state != StateIncomplete && e.state != StateProbe) {
+		return nil, false
+	}
+	if e.state == StateProbe && unpackHW(e.hw.Load()) != mac {
+		// A probe asks the neighbour at the cached address whether it is
+		// still there: an answer from elsewhere is a claim, not an
+		// answer (else a forger's claim, which starts the probe, and his
+		// second frame would take the entry). A neighbour that did move
+		// fails its probes and is resolved afresh.
 		return nil, false
 	}
 	e.state = StateReachable

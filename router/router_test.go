@@ -320,10 +320,23 @@ func TestUnsolicitedARPNotLearnt(t *testing.T) {
 	if n := r.Neighbours(); len(n) != 1 || n[0].MAC != webMAC {
 		t.Fatalf("cache after a forged reply: %+v", n)
 	}
+	// While the probe waits, the forger's second reply is no answer to
+	// it; the real neighbour's is.
+	step(t, f, arpFrame(otherMAC, wanMAC, packet.ARPReply, otherMAC, web, wanMAC, wanAddr), datapath.WAN, &out)
+	if got := out.take(); len(got) != 0 {
+		t.Fatalf("a second forged reply sent %v", got)
+	}
+	if n := r.Neighbours(); len(n) != 1 || n[0].MAC != webMAC || n[0].State != StateProbe {
+		t.Fatalf("cache after a second forged reply: %+v", n)
+	}
+	step(t, f, arpFrame(webMAC, wanMAC, packet.ARPReply, webMAC, web, wanMAC, wanAddr), datapath.WAN, &out)
+	if n := r.Neighbours(); len(n) != 1 || n[0].MAC != webMAC || n[0].State != StateReachable {
+		t.Fatalf("cache after web's answer to the probe: %+v", n)
+	}
 	// Four claims before the answer (the request for wanAddr was answered,
-	// not counted), and the forger's.
-	if r.Count(EventUnsolicited) != 5 {
-		t.Errorf("unsolicited counted %d, want 5", r.Count(EventUnsolicited))
+	// not counted), and the forger's two.
+	if r.Count(EventUnsolicited) != 6 {
+		t.Errorf("unsolicited counted %d, want 6", r.Count(EventUnsolicited))
 	}
 }
 
