@@ -226,7 +226,7 @@ func (f *Forwarder) Ingress(p *packet.Parsed, in datapath.Side, out Sender) (Hop
 		f.nd(p, in, out)
 		return Hop{}, false
 	}
-	if e, ok := r.table.lookup(src); ok && (e.kind == kindLocal || e.kind == kindMartian || e.kind == kindMulticast || e.kind == kindBroadcast) {
+	if r.table.badSource(src) {
 		// A packet from one of the router's own addresses came from a
 		// forger; a multicast or martian source from nobody.
 		r.count(EventMartian)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -688,6 +689,24 @@ func TestReroute(t *testing.T) {
 	}
 }
 
+// TestBadSource holds table.badSource to what a lookup of the source in
+// the table says: its own, broadcast, multicast and martian entries.
+func TestBadSource(t *testing.T) {
+	r, _ := newTestRouter(t, nil)
+	addrs := []string{"0.0.0.0", "0.1.2.3", "10.10.0.0", "10.10.0.1", "10.10.0.11", "10.10.0.255", "127.0.0.1", "169.254.1.1",
+		"198.51.100.66", "203.0.113.1", "203.0.113.255", "224.0.0.1", "239.1.1.1", "240.0.0.1", "255.255.255.255",
+		"::", "::1", "::ffff:10.10.0.11", "fe80::1", LinkLocal(lanMAC).String(), LinkLocal(wanMAC).String(), "fd00:10::1", "fd00:10::11",
+		"2001:db8:113::1", "2001:db8:99::1", "ff02::1", "ff0e::1"}
+	for _, s := range addrs {
+		a := netip.MustParseAddr(s)
+		e, ok := r.table.lookup(a)
+		want := ok && (e.kind == kindLocal || e.kind == kindMartian || e.kind == kindMulticast || e.kind == kindBroadcast)
+		if got := r.table.badSource(a); got != want {
+			t.Errorf("badSource(%s) = %v, the table says %v (%+v)", a, got, want, e)
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	pf := netip.MustParsePrefix
 	for _, c := range []struct {
@@ -765,8 +784,8 @@ func BenchmarkRouted(b *testing.B) {
 			var out discard
 			var p packet.Parsed
 			b.ReportAllocs()
-			b.SetBytes(int64(len(frame)))
 			orig := bytes.Clone(frame)
+			defer benchcpu.Start(b)()
 			for b.Loop() {
 				copy(frame[:12], orig)
 				frame[ttl] = 64

@@ -32,6 +32,10 @@ type entry struct {
 // every worker at once without a lock.
 type table struct {
 	t bart.Fast[entry]
+	// hosts are the host entries of the router's own addresses and of
+	// its IPv4 prefixes' network and broadcast addresses, by address:
+	// what badSource needs without a second longest-prefix lookup.
+	hosts map[netip.Addr]kind
 }
 
 // newTable builds the table of a checked configuration, ll being the
@@ -40,7 +44,7 @@ type table struct {
 // broadcast addresses of its IPv4 prefixes, which as host entries win
 // every lookup of their address.
 func newTable(c *Config, ll [2]netip.Addr) *table {
-	t := &table{}
+	t := &table{hosts: map[netip.Addr]kind{}}
 	for _, m := range martians {
 		t.t.Insert(m.prefix, entry{kind: m.kind})
 	}
@@ -62,16 +66,38 @@ func newTable(c *Config, ll [2]netip.Addr) *table {
 			if a.Addr().Is4() && p.Bits() <= 30 {
 				t.t.Insert(netip.PrefixFrom(p.Addr(), 32), entry{kind: kindBroadcast, side: s})
 				t.t.Insert(netip.PrefixFrom(lastAddr(p), 32), entry{kind: kindBroadcast, side: s})
+				t.hosts[p.Addr()], t.hosts[lastAddr(p)] = kindBroadcast, kindBroadcast
 			}
 		}
 	}
 	for _, s := range sides {
 		for _, a := range c.Interface(s).Addrs {
 			t.t.Insert(netip.PrefixFrom(a.Addr(), a.Addr().BitLen()), entry{kind: kindLocal, side: s})
+			t.hosts[a.Addr()] = kindLocal
 		}
 		t.t.Insert(netip.PrefixFrom(ll[s], 128), entry{kind: kindLocal, side: s})
+		t.hosts[ll[s]] = kindLocal
 	}
 	return t
+}
+
+// badSource reports whether a packet from src is refused whatever its
+// destination: src is one of the router's addresses, a network or
+// broadcast address of its IPv4 prefixes, multicast, or martian (the
+// prefixes of martians but link-local, which a neighbour may use).
+// It says what a lookup of src would say of those entries (a test holds
+// the two together), without the lookup.
+func (t *table) badSource(src netip.Addr) bool {
+	if src.IsMulticast() || src.IsLoopback() || src.IsUnspecified() || src.Is4In6() {
+		return true
+	}
+	if src.Is4() {
+		if b := src.As4(); b[0] == 0 || b[0] >= 240 {
+			return true // 0.0.0.0/8, 240.0.0.0/4 and the limited broadcast
+		}
+	}
+	_, own := t.hosts[src]
+	return own
 }
 
 // lookup returns the entry of the longest prefix holding a. Every address
