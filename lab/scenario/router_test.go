@@ -35,16 +35,7 @@ func TestRouterMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopWeb()
-	g, err := StartRouter(ctx, l, rampartBin, t.TempDir(), policy, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Stop()
-	defer func() {
-		if t.Failed() {
-			t.Logf("gateway log:\n%s", g.Log())
-		}
-	}()
+	g := startRouter(t, l, policy)
 	gw := l.Host("gw")
 	for _, dev := range []string{"lan", "wan"} {
 		out, err := gw.Run(ctx, "ip", "-o", "addr", "show", "dev", dev)
@@ -179,6 +170,23 @@ func TestRouterMode(t *testing.T) {
 	}
 }
 
+// startRouter runs rampart in router mode on gw with the policy for the
+// rest of the test, and shows its log if the test fails.
+func startRouter(t *testing.T, l *lab.Lab, policy string) *Gateway {
+	t.Helper()
+	g, err := StartRouter(context.Background(), l, rampartBin, t.TempDir(), policy, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", g.Log())
+		}
+		g.Stop()
+	})
+	return g
+}
+
 // TestRouterModeMTUAndARP: with gw's lan link at MTU 1400, the router
 // fragments what it may and answers what it may not fragment with
 // fragmentation needed or packet too big; an attacker on the outside
@@ -192,16 +200,7 @@ func TestRouterModeMTUAndARP(t *testing.T) {
 	if _, err := gw.Run(ctx, "ip", "link", "set", "dev", "lan", "mtu", "1400"); err != nil {
 		t.Fatal(err)
 	}
-	g, err := StartRouter(ctx, l, rampartBin, t.TempDir(), GatewayPolicy, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Stop()
-	defer func() {
-		if t.Failed() {
-			t.Logf("gateway log:\n%s", g.Log())
-		}
-	}()
+	g := startRouter(t, l, GatewayPolicy)
 	web, client1 := l.Host("web"), l.Host("client1")
 	client4, client6 := l.Addr("client1", 4), l.Addr("client1", 6)
 
