@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/rampart-fw/rampart/clock"
@@ -79,6 +80,9 @@ type Router struct {
 	icmp  *icmpLimiter
 	clock clock.Clock
 	stats [numEvents]atomic.Uint64 // atomic, no lock
+
+	sweepMu sync.Mutex
+	sweeper *Forwarder // guarded by sweepMu; Sweep's buffers, made at its first use
 }
 
 // ErrConfig is returned, wrapped, by New for a configuration with problems.
@@ -756,11 +760,17 @@ func (r *Router) Sweep() {
 	if r.cfg.Transmit == nil || len(acts) == 0 {
 		return
 	}
-	f := r.NewForwarder()
+	r.sweepMu.Lock()
+	defer r.sweepMu.Unlock()
+	if r.sweeper == nil {
+		r.sweeper = r.NewForwarder()
+	}
+	f := r.sweeper
 	tx := transmitSender{r.cfg.Transmit}
 	for _, a := range acts {
 		if a.req.kind != reqNone {
 			if b := r.request(f.buf[:0], a.key, a.req); len(b) > 0 {
+				f.buf = b
 				_ = r.cfg.Transmit(a.key.side, b)
 			}
 		}
