@@ -264,7 +264,7 @@ func Check(c *Config) []Problem {
 				}
 			}
 			if m < min || m > MaxMTU {
-				add(Where{Kind: WhereMTU, Side: s}, "want an MTU of %d to %d, not %d", min, MaxMTU, m)
+				add(Where{Kind: WhereMTU, Side: s}, "%s: want an MTU of %d to %d, not %d", s, min, MaxMTU, m)
 			}
 		}
 	}

@@ -559,5 +559,9 @@ func newRouter(cfg *gatewaySetup, transmit func(datapath.Side, []byte) error) (*
 		sd.ifc.Name, sd.ifc.MAC, sd.ifc.MTU = sd.name, [6]byte(ifi.HardwareAddr), ifi.MTU
 	}
 	rc.Transmit = transmit
-	return router.New(rc)
+	r, err := router.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("router mode: %w", err)
+	}
+	return r, nil
 }
