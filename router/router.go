@@ -88,11 +88,15 @@ type Router struct {
 // ErrConfig is returned, wrapped, by New for a configuration with problems.
 var ErrConfig = errors.New("router: bad configuration")
 
-// New checks cfg (Check) and builds its Router. Both interfaces need
-// their MAC and MTU by now.
+// New checks cfg (Check) and builds its Router; an error wraps ErrConfig
+// and every problem. Both interfaces need their MAC and MTU by now.
 func New(cfg Config) (*Router, error) {
 	if ps := Check(&cfg); len(ps) > 0 {
-		return nil, errors.Join(ErrConfig, ps[0])
+		errs := []error{ErrConfig}
+		for _, p := range ps {
+			errs = append(errs, p)
+		}
+		return nil, errors.Join(errs...)
 	}
 	cfg.Neighbours.fill()
 	cfg.ICMP.fill()
