@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/rampart-fw/rampart/lab"
@@ -104,24 +105,9 @@ func TestRouterMode(t *testing.T) {
 		}
 	}
 
-	time.Sleep(50 * time.Millisecond)
-	if _, err := capture.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	pkts, err := lab.ReadPcap(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gwMAC net.HardwareAddr
-	if err := gw.Do(func() error {
-		ifi, err := net.InterfaceByName("wan")
-		if err == nil {
-			gwMAC = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	pkts := stopCapture(t, capture, pcap)
+	wanMAC := macOf(t, gw, "wan")
+	gwMAC := net.HardwareAddr(wanMAC[:])
 	var syn4, syn6 bool
 	for _, p := range pkts {
 		eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
@@ -170,6 +156,36 @@ func TestRouterMode(t *testing.T) {
 	}
 }
 
+// stopCapture ends capture, written to path, once the last frames had
+// time to reach it, and returns what it holds.
+func stopCapture(t *testing.T, capture *lab.Capture, path string) []gopacket.Packet {
+	t.Helper()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := capture.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := lab.ReadPcap(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkts
+}
+
+// macOf returns the link-layer address of interface iface of host h.
+func macOf(t *testing.T, h *lab.Node, iface string) (mac [6]byte) {
+	t.Helper()
+	if err := h.Do(func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err == nil {
+			copy(mac[:], ifi.HardwareAddr)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return mac
+}
+
 // startRouter runs rampart in router mode on gw with the policy for the
 // rest of the test, and shows its log if the test fails.
 func startRouter(t *testing.T, l *lab.Lab, policy string) *Gateway {
@@ -214,14 +230,7 @@ func TestRouterModeMTUAndARP(t *testing.T) {
 	if _, err := PingSize(ctx, web, client4, 64, 1472, false, 500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if _, err := capture.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	pkts, err := lab.ReadPcap(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkts := stopCapture(t, capture, pcap)
 	var frags []*layers.IPv4
 	for _, p := range pkts {
 		if v4, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && v4.Protocol == layers.IPProtocolICMPv4 && v4.SrcIP.Equal(l.Addr("web", 4).AsSlice()) {
@@ -259,19 +268,7 @@ func TestRouterModeMTUAndARP(t *testing.T) {
 	}
 
 	// The attacker claims web's address.
-	macOf := func(h *lab.Node, iface string) (mac [6]byte) {
-		if err := h.Do(func() error {
-			ifi, err := net.InterfaceByName(iface)
-			if err == nil {
-				copy(mac[:], ifi.HardwareAddr)
-			}
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return mac
-	}
-	gwMAC, evil := macOf(gw, "wan"), macOf(l.Host("attacker"), "eth0")
+	gwMAC, evil := macOf(t, gw, "wan"), macOf(t, l.Host("attacker"), "eth0")
 	webIP, gwIP := l.Addr("web", 4), netip.MustParseAddr("203.0.113.1")
 	forged := packet.AppendARP(nil, gwMAC, &packet.ARP{Op: packet.ARPReply, SenderHW: evil, SenderIP: webIP, TargetHW: gwMAC, TargetIP: gwIP})
 	gratuitous := packet.AppendARP(nil, packet.BroadcastMAC, &packet.ARP{Op: packet.ARPReply, SenderHW: evil, SenderIP: webIP, TargetHW: packet.BroadcastMAC, TargetIP: webIP})
@@ -294,14 +291,7 @@ func TestRouterModeMTUAndARP(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if _, err := acap.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	apkts, err := lab.ReadPcap(apcap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	apkts := stopCapture(t, acap, apcap)
 	for _, p := range apkts {
 		if v4, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && v4.SrcIP.Equal(client4.AsSlice()) {
 			t.Errorf("the attacker received client1's packet: %v", p)
