@@ -75,6 +75,14 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 		if !ok {
 			return
 		}
+		if h.Local {
+			// Addressed to the gateway itself. NAT: a port forward of
+			// the gateway's address claims the packet here, before the
+			// router answers it, and sends it through the pipeline
+			// below; Forward routes it by its rewritten destination.
+			w.fw.Deliver(&w.p, in, out)
+			return
+		}
 		w.hop = h
 	}
 	if w.p.IsFragment {

@@ -189,9 +189,11 @@ func (f *Forwarder) Router() *Router { return f.r }
 
 // Ingress takes frame, decoded into p, arrived on side in, and reports
 // where its packet would go when the rest of the pipeline lets it: a Hop
-// out of a side, true. It answers and consumes what is the router's alone,
-// reporting false: ARP and neighbour discovery, packets for the router's
-// own addresses (Deliver), frames for other hosts' link-layer addresses,
+// out of a side, true; or, for a packet addressed to one of the router's
+// own addresses, a Hop with Local set, which the caller hands to Deliver
+// (or, translating addresses, to a port forward that claims it). It
+// answers and consumes what is the router's alone, reporting false: ARP
+// and neighbour discovery, frames for other hosts' link-layer addresses,
 // packets that are never routed, and packets with no route (answered with
 // network unreachable). A packet whose headers fail to decode goes on
 // (the pipeline drops it and counts why), as does a fragment: the route
@@ -256,8 +258,7 @@ func (f *Forwarder) Ingress(p *packet.Parsed, in datapath.Side, out Sender) (Hop
 	switch e.kind {
 	case kindLocal:
 		r.count(EventLocal)
-		f.Deliver(p, in, out)
-		return Hop{}, false
+		return Hop{Out: in, Dst: dst, Local: true}, true
 	case kindRoute:
 		if src.IsLinkLocalUnicast() {
 			// Link-local sources stay on their link (RFC 4291 2.5.6).

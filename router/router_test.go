@@ -165,6 +165,10 @@ func step(t testing.TB, f *Forwarder, frame []byte, in datapath.Side, out *recor
 	if !ok {
 		return numEvents
 	}
+	if h.Local {
+		f.Deliver(&p, in, out)
+		return EventLocal
+	}
 	return f.Forward(&p, in, h, Frame{}, out)
 }
 
@@ -820,7 +824,9 @@ func FuzzRouter(f *testing.F) {
 		var out recorder
 		var p packet.Parsed
 		p.Decode(bytes.Clone(frame))
-		if h, ok := fw.Ingress(&p, in, &out); ok && p.Invalid == packet.Valid && !p.IsFragment {
+		if h, ok := fw.Ingress(&p, in, &out); ok && h.Local {
+			fw.Deliver(&p, in, &out)
+		} else if ok && p.Invalid == packet.Valid && !p.IsFragment {
 			fw.Forward(&p, in, h, Frame{}, &out)
 		}
 		for _, s := range out.take() {
