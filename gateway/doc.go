@@ -23,6 +23,14 @@
 // compiled rules atomically and cuts established connections that the new
 // policy no longer allows.
 //
+// In router mode (Config.Router) the gateway is a router between its two
+// interfaces: package router takes each frame first (ARP, neighbour
+// discovery, pings of the gateway's own addresses, the route) and sends
+// what the pipeline lets through (TTL, MTU, the next hop's link-layer
+// address). Connection tracking and the policy run on routed packets
+// exactly as on bridged ones; address translation, when it comes, rewrites
+// a packet between the verdict and the router (Worker.pass).
+//
 // The package owns no protocol knowledge of its own: decoding is package
 // packet's, state is conntrack's, rules are policy's and classify's.
 package gateway

@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/nat"
 	"github.com/rampart-fw/rampart/packet"
+	"github.com/rampart-fw/rampart/router"
 )
 
 // Verdict is what happens to a frame.
@@ -157,6 +158,11 @@ type Config struct {
 	// destination (RFC 5722, for IPv4 too), and DropTiny is always on.
 	Fragments defrag.Config
 	Logger    *slog.Logger
+	// Router, when set, makes the gateway a router (router mode): it
+	// owns the two interfaces' addresses, answers ARP, neighbour
+	// discovery and pings of its own addresses, and routes what the
+	// pipeline lets through (Worker.Handle). Nil is bridge mode.
+	Router *router.Router
 	// Clock tells the time; nil means the system clock. Offline
 	// inspection sets it to the capture's time. It is the clock of the
 	// connection table and the limiter too, unless their own
@@ -667,4 +673,10 @@ func (e *Engine) Sweep() {
 	now := e.clock.Now()
 	e.ct.Sweep(now)
 	e.frags.Sweep(now)
+	if e.cfg.Router != nil {
+		e.cfg.Router.Sweep()
+	}
 }
+
+// Router returns the router of router mode, nil in bridge mode.
+func (e *Engine) Router() *router.Router { return e.cfg.Router }

@@ -6,6 +6,7 @@ import (
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
+	"github.com/rampart-fw/rampart/router"
 )
 
 // Worker runs the engine for one datapath worker: it owns its decoding
@@ -21,6 +22,10 @@ type Worker struct {
 	// IP packet behind a link-layer header.
 	wbuf  []byte
 	reply []byte
+	// fw routes in router mode (Config.Router set), nil in bridge mode;
+	// hop is where Ingress routed the frame being handled.
+	fw  *router.Forwarder
+	hop router.Hop
 	// OnDecision, when set, sees every decision (tests and inspect): for
 	// a fragment that is held or refused, the fragment and that; for a
 	// reassembled datagram, the datagram and its verdict.
@@ -29,7 +34,11 @@ type Worker struct {
 
 // NewWorker returns a datapath.Handler over e.
 func (e *Engine) NewWorker() *Worker {
-	return &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64)}
+	w := &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64)}
+	if e.cfg.Router != nil {
+		w.fw = e.cfg.Router.NewForwarder()
+	}
+	return w
 }
 
 // decode decodes frame as its link type says: live ports and most
@@ -55,7 +64,28 @@ func (w *Worker) Handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 }
 
 // handle runs the pipeline over frame, already decoded into w.p.
+//
+// In router mode the router sees the frame first (router.Forwarder.Ingress):
+// it answers and consumes ARP, neighbour discovery and what is addressed
+// to the gateway itself, drops what is never routed, and chooses the route
+// of the rest. The pipeline then judges the packet exactly as in bridge
+// mode, and a packet it forwards leaves through the router (pass).
 func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side, out sender) {
+	if w.fw != nil {
+		h, ok := w.fw.Ingress(&w.p, in, out)
+		if !ok {
+			return
+		}
+		if h.Local {
+			// Addressed to the gateway itself. NAT: a port forward of
+			// the gateway's address claims the packet here, before the
+			// router answers it, and sends it through the pipeline
+			// below; Forward routes it by its rewritten destination.
+			w.fw.Deliver(&w.p, in, out)
+			return
+		}
+		w.hop = h
+	}
 	if w.p.IsFragment {
 		w.fragment(frame, ci, in, out)
 		return
@@ -71,7 +101,7 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 			// behind us would drop the frame without it.
 			w.p.FillChecksum()
 		}
-		_ = out.Send(in.Other(), frame)
+		w.pass(frame, ci, in, out)
 	case Reject:
 		if b := w.rejection(&w.p, d); len(b) > 0 {
 			_ = out.Send(in, b)
@@ -147,13 +177,45 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 			}
 		}
 		for i := range dg.NumFragments() {
-			_ = out.Send(in.Other(), dg.Fragment(i))
+			if w.fw == nil {
+				_ = out.Send(in.Other(), dg.Fragment(i))
+				continue
+			}
+			// Each fragment is routed as it is: the datagram's verdict,
+			// the fragment's own TTL and size.
+			decode(&w.p, dg.Fragment(i), ci)
+			w.fw.Forward(&w.p, in, w.hop, router.Frame{}, out)
 		}
 	case Reject:
 		if b := w.rejection(&w.whole, d); len(b) > 0 {
 			_ = out.Send(in, b)
 		}
 	}
+}
+
+// pass sends frame, decoded in w.p, which the pipeline let through, on its way: in bridge mode
+// out of the other side unchanged; in router mode through the router,
+// which decrements the TTL, fragments or refuses what is too large for
+// the link, and hands it to its next hop's link-layer address.
+func (w *Worker) pass(frame []byte, ci *datapath.CaptureInfo, in datapath.Side, out sender) {
+	if w.fw == nil {
+		_ = out.Send(in.Other(), frame)
+		return
+	}
+	p := &w.p
+	// NAT: the hook for address translation is here, after the verdict
+	// of connection tracking and the policy and before the router's
+	// rewrite: a translation rewrites w.p (addresses, ports, checksums) in
+	// place, and Forward routes the packet again when its destination
+	// has changed (a port forward to an inside host).
+	var fr router.Frame
+	if ci != nil {
+		if ci.VNet.IsGSO() {
+			fr.GSOSize, fr.HdrLen = int(ci.VNet.GSOSize), int(ci.VNet.HdrLen)
+		}
+		fr.ChecksumPending = ci.VNet.NeedsChecksum()
+	}
+	w.fw.Forward(p, in, w.hop, fr, out)
 }
 
 // dirOf is the policy's direction of a frame that arrived on in.

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-fw/rampart/ids/defrag"
+	"github.com/rampart-fw/rampart/router"
 )
 
 var (
@@ -15,6 +16,8 @@ var (
 	fragDoneDesc  = prometheus.NewDesc("rampart_gateway_fragment_datagrams_completed_total", "Fragmented datagrams reassembled and judged whole.", nil, nil)
 	fragEvDesc    = prometheus.NewDesc("rampart_gateway_fragment_events_total", "Reassembly events by kind: overlap, duplicate, oversize, tiny_fragment, id_reuse, bad_end, too_many_fragments, malformed; and datagrams discarded at their time-out, evicted for memory, or over their source's quota.", []string{"kind"}, nil)
 	fragHeldDesc  = prometheus.NewDesc("rampart_gateway_fragment_datagrams", "Fragmented datagrams under reassembly.", nil, nil)
+	routerDesc    = prometheus.NewDesc("rampart_gateway_router_events_total", "What the router of router mode did with frames: forwarded, fragmented, queued for a neighbour, ARP and ND answered, neighbours learnt, unsolicited claims ignored, martians, no route, TTL exceeded, too big, pings answered, answers held back by the rate limits, neighbour resolution refused or failed.", []string{"event"}, nil)
+	neighDesc     = prometheus.NewDesc("rampart_gateway_router_neighbours", "Entries of the router's neighbour cache, by state.", []string{"state"}, nil)
 	fragBytesDesc = prometheus.NewDesc("rampart_gateway_fragment_memory_bytes", "Memory held by fragments under reassembly.", nil, nil)
 )
 
@@ -32,6 +35,10 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- fragEvDesc
 	ch <- fragHeldDesc
 	ch <- fragBytesDesc
+	if c.e.cfg.Router != nil {
+		ch <- routerDesc
+		ch <- neighDesc
+	}
 	c.e.ct.Collector().Describe(ch)
 	if c.e.cfg.NAT != nil {
 		c.e.cfg.NAT.Collector().Describe(ch)
@@ -57,6 +64,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(fragHeldDesc, prometheus.GaugeValue, float64(fs.Datagrams))
 	ch <- prometheus.MustNewConstMetric(fragBytesDesc, prometheus.GaugeValue, float64(fs.Memory))
+	if r := c.e.cfg.Router; r != nil {
+		for ev := router.Event(0); int(ev) < router.NumEvents; ev++ {
+			ch <- prometheus.MustNewConstMetric(routerDesc, prometheus.CounterValue, float64(r.Count(ev)), ev.String())
+		}
+		var states [router.NumStates]int
+		for _, n := range r.Neighbours() {
+			states[n.State]++
+		}
+		for st, n := range states {
+			ch <- prometheus.MustNewConstMetric(neighDesc, prometheus.GaugeValue, float64(n), router.State(st).String())
+		}
+	}
 	c.e.ct.Collector().Collect(ch)
 	if c.e.cfg.NAT != nil {
 		c.e.cfg.NAT.Collector().Collect(ch)

@@ -19,12 +19,16 @@ const (
 	UnreachableHost                     // ICMPv4 code 1 host unreachable; ICMPv6 code 3 address unreachable
 	UnreachablePort                     // ICMPv4 code 3; ICMPv6 code 4 port unreachable
 	UnreachableAdmin                    // ICMPv4 code 13; ICMPv6 code 1 administratively prohibited
+	// UnreachableProtocol is ICMPv4 code 2; IPv6 has no such code and
+	// says it with a parameter problem (type 4) code 1, unrecognised next
+	// header, pointing at the field that names the protocol (RFC 8200 4).
+	UnreachableProtocol
 	numUnreachable
 )
 
 var (
-	unreachableV4 = [numUnreachable]uint8{0, 1, 3, 13}
-	unreachableV6 = [numUnreachable]uint8{0, 3, 4, 1}
+	unreachableV4 = [numUnreachable]uint8{0, 1, 3, 13, 2}
+	unreachableV6 = [numUnreachable]uint8{0, 3, 4, 1, 1}
 )
 
 const (
@@ -90,31 +94,7 @@ func AppendTCPReset(dst []byte, p *Parsed) []byte {
 // multicast or broadcast address (IP or Ethernet), or from an address that
 // is not one host's; and when code is unknown.
 func AppendICMPUnreachable(dst []byte, p *Parsed, code Unreachable) []byte {
-	if code >= numUnreachable || !p.answerable() || p.IsICMPError() {
-		return dst
-	}
-	if (p.Proto == ipproto.ICMP || p.Proto == ipproto.ICMPv6) && !p.HasL4 {
-		// The type of a fragmented ICMP message is unknown: it may be
-		// an error.
-		return dst
-	}
-	orig := p.Buf[p.L3Off:]
-	proto, typ, c, limit := ipproto.ICMP, uint8(3), unreachableV4[code], maxICMPv4Error-ipv4MinHeader-icmpHeaderLen
-	if p.IPVersion == 6 {
-		proto, typ, c, limit = ipproto.ICMPv6, 1, unreachableV6[code], maxICMPv6Error-ipv6HeaderLen-icmpHeaderLen
-	}
-	orig = orig[:min(len(orig), limit)]
-	dst, l4 := p.appendReplyHeaders(dst, proto, icmpHeaderLen+len(orig), false)
-	m := dst[l4:]
-	m[0] = typ
-	m[1] = c
-	copy(m[icmpHeaderLen:], orig)
-	var initial uint32
-	if p.IPVersion == 6 {
-		initial = PseudoHeaderChecksum(ipproto.ICMPv6, p.Dst.Addr(), p.Src.Addr(), uint16(len(m)))
-	}
-	binary.BigEndian.PutUint16(m[2:], Checksum(m, initial))
-	return dst
+	return AppendICMPUnreachableFrom(dst, p, p.Dst.Addr(), code)
 }
 
 // answerable reports whether p may be answered at all: a valid IP packet,
@@ -146,13 +126,45 @@ func oneHost(a netip.Addr) bool {
 // destination to p's source carrying l4Len bytes of protocol proto, zeroes
 // those bytes, and returns the grown slice and where they start.
 func (p *Parsed) appendReplyHeaders(dst []byte, proto ipproto.Proto, l4Len int, df bool) ([]byte, int) {
-	link := 0
+	return p.appendReplyHeadersFrom(dst, p.Dst.Addr(), proto, l4Len, df)
+}
+
+// appendReplyHeadersFrom is appendReplyHeaders from the address from: a
+// router answers with its own address, not the one p was sent to. The
+// Ethernet addresses are p's swapped, so the answer goes back to the
+// neighbour that handed p over, whoever its source claims to be.
+func (p *Parsed) appendReplyHeadersFrom(dst []byte, from netip.Addr, proto ipproto.Proto, l4Len int, df bool) ([]byte, int) {
+	var eth *linkHeader
+	var lh linkHeader
 	if p.HasEthernet {
-		link = ethHeaderLen + vlanTagLen*int(p.NumVLAN)
+		lh = linkHeader{dst: p.EthSrc, src: p.EthDst, vlan: p.VLAN, nvlan: p.NumVLAN}
+		eth = &lh
+	}
+	return appendHeaders(dst, eth, from, p.Src.Addr(), proto, l4Len, replyTTL, df)
+}
+
+// linkHeader is the Ethernet header of a packet built here.
+type linkHeader struct {
+	dst, src [6]byte
+	vlan     [2]VLANTag
+	nvlan    uint8
+}
+
+// appendHeaders appends the Ethernet header eth (none when nil) and an
+// IPv4 or IPv6 header from one address to another, of a packet that
+// carries l4Len bytes of protocol proto with the given TTL or hop limit;
+// zeroes those bytes, and returns the grown slice and where they start.
+// An IPv4 header gets a random identification and DF as asked; an IPv6
+// header traffic class and flow label zero.
+func appendHeaders(dst []byte, eth *linkHeader, from, to netip.Addr, proto ipproto.Proto, l4Len int, ttl uint8, df bool) ([]byte, int) {
+	link := 0
+	if eth != nil {
+		link = ethHeaderLen + vlanTagLen*int(eth.nvlan)
 	}
 	ipLen := ipv4MinHeader
-	if p.IPVersion == 6 {
-		ipLen = ipv6HeaderLen
+	etherType := EtherTypeIPv4
+	if !from.Is4() {
+		ipLen, etherType = ipv6HeaderLen, EtherTypeIPv6
 	}
 	start := len(dst)
 	total := link + ipLen + l4Len
@@ -160,21 +172,20 @@ func (p *Parsed) appendReplyHeaders(dst []byte, proto ipproto.Proto, l4Len int, 
 	b := dst[start:]
 	clear(b)
 	o := 0
-	if p.HasEthernet {
-		copy(b[0:6], p.EthSrc[:])
-		copy(b[6:12], p.EthDst[:])
+	if eth != nil {
+		copy(b[0:6], eth.dst[:])
+		copy(b[6:12], eth.src[:])
 		o = 12
-		for _, t := range p.VLAN[:p.NumVLAN] {
+		for _, t := range eth.vlan[:eth.nvlan] {
 			binary.BigEndian.PutUint16(b[o:], t.TPID)
 			binary.BigEndian.PutUint16(b[o+2:], t.TCI)
 			o += vlanTagLen
 		}
-		binary.BigEndian.PutUint16(b[o:], p.EtherType)
+		binary.BigEndian.PutUint16(b[o:], etherType)
 		o += 2
 	}
 	h := b[o : o+ipLen]
-	from, to := p.Dst.Addr(), p.Src.Addr()
-	if p.IPVersion == 4 {
+	if from.Is4() {
 		h[0] = 0x45
 		binary.BigEndian.PutUint16(h[2:], uint16(ipLen+l4Len))
 		// The identification of an unfragmented datagram may be any
@@ -183,7 +194,7 @@ func (p *Parsed) appendReplyHeaders(dst []byte, proto ipproto.Proto, l4Len int, 
 		if df {
 			h[6] = 0x40
 		}
-		h[8] = replyTTL
+		h[8] = ttl
 		h[9] = byte(proto)
 		putAddr(h[12:], from)
 		putAddr(h[16:], to)
@@ -192,7 +203,7 @@ func (p *Parsed) appendReplyHeaders(dst []byte, proto ipproto.Proto, l4Len int, 
 		h[0] = 0x60
 		binary.BigEndian.PutUint16(h[4:], uint16(l4Len))
 		h[6] = byte(proto)
-		h[7] = replyTTL
+		h[7] = ttl
 		putAddr(h[8:], from)
 		putAddr(h[24:], to)
 	}

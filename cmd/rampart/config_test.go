@@ -60,9 +60,34 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:5:11: resolver.dnssec: use on or off, not "maybe"`,
 			`FILE:6:16: resolver.serve_stale: expected true or false, found "perhaps"`,
 			`FILE:9:12: gateway.workers: want 0 (one per core) to 256 workers, not -1`,
-			`FILE:10:3: unknown key "lna" in gateway (known keys: checksums, conntrack_adaptive_end, conntrack_adaptive_start, conntrack_max, conntrack_per_prefix, conntrack_per_source, conntrack_prefix_len_v4, conntrack_prefix_len_v6, control, fragments, lan, metrics, nat, policy, wan, workers)`,
+			`FILE:10:3: unknown key "lna" in gateway (known keys: addresses, checksums, conntrack_adaptive_end, conntrack_adaptive_start, conntrack_max, conntrack_per_prefix, conntrack_per_source, conntrack_prefix_len_v4, conntrack_prefix_len_v6, control, fragments, lan, metrics, mode, nat, policy, routes, wan, workers)`,
 			`testdata/config/files/broken.rules:2:7: unknown service "shh"`,
 			`testdata/config/files/broken.rules:3:6: port 0 is not a valid port`,
+		}},
+		{"gateway-bridge-routes", []string{
+			`FILE:3:11: gateway.addresses.lan[0]: addresses are router mode's (gateway.mode: router); a bridge has none`,
+			`FILE:5:7: gateway.routes[0]: routes are router mode's (gateway.mode: router); a bridge has none`,
+		}},
+		{"gateway-mode", []string{
+			`FILE:2:9: gateway.mode: want bridge or router, not "switch"`,
+		}},
+		{"gateway-router-addresses", []string{
+			`FILE:4:11: gateway.addresses.lan[0]: 10.10.0.0 is the network address of 10.10.0.0/24`,
+			`FILE:4:25: gateway.addresses.lan[1]: fe80::1/64 is link-local: the router makes its IPv6 link-local address from the interface's MAC`,
+			`FILE:4:37: gateway.addresses.lan[2]: want an address with its prefix length, such as 10.10.0.1/24, not "10.10.0.1"`,
+		}},
+		{"gateway-router-no-addresses", []string{
+			`FILE:4:5: gateway.addresses: router mode needs addresses on lan (addresses.lan)`,
+		}},
+		{"gateway-router-routes", []string{
+			`FILE:8:12: gateway.routes[1].to: destination 198.51.100.1/24 has host bits set (did you mean 198.51.100.0/24?)`,
+			`FILE:9:31: gateway.routes[2].via: next hop 192.0.2.1 is in no connected prefix (lan: 10.10.0.0/24; wan: 203.0.113.0/24)`,
+			`FILE:10:12: gateway.routes[3].to: destination 127.0.0.0/8 lies in 127.0.0.0/8, which is never routed`,
+			`FILE:11:12: gateway.routes[4].to: a second route to 0.0.0.0/0 (the first is routes[0])`,
+			`FILE:12:32: gateway.routes[5].via: next hop 203.0.113.7 is not of the family of 2001:db8::/32`,
+			`FILE:13:7: gateway.routes[6]: a route needs a destination (to: PREFIX, or default)`,
+			`FILE:14:12: gateway.routes[7].to: want a prefix such as 198.51.100.0/24, or default, not "everywhere"`,
+			`FILE:14:29: gateway.routes[7].via: want an IP address, not "the-isp"`,
 		}},
 		{"gateway-checksums", []string{
 			`FILE:2:14: gateway.checksums: want verify or ignore, not "auto"`,

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/gateway"
 	"github.com/rampart-fw/rampart/ids/defrag"
+	"github.com/rampart-fw/rampart/router"
 	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
 )
@@ -45,6 +48,157 @@ type gatewayConfig struct {
 	Control config.Value[string] `yaml:"control"`
 	// NAT is address translation, in router mode.
 	NAT natConfig `yaml:"nat"`
+	// Mode is bridge (the default: a bump in the wire) or router (the
+	// gateway owns the interfaces' addresses and routes between them).
+	Mode config.Value[string] `yaml:"mode"`
+	// Addresses and Routes are router mode's: the gateway's addresses on
+	// each interface, with the length of the connected prefix, and the
+	// static routes.
+	Addresses addressesConfig `yaml:"addresses"`
+	Routes    []routeConfig   `yaml:"routes"`
+}
+
+// addressesConfig is gateway.addresses: lists of ADDRESS/LENGTH.
+type addressesConfig struct {
+	LAN []config.Value[string] `yaml:"lan"`
+	WAN []config.Value[string] `yaml:"wan"`
+	At  config.Source          `yaml:"-"`
+}
+
+// routeConfig is one of gateway.routes: {to: PREFIX or default, via: ADDRESS}.
+type routeConfig struct {
+	To  config.Value[string] `yaml:"to"`
+	Via config.Value[string] `yaml:"via"`
+	At  config.Source        `yaml:"-"`
+}
+
+// Gateway modes.
+const (
+	modeBridge = "bridge"
+	modeRouter = "router"
+)
+
+// routing checks router mode's keys and returns the router's
+// configuration (without the interfaces' MACs and MTUs, which are read
+// when it starts), or nil in bridge mode. Every problem goes into errs,
+// at the key that causes it.
+func (c *gatewayConfig) routing(errs *srcpos.List) *router.Config {
+	mode := c.Mode.Or(modeBridge)
+	if mode != modeBridge && mode != modeRouter {
+		errs.Add(c.Mode.Errorf("want bridge or router, not %q", mode))
+		return nil
+	}
+	if mode == modeBridge {
+		for _, l := range [][]config.Value[string]{c.Addresses.LAN, c.Addresses.WAN} {
+			if len(l) > 0 {
+				errs.Add(l[0].Errorf("addresses are router mode's (gateway.mode: router); a bridge has none"))
+			}
+		}
+		if len(c.Routes) > 0 {
+			errs.Add(c.Routes[0].At.Errorf("routes are router mode's (gateway.mode: router); a bridge has none"))
+		}
+		return nil
+	}
+	// Values that do not parse are reported here and left out of what
+	// router.Check sees; idx maps the indexes of its problems back to
+	// the entries of the file.
+	rc := &router.Config{}
+	var idx routingIndex
+	for i, sd := range []struct {
+		vals []config.Value[string]
+		ifc  *router.Interface
+	}{{c.Addresses.LAN, &rc.LAN}, {c.Addresses.WAN, &rc.WAN}} {
+		for j, v := range sd.vals {
+			p, err := netip.ParsePrefix(v.V)
+			if err != nil {
+				errs.Add(v.Errorf("want an address with its prefix length, such as 10.10.0.1/24, not %q", v.V))
+				continue
+			}
+			sd.ifc.Addrs = append(sd.ifc.Addrs, p)
+			idx.addrs[i] = append(idx.addrs[i], j)
+		}
+	}
+	for i, r := range c.Routes {
+		var rt router.Route
+		ok := true
+		via, err := netip.ParseAddr(r.Via.V)
+		switch {
+		case !r.Via.IsSet():
+			errs.Add(r.At.Errorf("a route needs a next hop (via)"))
+			ok = false
+		case err != nil:
+			errs.Add(r.Via.Errorf("want an IP address, not %q", r.Via.V))
+			ok = false
+		default:
+			rt.Via = via
+		}
+		switch {
+		case !r.To.IsSet():
+			errs.Add(r.At.Errorf("a route needs a destination (to: PREFIX, or default)"))
+			ok = false
+		case r.To.V == "default":
+			// The default route of the next hop's family.
+			rt.To = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+			if via.Is6() {
+				rt.To = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			}
+		default:
+			to, err := netip.ParsePrefix(r.To.V)
+			if err != nil {
+				errs.Add(r.To.Errorf("want a prefix such as 198.51.100.0/24, or default, not %q", r.To.V))
+				ok = false
+			}
+			rt.To = to
+		}
+		if ok {
+			rc.Routes = append(rc.Routes, rt)
+			idx.routes = append(idx.routes, i)
+		}
+	}
+	for _, p := range router.Check(rc) {
+		errs.Add(c.where(p.Where, &idx).Errorf("%s", p.Msg))
+	}
+	return rc
+}
+
+// routingIndex maps the indexes of a router.Config that routing built to
+// those of the file's entries: addresses by side, routes.
+type routingIndex struct {
+	addrs  [2][]int
+	routes []int
+}
+
+func at(m []int, i int) int {
+	if i < len(m) {
+		return m[i]
+	}
+	return len(m)
+}
+
+// where is the key of the configuration that a router.Problem is about.
+func (c *gatewayConfig) where(w router.Where, idx *routingIndex) config.Source {
+	addrs := c.Addresses.LAN
+	if w.Side == datapath.WAN {
+		addrs = c.Addresses.WAN
+	}
+	switch w.Kind {
+	case router.WhereAddr:
+		if i := at(idx.addrs[w.Side&1], w.Index); i < len(addrs) {
+			return addrs[i].Src
+		}
+	case router.WhereRouteTo:
+		if i := at(idx.routes, w.Index); i < len(c.Routes) {
+			return c.Routes[i].To.Src
+		}
+	case router.WhereRouteVia:
+		if i := at(idx.routes, w.Index); i < len(c.Routes) {
+			return c.Routes[i].Via.Src
+		}
+	}
+	if c.Addresses.At.IsSet() {
+		return c.Addresses.At
+	}
+	return c.Mode.Src
 }
 
 // Defaults of the per-source bounds, as fractions of conntrack_max: one
@@ -170,6 +324,8 @@ type gatewaySetup struct {
 	fragments  defrag.Config
 	control    string
 	nat        *natSetup // nil when gateway.nat is not set
+	// router is router mode's configuration, nil in bridge mode.
+	router *router.Config
 }
 
 // Bounds of the gateway's numbers: fanout queues per interface (the
@@ -222,6 +378,7 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 	if c.NAT.isSet() {
 		s.nat = &natSetup{cfg: c.NAT.check(&errs), src: c.NAT.Src}
 	}
+	s.router = c.routing(&errs)
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
@@ -241,13 +398,13 @@ func init() { subcommands = append(subcommands, newGatewayCommand) }
 
 func newGatewayCommand(a *app) *cobra.Command {
 	var flags struct {
-		LAN, WAN, Policy, Metrics, Checksums, Control string
-		Workers, ConntrackMax                         int
+		LAN, WAN, Policy, Metrics, Checksums, Control, Mode string
+		Workers, ConntrackMax                               int
 	}
 	var labNATUDPTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "gateway",
-		Short: "Run the stateful firewall inline between a lan and a wan interface",
+		Short: "Run the stateful firewall inline between a lan and a wan interface, as a bridge or a router",
 		Long: `Run the firewall as a bump in the wire (bridge mode) between two interfaces:
 frames arrive on AF_PACKET rings (TPACKET_V3, one fanout queue per worker),
 each is decoded, checked against connection tracking and, when it starts a
@@ -278,6 +435,14 @@ connections to a public port to an inside server, and inbound packets reach
 a mapping only as gateway.nat.filtering allows; the translation lives in the
 connection's entry and dies with it. 'rampart gateway nat' lists the
 translated connections over the control socket (--control, mode 0600).
+Router mode (--mode router, or gateway.mode: router with gateway.addresses
+and gateway.routes in --config) makes the gateway a router between the two
+interfaces instead: it owns their addresses (give the kernel none on them, and
+disable IPv6 there), answers ARP, neighbour solicitations and pings for them,
+resolves its next hops itself, and routes what the policy lets through with
+the TTL decremented (time exceeded when it runs out; fragmentation needed or
+packet too big over the MTU). Connection tracking and the policy judge routed
+packets as they judge bridged ones.
 
 SIGHUP re-reads the policy file: a file with an error is refused and the old
 policy keeps running; a good one takes effect at once and cuts established
@@ -298,6 +463,7 @@ Example:
 			override(fl, "conntrack-max", &cfg.ConntrackMax, flags.ConntrackMax)
 			override(fl, "checksums", &cfg.Checksums, flags.Checksums)
 			override(fl, "control", &cfg.Control, flags.Control)
+			override(fl, "mode", &cfg.Mode, flags.Mode)
 			if cfg.Policy.V == "" {
 				return usageErrorf("no policy: give --policy FILE (or gateway.policy in --config)")
 			}
@@ -323,25 +489,43 @@ Example:
 	f.DurationVar(&labNATUDPTimeout, "lab-nat-udp-timeout", 0, "lab only: a UDP mapping timer below RFC 4787's 2 minutes, for tests that watch a mapping expire")
 	_ = f.MarkHidden("lab-nat-udp-timeout")
 	cmd.AddCommand(newGatewayNATCommand(a))
+	f.StringVar(&flags.Mode, "mode", modeBridge, "bridge (a bump in the wire) or router (gateway.addresses and gateway.routes in --config)")
 	return cmd
 }
 
 func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 	pol := cfg.policy
-	// Bridge mode owns no address, so it translates nothing; router mode
-	// passes true and the wan's addresses.
-	tr, err := cfg.translator(false, nil)
+	// Only a router translates: it owns the wan addresses, which are the
+	// translator's public addresses (several make a pool).
+	var wan []netip.Addr
+	if cfg.router != nil {
+		for _, p := range cfg.router.WAN.Addrs {
+			if p.Addr().Is4() { // IPv6 is routed, never translated
+				wan = append(wan, p.Addr())
+			}
+		}
+	}
+	tr, err := cfg.translator(cfg.router != nil, wan)
 	if err != nil {
 		return &usageError{err}
 	}
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, NAT: tr})
+	var (
+		rt *router.Router
+		br *datapath.Bridge // set below, before any frame is handled
+	)
+	if cfg.router != nil {
+		if rt, err = newRouter(cfg, func(s datapath.Side, frame []byte) error { return br.Port(s).Write(frame) }); err != nil {
+			return err
+		}
+	}
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, Router: rt, NAT: tr})
 	if err != nil {
 		return &usageError{err}
 	}
 	if err := serveGatewayControl(ctx, a, cfg.control, e); err != nil {
 		return err
 	}
-	br, err := datapath.OpenBridge(datapath.BridgeConfig{LAN: cfg.lan, WAN: cfg.wan, Workers: cfg.workers})
+	br, err = datapath.OpenBridge(datapath.BridgeConfig{LAN: cfg.lan, WAN: cfg.wan, Workers: cfg.workers})
 	if err != nil {
 		return err
 	}
@@ -376,7 +560,11 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 			}
 		}
 	}()
-	a.log.Info("gateway running", "lan", cfg.lan, "wan", cfg.wan, "workers", cfg.workers, "policy", cfg.policyPath, "rules", len(pol.Rules))
+	mode := modeBridge
+	if rt != nil {
+		mode = modeRouter
+	}
+	a.log.Info("gateway running", "mode", mode, "lan", cfg.lan, "wan", cfg.wan, "workers", cfg.workers, "policy", cfg.policyPath, "rules", len(pol.Rules))
 	err = br.Run(ctx, func(int) datapath.Handler { return e.NewWorker() })
 	for _, h := range e.RuleHits() {
 		if h.Hits > 0 {
@@ -384,8 +572,37 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 		}
 	}
 	a.log.Info("gateway stopped", "frames", fmt.Sprint(e.Counts()))
+	if rt != nil {
+		a.log.Info("router stopped", "events", fmt.Sprint(rt.Counts()))
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// newRouter completes router mode's configuration with what the system
+// says of the interfaces (their MAC addresses and MTUs) and builds the
+// router; transmit sends what it originates outside the packet path.
+func newRouter(cfg *gatewaySetup, transmit func(datapath.Side, []byte) error) (*router.Router, error) {
+	rc := *cfg.router
+	for _, sd := range []struct {
+		name string
+		ifc  *router.Interface
+	}{{cfg.lan, &rc.LAN}, {cfg.wan, &rc.WAN}} {
+		ifi, err := net.InterfaceByName(sd.name)
+		if err != nil {
+			return nil, fmt.Errorf("router mode: %w", err)
+		}
+		if len(ifi.HardwareAddr) != 6 {
+			return nil, fmt.Errorf("router mode: %s has no Ethernet address", sd.name)
+		}
+		sd.ifc.Name, sd.ifc.MAC, sd.ifc.MTU = sd.name, [6]byte(ifi.HardwareAddr), ifi.MTU
+	}
+	rc.Transmit = transmit
+	r, err := router.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("router mode: %w", err)
+	}
+	return r, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -57,4 +58,43 @@ func badPolicy(t *testing.T, name string) string {
 		t.Fatalf("defrag.ParsePolicy(%q) accepted it", name)
 	}
 	return err.Error()
+}
+
+// TestGatewayRoutingConfig: the router-mode keys become the router's
+// configuration (default routes by the family of the next hop), and
+// router mode set by the flag without addresses names the flag.
+func TestGatewayRoutingConfig(t *testing.T) {
+	var c struct {
+		Gateway gatewayConfig `yaml:"gateway"`
+	}
+	text := `gateway:
+  mode: router
+  addresses:
+    lan: [10.10.0.1/24, "fd00:10::1/64"]
+    wan: [203.0.113.1/24, "2001:db8:113::1/64"]
+  routes:
+    - {to: default, via: 203.0.113.254}
+    - {to: default, via: "2001:db8:113::fe"}
+    - {to: 198.51.100.0/24, via: 10.10.0.254}
+`
+	if err := config.Decode("rampart.yaml", []byte(text), &c); err != nil {
+		t.Fatal(err)
+	}
+	var errs srcpos.List
+	rc := c.Gateway.routing(&errs)
+	if err := errs.Err(); err != nil || rc == nil {
+		t.Fatalf("%v", err)
+	}
+	got := fmt.Sprint(rc.LAN.Addrs, rc.WAN.Addrs, rc.Routes)
+	want := "[10.10.0.1/24 fd00:10::1/64] [203.0.113.1/24 2001:db8:113::1/64] [{0.0.0.0/0 203.0.113.254} {::/0 2001:db8:113::fe} {198.51.100.0/24 10.10.0.254}]"
+	if got != want {
+		t.Errorf("router configuration %s, want %s", got, want)
+	}
+	var bare gatewayConfig
+	bare.Mode = config.FromFlag("router", "--mode")
+	errs = nil
+	bare.routing(&errs)
+	if got := errs.Err(); got == nil || got.Error() != "--mode: router mode needs addresses on lan (addresses.lan)\n--mode: router mode needs addresses on wan (addresses.wan)" {
+		t.Errorf("router mode by flag without addresses: %v", got)
+	}
 }

@@ -77,30 +77,40 @@ func StartGatewayConfig(ctx context.Context, l *lab.Lab, rampart, dir, policyTex
 		return nil, err
 	}
 	g.proc = p
-	// Ready when an outgoing connection crosses.
+	if err := g.waitCrossing(ctx, l, 5*time.Second, 300*time.Millisecond); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// waitCrossing returns once an outgoing connection (client1 to web's
+// echo port) crosses the gateway, trying every try for at most within;
+// if none does, or the gateway exits, it stops the gateway and says why.
+func (g *Gateway) waitCrossing(ctx context.Context, l *lab.Lab, within, try time.Duration) error {
+	p := g.proc
 	stop, err := StartEcho(l.Host("web"), 9)
 	if err != nil {
 		g.Stop()
-		return nil, err
+		return err
 	}
 	defer stop()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		select {
 		case <-p.Done():
-			g.fw.SetBridged(true)
-			return nil, fmt.Errorf("gateway exited: %v: %s", p.Err(), p.Output())
+			g.Stop()
+			return fmt.Errorf("gateway exited: %v: %s", p.Err(), p.Output())
 		default:
 		}
-		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		cctx, cancel := context.WithTimeout(ctx, try)
 		_, err := TCPEcho(cctx, l.Host("client1"), netip.AddrPortFrom(l.Addr("web", 4), 9), []byte("ready?"))
 		cancel()
 		if err == nil {
-			return g, nil
+			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			g.Stop()
-			return nil, fmt.Errorf("no traffic crosses the gateway after 5 s: %v; log: %s", err, p.Output())
+			return fmt.Errorf("no traffic crosses the gateway after %s: %v; log: %s", within, err, p.Output())
 		}
 	}
 }
