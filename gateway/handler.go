@@ -76,14 +76,15 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 		if !ok {
 			return
 		}
-		if h.Local {
-			// Addressed to the gateway itself. NAT: a port forward of
-			// the gateway's address claims the packet here, before the
-			// router answers it, and sends it through the pipeline
-			// below; Forward routes it by its rewritten destination.
+		if h.Local && (w.e.cfg.NAT == nil || !w.e.cfg.NAT.Claims(&w.p)) {
+			// Addressed to the gateway itself, and not to a mapping or a
+			// port forward of its address: the router answers it.
 			w.fw.Deliver(&w.p, in, out)
 			return
 		}
+		// A packet the NAT claims goes through the pipeline like any
+		// other; the translation rewrites its destination, and Forward
+		// routes it by the new one.
 		w.hop = h
 	}
 	if w.p.IsFragment {

@@ -9,6 +9,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // Outcome is what Create did with a new connection.
@@ -405,4 +406,34 @@ func (t *Translator) filterAdmits(m int32, from netip.Addr) bool {
 // ref packs a mapping and a peer into a conntrack Ref; 0 is no reference.
 func ref(m, peer int32) uint64 {
 	return uint64(uint32(m+1)) | uint64(uint32(peer+1))<<32
+}
+
+// Claims reports whether p, addressed to one of the gateway's own
+// addresses, is the NAT's rather than the gateway's: an ICMP error to a
+// public address (about a translated connection, which connection
+// tracking then finds, or about nothing, which it drops as invalid), or a
+// packet to a public address and port (an ICMP query's identifier) that a
+// live mapping or a port forward holds. A router hands such packets to the
+// pipeline, which translates them and routes them on by their new
+// destination, instead of answering them itself. It reads only, under the
+// read lock, so that a flood at the wan address does not queue the
+// workers.
+func (t *Translator) Claims(p *packet.Parsed) bool {
+	f := p.Flow()
+	if !f.IsValid() || t.isPublic(f.Dst.Addr()) < 0 {
+		return false
+	}
+	if p.IsICMPError() {
+		return true
+	}
+	if !f.Proto.HasPorts() && !f.IsICMP() {
+		return false
+	}
+	if _, ok := t.forwards[endpoint{f.Proto, netip.AddrPortFrom(netip.Addr{}, f.Dst.Port())}]; ok && f.Proto.HasPorts() {
+		return true
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	_, ok := t.byPublic[endpoint{f.Proto, f.Dst}]
+	return ok
 }

@@ -416,14 +416,21 @@ type Frame struct {
 func (f *Forwarder) Forward(p *packet.Parsed, in datapath.Side, h Hop, fr Frame, out Sender) Event {
 	r := f.r
 	in &= 1
+	translated := false
 	if dst := p.Dst.Addr(); dst != h.Dst {
 		var ok bool
 		if h, ok = r.Route(dst); !ok || h.Local {
 			r.count(EventNoRoute)
 			return EventNoRoute
 		}
+		translated = true
 	}
-	if h.Out == in {
+	// Traffic never goes back out of the side it came in on, except a
+	// hairpin: a packet the NAT readdressed (an inside client reaching a
+	// port forward, or another inside host's mapping, by the public
+	// address, and the answers), whose connection the NAT bound to that
+	// side.
+	if h.Out == in && !translated {
 		r.count(EventSameSide)
 		return EventSameSide
 	}

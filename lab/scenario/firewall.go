@@ -37,9 +37,10 @@ const MetricsAddr = "127.0.0.1:9154"
 // Gateway is rampart's firewall running on the lab's fw host in place of
 // the kernel bridge.
 type Gateway struct {
-	Policy string // the policy file
-	proc   *lab.Proc
-	fw     *lab.Node
+	Policy  string // the policy file
+	Control string // the control socket (`rampart gateway nat --control`)
+	proc    *lab.Proc
+	fw      *lab.Node
 }
 
 // StartGateway writes the policy to dir, takes fw's interfaces off the
@@ -69,8 +70,9 @@ func StartGatewayConfig(ctx context.Context, l *lab.Lab, rampart, dir, policyTex
 		return nil, err
 	}
 	// The control socket is a file: labs side by side need one each.
+	g.Control = filepath.Join(dir, "gateway.sock")
 	args = append(args, "gateway", "--lan", "lan", "--wan", "wan", "--policy", g.Policy, "--workers", "1", "--metrics", MetricsAddr,
-		"--control", filepath.Join(dir, "gateway.sock"))
+		"--control", g.Control)
 	p, err := g.fw.Start("gateway", args...)
 	if err != nil {
 		g.fw.SetBridged(true)

@@ -54,8 +54,10 @@ func StartRouter(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extr
 	if err := os.WriteFile(path, []byte("gateway:\n"+RouterConfig+extra), 0o600); err != nil {
 		return nil, err
 	}
+	g.Control = filepath.Join(dir, "gateway.sock")
 	p, err := gw.Start("gateway", rampart, "--log-format", "json", "--config", path,
-		"gateway", "--lan", "lan", "--wan", "wan", "--policy", g.Policy, "--workers", "1", "--metrics", MetricsAddr)
+		"gateway", "--lan", "lan", "--wan", "wan", "--policy", g.Policy, "--workers", "1", "--metrics", MetricsAddr,
+		"--control", g.Control)
 	if err != nil {
 		return nil, err
 	}
