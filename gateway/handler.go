@@ -31,14 +31,16 @@ func (e *Engine) NewWorker() *Worker {
 	return &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64)}
 }
 
-// decode decodes frame as its link type says: live ports and most
-// captures carry Ethernet, raw-IP captures start at the IP header.
+// decode decodes frame as its link type says (datapath.Decode): live
+// ports carry Ethernet or raw IP, captures any link type the readers
+// accept. For link types other than Ethernet p.Buf starts at the IP
+// header, inside frame.
 func decode(p *packet.Parsed, frame []byte, ci *datapath.CaptureInfo) {
-	if ci != nil && (ci.LinkType == datapath.LinkTypeRaw || ci.LinkType == datapath.LinkTypeIPv4 || ci.LinkType == datapath.LinkTypeIPv6) {
-		p.DecodeIP(frame)
+	if ci == nil {
+		p.Decode(frame)
 		return
 	}
-	p.Decode(frame)
+	datapath.Decode(p, frame, ci.LinkType)
 }
 
 // sender is where a Worker's frames go: a datapath.Sender live, the
@@ -101,7 +103,10 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 	}
 	// Fragments seen on different ports or VLANs never make one datagram.
 	zone := zoneOf(p)<<1 | uint32(in&1)
-	r := w.e.frags.Add(frame, p.L3Off, zone, w.e.clock.Now())
+	// p.Buf lies inside frame: after the link-layer header of a capture's
+	// cooked or loopback frame, at its start for Ethernet.
+	l3 := cap(frame) - cap(p.Buf) + p.L3Off
+	r := w.e.frags.Add(frame, l3, zone, w.e.clock.Now())
 	switch r.Status {
 	case defrag.Held:
 		d.Verdict = Hold
