@@ -10,10 +10,10 @@ import (
 // everywhere, IPv6 is 24 on NetBSD, OpenBSD and BSD/OS, 28 on FreeBSD
 // and DragonFly, 30 on macOS, as libpcap's LINKTYPE_NULL page lists them.
 const (
-	afINET        = 2
-	afINET6BSD    = 24
+	afINET         = 2
+	afINET6BSD     = 24
 	afINET6FreeBSD = 28
-	afINET6Darwin = 30
+	afINET6Darwin  = 30
 )
 
 // PPP protocol numbers (RFC 1332, RFC 5072).
