@@ -1,0 +1,95 @@
+package ids
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/ids/detect"
+	"github.com/rampart-fw/rampart/ids/rules"
+	"github.com/rampart-fw/rampart/ids/stream"
+)
+
+// recorder is an Output that keeps everything, as lines.
+type recorder struct {
+	mu     sync.Mutex
+	alerts []string
+	events []string
+}
+
+func (r *recorder) Alert(a Alert) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.alerts = append(r.alerts, fmt.Sprintf("%d %v %s %s blocked=%v", a.Rule.SID, a.Key, a.App, a.Rule.Msg, a.Blocked))
+}
+
+func (r *recorder) Event(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, fmt.Sprintf("%s %s %v policy=%s", e.Layer, e.Name, e.Key, e.Policy))
+}
+
+func loadRules(t testing.TB, path string) *detect.Engine {
+	t.Helper()
+	set := rules.LoadFiles([]string{path}, rules.DefaultVars())
+	if err := set.Err(); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := detect.Compile(set, detect.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+// sampleConfig is the configuration the sample capture is inspected
+// with: bsd by default, vista for the first overlap target.
+func sampleConfig(t testing.TB, out Output) Config {
+	pol := stream.NewHostPolicies(stream.BSD)
+	pol.Set(netip.PrefixFrom(vistaHost.Addr(), 32), stream.Vista)
+	return Config{Rules: loadRules(t, "testdata/sample.rules"), Stream: stream.Config{Policies: pol}, Output: out}
+}
+
+func TestSample(t *testing.T) {
+	rec := &recorder{}
+	e, err := New(sampleConfig(t, rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.NewWorker()
+	frames := sampleCapture()
+	for _, f := range frames {
+		if v := w.Process(f.Data, datapath.LinkTypeEthernet, f.Time); v != Pass {
+			t.Errorf("verdict %v in detection mode", v)
+		}
+	}
+	e.Flush(frames[len(frames)-1].Time)
+	want := []string{
+		"1000001 tcp 10.10.0.11:40001 -> 203.0.113.80:80 http HTTP sqlmap user agent blocked=false",
+		"1000005 tcp 203.0.113.80:80 -> 10.10.0.11:40001 http HTTP admin page served blocked=false",
+		"1000002 udp 10.10.0.11:33333 -> 203.0.113.10:53 dns DNS query for a malware domain blocked=false",
+		"1000003 tcp 10.10.0.11:40003 -> 203.0.113.90:443 tls TLS SNI of a blocked host blocked=false",
+		"1000004 tcp 198.51.100.66:41001 -> 10.10.7.20:9000  Command hidden by overlapping segments blocked=false",
+	}
+	if !slices.Equal(rec.alerts, want) {
+		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(rec.alerts, "\n"), strings.Join(want, "\n"))
+	}
+	wantEvents := []string{
+		"stream overlap_different_data tcp 198.51.100.66:41000 -> 10.10.7.10:9000 policy=vista",
+		"stream overlap_different_data tcp 198.51.100.66:41001 -> 10.10.7.20:9000 policy=bsd",
+	}
+	if !slices.Equal(rec.events, wantEvents) {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(rec.events, "\n"), strings.Join(wantEvents, "\n"))
+	}
+	st := e.Stats()
+	if st.Packets != uint64(len(frames)) || st.TCPFlows != 6 || st.OtherFlows != 2 || st.Alerts != 5 || st.Events[LayerStream] != 2 {
+		t.Errorf("stats: %d packets, %d TCP and %d other flows, %d alerts, %v events", st.Packets, st.TCPFlows, st.OtherFlows, st.Alerts, st.Events)
+	}
+	if st.Stream.Active != 0 || st.Flows.Active != 0 || st.AppMemory != 0 {
+		t.Errorf("after Flush: %d TCP and %d other flows, %d bytes of parser memory", st.Stream.Active, st.Flows.Active, st.AppMemory)
+	}
+}
