@@ -74,3 +74,21 @@ type nopOutput struct{}
 
 func (nopOutput) Alert(Alert) {}
 func (nopOutput) Event(Event) {}
+
+// Outputs is an Output that hands everything to each of its members in
+// turn: an EVE file and a fast.log, say.
+type Outputs []Output
+
+// Alert implements Output.
+func (o Outputs) Alert(a Alert) {
+	for _, out := range o {
+		out.Alert(a)
+	}
+}
+
+// Event implements Output.
+func (o Outputs) Event(e Event) {
+	for _, out := range o {
+		out.Event(e)
+	}
+}
