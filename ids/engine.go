@@ -58,6 +58,15 @@ type Config struct {
 	// a packet (other protocols take UDPTimeout) [60s, 30s].
 	UDPTimeout  time.Duration
 	ICMPTimeout time.Duration
+	// VerifyChecksums drops, uninspected, packets with a wrong IPv4
+	// header or transport checksum, which no host would accept; off,
+	// they are inspected as they are, as Suricata's automatic checksum
+	// mode does with captures (a capture taken on a sender with checksum
+	// offload shows its checksums unfinished). PartialChecksums then
+	// takes a TCP or UDP checksum that holds only the pseudo-header sum
+	// (offload's unfinished value) as good.
+	VerifyChecksums  bool
+	PartialChecksums bool
 	// Output receives alerts and events; nil discards them (the counters
 	// still count).
 	Output Output
@@ -112,6 +121,7 @@ type Engine struct {
 type counters struct {
 	packets, bytes     atomic.Uint64
 	invalid, notIP     atomic.Uint64
+	badChecksum        atomic.Uint64
 	fragments, defrags atomic.Uint64
 	alerts, blocked    atomic.Uint64
 	events             [3]atomic.Uint64 // by Layer
@@ -199,6 +209,9 @@ func (w *Worker) Process(frame []byte, link datapath.LinkType, now time.Time) Ve
 		e.c.invalid.Add(1)
 		return Pass
 	}
+	if e.badChecksum(p) {
+		return Pass
+	}
 	if p.IsFragment {
 		e.c.fragments.Add(1)
 		r := e.defrag.Add(p.Buf, p.L3Off, 0, now)
@@ -223,8 +236,26 @@ func (w *Worker) Process(frame []byte, link datapath.LinkType, now time.Time) Ve
 			e.c.invalid.Add(1)
 			return Pass
 		}
+		if e.badChecksum(p) {
+			return Pass
+		}
 	}
 	return w.inspect(p, now)
+}
+
+// badChecksum reports, and counts, a packet whose checksums the
+// configuration says to verify and which fails them. A fragment's
+// transport checksum is checked on the reassembled datagram.
+func (e *Engine) badChecksum(p *packet.Parsed) bool {
+	if !e.cfg.VerifyChecksums {
+		return false
+	}
+	st := p.CheckChecksums(true)
+	if st == packet.ChecksumOK || st == packet.ChecksumPartial && e.cfg.PartialChecksums {
+		return false
+	}
+	e.c.badChecksum.Add(1)
+	return true
 }
 
 // inspect runs a whole (decoded, reassembled) packet through the flows,
@@ -311,6 +342,7 @@ type Stats struct {
 	Packets, Bytes uint64
 	NotIP          uint64 // frames that are not IP (ARP, ...)
 	Invalid        uint64 // IP packets that do not decode
+	BadChecksum    uint64 // packets left out for a wrong checksum (Config.VerifyChecksums)
 	Fragments      uint64 // IP fragments given to defrag
 	Reassembled    uint64 // datagrams defrag completed
 	TCPUntracked   uint64 // TCP segments of no flow (not picked up)
@@ -331,7 +363,7 @@ type Stats struct {
 // worker is processing a packet (at the end of a capture).
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Packets: e.c.packets.Load(), Bytes: e.c.bytes.Load(), NotIP: e.c.notIP.Load(), Invalid: e.c.invalid.Load(),
+		Packets: e.c.packets.Load(), Bytes: e.c.bytes.Load(), NotIP: e.c.notIP.Load(), Invalid: e.c.invalid.Load(), BadChecksum: e.c.badChecksum.Load(),
 		Fragments: e.c.fragments.Load(), Reassembled: e.c.defrags.Load(), TCPUntracked: e.c.tcpUntracked.Load(),
 		Alerts: e.c.alerts.Load(), Blocked: e.c.blocked.Load(),
 	}

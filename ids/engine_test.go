@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/ids/detect"
@@ -91,5 +92,34 @@ func TestSample(t *testing.T) {
 	}
 	if st.Stream.Active != 0 || st.Flows.Active != 0 || st.AppMemory != 0 {
 		t.Errorf("after Flush: %d TCP and %d other flows, %d bytes of parser memory", st.Stream.Active, st.Flows.Active, st.AppMemory)
+	}
+}
+
+// TestChecksums: a DNS query with a wrong UDP checksum is inspected by
+// default, as Suricata does with captures, and left out when checksums
+// are verified.
+func TestChecksums(t *testing.T) {
+	var frame []byte
+	var at time.Time
+	for _, f := range sampleCapture() {
+		if strings.Contains(string(f.Data), "malware") {
+			frame, at = slices.Clone(f.Data), f.Time
+		}
+	}
+	frame[14+20+6] ^= 0xff // the UDP checksum
+	for _, verify := range []bool{false, true} {
+		rec := &recorder{}
+		cfg := sampleConfig(t, rec)
+		cfg.VerifyChecksums = verify
+		e, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.NewWorker().Process(frame, datapath.LinkTypeEthernet, at)
+		e.Flush(at)
+		st := e.Stats()
+		if verify && (len(rec.alerts) != 0 || st.BadChecksum != 1) || !verify && (len(rec.alerts) != 1 || st.BadChecksum != 0) {
+			t.Errorf("verify %v: alerts %q, %d bad checksums", verify, rec.alerts, st.BadChecksum)
+		}
 	}
 }
