@@ -72,7 +72,7 @@ func AppendEvent(dst []byte, e *ids.Event) []byte {
 	dst = append(dst, `,"anomaly":{"type":"`...)
 	dst = append(dst, e.Layer.String()...)
 	dst = append(dst, `","event":`...)
-	dst = AppendString(dst, eventName(e))
+	dst = AppendString(dst, EventName(e))
 	if e.Layer == ids.LayerAppLayer {
 		dst = append(dst, `,"layer":"proto_parser"`...)
 	}
@@ -83,10 +83,10 @@ func AppendEvent(dst []byte, e *ids.Event) []byte {
 	return append(dst, "}}"...)
 }
 
-// eventName prefixes the part's name of the event with the part, as
+// EventName prefixes the part's name of the event with the part, as
 // Suricata's event names are: "stream.overlap_different_data",
 // "defrag.tiny_fragment", "http.cl_and_te".
-func eventName(e *ids.Event) string {
+func EventName(e *ids.Event) string {
 	switch e.Layer {
 	case ids.LayerDecode:
 		return "defrag." + e.Name
