@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The sample capture of package ids (ids/testdata/sample.pcap, made by
+// its TestSampleCapture): HTTP, DNS and TLS flows from 10.10.0.11, and an
+// evasion sent from 198.51.100.66 to 10.10.7.10 and 10.10.7.20 on port
+// 9000: "EVIL" at offset 0, "XXX" at 4, then "LCMD!" at 3. A host that
+// keeps the first bytes it got (vista) reads EVILXXX!, one where the
+// segment that starts earlier wins (bsd) reads EVILCMD!.
+var (
+	sampleCapture = filepath.Join("..", "..", "ids", "testdata", "sample.pcap")
+	sampleRules   = filepath.Join("..", "..", "ids", "testdata", "sample.rules")
+)
+
+// eveRecord is the part of an EVE record the tests look at.
+type eveRecord struct {
+	FlowID    uint64 `json:"flow_id"`
+	EventType string `json:"event_type"`
+	SrcIP     string `json:"src_ip"`
+	SrcPort   int    `json:"src_port"`
+	DestIP    string `json:"dest_ip"`
+	DestPort  int    `json:"dest_port"`
+	Proto     string `json:"proto"`
+	AppProto  string `json:"app_proto"`
+	Alert     struct {
+		Action      string `json:"action"`
+		SignatureID int    `json:"signature_id"`
+		Rev         int    `json:"rev"`
+	} `json:"alert"`
+	Anomaly struct {
+		Type   string `json:"type"`
+		Event  string `json:"event"`
+		Policy string `json:"policy"`
+	} `json:"anomaly"`
+}
+
+func readEVE(t *testing.T, path string) []eveRecord {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []eveRecord
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		var r eveRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// alertLines renders the alerts as "sid proto src:port -> dst:port app action".
+func alertLines(recs []eveRecord) []string {
+	var out []string
+	for _, r := range recs {
+		if r.EventType == "alert" {
+			out = append(out, fmt.Sprintf("%d %s %s:%d -> %s:%d %s %s", r.Alert.SignatureID, r.Proto, r.SrcIP, r.SrcPort, r.DestIP, r.DestPort, r.AppProto, r.Alert.Action))
+		}
+	}
+	return out
+}
+
+func writeIDSConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rampart.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestInspectRules runs `rampart inspect --rules` on the sample capture
+// and checks the exact alerts and events in the EVE output and the
+// summary: one alert each for HTTP (the user agent, a response), DNS and
+// TLS, and the overlap evasion seen only where the target policy makes
+// the host read the signature.
+func TestInspectRules(t *testing.T) {
+	cfg := writeIDSConfig(t, "ids:\n  default: {defrag: bsd, stream: bsd}\n  host_policies:\n    - {prefix: 10.10.7.10/32, defrag: windows, stream: vista}\n")
+	eve := filepath.Join(t.TempDir(), "eve.json")
+	code, stdout, stderr := runCLI("inspect", "--rules", sampleRules, "--config", cfg, "--eve", eve, sampleCapture)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	recs := readEVE(t, eve)
+	want := []string{
+		"1000001 TCP 10.10.0.11:40001 -> 203.0.113.80:80 http allowed",
+		"1000005 TCP 203.0.113.80:80 -> 10.10.0.11:40001 http allowed",
+		"1000002 UDP 10.10.0.11:33333 -> 203.0.113.10:53 dns allowed",
+		"1000003 TCP 10.10.0.11:40003 -> 203.0.113.90:443 tls allowed",
+		"1000004 TCP 198.51.100.66:41001 -> 10.10.7.20:9000  allowed",
+	}
+	if got := alertLines(recs); !slices.Equal(got, want) {
+		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The overlap is an event on both flows, each with its target's
+	// policy; the alert is on the bsd target's flow.
+	var events []string
+	flows := map[string]uint64{}
+	for _, r := range recs {
+		if r.FlowID == 0 {
+			t.Errorf("record without a flow_id: %+v", r)
+		}
+		if r.EventType == "anomaly" {
+			events = append(events, fmt.Sprintf("%s %s %s:%d -> %s:%d policy=%s", r.Anomaly.Type, r.Anomaly.Event, r.SrcIP, r.SrcPort, r.DestIP, r.DestPort, r.Anomaly.Policy))
+			flows[r.DestIP] = r.FlowID
+		}
+		if r.EventType == "alert" && r.Alert.SignatureID == 1000004 && r.FlowID != flows["10.10.7.20"] {
+			t.Errorf("the evasion's alert has flow_id %d, its overlap event %d", r.FlowID, flows["10.10.7.20"])
+		}
+	}
+	wantEvents := []string{
+		"stream stream.overlap_different_data 198.51.100.66:41000 -> 10.10.7.10:9000 policy=vista",
+		"stream stream.overlap_different_data 198.51.100.66:41001 -> 10.10.7.20:9000 policy=bsd",
+	}
+	if !slices.Equal(events, wantEvents) {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(events, "\n"), strings.Join(wantEvents, "\n"))
+	}
+	wantOut := `60 packets (3805 bytes) from 2026-12-07T12:00:00Z to 2026-12-07T12:00:00.059Z, 6 rules
+flows: 6 TCP (0 picked up midstream), 2 UDP and other
+alerts: 5 (EVE JSON in ` + eve + `)
+
+GID:SID:REV  SIGNATURE                               ALERTS
+1:1000001:2  HTTP sqlmap user agent                  1
+1:1000002:1  DNS query for a malware domain          1
+1:1000003:1  TLS SNI of a blocked host               1
+1:1000004:1  Command hidden by overlapping segments  1
+1:1000005:1  HTTP admin page served                  1
+
+12/07/2026-12:00:00.016000  [**] [1:1000001:2] HTTP sqlmap user agent [**] [Classification: Web Application Attack] [Priority: 1] {TCP} 10.10.0.11:40001 -> 203.0.113.80:80
+12/07/2026-12:00:00.018000  [**] [1:1000005:1] HTTP admin page served [**] [Classification: access to a potentially vulnerable web application] [Priority: 2] {TCP} 203.0.113.80:80 -> 10.10.0.11:40001
+12/07/2026-12:00:00.022000  [**] [1:1000002:1] DNS query for a malware domain [**] [Classification: A Network Trojan was detected] [Priority: 1] {UDP} 10.10.0.11:33333 -> 203.0.113.10:53
+12/07/2026-12:00:00.028000  [**] [1:1000003:1] TLS SNI of a blocked host [**] [Classification: Potential Corporate Privacy Violation] [Priority: 1] {TCP} 10.10.0.11:40003 -> 203.0.113.90:443
+12/07/2026-12:00:00.056000  [**] [1:1000004:1] Command hidden by overlapping segments [**] [Classification: Attempted Administrator Privilege Gain] [Priority: 1] {TCP} 198.51.100.66:41001 -> 10.10.7.20:9000
+
+events: 2
+EVENT                          COUNT
+stream.overlap_different_data  2
+`
+	if stdout != wantOut {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, wantOut)
+	}
+	if jq, err := exec.LookPath("jq"); err == nil {
+		out, err := exec.Command(jq, "-r", `select(.event_type=="alert") | "\(.alert.signature_id) \(.dest_port)"`, eve).Output()
+		if err != nil || string(out) != "1000001 80\n1000005 40001\n1000002 53\n1000003 443\n1000004 9000\n" {
+			t.Errorf("jq: %v\n%s", err, out)
+		}
+	}
+}
+
+// TestInspectRulesPolicies: the same capture under other target
+// policies. With bsd everywhere (no configuration: Suricata's default)
+// both targets read the signature; with vista everywhere neither does.
+func TestInspectRulesPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"default bsd", "", []string{"198.51.100.66:41000 -> 10.10.7.10:9000", "198.51.100.66:41001 -> 10.10.7.20:9000"}},
+		{"vista everywhere", "ids:\n  default: {stream: vista}\n", nil},
+		{"vista for one host", "ids:\n  host_policies:\n    - {prefix: 10.10.7.20/32, stream: vista}\n", []string{"198.51.100.66:41000 -> 10.10.7.10:9000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eve := filepath.Join(t.TempDir(), "eve.json")
+			args := []string{"inspect", "--rules", sampleRules, "--eve", eve, sampleCapture}
+			if tc.yaml != "" {
+				args = append([]string{"--config", writeIDSConfig(t, tc.yaml)}, args...)
+			}
+			if code, _, stderr := runCLI(args...); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var got []string
+			for _, r := range readEVE(t, eve) {
+				if r.EventType == "alert" && r.Alert.SignatureID == 1000004 {
+					got = append(got, fmt.Sprintf("%s:%d -> %s:%d", r.SrcIP, r.SrcPort, r.DestIP, r.DestPort))
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("evasion alerts %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestInspectRulesErrors: a rule file with rules the engine does not
+// understand loads the rest and names each skipped rule; no --rules and
+// no --policy, or an ids section with a mistake, is a usage error.
+func TestInspectRulesErrors(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "mixed.rules")
+	text := `alert dns any any -> any any (msg:"DNS query for a malware domain"; dns.query; content:"malware.example"; sid:1000002; rev:1;)
+alert tcp any any -> any any (msg:"unknown"; content:"x"; frobnicate; sid:9;)
+`
+	if err := os.WriteFile(rules, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("inspect", "--rules", rules, sampleCapture)
+	if code != 0 || stderr != "warning: "+rules+`:2:59: unknown keyword "frobnicate" (rule skipped)`+"\n" {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if !strings.Contains(stdout, "alerts: 1\n") || !strings.Contains(stdout, "1:1000002:1  DNS query for a malware domain  1") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inspect", sampleCapture}, "rampart: --rules FILE or --policy FILE is required\n"},
+		{[]string{"--config", writeIDSConfig(t, "ids:\n  default: {stream: vista2}\n"), "inspect", "--rules", sampleRules, sampleCapture},
+			`ids.default.stream: unknown stream policy "vista2"`},
+		{[]string{"inspect", "--rules", filepath.Join(t.TempDir(), "none.rules"), sampleCapture}, "--rules: open "},
+	} {
+		code, _, stderr := runCLI(tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q, want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
