@@ -91,10 +91,10 @@ func (c *idsConfig) check() (*idsSetup, error) {
 		}
 	}
 	defDefrag, defStream := defrag.BSD, stream.BSD
-	if p, ok := defragPolicy(&errs, c.Default.Defrag); ok {
+	if p, ok := targetPolicy(&errs, c.Default.Defrag, defrag.ParsePolicy); ok {
 		defDefrag = p
 	}
-	if p, ok := streamPolicy(&errs, c.Default.Stream); ok {
+	if p, ok := targetPolicy(&errs, c.Default.Stream, stream.ParsePolicy); ok {
 		defStream = p
 	}
 	s.defrag, s.stream = defrag.NewHostPolicies(defDefrag), stream.NewHostPolicies(defStream)
@@ -115,10 +115,10 @@ func (c *idsConfig) check() (*idsSetup, error) {
 			continue
 		}
 		d, s2 := defDefrag, defStream
-		if p, ok := defragPolicy(&errs, h.Defrag); ok {
+		if p, ok := targetPolicy(&errs, h.Defrag, defrag.ParsePolicy); ok {
 			d = p
 		}
-		if p, ok := streamPolicy(&errs, h.Stream); ok {
+		if p, ok := targetPolicy(&errs, h.Stream, stream.ParsePolicy); ok {
 			s2 = p
 		}
 		s.defrag.Set(pfx, d)
@@ -181,26 +181,17 @@ func checkVar(name string, vars rules.Vars) error {
 	return fmt.Errorf("neither addresses nor ports: %s", msg)
 }
 
-func defragPolicy(errs *srcpos.List, v config.Value[string]) (defrag.Policy, bool) {
+// targetPolicy parses the target policy v names, when it is set, with
+// defrag.ParsePolicy or stream.ParsePolicy.
+func targetPolicy[P any](errs *srcpos.List, v config.Value[string], parse func(string) (P, error)) (P, bool) {
+	var zero P
 	if !v.IsSet() {
-		return 0, false
+		return zero, false
 	}
-	p, err := defrag.ParsePolicy(v.V)
+	p, err := parse(v.V)
 	if err != nil {
 		errs.Add(v.Errorf("%v", err))
-		return 0, false
-	}
-	return p, true
-}
-
-func streamPolicy(errs *srcpos.List, v config.Value[string]) (stream.Policy, bool) {
-	if !v.IsSet() {
-		return 0, false
-	}
-	p, err := stream.ParsePolicy(v.V)
-	if err != nil {
-		errs.Add(v.Errorf("%v", err))
-		return 0, false
+		return zero, false
 	}
 	return p, true
 }

@@ -150,13 +150,7 @@ func DNSQuery(id uint16, name string) []byte {
 // ClientHello returns a TLS record holding a ClientHello for sni, with a
 // fixed random: the same bytes every time.
 func ClientHello(sni string) []byte {
-	var ext []byte
-	ext = binary.BigEndian.AppendUint16(ext, 0)
-	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)+5))
-	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)+3))
-	ext = append(ext, 0)
-	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)))
-	ext = append(ext, sni...)
+	ext := appendSNI(nil, sni)
 	hello := []byte{0x03, 0x03}
 	for i := range 32 {
 		hello = append(hello, byte(i))
@@ -168,4 +162,14 @@ func ClientHello(sni string) []byte {
 	hello = append(hello, ext...)
 	hs := append([]byte{1, 0, byte(len(hello) >> 8), byte(len(hello))}, hello...)
 	return append([]byte{0x16, 0x03, 0x01, byte(len(hs) >> 8), byte(len(hs))}, hs...)
+}
+
+// appendSNI appends a server_name extension naming sni (RFC 6066).
+func appendSNI(ext []byte, sni string) []byte {
+	ext = binary.BigEndian.AppendUint16(ext, 0)
+	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)+5))
+	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)+3))
+	ext = append(ext, 0)
+	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)))
+	return append(ext, sni...)
 }
