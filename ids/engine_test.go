@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ids/detect"
 	"github.com/rampart-fw/rampart/ids/rules"
 	"github.com/rampart-fw/rampart/ids/stream"
@@ -48,11 +49,14 @@ func loadRules(t testing.TB, path string) *detect.Engine {
 }
 
 // sampleConfig is the configuration the sample capture is inspected
-// with: bsd by default, vista for the first overlap target.
+// with: bsd by default, vista streams for the first overlap target,
+// linux fragments for the third.
 func sampleConfig(t testing.TB, out Output) Config {
 	pol := stream.NewHostPolicies(stream.BSD)
 	pol.Set(netip.PrefixFrom(vistaHost.Addr(), 32), stream.Vista)
-	return Config{Rules: loadRules(t, "testdata/sample.rules"), Stream: stream.Config{Policies: pol}, Output: out}
+	frag := defrag.NewHostPolicies(defrag.BSD)
+	frag.Set(netip.PrefixFrom(linuxHost, 32), defrag.Linux)
+	return Config{Rules: loadRules(t, "testdata/sample.rules"), Stream: stream.Config{Policies: pol}, Defrag: defrag.Config{Policies: frag}, Output: out}
 }
 
 func TestSample(t *testing.T) {
@@ -75,6 +79,7 @@ func TestSample(t *testing.T) {
 		"1000002 udp 10.10.0.11:33333 -> 203.0.113.10:53 dns DNS query for a malware domain blocked=false",
 		"1000003 tcp 10.10.0.11:40003 -> 203.0.113.90:443 tls TLS SNI of a blocked host blocked=false",
 		"1000004 tcp 198.51.100.66:41001 -> 10.10.7.20:9000  Command hidden by overlapping segments blocked=false",
+		"1000007 udp 198.51.100.66:42001 -> 10.10.7.30:5555  Attack hidden by overlapping fragments blocked=false",
 	}
 	if !slices.Equal(rec.alerts, want) {
 		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(rec.alerts, "\n"), strings.Join(want, "\n"))
@@ -82,13 +87,17 @@ func TestSample(t *testing.T) {
 	wantEvents := []string{
 		"stream overlap_different_data tcp 198.51.100.66:41000 -> 10.10.7.10:9000 policy=vista",
 		"stream overlap_different_data tcp 198.51.100.66:41001 -> 10.10.7.20:9000 policy=bsd",
+		"decode overlap udp 198.51.100.66:0 -> 10.10.7.20:0 policy=bsd",
+		"decode overlap udp 198.51.100.66:0 -> 10.10.7.30:0 policy=linux",
 	}
 	if !slices.Equal(rec.events, wantEvents) {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(rec.events, "\n"), strings.Join(wantEvents, "\n"))
 	}
 	st := e.Stats()
-	if st.Packets != uint64(len(frames)) || st.TCPFlows != 6 || st.OtherFlows != 2 || st.Alerts != 5 || st.Events[LayerStream] != 2 {
-		t.Errorf("stats: %d packets, %d TCP and %d other flows, %d alerts, %v events", st.Packets, st.TCPFlows, st.OtherFlows, st.Alerts, st.Events)
+	if st.Packets != uint64(len(frames)) || st.TCPFlows != 6 || st.OtherFlows != 4 || st.Alerts != 6 || st.Events[LayerStream] != 2 ||
+		st.Events[LayerDecode] != 2 || st.Fragments != 6 || st.Reassembled != 2 {
+		t.Errorf("stats: %d packets, %d TCP and %d other flows, %d alerts, %v events, %d fragments, %d datagrams",
+			st.Packets, st.TCPFlows, st.OtherFlows, st.Alerts, st.Events, st.Fragments, st.Reassembled)
 	}
 	if st.Stream.Active != 0 || st.Flows.Active != 0 || st.AppMemory != 0 {
 		t.Errorf("after Flush: %d TCP and %d other flows, %d bytes of parser memory", st.Stream.Active, st.Flows.Active, st.AppMemory)

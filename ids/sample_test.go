@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/ids/internal/traffic"
+	"github.com/rampart-fw/rampart/ipproto"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/sample.pcap")
@@ -25,6 +26,10 @@ var (
 	// vista policy (the first segment wins), bsdHost the default (bsd).
 	vistaHost = netip.MustParseAddrPort("10.10.7.10:9000")
 	bsdHost   = netip.MustParseAddrPort("10.10.7.20:9000")
+	// The fragment overlap's targets: bsdHost's address (bsd keeps the
+	// fragment held first at an equal offset) and linuxHost (linux
+	// takes the later one).
+	linuxHost = netip.MustParseAddr("10.10.7.30")
 	sampleT0  = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 )
 
@@ -70,6 +75,23 @@ func sampleCapture() []traffic.Frame {
 		h.Segment(0, 3, []byte("LCMD!"))
 		h.Ack(1)
 		h.Close()
+	}
+
+	// The same trick with IP fragments of a UDP datagram: the first
+	// fragment has the UDP header and "AAAAAAAA", the second "XXXXXXXX"
+	// at 16, the third "FRAGATTACK......" at 16 too, and last. Where
+	// the later fragment wins at an equal offset (linux) the datagram
+	// holds FRAGATTACK; where the earlier one does (bsd, windows,
+	// first) it holds XXXXXXXXCK.
+	for i, dst := range []netip.Addr{bsdHost.Addr(), linuxHost} {
+		src := netip.AddrPortFrom(attacker, uint16(42000+i))
+		to := netip.AddrPortFrom(dst, 5555)
+		payload := []byte("AAAAAAAAFRAGATTACK......")
+		udp := append(traffic.UDPHeader(src, to, payload), payload[:8]...)
+		id := uint16(0x7000 + i)
+		c.Fragment(attacker, dst, ipproto.UDP, id, 0, true, udp)
+		c.Fragment(attacker, dst, ipproto.UDP, id, 16, true, []byte("XXXXXXXX"))
+		c.Fragment(attacker, dst, ipproto.UDP, id, 16, false, payload[8:])
 	}
 	return c.Frames
 }

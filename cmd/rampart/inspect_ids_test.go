@@ -18,7 +18,11 @@ import (
 // evasion sent from 198.51.100.66 to 10.10.7.10 and 10.10.7.20 on port
 // 9000: "EVIL" at offset 0, "XXX" at 4, then "LCMD!" at 3. A host that
 // keeps the first bytes it got (vista) reads EVILXXX!, one where the
-// segment that starts earlier wins (bsd) reads EVILCMD!.
+// segment that starts earlier wins (bsd) reads EVILCMD!. Then a UDP
+// datagram to port 5555 of 10.10.7.20 and of 10.10.7.30 whose third
+// fragment overlaps the second at the same offset: where the later
+// fragment wins (linux) it reads FRAGATTACK, where the earlier one does
+// (bsd) XXXXXXXXCK.
 var (
 	sampleCapture = filepath.Join("..", "..", "ids", "testdata", "sample.pcap")
 	sampleRules   = filepath.Join("..", "..", "ids", "testdata", "sample.rules")
@@ -90,7 +94,12 @@ func writeIDSConfig(t *testing.T, yaml string) string {
 // TLS, and the overlap evasion seen only where the target policy makes
 // the host read the signature.
 func TestInspectRules(t *testing.T) {
-	cfg := writeIDSConfig(t, "ids:\n  default: {defrag: bsd, stream: bsd}\n  host_policies:\n    - {prefix: 10.10.7.10/32, defrag: windows, stream: vista}\n")
+	cfg := writeIDSConfig(t, `ids:
+  default: {defrag: bsd, stream: bsd}
+  host_policies:
+    - {prefix: 10.10.7.10/32, defrag: windows, stream: vista}
+    - {prefix: 10.10.7.30/32, defrag: linux}
+`)
 	eve := filepath.Join(t.TempDir(), "eve.json")
 	code, stdout, stderr := runCLI("inspect", "--rules", sampleRules, "--config", cfg, "--eve", eve, sampleCapture)
 	if code != 0 || stderr != "" {
@@ -103,36 +112,40 @@ func TestInspectRules(t *testing.T) {
 		"1000002 UDP 10.10.0.11:33333 -> 203.0.113.10:53 dns allowed",
 		"1000003 TCP 10.10.0.11:40003 -> 203.0.113.90:443 tls allowed",
 		"1000004 TCP 198.51.100.66:41001 -> 10.10.7.20:9000  allowed",
+		"1000007 UDP 198.51.100.66:42001 -> 10.10.7.30:5555  allowed",
 	}
 	if got := alertLines(recs); !slices.Equal(got, want) {
 		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	// The overlap is an event on both flows, each with its target's
-	// policy; the alert is on the bsd target's flow.
+	// Each overlap is an event, with its target's policy; the stream
+	// evasion's alert is on the bsd target's flow. Fragments belong to
+	// no flow yet: their events have no flow_id, and no ports.
 	var events []string
 	flows := map[string]uint64{}
 	for _, r := range recs {
-		if r.FlowID == 0 {
-			t.Errorf("record without a flow_id: %+v", r)
+		if (r.FlowID == 0) != (r.Anomaly.Type == "decode") {
+			t.Errorf("flow_id %d in %+v", r.FlowID, r)
 		}
 		if r.EventType == "anomaly" {
 			events = append(events, fmt.Sprintf("%s %s %s:%d -> %s:%d policy=%s", r.Anomaly.Type, r.Anomaly.Event, r.SrcIP, r.SrcPort, r.DestIP, r.DestPort, r.Anomaly.Policy))
-			flows[r.DestIP] = r.FlowID
+			flows[r.Anomaly.Type+" "+r.DestIP] = r.FlowID
 		}
-		if r.EventType == "alert" && r.Alert.SignatureID == 1000004 && r.FlowID != flows["10.10.7.20"] {
-			t.Errorf("the evasion's alert has flow_id %d, its overlap event %d", r.FlowID, flows["10.10.7.20"])
+		if r.EventType == "alert" && r.Alert.SignatureID == 1000004 && r.FlowID != flows["stream 10.10.7.20"] {
+			t.Errorf("the evasion's alert has flow_id %d, its overlap event %d", r.FlowID, flows["stream 10.10.7.20"])
 		}
 	}
 	wantEvents := []string{
 		"stream stream.overlap_different_data 198.51.100.66:41000 -> 10.10.7.10:9000 policy=vista",
 		"stream stream.overlap_different_data 198.51.100.66:41001 -> 10.10.7.20:9000 policy=bsd",
+		"decode defrag.overlap 198.51.100.66:0 -> 10.10.7.20:0 policy=bsd",
+		"decode defrag.overlap 198.51.100.66:0 -> 10.10.7.30:0 policy=linux",
 	}
 	if !slices.Equal(events, wantEvents) {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(events, "\n"), strings.Join(wantEvents, "\n"))
 	}
-	wantOut := `60 packets (3805 bytes) from 2026-12-07T12:00:00Z to 2026-12-07T12:00:00.059Z, 6 rules
-flows: 6 TCP (0 picked up midstream), 2 UDP and other
-alerts: 5 (EVE JSON in ` + eve + `)
+	wantOut := `66 packets (4089 bytes) from 2026-12-07T12:00:00Z to 2026-12-07T12:00:00.065Z, 7 rules
+flows: 6 TCP (0 picked up midstream), 4 UDP and other
+alerts: 6 (EVE JSON in ` + eve + `)
 
 GID:SID:REV  SIGNATURE                               ALERTS
 1:1000001:2  HTTP sqlmap user agent                  1
@@ -140,23 +153,30 @@ GID:SID:REV  SIGNATURE                               ALERTS
 1:1000003:1  TLS SNI of a blocked host               1
 1:1000004:1  Command hidden by overlapping segments  1
 1:1000005:1  HTTP admin page served                  1
+1:1000007:1  Attack hidden by overlapping fragments  1
 
 12/07/2026-12:00:00.016000  [**] [1:1000001:2] HTTP sqlmap user agent [**] [Classification: Web Application Attack] [Priority: 1] {TCP} 10.10.0.11:40001 -> 203.0.113.80:80
 12/07/2026-12:00:00.018000  [**] [1:1000005:1] HTTP admin page served [**] [Classification: access to a potentially vulnerable web application] [Priority: 2] {TCP} 203.0.113.80:80 -> 10.10.0.11:40001
 12/07/2026-12:00:00.022000  [**] [1:1000002:1] DNS query for a malware domain [**] [Classification: A Network Trojan was detected] [Priority: 1] {UDP} 10.10.0.11:33333 -> 203.0.113.10:53
 12/07/2026-12:00:00.028000  [**] [1:1000003:1] TLS SNI of a blocked host [**] [Classification: Potential Corporate Privacy Violation] [Priority: 1] {TCP} 10.10.0.11:40003 -> 203.0.113.90:443
 12/07/2026-12:00:00.056000  [**] [1:1000004:1] Command hidden by overlapping segments [**] [Classification: Attempted Administrator Privilege Gain] [Priority: 1] {TCP} 198.51.100.66:41001 -> 10.10.7.20:9000
+12/07/2026-12:00:00.065000  [**] [1:1000007:1] Attack hidden by overlapping fragments [**] [Classification: Attempted Administrator Privilege Gain] [Priority: 1] {UDP} 198.51.100.66:42001 -> 10.10.7.30:5555
 
-events: 2
+events: 4
 EVENT                          COUNT
+defrag.overlap                 2
 stream.overlap_different_data  2
+
+counters:
+  IP fragments           6
+  datagrams reassembled  2
 `
 	if stdout != wantOut {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, wantOut)
 	}
 	if jq, err := exec.LookPath("jq"); err == nil {
 		out, err := exec.Command(jq, "-r", `select(.event_type=="alert") | "\(.alert.signature_id) \(.dest_port)"`, eve).Output()
-		if err != nil || string(out) != "1000001 80\n1000005 40001\n1000002 53\n1000003 443\n1000004 9000\n" {
+		if err != nil || string(out) != "1000001 80\n1000005 40001\n1000002 53\n1000003 443\n1000004 9000\n1000007 5555\n" {
 			t.Errorf("jq: %v\n%s", err, out)
 		}
 	}
@@ -164,15 +184,21 @@ stream.overlap_different_data  2
 
 // TestInspectRulesPolicies: the same capture under other target
 // policies. With bsd everywhere (no configuration: Suricata's default)
-// both targets read the signature; with vista everywhere neither does.
+// both stream targets read the signature and neither fragment target
+// does; with vista streams and linux fragments everywhere it is the
+// other way round.
 func TestInspectRulesPolicies(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml string
 		want       []string
 	}{
-		{"default bsd", "", []string{"198.51.100.66:41000 -> 10.10.7.10:9000", "198.51.100.66:41001 -> 10.10.7.20:9000"}},
-		{"vista everywhere", "ids:\n  default: {stream: vista}\n", nil},
-		{"vista for one host", "ids:\n  host_policies:\n    - {prefix: 10.10.7.20/32, stream: vista}\n", []string{"198.51.100.66:41000 -> 10.10.7.10:9000"}},
+		{"default bsd", "", []string{"1000004 198.51.100.66:41000 -> 10.10.7.10:9000", "1000004 198.51.100.66:41001 -> 10.10.7.20:9000"}},
+		{"vista and linux everywhere", "ids:\n  default: {stream: vista, defrag: linux}\n",
+			[]string{"1000007 198.51.100.66:42000 -> 10.10.7.20:5555", "1000007 198.51.100.66:42001 -> 10.10.7.30:5555"}},
+		{"first fragments win", "ids:\n  default: {stream: vista, defrag: first}\n", nil},
+		{"last fragments win", "ids:\n  default: {stream: vista, defrag: last}\n",
+			[]string{"1000007 198.51.100.66:42000 -> 10.10.7.20:5555", "1000007 198.51.100.66:42001 -> 10.10.7.30:5555"}},
+		{"vista for one host", "ids:\n  host_policies:\n    - {prefix: 10.10.7.20/32, stream: vista}\n", []string{"1000004 198.51.100.66:41000 -> 10.10.7.10:9000"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			eve := filepath.Join(t.TempDir(), "eve.json")
@@ -185,8 +211,8 @@ func TestInspectRulesPolicies(t *testing.T) {
 			}
 			var got []string
 			for _, r := range readEVE(t, eve) {
-				if r.EventType == "alert" && r.Alert.SignatureID == 1000004 {
-					got = append(got, fmt.Sprintf("%s:%d -> %s:%d", r.SrcIP, r.SrcPort, r.DestIP, r.DestPort))
+				if r.EventType == "alert" && (r.Alert.SignatureID == 1000004 || r.Alert.SignatureID == 1000007) {
+					got = append(got, fmt.Sprintf("%d %s:%d -> %s:%d", r.Alert.SignatureID, r.SrcIP, r.SrcPort, r.DestIP, r.DestPort))
 				}
 			}
 			if !slices.Equal(got, tc.want) {

@@ -48,18 +48,39 @@ func ipv4(src, dst netip.Addr, proto ipproto.Proto, id uint16, l4 []byte) []byte
 	return append(ip, l4...)
 }
 
-// UDP adds one datagram.
-func (c *Capture) UDP(src, dst netip.AddrPort, payload []byte) {
+// Fragment adds one IPv4 fragment of datagram id: data at byte offset
+// off (a multiple of 8) of the datagram's payload, more saying further
+// fragments follow.
+func (c *Capture) Fragment(src, dst netip.Addr, proto ipproto.Proto, id uint16, off int, more bool, data []byte) {
+	ip := ipv4(src, dst, proto, id, data)
+	fo := uint16(off / 8)
+	if more {
+		fo |= 0x2000
+	}
+	binary.BigEndian.PutUint16(ip[6:], fo)
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], packet.Checksum(ip[:20], 0))
+	c.add(ip)
+}
+
+// UDPHeader returns the header of a UDP datagram carrying payload, its
+// checksum computed.
+func UDPHeader(src, dst netip.AddrPort, payload []byte) []byte {
 	u := make([]byte, 8, 8+len(payload))
 	binary.BigEndian.PutUint16(u[0:], src.Port())
 	binary.BigEndian.PutUint16(u[2:], dst.Port())
 	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
-	u = append(u, payload...)
-	sum := packet.Checksum(u, packet.PseudoHeaderChecksum(ipproto.UDP, src.Addr(), dst.Addr(), uint16(len(u))))
+	sum := packet.Checksum(append(u, payload...), packet.PseudoHeaderChecksum(ipproto.UDP, src.Addr(), dst.Addr(), uint16(8+len(payload))))
 	if sum == 0 {
 		sum = 0xffff
 	}
 	binary.BigEndian.PutUint16(u[6:], sum)
+	return u
+}
+
+// UDP adds one datagram.
+func (c *Capture) UDP(src, dst netip.AddrPort, payload []byte) {
+	u := append(UDPHeader(src, dst, payload), payload...)
 	c.add(ipv4(src.Addr(), dst.Addr(), ipproto.UDP, uint16(len(c.Frames)), u))
 }
 
