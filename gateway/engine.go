@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/classify"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
@@ -69,11 +70,12 @@ const (
 	ReasonBadChecksum                // a wrong IPv4 header or transport checksum: no host would accept the packet
 	ReasonSourceLimit                // the source address holds its bound of connections
 	ReasonPrefixLimit                // the source's prefix holds its bound of connections
+	ReasonIDS                        // the IDS in line: a drop or reject rule matched, or the normaliser refused the packet
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full",
-	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit"}
+	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit", "ids"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -153,7 +155,12 @@ type Config struct {
 	// nf_defrag and pf's scrub do. Its Policies default to drop for every
 	// destination (RFC 5722, for IPv4 too), and DropTiny is always on.
 	Fragments defrag.Config
-	Logger    *slog.Logger
+	// IDS, when set, inspects every packet the firewall forwards, after
+	// reassembly (package ids). In its prevention mode a drop or reject
+	// rule blocks the packet (ReasonIDS) and TCP streams are normalised
+	// in the frame that goes out; in detection mode it only alerts.
+	IDS    *ids.Engine
+	Logger *slog.Logger
 	// Clock tells the time; nil means the system clock. Offline
 	// inspection sets it to the capture's time. It is the clock of the
 	// connection table and the limiter too, unless their own

@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
@@ -20,6 +21,8 @@ type Worker struct {
 	// IP packet behind a link-layer header.
 	wbuf  []byte
 	reply []byte
+	// idsw inspects what the firewall forwards; nil without an IDS.
+	idsw *ids.Worker
 	// OnDecision, when set, sees every decision (tests and inspect): for
 	// a fragment that is held or refused, the fragment and that; for a
 	// reassembled datagram, the datagram and its verdict.
@@ -28,7 +31,11 @@ type Worker struct {
 
 // NewWorker returns a datapath.Handler over e.
 func (e *Engine) NewWorker() *Worker {
-	return &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64)}
+	w := &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64)}
+	if e.cfg.IDS != nil {
+		w.idsw = e.cfg.IDS.NewWorker()
+	}
+	return w
 }
 
 // decode decodes frame as its link type says (datapath.Decode): live
@@ -61,7 +68,9 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 		w.fragment(frame, ci, in, out)
 		return
 	}
-	d := w.e.process(&w.p, in, ci != nil && ci.ChecksumOffloaded())
+	d := w.e.decide(&w.p, in, ci != nil && ci.ChecksumOffloaded())
+	w.inspect(&w.p, &d)
+	w.e.count(d)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.p, d)
 	}
@@ -136,7 +145,12 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 		return
 	}
 	decode(&w.whole, w.wbuf, ci)
-	d := w.e.Process(&w.whole, in)
+	d := w.e.decide(&w.whole, in, false)
+	// The IDS inspects the whole datagram; what goes out is its original
+	// fragments, so a normalised TCP payload would not reach the host:
+	// fragmented TCP in prevention mode is inspected, not normalised.
+	w.inspect(&w.whole, &d)
+	w.e.count(d)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.whole, d)
 	}
@@ -149,6 +163,21 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 		if b := w.rejection(&w.whole); len(b) > 0 {
 			_ = out.Send(in, b)
 		}
+	}
+}
+
+// inspect runs the IDS over a packet the firewall forwards: in
+// prevention mode a drop or reject rule, or the normaliser, turns the
+// decision into a drop or a rejection.
+func (w *Worker) inspect(p *packet.Parsed, d *Decision) {
+	if w.idsw == nil || d.Verdict != Forward {
+		return
+	}
+	switch w.idsw.Inspect(p, w.e.clock.Now()) {
+	case ids.Drop:
+		d.Verdict, d.Reason = Drop, ReasonIDS
+	case ids.Reject:
+		d.Verdict, d.Reason = Reject, ReasonIDS
 	}
 }
 

@@ -258,6 +258,22 @@ func (e *Engine) badChecksum(p *packet.Parsed) bool {
 	return true
 }
 
+// Inspect runs one packet that its caller has decoded, reassembled from
+// its fragments and checked already (the gateway, in line) through the
+// flows, the parsers and detection. In prevention mode the TCP payload
+// and header may be rewritten in p.Buf (normalisation), which is what
+// must go out; a Drop or Reject verdict means it must not.
+func (w *Worker) Inspect(p *packet.Parsed, now time.Time) Verdict {
+	e := w.e
+	e.c.packets.Add(1)
+	e.c.bytes.Add(uint64(len(p.Buf)))
+	e.maybeSweep(now)
+	if p.IPVersion == 0 || p.Invalid != packet.Valid || p.IsFragment {
+		return Pass
+	}
+	return w.inspect(p, now)
+}
+
 // inspect runs a whole (decoded, reassembled) packet through the flows,
 // the parsers and detection.
 func (w *Worker) inspect(p *packet.Parsed, now time.Time) Verdict {
