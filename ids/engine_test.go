@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/ids/buffer"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ids/detect"
+	"github.com/rampart-fw/rampart/ids/internal/traffic"
 	"github.com/rampart-fw/rampart/ids/rules"
 	"github.com/rampart-fw/rampart/ids/stream"
 )
@@ -130,5 +132,36 @@ func TestChecksums(t *testing.T) {
 		if verify && (len(rec.alerts) != 0 || st.BadChecksum != 1) || !verify && (len(rec.alerts) != 1 || st.BadChecksum != 0) {
 			t.Errorf("verify %v: alerts %q, %d bad checksums", verify, rec.alerts, st.BadChecksum)
 		}
+	}
+}
+
+// TestFlowBounds: the flows of other protocols than TCP are bounded (the
+// least recently active goes when a shard is full) and timed out, and
+// both are counted; a flow ended either way releases its parser state.
+func TestFlowBounds(t *testing.T) {
+	e, err := New(Config{MaxFlows: flowShards, UDPTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.NewWorker()
+	c := traffic.NewCapture(sampleT0)
+	for i := range 200 {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 5353)
+		c.UDP(src, resolver, traffic.DNSQuery(uint16(i), "www.example.com"))
+	}
+	for _, f := range c.Frames {
+		w.Process(f.Data, datapath.LinkTypeEthernet, f.Time)
+	}
+	st := e.Stats()
+	if st.Flows.Flows != 200 || st.Flows.Active > flowShards || st.Flows.Evicted != uint64(200-st.Flows.Active) {
+		t.Errorf("after 200 flows in a table of %d: %+v", flowShards, st.Flows)
+	}
+	if st.App.Transactions[buffer.AppDNS] != 200 {
+		t.Errorf("%d DNS transactions, want 200", st.App.Transactions[buffer.AppDNS])
+	}
+	e.Sweep(sampleT0.Add(11 * time.Second))
+	st = e.Stats()
+	if st.Flows.Active != 0 || st.Flows.TimedOut+st.Flows.Evicted != 200 || st.AppMemory != 0 {
+		t.Errorf("after the time-out: %+v, %d bytes of parser memory", st.Flows, st.AppMemory)
 	}
 }
