@@ -21,8 +21,15 @@
 //	e, err := ids.New(cfg)        // once; shared by workers
 //	w := e.NewWorker()            // one per goroutine
 //	v := w.Process(frame, linkType, ts)   // each frame; Drop and Reject only in prevention mode
+//	v := w.Inspect(&parsed, ts)   // or: a packet the caller decoded and reassembled (the gateway)
 //	e.Flush(ts)                   // the end of a capture: every flow's last bytes inspected
+//	res, err := e.Run(ctx, src, progress)  // or all of it over a capture
 //
 // Process allocates nothing in steady state: decoding, reassembly,
 // parsing and detection reuse the worker's and the flows' memory.
+//
+// Detection mode hands a TCP direction's bytes on once the receiver
+// acknowledges them, and inspects each such chunk as it comes: a payload
+// rule's pattern that straddles two acknowledgements is not found in the
+// stream (application-layer buffers are whole, whatever the chunks).
 package ids
