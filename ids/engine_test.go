@@ -37,6 +37,14 @@ func (r *recorder) Event(e Event) {
 	r.events = append(r.events, fmt.Sprintf("%s %s %v policy=%s", e.Layer, e.Name, e.Key, e.Policy))
 }
 
+// sameLines fails t unless got and want are the same lines.
+func sameLines(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s:\n%s\nwant:\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func loadRules(t testing.TB, path string) *detect.Engine {
 	t.Helper()
 	set := rules.LoadFiles([]string{path}, rules.DefaultVars())
@@ -83,18 +91,14 @@ func TestSample(t *testing.T) {
 		"1000004 tcp 198.51.100.66:41001 -> 10.10.7.20:9000  Command hidden by overlapping segments blocked=false",
 		"1000007 udp 198.51.100.66:42001 -> 10.10.7.30:5555  Attack hidden by overlapping fragments blocked=false",
 	}
-	if !slices.Equal(rec.alerts, want) {
-		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(rec.alerts, "\n"), strings.Join(want, "\n"))
-	}
+	sameLines(t, "alerts", rec.alerts, want)
 	wantEvents := []string{
 		"stream overlap_different_data tcp 198.51.100.66:41000 -> 10.10.7.10:9000 policy=vista",
 		"stream overlap_different_data tcp 198.51.100.66:41001 -> 10.10.7.20:9000 policy=bsd",
 		"decode overlap udp 198.51.100.66:0 -> 10.10.7.20:0 policy=bsd",
 		"decode overlap udp 198.51.100.66:0 -> 10.10.7.30:0 policy=linux",
 	}
-	if !slices.Equal(rec.events, wantEvents) {
-		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(rec.events, "\n"), strings.Join(wantEvents, "\n"))
-	}
+	sameLines(t, "events", rec.events, wantEvents)
 	st := e.Stats()
 	if st.Packets != uint64(len(frames)) || st.TCPFlows != 6 || st.OtherFlows != 4 || st.Alerts != 6 || st.Events[LayerStream] != 2 ||
 		st.Events[LayerDecode] != 2 || st.Fragments != 6 || st.Reassembled != 2 {
