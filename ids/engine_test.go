@@ -169,3 +169,35 @@ func TestFlowBounds(t *testing.T) {
 		t.Errorf("after the time-out: %+v, %d bytes of parser memory", st.Flows, st.AppMemory)
 	}
 }
+
+// TestICMPAlert: an alert on an ICMP packet carries its type and code,
+// which EVE writes in place of ports.
+func TestICMPAlert(t *testing.T) {
+	set := rules.Parse("icmp.rules", []byte(`alert icmp any any -> any any (msg:"ping with a payload"; itype:8; content:"probe"; sid:5; rev:1;)`), nil)
+	if err := set.Err(); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := detect.Compile(set, detect.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alerts []Alert
+	out := outputFunc(func(a Alert) { alerts = append(alerts, a) })
+	e, err := New(Config{Rules: eng, Output: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := traffic.NewCapture(sampleT0)
+	c.ICMPEcho(attacker, client, 77, 1, []byte("a probe"))
+	e.NewWorker().Process(c.Frames[0].Data, datapath.LinkTypeEthernet, c.Frames[0].Time)
+	if len(alerts) != 1 || !alerts[0].ICMP || alerts[0].ICMPType != 8 || alerts[0].ICMPCode != 0 || alerts[0].FlowID == 0 ||
+		alerts[0].Key.String() != "icmp 198.51.100.66 -> 10.10.0.11 id 77" {
+		t.Errorf("alerts %+v", alerts)
+	}
+}
+
+// outputFunc is an Output of alerts only.
+type outputFunc func(Alert)
+
+func (f outputFunc) Alert(a Alert) { f(a) }
+func (outputFunc) Event(Event)     {}

@@ -18,6 +18,10 @@ type Alert struct {
 	Key  flow.Key
 	App  buffer.App
 	Rule *rules.Rule
+	// ICMP says the alert is on an ICMP or ICMPv6 packet, whose type and
+	// code EVE records beside the addresses.
+	ICMP               bool
+	ICMPType, ICMPCode uint8
 	// Blocked says the packet (and, for TCP, the rest of its flow) was
 	// dropped: a drop or reject rule in prevention mode. In detection
 	// mode every alert is allowed, as Suricata logs it.

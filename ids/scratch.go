@@ -309,6 +309,10 @@ func (sc *scratch) inspect(fs *flowState, in *detect.Input) {
 		if fs != nil {
 			id = fs.id
 		}
-		e.out.Alert(Alert{Time: in.Time, FlowID: id, Key: in.Key, App: in.App, Rule: m.Rule, Blocked: blocked})
+		a := Alert{Time: in.Time, FlowID: id, Key: in.Key, App: in.App, Rule: m.Rule, Blocked: blocked}
+		if in.Packet && in.Key.IsICMP() {
+			a.ICMP, a.ICMPType, a.ICMPCode = true, in.ICMPType, in.ICMPCode
+		}
+		e.out.Alert(a)
 	}
 }

@@ -43,7 +43,14 @@ const TimeFormat = "2006-01-02T15:04:05.000000-0700"
 
 // AppendAlert appends a's EVE record, without the newline.
 func AppendAlert(dst []byte, a *ids.Alert) []byte {
-	dst = appendHead(dst, a.Time, a.FlowID, "alert", a.Key, a.App.String())
+	dst = appendHead(dst, a.Time, a.FlowID, "alert", a.Key, "")
+	if a.ICMP {
+		dst = append(dst, `,"icmp_type":`...)
+		dst = strconv.AppendUint(dst, uint64(a.ICMPType), 10)
+		dst = append(dst, `,"icmp_code":`...)
+		dst = strconv.AppendUint(dst, uint64(a.ICMPCode), 10)
+	}
+	dst = appendApp(dst, a.App.String())
 	r := a.Rule
 	action := "allowed"
 	if a.Blocked {
@@ -100,7 +107,7 @@ func EventName(e *ids.Event) string {
 }
 
 // appendHead appends the common part of a record: its opening brace up
-// to app_proto.
+// to app_proto (which an alert writes itself, after the ICMP fields).
 func appendHead(dst []byte, t time.Time, flowID uint64, typ string, k flow.Key, app string) []byte {
 	dst = append(dst, `{"timestamp":"`...)
 	dst = t.UTC().AppendFormat(dst, TimeFormat)
@@ -129,6 +136,11 @@ func appendHead(dst []byte, t time.Time, flowID uint64, typ string, k flow.Key, 
 	dst = append(dst, `,"proto":"`...)
 	dst = appendProto(dst, k.Proto)
 	dst = append(dst, '"')
+	return appendApp(dst, app)
+}
+
+// appendApp appends app_proto, when the flow's protocol is known.
+func appendApp(dst []byte, app string) []byte {
 	if app != "" {
 		dst = append(dst, `,"app_proto":"`...)
 		dst = append(dst, app...)

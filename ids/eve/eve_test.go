@@ -40,7 +40,8 @@ func samples(t testing.TB) (alerts []ids.Alert, events []ids.Event) {
 	icmp := rule(t, `drop icmp any any -> any any (msg:"ICMP \"ping\" with a \\ and é"; itype:8; sid:7; rev:1;)`)
 	alerts = []ids.Alert{
 		{Time: t0, FlowID: 1234567890123, Key: tcp, App: buffer.AppHTTP, Rule: r},
-		{Time: t0, Key: flow.Key{Src: netip.MustParseAddrPort("[2001:db8::1]:7"), Dst: netip.MustParseAddrPort("[2001:db8::2]:7"), Proto: ipproto.ICMPv6}, Rule: icmp, Blocked: true},
+		{Time: t0, Key: flow.Key{Src: netip.MustParseAddrPort("[2001:db8::1]:7"), Dst: netip.MustParseAddrPort("[2001:db8::2]:7"), Proto: ipproto.ICMPv6}, Rule: icmp, Blocked: true,
+			ICMP: true, ICMPType: 128},
 	}
 	events = []ids.Event{
 		{Time: t0, FlowID: 99, Key: tcp, Layer: ids.LayerStream, Name: "overlap_different_data", Policy: "bsd"},
@@ -62,7 +63,7 @@ func TestRecords(t *testing.T) {
 	got = append(got, string(AppendFast(nil, &alerts[0])), string(AppendFast(nil, &alerts[1])))
 	want := []string{
 		`{"timestamp":"2026-12-07T12:00:00.123456+0000","flow_id":1234567890123,"event_type":"alert","src_ip":"10.10.0.11","src_port":40001,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP","app_proto":"http","alert":{"action":"allowed","gid":1,"signature_id":1000001,"rev":2,"signature":"HTTP sqlmap user agent","category":"Web Application Attack","severity":1}}`,
-		`{"timestamp":"2026-12-07T12:00:00.123456+0000","event_type":"alert","src_ip":"2001:db8::1","dest_ip":"2001:db8::2","proto":"IPv6-ICMP","alert":{"action":"blocked","gid":1,"signature_id":7,"rev":1,"signature":"ICMP \"ping\" with a \\ and é","category":"","severity":3}}`,
+		`{"timestamp":"2026-12-07T12:00:00.123456+0000","event_type":"alert","src_ip":"2001:db8::1","dest_ip":"2001:db8::2","proto":"IPv6-ICMP","icmp_type":128,"icmp_code":0,"alert":{"action":"blocked","gid":1,"signature_id":7,"rev":1,"signature":"ICMP \"ping\" with a \\ and é","category":"","severity":3}}`,
 		`{"timestamp":"2026-12-07T12:00:00.123456+0000","flow_id":99,"event_type":"anomaly","src_ip":"10.10.0.11","src_port":40001,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP","anomaly":{"type":"stream","event":"stream.overlap_different_data","policy":"bsd"}}`,
 		`{"timestamp":"2026-12-07T12:00:00.123456+0000","flow_id":99,"event_type":"anomaly","src_ip":"10.10.0.11","src_port":40001,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP","app_proto":"http","anomaly":{"type":"applayer","event":"http.cl_and_te","layer":"proto_parser"}}`,
 		`{"timestamp":"2026-12-07T12:00:00.123456+0000","event_type":"anomaly","src_ip":"192.0.2.1","dest_ip":"10.0.0.1","proto":"UDP","anomaly":{"type":"decode","event":"defrag.overlap","policy":"windows"}}`,

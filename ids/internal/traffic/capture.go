@@ -78,6 +78,15 @@ func UDPHeader(src, dst netip.AddrPort, payload []byte) []byte {
 	return u
 }
 
+// ICMPEcho adds an ICMP echo request (type 8) with identifier id and
+// data.
+func (c *Capture) ICMPEcho(src, dst netip.Addr, id, seq uint16, data []byte) {
+	m := []byte{8, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq)}
+	m = append(m, data...)
+	binary.BigEndian.PutUint16(m[2:], packet.Checksum(m, 0))
+	c.add(ipv4(src, dst, ipproto.ICMP, uint16(len(c.Frames)), m))
+}
+
 // UDP adds one datagram.
 func (c *Capture) UDP(src, dst netip.AddrPort, payload []byte) {
 	u := append(UDPHeader(src, dst, payload), payload...)
