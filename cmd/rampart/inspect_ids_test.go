@@ -255,3 +255,49 @@ alert tcp any any -> any any (msg:"unknown"; content:"x"; frobnicate; sid:9;)
 		}
 	}
 }
+
+// TestInspectRulesChecksums: a capture whose DNS query has a wrong UDP
+// checksum still alerts by default (checksums are not checked offline,
+// as Suricata's automatic mode does with captures); --checksums verify
+// leaves the packet out and counts it.
+func TestInspectRulesChecksums(t *testing.T) {
+	data, err := os.ReadFile(sampleCapture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte("malware"))
+	if i < 0 {
+		t.Fatal("no DNS query in the sample")
+	}
+	// The UDP checksum: the query's 12-byte header, the name's first
+	// label length ("update") and the 8-byte UDP header before it.
+	data[i-len("update")-1-12-2] ^= 0xff
+	bad := filepath.Join(t.TempDir(), "bad-checksum.pcap")
+	if err := os.WriteFile(bad, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		flags     []string
+		alert     bool
+		wantCount string
+	}{
+		{nil, true, ""},
+		{[]string{"--checksums", "ignore"}, true, ""},
+		// Three: the query, and the two fragmented datagrams, whose
+		// sender computed the UDP checksum over FRAGATTACK and which bsd
+		// (the default) reassembles with the other bytes.
+		{[]string{"--checksums", "verify"}, false, "  packets with a wrong checksum  3\n"},
+	} {
+		args := append(append([]string{"inspect", "--rules", sampleRules}, tc.flags...), bad)
+		code, stdout, stderr := runCLI(args...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", tc.flags, code, stderr)
+		}
+		if got := strings.Contains(stdout, "DNS query for a malware domain"); got != tc.alert {
+			t.Errorf("%q: the DNS alert is there: %v, want %v\n%s", tc.flags, got, tc.alert, stdout)
+		}
+		if tc.wantCount != "" && !strings.Contains(stdout, tc.wantCount) {
+			t.Errorf("%q: no %q in\n%s", tc.flags, tc.wantCount, stdout)
+		}
+	}
+}
