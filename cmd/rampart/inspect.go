@@ -191,6 +191,7 @@ func inspectPolicy(cmd *cobra.Command, a *app, path, polPath, outPath, checksums
 // progress draws a progress bar on standard error while a capture is
 // read, when standard output and standard error are terminals.
 type progress struct {
+	w     io.Writer
 	size  int64
 	what  string
 	start time.Time
@@ -202,7 +203,7 @@ func newProgress(path, what string) *progress {
 	if !isTerminal(os.Stdout) || !isTerminal(os.Stderr) {
 		return nil
 	}
-	p := &progress{what: what, start: time.Now()}
+	p := &progress{w: os.Stderr, what: what, start: time.Now()}
 	if fi, err := os.Stat(path); err == nil {
 		p.size = fi.Size()
 	}
@@ -219,13 +220,13 @@ func (p *progress) update(n, bytes uint64) {
 	}
 	fill := int(pct * progressWidth / 100)
 	bar := strings.Repeat("=", fill) + strings.Repeat(" ", progressWidth-fill)
-	fmt.Fprintf(os.Stderr, "\r[%s] %5.1f%%  %d %s  %s", bar, pct, n, p.what, time.Since(p.start).Round(time.Millisecond))
+	fmt.Fprintf(p.w, "\r[%s] %5.1f%%  %d %s  %s", bar, pct, n, p.what, time.Since(p.start).Round(time.Second))
 }
 
 // done ends the bar's line.
 func (p *progress) done() {
 	if p != nil {
-		fmt.Fprintln(os.Stderr)
+		fmt.Fprintln(p.w)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The sample capture of package ids (ids/testdata/sample.pcap, made by
@@ -299,5 +300,23 @@ func TestInspectRulesChecksums(t *testing.T) {
 		if tc.wantCount != "" && !strings.Contains(stdout, tc.wantCount) {
 			t.Errorf("%q: no %q in\n%s", tc.flags, tc.wantCount, stdout)
 		}
+	}
+}
+
+// TestProgress draws the bar as a capture is read, and none when
+// standard output is not a terminal (as under go test).
+func TestProgress(t *testing.T) {
+	if p := newProgress(sampleCapture, "packets"); p != nil && !isTerminal(os.Stdout) {
+		t.Errorf("a progress bar without a terminal")
+	}
+	var buf bytes.Buffer
+	p := &progress{w: &buf, size: 1000, what: "packets", start: time.Now()}
+	p.update(10, 250)
+	p.update(40, 1000)
+	p.done()
+	want := "\r[=======                       ]  25.0%  10 packets  0s" +
+		"\r[==============================] 100.0%  40 packets  0s\n"
+	if buf.String() != want {
+		t.Errorf("bar %q, want %q", buf.String(), want)
 	}
 }
