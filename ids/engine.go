@@ -184,6 +184,9 @@ type Worker struct {
 	whole packet.Parsed
 	wbuf  []byte // the reassembled datagram that whole decodes
 	sc    *scratch
+	// frames counts the frames given to Process: with one worker over a
+	// capture, the number of the frame in it (EVE's pcap_cnt).
+	frames uint64
 }
 
 // NewWorker returns a worker for one goroutine.
@@ -196,6 +199,8 @@ func (e *Engine) NewWorker() *Worker {
 // mode the verdict is always Pass.
 func (w *Worker) Process(frame []byte, link datapath.LinkType, now time.Time) Verdict {
 	e := w.e
+	w.frames++
+	w.sc.frame = w.frames
 	e.c.packets.Add(1)
 	e.c.bytes.Add(uint64(len(frame)))
 	e.maybeSweep(now)
@@ -265,6 +270,7 @@ func (e *Engine) badChecksum(p *packet.Parsed) bool {
 // must go out; a Drop or Reject verdict means it must not.
 func (w *Worker) Inspect(p *packet.Parsed, now time.Time) Verdict {
 	e := w.e
+	w.sc.frame = 0
 	e.c.packets.Add(1)
 	e.c.bytes.Add(uint64(len(p.Buf)))
 	e.maybeSweep(now)

@@ -18,6 +18,11 @@ type Alert struct {
 	Key  flow.Key
 	App  buffer.App
 	Rule *rules.Rule
+	// Frame is the number of the frame whose processing raised the
+	// alert, counted from 1 by Worker.Process (with one worker over a
+	// capture, its place in the capture: EVE's pcap_cnt); 0 when no
+	// frame did (the end of a capture, a time-out, Worker.Inspect).
+	Frame uint64
 	// ICMP says the alert is on an ICMP or ICMPv6 packet, whose type and
 	// code EVE records beside the addresses.
 	ICMP               bool

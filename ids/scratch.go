@@ -67,6 +67,7 @@ type scratch struct {
 	view    view
 	in      detect.Input
 	now     time.Time
+	frame   uint64 // the frame being processed, counted from 1 by Process; 0 for none
 	fs      *flowState // the flow whose bytes the parsers are given
 	verdict Verdict    // the packet's, in prevention mode
 	// ended are the TCP flows that ended during the packet being
@@ -309,7 +310,7 @@ func (sc *scratch) inspect(fs *flowState, in *detect.Input) {
 		if fs != nil {
 			id = fs.id
 		}
-		a := Alert{Time: in.Time, FlowID: id, Key: in.Key, App: in.App, Rule: m.Rule, Blocked: blocked}
+		a := Alert{Time: in.Time, FlowID: id, Key: in.Key, App: in.App, Rule: m.Rule, Blocked: blocked, Frame: sc.frame}
 		if in.Packet && in.Key.IsICMP() {
 			a.ICMP, a.ICMPType, a.ICMPCode = true, in.ICMPType, in.ICMPCode
 		}

@@ -32,6 +32,7 @@ var (
 // eveRecord is the part of an EVE record the tests look at.
 type eveRecord struct {
 	FlowID    uint64 `json:"flow_id"`
+	PcapCnt   int    `json:"pcap_cnt"`
 	EventType string `json:"event_type"`
 	SrcIP     string `json:"src_ip"`
 	SrcPort   int    `json:"src_port"`
@@ -69,12 +70,13 @@ func readEVE(t *testing.T, path string) []eveRecord {
 	return out
 }
 
-// alertLines renders the alerts as "sid proto src:port -> dst:port app action".
+// alertLines renders the alerts as "sid proto src:port -> dst:port app
+// action #pcap_cnt".
 func alertLines(recs []eveRecord) []string {
 	var out []string
 	for _, r := range recs {
 		if r.EventType == "alert" {
-			out = append(out, fmt.Sprintf("%d %s %s:%d -> %s:%d %s %s", r.Alert.SignatureID, r.Proto, r.SrcIP, r.SrcPort, r.DestIP, r.DestPort, r.AppProto, r.Alert.Action))
+			out = append(out, fmt.Sprintf("%d %s %s:%d -> %s:%d %s %s #%d", r.Alert.SignatureID, r.Proto, r.SrcIP, r.SrcPort, r.DestIP, r.DestPort, r.AppProto, r.Alert.Action, r.PcapCnt))
 		}
 	}
 	return out
@@ -108,12 +110,17 @@ func TestInspectRules(t *testing.T) {
 	}
 	recs := readEVE(t, eve)
 	want := []string{
-		"1000001 TCP 10.10.0.11:40001 -> 203.0.113.80:80 http allowed",
-		"1000005 TCP 203.0.113.80:80 -> 10.10.0.11:40001 http allowed",
-		"1000002 UDP 10.10.0.11:33333 -> 203.0.113.10:53 dns allowed",
-		"1000003 TCP 10.10.0.11:40003 -> 203.0.113.90:443 tls allowed",
-		"1000004 TCP 198.51.100.66:41001 -> 10.10.7.20:9000  allowed",
-		"1000007 UDP 198.51.100.66:42001 -> 10.10.7.30:5555  allowed",
+		// The number of the frame that completed each: the server's
+		// acknowledgement of the request (17), the client's of the
+		// response (19), the query itself (23), the acknowledgement of
+		// the ClientHello (29) and of the overlapping segments (57), the
+		// last fragment (66).
+		"1000001 TCP 10.10.0.11:40001 -> 203.0.113.80:80 http allowed #17",
+		"1000005 TCP 203.0.113.80:80 -> 10.10.0.11:40001 http allowed #19",
+		"1000002 UDP 10.10.0.11:33333 -> 203.0.113.10:53 dns allowed #23",
+		"1000003 TCP 10.10.0.11:40003 -> 203.0.113.90:443 tls allowed #29",
+		"1000004 TCP 198.51.100.66:41001 -> 10.10.7.20:9000  allowed #57",
+		"1000007 UDP 198.51.100.66:42001 -> 10.10.7.30:5555  allowed #66",
 	}
 	if got := alertLines(recs); !slices.Equal(got, want) {
 		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

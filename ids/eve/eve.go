@@ -21,7 +21,9 @@
 // and "anomaly":{"type":"stream","event":"stream.overlap_different_data",
 // "policy":"bsd"} (type decode for IP reassembly, applayer with
 // "layer":"proto_parser" for the parsers). flow_id is left out when there
-// is no flow, the ports for protocols without them (ICMP, IP fragments).
+// is no flow, the ports for protocols without them (ICMP, IP fragments);
+// pcap_cnt, the number of the frame that raised an alert, is there when
+// a frame did (not for what the end of a capture hands on).
 package eve
 
 import (
@@ -43,7 +45,7 @@ const TimeFormat = "2006-01-02T15:04:05.000000-0700"
 
 // AppendAlert appends a's EVE record, without the newline.
 func AppendAlert(dst []byte, a *ids.Alert) []byte {
-	dst = appendHead(dst, a.Time, a.FlowID, "alert", a.Key, "")
+	dst = appendHead(dst, a.Time, a.FlowID, "alert", a.Key, "", a.Frame)
 	if a.ICMP {
 		dst = append(dst, `,"icmp_type":`...)
 		dst = strconv.AppendUint(dst, uint64(a.ICMPType), 10)
@@ -75,7 +77,7 @@ func AppendAlert(dst []byte, a *ids.Alert) []byte {
 
 // AppendEvent appends e's EVE anomaly record, without the newline.
 func AppendEvent(dst []byte, e *ids.Event) []byte {
-	dst = appendHead(dst, e.Time, e.FlowID, "anomaly", e.Key, e.App.String())
+	dst = appendHead(dst, e.Time, e.FlowID, "anomaly", e.Key, e.App.String(), 0)
 	dst = append(dst, `,"anomaly":{"type":"`...)
 	dst = append(dst, e.Layer.String()...)
 	dst = append(dst, `","event":`...)
@@ -108,13 +110,17 @@ func EventName(e *ids.Event) string {
 
 // appendHead appends the common part of a record: its opening brace up
 // to app_proto (which an alert writes itself, after the ICMP fields).
-func appendHead(dst []byte, t time.Time, flowID uint64, typ string, k flow.Key, app string) []byte {
+func appendHead(dst []byte, t time.Time, flowID uint64, typ string, k flow.Key, app string, frame uint64) []byte {
 	dst = append(dst, `{"timestamp":"`...)
 	dst = t.UTC().AppendFormat(dst, TimeFormat)
 	dst = append(dst, '"')
 	if flowID != 0 {
 		dst = append(dst, `,"flow_id":`...)
 		dst = strconv.AppendUint(dst, flowID, 10)
+	}
+	if frame != 0 {
+		dst = append(dst, `,"pcap_cnt":`...)
+		dst = strconv.AppendUint(dst, frame, 10)
 	}
 	dst = append(dst, `,"event_type":"`...)
 	dst = append(dst, typ...)

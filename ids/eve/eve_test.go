@@ -39,7 +39,7 @@ func samples(t testing.TB) (alerts []ids.Alert, events []ids.Event) {
 	r := rule(t, `alert http any any -> any any (msg:"HTTP sqlmap user agent"; http.user_agent; content:"sqlmap"; classtype:web-application-attack; sid:1000001; rev:2;)`)
 	icmp := rule(t, `drop icmp any any -> any any (msg:"ICMP \"ping\" with a \\ and é"; itype:8; sid:7; rev:1;)`)
 	alerts = []ids.Alert{
-		{Time: t0, FlowID: 1234567890123, Key: tcp, App: buffer.AppHTTP, Rule: r},
+		{Time: t0, FlowID: 1234567890123, Key: tcp, App: buffer.AppHTTP, Rule: r, Frame: 53},
 		{Time: t0, Key: flow.Key{Src: netip.MustParseAddrPort("[2001:db8::1]:7"), Dst: netip.MustParseAddrPort("[2001:db8::2]:7"), Proto: ipproto.ICMPv6}, Rule: icmp, Blocked: true,
 			ICMP: true, ICMPType: 128},
 	}
@@ -62,7 +62,7 @@ func TestRecords(t *testing.T) {
 	}
 	got = append(got, string(AppendFast(nil, &alerts[0])), string(AppendFast(nil, &alerts[1])))
 	want := []string{
-		`{"timestamp":"2026-12-07T12:00:00.123456+0000","flow_id":1234567890123,"event_type":"alert","src_ip":"10.10.0.11","src_port":40001,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP","app_proto":"http","alert":{"action":"allowed","gid":1,"signature_id":1000001,"rev":2,"signature":"HTTP sqlmap user agent","category":"Web Application Attack","severity":1}}`,
+		`{"timestamp":"2026-12-07T12:00:00.123456+0000","flow_id":1234567890123,"pcap_cnt":53,"event_type":"alert","src_ip":"10.10.0.11","src_port":40001,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP","app_proto":"http","alert":{"action":"allowed","gid":1,"signature_id":1000001,"rev":2,"signature":"HTTP sqlmap user agent","category":"Web Application Attack","severity":1}}`,
 		`{"timestamp":"2026-12-07T12:00:00.123456+0000","event_type":"alert","src_ip":"2001:db8::1","dest_ip":"2001:db8::2","proto":"IPv6-ICMP","icmp_type":128,"icmp_code":0,"alert":{"action":"blocked","gid":1,"signature_id":7,"rev":1,"signature":"ICMP \"ping\" with a \\ and é","category":"","severity":3}}`,
 		`{"timestamp":"2026-12-07T12:00:00.123456+0000","flow_id":99,"event_type":"anomaly","src_ip":"10.10.0.11","src_port":40001,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP","anomaly":{"type":"stream","event":"stream.overlap_different_data","policy":"bsd"}}`,
 		`{"timestamp":"2026-12-07T12:00:00.123456+0000","flow_id":99,"event_type":"anomaly","src_ip":"10.10.0.11","src_port":40001,"dest_ip":"203.0.113.80","dest_port":80,"proto":"TCP","app_proto":"http","anomaly":{"type":"applayer","event":"http.cl_and_te","layer":"proto_parser"}}`,
