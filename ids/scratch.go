@@ -67,7 +67,7 @@ type scratch struct {
 	view    view
 	in      detect.Input
 	now     time.Time
-	frame   uint64 // the frame being processed, counted from 1 by Process; 0 for none
+	frame   uint64     // the frame being processed, counted from 1 by Process; 0 for none
 	fs      *flowState // the flow whose bytes the parsers are given
 	verdict Verdict    // the packet's, in prevention mode
 	// ended are the TCP flows that ended during the packet being
