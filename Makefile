@@ -6,8 +6,9 @@ GO      ?= go
 BIN     := bin/rampart
 PKGS    := ./...
 # Debian packages the lab and the tests use. iproute2 builds the lab; the
-# rest are real peers that the interoperability tests talk to.
-DEB_PKGS := iproute2 procps unbound nsd curl squid-openssl wrk coturn nftables
+# rest are real peers that the interoperability tests talk to; jq reads the
+# IDS's EVE output as its consumers do.
+DEB_PKGS := iproute2 procps unbound nsd curl squid-openssl wrk coturn nftables jq
 
 .PHONY: all build demo test deps check fuzz bench clean
 

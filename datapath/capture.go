@@ -44,21 +44,47 @@ func (s Side) String() string {
 type LinkType uint32
 
 const (
+	// LinkTypeNull frames start with a 4-byte BSD address family in the
+	// byte order of the host that wrote them (DLT_NULL: BSD loopback).
+	LinkTypeNull LinkType = 0
 	// LinkTypeEthernet frames start with an Ethernet II header.
 	LinkTypeEthernet LinkType = 1
+	// LinkTypePPP frames start with a PPP protocol field, perhaps after
+	// the HDLC address and control bytes 0xff 0x03.
+	LinkTypePPP LinkType = 9
+	// LinkTypeRawDLT12 and LinkTypeRawDLT14 are raw IP under the DLT_RAW
+	// numbers of most systems (12) and of OpenBSD (14), which old
+	// captures carry as their link type.
+	LinkTypeRawDLT12 LinkType = 12
+	LinkTypeRawDLT14 LinkType = 14
+	// LinkTypePPPHDLC frames are PPP in HDLC-like framing (RFC 1662).
+	LinkTypePPPHDLC LinkType = 50
 	// LinkTypeRaw frames start with an IPv4 or IPv6 header (the version
 	// nibble tells which).
 	LinkTypeRaw LinkType = 101
+	// LinkTypeCiscoHDLC frames start with Cisco HDLC's address, control
+	// and an EtherType (DLT_C_HDLC).
+	LinkTypeCiscoHDLC LinkType = 104
+	// LinkTypeLinuxSLL frames start with Linux's 16-byte cooked header
+	// (tcpdump -i any before libpcap 1.10).
+	LinkTypeLinuxSLL LinkType = 113
+	// LinkTypeLoop frames start with a 4-byte address family in network
+	// byte order (OpenBSD's loopback).
+	LinkTypeLoop LinkType = 108
 	// LinkTypeIPv4 frames start with an IPv4 header.
 	LinkTypeIPv4 LinkType = 228
 	// LinkTypeIPv6 frames start with an IPv6 header.
 	LinkTypeIPv6 LinkType = 229
+	// LinkTypeLinuxSLL2 frames start with Linux's 20-byte cooked header
+	// (tcpdump -i any since libpcap 1.10).
+	LinkTypeLinuxSLL2 LinkType = 276
 )
 
 // Supported reports whether the pipeline can decode frames of this type.
 func (l LinkType) Supported() bool {
 	switch l {
-	case LinkTypeEthernet, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6:
+	case LinkTypeEthernet, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop, LinkTypePPP,
+		LinkTypePPPHDLC, LinkTypeRawDLT12, LinkTypeRawDLT14, LinkTypeCiscoHDLC, LinkTypeLinuxSLL, LinkTypeLinuxSLL2:
 		return true
 	}
 	return false
@@ -68,27 +94,31 @@ func (l LinkType) Supported() bool {
 // file says what it actually holds.
 func (l LinkType) String() string {
 	switch l {
-	case 0:
+	case LinkTypeNull:
 		return "NULL"
 	case LinkTypeEthernet:
 		return "ETHERNET"
 	case 105:
 		return "IEEE802_11"
-	case 113:
+	case LinkTypeLinuxSLL:
 		return "LINUX_SLL"
 	case 127:
 		return "IEEE802_11_RADIOTAP"
-	case 276:
+	case LinkTypeLinuxSLL2:
 		return "LINUX_SLL2"
-	case 12, LinkTypeRaw:
+	case LinkTypeRawDLT12, LinkTypeRawDLT14, LinkTypeRaw:
 		return "RAW"
 	case LinkTypeIPv4:
 		return "IPV4"
 	case LinkTypeIPv6:
 		return "IPV6"
-	case 9:
+	case LinkTypePPP:
 		return "PPP"
-	case 108:
+	case LinkTypePPPHDLC:
+		return "PPP_HDLC"
+	case LinkTypeCiscoHDLC:
+		return "C_HDLC"
+	case LinkTypeLoop:
 		return "LOOP"
 	}
 	return "LINKTYPE_" + strconv.FormatUint(uint64(l), 10)

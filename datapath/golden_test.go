@@ -80,8 +80,10 @@ var goldenFiles = []struct {
 	// Captures of a link where nothing went by: a header and no packets.
 	{"header-only.pcap", func(*testing.T) []byte { return buildPcap(false, false, 1, 65535) }, 0, 0, time.Time{}, nil, 0},
 	{"header-only.pcapng", func(*testing.T) []byte { return (&ngBuilder{}).shb().idb(1, 0).bytes() }, 0, 0, time.Time{}, nil, 0},
-	{"linux-sll.pcap", func(*testing.T) []byte {
-		return buildPcap(false, false, 113, 65535, pcapRecord{data: testFrame(60, 1), caplen: -1})
+	// 802.11 with radiotap headers: a link type the pipeline does not
+	// decode.
+	{"radiotap.pcap", func(*testing.T) []byte {
+		return buildPcap(false, false, 127, 65535, pcapRecord{data: testFrame(60, 1), caplen: -1})
 	}, 0, 0, time.Time{}, ErrUnsupportedLinkType, 20},
 }
 

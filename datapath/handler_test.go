@@ -136,8 +136,8 @@ func TestOpenCaptureErrors(t *testing.T) {
 	if _, err := OpenCapture("testdata/does-not-exist.pcap"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
-	_, err := OpenCapture("testdata/linux-sll.pcap")
-	checkFileError(t, err, ErrUnsupportedLinkType, 20, 0, "testdata/linux-sll.pcap", "LINUX_SLL")
+	_, err := OpenCapture("testdata/radiotap.pcap")
+	checkFileError(t, err, ErrUnsupportedLinkType, 20, 0, "testdata/radiotap.pcap", "IEEE802_11_RADIOTAP")
 	_, err = NewCaptureReader(bytes.NewReader(nil), "empty")
 	checkFileError(t, err, ErrNotCapture, 0, 0, "empty")
 }

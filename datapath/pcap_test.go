@@ -215,7 +215,7 @@ func TestPcapErrors(t *testing.T) {
 		{"bad-magic", bytes.Repeat([]byte{0x42}, 24), ErrNotCapture, 0, 0, []string{"0x42424242"}},
 		{"header-cut", two[:10], ErrTruncated, 0, 0, []string{"file header: have 10 of 24 bytes"}},
 		{"version", func() []byte { b := bytes.Clone(two); b[4] = 3; return b }(), ErrMalformed, 4, 0, []string{"version 3.4"}},
-		{"linux-sll", buildPcap(false, false, 113, 65535), ErrUnsupportedLinkType, 20, 0, []string{"113", "LINUX_SLL"}},
+		{"radiotap", buildPcap(false, false, 127, 65535), ErrUnsupportedLinkType, 20, 0, []string{"127", "IEEE802_11_RADIOTAP"}},
 		{"ieee802.11", buildPcap(true, false, 105, 65535), ErrUnsupportedLinkType, 20, 0, []string{"105", "IEEE802_11"}},
 		{"caplen-too-large", buildPcap(false, false, 1, 65535, pcapRecord{data: testFrame(10, 1), caplen: MaxCaptureLength + 1}),
 			ErrMalformed, 32, 0, []string{"262145"}},
@@ -268,7 +268,7 @@ func TestPcapWriterOptions(t *testing.T) {
 	}{
 		{"defaults", PcapWriterOptions{}, true},
 		{"ipv4", PcapWriterOptions{LinkType: LinkTypeIPv4}, true},
-		{"sll", PcapWriterOptions{LinkType: 113}, false},
+		{"radiotap", PcapWriterOptions{LinkType: 127}, false},
 		{"negative-snaplen", PcapWriterOptions{SnapLen: -1}, false},
 		{"huge-snaplen", PcapWriterOptions{SnapLen: MaxCaptureLength + 1}, false},
 	}

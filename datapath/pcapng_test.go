@@ -159,7 +159,7 @@ func TestPcapngErrors(t *testing.T) {
 		{"byte-order-magic", patch(good().bytes(), 8, 0xde, 0xad, 0xbe, 0xef), ErrMalformed, 8, 0, []string{"byte-order magic"}},
 		{"version", patch(good().bytes(), 12, 2), ErrMalformed, 12, 0, []string{"version 2.0"}},
 		{"section-length-odd", patch(good().bytes(), 4, 29), ErrMalformed, 4, 0, []string{"length 29"}},
-		{"linux-sll", (&ngBuilder{}).shb().idb(1, 0).idb(113, 0).bytes(), ErrUnsupportedLinkType, 56, 0, []string{"interface 1", "113", "LINUX_SLL"}},
+		{"radiotap", (&ngBuilder{}).shb().idb(1, 0).idb(127, 0).bytes(), ErrUnsupportedLinkType, 56, 0, []string{"interface 1", "127", "IEEE802_11_RADIOTAP"}},
 		{"unknown-interface", good().epb(1, 0, f1, 0).bytes(), ErrMalformed, first + 8, 0, []string{"interface 1, section has 1"}},
 		{"trailer-mismatch", patch(good().epb(0, 0, f1, 0).bytes(), first+int(epbLen)-4, 0x99), ErrMalformed, first + epbLen - 4, 0, []string{"trailer length 153"}},
 		{"block-length-small", patch(good().epb(0, 0, f1, 0).bytes(), first+4, 8, 0, 0, 0), ErrMalformed, first + 4, 0, []string{"length 8"}},

@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/classify"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/nat"
@@ -73,11 +74,12 @@ const (
 	ReasonPrefixLimit                // the source's prefix holds its bound of connections
 	ReasonNAT                        // the NAT refused: an inbound packet to no mapping, filtered, a host's quota or the ports exhausted, a packet it cannot translate (package nat counts which)
 	ReasonNATMapping                 // a new inbound connection to a mapping whose filtering admits it
+	ReasonIDS                        // the IDS in line: a drop or reject rule matched, or the normaliser refused the packet
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full",
-	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit", "nat", "nat_mapping"}
+	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit", "nat", "nat_mapping", "ids"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -157,7 +159,12 @@ type Config struct {
 	// nf_defrag and pf's scrub do. Its Policies default to drop for every
 	// destination (RFC 5722, for IPv4 too), and DropTiny is always on.
 	Fragments defrag.Config
-	Logger    *slog.Logger
+	// IDS, when set, inspects every packet the firewall forwards, after
+	// reassembly (package ids). In its prevention mode a drop or reject
+	// rule blocks the packet (ReasonIDS) and TCP streams are normalised
+	// in the frame that goes out; in detection mode it only alerts.
+	IDS    *ids.Engine
+	Logger *slog.Logger
 	// Router, when set, makes the gateway a router (router mode): it
 	// owns the two interfaces' addresses, answers ARP, neighbour
 	// discovery and pings of its own addresses, and routes what the

@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
@@ -26,6 +27,8 @@ type Worker struct {
 	// hop is where Ingress routed the frame being handled.
 	fw  *router.Forwarder
 	hop router.Hop
+	// idsw inspects what the firewall forwards; nil without an IDS.
+	idsw *ids.Worker
 	// OnDecision, when set, sees every decision (tests and inspect): for
 	// a fragment that is held or refused, the fragment and that; for a
 	// reassembled datagram, the datagram and its verdict.
@@ -38,17 +41,22 @@ func (e *Engine) NewWorker() *Worker {
 	if e.cfg.Router != nil {
 		w.fw = e.cfg.Router.NewForwarder()
 	}
+	if e.cfg.IDS != nil {
+		w.idsw = e.cfg.IDS.NewWorker()
+	}
 	return w
 }
 
-// decode decodes frame as its link type says: live ports and most
-// captures carry Ethernet, raw-IP captures start at the IP header.
+// decode decodes frame as its link type says (datapath.Decode): live
+// ports carry Ethernet or raw IP, captures any link type the readers
+// accept. For link types other than Ethernet p.Buf starts at the IP
+// header, inside frame.
 func decode(p *packet.Parsed, frame []byte, ci *datapath.CaptureInfo) {
-	if ci != nil && (ci.LinkType == datapath.LinkTypeRaw || ci.LinkType == datapath.LinkTypeIPv4 || ci.LinkType == datapath.LinkTypeIPv6) {
-		p.DecodeIP(frame)
+	if ci == nil {
+		p.Decode(frame)
 		return
 	}
-	p.Decode(frame)
+	datapath.Decode(p, frame, ci.LinkType)
 }
 
 // sender is where a Worker's frames go: a datapath.Sender live, the
@@ -91,7 +99,9 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 		w.fragment(frame, ci, in, out)
 		return
 	}
-	d := w.e.process(&w.p, in, ci != nil && ci.ChecksumOffloaded())
+	d := w.e.decide(&w.p, in, ci != nil && ci.ChecksumOffloaded())
+	w.inspect(&w.p, &d)
+	w.e.count(d)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.p, d)
 	}
@@ -133,7 +143,10 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 	}
 	// Fragments seen on different ports or VLANs never make one datagram.
 	zone := zoneOf(p)<<1 | uint32(in&1)
-	r := w.e.frags.Add(frame, p.L3Off, zone, w.e.clock.Now())
+	// p.Buf lies inside frame: after the link-layer header of a capture's
+	// cooked or loopback frame, at its start for Ethernet.
+	l3 := cap(frame) - cap(p.Buf) + p.L3Off
+	r := w.e.frags.Add(frame, l3, zone, w.e.clock.Now())
 	switch r.Status {
 	case defrag.Held:
 		d.Verdict = Hold
@@ -164,7 +177,12 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 	}
 	decode(&w.whole, w.wbuf, ci)
 	src, dst := w.whole.Src, w.whole.Dst
-	d := w.e.Process(&w.whole, in)
+	d := w.e.decide(&w.whole, in, false)
+	// The IDS inspects the whole datagram; what goes out is its original
+	// fragments, so a normalised TCP payload would not reach the host:
+	// fragmented TCP in prevention mode is inspected, not normalised.
+	w.inspect(&w.whole, &d)
+	w.e.count(d)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.whole, d)
 	}
@@ -217,6 +235,21 @@ func (w *Worker) pass(frame []byte, ci *datapath.CaptureInfo, in datapath.Side, 
 		fr.ChecksumPending = ci.VNet.NeedsChecksum()
 	}
 	w.fw.Forward(p, in, w.hop, fr, out)
+}
+
+// inspect runs the IDS over a packet the firewall forwards: in
+// prevention mode a drop or reject rule, or the normaliser, turns the
+// decision into a drop or a rejection.
+func (w *Worker) inspect(p *packet.Parsed, d *Decision) {
+	if w.idsw == nil || d.Verdict != Forward {
+		return
+	}
+	switch w.idsw.Inspect(p, w.e.clock.Now()) {
+	case ids.Drop:
+		d.Verdict, d.Reason = Drop, ReasonIDS
+	case ids.Reject:
+		d.Verdict, d.Reason = Reject, ReasonIDS
+	}
 }
 
 // dirOf is the policy's direction of a frame that arrived on in.

@@ -26,6 +26,7 @@ type fileConfig struct {
 	Resolver      resolverConfig      `yaml:"resolver"`
 	Gateway       gatewayConfig       `yaml:"gateway"`
 	Proxy         proxyConfig         `yaml:"proxy"`
+	IDS           idsConfig           `yaml:"ids"`
 }
 
 func init() { subcommands = append(subcommands, newConfigCommand) }
@@ -35,7 +36,7 @@ func newConfigCommand(a *app) *cobra.Command {
 		Use:   "config",
 		Short: "Check a configuration file",
 		Long: `Work with rampart's configuration file: one YAML file with a section per
-subcommand (lab, authoritative, resolver, gateway, proxy), given to any subcommand
+subcommand (lab, authoritative, resolver, gateway, proxy, ids), given to any subcommand
 with --config. docs/configuration.md lists every key. A command-line flag
 overrides the key it stands for: --cache-size of 'rampart resolver' sets
 resolver.cache_size.`,
@@ -47,7 +48,8 @@ resolver.cache_size.`,
 starting nothing: unknown keys, values of the wrong type, bad sizes,
 addresses and prefixes, and the files it names (zone files, trust anchors,
 root hints, the gateway's policy, the lab's topology, the proxy's lists, CA
-and hosts file) must exist and parse.
+and hosts file, the IDS's rule files: every rule in them) must exist and
+parse.
 Prints FILE: ok, or every problem with its file, line and column; exit 2 if
 there is any.`,
 		Args: exactArgs(1),
@@ -106,6 +108,11 @@ func checkConfigFile(path string) srcpos.List {
 	}
 	_, err = cfg.Proxy.check()
 	errs.Add(err)
+	if s, err := cfg.IDS.check(); err != nil {
+		errs.Add(err)
+	} else {
+		s.ruleErrors(&errs)
+	}
 	errs.Sort()
 	return errs
 }

@@ -162,6 +162,22 @@ func TestConfigCheck(t *testing.T) {
 		{"gateway-workers", []string{
 			`FILE:2:12: gateway.workers: want 0 (one per core) to 256 workers, not 1000`,
 		}},
+		{"ids-rules-broken", []string{
+			`testdata/config/files/broken-ids.rules:2:67: unknown keyword "frobnicate"`,
+			`testdata/config/files/broken-ids.rules:3:1: rule has no sid`,
+		}},
+		{"ids-section", []string{
+			`FILE:2:9: ids.mode: want detect or prevent, not "inline"`,
+			`FILE:4:15: ids.vars.HOME_NET: neither addresses nor ports: in $HOME_NET ("[10.0.0.0/8,!nonsense]"): bad address "nonsense"`,
+			`FILE:5:12: ids.vars.EMPTY: want an address or port specification such as "[10.0.0.0/8,!10.1.0.0/16]" or "[80,8080]", not an empty string`,
+			`FILE:6:21: ids.default.defrag: unknown defrag policy "vista" (want drop, first, last, bsd, bsd-right, linux, windows or solaris)`,
+			`FILE:6:36: ids.default.stream: unknown stream policy "bsd-right" (want first, last, bsd, linux, old-linux, windows, vista, solaris, hpux10, hpux11, irix or macos)`,
+			`FILE:8:7: ids.host_policies[0]: a host policy needs a prefix, such as 10.10.7.10/32`,
+			`FILE:9:7: ids.host_policies[1]: a host policy needs defrag, stream or both`,
+			`FILE:11:16: ids.host_policies[3].prefix: 10.10.7.0/24 already has a policy (FILE:10:16)`,
+			`FILE:12:11: ids.rules[0]: open testdata/config/files/nowhere-ids.rules: no such file or directory`,
+			`FILE:13:8: ids.eve: directory /nonexistent-dir does not exist`,
+		}},
 		{"lab-captures-file", []string{
 			`FILE:2:13: lab.captures: testdata/config/files/ok.zone is not a folder`,
 		}},
@@ -346,7 +362,7 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:2: did not find expected ',' or ']'`,
 		}},
 		{"top-unknown-section", []string{
-			`FILE:1:1: unknown key "resolvr" in the top level (known keys: authoritative, gateway, lab, proxy, resolver)`,
+			`FILE:1:1: unknown key "resolvr" in the top level (known keys: authoritative, gateway, ids, lab, proxy, resolver)`,
 		}},
 	}
 	// Git keeps no file modes but the executable bit: the proxy's CA keys
@@ -533,8 +549,15 @@ func TestConfigurationDoc(t *testing.T) {
 	}
 
 	root := newApp(os.Stdout, os.Stderr).rootCommand()
+	// A section whose flags are another subcommand's: the IDS runs
+	// offline under inspect.
+	flagsOf := map[string]string{"ids": "inspect"}
 	for section, names := range flags {
-		cmd, _, err := root.Find([]string{section})
+		sub := section
+		if c, ok := flagsOf[section]; ok {
+			sub = c
+		}
+		cmd, _, err := root.Find([]string{sub})
 		if err != nil || cmd == root {
 			t.Errorf("docs/configuration.md: section %s is not a subcommand", section)
 			continue

@@ -15,7 +15,9 @@ import (
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/gateway"
+	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
+	"github.com/rampart-fw/rampart/ids/eve"
 	"github.com/rampart-fw/rampart/router"
 	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
@@ -394,6 +396,45 @@ func checkIfaceName(errs *srcpos.List, v config.Value[string]) {
 	}
 }
 
+// inlineIDS builds the IDS the gateway runs in line when the ids section
+// names rules, and its EVE writer (appending to ids.eve) when it names
+// one; nil, nil without rules.
+func inlineIDS(a *app, s *idsSetup) (*ids.Engine, *eve.Writer, error) {
+	if s == nil {
+		return nil, nil, nil
+	}
+	for _, e := range s.set.Errors {
+		a.log.Warn("ids rule skipped", "err", e.Error())
+	}
+	if len(s.set.Rules) == 0 {
+		return nil, nil, usageErrorf("%s: no rule loaded", joinPaths(s.rulePaths))
+	}
+	cfg, err := s.engineConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	var ew *eve.Writer
+	if s.eve != "" {
+		f, err := os.OpenFile(s.eve, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, nil, err
+		}
+		ew = eve.NewWriter(f)
+		cfg.Output = ew
+	} else {
+		a.log.Warn("ids.eve is not set: alerts are counted, not written")
+	}
+	ie, err := ids.New(cfg)
+	if err != nil {
+		if ew != nil {
+			ew.Close()
+		}
+		return nil, nil, err
+	}
+	a.log.Info("ids in line", "mode", cfg.Mode.String(), "rules", len(s.set.Rules), "skipped", len(s.set.Errors), "eve", s.eve)
+	return ie, ew, nil
+}
+
 func init() { subcommands = append(subcommands, newGatewayCommand) }
 
 func newGatewayCommand(a *app) *cobra.Command {
@@ -444,6 +485,13 @@ the TTL decremented (time exceeded when it runs out; fragmentation needed or
 packet too big over the MTU). Connection tracking and the policy judge routed
 packets as they judge bridged ones.
 
+With ids.rules in --config, the intrusion detection engine inspects every
+packet the firewall forwards, after reassembly: with ids.mode prevent, drop
+and reject rules block (counted as reason ids) and TCP streams are
+normalised so that the inside host receives exactly the bytes inspected;
+with detect it only alerts. Alerts and engine events are appended to ids.eve
+as EVE JSON.
+
 SIGHUP re-reads the policy file: a file with an error is refused and the old
 policy keeps running; a good one takes effect at once and cuts established
 connections it no longer allows. Counters per rule and per verdict are
@@ -474,7 +522,13 @@ Example:
 			if err := setup.labNATTimer(fl.Changed("lab-nat-udp-timeout"), labNATUDPTimeout); err != nil {
 				return err
 			}
-			return runGateway(cmd.Context(), a, setup)
+			var idsSet *idsSetup
+			if len(a.cfg.IDS.Rules) > 0 {
+				if idsSet, err = a.cfg.IDS.check(); err != nil {
+					return &usageError{err}
+				}
+			}
+			return runGateway(cmd.Context(), a, setup, idsSet)
 		},
 	}
 	f := cmd.Flags()
@@ -493,8 +547,15 @@ Example:
 	return cmd
 }
 
-func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
+func runGateway(ctx context.Context, a *app, cfg *gatewaySetup, idsSet *idsSetup) error {
 	pol := cfg.policy
+	ie, ew, err := inlineIDS(a, idsSet)
+	if err != nil {
+		return err
+	}
+	if ew != nil {
+		defer ew.Close()
+	}
 	// Only a router translates: it owns the wan addresses, which are the
 	// translator's public addresses (several make a pool).
 	var wan []netip.Addr
@@ -518,7 +579,7 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 			return err
 		}
 	}
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, Router: rt, NAT: tr})
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, Router: rt, NAT: tr, IDS: ie})
 	if err != nil {
 		return &usageError{err}
 	}
@@ -557,6 +618,11 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 				return
 			case <-t.C:
 				e.Sweep()
+				if ew != nil {
+					if err := ew.Flush(); err != nil {
+						a.log.Error("EVE output", "err", err)
+					}
+				}
 			}
 		}
 	}()
@@ -570,6 +636,11 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 		if h.Hits > 0 {
 			a.log.Info("rule hits", "line", h.Line, "rule", h.Text, "hits", h.Hits)
 		}
+	}
+	if ie != nil {
+		ie.Flush(time.Now())
+		st := ie.Stats()
+		a.log.Info("ids stopped", "alerts", st.Alerts, "blocked", st.Blocked, "tcp_flows", st.TCPFlows, "other_flows", st.OtherFlows)
 	}
 	a.log.Info("gateway stopped", "frames", fmt.Sprint(e.Counts()))
 	if rt != nil {

@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/rampart-fw/rampart/config"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/gateway"
 	"github.com/rampart-fw/rampart/srcpos"
@@ -19,121 +21,213 @@ import (
 func init() { subcommands = append(subcommands, newInspectCommand) }
 
 func newInspectCommand(a *app) *cobra.Command {
-	var polPath, outPath, checksums string
-	var inside []string
+	var polPath, outPath, checksums, evePath string
+	var inside, rulePaths []string
 	var top int
 	cmd := &cobra.Command{
-		Use:   "inspect --policy FILE CAPTURE",
-		Short: "Run the firewall pipeline offline over a pcap or pcapng file",
-		Long: `Run the gateway's pipeline (the same code as 'rampart gateway') over a pcap or
-pcapng capture, on the capture's own clock, and print how many frames each
+		Use:   "inspect --rules FILE [--config FILE] [--eve OUT.json] [--policy FILE] CAPTURE",
+		Short: "Run the IDS and the firewall pipeline offline over a pcap or pcapng file",
+		Long: `Inspect a pcap or pcapng capture offline, on the capture's own clock.
+
+With --rules (or ids.rules in --config), the intrusion detection engine reads
+the capture: IP reassembly and TCP stream reassembly as each destination's
+operating system reassembles (ids.default and ids.host_policies), HTTP, DNS
+and TLS parsed, and the Suricata-language rules of FILE (repeatable) run on
+packets, reassembled streams and application buffers. Alerts and engine
+events (overlapping fragments or segments with different data, gaps,
+evasion attempts) go to --eve (or ids.eve) as Suricata's EVE JSON, one
+record per line; the summary lists the flows, the alerts by signature with
+their first lines in fast.log form, and the events. A rule the engine does
+not understand is named with its line and reason on standard error, and the
+rest load. Checksums are not checked (a capture taken on a sender with
+checksum offload shows them unfinished, as Suricata's automatic mode
+assumes); --checksums verify leaves packets with a wrong one out, and
+offload takes an unfinished TCP or UDP checksum for good.
+
+With --policy, the gateway's firewall pipeline (the same code as 'rampart
+gateway') judges the capture too, and the summary gives how many frames each
 rule and each verdict got and the flows that were denied. --out writes the
 frames that would have been forwarded to a pcap file. A capture does not say
 which interface a frame came in on: frames whose source address is in an
 --inside prefix count as coming from lan (outgoing), the rest from wan.
-A progress line is shown on a terminal.
+There, checksums are verified as the live gateway verifies them
+(gateway.checksums in --config: verify or ignore), so a frame with a wrong
+one is dropped before it reaches connection tracking; --checksums offload
+takes unfinished TCP and UDP checksums for offloaded and still drops a
+checksum that is wrong otherwise. Anyone can forge that value, so it is for
+such captures, never the live gateway.
 
-Checksums are verified as the live gateway verifies them (gateway.checksums in
---config: verify or ignore), so a frame with a wrong one is dropped before it
-reaches connection tracking. A capture taken on a host that sends with
-checksum offload shows its outgoing TCP and UDP checksums unfinished (the
-field holds the pseudo-header sum): --checksums offload takes those for
-offloaded and still drops a checksum that is wrong otherwise. Anyone can
-forge that value, so it is for such captures, never the live gateway.
+Captures of Ethernet, Linux cooked capture (SLL and SLL2, what 'tcpdump -i
+any' writes), raw IP, BSD loopback (NULL and LOOP), PPP and Cisco HDLC are
+read, and pcapng files with several interfaces of different link types. A
+progress bar is shown when standard output and standard error are
+terminals.
 
 A capture whose last record is cut short (the file ends in the middle of a
 record, as when tcpdump is killed) is read up to that record: the frames
 before it are reported and written to --out, and a warning on standard error
 names the offset of the cut record. A capture with no packets says so.
 
-Exit status: 0, also after the warning about a record cut short; 1 when the
-capture is malformed elsewhere or cannot be read or written; 2 for a usage
-error (a missing or unreadable policy, an unknown capture format).`,
+Exit status: 0, also after the warning about a record cut short and with
+rules skipped; 1 when the capture is malformed elsewhere or cannot be read
+or written; 2 for a usage error (neither --rules nor --policy, a missing or
+unreadable policy or rule file, a bad ids section, an unknown capture
+format).`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if polPath == "" {
-				return usageErrorf("--policy FILE is required")
+			fl := cmd.Flags()
+			idsCfg := a.cfg.IDS
+			if fl.Changed("rules") {
+				idsCfg.Rules = nil
+				for _, r := range rulePaths {
+					idsCfg.Rules = append(idsCfg.Rules, config.FromFlag(r, "--rules"))
+				}
 			}
-			pol, err := loadPolicy(polPath)
-			if err != nil {
-				return err
+			override(fl, "eve", &idsCfg.EVE, evePath)
+			runIDS := len(idsCfg.Rules) > 0
+			if polPath == "" && !runIDS {
+				return usageErrorf("--rules FILE or --policy FILE is required")
 			}
-			var prefixes []netip.Prefix
-			for _, s := range inside {
-				p, err := netip.ParsePrefix(s)
+			if _, err := os.Stat(args[0]); err != nil {
+				return &usageError{err}
+			}
+			var cut *datapath.FileError
+			if polPath != "" {
+				c, err := inspectPolicy(cmd, a, args[0], polPath, outPath, checksums, inside, top)
 				if err != nil {
-					return usageErrorf("--inside %q: want a prefix such as 10.0.0.0/8", s)
-				}
-				prefixes = append(prefixes, p)
-			}
-			src, err := datapath.OpenCapture(args[0])
-			if err != nil {
-				return &usageError{err}
-			}
-			defer src.Close()
-			var errs srcpos.List
-			frags := a.cfg.Gateway.Fragments.check(&errs)
-			ct, mode := a.cfg.Gateway.tracking(&errs)
-			if err := errs.Err(); err != nil {
-				return &usageError{err}
-			}
-			if checksums != "" {
-				if mode, err = gateway.ParseChecksumMode(checksums); err != nil {
-					return usageErrorf("--checksums: %v", err)
-				}
-			}
-			cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, Conntrack: ct, Checksums: mode}}
-			var out *datapath.PcapWriter
-			if outPath != "" {
-				if out, err = datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(args[0])}); err != nil {
 					return err
 				}
-				defer out.Close()
-				cfg.Out = out
+				cut = c
 			}
-			size := int64(0)
-			if fi, err := os.Stat(args[0]); err == nil {
-				size = fi.Size()
-			}
-			if isTerminal(os.Stderr) {
-				start := time.Now()
-				cfg.Progress = func(frames, bytes uint64) {
-					pct := 100.0
-					if size > 0 {
-						pct = min(100, float64(bytes)*100/float64(size))
-					}
-					fmt.Fprintf(os.Stderr, "\r%5.1f%%  %d frames  %s", pct, frames, time.Since(start).Round(time.Millisecond))
+			if runIDS {
+				if polPath != "" {
+					fmt.Fprintln(cmd.OutOrStdout())
 				}
-			}
-			cut := &cutShort{src: src}
-			res, err := gateway.Inspect(cmd.Context(), cut, pol, cfg)
-			if cfg.Progress != nil {
-				fmt.Fprintln(os.Stderr)
-			}
-			if err != nil {
-				return err
-			}
-			if out != nil {
-				// A write error surfaces here, not in a deferred Close.
-				if err := out.Close(); err != nil {
+				c, err := inspectIDS(cmd, &idsCfg, args[0], checksums, top)
+				if err != nil {
 					return err
 				}
+				cut = c
 			}
-			printInspect(cmd, res, top)
-			if cut.err != nil {
+			if cut != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: the capture ends in the middle of the record at offset %d (%v): reported the %d frames before it\n",
-					cut.err.File, cut.err.Offset, errors.Unwrap(cut.err), res.Frames)
+					cut.File, cut.Offset, errors.Unwrap(cut), cut.Packets)
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&polPath, "policy", "", "policy file (required)")
-	f.StringVar(&outPath, "out", "", "write the frames that would have been forwarded to this pcap file")
-	f.StringArrayVar(&inside, "inside", nil, "inside prefix; repeatable (default: 10/8, 172.16/12, 192.168/16, fc00::/7)")
-	f.IntVar(&top, "top", 20, "number of denied flows to list")
-	f.StringVar(&checksums, "checksums", "", "verify, offload (a capture taken on a sender with checksum offload) or ignore (default: gateway.checksums in --config, else verify)")
+	f.StringArrayVar(&rulePaths, "rules", nil, "Suricata-language rule file; repeatable (ids.rules)")
+	f.StringVar(&evePath, "eve", "", "write alerts and engine events to this file as EVE JSON (ids.eve)")
+	f.StringVar(&polPath, "policy", "", "firewall policy file: run the gateway's pipeline too (required without --rules)")
+	f.StringVar(&outPath, "out", "", "with --policy: write the frames that would have been forwarded to this pcap file")
+	f.StringArrayVar(&inside, "inside", nil, "with --policy: inside prefix; repeatable (default: 10/8, 172.16/12, 192.168/16, fc00::/7)")
+	f.IntVar(&top, "top", 20, "number of denied flows, and of alerts in fast.log form, to list")
+	f.StringVar(&checksums, "checksums", "", "verify, offload (a capture taken on a sender with checksum offload) or ignore (default: the IDS ignores them; the firewall takes gateway.checksums in --config, else verify)")
 	return cmd
+}
+
+// inspectPolicy runs the firewall pipeline over the capture and prints
+// its summary; it returns the reader's error for a last record cut
+// short.
+func inspectPolicy(cmd *cobra.Command, a *app, path, polPath, outPath, checksums string, inside []string, top int) (*datapath.FileError, error) {
+	pol, err := loadPolicy(polPath)
+	if err != nil {
+		return nil, err
+	}
+	var prefixes []netip.Prefix
+	for _, s := range inside {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, usageErrorf("--inside %q: want a prefix such as 10.0.0.0/8", s)
+		}
+		prefixes = append(prefixes, p)
+	}
+	src, err := datapath.OpenCapture(path)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	defer src.Close()
+	var errs srcpos.List
+	frags := a.cfg.Gateway.Fragments.check(&errs)
+	ct, mode := a.cfg.Gateway.tracking(&errs)
+	if err := errs.Err(); err != nil {
+		return nil, &usageError{err}
+	}
+	if checksums != "" {
+		if mode, err = gateway.ParseChecksumMode(checksums); err != nil {
+			return nil, usageErrorf("--checksums: %v", err)
+		}
+	}
+	cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, Conntrack: ct, Checksums: mode}}
+	var out *datapath.PcapWriter
+	if outPath != "" {
+		if out, err = datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(path)}); err != nil {
+			return nil, err
+		}
+		defer out.Close()
+		cfg.Out = out
+	}
+	bar := newProgress(path, "frames")
+	if bar != nil {
+		cfg.Progress = bar.update
+	}
+	cut := &cutShort{src: src}
+	res, err := gateway.Inspect(cmd.Context(), cut, pol, cfg)
+	bar.done()
+	if err != nil {
+		return nil, err
+	}
+	if out != nil {
+		// A write error surfaces here, not in a deferred Close.
+		if err := out.Close(); err != nil {
+			return nil, err
+		}
+	}
+	printInspect(cmd, res, top)
+	return cut.err, nil
+}
+
+// progress draws a progress bar on standard error while a capture is
+// read, when standard output and standard error are terminals.
+type progress struct {
+	w     io.Writer
+	size  int64
+	what  string
+	start time.Time
+}
+
+// newProgress returns the bar for the capture at path, or nil when
+// there is no terminal to draw it on.
+func newProgress(path, what string) *progress {
+	if !isTerminal(os.Stdout) || !isTerminal(os.Stderr) {
+		return nil
+	}
+	p := &progress{w: os.Stderr, what: what, start: time.Now()}
+	if fi, err := os.Stat(path); err == nil {
+		p.size = fi.Size()
+	}
+	return p
+}
+
+// progressWidth is the bar's width in characters.
+const progressWidth = 30
+
+func (p *progress) update(n, bytes uint64) {
+	pct := 100.0
+	if p.size > 0 {
+		pct = min(100, float64(bytes)*100/float64(p.size))
+	}
+	fill := int(pct * progressWidth / 100)
+	bar := strings.Repeat("=", fill) + strings.Repeat(" ", progressWidth-fill)
+	fmt.Fprintf(p.w, "\r[%s] %5.1f%%  %d %s  %s", bar, pct, n, p.what, time.Since(p.start).Round(time.Second))
+}
+
+// done ends the bar's line.
+func (p *progress) done() {
+	if p != nil {
+		fmt.Fprintln(p.w)
+	}
 }
 
 // cutShort is the capture up to a record cut short: it ends there as if

@@ -475,3 +475,26 @@ func TestInspectAllocs(t *testing.T) {
 		t.Errorf("Inspect allocates %v times", n)
 	}
 }
+
+// TestReassembled checks that a packet of a reassembled flow leaves its
+// payload to the stream, except for rules that need the packet: one
+// payload match alerts once, on the stream.
+func TestReassembled(t *testing.T) {
+	e := compile(t,
+		`alert tcp any any -> any any (content:"evil"; sid:1;)`,
+		`alert tcp any any -> any any (content:"evil"; dsize:>3; sid:2;)`,
+		`alert tcp any any -> any any (content:"evil"; flow:no_stream; sid:3;)`,
+		`alert tcp-pkt any any -> any any (content:"evil"; sid:4;)`,
+		`alert tcp any any -> any any (content:"evil"; flow:only_stream; sid:5;)`,
+	)
+	reassembled := func(payload string) *Input {
+		in := packet(payload)
+		in.Reassembled = true
+		return in
+	}
+	runCases(t, e, []detectCase{
+		{"packet of an unreassembled flow", packet("an evil thing"), []uint32{1, 2, 3, 4}, nil},
+		{"packet of a reassembled flow", reassembled("an evil thing"), []uint32{2, 3, 4}, nil},
+		{"its stream", &Input{Key: tcpKey, Time: t0, Stream: []byte("an evil thing")}, []uint32{1, 5}, nil},
+	})
+}

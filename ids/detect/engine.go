@@ -51,6 +51,12 @@ type Input struct {
 
 	// Stream is reassembled stream data of this direction, nil when none.
 	Stream []byte
+	// Reassembled says the packet's flow is reassembled and its bytes
+	// inspected as Stream inputs: then, as in Suricata, only rules that
+	// need the packet (dsize, flags, ttl, itype, icode, flow:no_stream,
+	// tcp-pkt) inspect the packet's Payload, so that one payload match
+	// does not alert once on the packet and again on the stream.
+	Reassembled bool
 
 	// App is the flow's application protocol as detected; Buffers the
 	// transaction's buffers (nil when none).

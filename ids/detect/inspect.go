@@ -68,7 +68,7 @@ func (e *Engine) match(s *Scratch, r *crule, in *Input) bool {
 		l := &r.lists[i]
 		if l.buf == buffer.Payload {
 			ok := false
-			if in.Packet && !r.onlyStream && len(in.Payload) > 0 {
+			if in.Packet && !r.onlyStream && len(in.Payload) > 0 && (!in.Reassembled || r.needPacket || r.noStream) {
 				ok = e.inspectBuffer(s, l.items, in.Payload)
 			}
 			if !ok && !r.noStream && len(in.Stream) > 0 {

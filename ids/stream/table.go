@@ -178,11 +178,12 @@ func mix(h uint64, b []byte) uint64 {
 // call carries what one operation on a shard needs: its time, and the
 // result it fills.
 type call struct {
-	t   *Table
-	sh  *shard
-	now time.Time
-	ns  int64
-	r   *Result
+	t    *Table
+	cons Consumer // the Table's, or the one given to ProcessWith
+	sh   *shard
+	now  time.Time
+	ns   int64
+	r    *Result
 }
 
 func (c *call) timeout(class uint8) int64 {
@@ -265,7 +266,7 @@ func (c *call) finish(f *Flow, why EndReason) {
 	}
 	f.ended = true
 	c.sh.st.ended[why]++
-	c.t.cons.End(f, why)
+	c.cons.End(f, why)
 }
 
 // newFlow takes a flow from the free list, making room in a full shard.
@@ -541,7 +542,7 @@ func (c *call) deliver(f *Flow, d Dir, to uint64, gapKind Kind) {
 			continue
 		}
 		z := min(s.have[i].e, stop)
-		c.t.cons.Stream(f, Chunk{Dir: d, Off: s.dlv, Data: s.at(s.dlv, z)})
+		c.cons.Stream(f, Chunk{Dir: d, Off: s.dlv, Data: s.at(s.dlv, z)})
 		c.sh.st.delivered += z - s.dlv
 		s.held -= z - s.dlv
 		s.dlv = z
@@ -553,7 +554,7 @@ func (c *call) deliver(f *Flow, d Dir, to uint64, gapKind Kind) {
 	if s.fin && s.finFinal && !s.finDone && s.dlv >= min(s.finOff, lim) {
 		s.dlv = max(s.dlv, s.finOff)
 		s.finDone = true
-		c.t.cons.Stream(f, Chunk{Dir: d, Off: s.finOff, FIN: true})
+		c.cons.Stream(f, Chunk{Dir: d, Off: s.finOff, FIN: true})
 		c.closeIfDone(f)
 	}
 }
@@ -561,7 +562,7 @@ func (c *call) deliver(f *Flow, d Dir, to uint64, gapKind Kind) {
 // gap reports n bytes of direction d at the delivery point as missing.
 func (c *call) gap(f *Flow, d Dir, n uint64, kind Kind) {
 	s := &f.sides[d]
-	c.t.cons.Stream(f, Chunk{Dir: d, Off: s.dlv, Gap: n})
+	c.cons.Stream(f, Chunk{Dir: d, Off: s.dlv, Gap: n})
 	c.sh.st.gapBytes += n
 	c.emit(f, d, kind, s.dlv, s.dlv+n)
 	// Remember the latest gaps, to report their bytes if they come late.
@@ -601,7 +602,7 @@ func (c *call) closeIfDone(f *Flow) {
 	f.state = StateClosed
 	f.ended = true
 	c.sh.st.ended[EndClosed]++
-	c.t.cons.End(f, EndClosed)
+	c.cons.End(f, EndClosed)
 }
 
 // Sweep retires every flow whose time-out has passed at now. Process does
@@ -611,7 +612,7 @@ func (t *Table) Sweep(now time.Time) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		c := call{t: t, sh: sh, now: now, ns: now.UnixNano()}
+		c := call{t: t, cons: t.cons, sh: sh, now: now, ns: now.UnixNano()}
 		c.expire(-1)
 		sh.mu.Unlock()
 	}
@@ -623,7 +624,7 @@ func (t *Table) Flush(now time.Time) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		c := call{t: t, sh: sh, now: now, ns: now.UnixNano()}
+		c := call{t: t, cons: t.cons, sh: sh, now: now, ns: now.UnixNano()}
 		for cl := range sh.lists {
 			for f := sh.lists[cl].tail; f != nil; f = sh.lists[cl].tail {
 				why := EndFlush

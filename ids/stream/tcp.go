@@ -32,6 +32,15 @@ const expirePerPacket = 4
 // Packets that are not TCP, not valid, or IP fragments are not followed:
 // the Result is zero (Forward).
 func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
+	return t.ProcessWith(p, now, t.cons)
+}
+
+// ProcessWith is Process with the chunks, the packet and any flow it ends
+// handed to cons rather than to the Table's Consumer: a worker passes
+// itself, so that its callbacks use its own scratch space (detection and
+// parser state) without a lock or a lookup. Sweep and Flush still use the
+// Table's Consumer.
+func (t *Table) ProcessWith(p *packet.Parsed, now time.Time, cons Consumer) Result {
 	if p.Invalid != packet.Valid || p.Proto != ipproto.TCP || !p.HasL4 || p.IsFragment {
 		return Result{}
 	}
@@ -44,7 +53,7 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 	// a local would escape to the heap.
 	sh.res = Result{}
 	r := &sh.res
-	c := call{t: t, sh: sh, now: now, ns: now.UnixNano(), r: r}
+	c := call{t: t, cons: cons, sh: sh, now: now, ns: now.UnixNano(), r: r}
 	sh.st.packets++
 	c.expire(expirePerPacket)
 	f := sh.flows[tk]
@@ -81,7 +90,7 @@ func (t *Table) Process(p *packet.Parsed, now time.Time) Result {
 		r.Verdict = Forward
 	}
 	ours := r.Verdict
-	t.cons.Packet(f, p, r)
+	c.cons.Packet(f, p, r)
 	switch {
 	case t.cfg.Mode == Detect:
 		r.Verdict = Forward

@@ -106,14 +106,7 @@ func dnsResponse(r *rand.Rand) []byte {
 }
 
 func tlsClientHello(r *rand.Rand) []byte {
-	var ext []byte
-	sni := []byte(hosts[r.IntN(len(hosts))])
-	ext = binary.BigEndian.AppendUint16(ext, 0)
-	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)+5))
-	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)+3))
-	ext = append(ext, 0)
-	ext = binary.BigEndian.AppendUint16(ext, uint16(len(sni)))
-	ext = append(ext, sni...)
+	ext := appendSNI(nil, hosts[r.IntN(len(hosts))])
 	ext = append(ext, 0x00, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18) // groups
 	ext = append(ext, 0x00, 0x0d, 0x00, 0x0a, 0x00, 0x08, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, 0x05, 0x03)
 	ext = append(ext, 0x00, 0x10, 0x00, 0x0e, 0x00, 0x0c, 0x02, 'h', '2', 0x08, 'h', 't', 't', 'p', '/', '1', '.', '1')
