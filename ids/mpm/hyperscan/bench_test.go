@@ -11,21 +11,30 @@ import (
 	"github.com/rampart-fw/rampart/ids/mpm"
 )
 
-// scanner is what the benchmarks run: either matcher, reset and scanned
-// over one buffer.
+// scanner is what the benchmarks run: a matcher, reset and scanned over
+// one buffer.
 type scanner func(data []byte)
 
-func matchers(b *testing.B, pats []mpm.Pattern) map[string]scanner {
-	hm, err := New(pats)
+// whole is an anchor length longer than any pattern: Hyperscan given the
+// patterns themselves.
+const whole = 1 << 20
+
+func hyperscanScanner(b *testing.B, pats []mpm.Pattern, alen int) scanner {
+	m, err := newAnchored(pats, alen)
 	if err != nil {
 		b.Fatal(err)
 	}
-	hh := hm.NewHits()
+	h := m.NewHits()
+	return func(data []byte) { h.Reset(); m.Scan(data, h) }
+}
+
+func matchers(b *testing.B, pats []mpm.Pattern) map[string]scanner {
 	gm := mpm.New(pats)
 	gh := gm.NewHits()
 	return map[string]scanner{
-		"hyperscan": func(data []byte) { hh.Reset(); hm.Scan(data, hh) },
-		"mpm":       func(data []byte) { gh.Reset(); gm.Scan(data, gh) },
+		"hyperscan":       hyperscanScanner(b, pats, anchorLen),
+		"hyperscan-whole": hyperscanScanner(b, pats, whole),
+		"mpm":             func(data []byte) { gh.Reset(); gm.Scan(data, gh) },
 	}
 }
 
@@ -39,7 +48,7 @@ func BenchmarkScan(b *testing.B) {
 	}
 	for _, n := range []int{100, 1000, 10000} {
 		ms := matchers(b, patterns(n, uint64(n)))
-		for _, name := range []string{"hyperscan", "mpm"} {
+		for _, name := range []string{"hyperscan", "hyperscan-whole", "mpm"} {
 			scan := ms[name]
 			b.Run(fmt.Sprintf("patterns=%d/%s", n, name), func(b *testing.B) {
 				b.SetBytes(int64(total))
@@ -88,6 +97,31 @@ func BenchmarkSize(b *testing.B) {
 					b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*len(bufs)), "ns/scan")
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkAnchor compares anchor lengths on BenchmarkScan's traffic.
+func BenchmarkAnchor(b *testing.B) {
+	payloads := traffic.Corpus(2000, 1)
+	total := 0
+	for _, p := range payloads {
+		total += len(p)
+	}
+	for _, n := range []int{1000, 10000} {
+		pats := patterns(n, uint64(n))
+		for _, alen := range []int{4, 6, 8, 12, whole} {
+			scan := hyperscanScanner(b, pats, alen)
+			b.Run(fmt.Sprintf("patterns=%d/anchor=%d", n, alen), func(b *testing.B) {
+				b.SetBytes(int64(total))
+				cpu := benchclock.Start()
+				for b.Loop() {
+					for _, p := range payloads {
+						scan(p)
+					}
+				}
+				cpu.Report(b, total)
+			})
 		}
 	}
 }

@@ -11,23 +11,35 @@
 // Makefile sets when pkg-config finds libhs. Without the tag the pure-Go
 // matcher of ids/mpm is the only one.
 //
-// # Binding
+// # Design
 //
-// Patterns are compiled with hs_compile_lit_multi (no escaping: the
-// bytes are the literal, NULs included), each with HS_FLAG_SINGLEMATCH
-// so that Hyperscan calls back at most once per pattern and scan, and
-// HS_FLAG_CASELESS for nocase ones (ASCII letters only, as ids/mpm
-// folds). Identical patterns are compiled once and report all their IDs.
+// Hyperscan is not given the patterns but an anchor of each: the
+// anchorLen-byte substring that fewest other patterns share and whose
+// bytes are least common in traffic (the choice ids/mpm makes of its
+// 4-byte windows), or the whole pattern when it is no longer. Rules'
+// literals are made of the words traffic is made of, and Hyperscan's
+// literal matcher (FDR) confirms a candidate by a pattern's last bytes:
+// with 10,000 patterns ending in ".php", "=" and common words, it stops
+// at nearly every position. Rare anchors of 8 bytes halve its time per
+// byte at 1,000 and 10,000 patterns, and cost nothing at 100
+// (docs/benchmarks.md). Each anchor's occurrence is verified against the
+// patterns it stands for, in the C callback, so that a scan is one cgo
+// call: the callback reads the pattern tables (C memory owned by the
+// Matcher) and records each pattern found once into the Hits' buffer, a
+// Go []uint32 without pointers handed to C for the duration of the call.
+// A scan allocates nothing and needs no cgo.Handle. The buffer holds the
+// count, the pattern indexes and a bitmap of those seen, which keeps each
+// ID once across scans until Reset, as ids/mpm's Hits does.
 //
-// A scan is one cgo call. The match callback is C: it records the
-// pattern's index into the Hits' buffer, a Go []uint32 without pointers
-// handed to C for the duration of the call, so a scan allocates nothing
-// and needs no cgo.Handle. The buffer holds the count, the indexes and a
-// bitmap of those seen, which keeps each ID once across scans until
-// Reset, as ids/mpm's Hits does.
+// Anchors are compiled with hs_compile_lit_multi (no escaping: the bytes
+// are the literal, NULs included), HS_FLAG_CASELESS for nocase patterns
+// (ASCII letters only, as ids/mpm folds), and HS_FLAG_SINGLEMATCH for an
+// anchor that is a whole pattern and nothing else: then one report per
+// scan is all it needs. Identical patterns are compiled once and report
+// all their IDs.
 //
-// The database and each Hits' scratch are C memory, freed when the Go
-// value that owns them is collected.
+// The database, the tables and each Hits' scratch are C memory, freed
+// when the Go value that owns them is collected.
 package hyperscan
 
 /*
@@ -35,24 +47,67 @@ package hyperscan
 #include <hs/hs.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
-// The hits buffer: b[0] the number of indexes recorded, b[1] the offset
-// of the seen bitmap, the indexes from b[2].
-static int rs_on_match(unsigned int id, unsigned long long from,
+// rs_tables are a Matcher's patterns as the callback reads them.
+typedef struct {
+	const uint32_t *cand;  // anchor a's candidates: cands[cand[a]] to cands[cand[a+1]]
+	const uint32_t *cands; // pairs: unique pattern, bytes from its start to the anchor's end
+	const uint32_t *pat;   // triples: offset in text, length, nocase (text lower case)
+	const unsigned char *text;
+} rs_tables;
+
+// rs_ctx is one scan's. b is the hits buffer: b[0] the number of
+// patterns recorded, b[1] the offset of the seen bitmap, the pattern
+// indexes from b[2].
+typedef struct {
+	const rs_tables *t;
+	const unsigned char *data;
+	unsigned long long len;
+	uint32_t *b;
+} rs_ctx;
+
+static int rs_on_match(unsigned int a, unsigned long long from,
 		unsigned long long to, unsigned int flags, void *ctx) {
-	uint32_t *b = ctx;
+	rs_ctx *c = ctx;
+	const rs_tables *t = c->t;
+	uint32_t *b = c->b;
 	uint32_t *seen = b + b[1];
-	uint32_t bit = 1u << (id & 31);
-	if (!(seen[id >> 5] & bit)) {
-		seen[id >> 5] |= bit;
-		b[2 + b[0]++] = id;
+	for (uint32_t i = t->cand[a]; i < t->cand[a + 1]; i++) {
+		uint32_t u = t->cands[2 * i], back = t->cands[2 * i + 1];
+		uint32_t bit = 1u << (u & 31);
+		if (seen[u >> 5] & bit) {
+			continue;
+		}
+		const uint32_t *p = t->pat + 3 * u;
+		if (to < back || to - back + p[1] > c->len) {
+			continue;
+		}
+		const unsigned char *d = c->data + (to - back), *s = t->text + p[0];
+		uint32_t n = p[1], j = 0;
+		if (p[2]) {
+			for (; j < n; j++) {
+				unsigned char x = d[j], y = s[j];
+				if (x != y && ((x | 0x20) != y || y < 'a' || y > 'z')) {
+					break;
+				}
+			}
+		} else if (memcmp(d, s, n) == 0) {
+			j = n;
+		}
+		if (j == n) {
+			seen[u >> 5] |= bit;
+			b[2 + b[0]++] = u;
+		}
 	}
 	return 0;
 }
 
-static int rs_scan(const hs_database_t *db, const char *data,
-		unsigned int len, hs_scratch_t *scratch, uint32_t *b) {
-	return hs_scan(db, data, len, 0, scratch, rs_on_match, b);
+static int rs_scan(const hs_database_t *db, const rs_tables *t,
+		const char *data, unsigned int len, hs_scratch_t *scratch,
+		uint32_t *b) {
+	rs_ctx c = {t, (const unsigned char *)data, len, b};
+	return hs_scan(db, data, len, 0, scratch, rs_on_match, &c);
 }
 
 static int rs_compile(const char *const *exprs, const unsigned *flags,
@@ -79,10 +134,15 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	"github.com/rampart-fw/rampart/ids/mpm"
 )
+
+// anchorLen is the length of the anchors Hyperscan looks for, chosen by
+// measurement among 4, 6, 8 and 12 (docs/benchmarks.md).
+const anchorLen = 8
 
 // Version is the Hyperscan library's version string.
 var Version = C.GoString(C.hs_version())
@@ -90,19 +150,25 @@ var Version = C.GoString(C.hs_version())
 // Matcher finds patterns in buffers. It is immutable once built and safe
 // for concurrent use; each goroutine scans with its own Hits.
 type Matcher struct {
-	db       *C.hs_database_t
-	uniq     [][2]int32 // unique pattern → start and end in ids
-	ids      []int32
-	nPattern int
-	maxLen   int // bytes of the longest pattern
-	dbBytes  int
+	db         *C.hs_database_t
+	tables     *C.rs_tables // and the arrays after it, one C allocation
+	tableBytes int
+	uniq       [][2]int32 // unique pattern → start and end in ids
+	ids        []int32
+	nPattern   int
+	maxLen     int // bytes of the longest pattern
+	dbBytes    int
 }
 
 // New builds a matcher for patterns; the ID of a pattern is its index.
 // Empty patterns are never reported. The error is Hyperscan's: an
 // unsupported CPU (it needs SSSE3) or a pattern set it cannot compile.
-func New(patterns []mpm.Pattern) (*Matcher, error) {
+func New(patterns []mpm.Pattern) (*Matcher, error) { return newAnchored(patterns, anchorLen) }
+
+// newAnchored is New with anchors of alen bytes; the benchmarks compare.
+func newAnchored(patterns []mpm.Pattern, alen int) (*Matcher, error) {
 	m := &Matcher{nPattern: len(patterns)}
+	// Unique patterns: nocase ones lower case, as the callback compares.
 	type key struct {
 		s      string
 		nocase bool
@@ -136,48 +202,137 @@ func New(patterns []mpm.Pattern) (*Matcher, error) {
 		return m, nil
 	}
 
-	// Hyperscan's arguments live in C memory: the expression array holds
-	// pointers, which Go memory passed to C may not.
-	n := len(lits)
-	total := 0
+	// Each pattern's anchor; patterns sharing one are its candidates.
+	share := map[string]int{} // folded window → patterns with it
 	for _, k := range lits {
-		total += len(k.s)
-	}
-	text := C.malloc(C.size_t(total))
-	exprs := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(uintptr(0))))
-	lens := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.size_t(0))))
-	flags := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.uint(0))))
-	ids := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.uint(0))))
-	defer func() {
-		for _, p := range []unsafe.Pointer{text, exprs, lens, flags, ids} {
-			C.free(p)
+		seen := map[string]bool{}
+		f := mpm.LowerASCII([]byte(k.s))
+		for i := 0; i+alen <= len(f) && len(f) > alen; i++ {
+			if w := string(f[i : i+alen]); !seen[w] {
+				seen[w] = true
+				share[w]++
+			}
 		}
-	}()
-	textS := unsafe.Slice((*byte)(text), total)
-	exprS := unsafe.Slice((**C.char)(exprs), n)
-	lenS := unsafe.Slice((*C.size_t)(lens), n)
-	flagS := unsafe.Slice((*C.uint)(flags), n)
-	idS := unsafe.Slice((*C.uint)(ids), n)
+	}
+	type cand struct {
+		anchor int
+		u      int
+		back   int // bytes from the pattern's start to the anchor's end
+	}
+	anchors := map[key]int{}
+	var anchorLits []key
+	var cands []cand
+	for u, k := range lits {
+		off := 0
+		if len(k.s) > alen {
+			f := mpm.LowerASCII([]byte(k.s))
+			best := 1 << 30
+			for i := 0; i+alen <= len(f); i++ {
+				cost := share[string(f[i:i+alen])] * 64
+				for _, c := range f[i : i+alen] {
+					cost += mpm.ByteCost(c)
+				}
+				if cost < best {
+					off, best = i, cost
+				}
+			}
+		}
+		n := min(len(k.s), alen)
+		ak := key{k.s[off : off+n], k.nocase}
+		a, ok := anchors[ak]
+		if !ok {
+			a = len(anchorLits)
+			anchors[ak] = a
+			anchorLits = append(anchorLits, ak)
+		}
+		cands = append(cands, cand{anchor: a, u: u, back: off + n})
+	}
+	slices.SortStableFunc(cands, func(x, y cand) int { return x.anchor - y.anchor })
+
+	// The tables, in one C allocation: the struct, then the arrays of
+	// uint32, then the patterns' text.
+	nA, nC, nU := len(anchorLits), len(cands), len(lits)
+	text := 0
+	for _, k := range lits {
+		text += len(k.s)
+	}
+	head := int(unsafe.Sizeof(C.rs_tables{}))
+	words := nA + 1 + 2*nC + 3*nU
+	m.tableBytes = head + 4*words + text
+	blob := C.malloc(C.size_t(m.tableBytes))
+	m.tables = (*C.rs_tables)(blob)
+	w := unsafe.Slice((*uint32)(unsafe.Add(blob, head)), words)
+	candIdx, candArr, patArr := w[:nA+1], w[nA+1:nA+1+2*nC], w[nA+1+2*nC:]
+	textBase := unsafe.Add(blob, head+4*words)
+	textS := unsafe.Slice((*byte)(textBase), text)
+	m.tables.cand = (*C.uint32_t)(unsafe.Pointer(&candIdx[0]))
+	m.tables.cands = (*C.uint32_t)(unsafe.Pointer(&candArr[0]))
+	m.tables.pat = (*C.uint32_t)(unsafe.Pointer(&patArr[0]))
+	m.tables.text = (*C.uchar)(textBase)
 	off := 0
 	for u, k := range lits {
 		copy(textS[off:], k.s)
-		exprS[u] = (*C.char)(unsafe.Add(text, off))
-		lenS[u] = C.size_t(len(k.s))
-		flagS[u] = C.HS_FLAG_SINGLEMATCH
+		patArr[3*u], patArr[3*u+1] = uint32(off), uint32(len(k.s))
+		patArr[3*u+2] = 0
 		if k.nocase {
-			flagS[u] |= C.HS_FLAG_CASELESS
+			patArr[3*u+2] = 1
 		}
-		idS[u] = C.uint(u)
+		off += len(k.s)
+	}
+	candIdx[0] = 0
+	for i, c := range cands {
+		candArr[2*i], candArr[2*i+1] = uint32(c.u), uint32(c.back)
+		candIdx[c.anchor+1] = uint32(i + 1) // every anchor has a candidate
+	}
+	runtime.AddCleanup(m, func(p unsafe.Pointer) { C.free(p) }, blob)
+
+	// Hyperscan's arguments live in C memory: the expression array holds
+	// pointers, which Go memory passed to C may not.
+	total := 0
+	for _, k := range anchorLits {
+		total += len(k.s)
+	}
+	atext := C.malloc(C.size_t(total))
+	exprs := C.malloc(C.size_t(nA) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	lens := C.malloc(C.size_t(nA) * C.size_t(unsafe.Sizeof(C.size_t(0))))
+	flags := C.malloc(C.size_t(nA) * C.size_t(unsafe.Sizeof(C.uint(0))))
+	ids := C.malloc(C.size_t(nA) * C.size_t(unsafe.Sizeof(C.uint(0))))
+	defer func() {
+		for _, p := range []unsafe.Pointer{atext, exprs, lens, flags, ids} {
+			C.free(p)
+		}
+	}()
+	atextS := unsafe.Slice((*byte)(atext), total)
+	exprS := unsafe.Slice((**C.char)(exprs), nA)
+	lenS := unsafe.Slice((*C.size_t)(lens), nA)
+	flagS := unsafe.Slice((*C.uint)(flags), nA)
+	idS := unsafe.Slice((*C.uint)(ids), nA)
+	off = 0
+	for a, k := range anchorLits {
+		copy(atextS[off:], k.s)
+		exprS[a] = (*C.char)(unsafe.Add(atext, off))
+		lenS[a] = C.size_t(len(k.s))
+		idS[a] = C.uint(a)
+		flagS[a] = 0
+		if k.nocase {
+			flagS[a] |= C.HS_FLAG_CASELESS
+		}
+		// An anchor that is one whole pattern and nothing else need
+		// be reported once per scan.
+		if c := cands[candIdx[a]]; candIdx[a+1]-candIdx[a] == 1 && c.back == len(lits[c.u].s) {
+			flagS[a] |= C.HS_FLAG_SINGLEMATCH
+		}
 		off += len(k.s)
 	}
 	var msg [256]C.char
 	var expr C.int
-	rc := C.rs_compile((**C.char)(exprs), (*C.uint)(flags), (*C.uint)(ids), (*C.size_t)(lens), C.uint(n),
+	rc := C.rs_compile((**C.char)(exprs), (*C.uint)(flags), (*C.uint)(ids), (*C.size_t)(lens), C.uint(nA),
 		&m.db, &msg[0], C.size_t(len(msg)), &expr)
 	if rc != C.HS_SUCCESS {
 		if rc == C.HS_COMPILER_ERROR {
-			if expr >= 0 && int(expr) < n {
-				return nil, fmt.Errorf("hyperscan: pattern %d (%q): %s", members[expr][0], lits[expr].s, C.GoString(&msg[0]))
+			if expr >= 0 && int(expr) < nA {
+				u := cands[candIdx[expr]].u
+				return nil, fmt.Errorf("hyperscan: pattern %d (%q): %s", members[u][0], lits[u].s, C.GoString(&msg[0]))
 			}
 			return nil, fmt.Errorf("hyperscan: %s", C.GoString(&msg[0]))
 		}
@@ -190,7 +345,6 @@ func New(patterns []mpm.Pattern) (*Matcher, error) {
 	runtime.AddCleanup(m, func(db *C.hs_database_t) { C.hs_free_database(db) }, m.db)
 	return m, nil
 }
-
 // hsError names Hyperscan's error codes that New and NewHits can meet.
 func hsError(rc C.hs_error_t) error {
 	switch rc {
@@ -209,9 +363,9 @@ func hsError(rc C.hs_error_t) error {
 // Len returns the number of patterns the matcher was built with.
 func (m *Matcher) Len() int { return m.nPattern }
 
-// MemoryBytes returns the bytes the compiled database and the ID tables
-// take (not the scratch of each Hits).
-func (m *Matcher) MemoryBytes() int { return m.dbBytes + 8*len(m.uniq) + 4*len(m.ids) }
+// MemoryBytes returns the bytes the compiled database and the pattern
+// tables take (not the scratch of each Hits).
+func (m *Matcher) MemoryBytes() int { return m.dbBytes + m.tableBytes + 8*len(m.uniq) + 4*len(m.ids) }
 
 // Hits collects the IDs found by scans: each ID once, in the order first
 // found (within a scan, in the order Hyperscan reports them). Reuse one
@@ -284,7 +438,7 @@ func (m *Matcher) Scan(data []byte, h *Hits) {
 	const piece = 1 << 31
 	for start := 0; ; start += piece - (m.maxLen - 1) {
 		chunk := data[start:min(len(data), start+piece)]
-		rc := C.rs_scan(m.db, (*C.char)(unsafe.Pointer(&chunk[0])), C.uint(len(chunk)), h.scratch, (*C.uint32_t)(unsafe.Pointer(&h.buf[0])))
+		rc := C.rs_scan(m.db, m.tables, (*C.char)(unsafe.Pointer(&chunk[0])), C.uint(len(chunk)), h.scratch, (*C.uint32_t)(unsafe.Pointer(&h.buf[0])))
 		if rc != C.HS_SUCCESS {
 			panic(fmt.Sprintf("hyperscan: scan: %v", hsError(rc)))
 		}

@@ -165,7 +165,7 @@ func TestScanMatchesNaive(t *testing.T) {
 			})
 		}
 		pats := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) mpm.Pattern {
-			return mpm.Pattern{Bytes: genBytes(0, 9).Draw(t, "p"), Nocase: rapid.Bool().Draw(t, "nocase")}
+			return mpm.Pattern{Bytes: genBytes(0, 20).Draw(t, "p"), Nocase: rapid.Bool().Draw(t, "nocase")}
 		}), 0, 40).Draw(t, "patterns")
 		hm := mustNew(t, pats)
 		hh := hm.NewHits()
