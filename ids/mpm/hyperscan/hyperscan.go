@@ -345,6 +345,7 @@ func newAnchored(patterns []mpm.Pattern, alen int) (*Matcher, error) {
 	runtime.AddCleanup(m, func(db *C.hs_database_t) { C.hs_free_database(db) }, m.db)
 	return m, nil
 }
+
 // hsError names Hyperscan's error codes that New and NewHits can meet.
 func hsError(rc C.hs_error_t) error {
 	switch rc {
