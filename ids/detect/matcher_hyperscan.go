@@ -9,56 +9,53 @@ import (
 
 // Matchers names the multi-pattern matchers the prefilter can use in
 // this build: with the build tag "hyperscan", Hyperscan's and ids/mpm's,
-// chosen per prefilter and buffer by newMatcher.
+// chosen per buffer by its length.
 var Matchers = "hyperscan " + hyperscan.Version + ", ids/mpm"
 
 // The choice between the matchers, from their measurements on the same
-// traffic (docs/benchmarks.md, "Hyperscan against ids/mpm"). Hyperscan
-// scans a byte several times faster than ids/mpm up to a few thousand
+// traffic (docs/benchmarks.md, "Hyperscan against ids/mpm"): Hyperscan
+// scans a byte 1.4 to 6 times faster than ids/mpm from 100 to 10,000
 // patterns, but each scan costs a cgo call and Hyperscan's set-up, which
-// grows with the database: on small buffers ids/mpm wins. Beyond
-// hyperscanMaxPatterns the two scan a byte at about the same speed, and
-// ids/mpm alone saves the second table and the calls.
-const (
-	hyperscanMaxPatterns = 5000
-	hyperscanMinBytes    = 128
-)
+// grows with the database (about 130 ns at 100 and 1,000 patterns, 350
+// at 10,000, against ids/mpm's 20 to 40). The two cost the same on a
+// buffer of about 80 bytes at 100 and 1,000 patterns and 240 at 10,000;
+// minBytes follows that line, and ids/mpm scans what is shorter.
+func minBytes(patterns int) int { return 80 + patterns/64 }
 
 func newMatcher(pats []mpm.Pattern) matcher {
 	g := goMatcher{mpm.New(pats)}
-	if len(pats) > hyperscanMaxPatterns {
-		return g
-	}
 	h, err := hyperscan.New(pats)
 	if err != nil {
 		// Hyperscan refuses (a CPU without SSSE3, a resource limit):
 		// ids/mpm finds the same patterns.
 		return g
 	}
-	return sizedMatcher{small: g, large: h}
+	return sizedMatcher{small: g, large: h, min: minBytes(len(pats))}
 }
 
-// sizedMatcher scans buffers of fewer than hyperscanMinBytes with
-// ids/mpm and the rest with Hyperscan; both hold the same patterns.
+// sizedMatcher scans buffers of fewer than min bytes with ids/mpm and
+// the rest with Hyperscan; both hold the same patterns.
 type sizedMatcher struct {
 	small goMatcher
 	large *hyperscan.Matcher
+	min   int
 }
 
 func (m sizedMatcher) MemoryBytes() int { return m.small.MemoryBytes() + m.large.MemoryBytes() }
 
 func (m sizedMatcher) newScanner() scanner {
-	return &sizedScanner{small: m.small.newScanner(), m: m.large, h: m.large.NewHits()}
+	return &sizedScanner{small: m.small.newScanner(), m: m.large, h: m.large.NewHits(), min: m.min}
 }
 
 type sizedScanner struct {
 	small scanner
 	m     *hyperscan.Matcher
 	h     *hyperscan.Hits
+	min   int
 }
 
 func (s *sizedScanner) scan(data []byte) []int32 {
-	if len(data) < hyperscanMinBytes {
+	if len(data) < s.min {
 		return s.small.scan(data)
 	}
 	s.h.Reset()

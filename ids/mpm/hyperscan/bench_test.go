@@ -66,7 +66,7 @@ func BenchmarkScan(b *testing.B) {
 }
 
 // BenchmarkSize measures both matchers on buffers of one size cut from
-// the corpus laid end to end: 64 bytes (a small packet, where the cgo
+// the corpus laid end to end: 64 and 256 bytes (small packets, where the cgo
 // call and Hyperscan's per-scan set-up dominate), 1,500 (a full packet)
 // and 64 KiB (a stream chunk).
 func BenchmarkSize(b *testing.B) {
@@ -74,7 +74,7 @@ func BenchmarkSize(b *testing.B) {
 	for _, p := range traffic.Corpus(2000, 1) {
 		all = append(all, p...)
 	}
-	for _, size := range []int{64, 1500, 65536} {
+	for _, size := range []int{64, 256, 1500, 65536} {
 		var bufs [][]byte
 		for i := 0; i+size <= len(all); i += size {
 			bufs = append(bufs, all[i:i+size])
