@@ -14,13 +14,13 @@ var Matchers = "hyperscan " + hyperscan.Version + ", ids/mpm"
 
 // The choice between the matchers, from their measurements on the same
 // traffic (docs/benchmarks.md, "Hyperscan against ids/mpm"): Hyperscan
-// scans a byte 1.4 to 6 times faster than ids/mpm from 100 to 10,000
-// patterns, but each scan costs a cgo call and Hyperscan's set-up, which
-// grows with the database (about 130 ns at 100 and 1,000 patterns, 350
-// at 10,000, against ids/mpm's 20 to 40). The two cost the same on a
-// buffer of about 80 bytes at 100 and 1,000 patterns and 240 at 10,000;
-// minBytes follows that line, and ids/mpm scans what is shorter.
-func minBytes(patterns int) int { return 80 + patterns/64 }
+// scans a byte 1.4 to 6 times faster than ids/mpm from 10,000 down to
+// 100 patterns, but each scan costs a cgo call and Hyperscan's set-up,
+// which grows with the database. The two cost the same on buffers of
+// about 70 to 90 bytes at 100 and 1,000 patterns, and of 100 to 240 at
+// 10,000 (two rounds on a loaded machine); minBytes follows that line,
+// and ids/mpm scans what is shorter.
+func minBytes(patterns int) int { return 80 + patterns/100 }
 
 func newMatcher(pats []mpm.Pattern) matcher {
 	g := goMatcher{mpm.New(pats)}
