@@ -13,17 +13,19 @@
 //
 // # Design
 //
-// Hyperscan is not given the patterns but an anchor of each: the
-// anchorLen-byte substring that fewest other patterns share and whose
-// bytes are least common in traffic (the choice ids/mpm makes of its
-// 4-byte windows), or the whole pattern when it is no longer. Rules'
-// literals are made of the words traffic is made of, and Hyperscan's
-// literal matcher (FDR) confirms a candidate by a pattern's last bytes:
-// with 10,000 patterns ending in ".php", "=" and common words, it stops
-// at nearly every position. Rare anchors of 8 bytes halve its time per
-// byte at 1,000 and 10,000 patterns, and cost nothing at 100
-// (docs/benchmarks.md). Each anchor's occurrence is verified against the
-// patterns it stands for, in the C callback, so that a scan is one cgo
+// From anchorFrom patterns on, Hyperscan is not given the patterns but
+// an anchor of each: the anchorLen-byte substring that fewest other
+// patterns share and whose bytes are least common in traffic (the choice
+// ids/mpm makes of its 4-byte windows), or the whole pattern when it is
+// no longer. Rules' literals are made of the words traffic is made of,
+// and with thousands of them Hyperscan's literal matcher slows down
+// (from 1,560 cpu-MB/s at 100 patterns to 200 at 10,000 on the
+// benchmark's traffic); given rare 8-byte anchors it is 1.3 times faster
+// at 10,000 patterns, even at 1,000, and 10% slower at 100, where the
+// whole patterns are kept (docs/benchmarks.md).
+//
+// Each anchor's occurrence is verified against the patterns it stands
+// for, in the C callback, so that a scan is one cgo
 // call: the callback reads the pattern tables (C memory owned by the
 // Matcher) and records each pattern found once into the Hits' buffer, a
 // Go []uint32 without pointers handed to C for the duration of the call.
@@ -140,9 +142,17 @@ import (
 	"github.com/rampart-fw/rampart/ids/mpm"
 )
 
-// anchorLen is the length of the anchors Hyperscan looks for, chosen by
-// measurement among 4, 6, 8 and 12 (docs/benchmarks.md).
-const anchorLen = 8
+const (
+	// anchorLen is the length of the anchors Hyperscan looks for, chosen
+	// by measurement among 4, 6, 7, 8, 9, 10 and 12 (docs/benchmarks.md).
+	anchorLen = 8
+	// anchorFrom is the number of patterns from which anchors pay: at
+	// 100 Hyperscan is 10% faster given the whole patterns, at 1,000 the
+	// two are even, at 10,000 anchors are 1.3 times faster.
+	anchorFrom = 1000
+	// wholePatterns is an anchor length longer than any pattern.
+	wholePatterns = 1 << 30
+)
 
 // Version is the Hyperscan library's version string.
 var Version = C.GoString(C.hs_version())
@@ -163,7 +173,12 @@ type Matcher struct {
 // New builds a matcher for patterns; the ID of a pattern is its index.
 // Empty patterns are never reported. The error is Hyperscan's: an
 // unsupported CPU (it needs SSSE3) or a pattern set it cannot compile.
-func New(patterns []mpm.Pattern) (*Matcher, error) { return newAnchored(patterns, anchorLen) }
+func New(patterns []mpm.Pattern) (*Matcher, error) {
+	if len(patterns) < anchorFrom {
+		return newAnchored(patterns, wholePatterns)
+	}
+	return newAnchored(patterns, anchorLen)
+}
 
 // newAnchored is New with anchors of alen bytes; the benchmarks compare.
 func newAnchored(patterns []mpm.Pattern, alen int) (*Matcher, error) {
