@@ -16,9 +16,7 @@ import (
 func scanSorted(m *Matcher, h *Hits, data []byte) []int32 {
 	h.Reset()
 	m.Scan(data, h)
-	out := slices.Clone(h.IDs)
-	slices.Sort(out)
-	return out
+	return mpmtest.Sorted(h.IDs)
 }
 
 // TestScan runs the hand-made cases of testdata/scan.txt.

@@ -29,17 +29,13 @@ func mustNew(t interface {
 func scanSorted(m *Matcher, h *Hits, data []byte) []int32 {
 	h.Reset()
 	m.Scan(data, h)
-	out := slices.Clone(h.IDs)
-	slices.Sort(out)
-	return out
+	return mpmtest.Sorted(h.IDs)
 }
 
 func mpmSorted(m *mpm.Matcher, h *mpm.Hits, data []byte) []int32 {
 	h.Reset()
 	m.Scan(data, h)
-	out := slices.Clone(h.IDs)
-	slices.Sort(out)
-	return out
+	return mpmtest.Sorted(h.IDs)
 }
 
 // TestScan runs the hand-made cases of ids/mpm/testdata/scan.txt.

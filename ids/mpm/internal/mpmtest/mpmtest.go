@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,6 +46,13 @@ func Naive(pats []traffic.Pattern, data []byte) []int32 {
 			out = append(out, int32(id))
 		}
 	}
+	return out
+}
+
+// Sorted returns a sorted copy of ids, for comparing with Naive.
+func Sorted(ids []int32) []int32 {
+	out := slices.Clone(ids)
+	slices.Sort(out)
 	return out
 }
 
