@@ -438,8 +438,9 @@ func (h *Hits) Reset() {
 
 // Scan adds to h every pattern that occurs in data. It allocates nothing
 // once h has held as many IDs before. h must come from m's NewHits and
-// not be in use by another goroutine; Scan panics otherwise, as that is
-// a bug in the caller, not bad input.
+// not be in use by another goroutine: Scan panics on another matcher's
+// Hits, and on an error from Hyperscan (which detects some concurrent
+// uses of a scratch), as those are bugs in the caller, not bad input.
 func (m *Matcher) Scan(data []byte, h *Hits) {
 	if h.m != m {
 		// The callback writes indexes into h.buf, sized for h.m.
