@@ -8,7 +8,12 @@ PKGS    := ./...
 # Debian packages the lab and the tests use. iproute2 builds the lab; the
 # rest are real peers that the interoperability tests talk to; jq reads the
 # IDS's EVE output as its consumers do.
-DEB_PKGS := iproute2 procps unbound nsd curl squid-openssl wrk coturn nftables jq
+DEB_PKGS := iproute2 procps unbound nsd curl squid-openssl wrk coturn nftables jq pkg-config libhyperscan-dev
+# Build tags: "hyperscan" compiles the IDS prefilter's Hyperscan matcher
+# (ids/mpm/hyperscan, cgo) when pkg-config finds libhs; without it the
+# pure-Go matcher of ids/mpm is the only one. Evaluated where used, after
+# deps has installed the library.
+TAGS     = $(shell pkg-config --exists libhs 2>/dev/null && echo hyperscan)
 
 .PHONY: all build demo test deps check fuzz bench clean
 
@@ -23,22 +28,23 @@ deps:
 	$(GO) mod download
 
 build: deps
-	$(GO) build -o $(BIN) ./cmd/rampart
+	$(GO) build -tags "$(TAGS)" -o $(BIN) ./cmd/rampart
 
 demo: build
 	./$(BIN) lab demo
 
 test: deps
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -tags "$(TAGS)" -count=1 -timeout 15m $(PKGS)
 
 # Static checks that CI runs besides the tests.
 check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	$(GO) vet -tags "$(TAGS)" $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags "$(TAGS)" $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:
 	rm -rf bin

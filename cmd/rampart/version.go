@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/rampart-fw/rampart/ids/detect"
 	"github.com/spf13/cobra"
 )
 
@@ -37,6 +38,7 @@ func init() {
 					fmt.Fprintf(cmd.OutOrStdout(), " (%.12s)", rev)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), " %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+				fmt.Fprintf(cmd.OutOrStdout(), "ids prefilter: %s\n", detect.Matchers)
 				return nil
 			},
 		}

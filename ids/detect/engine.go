@@ -104,7 +104,7 @@ func classOf(p ipproto.Proto) int {
 
 // prefilter is the fast-pattern matcher of one buffer and class.
 type prefilter struct {
-	m     *mpm.Matcher
+	m     matcher
 	rules []int32 // pattern ID → rule
 }
 
@@ -219,7 +219,7 @@ func Compile(set *rules.Set, cfg Config) (*Engine, error) {
 	for b := range buffer.Count {
 		for c := range numClasses {
 			if p := pend[b][c]; len(p.pats) > 0 {
-				e.pre[b][c] = &prefilter{m: mpm.New(p.pats), rules: p.rules}
+				e.pre[b][c] = &prefilter{m: newMatcher(p.pats), rules: p.rules}
 			}
 		}
 	}
@@ -250,7 +250,7 @@ func (e *Engine) MemoryBytes() int {
 
 // Scratch is a worker's working memory for Inspect; one per goroutine.
 type Scratch struct {
-	hits    [buffer.Count][numClasses]*mpm.Hits
+	scan    [buffer.Count][numClasses]scanner
 	cand    []uint64 // bitset over rules
 	list    []int32
 	matched []int32
@@ -265,7 +265,7 @@ func (e *Engine) NewScratch() *Scratch {
 	for b := range e.pre {
 		for c, p := range e.pre[b] {
 			if p != nil {
-				s.hits[b][c] = p.m.NewHits()
+				s.scan[b][c] = p.m.newScanner()
 			}
 		}
 	}
@@ -292,10 +292,7 @@ func (e *Engine) Inspect(s *Scratch, in *Input) []Match {
 		if p == nil || len(data) == 0 {
 			return
 		}
-		h := s.hits[b][class]
-		h.Reset()
-		p.m.Scan(data, h)
-		for _, id := range h.IDs {
+		for _, id := range s.scan[b][class].scan(data) {
 			s.add(p.rules[id])
 		}
 	}

@@ -176,9 +176,10 @@ func (m *Matcher) buildShort() {
 	m.oneIdx[256] = uint32(len(m.oneList))
 }
 
-// byteCost says how common a byte is in traffic (HTTP text, DNS names,
-// binary zeros): anchors prefer rare bytes.
-func byteCost(c byte) int {
+// ByteCost says how common a byte is in traffic (HTTP text, DNS names,
+// binary zeros), from 0 (rare) to 3: anchors prefer rare bytes. Lower
+// case letters are the common ones; a caller folding case passes them so.
+func ByteCost(c byte) int {
 	switch {
 	case c >= 'a' && c <= 'z', c == ' ', c == 0, c == '/', c == '.', c == '\r', c == '\n':
 		return 3
@@ -222,7 +223,7 @@ func (m *Matcher) buildLong() {
 			w := binary.LittleEndian.Uint32(p[k:]) | foldMask
 			cost := share[w] * 64
 			for _, c := range p[k : k+4] {
-				cost += byteCost(fold(c))
+				cost += ByteCost(fold(c))
 			}
 			if cost < bestCost {
 				best, bestCost = k, cost

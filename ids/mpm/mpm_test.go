@@ -9,76 +9,27 @@ import (
 
 	"github.com/rampart-fw/rampart/ids/internal/benchclock"
 	"github.com/rampart-fw/rampart/ids/internal/traffic"
+	"github.com/rampart-fw/rampart/ids/mpm/internal/mpmtest"
 	"pgregory.net/rapid"
 )
-
-// naive is the reference: every pattern searched for separately.
-func naive(pats []Pattern, data []byte) []int32 {
-	lowered := LowerASCII(data)
-	var out []int32
-	for id, p := range pats {
-		if len(p.Bytes) == 0 {
-			continue
-		}
-		var found bool
-		if p.Nocase {
-			found = bytes.Contains(lowered, LowerASCII(p.Bytes))
-		} else {
-			found = bytes.Contains(data, p.Bytes)
-		}
-		if found {
-			out = append(out, int32(id))
-		}
-	}
-	return out
-}
 
 func scanSorted(m *Matcher, h *Hits, data []byte) []int32 {
 	h.Reset()
 	m.Scan(data, h)
-	out := slices.Clone(h.IDs)
-	slices.Sort(out)
-	return out
+	return mpmtest.Sorted(h.IDs)
 }
 
+// TestScan runs the hand-made cases of testdata/scan.txt.
 func TestScan(t *testing.T) {
-	pats := []Pattern{
-		{Bytes: []byte("abcd")},                    // 0
-		{Bytes: []byte("ABCD"), Nocase: true},      // 1
-		{Bytes: []byte("x")},                       // 2
-		{Bytes: []byte("Yz"), Nocase: true},        // 3
-		{Bytes: []byte("q|r")},                     // 4
-		{Bytes: []byte("abcd")},                    // 5: duplicate of 0
-		{Bytes: []byte("\x00\xff\x00\xff\x01")},    // 6
-		{Bytes: []byte("@[`{")},                    // 7: folds onto itself
-		{Bytes: []byte("`{@[")},                    // 8: same folded window as 7
-		{Bytes: []byte("long pattern at the end")}, // 9
-		{Bytes: nil},                               // 10: never reported
+	tpats, cases, err := mpmtest.Cases("testdata/scan.txt")
+	if err != nil {
+		t.Fatal(err)
 	}
-	m := New(pats)
+	m := New(fromTraffic(tpats))
 	h := m.NewHits()
-	tests := []struct {
-		data string
-		want []int32
-	}{
-		{"", nil},
-		{"abc", nil},
-		{"abcd", []int32{0, 1, 5}},
-		{"ABCD", []int32{1}},
-		{"aBcD", []int32{1}},
-		{"xyz", []int32{2, 3}},
-		{"YZ", []int32{3}},
-		{"q|r", []int32{4}},
-		{"--\x00\xff\x00\xff\x01--", []int32{6}},
-		{"@[`{", []int32{7}},
-		{"`{@[", []int32{8}},
-		{"@{`[", nil},
-		{"...long pattern at the end", []int32{9}},
-		{"long pattern at the en", nil},
-	}
-	for _, tt := range tests {
-		if got := scanSorted(m, h, []byte(tt.data)); !slices.Equal(got, tt.want) {
-			t.Errorf("Scan(%q) = %v, want %v", tt.data, got, tt.want)
+	for _, c := range cases {
+		if got := scanSorted(m, h, c.Data); !slices.Equal(got, c.Want) {
+			t.Errorf("scan.txt:%d: Scan(%q) = %v, want %v", c.Line, c.Data, got, c.Want)
 		}
 	}
 }
@@ -88,27 +39,12 @@ func TestScan(t *testing.T) {
 // shared windows and case differences are common.
 func TestScanMatchesNaive(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		alpha := []byte("aAbB\x00\xff-")
-		genBytes := func(min, max int) *rapid.Generator[[]byte] {
-			return rapid.Custom(func(t *rapid.T) []byte {
-				n := rapid.IntRange(min, max).Draw(t, "n")
-				b := make([]byte, n)
-				for i := range b {
-					b[i] = alpha[rapid.IntRange(0, len(alpha)-1).Draw(t, "c")]
-				}
-				return b
-			})
-		}
-		pats := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) Pattern {
-			return Pattern{Bytes: genBytes(1, 9).Draw(t, "p"), Nocase: rapid.Bool().Draw(t, "nocase")}
-		}), 1, 40).Draw(t, "patterns")
-		m := New(pats)
+		tpats := mpmtest.Patterns(20).Draw(t, "patterns")
+		m := New(fromTraffic(tpats))
 		h := m.NewHits()
 		for range 5 {
-			data := genBytes(0, 200).Draw(t, "data")
-			got := scanSorted(m, h, data)
-			want := naive(pats, data)
-			if !slices.Equal(got, want) {
+			data := mpmtest.Bytes(0, 200).Draw(t, "data")
+			if got, want := scanSorted(m, h, data), mpmtest.Naive(tpats, data); !slices.Equal(got, want) {
 				t.Fatalf("data %q: got %v, want %v", data, got, want)
 			}
 		}
@@ -119,18 +55,13 @@ func TestScanMatchesNaive(t *testing.T) {
 // benchmark's traffic and pattern sets, with a few patterns taken from
 // the traffic itself so that there are matches to find.
 func TestScanCorpus(t *testing.T) {
-	payloads := traffic.Corpus(300, 7)
-	pats := patterns(2000, 7)
-	for i, p := range payloads[:40] {
-		off := i % max(1, len(p)-20)
-		pats = append(pats, Pattern{Bytes: p[off : off+min(len(p)-off, 1+i%20)], Nocase: i%2 == 0})
-	}
-	m := New(pats)
+	payloads, tpats := mpmtest.Corpus()
+	m := New(fromTraffic(tpats))
 	h := m.NewHits()
 	total := 0
 	for _, p := range payloads {
 		got := scanSorted(m, h, p)
-		if want := naive(pats, p); !slices.Equal(got, want) {
+		if want := mpmtest.Naive(tpats, p); !slices.Equal(got, want) {
 			t.Fatalf("payload %q: got %v, want %v", p, got, want)
 		}
 		total += len(got)
@@ -143,18 +74,8 @@ func TestScanCorpus(t *testing.T) {
 func TestScanAllocs(t *testing.T) {
 	m := New(patterns(1000, 3))
 	h := m.NewHits()
-	payloads := traffic.Corpus(50, 3)
-	for _, p := range payloads {
-		m.Scan(p, h)
-	}
-	allocs := testing.AllocsPerRun(20, func() {
-		h.Reset()
-		for _, p := range payloads {
-			m.Scan(p, h)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("Scan allocates %v times per run", allocs)
+	if allocs := mpmtest.AllocsPerPass(h.Reset, func(p []byte) { m.Scan(p, h) }); allocs != 0 {
+		t.Errorf("Scan allocates %v times per pass", allocs)
 	}
 }
 
@@ -253,10 +174,12 @@ func BenchmarkMemory(b *testing.B) {
 
 var sink uint64
 
-func patterns(n int, seed uint64) []Pattern {
-	var out []Pattern
-	for _, p := range traffic.Patterns(n, seed) {
-		out = append(out, Pattern{Bytes: p.Bytes, Nocase: p.Nocase})
+func patterns(n int, seed uint64) []Pattern { return fromTraffic(traffic.Patterns(n, seed)) }
+
+func fromTraffic(ps []traffic.Pattern) []Pattern {
+	out := make([]Pattern, len(ps))
+	for i, p := range ps {
+		out[i] = Pattern(p)
 	}
 	return out
 }
