@@ -29,6 +29,8 @@ deps:
 
 build: deps
 	$(GO) build -tags "$(TAGS)" -o $(BIN) ./cmd/rampart
+	# pion's RFC 5780 client, which the demo's NAT scenario runs (pinned in go.mod as a tool)
+	$(GO) build -o bin/stun-nat-behaviour github.com/pion/stun/v3/cmd/stun-nat-behaviour
 
 demo: build
 	./$(BIN) lab demo

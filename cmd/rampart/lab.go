@@ -196,7 +196,13 @@ Scenarios:
   proxy         rampart's proxy on gw for the inside clients: a page passes,
                 a URL is blocked, a script with a forbidden string is
                 stripped, a forged certificate served by the attacker for an
-                intercepted name is refused with a 502, and a cache hit`,
+                intercepted name is refused with a 502, and a cache hit
+  nat           rampart's gateway in router mode on gw with NAT (the outside
+                hosts lose their route to the inside): inside clients reach
+                web and web's link shows only the wan address, unsolicited
+                inbound reaches nobody, a port forward from outside and by
+                hairpin from inside, and pion's RFC 5780 client against
+                coturn on web reports the mapping and filtering behaviour`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := loadTopo()
@@ -337,6 +343,9 @@ func demoScenarios() []lab.Scenario {
 		scenario.PoisonBailiwick(),
 		scenario.Reflection(),
 		scenario.Proxy(),
+		// Last: it makes gw rampart's router for good (the kernel's
+		// addresses flushed, the outside's routes to the inside gone).
+		scenario.NAT(),
 	}
 }
 

@@ -146,6 +146,14 @@ func buildBinary(t *testing.T) string {
 		if err != nil {
 			binErr = err
 			t.Logf("%s", out)
+			return
+		}
+		// The demo's NAT scenario runs pion's RFC 5780 client, which
+		// `make build` puts beside rampart.
+		stun := filepath.Join(filepath.Dir(binPath), "stun-nat-behaviour")
+		if out, err := exec.Command("go", "build", "-o", stun, "github.com/pion/stun/v3/cmd/stun-nat-behaviour").CombinedOutput(); err != nil {
+			binErr = err
+			t.Logf("%s", out)
 		}
 	})
 	if binErr != nil {
