@@ -146,6 +146,16 @@ func oneHost(a netip.Addr) bool {
 // destination to p's source carrying l4Len bytes of protocol proto, zeroes
 // those bytes, and returns the grown slice and where they start.
 func (p *Parsed) appendReplyHeaders(dst []byte, proto ipproto.Proto, l4Len int, df bool) ([]byte, int) {
+	return p.appendHeaders(dst, true, proto, l4Len, df)
+}
+
+// appendHeaders appends the link and IP headers of a packet carrying l4Len
+// bytes of protocol proto, zeroes those bytes, and returns the grown slice
+// and where they start. The packet goes back from p's destination to p's
+// source (reply), with the Ethernet addresses swapped, or onward from p's
+// source to p's destination with p's own Ethernet addresses; VLAN tags are
+// kept either way.
+func (p *Parsed) appendHeaders(dst []byte, reply bool, proto ipproto.Proto, l4Len int, df bool) ([]byte, int) {
 	link := 0
 	if p.HasEthernet {
 		link = ethHeaderLen + vlanTagLen*int(p.NumVLAN)
@@ -160,9 +170,18 @@ func (p *Parsed) appendReplyHeaders(dst []byte, proto ipproto.Proto, l4Len int, 
 	b := dst[start:]
 	clear(b)
 	o := 0
+	from, to := p.Src.Addr(), p.Dst.Addr()
+	if reply {
+		from, to = to, from
+	}
 	if p.HasEthernet {
-		copy(b[0:6], p.EthSrc[:])
-		copy(b[6:12], p.EthDst[:])
+		if reply {
+			copy(b[0:6], p.EthSrc[:])
+			copy(b[6:12], p.EthDst[:])
+		} else {
+			copy(b[0:6], p.EthDst[:])
+			copy(b[6:12], p.EthSrc[:])
+		}
 		o = 12
 		for _, t := range p.VLAN[:p.NumVLAN] {
 			binary.BigEndian.PutUint16(b[o:], t.TPID)
@@ -173,7 +192,6 @@ func (p *Parsed) appendReplyHeaders(dst []byte, proto ipproto.Proto, l4Len int, 
 		o += 2
 	}
 	h := b[o : o+ipLen]
-	from, to := p.Dst.Addr(), p.Src.Addr()
 	if p.IPVersion == 4 {
 		h[0] = 0x45
 		binary.BigEndian.PutUint16(h[2:], uint16(ipLen+l4Len))

@@ -1,8 +1,11 @@
 // Package packet decodes network frames in place into a reusable Parsed
 // value, verifies and incrementally updates their checksums, rewrites
-// addresses and ports for NAT, and builds the two packets the gateway
-// originates itself when it rejects traffic: TCP resets and ICMP
-// destination unreachables.
+// addresses and ports for NAT, translates TCP sequence numbers, timestamps
+// and windows for a SYN proxy's spliced connections, and builds the
+// packets the gateway originates itself: TCP resets and ICMP destination
+// unreachables when it rejects traffic, and the segments of a SYN proxy
+// (a SYN/ACK in the server's name, the SYN and ACK it opens the server's
+// side with) with their TCP options.
 //
 // It owns the wire formats of Ethernet II with up to two VLAN tags
 // (802.1Q, 802.1ad), ARP for IPv4 over Ethernet, IPv4 with options, IPv6
