@@ -262,6 +262,10 @@ type Result struct {
 	// data, flags that may mean the tracker is out of sync). State is New
 	// or Established: the packet should pass.
 	Ignored bool
+	// Spliced says that the entry carries a Splice (Table.Splice reads
+	// it): its packets are translated on their way. Set for Invalid
+	// results too when the packet did find its entry (ID non-zero).
+	Spliced bool
 }
 
 // ID identifies an entry. It stays unique across reuse of the entry's

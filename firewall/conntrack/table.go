@@ -30,6 +30,7 @@ const (
 	stAssured             // the flow proved itself; evicted only when nothing unassured is left
 	stInDrop              // on the shard's early-drop list
 	stCounted             // counted against its source's and prefix's bounds
+	stSpliced             // carries a Splice (the shard's splices, same slot)
 )
 
 // entry is one tracked flow. Entries live in a per-shard slab and are
@@ -86,6 +87,10 @@ type shard struct {
 	// are guarded by mu.
 	buckets []int32
 	entries []entry
+	// splices is beside entries, slot for slot, with Config.Splices, and
+	// nil without; a slot's splice is meaningful while its entry has
+	// stSpliced. Allocated by New; elements guarded by mu.
+	splices []Splice
 	bmask   uint32 // immutable after New
 	index   uint32 // immutable after New: this shard's place in Table.shards
 
@@ -189,6 +194,9 @@ func New(cfg Config) (*Table, error) {
 		s.droppable = &t.droppable
 		s.lim = t.lim
 		s.entries = make([]entry, per)
+		if cfg.Splices {
+			s.splices = make([]Splice, per)
+		}
 		s.buckets = make([]int32, nb)
 		s.bmask = uint32(nb - 1)
 		for b := range s.buckets {
@@ -651,6 +659,10 @@ func (t *Table) creatable(pk *parsed) Reason {
 // (ReasonSourceLimit, ReasonPrefixLimit, counted) before anything is
 // evicted for it.
 //
+// With p.Splice set (a TCP SYN a SYN proxy sends the server in the
+// client's name), the new entry carries a copy of it; that needs
+// Config.Splices, and is refused as ReasonMalformed without it.
+//
 // When the table is full Create makes room, in this order: an entry whose
 // time-out (scaled down under pressure, see Config.AdaptiveStart) has
 // passed, or the oldest droppable one (unassured, or a closing TCP
@@ -670,6 +682,9 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 	}
 	if r := t.creatable(&pk); r != ReasonNone {
 		return t.misc.invalidResult(r), false
+	}
+	if p.Splice != nil && (pk.kind != kindTCP || t.shards[0].splices == nil) {
+		return t.misc.invalidResult(ReasonMalformed), false
 	}
 	now := t.now()
 	sc := t.scale()
@@ -707,6 +722,10 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 			s.entries[idx].mark = p.Mark
 			if s.lim != nil {
 				s.entries[idx].status |= stCounted
+			}
+			if p.Splice != nil {
+				s.entries[idx].status |= stSpliced
+				s.splices[idx] = *p.Splice
 			}
 			s.ctr.created.Add(1)
 			r := t.start(s, idx, p, &pk, now)
@@ -910,6 +929,8 @@ type Entry struct {
 	Bytes   [2]uint64
 	// Mark is the Packet.Mark the entry was created with.
 	Mark uint32
+	// Spliced says that the entry carries a Splice (Table.Splice).
+	Spliced bool
 }
 
 func (s *shard) snapshot(idx int32) Entry {
@@ -929,6 +950,7 @@ func (s *shard) snapshot(idx int32) Entry {
 		Packets:  e.packets,
 		Bytes:    e.bytes,
 		Mark:     e.mark,
+		Spliced:  e.status&stSpliced != 0,
 	}
 	switch e.orig.proto {
 	case ipproto.TCP:
