@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/guard"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
@@ -20,6 +21,7 @@ type Worker struct {
 	// IP packet behind a link-layer header.
 	wbuf  []byte
 	reply []byte
+	out   emit // the SYN proxy's frames
 	// OnDecision, when set, sees every decision (tests and inspect): for
 	// a fragment that is held or refused, the fragment and that; for a
 	// reassembled datagram, the datagram and its verdict.
@@ -28,7 +30,8 @@ type Worker struct {
 
 // NewWorker returns a datapath.Handler over e.
 func (e *Engine) NewWorker() *Worker {
-	return &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64)}
+	return &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64),
+		out: emit{back: make([]byte, 0, 128), on: make([]byte, 0, 128)}}
 }
 
 // decode decodes frame as its link type says: live ports and most
@@ -59,11 +62,13 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 		w.fragment(frame, ci, in, out)
 		return
 	}
-	d := w.e.process(&w.p, in, ci != nil && ci.ChecksumOffloaded())
+	d := w.e.process(&w.p, in, ci != nil && ci.ChecksumOffloaded(), &w.out)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.p, d)
 	}
 	switch d.Verdict {
+	case Proxy:
+		w.sendProxied(in, out)
 	case Forward:
 		if ci != nil && ci.Flags&datapath.FlagChecksumNotReady != 0 {
 			// A local sender left the checksum to offload; the receiver
@@ -99,6 +104,16 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 		}
 		return
 	}
+	// A spoofed source, a LAND or source-routed fragment costs no
+	// reassembly memory.
+	if r := w.e.guard.CheckSource(p, in); r != guard.Pass {
+		d.Verdict, d.Reason, d.Guard = Drop, guardDrop(r), r
+		w.e.count(d)
+		if w.OnDecision != nil {
+			w.OnDecision(p, d)
+		}
+		return
+	}
 	// Fragments seen on different ports or VLANs never make one datagram.
 	zone := zoneOf(p)<<1 | uint32(in&1)
 	r := w.e.frags.Add(frame, p.L3Off, zone, w.e.clock.Now())
@@ -107,11 +122,17 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 		d.Verdict = Hold
 	case defrag.Dropped:
 		d.Verdict = Drop
+		// Ping of death, teardrop and tiny first fragments are the
+		// guard's to count as attacks.
+		d.Guard = w.e.guard.FragmentRefused(r.Kind)
 	case defrag.NotFragment:
 		// The decoder and the defragmenter disagree (a malformed header
 		// the decoder half-read): the engine judges the frame as it is
 		// (and it is counted once, below).
-		d = w.e.decide(p, in, ci != nil && ci.ChecksumOffloaded())
+		d = w.e.decide(p, in, ci != nil && ci.ChecksumOffloaded(), &w.out)
+		if d.Verdict == Proxy {
+			w.sendProxied(in, out)
+		}
 	case defrag.Complete:
 		w.datagram(r.Datagram, ci, in, out)
 		return
@@ -131,11 +152,13 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 		return
 	}
 	decode(&w.whole, w.wbuf, ci)
-	d := w.e.Process(&w.whole, in)
+	d := w.e.process(&w.whole, in, false, &w.out)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.whole, d)
 	}
 	switch d.Verdict {
+	case Proxy:
+		w.sendProxied(in, out)
 	case Forward:
 		for i := range dg.NumFragments() {
 			_ = out.Send(in.Other(), dg.Fragment(i))
@@ -145,6 +168,18 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 			_ = out.Send(in, b)
 		}
 	}
+}
+
+// sendProxied sends the SYN proxy's frames for the packet that arrived on
+// in.
+func (w *Worker) sendProxied(in datapath.Side, out sender) {
+	if len(w.out.back) > 0 {
+		_ = out.Send(in, w.out.back)
+	}
+	if len(w.out.on) > 0 {
+		_ = out.Send(in.Other(), w.out.on)
+	}
+	w.out.back, w.out.on = w.out.back[:0], w.out.on[:0]
 }
 
 // dirOf is the policy's direction of a frame that arrived on in.

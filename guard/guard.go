@@ -176,17 +176,8 @@ func (g *Guard) drop(r Reason) Reason {
 // on what its header says (its transport header, if any, waits for the
 // datagram).
 func (g *Guard) Check(p *packet.Parsed, in datapath.Side) Reason {
-	src, dst := p.Src.Addr(), p.Dst.Addr()
-	if src == dst && !g.cfg.KeepAnomalies {
-		// A host talking to itself never puts it on the wire: LAND, with
-		// or without equal ports (the decoder's AnomalyLAND is the
-		// equal-port case).
-		return g.drop(ReasonLand)
-	}
-	if g.cfg.AntiSpoof {
-		if r := g.spoofed(src, dst, in); r != Pass {
-			return g.drop(r)
-		}
+	if r := g.CheckSource(p, in); r != Pass {
+		return r
 	}
 	if a := p.Anomalies; a&anomalyMask != 0 && !g.cfg.KeepAnomalies {
 		return g.drop(anomalyReason(a))
@@ -198,6 +189,26 @@ func (g *Guard) Check(p *packet.Parsed, in datapath.Side) Reason {
 	}
 	if len(g.features) > 0 && p.HasL4 {
 		if r := g.featureCheck(p); r != Pass {
+			return g.drop(r)
+		}
+	}
+	return Pass
+}
+
+// CheckSource is the part of Check that judges a packet by its addresses
+// alone: LAND and source validation. A fragment gets it before it costs
+// reassembly memory; the defragmenter judges the fragment tricks
+// (overlaps, tiny first fragments, oversize) and Check the datagram.
+func (g *Guard) CheckSource(p *packet.Parsed, in datapath.Side) Reason {
+	src, dst := p.Src.Addr(), p.Dst.Addr()
+	if src == dst && !g.cfg.KeepAnomalies {
+		// A host talking to itself never puts it on the wire: LAND, with
+		// or without equal ports (the decoder's AnomalyLAND is the
+		// equal-port case).
+		return g.drop(ReasonLand)
+	}
+	if g.cfg.AntiSpoof {
+		if r := g.spoofed(src, dst, in); r != Pass {
 			return g.drop(r)
 		}
 	}
