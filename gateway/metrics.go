@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rampart-fw/rampart/guard"
 	"github.com/rampart-fw/rampart/ids/defrag"
 )
 
@@ -16,6 +17,10 @@ var (
 	fragEvDesc    = prometheus.NewDesc("rampart_gateway_fragment_events_total", "Reassembly events by kind: overlap, duplicate, oversize, tiny_fragment, id_reuse, bad_end, too_many_fragments, malformed; and datagrams discarded at their time-out, evicted for memory, or over their source's quota.", []string{"kind"}, nil)
 	fragHeldDesc  = prometheus.NewDesc("rampart_gateway_fragment_datagrams", "Fragmented datagrams under reassembly.", nil, nil)
 	fragBytesDesc = prometheus.NewDesc("rampart_gateway_fragment_memory_bytes", "Memory held by fragments under reassembly.", nil, nil)
+	guardDesc     = prometheus.NewDesc("rampart_gateway_guard_drops_total", "Packets the guard dropped before connection tracking, by reason: spoofed sources, logic attacks (fragment attacks among them), rate limits, feature rules, bad SYN cookies.", []string{"reason"}, nil)
+	featureDesc   = prometheus.NewDesc("rampart_gateway_guard_feature_packets_total", "Packets each feature rule matched, and dropped.", []string{"rule", "outcome"}, nil)
+	proxyDesc     = prometheus.NewDesc("rampart_gateway_synproxy_events_total", "SYN proxy events: SYNs answered with a cookie (synack), valid cookies (cookie_ok), connections spliced (spliced), handshake segments sent to a server again (server_retry).", []string{"event"}, nil)
+	engagedDesc   = prometheus.NewDesc("rampart_gateway_synproxy_engaged_destinations", "Protected destination prefixes whose SYNs the proxy answers now.", nil, nil)
 )
 
 // Collector exports the engine's counters and its connection table's.
@@ -31,6 +36,10 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- fragEvDesc
 	ch <- fragHeldDesc
 	ch <- fragBytesDesc
+	ch <- guardDesc
+	ch <- featureDesc
+	ch <- proxyDesc
+	ch <- engagedDesc
 	c.e.ct.Collector().Describe(ch)
 }
 
@@ -53,5 +62,28 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(fragHeldDesc, prometheus.GaugeValue, float64(fs.Datagrams))
 	ch <- prometheus.MustNewConstMetric(fragBytesDesc, prometheus.GaugeValue, float64(fs.Memory))
+	for r, n := range c.e.guard.Drops() {
+		if r != int(guard.Pass) {
+			ch <- prometheus.MustNewConstMetric(guardDesc, prometheus.CounterValue, float64(n), guard.Reason(r).String())
+		}
+	}
+	for i, f := range c.e.guard.FeatureStats() {
+		name := f.Name
+		if name == "" {
+			name = strconv.Itoa(i + 1)
+		}
+		ch <- prometheus.MustNewConstMetric(featureDesc, prometheus.CounterValue, float64(f.Hits), name, "matched")
+		ch <- prometheus.MustNewConstMetric(featureDesc, prometheus.CounterValue, float64(f.Drops), name, "dropped")
+	}
+	if px := c.e.guard.Proxy(); px != nil {
+		st := px.Stats()
+		for _, ev := range []struct {
+			name string
+			n    uint64
+		}{{"synack", st.SYNACKs}, {"cookie_ok", st.CookiesOK}, {"spliced", st.Spliced}, {"server_retry", st.ServerRetries}} {
+			ch <- prometheus.MustNewConstMetric(proxyDesc, prometheus.CounterValue, float64(ev.n), ev.name)
+		}
+		ch <- prometheus.MustNewConstMetric(engagedDesc, prometheus.GaugeValue, float64(st.Engaged))
+	}
 	c.e.ct.Collector().Collect(ch)
 }

@@ -58,7 +58,7 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:5:11: resolver.dnssec: use on or off, not "maybe"`,
 			`FILE:6:16: resolver.serve_stale: expected true or false, found "perhaps"`,
 			`FILE:9:12: gateway.workers: want 0 (one per core) to 256 workers, not -1`,
-			`FILE:10:3: unknown key "lna" in gateway (known keys: checksums, conntrack_adaptive_end, conntrack_adaptive_start, conntrack_max, conntrack_per_prefix, conntrack_per_source, conntrack_prefix_len_v4, conntrack_prefix_len_v6, fragments, lan, metrics, policy, wan, workers)`,
+			`FILE:10:3: unknown key "lna" in gateway (known keys: checksums, conntrack_adaptive_end, conntrack_adaptive_start, conntrack_max, conntrack_per_prefix, conntrack_per_source, conntrack_prefix_len_v4, conntrack_prefix_len_v6, fragments, guard, lan, metrics, policy, wan, workers)`,
 			`testdata/config/files/broken.rules:2:7: unknown service "shh"`,
 			`testdata/config/files/broken.rules:3:6: port 0 is not a valid port`,
 		}},
@@ -106,6 +106,18 @@ func TestConfigCheck(t *testing.T) {
 		}},
 		{"gateway-fragments-timeout", []string{
 			`FILE:3:14: gateway.fragments.timeout: invalid duration "soon": want a positive duration such as 30s, 5m or 2h`,
+		}},
+		{"gateway-guard-destinations", []string{
+			`FILE:4:13: gateway.guard.synproxy.mode: synproxy mode always needs destinations: the servers it protects`,
+		}},
+		{"gateway-guard-limits", []string{
+			`FILE:4:42: gateway.guard.limits.new_connections_per_source.rate: invalid rate "100/d": want a positive number per s, m or h, such as 100/s or 30/m`,
+			`FILE:4:56: gateway.guard.limits.new_connections_per_source.burst: a burst needs a valid rate beside it`,
+			`FILE:5:32: gateway.guard.limits.icmp_per_source.burst: a burst needs a valid rate beside it`,
+			`FILE:6:48: gateway.guard.limits.syn_per_destination.burst: want 1 to 1073741824, not 0`,
+		}},
+		{"gateway-guard-mode", []string{
+			`FILE:4:13: gateway.guard.synproxy.mode: want off, always or auto, not "sometimes"`,
 		}},
 		{"gateway-lan", []string{
 			`FILE:2:8: gateway.lan: "eth0/1" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)`,

@@ -13,6 +13,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/gateway"
+	"github.com/rampart-fw/rampart/guard"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/srcpos"
 	"github.com/spf13/cobra"
@@ -41,6 +42,8 @@ type gatewayConfig struct {
 	// Fragments configures reassembly, which comes before connection
 	// tracking and the policy.
 	Fragments fragmentsConfig `yaml:"fragments"`
+	// Guard holds the defences before connection tracking.
+	Guard guardConfig `yaml:"guard"`
 }
 
 // Defaults of the per-source bounds, as fractions of conntrack_max: one
@@ -164,6 +167,7 @@ type gatewaySetup struct {
 	conntrack  conntrack.Config
 	checksums  gateway.ChecksumMode
 	fragments  defrag.Config
+	guard      guard.Config
 }
 
 // Bounds of the gateway's numbers: fanout queues per interface (the
@@ -212,6 +216,7 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 		checkListenAddr(&errs, c.Metrics, "127.0.0.1:9153")
 	}
 	s.fragments = c.Fragments.check(&errs)
+	s.guard = c.Guard.check(&errs)
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
@@ -302,7 +307,7 @@ Example:
 
 func runGateway(ctx context.Context, a *app, cfg *gatewaySetup) error {
 	pol := cfg.policy
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments})
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, Guard: cfg.guard})
 	if err != nil {
 		return &usageError{err}
 	}

@@ -74,6 +74,7 @@ error (a missing or unreadable policy, an unknown capture format).`,
 			var errs srcpos.List
 			frags := a.cfg.Gateway.Fragments.check(&errs)
 			ct, mode := a.cfg.Gateway.tracking(&errs)
+			gd := a.cfg.Gateway.Guard.check(&errs)
 			if err := errs.Err(); err != nil {
 				return &usageError{err}
 			}
@@ -82,7 +83,7 @@ error (a missing or unreadable policy, an unknown capture format).`,
 					return usageErrorf("--checksums: %v", err)
 				}
 			}
-			cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, Conntrack: ct, Checksums: mode}}
+			cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, Conntrack: ct, Checksums: mode, Guard: gd}}
 			var out *datapath.PcapWriter
 			if outPath != "" {
 				if out, err = datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(args[0])}); err != nil {
