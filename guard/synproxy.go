@@ -289,6 +289,14 @@ func (x *SYNProxy) CheckACK(p *packet.Parsed, syn *conntrack.Packet, sp *conntra
 	isn := p.TCPSeq - 1
 	tp := tupleOf(p)
 	mssIdx, ok := x.jar.check(now, &tp, isn, p.TCPAck-1, ts, opts)
+	if !ok && p.PayloadLen == 0 {
+		// A zero-window probe (the proxy's SYN/ACK offered no window):
+		// Linux sends it one below the next sequence number, the ISN
+		// itself. It comes when the client's ACK was lost, and opens
+		// the server's side in its place.
+		isn = p.TCPSeq
+		mssIdx, ok = x.jar.check(now, &tp, isn, p.TCPAck-1, ts, opts)
+	}
 	if !ok {
 		return x.bad()
 	}

@@ -196,6 +196,20 @@ func TestForgedACK(t *testing.T) {
 	}
 }
 
+// TestZeroWindowProbe: when the client's ACK is lost, its zero-window
+// probe (sequence number the ISN itself) opens the connection in its
+// place.
+func TestZeroWindowProbe(t *testing.T) {
+	_, x := proxyGuard(t, ProxyAlways)
+	sa := decoded(t, x.AnswerSYN(nil, decoded(t, clientSYN(t))))
+	probe := decoded(t, tcpFrame(t, tcpSpec{src: cli, dst: srv, flags: packet.TCPACK, seq: 1000, ack: sa.TCPSeq + 1, win: 502, wscale: -1, ts: true, tsval: 400, tsecr: sa.TCPOpts.TSval}))
+	var cs conntrack.Packet
+	var sp conntrack.Splice
+	if r := x.CheckACK(probe, &cs, &sp); r != Pass || sp.ClientISN != 1000 || cs.Seq != 1000 {
+		t.Fatalf("probe: %v %+v", r, sp)
+	}
+}
+
 // TestServerSYNACKWrongAck: a server SYN/ACK that does not acknowledge
 // the client's ISN changes nothing.
 func TestServerSYNACKWrongAck(t *testing.T) {
