@@ -177,7 +177,7 @@ func RunSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOpt
 // returns what puts them back.
 func fragileServer(h *lab.Node, backlog int) (restore func(), err error) {
 	settings := map[string]string{
-		"/proc/sys/net/ipv4/tcp_syncookies":     "0",
+		"/proc/sys/net/ipv4/tcp_syncookies":      "0",
 		"/proc/sys/net/ipv4/tcp_max_syn_backlog": strconv.Itoa(backlog),
 		"/proc/sys/net/core/somaxconn":           strconv.Itoa(backlog),
 		// Without cookies Linux keeps the last quarter of its SYN queue
