@@ -331,6 +331,7 @@ func demoScenarios() []lab.Scenario {
 		scenario.PoisonKaminskyWeak(),
 		scenario.PoisonBailiwick(),
 		scenario.Proxy(),
+		scenario.SYNFlood(),
 	}
 }
 

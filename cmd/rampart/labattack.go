@@ -17,10 +17,11 @@ import (
 func newLabAttackCommand(a *app, loadTopo func() (*lab.Topology, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attack",
-		Short: "Bring the lab up and run one DNS cache-poisoning attack against rampart's resolver",
-		Long: `Bring the lab up, start the DNS hierarchy and rampart's resolver, run one
-attack, print what it tried and whether the resolver's cache ended up
-poisoned (asked afterwards from client2), and remove the lab.`,
+		Short: "Bring the lab up and run one attack: DNS cache poisoning against rampart's resolver, or a SYN flood through its gateway",
+		Long: `Bring the lab up, run one attack, print what it tried and what the defence
+made of it, and remove the lab. The DNS attacks start the DNS hierarchy and
+rampart's resolver and ask afterwards (from client2) whether its cache
+ended up poisoned; the SYN flood runs rampart's gateway on fw.`,
 	}
 	var weak bool
 	var duration time.Duration
@@ -129,7 +130,65 @@ answer: the resolver is gone, or the query timed out).`,
 	}
 	bailiwick.Flags().BoolVar(&bwWeak, "weak", false, "attack a resolver without the bailiwick check (and, unless --validate, without DNSSEC)")
 	bailiwick.Flags().BoolVar(&bwValidate, "validate", false, "with --weak: keep DNSSEC validation on")
-	cmd.AddCommand(kaminsky, bailiwick)
+	var sfDuration time.Duration
+	synflood := &cobra.Command{
+		Use:   "synflood",
+		Short: "Spoofed SYN flood against the inside web server, with the gateway's SYN proxy on, then off",
+		Long: `Run rampart's gateway on fw and make client2 a fragile web server (SYN
+cookies off, a SYN backlog of 128, no TCP metrics kept, so that no client
+counts as known). The attacker floods client2:80 with SYNs from spoofed
+random sources (100.64.0.0/10, black-holed at gw so that nothing answers)
+at its full rate for --duration, while web keeps connecting to client2:80
+and echoing 64 bytes (a connection fails after 3 s). Twice: with the SYN
+proxy on (gateway.guard.synproxy mode always for client2), then off.
+
+Printed per run: the SYNs sent, the legitimate connections that completed
+and their latency, the gateway's table, what the server dropped, and the
+proxy's counters.
+
+Exit status: 0 when the flood visibly hurt the legitimate client without
+the proxy (under 90% completed) and with it at least 99% completed with no
+table entry for a spoofed SYN; 1 otherwise.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if sfDuration <= 0 || sfDuration > time.Hour {
+				return usageErrorf("--duration must be between 0 and 1h, got %s", sfDuration)
+			}
+			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (lab.Result, error) {
+				fmt.Fprintf(out, "SYN flood against client2:80 for %s with the SYN proxy on, then %s off ...\n", sfDuration, sfDuration)
+				r := scenario.RunSYNFlood(cmd.Context(), l, env, scenario.SYNFloodOptions{Duration: sfDuration})
+				if r.Err != nil {
+					return lab.Result{}, r.Err
+				}
+				for _, run := range []*scenario.SYNFloodRun{&r.On, &r.Off} {
+					fmt.Fprintf(out, "  SYN proxy %s:\n", map[bool]string{true: "on", false: "off"}[run.Proxy])
+					fmt.Fprintf(out, "    spoofed SYNs sent:          %d in %s (%.0f/s)\n", run.Sent, run.Elapsed.Round(time.Millisecond), float64(run.Sent)/run.Elapsed.Seconds())
+					fmt.Fprintf(out, "    legitimate connections:     %d of %d completed (%.1f%%)\n", run.Completed, run.Attempts, 100*run.Share())
+					fmt.Fprintf(out, "    connect-to-echo latency:    median %s, p99 %s\n", run.Latency(0.5).Round(time.Millisecond), run.Latency(0.99).Round(time.Millisecond))
+					fmt.Fprintf(out, "    gateway table:              %.0f entries at the peak, %.0f created\n", run.Peak, run.Metric("rampart_conntrack_created_total"))
+					fmt.Fprintf(out, "    server:                     %d SYNs dropped, %d half-open at the end\n", run.ServerDrops, run.ServerHalfOpen)
+					if run.Proxy {
+						fmt.Fprintf(out, "    proxy:                      %.0f SYNs answered with a cookie, %.0f valid cookies, %.0f spliced\n",
+							run.Metric(`rampart_gateway_synproxy_events_total{event="synack"}`), run.Metric(`rampart_gateway_synproxy_events_total{event="cookie_ok"}`),
+							run.Metric(`rampart_gateway_synproxy_events_total{event="spliced"}`))
+					}
+				}
+				res := lab.Result{Scenario: "synflood", Kind: lab.Defence, Tried: "SYN flood", Defence: "SYN proxy", OK: true}
+				for _, line := range r.LabResults("synflood") {
+					if !line.OK {
+						res.OK = false
+						res.Outcome = line.Tried + ": " + line.Outcome
+					}
+				}
+				if res.OK {
+					res.Outcome = fmt.Sprintf("the flood let %.1f%% of legitimate connections through without the proxy, %.1f%% with it", 100*r.Off.Share(), 100*r.On.Share())
+				}
+				return res, nil
+			})
+		},
+	}
+	synflood.Flags().DurationVar(&sfDuration, "duration", 20*time.Second, "how long each run floods")
+	cmd.AddCommand(kaminsky, bailiwick, synflood)
 	return cmd
 }
 
