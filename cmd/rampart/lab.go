@@ -332,6 +332,7 @@ func demoScenarios() []lab.Scenario {
 		scenario.PoisonBailiwick(),
 		scenario.Proxy(),
 		scenario.SYNFlood(),
+		scenario.Logic(),
 	}
 }
 

@@ -189,6 +189,48 @@ table entry for a spoofed SYN; 1 otherwise.`,
 	}
 	synflood.Flags().DurationVar(&sfDuration, "duration", 20*time.Second, "how long each run floods")
 	cmd.AddCommand(kaminsky, bailiwick, synflood)
+	for _, la := range []struct{ key, short string }{
+		{"spoof", "UDP from a spoofed inside source (client1) to client2, sent from outside"},
+		{"land", "LAND: a SYN from client2:80 to client2:80"},
+		{"pod", "Ping of death: an echo request whose fragments reassemble past 65,535 bytes"},
+		{"teardrop", "Teardrop: UDP fragments that overlap"},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   la.key,
+			Short: la.short + ", through the bare bridge and through the gateway",
+			Long: la.short + `, sent from the attacker host: first
+through the lab's plain kernel bridge on fw (no defence: the attack reaches
+client2), then through rampart's gateway with a policy that lets everything
+in to client2, so that what stops it is the guard, which counts it by
+reason. What reached client2 is read from a capture on its interface;
+afterwards web connects to client2:80.
+
+Exit status: 0 when the attack reached client2 through the bridge, nothing
+of it through the gateway, the guard counted it, and the legitimate
+connection passed; 1 otherwise.`,
+			Args: noArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (lab.Result, error) {
+					r := scenario.RunLogic(cmd.Context(), l, env, la.key)
+					if r.Err != nil {
+						return lab.Result{}, r.Err
+					}
+					res := lab.Result{Scenario: la.key, Kind: lab.Defence, Tried: la.key, Defence: "guard", OK: true}
+					for _, line := range r.LabResults(la.key) {
+						fmt.Fprintf(out, "  %s: %s\n", line.Tried, line.Outcome)
+						if !line.OK {
+							res.OK = false
+							res.Outcome = "not as expected: " + line.Tried
+						}
+					}
+					if res.OK {
+						res.Outcome = "it reached client2 through the bridge, nothing of it through the gateway"
+					}
+					return res, nil
+				})
+			},
+		})
+	}
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -25,6 +26,8 @@ import (
 
 // LogicAttack is one attack's outcome in both runs.
 type LogicAttack struct {
+	// Key is the attack's short name: spoof, land, pod, teardrop.
+	Key  string
 	Name string
 	// Reason is the guard's counter that must grow:
 	// rampart_gateway_guard_drops_total{reason}.
@@ -57,11 +60,14 @@ allow in on wan to 10.10.0.12
 // attack's packets from the lab's other traffic.
 var logicMarker = []byte("rampart-logic-attack")
 
+// logicAttack is one attack's packets.
+type logicAttack struct {
+	key, name, reason string
+	pkts              [][]byte
+}
+
 // logicAttacks builds the packets of each attack.
-func logicAttacks(l *lab.Lab) ([]struct {
-	name, reason string
-	pkts         [][]byte
-}, error) {
+func logicAttacks(l *lab.Lab) ([]logicAttack, error) {
 	target := l.Addr("client2", 4)
 	payload := func(n int) []byte {
 		b := make([]byte, n)
@@ -70,23 +76,20 @@ func logicAttacks(l *lab.Lab) ([]struct {
 		}
 		return b
 	}
-	type attack = struct {
-		name, reason string
-		pkts         [][]byte
-	}
+	type attack = logicAttack
 	var out []attack
 	// A source spoofed as an inside host, from outside.
 	spoof, err := lab.Spec{Src: l.Addr("client1", 4), Dst: target, Proto: layers.IPProtocolUDP, SrcPort: 5353, DstPort: 9999, Payload: payload(64)}.Build()
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, attack{"spoof: an inside source from outside", "inside_source", [][]byte{spoof}})
+	out = append(out, attack{"spoof", "spoof: an inside source from outside", "inside_source", [][]byte{spoof}})
 	// LAND: source equal to the destination, ports too.
 	land, err := lab.Spec{Src: target, Dst: target, Proto: layers.IPProtocolTCP, SrcPort: 80, DstPort: 80, Flags: lab.SYN, Seq: 1, Payload: payload(40)}.Build()
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, attack{"land: a SYN from the server to itself", "land", [][]byte{land}})
+	out = append(out, attack{"land", "land: a SYN from the server to itself", "land", [][]byte{land}})
 	// Ping of death: an echo request whose fragments reach past 65,535
 	// bytes.
 	echo, err := lab.Spec{Src: l.Addr("attacker", 4), Dst: target, Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 7, ICMPSeq: 1, Payload: payload(1400)}.Build()
@@ -104,7 +107,7 @@ func logicAttacks(l *lab.Lab) ([]struct {
 	if err != nil {
 		return nil, fmt.Errorf("ping of death: %w", err)
 	}
-	out = append(out, attack{"ping of death: an echo request reassembling past 65,535 bytes", "ping_of_death", podPkts})
+	out = append(out, attack{"pod", "ping of death: an echo request reassembling past 65,535 bytes", "ping_of_death", podPkts})
 	// Teardrop: the second fragment starts inside the first.
 	udp, err := lab.Spec{Src: l.Addr("attacker", 4), Dst: target, Proto: layers.IPProtocolUDP, SrcPort: 5353, DstPort: 9999, ID: 4242, Payload: payload(200)}.Build()
 	if err != nil {
@@ -114,13 +117,17 @@ func logicAttacks(l *lab.Lab) ([]struct {
 	if err != nil {
 		return nil, fmt.Errorf("teardrop: %w", err)
 	}
-	out = append(out, attack{"teardrop: overlapping fragments", "overlapping_fragments", tear})
+	out = append(out, attack{"teardrop", "teardrop: overlapping fragments", "overlapping_fragments", tear})
 	return out, nil
 }
 
-// RunLogic sends each attack through the kernel bridge, then through the
-// gateway, and checks a legitimate connection afterwards.
-func RunLogic(ctx context.Context, l *lab.Lab, env *lab.Env) (res LogicResult) {
+// LogicAttackKeys are the attacks' short names, in the order they run.
+var LogicAttackKeys = []string{"spoof", "land", "pod", "teardrop"}
+
+// RunLogic sends each attack named in only (every one when only is
+// empty) through the kernel bridge, then through the gateway, and checks
+// a legitimate connection afterwards.
+func RunLogic(ctx context.Context, l *lab.Lab, env *lab.Env, only ...string) (res LogicResult) {
 	dir := filepath.Join(env.Dir, "logic")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		res.Err = err
@@ -130,6 +137,9 @@ func RunLogic(ctx context.Context, l *lab.Lab, env *lab.Env) (res LogicResult) {
 	if err != nil {
 		res.Err = err
 		return res
+	}
+	if len(only) > 0 {
+		attacks = slices.DeleteFunc(attacks, func(a logicAttack) bool { return !slices.Contains(only, a.key) })
 	}
 	attacker, target := l.Host("attacker"), l.Host("client2")
 	// send sends one attack and returns how many of its packets reached
@@ -156,7 +166,7 @@ func RunLogic(ctx context.Context, l *lab.Lab, env *lab.Env) (res LogicResult) {
 			res.Err = fmt.Errorf("%s through the bridge: %w", a.name, err)
 			return res
 		}
-		res.Attacks = append(res.Attacks, LogicAttack{Name: a.name, Reason: a.reason, Sent: len(a.pkts), Bridge: n})
+		res.Attacks = append(res.Attacks, LogicAttack{Key: a.key, Name: a.name, Reason: a.reason, Sent: len(a.pkts), Bridge: n})
 	}
 	g, err := StartGatewayConfig(ctx, l, env.Rampart, dir, LogicPolicy, fmt.Sprintf("  guard:\n    inside: [%s]\n", netip.PrefixFrom(l.Addr("client2", 4), 24).Masked()))
 	if err != nil {
