@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-fw/rampart/internal/siphash"
 )
 
 // SYN cookies (RFC 4987 section 3.6), in the manner of Linux's
@@ -69,8 +71,8 @@ func mssOf(idx uint8, v6 bool) uint16 {
 
 // cookieKeys are the keys of two consecutive time counters.
 type cookieKeys struct {
-	t   uint64    // the newer counter
-	key [2]sipKey // by counter parity: key[t&1] is t's, key[(t-1)&1] is t-1's
+	t   uint64         // the newer counter
+	key [2]siphash.Key // by counter parity: key[t&1] is t's, key[(t-1)&1] is t-1's
 }
 
 // jar makes and checks cookies. Its keys rotate with the time counter; a
@@ -96,10 +98,10 @@ func newJar(now time.Time) *jar {
 	return j
 }
 
-func randomKey() sipKey {
+func randomKey() siphash.Key {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return sipKey{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
+	return siphash.KeyFrom(&b)
 }
 
 func counter(now time.Time) uint64 { return uint64(now.UnixNano()) / uint64(cookiePeriod) }
@@ -141,7 +143,7 @@ type tuple struct {
 }
 
 // mac is the cookie's MAC for counter t: 29 bits.
-func mac(key sipKey, tp *tuple, isn uint32, t uint64, info uint32) uint32 {
+func mac(key siphash.Key, tp *tuple, isn uint32, t uint64, info uint32) uint32 {
 	var m [6]uint64
 	s, d := tp.src.Addr().As16(), tp.dst.Addr().As16()
 	m[0] = binary.LittleEndian.Uint64(s[:8])
@@ -150,7 +152,7 @@ func mac(key sipKey, tp *tuple, isn uint32, t uint64, info uint32) uint32 {
 	m[3] = binary.LittleEndian.Uint64(d[8:])
 	m[4] = uint64(tp.src.Port())<<48 | uint64(tp.dst.Port())<<32 | uint64(isn)
 	m[5] = t<<32 | uint64(info)
-	return uint32(sip48(key, &m)) >> cookieMACBit
+	return uint32(siphash.Sum64Words(key, m[:])) >> cookieMACBit
 }
 
 // cookieInfo is what a cookie encodes beside its MAC: the MSS index, and

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/firewall/conntrack"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -290,6 +291,7 @@ func BenchmarkCookie(b *testing.B) {
 	tp := tuple{src: netip.MustParseAddrPort(cli), dst: netip.MustParseAddrPort(srv)}
 	ci := cookieInfo{mssIdx: 3, ts: true, opts: 7 | tsSACK}
 	b.Run("make", func(b *testing.B) {
+		defer benchcpu.Start(b)()
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			j.make(epoch, &tp, uint32(i), ci)
@@ -297,6 +299,7 @@ func BenchmarkCookie(b *testing.B) {
 	})
 	c := j.make(epoch, &tp, 1, ci)
 	b.Run("check", func(b *testing.B) {
+		defer benchcpu.Start(b)()
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, ok := j.check(epoch, &tp, 1, c, true, ci.opts); !ok {
@@ -309,6 +312,7 @@ func BenchmarkCookie(b *testing.B) {
 	syn := decoded(b, clientSYN(b))
 	buf := make([]byte, 0, 128)
 	b.Run("synack", func(b *testing.B) {
+		defer benchcpu.Start(b)()
 		b.ReportAllocs()
 		for b.Loop() {
 			buf = g.Proxy().AnswerSYN(buf[:0], syn)
