@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rampart-fw/rampart/lab"
@@ -166,6 +167,7 @@ table entry for a spoofed SYN; 1 otherwise.`,
 					fmt.Fprintf(out, "    legitimate connections:     %d of %d completed (%.1f%%)\n", run.Completed, run.Attempts, 100*run.Share())
 					fmt.Fprintf(out, "    connect-to-echo latency:    median %s, p99 %s\n", run.Latency(0.5).Round(time.Millisecond), run.Latency(0.99).Round(time.Millisecond))
 					fmt.Fprintf(out, "    gateway table:              %.0f entries at the peak, %.0f created\n", run.Peak, run.Metric("rampart_conntrack_created_total"))
+					fmt.Fprintf(out, "    gateway resident memory:    +%.1f MiB during the flood\n", float64(run.RSSGrowth())/(1<<20))
 					fmt.Fprintf(out, "    server:                     %d SYNs dropped, %d half-open at the end\n", run.ServerDrops, run.ServerHalfOpen)
 					if run.Proxy {
 						fmt.Fprintf(out, "    proxy:                      %.0f SYNs answered with a cookie, %.0f valid cookies, %.0f spliced\n",
@@ -173,6 +175,11 @@ table entry for a spoofed SYN; 1 otherwise.`,
 							run.Metric(`rampart_gateway_synproxy_events_total{event="spliced"}`))
 					}
 				}
+				plot := filepath.Join(env.Dir, "synflood.svg")
+				if err := r.WriteSVGFile(plot); err != nil {
+					return lab.Result{}, err
+				}
+				fmt.Fprintf(out, "  plot: %s\n", plot)
 				res := lab.Result{Scenario: "synflood", Kind: lab.Defence, Tried: "SYN flood", Defence: "SYN proxy", OK: true}
 				for _, line := range r.LabResults("synflood") {
 					if !line.OK {

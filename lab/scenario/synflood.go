@@ -63,6 +63,9 @@ type SYNFloodRun struct {
 	Before, After map[string]float64
 	// Peak is the most entries the gateway's table held during the flood.
 	Peak float64
+	// RSS is the gateway's resident memory in bytes, before the flood and
+	// then once a second during it.
+	RSS []int64
 	// ServerHalfOpen is the server's connections in SYN_RECV at the
 	// flood's end; ServerDrops the SYNs its listener dropped during the
 	// run (TcpExt ListenDrops).
@@ -75,6 +78,30 @@ type SYNFloodRun struct {
 type SYNFloodSecond struct {
 	Attempts, Completed int
 	Latency             time.Duration // the mean of the completed ones
+}
+
+// RSSGrowth is how much the gateway's resident memory grew from before the
+// flood to its peak during it.
+func (r *SYNFloodRun) RSSGrowth() int64 {
+	if len(r.RSS) == 0 {
+		return 0
+	}
+	return max(slices.Max(r.RSS)-r.RSS[0], 0)
+}
+
+// residentBytes reads a process's VmRSS.
+func residentBytes(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
 }
 
 // Share is the share of legitimate connections that completed.
@@ -108,7 +135,16 @@ type SYNFloodResult struct {
 // SYNFlood is the scenario with its default bounds.
 func SYNFlood() lab.Scenario {
 	return lab.Scenario{Name: "synflood", Run: func(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
-		return RunSYNFlood(ctx, l, env, SYNFloodOptions{}).LabResults("synflood")
+		r := RunSYNFlood(ctx, l, env, SYNFloodOptions{})
+		out := r.LabResults("synflood")
+		if r.Err == nil {
+			plot := filepath.Join(env.Dir, "synflood.svg")
+			if err := r.WriteSVGFile(plot); err != nil {
+				plot = "not drawn: " + err.Error()
+			}
+			out[len(out)-1].Details = append(out[len(out)-1].Details, "plot: "+plot)
+		}
+		return out
 	}}
 }
 
@@ -269,6 +305,9 @@ func runSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOpt
 		run.Err = fmt.Errorf("metrics: %w", err)
 		return run
 	}
+	if rss, err := residentBytes(g.proc.PID()); err == nil {
+		run.RSS = append(run.RSS, rss)
+	}
 	srv := l.Host("client2")
 	drops0, err := listenDrops(srv)
 	if err != nil {
@@ -296,6 +335,9 @@ func runSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOpt
 		case <-tick.C:
 			if m, err := g.Metrics(); err == nil {
 				run.Peak = max(run.Peak, m["rampart_conntrack_entries"])
+			}
+			if rss, err := residentBytes(g.proc.PID()); err == nil {
+				run.RSS = append(run.RSS, rss)
 			}
 		}
 	}
@@ -382,9 +424,9 @@ func (r SYNFloodResult) LabResults(scenario string) []lab.Result {
 		return []lab.Result{{Scenario: scenario, Tried: "SYN flood from spoofed sources", Defence: "-", Outcome: r.Err.Error()}}
 	}
 	line := func(run *SYNFloodRun) string {
-		return fmt.Sprintf("%d spoofed SYNs in %s (%.0f/s); legitimate connections %d of %d (%.1f%%), latency median %s, p99 %s; gateway table peak %.0f entries; the server dropped %d SYNs",
+		return fmt.Sprintf("%d spoofed SYNs in %s (%.0f/s); legitimate connections %d of %d (%.1f%%), latency median %s, p99 %s; gateway table peak %.0f entries, resident memory +%.1f MiB; the server dropped %d SYNs",
 			run.Sent, run.Elapsed.Round(time.Millisecond), float64(run.Sent)/run.Elapsed.Seconds(), run.Completed, run.Attempts, 100*run.Share(),
-			run.Latency(0.5).Round(time.Millisecond), run.Latency(0.99).Round(time.Millisecond), run.Peak, run.ServerDrops)
+			run.Latency(0.5).Round(time.Millisecond), run.Latency(0.99).Round(time.Millisecond), run.Peak, float64(run.RSSGrowth())/(1<<20), run.ServerDrops)
 	}
 	on := &r.On
 	return []lab.Result{

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -32,6 +33,12 @@ func TestSYNFlood(t *testing.T) {
 		if run.Sent < 10000 {
 			t.Fatalf("proxy %v: %d SYNs: not a flood", run.Proxy, run.Sent)
 		}
+	}
+	for _, run := range []*SYNFloodRun{&r.Off, &r.On} {
+		t.Logf("proxy %v: gateway resident memory %v bytes, once a second; grew by %d", run.Proxy, run.RSS, run.RSSGrowth())
+	}
+	if err := r.WriteSVGFile(filepath.Join(env.Dir, "synflood.svg")); err != nil {
+		t.Error(err)
 	}
 	for _, name := range []string{"synack", "cookie_ok", "spliced", "server_retry"} {
 		t.Logf("synproxy %s %.0f", name, r.On.Metric(`rampart_gateway_synproxy_events_total{event="`+name+`"}`))
