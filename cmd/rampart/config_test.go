@@ -110,6 +110,12 @@ func TestConfigCheck(t *testing.T) {
 		{"gateway-guard-destinations", []string{
 			`FILE:4:13: gateway.guard.synproxy.mode: synproxy mode always needs destinations: the servers it protects`,
 		}},
+		{"gateway-guard-features", []string{
+			`FILE:4:33: gateway.guard.features[0].tcp_flags: unknown TCP flag "BOGUS" in "SYN|BOGUS" (want names from FIN, SYN, RST, PSH, ACK, URG, ECE, CWR joined by |, or none)`,
+			`FILE:5:33: gateway.guard.features[1].dst_port: a port needs a proto with ports (tcp, udp, udplite, sctp, dccp)`,
+			`FILE:6:18: gateway.guard.features[2].action: action limit needs limit: {rate: ..., burst: ...}`,
+			`FILE:7:31: gateway.guard.features[3].payload: payload "a|zz|": |zz| is not hex bytes such as |0d 0a|`,
+		}},
 		{"gateway-guard-limits", []string{
 			`FILE:4:42: gateway.guard.limits.new_connections_per_source.rate: invalid rate "100/d": want a positive number per s, m or h, such as 100/s or 30/m`,
 			`FILE:4:56: gateway.guard.limits.new_connections_per_source.burst: a burst needs a valid rate beside it`,
