@@ -29,15 +29,15 @@ type guardConfig struct {
 
 // featureConfig is one feature rule: what it matches, and drop or limit.
 type featureConfig struct {
-	Name       config.Value[string] `yaml:"name"`
-	Proto      config.Value[string] `yaml:"proto"`
-	SrcPort    config.Value[int]    `yaml:"src_port"`
-	DstPort    config.Value[int]    `yaml:"dst_port"`
-	TCPFlags   config.Value[string] `yaml:"tcp_flags"`
-	Payload    config.Value[string] `yaml:"payload"`
-	Action     config.Value[string] `yaml:"action"`
-	Limit      limitConfig          `yaml:"limit"`
-	At         config.Source        `yaml:"-"`
+	Name     config.Value[string] `yaml:"name"`
+	Proto    config.Value[string] `yaml:"proto"`
+	SrcPort  config.Value[int]    `yaml:"src_port"`
+	DstPort  config.Value[int]    `yaml:"dst_port"`
+	TCPFlags config.Value[string] `yaml:"tcp_flags"`
+	Payload  config.Value[string] `yaml:"payload"`
+	Action   config.Value[string] `yaml:"action"`
+	Limit    limitConfig          `yaml:"limit"`
+	At       config.Source        `yaml:"-"`
 }
 
 type synproxyConfig struct {
