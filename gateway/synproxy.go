@@ -4,6 +4,7 @@ import (
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/guard"
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -92,10 +93,17 @@ func (e *Engine) spliced(p *packet.Parsed, res *conntrack.Result, d Decision, ou
 		d.Verdict, d.Reason = Drop, ReasonInvalid
 		return d
 	case conntrack.StateRelated:
-		// An ICMP error quoting the connection goes on as it is. Its
-		// quote is not translated yet: a host that checks the quoted
-		// sequence number (Linux does, for path MTU discovery) ignores
-		// an error about a segment that crossed the proxy.
+		// An ICMP error on its way to the server about a segment of the
+		// server's (which the client's side saw translated) quotes it in
+		// the client's numbers; the server checks the quoted sequence
+		// number (Linux does before it acts on an error, for path MTU
+		// discovery too). The client's own segments are not renumbered.
+		if sp.Active && res.Dir == conntrack.DirOriginal && p.Quote.Proto == ipproto.TCP {
+			if err := p.ShiftQuoteSeq(-sp.SeqDelta); err != nil {
+				d.Verdict, d.Reason = Drop, ReasonInvalid
+				return d
+			}
+		}
 		d.Reason = ReasonRelated
 		return d
 	}

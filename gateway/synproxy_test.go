@@ -171,8 +171,19 @@ func TestSYNProxyBridge(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("server data: %d frames", len(out))
 	}
-	if s := decodeSent(t, out[0], datapath.WAN); s.TCPSeq != cookie+1 || s.TCPAck != 1011 || s.TCPOpts.TSval != proxyTS+5 || s.TCPWindow != 500*128>>7 {
+	s := decodeSent(t, out[0], datapath.WAN)
+	if s.TCPSeq != cookie+1 || s.TCPAck != 1011 || s.TCPOpts.TSval != proxyTS+5 || s.TCPWindow != 500*128>>7 {
 		t.Fatalf("server data as the client sees it: seq %d ack %d tsval %d win %d", s.TCPSeq, s.TCPAck, s.TCPOpts.TSval, s.TCPWindow)
+	}
+	// An ICMP error from the client's side about that segment reaches the
+	// server quoting it in the server's numbers.
+	icmp := packet.AppendICMPUnreachable(nil, s, packet.UnreachablePort)
+	out = run(icmp, datapath.WAN)
+	if len(out) != 1 {
+		t.Fatalf("ICMP error: %d frames", len(out))
+	}
+	if q := decodeSent(t, out[0], datapath.LAN); q.Quote.TCPSeq != serverISN+1 {
+		t.Fatalf("the error quotes seq %d, want the server's %d", q.Quote.TCPSeq, serverISN+1)
 	}
 
 	// A spoofed flood: every SYN answered, nothing tracked.
@@ -186,7 +197,7 @@ func TestSYNProxyBridge(t *testing.T) {
 	if n := e.Conntrack().Len(); n != 1 {
 		t.Fatalf("the flood left %d entries, want the one real connection", n)
 	}
-	if c := e.Counts(); c["proxy/synproxy"] != 2003 || c["drop/guard"] != 1 {
+	if c := e.Counts(); c["proxy/synproxy"] != 2003 || c["drop/guard"] != 1 || c["forward/related"] != 1 {
 		t.Errorf("counts %v", c)
 	}
 }

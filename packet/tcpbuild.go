@@ -244,3 +244,36 @@ func (d *checksumDelta) put32odd(seg []byte, off int, v uint32) uint32 {
 	}
 	return v
 }
+
+// ShiftQuoteSeq adds delta to the sequence number of the TCP segment the
+// ICMP error p quotes, and adjusts the quoted TCP checksum (when it is
+// quoted; the change is the same whatever part of the segment is) and
+// the ICMP checksum incrementally: a SYN proxy puts an error about a
+// segment it translated back in the numbers of the host the error goes
+// to, which checks them (Linux does before it acts on one).
+func (p *Parsed) ShiftQuoteSeq(delta uint32) error {
+	q := &p.Quote
+	if p.Invalid != Valid || q.L3Off == 0 {
+		return ErrNoQuote
+	}
+	if q.Proto != ipproto.TCP || !q.HasL4 || q.FragOff != 0 {
+		return ErrNotTCP
+	}
+	b := p.Buf
+	// The quoted header starts a multiple of four bytes into the ICMP
+	// message, so its words are aligned as the checksums count them.
+	old := binary.BigEndian.Uint32(b[q.L4Off+4:])
+	var outer, l4 checksumDelta
+	q.TCPSeq = outer.put32(b[q.L4Off+4:], old+delta)
+	if co := q.L4Off + 16; co+2 <= len(b) {
+		l4.word(uint16(old>>16), uint16(q.TCPSeq>>16))
+		l4.word(uint16(old), uint16(q.TCPSeq))
+		oc := binary.BigEndian.Uint16(b[co:])
+		nc := l4.apply(oc)
+		binary.BigEndian.PutUint16(b[co:], nc)
+		outer.word(oc, nc)
+	}
+	co := p.L4Off + 2
+	binary.BigEndian.PutUint16(b[co:], outer.apply(binary.BigEndian.Uint16(b[co:])))
+	return nil
+}

@@ -216,3 +216,42 @@ func TestTCPBuildersAllocateNothing(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+// TestShiftQuoteSeq: an ICMP error quoting a whole TCP segment gets the
+// quoted sequence number moved, the quoted segment's checksum still right
+// for it, and its own checksum right.
+func TestShiftQuoteSeq(t *testing.T) {
+	for _, name := range []string{"ipv4/tcp-syn", "qinq/ipv6-tcp"} {
+		t.Run(name, func(t *testing.T) {
+			tf := findFrame(t, name)
+			var seg Parsed
+			seg.Decode(tf.b)
+			errFrame := AppendICMPUnreachable(nil, &seg, UnreachablePort)
+			var p Parsed
+			p.Decode(errFrame)
+			if p.Quote.Proto != 6 || !p.Quote.HasL4 {
+				t.Fatalf("no quoted TCP segment")
+			}
+			old := p.Quote.TCPSeq
+			if err := p.ShiftQuoteSeq(0x80000001); err != nil {
+				t.Fatal(err)
+			}
+			var q Parsed
+			q.Decode(errFrame)
+			if q.CheckChecksums(true) != ChecksumOK || q.Quote.TCPSeq != old+0x80000001 || p.Quote.TCPSeq != q.Quote.TCPSeq {
+				t.Fatalf("after the shift: checksum %v, seq %#x (was %#x)", q.CheckChecksums(true), q.Quote.TCPSeq, old)
+			}
+			// The quoted segment, whole, still sums to zero with its
+			// pseudo-header.
+			quoted := errFrame[q.Quote.L4Off:]
+			if n := seg.PayloadOff + seg.PayloadLen - seg.L4Off; len(quoted) >= n {
+				if c := Checksum(quoted[:n], PseudoHeaderChecksum(6, q.Quote.Src.Addr(), q.Quote.Dst.Addr(), uint16(n))); c != 0 {
+					t.Errorf("quoted TCP checksum off: %#x", c)
+				}
+			}
+			if err := seg.ShiftQuoteSeq(1); err != ErrNoQuote {
+				t.Errorf("a segment that quotes nothing: %v", err)
+			}
+		})
+	}
+}
