@@ -48,7 +48,10 @@ func (o *SYNFloodOptions) defaults() {
 
 // SYNFloodRun is one run: the flood with the proxy on or off.
 type SYNFloodRun struct {
-	Proxy   bool
+	// Mode is the defence: "on" (rampart's gateway with its SYN proxy),
+	// "off" (rampart's gateway without it), or "kernel" (no rampart: the
+	// kernel's own synproxy, nftables, in the routed gw host).
+	Mode    string
 	Sent    uint64
 	Lost    uint64
 	Elapsed time.Duration
@@ -127,9 +130,9 @@ func (r *SYNFloodRun) Metric(name string) float64 { return r.After[name] - r.Bef
 
 // SYNFloodResult is both runs.
 type SYNFloodResult struct {
-	Options SYNFloodOptions
-	Off, On SYNFloodRun
-	Err     error
+	Options         SYNFloodOptions
+	On, Kernel, Off SYNFloodRun
+	Err             error
 }
 
 // SYNFlood is the scenario with its default bounds.
@@ -183,17 +186,13 @@ func RunSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOpt
 		return res
 	}
 	defer stop()
-	// The proxy run first: the run without it leaves the server's SYN
-	// queue full of spoofed half-open connections for a minute.
-	for _, proxy := range []bool{true, false} {
-		r := runSYNFlood(ctx, l, env, opts, proxy)
-		if proxy {
-			res.On = r
-		} else {
-			res.Off = r
-		}
-		if r.Err != nil {
-			res.Err = r.Err
+	// The runs without a defence last: it leaves the server's SYN queue
+	// full of spoofed half-open connections for a minute.
+	for _, run := range []*SYNFloodRun{&res.On, &res.Kernel, &res.Off} {
+		mode := map[*SYNFloodRun]string{&res.On: "on", &res.Kernel: "kernel", &res.Off: "off"}[run]
+		*run = runSYNFlood(ctx, l, env, opts, mode)
+		if run.Err != nil {
+			res.Err = run.Err
 			return res
 		}
 	}
@@ -283,30 +282,112 @@ func SYNFloodProxyConfig(l *lab.Lab) string {
 	return fmt.Sprintf("  guard:\n    synproxy:\n      mode: always\n      destinations: [%s/32]\n", l.Addr("client2", 4))
 }
 
-func runSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOptions, proxy bool) (run SYNFloodRun) {
-	run.Proxy = proxy
-	name := "off"
-	cfg := "  guard:\n    synproxy:\n      mode: off\n"
-	if proxy {
-		name, cfg = "on", SYNFloodProxyConfig(l)
+// kernelSynproxy is the nftables ruleset of the kernel's synproxy on gw
+// for the server, as the nftables wiki sets it up: the server's SYNs
+// untracked, then answered by synproxy in the forward hook.
+const kernelSynproxy = `table ip rampart_synflood {
+	chain pre {
+		type filter hook prerouting priority raw; policy accept;
+		ip daddr %[1]s tcp dport 80 tcp flags syn notrack
 	}
-	dir := filepath.Join(env.Dir, "synflood-"+name)
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ip daddr %[1]s tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+		ct state invalid drop
+	}
+}
+`
+
+// startKernelSynproxy loads kernelSynproxy into gw (with
+// nf_conntrack_tcp_loose off, as synproxy needs) and returns what
+// removes it.
+func startKernelSynproxy(ctx context.Context, l *lab.Lab) (stop func(), err error) {
+	gw := l.Host("gw")
+	rules := filepath.Join(l.Dir, "synflood.nft")
+	if err := os.WriteFile(rules, fmt.Appendf(nil, kernelSynproxy, l.Addr("client2", 4)), 0o600); err != nil {
+		return nil, err
+	}
+	if out, err := gw.Run(ctx, "nft", "-f", rules); err != nil {
+		return nil, fmt.Errorf("nft on gw: %v: %s", err, out)
+	}
+	const loose = "/proc/sys/net/netfilter/nf_conntrack_tcp_loose"
+	var old []byte
+	_ = gw.Do(func() error {
+		var err error
+		if old, err = os.ReadFile(loose); err == nil {
+			err = os.WriteFile(loose, []byte("0"), 0o644)
+		}
+		return err
+	})
+	return func() {
+		_, _ = gw.Run(context.Background(), "nft", "delete", "table", "ip", "rampart_synflood")
+		if old != nil {
+			_ = gw.Do(func() error { return os.WriteFile(loose, old, 0o644) })
+		}
+	}, nil
+}
+
+// conntrackCount reads the kernel's tracked connections in host h.
+func conntrackCount(h *lab.Node) (float64, error) {
+	var n float64
+	err := h.Do(func() error {
+		b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_count")
+		if err == nil {
+			n, err = strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+		}
+		return err
+	})
+	return n, err
+}
+
+func runSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOptions, mode string) (run SYNFloodRun) {
+	run.Mode = mode
+	dir := filepath.Join(env.Dir, "synflood-"+mode)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		run.Err = err
 		return run
 	}
-	g, err := StartGatewayConfig(ctx, l, env.Rampart, dir, PinningPolicy, cfg)
-	if err != nil {
-		run.Err = fmt.Errorf("start rampart gateway on fw: %w", err)
-		return run
-	}
-	defer g.Stop()
-	if run.Before, err = g.Metrics(); err != nil {
-		run.Err = fmt.Errorf("metrics: %w", err)
-		return run
-	}
-	if rss, err := residentBytes(g.proc.PID()); err == nil {
-		run.RSS = append(run.RSS, rss)
+	// sample reads the table's size (rampart's, or the kernel's on gw)
+	// and rampart's resident memory.
+	var sample func()
+	switch mode {
+	case "kernel":
+		stop, err := startKernelSynproxy(ctx, l)
+		if err != nil {
+			run.Err = err
+			return run
+		}
+		defer stop()
+		sample = func() {
+			if n, err := conntrackCount(l.Host("gw")); err == nil {
+				run.Peak = max(run.Peak, n)
+			}
+		}
+	default:
+		cfg := "  guard:\n    synproxy:\n      mode: off\n"
+		if mode == "on" {
+			cfg = SYNFloodProxyConfig(l)
+		}
+		g, err := StartGatewayConfig(ctx, l, env.Rampart, dir, PinningPolicy, cfg)
+		if err != nil {
+			run.Err = fmt.Errorf("start rampart gateway on fw: %w", err)
+			return run
+		}
+		defer g.Stop()
+		if run.Before, err = g.Metrics(); err != nil {
+			run.Err = fmt.Errorf("metrics: %w", err)
+			return run
+		}
+		sample = func() {
+			if m, err := g.Metrics(); err == nil {
+				run.Peak = max(run.Peak, m["rampart_conntrack_entries"])
+				run.After = m
+			}
+			if rss, err := residentBytes(g.proc.PID()); err == nil {
+				run.RSS = append(run.RSS, rss)
+			}
+		}
+		sample()
 	}
 	srv := l.Host("client2")
 	drops0, err := listenDrops(srv)
@@ -320,7 +401,7 @@ func runSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOpt
 		return run
 	}
 	defer f.close()
-	env.Logf("SYN proxy %s: the attacker floods client2:80 with spoofed SYNs for %s while web keeps connecting", name, opts.Duration)
+	env.Logf("%s: the attacker floods client2:80 with spoofed SYNs for %s while web keeps connecting", run.Name(), opts.Duration)
 	fctx, cancel := context.WithTimeout(ctx, opts.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -333,12 +414,7 @@ func runSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOpt
 		case <-fctx.Done():
 			done = true
 		case <-tick.C:
-			if m, err := g.Metrics(); err == nil {
-				run.Peak = max(run.Peak, m["rampart_conntrack_entries"])
-			}
-			if rss, err := residentBytes(g.proc.PID()); err == nil {
-				run.RSS = append(run.RSS, rss)
-			}
+			sample()
 		}
 	}
 	tick.Stop()
@@ -358,12 +434,20 @@ func runSYNFlood(ctx context.Context, l *lab.Lab, env *lab.Env, opts SYNFloodOpt
 	if run.Err != nil {
 		return run
 	}
-	if run.After, err = g.Metrics(); err != nil {
-		run.Err = fmt.Errorf("metrics: %w", err)
-	}
-	run.Peak = max(run.Peak, run.After["rampart_conntrack_entries"])
-	env.Logf("SYN proxy %s: %d SYNs sent; legitimate connections %d of %d", name, run.Sent, run.Completed, run.Attempts)
+	sample()
+	env.Logf("%s: %d SYNs sent; legitimate connections %d of %d", run.Name(), run.Sent, run.Completed, run.Attempts)
 	return run
+}
+
+// Name says what defended the run.
+func (r *SYNFloodRun) Name() string {
+	switch r.Mode {
+	case "on":
+		return "rampart's SYN proxy"
+	case "kernel":
+		return "the kernel's synproxy (nftables on gw)"
+	}
+	return "no SYN proxy"
 }
 
 // legitimate connects from web to the server, one connection after
@@ -418,27 +502,29 @@ func (f *pinFlooder) synFlood(ctx context.Context, budget uint64) {
 	}
 }
 
-// LabResults renders the two runs as report lines.
+// LabResults renders the runs as report lines.
 func (r SYNFloodResult) LabResults(scenario string) []lab.Result {
 	if r.Err != nil {
 		return []lab.Result{{Scenario: scenario, Tried: "SYN flood from spoofed sources", Defence: "-", Outcome: r.Err.Error()}}
 	}
 	line := func(run *SYNFloodRun) string {
-		return fmt.Sprintf("%d spoofed SYNs in %s (%.0f/s); legitimate connections %d of %d (%.1f%%), latency median %s, p99 %s; gateway table peak %.0f entries, resident memory +%.1f MiB; the server dropped %d SYNs",
+		return fmt.Sprintf("%d spoofed SYNs in %s (%.0f/s); legitimate connections %d of %d (%.1f%%), latency median %s, p99 %s; table peak %.0f entries; the server dropped %d SYNs",
 			run.Sent, run.Elapsed.Round(time.Millisecond), float64(run.Sent)/run.Elapsed.Seconds(), run.Completed, run.Attempts, 100*run.Share(),
-			run.Latency(0.5).Round(time.Millisecond), run.Latency(0.99).Round(time.Millisecond), run.Peak, float64(run.RSSGrowth())/(1<<20), run.ServerDrops)
+			run.Latency(0.5).Round(time.Millisecond), run.Latency(0.99).Round(time.Millisecond), run.Peak, run.ServerDrops)
 	}
 	on := &r.On
 	return []lab.Result{
-		{Scenario: scenario, Kind: lab.Proof, Tried: "SYN flood against a server with a small backlog and no SYN cookies, the SYN proxy off",
+		{Scenario: scenario, Kind: lab.Proof, Tried: "SYN flood against a server with a small backlog and no SYN cookies, rampart's gateway without the SYN proxy",
 			Defence: "none", OK: r.Off.Share() < 0.9, Outcome: line(&r.Off)},
-		{Scenario: scenario, Kind: lab.Defence, Tried: "the same flood, the SYN proxy on",
+		{Scenario: scenario, Kind: lab.Check, Tried: "for comparison: the same flood, the kernel's synproxy (nftables) in the routed gw host, rampart not running",
+			Defence: "nftables synproxy", OK: true, Outcome: line(&r.Kernel) + " (the table is gw's conntrack)"},
+		{Scenario: scenario, Kind: lab.Defence, Tried: "the same flood, rampart's SYN proxy on",
 			Defence: "SYN proxy with SYN cookies",
 			// Every entry the gateway made is a legitimate connection:
 			// one per valid cookie, none for a spoofed SYN (a few may be
 			// other traffic of the lab's hosts).
 			OK:      on.Share() >= 0.99 && on.Metric("rampart_conntrack_created_total") <= on.Metric(`rampart_gateway_synproxy_events_total{event="cookie_ok"}`)+10,
-			Outcome: line(on),
+			Outcome: line(on) + fmt.Sprintf("; rampart's resident memory +%.1f MiB", float64(on.RSSGrowth())/(1<<20)),
 			Details: []string{fmt.Sprintf("the proxy answered %.0f SYNs, %.0f cookies came back valid, %.0f connections spliced; %.0f entries created in the gateway's table",
 				on.Metric(`rampart_gateway_synproxy_events_total{event="synack"}`), on.Metric(`rampart_gateway_synproxy_events_total{event="cookie_ok"}`),
 				on.Metric(`rampart_gateway_synproxy_events_total{event="spliced"}`), on.Metric("rampart_conntrack_created_total"))}},

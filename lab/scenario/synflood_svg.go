@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// The SYN flood's plot: per second of the two runs (the proxy on, then
-// off), the share of the legitimate client's connections that completed
+// The SYN flood's plot: per second of the runs (rampart's proxy, the
+// kernel's, none), the share of the legitimate client's connections that completed
 // and their mean latency, as an SVG drawn here, so that the demo report
 // needs no plotting tool.
 
@@ -21,10 +21,17 @@ const (
 	latTop, latBot      = 250, 400
 )
 
-// WriteSVG draws the two runs into w.
+// runLabels name the runs under the plot.
+var runLabels = map[string]string{"on": "rampart's SYN proxy", "kernel": "kernel synproxy on gw", "off": "no SYN proxy"}
+
+// WriteSVG draws the runs into w.
 func (r *SYNFloodResult) WriteSVG(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	secs := append(append([]SYNFloodSecond(nil), r.On.Timeline...), r.Off.Timeline...)
+	runs := []*SYNFloodRun{&r.On, &r.Kernel, &r.Off}
+	var secs []SYNFloodSecond
+	for _, run := range runs {
+		secs = append(secs, run.Timeline...)
+	}
 	n := max(len(secs), 1)
 	x := func(i int) float64 { return svgLeft + (float64(i)+0.5)*float64(svgRight-svgLeft)/float64(n) }
 	maxLat := 100 * time.Millisecond
@@ -45,11 +52,17 @@ func (r *SYNFloodResult) WriteSVG(w io.Writer) error {
 			svgLeft-6, p.top+4, p.max, svgLeft-6, p.bot+4)
 		fmt.Fprintf(bw, `<text x="%d" y="%d">%s</text>`+"\n", svgLeft+4, p.top-6, p.label)
 	}
-	// The boundary between the runs, and their names.
-	mid := svgLeft + float64(len(r.On.Timeline))*float64(svgRight-svgLeft)/float64(n)
-	fmt.Fprintf(bw, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#444" stroke-dasharray="4 3"/>`+"\n", mid, shareTop, mid, latBot)
-	fmt.Fprintf(bw, `<text x="%.1f" y="%d" text-anchor="middle">SYN proxy on</text>`+"\n", (svgLeft+mid)/2, latBot+22)
-	fmt.Fprintf(bw, `<text x="%.1f" y="%d" text-anchor="middle">SYN proxy off</text>`+"\n", (mid+svgRight)/2, latBot+22)
+	// The boundaries between the runs, and their names.
+	at := 0
+	for i, run := range runs {
+		from := svgLeft + float64(at)*float64(svgRight-svgLeft)/float64(n)
+		at += len(run.Timeline)
+		to := svgLeft + float64(at)*float64(svgRight-svgLeft)/float64(n)
+		if i > 0 {
+			fmt.Fprintf(bw, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#444" stroke-dasharray="4 3"/>`+"\n", from, shareTop, from, latBot)
+		}
+		fmt.Fprintf(bw, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", (from+to)/2, latBot+22, runLabels[run.Mode])
+	}
 	var share, lat strings.Builder
 	for i, s := range secs {
 		if s.Attempts == 0 {

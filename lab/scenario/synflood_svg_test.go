@@ -14,6 +14,7 @@ import (
 // something in the latency line, and a mark for a second that did not.
 func TestSYNFloodSVG(t *testing.T) {
 	r := SYNFloodResult{Options: SYNFloodOptions{Duration: 3 * time.Second}}
+	r.On.Mode, r.Kernel.Mode, r.Off.Mode = "on", "kernel", "off"
 	r.On.Timeline = []SYNFloodSecond{{Attempts: 20, Completed: 20, Latency: 9 * time.Millisecond}, {Attempts: 19, Completed: 19, Latency: 12 * time.Millisecond}, {Attempts: 20, Completed: 20, Latency: 8 * time.Millisecond}}
 	r.Off.Timeline = []SYNFloodSecond{{Attempts: 1, Completed: 1, Latency: 40 * time.Millisecond}, {Attempts: 1, Completed: 0}, {}}
 	var buf bytes.Buffer

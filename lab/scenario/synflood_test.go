@@ -26,16 +26,16 @@ func TestSYNFlood(t *testing.T) {
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	for _, run := range []*SYNFloodRun{&r.Off, &r.On} {
-		t.Logf("proxy %v: %d SYNs sent (%.0f/s, %d lost at the attacker); legitimate %d of %d, median %s, p99 %s; table peak %.0f; kernel drops on wan %.0f; server: %d half-open at the end, %d SYNs dropped",
-			run.Proxy, run.Sent, float64(run.Sent)/run.Elapsed.Seconds(), run.Lost, run.Completed, run.Attempts, run.Latency(0.5), run.Latency(0.99), run.Peak,
+	for _, run := range []*SYNFloodRun{&r.On, &r.Kernel, &r.Off} {
+		t.Logf("%s: %d SYNs sent (%.0f/s, %d lost at the attacker); legitimate %d of %d, median %s, p99 %s; table peak %.0f; kernel drops on wan %.0f; server: %d half-open at the end, %d SYNs dropped",
+			run.Name(), run.Sent, float64(run.Sent)/run.Elapsed.Seconds(), run.Lost, run.Completed, run.Attempts, run.Latency(0.5), run.Latency(0.99), run.Peak,
 			run.Metric("rampart_datapath_wan_kernel_drops_total"), run.ServerHalfOpen, run.ServerDrops)
 		if run.Sent < 10000 {
-			t.Fatalf("proxy %v: %d SYNs: not a flood", run.Proxy, run.Sent)
+			t.Fatalf("%s: %d SYNs: not a flood", run.Name(), run.Sent)
 		}
 	}
-	for _, run := range []*SYNFloodRun{&r.Off, &r.On} {
-		t.Logf("proxy %v: gateway resident memory %v bytes, once a second; grew by %d", run.Proxy, run.RSS, run.RSSGrowth())
+	for _, run := range []*SYNFloodRun{&r.On, &r.Off} {
+		t.Logf("%s: gateway resident memory %v bytes, once a second; grew by %d", run.Name(), run.RSS, run.RSSGrowth())
 	}
 	if err := r.WriteSVGFile(filepath.Join(env.Dir, "synflood.svg")); err != nil {
 		t.Error(err)
