@@ -9,6 +9,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
@@ -216,5 +217,63 @@ func TestSYNProxyOff(t *testing.T) {
 	}
 	if e.Guard().Drops()[guard.ReasonInsideSource] != 1 {
 		t.Error("the spoofed source is not counted")
+	}
+}
+
+// TestSYNProxyAuto: in auto mode SYNs reach the server until its
+// half-open connections pass the threshold; after the next sweep the
+// proxy answers them, and the metrics say so.
+func TestSYNProxyAuto(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	e, err := New(mustPolicy(t, "default deny incoming\ndefault allow outgoing\nallow http\n"), Config{Clock: clk, Guard: guard.Config{
+		SYNProxy: guard.SYNProxyConfig{Mode: guard.ProxyAuto, AutoThreshold: 5, Destinations: []netip.Prefix{netip.MustParsePrefix("10.10.0.80/32")}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.NewWorker()
+	rec := &recorder{}
+	syn := func(i int) []sent {
+		rec.frames = rec.frames[:0]
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 4000)
+		frame := tsFrame(t, tsSeg{src: src.String(), dst: pxServer, flags: packet.TCPSYN, seq: 1, win: 1024, syn: true, tsval: 1})
+		w.p.Decode(frame)
+		w.handle(frame, nil, datapath.WAN, rec)
+		return rec.frames
+	}
+	for i := range 6 {
+		if out := syn(i); len(out) != 1 || out[0].to != datapath.LAN {
+			t.Fatalf("SYN %d before engagement: %d frames", i, len(out))
+		}
+	}
+	e.Sweep()
+	if out := syn(100); len(out) != 1 || out[0].to != datapath.WAN {
+		t.Fatalf("after the sweep the proxy does not answer: %d frames", len(out))
+	}
+	if n := e.Conntrack().Len(); n != 6 {
+		t.Errorf("%d entries, want the 6 from before", n)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetValue()
+			}
+			if c := m.GetCounter(); c != nil {
+				got[name] = c.GetValue()
+			} else if g := m.GetGauge(); g != nil {
+				got[name] = g.GetValue()
+			}
+		}
+	}
+	if got["rampart_gateway_synproxy_engaged_destinations"] != 1 || got["rampart_gateway_synproxy_events_total,synack"] != 1 {
+		t.Errorf("metrics: engaged %v, synack %v", got["rampart_gateway_synproxy_engaged_destinations"], got["rampart_gateway_synproxy_events_total,synack"])
 	}
 }
