@@ -261,6 +261,15 @@ time-out shrinks (adaptive time-outs), and a full table evicts, when nothing
 unassured is left, the connection idle longest (gateway.conntrack_* in
 --config).
 
+Before connection tracking, the guard drops spoofed sources (from wan: inside
+prefixes, the gateway's own and special-purpose addresses; from lan: sources
+outside the inside prefixes), logic attacks (LAND, impossible TCP flags,
+source routes, redirects, smurf, ping of death, teardrop), what exceeds the
+per-source and per-destination rate limits, and what the feature rules
+drop, each counted by reason. Its SYN proxy answers SYNs to protected
+servers with SYN cookies and opens the server's side only for a valid ACK
+(gateway.guard in --config).
+
 Fragmented datagrams are reassembled first and judged whole; if they pass,
 their fragments go out unchanged. Overlapping fragments discard the datagram
 (RFC 5722), and fragment memory is bounded per source and in total
