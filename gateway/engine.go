@@ -356,11 +356,16 @@ func (e *Engine) Process(p *packet.Parsed, in datapath.Side) Decision {
 // other. The engine appends to them from length zero.
 type emit struct {
 	back, on []byte
+	// rewritten says that the packet was translated in place (a spliced
+	// connection's): a reassembled datagram must carry the change into
+	// its fragments. Cleared by process.
+	rewritten bool
 }
 
 // process is Process for a packet whose transport checksum an offload
 // owns when offloaded is true.
 func (e *Engine) process(p *packet.Parsed, in datapath.Side, offloaded bool, out *emit) Decision {
+	out.rewritten = false
 	d := e.decide(p, in, offloaded, out)
 	e.count(d)
 	return d

@@ -152,7 +152,14 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 		return
 	}
 	decode(&w.whole, w.wbuf, ci)
-	d := w.e.process(&w.whole, in, false, &w.out)
+	w.out.rewritten = false
+	d := w.e.decide(&w.whole, in, false, &w.out)
+	if d.Verdict == Forward && w.out.rewritten && !translateFragments(&w.whole, dg, &w.p) {
+		// The translation cannot reach the fragments: better lost (the
+		// sender retransmits) than delivered in the wrong numbers.
+		d.Verdict, d.Reason = Drop, ReasonInvalid
+	}
+	w.e.count(d)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.whole, d)
 	}

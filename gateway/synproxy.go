@@ -111,6 +111,37 @@ func (e *Engine) spliced(p *packet.Parsed, res *conntrack.Result, d Decision, ou
 		d.Verdict, d.Reason = Drop, ReasonInvalid
 		return d
 	}
+	out.rewritten = true
 	d.Reason = ReasonEstablished
 	return d
+}
+
+// translateFragments carries the translation of a spliced connection's
+// reassembled segment (whole, translated in place) into the first of its
+// original fragments, which go out in its place: every byte the
+// translation changes is in the TCP header (numbers, window, options,
+// checksum), which the defragmenter's tiny-fragment rule keeps in the
+// first fragment whole. It reports false when it is not there (then the
+// datagram cannot go out right).
+func translateFragments(whole *packet.Parsed, dg fragments, scratch *packet.Parsed) bool {
+	hdr := whole.Buf[whole.L4Off : whole.L4Off+int(whole.TCPDataOff)*4]
+	for i := range dg.NumFragments() {
+		scratch.Decode(dg.Fragment(i))
+		if !scratch.IsFragment || !scratch.IsFirstFragment {
+			continue
+		}
+		if scratch.L4Off+len(hdr) > len(scratch.Buf) {
+			return false
+		}
+		copy(scratch.Buf[scratch.L4Off:], hdr)
+		return true
+	}
+	return false
+}
+
+// fragments are a reassembled datagram's original fragments
+// (defrag.Datagram).
+type fragments interface {
+	NumFragments() int
+	Fragment(i int) []byte
 }

@@ -187,6 +187,28 @@ func TestSYNProxyBridge(t *testing.T) {
 		t.Fatalf("the error quotes seq %d, want the server's %d", q.Quote.TCPSeq, serverISN+1)
 	}
 
+	// The server's next segment in two IP fragments: the translation
+	// reaches the fragments that go out.
+	whole := tsFrame(t, tsSeg{src: pxServer, dst: pxClient, flags: packet.TCPACK | packet.TCPPSH, seq: serverISN + 101, ack: 1011, win: 500, tsval: serverTS + 6, tsecr: 113, payload: 100})
+	frags := fragment4(t, whole, 77, 88)
+	if len(frags) != 2 {
+		t.Fatalf("%d fragments", len(frags))
+	}
+	if out := run(frags[0], datapath.LAN); len(out) != 0 {
+		t.Fatalf("first fragment: %d frames sent before the datagram is whole", len(out))
+	}
+	out = run(frags[1], datapath.LAN)
+	if len(out) != 2 || out[0].to != datapath.WAN || out[1].to != datapath.WAN {
+		t.Fatalf("fragments: %d frames", len(out))
+	}
+	var first packet.Parsed
+	first.Decode(out[0].frame)
+	l4 := append(append([]byte(nil), out[0].frame[34:]...), out[1].frame[34:]...)
+	if first.TCPSeq != cookie+101 || first.TCPOpts.TSval != proxyTS+6 ||
+		packet.Checksum(l4, packet.PseudoHeaderChecksum(6, first.Src.Addr(), first.Dst.Addr(), uint16(len(l4)))) != 0 {
+		t.Fatalf("fragmented server data as the client gets it: seq %d tsval %d, checksum of the whole wrong?", first.TCPSeq, first.TCPOpts.TSval)
+	}
+
 	// A spoofed flood: every SYN answered, nothing tracked.
 	for i := range 2000 {
 		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)}), uint16(1024+i))
