@@ -89,3 +89,32 @@ func ParseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// Rate is a number of events per second, written with its period as ufw
+// and iptables' limit write one: "100/s", "30/m", "500/h" (also /second,
+// /minute, /hour).
+type Rate float64
+
+// PerSecond returns r in events per second.
+func (r Rate) PerSecond() float64 { return float64(r) }
+
+func (r *Rate) parse(n *yaml.Node, _ srcpos.Pos) string {
+	v, msg := parseUnit(n, "a rate such as 100/s or 30/m", ParseRate)
+	*r = Rate(v)
+	return msg
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (r *Rate) UnmarshalYAML(n *yaml.Node) error { return unmarshalNet(n, r) }
+
+// ParseRate reads a rate such as 100/s, 30/m or 500/h, above zero and at
+// most a billion a second, and returns it per second.
+func ParseRate(s string) (float64, error) {
+	num, per, ok := strings.Cut(strings.TrimSpace(s), "/")
+	secs := map[string]float64{"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}[strings.TrimSpace(per)]
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !ok || secs == 0 || err != nil || !(n > 0) || n/secs > 1e9 {
+		return 0, fmt.Errorf("invalid rate %q: want a positive number per s, m or h, such as 100/s or 30/m", s)
+	}
+	return n / secs, nil
+}

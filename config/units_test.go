@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,5 +45,24 @@ func TestDurationAndSize(t *testing.T) {
 		if !s.Wait.IsSet() || s.Wait.Src.Pos.Line != 1 {
 			t.Errorf("%q: wait's source %+v", tc.text, s.Wait.Src)
 		}
+	}
+}
+
+func TestRate(t *testing.T) {
+	for in, want := range map[string]float64{"100/s": 100, "30/m": 0.5, "7200/hour": 2, " 2.5 / sec ": 2.5} {
+		if got, err := ParseRate(in); err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"100", "0/s", "-1/s", "10/d", "x/s", "2e9/s", "NaN/s"} {
+		if _, err := ParseRate(in); err == nil {
+			t.Errorf("ParseRate(%q) accepted", in)
+		}
+	}
+	var v struct {
+		R Value[Rate] `yaml:"r"`
+	}
+	if err := Decode("v.yaml", []byte("r: 10/x\n"), &v); err == nil || !strings.HasPrefix(err.Error(), "v.yaml:1:4: r: invalid rate") {
+		t.Errorf("error %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/classify"
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/guard"
 	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
@@ -31,6 +32,11 @@ const (
 	// Hold: a fragment kept until its datagram is complete; the datagram
 	// then gets one of the verdicts above, and its fragments with it.
 	Hold
+	// Proxy: discard it; the SYN proxy answered in its place (a SYN/ACK
+	// with a cookie to a client's SYN, the SYN to the server for a
+	// client's valid ACK, the ACK and window update for a server's
+	// SYN/ACK).
+	Proxy
 	numVerdicts
 )
 
@@ -44,6 +50,8 @@ func (v Verdict) String() string {
 		return "reject"
 	case Hold:
 		return "hold"
+	case Proxy:
+		return "proxy"
 	}
 	return "?"
 }
@@ -75,11 +83,13 @@ const (
 	ReasonNAT                        // the NAT refused: an inbound packet to no mapping, filtered, a host's quota or the ports exhausted, a packet it cannot translate (package nat counts which)
 	ReasonNATMapping                 // a new inbound connection to a mapping whose filtering admits it
 	ReasonIDS                        // the IDS in line: a drop or reject rule matched, or the normaliser refused the packet
+	ReasonGuard                      // the guard dropped it: Decision.Guard says why (spoofed source, smurf, rate limit, feature rule, bad cookie)
+	ReasonSYNProxy                   // the SYN proxy's handshake
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"established", "related", "rule", "default", "limit", "invalid", "malformed", "anomaly", "fragment", "non_ip", "arp", "untracked", "table_full",
-	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit", "nat", "nat_mapping", "ids"}
+	"icmp_redirect", "source_quench", "nd_hop_limit", "bad_checksum", "source_limit", "prefix_limit", "nat", "nat_mapping", "ids", "guard", "synproxy"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -95,6 +105,11 @@ type Decision struct {
 	// Rule is the index of the deciding rule in the policy's rules, or -1.
 	Rule int
 	Dir  policy.Direction
+	// Guard is the guard's reason for a drop the guard decided (Reason
+	// is then ReasonGuard, or for the logic attacks gateway kept names for,
+	// ReasonAnomaly, ReasonICMPRedirect, ReasonSourceQuench or
+	// ReasonNDHopLimit).
+	Guard guard.Reason
 }
 
 // ChecksumMode says which checksums the gateway verifies before a packet
@@ -154,6 +169,11 @@ type Config struct {
 	// segments left (judged on an outer destination that is not the
 	// final one; Linux forwards them only where seg6_enabled is set).
 	KeepAnomalies bool
+	// Guard configures the checks before connection tracking: source
+	// validation, the logic attacks, rate limits, feature rules, the SYN
+	// proxy. Its KeepAnomalies is set when the one above is; its clock is
+	// the engine's unless it names one.
+	Guard guard.Config
 	// Fragments configures reassembly, which comes before everything
 	// else: a fragmented datagram is judged whole, as netfilter's
 	// nf_defrag and pf's scrub do. Its Policies default to drop for every
@@ -214,6 +234,7 @@ type Engine struct {
 	limMu sync.Mutex
 	lim   *classify.Limiter                      // guarded by limMu
 	frags *defrag.Defragmenter                   // immutable pointer; locks its shards
+	guard *guard.Guard                           // immutable pointer; safe for concurrent use
 	clock clock.Clock                            // immutable after New; safe for concurrent use
 	stats [numVerdicts][numReasons]atomic.Uint64 // by verdict and reason; atomic, no lock
 }
@@ -233,6 +254,19 @@ func New(p *policy.Policy, cfg Config) (*Engine, error) {
 	if cfg.NAT != nil {
 		cfg.NAT.Conntrack(&cfg.Conntrack)
 	}
+	if cfg.KeepAnomalies {
+		cfg.Guard.KeepAnomalies = true
+	}
+	if cfg.Guard.Clock == nil {
+		cfg.Guard.Clock = cfg.Clock
+	}
+	if cfg.Guard.SYNProxy.Mode != guard.ProxyOff {
+		cfg.Conntrack.Splices = true
+	}
+	gd, err := guard.New(cfg.Guard)
+	if err != nil {
+		return nil, fmt.Errorf("guard: %w", err)
+	}
 	ct, err := conntrack.New(cfg.Conntrack)
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: %w", err)
@@ -242,7 +276,7 @@ func New(p *policy.Policy, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, ct: ct, lim: classify.NewLimiter(cfg.Limiter), frags: frags, clock: cfg.Clock}
+	e := &Engine{cfg: cfg, log: cfg.Logger, ct: ct, lim: classify.NewLimiter(cfg.Limiter), frags: frags, guard: gd, clock: cfg.Clock}
 	rs, err := compile(p)
 	if err != nil {
 		return nil, err
@@ -338,14 +372,30 @@ func keyFromTuple(t *conntrack.Tuple, mark uint32) classify.Key {
 // whole datagram. Every checksum the packet carries is verified (as
 // Config.Checksums says): Process has no word from the kernel that an
 // offload owns one.
+//
+// Frames the SYN proxy would send in the packet's place (Verdict Proxy)
+// are dropped: a Worker sends them.
 func (e *Engine) Process(p *packet.Parsed, in datapath.Side) Decision {
-	return e.process(p, in, false)
+	var out emit
+	return e.process(p, in, false, &out)
+}
+
+// emit holds the frames of the engine's own that a packet's decision
+// sends (the SYN proxy's): back to the side it came from, and on to the
+// other. The engine appends to them from length zero.
+type emit struct {
+	back, on []byte
+	// rewritten says that the packet was translated in place (a spliced
+	// connection's): a reassembled datagram must carry the change into
+	// its fragments. Cleared by process.
+	rewritten bool
 }
 
 // process is Process for a packet whose transport checksum an offload
 // owns when offloaded is true.
-func (e *Engine) process(p *packet.Parsed, in datapath.Side, offloaded bool) Decision {
-	d := e.decide(p, in, offloaded)
+func (e *Engine) process(p *packet.Parsed, in datapath.Side, offloaded bool, out *emit) Decision {
+	out.rewritten = false
+	d := e.decide(p, in, offloaded, out)
 	e.count(d)
 	return d
 }
@@ -369,7 +419,28 @@ func (e *Engine) count(d Decision) { e.stats[d.Verdict][d.Reason].Add(1) }
 // Defragmenter returns the engine's defragmenter.
 func (e *Engine) Defragmenter() *defrag.Defragmenter { return e.frags }
 
-func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Decision {
+// Guard returns the engine's guard.
+func (e *Engine) Guard() *guard.Guard { return e.guard }
+
+// guardDrop is the gateway's reason for the guard's r: the logic attacks
+// the gateway dropped before the guard existed keep their names.
+func guardDrop(r guard.Reason) Reason {
+	switch r {
+	case guard.ReasonTCPFlags, guard.ReasonSourceRoute, guard.ReasonSegmentRouting, guard.ReasonTinyFragment:
+		return ReasonAnomaly
+	case guard.ReasonLand:
+		return ReasonAnomaly
+	case guard.ReasonICMPRedirect:
+		return ReasonICMPRedirect
+	case guard.ReasonSourceQuench:
+		return ReasonSourceQuench
+	case guard.ReasonNDHopLimit:
+		return ReasonNDHopLimit
+	}
+	return ReasonGuard
+}
+
+func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool, out *emit) Decision {
 	d := Decision{Rule: -1, Dir: dirOf(in)}
 	drop := func(r Reason) Decision { d.Verdict, d.Reason = Drop, r; return d }
 	if p.Invalid != packet.Valid {
@@ -382,8 +453,9 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		}
 		return drop(ReasonNonIP)
 	}
-	if !e.cfg.KeepAnomalies && p.Anomalies&(packet.AnomalySYNFIN|packet.AnomalySYNRST|packet.AnomalyNullScan|packet.AnomalyXmas|packet.AnomalyLAND|packet.AnomalySourceRoute|packet.AnomalyTCPFragOffset1|packet.AnomalySegmentRouting) != 0 {
-		return drop(ReasonAnomaly)
+	if r := e.guard.Check(p, in); r != guard.Pass {
+		d.Guard = r
+		return drop(guardDrop(r))
 	}
 	if p.IsFragment {
 		return drop(ReasonFragment)
@@ -397,10 +469,6 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		// once. SCTP's chunks and DCCP's header are read onto this
 		// frame, so that no packet pays for clearing them but theirs.
 		switch p.Proto {
-		case ipproto.ICMP, ipproto.ICMPv6:
-			if r := icmpRefused(p); r != ReasonEstablished {
-				return drop(r)
-			}
 		case ipproto.SCTP:
 			s := p.SCTP()
 			cp.SCTP = &s
@@ -415,8 +483,15 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 	} else if res = e.lookupNAT(p, &cp); res.NAT && res.State == conntrack.StateInvalid {
 		return drop(ReasonNAT)
 	}
+	if res.Spliced {
+		return e.spliced(p, &res, d, out)
+	}
 	switch res.State {
 	case conntrack.StateInvalid:
+		if px := e.guard.Proxy(); px != nil && res.ID == 0 && res.Reason == conntrack.ReasonNoEntry &&
+			p.Proto == ipproto.TCP && px.Covers(p.Dst.Addr()) {
+			return e.cookieACK(p, in, d, out)
+		}
 		return drop(ReasonInvalid)
 	case conntrack.StateEstablished:
 		d.Reason = ReasonEstablished
@@ -442,12 +517,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		return d
 	}
 	// A new connection (or an untracked message): the policy decides.
-	k := classify.Key{Dir: d.Dir, Flow: p.Flow(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
-	if in == datapath.LAN {
-		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
-	} else {
-		k.InIface, k.OutIface = classify.IfaceWAN, classify.IfaceLAN
-	}
+	k := newKey(p, in)
 	// The hit is counted on the rule set that decided, so that a reload
 	// between lookup and count cannot credit another policy's rule.
 	rs := e.rules.Load()
@@ -485,6 +555,17 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		}
 		return d
 	}
+	if r := e.guard.AdmitNew(p); r != guard.Pass {
+		d.Verdict, d.Reason, d.Guard = Drop, ReasonGuard, r
+		return d
+	}
+	if px := e.guard.Proxy(); px != nil && p.Proto == ipproto.TCP &&
+		p.TCPFlags&(packet.TCPSYN|packet.TCPACK|packet.TCPRST|packet.TCPFIN) == packet.TCPSYN && px.Answers(p.Dst.Addr()) {
+		// No state for a SYN: a cookie in the SYN/ACK remembers it.
+		out.back = px.AnswerSYN(out.back[:0], p)
+		d.Verdict, d.Reason = Proxy, ReasonSYNProxy
+		return d
+	}
 	cp.Mark = markOf(d.Dir)
 	var r conntrack.Result
 	if e.cfg.NAT != nil {
@@ -516,6 +597,17 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool) Deci
 		}
 	}
 	return d
+}
+
+// newKey is the classifier's key of p, which arrived on in.
+func newKey(p *packet.Parsed, in datapath.Side) classify.Key {
+	k := classify.Key{Dir: dirOf(in), Flow: p.Flow(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
+	if in == datapath.LAN {
+		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
+	} else {
+		k.InIface, k.OutIface = classify.IfaceWAN, classify.IfaceLAN
+	}
+	return k
 }
 
 // refusal is the reason a new connection the policy allowed was not
@@ -551,41 +643,6 @@ func sideOf(in datapath.Side) conntrack.Side {
 		return conntrack.SideLAN
 	}
 	return conntrack.SideWAN
-}
-
-// icmpRefused returns why ICMP message p may not cross the gateway
-// whatever the policy and the connection table say, or ReasonEstablished
-// (the zero Reason) when it may go on to them.
-//   - Redirects (ICMP 5, ICMPv6 137) tell a host to route through
-//     another: a perimeter forwards none, from either side, rather than
-//     letting them through as "related" to a connection they quote.
-//   - Source quench (ICMP 4) is deprecated (RFC 6633); hosts ignore it or
-//     slow down for nobody's benefit.
-//   - Neighbour discovery (133 to 136) is link-local: RFC 4861 has a
-//     receiver discard it unless the hop limit is 255, which proves that
-//     no router forwarded it. The policy's implicit rules allow the
-//     well-formed ones across a bridge.
-func icmpRefused(p *packet.Parsed) Reason {
-	if !p.HasL4 {
-		return ReasonEstablished
-	}
-	switch {
-	case p.IPVersion == 4 && p.Proto == ipproto.ICMP:
-		switch p.ICMPType {
-		case 4:
-			return ReasonSourceQuench
-		case 5:
-			return ReasonICMPRedirect
-		}
-	case p.IPVersion == 6 && p.Proto == ipproto.ICMPv6:
-		switch {
-		case p.ICMPType == 137:
-			return ReasonICMPRedirect
-		case p.ICMPType >= 133 && p.ICMPType <= 136 && p.TTL != 255:
-			return ReasonNDHopLimit
-		}
-	}
-	return ReasonEstablished
 }
 
 // fillConntrack gives the tracker what it needs of p, which arrived on
@@ -682,6 +739,9 @@ func (e *Engine) Sweep() {
 	e.frags.Sweep(now)
 	if e.cfg.Router != nil {
 		e.cfg.Router.Sweep()
+	}
+	if px := e.guard.Proxy(); px != nil {
+		px.Tick(e.ct, nil)
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/firewall/policy"
+	"github.com/rampart-fw/rampart/guard"
 	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ipproto"
@@ -29,6 +30,7 @@ type Worker struct {
 	hop router.Hop
 	// idsw inspects what the firewall forwards; nil without an IDS.
 	idsw *ids.Worker
+	out  emit // the SYN proxy's frames
 	// OnDecision, when set, sees every decision (tests and inspect): for
 	// a fragment that is held or refused, the fragment and that; for a
 	// reassembled datagram, the datagram and its verdict.
@@ -37,7 +39,8 @@ type Worker struct {
 
 // NewWorker returns a datapath.Handler over e.
 func (e *Engine) NewWorker() *Worker {
-	w := &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64)}
+	w := &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64),
+		out: emit{back: make([]byte, 0, 128), on: make([]byte, 0, 128)}}
 	if e.cfg.Router != nil {
 		w.fw = e.cfg.Router.NewForwarder()
 	}
@@ -99,13 +102,15 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 		w.fragment(frame, ci, in, out)
 		return
 	}
-	d := w.e.decide(&w.p, in, ci != nil && ci.ChecksumOffloaded())
+	d := w.e.decide(&w.p, in, ci != nil && ci.ChecksumOffloaded(), &w.out)
 	w.inspect(&w.p, &d)
 	w.e.count(d)
 	if w.OnDecision != nil {
 		w.OnDecision(&w.p, d)
 	}
 	switch d.Verdict {
+	case Proxy:
+		w.sendProxied(in, out)
 	case Forward:
 		if ci != nil && ci.Flags&datapath.FlagChecksumNotReady != 0 {
 			// A local sender left the checksum to offload; the receiver
@@ -141,6 +146,16 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 		}
 		return
 	}
+	// A spoofed source, a LAND or source-routed fragment costs no
+	// reassembly memory.
+	if r := w.e.guard.CheckSource(p, in); r != guard.Pass {
+		d.Verdict, d.Reason, d.Guard = Drop, guardDrop(r), r
+		w.e.count(d)
+		if w.OnDecision != nil {
+			w.OnDecision(p, d)
+		}
+		return
+	}
 	// Fragments seen on different ports or VLANs never make one datagram.
 	zone := zoneOf(p)<<1 | uint32(in&1)
 	// p.Buf lies inside frame: after the link-layer header of a capture's
@@ -152,11 +167,17 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 		d.Verdict = Hold
 	case defrag.Dropped:
 		d.Verdict = Drop
+		// Ping of death, teardrop and tiny first fragments are the
+		// guard's to count as attacks.
+		d.Guard = w.e.guard.FragmentRefused(r.Kind)
 	case defrag.NotFragment:
 		// The decoder and the defragmenter disagree (a malformed header
 		// the decoder half-read): the engine judges the frame as it is
 		// (and it is counted once, below).
-		d = w.e.decide(p, in, ci != nil && ci.ChecksumOffloaded())
+		d = w.e.decide(p, in, ci != nil && ci.ChecksumOffloaded(), &w.out)
+		if d.Verdict == Proxy {
+			w.sendProxied(in, out)
+		}
 	case defrag.Complete:
 		w.datagram(r.Datagram, ci, in, out)
 		return
@@ -177,7 +198,13 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 	}
 	decode(&w.whole, w.wbuf, ci)
 	src, dst := w.whole.Src, w.whole.Dst
-	d := w.e.decide(&w.whole, in, false)
+	w.out.rewritten = false
+	d := w.e.decide(&w.whole, in, false, &w.out)
+	if d.Verdict == Forward && w.out.rewritten && !translateFragments(&w.whole, dg, &w.p) {
+		// The translation cannot reach the fragments: better lost (the
+		// sender retransmits) than delivered in the wrong numbers.
+		d.Verdict, d.Reason = Drop, ReasonInvalid
+	}
 	// The IDS inspects the whole datagram; what goes out is its original
 	// fragments, so a normalised TCP payload would not reach the host:
 	// fragmented TCP in prevention mode is inspected, not normalised.
@@ -187,6 +214,8 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 		w.OnDecision(&w.whole, d)
 	}
 	switch d.Verdict {
+	case Proxy:
+		w.sendProxied(in, out)
 	case Forward:
 		// A translated datagram's fragments are translated alike.
 		nat := w.whole.Src != src || w.whole.Dst != dst
@@ -250,6 +279,18 @@ func (w *Worker) inspect(p *packet.Parsed, d *Decision) {
 	case ids.Reject:
 		d.Verdict, d.Reason = Reject, ReasonIDS
 	}
+}
+
+// sendProxied sends the SYN proxy's frames for the packet that arrived on
+// in.
+func (w *Worker) sendProxied(in datapath.Side, out sender) {
+	if len(w.out.back) > 0 {
+		_ = out.Send(in, w.out.back)
+	}
+	if len(w.out.on) > 0 {
+		_ = out.Send(in.Other(), w.out.on)
+	}
+	w.out.back, w.out.on = w.out.back[:0], w.out.on[:0]
 }
 
 // dirOf is the policy's direction of a frame that arrived on in.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rampart-fw/rampart/guard"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/router"
 )
@@ -19,6 +20,10 @@ var (
 	routerDesc    = prometheus.NewDesc("rampart_gateway_router_events_total", "What the router of router mode did with frames: forwarded, fragmented, queued for a neighbour, ARP and ND answered, neighbours learnt, unsolicited claims ignored, martians, no route, TTL exceeded, too big, pings answered, answers held back by the rate limits, neighbour resolution refused or failed.", []string{"event"}, nil)
 	neighDesc     = prometheus.NewDesc("rampart_gateway_router_neighbours", "Entries of the router's neighbour cache, by state.", []string{"state"}, nil)
 	fragBytesDesc = prometheus.NewDesc("rampart_gateway_fragment_memory_bytes", "Memory held by fragments under reassembly.", nil, nil)
+	guardDesc     = prometheus.NewDesc("rampart_gateway_guard_drops_total", "Packets the guard dropped before connection tracking, by reason: spoofed sources, logic attacks (fragment attacks among them), rate limits, feature rules, bad SYN cookies.", []string{"reason"}, nil)
+	featureDesc   = prometheus.NewDesc("rampart_gateway_guard_feature_packets_total", "Packets each feature rule matched, and dropped.", []string{"rule", "outcome"}, nil)
+	proxyDesc     = prometheus.NewDesc("rampart_gateway_synproxy_events_total", "SYN proxy events: SYNs answered with a cookie (synack), valid cookies (cookie_ok), connections spliced (spliced), handshake segments sent to a server again (server_retry).", []string{"event"}, nil)
+	engagedDesc   = prometheus.NewDesc("rampart_gateway_synproxy_engaged_destinations", "Protected destination prefixes whose SYNs the proxy answers now.", nil, nil)
 )
 
 // Collector exports the engine's counters, its connection table's and
@@ -39,6 +44,10 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- routerDesc
 		ch <- neighDesc
 	}
+	ch <- guardDesc
+	ch <- featureDesc
+	ch <- proxyDesc
+	ch <- engagedDesc
 	c.e.ct.Collector().Describe(ch)
 	if c.e.cfg.NAT != nil {
 		c.e.cfg.NAT.Collector().Describe(ch)
@@ -75,6 +84,29 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for st, n := range states {
 			ch <- prometheus.MustNewConstMetric(neighDesc, prometheus.GaugeValue, float64(n), router.State(st).String())
 		}
+	}
+	for r, n := range c.e.guard.Drops() {
+		if r != int(guard.Pass) {
+			ch <- prometheus.MustNewConstMetric(guardDesc, prometheus.CounterValue, float64(n), guard.Reason(r).String())
+		}
+	}
+	for i, f := range c.e.guard.FeatureStats() {
+		name := f.Name
+		if name == "" {
+			name = strconv.Itoa(i + 1)
+		}
+		ch <- prometheus.MustNewConstMetric(featureDesc, prometheus.CounterValue, float64(f.Hits), name, "matched")
+		ch <- prometheus.MustNewConstMetric(featureDesc, prometheus.CounterValue, float64(f.Drops), name, "dropped")
+	}
+	if px := c.e.guard.Proxy(); px != nil {
+		st := px.Stats()
+		for _, ev := range []struct {
+			name string
+			n    uint64
+		}{{"synack", st.SYNACKs}, {"cookie_ok", st.CookiesOK}, {"spliced", st.Spliced}, {"server_retry", st.ServerRetries}} {
+			ch <- prometheus.MustNewConstMetric(proxyDesc, prometheus.CounterValue, float64(ev.n), ev.name)
+		}
+		ch <- prometheus.MustNewConstMetric(engagedDesc, prometheus.GaugeValue, float64(st.Engaged))
 	}
 	c.e.ct.Collector().Collect(ch)
 	if c.e.cfg.NAT != nil {

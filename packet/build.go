@@ -143,6 +143,27 @@ func (p *Parsed) appendReplyHeadersFrom(dst []byte, from netip.Addr, proto ippro
 	return appendHeaders(dst, eth, from, p.Src.Addr(), proto, l4Len, replyTTL, df)
 }
 
+// appendHeaders appends the link and IP headers of a packet carrying l4Len
+// bytes of protocol proto, zeroes those bytes, and returns the grown slice
+// and where they start. The packet goes back from p's destination to p's
+// source (reply), with the Ethernet addresses swapped, or onward from p's
+// source to p's destination with p's own Ethernet addresses (a SYN proxy
+// speaking for the client); VLAN tags are kept either way.
+func (p *Parsed) appendHeaders(dst []byte, reply bool, proto ipproto.Proto, l4Len int, df bool) ([]byte, int) {
+	from, to := p.Src.Addr(), p.Dst.Addr()
+	var eth *linkHeader
+	var lh linkHeader
+	if p.HasEthernet {
+		lh = linkHeader{dst: p.EthDst, src: p.EthSrc, vlan: p.VLAN, nvlan: p.NumVLAN}
+		eth = &lh
+	}
+	if reply {
+		from, to = to, from
+		lh.dst, lh.src = lh.src, lh.dst
+	}
+	return appendHeaders(dst, eth, from, to, proto, l4Len, replyTTL, df)
+}
+
 // linkHeader is the Ethernet header of a packet built here.
 type linkHeader struct {
 	dst, src [6]byte

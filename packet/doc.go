@@ -1,12 +1,15 @@
 // Package packet decodes network frames in place into a reusable Parsed
 // value, verifies and incrementally updates their checksums, rewrites
-// addresses and ports for NAT, and builds the packets the gateway
-// originates itself: TCP resets and ICMP destination unreachables when it
-// rejects traffic; and as a router the TTL decrement and Ethernet rewrite
-// of forwarded packets, ARP requests and replies, neighbour solicitations
-// and advertisements (and the reading of those it receives), ICMP time
-// exceeded, fragmentation needed and packet too big, echo replies, and
-// the fragments of an IPv4 packet too large for a link.
+// addresses and ports for NAT, translates TCP sequence numbers, timestamps
+// and windows for a SYN proxy's spliced connections, and builds the
+// packets the gateway originates itself: TCP resets and ICMP destination
+// unreachables when it rejects traffic; the segments of a SYN proxy (a
+// SYN/ACK in the server's name, the SYN and ACK it opens the server's side
+// with) with their TCP options; and as a router the TTL decrement and
+// Ethernet rewrite of forwarded packets, ARP requests and replies,
+// neighbour solicitations and advertisements (and the reading of those it
+// receives), ICMP time exceeded, fragmentation needed and packet too big,
+// echo replies, and the fragments of an IPv4 packet too large for a link.
 //
 // It owns the wire formats of Ethernet II with up to two VLAN tags
 // (802.1Q, 802.1ad), ARP for IPv4 over Ethernet, IPv4 with options, IPv6

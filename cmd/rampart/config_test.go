@@ -60,7 +60,7 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:5:11: resolver.dnssec: use on or off, not "maybe"`,
 			`FILE:6:16: resolver.serve_stale: expected true or false, found "perhaps"`,
 			`FILE:9:12: gateway.workers: want 0 (one per core) to 256 workers, not -1`,
-			`FILE:10:3: unknown key "lna" in gateway (known keys: addresses, checksums, conntrack_adaptive_end, conntrack_adaptive_start, conntrack_max, conntrack_per_prefix, conntrack_per_source, conntrack_prefix_len_v4, conntrack_prefix_len_v6, control, fragments, lan, metrics, mode, nat, policy, routes, wan, workers)`,
+			`FILE:10:3: unknown key "lna" in gateway (known keys: addresses, checksums, conntrack_adaptive_end, conntrack_adaptive_start, conntrack_max, conntrack_per_prefix, conntrack_per_source, conntrack_prefix_len_v4, conntrack_prefix_len_v6, control, fragments, guard, lan, metrics, mode, nat, policy, routes, wan, workers)`,
 			`testdata/config/files/broken.rules:2:7: unknown service "shh"`,
 			`testdata/config/files/broken.rules:3:6: port 0 is not a valid port`,
 		}},
@@ -133,6 +133,24 @@ func TestConfigCheck(t *testing.T) {
 		}},
 		{"gateway-fragments-timeout", []string{
 			`FILE:3:14: gateway.fragments.timeout: invalid duration "soon": want a positive duration such as 30s, 5m or 2h`,
+		}},
+		{"gateway-guard-destinations", []string{
+			`FILE:4:13: gateway.guard.synproxy.mode: synproxy mode always needs destinations: the servers it protects`,
+		}},
+		{"gateway-guard-features", []string{
+			`FILE:4:33: gateway.guard.features[0].tcp_flags: unknown TCP flag "BOGUS" in "SYN|BOGUS" (want names from FIN, SYN, RST, PSH, ACK, URG, ECE, CWR joined by |, or none)`,
+			`FILE:5:33: gateway.guard.features[1].dst_port: a port needs a proto with ports (tcp, udp, udplite, sctp, dccp)`,
+			`FILE:6:18: gateway.guard.features[2].action: action limit needs limit: {rate: ..., burst: ...}`,
+			`FILE:7:31: gateway.guard.features[3].payload: payload "a|zz|": |zz| is not hex bytes such as |0d 0a|`,
+		}},
+		{"gateway-guard-limits", []string{
+			`FILE:4:42: gateway.guard.limits.new_connections_per_source.rate: invalid rate "100/d": want a positive number per s, m or h, such as 100/s or 30/m`,
+			`FILE:4:56: gateway.guard.limits.new_connections_per_source.burst: a burst needs a valid rate beside it`,
+			`FILE:5:32: gateway.guard.limits.icmp_per_source.burst: a burst needs a valid rate beside it`,
+			`FILE:6:48: gateway.guard.limits.syn_per_destination.burst: want 1 to 1073741824, not 0`,
+		}},
+		{"gateway-guard-mode", []string{
+			`FILE:4:13: gateway.guard.synproxy.mode: want off, always or auto, not "sometimes"`,
 		}},
 		{"gateway-lan", []string{
 			`FILE:2:8: gateway.lan: "eth0/1" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)`,

@@ -15,6 +15,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/conntrack"
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/gateway"
+	"github.com/rampart-fw/rampart/guard"
 	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/ids/eve"
@@ -58,6 +59,8 @@ type gatewayConfig struct {
 	// static routes.
 	Addresses addressesConfig `yaml:"addresses"`
 	Routes    []routeConfig   `yaml:"routes"`
+	// Guard holds the defences before connection tracking.
+	Guard guardConfig `yaml:"guard"`
 }
 
 // addressesConfig is gateway.addresses: lists of ADDRESS/LENGTH.
@@ -328,6 +331,7 @@ type gatewaySetup struct {
 	nat        *natSetup // nil when gateway.nat is not set
 	// router is router mode's configuration, nil in bridge mode.
 	router *router.Config
+	guard  guard.Config
 }
 
 // Bounds of the gateway's numbers: fanout queues per interface (the
@@ -381,6 +385,7 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 		s.nat = &natSetup{cfg: c.NAT.check(&errs), src: c.NAT.Src}
 	}
 	s.router = c.routing(&errs)
+	s.guard = c.Guard.check(&errs)
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
@@ -464,6 +469,15 @@ connections they hold, per address and per prefix; above a fill level every
 time-out shrinks (adaptive time-outs), and a full table evicts, when nothing
 unassured is left, the connection idle longest (gateway.conntrack_* in
 --config).
+
+Before connection tracking, the guard drops spoofed sources (from wan: inside
+prefixes, the gateway's own and special-purpose addresses; from lan: sources
+outside the inside prefixes), logic attacks (LAND, impossible TCP flags,
+source routes, redirects, smurf, ping of death, teardrop), what exceeds the
+per-source and per-destination rate limits, and what the feature rules
+drop, each counted by reason. Its SYN proxy answers SYNs to protected
+servers with SYN cookies and opens the server's side only for a valid ACK
+(gateway.guard in --config).
 
 Fragmented datagrams are reassembled first and judged whole; if they pass,
 their fragments go out unchanged. Overlapping fragments discard the datagram
@@ -579,7 +593,7 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup, idsSet *idsSetup
 			return err
 		}
 	}
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, Router: rt, NAT: tr, IDS: ie})
+	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, Router: rt, NAT: tr, IDS: ie, Guard: cfg.guard})
 	if err != nil {
 		return &usageError{err}
 	}

@@ -151,6 +151,7 @@ func inspectPolicy(cmd *cobra.Command, a *app, path, polPath, outPath, checksums
 	var errs srcpos.List
 	frags := a.cfg.Gateway.Fragments.check(&errs)
 	ct, mode := a.cfg.Gateway.tracking(&errs)
+	gd := a.cfg.Gateway.Guard.check(&errs)
 	if err := errs.Err(); err != nil {
 		return nil, &usageError{err}
 	}
@@ -159,7 +160,7 @@ func inspectPolicy(cmd *cobra.Command, a *app, path, polPath, outPath, checksums
 			return nil, usageErrorf("--checksums: %v", err)
 		}
 	}
-	cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, Conntrack: ct, Checksums: mode}}
+	cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, Conntrack: ct, Checksums: mode, Guard: gd}}
 	var out *datapath.PcapWriter
 	if outPath != "" {
 		if out, err = datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(path)}); err != nil {

@@ -343,6 +343,8 @@ func demoScenarios() []lab.Scenario {
 		scenario.PoisonBailiwick(),
 		scenario.Reflection(),
 		scenario.Proxy(),
+		scenario.SYNFlood(),
+		scenario.Logic(),
 		// Last: it makes gw rampart's router for good (the kernel's
 		// addresses flushed, the outside's routes to the inside gone).
 		scenario.NAT(),

@@ -4,13 +4,13 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/dns/wire"
+	"github.com/rampart-fw/rampart/internal/siphash"
 )
 
 // DNS cookies, RFC 7873, with the interoperable server cookie of RFC 9018.
@@ -214,47 +214,5 @@ func (j *cookieJar) verdict(c wire.Cookie, found bool, client netip.Addr, reply 
 // key, returning the 64-bit output whose little-endian octets are the
 // reference implementation's output.
 func sipHash24(key *[CookieSecretLen]byte, m []byte) uint64 {
-	k0 := binary.LittleEndian.Uint64(key[0:])
-	k1 := binary.LittleEndian.Uint64(key[8:])
-	v0 := k0 ^ 0x736f6d6570736575
-	v1 := k1 ^ 0x646f72616e646f6d
-	v2 := k0 ^ 0x6c7967656e657261
-	v3 := k1 ^ 0x7465646279746573
-	round := func() {
-		v0 += v1
-		v1 = bits.RotateLeft64(v1, 13)
-		v1 ^= v0
-		v0 = bits.RotateLeft64(v0, 32)
-		v2 += v3
-		v3 = bits.RotateLeft64(v3, 16)
-		v3 ^= v2
-		v0 += v3
-		v3 = bits.RotateLeft64(v3, 21)
-		v3 ^= v0
-		v2 += v1
-		v1 = bits.RotateLeft64(v1, 17)
-		v1 ^= v2
-		v2 = bits.RotateLeft64(v2, 32)
-	}
-	last := uint64(len(m)) << 56
-	for ; len(m) >= 8; m = m[8:] {
-		w := binary.LittleEndian.Uint64(m)
-		v3 ^= w
-		round()
-		round()
-		v0 ^= w
-	}
-	for i := len(m) - 1; i >= 0; i-- {
-		last |= uint64(m[i]) << (8 * i)
-	}
-	v3 ^= last
-	round()
-	round()
-	v0 ^= last
-	v2 ^= 0xff
-	round()
-	round()
-	round()
-	round()
-	return v0 ^ v1 ^ v2 ^ v3
+	return siphash.Sum64(siphash.KeyFrom(key), m)
 }

@@ -255,6 +255,10 @@ type Config struct {
 	// time-out. An AdaptiveStart of 100 or more turns scaling off (the
 	// table never holds more than 100%).
 	AdaptiveStart, AdaptiveEnd int
+	// Splices lets entries carry a Splice (Packet.Splice), for a SYN
+	// proxy: room for one beside every entry (about 40 bytes each) is
+	// allocated by New.
+	Splices bool
 	// Clock tells the time; nil means the system clock. Offline replay
 	// sets it to the capture's clock. The table reads it once per packet.
 	Clock clock.Clock

@@ -73,6 +73,10 @@ type Packet struct {
 	// gateway records there which side a connection came from.
 	Mark uint32
 
+	// Splice, when set, is stored with the entry Create makes from this
+	// packet (see Splice); Lookup ignores it.
+	Splice *Splice
+
 	// Side is the side the packet arrived on (see Side): part of the
 	// entry's key, so a packet on the wrong side matches nothing.
 	Side Side

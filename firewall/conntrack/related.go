@@ -42,7 +42,16 @@ func (t *Table) related(p *Packet) Result {
 	res.NAT = s.fillNAT(idx, dir, p)
 	if quoted.proto == ipproto.TCP {
 		res.TCP = TCPState(e.tcp.state)
-		if !t.icmpSeqOK(&e.tcp, 1-dir, p.Inner.Seq) {
+		seq := p.Inner.Seq
+		if e.status&stSpliced != 0 {
+			res.Spliced = true
+			if sp := &s.splices[idx]; sp.Active && 1-dir == DirReply {
+				// The quoted segment went from the server to the
+				// client, in the client's view of its numbers.
+				seq -= sp.SeqDelta
+			}
+		}
+		if !t.icmpSeqOK(&e.tcp, 1-dir, seq) {
 			s.mu.Unlock()
 			return s.ctr.invalidResult(ReasonICMPSeq)
 		}

@@ -269,6 +269,10 @@ type Result struct {
 	// NAT says that the entry is translated and that the Packet's NAT
 	// field (when set) now holds what this packet must become.
 	NAT bool
+	// Spliced says that the entry carries a Splice (Table.Splice reads
+	// it): its packets are translated on their way. Set for Invalid
+	// results too when the packet did find its entry (ID non-zero).
+	Spliced bool
 }
 
 // ID identifies an entry. It stays unique across reuse of the entry's

@@ -31,6 +31,7 @@ const (
 	stInDrop              // on the shard's early-drop list
 	stCounted             // counted against its source's and prefix's bounds
 	stNAT                 // translated: its natSlot and proxy are in use
+	stSpliced             // carries a Splice (the shard's splices, same slot)
 )
 
 // entry is one tracked flow. Entries live in a per-shard slab and are
@@ -87,6 +88,10 @@ type shard struct {
 	// are guarded by mu.
 	buckets []int32
 	entries []entry
+	// splices is beside entries, slot for slot, with Config.Splices, and
+	// nil without; a slot's splice is meaningful while its entry has
+	// stSpliced. Allocated by New; elements guarded by mu.
+	splices []Splice
 	bmask   uint32 // immutable after New
 	index   uint32 // immutable after New: this shard's place in Table.shards
 
@@ -214,6 +219,9 @@ func New(cfg Config) (*Table, error) {
 		s.droppable = &t.droppable
 		s.lim = t.lim
 		s.entries = make([]entry, per)
+		if cfg.Splices {
+			s.splices = make([]Splice, per)
+		}
 		s.buckets = make([]int32, nb)
 		s.bmask = uint32(nb - 1)
 		for b := range s.buckets {
@@ -719,6 +727,10 @@ func (t *Table) creatable(pk *parsed) Reason {
 // (ReasonSourceLimit, ReasonPrefixLimit, counted) before anything is
 // evicted for it.
 //
+// With p.Splice set (a TCP SYN a SYN proxy sends the server in the
+// client's name), the new entry carries a copy of it; that needs
+// Config.Splices, and is refused as ReasonMalformed without it.
+//
 // When the table is full Create makes room, in this order: an entry whose
 // time-out (scaled down under pressure, see Config.AdaptiveStart) has
 // passed, or the oldest droppable one (unassured, or a closing TCP
@@ -738,6 +750,9 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 	}
 	if r := t.creatable(&pk); r != ReasonNone {
 		return t.misc.invalidResult(r), false
+	}
+	if p.Splice != nil && (pk.kind != kindTCP || t.shards[0].splices == nil) {
+		return t.misc.invalidResult(ReasonMalformed), false
 	}
 	now := t.now()
 	sc := t.scale()
@@ -763,6 +778,10 @@ func (t *Table) Create(p *Packet) (r Result, ok bool) {
 		}
 		if t.makeRoom(s, now, sc, pass > 0 || t.droppable.Load() == 0) {
 			idx := s.insertNew(h, &pk, p, now)
+			if p.Splice != nil {
+				s.entries[idx].status |= stSpliced
+				s.splices[idx] = *p.Splice
+			}
 			r := t.start(s, idx, p, &pk, now)
 			s.mu.Unlock()
 			return r, r.State != StateInvalid
@@ -1059,6 +1078,8 @@ type Entry struct {
 	// NAT says the entry is translated: Reply is then the reply tuple as
 	// replies arrive (the translated ends in it), not Orig inverted.
 	NAT bool
+	// Spliced says that the entry carries a Splice (Table.Splice).
+	Spliced bool
 }
 
 func (s *shard) snapshot(idx int32) Entry {
@@ -1078,6 +1099,7 @@ func (s *shard) snapshot(idx int32) Entry {
 		Packets:  e.packets,
 		Bytes:    e.bytes,
 		Mark:     e.mark,
+		Spliced:  e.status&stSpliced != 0,
 	}
 	if e.status&stNAT != 0 {
 		out.NAT = true

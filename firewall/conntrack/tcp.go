@@ -471,6 +471,12 @@ func (t *Table) tcpPacket(s *shard, idx int32, dir Dir, p *Packet, pk *parsed, n
 	replied := e.status&stReplied != 0
 	assured := e.status&stAssured != 0
 	res := Result{ID: s.id(idx), Dir: dir, TCP: old}
+	if e.status&stSpliced != 0 {
+		res.Spliced = true
+		if dir == DirOriginal {
+			s.spliceSegment(idx, &sg)
+		}
+	}
 
 	if next == TCPSynSent && old >= TCPTimeWait {
 		// A SYN on a closed connection. If it was closed by a FIN or
