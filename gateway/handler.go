@@ -31,6 +31,8 @@ type Worker struct {
 	// idsw inspects what the firewall forwards; nil without an IDS.
 	idsw *ids.Worker
 	out  emit // the SYN proxy's frames
+	// onward decodes the SYN proxy's onward frame in router mode.
+	onward packet.Parsed
 	// OnDecision, when set, sees every decision (tests and inspect): for
 	// a fragment that is held or refused, the fragment and that; for a
 	// reassembled datagram, the datagram and its verdict.
@@ -283,12 +285,23 @@ func (w *Worker) inspect(p *packet.Parsed, d *Decision) {
 
 // sendProxied sends the SYN proxy's frames for the packet that arrived on
 // in.
+//
+// What goes back to the sender carries the arriving frame's Ethernet
+// addresses swapped, right in either mode. What goes on (the SYN that
+// opens the server's side, the window update to the client) carries the
+// arriving frame's own addresses: right for a bridge; a router sends it
+// through Forward, to the next hop the packet's route chose.
 func (w *Worker) sendProxied(in datapath.Side, out sender) {
 	if len(w.out.back) > 0 {
 		_ = out.Send(in, w.out.back)
 	}
 	if len(w.out.on) > 0 {
-		_ = out.Send(in.Other(), w.out.on)
+		if w.fw == nil {
+			_ = out.Send(in.Other(), w.out.on)
+		} else {
+			w.onward.Decode(w.out.on)
+			w.fw.Forward(&w.onward, in, w.hop, router.Frame{}, out)
+		}
 	}
 	w.out.back, w.out.on = w.out.back[:0], w.out.on[:0]
 }

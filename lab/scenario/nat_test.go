@@ -2,9 +2,11 @@ package scenario
 
 import (
 	"context"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampart-fw/rampart/lab"
 )
@@ -84,5 +86,90 @@ func TestNATFilteringByConfiguration(t *testing.T) {
 				t.Errorf("mapping %q, filtering %q; want endpoint independent, %s\n%s", b.Mapping, b.Filtering, want, b.Output)
 			}
 		})
+	}
+}
+
+// TestNATMappingExpires: a UDP mapping lives as long as its timer
+// (shortened here to 3 s with the lab-only flag; gateway.nat.udp_timeout
+// refuses less than RFC 4787's 2 minutes) after its last outbound packet:
+// while it lives, web's answer to the public port reaches client1; once it
+// expired, `rampart gateway nat --mappings` no longer lists it and the same
+// packet from web reaches nobody (RFC 4787 REQ-5, and no mapping made by
+// an inbound packet).
+func TestNATMappingExpires(t *testing.T) {
+	l := upLab(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, h := range []string{"web", "root", "tld", "auth"} {
+		if out, err := l.Host(h).Run(ctx, "ip", "route", "del", "10.10.0.0/24"); err != nil {
+			t.Fatalf("%s: %v: %s", h, err, out)
+		}
+	}
+	g, err := StartRouterArgs(ctx, l, rampartBin, dir, NATPolicy, NATConfig, "--lab-nat-udp-timeout", "3s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	// web's socket, and client1's bound to a fixed port.
+	var webConn, c1Conn net.PacketConn
+	if err := l.Host("web").Do(func() (err error) { webConn, err = net.ListenPacket("udp4", ":7777"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer webConn.Close()
+	if err := l.Host("client1").Do(func() (err error) { c1Conn, err = net.ListenPacket("udp4", ":40123"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer c1Conn.Close()
+	webAddr := &net.UDPAddr{IP: l.Addr("web", 4).AsSlice(), Port: 7777}
+	if _, err := c1Conn.WriteTo([]byte("hello"), webAddr); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	webConn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, public, err := webConn.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("web got nothing from client1: %v", err)
+	}
+	if pa := public.(*net.UDPAddr); !pa.IP.Equal(net.ParseIP("203.0.113.1")) {
+		t.Fatalf("web saw %s, want the wan address", public)
+	}
+	mappings := func() string {
+		out, err := exec.Command(rampartBin, "gateway", "nat", "--mappings", "--control", g.Control).CombinedOutput()
+		if err != nil {
+			t.Fatalf("rampart gateway nat --mappings: %v: %s", err, out)
+		}
+		return string(out)
+	}
+	inside := "10.10.0.11:40123"
+	if m := mappings(); !strings.Contains(m, inside) {
+		t.Fatalf("no mapping of %s listed:\n%s", inside, m)
+	}
+	// While the mapping lives, web's answer arrives.
+	received := func() bool {
+		if _, err := webConn.WriteTo([]byte("answer"), public); err != nil {
+			t.Fatal(err)
+		}
+		c1Conn.SetReadDeadline(time.Now().Add(time.Second))
+		_, _, err := c1Conn.ReadFrom(buf)
+		return err == nil
+	}
+	if !received() {
+		t.Fatal("web's answer to the live mapping did not reach client1")
+	}
+	// No outbound traffic for longer than the timer (and the sweep).
+	time.Sleep(5 * time.Second)
+	if m := mappings(); strings.Contains(m, inside) {
+		t.Errorf("the mapping of %s outlived its 3 s timer:\n%s", inside, m)
+	}
+	if received() {
+		t.Error("web's packet to the expired mapping reached client1")
+	}
+	m, err := g.Metrics()
+	if err == nil {
+		for k, v := range m {
+			if strings.HasPrefix(k, "rampart_nat_") && v != 0 {
+				t.Logf("%s %v", k, v)
+			}
+		}
 	}
 }

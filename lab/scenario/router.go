@@ -35,6 +35,12 @@ const RouterConfig = `  mode: router
 // (indented, e.g. "  conntrack_max: 8192\n") beside RouterConfig. It
 // returns once client1 reaches web through it.
 func StartRouter(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extra string) (*Gateway, error) {
+	return StartRouterArgs(ctx, l, rampart, dir, policyText, extra)
+}
+
+// StartRouterArgs is StartRouter with more arguments for `rampart
+// gateway` (such as the lab-only --lab-nat-udp-timeout).
+func StartRouterArgs(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extra string, args ...string) (*Gateway, error) {
 	gw := l.Host("gw")
 	for _, argv := range [][]string{
 		{"sysctl", "-qw", "net.ipv4.conf.all.forwarding=0", "net.ipv6.conf.all.forwarding=0"},
@@ -55,9 +61,10 @@ func StartRouter(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extr
 		return nil, err
 	}
 	g.Control = filepath.Join(dir, "gateway.sock")
-	p, err := gw.Start("gateway", rampart, "--log-format", "json", "--config", path,
+	argv := append([]string{rampart, "--log-format", "json", "--config", path,
 		"gateway", "--lan", "lan", "--wan", "wan", "--policy", g.Policy, "--workers", "1", "--metrics", MetricsAddr,
-		"--control", g.Control)
+		"--control", g.Control}, args...)
+	p, err := gw.Start("gateway", argv...)
 	if err != nil {
 		return nil, err
 	}
