@@ -91,11 +91,11 @@ type Config struct {
 	PerHost     int
 }
 
-// Defaults of the bounds.
+// Defaults and limits of the bounds.
 const (
-	defaultMaxMappings = 65536
+	DefaultMaxMappings = 65536
 	perHostShare       = 16
-	maxMappings        = 1 << 24
+	MaxMappingsLimit   = 1 << 24
 )
 
 var errConfig = errors.New("nat")
@@ -111,10 +111,10 @@ func (cfg Config) normalize() (Config, error) {
 		return cfg, fmt.Errorf("%w: UDP timeout %v is below %v (RFC 4787 REQ-5)", errConfig, cfg.UDPTimeout, MinUDPTimeout)
 	}
 	if cfg.MaxMappings == 0 {
-		cfg.MaxMappings = defaultMaxMappings
+		cfg.MaxMappings = DefaultMaxMappings
 	}
-	if cfg.MaxMappings < 1 || cfg.MaxMappings > maxMappings {
-		return cfg, fmt.Errorf("%w: %d mappings, want 1 to %d", errConfig, cfg.MaxMappings, maxMappings)
+	if cfg.MaxMappings < 1 || cfg.MaxMappings > MaxMappingsLimit {
+		return cfg, fmt.Errorf("%w: %d mappings, want 1 to %d", errConfig, cfg.MaxMappings, MaxMappingsLimit)
 	}
 	if cfg.PerHost == 0 {
 		cfg.PerHost = max(1, cfg.MaxMappings/perHostShare)

@@ -38,7 +38,12 @@ var (
 	baseline   = flag.Bool("baseline", true, "also measure the lab with no firewall (kernel bridge, plain routing)")
 	quick      = flag.Bool("quick", false, "one round of 2 s runs")
 	noTSO      = flag.Bool("no-tso", false, "turn TSO and GSO off on the path's interfaces (web, gw, client2) for every setup")
+	natMode    = flag.Bool("nat", false, "measure NAT instead: client2 → web outgoing, translated to gw's wan address by rampart in router mode on gw against the kernel's nftables masquerade on gw (fw stays a kernel bridge)")
 )
+
+// The hosts the traffic goes between: web → client2 through the policy,
+// client2 → web through the NAT (-nat).
+var senderHost, receiverHost = "web", "client2"
 
 // setup is one way of running the lab for a measurement.
 type setup struct {
@@ -86,9 +91,15 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 
+	if *natMode {
+		senderAddr, receiverAddr = receiverAddr, senderAddr
+		senderHost, receiverHost = receiverHost, senderHost
+	}
 	rules := generateRules(*nRules, 1)
 	polText, nft := policyText(rules), nftText(rules)
-	if err := checkPolicy(polText, *nRules); err != nil {
+	if *natMode {
+		polText, nft = natPolicy, natNft
+	} else if err := checkPolicy(polText, *nRules); err != nil {
 		return fmt.Errorf("generated policy: %w", err)
 	}
 	polPath, nftPath := filepath.Join(dir, "gateway.rules"), filepath.Join(dir, "forward.nft")
@@ -105,9 +116,10 @@ func run() error {
 	}
 	defer l.Down()
 	fw, gw, web, c2 := l.Host("fw"), l.Host("gw"), l.Host("web"), l.Host("client2")
+	snd, rcv := l.Host(senderHost), l.Host(receiverHost)
 	// The senders' ephemeral ports stay above every port a filler rule
 	// names, and there are enough of them for a run's connections.
-	if err := web.Do(func() error {
+	if err := snd.Do(func() error {
 		return os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte(fmt.Sprintf("%d 65535", portRangeLo)), 0o644)
 	}); err != nil {
 		return err
@@ -122,18 +134,18 @@ func run() error {
 			}
 		}
 	}
-	sink, err := udpSink(c2)
+	sink, err := udpSink(rcv)
 	if err != nil {
 		return err
 	}
 	defer sink.Close()
-	stopTCP, err := tcpServers(c2)
+	stopTCP, err := tcpServers(rcv)
 	if err != nil {
 		return err
 	}
 	defer stopTCP()
 	if *doIperf {
-		srv, err := c2.Start("iperf3", "iperf3", "-s", "-B", receiverAddr.String(), "-p", strconv.Itoa(iperfPort))
+		srv, err := rcv.Start("iperf3", "iperf3", "-s", "-B", receiverAddr.String(), "-p", strconv.Itoa(iperfPort))
 		if err != nil {
 			return err
 		}
@@ -156,13 +168,25 @@ func run() error {
 				_, err := gw.Run(ctx, "nft", "-f", nftPath)
 				return err
 			},
-			stop: func() { _, _ = gw.Run(ctx, "nft", "delete", "table", "inet", nftTable) },
+			stop: func() {
+				family := "inet"
+				if *natMode {
+					family = "ip"
+				}
+				_, _ = gw.Run(ctx, "nft", "delete", "table", family, nftTable)
+			},
 			pid:  func() int { return 0 },
 		},
 		setup{
 			name: "rampart",
 			start: func() error {
-				p, err := startRampart(ctx, l, bin, polPath)
+				var p *lab.Proc
+				var err error
+				if *natMode {
+					p, err = startRampartNAT(ctx, l, bin, dir, polPath)
+				} else {
+					p, err = startRampart(ctx, l, bin, polPath)
+				}
 				gateway = p
 				return err
 			},
@@ -174,6 +198,10 @@ func run() error {
 					gateway.Stop()
 					gateway = nil
 				}
+				if *natMode {
+					restoreGW(ctx, gw)
+					return
+				}
 				_ = fw.SetBridged(true)
 			},
 			pid: func() int { return pidByArg(polPath) },
@@ -184,9 +212,15 @@ func run() error {
 	fmt.Printf("machine: %s, %d cores, kernel %s, %s, load average at start %s\n", cpuModel(), runtime.NumCPU(), kernel(), nftVersion(ctx), loadAvg())
 	fmt.Printf("command: %s\n", strings.Join(os.Args, " "))
 	fmt.Printf("date: %s\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("traffic web (203.0.113.80, outside) -> client2 (10.10.0.12, inside), incoming, allowed by rules %d-%d of %d\n", *nRules-2, *nRules, *nRules)
-	fmt.Println("  rampart: gateway --workers", *workers, "bridges fw's lan and wan; gw routes with no rules")
-	fmt.Println("  nftables: fw is a kernel bridge; gw routes and filters (inet forward chain, same rules, iifname lan/wan)")
+	if *natMode {
+		fmt.Println("traffic client2 (10.10.0.12, inside) -> web (203.0.113.80, outside), outgoing, source NAT to gw's 203.0.113.1")
+		fmt.Println("  rampart: gateway --mode router --workers", *workers, "on gw (the kernel's addresses flushed), gateway.nat.masquerade 10.10.0.0/24; policy: default deny incoming, allow outgoing")
+		fmt.Println("  nftables: gw routes, an ip nat postrouting chain masquerades 10.10.0.0/24 out of wan; fw is a kernel bridge in both")
+	} else {
+		fmt.Printf("traffic web (203.0.113.80, outside) -> client2 (10.10.0.12, inside), incoming, allowed by rules %d-%d of %d\n", *nRules-2, *nRules, *nRules)
+		fmt.Println("  rampart: gateway --workers", *workers, "bridges fw's lan and wan; gw routes with no rules")
+		fmt.Println("  nftables: fw is a kernel bridge; gw routes and filters (inet forward chain, same rules, iifname lan/wan)")
+	}
 	fmt.Println()
 
 	d := time.Duration(*seconds) * time.Second
@@ -250,12 +284,13 @@ func measureSetup(ctx context.Context, l *lab.Lab, s setup, sink net.PacketConn,
 	if err := s.start(); err != nil {
 		return m, err
 	}
-	web, c2 := l.Host("web"), l.Host("client2")
+	web, c2 := l.Host(senderHost), l.Host(receiverHost)
 	if got := scenario.Connect(ctx, web, netip.AddrPortFrom(receiverAddr, tcpPortLo), time.Second); got != "connected" {
-		return m, fmt.Errorf("allowed connection web -> client2:%d: %s", tcpPortLo, got)
+		return m, fmt.Errorf("allowed connection %s -> %s:%d: %s", senderHost, receiverHost, tcpPortLo, got)
 	}
 	want := "timeout"
-	if s.name == "no firewall" {
+	if s.name == "no firewall" || *natMode {
+		// NAT lets every outgoing connection out: the closed port answers.
 		want = "refused"
 	}
 	if got := scenario.Connect(ctx, web, netip.AddrPortFrom(receiverAddr, blockedPort), 500*time.Millisecond); got != want {

@@ -29,6 +29,11 @@ type natConfig struct {
 	Filtering  config.Value[string]          `yaml:"filtering"`
 	UDPTimeout config.Value[config.Duration] `yaml:"udp_timeout"`
 	Forwards   []forwardConfig               `yaml:"forwards"`
+	// MaxMappings bounds the mappings of all inside hosts together,
+	// MaxMappingsPerHost those of one, so that one host cannot take every
+	// public port.
+	MaxMappings        config.Value[int] `yaml:"max_mappings"`
+	MaxMappingsPerHost config.Value[int] `yaml:"max_mappings_per_host"`
 }
 
 // forwardConfig is one port forward: {proto: tcp, port: 2222, to: "10.10.0.22:22"}.
@@ -41,7 +46,8 @@ type forwardConfig struct {
 
 // isSet reports whether the file set any key of the section.
 func (c *natConfig) isSet() bool {
-	return len(c.Masquerade) > 0 || c.Filtering.IsSet() || c.UDPTimeout.IsSet() || len(c.Forwards) > 0
+	return len(c.Masquerade) > 0 || c.Filtering.IsSet() || c.UDPTimeout.IsSet() || len(c.Forwards) > 0 ||
+		c.MaxMappings.IsSet() || c.MaxMappingsPerHost.IsSet()
 }
 
 // check turns the section into the translator's configuration, without
@@ -72,6 +78,21 @@ func (c *natConfig) check(errs *srcpos.List) nat.Config {
 	if d := cfg.UDPTimeout; c.UDPTimeout.IsSet() && (d < nat.MinUDPTimeout || d > maxUDPTimeout) {
 		errs.Add(c.UDPTimeout.Errorf("want %v to %v (RFC 4787 REQ-5: a UDP mapping lives at least 2 minutes), not %v", nat.MinUDPTimeout, maxUDPTimeout, d))
 		cfg.UDPTimeout = 0
+	}
+	if v := c.MaxMappings; v.IsSet() {
+		if v.V < 1 || v.V > nat.MaxMappingsLimit {
+			errs.Add(v.Errorf("want 1 to %d mappings, not %d", nat.MaxMappingsLimit, v.V))
+		} else {
+			cfg.MaxMappings = v.V
+		}
+	}
+	if v := c.MaxMappingsPerHost; v.IsSet() {
+		total := c.MaxMappings.Or(nat.DefaultMaxMappings)
+		if v.V < 1 || v.V > total {
+			errs.Add(v.Errorf("want 1 to %d mappings per host (at most max_mappings), not %d", total, v.V))
+		} else {
+			cfg.PerHost = v.V
+		}
 	}
 	seen := map[[2]int]config.Source{}
 	for _, f := range c.Forwards {

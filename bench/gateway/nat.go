@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/lab/scenario"
+)
+
+// The NAT comparison (-nat): the same source NAT of the inside prefix to
+// gw's wan address, by rampart in router mode on gw and by the kernel's
+// nftables masquerade on gw, with no rule set beside it on either side
+// (rampart's policy lets outgoing connections out and nothing in, which
+// is what conntrack and NAT give the kernel too).
+
+// natPolicy is rampart's policy for the NAT runs.
+const natPolicy = "default deny incoming\ndefault allow outgoing\n"
+
+// natNft is the kernel's masquerade on gw.
+var natNft = fmt.Sprintf(`table ip %s {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "wan" ip saddr 10.10.0.0/24 masquerade
+	}
+}
+`, nftTable)
+
+// natConfig is rampart's gateway section for the NAT runs. The benchmark
+// has one inside host open tens of thousands of connections in seconds,
+// which the default per-host quota (a sixteenth of the table) is there to
+// refuse; the kernel's masquerade has no such quota, so here one host may
+// have them all.
+const natConfig = scenario.RouterConfig + "  nat:\n    masquerade: [10.10.0.0/24]\n    max_mappings_per_host: 65536\n"
+
+// gwKernel is what the kernel of gw holds when it routes: restored after
+// each rampart run, since rampart in router mode needs it gone.
+var gwKernel = []struct{ iface, addr string }{
+	{"lan", "10.10.0.1/24"}, {"wan", "203.0.113.1/24"}, {"wan", "198.51.100.1/24"},
+}
+
+// startRampartNAT takes gw's addresses away from its kernel and runs
+// rampart's gateway there in router mode with NAT. It returns once a
+// connection from the sender crosses.
+func startRampartNAT(ctx context.Context, l *lab.Lab, bin, dir, polPath string) (*lab.Proc, error) {
+	gw := l.Host("gw")
+	for _, argv := range [][]string{
+		{"sysctl", "-qw", "net.ipv4.conf.all.forwarding=0", "net.ipv6.conf.all.forwarding=0"},
+		{"ip", "addr", "flush", "dev", "lan"},
+		{"ip", "addr", "flush", "dev", "wan"},
+		{"sysctl", "-qw", "net.ipv6.conf.lan.disable_ipv6=1", "net.ipv6.conf.wan.disable_ipv6=1"},
+	} {
+		if out, err := gw.Run(ctx, argv...); err != nil {
+			restoreGW(ctx, gw)
+			return nil, fmt.Errorf("%v: %v: %s", argv, err, out)
+		}
+	}
+	conf := filepath.Join(dir, "rampart-nat.yaml")
+	if err := os.WriteFile(conf, []byte("gateway:\n"+natConfig), 0o600); err != nil {
+		return nil, err
+	}
+	p, err := gw.Start("gateway", bin, "--log-format", "json", "--config", conf, "gateway", "--lan", "lan", "--wan", "wan",
+		"--policy", polPath, "--workers", strconv.Itoa(*workers), "--metrics", scenario.MetricsAddr,
+		"--control", filepath.Join(dir, "gateway.sock"))
+	if err != nil {
+		restoreGW(ctx, gw)
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-p.Done():
+			restoreGW(ctx, gw)
+			return nil, fmt.Errorf("gateway exited: %v: %s", p.Err(), p.Output())
+		default:
+		}
+		if scenario.Connect(ctx, l.Host(senderHost), netip.AddrPortFrom(receiverAddr, tcpPortLo), 300*time.Millisecond) == "connected" {
+			return p, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.Stop()
+			restoreGW(ctx, gw)
+			return nil, fmt.Errorf("no traffic crosses the gateway after 10 s; log: %s", p.Output())
+		}
+	}
+}
+
+// restoreGW gives gw's kernel its addresses and forwarding back.
+func restoreGW(ctx context.Context, gw *lab.Node) {
+	for _, a := range gwKernel {
+		_, _ = gw.Run(ctx, "ip", "addr", "replace", a.addr, "dev", a.iface)
+	}
+	_, _ = gw.Run(ctx, "sysctl", "-qw", "net.ipv6.conf.lan.disable_ipv6=0", "net.ipv6.conf.wan.disable_ipv6=0",
+		"net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1")
+}
