@@ -175,7 +175,7 @@ func run() error {
 				}
 				_, _ = gw.Run(ctx, "nft", "delete", "table", family, nftTable)
 			},
-			pid:  func() int { return 0 },
+			pid: func() int { return 0 },
 		},
 		setup{
 			name: "rampart",
