@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Compare rampart's firewall gateway with nftables in the lab: UDP packets
 # per second, TCP connections per second and iperf3 throughput through a
-# 1,000-rule stateful policy. Installs what it needs; run as root.
-#   bench/gateway/run.sh [-quick] [-rounds N] [-seconds S] [-workers N]
+# 1,000-rule stateful policy; with -nat, the same through rampart's router
+# mode with NAT on gw against the kernel's nftables masquerade. Installs
+# what it needs; run as root.
+#   bench/gateway/run.sh [-nat] [-quick] [-rounds N] [-seconds S] [-workers N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 missing=""
