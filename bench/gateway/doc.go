@@ -16,6 +16,12 @@
 // confirm before the lab starts that the test flows are decided by the last
 // rules.
 //
+// With -nat it measures address translation instead: client2 to web,
+// outgoing, translated to gw's wan address by rampart in router mode on gw
+// (its kernel's addresses taken away for the run and given back after)
+// against gw's kernel routing with an nftables masquerade chain, fw a
+// kernel bridge in both.
+//
 // It owns the benchmark only; it knows nothing of how the gateway forwards
 // and reads only what crosses the lab's interfaces. Run it through run.sh,
 // as root.
