@@ -49,16 +49,9 @@ var gwKernel = []struct{ iface, addr string }{
 // connection from the sender crosses.
 func startRampartNAT(ctx context.Context, l *lab.Lab, bin, dir, polPath string) (*lab.Proc, error) {
 	gw := l.Host("gw")
-	for _, argv := range [][]string{
-		{"sysctl", "-qw", "net.ipv4.conf.all.forwarding=0", "net.ipv6.conf.all.forwarding=0"},
-		{"ip", "addr", "flush", "dev", "lan"},
-		{"ip", "addr", "flush", "dev", "wan"},
-		{"sysctl", "-qw", "net.ipv6.conf.lan.disable_ipv6=1", "net.ipv6.conf.wan.disable_ipv6=1"},
-	} {
-		if out, err := gw.Run(ctx, argv...); err != nil {
-			restoreGW(ctx, gw)
-			return nil, fmt.Errorf("%v: %v: %s", argv, err, out)
-		}
+	if err := scenario.TakeFromKernel(ctx, gw); err != nil {
+		restoreGW(ctx, gw)
+		return nil, err
 	}
 	conf := filepath.Join(dir, "rampart-nat.yaml")
 	if err := os.WriteFile(conf, []byte("gateway:\n"+natConfig), 0o600); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/net/icmp"
@@ -38,19 +39,29 @@ func StartRouter(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extr
 	return StartRouterArgs(ctx, l, rampart, dir, policyText, extra)
 }
 
-// StartRouterArgs is StartRouter with more arguments for `rampart
-// gateway` (such as the lab-only --lab-nat-udp-timeout).
-func StartRouterArgs(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extra string, args ...string) (*Gateway, error) {
-	gw := l.Host("gw")
+// TakeFromKernel takes a router host's addresses and forwarding away from
+// its kernel (IPv4 addresses flushed, IPv6 disabled on lan and wan), so
+// that rampart in router mode answers for them alone.
+func TakeFromKernel(ctx context.Context, h *lab.Node) error {
 	for _, argv := range [][]string{
 		{"sysctl", "-qw", "net.ipv4.conf.all.forwarding=0", "net.ipv6.conf.all.forwarding=0"},
 		{"ip", "addr", "flush", "dev", "lan"},
 		{"ip", "addr", "flush", "dev", "wan"},
 		{"sysctl", "-qw", "net.ipv6.conf.lan.disable_ipv6=1", "net.ipv6.conf.wan.disable_ipv6=1"},
 	} {
-		if _, err := gw.Run(ctx, argv...); err != nil {
-			return nil, err
+		if out, err := h.Run(ctx, argv...); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, out)
 		}
+	}
+	return nil
+}
+
+// StartRouterArgs is StartRouter with more arguments for `rampart
+// gateway` (such as the lab-only --lab-nat-udp-timeout).
+func StartRouterArgs(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extra string, args ...string) (*Gateway, error) {
+	gw := l.Host("gw")
+	if err := TakeFromKernel(ctx, gw); err != nil {
+		return nil, err
 	}
 	g := &Gateway{Policy: filepath.Join(dir, "gateway.rules"), fw: gw}
 	if err := os.WriteFile(g.Policy, []byte(policyText), 0o600); err != nil {
