@@ -8,7 +8,7 @@ PKGS    := ./...
 # Debian packages the lab and the tests use. iproute2 builds the lab; the
 # rest are real peers that the interoperability tests talk to; jq reads the
 # IDS's EVE output as its consumers do.
-DEB_PKGS := iproute2 procps unbound nsd curl squid-openssl wrk coturn nftables jq pkg-config libhyperscan-dev
+DEB_PKGS := iproute2 procps unbound nsd curl squid-openssl wrk coturn nftables jq tcpdump pkg-config libhyperscan-dev
 # Build tags: "hyperscan" compiles the IDS prefilter's Hyperscan matcher
 # (ids/mpm/hyperscan, cgo) when pkg-config finds libhs; without it the
 # pure-Go matcher of ids/mpm is the only one. Evaluated where used, after
