@@ -152,6 +152,9 @@ func TestConfigCheck(t *testing.T) {
 		{"gateway-guard-mode", []string{
 			`FILE:4:13: gateway.guard.synproxy.mode: want off, always or auto, not "sometimes"`,
 		}},
+		{"gateway-guard-reverse-path", []string{
+			`FILE:3:19: gateway.guard.reverse_path: strict reverse-path checking needs router mode (gateway.mode: router): a bridge has no routes`,
+		}},
 		{"gateway-lan", []string{
 			`FILE:2:8: gateway.lan: "eth0/1" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)`,
 		}},

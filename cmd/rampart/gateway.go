@@ -332,6 +332,9 @@ type gatewaySetup struct {
 	// router is router mode's configuration, nil in bridge mode.
 	router *router.Config
 	guard  guard.Config
+	// reversePath turns the guard's strict reverse-path check on, over
+	// the router's table.
+	reversePath bool
 }
 
 // Bounds of the gateway's numbers: fanout queues per interface (the
@@ -386,6 +389,15 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 	}
 	s.router = c.routing(&errs)
 	s.guard = c.Guard.check(&errs)
+	switch rp := c.Guard.ReversePath; {
+	case !rp.IsSet() || rp.V == "off":
+	case rp.V != "strict":
+		errs.Add(rp.Errorf("want off or strict, not %q", rp.V))
+	case s.router == nil:
+		errs.Add(rp.Errorf("strict reverse-path checking needs router mode (gateway.mode: router): a bridge has no routes"))
+	default:
+		s.reversePath = true
+	}
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
@@ -591,6 +603,15 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup, idsSet *idsSetup
 	if cfg.router != nil {
 		if rt, err = newRouter(cfg, func(s datapath.Side, frame []byte) error { return br.Port(s).Write(frame) }); err != nil {
 			return err
+		}
+		if cfg.reversePath {
+			cfg.guard.ReversePath = func(src netip.Addr) (datapath.Side, bool) {
+				h, ok := rt.Route(src)
+				if !ok || h.Local {
+					return 0, false
+				}
+				return h.Out, true
+			}
 		}
 	}
 	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, Router: rt, NAT: tr, IDS: ie, Guard: cfg.guard})

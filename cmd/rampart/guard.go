@@ -25,6 +25,11 @@ type guardConfig struct {
 	Limits guardLimits     `yaml:"limits"`
 	// Features are the feature rules, in order.
 	Features []featureConfig `yaml:"features"`
+	// ReversePath is off (the default) or strict: in router mode, a
+	// packet whose source the route table would reach by the other side,
+	// or not at all, is dropped (RFC 3704 strict reverse-path
+	// forwarding).
+	ReversePath config.Value[string] `yaml:"reverse_path"`
 }
 
 // featureConfig is one feature rule: what it matches, and drop or limit.
