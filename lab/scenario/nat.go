@@ -45,10 +45,12 @@ var natWAN = netip.MustParseAddr("203.0.113.1")
 // NATResult is what one run saw.
 type NATResult struct {
 	Err       error
-	OutTCP    error // client1 → web:7 over TCP, echoed whole
-	OutUDP    error // the same over UDP
-	Leaked    int   // packets on web's link with an inside address
-	FromWAN   int   // packets on web's link from the wan address to web
+	OutTCP    error      // client1 → web:7 over TCP, echoed whole
+	OutUDP    error      // the same over UDP
+	Ping      PingResult // client1 pings web: its ICMP identifier mapped (RFC 5508)
+	PingErr   error
+	Leaked    int // packets on web's link with an inside address
+	FromWAN   int // packets on web's link from the wan address to web
 	Inbound   string
 	Forward   error // web → wan:2222, echoed by client2
 	FwdSawWeb int   // segments client2 got from web's own address on port 22
@@ -137,6 +139,7 @@ func RunNAT(ctx context.Context, l *lab.Lab, env *lab.Env, client string) (res N
 	web := netip.AddrPortFrom(l.Addr("web", 4), 7)
 	_, res.OutTCP = TCPEcho(ctx, l.Host("client1"), web, []byte("out through the NAT"))
 	_, res.OutUDP = UDPEcho(ctx, l.Host("client1"), web, []byte("udp through the NAT"))
+	res.Ping, res.PingErr = Ping(ctx, l.Host("client1"), web.Addr(), 64, 2*time.Second)
 	if client != "" {
 		env.Logf("RFC 5780 behaviour discovery from client1 against coturn on web")
 		if srv, err := StartSTUN(ctx, l, dir); err != nil {
@@ -215,6 +218,12 @@ func (r NATResult) LabResults(scenario string) []lab.Result {
 		Defence: "masquerade 10.10.0.0/24 to " + natWAN.String(),
 		OK:      r.OutTCP == nil && r.OutUDP == nil && r.Leaked == 0 && r.FromWAN > 0,
 		Outcome: errText(errors.Join(r.OutTCP, r.OutUDP), fmt.Sprintf("echoed; web's link: %d packets from %s, %d with an inside address", r.FromWAN, natWAN, r.Leaked)),
+	}, {
+		Scenario: scenario, Kind: lab.Check,
+		Tried:   "client1 pings web through the NAT",
+		Defence: "ICMP query identifiers mapped (RFC 5508 REQ-1)",
+		OK:      r.PingErr == nil && r.Ping.Kind == "reply",
+		Outcome: errText(r.PingErr, r.Ping.String()),
 	}, {
 		Scenario: scenario, Kind: lab.Defence,
 		Tried:   fmt.Sprintf("web connects to %s:8080, unsolicited", natWAN),
