@@ -411,7 +411,8 @@ func ref(m, peer int32) uint64 {
 // Claims reports whether p, addressed to one of the gateway's own
 // addresses, is the NAT's rather than the gateway's: an ICMP error to a
 // public address (about a translated connection, which connection
-// tracking then finds, or about nothing, which it drops as invalid), or a
+// tracking then finds, or about nothing, which it drops as invalid), a
+// fragment to a public address (judged once reassembled), or a
 // packet to a public address and port (an ICMP query's identifier) that a
 // live mapping or a port forward holds. A router hands such packets to the
 // pipeline, which translates them and routes them on by their new
@@ -423,7 +424,11 @@ func (t *Translator) Claims(p *packet.Parsed) bool {
 	if !f.IsValid() || t.isPublic(f.Dst.Addr()) < 0 {
 		return false
 	}
-	if p.IsICMPError() {
+	if p.IsICMPError() || p.IsFragment {
+		// A fragment's ports are in the first fragment only: the
+		// reassembled datagram is judged whole, and one that no
+		// translation readdresses never leaves (a router does not
+		// forward back to the side a packet came from).
 		return true
 	}
 	if !f.Proto.HasPorts() && !f.IsICMP() {
