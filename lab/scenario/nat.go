@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,7 @@ type NATResult struct {
 	Err       error
 	OutTCP    error      // client1 → web:7 over TCP, echoed whole
 	OutUDP    error      // the same over UDP
+	OutFrag   error      // a 1,900-byte UDP echo: fragments both ways, the answer's to the wan address
 	Ping      PingResult // client1 pings web: its ICMP identifier mapped (RFC 5508)
 	PingErr   error
 	Leaked    int // packets on web's link with an inside address
@@ -139,6 +141,7 @@ func RunNAT(ctx context.Context, l *lab.Lab, env *lab.Env, client string) (res N
 	web := netip.AddrPortFrom(l.Addr("web", 4), 7)
 	_, res.OutTCP = TCPEcho(ctx, l.Host("client1"), web, []byte("out through the NAT"))
 	_, res.OutUDP = UDPEcho(ctx, l.Host("client1"), web, []byte("udp through the NAT"))
+	_, res.OutFrag = UDPEcho(ctx, l.Host("client1"), web, bytes.Repeat([]byte("fragmented "), 173)[:1900])
 	res.Ping, res.PingErr = Ping(ctx, l.Host("client1"), web.Addr(), 64, 2*time.Second)
 	if client != "" {
 		env.Logf("RFC 5780 behaviour discovery from client1 against coturn on web")
@@ -218,6 +221,12 @@ func (r NATResult) LabResults(scenario string) []lab.Result {
 		Defence: "masquerade 10.10.0.0/24 to " + natWAN.String(),
 		OK:      r.OutTCP == nil && r.OutUDP == nil && r.Leaked == 0 && r.FromWAN > 0,
 		Outcome: errText(errors.Join(r.OutTCP, r.OutUDP), fmt.Sprintf("echoed; web's link: %d packets from %s, %d with an inside address", r.FromWAN, natWAN, r.Leaked)),
+	}, {
+		Scenario: scenario, Kind: lab.Check,
+		Tried:   "client1 → web, a 1,900-byte UDP echo: fragmented both ways",
+		Defence: "fragments reassembled and judged whole, translated alike",
+		OK:      r.OutFrag == nil,
+		Outcome: errText(r.OutFrag, "echoed"),
 	}, {
 		Scenario: scenario, Kind: lab.Check,
 		Tried:   "client1 pings web through the NAT",
