@@ -292,7 +292,7 @@ func (t *Translator) plan(f flow.Key, side conntrack.Side, icmpError bool, n *co
 			// address are the gateway's, not a mapping's.
 			return Untranslated
 		}
-		if to, ok := t.forwards[endpoint{f.Proto, netip.AddrPortFrom(netip.Addr{}, f.Dst.Port())}]; ok && to.Addr().Is4() == f.Dst.Addr().Is4() {
+		if to, ok := t.forwardTo(f); ok && to.Addr().Is4() == f.Dst.Addr().Is4() {
 			n.Dst = to // the server sees the client's own address
 			return Translated
 		}
@@ -345,10 +345,18 @@ func (t *Translator) plan(f flow.Key, side conntrack.Side, icmpError bool, n *co
 	return Untranslated
 }
 
+// forwardTo returns the inside server of the port forward that flow f's
+// protocol and destination port name, if any (forwards are immutable: no
+// lock).
+func (t *Translator) forwardTo(f flow.Key) (netip.AddrPort, bool) {
+	to, ok := t.forwards[endpoint{f.Proto, netip.AddrPortFrom(netip.Addr{}, f.Dst.Port())}]
+	return to, ok
+}
+
 // hairpin plans a connection from inside to a forward or to another
 // inside host's mapping, by the public address.
 func (t *Translator) hairpin(f flow.Key, n *conntrack.NAT) Outcome {
-	to, fwd := t.forwards[endpoint{f.Proto, netip.AddrPortFrom(netip.Addr{}, f.Dst.Port())}]
+	to, fwd := t.forwardTo(f)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	target := int32(nilIdx)
@@ -434,7 +442,7 @@ func (t *Translator) Claims(p *packet.Parsed) bool {
 	if !f.Proto.HasPorts() && !f.IsICMP() {
 		return false
 	}
-	if _, ok := t.forwards[endpoint{f.Proto, netip.AddrPortFrom(netip.Addr{}, f.Dst.Port())}]; ok && f.Proto.HasPorts() {
+	if _, ok := t.forwardTo(f); ok && f.Proto.HasPorts() {
 		return true
 	}
 	t.mu.RLock()
