@@ -98,7 +98,7 @@ func run() error {
 	rules := generateRules(*nRules, 1)
 	polText, nft := policyText(rules), nftText(rules)
 	if *natMode {
-		polText, nft = natPolicy, natNft
+		polText = natPolicy
 	} else if err := checkPolicy(polText, *nRules); err != nil {
 		return fmt.Errorf("generated policy: %w", err)
 	}
@@ -153,6 +153,7 @@ func run() error {
 	}
 
 	var gateway *lab.Proc
+	var undoNAT func() // the kernel's masquerade, in -nat runs
 	setups := []setup{}
 	if *baseline {
 		setups = append(setups, setup{name: "no firewall", start: func() error { return nil }, stop: func() {}, pid: func() int { return 0 }})
@@ -165,15 +166,21 @@ func run() error {
 				if err := gw.Do(func() error { return netlink.ConntrackTableFlush(netlink.ConntrackTable) }); err != nil {
 					return fmt.Errorf("flush gw conntrack: %w", err)
 				}
+				if *natMode {
+					var err error
+					undoNAT, err = scenario.KernelMasquerade(ctx, l, natInside)
+					return err
+				}
 				_, err := gw.Run(ctx, "nft", "-f", nftPath)
 				return err
 			},
 			stop: func() {
-				family := "inet"
-				if *natMode {
-					family = "ip"
+				if undoNAT != nil {
+					undoNAT()
+					undoNAT = nil
+					return
 				}
-				_, _ = gw.Run(ctx, "nft", "delete", "table", family, nftTable)
+				_, _ = gw.Run(ctx, "nft", "delete", "table", "inet", nftTable)
 			},
 			pid: func() int { return 0 },
 		},
@@ -199,7 +206,7 @@ func run() error {
 					gateway = nil
 				}
 				if *natMode {
-					restoreGW(ctx, gw)
+					_ = scenario.GiveBackToKernel(ctx, l, "gw")
 					return
 				}
 				_ = fw.SetBridged(true)

@@ -19,17 +19,11 @@ import (
 // (rampart's policy lets outgoing connections out and nothing in, which
 // is what conntrack and NAT give the kernel too).
 
+// natInside is the prefix both translate.
+var natInside = netip.MustParsePrefix("10.10.0.0/24")
+
 // natPolicy is rampart's policy for the NAT runs.
 const natPolicy = "default deny incoming\ndefault allow outgoing\n"
-
-// natNft is the kernel's masquerade on gw.
-var natNft = fmt.Sprintf(`table ip %s {
-	chain post {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname "wan" ip saddr 10.10.0.0/24 masquerade
-	}
-}
-`, nftTable)
 
 // natConfig is rampart's gateway section for the NAT runs. The benchmark
 // has one inside host open tens of thousands of connections in seconds,
@@ -38,19 +32,13 @@ var natNft = fmt.Sprintf(`table ip %s {
 // have them all.
 const natConfig = scenario.RouterConfig + "  nat:\n    masquerade: [10.10.0.0/24]\n    max_mappings_per_host: 65536\n"
 
-// gwKernel is what the kernel of gw holds when it routes: restored after
-// each rampart run, since rampart in router mode needs it gone.
-var gwKernel = []struct{ iface, addr string }{
-	{"lan", "10.10.0.1/24"}, {"wan", "203.0.113.1/24"}, {"wan", "198.51.100.1/24"},
-}
-
 // startRampartNAT takes gw's addresses away from its kernel and runs
 // rampart's gateway there in router mode with NAT. It returns once a
 // connection from the sender crosses.
 func startRampartNAT(ctx context.Context, l *lab.Lab, bin, dir, polPath string) (*lab.Proc, error) {
 	gw := l.Host("gw")
 	if err := scenario.TakeFromKernel(ctx, gw); err != nil {
-		restoreGW(ctx, gw)
+		_ = scenario.GiveBackToKernel(ctx, l, "gw")
 		return nil, err
 	}
 	conf := filepath.Join(dir, "rampart-nat.yaml")
@@ -61,14 +49,14 @@ func startRampartNAT(ctx context.Context, l *lab.Lab, bin, dir, polPath string) 
 		"--policy", polPath, "--workers", strconv.Itoa(*workers), "--metrics", scenario.MetricsAddr,
 		"--control", filepath.Join(dir, "gateway.sock"))
 	if err != nil {
-		restoreGW(ctx, gw)
+		_ = scenario.GiveBackToKernel(ctx, l, "gw")
 		return nil, err
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
 		case <-p.Done():
-			restoreGW(ctx, gw)
+			_ = scenario.GiveBackToKernel(ctx, l, "gw")
 			return nil, fmt.Errorf("gateway exited: %v: %s", p.Err(), p.Output())
 		default:
 		}
@@ -77,17 +65,8 @@ func startRampartNAT(ctx context.Context, l *lab.Lab, bin, dir, polPath string) 
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			p.Stop()
-			restoreGW(ctx, gw)
+			_ = scenario.GiveBackToKernel(ctx, l, "gw")
 			return nil, fmt.Errorf("no traffic crosses the gateway after 10 s; log: %s", p.Output())
 		}
 	}
-}
-
-// restoreGW gives gw's kernel its addresses and forwarding back.
-func restoreGW(ctx context.Context, gw *lab.Node) {
-	for _, a := range gwKernel {
-		_, _ = gw.Run(ctx, "ip", "addr", "replace", a.addr, "dev", a.iface)
-	}
-	_, _ = gw.Run(ctx, "sysctl", "-qw", "net.ipv6.conf.lan.disable_ipv6=0", "net.ipv6.conf.wan.disable_ipv6=0",
-		"net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1")
 }

@@ -40,8 +40,29 @@ const NATConfig = `  nat:
 // destination NAT, not a permission).
 const NATPolicy = GatewayPolicy + "allow in on wan to any port 2222 proto tcp\n"
 
-// natWAN is gw's wan address, the public address of the lab's NAT.
-var natWAN = netip.MustParseAddr("203.0.113.1")
+// natWAN is gw's wan address, the public address of the lab's NAT;
+// natInside the prefix it masquerades.
+var (
+	natWAN    = netip.MustParseAddr("203.0.113.1")
+	natInside = netip.MustParsePrefix("10.10.0.0/24")
+)
+
+// UnrouteInside removes every route the topology gives a host to the
+// inside IPv4 prefix, as the Internet has none to a NATed network: what
+// reaches the inside then came through the translation.
+func UnrouteInside(ctx context.Context, l *lab.Lab) error {
+	for _, h := range l.Topo.Hosts {
+		for _, r := range h.Routes {
+			if r.Destination() != natInside {
+				continue
+			}
+			if out, err := l.Host(h.Name).Run(ctx, "ip", "route", "del", natInside.String()); err != nil {
+				return fmt.Errorf("%s: ip route del %s: %v: %s", h.Name, natInside, err, out)
+			}
+		}
+	}
+	return nil
+}
 
 // NATResult is what one run saw.
 type NATResult struct {
@@ -99,11 +120,9 @@ func RunNAT(ctx context.Context, l *lab.Lab, env *lab.Env, client string) (res N
 		res.Err = err
 		return res
 	}
-	for _, h := range []string{"web", "root", "tld", "auth"} {
-		if out, err := l.Host(h).Run(ctx, "ip", "route", "del", "10.10.0.0/24"); err != nil {
-			res.Err = fmt.Errorf("%s: ip route del: %v: %s", h, err, out)
-			return res
-		}
+	if err := UnrouteInside(ctx, l); err != nil {
+		res.Err = err
+		return res
 	}
 	webCap := filepath.Join(dir, "web.pcap")
 	capture, err := l.Host("web").Capture("eth0", webCap)
@@ -167,7 +186,7 @@ func RunNAT(ctx context.Context, l *lab.Lab, env *lab.Env, client string) (res N
 	capture.Stop()
 	c2capture.Stop()
 	web4 := l.Addr("web", 4)
-	inside := netip.MustParsePrefix("10.10.0.0/24")
+	inside := natInside
 	if pkts, err := lab.ReadPcap(webCap); err == nil {
 		for _, p := range pkts {
 			ip, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)

@@ -60,10 +60,8 @@ func TestNATFilteringByConfiguration(t *testing.T) {
 	}
 	client := stunClient(t)
 	ctx := context.Background()
-	for _, h := range []string{"web", "root", "tld", "auth"} {
-		if out, err := l.Host(h).Run(ctx, "ip", "route", "del", "10.10.0.0/24"); err != nil {
-			t.Fatalf("%s: %v: %s", h, err, out)
-		}
+	if err := UnrouteInside(ctx, l); err != nil {
+		t.Fatal(err)
 	}
 	srv, err := StartSTUN(ctx, l, t.TempDir())
 	if err != nil {
@@ -100,10 +98,8 @@ func TestNATMappingExpires(t *testing.T) {
 	l := upLab(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	for _, h := range []string{"web", "root", "tld", "auth"} {
-		if out, err := l.Host(h).Run(ctx, "ip", "route", "del", "10.10.0.0/24"); err != nil {
-			t.Fatalf("%s: %v: %s", h, err, out)
-		}
+	if err := UnrouteInside(ctx, l); err != nil {
+		t.Fatal(err)
 	}
 	g, err := StartRouterArgs(ctx, l, rampartBin, dir, NATPolicy, NATConfig, "--lab-nat-udp-timeout", "3s")
 	if err != nil {

@@ -56,6 +56,31 @@ func TakeFromKernel(ctx context.Context, h *lab.Node) error {
 	return nil
 }
 
+// GiveBackToKernel undoes TakeFromKernel for host name: IPv6 on again,
+// the addresses the topology gives its interfaces, and forwarding when
+// the topology makes it a router.
+func GiveBackToKernel(ctx context.Context, l *lab.Lab, name string) error {
+	h, node := l.Topo.Host(name), l.Host(name)
+	if h == nil || node == nil {
+		return fmt.Errorf("no host %q", name)
+	}
+	argv := [][]string{{"sysctl", "-qw", "net.ipv6.conf.lan.disable_ipv6=0", "net.ipv6.conf.wan.disable_ipv6=0"}}
+	for _, ifc := range h.Interfaces {
+		for _, a := range ifc.Addresses {
+			argv = append(argv, []string{"ip", "addr", "replace", a.String(), "dev", ifc.Name})
+		}
+	}
+	if h.Forward {
+		argv = append(argv, []string{"sysctl", "-qw", "net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1"})
+	}
+	for _, a := range argv {
+		if out, err := node.Run(ctx, a...); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(a, " "), err, out)
+		}
+	}
+	return nil
+}
+
 // StartRouterArgs is StartRouter with more arguments for `rampart
 // gateway` (such as the lab-only --lab-nat-udp-timeout).
 func StartRouterArgs(ctx context.Context, l *lab.Lab, rampart, dir, policyText, extra string, args ...string) (*Gateway, error) {
