@@ -3,6 +3,7 @@ package datapath
 import (
 	"bytes"
 	"errors"
+	"github.com/rampart-fw/rampart/packet"
 	"io"
 	"os"
 	"path/filepath"
@@ -90,6 +91,38 @@ func FuzzBlockCursor(f *testing.F) {
 				if len(frame) != ci.CaptureLength || ci.Length < ci.CaptureLength {
 					t.Fatalf("frame %d: %d bytes with %+v", i, len(frame), ci)
 				}
+			}
+		}
+	})
+}
+
+// FuzzLinkDecode: the link-layer headers of every link type a capture may
+// carry (BSD loopback in either byte order, PPP with and without HDLC
+// framing and protocol compression, Cisco HDLC, Linux SLL and SLL2, raw
+// IP) are read from the network's bytes: an offset past the frame or a
+// panic on a cut header would be an attacker's to trigger offline.
+func FuzzLinkDecode(f *testing.F) {
+	ip := testFrame(40, 1)[14:]
+	f.Add(append([]byte{2, 0, 0, 0}, ip...))
+	f.Add(append([]byte{0, 0, 0, 30}, ip...))
+	f.Add(append([]byte{0xff, 0x03, 0x00, 0x21}, ip...))
+	f.Add(append([]byte{0x21}, ip...))
+	f.Add(append([]byte{0x0f, 0x00, 0x08, 0x00}, ip...))
+	f.Add(append(make([]byte, 14), append([]byte{0x08, 0x00}, ip...)...))
+	f.Add(append([]byte{0x08, 0x00}, append(make([]byte, 18), ip...)...))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var p packet.Parsed
+		for lt := LinkType(0); lt < 300; lt++ {
+			if !lt.Supported() {
+				continue
+			}
+			off, ok := NetworkOffset(lt, frame)
+			if ok && (off < 0 || off > len(frame)) {
+				t.Fatalf("%v: offset %d of a %d-byte frame", lt, off, len(frame))
+			}
+			Decode(&p, frame, lt)
+			if p.IPVersion != 0 && !ok && lt != LinkTypeEthernet {
+				t.Fatalf("%v: decoded IPv%d from a frame NetworkOffset refuses", lt, p.IPVersion)
 			}
 		}
 	})
