@@ -3,11 +3,12 @@ package datapath
 import (
 	"bytes"
 	"errors"
-	"github.com/rampart-fw/rampart/packet"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // addSeeds feeds the fuzzer the golden files and a few hand-built captures.
