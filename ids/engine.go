@@ -315,6 +315,26 @@ func (w *Worker) Inspect(p *packet.Parsed, now time.Time) Verdict {
 	return w.inspect(p, true, now)
 }
 
+// Fragment checks an IP fragment that its caller reassembles itself (the
+// gateway) before the caller takes it: in prevention mode a TTL below
+// MinTTL is raised in p.Buf, and a fragment that cannot reach its
+// destination is reported (EventTTLEvasion) and counted. It reports
+// whether the fragment reaches; one that does not must not take part in
+// the reassembly the engine inspects (the gateway drops it: it would
+// expire on the way anyway).
+func (w *Worker) Fragment(p *packet.Parsed, now time.Time) bool {
+	e := w.e
+	if p.TTL > e.ttl.low || e.reaches(p, true) {
+		return true
+	}
+	e.ttlEvasion(p, LayerDecode, now)
+	return false
+}
+
+// Routed reports whether the engine counts a router's hop to every
+// destination (Config.Routed).
+func (e *Engine) Routed() bool { return e.cfg.Routed }
+
 // inspect runs a whole (decoded, reassembled) packet through the flows,
 // the parsers and detection. Its TTL decides first whether it reaches its
 // destination at all (raised in prevention mode when raise says p.Buf is
