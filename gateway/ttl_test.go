@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/ids"
@@ -96,6 +98,10 @@ func TestTTLEvasionInline(t *testing.T) {
 			real := dataFrame(t, seg{client, web, "PA", 1001, 5001, 0}, "EVILCMD!")
 			_, wan := bridge(t, w, from(datapath.LAN, bytes.Clone(junk), bytes.Clone(real))...)
 			st := ie.Stats()
+			m := gather(t, e)
+			if m["rampart_ids_ttl_packets_total,raised"] != float64(st.TTLRaised) || m["rampart_ids_ttl_packets_total,unreachable"] != float64(st.TTLUnreachable) {
+				t.Errorf("metrics %v, stats %d raised, %d unreachable", m, st.TTLRaised, st.TTLUnreachable)
+			}
 			if minTTL == 0 {
 				if !equalFrames(wan, [][]byte{real}) {
 					t.Fatalf("forwarded %x\nwant the real segment %x", wan, real)
@@ -217,4 +223,77 @@ func mustIDS(t *testing.T, cfg ids.Config) *ids.Engine {
 		t.Fatal(err)
 	}
 	return ie
+}
+
+// gather returns e's metrics by name and label values: "name,value,...".
+func gather(t *testing.T, e *Engine) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetValue()
+			}
+			if c := m.GetCounter(); c != nil {
+				got[name] = c.GetValue()
+			} else if g := m.GetGauge(); g != nil {
+				got[name] = g.GetValue()
+			}
+		}
+	}
+	return got
+}
+
+// TestTTLFragmentsInline: a fragment whose TTL runs out before its
+// destination takes no part in the reassembly the IDS inspects and is
+// dropped (the datagram waits for one that arrives); with min_ttl it is
+// raised before reassembly, and the fragments that go out are the raised
+// ones.
+func TestTTLFragmentsInline(t *testing.T) {
+	whole := udpFrame(t, client, web, 3000, false)
+	frags := fragment4(t, whole, 0x4242, 1480)
+	if len(frags) != 3 {
+		t.Fatalf("%d fragments", len(frags))
+	}
+	low := withTTL(frags[1], 2)
+	for _, minTTL := range []uint8{0, 16} {
+		t.Run(fmt.Sprintf("min_ttl=%d", minTTL), func(t *testing.T) {
+			log := &idsLog{}
+			hops := ids.NewHostHops(0)
+			hops.Set(netip.MustParsePrefix("203.0.113.0/24"), 3)
+			e, err := New(mustPolicy(t, testPolicy), Config{IDS: mustIDS(t, ids.Config{Mode: ids.Prevent, Output: log, Hops: hops, MinTTL: minTTL})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := e.NewWorker()
+			_, wan := bridge(t, w, from(datapath.LAN, bytes.Clone(frags[0]), bytes.Clone(low), bytes.Clone(frags[2]))...)
+			if minTTL == 16 {
+				want := [][]byte{frags[0], withTTL(frags[1], 16), frags[2]}
+				if !equalFrames(wan, want) {
+					t.Fatalf("forwarded %x\nwant %x", wan, want)
+				}
+				if len(log.events) != 0 {
+					t.Errorf("events %q", log.events)
+				}
+				return
+			}
+			if len(wan) != 0 || e.Counts()["drop/ids"] != 1 {
+				t.Fatalf("forwarded %d frames without the middle fragment, counts %v", len(wan), e.Counts())
+			}
+			if want := []string{"decode ttl_evasion udp 10.10.0.11:0 -> 203.0.113.80:0"}; !slices.Equal(log.events, want) {
+				t.Errorf("events %q, want %q", log.events, want)
+			}
+			_, wan = bridge(t, w, from(datapath.LAN, bytes.Clone(frags[1]))...)
+			if want := [][]byte{frags[0], frags[2], frags[1]}; !equalFrames(wan, want) {
+				t.Errorf("after the middle fragment with TTL 64: %d frames forwarded, want the three in the order they came", len(wan))
+			}
+		})
+	}
 }
