@@ -93,6 +93,9 @@ func (e *Engine) reaches(p *packet.Parsed, raise bool) bool {
 func (e *Engine) ttlEvasion(p *packet.Parsed, layer Layer, now time.Time) {
 	e.c.events[layer].Add(1)
 	ev := Event{Time: now, Layer: layer, Name: EventTTLEvasion, Key: p.Flow()}
+	if layer == LayerStream {
+		ev.FlowID = e.stream.FlowID(ev.Key)
+	}
 	if layer == LayerDecode {
 		// As defrag's events: the addresses and the protocol.
 		ev.Key.Src = netip.AddrPortFrom(p.Src.Addr(), 0)
