@@ -241,3 +241,23 @@ func TestStreamContextBound(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamChunksAppBuffers: application-layer buffers are whole
+// whatever the chunks (a request body is held until the request ends),
+// so a rule on one alerts once however the stream is cut.
+func TestStreamChunksAppBuffers(t *testing.T) {
+	eng := compileRules(t, `alert http any any -> any any (msg:"body"; http.request_body; content:"/etc/passwd"; sid:1;)
+alert http any any -> any any (msg:"uri"; http.uri; content:"/cgi-bin/x"; sid:2;)
+`)
+	const req = "POST /cgi-bin/x HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\nfile=/etc/passwd&x=1"
+	body := strings.Index(req, "/etc/passwd")
+	for _, mode := range modes {
+		for _, cuts := range [][]int{nil, {body + 4}, {8, body + 1, body + 9}, {len(req) - 1}} {
+			got := alertsOn(t, eng, mode, chunkedCapture(splitAt(req, cuts...)))
+			slices.Sort(got)
+			if !slices.Equal(got, []int{1, 2}) {
+				t.Errorf("%v, cut at %v: alerts %v, want [1 2]", mode, cuts, got)
+			}
+		}
+	}
+}
