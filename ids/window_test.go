@@ -261,3 +261,28 @@ alert http any any -> any any (msg:"uri"; http.uri; content:"/cgi-bin/x"; sid:2;
 		}
 	}
 }
+
+// TestStreamSplitPrevent: in line, the segment that completes a pattern
+// split across two segments is dropped, and the one before it passes.
+func TestStreamSplitPrevent(t *testing.T) {
+	eng := compileRules(t, `drop tcp any any -> any any (msg:"passwd"; content:"/etc/passwd"; sid:1;)`+"\n")
+	frames := chunkedCapture(splitAt("GET /etc/passwd HTTP/1.0", 10))
+	out := &sidRecorder{}
+	e, err := New(Config{Mode: Prevent, Rules: eng, Output: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.NewWorker()
+	var verdicts []Verdict
+	for _, f := range frames {
+		verdicts = append(verdicts, w.Process(f.Data, datapath.LinkTypeEthernet, f.Time))
+	}
+	// The handshake, "GET /etc/p", its acknowledgement, "asswd HTTP/1.0"
+	// (dropped, and the rest of the flow with it).
+	if want := []Verdict{Pass, Pass, Pass, Pass, Pass, Drop}; !slices.Equal(verdicts[:6], want) {
+		t.Errorf("verdicts %v, want %v then drops", verdicts, want)
+	}
+	if !slices.Equal(out.sids, []int{1}) {
+		t.Errorf("alerts %v, want [1]", out.sids)
+	}
+}
