@@ -112,7 +112,7 @@ type Engine struct {
 	flows  *flowTable
 	out    Output
 	// context is how many bytes of a TCP direction each chunk's
-	// inspection keeps for the next's (see streamWindow).
+	// inspection keeps for the next's (see streamTail).
 	context int
 
 	// sweeper is the scratch space of Sweep and Flush, whose stream
@@ -143,7 +143,7 @@ type counters struct {
 // New returns an engine configured by cfg.
 func New(cfg Config) (*Engine, error) {
 	if cfg.MaxFlows < 0 || cfg.UDPTimeout < 0 || cfg.ICMPTimeout < 0 || cfg.StreamContext < 0 {
-		return nil, errors.New("ids: negative flow bound or time-out")
+		return nil, errors.New("ids: negative flow bound, time-out or stream context")
 	}
 	if cfg.MaxFlows == 0 {
 		cfg.MaxFlows = DefaultMaxFlows
