@@ -285,9 +285,11 @@ func (e *Engine) inspectPCRE(s *Scratch, items []citem, k int, buf []byte, prev,
 		subject, base = buf[min(prev, len(buf)):], min(prev, len(buf))
 	}
 	from := 0
-	if s.base > 0 && !relative && len(subject) > 0 {
-		// The window's first byte is context: ^ and \A must not match
-		// where the stream does not start.
+	if s.fresh > 0 && s.base > 0 && !relative {
+		// The window starts with context, not at the stream's start: ^
+		// and \A must not match there. (A window without context, after
+		// a gap, starts with a new byte, where they do, as Suricata's do
+		// at the start of the raw data after a gap.)
 		from = 1
 	}
 	if !it.needPos && s.fresh == 0 && from == 0 {
