@@ -13,7 +13,6 @@ import (
 	"github.com/rampart-fw/rampart/ids/detect"
 	"github.com/rampart-fw/rampart/ids/internal/benchclock"
 	"github.com/rampart-fw/rampart/ids/internal/traffic"
-	"github.com/rampart-fw/rampart/ids/rules"
 )
 
 // benchCapture is the benchmark's traffic as frames: each payload of the
@@ -68,15 +67,7 @@ func contentRules(tb testing.TB, n int) *detect.Engine {
 		}
 		fmt.Fprintf(&b, " sid:%d;)\n", i+1)
 	}
-	set := rules.Parse("bench.rules", []byte(b.String()), nil)
-	if err := set.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	eng, err := detect.Compile(set, detect.Config{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return eng
+	return compileRules(tb, b.String())
 }
 
 // warmRounds is how many times the capture goes through before the

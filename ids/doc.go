@@ -38,7 +38,12 @@
 // parsing and detection reuse the worker's and the flows' memory.
 //
 // Detection mode hands a TCP direction's bytes on once the receiver
-// acknowledges them, and inspects each such chunk as it comes: a payload
-// rule's pattern that straddles two acknowledgements is not found in the
-// stream (application-layer buffers are whole, whatever the chunks).
+// acknowledges them, prevention mode as each segment brings them in
+// order: either way a payload rule's match may straddle two chunks. Each
+// chunk is inspected after its direction's last bytes already inspected
+// (as many as the rules' longest match, detect.Engine.StreamContext, at
+// most Config.StreamContext), and only matches that reach into the new
+// bytes count, so a match across chunks alerts once, on the chunk where
+// it ends. Rules' absolute offsets count from the stream's start.
+// Application-layer buffers are whole, whatever the chunks.
 package ids

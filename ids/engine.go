@@ -32,6 +32,10 @@ const (
 	DefaultMaxFlows    = 1 << 16
 	DefaultUDPTimeout  = 60 * time.Second // between Suricata's udp new (30s) and established (300s)
 	DefaultICMPTimeout = 30 * time.Second // Suricata's icmp new and established
+	// DefaultStreamContext is Suricata's stream.reassembly
+	// toserver-chunk-size, the window its inline mode inspects around a
+	// packet.
+	DefaultStreamContext = 2560
 )
 
 // Config configures an Engine. Zero fields take the defaults of the parts.
@@ -58,6 +62,11 @@ type Config struct {
 	// a packet (other protocols take UDPTimeout) [60s, 30s].
 	UDPTimeout  time.Duration
 	ICMPTimeout time.Duration
+	// StreamContext bounds the bytes of each TCP direction kept, once
+	// inspected, as the context the next chunk is inspected with, so that
+	// a match across chunks is found: the rules' longest match
+	// (detect.Engine.StreamContext), at most this [2560].
+	StreamContext int
 	// VerifyChecksums drops, uninspected, packets with a wrong IPv4
 	// header or transport checksum, which no host would accept; off,
 	// they are inspected as they are, as Suricata's automatic checksum
@@ -124,6 +133,9 @@ type Engine struct {
 	app    *applayer.Parsers
 	flows  *flowTable
 	out    Output
+	// context is how many bytes of a TCP direction each chunk's
+	// inspection keeps for the next's (see streamTail).
+	context int
 
 	// sweeper is the scratch space of Sweep and Flush, whose stream
 	// callbacks run on their caller's goroutine.
@@ -159,8 +171,8 @@ type counters struct {
 
 // New returns an engine configured by cfg.
 func New(cfg Config) (*Engine, error) {
-	if cfg.MaxFlows < 0 || cfg.UDPTimeout < 0 || cfg.ICMPTimeout < 0 {
-		return nil, errors.New("ids: negative flow bound or time-out")
+	if cfg.MaxFlows < 0 || cfg.UDPTimeout < 0 || cfg.ICMPTimeout < 0 || cfg.StreamContext < 0 {
+		return nil, errors.New("ids: negative flow bound, time-out or stream context")
 	}
 	if cfg.MaxFlows == 0 {
 		cfg.MaxFlows = DefaultMaxFlows
@@ -171,7 +183,13 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ICMPTimeout == 0 {
 		cfg.ICMPTimeout = DefaultICMPTimeout
 	}
+	if cfg.StreamContext == 0 {
+		cfg.StreamContext = DefaultStreamContext
+	}
 	e := &Engine{cfg: cfg, rules: cfg.Rules, out: cfg.Output, ttl: newTTL(&cfg)}
+	if e.rules != nil {
+		e.context = min(e.rules.StreamContext(), cfg.StreamContext)
+	}
 	if e.out == nil {
 		e.out = nopOutput{}
 	}

@@ -31,6 +31,8 @@ type flowState struct {
 	// application layer already released: proto is what it detected.
 	done  bool
 	proto buffer.App
+	// tail is each direction's context for the next stream chunk.
+	tail [2]streamTail
 
 	// The flow table's (other protocols than TCP).
 	prev, next *flowState
@@ -66,6 +68,7 @@ type scratch struct {
 	app     *applayer.Worker
 	view    view
 	in      detect.Input
+	win     []byte // a stream chunk after its direction's tail
 	now     time.Time
 	frame   uint64     // the frame being processed, counted from 1 by Process; 0 for none
 	fs      *flowState // the flow whose bytes the parsers are given
@@ -104,8 +107,11 @@ func (e *Engine) newState(key flow.Key, id uint64, tcp bool) *flowState {
 		fs = &flowState{}
 	}
 	fs.bits.Reset()
-	bits := fs.bits
-	*fs = flowState{id: id, key: key, bits: bits, tcp: tcp}
+	bits, tail := fs.bits, fs.tail
+	for d := range tail {
+		tail[d].reset()
+	}
+	*fs = flowState{id: id, key: key, bits: bits, tail: tail, tcp: tcp}
 	fs.app = e.app.NewFlow(key)
 	return fs
 }
@@ -175,6 +181,7 @@ func (sc *scratch) Stream(f *stream.Flow, c stream.Chunk) {
 	sc.fs = fs
 	switch {
 	case c.Gap > 0:
+		fs.tail[c.Dir].reset()
 		sc.app.Gap(fs.app, dir, c.Gap, sc)
 	case c.FIN:
 		if !fs.closed[c.Dir] {
@@ -186,10 +193,13 @@ func (sc *scratch) Stream(f *stream.Flow, c stream.Chunk) {
 		if sc.e.rules == nil {
 			return
 		}
+		t := &fs.tail[c.Dir]
+		win, base, fresh := sc.window(t, c)
 		in := &sc.in
 		sc.view = view{fs: fs, dir: dir}
-		*in = detect.Input{Key: fs.keyOf(dir), Time: sc.now, Flow: &sc.view, Stream: c.Data, App: fs.appProto()}
+		*in = detect.Input{Key: fs.keyOf(dir), Time: sc.now, Flow: &sc.view, Stream: win, StreamBase: base, StreamNew: fresh, App: fs.appProto()}
 		sc.inspect(fs, in)
+		t.keep(win, base, sc.e.context)
 	}
 }
 

@@ -27,7 +27,10 @@
 // # Inputs
 //
 // One Input is one inspection: a packet (Packet true, its header fields
-// and Payload), a chunk of reassembled stream (Stream), the buffers of an
+// and Payload), a window of reassembled stream (Stream: context already
+// inspected, then new bytes from StreamNew on, at stream offset
+// StreamBase; a rule matches there only if its match reaches a new byte,
+// and absolute offsets count from the stream's start), the buffers of an
 // application-layer transaction (Buffers), or a packet together with the
 // stream data and transaction it completes. Each rule is evaluated at
 // most once per Input and alerts at most once: payload contents match in

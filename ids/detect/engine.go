@@ -49,8 +49,18 @@ type Input struct {
 	ICMPCode uint8
 	Payload  []byte
 
-	// Stream is reassembled stream data of this direction, nil when none.
-	Stream []byte
+	// Stream is reassembled stream data of this direction, nil when none:
+	// a window of it that starts at stream offset StreamBase (offset 0 is
+	// the direction's first byte), whose bytes from index StreamNew on
+	// are new and the ones before it context already inspected (see
+	// Engine.StreamContext). Absolute placements of payload keywords
+	// (offset, depth, startswith, byte_test and isdataat without
+	// relative) count from the stream's start, and a rule matches only
+	// where its match covers a new byte: what lies wholly in the context
+	// was reported when it was new.
+	Stream     []byte
+	StreamBase uint64
+	StreamNew  int
 	// Reassembled says the packet's flow is reassembled and its bytes
 	// inspected as Stream inputs: then, as in Suricata, only rules that
 	// need the packet (dsize, flags, ttl, itype, icode, flow:no_stream,
@@ -119,6 +129,10 @@ type Engine struct {
 	// destination port, and those for a few ports, by port.
 	always [numClasses][]int32
 	byPort [numClasses]map[uint16][]int32
+
+	// streamContext is the largest span of a rule that inspects the
+	// stream: see StreamContext.
+	streamContext int
 
 	thresholds *thresholdTable
 	Stats      Stats
@@ -193,6 +207,13 @@ func Compile(set *rules.Set, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("%s: sid %d: %w", r.Pos, r.SID, err)
 		}
 		e.rules = append(e.rules, cr)
+		if cr.inClass(classTCP) && !cr.noStream && !cr.needPacket {
+			for _, l := range cr.lists {
+				if l.buf == buffer.Payload {
+					e.streamContext = max(e.streamContext, l.span())
+				}
+			}
+		}
 		for class := range numClasses {
 			if !cr.inClass(class) {
 				continue
@@ -226,6 +247,15 @@ func Compile(set *rules.Set, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// StreamContext returns how many bytes of a stream the longest match of
+// a rule that inspects it can cover, from the first byte one of its
+// keywords examines to the last (Unbounded for a pcre, or a relative
+// content without within, whose matches can be any length). A caller
+// that inspects a stream in chunks keeps that many bytes of each chunk
+// as the context of the next (Input.StreamNew), so that a match across
+// chunks is found in the one where it ends, and only there.
+func (e *Engine) StreamContext() int { return e.streamContext }
+
 // Rules returns the compiled rules in evaluation order.
 func (e *Engine) Rules() []*rules.Rule {
 	out := make([]*rules.Rule, len(e.rules))
@@ -257,6 +287,9 @@ type Scratch struct {
 	out     []Match
 	pcreBuf []byte
 	steps   int
+	// The window being inspected: its stream offset and the index of its
+	// first new byte (Input.StreamBase, StreamNew); 0 for other buffers.
+	base, fresh int
 }
 
 // NewScratch returns a Scratch for e.

@@ -69,10 +69,10 @@ func (e *Engine) match(s *Scratch, r *crule, in *Input) bool {
 		if l.buf == buffer.Payload {
 			ok := false
 			if in.Packet && !r.onlyStream && len(in.Payload) > 0 && (!in.Reassembled || r.needPacket || r.noStream) {
-				ok = e.inspectBuffer(s, l.items, in.Payload)
+				ok = e.inspectBuffer(s, l.items, in.Payload, 0, 0)
 			}
 			if !ok && !r.noStream && len(in.Stream) > 0 {
-				ok = e.inspectBuffer(s, l.items, in.Stream)
+				ok = e.inspectBuffer(s, l.items, in.Stream, int(in.StreamBase), in.StreamNew)
 			}
 			if !ok {
 				return false
@@ -80,38 +80,54 @@ func (e *Engine) match(s *Scratch, r *crule, in *Input) bool {
 			continue
 		}
 		data, present := in.Buffers.Get(l.buf)
-		if !present || !e.inspectBuffer(s, l.items, data) {
+		if !present || !e.inspectBuffer(s, l.items, data, 0, 0) {
 			return false
 		}
 	}
 	return true
 }
 
-// inspectBuffer runs one buffer's keywords.
-func (e *Engine) inspectBuffer(s *Scratch, items []citem, buf []byte) bool {
+// inspectBuffer runs one buffer's keywords. base is the stream offset
+// of buf[0] and fresh the index of its first byte not inspected before
+// (both 0 but for a stream window): see Input.StreamNew.
+func (e *Engine) inspectBuffer(s *Scratch, items []citem, buf []byte, base, fresh int) bool {
 	s.steps = 0
-	r := e.inspect(s, items, 0, buf, 0)
+	s.base, s.fresh = base, fresh
+	// Before any match, relative keywords count from the buffer's start:
+	// the stream's, which lies before a window that starts later.
+	r := e.inspect(s, items, 0, buf, -base, 0)
 	if s.steps >= e.cfg.RecursionLimit {
 		e.Stats.RecursionLimit.Add(1)
 	}
-	return r == 1
+	return r == matched
 }
 
-// Results of inspect, as Suricata's content inspection has them.
+// Results of inspect, as Suricata's content inspection has them, and
+// stale.
 const (
+	// stale: the keywords matched, but every byte their match covers
+	// lies in the context already inspected (before Scratch.fresh), so
+	// it was reported then. Unlike noMatch it makes every keyword try
+	// its next occurrence, to find a match that reaches the new bytes.
+	stale       = -2
 	discontinue = -1 // no match, and no retry of an earlier keyword can help
 	noMatch     = 0
 	matched     = 1
 )
 
 // inspect evaluates items[k:] against buf, the previous match having
-// ended at prev (Suricata's buffer_offset). It follows Suricata's
+// ended at prev (Suricata's buffer_offset) and the matches so far
+// covering bytes up to hi. It follows Suricata's
 // DetectEngineContentInspection: a content that matches hands on to the
 // next keyword, and if that fails and the next keyword is a content with
 // within (which a later occurrence moves), tries its own next
-// occurrence; a pcre with relative keywords after it likewise.
-func (e *Engine) inspect(s *Scratch, items []citem, k int, buf []byte, prev int) int {
+// occurrence; a pcre with relative keywords after it likewise. A chain
+// that matches but ends in the context (hi <= s.fresh) is stale.
+func (e *Engine) inspect(s *Scratch, items []citem, k int, buf []byte, prev, hi int) int {
 	if k == len(items) {
+		if s.fresh > 0 && hi <= s.fresh {
+			return stale
+		}
 		return matched
 	}
 	if s.steps++; s.steps >= e.cfg.RecursionLimit {
@@ -120,21 +136,27 @@ func (e *Engine) inspect(s *Scratch, items []citem, k int, buf []byte, prev int)
 	it := &items[k]
 	switch it.kind {
 	case kContent:
-		return e.inspectContent(s, items, k, buf, prev)
+		return e.inspectContent(s, items, k, buf, prev, hi)
 	case kPCRE:
-		return e.inspectPCRE(s, items, k, buf, prev)
+		return e.inspectPCRE(s, items, k, buf, prev, hi)
 	case kByteTest:
-		if !byteTest(it, buf, prev) {
+		ok, end := byteTest(it, buf, prev, s.base)
+		if !ok {
 			return noMatch
 		}
-		return e.inspect(s, items, k+1, buf, prev)
+		return e.inspect(s, items, k+1, buf, prev, max(hi, end))
 	case kIsDataAt:
 		d := it.d
 		var there bool
+		var at int // the end of the byte found
 		if d.Relative {
-			there = prev+d.N <= len(buf)
+			at = prev + d.N
+			there = at <= len(buf)
 		} else {
-			there = d.N < len(buf)
+			// An absolute position before the window is data the
+			// stream had.
+			at = d.N - s.base + 1
+			there = at <= len(buf)
 		}
 		if there == d.Negated {
 			// Suricata's one soft failure here: a negated relative
@@ -144,15 +166,19 @@ func (e *Engine) inspect(s *Scratch, items []citem, k int, buf []byte, prev int)
 			}
 			return discontinue
 		}
-		return e.inspect(s, items, k+1, buf, prev)
+		if there {
+			hi = max(hi, at)
+		}
+		return e.inspect(s, items, k+1, buf, prev, hi)
 	}
 	return noMatch
 }
 
-func (e *Engine) inspectContent(s *Scratch, items []citem, k int, buf []byte, prev int) int {
+func (e *Engine) inspectContent(s *Scratch, items []citem, k int, buf []byte, prev, hi int) int {
 	it := &items[k]
 	c := it.c
 	retryFrom := 0
+	sawStale := false
 	for {
 		depth := len(buf)
 		offset := 0
@@ -167,24 +193,35 @@ func (e *Engine) inspectContent(s *Scratch, items []citem, k int, buf []byte, pr
 			}
 			if c.HasWithin {
 				// A window that ends before the buffer starts wraps to
-				// the whole buffer in Suricata's unsigned arithmetic.
-				if end := prev + c.Within + c.Distance; end < depth && end >= 0 {
+				// the whole buffer in Suricata's unsigned arithmetic;
+				// one that ends before a stream window starts is gone.
+				end := prev + c.Within + c.Distance
+				switch {
+				case end < 0 && prev < 0:
+					depth = 0
+				case end < depth && end >= 0:
 					depth = end
 				}
 			}
+			offset = max(offset, 0)
 		} else {
+			// Offset and depth count from the start of the stream: in a
+			// window that starts later, they move back by its base.
 			if it.depth != 0 {
-				depth = it.depth
+				depth = it.depth - s.base
 			}
-			offset = c.Offset
+			offset = max(c.Offset-s.base, 0)
 		}
 		if retryFrom != 0 {
 			offset = retryFrom
 		}
 		depth = min(depth, len(buf))
-		if offset > depth || depth == 0 {
+		if offset > depth || depth <= 0 {
+			if sawStale {
+				return stale
+			}
 			if c.Negated {
-				return e.inspect(s, items, k+1, buf, prev)
+				return e.inspect(s, items, k+1, buf, prev, hi)
 			}
 			return noMatch
 		}
@@ -199,8 +236,11 @@ func (e *Engine) inspectContent(s *Scratch, items []citem, k int, buf []byte, pr
 			found = bytes.Index(window, it.pat)
 		}
 		if found < 0 {
+			if sawStale {
+				return stale
+			}
 			if c.Negated {
-				return e.inspect(s, items, k+1, buf, prev)
+				return e.inspect(s, items, k+1, buf, prev, hi)
 			}
 			if !it.relative {
 				return discontinue
@@ -212,7 +252,7 @@ func (e *Engine) inspectContent(s *Scratch, items []citem, k int, buf []byte, pr
 			// Suricata compares the window's length with the absolute
 			// end: kept as it is, so that verdicts agree.
 			if c.EndsWith && len(window) != end {
-				return e.inspect(s, items, k+1, buf, prev)
+				return e.inspect(s, items, k+1, buf, prev, hi)
 			}
 			if c.Single() {
 				return discontinue
@@ -220,11 +260,15 @@ func (e *Engine) inspectContent(s *Scratch, items []citem, k int, buf []byte, pr
 			return noMatch
 		}
 		if !c.EndsWith || end == len(buf) {
-			r := e.inspect(s, items, k+1, buf, end)
-			if r != noMatch {
+			r := e.inspect(s, items, k+1, buf, end, max(hi, end))
+			switch {
+			case r == stale:
+				sawStale = true
+			case r != noMatch:
 				return r
-			}
-			if !c.RetryOnFailure() {
+			case sawStale:
+				return stale
+			case !c.RetryOnFailure():
 				return discontinue
 			}
 		}
@@ -232,43 +276,60 @@ func (e *Engine) inspectContent(s *Scratch, items []citem, k int, buf []byte, pr
 	}
 }
 
-func (e *Engine) inspectPCRE(s *Scratch, items []citem, k int, buf []byte, prev int) int {
+func (e *Engine) inspectPCRE(s *Scratch, items []citem, k int, buf []byte, prev, hi int) int {
 	it := &items[k]
 	p := it.p
 	subject, base := buf, 0
-	if p.Relative {
+	relative := p.Relative && prev >= 0 // before any match, relative is from the stream's start
+	if relative {
 		subject, base = buf[min(prev, len(buf)):], min(prev, len(buf))
 	}
-	if !it.needPos {
+	from := 0
+	if s.fresh > 0 && s.base > 0 && !relative {
+		// The window starts with context, not at the stream's start: ^
+		// and \A must not match there. (A window without context, after
+		// a gap, starts with a new byte, where they do, as Suricata's do
+		// at the start of the raw data after a gap.)
+		from = 1
+	}
+	if !it.needPos && s.fresh == 0 && from == 0 {
 		if p.Re.Match(subject, &s.pcreBuf) == p.Negated {
 			return noMatch
 		}
-		return e.inspect(s, items, k+1, buf, prev)
+		return e.inspect(s, items, k+1, buf, prev, hi)
 	}
-	from := 0
+	sawStale := false
 	for {
 		start, end, ok := p.Re.Find(subject, from, &s.pcreBuf)
-		next := prev
+		next, nhi := prev, hi
 		if ok {
 			if p.Negated {
 				return noMatch
 			}
 			next = base + end
+			nhi = max(hi, next)
 		} else if !p.Negated {
+			if sawStale {
+				return stale
+			}
 			return noMatch
 		}
-		if !p.RetryOnFailure() {
-			return e.inspect(s, items, k+1, buf, next)
-		}
-		r := e.inspect(s, items, k+1, buf, next)
-		if r != noMatch {
+		r := e.inspect(s, items, k+1, buf, next, nhi)
+		switch {
+		case r == stale && ok:
+			sawStale = true
+		case !p.RetryOnFailure() || r != noMatch:
 			return r
-		}
-		if !ok { // a negated pcre has no occurrence to move on from
+		case sawStale:
+			return stale
+		case !ok: // a negated pcre has no occurrence to move on from
 			return noMatch
 		}
 		from = start + 1
 		if from > len(subject) {
+			if sawStale {
+				return stale
+			}
 			return noMatch
 		}
 	}
@@ -328,28 +389,30 @@ func equalFold(h, lower []byte) bool {
 	return true
 }
 
-// byteTest evaluates a byte_test as Suricata's DetectBytetestDoMatch.
-func byteTest(it *citem, buf []byte, prev int) bool {
+// byteTest evaluates a byte_test as Suricata's DetectBytetestDoMatch,
+// and returns the end of the bytes it read. An absolute offset counts
+// from the stream's start: base is the stream offset of buf[0].
+func byteTest(it *citem, buf []byte, prev, base int) (bool, int) {
 	bt := it.bt
 	if len(buf) == 0 {
-		return false
+		return false, 0
 	}
-	start := bt.Offset
+	start := bt.Offset - base
 	if bt.Relative {
-		start += prev
+		start = bt.Offset + prev
 		if len(buf)-start <= 0 {
-			return false
+			return false, 0
 		}
 	}
 	if start < 0 || bt.NBytes > len(buf)-start {
-		return false
+		return false, 0
 	}
 	data := buf[start : start+bt.NBytes]
 	var val uint64
 	if bt.String {
 		v, ok := parseLeadingUint(data, bt.Base)
 		if !ok {
-			return false
+			return false, 0
 		}
 		val = v
 	} else {
@@ -385,7 +448,7 @@ func byteTest(it *citem, buf []byte, prev int) bool {
 	case rules.OpXOR:
 		m = val^bt.Value != 0
 	}
-	return m != bt.Negated
+	return m != bt.Negated, start + bt.NBytes
 }
 
 // parseLeadingUint reads a number written in base at the start of b, as

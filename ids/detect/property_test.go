@@ -131,6 +131,10 @@ func TestPrefilterMatchesReference(t *testing.T) {
 			}
 			if !in.Packet || rapid.Bool().Draw(t, "stream") {
 				in.Stream = []byte(genText(t, "stream", 0, 24))
+				// A window of the stream: the prefilter scans all of
+				// it, context included, as evaluation looks at all of it.
+				in.StreamBase = uint64(rapid.IntRange(0, 8).Draw(t, "base"))
+				in.StreamNew = rapid.IntRange(0, len(in.Stream)).Draw(t, "new")
 			}
 			got := sids(e.Inspect(s, in))
 			want := sids(e.inspectAll(s, in))

@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"math"
+
 	"github.com/rampart-fw/rampart/ids/buffer"
 	"github.com/rampart-fw/rampart/ids/mpm"
 	"github.com/rampart-fw/rampart/ids/rules"
@@ -63,6 +65,76 @@ type citem struct {
 	bt       *rules.ByteTest
 	btShift  uint
 	d        *rules.IsDataAt
+}
+
+// Unbounded is the span of keywords whose matches can be any length.
+const Unbounded = math.MaxInt
+
+// addSpan adds two spans, Unbounded absorbing.
+func addSpan(a, b int) int {
+	if a == Unbounded || b == Unbounded || a > Unbounded-b {
+		return Unbounded
+	}
+	return a + b
+}
+
+// span returns how many bytes of the buffer a match of the list can
+// cover, from the first byte one of its keywords examines to the last.
+// It follows two bounds and takes the smaller: rel, the extent of the
+// chain from its first keyword's match (relative keywords with a
+// bounded window add to it; a later absolute one makes it Unbounded),
+// and abs, the furthest byte from the buffer's start any keyword can
+// reach (absolute keywords with a depth bound it; relative ones add
+// their window).
+func (l *clist) span() int {
+	rel, abs := 0, 0
+	for i := range l.items {
+		it := &l.items[i]
+		first := i == 0
+		// ext is how far a relative keyword reaches past the previous
+		// match, back (a negative distance or offset) and forth.
+		relative, ext, own, reach := false, 0, 0, Unbounded
+		switch it.kind {
+		case kContent:
+			c := it.c
+			own = len(it.pat)
+			if it.relative {
+				if !c.HasWithin {
+					return Unbounded
+				}
+				relative, ext = true, max(c.Distance+c.Within, own, 0)+max(-c.Distance, 0)
+			} else if it.depth != 0 {
+				reach = it.depth
+			}
+		case kPCRE:
+			return Unbounded
+		case kByteTest:
+			bt := it.bt
+			own = bt.NBytes
+			if bt.Relative {
+				relative, ext = true, max(bt.Offset+bt.NBytes, 0)+max(-bt.Offset, 0)
+			} else {
+				reach = max(bt.Offset+bt.NBytes, 0)
+			}
+		case kIsDataAt:
+			d := it.d
+			own = 1
+			if d.Relative {
+				relative, ext = true, max(d.N, 0)
+			} else {
+				reach = max(d.N+1, 0)
+			}
+		}
+		switch {
+		case relative:
+			rel, abs = addSpan(rel, ext), addSpan(abs, ext)
+		case first:
+			rel, abs = own, reach
+		default:
+			rel, abs = Unbounded, max(abs, reach)
+		}
+	}
+	return min(rel, abs)
 }
 
 func (r *crule) inClass(class int) bool {
