@@ -345,6 +345,7 @@ func demoScenarios() []lab.Scenario {
 		scenario.Proxy(),
 		scenario.SYNFlood(),
 		scenario.Logic(),
+		scenario.Overlap(),
 		// Last: it makes gw rampart's router for good (the kernel's
 		// addresses flushed, the outside's routes to the inside gone).
 		scenario.NAT(),
