@@ -142,10 +142,14 @@ type EvasionEngine struct {
 	Extra string
 }
 
-// idsSection is the configuration's ids section for a run.
+// idsSection is the configuration's ids section for a run; rules and
+// eve are left out when empty (`rampart inspect` takes them as flags).
 func (e EvasionEngine) idsSection(targets []EvasionTarget, rules, eve string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ids:\n  rules: [%s]\n  mode: %s\n  eve: %s\n", rules, e.Mode, eve)
+	fmt.Fprintf(&b, "ids:\n  mode: %s\n", e.Mode)
+	if rules != "" {
+		fmt.Fprintf(&b, "  rules: [%s]\n  eve: %s\n", rules, eve)
+	}
 	if e.Naive != "" {
 		fmt.Fprintf(&b, "  default: {stream: %s}\n", e.Naive)
 		b.WriteString(e.Extra)
@@ -251,10 +255,16 @@ func runEvasion(ctx context.Context, l *lab.Lab, env *lab.Env, dir string, targe
 	}
 	stop()
 	stopped = true
+	run.Err = run.readEVE(eve, targets)
+	return run
+}
+
+// readEVE fills in the alerts of the run's EVE file: the signature's per
+// target, and which of its readings the engine inspected.
+func (run *EvasionRun) readEVE(eve string, targets []EvasionTarget) error {
 	alerts, err := readEVEAlerts(eve)
 	if err != nil {
-		run.Err = err
-		return run
+		return err
 	}
 	for i := range targets {
 		a, j := readingSIDs(i)
@@ -269,7 +279,7 @@ func runEvasion(ctx context.Context, l *lab.Lab, env *lab.Env, dir string, targe
 			run.Inspected[i] = "EVIL" + evasionJunk
 		}
 	}
-	return run
+	return nil
 }
 
 // sendEvasion opens a connection from the attacker to the target, sends

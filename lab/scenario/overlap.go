@@ -98,7 +98,8 @@ func NaiveMisses(targets []EvasionTarget, naive string) []string {
 
 // OverlapResult is the runs of the overlap evasion: the target-based
 // engine detecting, each naive engine detecting, the target-based engine
-// preventing.
+// preventing. Err is a failure to set the runs up; each run has its
+// own.
 type OverlapResult struct {
 	Targets []EvasionTarget
 	Detect  EvasionRun
@@ -134,21 +135,11 @@ func RunOverlap(ctx context.Context, l *lab.Lab, env *lab.Env) (res OverlapResul
 	base := filepath.Join(env.Dir, "overlap")
 	run := func(tag string, e EvasionEngine) EvasionRun {
 		env.Logf("overlap evasion against %d target policies: %s", len(res.Targets), e.Name)
-		r := runEvasion(ctx, l, env, filepath.Join(base, tag), res.Targets, e, start)
-		if r.Err != nil && res.Err == nil {
-			res.Err = r.Err
-		}
-		return r
+		return runEvasion(ctx, l, env, filepath.Join(base, tag), res.Targets, e, start)
 	}
 	res.Detect = run("detect", EvasionEngine{Name: "target-based engine, detection mode", Mode: "detect"})
 	for _, p := range NaivePolicies {
-		if res.Err != nil {
-			return res
-		}
 		res.Naive = append(res.Naive, run("naive-"+p, EvasionEngine{Name: "naive engine (" + p + " for every host), detection mode", Mode: "detect", Naive: p}))
-	}
-	if res.Err != nil {
-		return res
 	}
 	res.Prevent = run("prevent", EvasionEngine{Name: "target-based engine, prevention mode", Mode: "prevent"})
 	return res
@@ -172,6 +163,11 @@ func (r OverlapResult) LabResults(scenario string) []lab.Result {
 			Defence: "one stream policy for everyone",
 			OK:      slices.Equal(missed, want),
 			Outcome: fmt.Sprintf("the alert missed %d of %d targets: %s", len(missed), n, strings.Join(missed, ", ")),
+		}
+		if run.Err != nil {
+			inconclusive(&line, run.Err.Error())
+			out = append(out, line)
+			continue
 		}
 		if same := alike(r.Targets, p); len(same) > 0 {
 			line.Outcome += fmt.Sprintf("; %s resolve overlaps as %s does: no layout hides the attack from it", strings.Join(same, ", "), p)
@@ -203,8 +199,13 @@ func alike(targets []EvasionTarget, naive string) []string {
 // for every target. Its details say, per target, what was sent, what the
 // engine inspected and what the host read.
 func detectLine(scenario string, targets []EvasionTarget, run *EvasionRun, tried, defence string) lab.Result {
+	line := lab.Result{Scenario: scenario, Kind: lab.Defence, Tried: tried, Defence: defence}
+	if run.Err != nil {
+		inconclusive(&line, run.Err.Error())
+		return line
+	}
 	missed := run.Missed(targets)
-	line := lab.Result{Scenario: scenario, Kind: lab.Defence, Tried: tried, Defence: defence, OK: len(missed) == 0}
+	line.OK = len(missed) == 0
 	if line.OK {
 		line.Outcome = fmt.Sprintf("the alert fired for all %d targets", len(targets))
 	} else {
@@ -221,6 +222,11 @@ func detectLine(scenario string, targets []EvasionTarget, run *EvasionRun, tried
 // client2 received exactly the bytes inspected, and the alert fired
 // exactly where those bytes carry the attack.
 func preventLine(scenario string, targets []EvasionTarget, run *EvasionRun, tried, defence string) lab.Result {
+	if run.Err != nil {
+		line := lab.Result{Scenario: scenario, Kind: lab.Defence, Tried: tried, Defence: defence}
+		inconclusive(&line, run.Err.Error())
+		return line
+	}
 	same, mismatch := run.Faithful(targets)
 	for i := range targets {
 		if attack := run.Inspected[i] == "EVIL"+evasionAttack; attack != run.Alerted[i] {
