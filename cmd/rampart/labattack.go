@@ -204,7 +204,7 @@ table entry for a spoofed SYN; 1 otherwise.`,
 		},
 	}
 	synflood.Flags().DurationVar(&sfDuration, "duration", 20*time.Second, "how long each run floods")
-	cmd.AddCommand(kaminsky, bailiwick, newReflectionCommand(a, loadTopo), synflood, newOverlapCommand(a, loadTopo))
+	cmd.AddCommand(kaminsky, bailiwick, newReflectionCommand(a, loadTopo), synflood, newOverlapCommand(a, loadTopo), newTTLEvasionCommand(a, loadTopo))
 	for _, la := range []struct{ key, short string }{
 		{"spoof", "UDP from a spoofed inside source (client1) to client2, sent from outside"},
 		{"land", "LAND: a SYN from client2:80 to client2:80"},
@@ -283,6 +283,42 @@ Exit status: 0 when every outcome is the expected one; 1 otherwise.`,
 					return lab.Result{}, r.Err
 				}
 				return evasionVerdict(out, "overlap", r.LabResults("overlap")), nil
+			})
+		},
+	}
+}
+
+// newTTLEvasionCommand is `rampart lab attack ttl-evasion`.
+func newTTLEvasionCommand(a *app, loadTopo func() (*lab.Topology, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ttl-evasion",
+		Short: "IDS evasion by junk segments that expire before the host, against inside hosts of 12 operating systems, through rampart as gw's router",
+		Long: `rampart runs as the lab's gw in router mode with the IDS in line (the kernel
+gets gw back afterwards). The attacker opens real TCP connections (a
+raw-socket client) to 12 inside addresses that client2 carries for the
+run, one per stream policy, and sends each "... EVIL" followed by the
+command CMD and junk XXX over the same bytes with a TTL of 1, laid out so
+that the address's policy would keep the junk were both to arrive: the
+junk expires at gw, after the engine saw it, and the host reads EVILCMD.
+Runs: the inline engine in detection mode, which counts its own hop (the
+alert must fire for all 12), with the attacker's link captured; that
+capture through rampart inspect with the targets' policies but no hop
+distances (the naive engine: it takes the junk for delivered and must
+miss every target) and with ids.default.hops: 1 (it must not); and the
+inline engine in prevention mode, where a listener on client2 records
+exactly the bytes its TCP stack delivered, which must be the stream the
+engine inspected (rules matching each whole stream say which).
+
+Exit status: 0 when every outcome is the expected one; 1 otherwise.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (lab.Result, error) {
+				fmt.Fprintf(out, "TTL evasion against %d inside addresses, one per stream policy, through rampart as gw's router ...\n", len(scenario.StreamPolicies))
+				r := scenario.RunTTLEvasion(cmd.Context(), l, env)
+				if r.Err != nil {
+					return lab.Result{}, r.Err
+				}
+				return evasionVerdict(out, "ttl-evasion", r.LabResults("ttl-evasion")), nil
 			})
 		},
 	}
