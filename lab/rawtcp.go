@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -38,6 +39,10 @@ type RawTCP struct {
 	table   string // nftables table dropping the host's resets
 }
 
+// ErrNoNft says the raw TCP client cannot run: it needs nftables to keep
+// the host's stack from resetting its connections.
+var ErrNoNft = errors.New("nft is not installed (make deps installs nftables)")
+
 // rawRecvPoll bounds one read of the receiving socket, so that a wait
 // checks its deadline this often.
 const rawRecvPoll = 50 * time.Millisecond
@@ -52,6 +57,9 @@ func (n *Node) DialRawTCP(ctx context.Context, dst netip.AddrPort, timeout time.
 	}
 	if n.lab == nil {
 		return nil, fmt.Errorf("raw TCP from %s: not a lab host", n.Name)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		return nil, fmt.Errorf("raw TCP from %s: %w", n.Name, ErrNoNft)
 	}
 	src := n.lab.Topo.Addr(n.Name, 4)
 	if !src.IsValid() {

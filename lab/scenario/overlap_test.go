@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"os/exec"
 	"slices"
 	"testing"
 
@@ -18,6 +19,9 @@ import (
 // stream carries the command.
 func TestOverlapEvasion(t *testing.T) {
 	l := upLab(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skipf("skipping: %v", lab.ErrNoNft)
+	}
 	env := &lab.Env{Dir: t.TempDir(), Rampart: rampartBin}
 	r := RunOverlap(context.Background(), l, env)
 	if r.Err != nil {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"os/exec"
 	"testing"
 
 	"github.com/rampart-fw/rampart/lab"
@@ -17,6 +18,9 @@ import (
 // target, exactly the stream the engine inspected.
 func TestTTLEvasion(t *testing.T) {
 	l := upLab(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skipf("skipping: %v", lab.ErrNoNft)
+	}
 	env := &lab.Env{Dir: t.TempDir(), Rampart: rampartBin}
 	r := RunTTLEvasion(context.Background(), l, env)
 	for _, line := range r.LabResults("ttl-evasion") {
