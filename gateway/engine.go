@@ -182,7 +182,11 @@ type Config struct {
 	// IDS, when set, inspects every packet the firewall forwards, after
 	// reassembly (package ids). In its prevention mode a drop or reject
 	// rule blocks the packet (ReasonIDS) and TCP streams are normalised
-	// in the frame that goes out; in detection mode it only alerts.
+	// in the frame that goes out; in detection mode it only alerts. A
+	// packet the IDS finds cannot reach its destination (its TTL runs
+	// out on the way: ids.Config.Hops) is dropped in prevention mode,
+	// and a fragment such is dropped before reassembly in either; in
+	// router mode the engine must be built with ids.Config.Routed.
 	IDS    *ids.Engine
 	Logger *slog.Logger
 	// Router, when set, makes the gateway a router (router mode): it
@@ -262,6 +266,11 @@ func New(p *policy.Policy, cfg Config) (*Engine, error) {
 	}
 	if cfg.Guard.SYNProxy.Mode != guard.ProxyOff {
 		cfg.Conntrack.Splices = true
+	}
+	if cfg.IDS != nil && cfg.IDS.Routed() != (cfg.Router != nil) {
+		// The IDS judges which packets reach their destinations by the
+		// hops to them: in router mode the gateway is one more.
+		return nil, fmt.Errorf("ids: the engine's Routed (%v) must say whether the gateway routes (%v)", cfg.IDS.Routed(), cfg.Router != nil)
 	}
 	gd, err := guard.New(cfg.Guard)
 	if err != nil {

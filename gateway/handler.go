@@ -158,6 +158,19 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 		}
 		return
 	}
+	// A fragment that expires before its destination (the IDS knows
+	// the hops; in router mode the router's own hop takes a TTL of 1)
+	// would make the reassembly the IDS inspects differ from what the
+	// host receives: it takes no part in it, and since it would expire
+	// on the way it is dropped, in either mode.
+	if w.idsw != nil && !w.idsw.Fragment(p, w.e.clock.Now()) {
+		d.Verdict, d.Reason = Drop, ReasonIDS
+		w.e.count(d)
+		if w.OnDecision != nil {
+			w.OnDecision(p, d)
+		}
+		return
+	}
 	// Fragments seen on different ports or VLANs never make one datagram.
 	zone := zoneOf(p)<<1 | uint32(in&1)
 	// p.Buf lies inside frame: after the link-layer header of a capture's
@@ -271,8 +284,14 @@ func (w *Worker) pass(frame []byte, ci *datapath.CaptureInfo, in datapath.Side, 
 // inspect runs the IDS over a packet the firewall forwards: in
 // prevention mode a drop or reject rule, or the normaliser, turns the
 // decision into a drop or a rejection.
+//
+// In router mode a packet whose TTL is 1 or less never reaches the IDS:
+// the router does not forward it but answers it with time exceeded
+// (traceroute's probes), so it is not delivered and must not be inspected
+// as if it were. The IDS itself counts the router's hop for the rest
+// (ids.Config.Routed).
 func (w *Worker) inspect(p *packet.Parsed, d *Decision) {
-	if w.idsw == nil || d.Verdict != Forward {
+	if w.idsw == nil || d.Verdict != Forward || w.fw != nil && p.TTL <= 1 {
 		return
 	}
 	switch w.idsw.Inspect(p, w.e.clock.Now()) {

@@ -23,6 +23,7 @@ var (
 	guardDesc     = prometheus.NewDesc("rampart_gateway_guard_drops_total", "Packets the guard dropped before connection tracking, by reason: spoofed sources, logic attacks (fragment attacks among them), rate limits, feature rules, bad SYN cookies.", []string{"reason"}, nil)
 	featureDesc   = prometheus.NewDesc("rampart_gateway_guard_feature_packets_total", "Packets each feature rule matched, and dropped.", []string{"rule", "outcome"}, nil)
 	proxyDesc     = prometheus.NewDesc("rampart_gateway_synproxy_events_total", "SYN proxy events: SYNs answered with a cookie (synack), valid cookies (cookie_ok), connections spliced (spliced), handshake segments sent to a server again (server_retry).", []string{"event"}, nil)
+	idsTTLDesc    = prometheus.NewDesc("rampart_ids_ttl_packets_total", "Packets the IDS in line judged by their TTL or hop limit: raised to ids.min_ttl (raised), or left out of inspection because they expire before their destination (unreachable: dropped in prevention mode).", []string{"outcome"}, nil)
 	engagedDesc   = prometheus.NewDesc("rampart_gateway_synproxy_engaged_destinations", "Protected destination prefixes whose SYNs the proxy answers now.", nil, nil)
 )
 
@@ -48,6 +49,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- featureDesc
 	ch <- proxyDesc
 	ch <- engagedDesc
+	if c.e.cfg.IDS != nil {
+		ch <- idsTTLDesc
+	}
 	c.e.ct.Collector().Describe(ch)
 	if c.e.cfg.NAT != nil {
 		c.e.cfg.NAT.Collector().Describe(ch)
@@ -107,6 +111,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(proxyDesc, prometheus.CounterValue, float64(ev.n), ev.name)
 		}
 		ch <- prometheus.MustNewConstMetric(engagedDesc, prometheus.GaugeValue, float64(st.Engaged))
+	}
+	if c.e.cfg.IDS != nil {
+		st := c.e.cfg.IDS.Stats()
+		ch <- prometheus.MustNewConstMetric(idsTTLDesc, prometheus.CounterValue, float64(st.TTLRaised), "raised")
+		ch <- prometheus.MustNewConstMetric(idsTTLDesc, prometheus.CounterValue, float64(st.TTLUnreachable), "unreachable")
 	}
 	c.e.ct.Collector().Collect(ch)
 	if c.e.cfg.NAT != nil {

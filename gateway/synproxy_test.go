@@ -9,7 +9,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
@@ -275,26 +274,7 @@ func TestSYNProxyAuto(t *testing.T) {
 	if n := e.Conntrack().Len(); n != 6 {
 		t.Errorf("%d entries, want the 6 from before", n)
 	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(e.Collector())
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			name := mf.GetName()
-			for _, l := range m.GetLabel() {
-				name += "," + l.GetValue()
-			}
-			if c := m.GetCounter(); c != nil {
-				got[name] = c.GetValue()
-			} else if g := m.GetGauge(); g != nil {
-				got[name] = g.GetValue()
-			}
-		}
-	}
+	got := gather(t, e)
 	if got["rampart_gateway_synproxy_engaged_destinations"] != 1 || got["rampart_gateway_synproxy_events_total,synack"] != 1 {
 		t.Errorf("metrics: engaged %v, synack %v", got["rampart_gateway_synproxy_engaged_destinations"], got["rampart_gateway_synproxy_events_total,synack"])
 	}

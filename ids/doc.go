@@ -25,6 +25,13 @@
 //	e.Flush(ts)                   // the end of a capture: every flow's last bytes inspected
 //	res, err := e.Run(ctx, src, progress)  // or all of it over a capture
 //
+// Before anything else a packet's TTL (hop limit) says whether it reaches
+// its destination at all: Config.Hops gives the routers between the engine
+// and each destination prefix, and a packet that expires on the way (Ptacek
+// and Newsham's insertion by TTL) feeds neither reassembly nor detection;
+// a TCP segment or an IP fragment raises the event EventTTLEvasion, and
+// prevention drops it, or with Config.MinTTL raises low TTLs first.
+//
 // Process allocates nothing in steady state: decoding, reassembly,
 // parsing and detection reuse the worker's and the flows' memory.
 //

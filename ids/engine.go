@@ -70,6 +70,28 @@ type Config struct {
 	// Output receives alerts and events; nil discards them (the counters
 	// still count).
 	Output Output
+	// Hops gives the routers between the engine and each destination;
+	// nil puts every destination on the engine's link (0). A packet
+	// whose TTL or hop limit is at most its destination's hops (plus
+	// one when Routed) expires before it and is not inspected as if
+	// delivered: it feeds neither reassembly nor detection, a TCP
+	// segment or an IP fragment raises the engine event
+	// EventTTLEvasion, and prevention drops it.
+	Hops *HostHops
+	// Routed says the engine runs inside a router that takes one more
+	// hop off what it forwards, after inspection (the gateway in router
+	// mode, which leaves a TTL of 1 or less to the router's time
+	// exceeded and never to the engine).
+	Routed bool
+	// MinTTL, in prevention mode, raises the TTL or hop limit of a
+	// packet that would leave the engine below it to it (to MinTTL+1
+	// before a router's decrement), in the packet, the IPv4 header
+	// checksum adjusted, as Handley, Paxson and Kreibich's normaliser
+	// does: every inspected packet then reaches destinations up to
+	// MinTTL-1 hops away, whatever Hops says. The check of Hops takes
+	// the raised value. 0 raises nothing. Fragments of a datagram are
+	// not raised (what the engine inspects is their reassembly).
+	MinTTL uint8
 }
 
 // Verdict is what to do with a packet in prevention mode; detection
@@ -114,6 +136,8 @@ type Engine struct {
 
 	lastSweep atomic.Int64 // unix nanoseconds of the last sweep
 
+	ttl ttl
+
 	c counters
 }
 
@@ -126,6 +150,8 @@ type counters struct {
 	alerts, blocked    atomic.Uint64
 	events             [3]atomic.Uint64 // by Layer
 	tcpUntracked       atomic.Uint64
+	ttlRaised          atomic.Uint64
+	ttlUnreachable     atomic.Uint64
 }
 
 // New returns an engine configured by cfg.
@@ -142,7 +168,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ICMPTimeout == 0 {
 		cfg.ICMPTimeout = DefaultICMPTimeout
 	}
-	e := &Engine{cfg: cfg, rules: cfg.Rules, out: cfg.Output}
+	e := &Engine{cfg: cfg, rules: cfg.Rules, out: cfg.Output, ttl: newTTL(&cfg)}
 	if e.out == nil {
 		e.out = nopOutput{}
 	}
@@ -219,6 +245,15 @@ func (w *Worker) Process(frame []byte, link datapath.LinkType, now time.Time) Ve
 	}
 	if p.IsFragment {
 		e.c.fragments.Add(1)
+		// A fragment that expires before its destination must not
+		// take part in the reassembly of what the destination gets.
+		if p.TTL <= e.ttl.low && !e.reaches(p, false) {
+			e.ttlEvasion(p, LayerDecode, now)
+			if e.cfg.Mode == Prevent {
+				return Drop
+			}
+			return Pass
+		}
 		r := e.defrag.Add(p.Buf, p.L3Off, 0, now)
 		if r.Status != defrag.Complete {
 			if r.Status == defrag.Dropped && e.cfg.Mode == Prevent {
@@ -245,7 +280,7 @@ func (w *Worker) Process(frame []byte, link datapath.LinkType, now time.Time) Ve
 			return Pass
 		}
 	}
-	return w.inspect(p, now)
+	return w.inspect(p, p == &w.p, now)
 }
 
 // badChecksum reports, and counts, a packet whose checksums the
@@ -277,13 +312,44 @@ func (w *Worker) Inspect(p *packet.Parsed, now time.Time) Verdict {
 	if p.IPVersion == 0 || p.Invalid != packet.Valid || p.IsFragment {
 		return Pass
 	}
-	return w.inspect(p, now)
+	return w.inspect(p, true, now)
 }
 
-// inspect runs a whole (decoded, reassembled) packet through the flows,
-// the parsers and detection.
-func (w *Worker) inspect(p *packet.Parsed, now time.Time) Verdict {
+// Fragment checks an IP fragment that its caller reassembles itself (the
+// gateway) before the caller takes it: in prevention mode a TTL below
+// MinTTL is raised in p.Buf, and a fragment that cannot reach its
+// destination is reported (EventTTLEvasion) and counted. It reports
+// whether the fragment reaches; one that does not must not take part in
+// the reassembly the engine inspects (the gateway drops it: it would
+// expire on the way anyway).
+func (w *Worker) Fragment(p *packet.Parsed, now time.Time) bool {
 	e := w.e
+	if p.TTL > e.ttl.low || e.reaches(p, true) {
+		return true
+	}
+	e.ttlEvasion(p, LayerDecode, now)
+	return false
+}
+
+// Routed reports whether the engine counts a router's hop to every
+// destination (Config.Routed).
+func (e *Engine) Routed() bool { return e.cfg.Routed }
+
+// inspect runs a whole (decoded, reassembled) packet through the flows,
+// the parsers and detection. Its TTL decides first whether it reaches its
+// destination at all (raised in prevention mode when raise says p.Buf is
+// what goes out).
+func (w *Worker) inspect(p *packet.Parsed, raise bool, now time.Time) Verdict {
+	e := w.e
+	if p.TTL <= e.ttl.low && !e.reaches(p, raise) {
+		if p.Proto == ipproto.TCP {
+			e.ttlEvasion(p, LayerStream, now)
+		}
+		if e.cfg.Mode == Prevent {
+			return Drop
+		}
+		return Pass
+	}
 	sc := w.sc
 	sc.now = now
 	sc.verdict = Pass
@@ -368,9 +434,13 @@ type Stats struct {
 	Fragments      uint64 // IP fragments given to defrag
 	Reassembled    uint64 // datagrams defrag completed
 	TCPUntracked   uint64 // TCP segments of no flow (not picked up)
-	Alerts         uint64
-	Blocked        uint64 // alerts whose packet was dropped (prevention)
-	Events         [3]uint64
+	// TTLRaised counts packets whose TTL prevention raised to MinTTL;
+	// TTLUnreachable, packets left out because their TTL runs out before
+	// their destination (dropped in prevention mode).
+	TTLRaised, TTLUnreachable uint64
+	Alerts                    uint64
+	Blocked                   uint64 // alerts whose packet was dropped (prevention)
+	Events                    [3]uint64
 	// Flows counts the flows seen: TCP (the stream table's) and the
 	// others (UDP, ICMP, ...).
 	TCPFlows, OtherFlows uint64
@@ -387,6 +457,7 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		Packets: e.c.packets.Load(), Bytes: e.c.bytes.Load(), NotIP: e.c.notIP.Load(), Invalid: e.c.invalid.Load(), BadChecksum: e.c.badChecksum.Load(),
 		Fragments: e.c.fragments.Load(), Reassembled: e.c.defrags.Load(), TCPUntracked: e.c.tcpUntracked.Load(),
+		TTLRaised: e.c.ttlRaised.Load(), TTLUnreachable: e.c.ttlUnreachable.Load(),
 		Alerts: e.c.alerts.Load(), Blocked: e.c.blocked.Load(),
 	}
 	for i := range s.Events {

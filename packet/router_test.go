@@ -75,6 +75,56 @@ func TestDecrementTTL(t *testing.T) {
 	}
 }
 
+func TestSetTTL(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		ttl   uint8
+	}{
+		{"ipv4-raise", serialize(t, ethL(layers.EthernetTypeIPv4), &layers.IPv4{Version: 4, TTL: 1, Protocol: 17, SrcIP: v4A.AsSlice(), DstIP: v4B.AsSlice()}, udpL(1, 2), payload(10)), 64},
+		{"ipv4-max", serialize(t, ethL(layers.EthernetTypeIPv4), &layers.IPv4{Version: 4, TTL: 0, Protocol: 17, SrcIP: v4A.AsSlice(), DstIP: v4B.AsSlice()}, udpL(1, 2)), 255},
+		{"ipv6-raise", serialize(t, ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolUDP), udpL(5000, 53), payload(10)), 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var p Parsed
+			p.Decode(c.frame)
+			before := append([]byte(nil), c.frame...)
+			if !p.SetTTL(c.ttl) {
+				t.Fatal("SetTTL refused")
+			}
+			var q Parsed
+			q.Decode(c.frame)
+			eq(t, "TTL", q.TTL, c.ttl)
+			eq(t, "p.TTL", p.TTL, c.ttl)
+			eq(t, "checksums", q.CheckChecksums(true), ChecksumOK)
+			// The header checksum, recomputed from nothing, is the one
+			// the incremental update wrote.
+			if p.IPVersion == 4 {
+				h := append([]byte(nil), c.frame[14:34]...)
+				h[10], h[11] = 0, 0
+				want := Checksum(h, 0)
+				eq(t, "header checksum", uint16(c.frame[24])<<8|uint16(c.frame[25]), want)
+			}
+			diff := 0
+			for i := range before {
+				if before[i] != c.frame[i] {
+					diff++
+				}
+			}
+			if max := map[uint8]int{4: 3, 6: 1}[p.IPVersion]; diff > max || diff == 0 {
+				t.Errorf("%d bytes changed", diff)
+			}
+		})
+	}
+	if SetTTL(make([]byte, 19), 64) || SetTTL([]byte{0x45}, 64) || SetTTL(nil, 64) || SetTTL(make([]byte, 39), 64) {
+		t.Error("SetTTL took a short header")
+	}
+	var none Parsed
+	if none.SetTTL(64) {
+		t.Error("SetTTL on an undecoded packet")
+	}
+}
+
 func TestSetEthernet(t *testing.T) {
 	frame := serialize(t, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolUDP), udpL(1, 2))
 	var p Parsed

@@ -16,21 +16,46 @@ func DecrementTTL(ip []byte) bool {
 	if len(ip) == 0 {
 		return false
 	}
+	var at int
 	switch ip[0] >> 4 {
 	case 4:
-		if len(ip) < ipv4MinHeader || ip[8] <= 1 {
+		at = 8
+	case 6:
+		at = 7
+	default:
+		return false
+	}
+	if len(ip) <= at || ip[at] <= 1 {
+		return false
+	}
+	return SetTTL(ip, ip[at]-1)
+}
+
+// SetTTL sets the TTL (IPv4) or hop limit (IPv6) of the IP packet that
+// starts at ip[0] to ttl, for IPv4 adjusting the header checksum
+// incrementally (RFC 1624 equation 3), as DecrementTTL does: a normaliser
+// in line raises the TTL of what it forwards so that every packet it
+// inspected reaches its destination. It reports false and changes nothing
+// when ip is too short to be an IP header.
+func SetTTL(ip []byte, ttl uint8) bool {
+	if len(ip) == 0 {
+		return false
+	}
+	switch ip[0] >> 4 {
+	case 4:
+		if len(ip) < ipv4MinHeader {
 			return false
 		}
 		old := binary.BigEndian.Uint16(ip[8:])
-		ip[8]--
-		c := UpdateChecksum16(binary.BigEndian.Uint16(ip[10:]), old, old-0x100)
+		ip[8] = ttl
+		c := UpdateChecksum16(binary.BigEndian.Uint16(ip[10:]), old, binary.BigEndian.Uint16(ip[8:]))
 		binary.BigEndian.PutUint16(ip[10:], c)
 		return true
 	case 6:
-		if len(ip) < ipv6HeaderLen || ip[7] <= 1 {
+		if len(ip) < ipv6HeaderLen {
 			return false
 		}
-		ip[7]--
+		ip[7] = ttl
 		return true
 	}
 	return false
@@ -64,4 +89,13 @@ func (p *Parsed) SetEthernet(dst, src [6]byte) {
 	}
 	SetEthernet(p.Buf, dst, src)
 	p.EthDst, p.EthSrc = dst, src
+}
+
+// SetTTL is SetTTL on p's IP header, keeping p.TTL in step.
+func (p *Parsed) SetTTL(ttl uint8) bool {
+	if p.Invalid != Valid || p.IPVersion == 0 || !SetTTL(p.Buf[p.L3Off:], ttl) {
+		return false
+	}
+	p.TTL = ttl
+	return true
 }

@@ -187,6 +187,12 @@ func TestConfigCheck(t *testing.T) {
 			`testdata/config/files/broken-ids.rules:2:67: unknown keyword "frobnicate"`,
 			`testdata/config/files/broken-ids.rules:3:1: rule has no sid`,
 		}},
+		{"ids-hops", []string{
+			`FILE:3:12: ids.min_ttl: want a TTL from 0 to 255, not 256`,
+			`FILE:4:19: ids.default.hops: want a number of routers from 0 to 254, not -1`,
+			`FILE:6:36: ids.host_policies[0].hops: want a number of routers from 0 to 254, not 255`,
+			`FILE:7:51: ids.host_policies[1].hops: expected an integer, found "two"`,
+		}},
 		{"ids-section", []string{
 			`FILE:2:9: ids.mode: want detect or prevent, not "inline"`,
 			`FILE:4:15: ids.vars.HOME_NET: neither addresses nor ports: in $HOME_NET ("[10.0.0.0/8,!nonsense]"): bad address "nonsense"`,
@@ -194,7 +200,7 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:6:21: ids.default.defrag: unknown defrag policy "vista" (want drop, first, last, bsd, bsd-right, linux, windows or solaris)`,
 			`FILE:6:36: ids.default.stream: unknown stream policy "bsd-right" (want first, last, bsd, linux, old-linux, windows, vista, solaris, hpux10, hpux11, irix or macos)`,
 			`FILE:8:7: ids.host_policies[0]: a host policy needs a prefix, such as 10.10.7.10/32`,
-			`FILE:9:7: ids.host_policies[1]: a host policy needs defrag, stream or both`,
+			`FILE:9:7: ids.host_policies[1]: a host policy needs defrag, stream or hops`,
 			`FILE:11:16: ids.host_policies[3].prefix: 10.10.7.0/24 already has a policy (FILE:10:16)`,
 			`FILE:12:11: ids.rules[0]: open testdata/config/files/nowhere-ids.rules: no such file or directory`,
 			`FILE:13:8: ids.eve: directory /nonexistent-dir does not exist`,

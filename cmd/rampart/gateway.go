@@ -415,8 +415,8 @@ func checkIfaceName(errs *srcpos.List, v config.Value[string]) {
 
 // inlineIDS builds the IDS the gateway runs in line when the ids section
 // names rules, and its EVE writer (appending to ids.eve) when it names
-// one; nil, nil without rules.
-func inlineIDS(a *app, s *idsSetup) (*ids.Engine, *eve.Writer, error) {
+// one; nil, nil without rules. routed says the gateway is a router.
+func inlineIDS(a *app, s *idsSetup, routed bool) (*ids.Engine, *eve.Writer, error) {
 	if s == nil {
 		return nil, nil, nil
 	}
@@ -430,6 +430,8 @@ func inlineIDS(a *app, s *idsSetup) (*ids.Engine, *eve.Writer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// A router takes a hop off everything it forwards, after the IDS.
+	cfg.Routed = routed
 	var ew *eve.Writer
 	if s.eve != "" {
 		f, err := os.OpenFile(s.eve, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
@@ -575,7 +577,7 @@ Example:
 
 func runGateway(ctx context.Context, a *app, cfg *gatewaySetup, idsSet *idsSetup) error {
 	pol := cfg.policy
-	ie, ew, err := inlineIDS(a, idsSet)
+	ie, ew, err := inlineIDS(a, idsSet, cfg.router != nil)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ type idsConfig struct {
 	Default      idsPoliciesConfig     `yaml:"default"`
 	HostPolicies []idsHostPolicyConfig `yaml:"host_policies"`
 	EVE          config.Value[string]  `yaml:"eve"`
+	// MinTTL: in prevention mode, the least TTL or hop limit a packet
+	// leaves with (0: off).
+	MinTTL config.Value[int] `yaml:"min_ttl"`
 }
 
 // idsPoliciesConfig is ids.default: the IP reassembly and TCP
@@ -40,6 +43,9 @@ type idsConfig struct {
 type idsPoliciesConfig struct {
 	Defrag config.Value[string] `yaml:"defrag"`
 	Stream config.Value[string] `yaml:"stream"`
+	// Hops is the number of routers between the engine and the
+	// destination.
+	Hops config.Value[int] `yaml:"hops"`
 }
 
 // idsHostPolicyConfig is one entry of ids.host_policies.
@@ -48,6 +54,7 @@ type idsHostPolicyConfig struct {
 	Prefix config.Prefix        `yaml:"prefix"`
 	Defrag config.Value[string] `yaml:"defrag"`
 	Stream config.Value[string] `yaml:"stream"`
+	Hops   config.Value[int]    `yaml:"hops"`
 }
 
 // idsSetup is a checked idsConfig with its defaults filled in.
@@ -59,13 +66,15 @@ type idsSetup struct {
 	vars   rules.Vars
 	defrag *defrag.HostPolicies
 	stream *stream.HostPolicies
+	hops   *ids.HostHops
+	minTTL uint8
 	eve    string
 }
 
 // check makes every check of the section: the rule files exist and are
 // loaded (the rules skipped are in the set, see ruleErrors), the
-// variables parse,
-// the policies and prefixes are known, the EVE file's directory exists.
+// variables parse, the policies and prefixes are known, the hops and
+// min_ttl are in range, the EVE file's directory exists.
 func (c *idsConfig) check() (*idsSetup, error) {
 	var errs srcpos.List
 	s := &idsSetup{eve: c.EVE.V, vars: rules.Vars{}}
@@ -97,7 +106,9 @@ func (c *idsConfig) check() (*idsSetup, error) {
 	if p, ok := targetPolicy(&errs, c.Default.Stream, stream.ParsePolicy); ok {
 		defStream = p
 	}
-	s.defrag, s.stream = defrag.NewHostPolicies(defDefrag), stream.NewHostPolicies(defStream)
+	defHops := ttlValue(&errs, c.Default.Hops, maxHops, "a number of routers")
+	s.minTTL = ttlValue(&errs, c.MinTTL, 255, "a TTL")
+	s.defrag, s.stream, s.hops = defrag.NewHostPolicies(defDefrag), stream.NewHostPolicies(defStream), ids.NewHostHops(defHops)
 	seen := map[netip.Prefix]srcpos.Pos{}
 	for _, h := range c.HostPolicies {
 		if !h.Prefix.IsValid() {
@@ -110,8 +121,8 @@ func (c *idsConfig) check() (*idsSetup, error) {
 			continue
 		}
 		seen[pfx] = h.Prefix.Pos
-		if !h.Defrag.IsSet() && !h.Stream.IsSet() {
-			errs.Add(h.Src.Errorf("a host policy needs defrag, stream or both"))
+		if !h.Defrag.IsSet() && !h.Stream.IsSet() && !h.Hops.IsSet() {
+			errs.Add(h.Src.Errorf("a host policy needs defrag, stream or hops"))
 			continue
 		}
 		d, s2 := defDefrag, defStream
@@ -123,6 +134,11 @@ func (c *idsConfig) check() (*idsSetup, error) {
 		}
 		s.defrag.Set(pfx, d)
 		s.stream.Set(pfx, s2)
+		hops := defHops
+		if h.Hops.IsSet() {
+			hops = ttlValue(&errs, h.Hops, maxHops, "a number of routers")
+		}
+		s.hops.Set(pfx, hops)
 	}
 	for _, r := range c.Rules {
 		if r.V == "" {
@@ -196,6 +212,20 @@ func targetPolicy[P any](errs *srcpos.List, v config.Value[string], parse func(s
 	return p, true
 }
 
+// maxHops bounds ids hops: a packet with the largest TTL, 255, crosses
+// at most 254 routers and still arrives.
+const maxHops = 254
+
+// ttlValue checks a count of routers or a TTL, 0 to most, and returns it
+// (0 when unset or wrong).
+func ttlValue(errs *srcpos.List, v config.Value[int], most int, what string) uint8 {
+	if v.V < 0 || v.V > most {
+		errs.Add(v.Errorf("want %s from 0 to %d, not %d", what, most, v.V))
+		return 0
+	}
+	return uint8(v.V)
+}
+
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
 	return func(yield func(string) bool) {
 		for k := range m {
@@ -209,7 +239,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // engineConfig returns the engine's configuration for the checked
 // section, its rules compiled.
 func (s *idsSetup) engineConfig() (ids.Config, error) {
-	cfg := ids.Config{Mode: s.mode, Defrag: defrag.Config{Policies: s.defrag}, Stream: stream.Config{Policies: s.stream}}
+	cfg := ids.Config{Mode: s.mode, Defrag: defrag.Config{Policies: s.defrag}, Stream: stream.Config{Policies: s.stream}, Hops: s.hops, MinTTL: s.minTTL}
 	if s.set != nil {
 		eng, err := detect.Compile(s.set, detect.Config{})
 		if err != nil {

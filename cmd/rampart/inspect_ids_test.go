@@ -327,3 +327,90 @@ func TestProgress(t *testing.T) {
 		t.Errorf("bar %q, want %q", buf.String(), want)
 	}
 }
+
+// TestInspectRulesTTL: the sample's overlap evasion against the vista
+// host (10.10.7.10), with its "XXX" segment given TTL 2, is a TTL
+// evasion when the host is two routers away: the host never receives
+// XXX and reads EVILCMD!. Configured so (hops: 2), inspect leaves the
+// segment out, raises stream.ttl_evasion on the flow, and alerts on the
+// vista host too; without hops it sees what a naive engine sees.
+func TestInspectRulesTTL(t *testing.T) {
+	data, err := os.ReadFile(sampleCapture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vista := []byte{10, 10, 7, 10}
+	patched := 0
+	for off := 0; ; {
+		i := bytes.Index(data[off:], []byte("XXX"))
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 1
+		// An IPv4 header without options and a TCP header without
+		// options before the payload, to the vista host.
+		ip := i - 40
+		if ip < 0 || data[ip] != 0x45 || data[ip+9] != 6 || !bytes.Equal(data[ip+16:ip+20], vista) {
+			continue
+		}
+		data[ip+8] = 2
+		data[ip+10], data[ip+11] = 0, 0
+		var sum uint32
+		for j := 0; j < 20; j += 2 {
+			sum += uint32(data[ip+j])<<8 | uint32(data[ip+j+1])
+		}
+		for sum > 0xffff {
+			sum = sum&0xffff + sum>>16
+		}
+		data[ip+10], data[ip+11] = byte(^sum>>8), byte(^sum)
+		patched++
+	}
+	if patched != 1 {
+		t.Fatalf("%d segments patched, want the one XXX to the vista host", patched)
+	}
+	capture := filepath.Join(t.TempDir(), "ttl-evasion.pcap")
+	if err := os.WriteFile(capture, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		hops   string
+		alerts []string
+		events []string
+	}{
+		{"", []string{"1000004 198.51.100.66:41001 -> 10.10.7.20:9000"}, nil},
+		{", hops: 2", []string{"1000004 198.51.100.66:41000 -> 10.10.7.10:9000", "1000004 198.51.100.66:41001 -> 10.10.7.20:9000"},
+			[]string{"stream stream.ttl_evasion 198.51.100.66:41000 -> 10.10.7.10:9000"}},
+	} {
+		cfg := writeIDSConfig(t, "ids:\n  host_policies:\n    - {prefix: 10.10.7.10/32, stream: vista"+tc.hops+"}\n")
+		eve := filepath.Join(t.TempDir(), "eve.json")
+		code, stdout, stderr := runCLI("inspect", "--rules", sampleRules, "--config", cfg, "--eve", eve, capture)
+		if code != 0 || stderr != "" {
+			t.Fatalf("hops %q: exit %d, stderr %q", tc.hops, code, stderr)
+		}
+		var alerts, events []string
+		alertFlow := map[string]uint64{}
+		var evasionFlow uint64
+		for _, r := range readEVE(t, eve) {
+			switch {
+			case r.EventType == "alert" && r.Alert.SignatureID == 1000004:
+				alerts = append(alerts, fmt.Sprintf("%d %s:%d -> %s:%d", r.Alert.SignatureID, r.SrcIP, r.SrcPort, r.DestIP, r.DestPort))
+				alertFlow[r.DestIP] = r.FlowID
+			case r.EventType == "anomaly" && r.Anomaly.Event == "stream.ttl_evasion":
+				events = append(events, fmt.Sprintf("%s %s %s:%d -> %s:%d", r.Anomaly.Type, r.Anomaly.Event, r.SrcIP, r.SrcPort, r.DestIP, r.DestPort))
+				evasionFlow = r.FlowID
+			}
+		}
+		if !slices.Equal(alerts, tc.alerts) || !slices.Equal(events, tc.events) {
+			t.Errorf("hops %q: alerts %q, want %q; events %q, want %q", tc.hops, alerts, tc.alerts, events, tc.events)
+		}
+		if tc.events != nil {
+			if evasionFlow == 0 || evasionFlow != alertFlow["10.10.7.10"] {
+				t.Errorf("the event's flow_id %d, the alert's %d", evasionFlow, alertFlow["10.10.7.10"])
+			}
+			if !strings.Contains(stdout, "stream.ttl_evasion") {
+				t.Errorf("the summary does not count the event:\n%s", stdout)
+			}
+		}
+	}
+}

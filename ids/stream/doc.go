@@ -29,5 +29,6 @@
 // It knows nothing of what the bytes mean: a Consumer (the detection
 // engine, the application-layer parsers) receives them. It takes decoded
 // packets (package packet) and leaves IP reassembly to package
-// ids/defrag, checksums and TTLs to its caller.
+// ids/defrag, checksums and TTLs to its caller (package ids decides which
+// packets reach their destination before it hands them on).
 package stream

@@ -308,6 +308,20 @@ func (c *call) newFlow(k flow.Key) *Flow {
 	return f
 }
 
+// FlowID returns the ID of the flow of k (either direction), 0 when the
+// table follows no such flow: for a report about a segment that never
+// reached it (the engine's packets that expire before their destination).
+func (t *Table) FlowID(k flow.Key) uint64 {
+	tk := keyOf(k)
+	sh := t.shardOf(&tk)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if f := sh.flows[tk]; f != nil {
+		return f.id
+	}
+	return 0
+}
+
 // nextID numbers flows: a bijective mix of a counter on 51 bits, so IDs
 // never repeat within a Table (for 2^51 flows), do not reveal how many
 // flows came before, and stay exact as JSON numbers in consumers that read

@@ -9,6 +9,7 @@
 package target
 
 import (
+	"iter"
 	"net/netip"
 
 	"github.com/gaissmai/bart"
@@ -49,3 +50,9 @@ func (t *Table[P]) Lookup(dst netip.Addr) P {
 	}
 	return t.def
 }
+
+// All yields every prefix given a policy by Set, with its policy (not
+// the default), in no particular order: a caller that needs a bound over
+// the table (the largest hop count) takes it once, when the table is
+// built.
+func (t *Table[P]) All() iter.Seq2[netip.Prefix, P] { return t.table.All() }

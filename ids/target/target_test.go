@@ -26,6 +26,16 @@ func TestLookup(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.addr, got, tc.want)
 		}
 	}
+	n := 0
+	for pfx, pol := range tb.All() {
+		if tb.Lookup(pfx.Addr()) != pol {
+			t.Errorf("All: %s has %s, Lookup says %s", pfx, pol, tb.Lookup(pfx.Addr()))
+		}
+		n++
+	}
+	if n != 5 {
+		t.Errorf("All yielded %d prefixes, want 5", n)
+	}
 	if tb.Default() != "bsd" {
 		t.Errorf("default %s", tb.Default())
 	}

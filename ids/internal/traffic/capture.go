@@ -34,6 +34,13 @@ func (c *Capture) add(ip []byte) {
 	c.now = c.now.Add(time.Millisecond)
 }
 
+// SetTTL sets the TTL of the last frame added, its header checksum
+// adjusted: a packet that expires before it reaches a host further away
+// (TTL evasion).
+func (c *Capture) SetTTL(ttl uint8) {
+	packet.SetTTL(c.Frames[len(c.Frames)-1].Data[14:], ttl)
+}
+
 // ipv4 wraps an upper-layer packet in an IPv4 header.
 func ipv4(src, dst netip.Addr, proto ipproto.Proto, id uint16, l4 []byte) []byte {
 	ip := make([]byte, 20, 20+len(l4))
