@@ -23,9 +23,7 @@ import (
 // capture of the attacker's link is kept); the same capture through
 // `rampart inspect` without hop distances (the naive engine: target-based
 // reassembly, but every destination on its own link) and with the inside
-// one router away; and the inline engine in prevention mode, dropping
-// what cannot reach, then raising every TTL (ids.min_ttl) so that the
-// junk reaches too and the normaliser resolves the overlap: in both the
+// one router away; and the inline engine in prevention mode, where the
 // host must receive exactly the inspected bytes.
 
 // ttlJunk is the TTL of the junk: it expires at the first router.
@@ -66,11 +64,8 @@ type TTLResult struct {
 	// inside one router away. Err is a failure to set the runs up; each
 	// run has its own.
 	Detect, Naive, Hops EvasionRun
-	// Prevent is the inline engine in prevention mode, dropping what
-	// cannot reach; Raise the same with ids.min_ttl, raising TTLs so that
-	// everything inspected reaches.
-	Prevent, Raise EvasionRun
-	Err            error
+	Prevent             EvasionRun
+	Err                 error
 }
 
 // TTLEvasion is the demo's TTL-evasion scenario. It gives gw back to its
@@ -80,10 +75,6 @@ func TTLEvasion() lab.Scenario {
 		return RunTTLEvasion(ctx, l, env).LabResults("ttl-evasion")
 	}}
 }
-
-// ttlMin is the prevention run's ids.min_ttl: every forwarded packet
-// leaves with at least this TTL.
-const ttlMin = "64"
 
 // ttlOfflineHops is the configuration of the offline engine that knows
 // the inside is one router (gw) beyond the capture.
@@ -144,7 +135,6 @@ func RunTTLEvasion(ctx context.Context, l *lab.Lab, env *lab.Env) (res TTLResult
 	res.Naive = offline("naive", EvasionEngine{Name: "rampart inspect without hop distances", Mode: "detect"})
 	res.Hops = offline("hops", EvasionEngine{Name: "rampart inspect with the inside one router away (ids.default.hops: 1)", Mode: "detect", Extra: ttlOfflineHops})
 	res.Prevent = run("prevent", EvasionEngine{Name: "inline in rampart's router, prevention mode", Mode: "prevent"})
-	res.Raise = run("raise", EvasionEngine{Name: "inline in rampart's router, prevention mode, min_ttl " + ttlMin, Mode: "prevent", Extra: "  min_ttl: " + ttlMin + "\n"})
 	return res
 }
 
@@ -196,8 +186,5 @@ func (r TTLResult) LabResults(scenario string) []lab.Result {
 	hops := detectLine(scenario, r.Targets, &r.Hops, "the capture through rampart inspect with ids.default.hops: 1 (gw between the capture and the inside)", "hop distances: the junk cannot reach")
 	hops.Details = nil
 	out = append(out, hops)
-	return append(out,
-		preventLine(scenario, r.Targets, &r.Prevent, "the same, the IDS in prevention mode", "what cannot reach its destination is dropped, not inspected as delivered"),
-		preventLine(scenario, r.Targets, &r.Raise, "the same, the IDS in prevention mode with ids.min_ttl: "+ttlMin,
-			"TTLs raised so that the junk reaches too; overlapping bytes rewritten to those forwarded first"))
+	return append(out, preventLine(scenario, r.Targets, &r.Prevent, "the same, the IDS in prevention mode", "what cannot reach its destination is dropped, not inspected as delivered"))
 }
