@@ -300,11 +300,13 @@ run, one per stream policy, and sends each "... EVIL" followed by the
 command CMD and junk XXX over the same bytes with a TTL of 1, laid out so
 that the address's policy would keep the junk were both to arrive: the
 junk expires at gw, after the engine saw it, and the host reads EVILCMD.
-Runs: the inline engine in detection mode, which counts its own hop (the
-alert must fire for all 12), with the attacker's link captured; that
-capture through rampart inspect with the targets' policies but no hop
-distances (the naive engine: it takes the junk for delivered and must
-miss every target) and with ids.default.hops: 1 (it must not); and the
+Runs: the inline engine in detection mode (the router answers the junk
+with time exceeded and never hands it to the IDS as delivered; the alert
+must fire for all 12), with the attacker's link captured; that capture
+through rampart inspect with the targets' policies but no hop distances
+(the naive engine: it takes the junk for delivered and must miss every
+target) and with ids.default.hops: 1 (it must not, and must report each
+junk segment as stream.ttl_evasion); and the
 inline engine in prevention mode, where a listener on client2 records
 exactly the bytes its TCP stack delivered, which must be the stream the
 engine inspected (rules matching each whole stream say which).

@@ -174,6 +174,9 @@ type EvasionRun struct {
 	Inspected []string
 	// Received is exactly what client2's TCP stack delivered.
 	Received [][]byte
+	// Evasions counts the engine's stream.ttl_evasion events for the
+	// target: segments it left out because they expire on the way.
+	Evasions []int
 	Err      error
 }
 
@@ -209,6 +212,10 @@ func (r *EvasionRun) Faithful(targets []EvasionTarget) (same []string, mismatch 
 	return same, mismatch
 }
 
+func newEvasionRun(e EvasionEngine, n int) EvasionRun {
+	return EvasionRun{Engine: e, Alerted: make([]bool, n), Inspected: make([]string, n), Received: make([][]byte, n), Evasions: make([]int, n)}
+}
+
 // evasionGateway starts rampart's gateway for one run; stop ends it (the
 // engine writes out its EVE file) and undoes what start changed.
 type evasionGateway func(ctx context.Context, dir, idsSection string) (stop func(), err error)
@@ -217,7 +224,7 @@ type evasionGateway func(ctx context.Context, dir, idsSection string) (stop func
 // start brings up with engine's IDS, and reads the alerts and what
 // client2 received.
 func runEvasion(ctx context.Context, l *lab.Lab, env *lab.Env, dir string, targets []EvasionTarget, engine EvasionEngine, start evasionGateway) (run EvasionRun) {
-	run = EvasionRun{Engine: engine, Alerted: make([]bool, len(targets)), Inspected: make([]string, len(targets)), Received: make([][]byte, len(targets))}
+	run = newEvasionRun(engine, len(targets))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		run.Err = err
 		return run
@@ -269,6 +276,7 @@ func (run *EvasionRun) readEVE(eve string, targets []EvasionTarget) error {
 	for i := range targets {
 		a, j := readingSIDs(i)
 		addr := targets[i].Addr
+		run.Evasions[i] = alerts[eveAlert{ttlEvasionEvent, addr}]
 		run.Alerted[i] = alerts[eveAlert{evasionSID, addr}] > 0
 		switch {
 		case alerts[eveAlert{a, addr}] > 0 && alerts[eveAlert{j, addr}] > 0:
@@ -308,13 +316,19 @@ func sendEvasion(ctx context.Context, attacker *lab.Node, rec *recorder, t *Evas
 	return got, closeErr
 }
 
-// eveAlert is an alert's rule and destination.
+// eveAlert is an alert's rule and destination; the engine's
+// stream.ttl_evasion events count under ttlEvasionEvent.
 type eveAlert struct {
 	SID int
 	Dst netip.Addr
 }
 
-// readEVEAlerts counts the alerts of an EVE file by rule and destination.
+// ttlEvasionEvent stands for the event stream.ttl_evasion in the counts
+// of readEVEAlerts: no rule has a negative id.
+const ttlEvasionEvent = -1
+
+// readEVEAlerts counts the alerts of an EVE file by rule and destination,
+// and the stream.ttl_evasion events by destination.
 func readEVEAlerts(path string) (map[eveAlert]int, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -331,18 +345,25 @@ func readEVEAlerts(path string) (map[eveAlert]int, error) {
 			Alert     struct {
 				SignatureID int `json:"signature_id"`
 			} `json:"alert"`
+			Anomaly struct {
+				Event string `json:"event"`
+			} `json:"anomaly"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
-		if rec.EventType != "alert" {
+		sid := rec.Alert.SignatureID
+		switch {
+		case rec.EventType == "anomaly" && rec.Anomaly.Event == "stream.ttl_evasion":
+			sid = ttlEvasionEvent
+		case rec.EventType != "alert":
 			continue
 		}
 		dst, err := netip.ParseAddr(rec.DestIP)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: dest_ip: %w", path, n, err)
 		}
-		out[eveAlert{rec.Alert.SignatureID, dst}]++
+		out[eveAlert{sid, dst}]++
 	}
 	return out, sc.Err()
 }

@@ -13,8 +13,10 @@ import (
 )
 
 // The TTL evasion: rampart runs as the lab's gw in router mode with the
-// IDS in line, so that a packet sent with a TTL of 1 is inspected there
-// and expires there, never reaching the inside. The attacker sends each
+// IDS in line, so that a packet sent with a TTL of 1 expires there, never
+// reaching the inside (the router answers it with time exceeded and
+// does not hand it to the IDS as delivered); an engine in front of gw
+// sees it. The attacker sends each
 // inside address (one per stream policy, as in the overlap evasion) the
 // contested bytes twice: the command, and junk with a TTL of 1 laid out
 // so that the address's policy, were both to arrive, would keep the junk.
@@ -141,7 +143,7 @@ func RunTTLEvasion(ctx context.Context, l *lab.Lab, env *lab.Env) (res TTLResult
 // inspectEvasion runs `rampart inspect` with the targets' policies over a
 // capture and reads its alerts.
 func inspectEvasion(ctx context.Context, rampart, dir, rules, pcap string, targets []EvasionTarget, e EvasionEngine) (run EvasionRun) {
-	run = EvasionRun{Engine: e, Alerted: make([]bool, len(targets)), Inspected: make([]string, len(targets))}
+	run = newEvasionRun(e, len(targets))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		run.Err = err
 		return run
@@ -170,7 +172,7 @@ func (r TTLResult) LabResults(scenario string) []lab.Result {
 	}
 	n := len(r.Targets)
 	what := fmt.Sprintf("TTL evasion: EVILCMD, and junk over it with a TTL of 1 (it expires at gw), sent to %d inside addresses, one per stream policy", n)
-	out := []lab.Result{detectLine(scenario, r.Targets, &r.Detect, what, "rampart as gw's router, the IDS in line counting its own hop, detection mode")}
+	out := []lab.Result{detectLine(scenario, r.Targets, &r.Detect, what, "rampart as gw's router, the IDS in line, detection mode: what expires at gw gets time exceeded and is never inspected as delivered")}
 	naive := lab.Result{Scenario: scenario, Kind: lab.Proof,
 		Tried:   "the same traffic, captured on the attacker's link, through rampart inspect with the targets' policies but no hop distances (a naive engine)",
 		Defence: "target-based reassembly alone",
@@ -185,6 +187,17 @@ func (r TTLResult) LabResults(scenario string) []lab.Result {
 	out = append(out, naive)
 	hops := detectLine(scenario, r.Targets, &r.Hops, "the capture through rampart inspect with ids.default.hops: 1 (gw between the capture and the inside)", "hop distances: the junk cannot reach")
 	hops.Details = nil
+	if r.Hops.Err == nil {
+		events, with := 0, 0
+		for _, n := range r.Hops.Evasions {
+			events += n
+			if n > 0 {
+				with++
+			}
+		}
+		hops.OK = hops.OK && with == n
+		hops.Outcome += fmt.Sprintf("; %d stream.ttl_evasion events, for %d of %d targets", events, with, n)
+	}
 	out = append(out, hops)
 	return append(out, preventLine(scenario, r.Targets, &r.Prevent, "the same, the IDS in prevention mode", "what cannot reach its destination is dropped, not inspected as delivered"))
 }

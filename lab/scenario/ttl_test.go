@@ -45,8 +45,8 @@ func TestTTLEvasion(t *testing.T) {
 		if r.Naive.Alerted[i] {
 			t.Errorf("the naive engine alerted for %s: the layout must hide the command from it", tg.Policy)
 		}
-		if !r.Hops.Alerted[i] {
-			t.Errorf("offline with hop distances: no alert for %s", tg.Policy)
+		if !r.Hops.Alerted[i] || r.Hops.Evasions[i] == 0 {
+			t.Errorf("offline with hop distances: for %s alert %v, %d stream.ttl_evasion events; want the alert and the event", tg.Policy, r.Hops.Alerted[i], r.Hops.Evasions[i])
 		}
 		want := tg.Stream(evasionAttack)
 		if r.Prevent.Inspected[i] != "EVILCMD" || string(r.Prevent.Received[i]) != want || !r.Prevent.Alerted[i] {
