@@ -118,7 +118,7 @@ func (n *Node) DialRawTCP(ctx context.Context, dst netip.AddrPort, timeout time.
 		deadline = d
 	}
 	for {
-		seg, err := c.read(deadline)
+		seg, err := c.read(ctx, deadline)
 		if err != nil {
 			return nil, fmt.Errorf("raw TCP %s → %s: waiting for the SYN-ACK: %w", c.Src, dst, err)
 		}
@@ -155,7 +155,7 @@ func (c *RawTCP) Close(end uint32, timeout time.Duration) error {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		seg, err := c.read(deadline)
+		seg, err := c.read(context.Background(), deadline)
 		if err != nil {
 			return fmt.Errorf("raw TCP %s → %s: waiting for the peer's FIN: %w", c.Src, c.Dst, err)
 		}
@@ -211,9 +211,12 @@ var errRawTimeout = errors.New("timed out")
 
 // read returns the next segment of the connection from the peer,
 // skipping every other packet the host receives.
-func (c *RawTCP) read(deadline time.Time) (rawSegment, error) {
+func (c *RawTCP) read(ctx context.Context, deadline time.Time) (rawSegment, error) {
 	buf := make([]byte, 65536)
 	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return rawSegment{}, err
+		}
 		n, _, err := unix.Recvfrom(c.recv, buf, 0)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 			continue

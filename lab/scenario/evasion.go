@@ -86,9 +86,9 @@ func (t *EvasionTarget) Stream(mid string) string { return t.prefix + "EVIL" + m
 // contested is where the contested bytes start.
 func (t *EvasionTarget) contested() int { return len(t.prefix) + len("EVIL") }
 
-// Segments returns the segments in send order: the ones of the layout,
+// segments returns the segments in send order: the ones of the layout,
 // then the prefix up to EVIL, which fills the hole at the start.
-func (t *EvasionTarget) Segments() []segment {
+func (t *EvasionTarget) segments() []segment {
 	return append(slices.Clone(t.segs), segment{Off: 0, Data: t.prefix + "EVIL"})
 }
 
@@ -298,7 +298,7 @@ func sendEvasion(ctx context.Context, attacker *lab.Node, rec *recorder, t *Evas
 		return nil, err
 	}
 	end := 0
-	for _, s := range t.Segments() {
+	for _, s := range t.segments() {
 		if err := c.Send(uint32(s.Off), []byte(s.Data), s.TTL); err != nil {
 			c.Close(uint32(end), 0)
 			return nil, err
@@ -393,6 +393,7 @@ func addEvasionAddrs(ctx context.Context, l *lab.Lab, targets []EvasionTarget) (
 type recorder struct {
 	ln   net.Listener
 	done chan received
+	quit chan struct{} // closed by close: nobody reads done any more
 }
 
 type received struct {
@@ -409,7 +410,7 @@ func startRecorder(h *lab.Node, port int) (*recorder, error) {
 	if err := h.Do(func() (err error) { ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port)); return }); err != nil {
 		return nil, err
 	}
-	r := &recorder{ln: ln, done: make(chan received, 64)}
+	r := &recorder{ln: ln, done: make(chan received, 16), quit: make(chan struct{})}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -421,7 +422,10 @@ func startRecorder(h *lab.Node, port int) (*recorder, error) {
 				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 				data, err := io.ReadAll(io.LimitReader(c, recorderLimit))
 				local := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-				r.done <- received{local, data, err}
+				select {
+				case r.done <- received{local, data, err}:
+				case <-r.quit:
+				}
 			}()
 		}
 	}()
@@ -448,4 +452,7 @@ func (r *recorder) next(local netip.Addr, timeout time.Duration) ([]byte, error)
 	}
 }
 
-func (r *recorder) close() { r.ln.Close() }
+func (r *recorder) close() {
+	r.ln.Close()
+	close(r.quit)
+}
