@@ -12,10 +12,12 @@ import (
 	"github.com/rampart-fw/rampart/packet"
 )
 
-// alertLog is an ids.Output that keeps the alerts as text.
+// alertLog is an ids.Output that keeps the alerts and the engine events
+// as text.
 type alertLog struct {
 	mu     sync.Mutex
 	alerts []string
+	events []string
 }
 
 func (l *alertLog) Alert(a ids.Alert) {
@@ -24,7 +26,11 @@ func (l *alertLog) Alert(a ids.Alert) {
 	l.alerts = append(l.alerts, fmt.Sprintf("%d %v blocked=%v", a.Rule.SID, a.Key, a.Blocked))
 }
 
-func (l *alertLog) Event(ids.Event) {}
+func (l *alertLog) Event(e ids.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, fmt.Sprintf("%s %s %v", e.Layer, e.Name, e.Key))
+}
 
 // dataFrame is tcpFrame with data as its payload.
 func dataFrame(t *testing.T, s seg, data string) []byte {
@@ -64,11 +70,7 @@ alert tcp any any -> any 80 (msg:"a note"; content:"NOTE"; sid:2; rev:1;)
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			log := &alertLog{}
-			ie, err := ids.New(ids.Config{Mode: tc.mode, Rules: rs, Output: log})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := New(mustPolicy(t, testPolicy), Config{IDS: ie})
+			e, err := New(mustPolicy(t, testPolicy), Config{IDS: mustIDS(t, ids.Config{Mode: tc.mode, Rules: rs, Output: log})})
 			if err != nil {
 				t.Fatal(err)
 			}

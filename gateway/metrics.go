@@ -24,6 +24,7 @@ var (
 	featureDesc   = prometheus.NewDesc("rampart_gateway_guard_feature_packets_total", "Packets each feature rule matched, and dropped.", []string{"rule", "outcome"}, nil)
 	proxyDesc     = prometheus.NewDesc("rampart_gateway_synproxy_events_total", "SYN proxy events: SYNs answered with a cookie (synack), valid cookies (cookie_ok), connections spliced (spliced), handshake segments sent to a server again (server_retry).", []string{"event"}, nil)
 	idsTTLDesc    = prometheus.NewDesc("rampart_ids_ttl_packets_total", "Packets the IDS in line judged by their TTL or hop limit: raised to ids.min_ttl (raised), or left out of inspection because they expire before their destination (unreachable: dropped in prevention mode).", []string{"outcome"}, nil)
+	idsNormDesc   = prometheus.NewDesc("rampart_ids_normalised_packets_total", "Packets whose header the IDS in prevention mode normalised, by field: the IPv4 reserved flag cleared (ipv4_reserved), IPv4 options overwritten with NOPs (ipv4_options), the TCP reserved bits cleared (tcp_reserved).", []string{"field"}, nil)
 	engagedDesc   = prometheus.NewDesc("rampart_gateway_synproxy_engaged_destinations", "Protected destination prefixes whose SYNs the proxy answers now.", nil, nil)
 )
 
@@ -51,6 +52,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- engagedDesc
 	if c.e.cfg.IDS != nil {
 		ch <- idsTTLDesc
+		ch <- idsNormDesc
 	}
 	c.e.ct.Collector().Describe(ch)
 	if c.e.cfg.NAT != nil {
@@ -116,6 +118,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		st := c.e.cfg.IDS.Stats()
 		ch <- prometheus.MustNewConstMetric(idsTTLDesc, prometheus.CounterValue, float64(st.TTLRaised), "raised")
 		ch <- prometheus.MustNewConstMetric(idsTTLDesc, prometheus.CounterValue, float64(st.TTLUnreachable), "unreachable")
+		ch <- prometheus.MustNewConstMetric(idsNormDesc, prometheus.CounterValue, float64(st.Normalised.IPv4Reserved), "ipv4_reserved")
+		ch <- prometheus.MustNewConstMetric(idsNormDesc, prometheus.CounterValue, float64(st.Normalised.IPv4Options), "ipv4_options")
+		ch <- prometheus.MustNewConstMetric(idsNormDesc, prometheus.CounterValue, float64(st.Normalised.TCPReserved), "tcp_reserved")
 	}
 	c.e.ct.Collector().Collect(ch)
 	if c.e.cfg.NAT != nil {

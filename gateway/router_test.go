@@ -28,6 +28,17 @@ var (
 // 203.0.113.254.
 func newRouterEngine(t testing.TB) *Engine {
 	t.Helper()
+	r, clk := newTestRouter(t)
+	e, err := New(mustPolicy(t, testPolicy), Config{Clock: clk, Router: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// newTestRouter is the router of newRouterEngine, on a fake clock.
+func newTestRouter(t testing.TB) (*router.Router, *clock.Fake) {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
 	r, err := router.New(router.Config{
 		LAN:    router.Interface{Name: "lan", MAC: gwLAN, MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("10.10.0.1/24")}},
@@ -38,11 +49,7 @@ func newRouterEngine(t testing.TB) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(mustPolicy(t, testPolicy), Config{Clock: clk, Router: r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return r, clk
 }
 
 // routed returns frame (from tcpFrame) sent from ethSrc to ethDst.

@@ -5,39 +5,16 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/detect"
 	"github.com/rampart-fw/rampart/ids/rules"
 	"github.com/rampart-fw/rampart/packet"
-	"github.com/rampart-fw/rampart/router"
 )
-
-// idsLog is an ids.Output that keeps alerts and events as text.
-type idsLog struct {
-	mu     sync.Mutex
-	alerts []string
-	events []string
-}
-
-func (l *idsLog) Alert(a ids.Alert) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.alerts = append(l.alerts, fmt.Sprintf("%d %v", a.Rule.SID, a.Key))
-}
-
-func (l *idsLog) Event(e ids.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, fmt.Sprintf("%s %s %v", e.Layer, e.Name, e.Key))
-}
 
 // evilRules alerts on EVILCMD to port 80.
 func evilRules(t *testing.T) *detect.Engine {
@@ -80,13 +57,10 @@ func TestTTLEvasionInline(t *testing.T) {
 	rs := evilRules(t)
 	for _, minTTL := range []uint8{0, 16} {
 		t.Run(fmt.Sprintf("min_ttl=%d", minTTL), func(t *testing.T) {
-			log := &idsLog{}
+			log := &alertLog{}
 			hops := ids.NewHostHops(0)
 			hops.Set(netip.MustParsePrefix("203.0.113.0/24"), 3)
-			ie, err := ids.New(ids.Config{Mode: ids.Prevent, Rules: rs, Output: log, Hops: hops, MinTTL: minTTL})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ie := mustIDS(t, ids.Config{Mode: ids.Prevent, Rules: rs, Output: log, Hops: hops, MinTTL: minTTL})
 			e, err := New(mustPolicy(t, testPolicy), Config{IDS: ie})
 			if err != nil {
 				t.Fatal(err)
@@ -109,7 +83,7 @@ func TestTTLEvasionInline(t *testing.T) {
 				if e.Counts()["drop/ids"] != 1 || st.TTLUnreachable != 1 || st.TTLRaised != 0 {
 					t.Errorf("counts %v, %d unreachable, %d raised", e.Counts(), st.TTLUnreachable, st.TTLRaised)
 				}
-				if want := []string{"1 tcp 10.10.0.11:40000 -> 203.0.113.80:80"}; !slices.Equal(log.alerts, want) {
+				if want := []string{"1 tcp 10.10.0.11:40000 -> 203.0.113.80:80 blocked=false"}; !slices.Equal(log.alerts, want) {
 					t.Errorf("alerts %q, want %q", log.alerts, want)
 				}
 				if want := []string{"stream ttl_evasion tcp 10.10.0.11:40000 -> 203.0.113.80:80"}; !slices.Equal(log.events, want) {
@@ -143,16 +117,7 @@ func TestTTLEvasionInline(t *testing.T) {
 // newRouterIDSEngine is newRouterEngine with ie inspecting in line.
 func newRouterIDSEngine(t *testing.T, ie *ids.Engine) (*Engine, error) {
 	t.Helper()
-	clk := clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
-	r, err := router.New(router.Config{
-		LAN:    router.Interface{Name: "lan", MAC: gwLAN, MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("10.10.0.1/24")}},
-		WAN:    router.Interface{Name: "wan", MAC: gwWAN, MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("203.0.113.1/24")}},
-		Routes: []router.Route{{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("203.0.113.254")}},
-		Clock:  clk,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, clk := newTestRouter(t)
 	return New(mustPolicy(t, testPolicy), Config{Clock: clk, Router: r, IDS: ie})
 }
 
@@ -166,7 +131,7 @@ func TestTTLRouterMode(t *testing.T) {
 	if _, err := newRouterIDSEngine(t, mustIDS(t, ids.Config{Mode: ids.Prevent})); err == nil {
 		t.Fatal("router mode took an IDS not built Routed")
 	}
-	log := &idsLog{}
+	log := &alertLog{}
 	hops := ids.NewHostHops(0)
 	hops.Set(netip.MustParsePrefix("203.0.113.80/32"), 1)
 	ie := mustIDS(t, ids.Config{Mode: ids.Prevent, Rules: evilRules(t), Output: log, Hops: hops, Routed: true})
@@ -211,7 +176,7 @@ func TestTTLRouterMode(t *testing.T) {
 	if !equalFrames(wan, [][]byte{hopped(real, gwWAN, webMAC)}) {
 		t.Errorf("TTL 3: wan %x\nwant %x", wan, hopped(real, gwWAN, webMAC))
 	}
-	if want := []string{"1 tcp 10.10.0.11:40000 -> 203.0.113.80:80"}; !slices.Equal(log.alerts, want) {
+	if want := []string{"1 tcp 10.10.0.11:40000 -> 203.0.113.80:80 blocked=false"}; !slices.Equal(log.alerts, want) {
 		t.Errorf("alerts %q, want %q", log.alerts, want)
 	}
 }
@@ -265,7 +230,7 @@ func TestTTLFragmentsInline(t *testing.T) {
 	low := withTTL(frags[1], 2)
 	for _, minTTL := range []uint8{0, 16} {
 		t.Run(fmt.Sprintf("min_ttl=%d", minTTL), func(t *testing.T) {
-			log := &idsLog{}
+			log := &alertLog{}
 			hops := ids.NewHostHops(0)
 			hops.Set(netip.MustParsePrefix("203.0.113.0/24"), 3)
 			e, err := New(mustPolicy(t, testPolicy), Config{IDS: mustIDS(t, ids.Config{Mode: ids.Prevent, Output: log, Hops: hops, MinTTL: minTTL})})
@@ -295,5 +260,31 @@ func TestTTLFragmentsInline(t *testing.T) {
 				t.Errorf("after the middle fragment with TTL 64: %d frames forwarded, want the three in the order they came", len(wan))
 			}
 		})
+	}
+}
+
+// TestNormaliseInline: in prevention mode a SYN with the IPv4 reserved
+// flag and TCP reserved bits set leaves the gateway without them, its
+// checksums right: byte for byte the SYN built without them.
+func TestNormaliseInline(t *testing.T) {
+	e, err := New(mustPolicy(t, testPolicy), Config{IDS: mustIDS(t, ids.Config{Mode: ids.Prevent})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tcpFrame(t, seg{client, web, "S", 1000, 0, 0})
+	in := bytes.Clone(want)
+	in[14+6] |= 0x80 // the IPv4 reserved flag
+	fixIPv4Checksum(in)
+	in[14+20+12] |= 0x0e // the TCP reserved bits
+	var p packet.Parsed
+	p.Decode(in)
+	p.FillChecksum()
+	_, wan := bridge(t, e.NewWorker(), from(datapath.LAN, in)...)
+	if !equalFrames(wan, [][]byte{want}) {
+		t.Fatalf("forwarded %x\nwant %x", wan, want)
+	}
+	m := gather(t, e)
+	if m["rampart_ids_normalised_packets_total,ipv4_reserved"] != 1 || m["rampart_ids_normalised_packets_total,tcp_reserved"] != 1 || m["rampart_ids_normalised_packets_total,ipv4_options"] != 0 {
+		t.Errorf("metrics %v", m)
 	}
 }

@@ -31,6 +31,8 @@
 // and Newsham's insertion by TTL) feeds neither reassembly nor detection;
 // a TCP segment or an IP fragment raises the event EventTTLEvasion, and
 // prevention drops it, or with Config.MinTTL raises low TTLs first.
+// Prevention also clears the IPv4 reserved flag and the TCP reserved bits
+// and turns IPv4 options into NOPs in what it forwards (Stats.Normalised).
 //
 // Process allocates nothing in steady state: decoding, reassembly,
 // parsing and detection reuse the worker's and the flows' memory.

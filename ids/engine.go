@@ -152,6 +152,9 @@ type counters struct {
 	tcpUntracked       atomic.Uint64
 	ttlRaised          atomic.Uint64
 	ttlUnreachable     atomic.Uint64
+	normIPv4Reserved   atomic.Uint64
+	normIPv4Options    atomic.Uint64
+	normTCPReserved    atomic.Uint64
 }
 
 // New returns an engine configured by cfg.
@@ -338,7 +341,7 @@ func (e *Engine) Routed() bool { return e.cfg.Routed }
 // inspect runs a whole (decoded, reassembled) packet through the flows,
 // the parsers and detection. Its TTL decides first whether it reaches its
 // destination at all (raised in prevention mode when raise says p.Buf is
-// what goes out).
+// what goes out, where its uncertain header fields are normalised too).
 func (w *Worker) inspect(p *packet.Parsed, raise bool, now time.Time) Verdict {
 	e := w.e
 	if p.TTL <= e.ttl.low && !e.reaches(p, raise) {
@@ -349,6 +352,9 @@ func (w *Worker) inspect(p *packet.Parsed, raise bool, now time.Time) Verdict {
 			return Drop
 		}
 		return Pass
+	}
+	if raise && e.cfg.Mode == Prevent {
+		e.normalise(p)
 	}
 	sc := w.sc
 	sc.now = now
@@ -438,9 +444,11 @@ type Stats struct {
 	// TTLUnreachable, packets left out because their TTL runs out before
 	// their destination (dropped in prevention mode).
 	TTLRaised, TTLUnreachable uint64
-	Alerts                    uint64
-	Blocked                   uint64 // alerts whose packet was dropped (prevention)
-	Events                    [3]uint64
+	// Normalised counts the header fields prevention rewrote.
+	Normalised Normalised
+	Alerts     uint64
+	Blocked    uint64 // alerts whose packet was dropped (prevention)
+	Events     [3]uint64
 	// Flows counts the flows seen: TCP (the stream table's) and the
 	// others (UDP, ICMP, ...).
 	TCPFlows, OtherFlows uint64
@@ -458,7 +466,8 @@ func (e *Engine) Stats() Stats {
 		Packets: e.c.packets.Load(), Bytes: e.c.bytes.Load(), NotIP: e.c.notIP.Load(), Invalid: e.c.invalid.Load(), BadChecksum: e.c.badChecksum.Load(),
 		Fragments: e.c.fragments.Load(), Reassembled: e.c.defrags.Load(), TCPUntracked: e.c.tcpUntracked.Load(),
 		TTLRaised: e.c.ttlRaised.Load(), TTLUnreachable: e.c.ttlUnreachable.Load(),
-		Alerts: e.c.alerts.Load(), Blocked: e.c.blocked.Load(),
+		Normalised: Normalised{IPv4Reserved: e.c.normIPv4Reserved.Load(), IPv4Options: e.c.normIPv4Options.Load(), TCPReserved: e.c.normTCPReserved.Load()},
+		Alerts:     e.c.alerts.Load(), Blocked: e.c.blocked.Load(),
 	}
 	for i := range s.Events {
 		s.Events[i] = e.c.events[i].Load()

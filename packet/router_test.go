@@ -51,15 +51,7 @@ func TestDecrementTTL(t *testing.T) {
 			eq(t, "p.TTL", p.TTL, ttl-1)
 			eq(t, "checksums", q.CheckChecksums(true), ChecksumOK)
 			// Nothing else changed: the TTL byte and the IPv4 checksum.
-			diff := 0
-			for i := range before {
-				if before[i] != c.frame[i] {
-					diff++
-				}
-			}
-			if max := map[uint8]int{4: 3, 6: 1}[p.IPVersion]; diff > max || diff == 0 {
-				t.Errorf("%d bytes changed", diff)
-			}
+			onlyTTLChanged(t, p.IPVersion, before, c.frame)
 		})
 	}
 	// RFC 1624's case: a checksum that becomes 0xffff-equivalent stays
@@ -72,6 +64,21 @@ func TestDecrementTTL(t *testing.T) {
 	}
 	if DecrementTTL(frame[14:]) {
 		t.Error("decremented TTL 1")
+	}
+}
+
+// onlyTTLChanged fails t unless after differs from before in the TTL and,
+// for IPv4, the header checksum only (and in something).
+func onlyTTLChanged(t *testing.T, version uint8, before, after []byte) {
+	t.Helper()
+	diff := 0
+	for i := range before {
+		if before[i] != after[i] {
+			diff++
+		}
+	}
+	if max := map[uint8]int{4: 3, 6: 1}[version]; diff > max || diff == 0 {
+		t.Errorf("%d bytes changed", diff)
 	}
 }
 
@@ -105,15 +112,7 @@ func TestSetTTL(t *testing.T) {
 				want := Checksum(h, 0)
 				eq(t, "header checksum", uint16(c.frame[24])<<8|uint16(c.frame[25]), want)
 			}
-			diff := 0
-			for i := range before {
-				if before[i] != c.frame[i] {
-					diff++
-				}
-			}
-			if max := map[uint8]int{4: 3, 6: 1}[p.IPVersion]; diff > max || diff == 0 {
-				t.Errorf("%d bytes changed", diff)
-			}
+			onlyTTLChanged(t, p.IPVersion, before, c.frame)
 		})
 	}
 	if SetTTL(make([]byte, 19), 64) || SetTTL([]byte{0x45}, 64) || SetTTL(nil, 64) || SetTTL(make([]byte, 39), 64) {

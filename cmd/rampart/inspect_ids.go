@@ -215,6 +215,7 @@ func printCounters(out io.Writer, st ids.Stats) {
 		"flows (UDP and other) evicted":          st.Flows.Evicted,
 		"stream bytes given up as gaps":          st.Stream.GapBytes,
 		"stream flows ended by the table's size": st.Stream.Ended[stream.EndEvicted],
+		"packets that expire before their host":  st.TTLUnreachable,
 	}
 	for _, k := range []stream.Kind{stream.KindMemcap, stream.KindDepth, stream.KindFlowLimit, stream.KindHoleLimit} {
 		counts["stream "+k.String()] = st.Stream.Events[k]

@@ -408,8 +408,8 @@ func TestInspectRulesTTL(t *testing.T) {
 			if evasionFlow == 0 || evasionFlow != alertFlow["10.10.7.10"] {
 				t.Errorf("the event's flow_id %d, the alert's %d", evasionFlow, alertFlow["10.10.7.10"])
 			}
-			if !strings.Contains(stdout, "stream.ttl_evasion") {
-				t.Errorf("the summary does not count the event:\n%s", stdout)
+			if !strings.Contains(stdout, "stream.ttl_evasion             1\n") || !strings.Contains(stdout, "  packets that expire before their host  1\n") {
+				t.Errorf("the summary does not count the event and the packet:\n%s", stdout)
 			}
 		}
 	}
