@@ -288,3 +288,38 @@ func TestNormaliseInline(t *testing.T) {
 		t.Errorf("metrics %v", m)
 	}
 }
+
+// TestTTLRaiseIPv6: min_ttl raises the hop limit of an IPv6 packet (no
+// header checksum; the transport checksum does not cover it), and a hop
+// limit that cannot reach is dropped as a TTL is.
+func TestTTLRaiseIPv6(t *testing.T) {
+	const cli6, web6 = "[fd00:10::11]:40000", "[2001:db8::80]:80"
+	hops := ids.NewHostHops(0)
+	hops.Set(netip.MustParsePrefix("2001:db8::/32"), 4)
+	for _, minTTL := range []uint8{0, 32} {
+		e, err := New(mustPolicy(t, testPolicy), Config{IDS: mustIDS(t, ids.Config{Mode: ids.Prevent, Hops: hops, MinTTL: minTTL})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		syn := tcpFrame(t, seg{cli6, web6, "S", 1000, 0, 0})
+		in := bytes.Clone(syn)
+		in[14+7] = 4 // the hop limit: four routers away, it expires at the fourth
+		_, wan := bridge(t, e.NewWorker(), from(datapath.LAN, in)...)
+		if minTTL == 0 {
+			if len(wan) != 0 || e.Counts()["drop/ids"] != 1 {
+				t.Errorf("hop limit 4 to a host 4 routers away: %d frames forwarded, counts %v", len(wan), e.Counts())
+			}
+			continue
+		}
+		want := bytes.Clone(syn)
+		want[14+7] = 32
+		if !equalFrames(wan, [][]byte{want}) {
+			t.Fatalf("min_ttl 32: forwarded %x\nwant %x", wan, want)
+		}
+		var p packet.Parsed
+		p.Decode(wan[0])
+		if p.CheckChecksums(true) != packet.ChecksumOK {
+			t.Errorf("checksums %s", p.CheckChecksums(true))
+		}
+	}
+}
