@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -284,5 +285,92 @@ func TestHostsAreIsolated(t *testing.T) {
 	}
 	if out, err := l.Host("gw").Run(context.Background(), "ip", "-4", "route", "get", "192.0.2.1"); err == nil {
 		t.Errorf("the gateway has a route out of the lab: %s", out)
+	}
+}
+
+// TestRawTCP drives a connection by hand from the attacker to a listener
+// on web across the kernel router gw: junk with a TTL of 1 (it expires at
+// gw), then the second half of the data, then the first, then a FIN. The
+// listener must read exactly the data and see the end of the stream; the
+// attacker's own stack must send no reset on the connection while it
+// lives, and the reset filter must be gone afterwards.
+func TestRawTCP(t *testing.T) {
+	l := up(t)
+	attacker, web := l.Host("attacker"), l.Host("web")
+	var ln net.Listener
+	if err := web.Do(func() (err error) { ln, err = net.Listen("tcp4", ":9100"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	pcap := filepath.Join(t.TempDir(), "attacker.pcap")
+	capture, err := attacker.Capture("eth0", pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := attacker.DialRawTCP(ctx, netip.AddrPortFrom(l.Addr("web", 4), 9100), 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		off  uint32
+		data string
+		ttl  uint8
+	}{{6, "XXXXX", 1}, {6, "world", 0}, {0, "hello ", 0}} {
+		if err := c.Send(s.off, []byte(s.data), s.ttl); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Close(11, 3*time.Second); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	select {
+	case b := <-got:
+		if string(b) != "hello world" {
+			t.Errorf("web read %q, want %q", b, "hello world")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("web never saw the end of the stream")
+	}
+	if _, err := capture.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := lab.ReadPcap(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resets, segs := 0, 0
+	for _, p := range pkts {
+		tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if !ok || uint16(tcp.SrcPort) != c.Src.Port() {
+			continue
+		}
+		segs++
+		if tcp.RST {
+			resets++
+		}
+	}
+	if segs < 6 || resets != 0 {
+		t.Errorf("the attacker sent %d segments on the connection, %d of them resets; want the SYN, ACK, 3 data, FIN and its ACK, no reset", segs, resets)
+	}
+	out, err := attacker.Run(ctx, "nft", "list", "tables")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "rampart_rawtcp") {
+		t.Errorf("the reset filter is left behind: %s", out)
 	}
 }

@@ -345,6 +345,9 @@ func demoScenarios() []lab.Scenario {
 		scenario.Proxy(),
 		scenario.SYNFlood(),
 		scenario.Logic(),
+		scenario.Overlap(),
+		// It makes gw rampart's router for its runs and gives it back.
+		scenario.TTLEvasion(),
 		// Last: it makes gw rampart's router for good (the kernel's
 		// addresses flushed, the outside's routes to the inside gone).
 		scenario.NAT(),

@@ -204,7 +204,7 @@ table entry for a spoofed SYN; 1 otherwise.`,
 		},
 	}
 	synflood.Flags().DurationVar(&sfDuration, "duration", 20*time.Second, "how long each run floods")
-	cmd.AddCommand(kaminsky, bailiwick, newReflectionCommand(a, loadTopo), synflood)
+	cmd.AddCommand(kaminsky, bailiwick, newReflectionCommand(a, loadTopo), synflood, newOverlapCommand(a, loadTopo), newTTLEvasionCommand(a, loadTopo))
 	for _, la := range []struct{ key, short string }{
 		{"spoof", "UDP from a spoofed inside source (client1) to client2, sent from outside"},
 		{"land", "LAND: a SYN from client2:80 to client2:80"},
@@ -248,6 +248,104 @@ connection passed; 1 otherwise.`,
 		})
 	}
 	return cmd
+}
+
+// newOverlapCommand is `rampart lab attack overlap`.
+func newOverlapCommand(a *app, loadTopo func() (*lab.Topology, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "overlap",
+		Short: "IDS evasion by overlapping TCP segments, against inside hosts of 12 operating systems: target-based, naive and prevention",
+		Long: `The attacker opens real TCP connections (a raw-socket client: its own
+kernel's resets are dropped by nftables while it runs) to 12 inside
+addresses that client2 carries for the run, one per stream policy of the
+IDS (first, last, bsd, linux, old-linux, windows, vista, solaris, hpux10,
+hpux11, irix, macos), and sends each "... EVIL" followed by the contested
+bytes twice, in overlapping out-of-order segments (the start of the stream
+comes last): laid out, after Novak and Sturges, so that the address's
+policy reads EVILCMD, the signature, where a naive engine reads EVILXXX.
+rampart's gateway on fw runs the IDS in line four times: in detection mode
+with ids.host_policies giving each address its policy (the alert must fire
+for all 12); with every host on bsd, Suricata's default, and with every
+host on first (the naive engines: which targets each misses is printed,
+and where a policy cannot be told apart from the naive one); and in
+prevention mode, where the normaliser rewrites overlapping bytes to those
+forwarded first: a listener on client2 records exactly the bytes its TCP
+stack delivered, which must be the stream the engine inspected (rules
+matching each whole stream from its first byte to its last say which).
+
+Exit status: 0 when every outcome is the expected one; 1 otherwise.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (lab.Result, error) {
+				fmt.Fprintf(out, "Overlap evasion against %d inside addresses, one per stream policy ...\n", len(scenario.StreamPolicies))
+				r := scenario.RunOverlap(cmd.Context(), l, env)
+				if r.Err != nil {
+					return lab.Result{}, r.Err
+				}
+				return evasionVerdict(out, "overlap", r.LabResults("overlap")), nil
+			})
+		},
+	}
+}
+
+// newTTLEvasionCommand is `rampart lab attack ttl-evasion`.
+func newTTLEvasionCommand(a *app, loadTopo func() (*lab.Topology, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ttl-evasion",
+		Short: "IDS evasion by junk segments that expire before the host, against inside hosts of 12 operating systems, through rampart as gw's router",
+		Long: `rampart runs as the lab's gw in router mode with the IDS in line (the kernel
+gets gw back afterwards). The attacker opens real TCP connections (a
+raw-socket client) to 12 inside addresses that client2 carries for the
+run, one per stream policy, and sends each "... EVIL" followed by the
+command CMD and junk XXX over the same bytes with a TTL of 1, laid out so
+that the address's policy would keep the junk were both to arrive: the
+junk expires at gw, after the engine saw it, and the host reads EVILCMD.
+Runs: the inline engine in detection mode (the router answers the junk
+with time exceeded and never hands it to the IDS as delivered; the alert
+must fire for all 12), with the attacker's link captured; that capture
+through rampart inspect with the targets' policies but no hop distances
+(the naive engine: it takes the junk for delivered and must miss every
+target) and with ids.default.hops: 1 (it must not, and must report each
+junk segment as stream.ttl_evasion); and the
+inline engine in prevention mode, where a listener on client2 records
+exactly the bytes its TCP stack delivered, which must be the stream the
+engine inspected (rules matching each whole stream say which).
+
+Exit status: 0 when every outcome is the expected one; 1 otherwise.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAttack(cmd, a, loadTopo, func(l *lab.Lab, env *lab.Env, out io.Writer) (lab.Result, error) {
+				fmt.Fprintf(out, "TTL evasion against %d inside addresses, one per stream policy, through rampart as gw's router ...\n", len(scenario.StreamPolicies))
+				r := scenario.RunTTLEvasion(cmd.Context(), l, env)
+				if r.Err != nil {
+					return lab.Result{}, r.Err
+				}
+				return evasionVerdict(out, "ttl-evasion", r.LabResults("ttl-evasion")), nil
+			})
+		},
+	}
+}
+
+// evasionVerdict prints an evasion's report lines and sums them up in one
+// result.
+func evasionVerdict(out io.Writer, scenarioName string, lines []lab.Result) lab.Result {
+	res := lab.Result{Scenario: scenarioName, Kind: lab.Defence, Tried: scenarioName, Defence: "IDS", OK: true}
+	var outcomes []string
+	for _, line := range lines {
+		fmt.Fprintf(out, "  %-6s %s\n         %s\n", okWord(line.OK), line.Tried, line.Outcome)
+		for _, d := range line.Details {
+			fmt.Fprintf(out, "           %s\n", d)
+		}
+		if !line.OK {
+			res.OK = false
+			outcomes = append(outcomes, "not as expected: "+line.Tried)
+		}
+	}
+	res.Outcome = "every outcome as expected: the target-based engine alerted for every target, and in prevention mode the host received exactly the bytes inspected"
+	if !res.OK {
+		res.Outcome = strings.Join(outcomes, "; ")
+	}
+	return res
 }
 
 // newReflectionCommand is `rampart lab attack reflection`.
