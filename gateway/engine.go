@@ -360,7 +360,7 @@ func markOf(d policy.Direction) uint32 { return uint32(d) + 1 }
 func keyFromTuple(t *conntrack.Tuple, mark uint32) classify.Key {
 	k := classify.Key{Flow: t.Flow, ICMPType: t.ICMPType, ICMPCode: t.ICMPCode}
 	if t.Flow.Proto == ipproto.TCP {
-		k.TCPFlags = uint8(packet.TCPSYN)
+		k.TCPFlags = packet.TCPSYN
 	}
 	dir := policy.In
 	if mark == markOf(policy.Out) {
@@ -610,7 +610,7 @@ func (e *Engine) decide(p *packet.Parsed, in datapath.Side, offloaded bool, out 
 
 // newKey is the classifier's key of p, which arrived on in.
 func newKey(p *packet.Parsed, in datapath.Side) classify.Key {
-	k := classify.Key{Dir: dirOf(in), Flow: p.Flow(), TCPFlags: uint8(p.TCPFlags), ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
+	k := classify.Key{Dir: dirOf(in), Flow: p.Flow(), TCPFlags: p.TCPFlags, ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
 	if in == datapath.LAN {
 		k.InIface, k.OutIface = classify.IfaceLAN, classify.IfaceWAN
 	} else {
@@ -670,7 +670,7 @@ func fillConntrack(cp *conntrack.Packet, p *packet.Parsed, in datapath.Side) (do
 	cp.PayloadLen = p.PayloadLen
 	switch p.Proto {
 	case ipproto.TCP:
-		cp.TCPFlags = uint8(p.TCPFlags)
+		cp.TCPFlags = p.TCPFlags
 		cp.Seq, cp.Ack, cp.Window = p.TCPSeq, p.TCPAck, p.TCPWindow
 		if p.TCPOpts.Has&packet.TCPOptWScale != 0 {
 			cp.WScale = int8(p.TCPOpts.WScale)

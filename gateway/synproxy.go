@@ -29,7 +29,7 @@ func (e *Engine) cookieACK(p *packet.Parsed, in datapath.Side, d Decision, out *
 	// The policy decided the SYN; it may have been reloaded since. The
 	// hit was counted then.
 	k := newKey(p, in)
-	k.TCPFlags = uint8(packet.TCPSYN)
+	k.TCPFlags = packet.TCPSYN
 	rs := e.rules.Load()
 	idx, act := rs.cls.Lookup(&k)
 	d.Rule = idx

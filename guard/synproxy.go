@@ -308,7 +308,7 @@ func (x *SYNProxy) CheckACK(p *packet.Parsed, syn *conntrack.Packet, sp *conntra
 		x.inflight[i][t&1].add(t, -1)
 	}
 	*sp = conntrack.Splice{ISN: p.TCPAck - 1, ClientISN: isn, Window: p.TCPWindow, MSS: mssOf(mssIdx, p.IPVersion == 6)}
-	*syn = conntrack.Packet{Flow: p.Flow(), TCPFlags: uint8(packet.TCPSYN), Seq: isn, Window: p.TCPWindow, WScale: -1}
+	*syn = conntrack.Packet{Flow: p.Flow(), TCPFlags: packet.TCPSYN, Seq: isn, Window: p.TCPWindow, WScale: -1}
 	if ts {
 		sp.Options |= conntrack.SpliceTS
 		sp.ProxyTS, sp.ClientTS = p.TCPOpts.TSecr, p.TCPOpts.TSval
@@ -323,7 +323,7 @@ func (x *SYNProxy) CheckACK(p *packet.Parsed, syn *conntrack.Packet, sp *conntra
 		}
 		if opts&tsECN != 0 {
 			sp.Options |= conntrack.SpliceECN
-			syn.TCPFlags |= uint8(packet.TCPECE | packet.TCPCWR)
+			syn.TCPFlags |= packet.TCPECE | packet.TCPCWR
 		}
 	}
 	syn.Splice = sp

@@ -69,7 +69,7 @@ func TestSYNProxySplice(t *testing.T) {
 	if r := x.CheckACK(ack, &cs, &sp); r != Pass {
 		t.Fatalf("valid cookie refused: %v", r)
 	}
-	if cs.Seq != 1000 || cs.TCPFlags != uint8(packet.TCPSYN) || cs.WScale != 7 || !cs.SACKPermitted || cs.Splice != &sp || cs.Flow != ack.Flow() {
+	if cs.Seq != 1000 || cs.TCPFlags != packet.TCPSYN || cs.WScale != 7 || !cs.SACKPermitted || cs.Splice != &sp || cs.Flow != ack.Flow() {
 		t.Fatalf("conntrack SYN %+v", cs)
 	}
 	ssyn := decoded(t, x.AppendServerSYN(nil, ack, &sp))

@@ -8,6 +8,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // Spec describes a crafted IP packet. Any field may lie: the source address
@@ -22,7 +24,7 @@ type Spec struct {
 	SrcPort, DstPort uint16
 	// TCP
 	Seq, Ack uint32
-	Flags    TCPFlags
+	Flags    packet.TCPFlags
 	Window   uint16 // 0 means 65535
 	// ICMP
 	ICMPType, ICMPCode uint8
@@ -30,21 +32,6 @@ type Spec struct {
 
 	Payload []byte
 }
-
-// TCPFlags is a set of TCP flags for Spec.
-type TCPFlags uint8
-
-// TCP flag bits, in header order.
-const (
-	FIN TCPFlags = 1 << iota
-	SYN
-	RST
-	PSH
-	ACK
-	URG
-	ECE
-	CWR
-)
 
 // Build serializes the packet, starting at the IP header, with correct
 // lengths and checksums.
@@ -76,8 +63,8 @@ func (s Spec) Build() ([]byte, error) {
 			win = 65535
 		}
 		t := &layers.TCP{SrcPort: layers.TCPPort(s.SrcPort), DstPort: layers.TCPPort(s.DstPort), Seq: s.Seq, Ack: s.Ack, Window: win,
-			FIN: s.Flags&FIN != 0, SYN: s.Flags&SYN != 0, RST: s.Flags&RST != 0, PSH: s.Flags&PSH != 0,
-			ACK: s.Flags&ACK != 0, URG: s.Flags&URG != 0, ECE: s.Flags&ECE != 0, CWR: s.Flags&CWR != 0}
+			FIN: s.Flags&packet.TCPFIN != 0, SYN: s.Flags&packet.TCPSYN != 0, RST: s.Flags&packet.TCPRST != 0, PSH: s.Flags&packet.TCPPSH != 0,
+			ACK: s.Flags&packet.TCPACK != 0, URG: s.Flags&packet.TCPURG != 0, ECE: s.Flags&packet.TCPECE != 0, CWR: s.Flags&packet.TCPCWR != 0}
 		if err := t.SetNetworkLayerForChecksum(netLayer); err != nil {
 			return nil, err
 		}

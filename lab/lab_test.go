@@ -15,9 +15,11 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
 	"github.com/rampart-fw/rampart/internal/cleantmp"
 	"github.com/rampart-fw/rampart/lab"
 	"github.com/rampart-fw/rampart/lab/scenario"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // TestMain fails the run when the tests leave anything in the temporary
@@ -144,7 +146,7 @@ func TestCraftedPackets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	syn, err := lab.Spec{Src: netip.MustParseAddr("198.51.100.200"), Dst: webAddr, Proto: layers.IPProtocolTCP, SrcPort: 4444, DstPort: 80, Seq: 1000, Flags: lab.SYN | lab.FIN}.Build()
+	syn, err := lab.Spec{Src: netip.MustParseAddr("198.51.100.200"), Dst: webAddr, Proto: layers.IPProtocolTCP, SrcPort: 4444, DstPort: 80, Seq: 1000, Flags: packet.TCPSYN | packet.TCPFIN}.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestCraftedPackets(t *testing.T) {
 		seq  uint32
 		data string
 	}{{5000, "GET /index"}, {5004, "XXXXXXXXXXXX"}} {
-		b, err := lab.Spec{Src: l.Addr("attacker", 4), Dst: webAddr, Proto: layers.IPProtocolTCP, SrcPort: 5555, DstPort: 80, Seq: sg.seq, Ack: 1, Flags: lab.ACK | lab.PSH, Payload: []byte(sg.data)}.Build()
+		b, err := lab.Spec{Src: l.Addr("attacker", 4), Dst: webAddr, Proto: layers.IPProtocolTCP, SrcPort: 5555, DstPort: 80, Seq: sg.seq, Ack: 1, Flags: packet.TCPACK | packet.TCPPSH, Payload: []byte(sg.data)}.Build()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // RawTCP is one TCP connection that a lab host drives by hand, for
@@ -110,7 +112,7 @@ func (n *Node) DialRawTCP(ctx context.Context, dst netip.AddrPort, timeout time.
 		return nil, err
 	}
 	c.ISS = binary.BigEndian.Uint32(rnd[:])
-	if err := c.sendSegment(Spec{Seq: c.ISS, Flags: SYN}); err != nil {
+	if err := c.sendSegment(Spec{Seq: c.ISS, Flags: packet.TCPSYN}); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(timeout)
@@ -122,15 +124,15 @@ func (n *Node) DialRawTCP(ctx context.Context, dst netip.AddrPort, timeout time.
 		if err != nil {
 			return nil, fmt.Errorf("raw TCP %s → %s: waiting for the SYN-ACK: %w", c.Src, dst, err)
 		}
-		if seg.flags&RST != 0 && seg.ack == c.ISS+1 {
+		if seg.flags&packet.TCPRST != 0 && seg.ack == c.ISS+1 {
 			return nil, fmt.Errorf("raw TCP %s → %s: refused", c.Src, dst)
 		}
-		if seg.flags&(SYN|ACK) == SYN|ACK && seg.ack == c.ISS+1 {
+		if seg.flags&(packet.TCPSYN|packet.TCPACK) == packet.TCPSYN|packet.TCPACK && seg.ack == c.ISS+1 {
 			c.IRS = seg.seq
 			break
 		}
 	}
-	if err := c.sendSegment(Spec{Seq: c.ISS + 1, Ack: c.IRS + 1, Flags: ACK}); err != nil {
+	if err := c.sendSegment(Spec{Seq: c.ISS + 1, Ack: c.IRS + 1, Flags: packet.TCPACK}); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -140,7 +142,7 @@ func (n *Node) DialRawTCP(ctx context.Context, dst netip.AddrPort, timeout time.
 // (sequence number ISS+1+off), acknowledging the peer's SYN, with the
 // given TTL (0 means 64).
 func (c *RawTCP) Send(off uint32, data []byte, ttl uint8) error {
-	return c.sendSegment(Spec{Seq: c.ISS + 1 + off, Ack: c.IRS + 1, Flags: ACK | PSH, TTL: ttl, Payload: data})
+	return c.sendSegment(Spec{Seq: c.ISS + 1 + off, Ack: c.IRS + 1, Flags: packet.TCPACK | packet.TCPPSH, TTL: ttl, Payload: data})
 }
 
 // Close sends a FIN after end bytes of stream, waits at most timeout for
@@ -150,7 +152,7 @@ func (c *RawTCP) Send(off uint32, data []byte, ttl uint8) error {
 func (c *RawTCP) Close(end uint32, timeout time.Duration) error {
 	defer c.release()
 	fin := c.ISS + 1 + end
-	if err := c.sendSegment(Spec{Seq: fin, Ack: c.IRS + 1, Flags: FIN | ACK}); err != nil {
+	if err := c.sendSegment(Spec{Seq: fin, Ack: c.IRS + 1, Flags: packet.TCPFIN | packet.TCPACK}); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(timeout)
@@ -159,11 +161,11 @@ func (c *RawTCP) Close(end uint32, timeout time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("raw TCP %s → %s: waiting for the peer's FIN: %w", c.Src, c.Dst, err)
 		}
-		if seg.flags&RST != 0 {
+		if seg.flags&packet.TCPRST != 0 {
 			return fmt.Errorf("raw TCP %s → %s: reset by the peer", c.Src, c.Dst)
 		}
-		if seg.flags&FIN != 0 {
-			return c.sendSegment(Spec{Seq: fin + 1, Ack: seg.seq + seg.len + 1, Flags: ACK})
+		if seg.flags&packet.TCPFIN != 0 {
+			return c.sendSegment(Spec{Seq: fin + 1, Ack: seg.seq + seg.len + 1, Flags: packet.TCPACK})
 		}
 	}
 }
@@ -203,7 +205,7 @@ func (c *RawTCP) sendSegment(s Spec) error {
 // rawSegment is what the connection reads of a segment from the peer.
 type rawSegment struct {
 	seq, ack, len uint32
-	flags         TCPFlags
+	flags         packet.TCPFlags
 }
 
 // errRawTimeout is a wait that ended with nothing from the peer.
@@ -255,6 +257,6 @@ func (c *RawTCP) parse(b []byte) (rawSegment, bool) {
 	}
 	return rawSegment{
 		seq: binary.BigEndian.Uint32(t[4:8]), ack: binary.BigEndian.Uint32(t[8:12]),
-		len: uint32(len(t) - off), flags: TCPFlags(t[13]),
+		len: uint32(len(t) - off), flags: packet.TCPFlags(t[13]),
 	}, true
 }

@@ -9,9 +9,10 @@ import (
 	"sort"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/rampart-fw/rampart/config"
 	"github.com/rampart-fw/rampart/srcpos"
-	"gopkg.in/yaml.v3"
 )
 
 // Topology is a lab network: bridged segments and the hosts attached to them.

@@ -101,7 +101,7 @@ func toConntrack(p *packet.Parsed, side conntrack.Side) conntrack.Packet {
 	cp := conntrack.Packet{Flow: p.Flow(), Side: side, WScale: -1, PayloadLen: p.PayloadLen}
 	switch p.Proto {
 	case ipproto.TCP:
-		cp.TCPFlags = uint8(p.TCPFlags)
+		cp.TCPFlags = p.TCPFlags
 		cp.Seq, cp.Ack, cp.Window = p.TCPSeq, p.TCPAck, p.TCPWindow
 	case ipproto.ICMP, ipproto.ICMPv6:
 		cp.ICMPType, cp.ICMPCode = p.ICMPType, p.ICMPCode

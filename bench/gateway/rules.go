@@ -10,6 +10,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // The test traffic: from the outside host web to the inside host client2,
@@ -273,7 +274,7 @@ func checkPolicy(text string, nRules int) error {
 		k := classify.Key{Dir: classify.In, InIface: classify.IfaceWAN, OutIface: classify.IfaceLAN,
 			Flow: flow.Key{Src: netip.AddrPortFrom(senderAddr, sport), Dst: netip.AddrPortFrom(receiverAddr, dport), Proto: proto}}
 		if proto == ipproto.TCP {
-			k.TCPFlags = policy.FlagSYN
+			k.TCPFlags = packet.TCPSYN
 		}
 		return k
 	}
@@ -289,7 +290,7 @@ func checkPolicy(text string, nRules int) error {
 		{"iperf3", in(ipproto.TCP, 50000, iperfPort), nRules - 1, classify.Allow},
 		{"blocked port", in(ipproto.TCP, 40000, blockedPort), -1, classify.Deny},
 		{"readiness probe (client1 to web, outgoing)", classify.Key{Dir: classify.Out, InIface: classify.IfaceLAN, OutIface: classify.IfaceWAN,
-			Flow: flow.Key{Src: netip.MustParseAddrPort("10.10.0.11:40000"), Dst: netip.AddrPortFrom(senderAddr, 9), Proto: ipproto.TCP}, TCPFlags: policy.FlagSYN}, -1, classify.Allow},
+			Flow: flow.Key{Src: netip.MustParseAddrPort("10.10.0.11:40000"), Dst: netip.AddrPortFrom(senderAddr, 9), Proto: ipproto.TCP}, TCPFlags: packet.TCPSYN}, -1, classify.Allow},
 	}
 	for _, c := range checks {
 		// Every source port: a filler with a source port must not catch

@@ -11,6 +11,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/classify/classbench"
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // benchSet builds a ClassBench-style rule set through the whole path the
@@ -31,7 +32,7 @@ func benchSet(tb testing.TB, profile classbench.Profile, n int) ([]Rule, Default
 	for i, h := range trace {
 		keys[i] = Key{Dir: In, InIface: IfaceWAN, OutIface: IfaceLAN, Flow: h}
 		if h.Proto == ipproto.TCP {
-			keys[i].TCPFlags = policy.FlagSYN
+			keys[i].TCPFlags = packet.TCPSYN
 		}
 	}
 	return rules, defaults, keys

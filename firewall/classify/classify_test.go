@@ -10,6 +10,7 @@ import (
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // both builds the linear and the compiled classifier for a policy, so that
@@ -43,7 +44,7 @@ type pkt struct {
 	proto      ipproto.Proto
 	sport      uint16
 	dport      uint16
-	flags      uint8
+	flags      packet.TCPFlags
 	icmp, code uint8
 }
 
@@ -76,8 +77,8 @@ const (
 	icmp   = ipproto.ICMP
 	icmpv6 = ipproto.ICMPv6
 	esp    = ipproto.ESP
-	syn    = policy.FlagSYN
-	ack    = policy.FlagACK
+	syn    = packet.TCPSYN
+	ack    = packet.TCPACK
 )
 
 // The lab's gateway policy, one rule per line so that rule i is line i+N.
@@ -128,7 +129,7 @@ func TestLookupTable(t *testing.T) {
 		{"dns over tcp on lan", pkt{In, lan, local, "192.168.1.5", "192.168.1.1", tcp, 5353, 53, syn, 0, 0}, 3, Allow},
 		{"dns from wan", pkt{In, wan, local, "198.51.100.1", "203.0.113.1", udp, 5353, 53, 0, 0, 0}, -1, Deny},
 		{"smtp syn allowed", pkt{In, wan, lan, "198.51.100.1", "203.0.113.25", tcp, 40000, 25, syn, 0, 0}, 4, Allow},
-		{"smtp syn with ece allowed", pkt{In, wan, lan, "198.51.100.1", "203.0.113.25", tcp, 40000, 25, syn | policy.FlagECE, 0, 0}, 4, Allow},
+		{"smtp syn with ece allowed", pkt{In, wan, lan, "198.51.100.1", "203.0.113.25", tcp, 40000, 25, syn | packet.TCPECE, 0, 0}, 4, Allow},
 		{"smtp syn-ack rejected", pkt{In, wan, lan, "198.51.100.1", "203.0.113.25", tcp, 40000, 25, syn | ack, 0, 0}, 5, Reject},
 		{"smtp xmas rejected", pkt{In, wan, lan, "198.51.100.1", "203.0.113.25", tcp, 40000, 25, 0x3f, 0, 0}, 5, Reject},
 		{"outbound smtp forwarded denied", pkt{Out, lan, wan, "192.168.1.5", "198.51.100.1", tcp, 40000, 25, syn, 0, 0}, 6, Deny},
@@ -304,7 +305,7 @@ func TestAdversarialCrossProduct(t *testing.T) {
 	for i := 0; i < 256; i++ {
 		rules = append(rules, Rule{
 			Dirs: AllDirs, Family: policy.FamilyIPv4, InIface: int16(i), OutIface: int16(255 - i),
-			Protos: []ipproto.Proto{ipproto.Proto(i)}, Flags: TCPFlags{Value: uint8(i), Mask: 0xff},
+			Protos: []ipproto.Proto{ipproto.Proto(i)}, Flags: TCPFlags{Value: packet.TCPFlags(i), Mask: 0xff},
 			ICMPType: int16(i), ICMPCode: int16(255 - i), Action: Allow,
 		})
 	}
@@ -315,7 +316,7 @@ func TestAdversarialCrossProduct(t *testing.T) {
 	lin, _ := NewLinear(rules, Defaults{})
 	for i := 0; i < 256; i++ {
 		k := Key{Dir: Out, InIface: uint8(i), OutIface: uint8(255 - i), Flow: fk(netip.MustParseAddr("192.0.2.1"),
-			netip.MustParseAddr("192.0.2.2"), ipproto.Proto(i), 0, 0), TCPFlags: uint8(i), ICMPType: uint8(i), ICMPCode: uint8(255 - i)}
+			netip.MustParseAddr("192.0.2.2"), ipproto.Proto(i), 0, 0), TCPFlags: packet.TCPFlags(i), ICMPType: uint8(i), ICMPCode: uint8(255 - i)}
 		gi, ga := c.Lookup(&k)
 		wi, wa := lin.Lookup(&k)
 		if gi != wi || ga != wa || gi != i {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // Config bounds what Compile builds.
@@ -626,7 +627,7 @@ func (e *engine) buildMeta(sel []*Rule, budget *int) error {
 	})
 	e.flagsTab, flagSets = e.byteField(sel, func(r *Rule) string {
 		return int16Key(int16(r.Flags.Value), int16(r.Flags.Mask), false)
-	}, func(r *Rule, v uint8) bool { return r.Flags.Match(v) })
+	}, func(r *Rule, v uint8) bool { return r.Flags.Match(packet.TCPFlags(v)) })
 	e.typeTab, typeSets = e.byteField(sel, func(r *Rule) string { return int16Key(r.ICMPType, 0, false) }, func(r *Rule, v uint8) bool {
 		return r.ICMPType == Any || uint8(r.ICMPType) == v
 	})

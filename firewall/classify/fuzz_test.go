@@ -6,6 +6,7 @@ import (
 
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // FuzzCompile is a differential fuzz of the whole path from rule text to
@@ -83,7 +84,7 @@ func FuzzCompile(f *testing.F) {
 				Flow: fk(pick(b[2], list), pick(b[3], list),
 					[]ipproto.Proto{1, 6, 17, 47, 50, 51, 58, 41, 0}[int(b[4])%9],
 					ports[int(b[5])%len(ports)], ports[int(b[6])%len(ports)]),
-				TCPFlags: b[7],
+				TCPFlags: packet.TCPFlags(b[7]),
 				ICMPType: b[8],
 				ICMPCode: b[9] % 8,
 			}

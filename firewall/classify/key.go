@@ -5,6 +5,7 @@ import (
 
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/flow"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // Action is the decision for a packet; the values are the policy's.
@@ -46,7 +47,7 @@ type Key struct {
 	Dir                Direction
 	InIface, OutIface  uint8
 	Flow               flow.Key
-	TCPFlags           uint8
+	TCPFlags           packet.TCPFlags
 	ICMPType, ICMPCode uint8
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // The generators draw from small pools of addresses, lengths, ports and
@@ -83,8 +84,8 @@ var ruleGen = rapid.Custom(func(t *rapid.T) Rule {
 		r.Protos = rapid.SliceOfN(rapid.SampledFrom(protos), 0, 3).Draw(t, "protos")
 	}
 	if rapid.IntRange(0, 3).Draw(t, "flags-any") == 0 {
-		mask := rapid.Uint8().Draw(t, "mask")
-		r.Flags = TCPFlags{Value: rapid.Uint8().Draw(t, "value") & mask, Mask: mask}
+		mask := packet.TCPFlags(rapid.Uint8().Draw(t, "mask"))
+		r.Flags = TCPFlags{Value: packet.TCPFlags(rapid.Uint8().Draw(t, "value")) & mask, Mask: mask}
 	}
 	return r
 })
@@ -160,7 +161,7 @@ func genKey(t *rapid.T, rules []Rule) Key {
 		InIface:  in,
 		OutIface: out,
 		Flow:     fk(src, dst, proto, sport, dport),
-		TCPFlags: rapid.Uint8().Draw(t, "flags"),
+		TCPFlags: packet.TCPFlags(rapid.Uint8().Draw(t, "flags")),
 		ICMPType: uint8(rapid.SampledFrom(icmpPool[1:]).Draw(t, "type")),
 		ICMPCode: uint8(rapid.SampledFrom(icmpPool[1:]).Draw(t, "code")),
 	}

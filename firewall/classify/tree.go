@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // treeEngine classifies the IPv4 packets of one direction with a decision
@@ -87,7 +88,7 @@ type ruleMeta struct {
 	in, out             uint8
 	inAny, outAny       bool
 	forwarded           bool
-	flagsMask, flagsVal uint8
+	flagsMask, flagsVal packet.TCPFlags
 	icmpType, icmpCode  uint8
 	typeAny, codeAny    bool
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-fw/rampart/firewall/policy"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // The sizes Stats and the memory bound count must be the real ones, and a
@@ -99,7 +100,7 @@ var denseRuleGen = rapid.Custom(func(t *rapid.T) Rule {
 	case 0:
 		r.InIface = int16(rapid.IntRange(0, 2).Draw(t, "in"))
 	case 1:
-		r.Flags = TCPFlags{Value: policy.FlagSYN, Mask: policy.FlagSYN | policy.FlagACK}
+		r.Flags = TCPFlags{Value: packet.TCPSYN, Mask: packet.TCPSYN | packet.TCPACK}
 	case 2:
 		r.Forwarded = true
 	}
@@ -116,7 +117,7 @@ func denseKey(t *rapid.T, rules []Rule) Key {
 	dport := boundaryPort(t, rules, "dport")
 	k := Key{
 		Dir: In, InIface: in, OutIface: out,
-		TCPFlags: rapid.SampledFrom([]uint8{0, policy.FlagSYN, policy.FlagSYN | policy.FlagACK}).Draw(t, "flags"),
+		TCPFlags: rapid.SampledFrom([]packet.TCPFlags{0, packet.TCPSYN, packet.TCPSYN | packet.TCPACK}).Draw(t, "flags"),
 		ICMPType: uint8(rapid.SampledFrom([]int{0, 3, 8}).Draw(t, "type")),
 	}
 	if rapid.IntRange(0, 3).Draw(t, "random-src") == 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 const benchEntries = 100_000
@@ -51,8 +52,8 @@ func establish(tb testing.TB, tbl *Table, f conn) *conversation {
 	}
 	return &conversation{
 		f:    f,
-		data: f.seg(O, TCPAck|TCPPsh, 0, sISN+1, 502, 1000),
-		ack:  f.seg(R, TCPAck, sISN+1, 0, 2000, 0),
+		data: f.seg(O, packet.TCPACK|packet.TCPPSH, 0, sISN+1, 502, 1000),
+		ack:  f.seg(R, packet.TCPACK, sISN+1, 0, 2000, 0),
 	}
 }
 
@@ -99,7 +100,7 @@ func BenchmarkLookupEstablishedParallel(b *testing.B) {
 
 func BenchmarkCreateDelete(b *testing.B) {
 	tbl, _ := fullTable(b)
-	syn := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
+	syn := web.seg(O, packet.TCPSYN, cISN, 0, 64240, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -119,7 +120,7 @@ func BenchmarkCreateDeleteLimited(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	syn := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
+	syn := web.seg(O, packet.TCPSYN, cISN, 0, 64240, 0)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		syn.Flow.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 16, byte(i >> 24), byte(i >> 16)}), uint16(i))
@@ -132,8 +133,8 @@ func BenchmarkCreateDeleteLimited(b *testing.B) {
 
 func BenchmarkLookupMiss(b *testing.B) {
 	tbl, _ := fullTable(b)
-	syn := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
-	spoof := web.seg(R, TCPAck, sISN, cISN, 64240, 0)
+	syn := web.seg(O, packet.TCPSYN, cISN, 0, 64240, 0)
+	spoof := web.seg(R, packet.TCPACK, sISN, cISN, 64240, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -170,7 +171,7 @@ func TestZeroAllocs(t *testing.T) {
 	q := web.inner(O)
 	q.Seq = cISN + 1
 	icmpErr := icmpErrPkt("203.0.113.1", web.client.Addr().String(), 3, q)
-	syn := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
+	syn := web.seg(O, packet.TCPSYN, cISN, 0, 64240, 0)
 	syn.Flow.Src = netip.AddrPortFrom(netip.MustParseAddr("172.16.0.1"), syn.Flow.Src.Port())
 	udp := dns.pkt(O)
 	i := 0

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // TestConcurrent runs complete TCP and UDP conversations from several
@@ -56,12 +57,12 @@ func testConcurrent(t *testing.T, cfg Config) {
 				if ok {
 					established.Add(1)
 				}
-				d := f.seg(O, TCPAck, cISN+1, sISN+1, 502, 100)
+				d := f.seg(O, packet.TCPACK, cISN+1, sISN+1, 502, 100)
 				tbl.Lookup(&d)
 				if i%2 == 0 {
 					// Close half of them: closing entries may be evicted
 					// and expire within seconds.
-					rst := f.seg(O, TCPRst, cISN+1, 0, 0, 0)
+					rst := f.seg(O, packet.TCPRST, cISN+1, 0, 0, 0)
 					tbl.Lookup(&rst)
 				}
 				u := udpN(n).pkt(O)

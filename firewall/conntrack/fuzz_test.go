@@ -52,7 +52,7 @@ const fuzzRecord = 24
 func fuzzPacket(b []byte) Packet {
 	p := Packet{
 		Flow:       fuzzFlow(fuzzAddrs[b[1]&7], fuzzAddrs[b[1]>>4&7], fuzzProtos[b[2]&7], 1000+uint16(b[4]&3), 80+uint16(b[5]&3), uint16(b[16]&3), b[16]&4 != 0),
-		TCPFlags:   b[3],
+		TCPFlags:   packet.TCPFlags(b[3]),
 		Seq:        cISN + uint32(int32(int16(binary.BigEndian.Uint16(b[6:])))),
 		Ack:        sISN + uint32(int32(int16(binary.BigEndian.Uint16(b[8:])))),
 		Window:     binary.BigEndian.Uint16(b[10:]),
@@ -113,10 +113,10 @@ func FuzzTrack(f *testing.F) {
 	}
 	// A handshake and some data, as seeds.
 	f.Add(append(append(append(
-		rec(1, 0x10, 0x00, TCPSyn, 0, 0, 0xff, 0xff, 0, 0, 0xfa, 0xf0, 7),
-		rec(0, 0x01, 0x80, TCPSyn|TCPAck, 0, 0, 0xff, 0xff, 0, 1, 0xfe, 0x88, 7)...),
-		rec(0, 0x10, 0x00, TCPAck, 0, 0, 0, 1, 0, 1, 0x01, 0xf6, 0xff)...),
-		rec(0, 0x10, 0x00, TCPAck|TCPPsh, 0, 0, 0, 1, 0, 1, 0x01, 0xf6, 0xff, 10)...))
+		rec(1, 0x10, 0x00, byte(packet.TCPSYN), 0, 0, 0xff, 0xff, 0, 0, 0xfa, 0xf0, 7),
+		rec(0, 0x01, 0x80, byte(packet.TCPSYN|packet.TCPACK), 0, 0, 0xff, 0xff, 0, 1, 0xfe, 0x88, 7)...),
+		rec(0, 0x10, 0x00, byte(packet.TCPACK), 0, 0, 0, 1, 0, 1, 0x01, 0xf6, 0xff)...),
+		rec(0, 0x10, 0x00, byte(packet.TCPACK|packet.TCPPSH), 0, 0, 0, 1, 0, 1, 0x01, 0xf6, 0xff, 10)...))
 	f.Add(append(rec(1, 0x10, 0x03), rec(0, 0x01, 0x03)...))
 	f.Add(append(rec(1, 0x10, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8), rec(0, 0x21, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0x01, 0x10)...))
 	f.Add(rec(5, 0xff))

@@ -9,6 +9,7 @@ import (
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // epoch is an arbitrary, fixed start for test clocks.
@@ -55,7 +56,7 @@ func (f conn) pkt(dir Dir) Packet {
 }
 
 // seg is one TCP segment.
-func (f conn) seg(dir Dir, flags uint8, seq, ack uint32, win uint16, n int) Packet {
+func (f conn) seg(dir Dir, flags packet.TCPFlags, seq, ack uint32, win uint16, n int) Packet {
 	p := f.pkt(dir)
 	p.TCPFlags, p.Seq, p.Ack, p.Window, p.PayloadLen = flags, seq, ack, win, n
 	return p

@@ -11,6 +11,7 @@ import (
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // releases records the Refs the table hands back, and fails a test that
@@ -143,7 +144,7 @@ func TestNATAcrossShards(t *testing.T) {
 		s := newSNAT(ipproto.TCP, fmt.Sprintf("10.10.%d.%d:%d", i>>8, i&255, 40000+i), "203.0.113.80:443", fmt.Sprintf("198.51.100.1:%d", 1024+i))
 		flows[i] = s
 		syn := s.out()
-		syn.TCPFlags, syn.Seq, syn.Window = TCPSyn, cISN, 64240
+		syn.TCPFlags, syn.Seq, syn.Window = packet.TCPSYN, cISN, 64240
 		mustCreateNAT(t, tbl, syn, s.nat(uint64(i+1)))
 		o, in := syn, s.in()
 		if tbl.shardFor(tbl.hash(keyOf(&o))) != tbl.shardFor(tbl.hash(keyOf(&in))) {
@@ -155,7 +156,7 @@ func TestNATAcrossShards(t *testing.T) {
 	}
 	for i, s := range flows {
 		sa := s.in()
-		sa.TCPFlags, sa.Seq, sa.Ack, sa.Window = TCPSyn|TCPAck, sISN, cISN+1, 65160
+		sa.TCPFlags, sa.Seq, sa.Ack, sa.Window = packet.TCPSYN|packet.TCPACK, sISN, cISN+1, 65160
 		r, rw := lookupNAT(tbl, sa)
 		if r.State != StateEstablished || r.TCP != TCPSynRecv || rw.Dst != s.f.client {
 			t.Fatalf("flow %d SYN/ACK: %+v %+v", i, r, rw)
@@ -168,7 +169,7 @@ func TestNATAcrossShards(t *testing.T) {
 	// no proxy is left behind.
 	for i := 0; i < n; i += 2 {
 		p := flows[i].out()
-		p.TCPFlags, p.Seq, p.Ack, p.Window = TCPAck, cISN+1, sISN+1, 502
+		p.TCPFlags, p.Seq, p.Ack, p.Window = packet.TCPACK, cISN+1, sISN+1, 502
 		r, _ := lookupNAT(tbl, p)
 		tbl.Delete(r.ID)
 	}
@@ -369,14 +370,14 @@ func TestNATRelated(t *testing.T) {
 // came from.
 func TestNATHairpin(t *testing.T) {
 	tbl, _, _ := newNATTable(t, Config{})
-	p := Packet{Flow: flow.Key{Src: ap("10.10.0.11:40000"), Dst: ap("198.51.100.1:2222"), Proto: ipproto.TCP}, TCPFlags: TCPSyn, Seq: cISN, Window: 64240, WScale: -1, Side: SideLAN}
+	p := Packet{Flow: flow.Key{Src: ap("10.10.0.11:40000"), Dst: ap("198.51.100.1:2222"), Proto: ipproto.TCP}, TCPFlags: packet.TCPSYN, Seq: cISN, Window: 64240, WScale: -1, Side: SideLAN}
 	n := &NAT{Src: ap("198.51.100.1:40000"), Dst: ap("10.10.0.22:22"), ReplySide: SideLAN, Ref: 1}
 	var rw Rewrite
 	p.NAT = &rw
 	if r, ok := tbl.CreateNAT(&p, n); !ok || rw != (Rewrite{Src: n.Src, Dst: n.Dst}) {
 		t.Fatalf("hairpin SYN: %+v %+v", r, rw)
 	}
-	sa := Packet{Flow: flow.Key{Src: ap("10.10.0.22:22"), Dst: ap("198.51.100.1:40000"), Proto: ipproto.TCP}, TCPFlags: TCPSyn | TCPAck, Seq: sISN, Ack: cISN + 1, Window: 65160, WScale: -1, Side: SideLAN}
+	sa := Packet{Flow: flow.Key{Src: ap("10.10.0.22:22"), Dst: ap("198.51.100.1:40000"), Proto: ipproto.TCP}, TCPFlags: packet.TCPSYN | packet.TCPACK, Seq: sISN, Ack: cISN + 1, Window: 65160, WScale: -1, Side: SideLAN}
 	r, rw := lookupNAT(tbl, sa)
 	if r.State != StateEstablished || rw != (Rewrite{Src: ap("198.51.100.1:2222"), Dst: ap("10.10.0.11:40000")}) {
 		t.Fatalf("hairpin SYN/ACK: %+v %+v", r, rw)

@@ -9,18 +9,6 @@ import (
 	"github.com/rampart-fw/rampart/packet"
 )
 
-// TCP header flag bits, as in the header's flags byte.
-const (
-	TCPFin = 0x01
-	TCPSyn = 0x02
-	TCPRst = 0x04
-	TCPPsh = 0x08
-	TCPAck = 0x10
-	TCPUrg = 0x20
-	TCPEce = 0x40
-	TCPCwr = 0x80
-)
-
 // Packet is what the tracker needs to know about one packet. The gateway
 // fills it from its decoded frame, in place, for every packet; nothing in
 // it is retained by the table.
@@ -35,7 +23,7 @@ type Packet struct {
 	Flow flow.Key
 
 	// TCP header fields.
-	TCPFlags uint8
+	TCPFlags packet.TCPFlags
 	Seq, Ack uint32
 	Window   uint16 // raw, unscaled
 	// WScale is the window scale option's shift count, -1 if the option

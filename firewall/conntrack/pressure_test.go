@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"pgregory.net/rapid"
+
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // on returns p as it arrives on side s (in zone z).
@@ -21,9 +23,9 @@ func on(p Packet, s Side, z uint32) Packet {
 // client packet arriving on the server's side.
 func TestSides(t *testing.T) {
 	f := tcpFlow("198.51.100.66:40000", "10.10.0.80:80") // from outside, to an inside server
-	syn := on(f.seg(O, TCPSyn, cISN, 0, 64240, 0), SideWAN, 0)
-	synAck := f.seg(R, TCPSyn|TCPAck, sISN, cISN+1, 65160, 0)
-	ack := f.seg(O, TCPAck, cISN+1, sISN+1, 64240, 0)
+	syn := on(f.seg(O, packet.TCPSYN, cISN, 0, 64240, 0), SideWAN, 0)
+	synAck := f.seg(R, packet.TCPSYN|packet.TCPACK, sISN, cISN+1, 65160, 0)
+	ack := f.seg(O, packet.TCPACK, cISN+1, sISN+1, 64240, 0)
 
 	t.Run("a forged reply on the original side matches nothing", func(t *testing.T) {
 		tbl, clk := newTable(t, Config{})
@@ -191,7 +193,7 @@ func TestFullOfAssured(t *testing.T) {
 				clk.Advance(time.Minute)
 			}
 			clk.Advance(c.idle)
-			p := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
+			p := web.seg(O, packet.TCPSYN, cISN, 0, 64240, 0)
 			p.Flow.Src = netip.MustParseAddrPort("172.16.0.1:5555")
 			r, ok := tbl.Create(&p)
 			if !ok || r.State != StateNew {
@@ -214,7 +216,7 @@ func TestFullOfAssured(t *testing.T) {
 func TestLimits(t *testing.T) {
 	tbl, clk := newTable(t, Config{MaxEntries: 64, Shards: 4, PerSource: 3, PerPrefix: 5, PrefixLen6: 48})
 	syn := func(src string, port uint16) Packet {
-		p := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
+		p := web.seg(O, packet.TCPSYN, cISN, 0, 64240, 0)
 		p.Flow.Src = netip.AddrPortFrom(netip.MustParseAddr(src), port)
 		if p.Flow.Src.Addr().Is6() {
 			p.Flow.Dst = netip.MustParseAddrPort("[2001:db8:ffff::80]:80")
@@ -282,7 +284,7 @@ func TestLimitsUnderEviction(t *testing.T) {
 	tbl, clk := newTable(t, Config{MaxEntries: 128, Shards: 4, PerSource: 3, PerPrefix: 20, PrefixLen4: 28})
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 5000 {
-		p := web.seg(O, TCPSyn, cISN, 0, 64240, 0)
+		p := web.seg(O, packet.TCPSYN, cISN, 0, 64240, 0)
 		p.Flow.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, byte(rng.IntN(2)), byte(rng.IntN(32))}), uint16(rng.IntN(60000)+1))
 		tbl.Create(&p)
 		if i%7 == 0 {
@@ -348,21 +350,21 @@ func TestClosedConnectionsDoNotCount(t *testing.T) {
 	for i := range 4 {
 		f := conn(uint16(5000 + i))
 		runSteps(t, tbl, clk, handshake(f, -1, -1, 64240, 65160, 64240))
-		close := step{name: "RST", p: f.seg(O, TCPRst|TCPAck, cISN+1, sISN+1, 0, 0), state: StateEstablished, tcp: TCPClose}
+		close := step{name: "RST", p: f.seg(O, packet.TCPRST|packet.TCPACK, cISN+1, sISN+1, 0, 0), state: StateEstablished, tcp: TCPClose}
 		if i%2 == 1 {
 			// The other way out: FIN both ways and the last ACK.
 			runSteps(t, tbl, clk, []step{
-				{name: "FIN", p: f.seg(O, TCPFin|TCPAck, cISN+1, sISN+1, 64240, 0), state: StateEstablished, tcp: TCPFinWait},
-				{name: "FIN back", p: f.seg(R, TCPFin|TCPAck, sISN+1, cISN+2, 65160, 0), state: StateEstablished, tcp: TCPLastAck},
+				{name: "FIN", p: f.seg(O, packet.TCPFIN|packet.TCPACK, cISN+1, sISN+1, 64240, 0), state: StateEstablished, tcp: TCPFinWait},
+				{name: "FIN back", p: f.seg(R, packet.TCPFIN|packet.TCPACK, sISN+1, cISN+2, 65160, 0), state: StateEstablished, tcp: TCPLastAck},
 			})
-			close = step{name: "last ACK", p: f.seg(O, TCPAck, cISN+2, sISN+2, 64240, 0), state: StateEstablished, tcp: TCPTimeWait}
+			close = step{name: "last ACK", p: f.seg(O, packet.TCPACK, cISN+2, sISN+2, 64240, 0), state: StateEstablished, tcp: TCPTimeWait}
 		}
 		runSteps(t, tbl, clk, []step{close})
 	}
 	// Four connections came and went; two more open ones are allowed, a
 	// third is not.
 	for i, want := range []Reason{ReasonNone, ReasonNone, ReasonSourceLimit} {
-		p := conn(uint16(6000+i)).seg(O, TCPSyn, cISN, 0, 64240, 0)
+		p := conn(uint16(6000+i)).seg(O, packet.TCPSYN, cISN, 0, 64240, 0)
 		if r, _ := tbl.Create(&p); r.Reason != want {
 			t.Fatalf("SYN %d: %+v, want %v", i, r, want)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 var dns = udpFlow("10.0.0.1:53000", "192.0.2.53:53")
@@ -280,7 +281,7 @@ func TestICMPErrorRelated(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tbl, _ := newTable(t, Config{MaxEntries: 1024})
-			for _, p := range []Packet{dns.pkt(O), web.seg(O, TCPSyn, cISN, 0, 64240, 0), web6.seg(O, TCPSyn, cISN, 0, 64240, 0), icmpPkt(client, "198.51.100.7", 8, 77)} {
+			for _, p := range []Packet{dns.pkt(O), web.seg(O, packet.TCPSYN, cISN, 0, 64240, 0), web6.seg(O, packet.TCPSYN, cISN, 0, 64240, 0), icmpPkt(client, "198.51.100.7", 8, 77)} {
 				if _, ok := tbl.Create(&p); !ok {
 					t.Fatalf("Create %+v failed", p)
 				}

@@ -3,6 +3,8 @@ package conntrack
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // splicedHandshake is what a SYN proxy feeds the table: the SYN it sends
@@ -12,7 +14,7 @@ import (
 func splicedHandshake(t *testing.T, tbl *Table, f conn, cookie, serverISN uint32, sp Splice) ID {
 	t.Helper()
 	const clientISN = 1000
-	syn := f.seg(DirOriginal, TCPSyn, clientISN, 0, 64240, 0)
+	syn := f.seg(DirOriginal, packet.TCPSYN, clientISN, 0, 64240, 0)
 	syn.WScale = 7
 	sp.ISN, sp.ClientISN = cookie, clientISN
 	syn.Splice = &sp
@@ -20,7 +22,7 @@ func splicedHandshake(t *testing.T, tbl *Table, f conn, cookie, serverISN uint32
 	if !ok || !r.Spliced || r.TCP != TCPSynSent {
 		t.Fatalf("Create of the proxy's SYN: %+v, %v", r, ok)
 	}
-	synack := f.seg(DirReply, TCPSyn|TCPAck, serverISN, clientISN+1, 65160, 0)
+	synack := f.seg(DirReply, packet.TCPSYN|packet.TCPACK, serverISN, clientISN+1, 65160, 0)
 	synack.WScale = 7
 	if r := tbl.Lookup(&synack); r.State != StateEstablished || !r.Spliced || r.TCP != TCPSynRecv {
 		t.Fatalf("server SYN/ACK: %+v", r)
@@ -33,7 +35,7 @@ func splicedHandshake(t *testing.T, tbl *Table, f conn, cookie, serverISN uint32
 	if !tbl.SetSplice(r.ID, got) {
 		t.Fatal("SetSplice refused")
 	}
-	ack := f.seg(DirOriginal, TCPAck, clientISN+1, cookie+1, 502, 0)
+	ack := f.seg(DirOriginal, packet.TCPACK, clientISN+1, cookie+1, 502, 0)
 	if r := tbl.Lookup(&ack); r.State != StateEstablished || r.TCP != TCPEstablished {
 		t.Fatalf("the client's ACK in its own numbers: %+v", r)
 	}
@@ -49,16 +51,16 @@ func TestSpliceTranslatesAcks(t *testing.T) {
 	f := tcpFlow("198.51.100.9:40000", "10.10.0.80:80")
 	const cookie, serverISN = 0x80000000, 5000
 	id := splicedHandshake(t, tbl, f, cookie, serverISN, Splice{})
-	data := f.seg(DirReply, TCPAck|TCPPsh, serverISN+1, 1001, 509, 1400)
+	data := f.seg(DirReply, packet.TCPACK|packet.TCPPSH, serverISN+1, 1001, 509, 1400)
 	if r := tbl.Lookup(&data); r.State != StateEstablished || r.Reason != ReasonNone || !r.Spliced {
 		t.Fatalf("server data in its own numbers: %+v", r)
 	}
-	ack := f.seg(DirOriginal, TCPAck, 1001, cookie+1+1400, 502, 0)
+	ack := f.seg(DirOriginal, packet.TCPACK, 1001, cookie+1+1400, 502, 0)
 	ack.HasSACK, ack.SACKRight = true, cookie+1+1400
 	if r := tbl.Lookup(&ack); r.State != StateEstablished || r.Ignored {
 		t.Fatalf("the client acknowledging it in its numbers: %+v", r)
 	}
-	beyond := f.seg(DirOriginal, TCPAck, 1001, cookie+1+1400+70000, 502, 0)
+	beyond := f.seg(DirOriginal, packet.TCPACK, 1001, cookie+1+1400+70000, 502, 0)
 	if r := tbl.Lookup(&beyond); r.State != StateInvalid || r.Reason != ReasonAckOver {
 		t.Fatalf("an ack beyond what the server sent: %+v", r)
 	}
@@ -79,10 +81,10 @@ func TestSpliceTranslatesAcks(t *testing.T) {
 
 	plain, _ := newTable(t, Config{})
 	g := tcpFlow("198.51.100.9:40001", "10.10.0.80:80")
-	for _, p := range []Packet{g.seg(DirOriginal, TCPSyn, 1000, 0, 64240, 0), g.seg(DirReply, TCPSyn|TCPAck, serverISN, 1001, 65160, 0)} {
+	for _, p := range []Packet{g.seg(DirOriginal, packet.TCPSYN, 1000, 0, 64240, 0), g.seg(DirReply, packet.TCPSYN|packet.TCPACK, serverISN, 1001, 65160, 0)} {
 		track(plain, &p)
 	}
-	ack = g.seg(DirOriginal, TCPAck, 1001, cookie+1, 502, 0)
+	ack = g.seg(DirOriginal, packet.TCPACK, 1001, cookie+1, 502, 0)
 	if r := plain.Lookup(&ack); r.State != StateInvalid {
 		t.Fatalf("without the splice the client's numbers pass: %+v", r)
 	}
@@ -97,20 +99,20 @@ func TestSpliceWindowShift(t *testing.T) {
 	f := tcpFlow("198.51.100.9:40000", "10.10.0.80:80")
 	var cookie, serverISN uint32 = 77, 9000
 	clientISN := uint32(1000)
-	syn := f.seg(DirOriginal, TCPSyn, clientISN, 0, 64240, 0)
+	syn := f.seg(DirOriginal, packet.TCPSYN, clientISN, 0, 64240, 0)
 	syn.WScale = 7
 	syn.Splice = &Splice{ISN: cookie, ClientISN: clientISN}
 	r, _ := tbl.Create(&syn)
-	synack := f.seg(DirReply, TCPSyn|TCPAck, serverISN, clientISN+1, 65535, 0) // no window scale
+	synack := f.seg(DirReply, packet.TCPSYN|packet.TCPACK, serverISN, clientISN+1, 65535, 0) // no window scale
 	tbl.Lookup(&synack)
 	tbl.SetSplice(r.ID, Splice{Active: true, SeqDelta: cookie - serverISN, OrigWinShift: 7})
 	// The client advertises 600<<7 = 76,800 bytes as 600.
-	ack := f.seg(DirOriginal, TCPAck, clientISN+1, cookie+1, 600, 0)
+	ack := f.seg(DirOriginal, packet.TCPACK, clientISN+1, cookie+1, 600, 0)
 	if r := tbl.Lookup(&ack); r.State != StateEstablished || r.Reason != ReasonNone {
 		t.Fatalf("client ACK: %+v", r)
 	}
 	for i := uint32(0); i < 40; i++ {
-		d := f.seg(DirReply, TCPAck, serverISN+1+i*1460, clientISN+1, 65535, 1460)
+		d := f.seg(DirReply, packet.TCPACK, serverISN+1+i*1460, clientISN+1, 65535, 1460)
 		if r := tbl.Lookup(&d); r.State != StateEstablished || r.Reason != ReasonNone {
 			t.Fatalf("server segment %d, within the client's real window: %+v", i, r)
 		}
@@ -120,7 +122,7 @@ func TestSpliceWindowShift(t *testing.T) {
 func TestSpliceNeedsConfig(t *testing.T) {
 	tbl, _ := newTable(t, Config{})
 	f := tcpFlow("198.51.100.9:40000", "10.10.0.80:80")
-	syn := f.seg(DirOriginal, TCPSyn, 1, 0, 64240, 0)
+	syn := f.seg(DirOriginal, packet.TCPSYN, 1, 0, 64240, 0)
 	syn.Splice = &Splice{}
 	if r, ok := tbl.Create(&syn); ok || r.Reason != ReasonMalformed {
 		t.Fatalf("a splice without Config.Splices: %+v, %v", r, ok)
@@ -140,12 +142,12 @@ func TestHalfOpen(t *testing.T) {
 	dsts := []netip.Prefix{netip.MustParsePrefix("10.10.0.80/32"), netip.MustParsePrefix("10.10.1.0/24")}
 	for i, d := range []string{"10.10.0.80:80", "10.10.0.80:443", "10.10.1.5:80", "10.10.0.81:80"} {
 		f := tcpFlow(netip.AddrPortFrom(netip.MustParseAddr("198.51.100.9"), uint16(1000+i)).String(), d)
-		p := f.seg(DirOriginal, TCPSyn, 1, 0, 64240, 0)
+		p := f.seg(DirOriginal, packet.TCPSYN, 1, 0, 64240, 0)
 		track(tbl, &p)
 	}
 	// One connection to the first destination completes its handshake.
 	f := tcpFlow("198.51.100.9:2000", "10.10.0.80:80")
-	for _, p := range []Packet{f.seg(DirOriginal, TCPSyn, 1, 0, 64240, 0), f.seg(DirReply, TCPSyn|TCPAck, 9, 2, 65160, 0), f.seg(DirOriginal, TCPAck, 2, 10, 502, 0)} {
+	for _, p := range []Packet{f.seg(DirOriginal, packet.TCPSYN, 1, 0, 64240, 0), f.seg(DirReply, packet.TCPSYN|packet.TCPACK, 9, 2, 65160, 0), f.seg(DirOriginal, packet.TCPACK, 2, 10, 502, 0)} {
 		track(tbl, &p)
 	}
 	counts := make([]int, len(dsts))

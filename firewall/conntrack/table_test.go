@@ -14,6 +14,7 @@ import (
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // udpN is the n-th distinct UDP flow.
@@ -130,14 +131,14 @@ func TestTableFull(t *testing.T) {
 		tbl, clk := newTable(t, Config{MaxEntries: 2, Shards: 1})
 		runSteps(t, tbl, clk, handshake(web, -1, -1, 64240, 65160, 64240))
 		runSteps(t, tbl, clk, []step{
-			{name: "FIN", p: web.seg(O, TCPFin|TCPAck, cISN+1, sISN+1, 64240, 0), state: StateEstablished, tcp: TCPFinWait},
+			{name: "FIN", p: web.seg(O, packet.TCPFIN|packet.TCPACK, cISN+1, sISN+1, 64240, 0), state: StateEstablished, tcp: TCPFinWait},
 		})
 		s := makeStream(t, tbl, clk, udpN(0))
 		mustCreate(t, tbl, udpN(1).pkt(O))
 		if !present(tbl, s.ID) || tbl.Stats().EarlyDrop != 1 {
 			t.Fatalf("stats %+v", tbl.Stats())
 		}
-		p := web.seg(O, TCPAck, cISN+2, sISN+1, 64240, 0)
+		p := web.seg(O, packet.TCPACK, cISN+2, sISN+1, 64240, 0)
 		if r := tbl.Lookup(&p); r.Reason != ReasonNoEntry {
 			t.Fatalf("closing connection still tracked: %+v", r)
 		}
@@ -192,7 +193,7 @@ func TestTableBoundUnderFlood(t *testing.T) {
 	tbl, clk := newTable(t, Config{MaxEntries: max, Shards: 4})
 	keep := makeStream(t, tbl, clk, udpN(60000))
 	for i := range 20000 {
-		p := web.seg(O, TCPSyn, uint32(i), 0, 1024, 0)
+		p := web.seg(O, packet.TCPSYN, uint32(i), 0, 1024, 0)
 		p.Flow.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}), uint16(i))
 		tbl.Create(&p)
 		if tbl.Len() > max {
@@ -330,11 +331,11 @@ func TestRecheck(t *testing.T) {
 		t.Fatalf("removed %d, asked %d, %d left", removed, seen, tbl.Len())
 	}
 	// The cut connection's next segment has no entry to belong to.
-	p := ssh.seg(R, TCPAck, sISN+1, cISN+1, 65160, 10)
+	p := ssh.seg(R, packet.TCPACK, sISN+1, cISN+1, 65160, 10)
 	if r := tbl.Lookup(&p); r.State != StateInvalid || r.Reason != ReasonNoEntry {
 		t.Fatalf("after recheck: %+v", r)
 	}
-	p = web.seg(R, TCPAck, sISN+1, cISN+1, 65160, 10)
+	p = web.seg(R, packet.TCPACK, sISN+1, cISN+1, 65160, 10)
 	if r := tbl.Lookup(&p); r.State != StateEstablished {
 		t.Fatalf("kept connection: %+v", r)
 	}
@@ -405,7 +406,7 @@ func TestCollector(t *testing.T) {
 	tbl, _ := newTable(t, Config{MaxEntries: 64, PerSource: 1})
 	q := dns.pkt(O)
 	track(tbl, &q)
-	spoof := web.seg(R, TCPAck, 1, 1, 1, 0)
+	spoof := web.seg(R, packet.TCPACK, 1, 1, 1, 0)
 	tbl.Lookup(&spoof)
 	again := dns.pkt(O)
 	again.Flow.Src = netip.AddrPortFrom(again.Flow.Src.Addr(), 1)

@@ -1,6 +1,10 @@
 package conntrack
 
-import "time"
+import (
+	"time"
+
+	"github.com/rampart-fw/rampart/packet"
+)
 
 // TCP tracking: the state machine and window checks of Linux's
 // nf_conntrack_proto_tcp.c (as of Linux 6.1), which follows Guido van
@@ -41,33 +45,33 @@ const (
 // that a TCP may send. Anything else (SYN+FIN, SYN+RST, FIN alone, no
 // flags) is a scan or an attack.
 var tcpValidFlags = [0x40]bool{
-	TCPSyn:                   true,
-	TCPSyn | TCPUrg:          true,
-	TCPSyn | TCPAck:          true,
-	TCPRst:                   true,
-	TCPRst | TCPAck:          true,
-	TCPFin | TCPAck:          true,
-	TCPFin | TCPAck | TCPUrg: true,
-	TCPAck:                   true,
-	TCPAck | TCPUrg:          true,
+	packet.TCPSYN:                                 true,
+	packet.TCPSYN | packet.TCPURG:                 true,
+	packet.TCPSYN | packet.TCPACK:                 true,
+	packet.TCPRST:                                 true,
+	packet.TCPRST | packet.TCPACK:                 true,
+	packet.TCPFIN | packet.TCPACK:                 true,
+	packet.TCPFIN | packet.TCPACK | packet.TCPURG: true,
+	packet.TCPACK:                                 true,
+	packet.TCPACK | packet.TCPURG:                 true,
 }
 
-func tcpFlagIndex(flags uint8) (uint8, bool) {
-	f := flags &^ (TCPPsh | TCPEce | TCPCwr)
+func tcpFlagIndex(flags packet.TCPFlags) (uint8, bool) {
+	f := flags &^ (packet.TCPPSH | packet.TCPECE | packet.TCPCWR)
 	if !tcpValidFlags[f&0x3f] {
 		return tcpNoneSet, false
 	}
 	switch {
-	case f&TCPRst != 0:
+	case f&packet.TCPRST != 0:
 		return tcpRstSet, true
-	case f&TCPSyn != 0:
-		if f&TCPAck != 0 {
+	case f&packet.TCPSYN != 0:
+		if f&packet.TCPACK != 0 {
 			return tcpSynAckSet, true
 		}
 		return tcpSynSet, true
-	case f&TCPFin != 0:
+	case f&packet.TCPFIN != 0:
 		return tcpFinSet, true
-	case f&TCPAck != 0:
+	case f&packet.TCPACK != 0:
 		return tcpAckSet, true
 	}
 	return tcpNoneSet, true
@@ -197,10 +201,10 @@ func segmentOf(p *Packet) segment {
 		win:       uint32(p.Window),
 		sackRight: p.SACKRight,
 		hasSACK:   p.HasSACK,
-		syn:       f&TCPSyn != 0,
-		hasAck:    f&TCPAck != 0,
-		fin:       f&TCPFin != 0,
-		rst:       f&TCPRst != 0,
+		syn:       f&packet.TCPSYN != 0,
+		hasAck:    f&packet.TCPACK != 0,
+		fin:       f&packet.TCPFIN != 0,
+		rst:       f&packet.TCPRST != 0,
 	}
 	// SYN and FIN each occupy one sequence number.
 	sg.end = p.Seq + uint32(p.PayloadLen)

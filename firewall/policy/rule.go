@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 	"github.com/rampart-fw/rampart/srcpos"
 )
 
@@ -563,8 +564,8 @@ func (p *parser) flagsValue(v token) (TCPFlags, *srcpos.Error) {
 	if v.text == "any" {
 		return TCPFlags{}, nil
 	}
-	parse := func(s string, off int) (uint8, *srcpos.Error) {
-		var b uint8
+	parse := func(s string, off int) (packet.TCPFlags, *srcpos.Error) {
+		var b packet.TCPFlags
 		for i := 0; i < len(s); i++ {
 			j := strings.IndexByte(flagLetters, s[i])
 			if j < 0 {
@@ -579,7 +580,7 @@ func (p *parser) flagsValue(v token) (TCPFlags, *srcpos.Error) {
 	if err != nil {
 		return TCPFlags{}, err
 	}
-	mask := uint8(0xff)
+	mask := packet.TCPFlags(0xff)
 	if hasMask {
 		if maskText == "" {
 			return TCPFlags{}, p.errorAt(v, len(valText)+1, "empty flag mask in %q", v.text)

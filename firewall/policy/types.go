@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // Action is what a rule or a default does with a packet it decides.
@@ -204,31 +205,19 @@ type Endpoint struct {
 // TCPFlags is a match on the TCP flags byte: (flags & Mask) == Value. A zero
 // Mask matches any packet.
 type TCPFlags struct {
-	Value, Mask uint8
+	Value, Mask packet.TCPFlags
 }
 
 // Any reports whether f places no constraint.
 func (f TCPFlags) Any() bool { return f.Mask == 0 }
 
 // Match reports whether the flags byte of a TCP segment satisfies f.
-func (f TCPFlags) Match(flags uint8) bool { return flags&f.Mask == f.Value }
-
-// TCP flag bits, in the order of the flags byte.
-const (
-	FlagFIN uint8 = 1 << iota
-	FlagSYN
-	FlagRST
-	FlagPSH
-	FlagACK
-	FlagURG
-	FlagECE
-	FlagCWR
-)
+func (f TCPFlags) Match(flags packet.TCPFlags) bool { return flags&f.Mask == f.Value }
 
 // flagLetters are pf's letters, indexed by bit position.
 const flagLetters = "FSRPAUEW"
 
-func flagString(b uint8) string {
+func flagString(b packet.TCPFlags) string {
 	var out []byte
 	// pf prints in its own conventional order, which the bit order matches.
 	for i := 0; i < 8; i++ {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rampart-fw/rampart/ids/buffer"
 	"github.com/rampart-fw/rampart/ipproto"
+	"github.com/rampart-fw/rampart/packet"
 	"github.com/rampart-fw/rampart/srcpos"
 )
 
@@ -1194,18 +1195,6 @@ func (p *parser) intOpt(o option, dst **IntTest, max uint64) *srcpos.Error {
 	return nil
 }
 
-// TCP flag bits as the flags keyword names them.
-const (
-	flagFIN = 0x01
-	flagSYN = 0x02
-	flagRST = 0x04
-	flagPSH = 0x08
-	flagACK = 0x10
-	flagURG = 0x20
-	flagECE = 0x40
-	flagCWR = 0x80
-)
-
 func upper(c byte) byte {
 	if c >= 'a' && c <= 'z' {
 		return c - 0x20
@@ -1213,9 +1202,12 @@ func upper(c byte) byte {
 	return c
 }
 
+// flagLetters are the letters of the flags keyword, with Snort's old
+// digits for the ECN bits.
 var flagLetters = map[byte]uint64{
-	'F': flagFIN, 'S': flagSYN, 'R': flagRST, 'P': flagPSH, 'A': flagACK,
-	'U': flagURG, 'E': flagECE, 'C': flagCWR, '2': flagECE, '1': flagCWR,
+	'F': uint64(packet.TCPFIN), 'S': uint64(packet.TCPSYN), 'R': uint64(packet.TCPRST), 'P': uint64(packet.TCPPSH),
+	'A': uint64(packet.TCPACK), 'U': uint64(packet.TCPURG), 'E': uint64(packet.TCPECE), 'C': uint64(packet.TCPCWR),
+	'2': uint64(packet.TCPECE), '1': uint64(packet.TCPCWR),
 }
 
 // tcpFlags parses flags:[modifier]FLAGS[,IGNORED], or the numeric form.

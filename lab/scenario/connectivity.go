@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
 	"github.com/rampart-fw/rampart/lab"
 )
 

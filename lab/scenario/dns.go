@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/rampart-fw/rampart/dns/authoritative"
 	"github.com/rampart-fw/rampart/lab"
 )

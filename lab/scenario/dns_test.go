@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/rampart-fw/rampart/dns/server"
 	"github.com/rampart-fw/rampart/internal/cleantmp"
 	"github.com/rampart-fw/rampart/lab"

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
 	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // GatewayPolicy is the lab gateway's policy: ufw's defaults, ssh and http
@@ -292,7 +294,7 @@ func runFirewall(ctx context.Context, l *lab.Lab, env *lab.Env) []lab.Result {
 	if err != nil {
 		return append(results, lab.Result{Scenario: name, Tried: "capture", Outcome: err.Error()})
 	}
-	ack, _ := lab.Spec{Src: l.Addr("web", 4), Dst: l.Addr("client1", 4), Proto: layers.IPProtocolTCP, SrcPort: 80, DstPort: 40404, Seq: 12345, Ack: 67890, Flags: lab.ACK, Payload: []byte("spoofed")}.Build()
+	ack, _ := lab.Spec{Src: l.Addr("web", 4), Dst: l.Addr("client1", 4), Proto: layers.IPProtocolTCP, SrcPort: 80, DstPort: 40404, Seq: 12345, Ack: 67890, Flags: packet.TCPACK, Payload: []byte("spoofed")}.Build()
 	r = lab.Result{Scenario: name, Kind: lab.Defence, Tried: "attacker sends a spoofed ACK (no connection) to client1", Defence: "conntrack: invalid, dropped"}
 	if err := attacker.SendRaw(ack); err != nil {
 		r.Outcome = err.Error()

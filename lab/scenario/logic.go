@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // The logic attacks of issue 10 against the inside server client2, sent
@@ -85,7 +86,7 @@ func logicAttacks(l *lab.Lab) ([]logicAttack, error) {
 	}
 	out = append(out, attack{"spoof", "spoof: an inside source from outside", "inside_source", [][]byte{spoof}})
 	// LAND: source equal to the destination, ports too.
-	land, err := lab.Spec{Src: target, Dst: target, Proto: layers.IPProtocolTCP, SrcPort: 80, DstPort: 80, Flags: lab.SYN, Seq: 1, Payload: payload(40)}.Build()
+	land, err := lab.Spec{Src: target, Dst: target, Proto: layers.IPProtocolTCP, SrcPort: 80, DstPort: 80, Flags: packet.TCPSYN, Seq: 1, Payload: payload(40)}.Build()
 	if err != nil {
 		return nil, err
 	}

@@ -365,12 +365,6 @@ func (f *pinFlooder) close() {
 	}
 }
 
-// TCP flag bits as the header holds them.
-const (
-	flagSYN = 0x02
-	flagACK = 0x10
-)
-
 // run floods until ctx ends or budget packets are sent. Each round is a
 // handshake with corrupt checksums, one with correct checksums, and two
 // SYNs from spoofed outside sources (100.64.0.0/10, RFC 6598's shared
@@ -387,7 +381,7 @@ func (f *pinFlooder) run(ctx context.Context, budget uint64) {
 				for range 2 {
 					v := f.rng.Uint64()
 					src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, 64 | byte(v>>16)&63, byte(v >> 8), byte(v)}), uint16(1024+(v>>32)%64000))
-					if !f.send(kind, src, f.server, flagSYN, uint32(v>>20), 0, false) {
+					if !f.send(kind, src, f.server, packet.TCPSYN, uint32(v>>20), 0, false) {
 						return
 					}
 					sent++
@@ -400,9 +394,9 @@ func (f *pinFlooder) run(ctx context.Context, budget uint64) {
 			v := f.rng.Uint64()
 			cISN, sISN := uint32(v), uint32(v>>32)
 			bad := kind == pinBadChecksum
-			if !f.send(kind, client, f.server, flagSYN, cISN, 0, bad) ||
-				!f.send(kind, f.server, client, flagSYN|flagACK, sISN, cISN+1, bad) ||
-				!f.send(kind, client, f.server, flagACK, cISN+1, sISN+1, bad) {
+			if !f.send(kind, client, f.server, packet.TCPSYN, cISN, 0, bad) ||
+				!f.send(kind, f.server, client, packet.TCPSYN|packet.TCPACK, sISN, cISN+1, bad) ||
+				!f.send(kind, client, f.server, packet.TCPACK, cISN+1, sISN+1, bad) {
 				return
 			}
 			sent += 3
@@ -416,7 +410,7 @@ func (f *pinFlooder) run(ctx context.Context, budget uint64) {
 // send builds one IPv4 TCP segment in f.buf and sends it; corrupt makes
 // its TCP checksum wrong. It returns false on an error other than a full
 // queue (which loses the packet, as a link at full rate would).
-func (f *pinFlooder) send(kind int, src, dst netip.AddrPort, flags uint8, seq, ack uint32, corrupt bool) bool {
+func (f *pinFlooder) send(kind int, src, dst netip.AddrPort, flags packet.TCPFlags, seq, ack uint32, corrupt bool) bool {
 	b := f.buf[:]
 	clear(b)
 	b[0] = 0x45
@@ -431,7 +425,7 @@ func (f *pinFlooder) send(kind int, src, dst netip.AddrPort, flags uint8, seq, a
 	binary.BigEndian.PutUint16(t[2:], dst.Port())
 	binary.BigEndian.PutUint32(t[4:], seq)
 	binary.BigEndian.PutUint32(t[8:], ack)
-	t[12], t[13] = 5<<4, flags
+	t[12], t[13] = 5<<4, byte(flags)
 	binary.BigEndian.PutUint16(t[14:], 64240)
 	c := packet.Checksum(t, packet.PseudoHeaderChecksum(ipproto.TCP, src.Addr(), dst.Addr(), 20))
 	if corrupt {

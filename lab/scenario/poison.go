@@ -17,8 +17,9 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/miekg/dns"
-	"github.com/rampart-fw/rampart/lab"
 	"golang.org/x/sys/unix"
+
+	"github.com/rampart-fw/rampart/lab"
 )
 
 // The lab-only weakenings of the resolver: WeakenFlag gives it a fixed

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/lab"
+	"github.com/rampart-fw/rampart/packet"
 )
 
 // The SYN flood of issue 10: the attacker floods the inside web server
@@ -493,7 +494,7 @@ func (f *pinFlooder) synFlood(ctx context.Context, budget uint64) {
 		}
 		v := f.rng.Uint64()
 		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, 64 | byte(v>>24)&63, byte(v >> 8), byte(v)}), uint16(1024+(v>>32)%64000))
-		if !f.send(pinSYNFlood, src, dst, flagSYN, uint32(v>>20), 0, false) {
+		if !f.send(pinSYNFlood, src, dst, packet.TCPSYN, uint32(v>>20), 0, false) {
 			return
 		}
 		if sent%256 == 0 {
