@@ -97,11 +97,14 @@ func dialUDPRandom(server netip.AddrPort, port func() uint16, retries *atomic.Ui
 // goroutine in a system call to another thread: a hand-off, thread
 // wake-ups and a scheduler monitor kept awake every 20 µs, for work that
 // is the CPU's own.
-func rawWrite(fd int, b []byte) (int, error) {
+func rawWrite(fd int, b []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, b) }
+
+// rawIO is read or write (trap) of b on fd, as a raw system call.
+func rawIO(trap uintptr, fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}

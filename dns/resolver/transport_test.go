@@ -42,11 +42,25 @@ func packed(t testing.TB, m *dns.Msg) []byte {
 // that respond returns, in order.
 func udpResponder(t *testing.T, respond func(q *dns.Msg) [][]byte) netip.AddrPort {
 	t.Helper()
+	return udpServer(t, func(q *dns.Msg, send func([]byte)) {
+		for _, p := range respond(q) {
+			send(p)
+		}
+	})
+}
+
+// udpServer hands each query to a loopback UDP socket to handle, with the
+// function that sends a packet back to its source.
+func udpServer(t *testing.T, handle func(q *dns.Msg, send func([]byte))) netip.AddrPort {
+	t.Helper()
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	// Room for many queries at once: a query dropped here would look like
+	// an answer the transport lost.
+	_ = conn.SetReadBuffer(4 << 20)
 	go func() {
 		buf := make([]byte, 65535)
 		for {
@@ -58,9 +72,7 @@ func udpResponder(t *testing.T, respond func(q *dns.Msg) [][]byte) netip.AddrPor
 			if q.Unpack(buf[:n]) != nil {
 				continue
 			}
-			for _, p := range respond(q) {
-				_, _ = conn.WriteToUDPAddrPort(p, from)
-			}
+			handle(q, func(p []byte) { _, _ = conn.WriteToUDPAddrPort(p, from) })
 		}
 	}()
 	return conn.LocalAddr().(*net.UDPAddr).AddrPort()

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -19,39 +17,19 @@ import (
 // their own question, and the slots of the timed-out ones go to later
 // exchanges without waking them early.
 func TestPolledSocketsConcurrent(t *testing.T) {
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	// Room for every query at once: a query dropped here would look like
-	// an answer the poller lost.
-	_ = conn.SetReadBuffer(4 << 20)
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			q := new(dns.Msg)
-			if q.Unpack(buf[:n]) != nil {
-				continue
-			}
-			if q.Question[0].Name[0] == 's' { // "silent-…": never answered
-				continue
-			}
-			r := new(dns.Msg)
-			r.SetReply(q)
-			r.Answer = []dns.RR{mustRR(q.Question[0].Name + " 60 IN TXT \"" + q.Question[0].Name + "\"")}
-			w, _ := r.Pack()
-			go func() {
-				time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
-				_, _ = conn.WriteToUDPAddrPort(w, from)
-			}()
+	server := udpServer(t, func(q *dns.Msg, send func([]byte)) {
+		if q.Question[0].Name[0] == 's' { // "sq…": never answered
+			return
 		}
-	}()
-	server := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+		r := new(dns.Msg)
+		r.SetReply(q)
+		r.Answer = []dns.RR{mustRR(q.Question[0].Name + " 60 IN TXT \"" + q.Question[0].Name + "\"")}
+		w, _ := r.Pack()
+		go func() {
+			time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+			send(w)
+		}()
+	})
 	tr := NewNetTransport()
 	var wg sync.WaitGroup
 	errs := make(chan error, 400)
