@@ -195,6 +195,7 @@ func loopbackInside(bin string) {
 	fmt.Printf("cold resolution of 2,000 distinct names (dnsperf -n 1 -q 100), %d rounds:\n", *coldRounds)
 	cold := map[string][]float64{}
 	cpu := map[string]float64{}
+	sys := map[string]float64{}
 	for r := 0; r < *coldRounds; r++ {
 		names := writeNames(dir, fmt.Sprintf("lo-cold%d", r), 2000, fmt.Sprintf("lo%dc%%d.bench.lab A", r))
 		for _, t := range targets {
@@ -202,6 +203,7 @@ func loopbackInside(bin string) {
 			out := localDNSPerf(t.addr, names, "-n", "1", "-q", "100", "-t", "5")
 			u1, s1 := cpuSeconds(t.pid)
 			cpu[t.name] += u1 - u0 + s1 - s0
+			sys[t.name] += s1 - s0
 			cold[t.name] = append(cold[t.name], field(out, `Run time \(s\):\s+([0-9.]+)`))
 			if got := strField(out, `Queries completed:\s+(\d+)`); got != "2000" {
 				fmt.Printf("  %s answered %s of 2000 in round %d\n", t.name, got, r+1)
@@ -222,8 +224,9 @@ func loopbackInside(bin string) {
 		ratios = append(ratios, cold["rampart"][r]/cold["unbound"][r])
 	}
 	for _, t := range targets {
-		fmt.Printf("  %-8s median %6.3f s  (rounds %s), CPU %.1f µs per name\n", t.name, median(cold[t.name]), fmtSecs(cold[t.name]),
-			cpu[t.name]/float64(2000**coldRounds)*1e6)
+		perName := 1e6 / float64(2000**coldRounds)
+		fmt.Printf("  %-8s median %6.3f s  (rounds %s), CPU %.1f µs per name (user %.1f, system %.1f)\n", t.name, median(cold[t.name]), fmtSecs(cold[t.name]),
+			cpu[t.name]*perName, (cpu[t.name]-sys[t.name])*perName, sys[t.name]*perName)
 	}
 	fmt.Printf("  ratio rampart/unbound time: per round %s, median %.2f; CPU %.2f\n\n", fmtRatios(ratios), median(ratios), cpu["rampart"]/cpu["unbound"])
 

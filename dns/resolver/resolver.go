@@ -615,14 +615,20 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 	return r.respond(qname, qtype, qclass, res, do), nil
 }
 
+// newResponse allocates the message and its question together.
 func newResponse(qname string, qtype, qclass uint16, rcode int) *dns.Msg {
-	m := new(dns.Msg)
+	r := new(struct {
+		msg      dns.Msg
+		question [1]dns.Question
+	})
+	r.question[0] = dns.Question{Name: qname, Qtype: qtype, Qclass: qclass}
+	m := &r.msg
+	m.Question = r.question[:]
 	m.Response = true
 	m.Opcode = dns.OpcodeQuery
 	m.RecursionDesired = true
 	m.RecursionAvailable = true
 	m.Rcode = rcode
-	m.Question = []dns.Question{{Name: qname, Qtype: qtype, Qclass: qclass}}
 	return m
 }
 
@@ -643,6 +649,9 @@ func (r *Resolver) respond(qname string, qtype, qclass uint16, res *result, do b
 // not ask for (RFC 4035 §3.2.1).
 func forClient(rrs []dns.RR, qtype uint16, do bool) []dns.RR {
 	var out []dns.RR
+	if len(rrs) > 0 {
+		out = make([]dns.RR, 0, len(rrs))
+	}
 	for _, rr := range rrs {
 		t := rr.Header().Rrtype
 		if !do && t != qtype && qtype != dns.TypeANY &&

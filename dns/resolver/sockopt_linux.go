@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
-	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,14 +19,6 @@ func setReusePort(fd uintptr) error {
 	return unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 }
 
-// udpSocket is the upstream socket of one UDP exchange.
-type udpSocket interface {
-	Read([]byte) (int, error)
-	Write([]byte) (int, error)
-	SetDeadline(time.Time) error
-	Close() error
-}
-
 // dialUDPRandom opens a UDP socket with DF set, bound to a port drawn by
 // port (another draw when one is taken, up to maxBindTries) and connected
 // to server. DF makes a response that does not fit the path MTU dropped
@@ -40,8 +30,8 @@ type udpSocket interface {
 // net.DialUDP also sets SO_BROADCAST and asks getsockname and getpeername
 // for addresses the resolver already knows, and a cold resolver opens one
 // socket per upstream query, so those calls were a tenth of its CPU time.
-// The socket is non-blocking and served by the runtime's poller through
-// os.File, so deadlines work as on a net.Conn.
+// The socket is non-blocking, and its answer is waited for through
+// udpPoller (udppoll_linux.go) rather than the runtime's own poller.
 func dialUDPRandom(server netip.AddrPort, port func() uint16, retries *atomic.Uint64) (udpSocket, error) {
 	a := server.Addr()
 	domain := unix.AF_INET
@@ -91,78 +81,13 @@ func dialUDPRandom(server netip.AddrPort, port func() uint16, retries *atomic.Ui
 	if err := unix.Connect(fd, sa); err != nil {
 		return fail("connect", err)
 	}
-	f := os.NewFile(uintptr(fd), "udp")
-	rc, err := f.SyscallConn()
+	p, err := sharedPoller()
 	if err != nil {
-		f.Close()
+		unix.Close(fd)
 		return nil, err
 	}
-	return &fileSocket{f: f, fd: fd, rc: rc}, nil
+	return p.add(fd)
 }
-
-// fileSocket is an upstream UDP socket served by the runtime's poller
-// through os.File, and read and written with the system calls themselves:
-// os.File's Read reports an empty datagram as the end of the file, and
-// its Write takes locks and the poller's state for a write that never
-// waits. (Waiting for readability before the first read, to spare the read
-// that fails with EAGAIN, is not possible through RawConn: it clears a
-// readiness already delivered before it calls back, so an answer that came
-// quickly would be waited for until the deadline.)
-type fileSocket struct {
-	f  *os.File
-	fd int
-	rc syscall.RawConn
-	// Results of the read callback, which is built once.
-	n      int
-	err    error
-	buf    []byte
-	readFn func(fd uintptr) bool
-}
-
-func (s *fileSocket) Write(b []byte) (int, error) {
-	n, err := rawWrite(s.fd, b)
-	if err == unix.EAGAIN {
-		// The send buffer is full (it holds one query): let the poller
-		// wait for room.
-		n, err = s.f.Write(b)
-	}
-	if err != nil {
-		return n, os.NewSyscallError("write", err)
-	}
-	return n, nil
-}
-
-func (s *fileSocket) Read(b []byte) (int, error) {
-	if s.readFn == nil {
-		s.readFn = s.read
-	}
-	s.buf, s.n, s.err = b, 0, nil
-	if err := s.rc.Read(s.readFn); err != nil {
-		return 0, err
-	}
-	return s.n, s.err
-}
-
-// read is the callback of rc.Read: false means wait until readable.
-func (s *fileSocket) read(fd uintptr) bool {
-	n, err := unix.Read(int(fd), s.buf)
-	if err == unix.EAGAIN {
-		return false
-	}
-	if err != nil {
-		s.err = os.NewSyscallError("read", err)
-		return true
-	}
-	// A connected UDP socket has no end of file: 0 is an empty datagram.
-	s.n = n
-	return true
-}
-
-func (s *fileSocket) SetDeadline(t time.Time) error { return s.f.SetDeadline(t) }
-func (s *fileSocket) Close() error                  { return s.f.Close() }
-
-// SyscallConn gives the socket to code that sets or reads its options.
-func (s *fileSocket) SyscallConn() (syscall.RawConn, error) { return s.rc, nil }
 
 // rawWrite writes b to the non-blocking socket fd without telling the
 // scheduler that a system call is under way. The call cannot block, but it
@@ -172,11 +97,14 @@ func (s *fileSocket) SyscallConn() (syscall.RawConn, error) { return s.rc, nil }
 // goroutine in a system call to another thread: a hand-off, thread
 // wake-ups and a scheduler monitor kept awake every 20 µs, for work that
 // is the CPU's own.
-func rawWrite(fd int, b []byte) (int, error) {
+func rawWrite(fd int, b []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, b) }
+
+// rawIO is read or write (trap) of b on fd, as a raw system call.
+func rawIO(trap uintptr, fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}

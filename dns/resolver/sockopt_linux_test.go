@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"net/netip"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -18,39 +17,32 @@ func TestDialUDPSetsDF(t *testing.T) {
 			t.Logf("%s: %v (no such family here)", server, err)
 			continue
 		}
-		rc, err := c.(interface {
-			SyscallConn() (syscall.RawConn, error)
-		}).SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
+		fd := c.(*polledSocket).fd
 		var pmtu, dontfrag int
 		var gerr error
 		var local, remote netip.AddrPort
 		six := netip.MustParseAddrPort(server).Addr().Is6()
-		_ = rc.Control(func(fd uintptr) {
-			if six {
-				pmtu, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER)
-				if gerr == nil {
-					dontfrag, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG)
-				}
-			} else {
-				pmtu, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER)
-				dontfrag = 1
-			}
+		if six {
+			pmtu, gerr = unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER)
 			if gerr == nil {
-				var sa unix.Sockaddr
-				if sa, gerr = unix.Getsockname(int(fd)); gerr == nil {
-					local = sockaddrPort(sa)
-				}
+				dontfrag, gerr = unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG)
 			}
-			if gerr == nil {
-				var sa unix.Sockaddr
-				if sa, gerr = unix.Getpeername(int(fd)); gerr == nil {
-					remote = sockaddrPort(sa)
-				}
+		} else {
+			pmtu, gerr = unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER)
+			dontfrag = 1
+		}
+		if gerr == nil {
+			var sa unix.Sockaddr
+			if sa, gerr = unix.Getsockname(fd); gerr == nil {
+				local = sockaddrPort(sa)
 			}
-		})
+		}
+		if gerr == nil {
+			var sa unix.Sockaddr
+			if sa, gerr = unix.Getpeername(fd); gerr == nil {
+				remote = sockaddrPort(sa)
+			}
+		}
 		if gerr != nil {
 			t.Fatal(gerr)
 		}

@@ -9,20 +9,11 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // setReusePort is a no-op where SO_REUSEPORT is not known: the weakened
 // transport then serialises on its port through bind errors.
 func setReusePort(fd uintptr) error { return nil }
-
-// udpSocket is the upstream socket of one UDP exchange.
-type udpSocket interface {
-	Read([]byte) (int, error)
-	Write([]byte) (int, error)
-	SetDeadline(time.Time) error
-	Close() error
-}
 
 // dialUDPRandom opens a UDP socket bound to a port drawn by port (another
 // draw when one is taken, up to maxBindTries) and connected to server. DF
@@ -38,7 +29,7 @@ func dialUDPRandom(server netip.AddrPort, port func() uint16, retries *atomic.Ui
 	for range maxBindTries {
 		var c *net.UDPConn
 		if c, err = net.DialUDP(network, &net.UDPAddr{Port: int(port())}, raddr); err == nil {
-			return c, nil
+			return connSocket{c}, nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, err

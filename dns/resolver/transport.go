@@ -145,6 +145,25 @@ func (t *NetTransport) Exchange(ctx context.Context, server netip.AddrPort, q *d
 	return t.exchangeUDP(ctx, server, packed)
 }
 
+// udpSocket is the upstream socket of one UDP exchange.
+type udpSocket interface {
+	Write([]byte) (int, error)
+	// Read waits for the next datagram until ctx's Deadline or the end of
+	// ctx.
+	Read(ctx context.Context, b []byte) (int, error)
+	Close() error
+}
+
+// connSocket is a udpSocket over a net.UDPConn: the lab's weakened
+// transport's, and every socket where udpPoller does not exist.
+type connSocket struct{ *net.UDPConn }
+
+func (c connSocket) Read(ctx context.Context, b []byte) (int, error) {
+	stop := watch(ctx, c.UDPConn)
+	defer stop()
+	return c.UDPConn.Read(b)
+}
+
 // watch makes conn's pending reads and writes fail as soon as ctx ends, and
 // returns the function that stops watching.
 func watch(ctx context.Context, conn interface{ SetDeadline(time.Time) error }) func() bool {
@@ -204,7 +223,7 @@ func (t *NetTransport) dialUDP(server netip.AddrPort) (udpSocket, error) {
 		if err != nil {
 			return nil, err
 		}
-		return c.(*net.UDPConn), nil
+		return connSocket{c.(*net.UDPConn)}, nil
 	}
 	return dialUDPRandom(server, randSourcePort, &t.bindRetries)
 }
@@ -244,8 +263,6 @@ func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, q
 		return nil, fmt.Errorf("udp exchange with %s: %w", server, err)
 	}
 	defer conn.Close()
-	stop := watch(ctx, conn)
-	defer stop()
 	if _, err := conn.Write(query); err != nil {
 		return nil, ioError(ctx, server, "udp", err)
 	}
@@ -254,7 +271,7 @@ func (t *NetTransport) exchangeUDP(ctx context.Context, server netip.AddrPort, q
 	defer udpBufPool.Put(bp)
 	buf := *bp
 	for {
-		n, err := conn.Read(buf)
+		n, err := conn.Read(ctx, buf)
 		if err != nil {
 			return nil, ioError(ctx, server, "udp", err)
 		}
