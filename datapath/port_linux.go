@@ -16,17 +16,8 @@ import (
 )
 
 const (
-	// The default ring is 16 MiB a queue in many small blocks rather
-	// than a few large ones: below a block's worth of frames a
-	// millisecond the retire timer closes every block after 1 ms however
-	// empty, so the ring holds as many milliseconds of traffic as it has
-	// blocks. 64 blocks ride out a worker kept off its core for 64 ms
-	// (16 MiB in 1 MiB blocks: 16 ms, which a loaded machine exceeds:
-	// 15-60% of a UDP blast lost in the ring, against 0-30% with 64,
-	// bench/gateway -nat); full, they hold as many small frames, and
-	// three 64 KiB super-frames each.
-	defaultBlockSize     = 256 << 10
-	defaultBlockCount    = 64
+	defaultBlockSize     = 1 << 20
+	defaultBlockCount    = 16
 	defaultRetireTimeout = time.Millisecond
 	defaultTxBatch       = 64
 
@@ -63,9 +54,9 @@ type PortConfig struct {
 	// Queues is the number of fanout members (one per worker); zero means 1.
 	Queues int
 	// BlockSize is the size of one ring block in bytes: a multiple of the
-	// page size, at least 128 KiB; zero means 256 KiB.
+	// page size, at least 128 KiB; zero means 1 MiB.
 	BlockSize int
-	// BlockCount is the number of blocks per queue; zero means 64.
+	// BlockCount is the number of blocks per queue; zero means 16.
 	BlockCount int
 	// RetireTimeout closes a partly filled block after this long, which
 	// bounds the latency of a lone frame; rounded up to milliseconds,
