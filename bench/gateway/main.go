@@ -439,15 +439,22 @@ func nftVersion(ctx context.Context) string {
 	return strings.TrimSpace(out)
 }
 
-// scrape reads the gateway's frame counters on its host, for the record of
-// why frames were dropped. Only the frames and drop series are kept.
-func scrape(host *lab.Node) (string, error) {
+// dialMetrics connects to the metrics listener of the gateway on host.
+func dialMetrics(host *lab.Node) (net.Conn, error) {
 	var c net.Conn
-	if err := host.Do(func() error {
+	err := host.Do(func() error {
 		var err error
 		c, err = net.DialTimeout("tcp", scenario.MetricsAddr, time.Second)
 		return err
-	}); err != nil {
+	})
+	return c, err
+}
+
+// scrape reads the gateway's frame counters on its host, for the record of
+// why frames were dropped. Only the frames and drop series are kept.
+func scrape(host *lab.Node) (string, error) {
+	c, err := dialMetrics(host)
+	if err != nil {
 		return "", err
 	}
 	defer c.Close()

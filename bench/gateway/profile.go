@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/lab"
-	"github.com/rampart-fw/rampart/lab/scenario"
 )
 
 // profiling, with -profile DIR, records where rampart's gateway spends its
@@ -72,12 +70,8 @@ func (p *profiling) start(ctx context.Context, what string, d time.Duration) fun
 // fetchProfile asks the gateway on node for a CPU profile of d and writes
 // it to path.
 func fetchProfile(node *lab.Node, d time.Duration, path string) error {
-	var c net.Conn
-	if err := node.Do(func() error {
-		var err error
-		c, err = net.DialTimeout("tcp", scenario.MetricsAddr, time.Second)
-		return err
-	}); err != nil {
+	c, err := dialMetrics(node)
+	if err != nil {
 		return err
 	}
 	defer c.Close()
