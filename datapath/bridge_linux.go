@@ -8,9 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // BridgeConfig configures a two-port bridge.
@@ -138,12 +137,11 @@ func (b *Bridge) work(i int, h Handler) error {
 		q.tx.pinned = pinned
 		s.out[side] = q.tx
 	}
-	pfd := [4]unix.PollFd{
-		{Fd: int32(qs[LAN].fd), Events: unix.POLLIN},
-		{Fd: int32(qs[WAN].fd), Events: unix.POLLIN},
-		{Fd: int32(qs[LAN].efd), Events: unix.POLLIN},
-		{Fd: int32(qs[WAN].efd), Events: unix.POLLIN},
+	wt, err := newWaiter(qs)
+	if err != nil {
+		return fmt.Errorf("datapath: bridge worker %d: %w", i, err)
 	}
+	defer wt.Close()
 	ci := new(CaptureInfo)
 	for {
 		if qs[LAN].closed() || qs[WAN].closed() {
@@ -174,8 +172,8 @@ func (b *Bridge) work(i int, h Handler) error {
 		if busy {
 			continue
 		}
-		if _, err := unix.Poll(pfd[:], pollTimeout); err != nil && err != unix.EINTR {
-			return fmt.Errorf("datapath: bridge worker %d: poll: %w", i, err)
+		if err := wt.wait(pollTimeout * time.Millisecond); err != nil {
+			return fmt.Errorf("datapath: bridge worker %d: wait: %w", i, err)
 		}
 	}
 }

@@ -9,7 +9,11 @@
 //     mode spreads an interface over several queues, one per worker;
 //   - a bridge loop: two ports (LAN and WAN) with the same number of queues,
 //     one goroutine per worker serving queue i of both ports, and a Handler
-//     that decides what to send where through a Sender;
+//     that decides what to send where through a Sender; an idle worker
+//     waits in the runtime's network poller (an epoll instance over its
+//     sockets), not in a poll(2) of its own, and sends each block's frames
+//     with one raw, non-blocking sendmmsg, so that the runtime never hands
+//     its P to another thread;
 //   - capture files: pcap and pcapng readers and a pcap writer, behind the
 //     same Source and Sink interfaces as live queues, so `rampart inspect`
 //     drives the very pipeline the gateway runs (see Replay).

@@ -175,7 +175,36 @@ func (c *neighbours) shardOf(k neighKey) *shard {
 // lookup is the packet path: the link-layer address of k when its entry
 // may be used without a look under the lock.
 func (c *neighbours) lookup(k neighKey, now int64) ([6]byte, bool) {
-	e := (*c.shardOf(k).m.Load())[k]
+	return c.use((*c.shardOf(k).m.Load())[k], now)
+}
+
+// neighMemo is one worker's memory of its last lookup: the key, its
+// shard, the shard's map as it was then and the entry found in it. A
+// router's packets mostly go to one or two next hops, and while the map
+// is the same (every change replaces it), the entry is the same: the
+// memo saves the keyed hash and the map lookup, and answers exactly as
+// they would. One goroutine owns a memo.
+type neighMemo struct {
+	k  neighKey
+	sh *shard
+	m  *neighMap
+	e  *neighbour
+}
+
+// lookupMemo is lookup through the worker's memo.
+func (c *neighbours) lookupMemo(mm *neighMemo, k neighKey, now int64) ([6]byte, bool) {
+	if mm.sh == nil || mm.k != k {
+		mm.k, mm.sh, mm.m = k, c.shardOf(k), nil
+	}
+	if m := mm.sh.m.Load(); m != mm.m {
+		mm.m, mm.e = m, (*m)[k]
+	}
+	return c.use(mm.e, now)
+}
+
+// use returns e's link-layer address when e may be used without a look
+// under the lock, and marks it used.
+func (c *neighbours) use(e *neighbour, now int64) ([6]byte, bool) {
 	if e == nil {
 		return [6]byte{}, false
 	}

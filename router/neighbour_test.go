@@ -160,3 +160,48 @@ func TestICMPLimits(t *testing.T) {
 		t.Errorf("another source got %d answers", n)
 	}
 }
+
+// TestNeighbourMemo holds a worker's memo of its last lookup to the cache
+// itself: through entries created, confirmed, replaced, removed and
+// created again, and through a change of next hop, lookupMemo answers as
+// lookup does.
+func TestNeighbourMemo(t *testing.T) {
+	r, clk := newTestRouter(t, nil)
+	c := r.neigh
+	var mm neighMemo
+	kWeb := neighKey{addr: web, side: datapath.WAN}
+	kUp := neighKey{addr: up, side: datapath.WAN}
+	steps := []struct {
+		name   string
+		change func()
+		k      neighKey
+		want   [6]byte
+		wantOK bool
+	}{
+		{"no entry", func() {}, kWeb, [6]byte{}, false},
+		{"resolving", func() { c.resolve(kWeb, clk.Now().UnixNano(), nil) }, kWeb, [6]byte{}, false},
+		{"confirmed", func() { c.confirm(kWeb, webMAC, clk.Now().UnixNano()) }, kWeb, webMAC, true},
+		{"the same again", func() {}, kWeb, webMAC, true},
+		{"another next hop", func() {}, kUp, [6]byte{}, false},
+		{"that one confirmed", func() {
+			c.resolve(kUp, clk.Now().UnixNano(), nil)
+			c.confirm(kUp, upMAC, clk.Now().UnixNano())
+		}, kUp, upMAC, true},
+		{"back to the first", func() {}, kWeb, webMAC, true},
+		{"removed", func() { sh := c.shardOf(kWeb); sh.mu.Lock(); c.remove(sh, sh.get(kWeb)); sh.mu.Unlock() }, kWeb, [6]byte{}, false},
+		{"learnt again, another address", func() {
+			c.resolve(kWeb, clk.Now().UnixNano(), nil)
+			c.confirm(kWeb, otherMAC, clk.Now().UnixNano())
+		}, kWeb, otherMAC, true},
+		{"past its reachable time", func() { clk.Advance(time.Minute) }, kWeb, [6]byte{}, false},
+	}
+	for _, s := range steps {
+		s.change()
+		now := clk.Now().UnixNano()
+		hw, ok := c.lookupMemo(&mm, s.k, now)
+		plain, plainOK := c.lookup(s.k, now)
+		if hw != s.want || ok != s.wantOK || hw != plain || ok != plainOK {
+			t.Errorf("%s: memo %x %v, lookup %x %v, want %x %v", s.name, hw, ok, plain, plainOK, s.want, s.wantOK)
+		}
+	}
+}

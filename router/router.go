@@ -177,6 +177,7 @@ type Forwarder struct {
 	fbuf    []byte // a fragment
 	frag    packet.Fragmenter
 	scratch packet.Parsed // a queued packet read again
+	nb      neighMemo     // the last next hop Forward looked up
 }
 
 // NewForwarder returns a Forwarder over r for one worker.
@@ -455,7 +456,7 @@ func (f *Forwarder) Forward(p *packet.Parsed, in datapath.Side, h Hop, fr Frame,
 		return EventTooBig
 	}
 	p.DecrementTTL()
-	mac, ok := r.neigh.lookup(neighKey{addr: h.NextHop, side: h.Out}, r.clock.Now().UnixNano())
+	mac, ok := r.neigh.lookupMemo(&f.nb, neighKey{addr: h.NextHop, side: h.Out}, r.clock.Now().UnixNano())
 	if fr.ChecksumPending && (!ok || !fits) {
 		p.FillChecksum()
 	}

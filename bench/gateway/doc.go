@@ -22,6 +22,13 @@
 // against gw's kernel routing with an nftables masquerade chain, fw a
 // kernel bridge in both.
 //
+// With -profile DIR it also records, for each round's UDP and TCP runs
+// through rampart, the gateway's CPU profile (from /debug/pprof/ on its
+// metrics listener), its system calls counted and a perf record with the
+// kernel's side (when perf is installed): read them with `go tool pprof
+// bin/rampart DIR/round1-udp.pprof` and `perf report -i
+// DIR/round1-udp.perf`.
+//
 // It owns the benchmark only; it knows nothing of how the gateway forwards
 // and reads only what crosses the lab's interfaces. Run it through run.sh,
 // as root.

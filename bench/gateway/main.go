@@ -38,6 +38,7 @@ var (
 	baseline   = flag.Bool("baseline", true, "also measure the lab with no firewall (kernel bridge, plain routing)")
 	quick      = flag.Bool("quick", false, "one round of 2 s runs")
 	noTSO      = flag.Bool("no-tso", false, "turn TSO and GSO off on the path's interfaces (web, gw, client2) for every setup")
+	profileDir = flag.String("profile", "", "write rampart's CPU profile (pprof, from its metrics listener) and, with perf installed, its system call counts for each round's UDP and TCP runs into this directory")
 	natMode    = flag.Bool("nat", false, "measure NAT instead: client2 → web outgoing, translated to gw's wan address by rampart in router mode on gw against the kernel's nftables masquerade on gw (fw stays a kernel bridge)")
 )
 
@@ -51,6 +52,7 @@ type setup struct {
 	start func() error
 	stop  func()
 	pid   func() int // the process doing the filtering in user space, if any
+	host  *lab.Node  // where that process runs
 }
 
 type measure struct {
@@ -153,6 +155,15 @@ func run() error {
 	}
 
 	var gateway *lab.Proc
+	gatewayHost := fw
+	if *natMode {
+		gatewayHost = gw
+	}
+	if *profileDir != "" {
+		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	var undoNAT func() // the kernel's masquerade, in -nat runs
 	setups := []setup{}
 	if *baseline {
@@ -199,7 +210,7 @@ func run() error {
 			},
 			stop: func() {
 				if gateway != nil {
-					if m, err := scrape(fw); err == nil {
+					if m, err := scrape(gatewayHost); err == nil {
 						fmt.Printf("  rampart counters: %s\n", m)
 					}
 					gateway.Stop()
@@ -211,7 +222,8 @@ func run() error {
 				}
 				_ = fw.SetBridged(true)
 			},
-			pid: func() int { return pidByArg(polPath) },
+			pid:  func() int { return pidByArg(polPath) },
+			host: gatewayHost,
 		},
 	)
 
@@ -237,7 +249,7 @@ func run() error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			m, err := measureSetup(ctx, l, s, sink, d)
+			m, err := measureSetup(ctx, l, s, sink, d, r)
 			if err != nil && gateway != nil {
 				err = fmt.Errorf("%w\ngateway log:\n%s", err, tail(gateway.Output(), 3000))
 			}
@@ -286,7 +298,7 @@ func ratio(a, b float64) float64 {
 // measureSetup starts a setup, checks that it forwards the allowed traffic
 // and (for a firewall) blocks a port no rule allows, and runs the three
 // measurements.
-func measureSetup(ctx context.Context, l *lab.Lab, s setup, sink net.PacketConn, d time.Duration) (measure, error) {
+func measureSetup(ctx context.Context, l *lab.Lab, s setup, sink net.PacketConn, d time.Duration, round int) (measure, error) {
 	var m measure
 	if err := s.start(); err != nil {
 		return m, err
@@ -304,8 +316,19 @@ func measureSetup(ctx context.Context, l *lab.Lab, s setup, sink net.PacketConn,
 		return m, fmt.Errorf("connection to the blocked port %d: %s, want %s", blockedPort, got, want)
 	}
 	pid := s.pid()
+	var prof *profiling
+	if *profileDir != "" && s.host != nil {
+		prof = &profiling{dir: *profileDir, node: s.host, pid: pid, round: round}
+	}
+	var profiled func() string
+	if prof != nil {
+		profiled = prof.start(ctx, "udp", d)
+	}
 	c0 := sampleCPU(pid)
 	u, err := udpBlast(web, c2, sink, *senders, *size, d)
+	if profiled != nil {
+		fmt.Printf("  profile of the UDP run: %s\n", profiled())
+	}
 	if err != nil {
 		return m, fmt.Errorf("udp: %w", err)
 	}
@@ -314,7 +337,13 @@ func measureSetup(ctx context.Context, l *lab.Lab, s setup, sink net.PacketConn,
 	m.udpM, m.udpP = cpuShare(c0, c1, runtime.NumCPU(), d.Seconds()+0.3)
 	// Let queues drain and the UDP flow's state settle before the next run.
 	time.Sleep(500 * time.Millisecond)
+	if prof != nil {
+		profiled = prof.start(ctx, "tcp", d)
+	}
 	m.tcp = tcpConnects(web, *conns, d)
+	if prof != nil {
+		fmt.Printf("  profile of the TCP run: %s\n", profiled())
+	}
 	if *doIperf {
 		time.Sleep(500 * time.Millisecond)
 		g, err := iperf(ctx, web, d)
@@ -410,15 +439,22 @@ func nftVersion(ctx context.Context) string {
 	return strings.TrimSpace(out)
 }
 
-// scrape reads the gateway's frame counters inside fw, for the record of
-// why frames were dropped. Only the frames and drop series are kept.
-func scrape(fw *lab.Node) (string, error) {
+// dialMetrics connects to the metrics listener of the gateway on host.
+func dialMetrics(host *lab.Node) (net.Conn, error) {
 	var c net.Conn
-	if err := fw.Do(func() error {
+	err := host.Do(func() error {
 		var err error
 		c, err = net.DialTimeout("tcp", scenario.MetricsAddr, time.Second)
 		return err
-	}); err != nil {
+	})
+	return c, err
+}
+
+// scrape reads the gateway's frame counters on its host, for the record of
+// why frames were dropped. Only the frames and drop series are kept.
+func scrape(host *lab.Node) (string, error) {
+	c, err := dialMetrics(host)
+	if err != nil {
 		return "", err
 	}
 	defer c.Close()
