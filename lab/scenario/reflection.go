@@ -201,7 +201,7 @@ const resolverMetricsAddr = "127.0.0.1:9153"
 // it must get REFUSED only, never larger than the queries, and the
 // resolver must not resolve anything for it.
 func (r *ReflectionResult) outsideVictim(l *lab.Lab, d *DNSHierarchy, dir string) error {
-	before, err := resolverQueries(d)
+	before, err := settledQueries(d)
 	if err != nil {
 		return err
 	}
@@ -239,6 +239,24 @@ func (r *ReflectionResult) outsideVictim(l *lab.Lab, d *DNSHierarchy, dir string
 	}
 	r.OutsideRecursion = after - before
 	return nil
+}
+
+// settledQueries is resolverQueries once the count stops moving: on a
+// loaded machine the flood's last queries still wait in the resolver's
+// socket after the flood ends, and would be counted against the outside
+// burst that follows. It waits at most five seconds for two equal
+// readings 200 ms apart.
+func settledQueries(d *DNSHierarchy) (int, error) {
+	last, err := resolverQueries(d)
+	for deadline := time.Now().Add(5 * time.Second); err == nil && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		var n int
+		if n, err = resolverQueries(d); err == nil && n == last {
+			break
+		}
+		last = n
+	}
+	return last, err
 }
 
 // resolverQueries is the resolver's count of resolutions asked for.
