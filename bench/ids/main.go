@@ -107,6 +107,11 @@ func run() error {
 	if *rounds < 1 {
 		return errors.New("-rounds: want at least 1")
 	}
+	if strings.Trim(*searches, ", ") != "" {
+		if _, err := os.Stat(filepath.Join(*snortPrefix, "bin/snort")); err != nil {
+			return fmt.Errorf("no Snort 3 in %s (build it with /work/shared/snort/build.sh, see its README; -search \"\" runs rampart alone): %w", *snortPrefix, err)
+		}
+	}
 	if err := inputs(); err != nil {
 		return err
 	}

@@ -7,18 +7,13 @@
 # comes from /work/shared/snort/build.sh (into /opt/snort). Installs what
 # else it needs; run as root.
 #   bench/ids/run.sh [-rounds N] [-size 200MB] [-rules 100,1000,10000] [-cpu 1] [-naive=false]
+#   bench/ids/run.sh -search ""      (rampart alone, no Snort)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 missing=""
 for p in libhyperscan-dev pkg-config util-linux; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-fi
-snort=/opt/snort
-for a in "$@"; do case $a in -snort=*) snort=${a#-snort=} ;; esac; done
-if [ ! -x "$snort/bin/snort" ]; then
-	echo "no Snort 3 in $snort: build it with /work/shared/snort/build.sh (see its README)" >&2
-	exit 1
 fi
 go build -tags hyperscan -o bin/rampart ./cmd/rampart
 go build -o bin/ids-writeinputs ./ids/internal/traffic/writeinputs
