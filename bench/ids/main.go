@@ -20,9 +20,12 @@
 // rule sets hold the same literals with the same nocase on the same
 // protocols (ids/internal/traffic.ContentRules). Snort runs with the
 // configuration of /work/shared/snort/run.sh (stream, http_inspect, dns
-// and ssl bound by port and by the wizard) and an event queue large
-// enough to log every rule that matches a packet (Snort's default logs
-// 3 per packet). The first round's alerts are compared per rule.
+// and ssl bound by port and by the wizard) and queues large enough to
+// log every rule that matches a packet (Snort's defaults queue 5 fast
+// pattern matches and log 3 events per packet). Snort inspects TCP only
+// as reassembled (its search_engine.detect_raw_tcp is off by default),
+// rampart both the packets and the reassembled stream. The first round's
+// alerts are compared per rule.
 //
 // With -naive it also runs ids/detect's benchmark of detection alone
 // against its naive mode (every rule searched on its own): `rampart
@@ -291,8 +294,9 @@ func runRampart(n int, pcap string) (result, error) {
 	return r, nil
 }
 
-// snortConf is /work/shared/snort/run.sh's configuration, with an event
-// queue that logs every rule that matches a packet.
+// snortConf is /work/shared/snort/run.sh's configuration, with queues
+// that log every rule that matches a packet (up to 100 fast pattern
+// matches, Snort's most).
 const snortConf = `HOME_NET = '[10.0.0.0/8,192.168.0.0/16,172.16.0.0/12]'
 EXTERNAL_NET = 'any'
 include '%[1]s/etc/snort/snort_defaults.lua'
@@ -316,7 +320,7 @@ binder =
     { when = { service = 'ssl' },  use = { type = 'ssl' } },
     { use = { type = 'wizard' } },
 }
-search_engine = { search_method = '%[2]s' }
+search_engine = { search_method = '%[2]s', max_queue_events = 100 }
 event_queue = { max_queue = 100000, log = 100000 }
 ips = { variables = default_variables, include = '%[3]s' }
 alert_json = { file = true, fields = 'rule' }
