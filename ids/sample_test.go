@@ -13,7 +13,7 @@ import (
 	"github.com/rampart-fw/rampart/ipproto"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/sample.pcap")
+var update = flag.Bool("update", false, "rewrite testdata/sample.pcap and testdata/mix.pcap")
 
 // The hosts of the sample capture.
 var (
@@ -100,12 +100,18 @@ func sampleCapture() []traffic.Frame {
 // (cmd/rampart) inspects, equal to what sampleCapture builds; -update
 // rewrites it.
 func TestSampleCapture(t *testing.T) {
+	checkCapture(t, "testdata/sample.pcap", sampleCapture(), "TestSampleCapture")
+}
+
+// checkCapture compares the capture at path with frames written as a
+// pcap file; -update rewrites it. test names the test that does.
+func checkCapture(t *testing.T, path string, frames []traffic.Frame, test string) {
 	var buf bytes.Buffer
 	w, err := datapath.NewPcapWriter(&buf, datapath.PcapWriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range sampleCapture() {
+	for _, f := range frames {
 		ci := datapath.CaptureInfo{Timestamp: f.Time, Length: len(f.Data)}
 		if err := w.WritePacket(f.Data, &ci); err != nil {
 			t.Fatal(err)
@@ -115,15 +121,15 @@ func TestSampleCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	if *update {
-		if err := os.WriteFile("testdata/sample.pcap", buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	have, err := os.ReadFile("testdata/sample.pcap")
+	have, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(have, buf.Bytes()) {
-		t.Errorf("testdata/sample.pcap differs from sampleCapture (go test -run TestSampleCapture -update)")
+		t.Errorf("%s differs from the frames generated (go test -run %s -update)", path, test)
 	}
 }

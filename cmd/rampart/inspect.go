@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +22,7 @@ import (
 func init() { subcommands = append(subcommands, newInspectCommand) }
 
 func newInspectCommand(a *app) *cobra.Command {
-	var polPath, outPath, checksums, evePath string
+	var polPath, outPath, checksums, evePath, cpuProfile string
 	var inside, rulePaths []string
 	var top int
 	cmd := &cobra.Command{
@@ -91,6 +92,13 @@ format).`,
 			if _, err := os.Stat(args[0]); err != nil {
 				return &usageError{err}
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			var cut *datapath.FileError
 			if polPath != "" {
 				c, err := inspectPolicy(cmd, a, args[0], polPath, outPath, checksums, inside, top)
@@ -124,7 +132,28 @@ format).`,
 	f.StringArrayVar(&inside, "inside", nil, "with --policy: inside prefix; repeatable (default: 10/8, 172.16/12, 192.168/16, fc00::/7)")
 	f.IntVar(&top, "top", 20, "number of denied flows, and of alerts in fast.log form, to list")
 	f.StringVar(&checksums, "checksums", "", "verify, offload (a capture taken on a sender with checksum offload) or ignore (default: the IDS ignores them; the firewall takes gateway.checksums in --config, else verify)")
+	// For measuring the engines on a capture (bench/ids): the rules'
+	// loading and the run, in pprof's format.
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the inspection to this file")
+	f.MarkHidden("cpuprofile")
 	return cmd
+}
+
+// startCPUProfile starts profiling the CPU into the file at path; stop
+// ends the profile and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // inspectPolicy runs the firewall pipeline over the capture and prints

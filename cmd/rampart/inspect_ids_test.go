@@ -414,3 +414,33 @@ func TestInspectRulesTTL(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectCPUProfile checks the hidden --cpuprofile flag that
+// bench/ids profiles the engine with: the report is the same as without
+// it, the profile is written (gzipped, as pprof writes it), and the flag
+// stays out of the help.
+func TestInspectCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	code, stdout, stderr := runCLI("inspect", "--cpuprofile", prof, "--rules", sampleRules, sampleCapture)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	_, plain, _ := runCLI("inspect", "--rules", sampleRules, sampleCapture)
+	if stdout != plain {
+		t.Errorf("with --cpuprofile:\n%s\nwithout:\n%s", stdout, plain)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("the profile is not gzipped data: % x", b[:min(len(b), 8)])
+	}
+	if _, help, _ := runCLI("inspect", "--help"); strings.Contains(help, "cpuprofile") {
+		t.Errorf("--help shows the hidden flag:\n%s", help)
+	}
+	code, _, stderr = runCLI("inspect", "--cpuprofile", filepath.Join(t.TempDir(), "no", "cpu.prof"), "--rules", sampleRules, sampleCapture)
+	if code == 0 || !strings.Contains(stderr, "cpu.prof") {
+		t.Errorf("an unwritable profile: exit %d, stderr %q", code, stderr)
+	}
+}
