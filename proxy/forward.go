@@ -252,6 +252,15 @@ func (cc *conn) respond(req *http.Request, clientHeader http.Header, resp *http.
 		chunked, closeAfter = false, true
 	}
 	head := appendHead(nil, resp.StatusCode, resp.Header, length, chunked, s.m.via)
+	if storable && complete {
+		// Stored before the client has the last byte, so that the
+		// client's next request for it, which may come the moment it
+		// has, is a hit. The body is whole and judged already; a client
+		// that goes away does not make it less so.
+		if s.cache.Store(key, clientHeader, resp.StatusCode, resp.Header, body, head, reqTime, respTime) != nil {
+			s.m.stored.Add(1)
+		}
+	}
 	w := cc.bw
 	w.Write(head)
 	writeConnection(w, req, closeAfter)
@@ -287,11 +296,6 @@ func (cc *conn) respond(req *http.Request, clientHeader http.Header, resp *http.
 	rec.bytes = n
 	if err := w.Flush(); err != nil {
 		return false
-	}
-	if storable && complete {
-		if s.cache.Store(key, clientHeader, resp.StatusCode, resp.Header, body, head, reqTime, respTime) != nil {
-			s.m.stored.Add(1)
-		}
 	}
 	return !closeAfter
 }
