@@ -22,7 +22,7 @@ type Worker struct {
 	frag  packet.Parsed // a fragment of it being translated
 	// wbuf holds the reassembled datagram that whole decodes: the largest
 	// IP packet behind a link-layer header.
-	wbuf  []byte
+	wbuf []byte
 	// cut cuts a reassembled datagram too large for a bridge's link
 	// into cbuf, one fragment at a time (ForwardReassembled).
 	cut   packet.Fragmenter
@@ -47,7 +47,7 @@ type Worker struct {
 func (e *Engine) NewWorker() *Worker {
 	w := &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64),
 		cbuf: make([]byte, 0, 65535+64),
-		out: emit{back: make([]byte, 0, 128), on: make([]byte, 0, 128)}}
+		out:  emit{back: make([]byte, 0, 128), on: make([]byte, 0, 128)}}
 	if e.cfg.Router != nil {
 		w.fw = e.cfg.Router.NewForwarder()
 	}
