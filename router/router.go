@@ -465,7 +465,10 @@ func (f *Forwarder) Forward(p *packet.Parsed, in datapath.Side, h Hop, fr Frame,
 	if fr.GSOSize > 0 {
 		fits = fr.HdrLen-p.L3Off+fr.GSOSize <= mtu
 	}
-	if !fits && (p.IPVersion == 6 && fr.Refragment == 0 || p.DontFragment || fr.GSOSize > 0) {
+	// A source's IPv6 fragments larger than the link would have been
+	// answered with packet too big one by one: so is their datagram,
+	// and the source learns the path's MTU as it would have.
+	if !fits && (p.IPVersion == 6 && (fr.Refragment == 0 || fr.Refragment > osd.mtu) || p.DontFragment || fr.GSOSize > 0) {
 		r.count(EventTooBig)
 		f.answer(p, in, out, true, func(b []byte, from netip.Addr) []byte {
 			return packet.AppendICMPTooBig(b, p, from, osd.mtu)

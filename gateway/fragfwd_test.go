@@ -1,0 +1,198 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/ids/defrag"
+	"github.com/rampart-fw/rampart/packet"
+)
+
+// The tests here are of gateway.fragments.forward: reassembled
+// (Config.FragmentForward): what leaves for a fragmented datagram that
+// passes is the datagram judged, whole or cut again, never its original
+// fragments.
+
+// newReassemblingEngine is the test policy's bridge with reassembled
+// forwarding, the overlap policy pol and the links' MTUs mtu.
+func newReassemblingEngine(t *testing.T, pol defrag.Policy, mtu [2]int) *Engine {
+	t.Helper()
+	e, err := New(mustPolicy(t, testPolicy), Config{
+		Clock:           clock.NewFake(time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)),
+		Fragments:       defrag.Config{Policies: defrag.NewHostPolicies(pol)},
+		FragmentForward: ForwardReassembled,
+		MTU:             mtu,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// reassemble puts frames together with a defragmenter under pol and
+// returns the reassembled frame, or nil when they do not make one.
+func reassemble(t *testing.T, pol defrag.Policy, frames [][]byte) []byte {
+	t.Helper()
+	d, err := defrag.New(defrag.Config{Policies: defrag.NewHostPolicies(pol)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	for _, f := range frames {
+		r := d.Add(f, 14, 0, now)
+		if r.Status == defrag.Complete {
+			b, err := r.Datagram.AppendPacket(nil)
+			d.Release(r.Datagram)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	return nil
+}
+
+// validFragments checks that every frame is an IP fragment with a right
+// IPv4 header checksum, no larger than mtu bytes of IP packet, and
+// returns their reassembly, whose transport checksum must be right too.
+func validFragments(t *testing.T, frames [][]byte, mtu int) []byte {
+	t.Helper()
+	if len(frames) < 2 {
+		t.Fatalf("%d frames, want fragments", len(frames))
+	}
+	for i, f := range frames {
+		var p packet.Parsed
+		p.Decode(f)
+		if p.Invalid != packet.Valid || !p.IsFragment {
+			t.Fatalf("frame %d: not a valid fragment (%v)", i, p.Err())
+		}
+		if p.CheckChecksums(false) != packet.ChecksumOK {
+			t.Fatalf("frame %d: bad IPv4 header checksum", i)
+		}
+		if n := len(f) - 14; n > mtu {
+			t.Fatalf("frame %d: %d bytes of IP, over the MTU %d", i, n, mtu)
+		}
+	}
+	whole := reassemble(t, defrag.Drop, frames)
+	if whole == nil {
+		t.Fatal("the fragments do not reassemble")
+	}
+	var p packet.Parsed
+	p.Decode(whole)
+	if p.Invalid != packet.Valid || p.CheckChecksums(true) != packet.ChecksumOK {
+		t.Fatalf("reassembled: invalid or bad checksum (%v)", p.Err())
+	}
+	return whole
+}
+
+// TestReassembledOverlapsLeaveOnce: overlapping fragments of a datagram
+// from the inside leave as one datagram, the bytes the overlap policy
+// chose, whatever the host behind would have chosen. The overlapping
+// bytes differ by two 16-bit words swapped, so that either choice keeps
+// the UDP checksum right and passes.
+func TestReassembledOverlapsLeaveOnce(t *testing.T) {
+	orig := udpFrame(t, client, web, 64, false) // 72 bytes of IP payload
+	frags := fragment4(t, orig, 0x1234, 48)     // [0,48) MF, [48,72)
+	// Over [24,48): the same bytes with the words at 24 and 26 swapped.
+	over := fragment4(t, orig, 0x1234, 24)[1] // [24,48) MF
+	d := over[14+20:]
+	copy(d[0:4], []byte{d[2], d[3], d[0], d[1]})
+	// A Novak-like shape too: the overlap at the first fragment's offset.
+	same := fragment4(t, orig, 0x1234, 24)[0] // [0,24) MF
+	d = same[14+20:]
+	copy(d[8:12], []byte{d[10], d[11], d[8], d[9]})
+	for _, c := range []struct {
+		name   string
+		frames [][]byte
+	}{
+		{"overlap inside", [][]byte{frags[0], over, frags[1]}},
+		{"overlap inside, later first", [][]byte{over, frags[1], frags[0]}},
+		{"same offset", [][]byte{frags[0], same, frags[1]}},
+		{"same offset, later first", [][]byte{same, frags[1], frags[0]}},
+	} {
+		got := map[defrag.Policy][]byte{}
+		for _, pol := range []defrag.Policy{defrag.First, defrag.Last, defrag.BSD, defrag.BSDRight, defrag.Linux} {
+			e := newReassemblingEngine(t, pol, [2]int{})
+			_, wan := bridge(t, e.NewWorker(), from(datapath.LAN, c.frames...)...)
+			want := reassemble(t, pol, c.frames)
+			if len(wan) != 1 || !bytes.Equal(wan[0], want) {
+				t.Fatalf("%s, %v: %d frames out, want the one reassembly\n got %x\nwant %x", c.name, pol, len(wan), wan, want)
+			}
+			var p packet.Parsed
+			p.Decode(wan[0])
+			if p.IsFragment || p.CheckChecksums(true) != packet.ChecksumOK || binary.BigEndian.Uint16(wan[0][14+4:]) != 0x1234 {
+				t.Fatalf("%s, %v: what left is a fragment, has a bad checksum or lost its identification", c.name, pol)
+			}
+			got[pol] = wan[0]
+		}
+		if bytes.Equal(got[defrag.First], got[defrag.Last]) {
+			t.Fatalf("%s: first and last chose the same bytes: the overlap decides nothing", c.name)
+		}
+	}
+	// Under the default policy (RFC 5722) nothing of them leaves.
+	e, _ := newEngine(t, testPolicy)
+	if lan, wan := bridge(t, e.NewWorker(), from(datapath.LAN, frags[0], over, frags[1])...); len(lan)+len(wan) != 0 {
+		t.Fatalf("drop policy: %d frames left", len(lan)+len(wan))
+	}
+}
+
+// TestReassembledBridgeWhole: a datagram that fits the link leaves whole,
+// identification kept, DF as its first fragment had it, the IPv4 header
+// checksum recomputed.
+func TestReassembledBridgeWhole(t *testing.T) {
+	orig := udpFrame(t, client, web, 1200, false)
+	frags := fragment4(t, orig, 0x4242, 512)
+	e := newReassemblingEngine(t, defrag.Drop, [2]int{})
+	_, wan := bridge(t, e.NewWorker(), from(datapath.LAN, frags...)...)
+	want := bytes.Clone(orig)
+	binary.BigEndian.PutUint16(want[14+4:], 0x4242)
+	fixIPv4Checksum(want)
+	if len(wan) != 1 || !bytes.Equal(wan[0], want) {
+		t.Fatalf("%d frames out %x\nwant the whole datagram %x", len(wan), wan, want)
+	}
+}
+
+// TestReassembledBridgeRefragmented: a datagram larger than the link it
+// leaves by is cut to its MTU, IPv4 as a router cuts it; IPv6 is cut as
+// its source cut it, never larger, with the source's identification.
+func TestReassembledBridgeRefragmented(t *testing.T) {
+	t.Run("ipv4", func(t *testing.T) {
+		orig := udpFrame(t, client, web, 3000, false)
+		frags := fragment4(t, orig, 0x4243, 1480)
+		e := newReassemblingEngine(t, defrag.Drop, [2]int{datapath.WAN: 1000})
+		_, wan := bridge(t, e.NewWorker(), from(datapath.LAN, frags...)...)
+		whole := validFragments(t, wan, 1000)
+		want := bytes.Clone(orig)
+		binary.BigEndian.PutUint16(want[14+4:], 0x4243)
+		fixIPv4Checksum(want)
+		if !bytes.Equal(whole, want) {
+			t.Fatalf("the fragments reassemble to %x\nwant %x", whole, want)
+		}
+		sameFrames(t, "cut to 1000", wan, fragment4(t, want, 0x4243, 976))
+	})
+	t.Run("ipv6", func(t *testing.T) {
+		orig := udpFrame(t, "[fd00:10::11]:40000", "[2001:db8::80]:53", 3000, false)
+		for _, c := range []struct {
+			name string
+			size int // the source's fragments' payload
+			mtu  int // the link's
+			cut  int // the fragments' payload out
+		}{
+			{"as the source cut it", 1400, 0, 1400},
+			{"at most the link's MTU", 1400, 1280, 1232},
+			{"never below the minimum MTU", 256, 0, 1232},
+		} {
+			frags := fragment6(t, orig, 0xfeed, c.size)
+			e := newReassemblingEngine(t, defrag.Drop, [2]int{datapath.WAN: c.mtu})
+			_, wan := bridge(t, e.NewWorker(), from(datapath.LAN, frags...)...)
+			if whole := validFragments(t, wan, max(c.mtu, 1280, c.size+48)); !bytes.Equal(whole, orig) {
+				t.Fatalf("%s: the fragments reassemble to %x\nwant %x", c.name, whole, orig)
+			}
+			sameFrames(t, c.name, wan, fragment6(t, orig, 0xfeed, c.cut))
+		}
+	})
+}
