@@ -3,13 +3,16 @@ package gateway
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/ids/defrag"
+	"github.com/rampart-fw/rampart/nat"
 	"github.com/rampart-fw/rampart/packet"
+	"github.com/rampart-fw/rampart/router"
 )
 
 // The tests here are of gateway.fragments.forward: reassembled
@@ -195,4 +198,42 @@ func TestReassembledBridgeRefragmented(t *testing.T) {
 			sameFrames(t, c.name, wan, fragment6(t, orig, 0xfeed, c.cut))
 		}
 	})
+}
+
+// TestReassembledRouterNAT: in router mode a fragmented datagram from the
+// inside is translated whole and leaves through the router, which cuts it
+// to the wan link's MTU: the fragments carry the translated datagram,
+// TTL one less, identification kept, every checksum right.
+func TestReassembledRouterNAT(t *testing.T) {
+	r, clk := newTestRouter(t)
+	tr, err := nat.New(nat.Config{
+		Masquerade: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/24")},
+		Public:     []netip.Addr{netip.MustParseAddr("203.0.113.1")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(mustPolicy(t, testPolicy), Config{Clock: clk, Router: r, NAT: tr, FragmentForward: ForwardReassembled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = 0x4244
+	orig := routed(udpFrame(t, "10.10.0.11:5000", "203.0.113.80:53", 3000, false), clientMAC, gwLAN)
+	frames := from(datapath.LAN, fragment4(t, orig, id, 1024)...)
+	frames = append(frames, sided{arpReply(webMAC, netip.MustParseAddr("203.0.113.80"), gwWAN, netip.MustParseAddr("203.0.113.1")), datapath.WAN})
+	_, wan := routeAll(t, e.NewWorker(), frames...)
+	if len(wan) == 0 || !bytes.Equal(wan[0], arpRequest(gwWAN, netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.80"))) {
+		t.Fatalf("no ARP request first: %x", wan)
+	}
+	wan = wan[1:]
+	want := udpFrame(t, "203.0.113.1:5000", "203.0.113.80:53", 3000, false)
+	binary.BigEndian.PutUint16(want[14+4:], id)
+	want = hopped(want, gwWAN, webMAC)
+	if whole := validFragments(t, wan, 1500); !bytes.Equal(whole, want) {
+		t.Fatalf("the fragments reassemble to %x\nwant the translated datagram %x", whole, want)
+	}
+	sameFrames(t, "translated and cut to 1500", wan, fragment4(t, want, id, 1480))
+	if n := r.Count(router.EventFragmented); n != 1 {
+		t.Errorf("router counted %d datagrams fragmented, want 1", n)
+	}
 }
