@@ -237,3 +237,48 @@ func TestReassembledRouterNAT(t *testing.T) {
 		t.Errorf("router counted %d datagrams fragmented, want 1", n)
 	}
 }
+
+// TestReassembledRouterIPv6: in router mode a fragmented IPv6 datagram,
+// which no router may cut, leaves cut again as its source cut it (with
+// its identification and the hop limit one less; no smaller than the
+// IPv6 minimum MTU), not answered with packet too big although it is
+// larger than the link.
+func TestReassembledRouterIPv6(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC))
+	gw6, web6 := netip.MustParseAddr("2001:db8:113::1"), netip.MustParseAddr("2001:db8:113::80")
+	r, err := router.New(router.Config{
+		LAN:   router.Interface{Name: "lan", MAC: gwLAN, MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("fd00:10::1/64")}},
+		WAN:   router.Interface{Name: "wan", MAC: gwWAN, MTU: 1500, Addrs: []netip.Prefix{netip.MustParsePrefix("2001:db8:113::1/64")}},
+		Clock: clk,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(mustPolicy(t, testPolicy), Config{Clock: clk, Router: r, FragmentForward: ForwardReassembled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = 0xfeed
+	orig := routed(udpFrame(t, "[fd00:10::11]:5000", "[2001:db8:113::80]:53", 3000, false), clientMAC, gwLAN)
+	// Small fragments: they leave in fragments of the IPv6 minimum MTU,
+	// as Linux cuts them (its frag_max_size raised to 1280).
+	frames := from(datapath.LAN, fragment6(t, orig, id, 616)...)
+	frames = append(frames, sided{packet.AppendNeighborAdvertisement(nil, webMAC, web6, packet.NASolicited|packet.NAOverride, gwWAN, gw6), datapath.WAN})
+	_, wan := routeAll(t, e.NewWorker(), frames...)
+	var p packet.Parsed
+	if len(wan) > 0 {
+		p.Decode(wan[0])
+	}
+	if p.ICMPType != 135 {
+		t.Fatalf("no neighbour solicitation first: %x", wan)
+	}
+	wan = wan[1:]
+	want := hopped(orig, gwWAN, webMAC)
+	if whole := validFragments(t, wan, 1280); !bytes.Equal(whole, want) {
+		t.Fatalf("the fragments reassemble to %x\nwant %x", whole, want)
+	}
+	sameFrames(t, "cut as the source cut it", wan, fragment6(t, want, id, 1232))
+	if n := r.Count(router.EventTooBig); n != 0 {
+		t.Errorf("router answered %d packets too big", n)
+	}
+}
