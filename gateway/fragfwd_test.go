@@ -282,3 +282,83 @@ func TestReassembledRouterIPv6(t *testing.T) {
 		t.Errorf("router answered %d packets too big", n)
 	}
 }
+
+// discard is a sender that drops what it is given.
+type discard struct{ n int }
+
+func (d *discard) Send(datapath.Side, []byte) error { d.n++; return nil }
+
+// reassembledRun returns a function that hands frags, from the inside, to
+// a Worker of e, and what they left as.
+func reassembledRun(w *Worker, frags [][]byte, out *discard) func() {
+	return func() {
+		for _, f := range frags {
+			decode(&w.p, f, nil)
+			w.handle(f, nil, datapath.LAN, out)
+		}
+	}
+}
+
+// TestReassembledAllocatesNothing: reassembling, judging, translating
+// and cutting again use the Worker's buffers only.
+func TestReassembledAllocatesNothing(t *testing.T) {
+	r, clk := newTestRouter(t)
+	tr, err := nat.New(nat.Config{
+		Masquerade: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/24")},
+		Public:     []netip.Addr{netip.MustParseAddr("203.0.113.1")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routerEngine, err := New(mustPolicy(t, testPolicy), Config{Clock: clk, Router: r, NAT: tr, FragmentForward: ForwardReassembled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		e      *Engine
+		frags  [][]byte
+		frames int // what leaves per datagram
+	}{
+		{"bridge ipv4 whole", newReassemblingEngine(t, defrag.Drop, [2]int{}), fragment4(t, udpFrame(t, client, web, 1200, false), 7, 512), 1},
+		{"bridge ipv4 cut", newReassemblingEngine(t, defrag.Drop, [2]int{datapath.WAN: 1000}), fragment4(t, udpFrame(t, client, web, 3000, false), 7, 1480), 4},
+		{"bridge ipv6 cut", newReassemblingEngine(t, defrag.Drop, [2]int{}), fragment6(t, udpFrame(t, "[fd00:10::11]:40000", "[2001:db8::80]:53", 3000, false), 7, 616), 3},
+		{"router nat ipv4 cut", routerEngine, fragment4(t, routed(udpFrame(t, client, web, 3000, false), clientMAC, gwLAN), 7, 1024), 3},
+	} {
+		w := c.e.NewWorker()
+		out := &discard{}
+		run := reassembledRun(w, c.frags, out)
+		if c.e == routerEngine {
+			// The next hop resolved first: its answer comes on the wan.
+			run()
+			arp := arpReply(webMAC, netip.MustParseAddr("203.0.113.80"), gwWAN, netip.MustParseAddr("203.0.113.1"))
+			decode(&w.p, arp, nil)
+			w.handle(arp, nil, datapath.WAN, out)
+		}
+		run()
+		out.n = 0
+		if allocs := testing.AllocsPerRun(100, run); allocs != 0 {
+			t.Errorf("%s: %.1f allocations per datagram", c.name, allocs)
+		}
+		if out.n != 101*c.frames {
+			t.Errorf("%s: %d frames left for 101 datagrams, want %d each", c.name, out.n, c.frames)
+		}
+	}
+}
+
+// BenchmarkWorkerReassembled is a 3000-byte UDP datagram in two
+// fragments, reassembled, judged and cut again for a 1500-byte link.
+func BenchmarkWorkerReassembled(b *testing.B) {
+	e, err := New(mustPolicy(b, testPolicy), Config{FragmentForward: ForwardReassembled})
+	if err != nil {
+		b.Fatal(err)
+	}
+	frags := fragment4(b, udpFrame(b, client, web, 2900, false), 7, 1480)
+	w := e.NewWorker()
+	run := reassembledRun(w, frags, &discard{})
+	run()
+	b.ReportAllocs()
+	for b.Loop() {
+		run()
+	}
+}
