@@ -232,8 +232,10 @@ const (
 	// overlapping fragments. It leaves whole when it fits the link;
 	// otherwise IPv4 is cut to the link's MTU (identification kept),
 	// and IPv6 always leaves cut as its source cut it (the largest
-	// fragment it sent, at most the link's MTU; identification kept),
-	// since no router on the way may cut it again. A datagram that
+	// fragment it sent, at least the IPv6 minimum MTU; identification
+	// kept), since no router on the way may cut it again: a bridge cuts
+	// it to its link's MTU if that is smaller, a router answers packet
+	// too big when the source's fragments did not fit. A datagram that
 	// cannot be cut here (IPv4 with DF set, IPv6 with extension
 	// headers) leaves as its original fragments.
 	ForwardReassembled

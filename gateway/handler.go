@@ -135,10 +135,11 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 // fragment hands a fragment to the defragmenter. Nothing of the datagram
 // leaves before it is complete; then it is decoded and judged whole (so
 // connection tracking sees the whole segment and the policy the real
-// ports), and if it passes, its original fragments go out unchanged in the
-// order they came, which keeps the bridge transparent. The defragmenter's
-// copies are the frames sent: the ring slots of the earlier fragments
-// were reused long ago.
+// ports), and if it passes, what goes out is as Config.FragmentForward
+// says: its original fragments unchanged in the order they came, which
+// keeps the bridge transparent (the defragmenter's copies are the frames
+// sent: the ring slots of the earlier fragments were reused long ago), or
+// the datagram judged.
 func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Side, out sender) {
 	p := &w.p
 	d := Decision{Rule: -1, Dir: dirOf(in), Reason: ReasonFragment}
