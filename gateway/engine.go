@@ -241,6 +241,13 @@ const (
 	ForwardReassembled
 )
 
+func (f FragmentForward) String() string {
+	if f == ForwardReassembled {
+		return "reassembled"
+	}
+	return "original"
+}
+
 // ParseFragmentForward parses "original" or "reassembled".
 func ParseFragmentForward(s string) (FragmentForward, error) {
 	switch s {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
+	"github.com/rampart-fw/rampart/ids"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/nat"
 	"github.com/rampart-fw/rampart/packet"
@@ -360,5 +361,50 @@ func BenchmarkWorkerReassembled(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		run()
+	}
+}
+
+// TestReassembledNormalised: in prevention mode the IDS normalises the
+// reassembled segment (here its TCP reserved bits); forwarded as its
+// original fragments the host never sees that, forwarded reassembled it
+// does.
+func TestReassembledNormalised(t *testing.T) {
+	const id = 99
+	data := tcpFrame(t, seg{client, web, "PA", 1001, 5001, 2000})
+	data[14+20+12] |= 0x0e
+	var p packet.Parsed
+	p.Decode(data)
+	p.FillChecksum()
+	frags := fragment4(t, data, id, 1024)
+	want := tcpFrame(t, seg{client, web, "PA", 1001, 5001, 2000})
+	binary.BigEndian.PutUint16(want[14+4:], id)
+	fixIPv4Checksum(want)
+	for _, fwd := range []FragmentForward{ForwardOriginal, ForwardReassembled} {
+		e, err := New(mustPolicy(t, testPolicy), Config{IDS: mustIDS(t, ids.Config{Mode: ids.Prevent}), FragmentForward: fwd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames := []sided{
+			{tcpFrame(t, seg{client, web, "S", 1000, 0, 0}), datapath.LAN},
+			{tcpFrame(t, seg{web, client, "SA", 5000, 1001, 0}), datapath.WAN},
+			{tcpFrame(t, seg{client, web, "A", 1001, 5001, 0}), datapath.LAN},
+		}
+		frames = append(frames, from(datapath.LAN, frags...)...)
+		_, wan := bridge(t, e.NewWorker(), frames...)
+		if len(wan) < 2 {
+			t.Fatalf("%v: %d frames forwarded", fwd, len(wan))
+		}
+		wan = wan[2:] // the SYN and the ACK
+		if fwd == ForwardOriginal {
+			sameFrames(t, "original fragments", wan, frags)
+			continue
+		}
+		if whole := validFragments(t, wan, 1500); !bytes.Equal(whole, want) {
+			t.Fatalf("reassembled: the fragments reassemble to %x\nwant the normalised segment %x", whole, want)
+		}
+		sameFrames(t, "normalised and cut", wan, fragment4(t, want, id, 1480))
+		if n := gather(t, e)["rampart_ids_normalised_packets_total,tcp_reserved"]; n != 1 {
+			t.Errorf("tcp_reserved normalised %v times, want 1", n)
+		}
 	}
 }
