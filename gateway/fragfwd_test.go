@@ -201,11 +201,10 @@ func TestReassembledBridgeRefragmented(t *testing.T) {
 	})
 }
 
-// TestReassembledRouterNAT: in router mode a fragmented datagram from the
-// inside is translated whole and leaves through the router, which cuts it
-// to the wan link's MTU: the fragments carry the translated datagram,
-// TTL one less, identification kept, every checksum right.
-func TestReassembledRouterNAT(t *testing.T) {
+// newReassemblingNAT is newRouterEngine's router translating the inside
+// (10.10.0.0/24) to its wan address, with reassembled forwarding.
+func newReassemblingNAT(t *testing.T) (*Engine, *router.Router) {
+	t.Helper()
 	r, clk := newTestRouter(t)
 	tr, err := nat.New(nat.Config{
 		Masquerade: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/24")},
@@ -218,6 +217,15 @@ func TestReassembledRouterNAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, r
+}
+
+// TestReassembledRouterNAT: in router mode a fragmented datagram from the
+// inside is translated whole and leaves through the router, which cuts it
+// to the wan link's MTU: the fragments carry the translated datagram,
+// TTL one less, identification kept, every checksum right.
+func TestReassembledRouterNAT(t *testing.T) {
+	e, r := newReassemblingNAT(t)
 	const id = 0x4244
 	orig := routed(udpFrame(t, "10.10.0.11:5000", "203.0.113.80:53", 3000, false), clientMAC, gwLAN)
 	frames := from(datapath.LAN, fragment4(t, orig, id, 1024)...)
@@ -303,18 +311,7 @@ func reassembledRun(w *Worker, frags [][]byte, out *discard) func() {
 // TestReassembledAllocatesNothing: reassembling, judging, translating
 // and cutting again use the Worker's buffers only.
 func TestReassembledAllocatesNothing(t *testing.T) {
-	r, clk := newTestRouter(t)
-	tr, err := nat.New(nat.Config{
-		Masquerade: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/24")},
-		Public:     []netip.Addr{netip.MustParseAddr("203.0.113.1")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	routerEngine, err := New(mustPolicy(t, testPolicy), Config{Clock: clk, Router: r, NAT: tr, FragmentForward: ForwardReassembled})
-	if err != nil {
-		t.Fatal(err)
-	}
+	routerEngine, _ := newReassemblingNAT(t)
 	for _, c := range []struct {
 		name   string
 		e      *Engine
