@@ -289,9 +289,8 @@ func cuttable(p *packet.Parsed) bool {
 // through the router, which cuts IPv4 larger than the link's MTU and,
 // told the source's fragment size, IPv6; in bridge mode whole when it
 // fits the link, cut as the router would otherwise. IPv6 never leaves in
-// fragments larger than its source's: past the gateway no router may
-// cut it again, and the source, fragmenting already, would not make a
-// datagram any smaller for a packet too big.
+// fragments larger than its source's: the source sized them for the path
+// beyond (its path MTU), where no router may cut them again.
 func (w *Worker) sendWhole(dg *defrag.Datagram, in datapath.Side, out sender) {
 	p := &w.whole
 	id := dg.Key().ID
