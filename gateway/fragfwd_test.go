@@ -405,3 +405,57 @@ func TestReassembledNormalised(t *testing.T) {
 		}
 	}
 }
+
+// sllSource replays frames with a Linux cooked header, as captures on
+// "any" have them, all from the inside.
+type sllSource struct {
+	frames [][]byte
+	i      int
+}
+
+func (s *sllSource) Next() ([]byte, datapath.CaptureInfo, error) {
+	if s.i >= len(s.frames) {
+		return nil, datapath.CaptureInfo{}, errEOF
+	}
+	f := s.frames[s.i]
+	s.i++
+	return f, datapath.CaptureInfo{CaptureLength: len(f), Length: len(f), LinkType: datapath.LinkTypeLinuxSLL}, nil
+}
+
+// cooked replaces an Ethernet frame's header with a Linux cooked one.
+func cooked(frame []byte) []byte {
+	h := make([]byte, 16)
+	binary.BigEndian.PutUint16(h[2:], 1) // ARPHRD_ETHER
+	binary.BigEndian.PutUint16(h[4:], 6)
+	copy(h[6:], frame[6:12])
+	copy(h[14:], frame[12:14])
+	return append(h, frame[14:]...)
+}
+
+// TestReassembledCookedCapture: offline (rampart inspect), a datagram cut
+// again keeps the capture's link-layer header in every fragment.
+func TestReassembledCookedCapture(t *testing.T) {
+	orig := udpFrame(t, client, web, 3000, false)
+	var in [][]byte
+	for _, f := range fragment4(t, orig, 0x4245, 1480) {
+		in = append(in, cooked(f))
+	}
+	e := newReassemblingEngine(t, defrag.Drop, [2]int{datapath.WAN: 1000})
+	var wan [][]byte
+	_, err := datapath.Replay(t.Context(), &sllSource{frames: in}, e.NewWorker(), datapath.ReplayConfig{
+		Side: func([]byte, *datapath.CaptureInfo) datapath.Side { return datapath.LAN },
+		LAN:  sinkFunc(func([]byte) error { t.Error("a frame back to the inside"); return nil }),
+		WAN:  sinkFunc(func(b []byte) error { wan = append(wan, bytes.Clone(b)); return nil }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(orig)
+	binary.BigEndian.PutUint16(want[14+4:], 0x4245)
+	fixIPv4Checksum(want)
+	var wantCooked [][]byte
+	for _, f := range fragment4(t, want, 0x4245, 976) {
+		wantCooked = append(wantCooked, cooked(f))
+	}
+	sameFrames(t, "cooked fragments", wan, wantCooked)
+}

@@ -319,16 +319,16 @@ func (w *Worker) sendWhole(dg *defrag.Datagram, in datapath.Side, out sender) {
 	if w.cut.Reset(p, mtu, id) != nil {
 		return
 	}
+	// A capture's link-layer header other than Ethernet lies before
+	// p.Buf (decode): every fragment starts with it too.
+	link := w.wbuf[:cap(w.wbuf)-cap(p.Buf)]
 	for {
-		b, more := w.cut.Next(w.cbuf[:0])
-		if len(b) == 0 {
+		b, ok := w.cut.Next(append(w.cbuf[:0], link...))
+		if !ok {
 			return
 		}
 		w.cbuf = b
 		_ = out.Send(to, b)
-		if !more {
-			return
-		}
 	}
 }
 
