@@ -179,6 +179,15 @@ type Config struct {
 	// nf_defrag and pf's scrub do. Its Policies default to drop for every
 	// destination (RFC 5722, for IPv4 too), and DropTiny is always on.
 	Fragments defrag.Config
+	// FragmentForward says what leaves for a fragmented datagram that
+	// passes: its original fragments [ForwardOriginal] or the datagram
+	// judged [ForwardReassembled].
+	FragmentForward FragmentForward
+	// MTU is each side's link MTU, indexed by the side a frame leaves
+	// by, in bridge mode (zero means 1500): a reassembled datagram
+	// larger than it leaves in fragments. Router mode uses the
+	// router's.
+	MTU [2]int
 	// IDS, when set, inspects every packet the firewall forwards, after
 	// reassembly (package ids). In its prevention mode a drop or reject
 	// rule blocks the packet (ReasonIDS) and TCP streams are normalised
@@ -205,6 +214,49 @@ type Config struct {
 	// connection tracking's verdict. Only a router translates: it owns
 	// the public addresses.
 	NAT *nat.Translator
+}
+
+// FragmentForward is what the gateway forwards for a fragmented datagram
+// that passes.
+type FragmentForward uint8
+
+const (
+	// ForwardOriginal forwards the fragments as they arrived (translated
+	// by the NAT), in their order: the bridge stays transparent, and
+	// the host reassembles them by its own rules.
+	ForwardOriginal FragmentForward = iota
+	// ForwardReassembled forwards the datagram as reassembled and
+	// judged, after the NAT and the IDS's normalisation, as pf's
+	// "scrub fragment reassemble" does: the host receives exactly what
+	// was inspected, whatever its own reassembly would have made of
+	// overlapping fragments. It leaves whole when it fits the link;
+	// otherwise IPv4 is cut to the link's MTU (identification kept),
+	// and IPv6 always leaves cut as its source cut it (the largest
+	// fragment it sent, at least the IPv6 minimum MTU; identification
+	// kept), since no router on the way may cut it again: a bridge cuts
+	// it to its link's MTU if that is smaller, a router answers packet
+	// too big when the source's fragments did not fit. A datagram that
+	// cannot be cut here (IPv4 with DF set, IPv6 with extension
+	// headers) leaves as its original fragments.
+	ForwardReassembled
+)
+
+func (f FragmentForward) String() string {
+	if f == ForwardReassembled {
+		return "reassembled"
+	}
+	return "original"
+}
+
+// ParseFragmentForward parses "original" or "reassembled".
+func ParseFragmentForward(s string) (FragmentForward, error) {
+	switch s {
+	case "original":
+		return ForwardOriginal, nil
+	case "reassembled":
+		return ForwardReassembled, nil
+	}
+	return 0, fmt.Errorf("want original or reassembled, not %q", s)
 }
 
 // ruleset is one compiled policy with its counters; a reload replaces it

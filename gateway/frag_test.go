@@ -61,7 +61,7 @@ func from(in datapath.Side, frames ...[]byte) []sided {
 // fragment4 splits an Ethernet/IPv4 frame into fragments carrying size
 // bytes of the IP payload each (the last one the rest), with
 // identification id.
-func fragment4(t *testing.T, frame []byte, id uint16, size int) [][]byte {
+func fragment4(t testing.TB, frame []byte, id uint16, size int) [][]byte {
 	t.Helper()
 	if size%8 != 0 {
 		t.Fatal("fragment size not a multiple of 8")
@@ -116,7 +116,7 @@ func fragment6(t *testing.T, frame []byte, id uint32, size int) [][]byte {
 // udpFrame builds an Ethernet frame with a UDP datagram of n payload
 // bytes (a counting pattern) from src to dst; for IPv6, destOpts puts an
 // 8-byte Destination Options header before the UDP header.
-func udpFrame(t *testing.T, src, dst string, n int, destOpts bool) []byte {
+func udpFrame(t testing.TB, src, dst string, n int, destOpts bool) []byte {
 	t.Helper()
 	udp := make([]byte, 8+n)
 	binary.BigEndian.PutUint16(udp[4:], uint16(8+n))

@@ -22,7 +22,11 @@ type Worker struct {
 	frag  packet.Parsed // a fragment of it being translated
 	// wbuf holds the reassembled datagram that whole decodes: the largest
 	// IP packet behind a link-layer header.
-	wbuf  []byte
+	wbuf []byte
+	// cut cuts a reassembled datagram too large for a bridge's link
+	// into cbuf, one fragment at a time (ForwardReassembled).
+	cut   packet.Fragmenter
+	cbuf  []byte
 	reply []byte
 	// fw routes in router mode (Config.Router set), nil in bridge mode;
 	// hop is where Ingress routed the frame being handled.
@@ -42,7 +46,8 @@ type Worker struct {
 // NewWorker returns a datapath.Handler over e.
 func (e *Engine) NewWorker() *Worker {
 	w := &Worker{e: e, reply: make([]byte, 0, 2048), wbuf: make([]byte, 0, 65535+64),
-		out: emit{back: make([]byte, 0, 128), on: make([]byte, 0, 128)}}
+		cbuf: make([]byte, 0, 65535+64),
+		out:  emit{back: make([]byte, 0, 128), on: make([]byte, 0, 128)}}
 	if e.cfg.Router != nil {
 		w.fw = e.cfg.Router.NewForwarder()
 	}
@@ -130,10 +135,11 @@ func (w *Worker) handle(frame []byte, ci *datapath.CaptureInfo, in datapath.Side
 // fragment hands a fragment to the defragmenter. Nothing of the datagram
 // leaves before it is complete; then it is decoded and judged whole (so
 // connection tracking sees the whole segment and the policy the real
-// ports), and if it passes, its original fragments go out unchanged in the
-// order they came, which keeps the bridge transparent. The defragmenter's
-// copies are the frames sent: the ring slots of the earlier fragments
-// were reused long ago.
+// ports), and if it passes, what goes out is as Config.FragmentForward
+// says: its original fragments unchanged in the order they came, which
+// keeps the bridge transparent (the defragmenter's copies are the frames
+// sent: the ring slots of the earlier fragments were reused long ago), or
+// the datagram judged.
 func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Side, out sender) {
 	p := &w.p
 	d := Decision{Rule: -1, Dir: dirOf(in), Reason: ReasonFragment}
@@ -203,8 +209,9 @@ func (w *Worker) fragment(frame []byte, ci *datapath.CaptureInfo, in datapath.Si
 	}
 }
 
-// datagram judges a reassembled datagram and sends its fragments on, or
-// the answer to a rejection back.
+// datagram judges a reassembled datagram and sends it on, as its
+// fragments or whole (Config.FragmentForward), or the answer to a
+// rejection back.
 func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in datapath.Side, out sender) {
 	defer w.e.frags.Release(dg)
 	var err error
@@ -213,16 +220,18 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 	}
 	decode(&w.whole, w.wbuf, ci)
 	src, dst := w.whole.Src, w.whole.Dst
+	whole := w.e.cfg.FragmentForward == ForwardReassembled && cuttable(&w.whole)
 	w.out.rewritten = false
 	d := w.e.decide(&w.whole, in, false, &w.out)
-	if d.Verdict == Forward && w.out.rewritten && !translateFragments(&w.whole, dg, &w.p) {
+	if d.Verdict == Forward && w.out.rewritten && !whole && !translateFragments(&w.whole, dg, &w.p) {
 		// The translation cannot reach the fragments: better lost (the
 		// sender retransmits) than delivered in the wrong numbers.
 		d.Verdict, d.Reason = Drop, ReasonInvalid
 	}
-	// The IDS inspects the whole datagram; what goes out is its original
-	// fragments, so a normalised TCP payload would not reach the host:
-	// fragmented TCP in prevention mode is inspected, not normalised.
+	// The IDS inspects the whole datagram. Forwarded whole, it carries
+	// what the normaliser rewrote in prevention mode; forwarded as its
+	// original fragments, it does not: fragmented TCP is then inspected,
+	// not normalised.
 	w.inspect(&w.whole, &d)
 	w.e.count(d)
 	if w.OnDecision != nil {
@@ -232,6 +241,11 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 	case Proxy:
 		w.sendProxied(in, out)
 	case Forward:
+		if whole {
+			// The NAT rewrote w.whole itself: what goes out is that.
+			w.sendWhole(dg, in, out)
+			return
+		}
 		// A translated datagram's fragments are translated alike.
 		nat := w.whole.Src != src || w.whole.Dst != dst
 		for i := range dg.NumFragments() {
@@ -253,6 +267,68 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 		if b := w.rejection(&w.whole, d); len(b) > 0 {
 			_ = out.Send(in, b)
 		}
+	}
+}
+
+// cuttable reports whether a reassembled datagram can be cut into
+// fragments here (packet.Fragmenter), and so be forwarded whole: not IPv4
+// with DF set (a sender's fragments normally have it clear; with it set,
+// the datagram could neither be cut nor answered with fragmentation
+// needed, its fragments having fitted), not IPv6 with extension headers.
+func cuttable(p *packet.Parsed) bool {
+	if p.Invalid != packet.Valid {
+		return false
+	}
+	if p.IPVersion == 4 {
+		return !p.DontFragment
+	}
+	return p.NumExt == 0
+}
+
+// sendWhole forwards the reassembled datagram in w.whole: in router mode
+// through the router, which cuts IPv4 larger than the link's MTU and,
+// told the source's fragment size, IPv6; in bridge mode whole when it
+// fits the link, cut as the router would otherwise. IPv6 never leaves in
+// fragments larger than its source's: the source sized them for the path
+// beyond (its path MTU), where no router may cut them again.
+func (w *Worker) sendWhole(dg *defrag.Datagram, in datapath.Side, out sender) {
+	p := &w.whole
+	id := dg.Key().ID
+	size := 0
+	if p.IPVersion == 6 {
+		for i := range dg.NumFragments() {
+			size = max(size, len(dg.Fragment(i))-dg.FragmentL3(i))
+		}
+	}
+	if w.fw != nil {
+		w.fw.Forward(p, in, w.hop, router.Frame{Refragment: size, FragmentID: id}, out)
+		return
+	}
+	to := in.Other()
+	mtu := w.e.cfg.MTU[to&1]
+	if mtu <= 0 {
+		mtu = 1500
+	}
+	if size > 0 {
+		mtu = min(mtu, max(size, packet.MinMTUv6))
+	}
+	if len(p.Buf)-p.L3Off <= mtu {
+		_ = out.Send(to, w.wbuf)
+		return
+	}
+	if w.cut.Reset(p, mtu, id) != nil {
+		return
+	}
+	// A capture's link-layer header other than Ethernet lies before
+	// p.Buf (decode): every fragment starts with it too.
+	link := w.wbuf[:cap(w.wbuf)-cap(p.Buf)]
+	for {
+		b, ok := w.cut.Next(append(w.cbuf[:0], link...))
+		if !ok {
+			return
+		}
+		w.cbuf = b
+		_ = out.Send(to, b)
 	}
 }
 

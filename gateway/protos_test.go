@@ -22,7 +22,7 @@ import (
 // TTL ttl; for IPv6, ext is an extension header chain that ends in proto
 // and next the type of its first header. The transport checksum is
 // filled.
-func ipFrame(t *testing.T, src, dst string, proto ipproto.Proto, ttl uint8, next ipproto.Proto, ext, l4 []byte) []byte {
+func ipFrame(t testing.TB, src, dst string, proto ipproto.Proto, ttl uint8, next ipproto.Proto, ext, l4 []byte) []byte {
 	t.Helper()
 	s, d := netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst)
 	l4 = append([]byte(nil), l4...)

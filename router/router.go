@@ -403,6 +403,17 @@ type Frame struct {
 	// a copy that waits for a neighbour, or fragments, get theirs
 	// computed here first.
 	ChecksumPending bool
+	// Refragment, for an IPv6 datagram the gateway reassembled from its
+	// source's fragments (gateway.fragments.forward: reassembled), is
+	// the size of the fragments to cut it into again: the largest its
+	// source sent, raised to the IPv6 minimum MTU. A router never
+	// fragments IPv6 (RFC 8200 5), but this datagram was fragmented by
+	// its source, correctly: it leaves cut as its source cut it, with
+	// FragmentID for identification, at most the link's MTU, instead of
+	// being answered with packet too big. Zero for every other packet.
+	Refragment int
+	// FragmentID is the identification of the fragments Refragment cuts.
+	FragmentID uint32
 }
 
 // Forward sends p (decoded from the frame in p.Buf, arrived on in), which
@@ -413,7 +424,9 @@ type Frame struct {
 // destination (NAT), the route is chosen again. A packet whose TTL runs
 // out is answered with time exceeded, one over the link's MTU with
 // fragmentation needed or packet too big, unless it is IPv4 without DF,
-// which is fragmented. It returns what happened.
+// which is fragmented, or an IPv6 datagram its source fragmented
+// (Frame.Refragment), which is fragmented again. It returns what
+// happened.
 func (f *Forwarder) Forward(p *packet.Parsed, in datapath.Side, h Hop, fr Frame, out Sender) Event {
 	r := f.r
 	in &= 1
@@ -444,11 +457,18 @@ func (f *Forwarder) Forward(p *packet.Parsed, in datapath.Side, h Hop, fr Frame,
 	}
 	osd := &r.sides[h.Out]
 	l3 := len(p.Buf) - p.L3Off
-	fits := l3 <= osd.mtu
-	if fr.GSOSize > 0 {
-		fits = fr.HdrLen-p.L3Off+fr.GSOSize <= osd.mtu
+	mtu := osd.mtu
+	if fr.Refragment > 0 && p.IPVersion == 6 {
+		mtu = min(mtu, max(fr.Refragment, packet.MinMTUv6))
 	}
-	if !fits && (p.IPVersion == 6 || p.DontFragment || fr.GSOSize > 0) {
+	fits := l3 <= mtu
+	if fr.GSOSize > 0 {
+		fits = fr.HdrLen-p.L3Off+fr.GSOSize <= mtu
+	}
+	// A source's IPv6 fragments larger than the link would have been
+	// answered with packet too big one by one: so is their datagram,
+	// and the source learns the path's MTU as it would have.
+	if !fits && (p.IPVersion == 6 && (fr.Refragment == 0 || fr.Refragment > osd.mtu) || p.DontFragment || fr.GSOSize > 0) {
 		r.count(EventTooBig)
 		f.answer(p, in, out, true, func(b []byte, from netip.Addr) []byte {
 			return packet.AppendICMPTooBig(b, p, from, osd.mtu)
@@ -461,7 +481,7 @@ func (f *Forwarder) Forward(p *packet.Parsed, in datapath.Side, h Hop, fr Frame,
 		p.FillChecksum()
 	}
 	if !fits {
-		return f.fragment(p, h, mac, ok, out)
+		return f.fragment(p, h, mtu, fr.FragmentID, mac, ok, out)
 	}
 	if ok {
 		p.SetEthernet(mac, osd.mac)
@@ -478,11 +498,12 @@ func (f *Forwarder) Forward(p *packet.Parsed, in datapath.Side, h Hop, fr Frame,
 	return f.resolve(h, frame, out)
 }
 
-// fragment sends p, too large for h's link, in fragments that fit.
-func (f *Forwarder) fragment(p *packet.Parsed, h Hop, mac [6]byte, known bool, out Sender) Event {
+// fragment sends p, too large for h's link, in fragments of at most mtu
+// bytes; id is the identification of IPv6 fragments (IPv4 keeps p's).
+func (f *Forwarder) fragment(p *packet.Parsed, h Hop, mtu int, id uint32, mac [6]byte, known bool, out Sender) Event {
 	r := f.r
 	osd := &r.sides[h.Out]
-	if err := f.frag.Reset(p, osd.mtu, 0); err != nil {
+	if err := f.frag.Reset(p, mtu, id); err != nil {
 		r.count(EventTooBig)
 		return EventTooBig
 	}

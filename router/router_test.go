@@ -15,6 +15,7 @@ import (
 	"github.com/rampart-fw/rampart/clock"
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/internal/benchcpu"
+	"github.com/rampart-fw/rampart/ipproto"
 	"github.com/rampart-fw/rampart/packet"
 )
 
@@ -837,4 +838,59 @@ func FuzzRouter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRefragmentIPv6: an IPv6 datagram its source fragmented, which the
+// gateway reassembled (Frame.Refragment), leaves cut as the source cut it
+// when those fragments fit the link, with the source's identification and
+// the hop limit one less; fragments that did not fit get packet too big,
+// as they would have.
+func TestRefragmentIPv6(t *testing.T) {
+	_, f, _ := resolved(t, func(c *Config) { c.WAN.MTU = 1400 })
+	var out recorder
+	big6 := ipFrame(t, clientMAC, lanMAC, client6, web6, 64, false, udp(5000, 5001, 3000)...)
+	fwd := func(fr Frame) Event {
+		var p packet.Parsed
+		p.Decode(bytes.Clone(big6))
+		h, ok := f.Ingress(&p, datapath.LAN, &out)
+		if !ok {
+			t.Fatal("not routed")
+		}
+		return f.Forward(&p, datapath.LAN, h, fr, &out)
+	}
+	if ev := fwd(Frame{Refragment: 1280, FragmentID: 0xfeed}); ev != EventFragmented {
+		t.Fatalf("refragmented: %s", ev)
+	}
+	got := out.take()
+	var payload []byte
+	for i, g := range got {
+		ip := g.frame[14:]
+		if len(ip) > 1280 || g.to != datapath.WAN || !bytes.Equal(g.frame[0:6], webMAC[:]) || ip[7] != 63 || ip[6] != byte(ipproto.Fragment) {
+			t.Fatalf("fragment %d: %x", i, g.frame[:14+48])
+		}
+		fh := ip[40:48]
+		if fh[0] != byte(ipproto.UDP) || binary.BigEndian.Uint32(fh[4:]) != 0xfeed {
+			t.Fatalf("fragment %d: Fragment header %x", i, fh)
+		}
+		off, more := int(binary.BigEndian.Uint16(fh[2:])&^7), fh[3]&1 == 1
+		if off != len(payload) || more != (i < len(got)-1) {
+			t.Fatalf("fragment %d at %d (more %v), want %d", i, off, more, len(payload))
+		}
+		payload = append(payload, ip[48:40+binary.BigEndian.Uint16(ip[4:])]...)
+	}
+	if len(got) != 3 || !bytes.Equal(payload, big6[14+40:]) {
+		t.Fatalf("%d fragments; reassembled payload equal: %v", len(got), bytes.Equal(payload, big6[14+40:]))
+	}
+	// The source's fragments were larger than the link: packet too big.
+	if ev := fwd(Frame{Refragment: 1500, FragmentID: 0xfeed}); ev != EventTooBig {
+		t.Fatalf("fragments over the link: %s", ev)
+	}
+	if got := out.take(); len(got) != 1 || binary.BigEndian.Uint32(got[0].frame[14+40+4:]) != 1400 {
+		t.Fatalf("packet too big: %v", got)
+	}
+	// Not fragmented by its source: packet too big, as ever.
+	if ev := fwd(Frame{}); ev != EventTooBig {
+		t.Fatalf("unfragmented: %s", ev)
+	}
+	out.take()
 }

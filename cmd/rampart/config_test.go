@@ -122,6 +122,9 @@ func TestConfigCheck(t *testing.T) {
 			`FILE:2:28: gateway.conntrack_prefix_len_v4: want a prefix length of 1 to 32, not 33`,
 			`FILE:3:28: gateway.conntrack_prefix_len_v6: want a prefix length of 1 to 128, not 0`,
 		}},
+		{"gateway-fragments-forward", []string{
+			`FILE:3:14: gateway.fragments.forward: want original or reassembled, not "rebuilt"`,
+		}},
 		{"gateway-fragments-overlaps", []string{
 			`FILE:3:15: gateway.fragments.overlaps: unknown defrag policy "vista" (want drop, first, last, bsd, bsd-right, linux, windows or solaris)`,
 		}},

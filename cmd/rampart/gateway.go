@@ -280,11 +280,13 @@ type fragmentsConfig struct {
 	MaxDatagramsPerSource config.Value[int]             `yaml:"max_datagrams_per_source"`
 	MaxFragments          config.Value[int]             `yaml:"max_fragments"`
 	Overlaps              config.Value[string]          `yaml:"overlaps"`
+	Forward               config.Value[string]          `yaml:"forward"`
 }
 
-// check turns the section into the defragmenter's configuration; keys
-// left out take its defaults. Every problem goes into errs.
-func (c *fragmentsConfig) check(errs *srcpos.List) defrag.Config {
+// check turns the section into the defragmenter's configuration and what
+// is forwarded of a datagram that passes; keys left out take their
+// defaults. Every problem goes into errs.
+func (c *fragmentsConfig) check(errs *srcpos.List) (defrag.Config, gateway.FragmentForward) {
 	var d defrag.Config
 	d.Timeout = c.Timeout.V.D()
 	for _, v := range []struct {
@@ -314,7 +316,14 @@ func (c *fragmentsConfig) check(errs *srcpos.List) defrag.Config {
 			d.Policies = defrag.NewHostPolicies(p)
 		}
 	}
-	return d
+	var fwd gateway.FragmentForward
+	if c.Forward.IsSet() {
+		var err error
+		if fwd, err = gateway.ParseFragmentForward(c.Forward.V); err != nil {
+			errs.Add(c.Forward.Errorf("%v", err))
+		}
+	}
+	return d, fwd
 }
 
 // gatewaySetup is a checked gatewayConfig with its defaults filled in.
@@ -327,6 +336,7 @@ type gatewaySetup struct {
 	conntrack  conntrack.Config
 	checksums  gateway.ChecksumMode
 	fragments  defrag.Config
+	fragFwd    gateway.FragmentForward
 	control    string
 	nat        *natSetup // nil when gateway.nat is not set
 	// router is router mode's configuration, nil in bridge mode.
@@ -382,7 +392,7 @@ func (c *gatewayConfig) check() (*gatewaySetup, error) {
 	if c.Metrics.V != "" {
 		checkListenAddr(&errs, c.Metrics, "127.0.0.1:9153")
 	}
-	s.fragments = c.Fragments.check(&errs)
+	s.fragments, s.fragFwd = c.Fragments.check(&errs)
 	s.control = c.Control.Or(defaultGatewayControl)
 	if c.NAT.isSet() {
 		s.nat = &natSetup{cfg: c.NAT.check(&errs), src: c.NAT.Src}
@@ -494,7 +504,9 @@ servers with SYN cookies and opens the server's side only for a valid ACK
 (gateway.guard in --config).
 
 Fragmented datagrams are reassembled first and judged whole; if they pass,
-their fragments go out unchanged. Overlapping fragments discard the datagram
+their fragments go out unchanged, or with gateway.fragments.forward:
+reassembled the datagram judged (whole, or cut again to fit the link, as
+pf's scrub fragment reassemble). Overlapping fragments discard the datagram
 (RFC 5722), and fragment memory is bounded per source and in total
 (gateway.fragments in --config).
 
@@ -616,7 +628,19 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup, idsSet *idsSetup
 			}
 		}
 	}
-	e, err := gateway.New(pol, gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, Router: rt, NAT: tr, IDS: ie, Guard: cfg.guard})
+	gc := gateway.Config{Logger: a.log, Conntrack: cfg.conntrack, Checksums: cfg.checksums, Fragments: cfg.fragments, FragmentForward: cfg.fragFwd, Router: rt, NAT: tr, IDS: ie, Guard: cfg.guard}
+	if rt == nil && cfg.fragFwd == gateway.ForwardReassembled {
+		// A bridge cuts the reassembled datagrams too large for the
+		// link they leave by (a router knows its MTUs).
+		for s, name := range [2]string{datapath.LAN: cfg.lan, datapath.WAN: cfg.wan} {
+			ifi, err := net.InterfaceByName(name)
+			if err != nil {
+				return fmt.Errorf("gateway: %s: %w", name, err)
+			}
+			gc.MTU[s] = ifi.MTU
+		}
+	}
+	e, err := gateway.New(pol, gc)
 	if err != nil {
 		return &usageError{err}
 	}

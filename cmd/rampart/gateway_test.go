@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rampart-fw/rampart/config"
+	"github.com/rampart-fw/rampart/gateway"
 	"github.com/rampart-fw/rampart/ids/defrag"
 	"github.com/rampart-fw/rampart/srcpos"
 )
@@ -20,7 +21,7 @@ func TestGatewayFragmentsConfig(t *testing.T) {
 			return defrag.Config{}, err
 		}
 		var errs srcpos.List
-		d := c.Gateway.Fragments.check(&errs)
+		d, _ := c.Gateway.Fragments.check(&errs)
 		return d, errs.Err()
 	}
 	d, err := decode(t, "gateway:\n  fragments:\n    timeout: 20s\n    max_memory: 32MiB\n    max_per_source: 1MiB\n    max_datagrams_per_source: 64\n    max_fragments: 100\n    overlaps: bsd\n")
@@ -48,6 +49,39 @@ func TestGatewayFragmentsConfig(t *testing.T) {
 		_, err := decode(t, bad.text)
 		if err == nil || err.Error() != bad.want {
 			t.Errorf("%q:\n got %v\nwant %s", bad.text, err, bad.want)
+		}
+	}
+}
+
+// TestGatewayFragmentsForward: gateway.fragments.forward chooses what
+// leaves for a fragmented datagram that passes; original when left out.
+func TestGatewayFragmentsForward(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want gateway.FragmentForward
+		err  string
+	}{
+		{"gateway:\n  fragments:\n    timeout: 5s\n", gateway.ForwardOriginal, ""},
+		{"gateway:\n  fragments:\n    forward: original\n", gateway.ForwardOriginal, ""},
+		{"gateway:\n  fragments:\n    forward: reassembled\n", gateway.ForwardReassembled, ""},
+		{"gateway:\n  fragments:\n    forward: Reassembled\n", 0, `rampart.yaml:3:14: gateway.fragments.forward: want original or reassembled, not "Reassembled"`},
+		{"gateway:\n  fragments:\n    forward: [reassembled]\n", 0, `rampart.yaml:3:14: gateway.fragments.forward: expected a string, found a list`},
+	} {
+		var cfg struct {
+			Gateway gatewayConfig `yaml:"gateway"`
+		}
+		err := config.Decode("rampart.yaml", []byte(c.text), &cfg)
+		var got gateway.FragmentForward
+		if err == nil {
+			var errs srcpos.List
+			_, got = cfg.Gateway.Fragments.check(&errs)
+			err = errs.Err()
+		}
+		switch {
+		case c.err != "" && (err == nil || err.Error() != c.err):
+			t.Errorf("%q:\n got %v\nwant %s", c.text, err, c.err)
+		case c.err == "" && (err != nil || got != c.want):
+			t.Errorf("%q: got %v, %v; want %v", c.text, got, err, c.want)
 		}
 	}
 }

@@ -178,7 +178,7 @@ func inspectPolicy(cmd *cobra.Command, a *app, path, polPath, outPath, checksums
 	}
 	defer src.Close()
 	var errs srcpos.List
-	frags := a.cfg.Gateway.Fragments.check(&errs)
+	frags, fragFwd := a.cfg.Gateway.Fragments.check(&errs)
 	ct, mode := a.cfg.Gateway.tracking(&errs)
 	gd := a.cfg.Gateway.Guard.check(&errs)
 	if err := errs.Err(); err != nil {
@@ -189,7 +189,7 @@ func inspectPolicy(cmd *cobra.Command, a *app, path, polPath, outPath, checksums
 			return nil, usageErrorf("--checksums: %v", err)
 		}
 	}
-	cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, Conntrack: ct, Checksums: mode, Guard: gd}}
+	cfg := gateway.InspectConfig{Inside: prefixes, Engine: gateway.Config{Fragments: frags, FragmentForward: fragFwd, Conntrack: ct, Checksums: mode, Guard: gd}}
 	var out *datapath.PcapWriter
 	if outPath != "" {
 		if out, err = datapath.CreatePcap(outPath, datapath.PcapWriterOptions{LinkType: firstLinkType(path)}); err != nil {
