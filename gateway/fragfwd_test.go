@@ -201,6 +201,18 @@ func TestReassembledBridgeRefragmented(t *testing.T) {
 	})
 }
 
+// TestReassembledBridgeUncuttable: a link whose MTU is below what the
+// datagram's IP version may be cut to (IPv6 on a 1,000-byte link) gets
+// the original fragments, which the sender sized: delivered as in
+// original mode, not lost.
+func TestReassembledBridgeUncuttable(t *testing.T) {
+	orig := udpFrame(t, "[fd00:10::11]:40000", "[2001:db8::80]:53", 3000, false)
+	frags := fragment6(t, orig, 0xbeef, 256)
+	e := newReassemblingEngine(t, defrag.Drop, [2]int{datapath.WAN: 1000})
+	_, wan := bridge(t, e.NewWorker(), from(datapath.LAN, frags...)...)
+	sameFrames(t, "the original fragments", wan, frags)
+}
+
 // newReassemblingNAT is newRouterEngine's router translating the inside
 // (10.10.0.0/24) to its wan address, with reassembled forwarding.
 func newReassemblingNAT(t *testing.T) (*Engine, *router.Router) {

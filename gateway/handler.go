@@ -241,9 +241,10 @@ func (w *Worker) datagram(dg *defrag.Datagram, ci *datapath.CaptureInfo, in data
 	case Proxy:
 		w.sendProxied(in, out)
 	case Forward:
-		if whole {
-			// The NAT rewrote w.whole itself: what goes out is that.
-			w.sendWhole(dg, in, out)
+		// The NAT rewrote w.whole itself: what goes out is that. (In
+		// bridge mode, where there is no NAT, a datagram the link's MTU
+		// does not let be cut goes out as its original fragments.)
+		if whole && w.sendWhole(dg, in, out) {
 			return
 		}
 		// A translated datagram's fragments are translated alike.
@@ -291,7 +292,11 @@ func cuttable(p *packet.Parsed) bool {
 // fits the link, cut as the router would otherwise. IPv6 never leaves in
 // fragments larger than its source's: the source sized them for the path
 // beyond (its path MTU), where no router may cut them again.
-func (w *Worker) sendWhole(dg *defrag.Datagram, in datapath.Side, out sender) {
+//
+// It reports false, having sent nothing, only in bridge mode when the
+// datagram cannot be cut for the link (an MTU below the minimum of its
+// IP version).
+func (w *Worker) sendWhole(dg *defrag.Datagram, in datapath.Side, out sender) bool {
 	p := &w.whole
 	id := dg.Key().ID
 	size := 0
@@ -302,7 +307,7 @@ func (w *Worker) sendWhole(dg *defrag.Datagram, in datapath.Side, out sender) {
 	}
 	if w.fw != nil {
 		w.fw.Forward(p, in, w.hop, router.Frame{Refragment: size, FragmentID: id}, out)
-		return
+		return true
 	}
 	to := in.Other()
 	mtu := w.e.cfg.MTU[to&1]
@@ -314,10 +319,10 @@ func (w *Worker) sendWhole(dg *defrag.Datagram, in datapath.Side, out sender) {
 	}
 	if len(p.Buf)-p.L3Off <= mtu {
 		_ = out.Send(to, w.wbuf)
-		return
+		return true
 	}
 	if w.cut.Reset(p, mtu, id) != nil {
-		return
+		return false
 	}
 	// A capture's link-layer header other than Ethernet lies before
 	// p.Buf (decode): every fragment starts with it too.
@@ -325,7 +330,7 @@ func (w *Worker) sendWhole(dg *defrag.Datagram, in datapath.Side, out sender) {
 	for {
 		b, ok := w.cut.Next(append(w.cbuf[:0], link...))
 		if !ok {
-			return
+			return true
 		}
 		w.cbuf = b
 		_ = out.Send(to, b)
