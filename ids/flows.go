@@ -1,6 +1,7 @@
 package ids
 
 import (
+	"bytes"
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
@@ -60,12 +61,30 @@ func classOf(p ipproto.Proto) uint8 {
 
 type flowShard struct {
 	mu sync.Mutex
-	// m holds every flow by its key from client to server.
-	m     map[flow.Key]*flowState  // guarded by mu
+	// m holds every flow by the key of both its directions.
+	m     map[fkey]*flowState      // guarded by mu
 	lists [numFlowClasses]flowList // guarded by mu
 	// touches counts packets, the order of activity across the lists.
 	touches uint64    // guarded by mu
 	st      FlowStats // guarded by mu
+}
+
+// fkey is a flow's key in the table: its two ends as plain bytes, the
+// lower first, so that both directions find the flow in one look-up and
+// the map hashes a flat array (flow.Key holds netip.Addr's zone handle).
+type fkey struct {
+	lo, hi   [16]byte
+	plo, phi uint16
+	proto    ipproto.Proto
+}
+
+func fkeyOf(k flow.Key) fkey {
+	a, b := k.Src.Addr().As16(), k.Dst.Addr().As16()
+	pa, pb := k.Src.Port(), k.Dst.Port()
+	if c := bytes.Compare(a[:], b[:]); c > 0 || c == 0 && pa > pb {
+		return fkey{b, a, pb, pa, k.Proto}
+	}
+	return fkey{a, b, pa, pb, k.Proto}
 }
 
 // flowList is a list of flows, most recently active at the head.
@@ -84,7 +103,7 @@ func newFlowTable(e *Engine, maxFlows int) *flowTable {
 	t.timeout[classUDP] = int64(e.cfg.UDPTimeout)
 	t.timeout[classICMP] = int64(e.cfg.ICMPTimeout)
 	for i := range t.shards {
-		t.shards[i].m = make(map[flow.Key]*flowState)
+		t.shards[i].m = make(map[fkey]*flowState)
 	}
 	return t
 }
@@ -93,9 +112,8 @@ func newFlowTable(e *Engine, maxFlows int) *flowTable {
 // shard is the hash's top bits, which a multiplication makes depend on
 // every bit: its low bits would not depend on an IPv4 address's last
 // bytes.
-func (t *flowTable) shardOf(k flow.Key) *flowShard {
-	a, b := k.Src.Addr().As16(), k.Dst.Addr().As16()
-	h := (end(a, k.Src.Port()) ^ end(b, k.Dst.Port()) ^ uint64(k.Proto)) * 0x9e3779b97f4a7c15
+func (t *flowTable) shardOf(k *fkey) *flowShard {
+	h := (end(k.lo, k.plo) ^ end(k.hi, k.phi) ^ uint64(k.proto)) * 0x9e3779b97f4a7c15
 	return &t.shards[h>>(64-flowShardBits)]
 }
 
@@ -120,17 +138,16 @@ func (t *flowTable) nextID() uint64 {
 // packet follows one packet of a flow other than TCP and inspects it.
 func (t *flowTable) packet(sc *scratch, p *packet.Parsed, now time.Time) {
 	k := p.Flow()
-	sh := t.shardOf(k)
+	fk := fkeyOf(k)
+	sh := t.shardOf(&fk)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	ns := now.UnixNano()
 	t.expire(sc, sh, ns, expirePerPacket)
 	dir := buffer.ToServer
-	fs := sh.m[k]
-	if fs == nil {
-		if fs = sh.m[k.Reverse()]; fs != nil {
-			dir = buffer.ToClient
-		}
+	fs := sh.m[fk]
+	if fs != nil && fs.key.Src != k.Src {
+		dir = buffer.ToClient
 	}
 	if fs == nil {
 		if len(sh.m) >= t.max {
@@ -139,7 +156,7 @@ func (t *flowTable) packet(sc *scratch, p *packet.Parsed, now time.Time) {
 		}
 		fs = t.e.newState(k, t.nextID(), false)
 		fs.class = classOf(k.Proto)
-		sh.m[k] = fs
+		sh.m[fk] = fs
 		sh.st.Flows++
 	} else {
 		sh.lists[fs.class].remove(fs)
@@ -194,7 +211,7 @@ func (sh *flowShard) oldest() *flowState {
 
 func (t *flowTable) end(sc *scratch, sh *flowShard, fs *flowState) {
 	sh.lists[fs.class].remove(fs)
-	delete(sh.m, fs.key)
+	delete(sh.m, fkeyOf(fs.key))
 	sc.endState(fs)
 }
 

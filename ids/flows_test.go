@@ -34,7 +34,8 @@ func TestFlowClasses(t *testing.T) {
 			c.Frames = c.Frames[:n]
 			var p packet.Parsed
 			p.Decode(f.Data)
-			if sh := e.flows.shardOf(p.Flow()); shard == nil || sh == shard {
+			k := fkeyOf(p.Flow())
+			if sh := e.flows.shardOf(&k); shard == nil || sh == shard {
 				shard = sh
 				return f
 			}
@@ -58,7 +59,8 @@ func TestFlowClasses(t *testing.T) {
 	}
 	live := func() map[string]bool { // the shard's flows
 		m := map[string]bool{}
-		for k := range shard.m {
+		for _, fs := range shard.m {
+			k := fs.key
 			if k.Proto == ipproto.ICMP {
 				m[fmt.Sprint("ping ", k.Src.Port())] = true
 			} else {
