@@ -88,34 +88,79 @@ func BenchmarkEngine(b *testing.B) {
 	frames, payload := benchCapture()
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			e, err := New(Config{Rules: contentRules(b, n)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			w := e.NewWorker()
-			round := func(r int) {
-				shift := time.Duration(r) * time.Hour
-				for _, f := range frames {
-					w.Process(f.Data, datapath.LinkTypeEthernet, f.Time.Add(shift))
-				}
-			}
-			for r := range warmRounds { // the pools fill, the tables grow
-				round(r)
-			}
-			b.SetBytes(int64(payload))
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu := benchclock.Start()
-			for i := 0; i < b.N; i++ {
-				round(warmRounds + i)
-			}
-			b.StopTimer()
-			cpu.Report(b, payload)
-			st := e.Stats()
-			b.ReportMetric(float64(st.Alerts)/float64(warmRounds+b.N), "alerts/op")
-			b.ReportMetric(float64(testing.AllocsPerRun(1, func() { round(warmRounds + b.N + 1) }))/float64(len(frames)), "allocs/packet")
+			benchEngine(b, frames, payload, n, warmRounds)
 		})
 	}
+}
+
+// flowsCapture is traffic of many short flows other than TCP, as a busy
+// network's resolvers and pings make: flows DNS lookups (query and
+// answer, each from a port of its own) and, one in eight, ICMP echoes, a
+// flow every 2ms of capture clock, so that about 30,000 flows are live at
+// once (the UDP time-out, 60s) while as many open and time out over the
+// capture.
+func flowsCapture(flows int) ([]traffic.Frame, int) {
+	c := traffic.NewCapture(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	srv := netip.MustParseAddrPort("203.0.113.10:53")
+	payload := 0
+	for i := range flows {
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 20 + byte(i>>16), byte(i >> 8), byte(i)}), uint16(1024+i%60000))
+		if i%8 == 7 {
+			data := []byte("abcdefghijklmnopqrstuvwabcdefghi")
+			c.ICMPEcho(cli.Addr(), srv.Addr(), uint16(i), 1, data)
+			c.ICMPEcho(cli.Addr(), srv.Addr(), uint16(i), 2, data)
+			payload += 2 * len(data)
+			continue
+		}
+		q := traffic.DNSQuery(uint16(i), fmt.Sprintf("host%d.example.com", i))
+		a := append([]byte(nil), q...)
+		a[2], a[3] = 0x81, 0x80 // an answer without records: NOERROR, NODATA
+		c.UDP(cli, srv, q)
+		c.UDP(srv, cli, a)
+		payload += len(q) + len(a)
+	}
+	return c.Frames, payload
+}
+
+// BenchmarkEngineFlows is BenchmarkEngine over flowsCapture: the cost of
+// following flows (their set-up, time-outs and tear-down) rather than of
+// matching, with 100 rules.
+func BenchmarkEngineFlows(b *testing.B) {
+	frames, payload := flowsCapture(60000)
+	b.Run("rules=100", func(b *testing.B) {
+		benchEngine(b, frames, payload, 100, 3)
+	})
+}
+
+// benchEngine measures an engine with n content rules over frames, after
+// warm rounds.
+func benchEngine(b *testing.B, frames []traffic.Frame, payload, n, warm int) {
+	e, err := New(Config{Rules: contentRules(b, n)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := e.NewWorker()
+	round := func(r int) {
+		shift := time.Duration(r) * time.Hour
+		for _, f := range frames {
+			w.Process(f.Data, datapath.LinkTypeEthernet, f.Time.Add(shift))
+		}
+	}
+	for r := range warm { // the pools fill, the tables grow
+		round(r)
+	}
+	b.SetBytes(int64(payload))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := benchclock.Start()
+	for i := 0; i < b.N; i++ {
+		round(warm + i)
+	}
+	b.StopTimer()
+	cpu.Report(b, payload)
+	st := e.Stats()
+	b.ReportMetric(float64(st.Alerts)/float64(warm+b.N), "alerts/op")
+	b.ReportMetric(float64(testing.AllocsPerRun(1, func() { round(warm + b.N + 1) }))/float64(len(frames)), "allocs/packet")
 }
 
 // TestProcessAllocs holds the engine's per-packet path at zero

@@ -1,6 +1,7 @@
 package ids
 
 import (
+	"bytes"
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,10 @@ import (
 
 // flowShards is the number of independently locked parts of the flow
 // table.
-const flowShards = 16
+const (
+	flowShardBits = 4
+	flowShards    = 1 << flowShardBits
+)
 
 // expirePerPacket bounds the flows one packet retires, as in ids/stream.
 const expirePerPacket = 4
@@ -25,22 +29,66 @@ const expirePerPacket = 4
 // request). It is bounded: a full shard ends its least recently active
 // flow. Each shard's lock is held while a packet of one of its flows is
 // inspected, so that one flow's state is used by one goroutine at a time.
+//
+// A shard keeps one list per time-out class, most recently active first,
+// so that each list is in the order its flows fall due: expiry stops at
+// the first flow of each list that is not, and costs nothing per live
+// flow. The least recently active flow of the shard is the older of the
+// lists' tails.
 type flowTable struct {
-	e      *Engine
-	max    int // flows per shard
-	ids    atomic.Uint64
-	seed   uint64
-	shards [flowShards]flowShard
+	e       *Engine
+	max     int // flows per shard
+	timeout [numFlowClasses]int64
+	ids     atomic.Uint64
+	seed    uint64
+	shards  [flowShards]flowShard
+}
+
+// Time-out classes of the flow table.
+const (
+	classUDP  = iota // UDP and any other protocol: Config.UDPTimeout
+	classICMP        // ICMP and ICMPv6: Config.ICMPTimeout
+	numFlowClasses
+)
+
+func classOf(p ipproto.Proto) uint8 {
+	switch p {
+	case ipproto.ICMP, ipproto.ICMPv6:
+		return classICMP
+	}
+	return classUDP
 }
 
 type flowShard struct {
 	mu sync.Mutex
-	// m holds every flow by its key from client to server.
-	m map[flow.Key]*flowState // guarded by mu
-	// head and tail are the list of flows, most recently active first.
-	head, tail *flowState // guarded by mu
-	st         FlowStats  // guarded by mu
+	// m holds every flow by the key of both its directions.
+	m     map[fkey]*flowState      // guarded by mu
+	lists [numFlowClasses]flowList // guarded by mu
+	// touches counts packets, the order of activity across the lists.
+	touches uint64    // guarded by mu
+	st      FlowStats // guarded by mu
 }
+
+// fkey is a flow's key in the table: its two ends as plain bytes, the
+// lower first, so that both directions find the flow in one look-up and
+// the map hashes a flat array (flow.Key holds netip.Addr's zone handle).
+type fkey struct {
+	lo, hi   [16]byte
+	plo, phi uint16
+	proto    ipproto.Proto
+}
+
+func fkeyOf(k flow.Key) fkey {
+	a, b := k.Src.Addr().As16(), k.Dst.Addr().As16()
+	pa, pb := k.Src.Port(), k.Dst.Port()
+	if c := bytes.Compare(a[:], b[:]); c > 0 || c == 0 && pa > pb {
+		return fkey{b, a, pb, pa, k.Proto}
+	}
+	return fkey{a, b, pa, pb, k.Proto}
+}
+
+// flowList is a list of flows, most recently active at the head.
+type flowList struct{ head, tail *flowState }
 
 // FlowStats count the flows of other protocols than TCP.
 type FlowStats struct {
@@ -52,17 +100,21 @@ type FlowStats struct {
 
 func newFlowTable(e *Engine, maxFlows int) *flowTable {
 	t := &flowTable{e: e, max: max(1, maxFlows/flowShards), seed: uint64(time.Now().UnixNano())}
+	t.timeout[classUDP] = int64(e.cfg.UDPTimeout)
+	t.timeout[classICMP] = int64(e.cfg.ICMPTimeout)
 	for i := range t.shards {
-		t.shards[i].m = make(map[flow.Key]*flowState)
+		t.shards[i].m = make(map[fkey]*flowState)
 	}
 	return t
 }
 
-// shardOf hashes the flow's two ends so that both directions meet.
-func (t *flowTable) shardOf(k flow.Key) *flowShard {
-	a, b := k.Src.Addr().As16(), k.Dst.Addr().As16()
-	h := end(a, k.Src.Port()) ^ end(b, k.Dst.Port())
-	return &t.shards[(h^uint64(k.Proto))%flowShards]
+// shardOf hashes the flow's two ends so that both directions meet. The
+// shard is the hash's top bits, which a multiplication makes depend on
+// every bit: its low bits would not depend on an IPv4 address's last
+// bytes.
+func (t *flowTable) shardOf(k *fkey) *flowShard {
+	h := (end(k.lo, k.plo) ^ end(k.hi, k.phi) ^ uint64(k.proto)) * 0x9e3779b97f4a7c15
+	return &t.shards[h>>(64-flowShardBits)]
 }
 
 func end(a [16]byte, port uint16) uint64 {
@@ -83,41 +135,35 @@ func (t *flowTable) nextID() uint64 {
 	return x ^ x>>25
 }
 
-func (t *flowTable) timeout(fs *flowState) int64 {
-	switch fs.key.Proto {
-	case ipproto.ICMP, ipproto.ICMPv6:
-		return int64(t.e.cfg.ICMPTimeout)
-	}
-	return int64(t.e.cfg.UDPTimeout)
-}
-
 // packet follows one packet of a flow other than TCP and inspects it.
 func (t *flowTable) packet(sc *scratch, p *packet.Parsed, now time.Time) {
 	k := p.Flow()
-	sh := t.shardOf(k)
+	fk := fkeyOf(k)
+	sh := t.shardOf(&fk)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	ns := now.UnixNano()
 	t.expire(sc, sh, ns, expirePerPacket)
 	dir := buffer.ToServer
-	fs := sh.m[k]
-	if fs == nil {
-		if fs = sh.m[k.Reverse()]; fs != nil {
-			dir = buffer.ToClient
-		}
+	fs := sh.m[fk]
+	if fs != nil && fs.key.Src != k.Src {
+		dir = buffer.ToClient
 	}
 	if fs == nil {
 		if len(sh.m) >= t.max {
 			sh.st.Evicted++
-			t.end(sc, sh, sh.tail)
+			t.end(sc, sh, sh.oldest())
 		}
 		fs = t.e.newState(k, t.nextID(), false)
-		sh.m[k] = fs
+		fs.class = classOf(k.Proto)
+		sh.m[fk] = fs
 		sh.st.Flows++
 	} else {
-		sh.unlink(fs)
+		sh.lists[fs.class].remove(fs)
 	}
-	sh.pushFront(fs)
+	sh.lists[fs.class].pushFront(fs)
+	sh.touches++
+	fs.touch = sh.touches
 	fs.last = ns
 	fs.seen[dir-1] = true
 	fs.established = fs.seen[0] && fs.seen[1]
@@ -131,23 +177,41 @@ func (t *flowTable) packet(sc *scratch, p *packet.Parsed, now time.Time) {
 	}
 }
 
-// expire ends up to limit flows (all: -1) whose time-out has passed.
+// expire ends up to limit flows (all: -1) whose time-out has passed,
+// least recently active first, as one list would.
 func (t *flowTable) expire(sc *scratch, sh *flowShard, ns int64, limit int) {
-	for fs := sh.tail; fs != nil && limit != 0; limit-- {
-		prev := fs.prev
-		if ns-fs.last >= t.timeout(fs) {
-			sh.st.TimedOut++
-			t.end(sc, sh, fs)
-		} else if limit > 0 {
-			return // the list is in order of activity
+	for ; limit != 0; limit-- {
+		var o *flowState
+		for cl := range sh.lists {
+			// Each list is in the order its flows fall due: only its
+			// tail may be.
+			fs := sh.lists[cl].tail
+			if fs != nil && ns-fs.last >= t.timeout[cl] && (o == nil || fs.touch < o.touch) {
+				o = fs
+			}
 		}
-		fs = prev
+		if o == nil {
+			return
+		}
+		sh.st.TimedOut++
+		t.end(sc, sh, o)
 	}
 }
 
+// oldest returns the shard's least recently active flow, or nil.
+func (sh *flowShard) oldest() *flowState {
+	var o *flowState
+	for cl := range sh.lists {
+		if fs := sh.lists[cl].tail; fs != nil && (o == nil || fs.touch < o.touch) {
+			o = fs
+		}
+	}
+	return o
+}
+
 func (t *flowTable) end(sc *scratch, sh *flowShard, fs *flowState) {
-	sh.unlink(fs)
-	delete(sh.m, fs.key)
+	sh.lists[fs.class].remove(fs)
+	delete(sh.m, fkeyOf(fs.key))
 	sc.endState(fs)
 }
 
@@ -157,8 +221,8 @@ func (t *flowTable) sweep(sc *scratch, now time.Time, all bool) {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		if all {
-			for sh.tail != nil {
-				t.end(sc, sh, sh.tail)
+			for fs := sh.oldest(); fs != nil; fs = sh.oldest() {
+				t.end(sc, sh, fs)
 			}
 		} else {
 			t.expire(sc, sh, now.UnixNano(), -1)
@@ -181,26 +245,26 @@ func (t *flowTable) stats() FlowStats {
 	return s
 }
 
-func (sh *flowShard) pushFront(fs *flowState) {
-	fs.prev, fs.next = nil, sh.head
-	if sh.head != nil {
-		sh.head.prev = fs
+func (l *flowList) pushFront(fs *flowState) {
+	fs.prev, fs.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = fs
 	} else {
-		sh.tail = fs
+		l.tail = fs
 	}
-	sh.head = fs
+	l.head = fs
 }
 
-func (sh *flowShard) unlink(fs *flowState) {
+func (l *flowList) remove(fs *flowState) {
 	if fs.prev != nil {
 		fs.prev.next = fs.next
 	} else {
-		sh.head = fs.next
+		l.head = fs.next
 	}
 	if fs.next != nil {
 		fs.next.prev = fs.prev
 	} else {
-		sh.tail = fs.prev
+		l.tail = fs.prev
 	}
 	fs.prev, fs.next = nil, nil
 }

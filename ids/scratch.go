@@ -36,8 +36,10 @@ type flowState struct {
 
 	// The flow table's (other protocols than TCP).
 	prev, next *flowState
-	last       int64 // unix nanoseconds of the latest packet
+	last       int64  // unix nanoseconds of the latest packet
+	touch      uint64 // the shard's count of packets at the latest
 	seen       [2]bool
+	class      uint8 // time-out class, the list it is on
 	tcp        bool
 }
 

@@ -164,7 +164,11 @@ func (t *Table) shardOf(k *tkey) *shard {
 	h := t.seed ^ uint64(k.plo)<<16 ^ uint64(k.phi)
 	h = mix(h, k.lo[:])
 	h = mix(h, k.hi[:])
-	return &t.shards[h%uint64(len(t.shards))]
+	// The shard is taken from the top bits of a last product, which
+	// depend on every bit: h's low bits would not depend on an IPv4
+	// address's last bytes.
+	h *= 0x9e3779b97f4a7c15
+	return &t.shards[(h>>32)*uint64(len(t.shards))>>32]
 }
 
 func mix(h uint64, b []byte) uint64 {
