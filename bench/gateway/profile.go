@@ -20,7 +20,8 @@ import (
 // perf is installed, a count of the process's system calls (so that
 // syscalls per forwarded packet can be read beside the packet counts) and
 // a perf record of it, kernel included (the send path's cost is mostly
-// in the kernel).
+// in the kernel), and one of the whole machine (the gateway's receive
+// side runs in the sender's softirqs).
 type profiling struct {
 	dir   string
 	node  *lab.Node // the host the gateway runs on
@@ -34,7 +35,7 @@ func (p *profiling) start(ctx context.Context, what string, d time.Duration) fun
 	base := filepath.Join(p.dir, fmt.Sprintf("round%d-%s", p.round, what))
 	pprofDone := make(chan error, 1)
 	go func() { pprofDone <- fetchProfile(p.node, d, base+".pprof") }()
-	var perf, record *exec.Cmd
+	var perf, record, all *exec.Cmd
 	if path, err := exec.LookPath("perf"); err == nil && p.pid > 0 {
 		secs := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)
 		pid := strconv.Itoa(p.pid)
@@ -49,6 +50,14 @@ func (p *profiling) start(ctx context.Context, what string, d time.Duration) fun
 		if record.Start() != nil {
 			record = nil
 		}
+		// The whole machine: the work done for the gateway's frames in
+		// other processes' softirqs (the sender's veth transmit runs gw's
+		// receive path, AF_PACKET's ring copy and the kernel's own IP
+		// input) is in no profile of the gateway process.
+		all = exec.CommandContext(ctx, path, "record", "-q", "-a", "-F", "997", "-g", "-o", base+".all.perf", "--", "sleep", secs)
+		if all.Start() != nil {
+			all = nil
+		}
 	}
 	return func() string {
 		var notes []string
@@ -62,6 +71,9 @@ func (p *profiling) start(ctx context.Context, what string, d time.Duration) fun
 		}
 		if record != nil && record.Wait() == nil {
 			notes = append(notes, base+".perf")
+		}
+		if all != nil && all.Wait() == nil {
+			notes = append(notes, base+".all.perf")
 		}
 		return strings.Join(notes, "; ")
 	}
