@@ -7,6 +7,8 @@
 //     poll for readiness), vnet headers for offloaded frames, and a
 //     sendmmsg transmit path; PACKET_FANOUT in hash
 //     mode spreads an interface over several queues, one per worker;
+//   - for router mode, DropKernelInput: a tc ingress filter that keeps the
+//     kernel's own input path off interfaces the gateway owns;
 //   - a bridge loop: two ports (LAN and WAN) with the same number of queues,
 //     one goroutine per worker serving queue i of both ports, and a Handler
 //     that decides what to send where through a Sender; an idle worker

@@ -652,6 +652,22 @@ func runGateway(ctx context.Context, a *app, cfg *gatewaySetup, idsSet *idsSetup
 		return err
 	}
 	defer br.Close()
+	if rt != nil {
+		// The interfaces are the router's: the kernel's IP input would
+		// only look each frame up and drop it, in its sender's time.
+		for _, name := range [2]string{cfg.lan, cfg.wan} {
+			restore, err := datapath.DropKernelInput(name)
+			if err != nil {
+				a.log.Warn("the kernel's input stays on; it drops the frames rampart routes after a route lookup", "interface", name, "err", err)
+				continue
+			}
+			defer func() {
+				if err := restore(); err != nil {
+					a.log.Error("kernel input filter", "interface", name, "err", err)
+				}
+			}()
+		}
+	}
 	reg := newRegistry()
 	reg.MustRegister(e.Collector(),
 		// What the rings and the transmit path dropped is as much a part

@@ -56,13 +56,19 @@ func TakeFromKernel(ctx context.Context, h *lab.Node) error {
 	return nil
 }
 
-// GiveBackToKernel undoes TakeFromKernel for host name: IPv6 on again,
+// GiveBackToKernel undoes TakeFromKernel for host name: no clsact qdisc
+// left on its interfaces, IPv6 on again,
 // the addresses the topology gives its interfaces, and forwarding when
 // the topology makes it a router.
 func GiveBackToKernel(ctx context.Context, l *lab.Lab, name string) error {
 	h, node := l.Topo.Host(name), l.Host(name)
 	if h == nil || node == nil {
 		return fmt.Errorf("no host %q", name)
+	}
+	// rampart removes its filter of the kernel's input (a clsact qdisc on
+	// each interface) when it stops; a gateway that was killed leaves it.
+	for _, ifc := range h.Interfaces {
+		_, _ = node.Run(ctx, "tc", "qdisc", "del", "dev", ifc.Name, "clsact")
 	}
 	argv := [][]string{{"sysctl", "-qw", "net.ipv6.conf.lan.disable_ipv6=0", "net.ipv6.conf.wan.disable_ipv6=0"}}
 	for _, ifc := range h.Interfaces {
