@@ -5,8 +5,10 @@
 //   - live ports on Linux: AF_PACKET sockets bound to one interface, each
 //     with a TPACKET_V3 receive ring (mmap'd blocks, a block retire timeout,
 //     poll for readiness), vnet headers for offloaded frames, and a
-//     sendmmsg transmit path; PACKET_FANOUT in hash
-//     mode spreads an interface over several queues, one per worker;
+//     sendmmsg transmit path on a second socket of each queue that
+//     receives nothing and nobody polls (so freeing a sent frame wakes no
+//     one); PACKET_FANOUT in hash mode spreads an interface over several
+//     queues, one per worker;
 //   - for router mode, DropKernelInput: a tc ingress filter that keeps the
 //     kernel's own input path off interfaces the gateway owns;
 //   - a bridge loop: two ports (LAN and WAN) with the same number of queues,

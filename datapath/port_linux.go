@@ -169,7 +169,7 @@ func (p *Port) openQueue(index int) (*Queue, error) {
 	if err != nil {
 		return nil, p.errorf("packet socket: %w", err)
 	}
-	q := &Queue{fd: fd, efd: -1, index: index, port: p}
+	q := &Queue{fd: fd, txfd: -1, efd: -1, index: index, port: p}
 	fail := func(what string, err error) (*Queue, error) {
 		q.cleanup()
 		return nil, p.errorf("queue %d: %s: %w", index, what, err)
@@ -209,14 +209,9 @@ func (p *Port) openQueue(index int) (*Queue, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil && !errors.Is(err, unix.ENOPROTOOPT) {
 		return fail("PACKET_IGNORE_OUTGOING", err)
 	}
-	if p.cfg.QdiscBypass {
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
-			return fail("PACKET_QDISC_BYPASS", err)
-		}
+	if err := q.openTx(); err != nil {
+		return fail("transmit socket", err)
 	}
-	// A bigger send buffer lets a whole batch queue up without blocking;
-	// the kernel caps it at wmem_max, which is fine.
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	c := p.cfg
 	req := unix.TpacketReq3{
 		Block_size:     uint32(c.BlockSize),
@@ -245,6 +240,39 @@ func (p *Port) openQueue(index int) (*Queue, error) {
 	q.tx = newTxBatch(q, c.TxBatch)
 	q.pfd = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(q.efd), Events: unix.POLLIN}}
 	return q, nil
+}
+
+// openTx opens the queue's transmit socket: a second packet socket,
+// bound to the interface with protocol 0, so that it receives nothing.
+// Sending on the receive socket costs the kernel a wake-up per frame: it
+// lies in the worker's epoll set, so when a sent frame is freed
+// (sock_wfree, sock_def_write_space) it finds a waiter and calls epoll's
+// callback under the wait queue's lock, only for the callback to see that
+// nobody waits to write. Nobody polls the transmit socket.
+func (q *Queue) openTx() error {
+	p := q.port
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	q.txfd = fd
+	if p.vnet {
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+			return fmt.Errorf("PACKET_VNET_HDR: %w", err)
+		}
+	}
+	if p.cfg.QdiscBypass {
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
+			return fmt.Errorf("PACKET_QDISC_BYPASS: %w", err)
+		}
+	}
+	// A bigger send buffer lets a whole batch queue up without blocking;
+	// the kernel caps it at wmem_max, which is fine.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: p.ifindex}); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	return nil
 }
 
 // describe learns the interface's index, link type and MTU through the
@@ -331,6 +359,7 @@ func (p *Port) Close() error {
 // belongs to one goroutine; Write, Stats and Close are safe from any.
 type Queue struct {
 	fd, efd    int
+	txfd       int // the transmit socket (openTx)
 	index      int
 	port       *Port
 	link       LinkType
@@ -416,6 +445,9 @@ func (q *Queue) cleanup() {
 		}
 		if q.efd >= 0 {
 			unix.Close(q.efd)
+		}
+		if q.txfd >= 0 {
+			unix.Close(q.txfd)
 		}
 		unix.Close(q.fd)
 	})
@@ -620,7 +652,7 @@ func (q *Queue) WriteVNet(frame []byte, h *VNetHeader) error {
 	}
 	for {
 		var err error
-		if _, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(q.fd), uintptr(unsafe.Pointer(&msg)), 0); e != 0 {
+		if _, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(q.txfd), uintptr(unsafe.Pointer(&msg)), 0); e != 0 {
 			err = e
 		}
 		runtime.KeepAlive(frame)

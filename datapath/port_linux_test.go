@@ -140,6 +140,11 @@ func TestQueue(t *testing.T) {
 			}
 			q.Release()
 		}
+		// The transmit socket is bound with protocol 0: nothing queues
+		// up on it unread.
+		if n, err := unix.IoctlGetInt(q.txfd, unix.SIOCINQ); err != nil || n != 0 {
+			t.Errorf("transmit socket: %d bytes waiting (%v), want none", n, err)
+		}
 	})
 
 	t.Run("next", func(t *testing.T) {

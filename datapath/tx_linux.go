@@ -120,7 +120,7 @@ func (t *txBatch) flush() {
 			// after 20 µs, waking and parking threads on every batch,
 			// which cost the gateway 10-17% of its CPU time in the lab
 			// (perf, bench/gateway -nat -profile).
-			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(q.fd), uintptr(unsafe.Pointer(&t.msgs[i])), uintptr(n-i), unix.MSG_DONTWAIT, 0, 0)
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(q.txfd), uintptr(unsafe.Pointer(&t.msgs[i])), uintptr(n-i), unix.MSG_DONTWAIT, 0, 0)
 			switch {
 			case e == unix.EINTR:
 				continue
