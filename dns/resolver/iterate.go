@@ -974,6 +974,21 @@ func withTryDeadline(ctx context.Context, d time.Time) context.Context {
 
 func (c *tryCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
+// waitDone is what a wait until ctx's Deadline must watch besides: ctx's
+// Done, or nil when nothing but the deadline can end ctx before the wait
+// does (a resolution's own budget, internal/deadline's Detached, which is
+// cancelled only after its tries return). Not asking for Done spares that
+// context its timer.
+func waitDone(ctx context.Context) <-chan struct{} {
+	if t, ok := ctx.(*tryCtx); ok {
+		ctx = t.Context
+	}
+	if d, ok := ctx.(interface{ EndsOnlyAtDeadline() bool }); ok && d.EndsOnlyAtDeadline() {
+		return nil
+	}
+	return ctx.Done()
+}
+
 // newQuery builds an upstream query with a random ID from a CSPRNG seeded by
 // crypto/rand, so that an off-path attacker cannot predict it. The message,
 // its question, OPT record and cookie option are one allocation
