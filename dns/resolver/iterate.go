@@ -1086,8 +1086,14 @@ func (st *state) store(rep *reply) {
 		}
 		// The glue of an NS set refused is refused with it (sets lists
 		// the NS set before its glue).
-		if (nsRefused && s.Rank == RankAdditional) || !r.admit(&s, now) {
+		if nsRefused && s.Rank == RankAdditional {
+			continue
+		}
+		switch r.admit(&s, now) {
+		case admitRefused:
 			nsRefused = nsRefused || s.Type == dns.TypeNS
+			continue
+		case admitUnchanged:
 			continue
 		}
 		stored := r.cache.StoreRRset(s, now)
@@ -1124,9 +1130,16 @@ func (st *state) store(rep *reply) {
 // expired, can renew it; and an authoritative NS set for a zone whose
 // delegation is not cached is not stored at all. It may cap the TTLs of s,
 // whose records it copies first since the reply's chain shares them.
-func (r *Resolver) admit(s *RRset, now time.Time) bool {
+//
+// A set that would be stored as the cache holds it already (the same
+// records, rank and signatures, with no more time than the cached set has
+// left) is admitUnchanged: the child's NS set and glue that come with every
+// answer from a zone's servers would otherwise be stored again for each
+// name, and each store of glue would make the resolver forget the zone's
+// servers it remembers.
+func (r *Resolver) admit(s *RRset, now time.Time) admission {
 	if s.Rank >= RankAnswerAuth && s.Type != dns.TypeNS {
-		return true // nothing ranks higher, and no delegation data
+		return admitStore // nothing ranks higher, and no delegation data
 	}
 	old, ok := r.cache.LookupRRset(s.Name, s.Type, s.Class, now)
 	// Data found bogus counts as none: it neither outranks the new set
@@ -1137,25 +1150,64 @@ func (r *Resolver) admit(s *RRset, now time.Time) bool {
 		// the zone still exists. The root has no parent.
 		if s.Type == dns.TypeNS && s.Rank >= RankAnswerNonAuth && s.Name != "." {
 			r.stats.ttlCaps.Add(1)
-			return false
+			return admitRefused
 		}
-		return true
+		return admitStore
 	}
 	if old.Rank > s.Rank {
 		r.stats.rankRejected.Add(1)
-		return false
+		return admitRefused
 	}
 	if s.Type != dns.TypeNS && s.Rank != RankAdditional {
-		return true
+		return admitStore
 	}
 	left := old.ttl()
 	if s.ttl() <= left {
-		return true
+		return admitStore
 	}
 	r.stats.ttlCaps.Add(1)
+	if left == 0 {
+		return admitRefused
+	}
+	if old.Rank == s.Rank && sameRecords(old.RRs, s.RRs) && sameRecords(old.Sigs, s.Sigs) {
+		return admitUnchanged
+	}
 	s.RRs = capped(s.RRs, left)
 	s.Sigs = capped(s.Sigs, left)
-	return left > 0
+	return admitStore
+}
+
+// admission is admit's verdict on a set.
+type admission uint8
+
+const (
+	admitStore     admission = iota // store the set (admit may have capped its TTLs)
+	admitRefused                    // the credibility rules keep it out
+	admitUnchanged                  // the cache holds it already, as storing it would leave it
+)
+
+// sameRecords reports whether a and b hold the same records, TTLs aside
+// and in any order (names compared without regard to case, as miekg/dns's
+// IsDuplicate does).
+func sameRecords(a, b []dns.RR) bool {
+	return len(a) == len(b) && within(a, b) && within(b, a)
+}
+
+// within reports whether every record of a is in b, TTLs aside.
+func within(a, b []dns.RR) bool {
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if dns.IsDuplicate(x, y) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // capped copies rrs with TTLs no larger than ttl.
