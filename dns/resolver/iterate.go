@@ -66,7 +66,8 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 	res := &result{rcode: dns.RcodeSuccess}
 	name := qname
 	links := 0
-	var seen []string
+	var seenBuf [4]string // on the stack: most names have no CNAME
+	seen := seenBuf[:0]
 	for {
 		for _, s := range seen {
 			if s == name {
