@@ -1142,10 +1142,10 @@ func (r *Resolver) admit(s *RRset, now time.Time) admission {
 	if s.Rank >= RankAnswerAuth && s.Type != dns.TypeNS {
 		return admitStore // nothing ranks higher, and no delegation data
 	}
-	old, ok := r.cache.LookupRRset(s.Name, s.Type, s.Class, now)
+	oldRank, left, same, ok := r.compareCached(s, now)
 	// Data found bogus counts as none: it neither outranks the new set
 	// nor shortens its life.
-	if !ok || len(old.RRs) == 0 || old.Rank == RankBogus {
+	if !ok || oldRank == RankBogus {
 		// The child's own NS set is believed only while the parent's
 		// delegation lives; once that expired, only the parent can say
 		// the zone still exists. The root has no parent.
@@ -1155,14 +1155,13 @@ func (r *Resolver) admit(s *RRset, now time.Time) admission {
 		}
 		return admitStore
 	}
-	if old.Rank > s.Rank {
+	if oldRank > s.Rank {
 		r.stats.rankRejected.Add(1)
 		return admitRefused
 	}
 	if s.Type != dns.TypeNS && s.Rank != RankAdditional {
 		return admitStore
 	}
-	left := old.ttl()
 	if s.ttl() <= left {
 		return admitStore
 	}
@@ -1170,12 +1169,33 @@ func (r *Resolver) admit(s *RRset, now time.Time) admission {
 	if left == 0 {
 		return admitRefused
 	}
-	if old.Rank == s.Rank && sameRecords(old.RRs, s.RRs) && sameRecords(old.Sigs, s.Sigs) {
+	if oldRank == s.Rank && same {
 		return admitUnchanged
 	}
 	s.RRs = capped(s.RRs, left)
 	s.Sigs = capped(s.Sigs, left)
 	return admitStore
+}
+
+// setComparer is a Cache that compares a set with the cached one without
+// decoding it (cache.ResolverView): CompareRRset reports what LookupRRset
+// would of the cached set of s's owner, type and class (found, its rank,
+// the seconds it has left) and whether it holds exactly s's records and
+// signatures, TTLs aside. A Cache without it is asked with LookupRRset.
+type setComparer interface {
+	CompareRRset(s RRset, now time.Time) (rank Rank, left uint32, same, ok bool)
+}
+
+// compareCached is admit's look at the cached set s would replace.
+func (r *Resolver) compareCached(s *RRset, now time.Time) (rank Rank, left uint32, same, ok bool) {
+	if c, isComparer := r.cache.(setComparer); isComparer {
+		return c.CompareRRset(*s, now)
+	}
+	old, ok := r.cache.LookupRRset(s.Name, s.Type, s.Class, now)
+	if !ok || len(old.RRs) == 0 {
+		return RankNone, 0, false, false
+	}
+	return old.Rank, old.ttl(), sameRecords(old.RRs, s.RRs) && sameRecords(old.Sigs, s.Sigs), true
 }
 
 // admission is admit's verdict on a set.
