@@ -234,6 +234,10 @@ func loopbackInside(bin string) {
 		loopbackProfile(dir, *profile, targets[0].addr)
 	}
 
+	if *coldOnly {
+		return
+	}
+
 	// 2. Cached answers: 10,000 names, warmed, then dnsperf -c 8.
 	hot := writeNames(dir, "lo-hot", 10000, "h%d.bench.lab A")
 	for _, t := range targets {

@@ -115,11 +115,6 @@ func (c *Cache) PutAnswer(msg *dns.Msg, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("cache: PutAnswer: %s: %w", q.Name, err)
 	}
-	// miekg/dns packs some malformed records (an SOA with empty names, for
-	// one) into bytes it cannot parse back; never serve such bytes.
-	if err := new(dns.Msg).Unpack(packed); err != nil {
-		return fmt.Errorf("cache: PutAnswer: %s: packed response does not parse back: %w", q.Name, err)
-	}
 	if len(packed) > math.MaxUint16 {
 		return fmt.Errorf("%w: response of %d octets", ErrNotCacheable, len(packed))
 	}
@@ -137,6 +132,13 @@ func (c *Cache) PutAnswer(msg *dns.Msg, now time.Time) error {
 	sigLeft := int64(math.MaxInt64)
 	soa := false
 	for rr, ok := r.Next(); ok; rr, ok = r.Next() {
+		// miekg/dns packs some malformed records (an SOA with empty
+		// names, for one) into bytes it cannot parse back; never serve
+		// such bytes. The walk has read the header, the question and
+		// every record's owner and lengths.
+		if err := checkUnpack(packed, rr); err != nil {
+			return fmt.Errorf("cache: PutAnswer: %s: record %d: %w", q.Name, len(ttls), err)
+		}
 		rt := rr.TTL()
 		if rt > math.MaxInt32 {
 			rt = 0

@@ -354,6 +354,12 @@ func TestPutAnswerNotCacheable(t *testing.T) {
 		{"zero ttl", func() *dns.Msg {
 			return response(t, "a.example.", dns.TypeA, false, []string{"a.example. 0 IN A 192.0.2.1"}, nil, nil)
 		}, ErrNotCacheable, "TTL 0"},
+		{"soa that does not parse back", func() *dns.Msg {
+			m := response(t, "a.example.", dns.TypeA, false, nil, nil, nil)
+			m.Rcode = dns.RcodeNameError
+			m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60}}}
+			return m
+		}, nil, "does not parse back"},
 		{"query", func() *dns.Msg { m := ok(); m.Response = false; return m }, nil, "not a response"},
 		{"two questions", func() *dns.Msg { m := ok(); m.Question = append(m.Question, m.Question[0]); return m }, nil, "2 questions"},
 		{"relative qname", func() *dns.Msg { m := ok(); m.Question[0].Name = "a"; return m }, nil, "not fully qualified"},

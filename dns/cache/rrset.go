@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -287,4 +288,122 @@ func (c *Cache) decodeRRset(h *hit, qtype, qclass uint16, now int64) (RRset, boo
 		}
 	}
 	return set, true
+}
+
+// CompareRRset looks up the cached RRset of rrs's owner, type and class as
+// LookupRRset does (no stale data), and reports the rank it was stored
+// with, the seconds it has left, whether it is due for prefetch, and
+// whether it holds exactly the records of rrs and the RRSIGs of sigs, TTLs
+// aside, compared in wire form (names in RDATA byte for byte, so a change
+// of case counts as a change). It decodes nothing: the resolver asks this
+// of the NS set and glue that come with every answer, to learn that
+// storing them again would change nothing.
+func (c *Cache) CompareRRset(rrs, sigs []dns.RR, now time.Time) (rank Rank, left uint32, prefetch, same, ok bool) {
+	if len(rrs) == 0 || rrs[0] == nil {
+		return RankNone, 0, false, false, false
+	}
+	set := rrs[0].Header()
+	var buf [wire.MaxNameLen]byte
+	lname, nh, err := c.lookupName(set.Name, &buf)
+	if err != nil {
+		return RankNone, 0, false, false, false
+	}
+	k := key{kind: kindRRset, qtype: set.Rrtype, qclass: set.Class, name: lname}
+	t := c.nanos(now)
+	h, found := c.get(nh, &k, t, false, false)
+	c.count(nh, statRRset, found)
+	if !found {
+		return RankNone, 0, false, false, false
+	}
+	same = true
+	for _, rr := range rrs[1:] {
+		if rr == nil || rr.Header().Rrtype != set.Rrtype || rr.Header().Class != set.Class || !strings.EqualFold(rr.Header().Name, set.Name) {
+			same = false
+		}
+	}
+	return h.rank, h.remaining(t, c.set.staleTTL), h.prefetch, same && sameRecords(h.data, rrs, sigs), true
+}
+
+// sameRecords reports whether the cached RRset d holds exactly the records
+// of rrs and the RRSIGs of sigs, TTLs aside. The cached records are
+// distinct (PutRRset drops duplicates), so each of rrs and sigs among
+// them and each of them among rrs and sigs means the same set.
+func sameRecords(d []byte, rrs, sigs []dns.RR) bool {
+	if len(d) < keyHeaderLen {
+		return false
+	}
+	p := keyHeaderLen + int(d[0])
+	if p+2 > len(d) {
+		return false
+	}
+	nrec := int(getU16(d[p:]))
+	recs := d[p+2:]
+	for _, rr := range rrs {
+		if rr == nil || rr.Header().Rrtype == dns.TypeRRSIG {
+			return false
+		}
+	}
+	for _, rr := range sigs {
+		if rr == nil || rr.Header().Rrtype != dns.TypeRRSIG {
+			return false
+		}
+	}
+	bp := scratchPool.Get().(*[]byte)
+	defer scratchPool.Put(bp)
+	m := dns.Msg{Answer: rrs, Ns: sigs}
+	packed, err := m.PackBuffer(*bp)
+	if err != nil {
+		return false
+	}
+	n := len(rrs) + len(sigs)
+	rd := wire.NewReader(packed)
+	for range n {
+		r, ok := rd.Next()
+		if !ok || !cachedHas(recs, nrec, r.Type() == dns.TypeRRSIG, r.RData(packed)) {
+			return false
+		}
+	}
+	for i, q := 0, 0; q < len(recs); i++ {
+		if q+2 > len(recs) {
+			return false
+		}
+		end := q + 2 + int(getU16(recs[q:]))
+		if end > len(recs) || !packedHas(packed, n, i >= nrec, recs[q+2:end]) {
+			return false
+		}
+		q = end
+	}
+	return true
+}
+
+// cachedHas reports whether the cached records recs (nrec of them, then
+// the RRSIGs) hold one of the kind isSig with this RDATA.
+func cachedHas(recs []byte, nrec int, isSig bool, rdata []byte) bool {
+	for i, q := 0, 0; q+2 <= len(recs); i++ {
+		end := q + 2 + int(getU16(recs[q:]))
+		if end > len(recs) {
+			return false
+		}
+		if (i >= nrec) == isSig && bytes.Equal(recs[q+2:end], rdata) {
+			return true
+		}
+		q = end
+	}
+	return false
+}
+
+// packedHas reports whether the n records of the packed message hold one
+// of the kind isSig with this RDATA.
+func packedHas(packed []byte, n int, isSig bool, rdata []byte) bool {
+	rd := wire.NewReader(packed)
+	for range n {
+		r, ok := rd.Next()
+		if !ok {
+			return false
+		}
+		if (r.Type() == dns.TypeRRSIG) == isSig && bytes.Equal(r.RData(packed), rdata) {
+			return true
+		}
+	}
+	return false
 }

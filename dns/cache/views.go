@@ -80,6 +80,18 @@ func (v ResolverView) LookupRRset(name string, qtype, qclass uint16, now time.Ti
 	return resolver.RRset{Name: dns.CanonicalName(name), Type: qtype, Class: qclass, RRs: s.RRs, Sigs: s.Sigs, Rank: resolverRank(s.Rank)}, true
 }
 
+// CompareRRset tells the resolver, without decoding the cached set, what
+// LookupRRset would say of the set of s's owner, type and class (its rank
+// and the seconds it has left; not found when due for prefetch) and
+// whether it holds exactly s's records and signatures, TTLs aside.
+func (v ResolverView) CompareRRset(s resolver.RRset, now time.Time) (rank resolver.Rank, left uint32, same, ok bool) {
+	r, left, prefetch, same, ok := v.c.CompareRRset(s.RRs, s.Sigs, now)
+	if !ok || prefetch {
+		return resolver.RankNone, 0, false, false
+	}
+	return resolverRank(r), left, same, true
+}
+
 // StoreRRset implements resolver.Cache.
 func (v ResolverView) StoreRRset(set resolver.RRset, now time.Time) bool {
 	rank, ok := rankFromResolver(set.Rank)

@@ -223,3 +223,55 @@ func TestServerView(t *testing.T) {
 		t.Error("expired answer served stale although ServeStale is off")
 	}
 }
+
+// TestCompareRRset holds CompareRRset to what LookupRRset says of the
+// cached set (found, rank, seconds left) and to an exact comparison of the
+// records, TTLs aside.
+func TestCompareRRset(t *testing.T) {
+	c, clk := newTestCache(t, Config{})
+	v := c.ResolverView()
+	ns := mustRRs(t, "example.lab. 3600 IN NS ns1.example.lab.", "example.lab. 3600 IN NS ns2.example.lab.")
+	if !v.StoreRRset(resolver.RRset{Name: "example.lab.", Type: dns.TypeNS, Class: dns.ClassINET, RRs: ns, Rank: resolver.RankAuthority}, clk.Now()) {
+		t.Fatal("store")
+	}
+	sig := mustRR(t, "signed.lab. 3600 IN RRSIG A 8 2 3600 20370101000000 20200101000000 12345 lab. AAAA")
+	a := mustRRs(t, "signed.lab. 3600 IN A 192.0.2.1")
+	if !v.StoreRRset(resolver.RRset{Name: "signed.lab.", Type: dns.TypeA, Class: dns.ClassINET, RRs: a, Sigs: []dns.RR{sig}, Rank: resolver.RankAnswerAuth}, clk.Now()) {
+		t.Fatal("store signed")
+	}
+	clk.Advance(10 * time.Minute)
+	for _, tt := range []struct {
+		name       string
+		rrs, sigs  []dns.RR
+		same, want bool // want: found
+	}{
+		{"the same, other TTLs, other order", mustRRs(t, "example.lab. 60 IN NS ns2.example.lab.", "EXAMPLE.lab. 86400 IN NS ns1.example.lab."), nil, true, true},
+		{"one changed", mustRRs(t, "example.lab. 3600 IN NS ns1.example.lab.", "example.lab. 3600 IN NS ns3.example.lab."), nil, false, true},
+		{"one fewer", mustRRs(t, "example.lab. 3600 IN NS ns1.example.lab."), nil, false, true},
+		{"one more", mustRRs(t, "example.lab. 3600 IN NS ns1.example.lab.", "example.lab. 3600 IN NS ns2.example.lab.", "example.lab. 3600 IN NS ns3.example.lab."), nil, false, true},
+		{"a repeat in place of one", mustRRs(t, "example.lab. 3600 IN NS ns1.example.lab.", "example.lab. 3600 IN NS ns1.example.lab."), nil, false, true},
+		{"case changed in the data", mustRRs(t, "example.lab. 3600 IN NS NS1.example.lab.", "example.lab. 3600 IN NS ns2.example.lab."), nil, false, true},
+		{"signed, the same", a, []dns.RR{sig}, true, true},
+		{"signed, without the signature", a, nil, false, true},
+		{"not cached", mustRRs(t, "other.lab. 3600 IN NS ns1.example.lab."), nil, false, false},
+	} {
+		var s resolver.RRset
+		s.Name, s.Type, s.Class = dns.CanonicalName(tt.rrs[0].Header().Name), tt.rrs[0].Header().Rrtype, dns.ClassINET
+		s.RRs, s.Sigs = tt.rrs, tt.sigs
+		rank, left, same, ok := v.CompareRRset(s, clk.Now())
+		if ok != tt.want || same != tt.same {
+			t.Errorf("%s: same %v, found %v; want %v, %v", tt.name, same, ok, tt.same, tt.want)
+		}
+		old, found := v.LookupRRset(s.Name, s.Type, s.Class, clk.Now())
+		if found != ok {
+			t.Errorf("%s: found %v, LookupRRset %v", tt.name, ok, found)
+		}
+		if found && (rank != old.Rank || left != old.RRs[0].Header().Ttl) {
+			t.Errorf("%s: rank %v, %d s left; LookupRRset %v, %d s", tt.name, rank, left, old.Rank, old.RRs[0].Header().Ttl)
+		}
+	}
+	s := resolver.RRset{Name: "example.lab.", Type: dns.TypeNS, Class: dns.ClassINET, RRs: ns}
+	if allocs := testing.AllocsPerRun(100, func() { v.CompareRRset(s, clk.Now()) }); allocs > 0 {
+		t.Errorf("CompareRRset: %v allocations", allocs)
+	}
+}

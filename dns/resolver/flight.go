@@ -18,9 +18,11 @@ type flightGroup[K comparable, V any] struct {
 
 // flight is one call in progress. Its leader writes val and err before it
 // closes done, and waiters read them only after done is closed: the channel
-// orders the two, so no lock guards them.
+// orders the two, so no lock guards them. done is made by the first
+// caller that joins, under the group's lock, so that the usual flight,
+// which nobody joins, costs no channel.
 type flight[V any] struct {
-	done chan struct{}
+	done chan struct{} // guarded by the group's mu until land
 	val  V
 	err  error
 }
@@ -32,23 +34,36 @@ func (g *flightGroup[K, V]) join(key K) (f *flight[V], leader bool) {
 	defer g.mu.Unlock()
 	if f := g.m[key]; f != nil {
 		g.joined.Add(1)
+		g.waitable(f)
 		return f, false
 	}
 	if g.m == nil {
 		g.m = make(map[K]*flight[V])
 	}
-	f = &flight[V]{done: make(chan struct{})}
+	f = &flight[V]{}
 	g.m[key] = f
 	return f, true
 }
 
-// land publishes the leader's result and releases the waiters.
+// waitable makes f's done channel for a caller about to wait on it;
+// g.mu must be held, and f not landed.
+func (g *flightGroup[K, V]) waitable(f *flight[V]) {
+	if f.done == nil {
+		f.done = make(chan struct{})
+	}
+}
+
+// land publishes the leader's result and releases the waiters. Once the
+// flight has left the map no one can join it, so done is final then.
 func (g *flightGroup[K, V]) land(key K, f *flight[V], val V, err error) {
 	g.mu.Lock()
 	delete(g.m, key)
+	done := f.done
 	g.mu.Unlock()
 	f.val, f.err = val, err
-	close(f.done)
+	if done != nil {
+		close(done)
+	}
 }
 
 // wait blocks until the flight lands or ctx ends.
@@ -78,6 +93,9 @@ func (g *flightGroup[K, V]) doDetached(ctx context.Context, key K, until time.Ti
 			g.land(key, f, val, err)
 			return val, err, false
 		}
+		g.mu.Lock()
+		g.waitable(f) // the leader waits below
+		g.mu.Unlock()
 		go func() {
 			v, err := fn()
 			g.land(key, f, v, err)

@@ -66,7 +66,8 @@ func (st *state) resolve(ctx context.Context, qname string, qtype uint16, cacheO
 	res := &result{rcode: dns.RcodeSuccess}
 	name := qname
 	links := 0
-	var seen []string
+	var seenBuf [4]string // on the stack: most names have no CNAME
+	seen := seenBuf[:0]
 	for {
 		for _, s := range seen {
 			if s == name {
@@ -974,6 +975,21 @@ func withTryDeadline(ctx context.Context, d time.Time) context.Context {
 
 func (c *tryCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
+// waitDone is what a wait until ctx's Deadline must watch besides: ctx's
+// Done, or nil when nothing but the deadline can end ctx before the wait
+// does (a resolution's own budget, internal/deadline's Detached, which is
+// cancelled only after its tries return). Not asking for Done spares that
+// context its timer.
+func waitDone(ctx context.Context) <-chan struct{} {
+	if t, ok := ctx.(*tryCtx); ok {
+		ctx = t.Context
+	}
+	if d, ok := ctx.(interface{ EndsOnlyAtDeadline() bool }); ok && d.EndsOnlyAtDeadline() {
+		return nil
+	}
+	return ctx.Done()
+}
+
 // newQuery builds an upstream query with a random ID from a CSPRNG seeded by
 // crypto/rand, so that an off-path attacker cannot predict it. The message,
 // its question, OPT record and cookie option are one allocation
@@ -1071,8 +1087,14 @@ func (st *state) store(rep *reply) {
 		}
 		// The glue of an NS set refused is refused with it (sets lists
 		// the NS set before its glue).
-		if (nsRefused && s.Rank == RankAdditional) || !r.admit(&s, now) {
+		if nsRefused && s.Rank == RankAdditional {
+			continue
+		}
+		switch r.admit(&s, now) {
+		case admitRefused:
 			nsRefused = nsRefused || s.Type == dns.TypeNS
+			continue
+		case admitUnchanged:
 			continue
 		}
 		stored := r.cache.StoreRRset(s, now)
@@ -1109,38 +1131,104 @@ func (st *state) store(rep *reply) {
 // expired, can renew it; and an authoritative NS set for a zone whose
 // delegation is not cached is not stored at all. It may cap the TTLs of s,
 // whose records it copies first since the reply's chain shares them.
-func (r *Resolver) admit(s *RRset, now time.Time) bool {
+//
+// A set that would be stored as the cache holds it already (the same
+// records, rank and signatures, with no more time than the cached set has
+// left) is admitUnchanged: the child's NS set and glue that come with every
+// answer from a zone's servers would otherwise be stored again for each
+// name, and each store of glue would make the resolver forget the zone's
+// servers it remembers.
+func (r *Resolver) admit(s *RRset, now time.Time) admission {
 	if s.Rank >= RankAnswerAuth && s.Type != dns.TypeNS {
-		return true // nothing ranks higher, and no delegation data
+		return admitStore // nothing ranks higher, and no delegation data
 	}
-	old, ok := r.cache.LookupRRset(s.Name, s.Type, s.Class, now)
+	oldRank, left, same, ok := r.compareCached(s, now)
 	// Data found bogus counts as none: it neither outranks the new set
 	// nor shortens its life.
-	if !ok || len(old.RRs) == 0 || old.Rank == RankBogus {
+	if !ok || oldRank == RankBogus {
 		// The child's own NS set is believed only while the parent's
 		// delegation lives; once that expired, only the parent can say
 		// the zone still exists. The root has no parent.
 		if s.Type == dns.TypeNS && s.Rank >= RankAnswerNonAuth && s.Name != "." {
 			r.stats.ttlCaps.Add(1)
-			return false
+			return admitRefused
 		}
-		return true
+		return admitStore
 	}
-	if old.Rank > s.Rank {
+	if oldRank > s.Rank {
 		r.stats.rankRejected.Add(1)
-		return false
+		return admitRefused
 	}
 	if s.Type != dns.TypeNS && s.Rank != RankAdditional {
-		return true
+		return admitStore
 	}
-	left := old.ttl()
 	if s.ttl() <= left {
-		return true
+		return admitStore
 	}
 	r.stats.ttlCaps.Add(1)
+	if left == 0 {
+		return admitRefused
+	}
+	if oldRank == s.Rank && same {
+		return admitUnchanged
+	}
 	s.RRs = capped(s.RRs, left)
 	s.Sigs = capped(s.Sigs, left)
-	return left > 0
+	return admitStore
+}
+
+// setComparer is a Cache that compares a set with the cached one without
+// decoding it (cache.ResolverView): CompareRRset reports what LookupRRset
+// would of the cached set of s's owner, type and class (found, its rank,
+// the seconds it has left) and whether it holds exactly s's records and
+// signatures, TTLs aside. A Cache without it is asked with LookupRRset.
+type setComparer interface {
+	CompareRRset(s RRset, now time.Time) (rank Rank, left uint32, same, ok bool)
+}
+
+// compareCached is admit's look at the cached set s would replace.
+func (r *Resolver) compareCached(s *RRset, now time.Time) (rank Rank, left uint32, same, ok bool) {
+	if c, isComparer := r.cache.(setComparer); isComparer {
+		return c.CompareRRset(*s, now)
+	}
+	old, ok := r.cache.LookupRRset(s.Name, s.Type, s.Class, now)
+	if !ok || len(old.RRs) == 0 {
+		return RankNone, 0, false, false
+	}
+	return old.Rank, old.ttl(), sameRecords(old.RRs, s.RRs) && sameRecords(old.Sigs, s.Sigs), true
+}
+
+// admission is admit's verdict on a set.
+type admission uint8
+
+const (
+	admitStore     admission = iota // store the set (admit may have capped its TTLs)
+	admitRefused                    // the credibility rules keep it out
+	admitUnchanged                  // the cache holds it already, as storing it would leave it
+)
+
+// sameRecords reports whether a and b hold the same records, TTLs aside
+// and in any order (names compared without regard to case, as miekg/dns's
+// IsDuplicate does).
+func sameRecords(a, b []dns.RR) bool {
+	return len(a) == len(b) && within(a, b) && within(b, a)
+}
+
+// within reports whether every record of a is in b, TTLs aside.
+func within(a, b []dns.RR) bool {
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if dns.IsDuplicate(x, y) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // capped copies rrs with TTLs no larger than ttl.

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 	"sync"
@@ -405,5 +406,73 @@ func TestSiblingGlueLastResort(t *testing.T) {
 	zs.pending = nil // the lookup through net.'s servers failed
 	if !st.addParentSide(zs) || len(zs.cands) != 1 || zs.cands[0].addr != addr("192.0.2.30") {
 		t.Errorf("last resort: %v", zs.cands)
+	}
+}
+
+// storeCounter counts the RRsets stored, by owner and type.
+type storeCounter struct {
+	*MemCache
+	stores map[string]int
+}
+
+func (c *storeCounter) StoreRRset(s RRset, now time.Time) bool {
+	c.stores[s.Name+" "+dns.TypeToString[s.Type]]++
+	return c.MemCache.StoreRRset(s, now)
+}
+
+// TestUnchangedSetsNotStoredAgain: the NS set and glue that come with each
+// answer from a zone's servers are not stored again while the cache holds
+// them as they are (the store would change nothing), so the resolver's
+// memory of the zone's servers survives; a changed address is stored,
+// capped to the cached set's time left as before.
+func TestUnchangedSetsNotStoredAgain(t *testing.T) {
+	cache := &storeCounter{MemCache: NewMemCache(1000), stores: map[string]int{}}
+	clk := newFakeClock()
+	r, err := New(Config{RootHints: testHints(), Cache: cache, Clock: clk, Transport: noTransport{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &state{r: r}
+	fromLab := &pending{zone: "lab.", qname: "www.example.lab.", qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+	ref := r.classify(fromLab, msg(fromLab, false, 0, nil, []string{"example.lab. 3600 IN NS ns1.example.lab."},
+		[]string{"ns1.example.lab. 3600 IN A 192.0.2.53"}))
+	if ref.kind != replyReferral {
+		t.Fatal(ref.kind, ref.why)
+	}
+	st.store(ref)
+	// The child's answer with its NS set in authority and the glue, as
+	// NSD sends them; the authoritative NS set outranks the referral's.
+	answer := func(name, glue string) {
+		t.Helper()
+		p := &pending{zone: "example.lab.", qname: name, qtype: dns.TypeA, qclass: dns.ClassINET, id: 7}
+		rep := r.classify(p, msg(p, true, 0, []string{name + " 300 IN A 192.0.2.1"}, []string{"example.lab. 3600 IN NS ns1.example.lab."},
+			[]string{"ns1.example.lab. 3600 IN A " + glue}))
+		if rep.kind != replyAnswer {
+			t.Fatal(rep.kind, rep.why)
+		}
+		st.store(rep)
+	}
+	answer("a.example.lab.", "192.0.2.53")
+	before := maps.Clone(cache.stores)
+	for i := range 3 {
+		clk.Advance(time.Minute)
+		answer(fmt.Sprintf("b%d.example.lab.", i), "192.0.2.53")
+	}
+	for _, k := range []string{"example.lab. NS", "ns1.example.lab. A"} {
+		if cache.stores[k] != before[k] {
+			t.Errorf("%s stored %d times again, unchanged", k, cache.stores[k]-before[k])
+		}
+	}
+	if cache.stores["b2.example.lab. A"] != 1 {
+		t.Errorf("the answer was not stored: %v", cache.stores)
+	}
+	clk.Advance(time.Minute)
+	answer("c.example.lab.", "192.0.2.54")
+	g, ok := cache.LookupRRset("ns1.example.lab.", dns.TypeA, dns.ClassINET, clk.Now())
+	if !ok || g.RRs[0].(*dns.A).A.String() != "192.0.2.54" {
+		t.Fatalf("a changed address was not stored: %v %v", g.RRs, ok)
+	}
+	if left := uint32(3600 - 4*60); g.RRs[0].Header().Ttl > left {
+		t.Errorf("the changed glue outlives the set it replaced: TTL %d > %d", g.RRs[0].Header().Ttl, left)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/clock"
+	"github.com/rampart-fw/rampart/internal/deadline"
 )
 
 // Errors that Resolve wraps; the response that accompanies them is SERVFAIL
@@ -592,8 +593,10 @@ func (r *Resolver) Resolve(ctx context.Context, qname string, qtype, qclass uint
 			r.stats.overloaded.Add(1)
 			return nil, fmt.Errorf("%w (%d)", ErrOverloaded, r.cfg.MaxInFlight)
 		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
-		defer cancel()
+		// The resolution's own budget, which the caller's end does not
+		// cut short; a timer only if someone waits on its Done.
+		wctx := deadline.Detached(ctx, time.Now().Add(r.cfg.Timeout))
+		defer wctx.Cancel()
 		st := &state{r: r, checked: missedAtStart, budget: budgetOf(ctx)}
 		res, err := st.resolve(wctx, name, qtype, false)
 		if err != nil && wctx.Err() != nil && !errors.Is(err, ErrTimeout) {

@@ -186,6 +186,7 @@ func (s *polledSocket) Write(b []byte) (int, error) {
 // done, and reads it. A time-out is os.ErrDeadlineExceeded, an end of ctx
 // its Err.
 func (s *polledSocket) Read(ctx context.Context, b []byte) (int, error) {
+	done := waitDone(ctx)
 	for {
 		if !s.armed {
 			if err := s.arm(unix.EPOLL_CTL_MOD); err != nil {
@@ -198,7 +199,7 @@ func (s *polledSocket) Read(ctx context.Context, b []byte) (int, error) {
 		select {
 		case <-s.ready:
 			s.timer.Stop()
-		case <-ctx.Done():
+		case <-done:
 			s.timer.Stop()
 			return 0, ctx.Err()
 		case <-s.timer.C:

@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/rampart-fw/rampart/dns/validate"
 	"github.com/rampart-fw/rampart/dns/wire"
+	"github.com/rampart-fw/rampart/internal/deadline"
 	"golang.org/x/sys/unix"
 )
 
@@ -614,7 +615,9 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 		return s.errorReply(q, wire.RcodeRefused)
 	}
 	do := opt != nil && opt.Do()
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.QueryTimeout)
+	// No timer unless someone waits on Done: a resolution in this
+	// goroutine reads only the deadline (internal/deadline).
+	ctx := deadline.New(s.ctx, start.Add(s.cfg.QueryTimeout))
 	var res *dns.Msg
 	var err error
 	if cr, ok := s.cfg.Resolver.(CDResolver); ok {
@@ -622,7 +625,7 @@ func (s *Server) slow(q []byte, src netip.Addr, tcp bool) []byte {
 	} else {
 		res, err = s.cfg.Resolver.Resolve(ctx, question.Name, question.Qtype, question.Qclass, do)
 	}
-	cancel()
+	ctx.Cancel()
 	s.m.latency.Observe(time.Since(start).Seconds())
 	if err != nil && !errors.Is(err, context.Canceled) {
 		s.m.servFail.Inc()
