@@ -11,8 +11,8 @@ import (
 	"github.com/rampart-fw/rampart/datapath"
 	"github.com/rampart-fw/rampart/ids/buffer"
 	"github.com/rampart-fw/rampart/ids/detect"
-	"github.com/rampart-fw/rampart/ids/internal/benchclock"
 	"github.com/rampart-fw/rampart/ids/internal/traffic"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 )
 
 // benchCapture is the benchmark's traffic as frames: each payload of the
@@ -152,12 +152,12 @@ func benchEngine(b *testing.B, frames []traffic.Frame, payload, n, warm int) {
 	b.SetBytes(int64(payload))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := benchclock.Start()
+	stop := benchcpu.StartBytes(b, payload)
 	for i := 0; i < b.N; i++ {
 		round(warm + i)
 	}
 	b.StopTimer()
-	cpu.Report(b, payload)
+	stop()
 	st := e.Stats()
 	b.ReportMetric(float64(st.Alerts)/float64(warm+b.N), "alerts/op")
 	b.ReportMetric(float64(testing.AllocsPerRun(1, func() { round(warm + b.N + 1) }))/float64(len(frames)), "allocs/packet")

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/rampart-fw/rampart/dns/resolver"
 	"github.com/rampart-fw/rampart/dns/server"
 	"github.com/rampart-fw/rampart/dns/validate"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 	"github.com/rampart-fw/rampart/lab/scenario"
 )
 
@@ -190,18 +190,9 @@ func BenchmarkColdName(b *testing.B) {
 			run("warm", window)
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := benchcpu.Process()
 			run("c", b.N)
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(benchcpu.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU is the user and system CPU time of the process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

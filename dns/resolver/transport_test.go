@@ -10,12 +10,13 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"pgregory.net/rapid"
+
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 )
 
 // Every socket in these tests is on the loopback interface.
@@ -668,18 +669,18 @@ func BenchmarkNetTransportUDP(b *testing.B) {
 	ctx := context.Background()
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
-		cpu0 := processCPU()
+		cpu0 := benchcpu.Process()
 		for b.Loop() {
 			if _, err := tr.Exchange(ctx, server, q, false); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(benchcpu.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("100-in-flight", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(50) // GOMAXPROCS 2: 100 goroutines
-		cpu0 := processCPU()
+		cpu0 := benchcpu.Process()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if _, err := tr.Exchange(ctx, server, q, false); err != nil {
@@ -688,17 +689,8 @@ func BenchmarkNetTransportUDP(b *testing.B) {
 				}
 			}
 		})
-		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(benchcpu.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
-}
-
-// processCPU is the user and system CPU time of the process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestAppendQueryMatchesPack: for every query the resolver builds, the

@@ -7,8 +7,8 @@ import (
 
 	"github.com/rampart-fw/rampart/flow"
 	"github.com/rampart-fw/rampart/ids/buffer"
-	"github.com/rampart-fw/rampart/ids/internal/benchclock"
 	"github.com/rampart-fw/rampart/ids/internal/traffic"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 	"github.com/rampart-fw/rampart/ipproto"
 )
 
@@ -145,11 +145,11 @@ func BenchmarkParse(b *testing.B) {
 	}
 	b.SetBytes(int64(bt.bytes))
 	b.ReportAllocs()
-	cpu := benchclock.Start()
+	stop := benchcpu.StartBytes(b, bt.bytes)
 	for b.Loop() {
 		bt.replay(p, w, h)
 	}
-	cpu.Report(b, bt.bytes)
+	stop()
 	b.ReportMetric(float64(bt.txs), "tx/op")
 }
 
@@ -166,12 +166,12 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 	segments(w, f, buffer.ToClient, c.resp, 1448, h)
 	b.SetBytes(int64(len(c.req) + len(c.resp)))
 	b.ReportAllocs()
-	cpu := benchclock.Start()
+	stop := benchcpu.StartBytes(b, len(c.req)+len(c.resp))
 	for b.Loop() {
 		segments(w, f, buffer.ToServer, c.req, 1448, h)
 		segments(w, f, buffer.ToClient, c.resp, 1448, h)
 	}
-	cpu.Report(b, len(c.req)+len(c.resp))
+	stop()
 	b.ReportMetric(float64(2*c.n), "tx/op")
 	if h.events != 0 {
 		b.Fatalf("%d events", h.events)

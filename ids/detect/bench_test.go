@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/rampart-fw/rampart/flow"
-	"github.com/rampart-fw/rampart/ids/internal/benchclock"
 	"github.com/rampart-fw/rampart/ids/internal/traffic"
 	"github.com/rampart-fw/rampart/ids/rules"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 	"github.com/rampart-fw/rampart/ipproto"
 )
 
@@ -69,26 +69,26 @@ func BenchmarkInspect(b *testing.B) {
 			b.SetBytes(int64(total))
 			b.ReportAllocs()
 			alerts := 0
-			cpu := benchclock.Start()
+			stop := benchcpu.StartBytes(b, total)
 			for b.Loop() {
 				for i := range ins {
 					alerts += len(e.Inspect(s, &ins[i]))
 				}
 			}
-			cpu.Report(b, total)
+			stop()
 			b.ReportMetric(float64(alerts)/float64(b.N), "alerts/op")
 		})
 		b.Run(fmt.Sprintf("rules=%d/naive", n), func(b *testing.B) {
 			s := e.NewScratch()
 			b.SetBytes(int64(total))
 			b.ReportAllocs()
-			cpu := benchclock.Start()
+			stop := benchcpu.StartBytes(b, total)
 			for b.Loop() {
 				for i := range ins {
 					e.inspectAll(s, &ins[i])
 				}
 			}
-			cpu.Report(b, total)
+			stop()
 		})
 	}
 }

@@ -7,9 +7,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/rampart-fw/rampart/ids/internal/benchclock"
 	"github.com/rampart-fw/rampart/ids/internal/traffic"
 	"github.com/rampart-fw/rampart/ids/mpm/internal/mpmtest"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 	"pgregory.net/rapid"
 )
 
@@ -121,14 +121,14 @@ func BenchmarkScan(b *testing.B) {
 			b.ReportMetric(float64(m.MemoryBytes()), "table-bytes")
 			b.SetBytes(int64(total))
 			b.ReportAllocs()
-			cpu := benchclock.Start()
+			stop := benchcpu.StartBytes(b, total)
 			for b.Loop() {
 				for _, p := range payloads {
 					h.Reset()
 					m.Scan(p, h)
 				}
 			}
-			cpu.Report(b, total)
+			stop()
 		})
 		b.Run(fmt.Sprintf("patterns=%d/naive", n), func(b *testing.B) {
 			nm := &naiveMatcher{pats: pats}
@@ -138,13 +138,13 @@ func BenchmarkScan(b *testing.B) {
 			var out []int32
 			b.SetBytes(int64(total))
 			b.ReportAllocs()
-			cpu := benchclock.Start()
+			stop := benchcpu.StartBytes(b, total)
 			for b.Loop() {
 				for _, p := range payloads {
 					out = nm.scan(p, out[:0])
 				}
 			}
-			cpu.Report(b, total)
+			stop()
 		})
 	}
 }
@@ -160,7 +160,7 @@ func BenchmarkMemory(b *testing.B) {
 	}
 	b.SetBytes(int64(total))
 	var sum uint64
-	cpu := benchclock.Start()
+	stop := benchcpu.StartBytes(b, total)
 	for b.Loop() {
 		for _, p := range payloads {
 			for i := 0; i+8 <= len(p); i += 8 {
@@ -168,7 +168,7 @@ func BenchmarkMemory(b *testing.B) {
 			}
 		}
 	}
-	cpu.Report(b, total)
+	stop()
 	sink = sum
 }
 

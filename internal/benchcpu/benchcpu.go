@@ -6,7 +6,8 @@
 // time of the thread does not.
 //
 // It knows nothing of what is measured; a loop that hands work to other
-// goroutines is not measured by it.
+// goroutines is not measured by Start, and Process gives the whole
+// process's CPU time for those.
 package benchcpu
 
 import (
@@ -20,14 +21,23 @@ import (
 // Start locks the benchmark to its thread and returns the function that,
 // called after the loop (defer it), unlocks it and reports the thread's
 // CPU time per operation as the metric cpu-ns/op.
-func Start(b *testing.B) (stop func()) {
+func Start(b *testing.B) (stop func()) { return StartBytes(b, 0) }
+
+// StartBytes is Start for a loop that handles bytesPerOp bytes per
+// operation: it also reports them over the thread's CPU time as the
+// metric cpu-MB/s, the throughput per core.
+func StartBytes(b *testing.B, bytesPerOp int) (stop func()) {
 	runtime.LockOSThread()
 	cpu0 := Thread()
 	return func() {
 		cpu := Thread() - cpu0
 		runtime.UnlockOSThread()
-		if cpu > 0 && b.N > 0 {
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		if cpu <= 0 || b.N == 0 {
+			return
+		}
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		if bytesPerOp > 0 {
+			b.ReportMetric(float64(bytesPerOp)*float64(b.N)/cpu.Seconds()/1e6, "cpu-MB/s")
 		}
 	}
 }
@@ -40,4 +50,15 @@ func Thread() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// Process returns the user and system CPU time the whole process has
+// used, or 0 if the system cannot tell: for benchmarks whose work runs on
+// other goroutines than the loop's.
+func Process() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/rampart-fw/rampart/ids/internal/benchclock"
 	"github.com/rampart-fw/rampart/ids/internal/traffic"
 	"github.com/rampart-fw/rampart/ids/mpm"
+	"github.com/rampart-fw/rampart/internal/benchcpu"
 )
 
 // scanner is what the benchmarks run: a matcher, reset and scanned over
@@ -43,7 +43,7 @@ func matchers(b *testing.B, pats []mpm.Pattern) map[string]scanner {
 }
 
 // run scans every buffer of bufs once per iteration and reports bytes
-// per second of CPU time (cpu-MB/s, package benchclock) and allocations.
+// per second of CPU time (cpu-MB/s, package benchcpu) and allocations.
 func run(b *testing.B, bufs [][]byte, scan scanner) {
 	total := 0
 	for _, p := range bufs {
@@ -51,13 +51,13 @@ func run(b *testing.B, bufs [][]byte, scan scanner) {
 	}
 	b.SetBytes(int64(total))
 	b.ReportAllocs()
-	cpu := benchclock.Start()
+	stop := benchcpu.StartBytes(b, total)
 	for b.Loop() {
 		for _, p := range bufs {
 			scan(p)
 		}
 	}
-	cpu.Report(b, total)
+	stop()
 }
 
 // BenchmarkScan is ids/mpm's benchmark run on both matchers: the same
